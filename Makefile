@@ -1,0 +1,40 @@
+# fever: `make demo` shows hot reload on a bundled example, `make test` runs every test.
+# Both create or refresh .venv/ (Python >= 3.12, fever installed editable): .venv/bin/fever.
+# Choose the interpreter with `make PYTHON=/path/to/python3.12` or FEVER_PYTHON.
+
+PYTHON ?= $(shell scripts/find-python.sh --first)
+ALL_PYTHONS := $(shell scripts/find-python.sh)
+VENV := .venv
+
+.PHONY: all venv demo test test-rust test-e2e bench clean
+
+all: venv
+
+venv:
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; set FEVER_PYTHON" >&2; exit 1; }
+	@scripts/setup-venv.sh $(VENV) $(PYTHON)
+
+demo: venv
+	@$(VENV)/bin/python examples/demo/tour.py
+
+test: venv test-rust test-e2e
+
+test-rust:
+	PYO3_PYTHON=$(PYTHON) LD_LIBRARY_PATH=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))') \
+	  CARGO_TARGET_DIR=target/rust cargo test --workspace --quiet
+
+# The end-to-end suite runs on every Python >= 3.12 found (one venv per version).
+test-e2e: venv
+	@set -e; for py in $(ALL_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  if [ "$$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$$v" ]; then venv=$(VENV); \
+	  else venv=.venv-$$v; scripts/setup-venv.sh $$venv $$py; fi; \
+	  echo "== end-to-end tests on Python $$v ($$venv)"; \
+	  FEVER_VENV=$$PWD/$$venv $$venv/bin/python -m pytest tests -q; \
+	done
+
+bench: venv
+	@$(VENV)/bin/python benches/run.py
+
+clean:
+	rm -rf target .venv .venv-3.* .bench-venv

@@ -1,0 +1,193 @@
+//! clap definitions of the command line and their conversion into [`Command`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::config::{Command, RunConfig, Target, Verbosity};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fever",
+    version,
+    about = "Instant edit-run loop for Python: saved functions are patched into the running program",
+    long_about = "fever runs your Python program and patches every saved function into it while it \
+                  runs, without a restart.\n\nExample:\n  fever run app.py --port 8000",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Run a script or module like `python`, hot-reloading saved .py files of the project.
+    #[command(
+        long_about = "Runs SCRIPT (or -m MODULE) in this Python process exactly as `python SCRIPT ARGS` \
+                      would: same sys.argv, __main__, stdio and exit code. While it runs, each save of \
+                      a .py file under the project root patches the changed functions into the running \
+                      program; a bad save keeps the old code and prints `fever: error: ...`.\n\n\
+                      Everything after SCRIPT (or after -m MODULE) is passed to the program.",
+        after_help = "Examples:\n  fever run app.py --port 8000\n  fever run -m mypkg.server\n  \
+                      fever run --root src tools/job.py"
+    )]
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Run library module MODULE as a script (like `python -m`); the rest are its arguments.
+    #[arg(
+        short = 'm',
+        value_name = "MODULE",
+        num_args = 1..,
+        allow_hyphen_values = true,
+        conflicts_with = "script"
+    )]
+    module: Option<Vec<String>>,
+
+    /// Do not watch files: run with hot reload off.
+    #[arg(long)]
+    no_watch: bool,
+
+    /// Directory whose .py files are watched [default: the script's directory, or . with -m].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    /// Python interpreter to start (standalone binary only) [env: FEVER_PYTHON].
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+
+    /// Print only errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Also print what is watched and why changes were skipped.
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
+
+    /// The script to run, then its arguments.
+    #[arg(
+        value_name = "SCRIPT [ARGS]...",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "module"
+    )]
+    script: Vec<String>,
+}
+
+/// Why parsing did not produce a command: help, version or a usage error was already printed.
+pub enum ParseOutcome {
+    Exit(i32),
+}
+
+pub fn parse<I, T>(argv: I) -> Result<Command, ParseOutcome>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(argv).map_err(|err| {
+        let _ = err.print();
+        ParseOutcome::Exit(if err.use_stderr() { 2 } else { 0 })
+    })?;
+    convert(cli).map_err(|message| {
+        crate::messages::error(&message);
+        crate::messages::hint("see `fever run --help`");
+        ParseOutcome::Exit(2)
+    })
+}
+
+fn convert(cli: Cli) -> Result<Command, String> {
+    match cli.command {
+        Sub::Run(run) => Ok(Command::Run(run_config(run)?)),
+    }
+}
+
+fn run_config(run: RunArgs) -> Result<RunConfig, String> {
+    let (target, args) = match (run.module, run.script) {
+        (Some(mut module), _) => {
+            let name = module.remove(0);
+            (Target::Module(name), module)
+        }
+        (None, mut script) => {
+            let first = script.remove(0);
+            // `-mNAME` (no space) reaches us as the first positional value.
+            if let Some(name) = first.strip_prefix("-m").filter(|name| !name.is_empty()) {
+                (Target::Module(name.to_owned()), script)
+            } else if first.starts_with('-') && first != "-" {
+                return Err(format!("unknown option '{first}' before the script"));
+            } else {
+                (Target::Script(PathBuf::from(first)), script)
+            }
+        }
+    };
+    if let Target::Module(name) = &target {
+        if name.is_empty() || name.starts_with('-') {
+            return Err(format!("-m needs a module name, got '{name}'"));
+        }
+    }
+    let verbosity = if run.quiet {
+        Verbosity::Quiet
+    } else if run.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let python = run
+        .python
+        .or_else(|| std::env::var_os("FEVER_PYTHON").filter(|v| !v.is_empty()).map(PathBuf::from));
+    Ok(RunConfig { target, args, watch: !run.no_watch, root: run.root, python, verbosity })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(argv: &[&str]) -> Result<RunConfig, String> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match convert(cli)? {
+            Command::Run(config) => Ok(config),
+        }
+    }
+
+    #[test]
+    fn script_arguments_are_passed_verbatim() {
+        let config = run(&["fever", "run", "-v", "app.py", "-v", "--root", "x", "-m", "y"]).unwrap();
+        assert_eq!(config.target, Target::Script("app.py".into()));
+        assert_eq!(config.args, ["-v", "--root", "x", "-m", "y"]);
+        assert_eq!(config.verbosity, Verbosity::Verbose);
+        assert!(config.watch);
+        assert_eq!(config.root, None);
+    }
+
+    #[test]
+    fn module_takes_the_rest_of_the_line() {
+        let config = run(&["fever", "run", "--no-watch", "-m", "pkg.mod", "-q", "a"]).unwrap();
+        assert_eq!(config.target, Target::Module("pkg.mod".into()));
+        assert_eq!(config.args, ["-q", "a"]);
+        assert_eq!(config.verbosity, Verbosity::Normal);
+        assert!(!config.watch);
+    }
+
+    #[test]
+    fn module_without_space() {
+        let config = run(&["fever", "run", "-mpkg", "a"]).unwrap();
+        assert_eq!(config.target, Target::Module("pkg".into()));
+        assert_eq!(config.args, ["a"]);
+    }
+
+    #[test]
+    fn root_and_quiet() {
+        let config = run(&["fever", "run", "--root", "src", "-q", "main.py"]).unwrap();
+        assert_eq!(config.root, Some(PathBuf::from("src")));
+        assert_eq!(config.verbosity, Verbosity::Quiet);
+    }
+
+    #[test]
+    fn missing_target_is_a_usage_error() {
+        assert!(run(&["fever", "run"]).is_err());
+        assert!(run(&["fever", "run", "--bogus", "x.py"]).is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! fever's command line: clap arguments parsed once into a [`Command`] config, then handed to a
+//! [`Host`] that knows how to run Python.
+//!
+//! The crate has no Python inside. Two hosts exist: the extension `fever._native` runs commands
+//! inside the interpreter it is loaded in (that is what `.venv/bin/fever` and `python -m fever` use),
+//! and the standalone binary (`src/main.rs`) re-executes itself as `python -m fever` for commands
+//! that need an interpreter.
+
+mod args;
+mod config;
+pub mod messages;
+
+pub use config::{Command, RunConfig, Target, Verbosity};
+
+use std::ffi::OsString;
+
+/// What runs the commands that need a Python interpreter.
+pub trait Host {
+    /// Runs a script or module under fever; returns the process exit code.
+    fn run(&self, config: &RunConfig) -> anyhow::Result<i32>;
+}
+
+/// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
+/// Usage errors print clap's message and return 2; other errors print `fever: error: ...` and
+/// return 2.
+pub fn main<I, T>(argv: I, host: &dyn Host) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let command = match args::parse(argv) {
+        Ok(command) => command,
+        Err(args::ParseOutcome::Exit(code)) => return code,
+    };
+    let result = match &command {
+        Command::Run(config) => host.run(config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            messages::error(&format!("{err:#}"));
+            2
+        }
+    }
+}

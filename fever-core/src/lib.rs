@@ -1,0 +1,21 @@
+//! fever's pure-Rust core: everything that can be decided without a Python interpreter.
+//!
+//! - [`source`]: reading Python source as Python does (PEP 263 decoding) and a tokenizer-level scan
+//!   that indexes a file's definitions by qualified name with content hashes.
+//! - [`plan`]: the difference between the running text's index and the saved text's index, as a
+//!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
+//! - [`events`]: what a reload did, as typed events, and their one-line messages.
+//! - [`registry`]: bookkeeping of which function objects run which code object, fed by CPython's
+//!   function watcher in `fever-monitor`.
+
+mod error;
+pub mod events;
+pub mod plan;
+pub mod registry;
+pub mod source;
+
+pub use error::Error;
+pub use events::{report_lines, ReloadEvent};
+pub use plan::{plan_reload, Change, Plan};
+pub use registry::CodeRegistry;
+pub use source::{decode_source, Definition, Index, Kind};

@@ -1,0 +1,155 @@
+//! Which function objects run which code object, per source file.
+//!
+//! The registry works on opaque ids (the monitor uses object addresses) and is fed by CPython's
+//! function watcher: a function is added when created, moved when its `__code__` is assigned,
+//! removed when destroyed. A code entry lives exactly as long as some registered function runs it,
+//! so an id in the registry always names a live object.
+
+use std::collections::{HashMap, HashSet};
+
+/// Identity of a function object.
+pub type FunctionId = usize;
+/// Identity of a code object.
+pub type CodeId = usize;
+
+#[derive(Debug, Default)]
+struct CodeEntry {
+    file: usize,
+    functions: Vec<FunctionId>,
+}
+
+/// The code → functions map of the project's functions.
+#[derive(Debug, Default)]
+pub struct CodeRegistry {
+    files: Vec<String>,
+    file_ids: HashMap<String, usize>,
+    codes_by_file: Vec<HashSet<CodeId>>,
+    codes: HashMap<CodeId, CodeEntry>,
+    functions: HashMap<FunctionId, CodeId>,
+}
+
+impl CodeRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `function` (created now, or found by a scan) runs `code` from `file`.
+    pub fn add(&mut self, function: FunctionId, code: CodeId, file: &str) {
+        if self.functions.contains_key(&function) {
+            self.remove(function);
+        }
+        let file = self.file_id(file);
+        let entry = self.codes.entry(code).or_insert_with(|| CodeEntry { file, functions: Vec::new() });
+        entry.functions.push(function);
+        self.codes_by_file[entry.file].insert(code);
+        self.functions.insert(function, code);
+    }
+
+    /// Forgets `function` (it is being destroyed). Unknown functions are ignored.
+    pub fn remove(&mut self, function: FunctionId) {
+        let Some(code) = self.functions.remove(&function) else { return };
+        let Some(entry) = self.codes.get_mut(&code) else { return };
+        entry.functions.retain(|&f| f != function);
+        if entry.functions.is_empty() {
+            let file = entry.file;
+            self.codes.remove(&code);
+            self.codes_by_file[file].remove(&code);
+        }
+    }
+
+    /// `function`'s `__code__` is being set to `code` from `file`: keeps it registered under the
+    /// new code when it belongs to a project file, forgets it otherwise.
+    pub fn code_changed(&mut self, function: FunctionId, code: CodeId, file: Option<&str>) {
+        match file {
+            Some(file) => self.add(function, code, file),
+            None => self.remove(function),
+        }
+    }
+
+    /// Is `function` registered?
+    pub fn contains(&self, function: FunctionId) -> bool {
+        self.functions.contains_key(&function)
+    }
+
+    /// The code objects of `file` that some function runs.
+    pub fn codes_in(&self, file: &str) -> Vec<CodeId> {
+        self.file_ids.get(file).map(|&id| self.codes_by_file[id].iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The functions running `code`.
+    pub fn functions_of(&self, code: CodeId) -> &[FunctionId] {
+        self.codes.get(&code).map_or(&[], |entry| entry.functions.as_slice())
+    }
+
+    /// Number of registered functions.
+    pub fn len(&self) -> usize {
+        self.functions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.functions.is_empty()
+    }
+
+    fn file_id(&mut self, file: &str) -> usize {
+        if let Some(&id) = self.file_ids.get(file) {
+            return id;
+        }
+        let id = self.files.len();
+        self.files.push(file.to_owned());
+        self.file_ids.insert(file.to_owned(), id);
+        self.codes_by_file.push(HashSet::new());
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_follow_their_code() {
+        let mut registry = CodeRegistry::new();
+        registry.add(1, 100, "/p/a.py");
+        registry.add(2, 100, "/p/a.py");
+        registry.add(3, 200, "/p/b.py");
+        assert_eq!(registry.functions_of(100), [1, 2]);
+        assert_eq!(registry.codes_in("/p/a.py"), [100]);
+
+        registry.code_changed(1, 101, Some("/p/a.py"));
+        assert_eq!(registry.functions_of(100), [2]);
+        assert_eq!(registry.functions_of(101), [1]);
+        let mut codes = registry.codes_in("/p/a.py");
+        codes.sort_unstable();
+        assert_eq!(codes, [100, 101]);
+    }
+
+    #[test]
+    fn code_entries_die_with_their_last_function() {
+        let mut registry = CodeRegistry::new();
+        registry.add(1, 100, "/p/a.py");
+        registry.remove(1);
+        assert!(registry.functions_of(100).is_empty());
+        assert!(registry.codes_in("/p/a.py").is_empty());
+        assert!(registry.is_empty());
+        registry.remove(42);
+    }
+
+    #[test]
+    fn code_from_outside_the_project_unregisters() {
+        let mut registry = CodeRegistry::new();
+        registry.add(1, 100, "/p/a.py");
+        registry.code_changed(1, 300, None);
+        assert!(!registry.contains(1));
+        assert!(registry.codes_in("/p/a.py").is_empty());
+    }
+
+    #[test]
+    fn re_adding_moves_a_function() {
+        let mut registry = CodeRegistry::new();
+        registry.add(1, 100, "/p/a.py");
+        registry.add(1, 200, "/p/b.py");
+        assert_eq!(registry.len(), 1);
+        assert!(registry.codes_in("/p/a.py").is_empty());
+        assert_eq!(registry.functions_of(200), [1]);
+    }
+}

@@ -1,0 +1,14 @@
+//! Python source files as text and as an index of their definitions.
+//!
+//! [`decode_source`] turns a file's bytes into text the way Python's tokenizer does (BOM, PEP 263
+//! coding cookie). [`scan`] cuts the text into logical lines (strings, brackets, continuations and
+//! comments understood), and [`index`] builds the tree of definitions — functions, classes, methods
+//! and top-level statements — with qualified names, line ranges and content hashes.
+
+mod decode;
+mod index;
+mod scan;
+
+pub use decode::decode_source;
+pub use index::{Definition, Index, Kind};
+pub use scan::{scan, LogicalLine, Scan};

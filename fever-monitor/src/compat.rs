@@ -1,0 +1,28 @@
+//! CPython C-API pieces that pyo3-ffi 0.30 does not declare (all present in 3.12 and 3.13), and
+//! the per-version facts fever relies on. Everything version-specific lives here.
+
+use std::ffi::{c_char, c_int, c_void};
+
+use pyo3::ffi::PyObject;
+
+/// `PyFunction_WatchEvent` (Include/cpython/funcobject.h): the order of `PY_FOREACH_FUNC_EVENT`.
+pub const FUNC_EVENT_CREATE: c_int = 0;
+pub const FUNC_EVENT_DESTROY: c_int = 1;
+pub const FUNC_EVENT_MODIFY_CODE: c_int = 2;
+
+/// `PyFunction_WatchCallback`.
+pub type FunctionWatchCallback = unsafe extern "C" fn(event: c_int, func: *mut PyObject, new_value: *mut PyObject) -> c_int;
+
+/// `Py_AuditHookFunction`.
+pub type AuditHook = unsafe extern "C" fn(event: *const c_char, args: *mut PyObject, data: *mut c_void) -> c_int;
+
+unsafe extern "C" {
+    /// Registers a function watcher; returns its id or -1 with an exception set.
+    pub fn PyFunction_AddWatcher(callback: FunctionWatchCallback) -> c_int;
+    /// Adds a C audit hook (cannot be removed).
+    pub fn PySys_AddAuditHook(hook: AuditHook, data: *mut c_void) -> c_int;
+}
+
+/// sys.monitoring tool ids fever may claim, in order of preference (0 debuggers, 1 coverage,
+/// 2 profilers such as cProfile, 5 optimizers are taken by convention).
+pub const TOOL_IDS: [u8; 2] = [3, 4];

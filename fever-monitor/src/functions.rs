@@ -1,0 +1,128 @@
+//! The live code registry: CPython's function watcher keeps a [`CodeRegistry`] of every function
+//! whose code comes from a project file, so a reload finds all functions running an old code
+//! object — closures and dynamically created functions included — without scanning the heap.
+
+use std::ffi::c_int;
+use std::sync::{Mutex, OnceLock};
+
+use fever_core::CodeRegistry;
+use pyo3::ffi::{self, PyObject};
+use pyo3::prelude::*;
+
+use crate::compat;
+use crate::project::Project;
+
+static REGISTRY: Mutex<Option<CodeRegistry>> = Mutex::new(None);
+static PROJECT: OnceLock<Project> = OnceLock::new();
+
+/// Starts watching function creation for `project` (once per process).
+pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
+    if PROJECT.set(project).is_err() {
+        return Ok(());
+    }
+    *lock() = Some(CodeRegistry::new());
+    // SAFETY: the callback is a plain extern "C" fn with the signature CPython expects.
+    let id = unsafe { compat::PyFunction_AddWatcher(on_function_event) };
+    if id < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(())
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<CodeRegistry>> {
+    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Strong references to the code objects of `file` that some function runs.
+pub fn codes_in<'py>(py: Python<'py>, file: &str) -> Vec<Bound<'py, PyAny>> {
+    let guard = lock();
+    let Some(registry) = guard.as_ref() else { return Vec::new() };
+    registry
+        .codes_in(file)
+        .into_iter()
+        // SAFETY: a code id in the registry is a live code object (some live function holds it),
+        // and we hold the GIL, so nothing can free it before the reference is taken.
+        .map(|code| unsafe { Bound::from_borrowed_ptr(py, code as *mut PyObject) })
+        .collect()
+}
+
+/// Strong references to the functions running `code`.
+pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
+    let guard = lock();
+    let Some(registry) = guard.as_ref() else { return Vec::new() };
+    registry
+        .functions_of(code.as_ptr() as usize)
+        .iter()
+        // SAFETY: registered functions are alive until their DESTROY event removes them.
+        .map(|&f| unsafe { Bound::from_borrowed_ptr(py, f as *mut PyObject) })
+        .collect()
+}
+
+/// The project file `code` comes from, if it is a code object of the project.
+pub fn project_file_of(code: &Bound<'_, PyAny>) -> Option<String> {
+    // SAFETY: `code` is a live object and holding a Bound proves the GIL is held.
+    unsafe { (ffi::PyCode_Check(code.as_ptr()) != 0).then(|| project_file(code.as_ptr()))? }
+}
+
+/// The project file a code object comes from, if any.
+///
+/// # Safety
+/// `code` must be a valid code object and the GIL must be held.
+unsafe fn project_file(code: *mut PyObject) -> Option<String> {
+    let project = PROJECT.get()?;
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let filename = ffi::PyObject_GetAttrString(code, c"co_filename".as_ptr());
+        if filename.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let mut size: ffi::Py_ssize_t = 0;
+        let data = ffi::PyUnicode_AsUTF8AndSize(filename, &raw mut size);
+        let result = if data.is_null() {
+            ffi::PyErr_Clear();
+            None
+        } else {
+            let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).unwrap_or(0));
+            std::str::from_utf8(bytes).ok().filter(|f| project.contains_file(f)).map(str::to_owned)
+        };
+        ffi::Py_DECREF(filename);
+        result
+    }
+}
+
+unsafe extern "C" fn on_function_event(event: c_int, func: *mut PyObject, new_value: *mut PyObject) -> c_int {
+    // Never let an exception escape into the interpreter: save and restore any pending one.
+    // SAFETY: CPython calls watchers with the GIL held and valid objects.
+    unsafe {
+        let pending = ffi::PyErr_GetRaisedException();
+        match event {
+            compat::FUNC_EVENT_CREATE => {
+                let code = ffi::PyFunction_GetCode(func);
+                if let Some(file) = project_file(code) {
+                    if let Some(registry) = lock().as_mut() {
+                        registry.add(func as usize, code as usize, &file);
+                    }
+                }
+            }
+            compat::FUNC_EVENT_DESTROY => {
+                if let Some(registry) = lock().as_mut() {
+                    registry.remove(func as usize);
+                }
+            }
+            compat::FUNC_EVENT_MODIFY_CODE => {
+                let file = project_file(new_value);
+                if let Some(registry) = lock().as_mut() {
+                    if file.is_some() || registry.contains(func as usize) {
+                        registry.code_changed(func as usize, new_value as usize, file.as_deref());
+                    }
+                }
+            }
+            _ => {}
+        }
+        if !pending.is_null() {
+            ffi::PyErr_SetRaisedException(pending);
+        }
+    }
+    0
+}

@@ -1,0 +1,36 @@
+//! `fever._native`: the extension module behind the `fever` command.
+//!
+//! - [`session`]: `fever run` in this interpreter (the CLI's in-process host).
+//! - [`runner`]: runs a script or module exactly as `python` would.
+//! - [`watcher`]: the file-watcher thread that turns saves into reloads.
+//! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
+//! - [`functions`]: the live code registry fed by CPython's function watcher.
+//! - [`sources`]: the text each project module is running.
+//! - [`project`]: the project root and ignored paths.
+//! - [`monitoring`]: fever's sys.monitoring tool id.
+//! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
+
+mod compat;
+mod functions;
+mod monitoring;
+mod project;
+mod reload;
+mod runner;
+mod session;
+mod sources;
+mod watcher;
+
+use pyo3::prelude::*;
+
+/// Runs the fever command line with `argv` (`argv[0]` is the program name); returns the exit code.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| fever_cli::main(argv, &session::InProcess))
+}
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(cli_main, module)?)?;
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! The project: its root directory, which files belong to it, and which paths the watcher ignores.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Directory names never watched or reloaded.
+const IGNORED_DIRS: [&str; 5] = ["__pycache__", "site-packages", "dist-packages", "node_modules", "venv"];
+
+/// The root of a project, as given (absolute) and with symlinks resolved.
+#[derive(Debug, Clone)]
+pub struct Project {
+    root: PathBuf,
+    canonical_root: PathBuf,
+}
+
+impl Project {
+    pub fn new(root: &Path) -> std::io::Result<Project> {
+        let root = std::path::absolute(root)?;
+        let canonical_root = root.canonicalize()?;
+        Ok(Project { root, canonical_root })
+    }
+
+    /// The root with symlinks resolved (what the watcher watches).
+    pub fn root(&self) -> &Path {
+        &self.canonical_root
+    }
+
+    /// Is `file` (as a code object or `__file__` names it) a project source file?
+    pub fn contains_file(&self, file: &str) -> bool {
+        let path = Path::new(file);
+        [&self.root, &self.canonical_root]
+            .iter()
+            .any(|root| path.strip_prefix(root).is_ok_and(|rel| !is_ignored(rel)))
+    }
+
+    /// Should the watcher look at this path (a `.py` file or a directory under the root that is
+    /// not hidden, a virtualenv, a cache or installed packages)?
+    pub fn watches(&self, path: &Path) -> bool {
+        path.strip_prefix(&self.canonical_root).is_ok_and(|rel| !is_ignored(rel))
+    }
+}
+
+/// A relative path with a hidden component, a virtualenv or a cache directory in it.
+pub fn is_ignored(relative: &Path) -> bool {
+    relative.components().any(|component| match component {
+        Component::Normal(name) => {
+            let name = name.to_string_lossy();
+            name.starts_with('.') || IGNORED_DIRS.contains(&name.as_ref())
+        }
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignores_hidden_venv_and_caches() {
+        assert!(is_ignored(Path::new(".venv/lib/x.py")));
+        assert!(is_ignored(Path::new("pkg/__pycache__/x.py")));
+        assert!(is_ignored(Path::new("env/lib/python3.12/site-packages/y.py")));
+        assert!(is_ignored(Path::new(".hidden.py")));
+        assert!(!is_ignored(Path::new("pkg/sub.py")));
+    }
+
+    #[test]
+    fn files_outside_the_root_are_not_in_the_project() {
+        let dir = std::env::temp_dir();
+        let project = Project::new(&dir).unwrap();
+        assert!(project.contains_file(&dir.join("a.py").to_string_lossy()));
+        assert!(!project.contains_file("/somewhere/else.py"));
+        assert!(!project.contains_file(&dir.join(".venv/a.py").to_string_lossy()));
+    }
+}

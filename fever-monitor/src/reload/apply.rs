@@ -1,0 +1,420 @@
+//! Carrying out a plan on one loaded module, in two phases: first everything is compiled (a
+//! syntax error anywhere applies nothing), then the changes are made in the real namespaces.
+//!
+//! Functions are never replaced by wrappers: a changed function's new code is assigned to
+//! `__code__` of every function object running the old code (found through the code registry),
+//! so dispatch tables, callbacks, bound methods and decorators' `__wrapped__` all see it.
+
+use std::collections::HashMap;
+
+use fever_core::{Change, Definition, Kind, Plan, ReloadEvent};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use super::compile::{find_code, is_code, shift_lines, Compiler};
+use super::modules::LoadedModule;
+use crate::{functions, sources};
+
+/// What phase one compiled for one change.
+#[derive(Default)]
+struct Compiled<'py> {
+    /// The synthetic module to execute (definitions, statements).
+    module: Option<Bound<'py, PyAny>>,
+    /// The definition's own code object.
+    code: Option<Bound<'py, PyAny>>,
+    /// The synthetic module without decorators, executed to evaluate new default values.
+    bare: Option<Bound<'py, PyAny>>,
+}
+
+/// Applies `plan` (which leads to `new_text`) to `module`.
+/// Returns the events, or the first compile error (in which case nothing was changed).
+pub fn apply(
+    py: Python<'_>,
+    module: &LoadedModule<'_>,
+    new_text: &str,
+    plan: &Plan,
+    display: &str,
+) -> Result<Vec<ReloadEvent>, ReloadEvent> {
+    let compiler = Compiler::new(py, &module.file, display, new_text).map_err(|e| compiler_error(py, &e, display))?;
+    let compiled = plan
+        .changes
+        .iter()
+        .map(|change| prepare(&compiler, change, new_text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let applier = Applier { py, module, text: new_text };
+    let mut events = Vec::new();
+    sources::applying(|| {
+        for (change, compiled) in plan.changes.iter().zip(compiled) {
+            match applier.apply(change, compiled) {
+                Ok(event) => events.extend(event),
+                Err(err) => events.push(compiler.error(&err)),
+            }
+        }
+    });
+    Ok(events)
+}
+
+fn compiler_error(py: Python<'_>, err: &PyErr, display: &str) -> ReloadEvent {
+    ReloadEvent::Error { file: display.to_owned(), line: None, message: err.value(py).to_string() }
+}
+
+fn prepare<'py>(compiler: &Compiler<'py>, change: &Change, text: &str) -> Result<Compiled<'py>, ReloadEvent> {
+    let definition = |def: &Definition| -> Result<Compiled<'py>, ReloadEvent> {
+        let module = compiler.compile(&Compiler::definition_source(def, text, true))?;
+        let code = if def.kind == Kind::Function {
+            find_code(&module, def).map_err(|e| compiler.error(&e))?
+        } else {
+            None
+        };
+        Ok(Compiled { module: Some(module), code, bare: None })
+    };
+    Ok(match change {
+        Change::Code { new, signature_changed, .. } => {
+            let mut compiled = definition(new)?;
+            if *signature_changed {
+                compiled.bare = Some(compiler.compile(&Compiler::definition_source(new, text, false))?);
+            }
+            compiled
+        }
+        Change::Redefine { new, .. } | Change::Added { new } => definition(new)?,
+        Change::Statement { new } => {
+            Compiled { module: Some(compiler.compile(&Compiler::statement_source(new, text))?), ..Compiled::default() }
+        }
+        Change::Moved { .. } | Change::Deleted { .. } => Compiled::default(),
+    })
+}
+
+struct Applier<'a, 'py> {
+    py: Python<'py>,
+    module: &'a LoadedModule<'py>,
+    /// The saved text.
+    text: &'a str,
+}
+
+impl<'py> Applier<'_, 'py> {
+    fn name(&self, def: &Definition) -> String {
+        format!("{}.{}", self.module.name, def.qualname)
+    }
+
+    fn apply(&self, change: &Change, compiled: Compiled<'py>) -> PyResult<Option<ReloadEvent>> {
+        match change {
+            Change::Code { old, new, .. } => self.code_changed(old, new, compiled).map(Some),
+            Change::Moved { old, new } => {
+                let delta = i64::try_from(new.start_line).unwrap_or(0) - i64::try_from(old.start_line).unwrap_or(0);
+                for code in self.running_codes(old)? {
+                    let shifted = shift_lines(&code, delta)?;
+                    self.swap(&code, &shifted)?;
+                }
+                Ok(Some(ReloadEvent::Moved { name: self.name(new), line: new.start_line }))
+            }
+            Change::Redefine { old, new } => {
+                let old_codes = self.running_codes(old)?;
+                let module_code = compiled.module.expect("compiled in phase one");
+                self.define(new, &module_code)?;
+                if let Some(code) = &compiled.code {
+                    for old_code in &old_codes {
+                        // Old references (not rebound by the definition) run the new body too.
+                        let _ = self.swap(old_code, code);
+                    }
+                }
+                let note = if new.kind == Kind::Class {
+                    "class header changed: new class object; existing instances keep the old class"
+                } else {
+                    "decorators changed: definition re-executed"
+                };
+                Ok(Some(ReloadEvent::Redefined { name: self.name(new), note: note.into() }))
+            }
+            Change::Added { new } => {
+                self.define(new, &compiled.module.expect("compiled in phase one"))?;
+                Ok(Some(ReloadEvent::Added { name: self.name(new) }))
+            }
+            Change::Deleted { old } => {
+                let container = self.container(old)?;
+                let exists = container.getattr("__dict__")?.contains(&old.name)?;
+                if !exists {
+                    return Ok(None);
+                }
+                if old.parents.is_empty() {
+                    self.module.namespace()?.del_item(&old.name)?;
+                } else {
+                    container.delattr(old.name.as_str())?;
+                }
+                Ok(Some(ReloadEvent::Deleted { name: self.name(old) }))
+            }
+            Change::Statement { new } => self.statement(new, &compiled.module.expect("compiled in phase one")),
+        }
+    }
+
+    fn code_changed(&self, old: &Definition, new: &Definition, compiled: Compiled<'py>) -> PyResult<ReloadEvent> {
+        let module_code = compiled.module.expect("compiled in phase one");
+        let Some(code) = compiled.code else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!("no code for {} in the saved file", new.qualname)));
+        };
+        let old_codes = self.running_codes(old)?;
+        if old_codes.is_empty() {
+            // Never executed (e.g. defined after the script's main loop): define it now.
+            self.define(new, &module_code)?;
+            return Ok(ReloadEvent::Reloaded { name: self.name(new), note: Some("defined now".into()) });
+        }
+        let defaults = match &compiled.bare {
+            Some(bare) => Some(self.fresh_function(new, bare)?),
+            None => None,
+        };
+        let mut notes = Vec::new();
+        for old_code in &old_codes {
+            let functions = self.functions_running(old_code, old)?;
+            if freevars(old_code)? != freevars(&code)? {
+                // The function needs other cells: rebuild it and rebind the references to it.
+                let rebuilt = self.define(new, &module_code)?;
+                let rebound = self.rebind(&functions, &rebuilt)?;
+                notes.push(format!("free variables changed: function rebuilt, {rebound} references rebound"));
+                continue;
+            }
+            notes.extend(self.swap(old_code, &code)?);
+            if let Some(fresh) = &defaults {
+                for function in &functions {
+                    for attr in ["__defaults__", "__kwdefaults__", "__annotations__"] {
+                        function.setattr(attr, fresh.getattr(attr)?)?;
+                    }
+                }
+            }
+        }
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
+        Ok(ReloadEvent::Reloaded { name: self.name(new), note })
+    }
+
+    /// Assigns `new` to every function running `old`, and pairs their nested code objects (closures,
+    /// lambdas, generators) by name to do the same for them. Returns notes on closures that could
+    /// not be updated.
+    fn swap(&self, old: &Bound<'py, PyAny>, new: &Bound<'py, PyAny>) -> PyResult<Vec<String>> {
+        for function in functions::functions_of(self.py, old) {
+            function.setattr("__code__", new)?;
+        }
+        let mut notes = Vec::new();
+        let mut new_nested: HashMap<String, Vec<Bound<'py, PyAny>>> = HashMap::new();
+        for constant in new.getattr("co_consts")?.try_iter()? {
+            let constant = constant?;
+            if is_code(&constant) {
+                new_nested.entry(constant.getattr("co_qualname")?.extract()?).or_default().push(constant);
+            }
+        }
+        for value in new_nested.values_mut() {
+            value.reverse();
+        }
+        for constant in old.getattr("co_consts")?.try_iter()? {
+            let old_nested = constant?;
+            if !is_code(&old_nested) {
+                continue;
+            }
+            let qualname: String = old_nested.getattr("co_qualname")?.extract()?;
+            let Some(new_code) = new_nested.get_mut(&qualname).and_then(Vec::pop) else { continue };
+            if freevars(&old_nested)? == freevars(&new_code)? {
+                notes.extend(self.swap(&old_nested, &new_code)?);
+            } else if !functions::functions_of(self.py, &old_nested).is_empty() {
+                notes.push(format!("closure {qualname}: free variables changed; existing closures keep their old code"));
+            }
+        }
+        Ok(notes)
+    }
+
+    /// Code objects running `def` now: from the registry (matched by qualified name and first
+    /// line), else from the object its namespace holds.
+    fn running_codes(&self, def: &Definition) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let mut codes = Vec::new();
+        for code in functions::codes_in(self.py, &self.module.file) {
+            if code.getattr("co_qualname")?.extract::<String>()? == def.qualname
+                && code.getattr("co_firstlineno")?.extract::<usize>()? == def.start_line
+            {
+                codes.push(code);
+            }
+        }
+        if codes.is_empty() {
+            if let Ok(container) = self.container(def) {
+                if let Ok(object) = container.getattr("__dict__")?.get_item(&def.name) {
+                    for function in unwrap_functions(&object)? {
+                        let code = function.getattr("__code__")?;
+                        if code.getattr("co_qualname")?.extract::<String>()? == def.qualname {
+                            codes.push(code);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Functions running `code` (registry, plus the namespace's object when the registry has none).
+    fn functions_running(&self, code: &Bound<'py, PyAny>, def: &Definition) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let functions = functions::functions_of(self.py, code);
+        if !functions.is_empty() {
+            return Ok(functions);
+        }
+        let container = self.container(def)?;
+        let object = container.getattr("__dict__")?.get_item(&def.name)?;
+        Ok(unwrap_functions(&object)?.into_iter().filter(|f| f.getattr("__code__").is_ok_and(|c| c.is(code))).collect())
+    }
+
+    /// The module or class whose namespace holds `def`.
+    fn container(&self, def: &Definition) -> PyResult<Bound<'py, PyAny>> {
+        let mut object = self.module.module.clone();
+        for (name, _) in &def.parents {
+            object = object.getattr(name.as_str())?;
+        }
+        Ok(object)
+    }
+
+    /// Executes a definition's synthetic module in the real namespace (for a method: in a scratch
+    /// class, then set on the real class with its `__class__` cell pointed at the real class).
+    /// Returns the new object.
+    fn define(&self, def: &Definition, module_code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let globals = self.module.namespace()?;
+        if def.parents.is_empty() {
+            self.exec(module_code, &globals, None)?;
+            return Ok(globals.as_any().get_item(&def.name)?);
+        }
+        let scratch = PyDict::new(self.py);
+        self.exec(module_code, &globals, Some(&scratch))?;
+        let mut synthetic = scratch.as_any().get_item(&def.parents[0].0)?;
+        for (name, _) in &def.parents[1..] {
+            synthetic = synthetic.getattr(name.as_str())?;
+        }
+        let object = synthetic.getattr("__dict__")?.get_item(&def.name)?;
+        let real = self.container(def)?;
+        for function in unwrap_functions(&object)? {
+            point_class_cell(&function, &real)?;
+        }
+        real.setattr(def.name.as_str(), &object)?;
+        Ok(object)
+    }
+
+    /// The function a bare (undecorated) synthetic module defines, for its new default values.
+    fn fresh_function(&self, def: &Definition, bare: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let globals = self.module.namespace()?;
+        let scratch = PyDict::new(self.py);
+        self.exec(bare, &globals, Some(&scratch))?;
+        let mut object = scratch.as_any().clone();
+        for (name, _) in &def.parents {
+            object = object.get_item(name.as_str())?.getattr("__dict__")?;
+        }
+        object.get_item(&def.name)
+    }
+
+    fn statement(&self, def: &Definition, code: &Bound<'py, PyAny>) -> PyResult<Option<ReloadEvent>> {
+        let summary = summarize(def.text(self.text));
+        let executed = ReloadEvent::Executed { module: self.module.name.clone(), line: def.start_line, summary };
+        if def.is_main_guard {
+            if self.module.name == "__main__" {
+                return Ok(Some(self.skipped(def, "the `if __name__ == \"__main__\"` block ran once; restart to run it again")));
+            }
+            return Ok(None);
+        }
+        let globals = self.module.namespace()?;
+        if def.parents.is_empty() {
+            let safe = def.assigns || def.keyword == "import" || def.keyword == "from";
+            if self.module.name == "__main__" && !safe {
+                return Ok(Some(self.skipped(def, "top-level code of the running script is not run again")));
+            }
+            self.exec(code, &globals, None)?;
+            return Ok(Some(executed));
+        }
+        let class = self.container(def)?;
+        let before = PyDict::new(self.py);
+        before.call_method1("update", (class.getattr("__dict__")?,))?;
+        let namespace = before.copy()?;
+        self.exec(code, &globals, Some(&namespace))?;
+        for (key, value) in namespace.iter() {
+            let unchanged = before.get_item(&key)?.is_some_and(|old| old.is(&value));
+            if !unchanged {
+                class.setattr(key.cast::<pyo3::types::PyString>()?, value)?;
+            }
+        }
+        Ok(Some(executed))
+    }
+
+    fn skipped(&self, def: &Definition, reason: &str) -> ReloadEvent {
+        ReloadEvent::Skipped { module: self.module.name.clone(), line: def.start_line, reason: reason.into() }
+    }
+
+    fn exec(&self, code: &Bound<'py, PyAny>, globals: &Bound<'py, PyDict>, locals: Option<&Bound<'py, PyDict>>) -> PyResult<()> {
+        let exec = self.py.import("builtins")?.getattr("exec")?;
+        match locals {
+            Some(locals) => exec.call1((code, globals, locals))?,
+            None => exec.call1((code, globals))?,
+        };
+        Ok(())
+    }
+
+    /// Replaces references to `old` functions in dicts and lists (found with `gc.get_referrers`,
+    /// the last resort) by the function inside `new`. Returns how many references changed.
+    fn rebind(&self, old: &[Bound<'py, PyAny>], new: &Bound<'py, PyAny>) -> PyResult<usize> {
+        let replacement = unwrap_functions(new)?.into_iter().next().unwrap_or_else(|| new.clone());
+        let get_referrers = self.py.import("gc")?.getattr("get_referrers")?;
+        let mut count = 0;
+        for function in old {
+            for referrer in get_referrers.call1((function,))?.try_iter()? {
+                let referrer = referrer?;
+                if let Ok(dict) = referrer.cast::<PyDict>() {
+                    for (key, value) in dict.copy()?.iter() {
+                        if value.is(function) {
+                            dict.set_item(key, &replacement)?;
+                            count += 1;
+                        }
+                    }
+                } else if let Ok(list) = referrer.cast::<PyList>() {
+                    for i in 0..list.len() {
+                        if list.get_item(i)?.is(function) {
+                            list.set_item(i, &replacement)?;
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// The functions inside what a namespace holds: a function, a staticmethod/classmethod's
+/// `__func__`, a property's accessors, and `__wrapped__` chains.
+fn unwrap_functions<'py>(object: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut found = Vec::new();
+    let mut pending = vec![object.clone()];
+    while let Some(item) = pending.pop() {
+        if item.is_none() || found.len() > 32 {
+            continue;
+        }
+        if item.is_instance_of::<pyo3::types::PyFunction>() {
+            if let Ok(wrapped) = item.getattr("__wrapped__") {
+                pending.push(wrapped);
+            }
+            found.push(item);
+        } else if item.is_instance_of::<pyo3::types::PyType>() {
+            continue;
+        } else if let Ok(function) = item.getattr("__func__") {
+            pending.push(function);
+        } else if item.hasattr("fget")? {
+            for accessor in ["fget", "fset", "fdel"] {
+                pending.push(item.getattr(accessor)?);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Points a method's `__class__` cell (zero-argument `super()`) at `class`.
+fn point_class_cell(function: &Bound<'_, PyAny>, class: &Bound<'_, PyAny>) -> PyResult<()> {
+    let freevars: Vec<String> = function.getattr("__code__")?.getattr("co_freevars")?.extract()?;
+    if let Some(index) = freevars.iter().position(|name| name == "__class__") {
+        function.getattr("__closure__")?.get_item(index)?.setattr("cell_contents", class)?;
+    }
+    Ok(())
+}
+
+fn freevars(code: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    code.getattr("co_freevars")?.extract()
+}
+
+fn summarize(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default().trim();
+    if first.chars().count() > 60 { format!("{}...", first.chars().take(57).collect::<String>()) } else { first.to_owned() }
+}

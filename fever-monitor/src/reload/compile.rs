@@ -1,0 +1,190 @@
+//! Compiling one definition or statement of a saved file so that its code objects look exactly as
+//! if the whole file had been compiled: real file name, real line numbers (the synthetic source is
+//! padded with blank lines), and enclosing classes reproduced as empty `class` headers so that
+//! zero-argument `super()`, the `__class__` cell and name mangling come out right.
+
+use fever_core::{Definition, ReloadEvent};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+/// Compiles synthetic sources for one file.
+pub struct Compiler<'py> {
+    py: Python<'py>,
+    compile: Bound<'py, PyAny>,
+    file: String,
+    display: String,
+    flags: i64,
+}
+
+impl<'py> Compiler<'py> {
+    /// `text` is the saved file: its `from __future__ import annotations` applies to every part.
+    pub fn new(py: Python<'py>, file: &str, display: &str, text: &str) -> PyResult<Self> {
+        let flags = if text.contains("from __future__ import annotations") {
+            py.import("__future__")?.getattr("annotations")?.getattr("compiler_flag")?.extract()?
+        } else {
+            0
+        };
+        let compile = py.import("builtins")?.getattr("compile")?;
+        Ok(Compiler { py, compile, file: file.to_owned(), display: display.to_owned(), flags })
+    }
+
+    /// Compiles `source` as module code of this file; a failure becomes an error event.
+    pub fn compile(&self, source: &str) -> Result<Bound<'py, PyAny>, ReloadEvent> {
+        let kwargs = PyDict::new(self.py);
+        let set = |k: &str, v: Bound<'py, PyAny>| kwargs.set_item(k, v);
+        set("flags", self.flags.into_pyobject(self.py).map_err(|e| self.error(&e.into()))?.into_any())
+            .and_then(|()| set("dont_inherit", true.into_pyobject(self.py)?.to_owned().into_any()))
+            .map_err(|e| self.error(&e))?;
+        self.compile.call((source, &self.file, "exec"), Some(&kwargs)).map_err(|e| self.error(&e))
+    }
+
+    /// The error event for `err` raised by compiling or running code of this file.
+    pub fn error(&self, err: &PyErr) -> ReloadEvent {
+        error_event(self.py, err, &self.file, &self.display)
+    }
+
+    /// A definition (function or class) alone, at its real lines, inside its enclosing classes.
+    /// Without `decorators`, the decorator lines are left blank (so nothing but the `def` runs).
+    pub fn definition_source(def: &Definition, text: &str, decorators: bool) -> String {
+        let parents = def.parents.len();
+        let mut source = "\n".repeat(def.start_line.saturating_sub(1 + parents));
+        for (name, indent) in &def.parents {
+            source.push_str(&" ".repeat(*indent));
+            source.push_str("class ");
+            source.push_str(name);
+            source.push_str(":\n");
+        }
+        if decorators {
+            source.push_str(def.text(text));
+        } else {
+            let decorator_lines = text[def.decorators.clone()].matches('\n').count();
+            source.push_str(&"\n".repeat(decorator_lines));
+            source.push_str(&text[def.decorators.end..def.span.end]);
+        }
+        source.push('\n');
+        source
+    }
+
+    /// A statement alone at its real lines; a class-body statement is nested under `if True:` so
+    /// that its indentation compiles and it can run in a copy of the class namespace.
+    pub fn statement_source(def: &Definition, text: &str) -> String {
+        let mut source = if def.parents.is_empty() {
+            "\n".repeat(def.start_line.saturating_sub(1))
+        } else {
+            "\n".repeat(def.start_line.saturating_sub(2)) + "if True:\n"
+        };
+        source.push_str(def.text(text));
+        source.push('\n');
+        source
+    }
+}
+
+/// The code object of `def` inside a compiled synthetic module.
+pub fn find_code<'py>(module_code: &Bound<'py, PyAny>, def: &Definition) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let mut code = module_code.clone();
+    for name in def.parents.iter().map(|(n, _)| n.as_str()).chain([def.name.as_str()]) {
+        match child_code(&code, name)? {
+            Some(child) => code = child,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(code))
+}
+
+fn child_code<'py>(code: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    for constant in code.getattr("co_consts")?.try_iter()? {
+        let constant = constant?;
+        if is_code(&constant) && constant.getattr("co_name")?.extract::<String>()? == name {
+            return Ok(Some(constant));
+        }
+    }
+    Ok(None)
+}
+
+pub fn is_code(object: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a Bound is a live object and proves the GIL is held.
+    unsafe { pyo3::ffi::PyCode_Check(object.as_ptr()) != 0 }
+}
+
+/// A copy of `code` (and of its nested code objects) with line numbers moved by `delta`.
+pub fn shift_lines<'py>(code: &Bound<'py, PyAny>, delta: i64) -> PyResult<Bound<'py, PyAny>> {
+    let py = code.py();
+    let consts = code
+        .getattr("co_consts")?
+        .try_iter()?
+        .map(|c| {
+            let c = c?;
+            if is_code(&c) { shift_lines(&c, delta) } else { Ok(c) }
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let first: i64 = code.getattr("co_firstlineno")?.extract()?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("co_firstlineno", (first + delta).max(1))?;
+    kwargs.set_item("co_consts", PyTuple::new(py, consts)?)?;
+    code.call_method("replace", (), Some(&kwargs))
+}
+
+/// When the index saw broken structure: Python's own message for the whole file, or `None` when
+/// the file compiles after all.
+pub fn whole_file_error(py: Python<'_>, text: &str, file: &str, display: &str) -> Option<ReloadEvent> {
+    let compiler = Compiler::new(py, file, display, text).ok()?;
+    compiler.compile(text).err()
+}
+
+/// `FILE:LINE: Type: message` for an exception from compiling or running code of `file`: the line
+/// of a SyntaxError, or of the innermost traceback frame in the file.
+pub fn error_event(py: Python<'_>, err: &PyErr, file: &str, display: &str) -> ReloadEvent {
+    let value = err.value(py);
+    let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let is_syntax = err.is_instance_of::<pyo3::exceptions::PySyntaxError>(py);
+    let (line, message) = if is_syntax {
+        let line = value.getattr("lineno").ok().and_then(|l| l.extract::<usize>().ok());
+        let msg = value.getattr("msg").ok().and_then(|m| m.extract::<String>().ok()).unwrap_or_default();
+        (line, msg)
+    } else {
+        (traceback_line(py, err, file), value.str().map(|s| s.to_string()).unwrap_or_default())
+    };
+    let message = if message.is_empty() { type_name } else { format!("{type_name}: {message}") };
+    ReloadEvent::Error { file: display.to_owned(), line, message }
+}
+
+fn traceback_line(py: Python<'_>, err: &PyErr, file: &str) -> Option<usize> {
+    let mut tb = err.traceback(py).map(Bound::into_any);
+    let mut line = None;
+    while let Some(entry) = tb.filter(|t| !t.is_none()) {
+        let frame_file: Option<String> =
+            entry.getattr("tb_frame").and_then(|f| f.getattr("f_code")?.getattr("co_filename")?.extract()).ok();
+        if frame_file.as_deref() == Some(file) {
+            line = entry.getattr("tb_lineno").and_then(|l| l.extract()).ok();
+        }
+        tb = entry.getattr("tb_next").ok();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fever_core::Index;
+
+    const TEXT: &str = "import x\n\nclass C:\n    a = 1\n\n    @deco\n    def m(self):\n        return super().m()\n";
+
+    #[test]
+    fn definition_source_keeps_lines_and_classes() {
+        let index = Index::build(TEXT);
+        let method = &index.items[1].children[1];
+        let source = Compiler::definition_source(method, TEXT, true);
+        assert_eq!(source, "\n\n\n\nclass C:\n    @deco\n    def m(self):\n        return super().m()\n");
+        let bare = Compiler::definition_source(method, TEXT, false);
+        assert_eq!(bare, "\n\n\n\nclass C:\n\n    def m(self):\n        return super().m()\n");
+    }
+
+    #[test]
+    fn class_statement_source_is_nested_under_if() {
+        let index = Index::build(TEXT);
+        let statement = &index.items[1].children[0];
+        assert_eq!(Compiler::statement_source(statement, TEXT), "\n\nif True:\n    a = 1\n");
+        let import = &index.items[0];
+        assert_eq!(Compiler::statement_source(import, TEXT), "import x\n");
+    }
+}

@@ -1,0 +1,96 @@
+//! Running the user's program exactly as `python SCRIPT ARGS` / `python -m MODULE ARGS` would, in
+//! this interpreter: `sys.argv`, a fresh `__main__` module, `sys.path[0]`, and the exit code
+//! (`sys.exit`, 1 after the normal traceback, 130 after Ctrl-C).
+
+use std::path::Path;
+
+use fever_cli::Target;
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// Runs `target` with `args` as `sys.argv[1:]`; returns the process exit code.
+pub fn run(py: Python<'_>, target: &Target, args: &[String]) -> PyResult<i32> {
+    let result = match target {
+        Target::Script(path) => run_script(py, path, args),
+        Target::Module(name) => run_module(py, name, args),
+    };
+    match result {
+        Ok(()) => Ok(0),
+        Err(err) => exit_code(py, &err),
+    }
+}
+
+fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
+    let os_path = py.import("os.path")?;
+    let given = path.to_string_lossy().into_owned();
+    let file: String = os_path.call_method1("abspath", (&given,))?.extract()?;
+    let source = std::fs::read(&file).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let builtins = py.import("builtins")?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dont_inherit", true)?;
+    let main = fresh_main(py)?;
+    let globals = main.getattr("__dict__")?.cast_into::<PyDict>()?;
+    globals.set_item("__file__", &file)?;
+    globals.set_item("__cached__", py.None())?;
+    globals.set_item("__builtins__", &builtins)?;
+    let loader = py.import("importlib.machinery")?.getattr("SourceFileLoader")?.call1(("__main__", &file))?;
+    globals.set_item("__loader__", loader)?;
+    let real_dir = os_path.call_method1("dirname", (os_path.call_method1("realpath", (&file,))?,))?;
+    set_argv_and_path(py, given, args, &real_dir)?;
+    let code = builtins.getattr("compile")?.call((pyo3::types::PyBytes::new(py, &source), &file, "exec"), Some(&kwargs))?;
+    builtins.getattr("exec")?.call1((code, globals))?;
+    Ok(())
+}
+
+fn run_module(py: Python<'_>, name: &str, args: &[String]) -> PyResult<()> {
+    let cwd = py.import("os")?.call_method0("getcwd")?;
+    set_argv_and_path(py, name.to_owned(), args, &cwd)?;
+    fresh_main(py)?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("alter_argv", true)?;
+    py.import("runpy")?.getattr("_run_module_as_main")?.call((name,), Some(&kwargs))?;
+    Ok(())
+}
+
+/// Installs an empty module as `sys.modules["__main__"]` (fever's own `__main__` stays untouched).
+fn fresh_main(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let main = py.import("types")?.getattr("ModuleType")?.call1(("__main__",))?;
+    py.import("sys")?.getattr("modules")?.set_item("__main__", &main)?;
+    Ok(main)
+}
+
+fn set_argv_and_path(py: Python<'_>, argv0: String, args: &[String], path0: &Bound<'_, PyAny>) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    let argv = PyList::new(py, std::iter::once(argv0).chain(args.iter().cloned()))?;
+    sys.setattr("argv", argv)?;
+    let path = sys.getattr("path")?.cast_into::<PyList>()?;
+    if path.is_empty() {
+        path.insert(0, path0)?;
+    } else {
+        path.set_item(0, path0)?;
+    }
+    Ok(())
+}
+
+/// The exit code Python would give for an exception that ended the program (printing what
+/// Python prints).
+fn exit_code(py: Python<'_>, err: &PyErr) -> PyResult<i32> {
+    let sys = py.import("sys")?;
+    if err.is_instance_of::<PySystemExit>(py) {
+        let code = err.value(py).getattr("code")?;
+        if code.is_none() {
+            return Ok(0);
+        }
+        if let Ok(n) = code.extract::<i32>() {
+            return Ok(n);
+        }
+        let stderr = sys.getattr("stderr")?;
+        stderr.call_method1("write", (format!("{}\n", code.str()?),))?;
+        stderr.call_method0("flush")?;
+        return Ok(1);
+    }
+    let value = err.value(py);
+    sys.getattr("excepthook")?.call1((value.get_type(), value, err.traceback(py)))?;
+    Ok(if err.is_instance_of::<PyKeyboardInterrupt>(py) { 130 } else { 1 })
+}

@@ -1,0 +1,150 @@
+//! The file watcher: a background thread that reacts to completed saves under the project root
+//! (close-after-write and rename-into-place, as editors' safe writes do) at once — no debounce —
+//! coalesces bursts, and hands each changed `.py` file to the reload engine with the GIL held.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
+use fever_cli::{messages, Verbosity};
+use fever_core::{report_lines, ReloadEvent};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
+use pyo3::prelude::*;
+
+use crate::project::Project;
+use crate::reload;
+
+/// The running watcher thread; stopped and joined on drop. Drop it with the GIL released (the
+/// thread may be waiting for the GIL to finish a reload).
+pub struct FileWatcher {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FileWatcher {
+    /// Watches every directory under the project root (except ignored ones) before returning, so a
+    /// save right after start-up is seen.
+    pub fn start(project: Project, verbosity: Verbosity) -> notify::Result<FileWatcher> {
+        let (events_tx, events_rx) = unbounded();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = events_tx.send(event);
+        })?;
+        let mut dirs = 0;
+        watch_tree(&mut watcher, &project, project.root(), &mut dirs)?;
+        if verbosity >= Verbosity::Verbose {
+            messages::info(&format!("watching {} ({dirs} directories)", project.root().display()));
+        }
+        let (stop, stop_rx) = unbounded();
+        let thread = std::thread::Builder::new()
+            .name("fever-watcher".into())
+            .spawn(move || watch_loop(watcher, &project, verbosity, &events_rx, &stop_rx))
+            .map_err(|e| notify::Error::generic(&e.to_string()))?;
+        Ok(FileWatcher { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for FileWatcher {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn watch_tree(watcher: &mut RecommendedWatcher, project: &Project, dir: &Path, count: &mut usize) -> notify::Result<()> {
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    *count += 1;
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let path = entry.path();
+        if is_dir && project.watches(&path) {
+            // A directory that vanished meanwhile is not an error.
+            let _ = watch_tree(watcher, project, &path, count);
+        }
+    }
+    Ok(())
+}
+
+type EventResult = notify::Result<Event>;
+
+fn watch_loop(
+    mut watcher: RecommendedWatcher,
+    project: &Project,
+    verbosity: Verbosity,
+    events: &Receiver<EventResult>,
+    stop: &Receiver<()>,
+) {
+    loop {
+        let first = select! {
+            recv(stop) -> _ => return,
+            recv(events) -> event => match event { Ok(event) => event, Err(_) => return },
+        };
+        let started = Instant::now();
+        let mut batch = vec![first];
+        batch.extend(events.try_iter());
+        for path in saved_files(&batch, project, &mut watcher, verbosity) {
+            let outcome = std::panic::catch_unwind(|| Python::attach(|py| reload::reload_path(py, &path)));
+            let events = outcome.unwrap_or_else(|_| {
+                vec![ReloadEvent::Error {
+                    file: path.display().to_string(),
+                    line: None,
+                    message: "internal error in fever's reload engine; the running code is unchanged".into(),
+                }]
+            });
+            report(&events, verbosity, started);
+        }
+    }
+}
+
+/// The `.py` files whose save completed in `batch` (deduplicated, in path order); also starts
+/// watching new directories.
+fn saved_files(batch: &[EventResult], project: &Project, watcher: &mut RecommendedWatcher, verbosity: Verbosity) -> BTreeSet<PathBuf> {
+    let mut saved = BTreeSet::new();
+    for event in batch.iter().flatten() {
+        match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both | RenameMode::Any)) => {
+                if let Some(path) = event.paths.last() {
+                    if is_python(path) && project.watches(path) {
+                        saved.insert(path.clone());
+                    }
+                }
+            }
+            EventKind::Create(CreateKind::Folder | CreateKind::Any) => {
+                for path in &event.paths {
+                    if path.is_dir() && project.watches(path) {
+                        let _ = watch_tree(watcher, project, path, &mut 0);
+                    }
+                }
+            }
+            EventKind::Remove(RemoveKind::File | RemoveKind::Any) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                if verbosity >= Verbosity::Verbose {
+                    for path in event.paths.iter().filter(|p| is_python(p) && project.watches(p)) {
+                        messages::info(&format!("{} was removed; its running code stays as it is", path.display()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    saved
+}
+
+fn is_python(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "py")
+}
+
+fn report(events: &[ReloadEvent], verbosity: Verbosity, started: Instant) {
+    let shown: Vec<ReloadEvent> = match verbosity {
+        Verbosity::Quiet => events.iter().filter(|e| matches!(e, ReloadEvent::Error { .. })).cloned().collect(),
+        _ => events.to_vec(),
+    };
+    for line in report_lines(&shown, verbosity >= Verbosity::Verbose, started.elapsed()) {
+        messages::info(&line);
+    }
+}
