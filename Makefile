@@ -25,12 +25,13 @@ test-rust:
 
 # The end-to-end suite runs on every Python >= 3.12 found (one venv per version).
 test-e2e: venv
+	@CARGO_TARGET_DIR=target/rust cargo build --quiet --release -p fever-cli
 	@set -e; for py in $(ALL_PYTHONS); do \
 	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  if [ "$$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$$v" ]; then venv=$(VENV); \
 	  else venv=.venv-$$v; scripts/setup-venv.sh $$venv $$py; fi; \
 	  echo "== end-to-end tests on Python $$v ($$venv)"; \
-	  FEVER_VENV=$$PWD/$$venv $$venv/bin/python -m pytest tests -q; \
+	  FEVER_VENV=$$PWD/$$venv FEVER_STANDALONE=$$PWD/target/rust/release/fever $$venv/bin/python -m pytest tests -q; \
 	done
 
 bench: venv

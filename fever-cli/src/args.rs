@@ -56,7 +56,7 @@ struct RunArgs {
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
 
-    /// Python interpreter to start (standalone binary only) [env: FEVER_PYTHON].
+    /// Python interpreter to start (standalone binary only) [env: `FEVER_PYTHON`].
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
 
@@ -135,10 +135,19 @@ fn run_config(run: RunArgs) -> Result<RunConfig, String> {
     } else {
         Verbosity::Normal
     };
-    let python = run
-        .python
-        .or_else(|| std::env::var_os("FEVER_PYTHON").filter(|v| !v.is_empty()).map(PathBuf::from));
-    Ok(RunConfig { target, args, watch: !run.no_watch, root: run.root, python, verbosity })
+    let python = run.python.or_else(|| {
+        std::env::var_os("FEVER_PYTHON")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    Ok(RunConfig {
+        target,
+        args,
+        watch: !run.no_watch,
+        root: run.root,
+        python,
+        verbosity,
+    })
 }
 
 #[cfg(test)]
@@ -154,7 +163,10 @@ mod tests {
 
     #[test]
     fn script_arguments_are_passed_verbatim() {
-        let config = run(&["fever", "run", "-v", "app.py", "-v", "--root", "x", "-m", "y"]).unwrap();
+        let config = run(&[
+            "fever", "run", "-v", "app.py", "-v", "--root", "x", "-m", "y",
+        ])
+        .unwrap();
         assert_eq!(config.target, Target::Script("app.py".into()));
         assert_eq!(config.args, ["-v", "--root", "x", "-m", "y"]);
         assert_eq!(config.verbosity, Verbosity::Verbose);

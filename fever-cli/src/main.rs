@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use fever_cli::{Host, RunConfig};
 
 struct ExecPython {
@@ -16,35 +16,76 @@ struct ExecPython {
 
 impl Host for ExecPython {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
-        let python = config.python.clone().unwrap_or_else(|| PathBuf::from("python3"));
-        check_python(&python)?;
-        let err = Process::new(&python).arg("-m").arg("fever").args(&self.argv[1..]).exec();
+        let python = config
+            .python
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        if let Err(problem) = check_python(&python) {
+            fever_cli::messages::error(&problem.message);
+            fever_cli::messages::hint(&problem.hint);
+            return Ok(2);
+        }
+        let err = Process::new(&python)
+            .arg("-m")
+            .arg("fever")
+            .args(&self.argv[1..])
+            .exec();
         Err(err).with_context(|| format!("cannot start {}", python.display()))
     }
 }
 
+/// Why an interpreter cannot run fever, and what to do about it.
+struct Unusable {
+    message: String,
+    hint: String,
+}
+
 /// Fails with a clear message when `python` is missing, older than 3.12, or lacks fever.
-fn check_python(python: &Path) -> anyhow::Result<()> {
+fn check_python(python: &Path) -> Result<(), Unusable> {
+    let choose = "pass --python /path/to/python3.12 (or newer) or set FEVER_PYTHON".to_owned();
     let probe = "import sys\nif sys.version_info < (3, 12): print('old', sys.version.split()[0]); raise SystemExit\n\
                  try:\n    import fever._native\nexcept ImportError:\n    print('missing'); raise SystemExit\nprint('ok')";
     let output = Process::new(python)
         .args(["-c", probe])
         .output()
-        .with_context(|| format!("cannot start Python interpreter {}", python.display()))?;
+        .map_err(|err| Unusable {
+            message: format!(
+                "cannot start Python interpreter {}: {err}",
+                python.display()
+            ),
+            hint: choose.clone(),
+        })?;
     let answer = String::from_utf8_lossy(&output.stdout);
     let answer = answer.trim();
     if answer == "ok" {
         return Ok(());
     }
     if let Some(version) = answer.strip_prefix("old ") {
-        fever_cli::messages::hint("pass --python /path/to/python3.12 or set FEVER_PYTHON");
-        bail!("{} is Python {version}; fever needs Python 3.12 or newer", python.display());
+        return Err(Unusable {
+            message: format!(
+                "{} is Python {version}; fever needs Python 3.12 or newer",
+                python.display()
+            ),
+            hint: choose,
+        });
     }
     if answer == "missing" {
-        fever_cli::messages::hint(&format!("install it with `{} -m pip install fever`", python.display()));
-        bail!("fever is not installed for {}", python.display());
+        return Err(Unusable {
+            message: format!("fever is not installed for {}", python.display()),
+            hint: format!(
+                "install it with `{} -m pip install fever`, or {choose}",
+                python.display()
+            ),
+        });
     }
-    bail!("{} did not run: {}", python.display(), String::from_utf8_lossy(&output.stderr).trim())
+    Err(Unusable {
+        message: format!(
+            "{} did not run: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        hint: choose,
+    })
 }
 
 fn main() {

@@ -5,7 +5,7 @@
 //! - [`plan`]: the difference between the running text's index and the saved text's index, as a
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
 //! - [`events`]: what a reload did, as typed events, and their one-line messages.
-//! - [`registry`]: bookkeeping of which function objects run which code object, fed by CPython's
+//! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
 mod error;

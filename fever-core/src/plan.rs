@@ -14,7 +14,11 @@ use crate::source::{Definition, Index, Kind};
 pub enum Change {
     /// A function's code changed: compile the new definition and assign its code to every function
     /// running the old one. `signature_changed` means defaults may differ too.
-    Code { old: Definition, new: Definition, signature_changed: bool },
+    Code {
+        old: Definition,
+        new: Definition,
+        signature_changed: bool,
+    },
     /// The same text at another line: shift the running code's line numbers.
     Moved { old: Definition, new: Definition },
     /// A function's decorators or a class's header changed: execute the definition again in its
@@ -50,7 +54,12 @@ pub fn plan_reload(old: &Index, new: &Index) -> Plan {
     Plan { changes }
 }
 
-fn diff_block(old: &[Definition], new: &[Definition], changes: &mut Vec<Change>, deleted: &mut Vec<Definition>) {
+fn diff_block(
+    old: &[Definition],
+    new: &[Definition],
+    changes: &mut Vec<Change>,
+    deleted: &mut Vec<Definition>,
+) {
     // Named definitions by (qualname, occurrence), statements by hash (a multiset).
     let mut old_named: HashMap<(&str, usize), &Definition> = HashMap::new();
     let mut occurrences: HashMap<&str, usize> = HashMap::new();
@@ -90,16 +99,27 @@ fn diff_block(old: &[Definition], new: &[Definition], changes: &mut Vec<Change>,
     deleted.extend(gone.into_iter().cloned());
 }
 
-fn diff_pair(old: &Definition, new: &Definition, changes: &mut Vec<Change>, deleted: &mut Vec<Definition>) {
+fn diff_pair(
+    old: &Definition,
+    new: &Definition,
+    changes: &mut Vec<Change>,
+    deleted: &mut Vec<Definition>,
+) {
     if old.hash == new.hash && old.start_line == new.start_line {
         return;
     }
     match new.kind {
         Kind::Function => {
             if old.hash == new.hash {
-                changes.push(Change::Moved { old: old.clone(), new: new.clone() });
+                changes.push(Change::Moved {
+                    old: old.clone(),
+                    new: new.clone(),
+                });
             } else if old.decorators_hash != new.decorators_hash {
-                changes.push(Change::Redefine { old: old.clone(), new: new.clone() });
+                changes.push(Change::Redefine {
+                    old: old.clone(),
+                    new: new.clone(),
+                });
             } else {
                 changes.push(Change::Code {
                     old: old.clone(),
@@ -110,7 +130,10 @@ fn diff_pair(old: &Definition, new: &Definition, changes: &mut Vec<Change>, dele
         }
         Kind::Class => {
             if old.decorators_hash != new.decorators_hash || old.header_hash != new.header_hash {
-                changes.push(Change::Redefine { old: old.clone(), new: new.clone() });
+                changes.push(Change::Redefine {
+                    old: old.clone(),
+                    new: new.clone(),
+                });
             } else {
                 diff_block(&old.children, &new.children, changes, deleted);
             }
@@ -128,8 +151,15 @@ mod tests {
             .changes
             .iter()
             .map(|change| match change {
-                Change::Code { new, signature_changed, .. } => format!("code {} sig={signature_changed}", new.qualname),
-                Change::Moved { old, new } => format!("moved {} {}->{}", new.qualname, old.start_line, new.start_line),
+                Change::Code {
+                    new,
+                    signature_changed,
+                    ..
+                } => format!("code {} sig={signature_changed}", new.qualname),
+                Change::Moved { old, new } => format!(
+                    "moved {} {}->{}",
+                    new.qualname, old.start_line, new.start_line
+                ),
                 Change::Redefine { new, .. } => format!("redefine {}", new.qualname),
                 Change::Added { new } => format!("added {}", new.qualname),
                 Change::Deleted { old } => format!("deleted {}", old.qualname),
@@ -148,20 +178,40 @@ mod tests {
 
     #[test]
     fn changed_function_body() {
-        assert_eq!(plan(BASE, &BASE.replace("return 1", "return 10")), ["code f sig=false"]);
-        assert_eq!(plan(BASE, &BASE.replace("def f():", "def f(k=2):")), ["code f sig=true"]);
+        assert_eq!(
+            plan(BASE, &BASE.replace("return 1", "return 10")),
+            ["code f sig=false"]
+        );
+        assert_eq!(
+            plan(BASE, &BASE.replace("def f():", "def f(k=2):")),
+            ["code f sig=true"]
+        );
     }
 
     #[test]
     fn changed_method_and_class_attribute() {
-        assert_eq!(plan(BASE, &BASE.replace("return 2", "return 20")), ["code C.m sig=false"]);
-        assert_eq!(plan(BASE, &BASE.replace("a = 1", "a = 5")), ["statement line 7"]);
+        assert_eq!(
+            plan(BASE, &BASE.replace("return 2", "return 20")),
+            ["code C.m sig=false"]
+        );
+        assert_eq!(
+            plan(BASE, &BASE.replace("a = 1", "a = 5")),
+            ["statement line 7"]
+        );
     }
 
     #[test]
     fn inserted_lines_move_what_follows() {
         let new = BASE.replace("X = 1\n", "X = 1\nY = 2\n");
-        assert_eq!(plan(BASE, &new), ["statement line 2", "moved f 3->4", "moved C.m 8->9", "moved g 11->12"]);
+        assert_eq!(
+            plan(BASE, &new),
+            [
+                "statement line 2",
+                "moved f 3->4",
+                "moved C.m 8->9",
+                "moved g 11->12"
+            ]
+        );
     }
 
     #[test]
@@ -172,7 +222,10 @@ mod tests {
         assert_eq!(plan(BASE, &new)[0], "redefine f");
         let new = BASE.replace("class C:", "class C(Base):");
         assert_eq!(plan(BASE, &new)[0], "redefine C");
-        let new = BASE.replace("        return 2\n", "        return 2\n    def n(self):\n        return 5\n");
+        let new = BASE.replace(
+            "        return 2\n",
+            "        return 2\n    def n(self):\n        return 5\n",
+        );
         assert_eq!(plan(BASE, &new), ["added C.n", "moved g 11->13"]);
     }
 
@@ -185,6 +238,9 @@ mod tests {
 
     #[test]
     fn function_turned_into_class() {
-        assert_eq!(plan("def f():\n    pass\n", "class f:\n    pass\n"), ["added f", "deleted f"]);
+        assert_eq!(
+            plan("def f():\n    pass\n", "class f:\n    pass\n"),
+            ["added f", "deleted f"]
+        );
     }
 }

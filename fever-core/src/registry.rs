@@ -1,6 +1,6 @@
 //! Which function objects run which code object, per source file.
 //!
-//! The registry works on opaque ids (the monitor uses object addresses) and is fed by CPython's
+//! The registry works on opaque ids (the monitor uses object addresses) and is fed by `CPython`'s
 //! function watcher: a function is added when created, moved when its `__code__` is assigned,
 //! removed when destroyed. A code entry lives exactly as long as some registered function runs it,
 //! so an id in the registry always names a live object.
@@ -39,7 +39,10 @@ impl CodeRegistry {
             self.remove(function);
         }
         let file = self.file_id(file);
-        let entry = self.codes.entry(code).or_insert_with(|| CodeEntry { file, functions: Vec::new() });
+        let entry = self.codes.entry(code).or_insert_with(|| CodeEntry {
+            file,
+            functions: Vec::new(),
+        });
         entry.functions.push(function);
         self.codes_by_file[entry.file].insert(code);
         self.functions.insert(function, code);
@@ -47,8 +50,12 @@ impl CodeRegistry {
 
     /// Forgets `function` (it is being destroyed). Unknown functions are ignored.
     pub fn remove(&mut self, function: FunctionId) {
-        let Some(code) = self.functions.remove(&function) else { return };
-        let Some(entry) = self.codes.get_mut(&code) else { return };
+        let Some(code) = self.functions.remove(&function) else {
+            return;
+        };
+        let Some(entry) = self.codes.get_mut(&code) else {
+            return;
+        };
         entry.functions.retain(|&f| f != function);
         if entry.functions.is_empty() {
             let file = entry.file;
@@ -73,12 +80,17 @@ impl CodeRegistry {
 
     /// The code objects of `file` that some function runs.
     pub fn codes_in(&self, file: &str) -> Vec<CodeId> {
-        self.file_ids.get(file).map(|&id| self.codes_by_file[id].iter().copied().collect()).unwrap_or_default()
+        self.file_ids
+            .get(file)
+            .map(|&id| self.codes_by_file[id].iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The functions running `code`.
     pub fn functions_of(&self, code: CodeId) -> &[FunctionId] {
-        self.codes.get(&code).map_or(&[], |entry| entry.functions.as_slice())
+        self.codes
+            .get(&code)
+            .map_or(&[], |entry| entry.functions.as_slice())
     }
 
     /// Number of registered functions.

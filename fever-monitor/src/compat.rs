@@ -1,4 +1,4 @@
-//! CPython C-API pieces that pyo3-ffi 0.30 does not declare (all present in 3.12 and 3.13), and
+//! `CPython` C-API pieces that pyo3-ffi 0.30 does not declare (all present in 3.12 and 3.13), and
 //! the per-version facts fever relies on. Everything version-specific lives here.
 
 use std::ffi::{c_char, c_int, c_void};
@@ -11,10 +11,12 @@ pub const FUNC_EVENT_DESTROY: c_int = 1;
 pub const FUNC_EVENT_MODIFY_CODE: c_int = 2;
 
 /// `PyFunction_WatchCallback`.
-pub type FunctionWatchCallback = unsafe extern "C" fn(event: c_int, func: *mut PyObject, new_value: *mut PyObject) -> c_int;
+pub type FunctionWatchCallback =
+    unsafe extern "C" fn(event: c_int, func: *mut PyObject, new_value: *mut PyObject) -> c_int;
 
 /// `Py_AuditHookFunction`.
-pub type AuditHook = unsafe extern "C" fn(event: *const c_char, args: *mut PyObject, data: *mut c_void) -> c_int;
+pub type AuditHook =
+    unsafe extern "C" fn(event: *const c_char, args: *mut PyObject, data: *mut c_void) -> c_int;
 
 unsafe extern "C" {
     /// Registers a function watcher; returns its id or -1 with an exception set.

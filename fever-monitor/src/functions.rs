@@ -1,4 +1,4 @@
-//! The live code registry: CPython's function watcher keeps a [`CodeRegistry`] of every function
+//! The live code registry: `CPython`'s function watcher keeps a [`CodeRegistry`] of every function
 //! whose code comes from a project file, so a reload finds all functions running an old code
 //! object — closures and dynamically created functions included — without scanning the heap.
 
@@ -30,13 +30,17 @@ pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Option<CodeRegistry>> {
-    REGISTRY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Strong references to the code objects of `file` that some function runs.
 pub fn codes_in<'py>(py: Python<'py>, file: &str) -> Vec<Bound<'py, PyAny>> {
     let guard = lock();
-    let Some(registry) = guard.as_ref() else { return Vec::new() };
+    let Some(registry) = guard.as_ref() else {
+        return Vec::new();
+    };
     registry
         .codes_in(file)
         .into_iter()
@@ -49,7 +53,9 @@ pub fn codes_in<'py>(py: Python<'py>, file: &str) -> Vec<Bound<'py, PyAny>> {
 /// Strong references to the functions running `code`.
 pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
     let guard = lock();
-    let Some(registry) = guard.as_ref() else { return Vec::new() };
+    let Some(registry) = guard.as_ref() else {
+        return Vec::new();
+    };
     registry
         .functions_of(code.as_ptr() as usize)
         .iter()
@@ -83,15 +89,23 @@ unsafe fn project_file(code: *mut PyObject) -> Option<String> {
             ffi::PyErr_Clear();
             None
         } else {
-            let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).unwrap_or(0));
-            std::str::from_utf8(bytes).ok().filter(|f| project.contains_file(f)).map(str::to_owned)
+            let bytes =
+                std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).unwrap_or(0));
+            std::str::from_utf8(bytes)
+                .ok()
+                .filter(|f| project.contains_file(f))
+                .map(str::to_owned)
         };
         ffi::Py_DECREF(filename);
         result
     }
 }
 
-unsafe extern "C" fn on_function_event(event: c_int, func: *mut PyObject, new_value: *mut PyObject) -> c_int {
+unsafe extern "C" fn on_function_event(
+    event: c_int,
+    func: *mut PyObject,
+    new_value: *mut PyObject,
+) -> c_int {
     // Never let an exception escape into the interpreter: save and restore any pending one.
     // SAFETY: CPython calls watchers with the GIL held and valid objects.
     unsafe {

@@ -4,7 +4,7 @@
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
-//! - [`functions`]: the live code registry fed by CPython's function watcher.
+//! - [`functions`]: the live code registry fed by `CPython`'s function watcher.
 //! - [`sources`]: the text each project module is running.
 //! - [`project`]: the project root and ignored paths.
 //! - [`monitoring`]: fever's sys.monitoring tool id.

@@ -3,7 +3,13 @@
 use std::path::{Component, Path, PathBuf};
 
 /// Directory names never watched or reloaded.
-const IGNORED_DIRS: [&str; 5] = ["__pycache__", "site-packages", "dist-packages", "node_modules", "venv"];
+const IGNORED_DIRS: [&str; 5] = [
+    "__pycache__",
+    "site-packages",
+    "dist-packages",
+    "node_modules",
+    "venv",
+];
 
 /// The root of a project, as given (absolute) and with symlinks resolved.
 #[derive(Debug, Clone)]
@@ -16,11 +22,14 @@ impl Project {
     pub fn new(root: &Path) -> std::io::Result<Project> {
         let root = std::path::absolute(root)?;
         let canonical_root = root.canonicalize()?;
-        Ok(Project { root, canonical_root })
+        Ok(Project {
+            root,
+            canonical_root,
+        })
     }
 
     /// The root with symlinks resolved (what the watcher watches).
-    pub fn root(&self) -> &Path {
+    pub fn canonical_root(&self) -> &Path {
         &self.canonical_root
     }
 
@@ -35,7 +44,8 @@ impl Project {
     /// Should the watcher look at this path (a `.py` file or a directory under the root that is
     /// not hidden, a virtualenv, a cache or installed packages)?
     pub fn watches(&self, path: &Path) -> bool {
-        path.strip_prefix(&self.canonical_root).is_ok_and(|rel| !is_ignored(rel))
+        path.strip_prefix(&self.canonical_root)
+            .is_ok_and(|rel| !is_ignored(rel))
     }
 }
 
@@ -58,7 +68,9 @@ mod tests {
     fn ignores_hidden_venv_and_caches() {
         assert!(is_ignored(Path::new(".venv/lib/x.py")));
         assert!(is_ignored(Path::new("pkg/__pycache__/x.py")));
-        assert!(is_ignored(Path::new("env/lib/python3.12/site-packages/y.py")));
+        assert!(is_ignored(Path::new(
+            "env/lib/python3.12/site-packages/y.py"
+        )));
         assert!(is_ignored(Path::new(".hidden.py")));
         assert!(!is_ignored(Path::new("pkg/sub.py")));
     }

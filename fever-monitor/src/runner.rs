@@ -25,7 +25,8 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     let os_path = py.import("os.path")?;
     let given = path.to_string_lossy().into_owned();
     let file: String = os_path.call_method1("abspath", (&given,))?.extract()?;
-    let source = std::fs::read(&file).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let source =
+        std::fs::read(&file).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     let builtins = py.import("builtins")?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("dont_inherit", true)?;
@@ -34,11 +35,18 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     globals.set_item("__file__", &file)?;
     globals.set_item("__cached__", py.None())?;
     globals.set_item("__builtins__", &builtins)?;
-    let loader = py.import("importlib.machinery")?.getattr("SourceFileLoader")?.call1(("__main__", &file))?;
+    let loader = py
+        .import("importlib.machinery")?
+        .getattr("SourceFileLoader")?
+        .call1(("__main__", &file))?;
     globals.set_item("__loader__", loader)?;
-    let real_dir = os_path.call_method1("dirname", (os_path.call_method1("realpath", (&file,))?,))?;
+    let real_dir =
+        os_path.call_method1("dirname", (os_path.call_method1("realpath", (&file,))?,))?;
     set_argv_and_path(py, given, args, &real_dir)?;
-    let code = builtins.getattr("compile")?.call((pyo3::types::PyBytes::new(py, &source), &file, "exec"), Some(&kwargs))?;
+    let code = builtins.getattr("compile")?.call(
+        (pyo3::types::PyBytes::new(py, &source), &file, "exec"),
+        Some(&kwargs),
+    )?;
     builtins.getattr("exec")?.call1((code, globals))?;
     Ok(())
 }
@@ -49,18 +57,30 @@ fn run_module(py: Python<'_>, name: &str, args: &[String]) -> PyResult<()> {
     fresh_main(py)?;
     let kwargs = PyDict::new(py);
     kwargs.set_item("alter_argv", true)?;
-    py.import("runpy")?.getattr("_run_module_as_main")?.call((name,), Some(&kwargs))?;
+    py.import("runpy")?
+        .getattr("_run_module_as_main")?
+        .call((name,), Some(&kwargs))?;
     Ok(())
 }
 
 /// Installs an empty module as `sys.modules["__main__"]` (fever's own `__main__` stays untouched).
 fn fresh_main(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    let main = py.import("types")?.getattr("ModuleType")?.call1(("__main__",))?;
-    py.import("sys")?.getattr("modules")?.set_item("__main__", &main)?;
+    let main = py
+        .import("types")?
+        .getattr("ModuleType")?
+        .call1(("__main__",))?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("__main__", &main)?;
     Ok(main)
 }
 
-fn set_argv_and_path(py: Python<'_>, argv0: String, args: &[String], path0: &Bound<'_, PyAny>) -> PyResult<()> {
+fn set_argv_and_path(
+    py: Python<'_>,
+    argv0: String,
+    args: &[String],
+    path0: &Bound<'_, PyAny>,
+) -> PyResult<()> {
     let sys = py.import("sys")?;
     let argv = PyList::new(py, std::iter::once(argv0).chain(args.iter().cloned()))?;
     sys.setattr("argv", argv)?;
@@ -91,6 +111,11 @@ fn exit_code(py: Python<'_>, err: &PyErr) -> PyResult<i32> {
         return Ok(1);
     }
     let value = err.value(py);
-    sys.getattr("excepthook")?.call1((value.get_type(), value, err.traceback(py)))?;
-    Ok(if err.is_instance_of::<PyKeyboardInterrupt>(py) { 130 } else { 1 })
+    sys.getattr("excepthook")?
+        .call1((value.get_type(), value, err.traceback(py)))?;
+    Ok(if err.is_instance_of::<PyKeyboardInterrupt>(py) {
+        130
+    } else {
+        1
+    })
 }

@@ -36,9 +36,14 @@ fn run(py: Python<'_>, config: &RunConfig) -> anyhow::Result<i32> {
         (None, Target::Script(script)) => {
             if !script.is_file() {
                 let abs = std::path::absolute(script).unwrap_or_else(|_| script.clone());
-                bail!("can't open file '{}': No such file or directory", abs.display());
+                bail!(
+                    "can't open file '{}': No such file or directory",
+                    abs.display()
+                );
             }
-            std::path::absolute(script)?.parent().map_or_else(|| PathBuf::from("."), PathBuf::from)
+            std::path::absolute(script)?
+                .parent()
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
         }
         (None, Target::Module(_)) => std::env::current_dir()?,
     };
@@ -47,25 +52,37 @@ fn run(py: Python<'_>, config: &RunConfig) -> anyhow::Result<i32> {
     }
     let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
     if tool_id.is_none() && config.verbosity >= Verbosity::Normal {
-        messages::info("sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing");
+        messages::info(
+            "sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing",
+        );
     }
     let watcher = if config.watch {
-        let project = Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
+        let project =
+            Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
         functions::install(py, project.clone())?;
         sources::install(py)?;
-        Some(FileWatcher::start(project, config.verbosity).with_context(|| format!("cannot watch {}", root.display()))?)
+        Some(
+            FileWatcher::start(project, config.verbosity)
+                .with_context(|| format!("cannot watch {}", root.display()))?,
+        )
     } else {
         None
     };
-    *SESSION.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Session { watcher, tool_id });
-    py.import("atexit")?.call_method1("register", (wrap_pyfunction!(shutdown, py)?,))?;
+    *SESSION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Session { watcher, tool_id });
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(shutdown, py)?,))?;
     Ok(runner::run(py, &config.target, &config.args)?)
 }
 
 /// Stops the watcher (joined with the GIL released) and frees the tool id; runs from `atexit`.
 #[pyfunction]
 fn shutdown(py: Python<'_>) -> PyResult<()> {
-    let session = SESSION.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let session = SESSION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     if let Some(Session { watcher, tool_id }) = session {
         py.detach(move || drop(watcher));
         if let Some(id) = tool_id {

@@ -25,7 +25,9 @@ static SOURCES: Mutex<Option<HashMap<String, Source>>> = Mutex::new(None);
 static APPLYING: AtomicBool = AtomicBool::new(false);
 
 fn sources() -> std::sync::MutexGuard<'static, Option<HashMap<String, Source>>> {
-    SOURCES.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SOURCES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Installs the audit hook that records the text of each project module as it is imported.
@@ -58,7 +60,11 @@ pub fn decode(py: Python<'_>, bytes: &[u8]) -> Result<String, String> {
         Ok(text) => Ok(text),
         Err(SourceError::ForeignEncoding(_)) => py
             .import("importlib.util")
-            .and_then(|util| util.getattr("decode_source")?.call1((pyo3::types::PyBytes::new(py, bytes),))?.extract())
+            .and_then(|util| {
+                util.getattr("decode_source")?
+                    .call1((pyo3::types::PyBytes::new(py, bytes),))?
+                    .extract()
+            })
             .map_err(|err| err.value(py).to_string()),
         Err(err) => Err(err.to_string()),
     }
@@ -72,7 +78,11 @@ pub fn applying<T>(f: impl FnOnce() -> T) -> T {
     result
 }
 
-unsafe extern "C" fn on_audit_event(event: *const c_char, args: *mut PyObject, _data: *mut c_void) -> c_int {
+unsafe extern "C" fn on_audit_event(
+    event: *const c_char,
+    args: *mut PyObject,
+    _data: *mut c_void,
+) -> c_int {
     // SAFETY: CPython passes a NUL-terminated event name and a tuple, with the GIL held.
     unsafe {
         if CStr::from_ptr(event).to_bytes() != b"exec" || APPLYING.load(Ordering::Relaxed) {
@@ -96,11 +106,18 @@ unsafe extern "C" fn on_audit_event(event: *const c_char, args: *mut PyObject, _
 }
 
 fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
-    let Ok(name) = code.getattr(pyo3::intern!(py, "co_name")).and_then(|n| n.extract::<String>()) else { return };
+    let Ok(name) = code
+        .getattr(pyo3::intern!(py, "co_name"))
+        .and_then(|n| n.extract::<String>())
+    else {
+        return;
+    };
     if name != "<module>" {
         return;
     }
-    let Some(file) = crate::functions::project_file_of(code) else { return };
+    let Some(file) = crate::functions::project_file_of(code) else {
+        return;
+    };
     if let Ok(bytes) = std::fs::read(&file) {
         if let Ok(text) = decode(py, &bytes) {
             set(&file, text);

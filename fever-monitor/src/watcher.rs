@@ -33,16 +33,22 @@ impl FileWatcher {
             let _ = events_tx.send(event);
         })?;
         let mut dirs = 0;
-        watch_tree(&mut watcher, &project, project.root(), &mut dirs)?;
+        watch_tree(&mut watcher, &project, project.canonical_root(), &mut dirs)?;
         if verbosity >= Verbosity::Verbose {
-            messages::info(&format!("watching {} ({dirs} directories)", project.root().display()));
+            messages::info(&format!(
+                "watching {} ({dirs} directories)",
+                project.canonical_root().display()
+            ));
         }
         let (stop, stop_rx) = unbounded();
         let thread = std::thread::Builder::new()
             .name("fever-watcher".into())
             .spawn(move || watch_loop(watcher, &project, verbosity, &events_rx, &stop_rx))
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
-        Ok(FileWatcher { stop, thread: Some(thread) })
+        Ok(FileWatcher {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -55,10 +61,17 @@ impl Drop for FileWatcher {
     }
 }
 
-fn watch_tree(watcher: &mut RecommendedWatcher, project: &Project, dir: &Path, count: &mut usize) -> notify::Result<()> {
+fn watch_tree(
+    watcher: &mut RecommendedWatcher,
+    project: &Project,
+    dir: &Path,
+    count: &mut usize,
+) -> notify::Result<()> {
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     *count += 1;
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         let path = entry.path();
@@ -88,12 +101,15 @@ fn watch_loop(
         let mut batch = vec![first];
         batch.extend(events.try_iter());
         for path in saved_files(&batch, project, &mut watcher, verbosity) {
-            let outcome = std::panic::catch_unwind(|| Python::attach(|py| reload::reload_path(py, &path)));
+            let outcome =
+                std::panic::catch_unwind(|| Python::attach(|py| reload::reload_path(py, &path)));
             let events = outcome.unwrap_or_else(|_| {
                 vec![ReloadEvent::Error {
                     file: path.display().to_string(),
                     line: None,
-                    message: "internal error in fever's reload engine; the running code is unchanged".into(),
+                    message:
+                        "internal error in fever's reload engine; the running code is unchanged"
+                            .into(),
                 }]
             });
             report(&events, verbosity, started);
@@ -103,12 +119,19 @@ fn watch_loop(
 
 /// The `.py` files whose save completed in `batch` (deduplicated, in path order); also starts
 /// watching new directories.
-fn saved_files(batch: &[EventResult], project: &Project, watcher: &mut RecommendedWatcher, verbosity: Verbosity) -> BTreeSet<PathBuf> {
+fn saved_files(
+    batch: &[EventResult],
+    project: &Project,
+    watcher: &mut RecommendedWatcher,
+    verbosity: Verbosity,
+) -> BTreeSet<PathBuf> {
     let mut saved = BTreeSet::new();
     for event in batch.iter().flatten() {
         match event.kind {
             EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both | RenameMode::Any)) => {
+            | EventKind::Modify(ModifyKind::Name(
+                RenameMode::To | RenameMode::Both | RenameMode::Any,
+            )) => {
                 if let Some(path) = event.paths.last() {
                     if is_python(path) && project.watches(path) {
                         saved.insert(path.clone());
@@ -122,11 +145,19 @@ fn saved_files(batch: &[EventResult], project: &Project, watcher: &mut Recommend
                     }
                 }
             }
-            EventKind::Remove(RemoveKind::File | RemoveKind::Any) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
-                if verbosity >= Verbosity::Verbose {
-                    for path in event.paths.iter().filter(|p| is_python(p) && project.watches(p)) {
-                        messages::info(&format!("{} was removed; its running code stays as it is", path.display()));
-                    }
+            EventKind::Remove(RemoveKind::File | RemoveKind::Any)
+            | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+                if verbosity >= Verbosity::Verbose =>
+            {
+                for path in event
+                    .paths
+                    .iter()
+                    .filter(|p| is_python(p) && project.watches(p))
+                {
+                    messages::info(&format!(
+                        "{} was removed; its running code stays as it is",
+                        path.display()
+                    ));
                 }
             }
             _ => {}
@@ -141,7 +172,11 @@ fn is_python(path: &Path) -> bool {
 
 fn report(events: &[ReloadEvent], verbosity: Verbosity, started: Instant) {
     let shown: Vec<ReloadEvent> = match verbosity {
-        Verbosity::Quiet => events.iter().filter(|e| matches!(e, ReloadEvent::Error { .. })).cloned().collect(),
+        Verbosity::Quiet => events
+            .iter()
+            .filter(|e| matches!(e, ReloadEvent::Error { .. }))
+            .cloned()
+            .collect(),
         _ => events.to_vec(),
     };
     for line in report_lines(&shown, verbosity >= Verbosity::Verbose, started.elapsed()) {

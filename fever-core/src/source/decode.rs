@@ -50,7 +50,11 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     if let Some(enc) = cookie(first) {
         return Some(enc);
     }
-    let trimmed = first.iter().skip_while(|b| b" \t\x0c\r".contains(b)).copied().collect::<Vec<_>>();
+    let trimmed = first
+        .iter()
+        .skip_while(|b| b" \t\x0c\r".contains(b))
+        .copied()
+        .collect::<Vec<_>>();
     if trimmed.is_empty() || trimmed[0] == b'#' {
         return lines.next().and_then(cookie);
     }
@@ -99,20 +103,28 @@ mod tests {
         let err = decode_source(b"x = 1\ny = '\xff'\n").unwrap_err();
         assert_eq!(
             err,
-            Error::Undecodable { line: 2, encoding: "utf-8".into(), detail: "invalid byte 0xff".into() }
+            Error::Undecodable {
+                line: 2,
+                encoding: "utf-8".into(),
+                detail: "invalid byte 0xff".into()
+            }
         );
     }
 
     #[test]
     fn latin1_cookie_on_second_line() {
-        let text = decode_source(b"#!/usr/bin/env python\n# -*- coding: latin-1 -*-\nx = '\xe9'\n").unwrap();
+        let text = decode_source(b"#!/usr/bin/env python\n# -*- coding: latin-1 -*-\nx = '\xe9'\n")
+            .unwrap();
         assert!(text.ends_with("x = 'é'\n"));
     }
 
     #[test]
     fn cookie_on_second_line_only_after_comment() {
         assert_eq!(declared_encoding(b"x = 1\n# coding: latin-1\n"), None);
-        assert_eq!(declared_encoding(b"\n# vim: set fileencoding=cp1252 :\n"), Some("cp1252".into()));
+        assert_eq!(
+            declared_encoding(b"\n# vim: set fileencoding=cp1252 :\n"),
+            Some("cp1252".into())
+        );
     }
 
     #[test]

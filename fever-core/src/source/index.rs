@@ -76,20 +76,32 @@ pub struct Index {
     pub broken: Option<usize>,
 }
 
-const COMPOUND: [&str; 8] = ["if", "for", "while", "try", "with", "match", "async", "case"];
+const COMPOUND: [&str; 8] = [
+    "if", "for", "while", "try", "with", "match", "async", "case",
+];
 const CLAUSES: [&str; 4] = ["elif", "else", "except", "finally"];
 
 impl Index {
     /// Indexes `text`.
     pub fn build(text: &str) -> Index {
         let scanned = scan(text);
-        let mut builder = Builder { text, lines: &scanned.lines, next: 0, broken: scanned.broken };
+        let mut builder = Builder {
+            text,
+            lines: &scanned.lines,
+            next: 0,
+            broken: scanned.broken,
+        };
         let items = builder.block(0, &[]);
         if builder.next < builder.lines.len() {
             // Lines left over at a deeper indentation than any open block: unexpected indent.
-            builder.broken.get_or_insert(builder.lines[builder.next].first_line);
+            builder
+                .broken
+                .get_or_insert(builder.lines[builder.next].first_line);
         }
-        Index { items, broken: builder.broken }
+        Index {
+            items,
+            broken: builder.broken,
+        }
     }
 }
 
@@ -134,7 +146,11 @@ impl<'a> Builder<'a> {
         let lines = self.lines;
         let head = &lines[head_index];
         let head_text = self.line_text(head);
-        let words: Vec<&str> = head_text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).take(3).collect();
+        let words: Vec<&str> = head_text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .take(3)
+            .collect();
         let (kind, name) = match words.as_slice() {
             ["def", name, ..] | ["async", "def", name] => (Kind::Function, (*name).to_owned()),
             ["class", name, ..] => (Kind::Class, (*name).to_owned()),
@@ -142,11 +158,16 @@ impl<'a> Builder<'a> {
         };
         let keyword = words.first().map(|w| (*w).to_owned()).unwrap_or_default();
         self.next += 1;
-        let inline_body = head.colon.is_some_and(|colon| !self.text[colon + 1..head.end].trim().is_empty());
+        let inline_body = head
+            .colon
+            .is_some_and(|colon| !self.text[colon + 1..head.end].trim().is_empty());
         let opens_block = kind != Kind::Statement || COMPOUND.contains(&keyword.as_str());
         let mut children = Vec::new();
         if opens_block && !inline_body {
-            if kind == Kind::Class && self.next < self.lines.len() && self.lines[self.next].indent > indent {
+            if kind == Kind::Class
+                && self.next < self.lines.len()
+                && self.lines[self.next].indent > indent
+            {
                 let body_indent = self.lines[self.next].indent;
                 let mut inner = parents.to_vec();
                 inner.push((name.clone(), indent));
@@ -161,12 +182,17 @@ impl<'a> Builder<'a> {
             // `elif`/`else`/`except`/`finally` clauses belong to the same statement.
             while self.next < self.lines.len() && self.lines[self.next].indent == indent {
                 let clause = self.line_text(&self.lines[self.next]);
-                let word: String = clause.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let word: String = clause
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !CLAUSES.contains(&word.as_str()) {
                     break;
                 }
                 let clause_line = &self.lines[self.next];
-                let clause_inline = clause_line.colon.is_some_and(|c| !self.text[c + 1..clause_line.end].trim().is_empty());
+                let clause_inline = clause_line
+                    .colon
+                    .is_some_and(|c| !self.text[c + 1..clause_line.end].trim().is_empty());
                 self.next += 1;
                 if !clause_inline {
                     self.skip_deeper(indent);
@@ -177,17 +203,27 @@ impl<'a> Builder<'a> {
         let first_line = &lines[first];
         let span = first_line.start..last.end;
         let decorators = first_line.start..head.start;
-        let header_end = if kind == Kind::Statement { head.end } else { head.colon.unwrap_or(head.end) };
+        let header_end = if kind == Kind::Statement {
+            head.end
+        } else {
+            head.colon.unwrap_or(head.end)
+        };
         let qualname = if kind == Kind::Statement {
             String::new()
         } else {
-            parents.iter().map(|(n, _)| n.as_str()).chain([name.as_str()]).collect::<Vec<_>>().join(".")
+            parents
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .chain([name.as_str()])
+                .collect::<Vec<_>>()
+                .join(".")
         };
         let is_main_guard = kind == Kind::Statement
             && keyword == "if"
             && head_text.contains("__name__")
             && head_text.contains("__main__");
-        let assigns = kind == Kind::Statement && !COMPOUND.contains(&keyword.as_str()) && head.assigns;
+        let assigns =
+            kind == Kind::Statement && !COMPOUND.contains(&keyword.as_str()) && head.assigns;
         Definition {
             kind,
             name,
@@ -198,7 +234,7 @@ impl<'a> Builder<'a> {
             indent,
             hash: xxh3_64(self.text[span.clone()].as_bytes()),
             decorators_hash: xxh3_64(self.text[decorators.clone()].as_bytes()),
-            header_hash: xxh3_64(self.text[head.text_start..header_end].as_bytes()),
+            header_hash: xxh3_64(&self.text.as_bytes()[head.text_start..header_end]),
             span,
             decorators,
             keyword,
@@ -221,7 +257,10 @@ mod tests {
     use super::*;
 
     fn names(items: &[Definition]) -> Vec<(Kind, String, usize, usize)> {
-        items.iter().map(|d| (d.kind, d.qualname.clone(), d.start_line, d.end_line)).collect()
+        items
+            .iter()
+            .map(|d| (d.kind, d.qualname.clone(), d.start_line, d.end_line))
+            .collect()
     }
 
     const SAMPLE: &str = r#"import os
@@ -284,8 +323,14 @@ else:
                 (Kind::Class, "C.Inner".into(), 23, 24),
             ]
         );
-        assert_eq!(names(&class.children[4].children), vec![(Kind::Function, "C.Inner.m".into(), 24, 24)]);
-        assert_eq!(class.children[4].children[0].parents, vec![("C".into(), 0), ("Inner".into(), 4)]);
+        assert_eq!(
+            names(&class.children[4].children),
+            vec![(Kind::Function, "C.Inner.m".into(), 24, 24)]
+        );
+        assert_eq!(
+            class.children[4].children[0].parents,
+            vec![("C".into(), 0), ("Inner".into(), 4)]
+        );
         assert!(index.items[5].is_main_guard);
         assert!(index.items[5].is_compound_statement());
     }
@@ -308,20 +353,28 @@ else:
         let index = Index::build("@a\n@b(1)\ndef f():\n    pass\n");
         let f = &index.items[0];
         assert_eq!((f.start_line, f.end_line), (1, 4));
-        assert_eq!(&"@a\n@b(1)\ndef f():\n    pass\n"[f.decorators.clone()], "@a\n@b(1)\n");
+        assert_eq!(
+            &"@a\n@b(1)\ndef f():\n    pass\n"[f.decorators.clone()],
+            "@a\n@b(1)\n"
+        );
     }
 
     #[test]
     fn broken_structure_is_reported() {
         assert_eq!(Index::build("x = 1\n    y = 2\n").broken, Some(2));
         assert_eq!(Index::build("def f(:\n    pass\n").broken, Some(1));
-        assert_eq!(Index::build("class C:\n        a = 1\n    b = 2\n").broken, Some(3));
+        assert_eq!(
+            Index::build("class C:\n        a = 1\n    b = 2\n").broken,
+            Some(3)
+        );
         assert_eq!(Index::build(SAMPLE).broken, None);
     }
 
     #[test]
     fn try_except_is_one_statement() {
-        let index = Index::build("try:\n    import x\nexcept ImportError:\n    x = None\nfinally:\n    pass\ny = 1\n");
+        let index = Index::build(
+            "try:\n    import x\nexcept ImportError:\n    x = None\nfinally:\n    pass\ny = 1\n",
+        );
         assert_eq!(index.items.len(), 2);
         assert_eq!((index.items[0].start_line, index.items[0].end_line), (1, 6));
     }
@@ -329,6 +382,12 @@ else:
     #[test]
     fn one_line_class_and_def() {
         let index = Index::build("class E(Exception): pass\ndef f(): return 1\n");
-        assert_eq!(names(&index.items), vec![(Kind::Class, "E".into(), 1, 1), (Kind::Function, "f".into(), 2, 2)]);
+        assert_eq!(
+            names(&index.items),
+            vec![
+                (Kind::Class, "E".into(), 1, 1),
+                (Kind::Function, "f".into(), 2, 2)
+            ]
+        );
     }
 }

@@ -37,14 +37,22 @@ pub struct Scan {
 
 /// Cuts `text` into logical lines.
 pub fn scan(text: &str) -> Scan {
-    let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0, line: 1, broken: None };
+    let mut scanner = Scanner {
+        bytes: text.as_bytes(),
+        pos: 0,
+        line: 1,
+        broken: None,
+    };
     let mut lines = Vec::new();
     while scanner.pos < scanner.bytes.len() {
         if let Some(line) = scanner.logical_line() {
             lines.push(line);
         }
     }
-    Scan { lines, broken: scanner.broken }
+    Scan {
+        lines,
+        broken: scanner.broken,
+    }
 }
 
 struct Scanner<'a> {
@@ -54,7 +62,9 @@ struct Scanner<'a> {
     broken: Option<usize>,
 }
 
-const STRING_PREFIXES: [&[u8]; 11] = [b"r", b"u", b"b", b"f", b"t", b"br", b"rb", b"fr", b"rf", b"tr", b"rt"];
+const STRING_PREFIXES: [&[u8]; 11] = [
+    b"r", b"u", b"b", b"f", b"t", b"br", b"rb", b"fr", b"rf", b"tr", b"rt",
+];
 
 impl Scanner<'_> {
     fn peek(&self, offset: usize) -> u8 {
@@ -116,7 +126,16 @@ impl Scanner<'_> {
                     if depth == 0 {
                         let last_line = self.line;
                         self.newline();
-                        return Some(LogicalLine { start, text_start, end, first_line, last_line, indent, colon, assigns });
+                        return Some(LogicalLine {
+                            start,
+                            text_start,
+                            end,
+                            first_line,
+                            last_line,
+                            indent,
+                            colon,
+                            assigns,
+                        });
                     }
                     self.newline();
                 }
@@ -141,7 +160,11 @@ impl Scanner<'_> {
                     end = self.pos;
                 }
                 b'=' => {
-                    let before = if self.pos > 0 { self.bytes[self.pos - 1] } else { 0 };
+                    let before = if self.pos > 0 {
+                        self.bytes[self.pos - 1]
+                    } else {
+                        0
+                    };
                     if depth == 0 && self.peek(1) != b'=' && !b"=<>!".contains(&before) {
                         assigns = true;
                     }
@@ -160,7 +183,9 @@ impl Scanner<'_> {
                     let ident = &self.bytes[ident_start..self.pos];
                     if matches!(self.peek(0), b'"' | b'\'')
                         && ident.len() <= 2
-                        && STRING_PREFIXES.iter().any(|p| p.eq_ignore_ascii_case(ident))
+                        && STRING_PREFIXES
+                            .iter()
+                            .any(|p| p.eq_ignore_ascii_case(ident))
                     {
                         let prefix = ident.to_ascii_lowercase();
                         self.string(&prefix);
@@ -174,7 +199,16 @@ impl Scanner<'_> {
                 }
             }
         }
-        Some(LogicalLine { start, text_start, end, first_line, last_line: self.line, indent, colon, assigns })
+        Some(LogicalLine {
+            start,
+            text_start,
+            end,
+            first_line,
+            last_line: self.line,
+            indent,
+            colon,
+            assigns,
+        })
     }
 
     fn skip_comment(&mut self) {
@@ -277,7 +311,9 @@ impl Scanner<'_> {
                     let ident = &self.bytes[ident_start..self.pos];
                     if matches!(self.peek(0), b'"' | b'\'')
                         && ident.len() <= 2
-                        && STRING_PREFIXES.iter().any(|p| p.eq_ignore_ascii_case(ident))
+                        && STRING_PREFIXES
+                            .iter()
+                            .any(|p| p.eq_ignore_ascii_case(ident))
                     {
                         let prefix = ident.to_ascii_lowercase();
                         self.string(&prefix);
@@ -301,7 +337,14 @@ mod tests {
         scan(source)
             .lines
             .iter()
-            .map(|l| (l.first_line, l.last_line, l.indent, &source[l.text_start..l.end]))
+            .map(|l| {
+                (
+                    l.first_line,
+                    l.last_line,
+                    l.indent,
+                    &source[l.text_start..l.end],
+                )
+            })
             .collect()
     }
 
@@ -344,7 +387,10 @@ mod tests {
         let src = "def f(x: int = {1: 2}) -> dict[str, int]: return x\nif (y := 3): pass\n";
         let result = scan(src);
         let first = &result.lines[0];
-        assert_eq!(&src[first.colon.unwrap()..first.colon.unwrap() + 8], ": return");
+        assert_eq!(
+            &src[first.colon.unwrap()..first.colon.unwrap() + 8],
+            ": return"
+        );
         let second = &result.lines[1];
         assert_eq!(&src[second.colon.unwrap()..second.end], ": pass");
     }
@@ -370,7 +416,14 @@ mod tests {
     #[test]
     fn crlf_line_endings() {
         let src = "x = 1\r\ndef f():\r\n    return 2\r\n";
-        assert_eq!(texts(src), vec![(1, 1, 0, "x = 1"), (2, 2, 0, "def f():"), (3, 3, 4, "return 2")]);
+        assert_eq!(
+            texts(src),
+            vec![
+                (1, 1, 0, "x = 1"),
+                (2, 2, 0, "def f():"),
+                (3, 3, 4, "return 2")
+            ]
+        );
     }
 
     #[test]
@@ -383,7 +436,18 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for src in ["", "\\", "'", "f'{", "f'{'", "\r", "(\\\r", "\u{feff}x", "\x00\x01", "f'{x:{'"] {
+        for src in [
+            "",
+            "\\",
+            "'",
+            "f'{",
+            "f'{'",
+            "\r",
+            "(\\\r",
+            "\u{feff}x",
+            "\x00\x01",
+            "f'{x:{'",
+        ] {
             let _ = scan(src);
         }
     }

@@ -35,13 +35,18 @@ pub fn apply(
     plan: &Plan,
     display: &str,
 ) -> Result<Vec<ReloadEvent>, ReloadEvent> {
-    let compiler = Compiler::new(py, &module.file, display, new_text).map_err(|e| compiler_error(py, &e, display))?;
+    let compiler = Compiler::new(py, &module.file, display, new_text)
+        .map_err(|e| compiler_error(py, &e, display))?;
     let compiled = plan
         .changes
         .iter()
         .map(|change| prepare(&compiler, change, new_text))
         .collect::<Result<Vec<_>, _>>()?;
-    let applier = Applier { py, module, text: new_text };
+    let applier = Applier {
+        py,
+        module,
+        text: new_text,
+    };
     let mut events = Vec::new();
     sources::applying(|| {
         for (change, compiled) in plan.changes.iter().zip(compiled) {
@@ -55,10 +60,18 @@ pub fn apply(
 }
 
 fn compiler_error(py: Python<'_>, err: &PyErr, display: &str) -> ReloadEvent {
-    ReloadEvent::Error { file: display.to_owned(), line: None, message: err.value(py).to_string() }
+    ReloadEvent::Error {
+        file: display.to_owned(),
+        line: None,
+        message: err.value(py).to_string(),
+    }
 }
 
-fn prepare<'py>(compiler: &Compiler<'py>, change: &Change, text: &str) -> Result<Compiled<'py>, ReloadEvent> {
+fn prepare<'py>(
+    compiler: &Compiler<'py>,
+    change: &Change,
+    text: &str,
+) -> Result<Compiled<'py>, ReloadEvent> {
     let definition = |def: &Definition| -> Result<Compiled<'py>, ReloadEvent> {
         let module = compiler.compile(&Compiler::definition_source(def, text, true))?;
         let code = if def.kind == Kind::Function {
@@ -66,20 +79,30 @@ fn prepare<'py>(compiler: &Compiler<'py>, change: &Change, text: &str) -> Result
         } else {
             None
         };
-        Ok(Compiled { module: Some(module), code, bare: None })
+        Ok(Compiled {
+            module: Some(module),
+            code,
+            bare: None,
+        })
     };
     Ok(match change {
-        Change::Code { new, signature_changed, .. } => {
+        Change::Code {
+            new,
+            signature_changed,
+            ..
+        } => {
             let mut compiled = definition(new)?;
             if *signature_changed {
-                compiled.bare = Some(compiler.compile(&Compiler::definition_source(new, text, false))?);
+                compiled.bare =
+                    Some(compiler.compile(&Compiler::definition_source(new, text, false))?);
             }
             compiled
         }
         Change::Redefine { new, .. } | Change::Added { new } => definition(new)?,
-        Change::Statement { new } => {
-            Compiled { module: Some(compiler.compile(&Compiler::statement_source(new, text))?), ..Compiled::default() }
-        }
+        Change::Statement { new } => Compiled {
+            module: Some(compiler.compile(&Compiler::statement_source(new, text))?),
+            ..Compiled::default()
+        },
         Change::Moved { .. } | Change::Deleted { .. } => Compiled::default(),
     })
 }
@@ -100,12 +123,16 @@ impl<'py> Applier<'_, 'py> {
         match change {
             Change::Code { old, new, .. } => self.code_changed(old, new, compiled).map(Some),
             Change::Moved { old, new } => {
-                let delta = i64::try_from(new.start_line).unwrap_or(0) - i64::try_from(old.start_line).unwrap_or(0);
+                let delta = i64::try_from(new.start_line).unwrap_or(0)
+                    - i64::try_from(old.start_line).unwrap_or(0);
                 for code in self.running_codes(old)? {
                     let shifted = shift_lines(&code, delta)?;
                     self.swap(&code, &shifted)?;
                 }
-                Ok(Some(ReloadEvent::Moved { name: self.name(new), line: new.start_line }))
+                Ok(Some(ReloadEvent::Moved {
+                    name: self.name(new),
+                    line: new.start_line,
+                }))
             }
             Change::Redefine { old, new } => {
                 let old_codes = self.running_codes(old)?;
@@ -122,11 +149,16 @@ impl<'py> Applier<'_, 'py> {
                 } else {
                     "decorators changed: definition re-executed"
                 };
-                Ok(Some(ReloadEvent::Redefined { name: self.name(new), note: note.into() }))
+                Ok(Some(ReloadEvent::Redefined {
+                    name: self.name(new),
+                    note: note.into(),
+                }))
             }
             Change::Added { new } => {
                 self.define(new, &compiled.module.expect("compiled in phase one"))?;
-                Ok(Some(ReloadEvent::Added { name: self.name(new) }))
+                Ok(Some(ReloadEvent::Added {
+                    name: self.name(new),
+                }))
             }
             Change::Deleted { old } => {
                 let container = self.container(old)?;
@@ -139,22 +171,37 @@ impl<'py> Applier<'_, 'py> {
                 } else {
                     container.delattr(old.name.as_str())?;
                 }
-                Ok(Some(ReloadEvent::Deleted { name: self.name(old) }))
+                Ok(Some(ReloadEvent::Deleted {
+                    name: self.name(old),
+                }))
             }
-            Change::Statement { new } => self.statement(new, &compiled.module.expect("compiled in phase one")),
+            Change::Statement { new } => {
+                self.statement(new, &compiled.module.expect("compiled in phase one"))
+            }
         }
     }
 
-    fn code_changed(&self, old: &Definition, new: &Definition, compiled: Compiled<'py>) -> PyResult<ReloadEvent> {
+    fn code_changed(
+        &self,
+        old: &Definition,
+        new: &Definition,
+        compiled: Compiled<'py>,
+    ) -> PyResult<ReloadEvent> {
         let module_code = compiled.module.expect("compiled in phase one");
         let Some(code) = compiled.code else {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!("no code for {} in the saved file", new.qualname)));
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "no code for {} in the saved file",
+                new.qualname
+            )));
         };
         let old_codes = self.running_codes(old)?;
         if old_codes.is_empty() {
             // Never executed (e.g. defined after the script's main loop): define it now.
             self.define(new, &module_code)?;
-            return Ok(ReloadEvent::Reloaded { name: self.name(new), note: Some("defined now".into()) });
+            return Ok(ReloadEvent::Reloaded {
+                name: self.name(new),
+                note: Some("defined now".into()),
+            });
         }
         let defaults = match &compiled.bare {
             Some(bare) => Some(self.fresh_function(new, bare)?),
@@ -167,7 +214,9 @@ impl<'py> Applier<'_, 'py> {
                 // The function needs other cells: rebuild it and rebind the references to it.
                 let rebuilt = self.define(new, &module_code)?;
                 let rebound = self.rebind(&functions, &rebuilt)?;
-                notes.push(format!("free variables changed: function rebuilt, {rebound} references rebound"));
+                notes.push(format!(
+                    "free variables changed: function rebuilt, {rebound} references rebound"
+                ));
                 continue;
             }
             notes.extend(self.swap(old_code, &code)?);
@@ -180,7 +229,10 @@ impl<'py> Applier<'_, 'py> {
             }
         }
         let note = (!notes.is_empty()).then(|| notes.join("; "));
-        Ok(ReloadEvent::Reloaded { name: self.name(new), note })
+        Ok(ReloadEvent::Reloaded {
+            name: self.name(new),
+            note,
+        })
     }
 
     /// Assigns `new` to every function running `old`, and pairs their nested code objects (closures,
@@ -195,7 +247,10 @@ impl<'py> Applier<'_, 'py> {
         for constant in new.getattr("co_consts")?.try_iter()? {
             let constant = constant?;
             if is_code(&constant) {
-                new_nested.entry(constant.getattr("co_qualname")?.extract()?).or_default().push(constant);
+                new_nested
+                    .entry(constant.getattr("co_qualname")?.extract()?)
+                    .or_default()
+                    .push(constant);
             }
         }
         for value in new_nested.values_mut() {
@@ -207,7 +262,9 @@ impl<'py> Applier<'_, 'py> {
                 continue;
             }
             let qualname: String = old_nested.getattr("co_qualname")?.extract()?;
-            let Some(new_code) = new_nested.get_mut(&qualname).and_then(Vec::pop) else { continue };
+            let Some(new_code) = new_nested.get_mut(&qualname).and_then(Vec::pop) else {
+                continue;
+            };
             if freevars(&old_nested)? == freevars(&new_code)? {
                 notes.extend(self.swap(&old_nested, &new_code)?);
             } else if !functions::functions_of(self.py, &old_nested).is_empty() {
@@ -244,14 +301,21 @@ impl<'py> Applier<'_, 'py> {
     }
 
     /// Functions running `code` (registry, plus the namespace's object when the registry has none).
-    fn functions_running(&self, code: &Bound<'py, PyAny>, def: &Definition) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    fn functions_running(
+        &self,
+        code: &Bound<'py, PyAny>,
+        def: &Definition,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let functions = functions::functions_of(self.py, code);
         if !functions.is_empty() {
             return Ok(functions);
         }
         let container = self.container(def)?;
         let object = container.getattr("__dict__")?.get_item(&def.name)?;
-        Ok(unwrap_functions(&object)?.into_iter().filter(|f| f.getattr("__code__").is_ok_and(|c| c.is(code))).collect())
+        Ok(unwrap_functions(&object)?
+            .into_iter()
+            .filter(|f| f.getattr("__code__").is_ok_and(|c| c.is(code)))
+            .collect())
     }
 
     /// The module or class whose namespace holds `def`.
@@ -266,11 +330,15 @@ impl<'py> Applier<'_, 'py> {
     /// Executes a definition's synthetic module in the real namespace (for a method: in a scratch
     /// class, then set on the real class with its `__class__` cell pointed at the real class).
     /// Returns the new object.
-    fn define(&self, def: &Definition, module_code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn define(
+        &self,
+        def: &Definition,
+        module_code: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let globals = self.module.namespace()?;
         if def.parents.is_empty() {
             self.exec(module_code, &globals, None)?;
-            return Ok(globals.as_any().get_item(&def.name)?);
+            return globals.as_any().get_item(&def.name);
         }
         let scratch = PyDict::new(self.py);
         self.exec(module_code, &globals, Some(&scratch))?;
@@ -288,7 +356,11 @@ impl<'py> Applier<'_, 'py> {
     }
 
     /// The function a bare (undecorated) synthetic module defines, for its new default values.
-    fn fresh_function(&self, def: &Definition, bare: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn fresh_function(
+        &self,
+        def: &Definition,
+        bare: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let globals = self.module.namespace()?;
         let scratch = PyDict::new(self.py);
         self.exec(bare, &globals, Some(&scratch))?;
@@ -299,12 +371,23 @@ impl<'py> Applier<'_, 'py> {
         object.get_item(&def.name)
     }
 
-    fn statement(&self, def: &Definition, code: &Bound<'py, PyAny>) -> PyResult<Option<ReloadEvent>> {
+    fn statement(
+        &self,
+        def: &Definition,
+        code: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<ReloadEvent>> {
         let summary = summarize(def.text(self.text));
-        let executed = ReloadEvent::Executed { module: self.module.name.clone(), line: def.start_line, summary };
+        let executed = ReloadEvent::Executed {
+            module: self.module.name.clone(),
+            line: def.start_line,
+            summary,
+        };
         if def.is_main_guard {
             if self.module.name == "__main__" {
-                return Ok(Some(self.skipped(def, "the `if __name__ == \"__main__\"` block ran once; restart to run it again")));
+                return Ok(Some(self.skipped(
+                    def,
+                    "the `if __name__ == \"__main__\"` block ran once; restart to run it again",
+                )));
             }
             return Ok(None);
         }
@@ -312,7 +395,10 @@ impl<'py> Applier<'_, 'py> {
         if def.parents.is_empty() {
             let safe = def.assigns || def.keyword == "import" || def.keyword == "from";
             if self.module.name == "__main__" && !safe {
-                return Ok(Some(self.skipped(def, "top-level code of the running script is not run again")));
+                return Ok(Some(self.skipped(
+                    def,
+                    "top-level code of the running script is not run again",
+                )));
             }
             self.exec(code, &globals, None)?;
             return Ok(Some(executed));
@@ -332,10 +418,19 @@ impl<'py> Applier<'_, 'py> {
     }
 
     fn skipped(&self, def: &Definition, reason: &str) -> ReloadEvent {
-        ReloadEvent::Skipped { module: self.module.name.clone(), line: def.start_line, reason: reason.into() }
+        ReloadEvent::Skipped {
+            module: self.module.name.clone(),
+            line: def.start_line,
+            reason: reason.into(),
+        }
     }
 
-    fn exec(&self, code: &Bound<'py, PyAny>, globals: &Bound<'py, PyDict>, locals: Option<&Bound<'py, PyDict>>) -> PyResult<()> {
+    fn exec(
+        &self,
+        code: &Bound<'py, PyAny>,
+        globals: &Bound<'py, PyDict>,
+        locals: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<()> {
         let exec = self.py.import("builtins")?.getattr("exec")?;
         match locals {
             Some(locals) => exec.call1((code, globals, locals))?,
@@ -347,7 +442,10 @@ impl<'py> Applier<'_, 'py> {
     /// Replaces references to `old` functions in dicts and lists (found with `gc.get_referrers`,
     /// the last resort) by the function inside `new`. Returns how many references changed.
     fn rebind(&self, old: &[Bound<'py, PyAny>], new: &Bound<'py, PyAny>) -> PyResult<usize> {
-        let replacement = unwrap_functions(new)?.into_iter().next().unwrap_or_else(|| new.clone());
+        let replacement = unwrap_functions(new)?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| new.clone());
         let get_referrers = self.py.import("gc")?.getattr("get_referrers")?;
         let mut count = 0;
         for function in old {
@@ -389,7 +487,7 @@ fn unwrap_functions<'py>(object: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, 
             }
             found.push(item);
         } else if item.is_instance_of::<pyo3::types::PyType>() {
-            continue;
+            // A class is not unwrapped: its methods are definitions of their own.
         } else if let Ok(function) = item.getattr("__func__") {
             pending.push(function);
         } else if item.hasattr("fget")? {
@@ -403,9 +501,15 @@ fn unwrap_functions<'py>(object: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, 
 
 /// Points a method's `__class__` cell (zero-argument `super()`) at `class`.
 fn point_class_cell(function: &Bound<'_, PyAny>, class: &Bound<'_, PyAny>) -> PyResult<()> {
-    let freevars: Vec<String> = function.getattr("__code__")?.getattr("co_freevars")?.extract()?;
+    let freevars: Vec<String> = function
+        .getattr("__code__")?
+        .getattr("co_freevars")?
+        .extract()?;
     if let Some(index) = freevars.iter().position(|name| name == "__class__") {
-        function.getattr("__closure__")?.get_item(index)?.setattr("cell_contents", class)?;
+        function
+            .getattr("__closure__")?
+            .get_item(index)?
+            .setattr("cell_contents", class)?;
     }
     Ok(())
 }
@@ -416,5 +520,9 @@ fn freevars(code: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
 
 fn summarize(text: &str) -> String {
     let first = text.lines().next().unwrap_or_default().trim();
-    if first.chars().count() > 60 { format!("{}...", first.chars().take(57).collect::<String>()) } else { first.to_owned() }
+    if first.chars().count() > 60 {
+        format!("{}...", first.chars().take(57).collect::<String>())
+    } else {
+        first.to_owned()
+    }
 }

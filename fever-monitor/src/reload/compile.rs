@@ -20,22 +20,44 @@ impl<'py> Compiler<'py> {
     /// `text` is the saved file: its `from __future__ import annotations` applies to every part.
     pub fn new(py: Python<'py>, file: &str, display: &str, text: &str) -> PyResult<Self> {
         let flags = if text.contains("from __future__ import annotations") {
-            py.import("__future__")?.getattr("annotations")?.getattr("compiler_flag")?.extract()?
+            py.import("__future__")?
+                .getattr("annotations")?
+                .getattr("compiler_flag")?
+                .extract()?
         } else {
             0
         };
         let compile = py.import("builtins")?.getattr("compile")?;
-        Ok(Compiler { py, compile, file: file.to_owned(), display: display.to_owned(), flags })
+        Ok(Compiler {
+            py,
+            compile,
+            file: file.to_owned(),
+            display: display.to_owned(),
+            flags,
+        })
     }
 
     /// Compiles `source` as module code of this file; a failure becomes an error event.
     pub fn compile(&self, source: &str) -> Result<Bound<'py, PyAny>, ReloadEvent> {
         let kwargs = PyDict::new(self.py);
         let set = |k: &str, v: Bound<'py, PyAny>| kwargs.set_item(k, v);
-        set("flags", self.flags.into_pyobject(self.py).map_err(|e| self.error(&e.into()))?.into_any())
-            .and_then(|()| set("dont_inherit", true.into_pyobject(self.py)?.to_owned().into_any()))
-            .map_err(|e| self.error(&e))?;
-        self.compile.call((source, &self.file, "exec"), Some(&kwargs)).map_err(|e| self.error(&e))
+        set(
+            "flags",
+            self.flags
+                .into_pyobject(self.py)
+                .map_err(|e| self.error(&e.into()))?
+                .into_any(),
+        )
+        .and_then(|()| {
+            set(
+                "dont_inherit",
+                true.into_pyobject(self.py)?.to_owned().into_any(),
+            )
+        })
+        .map_err(|e| self.error(&e))?;
+        self.compile
+            .call((source, &self.file, "exec"), Some(&kwargs))
+            .map_err(|e| self.error(&e))
     }
 
     /// The error event for `err` raised by compiling or running code of this file.
@@ -80,9 +102,17 @@ impl<'py> Compiler<'py> {
 }
 
 /// The code object of `def` inside a compiled synthetic module.
-pub fn find_code<'py>(module_code: &Bound<'py, PyAny>, def: &Definition) -> PyResult<Option<Bound<'py, PyAny>>> {
+pub fn find_code<'py>(
+    module_code: &Bound<'py, PyAny>,
+    def: &Definition,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     let mut code = module_code.clone();
-    for name in def.parents.iter().map(|(n, _)| n.as_str()).chain([def.name.as_str()]) {
+    for name in def
+        .parents
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain([def.name.as_str()])
+    {
         match child_code(&code, name)? {
             Some(child) => code = child,
             None => return Ok(None),
@@ -114,7 +144,11 @@ pub fn shift_lines<'py>(code: &Bound<'py, PyAny>, delta: i64) -> PyResult<Bound<
         .try_iter()?
         .map(|c| {
             let c = c?;
-            if is_code(&c) { shift_lines(&c, delta) } else { Ok(c) }
+            if is_code(&c) {
+                shift_lines(&c, delta)
+            } else {
+                Ok(c)
+            }
         })
         .collect::<PyResult<Vec<_>>>()?;
     let first: i64 = code.getattr("co_firstlineno")?.extract()?;
@@ -126,34 +160,62 @@ pub fn shift_lines<'py>(code: &Bound<'py, PyAny>, delta: i64) -> PyResult<Bound<
 
 /// When the index saw broken structure: Python's own message for the whole file, or `None` when
 /// the file compiles after all.
-pub fn whole_file_error(py: Python<'_>, text: &str, file: &str, display: &str) -> Option<ReloadEvent> {
+pub fn whole_file_error(
+    py: Python<'_>,
+    text: &str,
+    file: &str,
+    display: &str,
+) -> Option<ReloadEvent> {
     let compiler = Compiler::new(py, file, display, text).ok()?;
     compiler.compile(text).err()
 }
 
 /// `FILE:LINE: Type: message` for an exception from compiling or running code of `file`: the line
-/// of a SyntaxError, or of the innermost traceback frame in the file.
+/// of a `SyntaxError`, or of the innermost traceback frame in the file.
 pub fn error_event(py: Python<'_>, err: &PyErr, file: &str, display: &str) -> ReloadEvent {
     let value = err.value(py);
-    let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let type_name = value
+        .get_type()
+        .name()
+        .map_or_else(|_| "Exception".into(), |n| n.to_string());
     let is_syntax = err.is_instance_of::<pyo3::exceptions::PySyntaxError>(py);
     let (line, message) = if is_syntax {
-        let line = value.getattr("lineno").ok().and_then(|l| l.extract::<usize>().ok());
-        let msg = value.getattr("msg").ok().and_then(|m| m.extract::<String>().ok()).unwrap_or_default();
+        let line = value
+            .getattr("lineno")
+            .ok()
+            .and_then(|l| l.extract::<usize>().ok());
+        let msg = value
+            .getattr("msg")
+            .ok()
+            .and_then(|m| m.extract::<String>().ok())
+            .unwrap_or_default();
         (line, msg)
     } else {
-        (traceback_line(py, err, file), value.str().map(|s| s.to_string()).unwrap_or_default())
+        (
+            traceback_line(py, err, file),
+            value.str().map(|s| s.to_string()).unwrap_or_default(),
+        )
     };
-    let message = if message.is_empty() { type_name } else { format!("{type_name}: {message}") };
-    ReloadEvent::Error { file: display.to_owned(), line, message }
+    let message = if message.is_empty() {
+        type_name
+    } else {
+        format!("{type_name}: {message}")
+    };
+    ReloadEvent::Error {
+        file: display.to_owned(),
+        line,
+        message,
+    }
 }
 
 fn traceback_line(py: Python<'_>, err: &PyErr, file: &str) -> Option<usize> {
     let mut tb = err.traceback(py).map(Bound::into_any);
     let mut line = None;
     while let Some(entry) = tb.filter(|t| !t.is_none()) {
-        let frame_file: Option<String> =
-            entry.getattr("tb_frame").and_then(|f| f.getattr("f_code")?.getattr("co_filename")?.extract()).ok();
+        let frame_file: Option<String> = entry
+            .getattr("tb_frame")
+            .and_then(|f| f.getattr("f_code")?.getattr("co_filename")?.extract())
+            .ok();
         if frame_file.as_deref() == Some(file) {
             line = entry.getattr("tb_lineno").and_then(|l| l.extract()).ok();
         }
@@ -174,16 +236,25 @@ mod tests {
         let index = Index::build(TEXT);
         let method = &index.items[1].children[1];
         let source = Compiler::definition_source(method, TEXT, true);
-        assert_eq!(source, "\n\n\n\nclass C:\n    @deco\n    def m(self):\n        return super().m()\n");
+        assert_eq!(
+            source,
+            "\n\n\n\nclass C:\n    @deco\n    def m(self):\n        return super().m()\n"
+        );
         let bare = Compiler::definition_source(method, TEXT, false);
-        assert_eq!(bare, "\n\n\n\nclass C:\n\n    def m(self):\n        return super().m()\n");
+        assert_eq!(
+            bare,
+            "\n\n\n\nclass C:\n\n    def m(self):\n        return super().m()\n"
+        );
     }
 
     #[test]
     fn class_statement_source_is_nested_under_if() {
         let index = Index::build(TEXT);
         let statement = &index.items[1].children[0];
-        assert_eq!(Compiler::statement_source(statement, TEXT), "\n\nif True:\n    a = 1\n");
+        assert_eq!(
+            Compiler::statement_source(statement, TEXT),
+            "\n\nif True:\n    a = 1\n"
+        );
         let import = &index.items[0];
         assert_eq!(Compiler::statement_source(import, TEXT), "import x\n");
     }

@@ -26,17 +26,20 @@ pub fn reload_path(py: Python<'_>, path: &Path) -> Vec<ReloadEvent> {
     }
     let file = modules[0].file.clone();
     let display = display_path(&file);
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        // Deleted or renamed away: the running code stays as it is.
-        Err(_) => return Vec::new(),
+    // Deleted or renamed away: the running code stays as it is.
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
     };
     let text = match sources::decode(py, &bytes) {
         Ok(text) => text,
         Err(message) => return vec![error(&display, line_of_decode_error(&message), message)],
     };
     let Some(running) = sources::get(&file) else {
-        return vec![error(&display, None, "fever did not see this module being imported; restart to reload it".into())];
+        return vec![error(
+            &display,
+            None,
+            "fever did not see this module being imported; restart to reload it".into(),
+        )];
     };
     if running.text == text {
         return Vec::new();
@@ -63,15 +66,32 @@ pub fn reload_path(py: Python<'_>, path: &Path) -> Vec<ReloadEvent> {
 fn display_path(file: &str) -> String {
     std::env::current_dir()
         .ok()
-        .and_then(|cwd| Path::new(file).strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .and_then(|cwd| {
+            Path::new(file)
+                .strip_prefix(cwd)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
         .unwrap_or_else(|| file.to_owned())
 }
 
 fn line_of_decode_error(message: &str) -> Option<usize> {
-    message.strip_prefix("line ")?.split(':').next()?.parse().ok()
+    message
+        .strip_prefix("line ")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn error(file: &str, line: Option<usize>, message: String) -> ReloadEvent {
-    let message = message.strip_prefix(&format!("line {}: ", line.unwrap_or(0))).map(str::to_owned).unwrap_or(message);
-    ReloadEvent::Error { file: file.to_owned(), line, message }
+    let message = message
+        .strip_prefix(&format!("line {}: ", line.unwrap_or(0)))
+        .map(str::to_owned)
+        .unwrap_or(message);
+    ReloadEvent::Error {
+        file: file.to_owned(),
+        line,
+        message,
+    }
 }

@@ -21,14 +21,27 @@ impl<'py> LoadedModule<'py> {
 
 /// The modules whose `__file__` is `path` (compared with symlinks resolved).
 pub fn running<'py>(py: Python<'py>, path: &Path) -> Vec<LoadedModule<'py>> {
-    let Ok(target) = path.canonicalize() else { return Vec::new() };
-    let Ok(modules) = py.import("sys").and_then(|sys| sys.getattr("modules")).and_then(|m| m.call_method0("copy")) else {
+    let Ok(target) = path.canonicalize() else {
         return Vec::new();
     };
-    let Ok(modules) = modules.cast_into::<PyDict>() else { return Vec::new() };
+    let Ok(modules) = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|m| m.call_method0("copy"))
+    else {
+        return Vec::new();
+    };
+    let Ok(modules) = modules.cast_into::<PyDict>() else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
     for (name, module) in modules.iter() {
-        let Ok(Ok(file)) = module.getattr(pyo3::intern!(py, "__file__")).map(|f| f.extract::<String>()) else { continue };
+        let Ok(Ok(file)) = module
+            .getattr(pyo3::intern!(py, "__file__"))
+            .map(|f| f.extract::<String>())
+        else {
+            continue;
+        };
         if !file.ends_with(".py") {
             continue;
         }
