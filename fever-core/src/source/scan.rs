@@ -176,20 +176,7 @@ impl Scanner<'_> {
                     end = self.pos;
                 }
                 c if is_ident_byte(c) => {
-                    let ident_start = self.pos;
-                    while is_ident_byte(self.peek(0)) {
-                        self.pos += 1;
-                    }
-                    let ident = &self.bytes[ident_start..self.pos];
-                    if matches!(self.peek(0), b'"' | b'\'')
-                        && ident.len() <= 2
-                        && STRING_PREFIXES
-                            .iter()
-                            .any(|p| p.eq_ignore_ascii_case(ident))
-                    {
-                        let prefix = ident.to_ascii_lowercase();
-                        self.string(&prefix);
-                    }
+                    self.name_or_prefixed_string();
                     end = self.pos;
                 }
                 b' ' | b'\t' | b'\x0c' => self.pos += 1,
@@ -209,6 +196,22 @@ impl Scanner<'_> {
             colon,
             assigns,
         })
+    }
+
+    /// Consumes a name, or a string literal with a prefix (`rb"..."`, `f'...'`).
+    fn name_or_prefixed_string(&mut self) {
+        let start = self.pos;
+        while is_ident_byte(self.peek(0)) {
+            self.pos += 1;
+        }
+        let name = &self.bytes[start..self.pos];
+        if matches!(self.peek(0), b'"' | b'\'')
+            && name.len() <= 2
+            && STRING_PREFIXES.iter().any(|p| p.eq_ignore_ascii_case(name))
+        {
+            let prefix = name.to_ascii_lowercase();
+            self.string(&prefix);
+        }
     }
 
     fn skip_comment(&mut self) {
@@ -303,22 +306,7 @@ impl Scanner<'_> {
                 }
                 b'"' | b'\'' => self.string(b""),
                 b'\n' | b'\r' => self.newline(),
-                c if is_ident_byte(c) => {
-                    let ident_start = self.pos;
-                    while is_ident_byte(self.peek(0)) {
-                        self.pos += 1;
-                    }
-                    let ident = &self.bytes[ident_start..self.pos];
-                    if matches!(self.peek(0), b'"' | b'\'')
-                        && ident.len() <= 2
-                        && STRING_PREFIXES
-                            .iter()
-                            .any(|p| p.eq_ignore_ascii_case(ident))
-                    {
-                        let prefix = ident.to_ascii_lowercase();
-                        self.string(&prefix);
-                    }
-                }
+                c if is_ident_byte(c) => self.name_or_prefixed_string(),
                 _ => self.pos += 1,
             }
         }
