@@ -21,6 +21,8 @@ pub struct Source {
 }
 
 static SOURCES: Mutex<Option<HashMap<String, Source>>> = Mutex::new(None);
+/// Per file, a hash of the last saved bytes that were rejected (error already reported).
+static REJECTED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 /// Set while fever executes code itself, so the audit hook ignores fever's own `exec` calls.
 static APPLYING: AtomicBool = AtomicBool::new(false);
 
@@ -47,10 +49,33 @@ pub fn get(file: &str) -> Option<Source> {
 
 /// Records `text` as what `file` is running now.
 pub fn set(file: &str, text: String) {
+    accept(file);
     let index = Index::build(&text);
     if let Some(map) = sources().as_mut() {
         map.insert(file.to_owned(), Source { text, index });
     }
+}
+
+/// Remembers that `bytes` saved to `file` were rejected; returns false when the same bytes were
+/// already rejected last time (so the error is reported once, not at every event of one save).
+pub fn reject(file: &str, bytes: &[u8]) -> bool {
+    let hash = content_hash(bytes);
+    let mut rejected = REJECTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    rejected.get_or_insert_with(HashMap::new).insert(file.to_owned(), hash) != Some(hash)
+}
+
+/// Forgets the rejected save of `file` (a good save applied).
+pub fn accept(file: &str) {
+    if let Some(rejected) = REJECTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+        rejected.remove(file);
+    }
+}
+
+fn content_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Decodes a source file's bytes as Python does (PEP 263); other encodings than UTF-8, ASCII and

@@ -128,10 +128,9 @@ fn saved_files(
     let mut saved = BTreeSet::new();
     for event in batch.iter().flatten() {
         match event.kind {
+            // A paired rename also yields `RenameMode::Both` after its `To`: one is enough.
             EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(
-                RenameMode::To | RenameMode::Both | RenameMode::Any,
-            )) => {
+            | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Any)) => {
                 if let Some(path) = event.paths.last() {
                     if is_python(path) && project.watches(path) {
                         saved.insert(path.clone());

@@ -25,41 +25,44 @@ pub fn reload_path(py: Python<'_>, path: &Path) -> Vec<ReloadEvent> {
         return Vec::new();
     }
     let file = modules[0].file.clone();
-    let display = display_path(&file);
     // Deleted or renamed away: the running code stays as it is.
     let Ok(bytes) = std::fs::read(path) else {
         return Vec::new();
     };
-    let text = match sources::decode(py, &bytes) {
-        Ok(text) => text,
-        Err(message) => return vec![error(&display, line_of_decode_error(&message), message)],
-    };
-    let Some(running) = sources::get(&file) else {
-        return vec![error(
-            &display,
-            None,
-            "fever did not see this module being imported; restart to reload it".into(),
-        )];
-    };
+    match reload_bytes(py, &modules, &bytes) {
+        Ok(events) => events,
+        // One save can arrive as several events: report a rejected content once.
+        Err(error) if sources::reject(&file, &bytes) => vec![error],
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Applies the saved `bytes` to `modules` (all running the same file), or returns the error that
+/// rejected them with nothing changed.
+fn reload_bytes(py: Python<'_>, modules: &[modules::LoadedModule<'_>], bytes: &[u8]) -> Result<Vec<ReloadEvent>, ReloadEvent> {
+    let file = &modules[0].file;
+    let display = display_path(file);
+    let text = sources::decode(py, bytes).map_err(|message| error(&display, line_of_decode_error(&message), message))?;
+    let running = sources::get(file).ok_or_else(|| {
+        error(&display, None, "fever did not see this module being imported; restart to reload it".into())
+    })?;
     if running.text == text {
-        return Vec::new();
+        sources::accept(file);
+        return Ok(Vec::new());
     }
     let index = Index::build(&text);
     if index.broken.is_some() {
-        if let Some(event) = compile::whole_file_error(py, &text, &file, &display) {
-            return vec![event];
+        if let Some(event) = compile::whole_file_error(py, &text, file, &display) {
+            return Err(event);
         }
     }
     let plan = plan_reload(&running.index, &index);
     let mut events = Vec::new();
-    for module in &modules {
-        match apply::apply(py, module, &text, &plan, &display) {
-            Ok(mut applied) => events.append(&mut applied),
-            Err(event) => return vec![event],
-        }
+    for module in modules {
+        events.append(&mut apply::apply(py, module, &text, &plan, &display)?);
     }
-    sources::set(&file, text);
-    events
+    sources::set(file, text);
+    Ok(events)
 }
 
 /// `file` relative to the current directory when it is under it.

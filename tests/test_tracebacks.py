@@ -1,0 +1,77 @@
+"""Tracebacks through reloaded (and moved) code name the real file and the right lines."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import line_of, looping, write
+
+DEFS = '''
+import traceback
+
+def fail(i):
+    raise ValueError(f"boom{i}")
+
+def compute(i):
+    try:
+        fail(i)
+    except ValueError as e:
+        tb = traceback.extract_tb(e.__traceback__)
+        return f"{e} {tb[0].lineno} {tb[-1].lineno} {tb[-1].filename}"
+'''
+
+INSERTED = '''
+# Three lines inserted above the function
+# move it down.
+def padding():
+    return None
+
+'''
+
+
+@pytest.mark.parametrize("changed", [True, False], ids=["changed-and-moved", "moved-only"])
+def test_traceback_lines_after_lines_inserted_above(fever, tmp_path, save, changed):
+    app = write(tmp_path / "app.py", looping(DEFS, "compute(i)"))
+    text = app.read_text()
+    p = fever.run("app.py", cwd=tmp_path)
+    first = p.wait_stdout(r"^(\d+) boom\1 (\d+) (\d+) (.+)$")
+    assert (int(first[2]), int(first[3])) == (line_of(text, "        fail(i)"), line_of(text, "raise "))
+    assert Path(first[4]).resolve() == app.resolve()
+
+    new_text = text.replace("def fail(i):", INSERTED.lstrip("\n") + "def fail(i):")
+    word = "boom"
+    if changed:
+        new_text = new_text.replace('f"boom{i}"', 'f"bang{i}"')
+        word = "bang"
+    save(app, new_text)
+    call_line, raise_line = line_of(new_text, "        fail(i)"), line_of(new_text, "raise ")
+    assert raise_line > int(first[3])
+    new = p.wait_stdout(rf"^(\d+) {word}\1 (\d+) (\d+) (.+)$",
+                        where=lambda m: int(m[3]) != int(first[3]))
+    assert (int(new[2]), int(new[3])) == (call_line, raise_line), p.report()
+    assert Path(new[4]).resolve() == app.resolve()
+    if changed:
+        p.wait_stderr(r"^fever: reloaded __main__\.fail\b", from_start=True)
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+def test_uncaught_exception_from_reloaded_code(fever, tmp_path):
+    """A reloaded function that raises out of the program: the traceback shows the new line."""
+    app = write(tmp_path / "app.py", looping('''
+        def compute(i):
+            return i
+        ''', "compute(i)"))
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ \d+$")
+    text = app.read_text().replace("def compute(i):\n    return i", (
+        "def compute(i):\n"
+        "    # moved down\n"
+        "    # by three lines\n"
+        "    # of comments\n"
+        "    raise RuntimeError(f'stop at {i}')"))
+    app.write_text(text)
+    p.wait_stderr(r"^RuntimeError: stop at \d+$")
+    assert p.wait_exit() == 1
+    assert f'  File "{app}", line {line_of(text, "raise RuntimeError")}, in compute' in p.stderr, p.report()
+    assert "Traceback (most recent call last):" in p.stderr
