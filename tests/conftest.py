@@ -342,9 +342,9 @@ def run_python(*args: str | Path, cwd: Path, stdin: str = "", timeout: float = 3
 
 
 def run_fever(*args: str | Path, cwd: Path, stdin: str = "", timeout: float = 30,
-              python_m: bool = False) -> subprocess.CompletedProcess:
+              python_m: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Runs `fever ARGS` to completion (for commands that end by themselves)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     prefix = [str(PYTHON), "-m", "fever"] if python_m else [str(FEVER)]
     return subprocess.run(prefix + [str(a) for a in args], cwd=cwd, env=env, input=stdin,
                           capture_output=True, text=True, timeout=timeout, start_new_session=True)
