@@ -139,3 +139,23 @@ def test_new_method_visible_on_existing_instance(fever, tmp_path, save):
     assert int(new[2]) == 2 * int(new[1])
     p.assert_not_restarted()
     p.assert_no_fever_errors()
+
+
+def test_method_default_reads_a_class_attribute(fever, tmp_path):
+    app = write(tmp_path / "app.py", looping('''
+        class Limits:
+            LOW = 1
+            HIGH = 1000
+
+            def scale(self, x, k=LOW):
+                return x * k
+
+        limits = Limits()
+        ''', "limits.scale(i)"))
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^(\d+) (\d+)$", where=lambda m: int(m[2]) == int(m[1]))
+    edit(app, "def scale(self, x, k=LOW):", "def scale(self, x, k=HIGH):")
+    p.wait_stderr(r"^fever: reloaded __main__\.Limits\.scale\b")
+    p.wait_stdout(r"^(\d+) (\d+)$", where=lambda m: int(m[1]) > 0 and int(m[2]) == 1000 * int(m[1]))
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()

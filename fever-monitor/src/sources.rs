@@ -60,13 +60,22 @@ pub fn set(file: &str, text: String) {
 /// already rejected last time (so the error is reported once, not at every event of one save).
 pub fn reject(file: &str, bytes: &[u8]) -> bool {
     let hash = content_hash(bytes);
-    let mut rejected = REJECTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    rejected.get_or_insert_with(HashMap::new).insert(file.to_owned(), hash) != Some(hash)
+    let mut rejected = REJECTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    rejected
+        .get_or_insert_with(HashMap::new)
+        .insert(file.to_owned(), hash)
+        != Some(hash)
 }
 
 /// Forgets the rejected save of `file` (a good save applied).
 pub fn accept(file: &str) {
-    if let Some(rejected) = REJECTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+    if let Some(rejected) = REJECTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_mut()
+    {
         rejected.remove(file);
     }
 }

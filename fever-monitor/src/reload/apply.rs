@@ -73,7 +73,7 @@ fn prepare<'py>(
     text: &str,
 ) -> Result<Compiled<'py>, ReloadEvent> {
     let definition = |def: &Definition| -> Result<Compiled<'py>, ReloadEvent> {
-        let module = compiler.compile(&Compiler::definition_source(def, text, true))?;
+        let module = compiler.compile(&Compiler::definition_source(def, text))?;
         let code = if def.kind == Kind::Function {
             find_code(&module, def).map_err(|e| compiler.error(&e))?
         } else {
@@ -94,7 +94,7 @@ fn prepare<'py>(
             let mut compiled = definition(new)?;
             if *signature_changed {
                 compiled.bare =
-                    Some(compiler.compile(&Compiler::definition_source(new, text, false))?);
+                    Some(compiler.compile(&Compiler::bare_definition_source(new, text))?);
             }
             compiled
         }
@@ -355,20 +355,21 @@ impl<'py> Applier<'_, 'py> {
         Ok(object)
     }
 
-    /// The function a bare (undecorated) synthetic module defines, for its new default values.
+    /// The function a bare (undecorated) definition creates, for its new default values.
     fn fresh_function(
         &self,
         def: &Definition,
         bare: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let globals = self.module.namespace()?;
+        // A method's defaults may name class attributes: evaluate them in a copy of the class
+        // namespace, as the class body did.
         let scratch = PyDict::new(self.py);
-        self.exec(bare, &globals, Some(&scratch))?;
-        let mut object = scratch.as_any().clone();
-        for (name, _) in &def.parents {
-            object = object.get_item(name.as_str())?.getattr("__dict__")?;
+        if !def.parents.is_empty() {
+            scratch.call_method1("update", (self.container(def)?.getattr("__dict__")?,))?;
         }
-        object.get_item(&def.name)
+        self.exec(bare, &globals, Some(&scratch))?;
+        scratch.as_any().get_item(&def.name)
     }
 
     fn statement(

@@ -66,8 +66,7 @@ impl<'py> Compiler<'py> {
     }
 
     /// A definition (function or class) alone, at its real lines, inside its enclosing classes.
-    /// Without `decorators`, the decorator lines are left blank (so nothing but the `def` runs).
-    pub fn definition_source(def: &Definition, text: &str, decorators: bool) -> String {
+    pub fn definition_source(def: &Definition, text: &str) -> String {
         let parents = def.parents.len();
         let mut source = "\n".repeat(def.start_line.saturating_sub(1 + parents));
         for (name, indent) in &def.parents {
@@ -76,28 +75,39 @@ impl<'py> Compiler<'py> {
             source.push_str(name);
             source.push_str(":\n");
         }
-        if decorators {
-            source.push_str(def.text(text));
-        } else {
-            let decorator_lines = text[def.decorators.clone()].matches('\n').count();
-            source.push_str(&"\n".repeat(decorator_lines));
-            source.push_str(&text[def.decorators.end..def.span.end]);
-        }
+        source.push_str(def.text(text));
         source.push('\n');
         source
     }
 
-    /// A statement alone at its real lines; a class-body statement is nested under `if True:` so
-    /// that its indentation compiles and it can run in a copy of the class namespace.
+    /// A definition without its decorators (left as blank lines, so nothing but the `def` runs),
+    /// at its real lines, to be executed in a copy of its namespace for its default values.
+    pub fn bare_definition_source(def: &Definition, text: &str) -> String {
+        let decorator_lines = text[def.decorators.clone()].matches('\n').count();
+        let mut source = in_namespace_prefix(def);
+        source.push_str(&"\n".repeat(decorator_lines));
+        source.push_str(&text[def.decorators.end..def.span.end]);
+        source.push('\n');
+        source
+    }
+
+    /// A statement alone at its real lines, to be executed in its namespace (or a copy of it).
     pub fn statement_source(def: &Definition, text: &str) -> String {
-        let mut source = if def.parents.is_empty() {
-            "\n".repeat(def.start_line.saturating_sub(1))
-        } else {
-            "\n".repeat(def.start_line.saturating_sub(2)) + "if True:\n"
-        };
+        let mut source = in_namespace_prefix(def);
         source.push_str(def.text(text));
         source.push('\n');
         source
+    }
+}
+
+/// Padding up to the line before `def`; a class-body item is nested under `if True:` so that its
+/// indentation compiles and it runs in whatever namespace it is executed in (a copy of the
+/// class's), reading class attributes as the class body did.
+fn in_namespace_prefix(def: &Definition) -> String {
+    if def.parents.is_empty() {
+        "\n".repeat(def.start_line.saturating_sub(1))
+    } else {
+        "\n".repeat(def.start_line.saturating_sub(2)) + "if True:\n"
     }
 }
 
@@ -235,15 +245,15 @@ mod tests {
     fn definition_source_keeps_lines_and_classes() {
         let index = Index::build(TEXT);
         let method = &index.items[1].children[1];
-        let source = Compiler::definition_source(method, TEXT, true);
+        let source = Compiler::definition_source(method, TEXT);
         assert_eq!(
             source,
             "\n\n\n\nclass C:\n    @deco\n    def m(self):\n        return super().m()\n"
         );
-        let bare = Compiler::definition_source(method, TEXT, false);
+        let bare = Compiler::bare_definition_source(method, TEXT);
         assert_eq!(
             bare,
-            "\n\n\n\nclass C:\n\n    def m(self):\n        return super().m()\n"
+            "\n\n\n\nif True:\n\n    def m(self):\n        return super().m()\n"
         );
     }
 

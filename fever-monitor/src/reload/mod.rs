@@ -39,12 +39,21 @@ pub fn reload_path(py: Python<'_>, path: &Path) -> Vec<ReloadEvent> {
 
 /// Applies the saved `bytes` to `modules` (all running the same file), or returns the error that
 /// rejected them with nothing changed.
-fn reload_bytes(py: Python<'_>, modules: &[modules::LoadedModule<'_>], bytes: &[u8]) -> Result<Vec<ReloadEvent>, ReloadEvent> {
+fn reload_bytes(
+    py: Python<'_>,
+    modules: &[modules::LoadedModule<'_>],
+    bytes: &[u8],
+) -> Result<Vec<ReloadEvent>, ReloadEvent> {
     let file = &modules[0].file;
     let display = display_path(file);
-    let text = sources::decode(py, bytes).map_err(|message| error(&display, line_of_decode_error(&message), message))?;
+    let text = sources::decode(py, bytes)
+        .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
     let running = sources::get(file).ok_or_else(|| {
-        error(&display, None, "fever did not see this module being imported; restart to reload it".into())
+        error(
+            &display,
+            None,
+            "fever did not see this module being imported; restart to reload it".into(),
+        )
     })?;
     if running.text == text {
         sources::accept(file);
