@@ -5,6 +5,8 @@
 //! - [`plan`]: the difference between the running text's index and the saved text's index, as a
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
 //! - [`events`]: what a reload did, as typed events, and their one-line messages.
+//! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
+//! - [`trace`]: the trace file format: header, code table, checksummed chunks of records.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
@@ -12,7 +14,9 @@ mod error;
 pub mod events;
 pub mod plan;
 pub mod registry;
+pub mod ring;
 pub mod source;
+pub mod trace;
 
 pub use error::Error;
 pub use events::{report_lines, ReloadEvent};

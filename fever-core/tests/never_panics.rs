@@ -65,7 +65,9 @@ fn random_bytes() {
     let mut rng = Rng(42);
     for _ in 0..5_000 {
         let len = rng.below(300);
-        let bytes: Vec<u8> = (0..len).map(|_| u8::try_from(rng.below(256)).unwrap()).collect();
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| u8::try_from(rng.below(256)).unwrap())
+            .collect();
         check(SEEDS[0], &bytes);
     }
 }

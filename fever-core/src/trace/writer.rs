@@ -1,0 +1,467 @@
+//! [`TraceWriter`]: streams a trace while the program runs.
+//!
+//! Records are appended to an in-memory chunk; when the chunk reaches the configured size it is
+//! written as one checksummed block, so the file grows as the program runs and a crash loses at
+//! most the unwritten chunk (call [`TraceWriter::flush`] at checkpoints to lose nothing).
+//! [`TraceWriter::finish`] writes the last chunk, the code table and the footer. Dropping a writer
+//! without finishing writes the pending chunk (best effort) and leaves an incomplete trace, which
+//! the reader still reads.
+//!
+//! Writing is single-threaded: the tracer drains its per-thread buffers into one writer.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+
+use super::format::{
+    self, align_up, checksum, BlockHeader, FileHeader, Footer, CHUNK_KIND, CODE_TABLE_KIND,
+    FIRST_OPAQUE_RECORD, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE, RECORD_EVENT,
+    RECORD_HEADER_LEN, RECORD_STATS,
+};
+use super::reader::IdSet;
+use super::{ArchivedEvent, CodeInfo, Event, RunStats, TraceError, TraceHeader};
+
+/// Default size at which a chunk is written: 64 KiB.
+pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+
+const ZEROS: [u8; format::ALIGN] = [0; format::ALIGN];
+
+/// Writes a trace file to any [`Write`]; see the [module docs](self).
+///
+/// After any error from the underlying writer, every later call returns
+/// [`TraceError::WriterFailed`]: the file may end in a partial block, and what is before it stays
+/// readable as an incomplete trace. Errors that refuse one record (an undefined code id, an
+/// invalid kind, a record too large) leave the writer usable.
+pub struct TraceWriter<W: Write> {
+    /// `None` once finished.
+    out: Option<W>,
+    /// Bytes written to `out` so far.
+    pos: u64,
+    /// Payload of the chunk being filled; 16-aligned, records start 8-aligned within it.
+    chunk: AlignedVec<16>,
+    chunk_records: u32,
+    chunk_size: usize,
+    /// Index of the next block.
+    next_index: u32,
+    /// Records written, including those of the pending chunk.
+    records: u64,
+    codes: Vec<CodeInfo>,
+    code_ids: IdSet,
+    wrote_stats: bool,
+    failed: bool,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Starts a trace on `out` with chunks of [`DEFAULT_CHUNK_SIZE`]; writes the file header and
+    /// `header` at once.
+    pub fn new(out: W, header: &TraceHeader) -> Result<Self, TraceError> {
+        Self::with_chunk_size(out, header, DEFAULT_CHUNK_SIZE)
+    }
+
+    /// Like [`new`](Self::new), writing a chunk whenever its payload reaches `chunk_size` bytes
+    /// (0 writes every record as its own chunk; capped at [`MAX_CHUNK_SIZE`]).
+    pub fn with_chunk_size(
+        out: W,
+        header: &TraceHeader,
+        chunk_size: usize,
+    ) -> Result<Self, TraceError> {
+        let archived = serialize("the trace header", header)?;
+        let header_len = u32::try_from(archived.len())
+            .map_err(|_| TraceError::RecordTooLarge(archived.len()))?;
+        let mut writer = Self {
+            out: Some(out),
+            pos: 0,
+            chunk: AlignedVec::with_capacity(chunk_size.min(MAX_CHUNK_SIZE) + 256),
+            chunk_records: 0,
+            chunk_size: chunk_size.min(MAX_CHUNK_SIZE),
+            next_index: 0,
+            records: 0,
+            codes: Vec::new(),
+            code_ids: IdSet::default(),
+            wrote_stats: false,
+            failed: false,
+        };
+        let fixed = FileHeader {
+            header_len,
+            header_xxh3: checksum(&archived),
+        };
+        writer.write_out(&fixed.encode())?;
+        writer.write_out(&archived)?;
+        writer.write_padding()?;
+        Ok(writer)
+    }
+
+    /// Adds a code to the trace. Call it before writing the first event that refers to
+    /// `code.id`: the code is announced in the record stream, so even a trace cut short by a
+    /// crash names every function its events refer to.
+    pub fn add_code(&mut self, code: CodeInfo) -> Result<(), TraceError> {
+        self.check_usable()?;
+        if self.code_ids.contains(&code.id) {
+            return Err(TraceError::DuplicateCode(code.id));
+        }
+        let start = self.begin_record();
+        if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&code, &mut self.chunk) {
+            self.chunk.resize(start, 0);
+            return Err(serialize_error("a code", &e));
+        }
+        let result = self.end_record(start, RECORD_CODE);
+        // A refused record was removed from the chunk; any other outcome leaves it in the file.
+        if !matches!(result, Err(TraceError::RecordTooLarge(_))) {
+            self.code_ids.insert(code.id);
+            self.codes.push(code);
+        }
+        result
+    }
+
+    /// Appends an event. Its code id must have been added with [`add_code`](Self::add_code).
+    pub fn write_event(&mut self, event: &Event) -> Result<(), TraceError> {
+        self.check_usable()?;
+        if !self.code_ids.contains(&event.code()) {
+            return Err(TraceError::UndefinedCode(event.code()));
+        }
+        let start = self.begin_record();
+        if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(event, &mut self.chunk) {
+            self.chunk.resize(start, 0);
+            return Err(serialize_error("an event", &e));
+        }
+        self.end_record(start, RECORD_EVENT)
+    }
+
+    /// Appends the run's statistics (once; every code they name must have been added).
+    pub fn write_stats(&mut self, stats: &RunStats) -> Result<(), TraceError> {
+        self.check_usable()?;
+        if self.wrote_stats {
+            return Err(TraceError::DuplicateStats);
+        }
+        if let Some(c) = stats.calls.iter().find(|c| !self.code_ids.contains(&c.code)) {
+            return Err(TraceError::UndefinedCode(c.code));
+        }
+        let start = self.begin_record();
+        if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(stats, &mut self.chunk) {
+            self.chunk.resize(start, 0);
+            return Err(serialize_error("the run statistics", &e));
+        }
+        let result = self.end_record(start, RECORD_STATS);
+        if !matches!(result, Err(TraceError::RecordTooLarge(_))) {
+            self.wrote_stats = true;
+        }
+        result
+    }
+
+    /// Appends a record given as bytes.
+    ///
+    /// `kind` is [`RECORD_EVENT`] for an rkyv archive of an [`Event`] serialized elsewhere (for
+    /// example taken from the ring buffer; it is validated, and its code id must have been
+    /// added), or any kind from [`FIRST_OPAQUE_RECORD`] up for data this layer does not
+    /// interpret. The body is stored 8-aligned, so an rkyv archive of alignment up to 8 can be
+    /// accessed in place by the reader.
+    pub fn write_record(&mut self, kind: u32, body: &[u8]) -> Result<(), TraceError> {
+        self.check_usable()?;
+        if kind != RECORD_EVENT && kind < FIRST_OPAQUE_RECORD {
+            return Err(TraceError::InvalidRecordKind(kind));
+        }
+        if body.len() > MAX_RECORD_LEN {
+            return Err(TraceError::RecordTooLarge(body.len()));
+        }
+        let start = self.begin_record();
+        self.chunk.extend_from_slice(body);
+        if kind == RECORD_EVENT {
+            let body_start = start + RECORD_HEADER_LEN;
+            let checked = self.chunk.get(body_start..).map_or_else(
+                || Err("record outside its chunk".to_owned()),
+                |stored| {
+                    rkyv::access::<ArchivedEvent, rancor::Error>(stored)
+                        .map(ArchivedEvent::code)
+                        .map_err(|e| e.to_string())
+                },
+            );
+            let refused = match checked {
+                Ok(code) if self.code_ids.contains(&code) => None,
+                Ok(code) => Some(TraceError::UndefinedCode(code)),
+                Err(detail) => Some(TraceError::InvalidEvent(detail)),
+            };
+            if let Some(e) = refused {
+                self.chunk.resize(start, 0);
+                return Err(e);
+            }
+        }
+        self.end_record(start, kind)
+    }
+
+    /// Writes the records buffered so far as a chunk (if there are any) and flushes the
+    /// underlying writer, so a crash after this point loses none of them.
+    pub fn flush(&mut self) -> Result<(), TraceError> {
+        self.check_usable()?;
+        self.write_chunk()?;
+        let result = self.out.as_mut().map_or(Ok(()), Write::flush);
+        self.note_io(result)
+    }
+
+    /// Writes the pending chunk, the code table and the footer, flushes, and returns the
+    /// underlying writer.
+    pub fn finish(mut self) -> Result<W, TraceError> {
+        self.check_usable()?;
+        self.write_chunk()?;
+        let chunk_count = u64::from(self.next_index);
+        let table = serialize("the code table", &self.codes)?;
+        let payload_len =
+            u32::try_from(table.len()).map_err(|_| TraceError::RecordTooLarge(table.len()))?;
+        let count = u32::try_from(self.codes.len())
+            .map_err(|_| TraceError::RecordTooLarge(self.codes.len()))?;
+        let offset = self.pos;
+        let block = BlockHeader {
+            kind: CODE_TABLE_KIND,
+            payload_len,
+            index: self.next_index,
+            count,
+            payload_xxh3: checksum(&table),
+        };
+        self.write_out(&block.encode())?;
+        self.write_out(&table)?;
+        self.write_padding()?;
+        let footer = Footer {
+            code_table_offset: offset,
+            code_table_len: self.pos - offset,
+            code_table_xxh3: block.payload_xxh3,
+            chunk_count,
+            record_count: self.records,
+        };
+        self.write_out(&footer.encode())?;
+        let mut out = self.out.take().ok_or(TraceError::WriterFailed)?;
+        if let Err(e) = out.flush() {
+            self.failed = true;
+            return Err(e.into());
+        }
+        Ok(out)
+    }
+
+    /// Records written so far (events, codes and opaque records), including buffered ones.
+    pub fn record_count(&self) -> u64 {
+        self.records
+    }
+
+    /// Bytes written to the underlying writer so far (not counting the pending chunk).
+    pub fn bytes_written(&self) -> u64 {
+        self.pos
+    }
+
+    fn check_usable(&self) -> Result<(), TraceError> {
+        if self.failed || self.out.is_none() {
+            Err(TraceError::WriterFailed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reserves the frame of a record at the end of the chunk and returns its offset.
+    fn begin_record(&mut self) -> usize {
+        let start = self.chunk.len();
+        self.chunk.extend_from_slice(&[0; RECORD_HEADER_LEN]);
+        start
+    }
+
+    /// Fills in the frame of the record at `start` whose body runs to the end of the chunk, pads
+    /// it, and writes the chunk if it is full.
+    fn end_record(&mut self, start: usize, kind: u32) -> Result<(), TraceError> {
+        let body_len = self.chunk.len() - start - RECORD_HEADER_LEN;
+        let len = match u32::try_from(body_len) {
+            Ok(len) if body_len <= MAX_RECORD_LEN => len,
+            _ => {
+                self.chunk.resize(start, 0);
+                return Err(TraceError::RecordTooLarge(body_len));
+            }
+        };
+        let frame = format::encode_record_header(len, kind);
+        if let Some(slot) = self.chunk.get_mut(start..start + RECORD_HEADER_LEN) {
+            slot.copy_from_slice(&frame);
+        }
+        let padded = align_up(self.chunk.len()).unwrap_or(self.chunk.len());
+        self.chunk.resize(padded, 0);
+        self.chunk_records += 1;
+        self.records += 1;
+        if self.chunk.len() >= self.chunk_size {
+            self.write_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending chunk as a block, if it holds any record.
+    fn write_chunk(&mut self) -> Result<(), TraceError> {
+        if self.chunk_records == 0 {
+            return Ok(());
+        }
+        let payload_len = u32::try_from(self.chunk.len())
+            .map_err(|_| TraceError::RecordTooLarge(self.chunk.len()))?;
+        let block = BlockHeader {
+            kind: CHUNK_KIND,
+            payload_len,
+            index: self.next_index,
+            count: self.chunk_records,
+            payload_xxh3: checksum(&self.chunk),
+        };
+        self.next_index = self
+            .next_index
+            .checked_add(1)
+            .ok_or_else(|| TraceError::Io(io::Error::other("too many chunks in one trace")))?;
+        self.write_out(&block.encode())?;
+        let chunk = std::mem::take(&mut self.chunk);
+        let result = self.write_out(&chunk);
+        self.chunk = chunk;
+        self.chunk.clear();
+        self.chunk_records = 0;
+        result
+    }
+
+    fn write_padding(&mut self) -> Result<(), TraceError> {
+        // `pos % ALIGN` is below 8, so the conversion cannot fail.
+        let rem = usize::try_from(self.pos % format::ALIGN as u64).unwrap_or(0);
+        if rem == 0 {
+            return Ok(());
+        }
+        self.write_out(&ZEROS[..format::ALIGN - rem])
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) -> Result<(), TraceError> {
+        let result = match self.out.as_mut() {
+            Some(out) => out.write_all(bytes),
+            None => return Err(TraceError::WriterFailed),
+        };
+        self.note_io(result)?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn note_io(&mut self, result: io::Result<()>) -> Result<(), TraceError> {
+        result.map_err(|e| {
+            self.failed = true;
+            TraceError::Io(e)
+        })
+    }
+}
+
+impl<W: Write> Drop for TraceWriter<W> {
+    /// Writes the pending chunk and flushes (errors ignored), leaving an incomplete but readable
+    /// trace, unless the writer was finished or failed.
+    fn drop(&mut self) {
+        if self.failed || self.out.is_none() {
+            return;
+        }
+        if self.write_chunk().is_ok() {
+            if let Some(out) = self.out.as_mut() {
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+impl<W: Write> std::fmt::Debug for TraceWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceWriter")
+            .field("bytes_written", &self.pos)
+            .field("records", &self.records)
+            .field("codes", &self.codes.len())
+            .field("finished", &self.out.is_none())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceWriter<BufWriter<File>> {
+    /// Creates (or truncates) the file at `path` and starts a trace in it. The file is
+    /// readable as an incomplete trace while it is written.
+    pub fn create(path: impl AsRef<Path>, header: &TraceHeader) -> Result<Self, TraceError> {
+        let file = File::create(path)?;
+        Self::new(BufWriter::new(file), header)
+    }
+}
+
+impl TraceWriter<AtomicFile> {
+    /// Starts a trace in `PATH.tmp`; [`commit`](Self::commit) finishes it and renames it to
+    /// `path`, so `path` is only ever absent, the previous trace, or a complete new one. If the
+    /// recorder dies first, `PATH.tmp` holds an incomplete trace.
+    pub fn create_atomic(path: impl AsRef<Path>, header: &TraceHeader) -> Result<Self, TraceError> {
+        Self::new(AtomicFile::create(path)?, header)
+    }
+
+    /// [`finish`](Self::finish)es the trace, then syncs it and renames it into place; returns
+    /// the final path.
+    pub fn commit(self) -> Result<PathBuf, TraceError> {
+        Ok(self.finish()?.commit()?)
+    }
+}
+
+/// A buffered file written as `PATH.tmp` and renamed to `PATH` by [`commit`](Self::commit).
+/// Dropping it without committing leaves `PATH.tmp` in place (it holds whatever was written).
+#[derive(Debug)]
+#[must_use = "an AtomicFile must be committed, or its data stays in PATH.tmp"]
+pub struct AtomicFile {
+    file: BufWriter<File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates (or truncates) `PATH.tmp`.
+    pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
+        let dest = path.as_ref().to_path_buf();
+        let mut tmp = dest.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let file = BufWriter::new(File::create(&tmp)?);
+        Ok(Self { file, tmp, dest })
+    }
+
+    /// The temporary path being written.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Flushes, syncs the data to disk and renames the temporary file to the final path.
+    pub fn commit(self) -> io::Result<PathBuf> {
+        let file = self
+            .file
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.dest)?;
+        Ok(self.dest)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn serialize<T>(what: &'static str, value: &T) -> Result<AlignedVec, TraceError>
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<
+            AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rancor::Error,
+        >,
+    >,
+{
+    rkyv::to_bytes::<rancor::Error>(value).map_err(|e| serialize_error(what, &e))
+}
+
+fn serialize_error(what: &'static str, e: &rancor::Error) -> TraceError {
+    TraceError::Serialize {
+        what,
+        detail: e.to_string(),
+    }
+}
