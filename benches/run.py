@@ -10,6 +10,11 @@ Benchmarks (run in this order):
   startup         hello-world start-up of `fever run` / `--no-watch` vs python
   reload_latency  save -> new output, fever vs jurigged, 10/100/1000 functions, in-place and rename saves
   crosscheck      the shared measuring scripts (../shared/tools) on the same machine, compared
+  tracing         `fever record` vs python and cProfile: ns per traced call, a dict walker, library-heavy code
+  ring            the Rust ring buffer's writer throughput (`cargo bench -p fever-core --bench ring`)
+
+A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
+keeps its text and its Goals rows from the current RESULTS.md.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import reload_latency  # noqa: E402
 import startup  # noqa: E402
+import tracing  # noqa: E402
 from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_venv, load_result,  # noqa: E402
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
-BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck)}
+BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING)}
 
 
 def parse_args(argv=None):
@@ -54,6 +60,8 @@ def parse_args(argv=None):
     if unknown:
         ap.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     a.names = [n for n in BENCHMARKS if n in names] if names else list(BENCHMARKS)
+    # Absolute (not resolved: a venv's python is a symlink), since benchmarks run in temp dirs.
+    a.python, a.fever = a.python.absolute(), a.fever.absolute()
     return a
 
 
@@ -68,8 +76,35 @@ def reproduce_command(a) -> str:
     return cmd
 
 
+def previous_results_md() -> tuple[dict[str, str], list[list[str]]]:
+    """The current RESULTS.md: each section's text by its heading, and the rows of its Goals table."""
+    try:
+        text = RESULTS_MD.read_text()
+    except OSError:
+        return {}, []
+    sections: dict[str, str] = {}
+    heading, body = None, []
+    for line in text.splitlines() + ["## "]:
+        if line.startswith("## "):
+            if heading is not None:
+                sections[heading] = "\n".join(body).strip("\n")
+            heading, body = line[3:].strip(), []
+        elif heading is not None:
+            body.append(line)
+    goals = []
+    for heading, body in sections.items():
+        if heading.startswith("Goals"):
+            for line in body.splitlines():
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if line.startswith("|") and len(cells) == 4 and cells[0] not in ("what", "---") \
+                        and not set(cells[0]) <= {"-"}:
+                    goals.append(cells)
+    return sections, goals
+
+
 def build_results_md(machine: dict) -> str:
     loaded = {name: load_result(name) for name in BENCHMARKS}
+    old_sections, old_goals = previous_results_md()
     lines = [
         "# fever benchmark results",
         "",
@@ -95,6 +130,10 @@ def build_results_md(machine: dict) -> str:
         ]),
         "",
     ]
+    kept = [f"`{name}`" for name, mod in BENCHMARKS.items() if not loaded.get(name) and old_sections.get(mod.TITLE)]
+    if kept:
+        lines += [f"Kept from an earlier run, not measured by this one (their own line says when, and with "
+                  f"what): {', '.join(kept)}.", ""]
     summary_rows = []
     for name, mod in BENCHMARKS.items():
         r = loaded.get(name)
@@ -103,6 +142,12 @@ def build_results_md(machine: dict) -> str:
                 summary_rows += mod.summary(r["data"])
             except Exception as e:  # a stale result from an older format: say so, do not crash
                 summary_rows.append([f"{name}: cannot summarize ({e})", "", "", ""])
+    if any(not loaded.get(name) for name in BENCHMARKS) and old_goals:
+        # Sections measured in an earlier run whose raw results are not stored here keep their
+        # Goals rows; a row this run produced again replaces the old one in place.
+        new = {row[0]: row for row in summary_rows}
+        merged = [new.pop(row[0], row) for row in old_goals]
+        summary_rows = merged + [row for row in summary_rows if row[0] in new]
     if summary_rows:
         lines += ["## Goals (DESIGN.md, \"Bars every change keeps\")", "",
                   md_table(["what", "goal", "measured", "met?"], summary_rows), ""]
@@ -111,7 +156,7 @@ def build_results_md(machine: dict) -> str:
         lines.append("")
         r = loaded.get(name)
         if not r:
-            lines += ["Not measured yet.", ""]
+            lines += [old_sections.get(mod.TITLE) or "Not measured yet.", ""]
             continue
         other_machine = r.get("machine", {}).get("python") != machine.get("python") or \
             r.get("machine", {}).get("nproc") != machine.get("nproc")

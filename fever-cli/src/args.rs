@@ -1,11 +1,16 @@
-//! clap definitions of the command line and their conversion into [`Command`].
+//! clap definitions of the command line and their conversion into [`Command`] (`fever show`'s in
+//! `args/show.rs`).
+
+mod show;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::config::{Command, RunConfig, Target, Verbosity};
+use crate::config::{
+    Command, RecordConfig, RunConfig, Snapshots, Target, Verbosity, DEFAULT_MAX_CALLS,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +39,48 @@ enum Sub {
                       fever run --root src tools/job.py"
     )]
     Run(RunArgs),
+
+    /// Run a script like `fever run` and record a trace of the project's calls.
+    #[command(
+        long_about = "Runs SCRIPT (or -m MODULE) like `fever run` and records every call of the \
+                      project's functions (code under the root; libraries are not traced): the call \
+                      tree per thread, timings in nanoseconds, and snapshots of arguments and return \
+                      values. The trace is complete even when the program raises, exits or is \
+                      interrupted with Ctrl-C. Read it with `fever show TRACE`.",
+        after_help = "Examples:\n  fever record -o run.trace app.py --input data.csv\n  \
+                      fever record --snapshots none -o fast.trace -m mypkg.job\n  \
+                      fever show run.trace --profile"
+    )]
+    Record(RecordArgs),
+
+    /// Show a recorded trace: its call tree, a profile table, or an export for a trace viewer.
+    #[command(long_about = show::ABOUT, after_help = show::EXAMPLES)]
+    Show(show::ShowArgs),
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// Where to write the trace.
+    #[arg(short, long, value_name = "TRACE", default_value = "fever.trace")]
+    output: PathBuf,
+
+    /// What to snapshot: nothing (timings only), call arguments, or arguments and return values.
+    #[arg(long, value_enum, default_value_t = SnapshotArg::All)]
+    snapshots: SnapshotArg,
+
+    /// Record at most N calls of each function (0 = all); later calls are still counted exactly.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CALLS)]
+    max_calls_per_function: u64,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SnapshotArg {
+    None,
+    Args,
+    All,
 }
 
 #[derive(Args, Debug)]
@@ -94,7 +141,7 @@ where
     })?;
     convert(cli).map_err(|message| {
         crate::messages::error(&message);
-        crate::messages::hint("see `fever run --help`");
+        crate::messages::hint("see `fever --help`");
         ParseOutcome::Exit(2)
     })
 }
@@ -102,6 +149,17 @@ where
 fn convert(cli: Cli) -> Result<Command, String> {
     match cli.command {
         Sub::Run(run) => Ok(Command::Run(run_config(run)?)),
+        Sub::Record(record) => Ok(Command::Record(RecordConfig {
+            run: run_config(record.run)?,
+            output: record.output,
+            snapshots: match record.snapshots {
+                SnapshotArg::None => Snapshots::None,
+                SnapshotArg::Args => Snapshots::Args,
+                SnapshotArg::All => Snapshots::All,
+            },
+            max_calls_per_function: record.max_calls_per_function,
+        })),
+        Sub::Show(args) => Ok(Command::Show(args.config()?)),
     }
 }
 
@@ -151,6 +209,7 @@ fn run_config(run: RunArgs) -> Result<RunConfig, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::match_wildcard_for_single_variants)] // helpers pick one command out of all
 mod tests {
     use super::*;
 
@@ -158,7 +217,48 @@ mod tests {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
         match convert(cli)? {
             Command::Run(config) => Ok(config),
+            other => Err(format!("not a run command: {other:?}")),
         }
+    }
+
+    fn record(argv: &[&str]) -> Result<RecordConfig, String> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match convert(cli)? {
+            Command::Record(config) => Ok(config),
+            other => Err(format!("not a record command: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn record_defaults_and_options() {
+        let c = record(&["fever", "record", "app.py", "-o", "x"]).unwrap();
+        // Everything after the script belongs to the program.
+        assert_eq!(c.output, PathBuf::from("fever.trace"));
+        assert_eq!(c.run.args, ["-o", "x"]);
+        assert_eq!(c.snapshots, Snapshots::All);
+        assert_eq!(c.max_calls_per_function, DEFAULT_MAX_CALLS);
+        let c = record(&[
+            "fever",
+            "record",
+            "-o",
+            "run.trace",
+            "--snapshots",
+            "none",
+            "--max-calls-per-function",
+            "0",
+            "--no-watch",
+            "-m",
+            "pkg.job",
+            "--fast",
+        ])
+        .unwrap();
+        assert_eq!(c.output, PathBuf::from("run.trace"));
+        assert_eq!(c.snapshots, Snapshots::None);
+        assert_eq!(c.max_calls_per_function, 0);
+        assert!(!c.run.watch);
+        assert_eq!(c.run.target, Target::Module("pkg.job".into()));
+        assert_eq!(c.run.args, ["--fast"]);
+        assert!(record(&["fever", "record", "--snapshots", "some", "a.py"]).is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run(RunConfig),
+    Record(RecordConfig),
+    Show(ShowConfig),
 }
 
 /// What `fever run` starts: a script path or a module name (`-m`).
@@ -39,4 +41,103 @@ pub struct RunConfig {
     /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
     pub python: Option<PathBuf>,
     pub verbosity: Verbosity,
+}
+
+/// Default of `--max-calls-per-function`.
+pub const DEFAULT_MAX_CALLS: u64 = 10_000;
+
+/// What `fever record` snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snapshots {
+    /// Timings only.
+    None,
+    /// Call arguments.
+    Args,
+    /// Arguments, return and yielded values, exceptions.
+    All,
+}
+
+impl Snapshots {
+    /// The name used on the command line and in trace headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Args => "args",
+            Self::All => "all",
+        }
+    }
+}
+
+/// `fever record [OPTIONS] (SCRIPT | -m MODULE) [ARGS...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// How to run the program (as `fever run`).
+    pub run: RunConfig,
+    /// `-o`: the trace file.
+    pub output: PathBuf,
+    pub snapshots: Snapshots,
+    /// Calls recorded per function before the rest are only counted; 0 means no limit.
+    pub max_calls_per_function: u64,
+}
+
+/// `fever show [OPTIONS] TRACE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowConfig {
+    /// The trace file to read.
+    pub trace: PathBuf,
+    /// What to produce.
+    pub view: ShowView,
+    /// Where to write it.
+    pub output: Output,
+}
+
+/// What `fever show` produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowView {
+    /// The call tree as text.
+    Tree {
+        /// `--depth`: levels shown; `None` shows all.
+        depth: Option<usize>,
+        /// `--max-lines`: lines printed before the rest is only counted; `None` prints all.
+        max_lines: Option<usize>,
+    },
+    /// `--profile`: the table of functions by total time.
+    Profile {
+        /// `--limit`: rows printed; `None` prints all.
+        limit: Option<usize>,
+    },
+    /// `--format perfetto|chrome|speedscope`.
+    Export(ExportFormat),
+}
+
+/// A trace viewer's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Perfetto's protobuf trace.
+    Perfetto,
+    /// Chrome's trace-event JSON.
+    Chrome,
+    /// speedscope's JSON file format.
+    Speedscope,
+}
+
+impl ExportFormat {
+    /// The extension an export gets by default, replacing the trace's: `run.trace` becomes
+    /// `run.pftrace`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Perfetto => "pftrace",
+            Self::Chrome => "chrome.json",
+            Self::Speedscope => "speedscope.json",
+        }
+    }
+}
+
+/// Where a command writes its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output (`-o -`, and the default for text).
+    Stdout,
+    /// A file, written to a temporary name and renamed into place when complete.
+    File(PathBuf),
 }

@@ -5,12 +5,18 @@
 //! inside the interpreter it is loaded in (that is what `.venv/bin/fever` and `python -m fever` use),
 //! and the standalone binary (`src/main.rs`) re-executes itself as `python -m fever` for commands
 //! that need an interpreter.
+//!
+//! Commands that need no interpreter ([`commands`]: `fever show`) run right here, without a host.
 
 mod args;
+mod commands;
 mod config;
 pub mod messages;
 
-pub use config::{Command, RunConfig, Target, Verbosity};
+pub use config::{
+    Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView, Snapshots,
+    Target, Verbosity,
+};
 
 use std::ffi::OsString;
 
@@ -18,6 +24,8 @@ use std::ffi::OsString;
 pub trait Host {
     /// Runs a script or module under fever; returns the process exit code.
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32>;
+    /// Runs a program like [`run`](Self::run) while recording a trace; returns the exit code.
+    fn record(&self, config: &RecordConfig) -> anyhow::Result<i32>;
 }
 
 /// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
@@ -34,6 +42,8 @@ where
     };
     let result = match &command {
         Command::Run(config) => host.run(config),
+        Command::Record(config) => host.record(config),
+        Command::Show(config) => commands::show::run(config),
     };
     match result {
         Ok(code) => code,

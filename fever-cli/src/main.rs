@@ -1,4 +1,5 @@
-//! The standalone `fever` binary. Commands that need Python re-execute this process as
+//! The standalone `fever` binary. `fever show` runs right here, with no interpreter (see
+//! `fever_cli::main`). Commands that need Python re-execute this process as
 //! `PYTHON -m fever ARGS` (same pid, no second interpreter); the interpreter comes from `--python`,
 //! `FEVER_PYTHON`, or the first `python3` on PATH, and must be 3.12+ with fever installed.
 
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use anyhow::Context;
-use fever_cli::{Host, RunConfig};
+use fever_cli::{Host, RecordConfig, RunConfig};
 
 struct ExecPython {
     argv: Vec<OsString>,
@@ -16,6 +17,17 @@ struct ExecPython {
 
 impl Host for ExecPython {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
+        self.exec_python(config)
+    }
+
+    fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
+        self.exec_python(&config.run)
+    }
+}
+
+impl ExecPython {
+    /// Replaces this process with `PYTHON -m fever ARGS` for the interpreter `config` names.
+    fn exec_python(&self, config: &RunConfig) -> anyhow::Result<i32> {
         let python = config
             .python
             .clone()

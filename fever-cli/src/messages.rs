@@ -1,10 +1,16 @@
-//! fever's own messages on stderr: `fever: ...`, `fever: error: ...`, `hint: ...`.
+//! fever's own messages on stderr: `fever: ...`, `fever: warning: ...`, `fever: error: ...`,
+//! `hint: ...`.
 
 use std::io::Write;
 
 /// Prints `fever: MESSAGE` on stderr.
 pub fn info(message: &str) {
     emit(&format!("fever: {message}\n"));
+}
+
+/// Prints `fever: warning: MESSAGE` on stderr.
+pub fn warning(message: &str) {
+    emit(&format!("fever: warning: {message}\n"));
 }
 
 /// Prints `fever: error: MESSAGE` on stderr.

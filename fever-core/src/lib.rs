@@ -6,15 +6,24 @@
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
 //! - [`events`]: what a reload did, as typed events, and their one-line messages.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
+//! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
+//!   and their conversion into trace events.
 //! - [`trace`]: the trace file format: header, code table, checksummed chunks of records.
+//! - [`snapshot`]: argument and return-value snapshots: the bounded value model, its binary
+//!   encoding with a structural hash, decoding and rendering.
+//! - [`analysis`]: what `fever show` computes from a trace: call trees, profiles, exports to
+//!   Perfetto, Chrome trace-event JSON and speedscope.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
+pub mod analysis;
 mod error;
 pub mod events;
+pub mod live;
 pub mod plan;
 pub mod registry;
 pub mod ring;
+pub mod snapshot;
 pub mod source;
 pub mod trace;
 

@@ -28,3 +28,28 @@ unsafe extern "C" {
 /// sys.monitoring tool ids fever may claim, in order of preference (0 debuggers, 1 coverage,
 /// 2 profilers such as cProfile, 5 optimizers are taken by convention).
 pub const TOOL_IDS: [u8; 2] = [3, 4];
+
+/// `freefunc`: what `CPython` calls with a code object's extra slot value when the code dies.
+pub type FreeFunc = unsafe extern "C" fn(*mut c_void);
+
+unsafe extern "C" {
+    /// Reserves a per-code-object extra slot (`co_extra`) for this process; returns its index.
+    pub fn PyUnstable_Eval_RequestCodeExtraIndex(free: Option<FreeFunc>) -> pyo3::ffi::Py_ssize_t;
+    /// Reads a code object's extra slot (NULL when never set); 0 on success.
+    pub fn PyUnstable_Code_GetExtra(
+        code: *mut PyObject,
+        index: pyo3::ffi::Py_ssize_t,
+        extra: *mut *mut c_void,
+    ) -> c_int;
+    /// Sets a code object's extra slot; 0 on success, -1 with an exception set.
+    pub fn PyUnstable_Code_SetExtra(
+        code: *mut PyObject,
+        index: pyo3::ffi::Py_ssize_t,
+        extra: *mut c_void,
+    ) -> c_int;
+}
+
+/// `co_flags` bits that add a parameter after the positional and keyword-only ones
+/// (Include/cpython/code.h).
+pub const CO_VARARGS: i64 = 0x0004;
+pub const CO_VARKEYWORDS: i64 = 0x0008;

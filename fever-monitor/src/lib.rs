@@ -8,6 +8,8 @@
 //! - [`sources`]: the text each project module is running.
 //! - [`project`]: the project root and ignored paths.
 //! - [`monitoring`]: fever's sys.monitoring tool id.
+//! - [`tracer`]: `fever record`'s sys.monitoring callbacks, live ring and trace writer.
+//! - [`snapshot`]: argument and return-value snapshots of Python objects.
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
 mod compat;
@@ -17,7 +19,9 @@ mod project;
 mod reload;
 mod runner;
 mod session;
+mod snapshot;
 mod sources;
+mod tracer;
 mod watcher;
 
 use pyo3::prelude::*;

@@ -6,19 +6,30 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, Host, RunConfig, Target, Verbosity};
+use fever_cli::{messages, Host, RecordConfig, RunConfig, Target, Verbosity};
+use fever_core::ring::{RingReader, RingWriter};
+use fever_core::trace::TraceHeader;
 use pyo3::prelude::*;
 
 use crate::project::Project;
+use crate::tracer::recorder::{self, Recorder};
+use crate::tracer::{self, clock};
 use crate::watcher::FileWatcher;
 use crate::{functions, monitoring, runner, sources};
+
+/// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
+const RING_CAPACITY: u64 = 64 << 20;
 
 /// The [`Host`] that runs commands in the interpreter that loaded `fever._native`.
 pub struct InProcess;
 
 impl Host for InProcess {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| run(py, config))
+        Python::attach(|py| run(py, config, None))
+    }
+
+    fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
+        Python::attach(|py| run(py, &config.run, Some(config)))
     }
 }
 
@@ -26,11 +37,20 @@ impl Host for InProcess {
 struct Session {
     watcher: Option<FileWatcher>,
     tool_id: Option<u8>,
+    recording: Option<Recording>,
+}
+
+/// A trace being recorded.
+struct Recording {
+    recorder: Recorder,
+    output: PathBuf,
+    verbosity: Verbosity,
 }
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
-fn run(py: Python<'_>, config: &RunConfig) -> anyhow::Result<i32> {
+/// The project root: `--root`, else the script's directory, else (`-m`) the current directory.
+fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
     let root = match (&config.root, &config.target) {
         (Some(root), _) => root.clone(),
         (None, Target::Script(script)) => {
@@ -50,12 +70,26 @@ fn run(py: Python<'_>, config: &RunConfig) -> anyhow::Result<i32> {
     if !root.is_dir() {
         bail!("--root {} is not a directory", root.display());
     }
+    Ok(root)
+}
+
+fn run(py: Python<'_>, config: &RunConfig, record: Option<&RecordConfig>) -> anyhow::Result<i32> {
+    let root = project_root(config)?;
     let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
-    if tool_id.is_none() && config.verbosity >= Verbosity::Normal {
-        messages::info(
-            "sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing",
-        );
+    if tool_id.is_none() {
+        if record.is_some() {
+            bail!("cannot record: sys.monitoring tool ids 3 and 4 are taken by other tools");
+        }
+        if config.verbosity >= Verbosity::Normal {
+            messages::info(
+                "sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing",
+            );
+        }
     }
+    let recording = match (record, tool_id) {
+        (Some(record), Some(id)) => Some(start_recording(py, record, &root, id)?),
+        _ => None,
+    };
     let watcher = if config.watch {
         let project =
             Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
@@ -70,10 +104,36 @@ fn run(py: Python<'_>, config: &RunConfig) -> anyhow::Result<i32> {
     };
     *SESSION
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Session { watcher, tool_id });
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Session {
+        watcher,
+        tool_id,
+        recording,
+    });
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(shutdown, py)?,))?;
+    let at_fork = pyo3::types::PyDict::new(py);
+    at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&at_fork))?;
     Ok(runner::run(py, &config.target, &config.args)?)
+}
+
+/// In a child of `os.fork()`: the watcher and trace-writer threads were not copied, and the
+/// live ring is the parent's, so the child lets go of all of it without touching any (the
+/// child's own calls are not recorded).
+#[pyfunction]
+fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    let session = SESSION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(session) = session {
+        if let (Some(_), Some(id)) = (&session.recording, session.tool_id) {
+            tracer::abandon(py, id)?;
+        }
+        std::mem::forget(session);
+    }
+    Ok(())
 }
 
 /// Stops the watcher (joined with the GIL released) and frees the tool id; runs from `atexit`.
@@ -83,11 +143,124 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    if let Some(Session { watcher, tool_id }) = session {
+    if let Some(Session {
+        watcher,
+        tool_id,
+        recording,
+    }) = session
+    {
+        if let (Some(recording), Some(id)) = (recording, tool_id) {
+            finish_recording(py, recording, id)?;
+        }
         py.detach(move || drop(watcher));
         if let Some(id) = tool_id {
             monitoring::release(py, id)?;
         }
+    }
+    Ok(())
+}
+
+/// Creates the trace file and the live ring, and turns the tracer on.
+fn start_recording(
+    py: Python<'_>,
+    record: &RecordConfig,
+    root: &std::path::Path,
+    tool_id: u8,
+) -> anyhow::Result<Recording> {
+    let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
+    let calibration = clock::Calibration::start();
+    let sys = py.import("sys")?;
+    let mut argv = vec![match &record.run.target {
+        Target::Script(path) => path.display().to_string(),
+        Target::Module(name) => format!("-m {name}"),
+    }];
+    argv.extend(record.run.args.iter().cloned());
+    let main_thread: u64 = py
+        .import("threading")?
+        .call_method0("main_thread")?
+        .getattr("ident")?
+        .extract()?;
+    let header = TraceHeader {
+        python_version: sys.getattr("version")?.extract()?,
+        fever_version: env!("CARGO_PKG_VERSION").to_owned(),
+        root: project.canonical_root().display().to_string(),
+        argv,
+        pid: std::process::id(),
+        started_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        started_monotonic_ns: calibration.start_ns(),
+        options: vec![
+            ("snapshots".into(), record.snapshots.name().into()),
+            (
+                "max_calls_per_function".into(),
+                record.max_calls_per_function.to_string(),
+            ),
+            ("main_thread".into(), main_thread.to_string()),
+            ("clock".into(), clock::source().into()),
+        ],
+    };
+    let ring_path = tracer::ring_path();
+    let ring = RingWriter::create(&ring_path, RING_CAPACITY)
+        .with_context(|| format!("cannot create the live ring {}", ring_path.display()))?;
+    let reader = RingReader::open(&ring_path);
+    // Both sides have it mapped; the name is not needed any more.
+    let _ = std::fs::remove_file(&ring_path);
+    // Absolute, so the summary finds the file after the program changed directory.
+    let output = std::path::absolute(&record.output).unwrap_or_else(|_| record.output.clone());
+    let recorder = Recorder::start(&output, &header, reader?, calibration)?;
+    tracer::start(
+        py,
+        tool_id,
+        tracer::Settings {
+            project,
+            snapshots: record.snapshots,
+            max_calls: record.max_calls_per_function,
+        },
+        ring,
+    )?;
+    Ok(Recording {
+        recorder,
+        output: record.output.clone(),
+        verbosity: record.run.verbosity,
+    })
+}
+
+/// Turns the tracer off and completes the trace file; prints the summary line.
+fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResult<()> {
+    let Some(finished) = tracer::stop(py, tool_id)? else {
+        return Ok(());
+    };
+    let tracer::Finished {
+        stats,
+        pushed,
+        ring,
+    } = finished;
+    ring.close();
+    let Recording {
+        recorder,
+        output,
+        verbosity,
+    } = recording;
+    match py.detach(move || recorder.finish(stats, pushed)) {
+        Ok(summary) => {
+            if summary.lost_events > 0 {
+                messages::warning(&format!(
+                    "{} events were lost (the trace writer fell behind)",
+                    summary.lost_events
+                ));
+            }
+            if verbosity >= Verbosity::Normal {
+                messages::info(&format!(
+                    "recorded {} calls of {} functions to {} ({})",
+                    summary.calls,
+                    summary.functions,
+                    output.display(),
+                    recorder::human_bytes(summary.bytes)
+                ));
+            }
+        }
+        Err(err) => messages::error(&format!("{err:#}")),
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::io;
 #[non_exhaustive]
 pub enum TraceError {
     /// Reading or writing the file failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The file has no bytes at all.
     #[error("empty file, not a fever trace")]

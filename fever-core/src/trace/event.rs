@@ -245,9 +245,29 @@ impl ArchivedEvent {
 
 impl From<&ArchivedEvent> for Event {
     fn from(a: &ArchivedEvent) -> Self {
-        let (thread, code, t_ns, flags) = (a.thread(), a.code(), a.t_ns(), a.flags());
-        let snapshot = a.snapshot().map(<[u8]>::to_vec);
-        match a.kind() {
+        Self::from_parts(
+            a.kind(),
+            a.code(),
+            a.thread(),
+            a.t_ns(),
+            a.flags(),
+            a.snapshot().map(<[u8]>::to_vec),
+        )
+    }
+}
+
+impl Event {
+    /// The event of `kind` with these fields; `flags` is dropped by kinds without flags and
+    /// `snapshot` by kinds without a snapshot.
+    pub fn from_parts(
+        kind: EventKind,
+        code: u32,
+        thread: u64,
+        t_ns: u64,
+        flags: u32,
+        snapshot: Option<Vec<u8>>,
+    ) -> Self {
+        match kind {
             EventKind::Call => Self::Call {
                 thread,
                 code,

@@ -117,7 +117,8 @@ impl TraceReader {
         data.extend_from_reader(&mut file.by_ref().take(PREAMBLE_LEN as u64))?;
         check_preamble(&data)?;
         if let Ok(len) = usize::try_from(len) {
-            data.reserve(len.saturating_sub(data.len()));
+            // One byte more than the file: reading to the end must not grow (and zero) the buffer.
+            data.reserve(len.saturating_sub(data.len()) + 1);
         }
         data.extend_from_reader(&mut file)?;
         Self::from_aligned(data)

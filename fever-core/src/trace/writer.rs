@@ -136,7 +136,11 @@ impl<W: Write> TraceWriter<W> {
         if self.wrote_stats {
             return Err(TraceError::DuplicateStats);
         }
-        if let Some(c) = stats.calls.iter().find(|c| !self.code_ids.contains(&c.code)) {
+        if let Some(c) = stats
+            .calls
+            .iter()
+            .find(|c| !self.code_ids.contains(&c.code))
+        {
             return Err(TraceError::UndefinedCode(c.code));
         }
         let start = self.begin_record();

@@ -1,0 +1,313 @@
+//! [`Profile`]: per function, how often it was called and where the time went.
+//!
+//! - total (inclusive) time: the time spans of the function ran, calls it made included. A
+//!   span that starts while the same function is already running on its thread (recursion)
+//!   adds nothing, so recursion never counts time twice.
+//! - self time: total minus the time of the spans it contains, which includes the stretches
+//!   of generators that ran inside it.
+//! - calls: exact counts from the trace's [`RunStats`] when it has them (they include calls the
+//!   recorder only counted, past its per-function cap); otherwise the calls in the trace.
+//!   A generator's resumed stretches add time, never calls.
+//!
+//! Rows are sorted by total time, longest first.
+
+use std::convert::Infallible;
+
+use super::spans::{self, Closed, Opened, SpanSink, Thread};
+use crate::trace::reader::IdMap;
+use crate::trace::{ArchivedEvent, RunStats};
+
+/// One function's line of the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// Code id of the function.
+    pub code: u32,
+    /// Calls made (exact when the trace has run statistics).
+    pub calls: u64,
+    /// Calls whose events are in the trace: the times cover these.
+    pub recorded: u64,
+    /// Inclusive time, recursion counted once.
+    pub total_ns: u64,
+    /// Time not spent in other recorded spans.
+    pub self_ns: u64,
+}
+
+impl Row {
+    fn new(code: u32) -> Self {
+        Self {
+            code,
+            calls: 0,
+            recorded: 0,
+            total_ns: 0,
+            self_ns: 0,
+        }
+    }
+
+    /// Not every call was recorded, so the times cover only some of them.
+    pub fn is_partial(&self) -> bool {
+        self.recorded < self.calls
+    }
+}
+
+/// Per-function totals, longest total time first; see the [module docs](self).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// One row per function called.
+    pub rows: Vec<Row>,
+}
+
+impl Profile {
+    /// Computes the profile of `events`, with exact call counts from `stats` if given.
+    pub fn build<'a>(
+        events: impl IntoIterator<Item = &'a ArchivedEvent>,
+        stats: Option<&RunStats>,
+    ) -> Self {
+        let mut totals = Totals::default();
+        match spans::walk(events, &mut totals) {
+            Ok(()) => {}
+            Err(never) => match never {},
+        }
+        let mut rows = totals.rows;
+        for row in &mut rows {
+            row.recorded = row.calls;
+        }
+        if let Some(stats) = stats {
+            for counted in &stats.calls {
+                let at = match totals.index.get(&counted.code) {
+                    Some(&at) => at,
+                    None if counted.calls > 0 => {
+                        totals.index.insert(counted.code, rows.len());
+                        rows.push(Row::new(counted.code));
+                        rows.len() - 1
+                    }
+                    None => continue,
+                };
+                if let Some(row) = rows.get_mut(at) {
+                    row.calls = counted.calls;
+                    row.recorded = counted.recorded;
+                }
+            }
+        }
+        rows.sort_by(|a, b| {
+            (b.total_ns, b.self_ns, b.calls)
+                .cmp(&(a.total_ns, a.self_ns, a.calls))
+                .then(a.code.cmp(&b.code))
+        });
+        Self { rows }
+    }
+}
+
+/// Accumulates rows while the walker opens and closes spans.
+#[derive(Default)]
+struct Totals {
+    rows: Vec<Row>,
+    /// Code id to row.
+    index: IdMap<usize>,
+    /// Per thread: the open spans.
+    stacks: Vec<Vec<Open>>,
+    /// Per thread, per row: how many spans of that row are open.
+    active: Vec<Vec<u32>>,
+}
+
+struct Open {
+    row: usize,
+    start_ns: u64,
+    /// Summed duration of the spans closed directly inside this one.
+    children_ns: u64,
+}
+
+impl SpanSink<'_> for Totals {
+    type Error = Infallible;
+
+    fn thread(&mut self, _thread: Thread, _first_ns: u64) -> Result<(), Infallible> {
+        self.stacks.push(Vec::new());
+        self.active.push(Vec::new());
+        Ok(())
+    }
+
+    fn open(&mut self, thread: Thread, span: &Opened<'_>) -> Result<(), Infallible> {
+        let rows = &mut self.rows;
+        let row = *self.index.entry(span.code).or_insert_with(|| {
+            rows.push(Row::new(span.code));
+            rows.len() - 1
+        });
+        if !span.resumed {
+            if let Some(r) = self.rows.get_mut(row) {
+                r.calls += 1;
+            }
+        }
+        if let Some(active) = self.active.get_mut(thread.index) {
+            if active.len() <= row {
+                active.resize(row + 1, 0);
+            }
+            if let Some(count) = active.get_mut(row) {
+                *count += 1;
+            }
+        }
+        if let Some(stack) = self.stacks.get_mut(thread.index) {
+            stack.push(Open {
+                row,
+                start_ns: span.start_ns,
+                children_ns: 0,
+            });
+        }
+        Ok(())
+    }
+
+    fn close(
+        &mut self,
+        thread: Thread,
+        _span: &Opened<'_>,
+        end: &Closed<'_>,
+    ) -> Result<(), Infallible> {
+        let Some(stack) = self.stacks.get_mut(thread.index) else {
+            return Ok(());
+        };
+        let Some(open) = stack.pop() else {
+            return Ok(());
+        };
+        let duration = end.end_ns.saturating_sub(open.start_ns);
+        if let Some(parent) = stack.last_mut() {
+            parent.children_ns = parent.children_ns.saturating_add(duration);
+        }
+        let outermost = match self
+            .active
+            .get_mut(thread.index)
+            .and_then(|a| a.get_mut(open.row))
+        {
+            Some(count) => {
+                *count = count.saturating_sub(1);
+                *count == 0
+            }
+            None => true,
+        };
+        if let Some(row) = self.rows.get_mut(open.row) {
+            if outermost {
+                row.total_ns = row.total_ns.saturating_add(duration);
+            }
+            row.self_ns = row
+                .self_ns
+                .saturating_add(duration.saturating_sub(open.children_ns));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::spans::tests::{call, ret, trace};
+    use crate::trace::{CodeCalls, Event};
+
+    fn rows(events: &[Event], stats: Option<&RunStats>) -> Vec<(u32, u64, u64, u64, u64)> {
+        let reader = trace(events);
+        Profile::build(reader.events(), stats)
+            .rows
+            .iter()
+            .map(|r| (r.code, r.calls, r.recorded, r.total_ns, r.self_ns))
+            .collect()
+    }
+
+    #[test]
+    fn nested_calls() {
+        // f0 [0, 100] calls f1 [10, 40] and f2 [50, 60]; f1 calls f2 [20, 25].
+        let events = [
+            call(1, 0, 0),
+            call(1, 1, 10),
+            call(1, 2, 20),
+            ret(1, 2, 25),
+            ret(1, 1, 40),
+            call(1, 2, 50),
+            ret(1, 2, 60),
+            ret(1, 0, 100),
+        ];
+        assert_eq!(
+            rows(&events, None),
+            [(0, 1, 1, 100, 60), (1, 1, 1, 30, 25), (2, 2, 2, 15, 15)]
+        );
+    }
+
+    #[test]
+    fn recursion_counts_time_once() {
+        // f0 [0, 100] -> f0 [10, 90] -> f0 [20, 80]; f1 [30, 40] inside the innermost.
+        let events = [
+            call(1, 0, 0),
+            call(1, 0, 10),
+            call(1, 0, 20),
+            call(1, 1, 30),
+            ret(1, 1, 40),
+            ret(1, 0, 80),
+            ret(1, 0, 90),
+            ret(1, 0, 100),
+        ];
+        assert_eq!(rows(&events, None), [(0, 3, 3, 100, 90), (1, 1, 1, 10, 10)]);
+    }
+
+    #[test]
+    fn threads_are_accounted_separately() {
+        // The same function running on two threads at once is not recursion.
+        let events = [call(1, 0, 0), call(2, 0, 5), ret(1, 0, 10), ret(2, 0, 25)];
+        assert_eq!(rows(&events, None), [(0, 2, 2, 30, 30)]);
+    }
+
+    #[test]
+    fn generator_stretches_add_time_not_calls() {
+        // f0 [0, 100] runs generator f1: [10, 20] then resumed [50, 55].
+        let events = [
+            call(1, 0, 0),
+            call(1, 1, 10),
+            Event::Yield {
+                code: 1,
+                thread: 1,
+                t_ns: 20,
+                value: None,
+            },
+            Event::Resume {
+                code: 1,
+                thread: 1,
+                t_ns: 50,
+            },
+            ret(1, 1, 55),
+            ret(1, 0, 100),
+        ];
+        assert_eq!(rows(&events, None), [(0, 1, 1, 100, 85), (1, 1, 1, 15, 15)]);
+    }
+
+    #[test]
+    fn run_stats_give_exact_counts() {
+        let events = [call(1, 0, 0), ret(1, 0, 10), call(1, 1, 20), ret(1, 1, 21)];
+        let stats = RunStats {
+            calls: vec![
+                CodeCalls {
+                    code: 0,
+                    calls: 1,
+                    recorded: 1,
+                },
+                CodeCalls {
+                    code: 1,
+                    calls: 500,
+                    recorded: 1,
+                },
+                CodeCalls {
+                    code: 2,
+                    calls: 7,
+                    recorded: 0,
+                },
+                CodeCalls {
+                    code: 3,
+                    calls: 0,
+                    recorded: 0,
+                },
+            ],
+            lost_events: 0,
+        };
+        let reader = trace(&events);
+        let profile = Profile::build(reader.events(), Some(&stats));
+        let got: Vec<_> = profile
+            .rows
+            .iter()
+            .map(|r| (r.code, r.calls, r.recorded, r.is_partial()))
+            .collect();
+        assert_eq!(got, [(0, 1, 1, false), (1, 500, 1, true), (2, 7, 0, true)]);
+    }
+}

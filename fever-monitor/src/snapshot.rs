@@ -1,0 +1,162 @@
+//! Snapshots of live Python objects (call arguments, return and yielded values, exceptions)
+//! in fever-core's value model ([`fever_core::snapshot`]), written straight into the tracer's
+//! buffers from inside `sys.monitoring` callbacks.
+//!
+//! # API (all with the GIL held; objects are borrowed)
+//! - [`snapshot_args`]`(names, values, limits, out) -> Snapped`: a call's arguments, in order;
+//!   NULL values (unbound locals) are skipped.
+//! - [`snapshot_value`]`(obj, limits, out) -> Snapped`: one value.
+//! - [`snapshot_exception`]`(exc, limits, out) -> Snapped`: an exception (type, args, message).
+//!
+//! Each appends one whole snapshot to `out` and returns [`Snapped`]: the structural hash,
+//! whether the value holds anything mutable (worth re-hashing after the call: snapshot the
+//! arguments again into a scratch buffer and compare hashes), and whether it is faithful (can
+//! rebuild the value; only then does the hash cover all of it).
+//!
+//! # Rules
+//! - Never raise, never leave an error set: a pending exception is saved on entry and
+//!   restored on exit, and every failed C-API call is cleared where it happens. A panic is
+//!   caught and recorded as `<snapshot failed>`.
+//! - Never run user Python code where avoidable: built-in values are read through the
+//!   concrete C API (exact type checks first, so subclass overrides never run); instances of
+//!   Python classes by their `__dict__` and `__slots__` (no `__repr__`, `__eq__`, `__iter__`,
+//!   properties or `__getattr__`); `repr()` only for types whose `tp_repr` is C code, and a
+//!   repr that raises is recorded as `<unrepresentable T>`. (A C repr may still call the
+//!   reprs of objects it contains, as `deque`'s does.)
+//! - Bounded: [`SnapshotLimits`] caps depth, items per container, str bytes, and the size of
+//!   buffers copied (bigger ones are content-hashed); cycles are recorded as such.
+//!
+//! # Contents
+//! - `walker.rs`: the walk itself, built-in values, containers, depth and cycles, C reprs.
+//! - `objects.rs`: references, enum members, exceptions, instances of classes.
+//! - `buffer.rs`: numpy arrays and memoryviews through the buffer protocol.
+//! - `pytype.rs`: facts about types read without running Python code.
+
+mod buffer;
+mod objects;
+mod pytype;
+#[cfg(test)]
+mod tests;
+mod walker;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use fever_core::snapshot::Encoder;
+pub use fever_core::snapshot::Snapped;
+use pyo3::ffi::{self, PyObject};
+
+use walker::Walker;
+
+/// How much of a value a snapshot keeps.
+#[derive(Debug, Clone)]
+pub struct SnapshotLimits {
+    /// Containers nested deeper than this are recorded by type only (default 6; at most 32).
+    pub max_depth: u32,
+    /// Items, entries or fields recorded per container; the rest are counted (default 100).
+    pub max_items: u32,
+    /// Bytes of UTF-8 recorded per str or repr (default 4096); the hash covers all of it.
+    pub max_str_bytes: usize,
+    /// Bytes-like and array data longer than this are recorded by xxh3, not copied
+    /// (default 1 MiB).
+    pub hash_over_bytes: usize,
+}
+
+impl Default for SnapshotLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 6,
+            max_items: 100,
+            max_str_bytes: 4096,
+            hash_over_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Deepest [`SnapshotLimits::max_depth`] honoured (the decoder accepts 64 levels).
+const MAX_DEPTH: usize = 32;
+
+/// Appends the snapshot of a call's arguments, `names[i] = values[i]` in order (NULL values are
+/// skipped), to `out`.
+///
+/// # Safety
+/// The GIL is held; every non-NULL value is a live object.
+pub unsafe fn snapshot_args(
+    names: &[&str],
+    values: &[*mut PyObject],
+    limits: &SnapshotLimits,
+    out: &mut Vec<u8>,
+) -> Snapped {
+    // SAFETY: GIL held, live values (caller).
+    unsafe {
+        guarded(out, limits, |w| {
+            w.enc.begin_args();
+            for (name, &value) in names.iter().zip(values) {
+                if !value.is_null() {
+                    w.enc.field(name);
+                    w.value(value);
+                }
+            }
+            w.enc.end(0);
+        })
+    }
+}
+
+/// Appends the snapshot of one value (return value, yielded value) to `out`.
+///
+/// # Safety
+/// The GIL is held; `obj` is a live object (NULL is recorded as an opaque `NULL`).
+pub unsafe fn snapshot_value(
+    obj: *mut PyObject,
+    limits: &SnapshotLimits,
+    out: &mut Vec<u8>,
+) -> Snapped {
+    // SAFETY: GIL held, live object (caller).
+    unsafe { guarded(out, limits, |w| w.value(obj)) }
+}
+
+/// Appends the snapshot of an exception (type, args, message) to `out`; anything that is not
+/// an exception instance is recorded as a value.
+///
+/// # Safety
+/// The GIL is held; `exc` is a live object.
+pub unsafe fn snapshot_exception(
+    exc: *mut PyObject,
+    limits: &SnapshotLimits,
+    out: &mut Vec<u8>,
+) -> Snapped {
+    // SAFETY: GIL held, live object (caller).
+    unsafe { guarded(out, limits, |w| w.value(exc)) }
+}
+
+/// Runs `write` on a fresh walker over `out`, with any pending exception set aside and restored
+/// after, no error left behind, and a panic recorded as `<snapshot failed>`.
+unsafe fn guarded(
+    out: &mut Vec<u8>,
+    limits: &SnapshotLimits,
+    write: impl FnOnce(&mut Walker<'_, '_>),
+) -> Snapped {
+    // SAFETY: GIL held (caller).
+    let pending = unsafe { ffi::PyErr_GetRaisedException() };
+    let start = out.len();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: GIL held (caller).
+        let mut walker = unsafe { Walker::new(out, limits) };
+        write(&mut walker);
+        walker.enc.finish()
+    }));
+    // SAFETY: GIL held; `pending` is ours to give back.
+    unsafe {
+        if !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+        }
+        if !pending.is_null() {
+            ffi::PyErr_SetRaisedException(pending);
+        }
+    }
+    result.unwrap_or_else(|_| {
+        out.truncate(start);
+        let mut enc = Encoder::new(out);
+        enc.opaque("<snapshot failed>");
+        enc.finish()
+    })
+}

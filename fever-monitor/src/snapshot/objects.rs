@@ -1,0 +1,328 @@
+//! Objects that are not exact built-ins: classes, functions and modules (by name), enum
+//! members, exceptions, instances of Python classes (by their `__dict__` and `__slots__`,
+//! never their methods) and C subclasses of built-ins.
+
+use fever_core::snapshot::{ObjectKind, RefKind};
+use pyo3::ffi::{self, PyObject, PyTypeObject};
+
+use super::pytype::{self, Probe};
+use super::walker::{left_out, Builtin, Walker};
+
+impl Walker<'_, '_> {
+    /// Anything that is not an exact built-in.
+    pub(super) unsafe fn other(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject) {
+        // SAFETY: GIL held, live object of type `tp`.
+        unsafe {
+            let Some(probe) = self.probe else {
+                self.enc
+                    .opaque(&std::ffi::CStr::from_ptr((*tp).tp_name).to_string_lossy());
+                return;
+            };
+            if ffi::PyType_Check(obj) != 0 {
+                let name = probe.type_name(obj.cast());
+                self.enc
+                    .reference(RefKind::Class, name.module, name.qualname);
+            } else if ffi::PyFunction_Check(obj) != 0 {
+                let name = Probe::function_name(obj);
+                self.enc
+                    .reference(RefKind::Function, name.module, name.qualname);
+            } else if tp == &raw mut pytype::PyMethod_Type {
+                let func = pytype::PyMethod_Function(obj);
+                let name = if ffi::PyFunction_Check(func) != 0 {
+                    Probe::function_name(func)
+                } else {
+                    probe.type_name(ffi::Py_TYPE(func))
+                };
+                self.enc
+                    .reference(RefKind::Method, name.module, name.qualname);
+            } else if ffi::PyCFunction_Check(obj) != 0 {
+                self.builtin_function(obj);
+            } else if ffi::PyModule_Check(obj) != 0 {
+                let name = ffi::PyModule_GetNameObject(obj);
+                self.enc
+                    .reference(RefKind::Module, pytype::utf8(name).unwrap_or("?"), "");
+                ffi::Py_XDECREF(name);
+                ffi::PyErr_Clear();
+            } else if ffi::PyExceptionInstance_Check(obj) != 0 {
+                self.exception(obj, tp, probe);
+            } else if probe.is_python_class(tp) {
+                self.object(obj, tp, probe);
+            } else if let Some(base) = c_builtin_base(tp) {
+                // A C subclass of a built-in (OrderedDict, numpy.float64): its built-in part.
+                let name = probe.type_name(tp);
+                self.enc
+                    .begin_object(ObjectKind::Subclass, name.module, name.qualname, false);
+                self.builtin(obj, base);
+                self.enc.end(0);
+            } else if tp == &raw mut ffi::PyMemoryView_Type {
+                self.memoryview(obj);
+            } else {
+                self.c_repr(obj, &probe.type_name(tp).full());
+            }
+        }
+    }
+
+    unsafe fn builtin_function(&mut self, obj: *mut PyObject) {
+        // SAFETY: GIL held; a PyCFunctionObject.
+        unsafe {
+            let f = obj.cast::<ffi::PyCFunctionObject>();
+            let name = if (*f).m_ml.is_null() || (*(*f).m_ml).ml_name.is_null() {
+                "?"
+            } else {
+                std::ffi::CStr::from_ptr((*(*f).m_ml).ml_name)
+                    .to_str()
+                    .unwrap_or("?")
+            };
+            let module = pytype::utf8((*f).m_module).unwrap_or("");
+            let bound = !(*f).m_self.is_null() && ffi::PyModule_Check((*f).m_self) == 0;
+            let kind = if bound {
+                RefKind::Method
+            } else {
+                RefKind::Builtin
+            };
+            self.enc.reference(kind, module, name);
+        }
+    }
+
+    /// An instance of a Python class: its built-in part (for subclasses of built-ins), then its
+    /// `__dict__` and `__slots__`.
+    unsafe fn object(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject, probe: &Probe) {
+        // SAFETY: GIL held; `tp` is a Python class and `obj` its instance.
+        unsafe {
+            let name = probe.type_name(tp);
+            let dict = instance_dict(obj, tp);
+            if let Some(member) = probe.enum_member(tp, dict) {
+                let qualname = format!("{}.{member}", name.qualname);
+                self.enc
+                    .reference(RefKind::EnumMember, name.module, &qualname);
+                ffi::Py_XDECREF(dict);
+                return;
+            }
+            if let Err(stop) = self.enter(obj) {
+                self.stopped(stop, &name.full());
+                ffi::Py_XDECREF(dict);
+                return;
+            }
+            let solid = probe.solid_base(tp);
+            // The built-in part: of the solid base itself, or of a C subclass (OrderedDict).
+            let exact_base = Builtin::of(solid);
+            let base = exact_base.or_else(|| c_builtin_base(solid));
+            let named_fields = if base == Some(Builtin::Tuple) {
+                probe.named_tuple_fields(tp, ffi::PyTuple_GET_SIZE(obj))
+            } else {
+                None
+            };
+            let kind = if named_fields.is_some() {
+                ObjectKind::NamedTuple
+            } else if base.is_some() {
+                ObjectKind::Subclass
+            } else if probe.is_dataclass(tp) {
+                ObjectKind::Dataclass
+            } else {
+                ObjectKind::Plain
+            };
+            let complete = exact_base.is_some() || solid == &raw mut ffi::PyBaseObject_Type;
+            self.enc
+                .begin_object(kind, name.module, name.qualname, complete);
+            let mut fields = Fields {
+                shown: 0,
+                omitted: 0,
+            };
+            if let Some(names) = named_fields {
+                for i in 0..ffi::PyTuple_GET_SIZE(names) {
+                    let field = pytype::utf8(ffi::PyTuple_GET_ITEM(names, i)).unwrap_or("?");
+                    self.field(&mut fields, field, ffi::PyTuple_GET_ITEM(obj, i));
+                }
+            } else if let Some(base) = base {
+                self.contents(obj, base);
+            }
+            if !dict.is_null() {
+                self.dict_fields(&mut fields, dict);
+                ffi::Py_DECREF(dict);
+            }
+            if (*tp).tp_basicsize > (*solid).tp_basicsize {
+                self.slot_fields(&mut fields, obj, tp, probe);
+            }
+            self.enc.end(fields.omitted);
+            self.leave();
+        }
+    }
+
+    /// Writes one field of an object, or counts it once the item limit is reached.
+    unsafe fn field(&mut self, fields: &mut Fields, name: &str, value: *mut PyObject) {
+        if fields.shown < self.max_items {
+            self.enc.field(name);
+            // SAFETY: GIL held; `value` is live (callers hold it).
+            unsafe { self.value(value) };
+            fields.shown += 1;
+        } else {
+            fields.omitted += 1;
+        }
+    }
+
+    unsafe fn dict_fields(&mut self, fields: &mut Fields, dict: *mut PyObject) {
+        // SAFETY: GIL held; `dict` is a dict we hold; entries are held while written.
+        unsafe {
+            let mut pos: ffi::Py_ssize_t = 0;
+            let mut key = std::ptr::null_mut();
+            let mut value = std::ptr::null_mut();
+            while ffi::PyDict_Next(dict, &raw mut pos, &raw mut key, &raw mut value) != 0 {
+                let Some(name) = pytype::utf8(key) else {
+                    continue;
+                };
+                ffi::Py_INCREF(key);
+                ffi::Py_INCREF(value);
+                self.field(fields, name, value);
+                ffi::Py_DECREF(key);
+                ffi::Py_DECREF(value);
+            }
+        }
+    }
+
+    /// The `__slots__` of the Python classes in `tp`'s MRO: their member descriptors, read by
+    /// the descriptors' own C getter (unset slots are skipped).
+    unsafe fn slot_fields(
+        &mut self,
+        fields: &mut Fields,
+        obj: *mut PyObject,
+        tp: *mut PyTypeObject,
+        probe: &Probe,
+    ) {
+        // SAFETY: GIL held; MRO entries are types; member descriptors' getters are C.
+        unsafe {
+            let mro = (*tp).tp_mro;
+            if mro.is_null() {
+                return;
+            }
+            for i in 0..ffi::PyTuple_GET_SIZE(mro) {
+                let t = ffi::PyTuple_GET_ITEM(mro, i).cast::<PyTypeObject>();
+                if !probe.is_python_class(t) || (*t).tp_dict.is_null() {
+                    continue;
+                }
+                let mut pos: ffi::Py_ssize_t = 0;
+                let mut key = std::ptr::null_mut();
+                let mut descr = std::ptr::null_mut();
+                while ffi::PyDict_Next((*t).tp_dict, &raw mut pos, &raw mut key, &raw mut descr)
+                    != 0
+                {
+                    if ffi::Py_TYPE(descr) != &raw mut ffi::PyMemberDescr_Type {
+                        continue;
+                    }
+                    let (Some(get), Some(name)) =
+                        ((*ffi::Py_TYPE(descr)).tp_descr_get, pytype::utf8(key))
+                    else {
+                        continue;
+                    };
+                    let value = get(descr, obj, tp.cast());
+                    if value.is_null() {
+                        ffi::PyErr_Clear();
+                        continue;
+                    }
+                    self.field(fields, name, value);
+                    ffi::Py_DECREF(value);
+                }
+            }
+        }
+    }
+
+    unsafe fn exception(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject, probe: &Probe) {
+        // SAFETY: GIL held; `obj` is an exception instance.
+        unsafe {
+            let name = probe.type_name(tp);
+            if let Err(stop) = self.enter(obj) {
+                self.stopped(stop, &name.full());
+                return;
+            }
+            let args = pytype::PyException_GetArgs(obj);
+            let args = if !args.is_null() && ffi::PyTuple_Check(args) != 0 {
+                args
+            } else {
+                ffi::Py_XDECREF(args);
+                ffi::PyErr_Clear();
+                std::ptr::null_mut()
+            };
+            // str() only when it is C code over plain values (BaseException.__str__ calls str()
+            // of args[0], which could be anything).
+            let message = if probe.has_c_str(tp) && (args.is_null() || all_plain(args)) {
+                ffi::PyObject_Str(obj)
+            } else {
+                std::ptr::null_mut()
+            };
+            if message.is_null() {
+                ffi::PyErr_Clear();
+            }
+            let limit = self.limits.max_str_bytes;
+            self.enc
+                .begin_exception(name.module, name.qualname, pytype::utf8(message), limit);
+            ffi::Py_XDECREF(message);
+            let mut omitted = 0;
+            if !args.is_null() {
+                let n = ffi::PyTuple_GET_SIZE(args);
+                let shown = n.min(self.max_items);
+                for i in 0..shown {
+                    self.value(ffi::PyTuple_GET_ITEM(args, i));
+                }
+                omitted = left_out(n, shown);
+                ffi::Py_DECREF(args);
+            }
+            self.enc.end(omitted);
+            self.leave();
+        }
+    }
+}
+
+/// Fields written and left out so far in an object.
+struct Fields {
+    shown: isize,
+    omitted: u64,
+}
+
+/// The instance `__dict__` of an instance of a Python class (new reference), or NULL (error
+/// cleared). Reads the dict slot directly; a `__dict__` property is not consulted.
+unsafe fn instance_dict(obj: *mut PyObject, tp: *mut PyTypeObject) -> *mut PyObject {
+    // SAFETY: GIL held; `tp` is `obj`'s type.
+    unsafe {
+        if ffi::PyType_HasFeature(tp, ffi::Py_TPFLAGS_MANAGED_DICT) == 0 && (*tp).tp_dictoffset == 0
+        {
+            return std::ptr::null_mut();
+        }
+        let dict = ffi::PyObject_GenericGetDict(obj, std::ptr::null_mut());
+        if dict.is_null() || ffi::PyDict_Check(dict) == 0 {
+            ffi::Py_XDECREF(dict);
+            ffi::PyErr_Clear();
+            return std::ptr::null_mut();
+        }
+        dict
+    }
+}
+
+/// The built-in a C type (not a Python class) derives from, e.g. `dict` for `OrderedDict`.
+unsafe fn c_builtin_base(tp: *mut PyTypeObject) -> Option<Builtin> {
+    // SAFETY: walking a live type's `tp_base` chain.
+    unsafe {
+        let mut base = (*tp).tp_base;
+        while !base.is_null() {
+            if let Some(builtin) = Builtin::of(base) {
+                return Some(builtin);
+            }
+            base = (*base).tp_base;
+        }
+        None
+    }
+}
+
+/// Every item of tuple `args` is a None, bool, int, float or str (exactly).
+unsafe fn all_plain(args: *mut PyObject) -> bool {
+    // SAFETY: GIL held; `args` is a tuple.
+    unsafe {
+        (0..ffi::PyTuple_GET_SIZE(args)).all(|i| {
+            let item = ffi::PyTuple_GET_ITEM(args, i);
+            let tp = ffi::Py_TYPE(item);
+            item == ffi::Py_None()
+                || tp == &raw mut ffi::PyBool_Type
+                || tp == &raw mut ffi::PyLong_Type
+                || tp == &raw mut ffi::PyFloat_Type
+                || tp == &raw mut ffi::PyUnicode_Type
+        })
+    }
+}

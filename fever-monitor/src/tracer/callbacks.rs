@@ -1,0 +1,385 @@
+//! The sys.monitoring callbacks, as plain C functions with `METH_FASTCALL` (a `#[pyfunction]`
+//! adds argument parsing and panic plumbing to every call), and their registration.
+//!
+//! Each callback: finds the tracer and the calling thread, looks the code up in its `co_extra`
+//! slot, and appends one event. A library code gets `DISABLE` from the local events (`PY_START`,
+//! `PY_RESUME`, `PY_RETURN`, `PY_YIELD`) and `None` from `PY_THROW`, `RAISE` and `PY_UNWIND`,
+//! which cannot be disabled.
+//! Nothing here raises, panics or leaves an exception set.
+
+use std::ffi::{c_char, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use fever_cli::Snapshots;
+use fever_core::live::kind;
+use fever_core::trace::MUTATED_ARGS;
+use pyo3::ffi::{self, PyObject, Py_ssize_t};
+use pyo3::prelude::*;
+
+use super::codes::Lookup;
+use super::{release, tracer, Frame, Tracer, Watched};
+use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
+
+/// `sys.monitoring.DISABLE`, an owned reference kept for the life of the process.
+static DISABLE: AtomicPtr<PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A new reference to `None`.
+#[inline]
+fn none() -> *mut PyObject {
+    // SAFETY: `Py_None` is immortal; taking a new reference is always valid with the GIL held.
+    unsafe { ffi::Py_NewRef(ffi::Py_None()) }
+}
+
+/// A new reference to `DISABLE`.
+#[inline]
+fn disable() -> *mut PyObject {
+    let d = DISABLE.load(Ordering::Relaxed);
+    if d.is_null() {
+        none()
+    } else {
+        // SAFETY: owned for the life of the process; the GIL is held in callbacks.
+        unsafe { ffi::Py_NewRef(d) }
+    }
+}
+
+/// The project entry for `code`, classifying it on first sight. `None` for library code.
+#[inline]
+unsafe fn entry_of(t: &mut Tracer, code: *mut PyObject) -> Option<usize> {
+    // SAFETY: the caller holds the GIL and `code` is the callback's live argument.
+    match unsafe { t.codes.lookup(code) } {
+        Lookup::Project(i) => Some(i),
+        Lookup::Other => None,
+        Lookup::Unseen => {
+            // SAFETY: as above; the current frame is the code's frame in these callbacks.
+            let globals = unsafe {
+                let frame = ffi::PyEval_GetFrame();
+                if frame.is_null() {
+                    std::ptr::null_mut()
+                } else {
+                    ffi::PyFrame_GetGlobals(frame)
+                }
+            };
+            // SAFETY: as above.
+            let (index, info) = unsafe { t.codes.classify(code, globals) }?;
+            if !globals.is_null() {
+                // SAFETY: PyFrame_GetGlobals returned a new reference.
+                unsafe { ffi::Py_DECREF(globals) };
+            }
+            t.announce(info);
+            Some(index)
+        }
+    }
+}
+
+/// Common entry: the tracer (not busy) and the callback's code argument.
+#[inline]
+unsafe fn enter(
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+) -> Option<(&'static mut Tracer, *mut PyObject)> {
+    // SAFETY: callbacks run with the GIL held; `busy` keeps re-entered callbacks out.
+    let t = unsafe { tracer() }?;
+    if t.busy || nargs < 2 {
+        return None;
+    }
+    // SAFETY: CPython passes `nargs` valid arguments.
+    Some((t, unsafe { *args }))
+}
+
+/// `PY_START(code, offset)`: a new call.
+unsafe extern "C" fn on_start(
+    _slf: *mut PyObject,
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+) -> *mut PyObject {
+    // SAFETY: called by CPython with the GIL held.
+    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
+        return none();
+    };
+    // SAFETY: as above.
+    let Some(entry) = (unsafe { entry_of(t, code) }) else {
+        return disable();
+    };
+    let th = t.thread();
+    let max = t.settings.max_calls;
+    let e = &mut t.codes.entries[entry];
+    e.calls += 1;
+    let recorded = max == 0 || e.recorded < max;
+    let id = e.id;
+    let mut watched = None;
+    if recorded {
+        e.recorded += 1;
+        let snapshot_from = if t.settings.snapshots == Snapshots::None {
+            None
+        } else {
+            let before = t.threads[th].batch.snapshots.len();
+            t.busy = true;
+            // SAFETY: GIL held; the current frame is this call's.
+            watched = unsafe { snapshot_call(t, th, entry) };
+            t.busy = false;
+            Some(before)
+        };
+        t.push(th, kind::CALL, id, 0, snapshot_from);
+    }
+    t.threads[th].stack.push(Frame {
+        entry: id,
+        recorded,
+        watched,
+    });
+    none()
+}
+
+/// Snapshots the current frame's arguments into thread `th`'s batch; returns what to re-hash at
+/// the end of the call when an argument is mutable.
+unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<Watched>> {
+    // SAFETY: GIL held (caller).
+    let frame = unsafe { ffi::PyEval_GetFrame() };
+    let e = &t.codes.entries[entry];
+    let mut values = Vec::with_capacity(e.arg_objects.len());
+    for &name in &e.arg_objects {
+        let v = if frame.is_null() {
+            std::ptr::null_mut()
+        } else {
+            // SAFETY: GIL held; `name` is a live str; returns a new reference or NULL + error.
+            unsafe { ffi::PyFrame_GetVar(frame, name) }
+        };
+        if v.is_null() {
+            // SAFETY: GIL held.
+            unsafe { ffi::PyErr_Clear() };
+        }
+        values.push(v);
+    }
+    let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
+    let out = &mut t.threads[th].batch.snapshots;
+    // SAFETY: GIL held; `values` are live or NULL.
+    let snapped = unsafe { snapshot_args(&names, &values, &t.limits, out) };
+    if snapped.mutable {
+        Some(Box::new(Watched {
+            values,
+            hash: snapped.hash,
+        }))
+    } else {
+        for v in values {
+            if !v.is_null() {
+                // SAFETY: new references from PyFrame_GetVar.
+                unsafe { ffi::Py_DECREF(v) };
+            }
+        }
+        None
+    }
+}
+
+/// Pops thread `th`'s frames down to the one for `id`; `None` when the call started before
+/// tracing (no frame for it).
+fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
+    let stack = &mut t.threads[th].stack;
+    let at = stack.iter().rposition(|f| f.entry == id)?;
+    for f in stack.drain(at + 1..) {
+        release(f.watched);
+    }
+    stack.pop()
+}
+
+/// Flags for the end of a recorded call: did a watched argument change?
+fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
+    let Some(w) = watched else { return 0 };
+    let e = &t.codes.entries[entry];
+    let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
+    t.busy = true;
+    t.scratch.clear();
+    // SAFETY: GIL held (callers are callbacks); the values are owned references.
+    let hash = unsafe { snapshot_args(&names, &w.values, &t.limits, &mut t.scratch) }.hash;
+    t.busy = false;
+    if hash == w.hash {
+        0
+    } else {
+        u8::try_from(MUTATED_ARGS).unwrap_or(1)
+    }
+}
+
+/// `PY_RETURN` / `PY_YIELD` / `PY_UNWIND`: the call (or the span of a generator) ends.
+#[inline]
+unsafe fn on_end(
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+    event: u8,
+    local: bool,
+) -> *mut PyObject {
+    // SAFETY: called by CPython with the GIL held.
+    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
+        return none();
+    };
+    // SAFETY: as above.
+    let Some(entry) = (unsafe { entry_of(t, code) }) else {
+        return if local { disable() } else { none() };
+    };
+    let th = t.thread();
+    let id = t.codes.entries[entry].id;
+    let Some(frame) = pop_to(t, th, id) else {
+        return none();
+    };
+    if frame.recorded {
+        let flags = if event == kind::YIELD {
+            0
+        } else {
+            end_flags(t, entry, frame.watched.as_deref())
+        };
+        let snapshot_from =
+            if t.settings.snapshots == Snapshots::All && event != kind::UNWIND && nargs >= 3 {
+                let out = &mut t.threads[th].batch.snapshots;
+                let before = out.len();
+                t.busy = true;
+                // SAFETY: GIL held; args[2] is the returned or yielded value.
+                unsafe { snapshot_value(*args.add(2), &t.limits, out) };
+                t.busy = false;
+                Some(before)
+            } else {
+                None
+            };
+        t.push(th, event, id, flags, snapshot_from);
+    }
+    release(frame.watched);
+    none()
+}
+
+/// `PY_RESUME` / `PY_THROW`: a generator or coroutine continues (`PY_THROW`: by `throw()`, as
+/// asyncio does to deliver a cancellation or a failed future; the exception then shows as a
+/// `RAISE` in the resumed span).
+#[inline]
+unsafe fn on_continue(args: *mut *mut PyObject, nargs: Py_ssize_t, local: bool) -> *mut PyObject {
+    // SAFETY: called by CPython with the GIL held.
+    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
+        return none();
+    };
+    // SAFETY: as above.
+    let Some(entry) = (unsafe { entry_of(t, code) }) else {
+        return if local { disable() } else { none() };
+    };
+    let th = t.thread();
+    let max = t.settings.max_calls;
+    let e = &t.codes.entries[entry];
+    let recorded = max == 0 || e.calls <= max;
+    let id = e.id;
+    if recorded {
+        t.push(th, kind::RESUME, id, 0, None);
+    }
+    t.threads[th].stack.push(Frame {
+        entry: id,
+        recorded,
+        watched: None,
+    });
+    none()
+}
+
+/// A `METH_FASTCALL` callback `$name` that hands its arguments to `$body` with fixed extras.
+macro_rules! callback {
+    ($name:ident => $body:ident($($extra:expr),*)) => {
+        unsafe extern "C" fn $name(
+            _slf: *mut PyObject,
+            args: *mut *mut PyObject,
+            nargs: Py_ssize_t,
+        ) -> *mut PyObject {
+            // SAFETY: called by CPython with the GIL held and `nargs` valid arguments.
+            unsafe { $body(args, nargs, $($extra),*) }
+        }
+    };
+}
+
+callback!(on_return => on_end(kind::RETURN, true));
+callback!(on_yield => on_end(kind::YIELD, true));
+callback!(on_unwind => on_end(kind::UNWIND, false));
+callback!(on_resume => on_continue(true));
+callback!(on_throw => on_continue(false));
+
+/// `RAISE(code, offset, exception)`: an exception was raised in a project function.
+unsafe extern "C" fn on_raise(
+    _slf: *mut PyObject,
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+) -> *mut PyObject {
+    // SAFETY: called by CPython with the GIL held.
+    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
+        return none();
+    };
+    // SAFETY: as above.
+    let Some(entry) = (unsafe { entry_of(t, code) }) else {
+        return none();
+    };
+    let th = t.thread();
+    let id = t.codes.entries[entry].id;
+    let top_recorded = t.threads[th]
+        .stack
+        .last()
+        .is_some_and(|f| f.entry == id && f.recorded);
+    if top_recorded {
+        let snapshot_from = if t.settings.snapshots == Snapshots::All && nargs >= 3 {
+            let out = &mut t.threads[th].batch.snapshots;
+            let before = out.len();
+            t.busy = true;
+            // SAFETY: GIL held; args[2] is the exception.
+            unsafe { snapshot_exception(*args.add(2), &t.limits, out) };
+            t.busy = false;
+            Some(before)
+        } else {
+            None
+        };
+        t.push(th, kind::RAISE, id, 0, snapshot_from);
+    }
+    none()
+}
+
+/// The callbacks and the `sys.monitoring.events` names they serve.
+const CALLBACKS: [(&CStr, &str, ffi::PyCFunctionFast); 7] = [
+    (c"fever_py_start", "PY_START", on_start),
+    (c"fever_py_resume", "PY_RESUME", on_resume),
+    (c"fever_py_throw", "PY_THROW", on_throw),
+    (c"fever_py_return", "PY_RETURN", on_return),
+    (c"fever_py_yield", "PY_YIELD", on_yield),
+    (c"fever_raise", "RAISE", on_raise),
+    (c"fever_py_unwind", "PY_UNWIND", on_unwind),
+];
+
+/// Registers the callbacks for `tool_id` and enables their events for all code.
+pub fn register(py: Python<'_>, tool_id: u8) -> PyResult<()> {
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    let disable = monitoring.getattr("DISABLE")?;
+    if DISABLE.load(Ordering::Relaxed).is_null() {
+        DISABLE.store(disable.into_ptr(), Ordering::Relaxed);
+    }
+    let events = monitoring.getattr("events")?;
+    let mut mask = 0u32;
+    for (name, event, function) in CALLBACKS {
+        let def = Box::leak(Box::new(ffi::PyMethodDef {
+            ml_name: name.as_ptr().cast::<c_char>(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunctionFast: function,
+            },
+            ml_flags: ffi::METH_FASTCALL,
+            ml_doc: std::ptr::null(),
+        }));
+        // SAFETY: `def` lives for the rest of the process; the GIL is held.
+        let callable = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()),
+            )?
+        };
+        let bit: u32 = events.getattr(event)?.extract()?;
+        monitoring.call_method1("register_callback", (tool_id, bit, callable))?;
+        mask |= bit;
+    }
+    monitoring.call_method1("set_events", (tool_id, mask))?;
+    Ok(())
+}
+
+/// Disables fever's events and removes its callbacks (other tools are not touched).
+pub fn unregister(py: Python<'_>, tool_id: u8) -> PyResult<()> {
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    monitoring.call_method1("set_events", (tool_id, 0))?;
+    let events = monitoring.getattr("events")?;
+    for (_, event, _) in CALLBACKS {
+        let bit: u32 = events.getattr(event)?.extract()?;
+        monitoring.call_method1("register_callback", (tool_id, bit, py.None()))?;
+    }
+    Ok(())
+}

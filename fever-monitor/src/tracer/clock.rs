@@ -1,0 +1,127 @@
+//! The tracer's clock: raw ticks in callbacks (the TSC on `x86_64`, a few nanoseconds cheaper per
+//! event than `clock_gettime`), converted to monotonic nanoseconds (`CLOCK_MONOTONIC`, what
+//! `time.monotonic_ns()` reads) by the drain thread with a calibration taken over at least
+//! [`CALIBRATION`].
+
+use std::time::Duration;
+
+/// Shortest interval the tick rate is measured over.
+const CALIBRATION: Duration = Duration::from_millis(20);
+
+/// Now, in raw ticks.
+#[inline]
+pub fn ticks() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `rdtsc` has no preconditions; every x86_64 CPU has it.
+    unsafe {
+        core::arch::x86_64::_rdtsc()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    monotonic_ns()
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+/// Which clock the ticks come from (written into the trace header).
+pub fn source() -> &'static str {
+    if cfg!(target_arch = "x86_64") {
+        "tsc"
+    } else {
+        "monotonic"
+    }
+}
+
+/// Converts ticks to monotonic nanoseconds: a start point taken together, then a rate measured
+/// once at least [`CALIBRATION`] later.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    ticks0: u64,
+    ns0: u64,
+    ns_per_tick: Option<f64>,
+}
+
+impl Calibration {
+    /// Takes the start point now.
+    pub fn start() -> Self {
+        let (ticks0, ns0) = pair();
+        Self {
+            ticks0,
+            ns0,
+            ns_per_tick: cfg!(not(target_arch = "x86_64")).then_some(1.0),
+        }
+    }
+
+    /// Monotonic nanoseconds at the start point.
+    pub fn start_ns(&self) -> u64 {
+        self.ns0
+    }
+
+    /// Measures the rate if not done yet, sleeping until [`CALIBRATION`] has passed since the
+    /// start point (only the drain thread calls this, never a callback).
+    pub fn calibrate(&mut self) {
+        if self.ns_per_tick.is_some() {
+            return;
+        }
+        let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(self.ns0));
+        std::thread::sleep(CALIBRATION.saturating_sub(elapsed));
+        let (ticks1, ns1) = pair();
+        let dt = ticks1.saturating_sub(self.ticks0).max(1);
+        #[allow(clippy::cast_precision_loss)] // spans of minutes fit f64's 52 bits exactly
+        let rate = (ns1.saturating_sub(self.ns0)) as f64 / dt as f64;
+        self.ns_per_tick = Some(rate);
+    }
+
+    /// `ticks` in monotonic nanoseconds (calibrate first; before that the rate is taken as 1).
+    pub fn to_ns(self, ticks: u64) -> u64 {
+        let rate = self.ns_per_tick.unwrap_or(1.0);
+        // Ticks before the start point (a thread whose clock lags by a few) give a negative offset.
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_possible_wrap
+        )]
+        let offset = (ticks.wrapping_sub(self.ticks0) as i64 as f64 * rate) as i64;
+        self.ns0.saturating_add_signed(offset)
+    }
+}
+
+/// Ticks and nanoseconds read as close together as possible (the pair with the shortest gap of
+/// three tries).
+fn pair() -> (u64, u64) {
+    let mut best = (0, 0, u64::MAX);
+    for _ in 0..3 {
+        let a = ticks();
+        let ns = monotonic_ns();
+        let b = ticks();
+        if b.wrapping_sub(a) < best.2 {
+            best = (a + b.wrapping_sub(a) / 2, ns, b.wrapping_sub(a));
+        }
+    }
+    (best.0, best.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converted_ticks_track_the_monotonic_clock() {
+        let mut c = Calibration::start();
+        c.calibrate();
+        std::thread::sleep(Duration::from_millis(5));
+        let (t, ns) = pair();
+        let converted = c.to_ns(t);
+        let error = converted.abs_diff(ns);
+        assert!(error < 200_000, "off by {error} ns");
+        assert!(c.to_ns(ticks()) >= c.start_ns());
+    }
+}

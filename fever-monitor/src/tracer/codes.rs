@@ -1,0 +1,321 @@
+//! The tracer's table of code objects: which are the project's, the id each has in the trace,
+//! what names its parameters have, and how often it was called.
+//!
+//! A code object's table slot is kept in its `co_extra` slot (`PyUnstable_Code_SetExtra`), so a
+//! callback finds it with one C call and no hashing, and a code object that dies takes its slot
+//! value with it (no stale address can ever be mistaken for a new code). Slot values: NULL =
+//! never seen, [`NOT_PROJECT`] = library code, `i + 2` = entry `i`.
+
+use std::ffi::c_void;
+
+use fever_core::trace::CodeInfo;
+use pyo3::ffi::{self, PyObject, Py_ssize_t};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::compat::{
+    PyUnstable_Code_GetExtra, PyUnstable_Code_SetExtra, PyUnstable_Eval_RequestCodeExtraIndex,
+    CO_VARARGS, CO_VARKEYWORDS,
+};
+use crate::project::Project;
+
+const NOT_PROJECT: usize = 1;
+
+/// What a code object is to the tracer.
+pub enum Lookup {
+    /// A project code: its entry index.
+    Project(usize),
+    /// Library code (outside the root), or not a code object.
+    Other,
+    /// Never seen before: classify it.
+    Unseen,
+}
+
+/// One project code object.
+pub struct CodeEntry {
+    /// Trace code id (the entry's index).
+    pub id: u32,
+    /// Parameter names (interned `str` objects, owned references), for reading arguments.
+    pub arg_objects: Vec<*mut PyObject>,
+    /// The same names as Rust strings, for snapshots.
+    pub arg_names: Vec<String>,
+    /// Calls started (exact).
+    pub calls: u64,
+    /// Calls whose events were recorded.
+    pub recorded: u64,
+}
+
+/// Every code object the tracer has seen.
+pub struct CodeTable {
+    extra_index: Py_ssize_t,
+    project: Project,
+    pub entries: Vec<CodeEntry>,
+}
+
+impl CodeTable {
+    /// A table for code under `project`. The `co_extra` index is reserved once per process
+    /// (`CPython` never gives indexes back), so later tables reuse it.
+    pub fn new(project: Project) -> Self {
+        static INDEX: std::sync::OnceLock<Py_ssize_t> = std::sync::OnceLock::new();
+        // SAFETY: called with the GIL held (the tracer starts from Python).
+        let extra_index =
+            *INDEX.get_or_init(|| unsafe { PyUnstable_Eval_RequestCodeExtraIndex(None) });
+        Self {
+            extra_index,
+            project,
+            entries: Vec::new(),
+        }
+    }
+
+    /// What `code` is. Safety: GIL held, `code` a live object.
+    #[inline]
+    pub unsafe fn lookup(&self, code: *mut PyObject) -> Lookup {
+        let mut extra: *mut c_void = std::ptr::null_mut();
+        // SAFETY: guaranteed by the caller; GetExtra fails (-1) for non-code objects.
+        if unsafe { PyUnstable_Code_GetExtra(code, self.extra_index, &raw mut extra) } != 0 {
+            // SAFETY: GIL held.
+            unsafe { ffi::PyErr_Clear() };
+            return Lookup::Other;
+        }
+        match extra as usize {
+            0 => Lookup::Unseen,
+            NOT_PROJECT => Lookup::Other,
+            slot => Lookup::Project(slot - 2),
+        }
+    }
+
+    /// Classifies a code seen for the first time; for a project code, returns its new entry and
+    /// the [`CodeInfo`] to announce. `globals` is the frame's globals (for the module name), or
+    /// NULL. Safety: GIL held, `code` a live code object, no exception set.
+    pub unsafe fn classify(
+        &mut self,
+        code: *mut PyObject,
+        globals: *mut PyObject,
+    ) -> Option<(usize, CodeInfo)> {
+        // SAFETY: guaranteed by the caller.
+        let file = unsafe { str_attr(code, c"co_filename") }.unwrap_or_default();
+        let index = self.entries.len();
+        let project =
+            !file.is_empty() && self.project.contains_file(&file) && u32::try_from(index).is_ok();
+        let slot = if project { index + 2 } else { NOT_PROJECT };
+        // SAFETY: guaranteed by the caller; the slot value is an integer, never dereferenced.
+        if unsafe { PyUnstable_Code_SetExtra(code, self.extra_index, slot as *mut c_void) } != 0 {
+            // SAFETY: GIL held.
+            unsafe { ffi::PyErr_Clear() };
+            return None;
+        }
+        if !project {
+            return None;
+        }
+        let id = u32::try_from(index).ok()?;
+        // SAFETY: guaranteed by the caller.
+        let info = unsafe {
+            CodeInfo {
+                id,
+                module: module_name(globals),
+                qualname: str_attr(code, c"co_qualname").unwrap_or_default(),
+                file,
+                first_line: int_attr(code, c"co_firstlineno")
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+                code_hash: code_hash(code),
+            }
+        };
+        // SAFETY: guaranteed by the caller.
+        let arg_objects = unsafe { parameter_names(code) };
+        let arg_names = arg_objects
+            .iter()
+            // SAFETY: each is a live str object we own a reference to.
+            .map(|&name| unsafe { str_of(name) }.unwrap_or_default())
+            .collect();
+        self.entries.push(CodeEntry {
+            id,
+            arg_objects,
+            arg_names,
+            calls: 0,
+            recorded: 0,
+        });
+        Some((index, info))
+    }
+}
+
+impl Drop for CodeTable {
+    fn drop(&mut self) {
+        // The table is dropped with the GIL held (the tracer stops from Python).
+        for entry in &self.entries {
+            for &name in &entry.arg_objects {
+                // SAFETY: we own these references; the GIL is held.
+                unsafe { ffi::Py_DECREF(name) };
+            }
+        }
+    }
+}
+
+/// The code's parameter names as owned references, in signature order: positional, `*args`,
+/// keyword-only, `**kwargs` (`co_varnames` holds them as positional, keyword-only, `*args`,
+/// `**kwargs`).
+unsafe fn parameter_names(code: *mut PyObject) -> Vec<*mut PyObject> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let flags = int_attr(code, c"co_flags").unwrap_or(0);
+        let positional = int_attr(code, c"co_argcount").unwrap_or(0);
+        let keyword_only = int_attr(code, c"co_kwonlyargcount").unwrap_or(0);
+        let varargs = i64::from(flags & CO_VARARGS != 0);
+        let varkw = i64::from(flags & CO_VARKEYWORDS != 0);
+        let star = positional + keyword_only;
+        let order = (0..positional)
+            .chain((star..star + varargs).chain(positional..star))
+            .chain(star + varargs..star + varargs + varkw);
+        let names = ffi::PyObject_GetAttrString(code, c"co_varnames".as_ptr());
+        if names.is_null() {
+            ffi::PyErr_Clear();
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if ffi::PyTuple_Check(names) != 0 {
+            let len = ffi::PyTuple_GET_SIZE(names);
+            for i in order {
+                let Ok(i) = Py_ssize_t::try_from(i) else {
+                    break;
+                };
+                if i >= len {
+                    break;
+                }
+                let name = ffi::PyTuple_GET_ITEM(names, i);
+                ffi::Py_INCREF(name);
+                out.push(name);
+            }
+        }
+        ffi::Py_DECREF(names);
+        out
+    }
+}
+
+/// A content hash of the code that ignores where it sits (file, line numbers): bytecode, names,
+/// and constants (nested code objects recursively).
+unsafe fn code_hash(code: *mut PyObject) -> u64 {
+    let mut h = Xxh3::new();
+    // SAFETY: guaranteed by the caller.
+    unsafe { hash_code_into(code, &mut h, 0) };
+    h.digest()
+}
+
+unsafe fn hash_code_into(code: *mut PyObject, h: &mut Xxh3, depth: u32) {
+    // SAFETY: guaranteed by the caller (GIL held, `code` a code object).
+    unsafe {
+        for attr in [
+            c"co_code",
+            c"co_names",
+            c"co_varnames",
+            c"co_freevars",
+            c"co_consts",
+        ] {
+            let value = ffi::PyObject_GetAttrString(code, attr.as_ptr());
+            if value.is_null() {
+                ffi::PyErr_Clear();
+                continue;
+            }
+            if ffi::PyBytes_Check(value) != 0 {
+                let len = usize::try_from(ffi::PyBytes_Size(value)).unwrap_or(0);
+                h.update(std::slice::from_raw_parts(
+                    ffi::PyBytes_AsString(value).cast::<u8>(),
+                    len,
+                ));
+            } else if ffi::PyTuple_Check(value) != 0 {
+                for i in 0..ffi::PyTuple_GET_SIZE(value) {
+                    let item = ffi::PyTuple_GET_ITEM(value, i);
+                    if ffi::PyCode_Check(item) != 0 && depth < 16 {
+                        hash_code_into(item, h, depth + 1);
+                    } else if let Some(text) = repr_of(item) {
+                        h.update(text.as_bytes());
+                    }
+                    h.update(&[0xff]);
+                }
+            }
+            ffi::Py_DECREF(value);
+        }
+    }
+}
+
+/// `globals["__name__"]`, or `?` when unknown.
+unsafe fn module_name(globals: *mut PyObject) -> String {
+    if globals.is_null() {
+        return "?".to_owned();
+    }
+    // SAFETY: guaranteed by the caller; PyDict_GetItemString returns a borrowed reference.
+    unsafe {
+        if ffi::PyDict_Check(globals) == 0 {
+            return "?".to_owned();
+        }
+        let name = ffi::PyDict_GetItemString(globals, c"__name__".as_ptr());
+        if name.is_null() {
+            return "?".to_owned();
+        }
+        str_of(name).unwrap_or_else(|| "?".to_owned())
+    }
+}
+
+unsafe fn str_attr(obj: *mut PyObject, name: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let value = ffi::PyObject_GetAttrString(obj, name.as_ptr());
+        if value.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let s = str_of(value);
+        ffi::Py_DECREF(value);
+        s
+    }
+}
+
+unsafe fn int_attr(obj: *mut PyObject, name: &std::ffi::CStr) -> Option<i64> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let value = ffi::PyObject_GetAttrString(obj, name.as_ptr());
+        if value.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let n = ffi::PyLong_AsLongLong(value);
+        ffi::Py_DECREF(value);
+        if n == -1 && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(n)
+    }
+}
+
+/// A `str` object's text (None for other objects).
+unsafe fn str_of(obj: *mut PyObject) -> Option<String> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if ffi::PyUnicode_Check(obj) == 0 {
+            return None;
+        }
+        let mut size: Py_ssize_t = 0;
+        let data = ffi::PyUnicode_AsUTF8AndSize(obj, &raw mut size);
+        if data.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let bytes =
+            std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).unwrap_or(0));
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// `repr(obj)` for a code constant (literals, tuples and frozensets of them: C reprs).
+unsafe fn repr_of(obj: *mut PyObject) -> Option<String> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let r = ffi::PyObject_Repr(obj);
+        if r.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let s = str_of(r);
+        ffi::Py_DECREF(r);
+        s
+    }
+}

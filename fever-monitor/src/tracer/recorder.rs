@@ -1,0 +1,210 @@
+//! The drain: a thread that follows the live ring while the program runs and writes what it reads
+//! into the trace file (codes, then events with ticks converted to nanoseconds), with a progress
+//! line on a terminal; at the end, the run statistics and the code table.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use fever_core::live::{write_batch, ArchivedLiveRecord, LiveError, LiveRecord};
+use fever_core::ring::{ReadOutcome, RingReader};
+use fever_core::trace::{CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter};
+use rkyv::util::AlignedVec;
+
+use super::clock::Calibration;
+
+/// How long the drain sleeps when it has caught up with the tracer.
+const IDLE: Duration = Duration::from_millis(2);
+/// How often the drain flushes what it wrote when idle, so a killed program leaves a readable
+/// trace of all but its last moments.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// No progress line for runs shorter than this.
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+
+type Writer = TraceWriter<BufWriter<File>>;
+
+/// What the drain wrote.
+struct Drained {
+    writer: Writer,
+    events: u64,
+}
+
+/// A trace being written.
+pub struct Recorder {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    drain: JoinHandle<Result<Drained, TraceError>>,
+}
+
+/// What a finished recording says about itself.
+pub struct Summary {
+    pub calls: u64,
+    pub functions: usize,
+    pub bytes: u64,
+    pub lost_events: u64,
+}
+
+impl Recorder {
+    /// Creates the trace file at `path` (failing before the program runs if it cannot) and
+    /// starts draining the ring at `ring`.
+    pub fn start(
+        path: &Path,
+        header: &TraceHeader,
+        ring: RingReader,
+        calibration: Calibration,
+    ) -> anyhow::Result<Self> {
+        let writer = TraceWriter::create(path, header)
+            .and_then(|mut w| w.flush().map(|()| w))
+            .with_context(|| format!("cannot write the trace {}", path.display()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let drain = std::thread::Builder::new()
+            .name("fever-drain".into())
+            .spawn(move || drain(ring, writer, calibration, &flag))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            stop,
+            drain,
+        })
+    }
+
+    /// Waits for the drain to read everything the (closed) ring holds, then writes `stats` and
+    /// the end of the file. `pushed` is how many events the tracer put in the ring.
+    pub fn finish(self, mut stats: RunStats, pushed: u64) -> anyhow::Result<Summary> {
+        self.stop.store(true, Ordering::Release);
+        let drained = self
+            .drain
+            .join()
+            .map_err(|_| anyhow!("the trace writer thread failed"))?
+            .with_context(|| format!("cannot write the trace {}", self.path.display()))?;
+        let Drained { mut writer, events } = drained;
+        stats.lost_events = pushed.saturating_sub(events);
+        writer.write_stats(&stats)?;
+        writer
+            .finish()
+            .with_context(|| format!("cannot write the trace {}", self.path.display()))?;
+        Ok(Summary {
+            calls: stats.calls.iter().map(|c| c.calls).sum(),
+            functions: stats.calls.len(),
+            bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            lost_events: stats.lost_events,
+        })
+    }
+}
+
+fn drain(
+    mut ring: RingReader,
+    mut writer: Writer,
+    mut calibration: Calibration,
+    stop: &AtomicBool,
+) -> Result<Drained, TraceError> {
+    let mut buf = Vec::new();
+    let mut aligned = AlignedVec::<16>::new();
+    let mut events = 0u64;
+    let started = Instant::now();
+    let mut flushed = Instant::now();
+    let mut progress = Progress::new();
+    loop {
+        match ring.next_record(&mut buf) {
+            Ok(ReadOutcome::Record(_)) => {
+                aligned.clear();
+                aligned.extend_from_slice(&buf);
+                match LiveRecord::access(&aligned) {
+                    Ok(ArchivedLiveRecord::Code(info)) => {
+                        // A code the ring lost is reported by its events going missing.
+                        let _ = writer.add_code(CodeInfo::from(info));
+                    }
+                    Ok(ArchivedLiveRecord::Events(batch)) => {
+                        calibration.calibrate();
+                        match write_batch(batch, |t| calibration.to_ns(t), &mut writer) {
+                            Ok(n) => events += n,
+                            Err(LiveError::Trace(TraceError::WriterFailed | TraceError::Io(_))) => {
+                                return Err(TraceError::WriterFailed);
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+            Ok(ReadOutcome::Lost(_)) | Err(_) => {}
+            Ok(ReadOutcome::Empty) => {
+                if stop.load(Ordering::Acquire) && ring.writer_closed() {
+                    // One more pass: the writer may have published between our read and close.
+                    if matches!(ring.next_record(&mut buf), Ok(ReadOutcome::Empty)) {
+                        break;
+                    }
+                    continue;
+                }
+                if flushed.elapsed() >= FLUSH_EVERY {
+                    writer.flush()?;
+                    flushed = Instant::now();
+                }
+                if started.elapsed() >= PROGRESS_AFTER {
+                    progress.show(events, writer.bytes_written());
+                }
+                std::thread::sleep(IDLE);
+            }
+        }
+    }
+    progress.clear();
+    Ok(Drained { writer, events })
+}
+
+/// The `fever: recording ...` line, redrawn in place once a second on a terminal only.
+struct Progress {
+    enabled: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            enabled: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    fn show(&mut self, events: u64, bytes: u64) {
+        if !self.enabled
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let line = format!(
+            "\rfever: recording... {} events, {}\x1b[K",
+            events,
+            human_bytes(bytes)
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn clear(&self) {
+        if self.enabled && self.last.is_some() {
+            let _ = std::io::stderr().lock().write_all(b"\r\x1b[K");
+        }
+    }
+}
+
+/// `1.2 MB`-style sizes.
+pub fn human_bytes(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1} KB", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} MB", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2} GB", b / (1024.0 * 1024.0 * 1024.0))
+    }
+}
