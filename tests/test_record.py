@@ -954,3 +954,34 @@ def test_profile_times_are_consistent(cli, tmp_path):
     module = [n for n in rows if n.endswith("<module>")]
     if module:
         assert times[fib] <= times[module[0]], rows
+
+
+BIG_SNAPSHOTS = """
+def echo(rows):
+    return rows
+
+rows = ["x" * 1000 + str(i) for i in range(32)]
+for i in range(1500):
+    echo(rows)
+print("done")
+"""
+
+
+def test_snapshots_larger_than_the_live_ring_are_all_recorded(cli, tmp_path):
+    # ~100 MB of snapshots, several times the live ring: the tracer must wait for the trace
+    # writer (never overwrite, never stall until a timeout) and lose nothing.
+    write(tmp_path / "big.py", BIG_SNAPSHOTS)
+    rec = record(cli, "big.py", cwd=tmp_path, timeout=120)
+    assert rec.result.stdout == "done\n"
+    assert "lost" not in rec.result.stderr, describe(rec.result)
+    assert rec.trace.stat().st_size > 64 << 20, rec.trace.stat().st_size
+    row = profile_row(show_profile(cli, rec.trace, "--limit", "0"), "__main__.echo")
+    assert (row.calls, row.text.count("*")) == (1500, 0), row.text
+
+
+def test_snapshot_limits_are_configurable(cli, tmp_path):
+    write(tmp_path / "lim.py", "def f(xs, s):\n    return len(xs)\n\nf(list(range(100)), 'y' * 50)\n")
+    rec = record(cli, "--snapshot-items", "3", "--snapshot-string-bytes", "10", "lim.py", cwd=tmp_path)
+    line = show_tree(cli, rec.trace).one("__main__.f").text
+    assert "[0, 1, 2," in line and "[0, 1, 2, 3" not in line, line
+    assert "'yyyyyyyyyy" in line and "y" * 11 not in line, line

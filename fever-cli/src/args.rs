@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{
-    Command, RecordConfig, RunConfig, Snapshots, Target, Verbosity, DEFAULT_MAX_CALLS,
+    Command, RecordConfig, RunConfig, SnapshotLimits, Snapshots, Target, Verbosity,
+    DEFAULT_MAX_CALLS,
 };
 
 #[derive(Parser, Debug)]
@@ -71,6 +72,18 @@ struct RecordArgs {
     /// Record at most N calls of each function (0 = all); later calls are still counted exactly.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CALLS)]
     max_calls_per_function: u64,
+
+    /// Snapshots: containers nested deeper than N are recorded by type only.
+    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().depth)]
+    snapshot_depth: u32,
+
+    /// Snapshots: items recorded per list, dict, set or object; the rest are counted.
+    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().items)]
+    snapshot_items: u32,
+
+    /// Snapshots: bytes recorded per string; longer ones keep their start and a hash.
+    #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().string_bytes)]
+    snapshot_string_bytes: usize,
 
     #[command(flatten)]
     run: RunArgs,
@@ -158,6 +171,11 @@ fn convert(cli: Cli) -> Result<Command, String> {
                 SnapshotArg::All => Snapshots::All,
             },
             max_calls_per_function: record.max_calls_per_function,
+            limits: SnapshotLimits {
+                depth: record.snapshot_depth,
+                items: record.snapshot_items,
+                string_bytes: record.snapshot_string_bytes,
+            },
         })),
         Sub::Show(args) => Ok(Command::Show(args.config()?)),
     }
@@ -255,9 +273,21 @@ mod tests {
         assert_eq!(c.output, PathBuf::from("run.trace"));
         assert_eq!(c.snapshots, Snapshots::None);
         assert_eq!(c.max_calls_per_function, 0);
+        assert_eq!(c.limits, SnapshotLimits::default());
         assert!(!c.run.watch);
         assert_eq!(c.run.target, Target::Module("pkg.job".into()));
         assert_eq!(c.run.args, ["--fast"]);
+        let limited = record(&[
+            "fever",
+            "record",
+            "--snapshot-items",
+            "5",
+            "--snapshot-depth",
+            "2",
+            "a.py",
+        ])
+        .unwrap();
+        assert_eq!((limited.limits.items, limited.limits.depth), (5, 2));
         assert!(record(&["fever", "record", "--snapshots", "some", "a.py"]).is_err());
     }
 

@@ -78,6 +78,28 @@ pub struct RecordConfig {
     pub snapshots: Snapshots,
     /// Calls recorded per function before the rest are only counted; 0 means no limit.
     pub max_calls_per_function: u64,
+    pub limits: SnapshotLimits,
+}
+
+/// How much of each argument and return value a snapshot keeps (`--snapshot-*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotLimits {
+    /// Containers nested deeper are recorded by type only.
+    pub depth: u32,
+    /// Items recorded per container.
+    pub items: u32,
+    /// Bytes recorded per string.
+    pub string_bytes: usize,
+}
+
+impl Default for SnapshotLimits {
+    fn default() -> Self {
+        Self {
+            depth: 6,
+            items: 32,
+            string_bytes: 1024,
+        }
+    }
 }
 
 /// `fever show [OPTIONS] TRACE`.

@@ -14,8 +14,8 @@ mod config;
 pub mod messages;
 
 pub use config::{
-    Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView, Snapshots,
-    Target, Verbosity,
+    Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView, SnapshotLimits,
+    Snapshots, Target, Verbosity,
 };
 
 use std::ffi::OsString;

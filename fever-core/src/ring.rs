@@ -377,7 +377,11 @@ impl RingWriter {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(tmp).map_err(io_error(tmp))?;
         file.set_len(HEADER_LEN + capacity).map_err(io_error(tmp))?;
-        let raw = MmapOptions::new().map_raw(&file).map_err(io_error(tmp))?;
+        // Pages faulted in now rather than one by one on the first lap, at the writer's expense.
+        let raw = MmapOptions::new()
+            .populate()
+            .map_raw(&file)
+            .map_err(io_error(tmp))?;
         let map = Mapping::new(raw, capacity).map_err(|reason| RingError::Io {
             path: tmp.to_owned(),
             source: io::Error::other(reason),
@@ -515,6 +519,12 @@ impl RingWriter {
     /// Records written so far, which is also the sequence number of the next one.
     pub fn records_written(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Byte position where the next record will be written (positions never wrap; see the
+    /// module docs). With [`RingReader::position`], how far a reader is behind.
+    pub fn position(&self) -> u64 {
+        self.write
     }
 
     /// The ring file.
@@ -790,6 +800,11 @@ impl RingReader {
     /// Total records this reader lost to the writer overwriting them.
     pub fn lost(&self) -> u64 {
         self.lost
+    }
+
+    /// Byte position of the next record this reader will read (see [`RingWriter::position`]).
+    pub fn position(&self) -> u64 {
+        self.pos
     }
 
     /// Records the writer refused as too large, as last published.

@@ -3,7 +3,8 @@
 //! (after the program's non-daemon threads finished, so reloads keep reaching them).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use fever_cli::{messages, Host, RecordConfig, RunConfig, Target, Verbosity};
@@ -18,7 +19,7 @@ use crate::watcher::FileWatcher;
 use crate::{functions, monitoring, runner, sources};
 
 /// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
-const RING_CAPACITY: u64 = 64 << 20;
+const RING_CAPACITY: u64 = 16 << 20;
 
 /// The [`Host`] that runs commands in the interpreter that loaded `fever._native`.
 pub struct InProcess;
@@ -196,6 +197,12 @@ fn start_recording(
                 "max_calls_per_function".into(),
                 record.max_calls_per_function.to_string(),
             ),
+            ("snapshot_depth".into(), record.limits.depth.to_string()),
+            ("snapshot_items".into(), record.limits.items.to_string()),
+            (
+                "snapshot_string_bytes".into(),
+                record.limits.string_bytes.to_string(),
+            ),
             ("main_thread".into(), main_thread.to_string()),
             ("clock".into(), clock::source().into()),
         ],
@@ -208,7 +215,8 @@ fn start_recording(
     let _ = std::fs::remove_file(&ring_path);
     // Absolute, so the summary finds the file after the program changed directory.
     let output = std::path::absolute(&record.output).unwrap_or_else(|_| record.output.clone());
-    let recorder = Recorder::start(&output, &header, reader?, calibration)?;
+    let drained = Arc::new(AtomicU64::new(0));
+    let recorder = Recorder::start(&output, &header, reader?, calibration, Arc::clone(&drained))?;
     tracer::start(
         py,
         tool_id,
@@ -216,8 +224,15 @@ fn start_recording(
             project,
             snapshots: record.snapshots,
             max_calls: record.max_calls_per_function,
+            limits: crate::snapshot::SnapshotLimits {
+                max_depth: record.limits.depth,
+                max_items: record.limits.items,
+                max_str_bytes: record.limits.string_bytes,
+                ..Default::default()
+            },
         },
         ring,
+        drained,
     )?;
     Ok(Recording {
         recorder,

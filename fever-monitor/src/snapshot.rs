@@ -52,9 +52,9 @@ use walker::Walker;
 pub struct SnapshotLimits {
     /// Containers nested deeper than this are recorded by type only (default 6; at most 32).
     pub max_depth: u32,
-    /// Items, entries or fields recorded per container; the rest are counted (default 100).
+    /// Items, entries or fields recorded per container; the rest are counted (default 32).
     pub max_items: u32,
-    /// Bytes of UTF-8 recorded per str or repr (default 4096); the hash covers all of it.
+    /// Bytes of UTF-8 recorded per str or repr (default 1024); the hash covers all of it.
     pub max_str_bytes: usize,
     /// Bytes-like and array data longer than this are recorded by xxh3, not copied
     /// (default 1 MiB).
@@ -65,8 +65,8 @@ impl Default for SnapshotLimits {
     fn default() -> Self {
         Self {
             max_depth: 6,
-            max_items: 100,
-            max_str_bytes: 4096,
+            max_items: 32,
+            max_str_bytes: 1024,
             hash_over_bytes: 1 << 20,
         }
     }

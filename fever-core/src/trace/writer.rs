@@ -14,6 +14,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rkyv::rancor;
+use rkyv::ser::allocator::SubAllocator;
 use rkyv::util::AlignedVec;
 
 use super::format::{
@@ -123,7 +124,13 @@ impl<W: Write> TraceWriter<W> {
             return Err(TraceError::UndefinedCode(event.code()));
         }
         let start = self.begin_record();
-        if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(event, &mut self.chunk) {
+        // The low-level API: an event has no shared pointers and needs no scratch space, and the
+        // high-level one's per-call arena and sharing map cost more than the event itself.
+        if let Err(e) = rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Error>(
+            event,
+            &mut self.chunk,
+            SubAllocator::empty(),
+        ) {
             self.chunk.resize(start, 0);
             return Err(serialize_error("an event", &e));
         }

@@ -7,6 +7,9 @@
 //! which cannot be disabled.
 //! Nothing here raises, panics or leaves an exception set.
 
+// Every call of the program runs these twice: the hot helpers are forced inline.
+#![allow(clippy::inline_always)]
+
 use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -24,14 +27,14 @@ use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
 static DISABLE: AtomicPtr<PyObject> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A new reference to `None`.
-#[inline]
+#[inline(always)]
 fn none() -> *mut PyObject {
     // SAFETY: `Py_None` is immortal; taking a new reference is always valid with the GIL held.
     unsafe { ffi::Py_NewRef(ffi::Py_None()) }
 }
 
 /// A new reference to `DISABLE`.
-#[inline]
+#[inline(always)]
 fn disable() -> *mut PyObject {
     let d = DISABLE.load(Ordering::Relaxed);
     if d.is_null() {
@@ -43,7 +46,7 @@ fn disable() -> *mut PyObject {
 }
 
 /// The project entry for `code`, classifying it on first sight. `None` for library code.
-#[inline]
+#[inline(always)]
 unsafe fn entry_of(t: &mut Tracer, code: *mut PyObject) -> Option<usize> {
     // SAFETY: the caller holds the GIL and `code` is the callback's live argument.
     match unsafe { t.codes.lookup(code) } {
@@ -72,7 +75,7 @@ unsafe fn entry_of(t: &mut Tracer, code: *mut PyObject) -> Option<usize> {
 }
 
 /// Common entry: the tracer (not busy) and the callback's code argument.
-#[inline]
+#[inline(always)]
 unsafe fn enter(
     args: *mut *mut PyObject,
     nargs: Py_ssize_t,
@@ -152,7 +155,7 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
     let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
     let out = &mut t.threads[th].batch.snapshots;
     // SAFETY: GIL held; `values` are live or NULL.
-    let snapped = unsafe { snapshot_args(&names, &values, &t.limits, out) };
+    let snapped = unsafe { snapshot_args(&names, &values, &t.settings.limits, out) };
     if snapped.mutable {
         Some(Box::new(Watched {
             values,
@@ -173,6 +176,9 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
 /// tracing (no frame for it).
 fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
     let stack = &mut t.threads[th].stack;
+    if stack.last().is_some_and(|f| f.entry == id) {
+        return stack.pop();
+    }
     let at = stack.iter().rposition(|f| f.entry == id)?;
     for f in stack.drain(at + 1..) {
         release(f.watched);
@@ -188,7 +194,7 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
     t.busy = true;
     t.scratch.clear();
     // SAFETY: GIL held (callers are callbacks); the values are owned references.
-    let hash = unsafe { snapshot_args(&names, &w.values, &t.limits, &mut t.scratch) }.hash;
+    let hash = unsafe { snapshot_args(&names, &w.values, &t.settings.limits, &mut t.scratch) }.hash;
     t.busy = false;
     if hash == w.hash {
         0
@@ -198,7 +204,7 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
 }
 
 /// `PY_RETURN` / `PY_YIELD` / `PY_UNWIND`: the call (or the span of a generator) ends.
-#[inline]
+#[inline(always)]
 unsafe fn on_end(
     args: *mut *mut PyObject,
     nargs: Py_ssize_t,
@@ -230,7 +236,7 @@ unsafe fn on_end(
                 let before = out.len();
                 t.busy = true;
                 // SAFETY: GIL held; args[2] is the returned or yielded value.
-                unsafe { snapshot_value(*args.add(2), &t.limits, out) };
+                unsafe { snapshot_value(*args.add(2), &t.settings.limits, out) };
                 t.busy = false;
                 Some(before)
             } else {
@@ -245,7 +251,7 @@ unsafe fn on_end(
 /// `PY_RESUME` / `PY_THROW`: a generator or coroutine continues (`PY_THROW`: by `throw()`, as
 /// asyncio does to deliver a cancellation or a failed future; the exception then shows as a
 /// `RAISE` in the resumed span).
-#[inline]
+#[inline(always)]
 unsafe fn on_continue(args: *mut *mut PyObject, nargs: Py_ssize_t, local: bool) -> *mut PyObject {
     // SAFETY: called by CPython with the GIL held.
     let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
@@ -317,7 +323,7 @@ unsafe extern "C" fn on_raise(
             let before = out.len();
             t.busy = true;
             // SAFETY: GIL held; args[2] is the exception.
-            unsafe { snapshot_exception(*args.add(2), &t.limits, out) };
+            unsafe { snapshot_exception(*args.add(2), &t.settings.limits, out) };
             t.busy = false;
             Some(before)
         } else {

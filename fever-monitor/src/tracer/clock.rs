@@ -9,7 +9,8 @@ use std::time::Duration;
 const CALIBRATION: Duration = Duration::from_millis(20);
 
 /// Now, in raw ticks.
-#[inline]
+#[inline(always)]
+#[allow(clippy::inline_always)] // twice per call of the program
 pub fn ticks() -> u64 {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `rdtsc` has no preconditions; every x86_64 CPU has it.

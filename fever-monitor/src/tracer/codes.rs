@@ -67,7 +67,8 @@ impl CodeTable {
     }
 
     /// What `code` is. Safety: GIL held, `code` a live object.
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // twice per call of the program
     pub unsafe fn lookup(&self, code: *mut PyObject) -> Lookup {
         let mut extra: *mut c_void = std::ptr::null_mut();
         // SAFETY: guaranteed by the caller; GetExtra fails (-1) for non-code objects.

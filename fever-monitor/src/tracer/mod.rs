@@ -21,6 +21,8 @@ pub mod recorder;
 
 use std::cell::UnsafeCell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use fever_cli::Snapshots;
 use fever_core::live::{EventBatch, LiveRecord, RawEvent};
@@ -36,6 +38,10 @@ use codes::CodeTable;
 
 /// Events per batch before it is pushed into the ring.
 const BATCH_EVENTS: usize = 1024;
+/// How long the tracer sleeps while the drain catches up, and at most how many times per
+/// record (a drain that stopped, e.g. on a full disk, must not hang the program).
+const WAIT: std::time::Duration = std::time::Duration::from_micros(50);
+const MAX_WAITS: u32 = 20_000;
 /// Snapshot bytes per batch before it is pushed into the ring.
 const BATCH_SNAPSHOT_BYTES: usize = 256 * 1024;
 
@@ -45,6 +51,7 @@ pub struct Settings {
     pub snapshots: Snapshots,
     /// Calls recorded per code; 0 = all.
     pub max_calls: u64,
+    pub limits: SnapshotLimits,
 }
 
 /// A call in progress on one thread.
@@ -75,9 +82,10 @@ struct Tracer {
     /// Index into `threads` of the thread that ran the last callback.
     last: usize,
     ring: RingWriter,
+    /// The drain's read position in the ring (it publishes it after every read).
+    drained: Arc<AtomicU64>,
     encoded: AlignedVec,
     settings: Settings,
-    limits: SnapshotLimits,
     /// Scratch buffer for re-hashing arguments.
     scratch: Vec<u8>,
     busy: bool,
@@ -105,7 +113,8 @@ unsafe fn tracer() -> Option<&'static mut Tracer> {
 
 impl Tracer {
     /// Index of the calling thread's state.
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // twice per call of the program
     fn thread(&mut self) -> usize {
         // SAFETY: only reads the calling thread's id.
         #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
@@ -137,7 +146,8 @@ impl Tracer {
 
     /// Appends an event to thread `t`'s batch; `snapshot_from` is where this event's snapshot
     /// bytes start in the batch (`None`: no snapshot).
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // twice per call of the program
     fn push(&mut self, t: usize, kind: u8, entry: u32, flags: u8, snapshot_from: Option<usize>) {
         let ticks = clock::ticks();
         let batch = &mut self.threads[t].batch;
@@ -166,7 +176,7 @@ impl Tracer {
         let record = LiveRecord::Events(std::mem::take(&mut state.batch));
         // A batch that cannot be encoded (never expected) is counted lost by the drain.
         if record.encode_into(&mut self.encoded).is_ok() {
-            self.ring.push(&self.encoded);
+            self.push_record();
         }
         let LiveRecord::Events(mut batch) = record else {
             unreachable!("built as Events above")
@@ -183,8 +193,30 @@ impl Tracer {
             .encode_into(&mut self.encoded)
             .is_ok()
         {
-            self.ring.push(&self.encoded);
+            self.push_record();
         }
+    }
+
+    /// Pushes `self.encoded` into the ring, first waiting while the drain is more than half a
+    /// ring behind: a recording slows the program down rather than lose events to the
+    /// ring's overwrite-oldest rule. (The drain needs no GIL, so waiting with it is safe.)
+    fn push_record(&mut self) {
+        let window = self.ring.capacity() / 2;
+        let behind = |t: &Self| {
+            t.ring
+                .position()
+                .saturating_sub(t.drained.load(Ordering::Acquire))
+        };
+        if behind(self) > window {
+            // The drain can only read what is published; the ring publishes every 64 records.
+            self.ring.flush();
+        }
+        let mut waited = 0u32;
+        while behind(self) > window && waited < MAX_WAITS {
+            std::thread::sleep(WAIT);
+            waited += 1;
+        }
+        self.ring.push(&self.encoded);
     }
 }
 
@@ -197,15 +229,22 @@ pub struct Finished {
 }
 
 /// Starts recording: installs the callbacks for `tool_id` and enables their events globally.
-pub fn start(py: Python<'_>, tool_id: u8, settings: Settings, ring: RingWriter) -> PyResult<()> {
+/// `drained` is the drain's read position in the ring (see [`recorder::Recorder::start`]).
+pub fn start(
+    py: Python<'_>,
+    tool_id: u8,
+    settings: Settings,
+    ring: RingWriter,
+    drained: Arc<AtomicU64>,
+) -> PyResult<()> {
     let tracer = Tracer {
         codes: CodeTable::new(settings.project.clone()),
         threads: Vec::new(),
         last: 0,
         ring,
+        drained,
         encoded: AlignedVec::new(),
         settings,
-        limits: SnapshotLimits::default(),
         scratch: Vec::new(),
         busy: false,
         pushed: 0,

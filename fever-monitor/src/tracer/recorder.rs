@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -52,11 +52,14 @@ pub struct Summary {
 impl Recorder {
     /// Creates the trace file at `path` (failing before the program runs if it cannot) and
     /// starts draining the ring at `ring`.
+    /// The drain publishes its read position in the ring to `drained`, which the tracer
+    /// watches to never get more than half a ring ahead.
     pub fn start(
         path: &Path,
         header: &TraceHeader,
         ring: RingReader,
         calibration: Calibration,
+        drained: Arc<AtomicU64>,
     ) -> anyhow::Result<Self> {
         let writer = TraceWriter::create(path, header)
             .and_then(|mut w| w.flush().map(|()| w))
@@ -65,7 +68,7 @@ impl Recorder {
         let flag = Arc::clone(&stop);
         let drain = std::thread::Builder::new()
             .name("fever-drain".into())
-            .spawn(move || drain(ring, writer, calibration, &flag))?;
+            .spawn(move || drain(ring, writer, calibration, &flag, &drained))?;
         Ok(Self {
             path: path.to_path_buf(),
             stop,
@@ -102,6 +105,7 @@ fn drain(
     mut writer: Writer,
     mut calibration: Calibration,
     stop: &AtomicBool,
+    drained: &AtomicU64,
 ) -> Result<Drained, TraceError> {
     let mut buf = Vec::new();
     let mut aligned = AlignedVec::<16>::new();
@@ -110,7 +114,9 @@ fn drain(
     let mut flushed = Instant::now();
     let mut progress = Progress::new();
     loop {
-        match ring.next_record(&mut buf) {
+        let outcome = ring.next_record(&mut buf);
+        drained.store(ring.position(), Ordering::Release);
+        match outcome {
             Ok(ReadOutcome::Record(_)) => {
                 aligned.clear();
                 aligned.extend_from_slice(&buf);
