@@ -985,3 +985,55 @@ def test_snapshot_limits_are_configurable(cli, tmp_path):
     line = show_tree(cli, rec.trace).one("__main__.f").text
     assert "[0, 1, 2," in line and "[0, 1, 2, 3" not in line, line
     assert "'yyyyyyyyyy" in line and "y" * 11 not in line, line
+
+
+NO_USER_CODE = """
+import asyncio, collections
+
+class Loud:
+    def __repr__(self):
+        print("LOUD REPR")
+        return "Loud"
+
+def keep(items):
+    return items
+
+async def wait():
+    await asyncio.sleep(0.001)
+    # (Not returned: asyncio 3.12 itself calls repr() on a task's result.)
+    keep(collections.deque([Loud()]))
+
+asyncio.run(wait())
+print("done")
+"""
+
+
+def test_snapshots_run_no_user_code(cli, tmp_path):
+    # deque's repr and asyncio Future's repr are C code that calls Python (the items' reprs,
+    # asyncio's formatting): snapshots record those objects by type instead of calling them.
+    write(tmp_path / "quiet.py", NO_USER_CODE)
+    rec = record(cli, "quiet.py", cwd=tmp_path)
+    assert rec.result.stdout == "done\n", describe(rec.result)
+    tree = show_tree(cli, rec.trace)
+    assert "collections.deque" in tree.one("__main__.keep").text, tree.text
+    assert "Future" in tree.find("__main__.wait")[0].text, tree.text
+
+
+HUGE_ARGUMENT = """
+def total(blobs):
+    return sum(len(b) for b in blobs)
+
+for i in range(3):
+    print(total([bytes([i]) * (1 << 20)] * 8))
+"""
+
+
+def test_a_snapshot_over_4_mib_is_replaced_by_a_marker(cli, tmp_path):
+    # 8 buffers of 1 MiB are each small enough to copy, together too big for one snapshot.
+    write(tmp_path / "huge.py", HUGE_ARGUMENT)
+    rec = record(cli, "huge.py", cwd=tmp_path)
+    assert rec.result.stdout == "8388608\n" * 3
+    assert "lost" not in rec.result.stderr, describe(rec.result)
+    assert rec.trace.stat().st_size < 4 << 20, rec.trace.stat().st_size
+    line = show_tree(cli, rec.trace).one("__main__.total").text
+    assert "[×3]" in line and "→ 8388608" in line, line

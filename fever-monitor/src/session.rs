@@ -150,13 +150,15 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         recording,
     }) = session
     {
-        if let (Some(recording), Some(id)) = (recording, tool_id) {
-            finish_recording(py, recording, id)?;
-        }
+        // Every step runs whatever the others did: an unfinished trace must not keep the
+        // watcher from being stopped with the GIL released, nor the tool id from being freed.
+        let finished = match (recording, tool_id) {
+            (Some(recording), Some(id)) => finish_recording(py, recording, id),
+            _ => Ok(()),
+        };
         py.detach(move || drop(watcher));
-        if let Some(id) = tool_id {
-            monitoring::release(py, id)?;
-        }
+        let released = tool_id.map_or(Ok(()), |id| monitoring::release(py, id));
+        finished.and(released)?;
     }
     Ok(())
 }
@@ -168,6 +170,10 @@ fn start_recording(
     root: &std::path::Path,
     tool_id: u8,
 ) -> anyhow::Result<Recording> {
+    static RECORDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if RECORDED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        bail!("fever record can record once per process");
+    }
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let calibration = clock::Calibration::start();
     let sys = py.import("sys")?;
@@ -244,6 +250,9 @@ fn start_recording(
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResult<()> {
     let Some(finished) = tracer::stop(py, tool_id)? else {
+        messages::warning(
+            "a thread was still inside fever's tracer at exit: the trace ends without its summary",
+        );
         return Ok(());
     };
     let tracer::Finished {

@@ -249,6 +249,11 @@ impl<W: Write> TraceWriter<W> {
         Ok(out)
     }
 
+    /// Whether a code with this id was added.
+    pub fn has_code(&self, id: u32) -> bool {
+        self.code_ids.contains(&id)
+    }
+
     /// Records written so far (events, codes and opaque records), including buffered ones.
     pub fn record_count(&self) -> u64 {
         self.records

@@ -411,13 +411,15 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// `repr()` of an object whose type's repr is C code; `<unrepresentable T>` if it raises,
-    /// `<T object>` if the repr would be Python code or `object.__repr__`.
+    /// `repr()` of an object whose type's repr is C code from a module known to run no Python
+    /// code in it ([`SAFE_REPR_MODULES`]); `<unrepresentable T>` if it raises, `<T object>`
+    /// otherwise. (Some C reprs call Python: asyncio's Future and Task, or `deque` and `partial`
+    /// through what they hold. Python code can release the GIL in the middle of a callback.)
     pub(super) unsafe fn c_repr(&mut self, obj: *mut PyObject, type_name: &str) {
         // SAFETY: GIL held; the repr is C code (checked), its error cleared.
         unsafe {
             let tp = ffi::Py_TYPE(obj);
-            if !self.probe.is_some_and(|p| p.has_c_repr(tp)) {
+            if !safe_repr_type(tp, type_name) || !self.probe.is_some_and(|p| p.has_c_repr(tp)) {
                 self.enc.opaque(type_name);
                 return;
             }
@@ -430,6 +432,27 @@ impl Walker<'_, '_> {
             }
             ffi::Py_XDECREF(text);
         }
+    }
+}
+
+/// Modules whose C types' reprs are called for snapshots (besides real builtins).
+const SAFE_REPR_MODULES: [&str; 4] = ["datetime", "decimal", "_decimal", "_thread"];
+
+/// Is `tp` (named `type_name`) a type whose repr runs no Python code: one of the builtins (looked
+/// up by name, since some static types have no module in their name on 3.12, e.g. `deque`), or a
+/// type of [`SAFE_REPR_MODULES`]?
+unsafe fn safe_repr_type(tp: *mut ffi::PyTypeObject, type_name: &str) -> bool {
+    if let Some((module, _)) = type_name.rsplit_once('.') {
+        return SAFE_REPR_MODULES.contains(&module);
+    }
+    let Ok(name) = std::ffi::CString::new(type_name) else {
+        return false;
+    };
+    // SAFETY: GIL held (caller); both calls return borrowed references or NULL.
+    unsafe {
+        let builtins = ffi::PyEval_GetBuiltins();
+        !builtins.is_null()
+            && ffi::PyDict_GetItemString(builtins, name.as_ptr()) == tp.cast::<PyObject>()
     }
 }
 

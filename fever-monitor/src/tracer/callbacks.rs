@@ -19,9 +19,14 @@ use fever_core::trace::MUTATED_ARGS;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
+use fever_core::snapshot::Encoder;
+
 use super::codes::Lookup;
 use super::{release, tracer, Frame, Tracer, Watched};
 use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
+
+/// Largest snapshot kept as is (see [`cap_snapshot`]).
+const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
 
 /// `sys.monitoring.DISABLE`, an owned reference kept for the life of the process.
 static DISABLE: AtomicPtr<PyObject> = AtomicPtr::new(std::ptr::null_mut());
@@ -63,11 +68,10 @@ unsafe fn entry_of(t: &mut Tracer, code: *mut PyObject) -> Option<usize> {
                 }
             };
             // SAFETY: as above.
-            let (index, info) = unsafe { t.codes.classify(code, globals) }?;
-            if !globals.is_null() {
-                // SAFETY: PyFrame_GetGlobals returned a new reference.
-                unsafe { ffi::Py_DECREF(globals) };
-            }
+            let classified = unsafe { t.codes.classify(code, globals) };
+            // SAFETY: PyFrame_GetGlobals returned a new reference (or NULL).
+            unsafe { ffi::Py_XDECREF(globals) };
+            let (index, info) = classified?;
             t.announce(info);
             Some(index)
         }
@@ -154,8 +158,10 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
     }
     let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
     let out = &mut t.threads[th].batch.snapshots;
+    let before = out.len();
     // SAFETY: GIL held; `values` are live or NULL.
     let snapped = unsafe { snapshot_args(&names, &values, &t.settings.limits, out) };
+    cap_snapshot(out, before, Some(names.len()));
     if snapped.mutable {
         Some(Box::new(Watched {
             values,
@@ -172,6 +178,26 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
     }
 }
 
+/// Replaces a snapshot (from `before` to the end of `out`) larger than [`MAX_SNAPSHOT_BYTES`]
+/// by a marker: the arguments container with every argument left out (`args`: how many), or an
+/// opaque value. Bounded items, depth and string sizes can still multiply into megabytes, and a
+/// ring record must stay well under half the ring.
+fn cap_snapshot(out: &mut Vec<u8>, before: usize, args: Option<usize>) {
+    if out.len() - before <= MAX_SNAPSHOT_BYTES {
+        return;
+    }
+    out.truncate(before);
+    let mut enc = Encoder::new(out);
+    match args {
+        Some(n) => {
+            enc.begin_args();
+            enc.end(n as u64);
+        }
+        None => enc.opaque("snapshot over 4 MiB"),
+    }
+    enc.finish();
+}
+
 /// Pops thread `th`'s frames down to the one for `id`; `None` when the call started before
 /// tracing (no frame for it).
 fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
@@ -180,10 +206,12 @@ fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
         return stack.pop();
     }
     let at = stack.iter().rposition(|f| f.entry == id)?;
-    for f in stack.drain(at + 1..) {
-        release(f.watched);
+    let abandoned: Vec<Frame> = stack.drain(at + 1..).collect();
+    let frame = stack.pop();
+    for f in abandoned {
+        release(t, f.watched);
     }
-    stack.pop()
+    frame
 }
 
 /// Flags for the end of a recorded call: did a watched argument change?
@@ -237,6 +265,7 @@ unsafe fn on_end(
                 t.busy = true;
                 // SAFETY: GIL held; args[2] is the returned or yielded value.
                 unsafe { snapshot_value(*args.add(2), &t.settings.limits, out) };
+                cap_snapshot(out, before, None);
                 t.busy = false;
                 Some(before)
             } else {
@@ -244,7 +273,7 @@ unsafe fn on_end(
             };
         t.push(th, event, id, flags, snapshot_from);
     }
-    release(frame.watched);
+    release(t, frame.watched);
     none()
 }
 
@@ -324,6 +353,7 @@ unsafe extern "C" fn on_raise(
             t.busy = true;
             // SAFETY: GIL held; args[2] is the exception.
             unsafe { snapshot_exception(*args.add(2), &t.settings.limits, out) };
+            cap_snapshot(out, before, None);
             t.busy = false;
             Some(before)
         } else {

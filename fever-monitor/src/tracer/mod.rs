@@ -42,6 +42,9 @@ const BATCH_EVENTS: usize = 1024;
 /// record (a drain that stopped, e.g. on a full disk, must not hang the program).
 const WAIT: std::time::Duration = std::time::Duration::from_micros(50);
 const MAX_WAITS: u32 = 20_000;
+/// Ticks (about 0.1–0.3 s of TSC) after which a thread's pending events are pushed and published
+/// even if its batch is not full.
+const FLUSH_TICKS: u64 = 1 << 28;
 /// Snapshot bytes per batch before it is pushed into the ring.
 const BATCH_SNAPSHOT_BYTES: usize = 256 * 1024;
 
@@ -91,6 +94,8 @@ struct Tracer {
     busy: bool,
     /// Events pushed into the ring (the drain compares with what it wrote to count losses).
     pushed: u64,
+    /// Ticks at the last flush forced by time.
+    last_flush: u64,
 }
 
 /// The tracer, reachable from callbacks; `None` when not recording.
@@ -163,6 +168,12 @@ impl Tracer {
         });
         if batch.events.len() >= BATCH_EVENTS || batch.snapshots.len() >= BATCH_SNAPSHOT_BYTES {
             self.flush_thread(t);
+        } else if ticks.wrapping_sub(self.last_flush) > FLUSH_TICKS {
+            // A quiet thread's events reach the file within a fraction of a second, so a
+            // program killed later loses none of them.
+            self.flush_thread(t);
+            self.ring.flush();
+            self.last_flush = ticks;
         }
     }
 
@@ -199,7 +210,8 @@ impl Tracer {
 
     /// Pushes `self.encoded` into the ring, first waiting while the drain is more than half a
     /// ring behind: a recording slows the program down rather than lose events to the
-    /// ring's overwrite-oldest rule. (The drain needs no GIL, so waiting with it is safe.)
+    /// ring's overwrite-oldest rule. (The drain needs no GIL, so waiting with it is safe; a drain
+    /// that ended, e.g. on a full disk, sets `drained` to `u64::MAX` and is never waited for.)
     fn push_record(&mut self) {
         let window = self.ring.capacity() / 2;
         let behind = |t: &Self| {
@@ -248,6 +260,7 @@ pub fn start(
         scratch: Vec::new(),
         busy: false,
         pushed: 0,
+        last_flush: clock::ticks(),
     };
     // SAFETY: the GIL is held (we have `py`); no callback runs before the events are enabled.
     unsafe { *TRACER.0.get() = Some(tracer) };
@@ -256,16 +269,24 @@ pub fn start(
 
 /// Stops recording: disables the events, flushes every thread's batch and hands back the ring
 /// writer and the exact call counts.
+///
+/// `Ok(None)` when there is nothing to finish: not recording, or another thread is still inside a
+/// callback (it ran Python code that let go of the GIL, e.g. a `__del__`), in which case the
+/// tracer is left in place for it, untouched, and the trace ends without its summary.
 pub fn stop(py: Python<'_>, tool_id: u8) -> PyResult<Option<Finished>> {
     callbacks::unregister(py, tool_id)?;
-    // SAFETY: the GIL is held and callbacks can no longer run.
+    // SAFETY: the GIL is held; only a callback suspended inside Python code can hold the state.
+    if unsafe { (*TRACER.0.get()).as_ref() }.is_some_and(|t| t.busy) {
+        return Ok(None);
+    }
+    // SAFETY: as above, and no callback is inside the tracer.
     let Some(mut tracer) = (unsafe { (*TRACER.0.get()).take() }) else {
         return Ok(None);
     };
     for t in 0..tracer.threads.len() {
         tracer.flush_thread(t);
         for frame in std::mem::take(&mut tracer.threads[t].stack) {
-            release(frame.watched);
+            release(&mut tracer, frame.watched);
         }
     }
     let calls = tracer
@@ -302,12 +323,16 @@ pub fn abandon(py: Python<'_>, tool_id: u8) -> PyResult<()> {
 }
 
 /// Drops the references a finished call kept to its arguments.
-fn release(watched: Option<Box<Watched>>) {
+/// With `busy` set: dropping an argument can run a `__del__` of the project's, whose callbacks
+/// must not touch the state the caller is using.
+fn release(t: &mut Tracer, watched: Option<Box<Watched>>) {
     if let Some(w) = watched {
+        t.busy = true;
         for v in w.values {
-            // SAFETY: we own these references; callers hold the GIL.
-            unsafe { ffi::Py_DECREF(v) };
+            // SAFETY: we own these references (or NULL); callers hold the GIL.
+            unsafe { ffi::Py_XDECREF(v) };
         }
+        t.busy = false;
     }
 }
 

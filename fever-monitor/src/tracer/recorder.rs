@@ -87,6 +87,8 @@ impl Recorder {
             .with_context(|| format!("cannot write the trace {}", self.path.display()))?;
         let Drained { mut writer, events } = drained;
         stats.lost_events = pushed.saturating_sub(events);
+        // A code whose announcement was lost has no events in the file either.
+        stats.calls.retain(|c| writer.has_code(c.code));
         writer.write_stats(&stats)?;
         writer
             .finish()
@@ -107,9 +109,18 @@ fn drain(
     stop: &AtomicBool,
     drained: &AtomicU64,
 ) -> Result<Drained, TraceError> {
+    /// Tells the tracer, however the drain ends, to stop waiting for it.
+    struct Gone<'a>(&'a AtomicU64);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            self.0.store(u64::MAX, Ordering::Release);
+        }
+    }
+    let _gone = Gone(drained);
     let mut buf = Vec::new();
     let mut aligned = AlignedVec::<16>::new();
     let mut events = 0u64;
+    let mut closing = false;
     let started = Instant::now();
     let mut flushed = Instant::now();
     let mut progress = Progress::new();
@@ -140,11 +151,12 @@ fn drain(
             }
             Ok(ReadOutcome::Lost(_)) | Err(_) => {}
             Ok(ReadOutcome::Empty) => {
+                if closing {
+                    break;
+                }
                 if stop.load(Ordering::Acquire) && ring.writer_closed() {
                     // One more pass: the writer may have published between our read and close.
-                    if matches!(ring.next_record(&mut buf), Ok(ReadOutcome::Empty)) {
-                        break;
-                    }
+                    closing = true;
                     continue;
                 }
                 if flushed.elapsed() >= FLUSH_EVERY {
