@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, run_python, write
+from conftest import FEVER, PYTHON, run_python, write
 from record_support import (RECORDED_LINE, clean_stderr, cli, describe, make_cli, parse_tree,  # noqa: F401
                             profile_row, record, show, show_profile, show_tree)
 
@@ -1037,3 +1037,50 @@ def test_a_snapshot_over_4_mib_is_replaced_by_a_marker(cli, tmp_path):
     assert rec.trace.stat().st_size < 4 << 20, rec.trace.stat().st_size
     line = show_tree(cli, rec.trace).one("__main__.total").text
     assert "[×3]" in line and "→ 8388608" in line, line
+
+
+LONG_RUN = """
+import time
+
+def tick(i):
+    return i + 1
+
+deadline = time.monotonic() + 3.5
+i = 0
+while time.monotonic() < deadline:
+    i = tick(i)
+print("done")
+"""
+
+
+def test_progress_line_on_a_terminal(tmp_path):
+    # On a terminal, a recording longer than 2 s shows `fever: recording...` on stderr, redrawn
+    # in place and cleared before the summary line.
+    import pty
+    write(tmp_path / "long.py", LONG_RUN)
+    main, sub = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(FEVER), "record", "-o", "long.trace", "long.py"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=sub, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        os.close(sub)
+        chunks = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(main, 4096)
+            except OSError:  # the terminal closed: the process ended
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(main)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "\rfever: recording... " in err and " events, " in err, repr(err)
+    assert "\r\x1b[K" in err, repr(err)
+    assert err.rstrip().splitlines()[-1].lstrip("\r\x1b[K").startswith("fever: recorded "), repr(err)
