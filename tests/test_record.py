@@ -1084,3 +1084,37 @@ def test_progress_line_on_a_terminal(tmp_path):
     assert "\rfever: recording... " in err and " events, " in err, repr(err)
     assert "\r\x1b[K" in err, repr(err)
     assert err.rstrip().splitlines()[-1].lstrip("\r\x1b[K").startswith("fever: recorded "), repr(err)
+
+
+CANCELLED_BEFORE_START = """
+import asyncio
+
+
+async def never_started(n):
+    return n
+
+
+async def main():
+    task = asyncio.create_task(never_started(7))
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        return "cancelled"
+
+
+print(asyncio.run(main()))
+"""
+
+
+def test_coroutine_cancelled_before_its_first_step(cli, tmp_path):
+    # asyncio throws CancelledError into a coroutine that never ran: that is its call (counted,
+    # with its arguments), ending by the exception, not a resumption of nothing.
+    write(tmp_path / "app.py", CANCELLED_BEFORE_START)
+    rec = record(cli, "app.py", cwd=tmp_path)
+    assert rec.result.stdout == "cancelled\n"
+    tree = show_tree(cli, rec.trace)
+    call = tree.one("__main__.never_started")
+    assert "(n=7)" in call.text and "(resumed)" not in call.text, tree.text
+    assert "CancelledError" in call.text, tree.text
+    assert profile_row(show_profile(cli, rec.trace), "__main__.never_started").calls == 1

@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 
 use fever_core::snapshot::Encoder;
 
-use super::codes::Lookup;
+use super::codes::{CodeEntry, Lookup};
 use super::{release, tracer, Frame, Tracer, Watched};
 use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
 
@@ -107,6 +107,15 @@ unsafe extern "C" fn on_start(
     let Some(entry) = (unsafe { entry_of(t, code) }) else {
         return disable();
     };
+    // SAFETY: GIL held; the current frame is this call's.
+    unsafe { begin_call(t, entry) };
+    none()
+}
+
+/// A new call of project code `entry` on the calling thread: counted, recorded under the cap
+/// (with its arguments' snapshot), pushed on the thread's stack.
+#[inline(always)]
+unsafe fn begin_call(t: &mut Tracer, entry: usize) {
     let th = t.thread();
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
@@ -121,7 +130,7 @@ unsafe extern "C" fn on_start(
         } else {
             let before = t.threads[th].batch.snapshots.len();
             t.busy = true;
-            // SAFETY: GIL held; the current frame is this call's.
+            // SAFETY: GIL held (caller); the current frame is this call's.
             watched = unsafe { snapshot_call(t, th, entry) };
             t.busy = false;
             Some(before)
@@ -133,7 +142,6 @@ unsafe extern "C" fn on_start(
         recorded,
         watched,
     });
-    none()
 }
 
 /// Snapshots the current frame's arguments into thread `th`'s batch; returns what to re-hash at
@@ -290,6 +298,13 @@ unsafe fn on_continue(args: *mut *mut PyObject, nargs: Py_ssize_t, local: bool) 
     let Some(entry) = (unsafe { entry_of(t, code) }) else {
         return if local { disable() } else { none() };
     };
+    if !local && throws_before_start(&t.codes.entries[entry], args) {
+        // `throw()` into a coroutine that never ran (asyncio cancelling a task before its first
+        // step): CPython starts the frame without a PY_START, so this is the call's start.
+        // SAFETY: GIL held; the current frame is the coroutine's.
+        unsafe { begin_call(t, entry) };
+        return none();
+    }
     let th = t.thread();
     let max = t.settings.max_calls;
     let e = &t.codes.entries[entry];
@@ -304,6 +319,21 @@ unsafe fn on_continue(args: *mut *mut PyObject, nargs: Py_ssize_t, local: bool) 
         watched: None,
     });
     none()
+}
+
+/// Is this `PY_THROW` (arguments `code, offset, exception`) aimed at a frame that has not
+/// reached its first `RESUME` yet, i.e. never started?
+fn throws_before_start(entry: &CodeEntry, args: *mut *mut PyObject) -> bool {
+    // SAFETY: PY_THROW passes three arguments; the offset is an int.
+    let offset = unsafe { ffi::PyLong_AsLong(*args.add(1)) };
+    if offset < 0 {
+        // SAFETY: GIL held; an overflow error (never expected) must not stay set.
+        unsafe { ffi::PyErr_Clear() };
+        return false;
+    }
+    entry
+        .first_resume
+        .is_some_and(|first| offset.unsigned_abs() < u64::from(first))
 }
 
 /// A `METH_FASTCALL` callback `$name` that hands its arguments to `$body` with fixed extras.

@@ -42,11 +42,15 @@ pub struct CodeEntry {
     pub calls: u64,
     /// Calls whose events were recorded.
     pub recorded: u64,
+    /// Byte offset of the code's first `RESUME` instruction (where a call starts running).
+    pub first_resume: Option<u32>,
 }
 
 /// Every code object the tracer has seen.
 pub struct CodeTable {
     extra_index: Py_ssize_t,
+    /// `dis.opmap["RESUME"]` of this interpreter.
+    resume_opcode: u8,
     project: Project,
     pub entries: Vec<CodeEntry>,
 }
@@ -54,13 +58,14 @@ pub struct CodeTable {
 impl CodeTable {
     /// A table for code under `project`. The `co_extra` index is reserved once per process
     /// (`CPython` never gives indexes back), so later tables reuse it.
-    pub fn new(project: Project) -> Self {
+    pub fn new(project: Project, resume_opcode: u8) -> Self {
         static INDEX: std::sync::OnceLock<Py_ssize_t> = std::sync::OnceLock::new();
         // SAFETY: called with the GIL held (the tracer starts from Python).
         let extra_index =
             *INDEX.get_or_init(|| unsafe { PyUnstable_Eval_RequestCodeExtraIndex(None) });
         Self {
             extra_index,
+            resume_opcode,
             project,
             entries: Vec::new(),
         }
@@ -128,12 +133,15 @@ impl CodeTable {
             // SAFETY: each is a live str object we own a reference to.
             .map(|&name| unsafe { str_of(name) }.unwrap_or_default())
             .collect();
+        // SAFETY: guaranteed by the caller.
+        let first_resume = unsafe { first_instruction(code, self.resume_opcode) };
         self.entries.push(CodeEntry {
             id,
             arg_objects,
             arg_names,
             calls: 0,
             recorded: 0,
+            first_resume,
         });
         Some((index, info))
     }
@@ -188,6 +196,30 @@ unsafe fn parameter_names(code: *mut PyObject) -> Vec<*mut PyObject> {
         }
         ffi::Py_DECREF(names);
         out
+    }
+}
+
+/// Byte offset of the first `opcode` instruction in the code's bytecode (`co_code`: 2-byte code
+/// units, inline caches as opcode 0).
+unsafe fn first_instruction(code: *mut PyObject, opcode: u8) -> Option<u32> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let bytes = ffi::PyObject_GetAttrString(code, c"co_code".as_ptr());
+        if bytes.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let found = if ffi::PyBytes_Check(bytes) == 0 {
+            None
+        } else {
+            let len = usize::try_from(ffi::PyBytes_Size(bytes)).unwrap_or(0);
+            let data = std::slice::from_raw_parts(ffi::PyBytes_AsString(bytes).cast::<u8>(), len);
+            data.chunks_exact(2)
+                .position(|unit| unit[0] == opcode)
+                .and_then(|i| u32::try_from(i * 2).ok())
+        };
+        ffi::Py_DECREF(bytes);
+        found
     }
 }
 

@@ -249,8 +249,13 @@ pub fn start(
     ring: RingWriter,
     drained: Arc<AtomicU64>,
 ) -> PyResult<()> {
+    let resume_opcode: u8 = py
+        .import("dis")?
+        .getattr("opmap")?
+        .get_item("RESUME")?
+        .extract()?;
     let tracer = Tracer {
-        codes: CodeTable::new(settings.project.clone()),
+        codes: CodeTable::new(settings.project.clone(), resume_opcode),
         threads: Vec::new(),
         last: 0,
         ring,
