@@ -17,9 +17,12 @@ use crate::config::{
 #[command(
     name = "fever",
     version,
-    about = "Instant edit-run loop for Python: saved functions are patched into the running program",
+    about = "Instant edit-run loop for Python: hot reload of saved functions, call recording, trace views",
     long_about = "fever runs your Python program and patches every saved function into it while it \
-                  runs, without a restart.\n\nExample:\n  fever run app.py --port 8000",
+                  runs, without a restart. It can also record the program's calls (timings, \
+                  arguments, results) and show them as a call tree, a profile, or a file for \
+                  Perfetto or speedscope.\n\nExamples:\n  fever run app.py --port 8000\n  \
+                  fever record -o run.trace app.py\n  fever show run.trace --profile",
     propagate_version = true
 )]
 struct Cli {
@@ -152,9 +155,14 @@ where
         let _ = err.print();
         ParseOutcome::Exit(if err.use_stderr() { 2 } else { 0 })
     })?;
+    let name = match &cli.command {
+        Sub::Run(_) => "run",
+        Sub::Record(_) => "record",
+        Sub::Show(_) => "show",
+    };
     convert(cli).map_err(|message| {
         crate::messages::error(&message);
-        crate::messages::hint("see `fever --help`");
+        crate::messages::hint(&format!("see `fever {name} --help`"));
         ParseOutcome::Exit(2)
     })
 }
