@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{
-    Command, RecordConfig, RunConfig, SnapshotLimits, Snapshots, Target, Verbosity,
+    CacheConfig, Command, RecordConfig, WatchConfig, RunConfig, SnapshotLimits, Snapshots, Target, Verbosity,
     DEFAULT_MAX_CALLS,
 };
 
@@ -57,6 +57,24 @@ enum Sub {
     )]
     Record(RecordArgs),
 
+    /// The develop loop: run a script, then re-run it after every save, answering slow
+    /// unchanged calls from a cache.
+    #[command(
+        long_about = "Runs SCRIPT (or -m MODULE) like `fever run`. When it ends, fever stays alive and \
+                      waits; each save of a .py file under the project root reloads the changed code \
+                      and runs the script again from the start in the same process.\n\n\
+                      Calls of the project's functions that took longer than --cache-min-ms are \
+                      cached: a later call with the same arguments, whose code and whose callees' \
+                      code did not change, returns a copy of the stored result at once. Editing a \
+                      function invalidates every cached call that reached it. Output a cached call \
+                      printed is not printed again on a hit (fever warns once).\n\n\
+                      Stop with Ctrl-C.",
+        after_help = "Examples:\n  fever watch app.py --input data.csv\n  \
+                      fever watch --cache-min-ms 20 --cache-size 4G train.py\n  \
+                      fever watch --no-cache -m mypkg.report"
+    )]
+    Watch(WatchArgs),
+
     /// Show a recorded trace: its call tree, a profile table, or an export for a trace viewer.
     #[command(long_about = show::ABOUT, after_help = show::EXAMPLES)]
     Show(show::ShowArgs),
@@ -92,6 +110,56 @@ struct RecordArgs {
     run: RunArgs,
 }
 
+#[derive(Args, Debug)]
+struct WatchArgs {
+    /// Re-run everything: no call cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Cache calls that take at least MS milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100.0)]
+    cache_min_ms: f64,
+
+    /// Memory the cached results may use (estimated; least recently used entries go first),
+    /// e.g. 512M, 4G.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    cache_size: u64,
+
+    /// Keep the cache in .fever/cache/ under the project root and reuse it after a restart.
+    #[arg(long)]
+    persist_cache: bool,
+
+    #[command(flatten)]
+    program: ProgramArgs,
+}
+
+/// A size with an optional binary unit: `1G`, `512M`, `64K`, `1.5GiB`, `1000`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let upper = text.to_ascii_uppercase();
+    let number_end = upper
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(upper.len());
+    let (number, unit) = upper.split_at(number_end);
+    let factor: u64 = match unit.trim().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("'{text}' is not a size (e.g. 512M, 4G)")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (e.g. 512M, 4G)"))?;
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let bytes = (value * factor as f64) as u64;
+    if bytes == 0 {
+        return Err("the cache size must be more than 0 (use --no-cache to turn it off)".into());
+    }
+    Ok(bytes)
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum SnapshotArg {
     None,
@@ -101,6 +169,17 @@ enum SnapshotArg {
 
 #[derive(Args, Debug)]
 struct RunArgs {
+    /// Do not watch files: run with hot reload off.
+    #[arg(long)]
+    no_watch: bool,
+
+    #[command(flatten)]
+    program: ProgramArgs,
+}
+
+/// What to run and how fever talks about it: shared by run, record and watch.
+#[derive(Args, Debug)]
+struct ProgramArgs {
     /// Run library module MODULE as a script (like `python -m`); the rest are its arguments.
     #[arg(
         short = 'm',
@@ -110,10 +189,6 @@ struct RunArgs {
         conflicts_with = "script"
     )]
     module: Option<Vec<String>>,
-
-    /// Do not watch files: run with hot reload off.
-    #[arg(long)]
-    no_watch: bool,
 
     /// Directory whose .py files are watched [default: the script's directory, or . with -m].
     #[arg(long, value_name = "DIR")]
@@ -158,6 +233,7 @@ where
     let name = match &cli.command {
         Sub::Run(_) => "run",
         Sub::Record(_) => "record",
+        Sub::Watch(_) => "watch",
         Sub::Show(_) => "show",
     };
     convert(cli).map_err(|message| {
@@ -185,11 +261,31 @@ fn convert(cli: Cli) -> Result<Command, String> {
                 string_bytes: record.snapshot_string_bytes,
             },
         })),
+        Sub::Watch(watch) => {
+            if !watch.cache_min_ms.is_finite() || watch.cache_min_ms < 0.0 {
+                return Err("--cache-min-ms must be a number of milliseconds, 0 or more".into());
+            }
+            Ok(Command::Watch(WatchConfig {
+                run: program_config(watch.program)?,
+                cache: (!watch.no_cache).then(|| CacheConfig {
+                    min_duration: std::time::Duration::from_secs_f64(watch.cache_min_ms / 1000.0),
+                    max_bytes: watch.cache_size,
+                    persist: watch.persist_cache,
+                }),
+            }))
+        }
         Sub::Show(args) => Ok(Command::Show(args.config()?)),
     }
 }
 
 fn run_config(run: RunArgs) -> Result<RunConfig, String> {
+    Ok(RunConfig {
+        watch: !run.no_watch,
+        ..program_config(run.program)?
+    })
+}
+
+fn program_config(run: ProgramArgs) -> Result<RunConfig, String> {
     let (target, args) = match (run.module, run.script) {
         (Some(mut module), _) => {
             let name = module.remove(0);
@@ -227,7 +323,7 @@ fn run_config(run: RunArgs) -> Result<RunConfig, String> {
     Ok(RunConfig {
         target,
         args,
-        watch: !run.no_watch,
+        watch: true,
         root: run.root,
         python,
         verbosity,
@@ -333,6 +429,57 @@ mod tests {
         let config = run(&["fever", "run", "--root", "src", "-q", "main.py"]).unwrap();
         assert_eq!(config.root, Some(PathBuf::from("src")));
         assert_eq!(config.verbosity, Verbosity::Quiet);
+    }
+
+    fn watch(argv: &[&str]) -> Result<WatchConfig, String> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        match convert(cli)? {
+            Command::Watch(config) => Ok(config),
+            other => Err(format!("not a watch command: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn watch_defaults_and_options() {
+        let c = watch(&["fever", "watch", "app.py", "--no-cache"]).unwrap();
+        assert_eq!(c.run.args, ["--no-cache"]);
+        let cache = c.cache.unwrap();
+        assert_eq!(cache.max_bytes, 1 << 30);
+        assert_eq!(cache.min_duration, std::time::Duration::from_millis(100));
+        assert!(!cache.persist);
+        let c = watch(&[
+            "fever",
+            "watch",
+            "--cache-size",
+            "10M",
+            "--cache-min-ms",
+            "20",
+            "--persist-cache",
+            "-m",
+            "pkg",
+        ])
+        .unwrap();
+        let cache = c.cache.unwrap();
+        assert_eq!(cache.max_bytes, 10 << 20);
+        assert_eq!(cache.min_duration, std::time::Duration::from_millis(20));
+        assert!(cache.persist);
+        assert_eq!(c.run.target, Target::Module("pkg".into()));
+        assert!(watch(&["fever", "watch", "--no-cache", "a.py"]).unwrap().cache.is_none());
+        assert!(watch(&["fever", "watch", "--no-watch", "a.py"]).is_err());
+        assert!(watch(&["fever", "watch", "--cache-min-ms", "-1", "a.py"]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("G").is_err());
     }
 
     #[test]

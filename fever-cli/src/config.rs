@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub enum Command {
     Run(RunConfig),
     Record(RecordConfig),
+    Watch(WatchConfig),
     Show(ShowConfig),
 }
 
@@ -41,6 +42,26 @@ pub struct RunConfig {
     /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
     pub python: Option<PathBuf>,
     pub verbosity: Verbosity,
+}
+
+/// `fever watch [OPTIONS] (SCRIPT | -m MODULE) [ARGS...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// How to run the program (as `fever run`; always watching).
+    pub run: RunConfig,
+    /// The call cache; `None` with `--no-cache`.
+    pub cache: Option<CacheConfig>,
+}
+
+/// `fever watch`'s call cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// `--cache-min-ms`: calls at least this slow are cached.
+    pub min_duration: std::time::Duration,
+    /// `--cache-size`: estimated bytes the cached results may use.
+    pub max_bytes: u64,
+    /// `--persist-cache`: keep entries in `.fever/cache/` and reuse them after a restart.
+    pub persist: bool,
 }
 
 /// Default of `--max-calls-per-function`.

@@ -14,8 +14,8 @@ mod config;
 pub mod messages;
 
 pub use config::{
-    Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView, SnapshotLimits,
-    Snapshots, Target, Verbosity,
+    CacheConfig, Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView, SnapshotLimits,
+    Snapshots, Target, Verbosity, WatchConfig,
 };
 
 use std::ffi::OsString;
@@ -26,6 +26,8 @@ pub trait Host {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32>;
     /// Runs a program like [`run`](Self::run) while recording a trace; returns the exit code.
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32>;
+    /// Runs a program again after every save, with the call cache; returns the exit code.
+    fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32>;
 }
 
 /// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
@@ -43,6 +45,7 @@ where
     let result = match &command {
         Command::Run(config) => host.run(config),
         Command::Record(config) => host.record(config),
+        Command::Watch(config) => host.watch(config),
         Command::Show(config) => commands::show::run(config),
     };
     match result {

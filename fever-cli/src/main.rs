@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use anyhow::Context;
-use fever_cli::{Host, RecordConfig, RunConfig};
+use fever_cli::{Host, RecordConfig, RunConfig, WatchConfig};
 
 struct ExecPython {
     argv: Vec<OsString>,
@@ -21,6 +21,10 @@ impl Host for ExecPython {
     }
 
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
+        self.exec_python(&config.run)
+    }
+
+    fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
         self.exec_python(&config.run)
     }
 }

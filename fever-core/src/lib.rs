@@ -13,10 +13,12 @@
 //!   encoding with a structural hash, decoding and rendering.
 //! - [`analysis`]: what `fever show` computes from a trace: call trees, profiles, exports to
 //!   Perfetto, Chrome trace-event JSON and speedscope.
+//! - [`cache`]: `fever watch`'s call cache index (validity, LRU eviction) and trampoline source.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
 pub mod analysis;
+pub mod cache;
 mod error;
 pub mod events;
 pub mod live;

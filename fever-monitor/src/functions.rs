@@ -9,7 +9,7 @@ use fever_core::CodeRegistry;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
-use crate::compat;
+use crate::{cache, compat};
 use crate::project::Project;
 
 static REGISTRY: Mutex<Option<CodeRegistry>> = Mutex::new(None);
@@ -117,19 +117,25 @@ unsafe extern "C" fn on_function_event(
                     if let Some(registry) = lock().as_mut() {
                         registry.add(func as usize, code as usize, &file);
                     }
+                    cache::on_function_created(func, code);
                 }
             }
             compat::FUNC_EVENT_DESTROY => {
                 if let Some(registry) = lock().as_mut() {
                     registry.remove(func as usize);
                 }
+                cache::on_function_destroyed(func);
             }
-            compat::FUNC_EVENT_MODIFY_CODE => {
+            // The call cache's own trampolines leave the function registered under its code.
+            compat::FUNC_EVENT_MODIFY_CODE if !cache::is_installing() => {
                 let file = project_file(new_value);
                 if let Some(registry) = lock().as_mut() {
                     if file.is_some() || registry.contains(func as usize) {
                         registry.code_changed(func as usize, new_value as usize, file.as_deref());
                     }
+                }
+                if file.is_some() {
+                    cache::on_code_changed(func, new_value);
                 }
             }
             _ => {}

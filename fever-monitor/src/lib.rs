@@ -1,6 +1,8 @@
 //! `fever._native`: the extension module behind the `fever` command.
 //!
 //! - [`session`]: `fever run` in this interpreter (the CLI's in-process host).
+//! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
+//! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
@@ -10,8 +12,11 @@
 //! - [`monitoring`]: fever's sys.monitoring tool id.
 //! - [`tracer`]: `fever record`'s sys.monitoring callbacks, live ring and trace writer.
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
+//! - [`code_object`]: facts about code objects (parameters, content hash).
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
+mod cache;
+mod code_object;
 mod compat;
 mod functions;
 mod monitoring;
@@ -22,6 +27,7 @@ mod session;
 mod snapshot;
 mod sources;
 mod tracer;
+mod watch;
 mod watcher;
 
 use pyo3::prelude::*;

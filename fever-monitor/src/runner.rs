@@ -9,15 +9,42 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+/// How a run of the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It ran to the end, or called `sys.exit` with this code (0 for the end).
+    Exited(i32),
+    /// An exception ended it (its traceback was printed): exit code 1.
+    Raised,
+    /// Ctrl-C (`KeyboardInterrupt`, traceback printed): exit code 130.
+    Interrupted,
+}
+
+impl Ended {
+    /// The exit code `python` would give.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Exited(code) => code,
+            Ended::Raised => 1,
+            Ended::Interrupted => 130,
+        }
+    }
+}
+
 /// Runs `target` with `args` as `sys.argv[1:]`; returns the process exit code.
 pub fn run(py: Python<'_>, target: &Target, args: &[String]) -> PyResult<i32> {
+    Ok(run_once(py, target, args)?.code())
+}
+
+/// Runs `target` with `args` as `sys.argv[1:]` in a fresh `__main__`; says how it ended.
+pub fn run_once(py: Python<'_>, target: &Target, args: &[String]) -> PyResult<Ended> {
     let result = match target {
         Target::Script(path) => run_script(py, path, args),
         Target::Module(name) => run_module(py, name, args),
     };
     match result {
-        Ok(()) => Ok(0),
-        Err(err) => exit_code(py, &err),
+        Ok(()) => Ok(Ended::Exited(0)),
+        Err(err) => ended(py, &err),
     }
 }
 
@@ -93,29 +120,28 @@ fn set_argv_and_path(
     Ok(())
 }
 
-/// The exit code Python would give for an exception that ended the program (printing what
-/// Python prints).
-fn exit_code(py: Python<'_>, err: &PyErr) -> PyResult<i32> {
+/// How an exception ended the program (printing what Python prints).
+fn ended(py: Python<'_>, err: &PyErr) -> PyResult<Ended> {
     let sys = py.import("sys")?;
     if err.is_instance_of::<PySystemExit>(py) {
         let code = err.value(py).getattr("code")?;
         if code.is_none() {
-            return Ok(0);
+            return Ok(Ended::Exited(0));
         }
         if let Ok(n) = code.extract::<i32>() {
-            return Ok(n);
+            return Ok(Ended::Exited(n));
         }
         let stderr = sys.getattr("stderr")?;
         stderr.call_method1("write", (format!("{}\n", code.str()?),))?;
         stderr.call_method0("flush")?;
-        return Ok(1);
+        return Ok(Ended::Exited(1));
     }
     let value = err.value(py);
     sys.getattr("excepthook")?
         .call1((value.get_type(), value, err.traceback(py)))?;
     Ok(if err.is_instance_of::<PyKeyboardInterrupt>(py) {
-        130
+        Ended::Interrupted
     } else {
-        1
+        Ended::Raised
     })
 }

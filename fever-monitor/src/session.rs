@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, Host, RecordConfig, RunConfig, Target, Verbosity};
+use fever_cli::{messages, Host, RecordConfig, RunConfig, Target, Verbosity, WatchConfig};
 use fever_core::ring::{RingReader, RingWriter};
 use fever_core::trace::TraceHeader;
 use pyo3::prelude::*;
@@ -32,13 +32,31 @@ impl Host for InProcess {
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
         Python::attach(|py| run(py, &config.run, Some(config)))
     }
+
+    fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
+        Python::attach(|py| crate::watch::run(py, config))
+    }
 }
 
 /// What lives until the interpreter exits.
-struct Session {
-    watcher: Option<FileWatcher>,
-    tool_id: Option<u8>,
+pub struct Session {
+    pub watcher: Option<FileWatcher>,
+    pub tool_id: Option<u8>,
     recording: Option<Recording>,
+    /// `fever watch`'s call cache is on.
+    pub cache: bool,
+}
+
+impl Session {
+    /// A session without a recording.
+    pub fn new(watcher: Option<FileWatcher>, tool_id: Option<u8>, cache: bool) -> Self {
+        Self {
+            watcher,
+            tool_id,
+            recording: None,
+            cache,
+        }
+    }
 }
 
 /// A trace being recorded.
@@ -51,7 +69,7 @@ struct Recording {
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
 /// The project root: `--root`, else the script's directory, else (`-m`) the current directory.
-fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
+pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
     let root = match (&config.root, &config.target) {
         (Some(root), _) => root.clone(),
         (None, Target::Script(script)) => {
@@ -97,26 +115,36 @@ fn run(py: Python<'_>, config: &RunConfig, record: Option<&RecordConfig>) -> any
         functions::install(py, project.clone())?;
         sources::install(py)?;
         Some(
-            FileWatcher::start(project, config.verbosity)
+            FileWatcher::start(project, config.verbosity, None)
                 .with_context(|| format!("cannot watch {}", root.display()))?,
         )
     } else {
         None
     };
+    keep(
+        py,
+        Session {
+            watcher,
+            tool_id,
+            recording,
+            cache: false,
+        },
+    )?;
+    Ok(runner::run(py, &config.target, &config.args)?)
+}
+
+/// Keeps `session` until the interpreter exits (then [`shutdown`] ends it).
+pub fn keep(py: Python<'_>, session: Session) -> PyResult<()> {
     *SESSION
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Session {
-        watcher,
-        tool_id,
-        recording,
-    });
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(session);
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(shutdown, py)?,))?;
     let at_fork = pyo3::types::PyDict::new(py);
     at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
     py.import("os")?
         .call_method("register_at_fork", (), Some(&at_fork))?;
-    Ok(runner::run(py, &config.target, &config.args)?)
+    Ok(())
 }
 
 /// In a child of `os.fork()`: the watcher and trace-writer threads were not copied, and the
@@ -148,6 +176,7 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         watcher,
         tool_id,
         recording,
+        cache,
     }) = session
     {
         // Every step runs whatever the others did: an unfinished trace must not keep the
@@ -156,9 +185,10 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
             (Some(recording), Some(id)) => finish_recording(py, recording, id),
             _ => Ok(()),
         };
+        let cache_stopped = if cache { crate::cache::stop(py) } else { Ok(()) };
         py.detach(move || drop(watcher));
         let released = tool_id.map_or(Ok(()), |id| monitoring::release(py, id));
-        finished.and(released)?;
+        finished.and(cache_stopped).and(released)?;
     }
     Ok(())
 }

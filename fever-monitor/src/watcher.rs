@@ -1,9 +1,12 @@
 //! The file watcher: a background thread that reacts to completed saves under the project root
 //! (close-after-write and rename-into-place, as editors' safe writes do) at once — no debounce —
 //! coalesces bursts, and hands each changed `.py` file to the reload engine with the GIL held.
+//! Under `fever watch` it also tells the develop loop what each save did ([`Loop`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -15,7 +18,16 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use pyo3::prelude::*;
 
 use crate::project::Project;
-use crate::reload;
+use crate::reload::{self, Outcome, Scope};
+
+/// The develop loop's end of the watcher (`fever watch`).
+pub struct Loop {
+    /// Receives what each save did, after it was applied and reported.
+    pub saves: Sender<Outcome>,
+    /// True while the program is not running: saves then leave `__main__` alone (the loop runs
+    /// the script afresh).
+    pub idle: Arc<AtomicBool>,
+}
 
 /// The running watcher thread; stopped and joined on drop, which happens at interpreter exit.
 /// Drop it with the GIL released (the thread may be waiting for the GIL to finish a reload).
@@ -27,7 +39,11 @@ pub struct FileWatcher {
 impl FileWatcher {
     /// Watches every directory under the project root (except ignored ones) before returning, so a
     /// save right after start-up is seen.
-    pub fn start(project: Project, verbosity: Verbosity) -> notify::Result<FileWatcher> {
+    pub fn start(
+        project: Project,
+        verbosity: Verbosity,
+        develop: Option<Loop>,
+    ) -> notify::Result<FileWatcher> {
         let (events_tx, events_rx) = unbounded();
         let mut watcher = notify::recommended_watcher(move |event| {
             let _ = events_tx.send(event);
@@ -43,7 +59,16 @@ impl FileWatcher {
         let (stop, stop_rx) = unbounded();
         let thread = std::thread::Builder::new()
             .name("fever-watcher".into())
-            .spawn(move || watch_loop(watcher, &project, verbosity, &events_rx, &stop_rx))
+            .spawn(move || {
+                watch_loop(
+                    watcher,
+                    &project,
+                    verbosity,
+                    develop.as_ref(),
+                    &events_rx,
+                    &stop_rx,
+                );
+            })
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
         Ok(FileWatcher {
             stop,
@@ -89,6 +114,7 @@ fn watch_loop(
     mut watcher: RecommendedWatcher,
     project: &Project,
     verbosity: Verbosity,
+    develop: Option<&Loop>,
     events: &Receiver<EventResult>,
     stop: &Receiver<()>,
 ) {
@@ -101,18 +127,27 @@ fn watch_loop(
         let mut batch = vec![first];
         batch.extend(events.try_iter());
         for path in saved_files(&batch, project, &mut watcher, verbosity) {
-            let outcome =
-                std::panic::catch_unwind(|| Python::attach(|py| reload::reload_path(py, &path)));
-            let events = outcome.unwrap_or_else(|_| {
-                vec![ReloadEvent::Error {
+            let scope = match develop {
+                Some(develop) if develop.idle.load(Ordering::SeqCst) => Scope::SkipMain,
+                _ => Scope::All,
+            };
+            let outcome = std::panic::catch_unwind(|| {
+                Python::attach(|py| reload::reload_path(py, &path, scope))
+            });
+            let outcome = outcome.unwrap_or_else(|_| Outcome {
+                events: vec![ReloadEvent::Error {
                     file: path.display().to_string(),
                     line: None,
                     message:
                         "internal error in fever's reload engine; the running code is unchanged"
                             .into(),
-                }]
+                }],
+                ..Outcome::default()
             });
-            report(&events, verbosity, started);
+            report(&outcome.events, verbosity, started);
+            if let Some(develop) = develop {
+                let _ = develop.saves.send(outcome);
+            }
         }
     }
 }

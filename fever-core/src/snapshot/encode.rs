@@ -23,6 +23,10 @@ pub struct Snapped {
     /// The snapshot can rebuild the value exactly: nothing truncated, hashed, or repr-only (and
     /// so the hash covers all of it).
     pub faithful: bool,
+    /// The hash covers all of the value, so equal hashes mean equal values (in the common
+    /// cases): nothing was left out or known only by its repr or type. Unlike `faithful`,
+    /// content-hashed buffers and cut strings count (their hash covers all their content).
+    pub complete: bool,
 }
 
 /// An array's description for [`Encoder::array`].
@@ -96,6 +100,7 @@ pub struct Encoder<'a> {
     root: Option<u64>,
     mutable: bool,
     faithful: bool,
+    complete: bool,
 }
 
 impl<'a> Encoder<'a> {
@@ -109,6 +114,7 @@ impl<'a> Encoder<'a> {
             root: None,
             mutable: false,
             faithful: true,
+            complete: true,
         }
     }
 
@@ -124,6 +130,7 @@ impl<'a> Encoder<'a> {
             hash: self.root.unwrap_or_default(),
             mutable: self.mutable,
             faithful: self.faithful,
+            complete: self.complete,
         }
     }
 
@@ -320,6 +327,7 @@ impl<'a> Encoder<'a> {
         put_str(self.out, qualname);
         self.mutable = true;
         self.faithful &= complete;
+        self.complete &= complete;
         let state = mix(
             mix(
                 mix(mix(seed(tag::OBJECT), kind as u64), u64::from(complete)),
@@ -432,6 +440,7 @@ impl<'a> Encoder<'a> {
         put_varint(self.out, omitted);
         if omitted > 0 {
             self.faithful = false;
+            self.complete = false;
         }
         self.complete(mix(mix(mix(frame.state, frame.sum), frame.count), omitted));
     }
@@ -470,6 +479,7 @@ impl<'a> Encoder<'a> {
                 self.out.push(content::UNAVAILABLE);
                 put_varint(self.out, nbytes);
                 self.faithful = false;
+                self.complete = false;
                 (nbytes, 0)
             }
         };
@@ -487,6 +497,7 @@ impl<'a> Encoder<'a> {
         put_str(self.out, qualname);
         if !super::value::reference_is_faithful(kind, qualname) {
             self.faithful = false;
+            self.complete = false;
         }
         let h = mix(
             mix(
@@ -551,6 +562,7 @@ impl<'a> Encoder<'a> {
     fn opaque_flags(&mut self) {
         self.mutable = true;
         self.faithful = false;
+        self.complete = false;
     }
 
     /// Writes a text (`STR` or `STR_TRUNCATED`) and returns its value hash.

@@ -156,6 +156,35 @@ fn faithful_and_mutable_flags() {
 }
 
 #[test]
+fn complete_means_the_hash_covers_everything() {
+    let (_, s) = snap(|enc| enc.bytes_hashed(BytesKind::Bytes, 3 << 20, 0x1234));
+    assert!(s.complete && !s.faithful);
+    let (_, s) = snap(|enc| enc.str_limited("ééé", 3));
+    assert!(s.complete && !s.faithful);
+    let (_, s) = snap(|enc| {
+        enc.begin_list();
+        enc.int(1);
+        enc.end(3);
+    });
+    assert!(!s.complete);
+    for opaque in [
+        snap(|enc| enc.opaque("socket")).1,
+        snap(|enc| enc.repr("Lock", "<lock>", 100)).1,
+        snap(|enc| enc.depth_limit("list")).1,
+        snap(|enc| enc.reference(RefKind::Function, "m", "f.<locals>.g")).1,
+    ] {
+        assert!(!opaque.complete);
+    }
+    let (_, s) = snap(|enc| {
+        enc.begin_tuple();
+        enc.int(1);
+        enc.str("x");
+        enc.end(0);
+    });
+    assert!(s.complete && s.faithful);
+}
+
+#[test]
 fn dict_set_and_field_hashes_ignore_order() {
     let dict = |pairs: &[(&str, i64)]| {
         hash_of(|enc| {

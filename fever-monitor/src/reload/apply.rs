@@ -11,6 +11,7 @@ use fever_core::{Change, Definition, Kind, Plan, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use super::caches;
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
 use crate::{functions, sources};
@@ -239,10 +240,13 @@ impl<'py> Applier<'_, 'py> {
     /// lambdas, generators) by name to do the same for them. Returns notes on closures that could
     /// not be updated.
     fn swap(&self, old: &Bound<'py, PyAny>, new: &Bound<'py, PyAny>) -> PyResult<Vec<String>> {
+        let mut notes = Vec::new();
         for function in functions::functions_of(self.py, old) {
             function.setattr("__code__", new)?;
+            if caches::clear_wrappers(&function)? > 0 {
+                notes.push("its functools cache was cleared".to_owned());
+            }
         }
-        let mut notes = Vec::new();
         let mut new_nested: HashMap<String, Vec<Bound<'py, PyAny>>> = HashMap::new();
         for constant in new.getattr("co_consts")?.try_iter()? {
             let constant = constant?;

@@ -5,9 +5,11 @@
 //!   enclosing classes, and code-object surgery (line shifts).
 //! - [`apply`]: carries out a plan on one module: swaps `__code__`, executes definitions and
 //!   statements, deletes names.
+//! - [`caches`]: clears `functools` caches of functions whose code was replaced.
 //! - [`modules`]: which loaded modules run a given file.
 
 mod apply;
+mod caches;
 mod compile;
 mod modules;
 
@@ -18,23 +20,93 @@ use pyo3::prelude::*;
 
 use crate::sources;
 
+/// What one save did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What was applied (or the error that rejected the save).
+    pub events: Vec<ReloadEvent>,
+    /// The file as the program's code names it (`co_filename`), when a loaded module runs it.
+    pub file: Option<String>,
+    /// The running text changed (false for an identical save or a rejected one).
+    pub changed: bool,
+    /// A top-level statement (module level or class body) is new or changed.
+    pub statements: bool,
+}
+
+/// Which modules a save applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every loaded module running the file.
+    All,
+    /// All but `__main__`: `fever watch` between runs runs the script afresh instead.
+    SkipMain,
+}
+
 /// Reloads the modules running `path` after a save; returns what happened.
-pub fn reload_path(py: Python<'_>, path: &Path) -> Vec<ReloadEvent> {
+pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
     let modules = modules::running(py, path);
-    if modules.is_empty() {
-        return Vec::new();
-    }
-    let file = modules[0].file.clone();
+    let Some(file) = modules.first().map(|m| m.file.clone()) else {
+        return Outcome::default();
+    };
     // Deleted or renamed away: the running code stays as it is.
     let Ok(bytes) = std::fs::read(path) else {
-        return Vec::new();
+        return Outcome::default();
     };
-    match reload_bytes(py, &modules, &bytes) {
-        Ok(events) => events,
+    let modules: Vec<_> = modules
+        .into_iter()
+        .filter(|m| scope == Scope::All || m.name != "__main__")
+        .collect();
+    let result = if modules.is_empty() {
+        compare_only(py, &file, &bytes)
+    } else {
+        reload_bytes(py, &modules, &bytes)
+    };
+    match result {
+        Ok(mut outcome) => {
+            outcome.file = Some(file);
+            outcome
+        }
         // One save can arrive as several events: report a rejected content once.
-        Err(error) if sources::reject(&file, &bytes) => vec![error],
-        Err(_) => Vec::new(),
+        Err(error) if sources::reject(&file, &bytes) => Outcome {
+            events: vec![error],
+            file: Some(file),
+            ..Outcome::default()
+        },
+        Err(_) => Outcome {
+            file: Some(file),
+            ..Outcome::default()
+        },
     }
+}
+
+/// For a file no module is reloaded from: whether the saved text differs from the one running,
+/// and whether a statement changed.
+fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, ReloadEvent> {
+    let display = display_path(file);
+    let text = sources::decode(py, bytes)
+        .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
+    let Some(running) = sources::get(file) else {
+        return Ok(Outcome {
+            changed: true,
+            statements: true,
+            ..Outcome::default()
+        });
+    };
+    if running.text == text {
+        return Ok(Outcome::default());
+    }
+    let plan = plan_reload(&running.index, &Index::build(&text));
+    Ok(Outcome {
+        changed: true,
+        statements: has_statements(&plan),
+        ..Outcome::default()
+    })
+}
+
+fn has_statements(plan: &fever_core::Plan) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| matches!(c, fever_core::Change::Statement { .. }))
 }
 
 /// Applies the saved `bytes` to `modules` (all running the same file), or returns the error that
@@ -43,7 +115,7 @@ fn reload_bytes(
     py: Python<'_>,
     modules: &[modules::LoadedModule<'_>],
     bytes: &[u8],
-) -> Result<Vec<ReloadEvent>, ReloadEvent> {
+) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
     let display = display_path(file);
     let text = sources::decode(py, bytes)
@@ -57,7 +129,7 @@ fn reload_bytes(
     })?;
     if running.text == text {
         sources::accept(file);
-        return Ok(Vec::new());
+        return Ok(Outcome::default());
     }
     let index = Index::build(&text);
     if index.broken.is_some() {
@@ -71,7 +143,12 @@ fn reload_bytes(
         events.append(&mut apply::apply(py, module, &text, &plan, &display)?);
     }
     sources::set(file, text);
-    Ok(events)
+    Ok(Outcome {
+        events,
+        changed: true,
+        statements: has_statements(&plan),
+        file: None,
+    })
 }
 
 /// `file` relative to the current directory when it is under it.

@@ -10,8 +10,6 @@
 // Every call of the program runs these twice: the hot helpers are forced inline.
 #![allow(clippy::inline_always)]
 
-use std::ffi::{c_char, CStr};
-use std::sync::atomic::{AtomicPtr, Ordering};
 
 use fever_cli::Snapshots;
 use fever_core::live::kind;
@@ -23,32 +21,11 @@ use fever_core::snapshot::Encoder;
 
 use super::codes::{CodeEntry, Lookup};
 use super::{release, tracer, Frame, Tracer, Watched};
+use crate::monitoring::{self, disable, none};
 use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
 
 /// Largest snapshot kept as is (see [`cap_snapshot`]).
 const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
-
-/// `sys.monitoring.DISABLE`, an owned reference kept for the life of the process.
-static DISABLE: AtomicPtr<PyObject> = AtomicPtr::new(std::ptr::null_mut());
-
-/// A new reference to `None`.
-#[inline(always)]
-fn none() -> *mut PyObject {
-    // SAFETY: `Py_None` is immortal; taking a new reference is always valid with the GIL held.
-    unsafe { ffi::Py_NewRef(ffi::Py_None()) }
-}
-
-/// A new reference to `DISABLE`.
-#[inline(always)]
-fn disable() -> *mut PyObject {
-    let d = DISABLE.load(Ordering::Relaxed);
-    if d.is_null() {
-        none()
-    } else {
-        // SAFETY: owned for the life of the process; the GIL is held in callbacks.
-        unsafe { ffi::Py_NewRef(d) }
-    }
-}
 
 /// The project entry for `code`, classifying it on first sight. `None` for library code.
 #[inline(always)]
@@ -395,7 +372,7 @@ unsafe extern "C" fn on_raise(
 }
 
 /// The callbacks and the `sys.monitoring.events` names they serve.
-const CALLBACKS: [(&CStr, &str, ffi::PyCFunctionFast); 7] = [
+const CALLBACKS: [monitoring::Callback; 7] = [
     (c"fever_py_start", "PY_START", on_start),
     (c"fever_py_resume", "PY_RESUME", on_resume),
     (c"fever_py_throw", "PY_THROW", on_throw),
@@ -407,45 +384,10 @@ const CALLBACKS: [(&CStr, &str, ffi::PyCFunctionFast); 7] = [
 
 /// Registers the callbacks for `tool_id` and enables their events for all code.
 pub fn register(py: Python<'_>, tool_id: u8) -> PyResult<()> {
-    let monitoring = py.import("sys")?.getattr("monitoring")?;
-    let disable = monitoring.getattr("DISABLE")?;
-    if DISABLE.load(Ordering::Relaxed).is_null() {
-        DISABLE.store(disable.into_ptr(), Ordering::Relaxed);
-    }
-    let events = monitoring.getattr("events")?;
-    let mut mask = 0u32;
-    for (name, event, function) in CALLBACKS {
-        let def = Box::leak(Box::new(ffi::PyMethodDef {
-            ml_name: name.as_ptr().cast::<c_char>(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunctionFast: function,
-            },
-            ml_flags: ffi::METH_FASTCALL,
-            ml_doc: std::ptr::null(),
-        }));
-        // SAFETY: `def` lives for the rest of the process; the GIL is held.
-        let callable = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()),
-            )?
-        };
-        let bit: u32 = events.getattr(event)?.extract()?;
-        monitoring.call_method1("register_callback", (tool_id, bit, callable))?;
-        mask |= bit;
-    }
-    monitoring.call_method1("set_events", (tool_id, mask))?;
-    Ok(())
+    monitoring::register(py, tool_id, &CALLBACKS)
 }
 
 /// Disables fever's events and removes its callbacks (other tools are not touched).
 pub fn unregister(py: Python<'_>, tool_id: u8) -> PyResult<()> {
-    let monitoring = py.import("sys")?.getattr("monitoring")?;
-    monitoring.call_method1("set_events", (tool_id, 0))?;
-    let events = monitoring.getattr("events")?;
-    for (_, event, _) in CALLBACKS {
-        let bit: u32 = events.getattr(event)?.extract()?;
-        monitoring.call_method1("register_callback", (tool_id, bit, py.None()))?;
-    }
-    Ok(())
+    monitoring::unregister(py, tool_id, &CALLBACKS)
 }

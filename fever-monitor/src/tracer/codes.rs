@@ -10,11 +10,10 @@ use std::ffi::c_void;
 
 use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
-use xxhash_rust::xxh3::Xxh3;
 
+use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_attr, str_of};
 use crate::compat::{
     PyUnstable_Code_GetExtra, PyUnstable_Code_SetExtra, PyUnstable_Eval_RequestCodeExtraIndex,
-    CO_VARARGS, CO_VARKEYWORDS,
 };
 use crate::project::Project;
 
@@ -159,46 +158,6 @@ impl Drop for CodeTable {
     }
 }
 
-/// The code's parameter names as owned references, in signature order: positional, `*args`,
-/// keyword-only, `**kwargs` (`co_varnames` holds them as positional, keyword-only, `*args`,
-/// `**kwargs`).
-unsafe fn parameter_names(code: *mut PyObject) -> Vec<*mut PyObject> {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let flags = int_attr(code, c"co_flags").unwrap_or(0);
-        let positional = int_attr(code, c"co_argcount").unwrap_or(0);
-        let keyword_only = int_attr(code, c"co_kwonlyargcount").unwrap_or(0);
-        let varargs = i64::from(flags & CO_VARARGS != 0);
-        let varkw = i64::from(flags & CO_VARKEYWORDS != 0);
-        let star = positional + keyword_only;
-        let order = (0..positional)
-            .chain((star..star + varargs).chain(positional..star))
-            .chain(star + varargs..star + varargs + varkw);
-        let names = ffi::PyObject_GetAttrString(code, c"co_varnames".as_ptr());
-        if names.is_null() {
-            ffi::PyErr_Clear();
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        if ffi::PyTuple_Check(names) != 0 {
-            let len = ffi::PyTuple_GET_SIZE(names);
-            for i in order {
-                let Ok(i) = Py_ssize_t::try_from(i) else {
-                    break;
-                };
-                if i >= len {
-                    break;
-                }
-                let name = ffi::PyTuple_GET_ITEM(names, i);
-                ffi::Py_INCREF(name);
-                out.push(name);
-            }
-        }
-        ffi::Py_DECREF(names);
-        out
-    }
-}
-
 /// Byte offset of the first `opcode` instruction in the code's bytecode (`co_code`: 2-byte code
 /// units, inline caches as opcode 0).
 unsafe fn first_instruction(code: *mut PyObject, opcode: u8) -> Option<u32> {
@@ -223,132 +182,3 @@ unsafe fn first_instruction(code: *mut PyObject, opcode: u8) -> Option<u32> {
     }
 }
 
-/// A content hash of the code that ignores where it sits (file, line numbers): bytecode, names,
-/// and constants (nested code objects recursively).
-unsafe fn code_hash(code: *mut PyObject) -> u64 {
-    let mut h = Xxh3::new();
-    // SAFETY: guaranteed by the caller.
-    unsafe { hash_code_into(code, &mut h, 0) };
-    h.digest()
-}
-
-unsafe fn hash_code_into(code: *mut PyObject, h: &mut Xxh3, depth: u32) {
-    // SAFETY: guaranteed by the caller (GIL held, `code` a code object).
-    unsafe {
-        for attr in [
-            c"co_code",
-            c"co_names",
-            c"co_varnames",
-            c"co_freevars",
-            c"co_consts",
-        ] {
-            let value = ffi::PyObject_GetAttrString(code, attr.as_ptr());
-            if value.is_null() {
-                ffi::PyErr_Clear();
-                continue;
-            }
-            if ffi::PyBytes_Check(value) != 0 {
-                let len = usize::try_from(ffi::PyBytes_Size(value)).unwrap_or(0);
-                h.update(std::slice::from_raw_parts(
-                    ffi::PyBytes_AsString(value).cast::<u8>(),
-                    len,
-                ));
-            } else if ffi::PyTuple_Check(value) != 0 {
-                for i in 0..ffi::PyTuple_GET_SIZE(value) {
-                    let item = ffi::PyTuple_GET_ITEM(value, i);
-                    if ffi::PyCode_Check(item) != 0 && depth < 16 {
-                        hash_code_into(item, h, depth + 1);
-                    } else if let Some(text) = repr_of(item) {
-                        h.update(text.as_bytes());
-                    }
-                    h.update(&[0xff]);
-                }
-            }
-            ffi::Py_DECREF(value);
-        }
-    }
-}
-
-/// `globals["__name__"]`, or `?` when unknown.
-unsafe fn module_name(globals: *mut PyObject) -> String {
-    if globals.is_null() {
-        return "?".to_owned();
-    }
-    // SAFETY: guaranteed by the caller; PyDict_GetItemString returns a borrowed reference.
-    unsafe {
-        if ffi::PyDict_Check(globals) == 0 {
-            return "?".to_owned();
-        }
-        let name = ffi::PyDict_GetItemString(globals, c"__name__".as_ptr());
-        if name.is_null() {
-            return "?".to_owned();
-        }
-        str_of(name).unwrap_or_else(|| "?".to_owned())
-    }
-}
-
-unsafe fn str_attr(obj: *mut PyObject, name: &std::ffi::CStr) -> Option<String> {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let value = ffi::PyObject_GetAttrString(obj, name.as_ptr());
-        if value.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let s = str_of(value);
-        ffi::Py_DECREF(value);
-        s
-    }
-}
-
-unsafe fn int_attr(obj: *mut PyObject, name: &std::ffi::CStr) -> Option<i64> {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let value = ffi::PyObject_GetAttrString(obj, name.as_ptr());
-        if value.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let n = ffi::PyLong_AsLongLong(value);
-        ffi::Py_DECREF(value);
-        if n == -1 && !ffi::PyErr_Occurred().is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        Some(n)
-    }
-}
-
-/// A `str` object's text (None for other objects).
-unsafe fn str_of(obj: *mut PyObject) -> Option<String> {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        if ffi::PyUnicode_Check(obj) == 0 {
-            return None;
-        }
-        let mut size: Py_ssize_t = 0;
-        let data = ffi::PyUnicode_AsUTF8AndSize(obj, &raw mut size);
-        if data.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let bytes =
-            std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).unwrap_or(0));
-        Some(String::from_utf8_lossy(bytes).into_owned())
-    }
-}
-
-/// `repr(obj)` for a code constant (literals, tuples and frozensets of them: C reprs).
-unsafe fn repr_of(obj: *mut PyObject) -> Option<String> {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let r = ffi::PyObject_Repr(obj);
-        if r.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let s = str_of(r);
-        ffi::Py_DECREF(r);
-        s
-    }
-}

@@ -1,0 +1,16 @@
+//! `fever watch`'s call cache, without Python: which cached calls exist, when they stop being
+//! valid, and which go when memory runs out.
+//!
+//! - [`index`]: the entries (function code hash + argument hash → stored result), each with the
+//!   code it reached during the call; invalidation when any of that code changes; LRU eviction
+//!   under a byte budget.
+//! - [`persist`]: the cache file under `.fever/cache/` (`--persist-cache`): entries with their
+//!   results as snapshots, in a ring file, validated on load.
+//! - [`trampoline`]: the Python source of the trampoline that replaces a cached function's code.
+
+pub mod index;
+pub mod persist;
+pub mod trampoline;
+
+pub use index::{CacheIndex, CodeSlot, Entry, Evicted, Key, Reached};
+pub use trampoline::Signature;

@@ -1,0 +1,246 @@
+//! The call cache's table of project code objects: content hash, name, parameters, whether
+//! calls of it can be cached, and how many of its calls this run had their arguments captured.
+//!
+//! As in the tracer, a code object's entry index lives in its `co_extra` slot (an index of the
+//! cache's own): NULL = never seen, [`NOT_PROJECT`] = library code, `i + 2` = entry `i`.
+
+use std::ffi::c_void;
+
+use fever_core::cache::{CacheIndex, CodeSlot, Signature};
+use pyo3::ffi::{self, PyObject, Py_ssize_t};
+
+use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
+use crate::compat::{
+    PyUnstable_Code_GetExtra, PyUnstable_Code_SetExtra, PyUnstable_Eval_RequestCodeExtraIndex,
+    CO_VARARGS, CO_VARKEYWORDS,
+};
+use crate::project::Project;
+
+const NOT_PROJECT: usize = 1;
+
+/// `co_flags` of generators, coroutines and async generators: their calls return at the first
+/// `yield`/`await`, so there is no result to cache.
+const CO_SUSPENDS: i64 = 0x0020 | 0x0080 | 0x0100 | 0x0200;
+/// `co_flags` of function bodies (module and class bodies lack it).
+const CO_OPTIMIZED: i64 = 0x0001;
+
+/// One project code object.
+pub struct CodeInfo {
+    /// The (file, qualified name) the cache index follows it by.
+    pub slot: CodeSlot,
+    /// Content hash (ignores line numbers).
+    pub hash: u64,
+    pub qualname: String,
+    /// What a call's result depends on besides global state, as names to read from its frame
+    /// (owned `str` objects): the parameters in signature order, then the free variables
+    /// (a closure's cells are arguments the caller does not see).
+    pub arg_objects: Vec<*mut PyObject>,
+    /// The same names as Rust strings.
+    pub arg_names: Vec<String>,
+    /// The parameters as the trampoline needs them.
+    pub signature: Signature,
+    /// Why its calls can't be cached at all (a generator...), if so.
+    pub never: Option<&'static str>,
+    /// Module or class body code: never cached, and not worth a word.
+    pub body: bool,
+    /// Calls this run whose arguments were captured at their start.
+    pub captured: u32,
+}
+
+/// What a code object is to the cache.
+pub enum Lookup {
+    Project(usize),
+    Other,
+    Unseen,
+}
+
+/// Every code object the cache has seen.
+pub struct Codes {
+    extra_index: Py_ssize_t,
+    project: Project,
+    pub infos: Vec<CodeInfo>,
+}
+
+impl Codes {
+    pub fn new(project: Project) -> Self {
+        static INDEX: std::sync::OnceLock<Py_ssize_t> = std::sync::OnceLock::new();
+        // SAFETY: called with the GIL held (the cache starts from Python).
+        let extra_index =
+            *INDEX.get_or_init(|| unsafe { PyUnstable_Eval_RequestCodeExtraIndex(None) });
+        Self {
+            extra_index,
+            project,
+            infos: Vec::new(),
+        }
+    }
+
+    /// What `code` is. Safety: GIL held, `code` a live object.
+    #[inline]
+    pub unsafe fn lookup(&self, code: *mut PyObject) -> Lookup {
+        let mut extra: *mut c_void = std::ptr::null_mut();
+        // SAFETY: guaranteed by the caller; GetExtra fails (-1) for non-code objects.
+        if unsafe { PyUnstable_Code_GetExtra(code, self.extra_index, &raw mut extra) } != 0 {
+            // SAFETY: GIL held.
+            unsafe { ffi::PyErr_Clear() };
+            return Lookup::Other;
+        }
+        match extra as usize {
+            0 => Lookup::Unseen,
+            NOT_PROJECT => Lookup::Other,
+            slot => Lookup::Project(slot - 2),
+        }
+    }
+
+    /// The entry of `code`, classifying it on first sight; `None` for library code.
+    /// Safety: GIL held, `code` a live object, no exception set.
+    pub unsafe fn entry<V>(
+        &mut self,
+        code: *mut PyObject,
+        index: &mut CacheIndex<V>,
+    ) -> Option<usize> {
+        // SAFETY: guaranteed by the caller.
+        match unsafe { self.lookup(code) } {
+            Lookup::Project(i) => Some(i),
+            Lookup::Other => None,
+            // SAFETY: guaranteed by the caller.
+            Lookup::Unseen => unsafe { self.classify(code, index) },
+        }
+    }
+
+    unsafe fn classify<V>(
+        &mut self,
+        code: *mut PyObject,
+        index: &mut CacheIndex<V>,
+    ) -> Option<usize> {
+        // SAFETY: guaranteed by the caller.
+        let file = unsafe { str_attr(code, c"co_filename") }.unwrap_or_default();
+        let i = self.infos.len();
+        let project = !file.is_empty() && self.project.contains_file(&file);
+        let slot_value = if project { i + 2 } else { NOT_PROJECT };
+        // SAFETY: guaranteed by the caller; the slot value is an integer, never dereferenced.
+        if unsafe { PyUnstable_Code_SetExtra(code, self.extra_index, slot_value as *mut c_void) }
+            != 0
+        {
+            // SAFETY: GIL held.
+            unsafe { ffi::PyErr_Clear() };
+            return None;
+        }
+        if !project {
+            return None;
+        }
+        // SAFETY: guaranteed by the caller.
+        let (qualname, hash, flags, mut arg_objects, signature) = unsafe {
+            (
+                str_attr(code, c"co_qualname").unwrap_or_default(),
+                code_hash(code),
+                int_attr(code, c"co_flags").unwrap_or(0),
+                parameter_names(code),
+                signature(code),
+            )
+        };
+        for name in &signature.freevars {
+            // SAFETY: GIL held; a new reference to an interned str (or NULL on failure).
+            let object = unsafe {
+                ffi::PyUnicode_InternFromString(
+                    std::ffi::CString::new(name.as_str()).unwrap_or_default().as_ptr(),
+                )
+            };
+            if object.is_null() {
+                // SAFETY: GIL held.
+                unsafe { ffi::PyErr_Clear() };
+            } else {
+                arg_objects.push(object);
+            }
+        }
+        let arg_names = arg_objects
+            .iter()
+            // SAFETY: each is a live str we own a reference to.
+            .map(|&name| unsafe { str_of(name) }.unwrap_or_default())
+            .collect();
+        let never = if flags & CO_SUSPENDS != 0 {
+            Some("it is a generator or coroutine")
+        } else if flags & CO_OPTIMIZED == 0 {
+            Some("it is module or class body code")
+        } else if signature.name.starts_with('<') {
+            Some("it is a lambda")
+        } else {
+            None
+        };
+        let slot = index.slot(&file, &qualname);
+        index.code_seen(slot, hash);
+        self.infos.push(CodeInfo {
+            slot,
+            hash,
+            qualname,
+            arg_objects,
+            arg_names,
+            signature,
+            never,
+            body: flags & CO_OPTIMIZED == 0,
+            captured: 0,
+        });
+        Some(i)
+    }
+}
+
+impl Drop for Codes {
+    fn drop(&mut self) {
+        // Dropped with the GIL held (the cache stops from Python).
+        for info in &self.infos {
+            for &name in &info.arg_objects {
+                // SAFETY: we own these references; the GIL is held.
+                unsafe { ffi::Py_DECREF(name) };
+            }
+        }
+    }
+}
+
+/// The code's parameters split by kind, and its free variables.
+unsafe fn signature(code: *mut PyObject) -> Signature {
+    // SAFETY: guaranteed by the caller (GIL held, `code` a code object).
+    unsafe {
+        let names = |attr: &std::ffi::CStr| -> Vec<String> {
+            let tuple = ffi::PyObject_GetAttrString(code, attr.as_ptr());
+            if tuple.is_null() {
+                ffi::PyErr_Clear();
+                return Vec::new();
+            }
+            let mut out = Vec::new();
+            if ffi::PyTuple_Check(tuple) != 0 {
+                for i in 0..ffi::PyTuple_GET_SIZE(tuple) {
+                    out.push(str_of(ffi::PyTuple_GET_ITEM(tuple, i)).unwrap_or_default());
+                }
+            }
+            ffi::Py_DECREF(tuple);
+            out
+        };
+        let count = |attr: &std::ffi::CStr| {
+            usize::try_from(int_attr(code, attr).unwrap_or(0)).unwrap_or(0)
+        };
+        let flags = int_attr(code, c"co_flags").unwrap_or(0);
+        let varnames = names(c"co_varnames");
+        let (posonly, positional, kwonly) = (
+            count(c"co_posonlyargcount"),
+            count(c"co_argcount"),
+            count(c"co_kwonlyargcount"),
+        );
+        let take = |from: usize, n: usize| -> Vec<String> {
+            varnames.iter().skip(from).take(n).cloned().collect()
+        };
+        let mut next = positional + kwonly;
+        let varargs = (flags & CO_VARARGS != 0).then(|| {
+            next += 1;
+            varnames.get(next - 1).cloned().unwrap_or_default()
+        });
+        let varkw = (flags & CO_VARKEYWORDS != 0).then(|| varnames.get(next).cloned().unwrap_or_default());
+        Signature {
+            name: str_attr(code, c"co_name").unwrap_or_default(),
+            positional_only: take(0, posonly),
+            positional: take(posonly, positional.saturating_sub(posonly)),
+            varargs,
+            keyword_only: take(positional, kwonly),
+            varkw,
+            freevars: names(c"co_freevars"),
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! `fever watch`'s call cache, in the running interpreter.
+//!
+//! - `monitor.rs`: sys.monitoring callbacks that keep per-thread stacks of project calls with
+//!   the code each reached, and offer slow calls (with arguments captured at their start) to
+//!   the cache — so the first run already fills it.
+//! - `trampoline.rs`: a cached function's `__code__` becomes a trampoline with the same
+//!   signature that looks the call up and returns a copy of the stored result, or runs the
+//!   original code (and stores its result when it was slow).
+//! - `codes.rs`: the project's code objects as the cache knows them (hash, name, signature).
+//! - `values.rs`: argument keys, result copies, size estimates.
+//! - `output.rs`: noticing printed output and files written by a call.
+//!
+//! The index itself (validity, LRU eviction) is plain Rust in `fever_core::cache`. Entries stay
+//! valid while every function the call reached runs the code it ran then: the function watcher
+//! (`functions.rs`) reports each new function and each `__code__` change here, and a changed
+//! code hash under a name drops the entries that reached the old one. All state is touched with
+//! the GIL held and never while Python code runs (which could switch threads).
+
+mod codes;
+mod monitor;
+mod output;
+mod trampoline;
+mod values;
+
+use std::cell::{Cell, UnsafeCell};
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fever_cli::{messages, Verbosity};
+use fever_core::cache::{CacheIndex, Entry, Key};
+use pyo3::ffi::{self, PyObject};
+use pyo3::prelude::*;
+
+use crate::functions;
+use crate::tracer::recorder::human_bytes;
+use crate::project::Project;
+use crate::reload::Outcome;
+use crate::snapshot::Snapped;
+use codes::Codes;
+use monitor::ThreadStack;
+use trampoline::Trampolines;
+
+/// How the cache behaves (`fever watch` options).
+pub struct Settings {
+    pub project: Project,
+    /// Calls at least this slow are cached.
+    pub min_duration: Duration,
+    /// Estimated bytes of results kept.
+    pub max_bytes: u64,
+    pub verbosity: Verbosity,
+}
+
+/// A stored result.
+struct Stored {
+    value: Py<PyAny>,
+    /// The warning about skipped output was given.
+    warned: bool,
+}
+
+/// A call's arguments, read at its start: the values (owned references) and their key.
+pub struct Captured {
+    values: Vec<*mut PyObject>,
+    key: Snapped,
+    /// [`output::counters`] at the start.
+    output: (u64, u64),
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        for &v in &self.values {
+            if !v.is_null() {
+                // SAFETY: owned references; captures are only dropped with the GIL held.
+                unsafe { ffi::Py_DECREF(v) };
+            }
+        }
+    }
+}
+
+/// A slow call of project code that just returned (from the monitor).
+pub struct SlowCall {
+    /// The code object (borrowed: alive while its callback runs).
+    code: *mut PyObject,
+    entry: usize,
+    elapsed: Duration,
+    captured: Option<Captured>,
+    /// Code entries the call reached, itself included.
+    reached: Vec<usize>,
+    /// The returned value (owned).
+    value: *mut PyObject,
+}
+
+/// Everything the cache keeps.
+struct Cache {
+    settings: Settings,
+    tool_id: u8,
+    codes: Codes,
+    index: CacheIndex<Stored>,
+    threads: Vec<ThreadStack>,
+    /// Hashes of the code whose functions get a trampoline.
+    cached_codes: HashSet<u64>,
+    /// Functions to give a trampoline when the next run starts.
+    pending: Vec<Py<PyAny>>,
+    trampolines: Trampolines,
+    /// This run's hits: (function, hits, time saved), in order of first hit.
+    hits: Vec<(String, u32, Duration)>,
+    /// Code hashes whose reason for not being cached was already told (`-v`).
+    told: HashSet<u64>,
+}
+
+/// The cache, reachable from callbacks; `None` when off.
+struct GilCell(UnsafeCell<Option<Cache>>);
+
+// SAFETY: only accessed with the GIL held, and no reference is kept across a call into Python
+// (see the module docs), which serializes every access.
+unsafe impl Sync for GilCell {}
+
+static CACHE: GilCell = GilCell(UnsafeCell::new(None));
+
+/// The cache. Safety: the GIL is held and no other reference from this function is alive.
+unsafe fn state() -> Option<&'static mut Cache> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*CACHE.0.get()).as_mut() }
+}
+
+/// Runs `f` on the cache (if on). `f` must not call into Python.
+fn with<T>(_py: Python<'_>, f: impl FnOnce(&mut Cache) -> T) -> Option<T> {
+    // SAFETY: the GIL is held (`_py`), and `f` does not run Python code, so nothing else can
+    // take the cache while it runs.
+    unsafe { state() }.map(f)
+}
+
+thread_local! {
+    /// This thread is inside the cache's own Python calls: callbacks and hooks stay out.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+fn busy() -> bool {
+    BUSY.get()
+}
+
+fn set_busy(on: bool) {
+    BUSY.set(on);
+}
+
+/// Runs `f` (which calls Python) with the cache's callbacks and hooks off on this thread.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    let was = BUSY.replace(true);
+    let result = f();
+    BUSY.set(was);
+    result
+}
+
+/// Turns the cache on: callbacks on `tool_id`, output counting, the trampolines' entry point.
+pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
+    let budget = settings.max_bytes;
+    let cache = Cache {
+        codes: Codes::new(settings.project.clone()),
+        settings,
+        tool_id,
+        index: CacheIndex::new(budget),
+        threads: Vec::new(),
+        cached_codes: HashSet::new(),
+        pending: Vec::new(),
+        trampolines: Trampolines::default(),
+        hits: Vec::new(),
+        told: HashSet::new(),
+    };
+    // SAFETY: GIL held; nothing else references the cell yet.
+    unsafe { *CACHE.0.get() = Some(cache) };
+    trampoline::install_dispatch(py)?;
+    output::install(py)?;
+    crate::monitoring::register(py, tool_id, &monitor::CALLBACKS)
+}
+
+/// Turns the cache off (at exit).
+pub fn stop(py: Python<'_>) -> PyResult<()> {
+    let Some(tool_id) = with(py, |c| c.tool_id) else {
+        return Ok(());
+    };
+    let unregistered = crate::monitoring::unregister(py, tool_id, &monitor::CALLBACKS);
+    let restored = output::uninstall(py);
+    // SAFETY: GIL held; callbacks are off, so nothing else uses the cell.
+    let cache = unsafe { (*CACHE.0.get()).take() };
+    drop(cache);
+    unregistered.and(restored)
+}
+
+/// A run of the program starts: gives trampolines to the functions whose calls were cached.
+pub fn begin_run(py: Python<'_>) {
+    let Some(pending) = with(py, |c| {
+        c.hits.clear();
+        for info in &mut c.codes.infos {
+            info.captured = 0;
+        }
+        std::mem::take(&mut c.pending)
+    }) else {
+        return;
+    };
+    for function in pending {
+        trampoline::install_if_cached(py, function.bind(py));
+    }
+}
+
+/// A run ended: says what the cache saved.
+pub fn end_run(py: Python<'_>) {
+    let Some((hits, verbosity)) = with(py, |c| (std::mem::take(&mut c.hits), c.settings.verbosity))
+    else {
+        return;
+    };
+    if verbosity < Verbosity::Normal {
+        return;
+    }
+    for (name, count, saved) in hits {
+        let times = if count > 1 {
+            format!(" ×{count}")
+        } else {
+            String::new()
+        };
+        messages::info(&format!(
+            "cache hit {name}(){times} saved {:.2} s",
+            saved.as_secs_f64()
+        ));
+    }
+}
+
+/// A save was applied: a changed top-level statement may change what the file's functions
+/// compute, so entries that reached its code go.
+pub fn after_save(py: Python<'_>, outcome: &Outcome) {
+    let (Some(file), true) = (&outcome.file, outcome.statements) else {
+        return;
+    };
+    let dropped = with(py, |c| (c.index.invalidate_file(file), c.settings.verbosity));
+    if let Some((n, Verbosity::Verbose)) = dropped {
+        if n > 0 {
+            messages::info(&format!(
+                "dropped {n} cached call(s): a top-level statement of {file} changed"
+            ));
+        }
+    }
+}
+
+/// Whether the cache is giving a function its trampoline right now (the code registry then
+/// keeps the function under its own code, which is what a reload must replace).
+pub fn is_installing() -> bool {
+    trampoline::is_installing()
+}
+
+/// The function watcher saw project function `func` created with `code`.
+///
+/// # Safety
+/// GIL held, live objects, called from the function watcher.
+pub unsafe fn on_function_created(func: *mut PyObject, code: *mut PyObject) {
+    if busy() {
+        return;
+    }
+    // SAFETY: GIL held (caller).
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: GIL held, live code (caller); a pending exception was set aside by the watcher.
+    let cached = with(py, |c| {
+        let entry = unsafe { c.codes.entry(code, &mut c.index) }?;
+        let info = &c.codes.infos[entry];
+        (info.never.is_none() && c.cached_codes.contains(&info.hash)).then_some(())
+    });
+    if cached.flatten().is_some() {
+        // SAFETY: `func` is live (caller).
+        let func = unsafe { Bound::from_borrowed_ptr(py, func) };
+        trampoline::install_if_cached(py, &func);
+    }
+}
+
+/// The function watcher saw `func`'s code about to become `new_code` (not by the cache).
+///
+/// # Safety
+/// GIL held, live objects, called from the function watcher.
+pub unsafe fn on_code_changed(func: *mut PyObject, new_code: *mut PyObject) {
+    if busy() {
+        return;
+    }
+    // SAFETY: GIL held (caller).
+    let py = unsafe { Python::assume_attached() };
+    with(py, |c| {
+        // Classifying the new code reports its hash under its name: entries that reached
+        // other code under that name are dropped.
+        // SAFETY: GIL held, live code (caller).
+        let entry = unsafe { c.codes.entry(new_code, &mut c.index) };
+        let had_trampoline = c.trampolines.forget(func);
+        let cached = entry.is_some_and(|e| c.cached_codes.contains(&c.codes.infos[e].hash));
+        if had_trampoline || cached {
+            // SAFETY: `func` is live (caller); a new strong reference.
+            c.pending
+                .push(unsafe { Bound::from_borrowed_ptr(py, func) }.unbind());
+        }
+    });
+}
+
+/// The function watcher saw `func` destroyed.
+pub fn on_function_destroyed(func: *mut PyObject) {
+    if busy() {
+        return;
+    }
+    // SAFETY: called from the function watcher with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    with(py, |c| c.trampolines.forget(func));
+}
+
+/// Prints why calls of code `entry` are not cached (once per code, with `-v`).
+fn tell(c: &mut Cache, entry: usize, reason: &str) {
+    let info = &c.codes.infos[entry];
+    if c.settings.verbosity >= Verbosity::Verbose && c.told.insert(info.hash) {
+        messages::info(&format!("not caching {}(): {reason}", info.qualname));
+    }
+}
+
+/// From the monitor: a slow call of project code returned. Its code gets a trampoline from the
+/// next run on; its result is stored when its arguments were captured and keyed.
+fn offer_slow_call(slow: SlowCall) {
+    // SAFETY: called from a monitoring callback, with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: we own this reference.
+    let value = unsafe { Bound::from_owned_ptr(py, slow.value) };
+    let cacheable = with(py, |c| {
+        let info = &c.codes.infos[slow.entry];
+        if let Some(reason) = info.never {
+            if !info.body {
+                tell(c, slow.entry, reason);
+            }
+            return false;
+        }
+        c.cached_codes.insert(info.hash);
+        true
+    });
+    if cacheable != Some(true) {
+        return;
+    }
+    // SAFETY: the code is alive while its callback runs.
+    let code = unsafe { Bound::from_borrowed_ptr(py, slow.code) };
+    let functions = functions::functions_of(py, &code);
+    with(py, |c| {
+        c.pending
+            .extend(functions.into_iter().map(Bound::unbind));
+    });
+    let Some(captured) = slow.captured else {
+        return;
+    };
+    let names = with(py, |c| c.codes.infos[slow.entry].arg_names.clone()).unwrap_or_default();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    if !captured.key.complete {
+        // SAFETY: GIL held, captured values live.
+        let reason = quietly(|| unsafe { values::unkeyable_reason(&names, &captured.values) });
+        with(py, |c| tell(c, slow.entry, &reason));
+        return;
+    }
+    if captured.key.mutable {
+        // SAFETY: GIL held, captured values live.
+        let now = quietly(|| unsafe { values::key(&names, &captured.values) });
+        if now.hash != captured.key.hash {
+            with(py, |c| tell(c, slow.entry, "it changes its arguments"));
+            return;
+        }
+    }
+    store(
+        py,
+        slow.entry,
+        captured.key.hash,
+        &value,
+        &slow.reached,
+        slow.elapsed,
+        captured.output,
+    );
+}
+
+/// Stores a copy of `result` for a call of code `entry` with argument hash `args`.
+fn store(
+    py: Python<'_>,
+    entry: usize,
+    args: u64,
+    result: &Bound<'_, PyAny>,
+    reached: &[usize],
+    cost: Duration,
+    output_before: (u64, u64),
+) {
+    let after = output::counters();
+    let copied = quietly(|| values::copy(result).map(|copy| {
+        let bytes = values::estimated_size(&copy);
+        (copy, bytes)
+    }));
+    let (copy, bytes) = match copied {
+        Ok(copied) => copied,
+        Err(err) => {
+            let reason = format!("its result can't be copied ({})", err.value(py));
+            with(py, |c| tell(c, entry, &reason));
+            return;
+        }
+    };
+    with(py, |c| {
+        let info = &c.codes.infos[entry];
+        let key = Key {
+            code: info.hash,
+            args,
+        };
+        let name = info.qualname.clone();
+        let reached = reached
+            .iter()
+            .filter_map(|&i| c.codes.infos.get(i).map(|info| (info.slot, info.hash)))
+            .collect();
+        let mut new = Entry::new(
+            Stored {
+                value: copy.unbind(),
+                warned: false,
+            },
+            name,
+            reached,
+            bytes,
+            cost,
+        );
+        new.printed = after.0 != output_before.0;
+        new.wrote_files = after.1 != output_before.1;
+        match c.index.insert(key, new) {
+            Ok(evicted) => {
+                if c.settings.verbosity >= Verbosity::Verbose {
+                    for gone in evicted {
+                        messages::info(&format!(
+                            "cache full: evicted {}() ({})",
+                            gone.name,
+                            human_bytes(gone.bytes)
+                        ));
+                    }
+                }
+            }
+            Err(rejected) if rejected.bytes > c.settings.max_bytes => {
+                let reason = format!(
+                    "its result ({}) is bigger than --cache-size",
+                    human_bytes(rejected.bytes)
+                );
+                tell(c, entry, &reason);
+            }
+            // Code it reached changed while it ran: the result is already stale.
+            Err(_) => {}
+        }
+    });
+}
+
+/// The stored result for `key`, counted as a hit; with the warning to give about output the
+/// call had produced (once per entry).
+fn hit(py: Python<'_>, key: &Key) -> Option<(Py<PyAny>, Option<String>)> {
+    with(py, |c| {
+        let e = c.index.get(key)?;
+        let warning = if e.value.warned {
+            None
+        } else if e.printed {
+            Some(format!(
+                "{}() printed output when it ran; cache hits skip it",
+                e.name
+            ))
+        } else if e.wrote_files {
+            Some(format!(
+                "{}() wrote files when it ran; cache hits skip that",
+                e.name
+            ))
+        } else {
+            None
+        };
+        e.value.warned = true;
+        let value = e.value.value.clone_ref(py);
+        let (name, cost) = (e.name.clone(), e.cost);
+        match c.hits.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, count, saved)) => {
+                *count += 1;
+                *saved += cost;
+            }
+            None => c.hits.push((name, 1, cost)),
+        }
+        Some((value, warning))
+    })
+    .flatten()
+}

@@ -1,0 +1,134 @@
+//! The values the cache handles: the key of a call's arguments (a snapshot whose hash covers
+//! all of them), why arguments can't be keyed, copies of results (so callers can't change what
+//! is stored), and an estimate of the memory a result takes.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use pyo3::ffi::{self, PyObject};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use crate::snapshot::{snapshot_args, snapshot_value, Snapped, SnapshotLimits};
+
+/// Limits for keys: deep enough for real data, every item counted, strings and buffers longer
+/// than 64 bytes content-hashed (so the hash still covers all of them) instead of copied.
+fn key_limits() -> SnapshotLimits {
+    SnapshotLimits {
+        max_depth: 32,
+        max_items: u32::MAX,
+        max_str_bytes: 64,
+        hash_over_bytes: 64,
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The key snapshot of arguments `names[i] = values[i]`: its hash identifies them when
+/// `complete`. Safety: GIL held, values live (NULL ones are skipped).
+pub unsafe fn key(names: &[&str], values: &[*mut PyObject]) -> Snapped {
+    SCRATCH.with_borrow_mut(|out| {
+        out.clear();
+        // SAFETY: guaranteed by the caller.
+        let snapped = unsafe { snapshot_args(names, values, &key_limits(), out) };
+        out.clear();
+        out.shrink_to(1 << 16);
+        snapped
+    })
+}
+
+/// Why the arguments can't be keyed: names the first argument whose snapshot is incomplete.
+/// Safety: as [`key`].
+pub unsafe fn unkeyable_reason(names: &[&str], values: &[*mut PyObject]) -> String {
+    for (name, &value) in names.iter().zip(values) {
+        if value.is_null() {
+            continue;
+        }
+        let complete = SCRATCH.with_borrow_mut(|out| {
+            out.clear();
+            // SAFETY: guaranteed by the caller.
+            let snapped = unsafe { snapshot_value(value, &key_limits(), out) };
+            out.clear();
+            snapped.complete
+        });
+        if !complete {
+            // SAFETY: GIL held, live object.
+            let type_name = unsafe { type_name(value) };
+            return format!(
+                "argument '{name}' ({type_name}) can't be snapshotted (an object fever does \
+                 not look into, or nested too deep)"
+            );
+        }
+    }
+    "its arguments can't be snapshotted".into()
+}
+
+/// The name of `obj`'s type. Safety: GIL held, live object.
+pub unsafe fn type_name(obj: *mut PyObject) -> String {
+    // SAFETY: guaranteed by the caller; tp_name is a C string owned by the type.
+    unsafe {
+        let name = (*ffi::Py_TYPE(obj)).tp_name;
+        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    }
+}
+
+/// A deep copy of `value` (`copy.deepcopy`).
+pub fn copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    static DEEPCOPY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = value.py();
+    let deepcopy = DEEPCOPY.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("copy")?.getattr("deepcopy")?.unbind())
+    })?;
+    deepcopy.bind(py).call1((value,))
+}
+
+/// Objects visited by [`estimated_size`] before it stops counting.
+const MAX_VISITED: usize = 1 << 21;
+
+/// Estimated bytes `value` keeps alive: `__sizeof__` of it and of everything it holds (built-in
+/// containers, instance `__dict__`s), each object counted once.
+pub fn estimated_size(value: &Bound<'_, PyAny>) -> u64 {
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut pending = vec![value.clone()];
+    let mut total = 0u64;
+    while let Some(obj) = pending.pop() {
+        if seen.len() >= MAX_VISITED || !seen.insert(obj.as_ptr() as usize) {
+            continue;
+        }
+        total += obj
+            .call_method0(pyo3::intern!(obj.py(), "__sizeof__"))
+            .and_then(|n| n.extract::<u64>())
+            .unwrap_or(64);
+        let children: Vec<Bound<'_, PyAny>> = if let Ok(dict) = obj.cast::<pyo3::types::PyDict>() {
+            dict.iter().flat_map(|(k, v)| [k, v]).collect()
+        } else if obj.is_instance_of::<pyo3::types::PyList>()
+            || obj.is_instance_of::<pyo3::types::PyTuple>()
+            || obj.is_instance_of::<pyo3::types::PySet>()
+            || obj.is_instance_of::<pyo3::types::PyFrozenSet>()
+        {
+            obj.try_iter()
+                .map(|items| items.flatten().collect())
+                .unwrap_or_default()
+        } else if obj.is_instance_of::<pyo3::types::PyString>()
+            || obj.is_instance_of::<pyo3::types::PyBytes>()
+        {
+            Vec::new()
+        } else if obj.is_instance_of::<pyo3::types::PyType>()
+            || obj.is_instance_of::<pyo3::types::PyModule>()
+            || obj.is_instance_of::<pyo3::types::PyFunction>()
+        {
+            // Shared program structure, not data the result owns.
+            Vec::new()
+        } else {
+            obj.getattr(pyo3::intern!(obj.py(), "__dict__"))
+                .ok()
+                .filter(PyAnyMethods::is_instance_of::<pyo3::types::PyDict>)
+                .into_iter()
+                .collect()
+        };
+        pending.extend(children);
+    }
+    total
+}

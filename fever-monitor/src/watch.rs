@@ -1,0 +1,161 @@
+//! `fever watch`: the develop loop. Runs the program; when it ends, waits for a save; the
+//! watcher thread reloads the changed code (leaving `__main__` alone between runs); then runs
+//! the script again from the start in this process, with the call cache answering slow calls
+//! whose code did not change. Ctrl-C or SIGTERM while waiting ends it with exit code 0.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
+use fever_cli::{messages, Target, Verbosity, WatchConfig};
+use fever_core::ReloadEvent;
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
+use pyo3::prelude::*;
+
+use crate::project::Project;
+use crate::reload::Outcome;
+use crate::runner::{self, Ended};
+use crate::session::{self, Session};
+use crate::watcher::{FileWatcher, Loop};
+use crate::{cache, functions, monitoring, sources};
+
+/// Exit code after SIGTERM ended a run (128 + 15, as a shell reports it).
+const TERMINATED_CODE: i32 = 143;
+
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// Runs the develop loop until Ctrl-C or SIGTERM; returns the exit code.
+pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
+    let run = &config.run;
+    let verbosity = run.verbosity;
+    let root = session::project_root(run)?;
+    let project = Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
+    let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
+    functions::install(py, project.clone())?;
+    sources::install(py)?;
+    let cache_on = match (&config.cache, tool_id) {
+        (Some(cache), Some(id)) => {
+            cache::start(
+                py,
+                id,
+                cache::Settings {
+                    project: project.clone(),
+                    min_duration: cache.min_duration,
+                    max_bytes: cache.max_bytes,
+                    verbosity,
+                },
+            )?;
+            true
+        }
+        (Some(_), None) => {
+            messages::warning(
+                "sys.monitoring tool ids 3 and 4 are taken by other tools; running without the call cache",
+            );
+            false
+        }
+        (None, _) => false,
+    };
+    let (saves_tx, saves) = unbounded();
+    let idle = Arc::new(AtomicBool::new(false));
+    let watcher = FileWatcher::start(
+        project,
+        verbosity,
+        Some(Loop {
+            saves: saves_tx,
+            idle: Arc::clone(&idle),
+        }),
+    )
+    .with_context(|| format!("cannot watch {}", root.display()))?;
+    session::keep(py, Session::new(Some(watcher), tool_id, cache_on))?;
+    let signal = py.import("signal")?;
+    signal.call_method1(
+        "signal",
+        (
+            signal.getattr("SIGTERM")?,
+            wrap_pyfunction!(on_sigterm, py)?,
+        ),
+    )?;
+    let say = |message: &str| {
+        if verbosity >= Verbosity::Normal {
+            messages::info(message);
+        }
+    };
+    loop {
+        idle.store(false, Ordering::SeqCst);
+        cache::begin_run(py);
+        let ended = runner::run_once(py, &run.target, &run.args)?;
+        idle.store(true, Ordering::SeqCst);
+        cache::end_run(py);
+        if TERMINATED.load(Ordering::SeqCst) {
+            return Ok(TERMINATED_CODE);
+        }
+        match ended {
+            Ended::Interrupted => return Ok(ended.code()),
+            Ended::Exited(code) if code != 0 => {
+                say(&format!("the program exited with code {code}"));
+            }
+            _ => {}
+        }
+        // Saves made while it ran were applied to it; run again with all of them.
+        let mut again = false;
+        for outcome in saves.try_iter() {
+            again |= accept(py, &outcome);
+        }
+        if !again {
+            say("waiting for changes");
+            if !wait(py, &saves)? {
+                return Ok(0);
+            }
+        }
+        say(&format!("re-running {}", describe(&run.target)));
+    }
+}
+
+/// Tells the cache about a save; true when it calls for a new run (the text changed and
+/// nothing was rejected).
+fn accept(py: Python<'_>, outcome: &Outcome) -> bool {
+    cache::after_save(py, outcome);
+    outcome.changed
+        && !outcome
+            .events
+            .iter()
+            .any(|e| matches!(e, ReloadEvent::Error { .. }))
+}
+
+/// Waits for a save that calls for a new run; false after Ctrl-C or SIGTERM.
+fn wait(py: Python<'_>, saves: &Receiver<Outcome>) -> PyResult<bool> {
+    loop {
+        match py.detach(|| saves.recv_timeout(Duration::from_millis(100))) {
+            Ok(outcome) => {
+                if accept(py, &outcome) {
+                    return Ok(true);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(false),
+        }
+        if let Err(err) = py.check_signals() {
+            if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
+            {
+                return Ok(false);
+            }
+            return Err(err);
+        }
+    }
+}
+
+fn describe(target: &Target) -> String {
+    match target {
+        Target::Script(path) => path.display().to_string(),
+        Target::Module(name) => format!("-m {name}"),
+    }
+}
+
+/// SIGTERM: end the run in progress like `sys.exit` would (cleanup runs), then stop.
+#[pyfunction]
+fn on_sigterm(_signum: i32, _frame: &Bound<'_, PyAny>) -> PyResult<()> {
+    TERMINATED.store(true, Ordering::SeqCst);
+    Err(PySystemExit::new_err(TERMINATED_CODE))
+}
