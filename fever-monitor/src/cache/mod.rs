@@ -32,6 +32,7 @@ use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
 use crate::functions;
+use crate::tracer::clock;
 use crate::tracer::recorder::human_bytes;
 use crate::project::Project;
 use crate::reload::Outcome;
@@ -82,7 +83,7 @@ pub struct SlowCall {
     code: *mut PyObject,
     entry: usize,
     elapsed: Duration,
-    captured: Option<Captured>,
+    captured: Option<Box<Captured>>,
     /// Code entries the call reached, itself included.
     reached: Vec<usize>,
     /// The returned value (owned).
@@ -92,6 +93,9 @@ pub struct SlowCall {
 /// Everything the cache keeps.
 struct Cache {
     settings: Settings,
+    /// Clock rate (see `tracer::clock`), and the minimum duration in ticks.
+    ns_per_tick: f64,
+    min_ticks: u64,
     tool_id: u8,
     codes: Codes,
     index: CacheIndex<Stored>,
@@ -153,7 +157,12 @@ fn quietly<T>(f: impl FnOnce() -> T) -> T {
 /// Turns the cache on: callbacks on `tool_id`, output counting, the trampolines' entry point.
 pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
     let budget = settings.max_bytes;
+    let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let min_ticks = (settings.min_duration.as_nanos() as f64 / ns_per_tick) as u64;
     let cache = Cache {
+        ns_per_tick,
+        min_ticks,
         codes: Codes::new(settings.project.clone()),
         settings,
         tool_id,
@@ -311,8 +320,8 @@ fn tell(c: &mut Cache, entry: usize, reason: &str) {
     }
 }
 
-/// From the monitor: a slow call of project code returned. Its code gets a trampoline from the
-/// next run on; its result is stored when its arguments were captured and keyed.
+/// From the monitor: a slow call of project code returned. Its functions get trampolines at
+/// once; its result is stored when its arguments were captured and keyed.
 fn offer_slow_call(slow: SlowCall) {
     // SAFETY: called from a monitoring callback, with the GIL held.
     let py = unsafe { Python::assume_attached() };
@@ -334,11 +343,10 @@ fn offer_slow_call(slow: SlowCall) {
     }
     // SAFETY: the code is alive while its callback runs.
     let code = unsafe { Bound::from_borrowed_ptr(py, slow.code) };
-    let functions = functions::functions_of(py, &code);
-    with(py, |c| {
-        c.pending
-            .extend(functions.into_iter().map(Bound::unbind));
-    });
+    // Later calls, in this run too, go through the trampoline.
+    for function in functions::functions_of(py, &code) {
+        trampoline::install_if_cached(py, &function);
+    }
     let Some(captured) = slow.captured else {
         return;
     };

@@ -7,12 +7,13 @@
 //! Library code gets `DISABLE` from `PY_START`, `PY_RESUME`, `PY_RETURN` and `PY_YIELD`.
 //! Nothing here raises, panics or leaves an exception set.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use super::{offer_slow_call, state, Captured, SlowCall};
 use crate::monitoring::{self, disable, none};
+use crate::tracer::clock;
 
 /// Calls of each code per run whose arguments are captured at their start.
 const CAPTURES_PER_RUN: u32 = 8;
@@ -20,9 +21,10 @@ const CAPTURES_PER_RUN: u32 = 8;
 /// A project call in progress.
 struct Frame {
     code: usize,
-    start: Instant,
+    /// Clock ticks at the start (see `tracer::clock`).
+    start: u64,
     /// Arguments captured at the start (only for the first calls of a code in a run).
-    captured: Option<Captured>,
+    captured: Option<Box<Captured>>,
     /// The call was made by the cache's trampoline (which does its own bookkeeping).
     dispatched: bool,
 }
@@ -40,10 +42,15 @@ pub struct ThreadStack {
 }
 
 /// The calling thread's stack in `stacks` (created on first use).
+#[inline]
 pub fn thread_stack(stacks: &mut Vec<ThreadStack>) -> &mut ThreadStack {
     // SAFETY: only reads the calling thread's id.
     #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
     let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
+    // The first stack is the thread that ran most recently (moved there on a switch).
+    if stacks.first().is_some_and(|t| t.ident == ident) {
+        return &mut stacks[0];
+    }
     let index = stacks.iter().position(|t| t.ident == ident).unwrap_or_else(|| {
         stacks.push(ThreadStack {
             ident,
@@ -54,11 +61,12 @@ pub fn thread_stack(stacks: &mut Vec<ThreadStack>) -> &mut ThreadStack {
         });
         stacks.len() - 1
     });
-    &mut stacks[index]
+    stacks.swap(0, index);
+    &mut stacks[0]
 }
 
 impl ThreadStack {
-    fn push(&mut self, code: usize, captured: Option<Captured>, dispatched: bool) {
+    fn push(&mut self, code: usize, captured: Option<Box<Captured>>, dispatched: bool) {
         let depth = self.frames.len();
         if self.reached.len() <= depth {
             self.reached.push(Vec::new());
@@ -66,15 +74,15 @@ impl ThreadStack {
         self.reached[depth].fill(0);
         self.frames.push(Frame {
             code,
-            start: Instant::now(),
+            start: clock::ticks(),
             captured,
             dispatched,
         });
     }
 
     /// Ends the innermost call of `code` (and any calls above it that never reported their
-    /// end); returns it with the code entries it reached, itself included.
-    fn pop(&mut self, code: usize) -> Option<(Frame, Vec<u64>)> {
+    /// end); returns it with the code entries it reached, itself included (as bits).
+    fn pop(&mut self, code: usize) -> Option<(Frame, &[u64])> {
         let at = self.frames.iter().rposition(|f| f.code == code)?;
         while self.frames.len() > at + 1 {
             let depth = self.frames.len() - 1;
@@ -87,7 +95,7 @@ impl ThreadStack {
         let depth = self.frames.len();
         set_bit(&mut self.reached[depth], code);
         self.merge_into_parent(depth);
-        Some((frame, std::mem::take(&mut self.reached[depth])))
+        Some((frame, &self.reached[depth]))
     }
 
     fn merge_into_parent(&mut self, depth: usize) {
@@ -164,7 +172,7 @@ unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *
 }
 
 /// Reads and keys the current frame's arguments. Safety: GIL held, inside `PY_START`.
-unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<Captured> {
+unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<Box<Captured>> {
     // SAFETY: guaranteed by the caller.
     let frame = unsafe { ffi::PyEval_GetFrame() };
     if frame.is_null() {
@@ -187,11 +195,11 @@ unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<
     // SAFETY: GIL held, values live or NULL.
     let key = unsafe { super::values::key(&names, &values) };
     super::set_busy(false);
-    Some(Captured {
+    Some(Box::new(Captured {
         values,
         key,
         output: super::output::counters(),
-    })
+    }))
 }
 
 /// `PY_RETURN(code, offset, value)`, `PY_YIELD` and `PY_UNWIND(code, offset, exception)`: a
@@ -208,17 +216,21 @@ unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Op
     let super::codes::Lookup::Project(entry) = (unsafe { cache.codes.lookup(code) }) else {
         return None;
     };
-    let min = cache.settings.min_duration;
+    let (min_ticks, ns_per_tick) = (cache.min_ticks, cache.ns_per_tick);
     let stack = thread_stack(&mut cache.threads);
     let (frame, reached) = stack.pop(entry)?;
-    let elapsed = frame.start.elapsed();
+    let ticks = clock::ticks().saturating_sub(frame.start);
     if frame.dispatched {
-        stack.last_dispatched = returned.then(|| (entry, bit_indices(&reached)));
+        let reached = returned.then(|| (entry, bit_indices(reached)));
+        stack.last_dispatched = reached;
         return None;
     }
-    if !returned || elapsed < min || nargs < 3 {
+    if !returned || ticks < min_ticks || nargs < 3 {
         return None;
     }
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let elapsed = Duration::from_nanos((ticks as f64 * ns_per_tick) as u64);
+    let reached = bit_indices(reached);
     // SAFETY: CPython passes the returned value as the third argument.
     let value = unsafe { *args.add(2) };
     Some(SlowCall {
@@ -226,7 +238,7 @@ unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Op
         entry,
         elapsed,
         captured: frame.captured,
-        reached: bit_indices(&reached),
+        reached,
         // SAFETY: a new strong reference to the live return value.
         value: unsafe { ffi::Py_NewRef(value) },
     })
@@ -322,19 +334,19 @@ mod tests {
         stack.push(70, None, false);
         stack.push(3, None, false);
         let (_, reached) = stack.pop(3).unwrap();
-        assert_eq!(bit_indices(&reached), [3]);
+        assert_eq!(bit_indices(reached), [3]);
         let (_, reached) = stack.pop(70).unwrap();
-        assert_eq!(bit_indices(&reached), [3, 70]);
+        assert_eq!(bit_indices(reached), [3, 70]);
         stack.push(5, None, false);
         // A call whose end was never reported is closed with the one below it.
         stack.push(9, None, false);
         let (_, reached) = stack.pop(5).unwrap();
-        assert_eq!(bit_indices(&reached), [5, 9]);
+        assert_eq!(bit_indices(reached), [5, 9]);
         let (_, reached) = stack.pop(0).unwrap();
-        assert_eq!(bit_indices(&reached), [0, 3, 5, 9, 70]);
+        assert_eq!(bit_indices(reached), [0, 3, 5, 9, 70]);
         assert!(stack.pop(0).is_none());
         // A reused depth starts empty.
         stack.push(1, None, false);
-        assert_eq!(bit_indices(&stack.pop(1).unwrap().1), [1]);
+        assert_eq!(bit_indices(stack.pop(1).unwrap().1), [1]);
     }
 }

@@ -95,6 +95,23 @@ impl Calibration {
     }
 }
 
+/// Nanoseconds per tick, measured by spinning for `over` (1 ms gives a rate good to a few
+/// parts in 100,000: enough to compare durations with a threshold).
+pub fn quick_rate(over: Duration) -> f64 {
+    if cfg!(not(target_arch = "x86_64")) {
+        return 1.0;
+    }
+    let (t0, ns0) = pair();
+    let over_ns = u64::try_from(over.as_nanos()).unwrap_or(u64::MAX);
+    while monotonic_ns().saturating_sub(ns0) < over_ns {
+        std::hint::spin_loop();
+    }
+    let (t1, ns1) = pair();
+    #[allow(clippy::cast_precision_loss)] // short spans
+    let rate = ns1.saturating_sub(ns0) as f64 / t1.saturating_sub(t0).max(1) as f64;
+    rate
+}
+
 /// Ticks and nanoseconds read as close together as possible (the pair with the shortest gap of
 /// three tries).
 fn pair() -> (u64, u64) {
@@ -124,5 +141,8 @@ mod tests {
         let error = converted.abs_diff(ns);
         assert!(error < 200_000, "off by {error} ns");
         assert!(c.to_ns(ticks()) >= c.start_ns());
+        let quick = quick_rate(Duration::from_millis(1));
+        let rate = c.ns_per_tick.unwrap_or(1.0);
+        assert!((quick / rate - 1.0).abs() < 0.01, "{quick} vs {rate}");
     }
 }
