@@ -13,6 +13,7 @@
 //! - [`tracer`]: `fever record`'s sys.monitoring callbacks, live ring and trace writer.
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
 //! - [`code_object`]: facts about code objects (parameters, content hash).
+//! - [`rebuild`]: Python objects rebuilt from snapshots.
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
 mod cache;
@@ -21,6 +22,7 @@ mod compat;
 mod functions;
 mod monitoring;
 mod project;
+mod rebuild;
 mod reload;
 mod runner;
 mod session;

@@ -45,6 +45,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
                     min_duration: cache.min_duration,
                     max_bytes: cache.max_bytes,
                     verbosity,
+                    persist: cache.persist.then(|| root.clone()),
                 },
             )?;
             true

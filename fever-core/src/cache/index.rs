@@ -219,7 +219,8 @@ impl<V> CacheIndex<V> {
         Ok(evicted)
     }
 
-    fn remove(&mut self, key: &Key) -> Option<Entry<V>> {
+    /// Drops the entry for `key`.
+    pub fn remove(&mut self, key: &Key) -> Option<Entry<V>> {
         let entry = self.entries.remove(key)?;
         self.lru.remove(&entry.last_used);
         self.bytes -= entry.bytes;

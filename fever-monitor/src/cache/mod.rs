@@ -9,6 +9,7 @@
 //! - `codes.rs`: the project's code objects as the cache knows them (hash, name, signature).
 //! - `values.rs`: argument keys, result copies, size estimates.
 //! - `output.rs`: noticing printed output and files written by a call.
+//! - `disk.rs`: `--persist-cache`, the cache file under `.fever/cache/`.
 //!
 //! The index itself (validity, LRU eviction) is plain Rust in `fever_core::cache`. Entries stay
 //! valid while every function the call reached runs the code it ran then: the function watcher
@@ -17,6 +18,7 @@
 //! the GIL held and never while Python code runs (which could switch threads).
 
 mod codes;
+mod disk;
 mod monitor;
 mod output;
 mod trampoline;
@@ -27,6 +29,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use fever_cli::{messages, Verbosity};
+use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
 use fever_core::cache::{CacheIndex, Entry, Key};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
@@ -49,13 +52,23 @@ pub struct Settings {
     /// Estimated bytes of results kept.
     pub max_bytes: u64,
     pub verbosity: Verbosity,
+    /// `--persist-cache`: the project root whose `.fever/cache/` keeps the cache.
+    pub persist: Option<std::path::PathBuf>,
 }
 
 /// A stored result.
 struct Stored {
-    value: Py<PyAny>,
+    value: Kept,
     /// The warning about skipped output was given.
     warned: bool,
+}
+
+/// How a result is kept.
+enum Kept {
+    /// The object (a private copy).
+    Live(Py<PyAny>),
+    /// Its snapshot, from the cache file: rebuilt at the first hit.
+    Snapshot(std::sync::Arc<Vec<u8>>),
 }
 
 /// A call's arguments, read at its start: the values (owned references) and their key.
@@ -105,6 +118,8 @@ struct Cache {
     /// Functions to give a trampoline when the next run starts.
     pending: Vec<Py<PyAny>>,
     trampolines: Trampolines,
+    /// `--persist-cache`: where new entries are written.
+    file: Option<CacheFile>,
     /// This run's hits: (function, hits, time saved), in order of first hit.
     hits: Vec<(String, u32, Duration)>,
     /// Code hashes whose reason for not being cached was already told (`-v`).
@@ -157,10 +172,15 @@ fn quietly<T>(f: impl FnOnce() -> T) -> T {
 /// Turns the cache on: callbacks on `tool_id`, output counting, the trampolines' entry point.
 pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
     let budget = settings.max_bytes;
+    let (stored, file) = match &settings.persist {
+        Some(root) => disk::open(&disk::dir_of(root), budget),
+        None => (Vec::new(), None),
+    };
     let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let min_ticks = (settings.min_duration.as_nanos() as f64 / ns_per_tick) as u64;
-    let cache = Cache {
+    let mut cache = Cache {
+        file,
         ns_per_tick,
         min_ticks,
         codes: Codes::new(settings.project.clone()),
@@ -174,6 +194,9 @@ pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
         hits: Vec::new(),
         told: HashSet::new(),
     };
+    for call in stored {
+        cache.adopt(call);
+    }
     // SAFETY: GIL held; nothing else references the cell yet.
     unsafe { *CACHE.0.get() = Some(cache) };
     trampoline::install_dispatch(py)?;
@@ -312,6 +335,58 @@ pub fn on_function_destroyed(func: *mut PyObject) {
     with(py, |c| c.trampolines.forget(func));
 }
 
+impl Cache {
+    /// Takes in a call stored by an earlier process (its result rebuilt at its first hit).
+    fn adopt(&mut self, call: StoredCall) {
+        let reached = call
+            .reached
+            .iter()
+            .map(|r| (self.index.slot(&r.file, &r.qualname), r.hash))
+            .collect();
+        let mut entry = Entry::new(
+            Stored {
+                value: Kept::Snapshot(std::sync::Arc::new(call.result)),
+                warned: false,
+            },
+            call.name,
+            reached,
+            call.bytes,
+            Duration::from_nanos(call.cost_ns),
+        );
+        entry.printed = call.printed;
+        entry.wrote_files = call.wrote_files;
+        let key = Key {
+            code: call.code,
+            args: call.args,
+        };
+        if self.index.insert(key, entry).is_ok() {
+            self.cached_codes.insert(call.code);
+        }
+    }
+}
+
+/// The stored result of a hit as a private copy for the caller: a snapshot from the cache file
+/// is rebuilt once (and kept as an object from then on); `None` when it can't be (the entry is
+/// dropped and the call runs).
+fn take_copy<'py>(py: Python<'py>, key: &Key, found: Found) -> Option<Bound<'py, PyAny>> {
+    let value = match found {
+        Found::Live(value) => value.into_bound(py),
+        Found::Snapshot(bytes) => {
+            let Ok(value) = quietly(|| disk::rebuild(py, &bytes)) else {
+                with(py, |c| c.index.remove(key));
+                return None;
+            };
+            with(py, |c| {
+                if let Some(e) = c.index.get(key) {
+                    e.value.value = Kept::Live(value.clone().unbind());
+                }
+            });
+            value
+        }
+    };
+    quietly(|| values::copy(&value)).ok()
+}
+
 /// Prints why calls of code `entry` are not cached (once per code, with `-v`).
 fn tell(c: &mut Cache, entry: usize, reason: &str) {
     let info = &c.codes.infos[entry];
@@ -400,6 +475,12 @@ fn store(
             return;
         }
     };
+    let persisting = with(py, |c| c.file.is_some()).unwrap_or(false);
+    let snapshot = if persisting {
+        quietly(|| disk::snapshot(&copy))
+    } else {
+        None
+    };
     with(py, |c| {
         let info = &c.codes.infos[entry];
         let key = Key {
@@ -407,13 +488,36 @@ fn store(
             args,
         };
         let name = info.qualname.clone();
-        let reached = reached
+        let reached: Vec<(fever_core::cache::CodeSlot, u64)> = reached
             .iter()
             .filter_map(|&i| c.codes.infos.get(i).map(|info| (info.slot, info.hash)))
             .collect();
+        let printed = after.0 != output_before.0;
+        let wrote_files = after.1 != output_before.1;
+        let stored_call = snapshot.map(|result| StoredCall {
+            code: key.code,
+            args: key.args,
+            name: name.clone(),
+            reached: reached
+                .iter()
+                .filter_map(|&(slot, hash)| {
+                    let (file, qualname) = c.index.slot_name(slot)?;
+                    Some(ReachedCode {
+                        file: file.to_owned(),
+                        qualname: qualname.to_owned(),
+                        hash,
+                    })
+                })
+                .collect(),
+            cost_ns: u64::try_from(cost.as_nanos()).unwrap_or(u64::MAX),
+            bytes,
+            printed,
+            wrote_files,
+            result,
+        });
         let mut new = Entry::new(
             Stored {
-                value: copy.unbind(),
+                value: Kept::Live(copy.unbind()),
                 warned: false,
             },
             name,
@@ -421,10 +525,13 @@ fn store(
             bytes,
             cost,
         );
-        new.printed = after.0 != output_before.0;
-        new.wrote_files = after.1 != output_before.1;
+        new.printed = printed;
+        new.wrote_files = wrote_files;
         match c.index.insert(key, new) {
             Ok(evicted) => {
+                if let (Some(file), Some(call)) = (&mut c.file, &stored_call) {
+                    file.append(call);
+                }
                 if c.settings.verbosity >= Verbosity::Verbose {
                     for gone in evicted {
                         messages::info(&format!(
@@ -448,9 +555,15 @@ fn store(
     });
 }
 
+/// What a hit found.
+enum Found {
+    Live(Py<PyAny>),
+    Snapshot(std::sync::Arc<Vec<u8>>),
+}
+
 /// The stored result for `key`, counted as a hit; with the warning to give about output the
 /// call had produced (once per entry).
-fn hit(py: Python<'_>, key: &Key) -> Option<(Py<PyAny>, Option<String>)> {
+fn hit(py: Python<'_>, key: &Key) -> Option<(Found, Option<String>)> {
     with(py, |c| {
         let e = c.index.get(key)?;
         let warning = if e.value.warned {
@@ -469,7 +582,10 @@ fn hit(py: Python<'_>, key: &Key) -> Option<(Py<PyAny>, Option<String>)> {
             None
         };
         e.value.warned = true;
-        let value = e.value.value.clone_ref(py);
+        let value = match &e.value.value {
+            Kept::Live(value) => Found::Live(value.clone_ref(py)),
+            Kept::Snapshot(bytes) => Found::Snapshot(std::sync::Arc::clone(bytes)),
+        };
         let (name, cost) = (e.name.clone(), e.cost);
         match c.hits.iter_mut().find(|(n, _, _)| *n == name) {
             Some((_, count, saved)) => {

@@ -19,7 +19,7 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use super::{hit, monitor, output, quietly, store, tell, values, with};
+use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with};
 
 /// File name of trampoline code (outside the project, so the monitor leaves it alone).
 const FILENAME: &str = "<fever call cache>";
@@ -218,11 +218,11 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
         code: call.hash,
         args: key.hash,
     };
-    if let Some((stored, warning)) = hit(py, &lookup) {
+    if let Some((found, warning)) = hit(py, &lookup) {
         if let Some(warning) = warning {
             messages::warning(&warning);
         }
-        if let Ok(copy) = quietly(|| values::copy(stored.bind(py))) {
+        if let Some(copy) = take_copy(py, &lookup, found) {
             return Ok(copy.unbind());
         }
     }
