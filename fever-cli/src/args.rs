@@ -17,11 +17,13 @@ use crate::config::{
 #[command(
     name = "fever",
     version,
-    about = "Instant edit-run loop for Python: hot reload of saved functions, call recording, trace views",
+    about = "Instant edit-run loop for Python: hot reload of saved functions, a re-run loop with a call cache, call recording, trace views",
     long_about = "fever runs your Python program and patches every saved function into it while it \
-                  runs, without a restart. It can also record the program's calls (timings, \
-                  arguments, results) and show them as a call tree, a profile, or a file for \
-                  Perfetto or speedscope.\n\nExamples:\n  fever run app.py --port 8000\n  \
+                  runs, without a restart. `fever watch` re-runs a script after every save \
+                  and answers its slow, unchanged calls from a cache. It can also record the \
+                  program's calls (timings, arguments, results) and show them as a call tree, a \
+                  profile, or a file for Perfetto or speedscope.\n\nExamples:\n  \
+                  fever run app.py --port 8000\n  fever watch train.py\n  \
                   fever record -o run.trace app.py\n  fever show run.trace --profile",
     propagate_version = true
 )]

@@ -150,18 +150,26 @@ impl<V> CacheIndex<V> {
         stale.len()
     }
 
-    /// Drops every entry that reached code of `file` (a top-level statement of it changed, so
-    /// what its functions read may have changed); returns how many.
+    /// Drops every entry that reached code of `file` (something in it changed that may change
+    /// what its functions compute); returns how many.
     pub fn invalidate_file(&mut self, file: &str) -> usize {
-        let stale: Vec<Key> = self
-            .entries
+        let slots: HashSet<CodeSlot> = self
+            .slot_files
             .iter()
-            .filter(|(_, e)| {
-                e.reached
-                    .iter()
-                    .any(|(s, _)| self.slot_files.get(s.0 as usize).is_some_and(|f| f == file))
-            })
-            .map(|(k, _)| *k)
+            .enumerate()
+            .filter(|(_, f)| *f == file)
+            .map(|(i, _)| CodeSlot(u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        self.invalidate_reaching(&slots)
+    }
+
+    /// Drops every entry that reached any of `slots`; returns how many.
+    pub fn invalidate_reaching(&mut self, slots: &HashSet<CodeSlot>) -> usize {
+        let stale: HashSet<Key> = slots
+            .iter()
+            .filter_map(|slot| self.dependents.get(slot))
+            .flatten()
+            .copied()
             .collect();
         for key in &stale {
             self.remove(key);
@@ -362,8 +370,14 @@ mod tests {
         let b = Entry::new(2, "other".into(), vec![(slot, 4)], 1, Duration::ZERO);
         index.insert(key(2, 1), b).unwrap();
         assert_eq!(index.invalidate_file("lib.py"), 1);
+        assert_eq!(index.invalidate_file("lib.py"), 0);
         assert!(index.get(&key(1, 1)).is_some());
         assert!(index.get(&key(2, 1)).is_none());
         assert_eq!(index.slot_name(slot), Some(("lib.py", "helper")));
+        let load = index.slot("app.py", "load");
+        let other = index.slot("app.py", "other");
+        assert_eq!(index.invalidate_reaching(&HashSet::from([other])), 0);
+        assert_eq!(index.invalidate_reaching(&HashSet::from([load])), 1);
+        assert!(index.is_empty());
     }
 }

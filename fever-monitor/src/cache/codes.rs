@@ -37,6 +37,8 @@ pub struct CodeInfo {
     pub arg_objects: Vec<*mut PyObject>,
     /// The same names as Rust strings.
     pub arg_names: Vec<String>,
+    /// `co_names`: the global (and attribute) names its code reads.
+    pub reads: Vec<String>,
     /// The parameters as the trampoline needs them.
     pub signature: Signature,
     /// Why its calls can't be cached at all (a generator...), if so.
@@ -174,6 +176,8 @@ impl Codes {
             qualname,
             arg_objects,
             arg_names,
+            // SAFETY: guaranteed by the caller.
+            reads: unsafe { names_of(code, c"co_names") },
             signature,
             never,
             body: flags & CO_OPTIMIZED == 0,
@@ -195,25 +199,32 @@ impl Drop for Codes {
     }
 }
 
+/// The strings of a code object's tuple attribute (`co_names`, `co_varnames`...).
+/// Safety: GIL held, `code` a code object.
+unsafe fn names_of(code: *mut PyObject, attr: &std::ffi::CStr) -> Vec<String> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let tuple = ffi::PyObject_GetAttrString(code, attr.as_ptr());
+        if tuple.is_null() {
+            ffi::PyErr_Clear();
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if ffi::PyTuple_Check(tuple) != 0 {
+            for i in 0..ffi::PyTuple_GET_SIZE(tuple) {
+                out.push(str_of(ffi::PyTuple_GET_ITEM(tuple, i)).unwrap_or_default());
+            }
+        }
+        ffi::Py_DECREF(tuple);
+        out
+    }
+}
+
 /// The code's parameters split by kind, and its free variables.
 unsafe fn signature(code: *mut PyObject) -> Signature {
     // SAFETY: guaranteed by the caller (GIL held, `code` a code object).
     unsafe {
-        let names = |attr: &std::ffi::CStr| -> Vec<String> {
-            let tuple = ffi::PyObject_GetAttrString(code, attr.as_ptr());
-            if tuple.is_null() {
-                ffi::PyErr_Clear();
-                return Vec::new();
-            }
-            let mut out = Vec::new();
-            if ffi::PyTuple_Check(tuple) != 0 {
-                for i in 0..ffi::PyTuple_GET_SIZE(tuple) {
-                    out.push(str_of(ffi::PyTuple_GET_ITEM(tuple, i)).unwrap_or_default());
-                }
-            }
-            ffi::Py_DECREF(tuple);
-            out
-        };
+        let names = |attr: &std::ffi::CStr| names_of(code, attr);
         let count = |attr: &std::ffi::CStr| {
             usize::try_from(int_attr(code, attr).unwrap_or(0)).unwrap_or(0)
         };

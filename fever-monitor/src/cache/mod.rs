@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use fever_cli::{messages, Verbosity};
 use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
-use fever_core::cache::{CacheIndex, Entry, Key};
+use fever_core::cache::{CacheIndex, CodeSlot, Entry, Key};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
@@ -38,7 +38,7 @@ use crate::functions;
 use crate::tracer::clock;
 use crate::tracer::recorder::human_bytes;
 use crate::project::Project;
-use crate::reload::Outcome;
+use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
 use codes::Codes;
 use monitor::ThreadStack;
@@ -255,17 +255,33 @@ pub fn end_run(py: Python<'_>) {
     }
 }
 
-/// A save was applied: a changed top-level statement may change what the file's functions
-/// compute, so entries that reached its code go.
+/// A save was applied: a changed top-level statement may change what functions compute when
+/// it rebinds a name they read, so the entries that reached such code go.
 pub fn after_save(py: Python<'_>, outcome: &Outcome) {
-    let (Some(file), true) = (&outcome.file, outcome.statements) else {
+    let Some(file) = &outcome.file else {
         return;
     };
-    let dropped = with(py, |c| (c.index.invalidate_file(file), c.settings.verbosity));
+    let dropped = with(py, |c| {
+        let n = match &outcome.rebinds {
+            Rebinds::Nothing => 0,
+            Rebinds::Anything => c.index.invalidate_file(file),
+            Rebinds::Names(names) => {
+                let readers: HashSet<CodeSlot> = c
+                    .codes
+                    .infos
+                    .iter()
+                    .filter(|info| info.reads.iter().any(|name| names.contains(name)))
+                    .map(|info| info.slot)
+                    .collect();
+                c.index.invalidate_reaching(&readers)
+            }
+        };
+        (n, c.settings.verbosity)
+    });
     if let Some((n, Verbosity::Verbose)) = dropped {
         if n > 0 {
             messages::info(&format!(
-                "dropped {n} cached call(s): a top-level statement of {file} changed"
+                "dropped {n} cached call(s): a top-level statement of {file} they depend on changed"
             ));
         }
     }

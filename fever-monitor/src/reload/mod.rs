@@ -13,8 +13,10 @@ mod caches;
 mod compile;
 mod modules;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use fever_core::source::bound_names;
 use fever_core::{plan_reload, Index, ReloadEvent};
 use pyo3::prelude::*;
 
@@ -29,8 +31,20 @@ pub struct Outcome {
     pub file: Option<String>,
     /// The running text changed (false for an identical save or a rejected one).
     pub changed: bool,
-    /// A top-level statement (module level or class body) is new or changed.
-    pub statements: bool,
+    /// What new or changed top-level statements (module level or class body) rebind.
+    pub rebinds: Rebinds,
+}
+
+/// The names a save's changed statements bind.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum Rebinds {
+    /// No statement changed.
+    #[default]
+    Nothing,
+    /// These names.
+    Names(BTreeSet<String>),
+    /// Unknown (`from m import *`, a file fever had not seen).
+    Anything,
 }
 
 /// Which modules a save applies to.
@@ -88,7 +102,7 @@ fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, Rel
     let Some(running) = sources::get(file) else {
         return Ok(Outcome {
             changed: true,
-            statements: true,
+            rebinds: Rebinds::Anything,
             ..Outcome::default()
         });
     };
@@ -98,15 +112,26 @@ fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, Rel
     let plan = plan_reload(&running.index, &Index::build(&text));
     Ok(Outcome {
         changed: true,
-        statements: has_statements(&plan),
+        rebinds: rebinds(&plan, &text),
         ..Outcome::default()
     })
 }
 
-fn has_statements(plan: &fever_core::Plan) -> bool {
-    plan.changes
-        .iter()
-        .any(|c| matches!(c, fever_core::Change::Statement { .. }))
+fn rebinds(plan: &fever_core::Plan, text: &str) -> Rebinds {
+    let mut names = BTreeSet::new();
+    for change in &plan.changes {
+        if let fever_core::Change::Statement { new } = change {
+            let Some(bound) = text.get(new.span.clone()).and_then(bound_names) else {
+                return Rebinds::Anything;
+            };
+            names.extend(bound);
+        }
+    }
+    if names.is_empty() {
+        Rebinds::Nothing
+    } else {
+        Rebinds::Names(names)
+    }
 }
 
 /// Applies the saved `bytes` to `modules` (all running the same file), or returns the error that
@@ -142,11 +167,12 @@ fn reload_bytes(
     for module in modules {
         events.append(&mut apply::apply(py, module, &text, &plan, &display)?);
     }
+    let rebinds = rebinds(&plan, &text);
     sources::set(file, text);
     Ok(Outcome {
         events,
         changed: true,
-        statements: has_statements(&plan),
+        rebinds,
         file: None,
     })
 }

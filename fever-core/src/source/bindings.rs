@@ -1,0 +1,207 @@
+//! The names a piece of module-level code binds: assignment targets (the base name of
+//! `CONFIG["k"] = ...` or `obj.attr = ...` too, since that changes what the name holds),
+//! `for`/`with`/`except ... as` targets, imports, `def`/`class` names, `del` and walrus targets.
+//! The call cache uses it to drop only the entries whose code reads a name an edited statement
+//! rebinds. `None` means "could be anything" (`from m import *`).
+
+use std::collections::BTreeSet;
+
+use super::scan::scan;
+
+/// Every name `text` binds (in any of its logical lines), or `None` when that can't be known.
+pub fn bound_names(text: &str) -> Option<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    for line in scan(text).lines {
+        let code = &text[line.text_start..line.end];
+        line_bindings(code, &mut names)?;
+    }
+    Some(names)
+}
+
+fn line_bindings(code: &str, names: &mut BTreeSet<String>) -> Option<()> {
+    walrus_targets(code, names);
+    let (keyword, rest) = split_word(code);
+    match keyword {
+        "import" => {
+            for item in top_level_split(rest, b',') {
+                let item = item.trim();
+                match item.split_once(" as ") {
+                    Some((_, alias)) => insert(names, alias),
+                    None => insert(names, item.split('.').next().unwrap_or("")),
+                }
+            }
+        }
+        "from" => {
+            let (_, imported) = rest.split_once(" import ")?;
+            let imported = imported.trim().trim_start_matches('(').trim_end_matches(')');
+            if imported.trim() == "*" {
+                return None;
+            }
+            for item in top_level_split(imported, b',') {
+                let item = item.trim();
+                insert(names, item.rsplit(" as ").next().unwrap_or(item));
+            }
+        }
+        "def" | "class" => insert(names, name_prefix(rest.trim_start())),
+        "async" => return line_bindings(rest.trim_start(), names),
+        "for" => {
+            let target = rest.split(" in ").next().unwrap_or("");
+            targets(target, names);
+        }
+        "with" | "except" => {
+            for part in rest.split(" as ").skip(1) {
+                targets(part.split([',', ':']).next().unwrap_or(""), names);
+            }
+        }
+        "del" => targets(rest, names),
+        "if" | "elif" | "else" | "while" | "try" | "finally" | "return" | "pass" | "raise"
+        | "assert" | "global" | "nonlocal" | "break" | "continue" | "match" | "case" => {}
+        _ => {
+            let segments = top_level_split(code, b'=');
+            if segments.len() > 1 {
+                for target in &segments[..segments.len() - 1] {
+                    // `x: int = 1`: the target is before the annotation.
+                    let target = target.split(':').next().unwrap_or("");
+                    let target = target.trim_end_matches(['+', '-', '*', '/', '%', '&', '|', '^', '<', '>', '@']);
+                    targets(target, names);
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// The base names of comma-separated targets (`a, (b, c[0]), *d, e.f`).
+fn targets(text: &str, names: &mut BTreeSet<String>) {
+    for part in top_level_split(text, b',') {
+        let part = part.trim().trim_start_matches(['(', '[', '*', ' ']);
+        if part.contains(',') {
+            targets(part.trim_end_matches([')', ']']), names);
+        } else {
+            insert(names, name_prefix(part));
+        }
+    }
+}
+
+/// `NAME :=` anywhere in the line.
+fn walrus_targets(code: &str, names: &mut BTreeSet<String>) {
+    let mut rest = code;
+    while let Some(at) = rest.find(":=") {
+        let before = rest[..at].trim_end();
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        insert(names, &before[start..]);
+        rest = &rest[at + 2..];
+    }
+}
+
+fn insert(names: &mut BTreeSet<String>, name: &str) {
+    let name = name.trim();
+    if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        names.insert(name.to_owned());
+    }
+}
+
+/// The identifier at the start of `text`.
+fn name_prefix(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// The first word and the rest.
+fn split_word(code: &str) -> (&str, &str) {
+    let word = name_prefix(code);
+    (word, &code[word.len()..])
+}
+
+/// Splits at `sep` outside brackets and string literals; for `=`, comparison operators
+/// (`==`, `<=`, `>=`, `!=`) and keyword arguments inside brackets are not separators.
+fn top_level_split(text: &str, sep: u8) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut parts = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<u8>, 0);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'\'' | b'"' => quote = Some(b),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth -= 1,
+                _ if b == sep && depth == 0 => {
+                    let prev = if i > 0 { bytes[i - 1] } else { b' ' };
+                    let next = bytes.get(i + 1).copied().unwrap_or(b' ');
+                    let comparison =
+                        sep == b'=' && (next == b'=' || matches!(prev, b'=' | b'!' | b'<' | b'>' | b':'));
+                    if !comparison {
+                        parts.push(&text[start..i]);
+                        start = i + 1;
+                    } else if next == b'=' {
+                        i += 1;
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(text: &str) -> Vec<String> {
+        bound_names(text).unwrap().into_iter().collect()
+    }
+
+    #[test]
+    fn assignments() {
+        assert_eq!(bound("SCALE = 2"), ["SCALE"]);
+        assert_eq!(bound("a, (b, c) = 1, (2, 3)"), ["a", "b", "c"]);
+        assert_eq!(bound("x = y = 0"), ["x", "y"]);
+        assert_eq!(bound("COUNT += 1"), ["COUNT"]);
+        assert_eq!(bound("LIMIT: int = 5"), ["LIMIT"]);
+        assert_eq!(bound("CONFIG['mode'] = 'x=1'"), ["CONFIG"]);
+        assert_eq!(bound("settings.debug = True"), ["settings"]);
+        assert_eq!(bound("first, *rest = items"), ["first", "rest"]);
+    }
+
+    #[test]
+    fn no_bindings() {
+        assert!(bound("print(summarize(load('a=b')), sep='')").is_empty());
+        assert!(bound("if x == 1 and y >= 2 or z != 3:\n    run(flag=True)").is_empty());
+        assert!(bound("assert a <= b").is_empty());
+    }
+
+    #[test]
+    fn compound_statements_bind_inside() {
+        let text = "if __name__ == '__main__':\n    rows = load()\n    print(summarize(rows))\n";
+        assert_eq!(bound(text), ["rows"]);
+        assert_eq!(bound("for i, row in enumerate(rows):\n    total += row"), ["i", "row", "total"]);
+        assert_eq!(bound("with open(p) as f, lock as l:\n    pass"), ["f", "l"]);
+        assert_eq!(bound("try:\n    x()\nexcept ValueError as err:\n    pass"), ["err"]);
+        assert_eq!(bound("if (n := len(a)) > 3:\n    pass"), ["n"]);
+        assert_eq!(bound("async def go():\n    pass"), ["go"]);
+        assert_eq!(bound("del cache"), ["cache"]);
+    }
+
+    #[test]
+    fn imports() {
+        assert_eq!(bound("import os.path, json as j"), ["j", "os"]);
+        assert_eq!(bound("from a.b import (c, d as e)"), ["c", "e"]);
+        assert!(bound_names("from m import *").is_none());
+    }
+}
