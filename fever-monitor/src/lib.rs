@@ -14,10 +14,12 @@
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
 //! - [`code_object`]: facts about code objects (parameters, content hash).
 //! - [`rebuild`]: Python objects rebuilt from snapshots.
+//! - [`extra_slot`]: a table's entry for a code object, kept in its `co_extra` slot.
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
 mod cache;
 mod code_object;
+mod extra_slot;
 mod compat;
 mod functions;
 mod monitoring;

@@ -2,21 +2,16 @@
 //! calls of it can be cached, and how many of its calls this run had their arguments captured.
 //!
 //! As in the tracer, a code object's entry index lives in its `co_extra` slot (an index of the
-//! cache's own): NULL = never seen, [`NOT_PROJECT`] = library code, `i + 2` = entry `i`.
-
-use std::ffi::c_void;
+//! cache's own, see `extra_slot`).
 
 use fever_core::cache::{CacheIndex, CodeSlot, Signature};
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
-use crate::compat::{
-    PyUnstable_Code_GetExtra, PyUnstable_Code_SetExtra, PyUnstable_Eval_RequestCodeExtraIndex,
-    CO_VARARGS, CO_VARKEYWORDS,
-};
+pub use crate::extra_slot::Lookup;
+use crate::extra_slot::ExtraSlot;
+use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
 use crate::project::Project;
-
-const NOT_PROJECT: usize = 1;
 
 /// `co_flags` of generators, coroutines and async generators: their calls return at the first
 /// `yield`/`await`, so there is no result to cache.
@@ -49,16 +44,9 @@ pub struct CodeInfo {
     pub captured: u32,
 }
 
-/// What a code object is to the cache.
-pub enum Lookup {
-    Project(usize),
-    Other,
-    Unseen,
-}
-
 /// Every code object the cache has seen.
 pub struct Codes {
-    extra_index: Py_ssize_t,
+    slot: ExtraSlot,
     project: Project,
     pub infos: Vec<CodeInfo>,
 }
@@ -66,11 +54,8 @@ pub struct Codes {
 impl Codes {
     pub fn new(project: Project) -> Self {
         static INDEX: std::sync::OnceLock<Py_ssize_t> = std::sync::OnceLock::new();
-        // SAFETY: called with the GIL held (the cache starts from Python).
-        let extra_index =
-            *INDEX.get_or_init(|| unsafe { PyUnstable_Eval_RequestCodeExtraIndex(None) });
         Self {
-            extra_index,
+            slot: ExtraSlot::reserve(&INDEX),
             project,
             infos: Vec::new(),
         }
@@ -79,18 +64,8 @@ impl Codes {
     /// What `code` is. Safety: GIL held, `code` a live object.
     #[inline]
     pub unsafe fn lookup(&self, code: *mut PyObject) -> Lookup {
-        let mut extra: *mut c_void = std::ptr::null_mut();
-        // SAFETY: guaranteed by the caller; GetExtra fails (-1) for non-code objects.
-        if unsafe { PyUnstable_Code_GetExtra(code, self.extra_index, &raw mut extra) } != 0 {
-            // SAFETY: GIL held.
-            unsafe { ffi::PyErr_Clear() };
-            return Lookup::Other;
-        }
-        match extra as usize {
-            0 => Lookup::Unseen,
-            NOT_PROJECT => Lookup::Other,
-            slot => Lookup::Project(slot - 2),
-        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.slot.lookup(code) }
     }
 
     /// The entry of `code`, classifying it on first sight; `None` for library code.
@@ -118,13 +93,8 @@ impl Codes {
         let file = unsafe { str_attr(code, c"co_filename") }.unwrap_or_default();
         let i = self.infos.len();
         let project = !file.is_empty() && self.project.contains_file(&file);
-        let slot_value = if project { i + 2 } else { NOT_PROJECT };
-        // SAFETY: guaranteed by the caller; the slot value is an integer, never dereferenced.
-        if unsafe { PyUnstable_Code_SetExtra(code, self.extra_index, slot_value as *mut c_void) }
-            != 0
-        {
-            // SAFETY: GIL held.
-            unsafe { ffi::PyErr_Clear() };
+        // SAFETY: guaranteed by the caller.
+        if !unsafe { self.slot.mark(code, project.then_some(i)) } {
             return None;
         }
         if !project {

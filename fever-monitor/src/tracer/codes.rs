@@ -1,33 +1,15 @@
 //! The tracer's table of code objects: which are the project's, the id each has in the trace,
 //! what names its parameters have, and how often it was called.
 //!
-//! A code object's table slot is kept in its `co_extra` slot (`PyUnstable_Code_SetExtra`), so a
-//! callback finds it with one C call and no hashing, and a code object that dies takes its slot
-//! value with it (no stale address can ever be mistaken for a new code). Slot values: NULL =
-//! never seen, [`NOT_PROJECT`] = library code, `i + 2` = entry `i`.
-
-use std::ffi::c_void;
+//! A code object's entry index is kept in its `co_extra` slot (see `extra_slot`).
 
 use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_attr, str_of};
-use crate::compat::{
-    PyUnstable_Code_GetExtra, PyUnstable_Code_SetExtra, PyUnstable_Eval_RequestCodeExtraIndex,
-};
+pub use crate::extra_slot::Lookup;
+use crate::extra_slot::ExtraSlot;
 use crate::project::Project;
-
-const NOT_PROJECT: usize = 1;
-
-/// What a code object is to the tracer.
-pub enum Lookup {
-    /// A project code: its entry index.
-    Project(usize),
-    /// Library code (outside the root), or not a code object.
-    Other,
-    /// Never seen before: classify it.
-    Unseen,
-}
 
 /// One project code object.
 pub struct CodeEntry {
@@ -47,7 +29,7 @@ pub struct CodeEntry {
 
 /// Every code object the tracer has seen.
 pub struct CodeTable {
-    extra_index: Py_ssize_t,
+    slot: ExtraSlot,
     /// `dis.opmap["RESUME"]` of this interpreter.
     resume_opcode: u8,
     project: Project,
@@ -59,11 +41,8 @@ impl CodeTable {
     /// (`CPython` never gives indexes back), so later tables reuse it.
     pub fn new(project: Project, resume_opcode: u8) -> Self {
         static INDEX: std::sync::OnceLock<Py_ssize_t> = std::sync::OnceLock::new();
-        // SAFETY: called with the GIL held (the tracer starts from Python).
-        let extra_index =
-            *INDEX.get_or_init(|| unsafe { PyUnstable_Eval_RequestCodeExtraIndex(None) });
         Self {
-            extra_index,
+            slot: ExtraSlot::reserve(&INDEX),
             resume_opcode,
             project,
             entries: Vec::new(),
@@ -74,18 +53,8 @@ impl CodeTable {
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
     pub unsafe fn lookup(&self, code: *mut PyObject) -> Lookup {
-        let mut extra: *mut c_void = std::ptr::null_mut();
-        // SAFETY: guaranteed by the caller; GetExtra fails (-1) for non-code objects.
-        if unsafe { PyUnstable_Code_GetExtra(code, self.extra_index, &raw mut extra) } != 0 {
-            // SAFETY: GIL held.
-            unsafe { ffi::PyErr_Clear() };
-            return Lookup::Other;
-        }
-        match extra as usize {
-            0 => Lookup::Unseen,
-            NOT_PROJECT => Lookup::Other,
-            slot => Lookup::Project(slot - 2),
-        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.slot.lookup(code) }
     }
 
     /// Classifies a code seen for the first time; for a project code, returns its new entry and
@@ -101,11 +70,8 @@ impl CodeTable {
         let index = self.entries.len();
         let project =
             !file.is_empty() && self.project.contains_file(&file) && u32::try_from(index).is_ok();
-        let slot = if project { index + 2 } else { NOT_PROJECT };
-        // SAFETY: guaranteed by the caller; the slot value is an integer, never dereferenced.
-        if unsafe { PyUnstable_Code_SetExtra(code, self.extra_index, slot as *mut c_void) } != 0 {
-            // SAFETY: GIL held.
-            unsafe { ffi::PyErr_Clear() };
+        // SAFETY: guaranteed by the caller.
+        if !unsafe { self.slot.mark(code, project.then_some(index)) } {
             return None;
         }
         if !project {
