@@ -63,14 +63,22 @@ impl Signature {
         if !self.freevars.is_empty() {
             let _ = writeln!(source, "    {} = None", self.freevars.join(" = "));
         }
-        let _ = writeln!(source, "    def {}({}):", self.name, params.join(", "));
-        if !self.freevars.is_empty() {
-            let _ = writeln!(source, "        nonlocal {}", self.freevars.join(", "));
-        }
+        // One line: every instruction of the trampoline maps to the function's `def` line.
+        let nonlocal = if self.freevars.is_empty() {
+            String::new()
+        } else {
+            format!("nonlocal {}; ", self.freevars.join(", "))
+        };
         let args: Vec<String> = std::iter::once(token.to_string())
             .chain(self.parameters().cloned())
             .collect();
-        let _ = writeln!(source, "        return {DISPATCH}({})", args.join(", "));
+        let _ = writeln!(
+            source,
+            "    def {}({}): {nonlocal}return {DISPATCH}({})",
+            self.name,
+            params.join(", "),
+            args.join(", ")
+        );
         let _ = writeln!(source, "    return {}", self.name);
         source
     }
@@ -98,7 +106,7 @@ mod tests {
         assert_eq!(
             sig.trampoline_source(7),
             "def __fever_trampoline__():\n    __class__ = scale = None\n    \
-             def load(a, /, b, c, *rest, d, **options):\n        nonlocal __class__, scale\n        \
+             def load(a, /, b, c, *rest, d, **options): nonlocal __class__, scale; \
              return __fever_cache_call__(7, a, b, c, rest, d, options)\n    return load\n"
         );
     }
@@ -116,7 +124,7 @@ mod tests {
             ..Signature::default()
         };
         let source = bare.trampoline_source(2);
-        assert!(source.contains("def g():"));
+        assert!(source.contains("def g(): return"));
         assert!(source.contains("return __fever_cache_call__(2)"));
     }
 }

@@ -4,6 +4,7 @@
 //! As in the tracer, a code object's entry index lives in its `co_extra` slot (an index of the
 //! cache's own, see `extra_slot`).
 
+use fever_core::cache::trampoline::DISPATCH;
 use fever_core::cache::{CacheIndex, CodeSlot, Signature};
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
@@ -92,7 +93,12 @@ impl Codes {
         // SAFETY: guaranteed by the caller.
         let file = unsafe { str_attr(code, c"co_filename") }.unwrap_or_default();
         let i = self.infos.len();
-        let project = !file.is_empty() && self.project.contains_file(&file);
+        // SAFETY: guaranteed by the caller.
+        let reads = unsafe { names_of(code, c"co_names") };
+        // A trampoline carries its function's file name but is the cache's own code.
+        let project = !file.is_empty()
+            && self.project.contains_file(&file)
+            && !reads.iter().any(|name| name == DISPATCH);
         // SAFETY: guaranteed by the caller.
         if !unsafe { self.slot.mark(code, project.then_some(i)) } {
             return None;
@@ -146,8 +152,7 @@ impl Codes {
             qualname,
             arg_objects,
             arg_names,
-            // SAFETY: guaranteed by the caller.
-            reads: unsafe { names_of(code, c"co_names") },
+            reads,
             signature,
             never,
             body: flags & CO_OPTIMIZED == 0,

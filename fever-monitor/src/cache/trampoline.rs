@@ -21,7 +21,8 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with};
 
-/// File name of trampoline code (outside the project, so the monitor leaves it alone).
+/// File name the trampoline source is compiled under (its code then takes the function's own
+/// file and first line, so tracebacks and `inspect.getsource` point at the real `def`).
 const FILENAME: &str = "<fever call cache>";
 
 thread_local! {
@@ -130,6 +131,7 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
     let replace = PyDict::new(py);
     replace.set_item("co_qualname", code.getattr("co_qualname")?)?;
     replace.set_item("co_firstlineno", code.getattr("co_firstlineno")?)?;
+    replace.set_item("co_filename", code.getattr("co_filename")?)?;
     let trampoline_code = factory
         .call0()?
         .getattr("__code__")?
