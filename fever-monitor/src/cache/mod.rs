@@ -479,11 +479,18 @@ fn store(
     output_before: (u64, u64),
 ) {
     let after = output::counters();
-    let copied = quietly(|| values::copy(result).map(|copy| {
-        let bytes = values::estimated_size(&copy);
-        (copy, bytes)
-    }));
-    let (copy, bytes) = match copied {
+    // Sized first: a result bigger than the whole budget is never copied.
+    let bytes = quietly(|| values::estimated_size(result));
+    let budget = with(py, |c| c.settings.max_bytes).unwrap_or(0);
+    if bytes > budget {
+        let reason = format!(
+            "its result ({}) is bigger than --cache-size",
+            human_bytes(bytes)
+        );
+        with(py, |c| tell(c, entry, &reason));
+        return;
+    }
+    let (copy, bytes) = match quietly(|| values::copy(result)).map(|copy| (copy, bytes)) {
         Ok(copied) => copied,
         Err(err) => {
             let reason = format!("its result can't be copied ({})", err.value(py));
@@ -543,30 +550,20 @@ fn store(
         );
         new.printed = printed;
         new.wrote_files = wrote_files;
-        match c.index.insert(key, new) {
-            Ok(evicted) => {
-                if let (Some(file), Some(call)) = (&mut c.file, &stored_call) {
-                    file.append(call);
-                }
-                if c.settings.verbosity >= Verbosity::Verbose {
-                    for gone in evicted {
-                        messages::info(&format!(
-                            "cache full: evicted {}() ({})",
-                            gone.name,
-                            human_bytes(gone.bytes)
-                        ));
-                    }
+        // Refused when code it reached changed while it ran: the result is already stale.
+        if let Ok(evicted) = c.index.insert(key, new) {
+            if let (Some(file), Some(call)) = (&mut c.file, &stored_call) {
+                file.append(call);
+            }
+            if c.settings.verbosity >= Verbosity::Verbose {
+                for gone in evicted {
+                    messages::info(&format!(
+                        "cache full: evicted {}() ({})",
+                        gone.name,
+                        human_bytes(gone.bytes)
+                    ));
                 }
             }
-            Err(rejected) if rejected.bytes > c.settings.max_bytes => {
-                let reason = format!(
-                    "its result ({}) is bigger than --cache-size",
-                    human_bytes(rejected.bytes)
-                );
-                tell(c, entry, &reason);
-            }
-            // Code it reached changed while it ran: the result is already stale.
-            Err(_) => {}
         }
     });
 }
