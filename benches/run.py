@@ -13,6 +13,7 @@ Benchmarks (run in this order):
   tracing         `fever record` vs python and cProfile: ns per traced call, a dict walker, library-heavy code
   ring            the Rust ring buffer's writer throughput (`cargo bench -p fever-core --bench ring`)
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
+  watch           `fever watch`: save -> re-run result on examples/slow_boot with/without the call cache; cost of a hit
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -35,11 +36,12 @@ import overhead  # noqa: E402
 import reload_latency  # noqa: E402
 import startup  # noqa: E402
 import tracing  # noqa: E402
+import watch  # noqa: E402
 from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_venv, load_result,  # noqa: E402
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost)}
+                                   callcost, watch)}
 
 
 def parse_args(argv=None):
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
         return 0
     info = python_info(a.python)
     bench_python = None
-    if not a.no_jurigged and any(n in ("reload_latency", "startup", "crosscheck") for n in a.names):
+    if not a.no_jurigged and any(n in ("reload_latency", "startup", "crosscheck", "watch") for n in a.names):
         try:
             bench_python = ensure_bench_venv(Path(info["base"]), info["version"])
         except Exception as e:
