@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::{
-    CacheConfig, Command, RecordConfig, WatchConfig, RunConfig, SnapshotLimits, Snapshots, Target, Verbosity,
-    DEFAULT_MAX_CALLS,
+    CacheConfig, Command, RecordConfig, RunConfig, SnapshotLimits, Snapshots, Target, Verbosity,
+    WatchConfig, DEFAULT_MAX_CALLS,
 };
 
 #[derive(Parser, Debug)]
@@ -154,7 +154,11 @@ fn parse_size(text: &str) -> Result<u64, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a size (e.g. 512M, 4G)"))?;
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let bytes = (value * factor as f64) as u64;
     if bytes == 0 {
         return Err("the cache size must be more than 0 (use --no-cache to turn it off)".into());
@@ -466,7 +470,10 @@ mod tests {
         assert_eq!(cache.min_duration, std::time::Duration::from_millis(20));
         assert!(cache.persist);
         assert_eq!(c.run.target, Target::Module("pkg".into()));
-        assert!(watch(&["fever", "watch", "--no-cache", "a.py"]).unwrap().cache.is_none());
+        assert!(watch(&["fever", "watch", "--no-cache", "a.py"])
+            .unwrap()
+            .cache
+            .is_none());
         assert!(watch(&["fever", "watch", "--no-watch", "a.py"]).is_err());
         assert!(watch(&["fever", "watch", "--cache-min-ms", "-1", "a.py"]).is_err());
     }

@@ -9,8 +9,8 @@ use fever_core::CodeRegistry;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
-use crate::{cache, compat};
 use crate::project::Project;
+use crate::{cache, compat};
 
 static REGISTRY: Mutex<Option<CodeRegistry>> = Mutex::new(None);
 static PROJECT: OnceLock<Project> = OnceLock::new();

@@ -15,12 +15,13 @@
 //! - [`code_object`]: facts about code objects (parameters, content hash).
 //! - [`rebuild`]: Python objects rebuilt from snapshots.
 //! - [`extra_slot`]: a table's entry for a code object, kept in its `co_extra` slot.
+//! - [`signals`]: fever's threads never take the program's signals.
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
 mod cache;
 mod code_object;
-mod extra_slot;
 mod compat;
+mod extra_slot;
 mod functions;
 mod monitoring;
 mod project;
@@ -28,6 +29,7 @@ mod rebuild;
 mod reload;
 mod runner;
 mod session;
+mod signals;
 mod snapshot;
 mod sources;
 mod tracer;

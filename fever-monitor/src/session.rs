@@ -185,7 +185,11 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
             (Some(recording), Some(id)) => finish_recording(py, recording, id),
             _ => Ok(()),
         };
-        let cache_stopped = if cache { crate::cache::stop(py) } else { Ok(()) };
+        let cache_stopped = if cache {
+            crate::cache::stop(py)
+        } else {
+            Ok(())
+        };
         py.detach(move || drop(watcher));
         let released = tool_id.map_or(Ok(()), |id| monitoring::release(py, id));
         finished.and(cache_stopped).and(released)?;

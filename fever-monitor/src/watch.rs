@@ -31,7 +31,8 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
     let run = &config.run;
     let verbosity = run.verbosity;
     let root = session::project_root(run)?;
-    let project = Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
+    let project =
+        Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
     let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
     functions::install(py, project.clone())?;
     sources::install(py)?;
@@ -138,7 +139,8 @@ fn wait(py: Python<'_>, saves: &Receiver<Outcome>) -> PyResult<bool> {
             Err(RecvTimeoutError::Disconnected) => return Ok(false),
         }
         if let Err(err) = py.check_signals() {
-            if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<PySystemExit>(py)
+            if err.is_instance_of::<PyKeyboardInterrupt>(py)
+                || err.is_instance_of::<PySystemExit>(py)
             {
                 return Ok(false);
             }

@@ -45,8 +45,11 @@ impl FileWatcher {
         develop: Option<Loop>,
     ) -> notify::Result<FileWatcher> {
         let (events_tx, events_rx) = unbounded();
-        let mut watcher = notify::recommended_watcher(move |event| {
-            let _ = events_tx.send(event);
+        // notify's inotify thread starts here: with signals blocked, like fever's own.
+        let mut watcher = crate::signals::without_signals(|| {
+            notify::recommended_watcher(move |event| {
+                let _ = events_tx.send(event);
+            })
         })?;
         let mut dirs = 0;
         watch_tree(&mut watcher, &project, project.canonical_root(), &mut dirs)?;
@@ -57,19 +60,21 @@ impl FileWatcher {
             ));
         }
         let (stop, stop_rx) = unbounded();
-        let thread = std::thread::Builder::new()
-            .name("fever-watcher".into())
-            .spawn(move || {
-                watch_loop(
-                    watcher,
-                    &project,
-                    verbosity,
-                    develop.as_ref(),
-                    &events_rx,
-                    &stop_rx,
-                );
-            })
-            .map_err(|e| notify::Error::generic(&e.to_string()))?;
+        let thread = crate::signals::without_signals(|| {
+            std::thread::Builder::new()
+                .name("fever-watcher".into())
+                .spawn(move || {
+                    watch_loop(
+                        watcher,
+                        &project,
+                        verbosity,
+                        develop.as_ref(),
+                        &events_rx,
+                        &stop_rx,
+                    );
+                })
+        })
+        .map_err(|e| notify::Error::generic(&e.to_string()))?;
         Ok(FileWatcher {
             stop,
             thread: Some(thread),

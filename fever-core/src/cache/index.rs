@@ -139,9 +139,9 @@ impl<V> CacheIndex<V> {
             .flatten()
             .copied()
             .filter(|key| {
-                self.entries.get(key).is_some_and(|e| {
-                    e.reached.iter().any(|&(s, h)| s == slot && h != hash)
-                })
+                self.entries
+                    .get(key)
+                    .is_some_and(|e| e.reached.iter().any(|&(s, h)| s == slot && h != hash))
             })
             .collect();
         for key in &stale {
@@ -273,7 +273,12 @@ impl<V> CacheIndex<V> {
 mod tests {
     use super::*;
 
-    fn entry(index: &mut CacheIndex<u32>, value: u32, reached: &[(&str, u64)], bytes: u64) -> Entry<u32> {
+    fn entry(
+        index: &mut CacheIndex<u32>,
+        value: u32,
+        reached: &[(&str, u64)],
+        bytes: u64,
+    ) -> Entry<u32> {
         let reached = reached
             .iter()
             .map(|&(name, hash)| (index.slot("app.py", name), hash))
@@ -341,7 +346,13 @@ mod tests {
         assert!(index.get(&key(1, 1)).is_some());
         let e = entry(&mut index, 3, &[("load", 1)], 40);
         let evicted = index.insert(key(1, 3), e).unwrap();
-        assert_eq!(evicted, vec![Evicted { name: "load".into(), bytes: 40 }]);
+        assert_eq!(
+            evicted,
+            vec![Evicted {
+                name: "load".into(),
+                bytes: 40
+            }]
+        );
         assert!(index.get(&key(1, 2)).is_none());
         assert!(index.get(&key(1, 1)).is_some());
         assert_eq!(index.bytes(), 80);

@@ -60,7 +60,9 @@ pub enum PersistError {
 
 /// The record for `call`.
 pub fn encode(call: &StoredCall) -> Vec<u8> {
-    let archived = rkyv::to_bytes::<rancor::Error>(call).map(|b| b.to_vec()).unwrap_or_default();
+    let archived = rkyv::to_bytes::<rancor::Error>(call)
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
     let mut record = Vec::with_capacity(8 + archived.len());
     record.extend_from_slice(&xxh3_64(&archived).to_le_bytes());
     record.extend_from_slice(&archived);

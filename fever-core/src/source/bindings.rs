@@ -33,7 +33,10 @@ fn line_bindings(code: &str, names: &mut BTreeSet<String>) -> Option<()> {
         }
         "from" => {
             let (_, imported) = rest.split_once(" import ")?;
-            let imported = imported.trim().trim_start_matches('(').trim_end_matches(')');
+            let imported = imported
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')');
             if imported.trim() == "*" {
                 return None;
             }
@@ -62,7 +65,8 @@ fn line_bindings(code: &str, names: &mut BTreeSet<String>) -> Option<()> {
                 for target in &segments[..segments.len() - 1] {
                     // `x: int = 1`: the target is before the annotation.
                     let target = target.split(':').next().unwrap_or("");
-                    let target = target.trim_end_matches(['+', '-', '*', '/', '%', '&', '|', '^', '<', '>', '@']);
+                    let target = target
+                        .trim_end_matches(['+', '-', '*', '/', '%', '&', '|', '^', '<', '>', '@']);
                     targets(target, names);
                 }
             }
@@ -141,8 +145,8 @@ fn top_level_split(text: &str, sep: u8) -> Vec<&str> {
                 _ if b == sep && depth == 0 => {
                     let prev = if i > 0 { bytes[i - 1] } else { b' ' };
                     let next = bytes.get(i + 1).copied().unwrap_or(b' ');
-                    let comparison =
-                        sep == b'=' && (next == b'=' || matches!(prev, b'=' | b'!' | b'<' | b'>' | b':'));
+                    let comparison = sep == b'='
+                        && (next == b'=' || matches!(prev, b'=' | b'!' | b'<' | b'>' | b':'));
                     if !comparison {
                         parts.push(&text[start..i]);
                         start = i + 1;
@@ -190,9 +194,15 @@ mod tests {
     fn compound_statements_bind_inside() {
         let text = "if __name__ == '__main__':\n    rows = load()\n    print(summarize(rows))\n";
         assert_eq!(bound(text), ["rows"]);
-        assert_eq!(bound("for i, row in enumerate(rows):\n    total += row"), ["i", "row", "total"]);
+        assert_eq!(
+            bound("for i, row in enumerate(rows):\n    total += row"),
+            ["i", "row", "total"]
+        );
         assert_eq!(bound("with open(p) as f, lock as l:\n    pass"), ["f", "l"]);
-        assert_eq!(bound("try:\n    x()\nexcept ValueError as err:\n    pass"), ["err"]);
+        assert_eq!(
+            bound("try:\n    x()\nexcept ValueError as err:\n    pass"),
+            ["err"]
+        );
         assert_eq!(bound("if (n := len(a)) > 3:\n    pass"), ["n"]);
         assert_eq!(bound("async def go():\n    pass"), ["go"]);
         assert_eq!(bound("del cache"), ["cache"]);

@@ -9,9 +9,9 @@ use fever_core::cache::{CacheIndex, CodeSlot, Signature};
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
-pub use crate::extra_slot::Lookup;
-use crate::extra_slot::ExtraSlot;
 use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
+use crate::extra_slot::ExtraSlot;
+pub use crate::extra_slot::Lookup;
 use crate::project::Project;
 
 /// `co_flags` of generators, coroutines and async generators: their calls return at the first
@@ -120,7 +120,9 @@ impl Codes {
             // SAFETY: GIL held; a new reference to an interned str (or NULL on failure).
             let object = unsafe {
                 ffi::PyUnicode_InternFromString(
-                    std::ffi::CString::new(name.as_str()).unwrap_or_default().as_ptr(),
+                    std::ffi::CString::new(name.as_str())
+                        .unwrap_or_default()
+                        .as_ptr(),
                 )
             };
             if object.is_null() {
@@ -200,9 +202,8 @@ unsafe fn signature(code: *mut PyObject) -> Signature {
     // SAFETY: guaranteed by the caller (GIL held, `code` a code object).
     unsafe {
         let names = |attr: &std::ffi::CStr| names_of(code, attr);
-        let count = |attr: &std::ffi::CStr| {
-            usize::try_from(int_attr(code, attr).unwrap_or(0)).unwrap_or(0)
-        };
+        let count =
+            |attr: &std::ffi::CStr| usize::try_from(int_attr(code, attr).unwrap_or(0)).unwrap_or(0);
         let flags = int_attr(code, c"co_flags").unwrap_or(0);
         let varnames = names(c"co_varnames");
         let (posonly, positional, kwonly) = (
@@ -218,7 +219,8 @@ unsafe fn signature(code: *mut PyObject) -> Signature {
             next += 1;
             varnames.get(next - 1).cloned().unwrap_or_default()
         });
-        let varkw = (flags & CO_VARKEYWORDS != 0).then(|| varnames.get(next).cloned().unwrap_or_default());
+        let varkw =
+            (flags & CO_VARKEYWORDS != 0).then(|| varnames.get(next).cloned().unwrap_or_default());
         Signature {
             name: str_attr(code, c"co_name").unwrap_or_default(),
             positional_only: take(0, posonly),

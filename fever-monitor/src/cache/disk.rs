@@ -31,12 +31,10 @@ pub fn open(dir: &Path, budget: u64) -> (Vec<StoredCall>, Option<CacheFile>) {
             Vec::new()
         }
     };
-    let file = prepare(dir)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            CacheFile::create(&path, budget.clamp(MIN_FILE, MAX_FILE), &calls)
-                .map_err(|e| e.to_string())
-        });
+    let file = prepare(dir).map_err(|e| e.to_string()).and_then(|()| {
+        CacheFile::create(&path, budget.clamp(MIN_FILE, MAX_FILE), &calls)
+            .map_err(|e| e.to_string())
+    });
     match file {
         Ok(file) => (calls, Some(file)),
         Err(err) => {

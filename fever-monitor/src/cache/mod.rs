@@ -35,11 +35,11 @@ use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
 use crate::functions;
-use crate::tracer::clock;
-use crate::tracer::recorder::human_bytes;
 use crate::project::Project;
 use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
+use crate::tracer::clock;
+use crate::tracer::recorder::human_bytes;
 use codes::Codes;
 use monitor::ThreadStack;
 use trampoline::Trampolines;
@@ -177,7 +177,11 @@ pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
         None => (Vec::new(), None),
     };
     let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let min_ticks = (settings.min_duration.as_nanos() as f64 / ns_per_tick) as u64;
     let mut cache = Cache {
         file,

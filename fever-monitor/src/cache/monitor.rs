@@ -51,16 +51,19 @@ pub fn thread_stack(stacks: &mut Vec<ThreadStack>) -> &mut ThreadStack {
     if stacks.first().is_some_and(|t| t.ident == ident) {
         return &mut stacks[0];
     }
-    let index = stacks.iter().position(|t| t.ident == ident).unwrap_or_else(|| {
-        stacks.push(ThreadStack {
-            ident,
-            frames: Vec::new(),
-            reached: Vec::new(),
-            dispatching: None,
-            last_dispatched: None,
+    let index = stacks
+        .iter()
+        .position(|t| t.ident == ident)
+        .unwrap_or_else(|| {
+            stacks.push(ThreadStack {
+                ident,
+                frames: Vec::new(),
+                reached: Vec::new(),
+                dispatching: None,
+                last_dispatched: None,
+            });
+            stacks.len() - 1
         });
-        stacks.len() - 1
-    });
     stacks.swap(0, index);
     &mut stacks[0]
 }
@@ -156,10 +159,8 @@ unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *
         stack.dispatching = None;
     }
     let info = &mut cache.codes.infos[entry];
-    let capture = !resumed
-        && !dispatched
-        && info.never.is_none()
-        && info.captured < CAPTURES_PER_RUN;
+    let capture =
+        !resumed && !dispatched && info.never.is_none() && info.captured < CAPTURES_PER_RUN;
     let captured = if capture {
         info.captured += 1;
         // SAFETY: GIL held; the current frame is this call's.
@@ -228,7 +229,11 @@ unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Op
     if !returned || ticks < min_ticks || nargs < 3 {
         return None;
     }
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let elapsed = Duration::from_nanos((ticks as f64 * ns_per_tick) as u64);
     let reached = bit_indices(reached);
     // SAFETY: CPython passes the returned value as the third argument.

@@ -13,8 +13,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use fever_core::cache::{trampoline, Key};
 use fever_cli::messages;
+use fever_core::cache::{trampoline, Key};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -74,10 +74,8 @@ impl Trampolines {
 
 /// Puts the trampolines' entry point into `builtins`.
 pub fn install_dispatch(py: Python<'_>) -> PyResult<()> {
-    py.import("builtins")?.setattr(
-        trampoline::DISPATCH,
-        wrap_pyfunction!(dispatch, py)?,
-    )
+    py.import("builtins")?
+        .setattr(trampoline::DISPATCH, wrap_pyfunction!(dispatch, py)?)
 }
 
 /// Gives `func` a trampoline if its code's calls are cached and it has none yet.
@@ -96,7 +94,10 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
     }
     let code = func.getattr("__code__")?;
     let plan = with(py, |c| {
-        if c.trampolines.by_function.contains_key(&(func.as_ptr() as usize)) {
+        if c.trampolines
+            .by_function
+            .contains_key(&(func.as_ptr() as usize))
+        {
             return None;
         }
         // SAFETY: GIL held, live code object, no exception set.
@@ -132,10 +133,11 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
     replace.set_item("co_qualname", code.getattr("co_qualname")?)?;
     replace.set_item("co_firstlineno", code.getattr("co_firstlineno")?)?;
     replace.set_item("co_filename", code.getattr("co_filename")?)?;
-    let trampoline_code = factory
-        .call0()?
-        .getattr("__code__")?
-        .call_method("replace", (), Some(&replace))?;
+    let trampoline_code =
+        factory
+            .call0()?
+            .getattr("__code__")?
+            .call_method("replace", (), Some(&replace))?;
     INSTALLING.set(true);
     let assigned = func.setattr("__code__", trampoline_code);
     INSTALLING.set(false);
@@ -200,7 +202,9 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
     })
     .flatten()
     .ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err("fever: this cached function's trampoline is gone")
+        pyo3::exceptions::PyRuntimeError::new_err(
+            "fever: this cached function's trampoline is gone",
+        )
     })?;
     let values: Vec<*mut PyObject> = params
         .iter()
@@ -229,7 +233,9 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
         }
     }
     let before = output::counters();
-    with(py, |c| monitor::thread_stack(&mut c.threads).dispatching = Some(call.entry));
+    with(py, |c| {
+        monitor::thread_stack(&mut c.threads).dispatching = Some(call.entry);
+    });
     let started = Instant::now();
     let result = call_original(py, &call, params);
     let elapsed = started.elapsed();
@@ -253,7 +259,15 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
                 return Ok(result);
             }
         }
-        store(py, entry, key.hash, result.bind(py), &reached, elapsed, before);
+        store(
+            py,
+            entry,
+            key.hash,
+            result.bind(py),
+            &reached,
+            elapsed,
+            before,
+        );
     }
     Ok(result)
 }

@@ -70,7 +70,9 @@ pub unsafe fn type_name(obj: *mut PyObject) -> String {
     // SAFETY: guaranteed by the caller; tp_name is a C string owned by the type.
     unsafe {
         let name = (*ffi::Py_TYPE(obj)).tp_name;
-        std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 

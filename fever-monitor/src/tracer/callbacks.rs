@@ -10,7 +10,6 @@
 // Every call of the program runs these twice: the hot helpers are forced inline.
 #![allow(clippy::inline_always)]
 
-
 use fever_cli::Snapshots;
 use fever_core::live::kind;
 use fever_core::trace::MUTATED_ARGS;

@@ -7,8 +7,8 @@ use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_attr, str_of};
-pub use crate::extra_slot::Lookup;
 use crate::extra_slot::ExtraSlot;
+pub use crate::extra_slot::Lookup;
 use crate::project::Project;
 
 /// One project code object.
@@ -147,4 +147,3 @@ unsafe fn first_instruction(code: *mut PyObject, opcode: u8) -> Option<u32> {
         found
     }
 }
-

@@ -66,9 +66,11 @@ impl Recorder {
             .with_context(|| format!("cannot write the trace {}", path.display()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        let drain = std::thread::Builder::new()
-            .name("fever-drain".into())
-            .spawn(move || drain(ring, writer, calibration, &flag, &drained))?;
+        let drain = crate::signals::without_signals(|| {
+            std::thread::Builder::new()
+                .name("fever-drain".into())
+                .spawn(move || drain(ring, writer, calibration, &flag, &drained))
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             stop,
