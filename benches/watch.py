@@ -16,6 +16,11 @@ hit − plain, per call. Arguments: small (an int, a short str, a keyword), 10 M
 10 MiB numpy float64 array (numpy is pip-installed into `.bench-venv/` and put on the child's
 path; the row is skipped with a note when that is not possible). The plain calls are also timed
 under plain python for reference.
+
+Bookkeeping: while a program runs under `fever watch`, every call of project code pays for the
+monitoring that finds slow calls and the code they reach. A recursive `fib(25)` (242,785 calls, none
+slow) timed in-script, best of 7, under plain python, `python -m cProfile` and `fever watch`, in the
+same run: the extra nanoseconds per call.
 """
 
 from __future__ import annotations
@@ -348,6 +353,56 @@ def hit_cost(ctx: Ctx) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# Per-call cost of the cache's bookkeeping
+
+FIB = '''
+import time
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+best = min(
+    (lambda t: (fib(25), time.perf_counter_ns() - t)[1])(time.perf_counter_ns()) for _ in range(7)
+)
+print("ns_per_call", best / 242785)
+'''
+
+
+def bookkeeping(ctx: Ctx) -> dict:
+    """ns per fib call under python, cProfile and fever watch (first run only)."""
+    d = Path(tempfile.mkdtemp(prefix="fever-bench-watch-fib-"))
+    res: dict = {"error": None}
+    try:
+        (d / "fib.py").write_text(FIB.lstrip())
+        for label, argv in (("python", [str(ctx.python), "fib.py"]),
+                            ("cProfile", [str(ctx.python), "-m", "cProfile", "-o", "/dev/null", "fib.py"])):
+            r = run_capture(argv, timeout=300, cwd=d, env=bench_env())
+            m = re.search(r"ns_per_call (\S+)", r.stdout)
+            if not m:
+                res["error"] = f"{label}: {r.stderr.strip()[-300:]}"
+                return res
+            res[label] = float(m[1])
+        child = Child([str(ctx.fever), "watch", "fib.py"], cwd=d)
+        try:
+            if child.wait("stderr", f"^{WAITING}$", 0, 300) is None:
+                res["error"] = f"fever watch: {child.tail()}"
+                return res
+            m = next((re.search(r"ns_per_call (\S+)", s) for s in child.since("stdout", 0)
+                      if s.startswith("ns_per_call")), None)
+            if not m:
+                res["error"] = f"fever watch printed no timing: {child.tail()}"
+                return res
+            res["fever watch"] = float(m[1])
+        finally:
+            child.close()
+        return res
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def run(ctx: Ctx) -> dict:
@@ -370,7 +425,10 @@ def run(ctx: Ctx) -> dict:
         log(f"watch:   error: {hits['error']}")
     for name, c in hits["cases"].items():
         log(f"watch:   {name}: {c}")
-    return {"rounds": rounds, "rerun": rows, "hits": hits, "settle_s": SETTLE}
+    log("watch: bookkeeping cost per call (fib)")
+    book = bookkeeping(ctx)
+    log(f"watch:   {book}")
+    return {"rounds": rounds, "rerun": rows, "hits": hits, "settle_s": SETTLE, "bookkeeping": book}
 
 
 def _latency_cell(r: dict) -> tuple[str, str]:
@@ -445,6 +503,24 @@ def render(res: dict) -> str:
                "value (the cost is looking the call up: snapshotting and hashing the arguments, finding the "
                "entry, copying the result). \"plain call\" is an identical function without the sleep, "
                "timed the same way in the same run, and under plain python.")
+    book = res.get("bookkeeping")
+    if book:
+        out.append("")
+        out.append("**Bookkeeping while the program runs** (recursive `fib(25)`, 242,785 calls, in-script, best "
+                   "of 7; none is slow enough to cache)")
+        out.append("")
+        if book.get("error"):
+            out.append(f"Not measured: `{book['error'][:300]}`")
+        else:
+            base = book["python"]
+            rows = [[f"`{label}`", f"{book[label]:.0f} ns", f"{book[label] - base:+.0f} ns",
+                     f"**{book[label] / base:.2f}×**"] for label in ("python", "cProfile", "fever watch")]
+            out.append(md_table(["run under", "per call", "extra per call", "vs python"], rows))
+            out.append("")
+            out.append("`fever watch` keeps, per thread, a stack of the project's calls with the set of project "
+                       "code each reached (what a cached call's validity depends on) and reads the TSC at each "
+                       "call's start and end; library code is switched off at its first call. fib is the worst "
+                       "case: a call does almost nothing else.")
     return "\n".join(out)
 
 
