@@ -148,8 +148,8 @@ pub fn keep(py: Python<'_>, session: Session) -> PyResult<()> {
 }
 
 /// In a child of `os.fork()`: the watcher and trace-writer threads were not copied, and the
-/// live ring is the parent's, so the child lets go of all of it without touching any (the
-/// child's own calls are not recorded).
+/// live ring and the cache file are the parent's, so the child lets go of all of it without
+/// touching any (the child's own calls are not recorded; its cache stays in its memory).
 #[pyfunction]
 fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     let session = SESSION
@@ -159,6 +159,9 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     if let Some(session) = session {
         if let (Some(_), Some(id)) = (&session.recording, session.tool_id) {
             tracer::abandon(py, id)?;
+        }
+        if session.cache {
+            crate::cache::after_fork_in_child(py);
         }
         std::mem::forget(session);
     }

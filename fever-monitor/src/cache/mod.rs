@@ -221,6 +221,12 @@ pub fn stop(py: Python<'_>) -> PyResult<()> {
     unregistered.and(restored)
 }
 
+/// In a child of `os.fork()`: the cache file is the parent's; the child keeps its cache in
+/// memory only, and leaves the file as it is (no flush, no close mark).
+pub fn after_fork_in_child(py: Python<'_>) {
+    with(py, |c| std::mem::forget(c.file.take()));
+}
+
 /// A run of the program starts: gives trampolines to the functions whose calls were cached.
 pub fn begin_run(py: Python<'_>) {
     let Some(pending) = with(py, |c| {
