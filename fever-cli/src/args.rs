@@ -1,6 +1,7 @@
 //! clap definitions of the command line and their conversion into [`Command`] (`fever show`'s in
-//! `args/show.rs`).
+//! `args/show.rs`, `fever check`'s in `args/check.rs`).
 
+mod check;
 mod show;
 
 use std::ffi::OsString;
@@ -21,8 +22,10 @@ use crate::config::{
     long_about = "fever runs your Python program and patches every saved function into it while it \
                   runs, without a restart. It can also record the program's calls (timings, \
                   arguments, results) and show them as a call tree, a profile, or a file for \
-                  Perfetto or speedscope.\n\nExamples:\n  fever run app.py --port 8000\n  \
-                  fever record -o run.trace app.py\n  fever show run.trace --profile",
+                  Perfetto or speedscope, and replay the recorded calls as a regression test.\n\n\
+                  Examples:\n  fever run app.py --port 8000\n  \
+                  fever record -o run.trace app.py\n  fever show run.trace --profile\n  \
+                  fever check run.trace",
     propagate_version = true
 )]
 struct Cli {
@@ -60,6 +63,10 @@ enum Sub {
     /// Show a recorded trace: its call tree, a profile table, or an export for a trace viewer.
     #[command(long_about = show::ABOUT, after_help = show::EXAMPLES)]
     Show(show::ShowArgs),
+
+    /// Re-invoke the calls of a recorded trace and diff their results: a regression test for CI.
+    #[command(long_about = check::ABOUT, after_help = check::EXAMPLES)]
+    Check(check::CheckArgs),
 }
 
 #[derive(Args, Debug)]
@@ -159,6 +166,7 @@ where
         Sub::Run(_) => "run",
         Sub::Record(_) => "record",
         Sub::Show(_) => "show",
+        Sub::Check(_) => "check",
     };
     convert(cli).map_err(|message| {
         crate::messages::error(&message);
@@ -186,6 +194,7 @@ fn convert(cli: Cli) -> Result<Command, String> {
             },
         })),
         Sub::Show(args) => Ok(Command::Show(args.config()?)),
+        Sub::Check(args) => Ok(Command::Check(args.config()?)),
     }
 }
 
@@ -212,25 +221,33 @@ fn run_config(run: RunArgs) -> Result<RunConfig, String> {
             return Err(format!("-m needs a module name, got '{name}'"));
         }
     }
-    let verbosity = if run.quiet {
-        Verbosity::Quiet
-    } else if run.verbose > 0 {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let python = run.python.or_else(|| {
-        std::env::var_os("FEVER_PYTHON")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
     Ok(RunConfig {
         target,
         args,
         watch: !run.no_watch,
         root: run.root,
-        python,
-        verbosity,
+        python: python_or_env(run.python),
+        verbosity: verbosity(run.quiet, run.verbose),
+    })
+}
+
+/// `-q` / `-v` (`-q` and `-v` conflict in clap).
+fn verbosity(quiet: bool, verbose: u8) -> Verbosity {
+    if quiet {
+        Verbosity::Quiet
+    } else if verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    }
+}
+
+/// `--python`, else a non-empty `FEVER_PYTHON`.
+fn python_or_env(python: Option<PathBuf>) -> Option<PathBuf> {
+    python.or_else(|| {
+        std::env::var_os("FEVER_PYTHON")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
     })
 }
 

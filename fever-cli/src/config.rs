@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
+pub use fever_core::check::DEFAULT_REL_TOL;
+
 /// One parsed `fever` invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(RunConfig),
     Record(RecordConfig),
     Show(ShowConfig),
+    Check(CheckConfig),
 }
 
 /// What `fever run` starts: a script path or a module name (`-m`).
@@ -162,4 +165,26 @@ pub enum Output {
     Stdout,
     /// A file, written to a temporary name and renamed into place when complete.
     File(PathBuf),
+}
+
+/// `fever check [OPTIONS] TRACE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    /// The trace file to replay.
+    pub trace: PathBuf,
+    /// `--select` globs on `module.qualname`; empty selects every function.
+    pub select: Vec<String>,
+    /// `--depth`: levels below the outermost selected calls also checked.
+    pub depth: usize,
+    /// `--rel-tol`: relative tolerance for floats.
+    pub rel_tol: f64,
+    /// `--update`: write the new results into the trace.
+    pub update: bool,
+    /// `--junit`: where to write `JUnit` XML.
+    pub junit: Option<PathBuf>,
+    /// `--allow-pickle` (traces hold no pickles: accepted, changes nothing).
+    pub allow_pickle: bool,
+    /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
+    pub python: Option<PathBuf>,
+    pub verbosity: Verbosity,
 }

@@ -14,8 +14,8 @@ mod config;
 pub mod messages;
 
 pub use config::{
-    Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView, SnapshotLimits,
-    Snapshots, Target, Verbosity,
+    CheckConfig, Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView,
+    SnapshotLimits, Snapshots, Target, Verbosity,
 };
 
 use std::ffi::OsString;
@@ -26,6 +26,9 @@ pub trait Host {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32>;
     /// Runs a program like [`run`](Self::run) while recording a trace; returns the exit code.
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32>;
+    /// Re-invokes the calls of a recorded trace and compares their results; returns the exit
+    /// code (0 all matched, 1 a difference, 2 an unreadable trace).
+    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32>;
 }
 
 /// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
@@ -44,6 +47,7 @@ where
         Command::Run(config) => host.run(config),
         Command::Record(config) => host.record(config),
         Command::Show(config) => commands::show::run(config),
+        Command::Check(config) => host.check(config),
     };
     match result {
         Ok(code) => code,

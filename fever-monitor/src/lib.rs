@@ -1,6 +1,7 @@
 //! `fever._native`: the extension module behind the `fever` command.
 //!
 //! - [`session`]: `fever run` in this interpreter (the CLI's in-process host).
+//! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
@@ -12,6 +13,7 @@
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
+mod check;
 mod compat;
 mod functions;
 mod monitoring;
@@ -36,5 +38,6 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
+    module.add_class::<check::py::CheckSession>()?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, Host, RecordConfig, RunConfig, Target, Verbosity};
+use fever_cli::{messages, CheckConfig, Host, RecordConfig, RunConfig, Target, Verbosity};
 use fever_core::ring::{RingReader, RingWriter};
 use fever_core::trace::TraceHeader;
 use pyo3::prelude::*;
@@ -31,6 +31,10 @@ impl Host for InProcess {
 
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
         Python::attach(|py| run(py, &config.run, Some(config)))
+    }
+
+    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
+        Python::attach(|py| crate::check::command::run(py, config))
     }
 }
 

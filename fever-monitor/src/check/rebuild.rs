@@ -1,0 +1,267 @@
+//! Snapshot values back into Python objects, for the arguments of a re-invoked call.
+//!
+//! Only what a snapshot holds whole is rebuilt: None, bools, ints, floats, complex numbers,
+//! strings, bytes, lists, tuples, sets, dicts, references to classes, functions, modules and
+//! enum members, and instances of importable classes (dataclasses and plain objects through
+//! `__new__` and their recorded fields set with `object.__setattr__`, named tuples through
+//! `tuple.__new__`, subclasses of built-ins from their built-in contents). Anything else (a
+//! truncated string, a repr, a value below the depth limit, ...) is an error naming it, which
+//! the caller reports as the reason a call is skipped. No user code runs except a custom
+//! `__new__`.
+
+use fever_core::snapshot::{Blob, BytesKind, Fields, ObjectKind, RefKind, Seq, Text, Value};
+use pyo3::prelude::*;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet,
+    PyString, PyTuple,
+};
+
+/// Finds objects by module and qualified name (importing the module if needed).
+pub trait Lookup {
+    /// The object `module.qualname` (`qualname` empty: the module), or why it cannot be found.
+    fn lookup<'py>(
+        &mut self,
+        py: Python<'py>,
+        module: &str,
+        qualname: &str,
+    ) -> Result<Bound<'py, PyAny>, String>;
+}
+
+/// Why a value cannot be rebuilt (the reason a call is skipped).
+pub type Unrebuildable = String;
+
+/// The Python object `value` stands for.
+pub fn rebuild<'py>(
+    py: Python<'py>,
+    value: &Value,
+    names: &mut dyn Lookup,
+) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    let err = |e: PyErr| e.to_string();
+    Ok(match value {
+        Value::None => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => PyInt::new(py, *i).into_any(),
+        Value::BigInt {
+            negative,
+            magnitude,
+        } => {
+            let int = py
+                .get_type::<PyInt>()
+                .call_method1("from_bytes", (PyBytes::new(py, magnitude), "big"))
+                .map_err(err)?;
+            if *negative {
+                int.neg().map_err(err)?
+            } else {
+                int
+            }
+        }
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Complex { re, im } => PyComplex::from_doubles(py, *re, *im).into_any(),
+        Value::Str(Text::Full(s)) => PyString::new(py, s).into_any(),
+        Value::Str(Text::Truncated { .. }) => {
+            return Err("a str longer than the recorded snapshot".into())
+        }
+        Value::Bytes {
+            kind,
+            blob: Blob::Data(data),
+        } => match kind {
+            BytesKind::Bytes => PyBytes::new(py, data).into_any(),
+            BytesKind::ByteArray => PyByteArray::new(py, data).into_any(),
+            BytesKind::MemoryView => py
+                .import("builtins")
+                .and_then(|b| b.getattr("memoryview"))
+                .and_then(|m| m.call1((PyBytes::new(py, data),)))
+                .map_err(err)?,
+        },
+        Value::Bytes {
+            kind,
+            blob: Blob::Hashed { len, .. },
+        } => {
+            return Err(format!(
+                "a {} of {len} bytes recorded by its hash only",
+                kind.type_name()
+            ))
+        }
+        Value::List(seq) => PyList::new(py, items(py, seq, names)?)
+            .map_err(err)?
+            .into_any(),
+        Value::Tuple(seq) => PyTuple::new(py, items(py, seq, names)?)
+            .map_err(err)?
+            .into_any(),
+        Value::Set(seq) => PySet::new(py, items(py, seq, names)?)
+            .map_err(err)?
+            .into_any(),
+        Value::FrozenSet(seq) => PyFrozenSet::new(py, items(py, seq, names)?)
+            .map_err(err)?
+            .into_any(),
+        Value::Dict(map) => {
+            if map.omitted > 0 {
+                return Err(cut("a dict", map.omitted));
+            }
+            let dict = PyDict::new(py);
+            for (k, v) in &map.entries {
+                dict.set_item(rebuild(py, k, names)?, rebuild(py, v, names)?)
+                    .map_err(err)?;
+            }
+            dict.into_any()
+        }
+        Value::Object(object) => {
+            let name = format!("{}.{}", object.module, object.qualname);
+            if !object.complete {
+                return Err(format!("a {name} with state a snapshot cannot hold"));
+            }
+            let class = names.lookup(py, &object.module, &object.qualname)?;
+            instance(
+                py,
+                &class,
+                object.kind,
+                object.base.as_deref(),
+                &object.fields,
+                names,
+            )
+            .map_err(|e| format!("cannot rebuild a {name}: {e}"))?
+        }
+        Value::Ref {
+            kind: RefKind::Method,
+            qualname,
+            ..
+        } => return Err(format!("a bound method ({qualname})")),
+        Value::Ref {
+            kind,
+            module,
+            qualname,
+        } => {
+            let qualname = if *kind == RefKind::Module {
+                ""
+            } else {
+                qualname
+            };
+            names.lookup(py, module, qualname)?
+        }
+        Value::Exception(e) => return Err(format!("an exception ({})", e.qualname)),
+        Value::Array(a) => return Err(format!("an array ({})", a.type_name)),
+        Value::Repr { type_name, .. } => {
+            return Err(format!("a {type_name} recorded by its repr only"))
+        }
+        Value::Unrepresentable { type_name } | Value::Opaque { type_name } => {
+            return Err(format!("a {type_name} a snapshot does not look into"))
+        }
+        Value::DepthLimit { type_name } => {
+            return Err(format!(
+                "a {type_name} nested below the snapshot depth limit"
+            ))
+        }
+        Value::Cycle { .. } => return Err("a container that contains itself".into()),
+        Value::Args(_) => return Err("arguments nested in a value".into()),
+    })
+}
+
+/// The rebuilt items of a container recorded whole.
+fn items<'py>(
+    py: Python<'py>,
+    seq: &Seq,
+    names: &mut dyn Lookup,
+) -> Result<Vec<Bound<'py, PyAny>>, Unrebuildable> {
+    if seq.omitted > 0 {
+        return Err(cut("a container", seq.omitted));
+    }
+    seq.items.iter().map(|v| rebuild(py, v, names)).collect()
+}
+
+fn cut(what: &str, omitted: u64) -> String {
+    format!("{what} with {omitted} more items than the snapshot holds")
+}
+
+/// An instance of `class` with the recorded state.
+fn instance<'py>(
+    py: Python<'py>,
+    class: &Bound<'py, PyAny>,
+    kind: ObjectKind,
+    base: Option<&Value>,
+    fields: &Fields,
+    names: &mut dyn Lookup,
+) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    let err = |e: PyErr| e.to_string();
+    if fields.omitted > 0 {
+        return Err(cut("an object", fields.omitted));
+    }
+    let values = fields
+        .entries
+        .iter()
+        .map(|(name, v)| Ok((name, rebuild(py, v, names)?)))
+        .collect::<Result<Vec<_>, Unrebuildable>>()?;
+    let builtins = py.import("builtins").map_err(err)?;
+    let object = match (kind, base) {
+        (ObjectKind::NamedTuple, _) => {
+            let items = PyTuple::new(py, values.iter().map(|(_, v)| v)).map_err(err)?;
+            let tuple = builtins.getattr("tuple").map_err(err)?;
+            return tuple.call_method1("__new__", (class, items)).map_err(err);
+        }
+        (ObjectKind::Subclass, Some(base)) => {
+            let contents = rebuild(py, base, names)?;
+            let base_type = contents.get_type();
+            let mutable = contents.is_instance_of::<PyList>()
+                || contents.is_instance_of::<PyDict>()
+                || contents.is_instance_of::<PySet>()
+                || contents.is_instance_of::<PyByteArray>();
+            if mutable {
+                let object = base_type.call_method1("__new__", (class,)).map_err(err)?;
+                base_type
+                    .call_method1("__init__", (&object, contents))
+                    .map_err(err)?;
+                object
+            } else {
+                base_type
+                    .call_method1("__new__", (class, contents))
+                    .map_err(err)?
+            }
+        }
+        _ => class.call_method1("__new__", (class,)).map_err(err)?,
+    };
+    let set = builtins
+        .getattr("object")
+        .and_then(|o| o.getattr("__setattr__"))
+        .map_err(err)?;
+    for (name, value) in values {
+        set.call1((&object, name, value)).map_err(err)?;
+    }
+    Ok(object)
+}
+
+/// Positional and keyword arguments for a function whose code takes `positional` positional
+/// parameters, from an arguments snapshot (parameters in order: positional, `*args`,
+/// keyword-only, `**kwargs`).
+pub fn arguments<'py>(
+    py: Python<'py>,
+    args: &Fields,
+    positional: usize,
+    names: &mut dyn Lookup,
+) -> Result<(Bound<'py, PyTuple>, Bound<'py, PyDict>), Unrebuildable> {
+    let err = |e: PyErr| e.to_string();
+    if args.omitted > 0 {
+        return Err(cut("an argument list", args.omitted));
+    }
+    let mut list = Vec::new();
+    let kwargs = PyDict::new(py);
+    let mut after_star = false;
+    for (name, value) in &args.entries {
+        let value = rebuild(py, value, names).map_err(|e| format!("argument {name}: {e}"))?;
+        if name.starts_with("**") {
+            kwargs.call_method1("update", (value,)).map_err(err)?;
+        } else if name.starts_with('*') {
+            after_star = true;
+            list.extend(
+                value
+                    .try_iter()
+                    .map_err(err)?
+                    .collect::<PyResult<Vec<_>>>()
+                    .map_err(err)?,
+            );
+        } else if !after_star && list.len() < positional {
+            list.push(value);
+        } else {
+            kwargs.set_item(name, value).map_err(err)?;
+        }
+    }
+    Ok((PyTuple::new(py, list).map_err(err)?, kwargs))
+}
