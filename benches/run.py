@@ -13,6 +13,7 @@ Benchmarks (run in this order):
   tracing         `fever record` vs python and cProfile: ns per traced call, a dict walker, library-heavy code
   ring            the Rust ring buffer's writer throughput (`cargo bench -p fever-core --bench ring`)
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
+  check           `fever check`: recorded calls re-invoked and compared per second, loading a 100 MB trace
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import callcost  # noqa: E402
+import check  # noqa: E402
 import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import reload_latency  # noqa: E402
@@ -39,7 +41,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost)}
+                                   callcost, check)}
 
 
 def parse_args(argv=None):
