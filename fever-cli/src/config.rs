@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-pub use fever_core::check::DEFAULT_REL_TOL;
-
 /// One parsed `fever` invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {

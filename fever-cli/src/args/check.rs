@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::{CheckConfig, DEFAULT_REL_TOL};
+use crate::config::CheckConfig;
 
 pub(super) const ABOUT: &str =
     "Re-invokes the calls recorded in TRACE (by `fever record`) against the current code and \
@@ -24,9 +24,9 @@ pub(super) const ABOUT: &str =
      difference is printed on stdout as a unified diff headed by the call and its source \
      location, and the summary `fever: N passed, M failed, K skipped` goes to stderr. While a \
      call runs, its stdin is empty and what it prints is discarded.\n\n\
-     Exit codes: 0 when every checked call matched, 1 when one differs, 2 for an unreadable \
-     trace or a usage error. Traces never hold pickles: --allow-pickle is accepted for \
-     compatibility and changes nothing.";
+     Exit codes: 0 when every checked call matched (or --update accepted the differences), 1 \
+     when one differs, 2 for an unreadable or incomplete trace or a usage error. Traces never \
+     hold pickles: --allow-pickle is accepted for compatibility and changes nothing.";
 
 pub(super) const EXAMPLES: &str = "Examples:\n  \
      fever record -o run.trace pipeline.py data.csv   # once, when the results are right\n  \
@@ -52,7 +52,7 @@ pub(super) struct CheckArgs {
     depth: usize,
 
     /// Floats match when they differ by at most X times the larger one (0: exactly).
-    #[arg(long, value_name = "X", default_value_t = DEFAULT_REL_TOL)]
+    #[arg(long, value_name = "X", default_value = "1e-9")]
     rel_tol: f64,
 
     /// Write the new results of the calls that differ into TRACE (atomically), accepting them.
@@ -111,6 +111,7 @@ mod tests {
     use super::*;
     use crate::config::Verbosity;
     use clap::Parser;
+    use fever_core::check::DEFAULT_REL_TOL;
 
     #[derive(Parser)]
     struct Cli {
@@ -129,6 +130,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = check(&["run.trace"]).unwrap();
+        // The help text states the default as written; it must be the comparison's default.
         assert_eq!(c.trace, PathBuf::from("run.trace"));
         assert!(c.select.is_empty());
         assert_eq!(c.depth, 0);

@@ -94,13 +94,15 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, Chec
     }
     walker.finish(&mut sink)?;
     let Selector { found, results, .. } = sink;
-    let mut counts: HashMap<u32, usize> = HashMap::new();
+    // Numbered by name, not code: a function edited during the recording has two codes.
+    let mut counts: HashMap<String, usize> = HashMap::new();
     let mut cases = Vec::with_capacity(found.len());
     for call in found {
         let Some(code) = reader.code(call.code) else {
             continue;
         };
-        let k = counts.entry(call.code).or_default();
+        let name = code.full_name();
+        let k = counts.entry(name.clone()).or_default();
         *k += 1;
         let nondeterministic = call
             .args
@@ -111,7 +113,7 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, Chec
             skip_reason(code, call.args, call.end.as_ref())
         };
         cases.push(Case {
-            id: format!("{}[{k}]", code.full_name()),
+            id: format!("{name}[{k}]"),
             code: code.clone(),
             args: call.args.map(<[u8]>::to_vec),
             expected: call.end.as_ref().and_then(Outcome::from_span),
@@ -416,6 +418,22 @@ mod tests {
             .contains("arguments were not"));
         assert!(cases[3].skip.as_ref().unwrap().contains("did not finish"));
         assert_eq!(cases[3].location(), "m.py:2");
+    }
+
+    #[test]
+    fn ids_number_the_calls_of_a_function_across_its_edited_versions() {
+        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        writer.add_code(code(0, "f")).unwrap();
+        writer.add_code(code(1, "f")).unwrap();
+        for event in [call(0, b"a"), ret(0, b"1"), call(1, b"a"), ret(1, b"2")] {
+            writer.write_event(&event).unwrap();
+        }
+        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
+        let cases = select(&reader, &Options::default()).unwrap();
+        let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["m.f[1]", "m.f[2]"]);
+        // Different versions of the code may return different results.
+        assert!(cases.iter().all(|c| c.skip.is_none()));
     }
 
     #[test]
