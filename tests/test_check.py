@@ -242,6 +242,37 @@ def test_a_package_run_with_dash_m(venv, tmp_path):
     assert "-'hello ada?hello ada?'\n+'hi ada?hi ada?'\n" in result.stdout, describe(result)
 
 
+def test_reprs_with_addresses_generators_and_class_bodies(venv, tmp_path):
+    write(tmp_path / "kinds.py", """
+        import threading
+
+
+        def new_lock():
+            return threading.Lock()
+
+
+        def countdown(n):
+            while n:
+                yield n
+                n -= 1
+
+
+        class Config:
+            DEFAULT = new_lock()
+
+
+        if __name__ == "__main__":
+            new_lock()
+            list(countdown(3))
+        """)
+    trace = record(venv, "kinds.py", cwd=tmp_path).trace
+    result = check(venv, trace, "-v", cwd=tmp_path, expect=0)
+    # new_lock twice (the class body's call is below it, not a call to check), countdown once.
+    assert summary(result) == SUMMARY.format(2, 0, 1), describe(result)
+    assert "fever: skipped __main__.countdown[1]: a generator or coroutine" in result.stderr, describe(result)
+    assert "Config" not in result.stderr, describe(result)
+
+
 def test_runs_from_another_directory(venv, project, tmp_path):
     trace = recorded(venv, project)
     elsewhere = tmp_path / "elsewhere"

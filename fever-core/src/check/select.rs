@@ -6,14 +6,15 @@
 //! patterns; module bodies (`<module>`) never match. Calls that match and whose level is at most
 //! [`Options::depth`] are selected: by default (pattern `*`, depth 0) the outermost calls of the
 //! project's functions; `--select` makes the outermost calls of the matching functions level 0.
-//! Module bodies and generator expressions are not calls; a generator's resumptions are part of
-//! its call.
+//! Module bodies, class bodies ([`Options::class_bodies`]) and generator expressions are not
+//! calls; a generator's resumptions are part of its call.
 //!
 //! A call is marked nondeterministic when another call of the same code with the same argument
 //! snapshot (byte for byte) ended differently during the recording.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use super::compare::same_snapshot;
 use super::{CheckError, Outcome};
 use crate::analysis::spans::{Closed, Opened, Outcome as SpanOutcome, SpanSink, Thread, Walker};
 use crate::snapshot::content_hash;
@@ -26,6 +27,9 @@ pub struct Options {
     pub patterns: Vec<String>,
     /// `--depth`: also select calls up to this many matching levels below the outermost ones.
     pub depth: usize,
+    /// Codes that are class bodies, which are not calls (the trace does not say; whoever can
+    /// import the code can).
+    pub class_bodies: HashSet<u32>,
 }
 
 /// One selected call.
@@ -75,6 +79,7 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, Chec
         .map(|code| {
             let name = code.full_name();
             let matches = is_call(&code.qualname)
+                && !options.class_bodies.contains(&code.id)
                 && (patterns.is_empty() || patterns.iter().any(|p| p.matches(&name)));
             (code.id, matches)
         })
@@ -182,27 +187,31 @@ struct Selector<'m, 'a> {
     /// Index of the event being walked.
     event: usize,
     found: Vec<Found<'a>>,
-    /// `(code, hash of the argument bytes)` → hash of the one outcome seen, `None` once two
-    /// different outcomes were.
-    results: HashMap<(u32, u64), Option<u64>>,
+    /// `(code, hash of the argument bytes)` → the first outcome seen, `None` once an outcome
+    /// that does not match it was seen.
+    results: HashMap<(u32, u64), Option<Recorded<'a>>>,
 }
+
+/// An outcome in the trace: raised (or returned), and its snapshot.
+type Recorded<'a> = (bool, &'a [u8]);
 
 impl<'a> Selector<'_, 'a> {
     fn note_result(&mut self, code: u32, args: &[u8], end: &SpanOutcome<'a>) {
-        let (tag, bytes) = match end {
-            SpanOutcome::Returned(Some(bytes)) => (0, *bytes),
-            SpanOutcome::Raised(Some(bytes)) => (1, *bytes),
+        let outcome = match end {
+            SpanOutcome::Returned(Some(bytes)) => (false, *bytes),
+            SpanOutcome::Raised(Some(bytes)) => (true, *bytes),
             _ => return,
         };
-        let outcome = content_hash(bytes) ^ tag;
-        self.results
+        let seen = self
+            .results
             .entry((code, content_hash(args)))
-            .and_modify(|seen| {
-                if *seen != Some(outcome) {
-                    *seen = None;
-                }
-            })
             .or_insert(Some(outcome));
+        // The comparison `fever check` makes, exactly (a repr's address is not a difference).
+        if let Some((raised, first)) = *seen {
+            if raised != outcome.0 || !same_snapshot(first, outcome.1, 0.0) {
+                *seen = None;
+            }
+        }
     }
 }
 
@@ -318,6 +327,7 @@ mod tests {
         let options = Options {
             patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
             depth,
+            ..Options::default()
         };
         select(reader, &options)
             .unwrap()
@@ -360,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn class_bodies_are_not_calls() {
+        let reader = nested();
+        let options = Options {
+            class_bodies: HashSet::from([1]),
+            ..Options::default()
+        };
+        let ids: Vec<String> = select(&reader, &options)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, ["m.load[1]", "m.load[2]", "m.parse[1]"]);
+    }
+
+    #[test]
     fn select_makes_the_outermost_matching_calls_level_zero() {
         let reader = nested();
         assert_eq!(ids(&reader, &["m.load"], 0), ["m.load[1]", "m.load[2]"]);
@@ -372,6 +397,7 @@ mod tests {
             &Options {
                 patterns: vec!["m.[".into()],
                 depth: 0,
+                ..Options::default()
             },
         )
         .unwrap_err();

@@ -2,7 +2,7 @@
 //! holds the trace, its selected calls and the imported modules, and checks one call at a
 //! time: rebuild the arguments, find the function, call it, judge the outcome (fever-core).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -19,6 +19,27 @@ use crate::snapshot::SnapshotLimits;
 /// `co_flags` of generators, coroutines and async generators (`CO_GENERATOR`, `CO_COROUTINE`,
 /// `CO_ITERABLE_COROUTINE`, `CO_ASYNC_GENERATOR`).
 const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x100 | 0x200;
+
+/// The codes of `reader` that are class bodies (the code a `class` statement runs): their names
+/// lead to a class. This imports the trace's modules.
+fn class_bodies(
+    py: Python<'_>,
+    reader: &TraceReader,
+    modules: &mut Modules,
+) -> PyResult<HashSet<u32>> {
+    let mut found = HashSet::new();
+    for code in reader.codes() {
+        if code.qualname.contains('<') {
+            continue;
+        }
+        if let Ok(object) = modules.function(py, &code.module, &code.qualname)? {
+            if object.is_instance_of::<PyType>() {
+                found.insert(code.id);
+            }
+        }
+    }
+    Ok(found)
+}
 
 /// One trace being replayed.
 pub struct Checker {
@@ -39,7 +60,7 @@ pub struct Checked {
 
 impl Checker {
     /// Reads and validates the trace at `path` (a trace whose recording did not finish is
-    /// refused) and selects its calls.
+    /// refused), imports its modules and selects its calls.
     pub fn open(
         py: Python<'_>,
         path: &Path,
@@ -55,7 +76,12 @@ impl Checker {
                 path.display()
             );
         }
-        let cases = check::select(&reader, options)?;
+        let mut modules = Modules::new(py, &reader)?;
+        let options = Options {
+            class_bodies: class_bodies(py, &reader, &mut modules)?,
+            ..options.clone()
+        };
+        let cases = check::select(&reader, &options)?;
         let recorded = RecordedLimits::of(reader.header());
         let defaults = SnapshotLimits::default();
         let limits = SnapshotLimits {
@@ -64,36 +90,13 @@ impl Checker {
             max_str_bytes: recorded.string_bytes.unwrap_or(defaults.max_str_bytes),
             ..defaults
         };
-        let modules = Modules::new(py, &reader)?;
-        let mut checker = Self {
+        Ok(Self {
             reader,
             cases,
             rel_tol,
             limits,
             modules,
-        };
-        checker.drop_class_bodies(py)?;
-        Ok(checker)
-    }
-
-    /// Drops the calls of class bodies (the code that runs once when a `class` statement
-    /// executes): they are not functions, and their names lead to the class. This imports the
-    /// modules of the selected calls.
-    fn drop_class_bodies(&mut self, py: Python<'_>) -> PyResult<()> {
-        let mut class_bodies = HashMap::new();
-        for case in &self.cases {
-            if class_bodies.contains_key(&case.code.id) || case.code.qualname.contains('<') {
-                continue;
-            }
-            let found = self
-                .modules
-                .function(py, &case.code.module, &case.code.qualname)?;
-            let is_class = matches!(found, Ok(object) if object.is_instance_of::<PyType>());
-            class_bodies.insert(case.code.id, is_class);
-        }
-        self.cases
-            .retain(|case| !class_bodies.get(&case.code.id).copied().unwrap_or(false));
-        Ok(())
+        })
     }
 
     /// The trace.

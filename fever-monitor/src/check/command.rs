@@ -21,6 +21,7 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
     let options = Options {
         patterns: config.select.clone(),
         depth: config.depth,
+        ..Options::default()
     };
     let mut checker = Checker::open(py, &config.trace, &options, config.rel_tol)?;
     if checker.cases().is_empty() {

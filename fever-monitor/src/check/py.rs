@@ -35,6 +35,7 @@ impl CheckSession {
         let options = Options {
             patterns: select,
             depth,
+            ..Options::default()
         };
         let checker = Checker::open(py, &trace, &options, rel_tol)
             .map_err(|err| PyValueError::new_err(format!("{err:#}")))?;
