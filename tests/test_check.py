@@ -196,6 +196,10 @@ def test_a_trace_without_results_checks_nothing(venv, project):
     assert summary(result) == SUMMARY.format(0, 0, 21)
     assert "fever: skipped __main__.parse[1]: its result was not recorded (fever record --snapshots args)" \
         in result.stderr, describe(result)
+    assert result.stderr.splitlines()[-1] == "fever: warning: no recorded call could be checked", describe(result)
+    hinted = check(venv, trace, cwd=project, expect=0)
+    assert hinted.stderr.splitlines()[-2:] == ["fever: warning: no recorded call could be checked",
+                                               "hint: see why with `fever check -v`"], describe(hinted)
 
 
 def test_a_package_run_with_dash_m(venv, tmp_path):
@@ -271,6 +275,34 @@ def test_reprs_with_addresses_generators_and_class_bodies(venv, tmp_path):
     assert summary(result) == SUMMARY.format(2, 0, 1), describe(result)
     assert "fever: skipped __main__.countdown[1]: a generator or coroutine" in result.stderr, describe(result)
     assert "Config" not in result.stderr, describe(result)
+
+
+def test_a_report_that_cannot_be_written_changes_nothing(venv, project):
+    trace = recorded(venv, project)
+    before = trace.read_bytes()
+    break_celsius(project)
+    result = check(venv, trace, "--update", "--junit", project / "missing" / "report.xml", cwd=project, expect=2)
+    assert "fever: error: cannot write " in result.stderr and "report.xml" in result.stderr, describe(result)
+    assert trace.read_bytes() == before
+    assert not (project / "missing").exists()
+
+
+def test_a_trace_recorded_in_another_checkout(venv, project, tmp_path):
+    trace = recorded(venv, project)
+    moved = Path(shutil.move(project, tmp_path / "ci" / "checkout"))
+    trace = moved / trace.name
+    # The recorded root is gone: the project is looked for in the current directory ...
+    assert summary(check(venv, trace, cwd=moved, expect=0)) == ALL_PASS
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    lost = check(venv, trace, "-v", cwd=elsewhere, expect=0)
+    assert "fever: warning: no recorded call could be checked" in lost.stderr, describe(lost)
+    assert "cannot import __main__" in lost.stderr, describe(lost)
+    # ... or in --root.
+    assert summary(check(venv, trace, "--root", moved, cwd=elsewhere, expect=0)) == ALL_PASS
+    break_celsius(moved)
+    result = check(venv, trace, "--root", moved, cwd=elsewhere, expect=1)
+    assert f"{moved / 'pipeline.py'}:36" in result.stdout.splitlines()[0], describe(result)
 
 
 def test_runs_from_another_directory(venv, project, tmp_path):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +70,15 @@ def test_select_depth_and_ini_option(venv, project):
     write(project / "pytest.ini", f"[pytest]\nfever_trace = {trace.name}\n")
     result = pytest_run("-k", "summarize", cwd=project)
     assert outcome_line(result) == "3 passed, 18 deselected", result.stdout
+
+
+def test_a_trace_recorded_in_another_checkout(venv, project, tmp_path):
+    trace = recorded(venv, project)
+    moved = Path(shutil.move(project, tmp_path / "ci"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = pytest_run("--fever-trace", moved / trace.name, "--fever-root", moved, cwd=elsewhere)
+    assert outcome_line(result) == "18 passed, 3 skipped", result.stdout
 
 
 def test_an_unreadable_trace_is_a_usage_error(venv, project):

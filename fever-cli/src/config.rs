@@ -182,6 +182,9 @@ pub struct CheckConfig {
     pub junit: Option<PathBuf>,
     /// `--allow-pickle` (traces hold no pickles: accepted, changes nothing).
     pub allow_pickle: bool,
+    /// `--root`: where the project is now; `None`: where it was recorded, else the current
+    /// directory.
+    pub root: Option<PathBuf>,
     /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
     pub python: Option<PathBuf>,
     pub verbosity: Verbosity,

@@ -10,7 +10,12 @@ class CheckSession:
     """
 
     def __init__(
-        self, trace: str, select: list[str] = ..., depth: int = 0, rel_tol: float = 1e-9
+        self,
+        trace: str,
+        select: list[str] = ...,
+        depth: int = 0,
+        rel_tol: float = 1e-9,
+        root: str | None = None,
     ) -> None: ...
     def cases(self) -> list[tuple[str, str, int]]:
         """``(id, file, line)`` of every selected call, in order; ids are ``module.qualname[k]``."""

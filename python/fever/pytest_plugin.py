@@ -45,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="relative tolerance for floats (default: fever check's)",
     )
+    group.addoption(
+        "--fever-root",
+        metavar="DIR",
+        default=None,
+        help="the project's directory, for a trace recorded in another checkout "
+        "(default: the recorded root if it exists, else the current directory)",
+    )
     parser.addini("fever_trace", "trace whose recorded calls become test items", default="")
 
 
@@ -71,6 +78,9 @@ def pytest_collection_modifyitems(
         "select": config.getoption("fever_select"),
         "depth": config.getoption("fever_depth"),
     }
+    root = config.getoption("fever_root")
+    if root is not None:
+        kwargs["root"] = root
     rel_tol = config.getoption("fever_rel_tol")
     if rel_tol is not None:
         kwargs["rel_tol"] = rel_tol

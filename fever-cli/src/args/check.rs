@@ -11,7 +11,8 @@ pub(super) const ABOUT: &str =
      compares their results with the recorded ones: a regression test for CI.\n\n\
      The project's modules are imported in this interpreter without running their __main__ \
      blocks (the recorded script is loaded under another name), with sys.path as when the \
-     program ran. By default the outermost calls of the project's functions are checked; \
+     program ran; a trace recorded in another checkout finds the project in --root or the \
+     current directory. By default the outermost calls of the project's functions are checked; \
      --depth N also checks the calls up to N levels below them, and --select keeps the calls \
      whose module.qualname matches a glob (the outermost matching calls become the top level). \
      Each call gets its recorded arguments back, rebuilt from their snapshots: numbers, strings, \
@@ -68,6 +69,11 @@ pub(super) struct CheckArgs {
     #[arg(long)]
     allow_pickle: bool,
 
+    /// The project's directory, when the trace was recorded in another checkout [default: the
+    /// recorded root if it exists, else the current directory].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+
     /// Python interpreter to start (standalone binary only) [env: `FEVER_PYTHON`].
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
@@ -100,6 +106,7 @@ impl CheckArgs {
             update: self.update,
             junit: self.junit,
             allow_pickle: self.allow_pickle,
+            root: self.root,
             python: super::python_or_env(self.python),
             verbosity: super::verbosity(self.quiet, self.verbose),
         })
@@ -136,7 +143,7 @@ mod tests {
         assert_eq!(c.depth, 0);
         assert!((c.rel_tol - DEFAULT_REL_TOL).abs() < f64::EPSILON);
         assert!(!c.update && !c.allow_pickle);
-        assert_eq!(c.junit, None);
+        assert_eq!((c.junit, c.root), (None, None));
         assert_eq!(c.verbosity, Verbosity::Normal);
     }
 
@@ -155,6 +162,8 @@ mod tests {
             "--junit",
             "r.xml",
             "--allow-pickle",
+            "--root",
+            "/ci/proj",
             "-v",
             "t",
         ])
@@ -164,6 +173,7 @@ mod tests {
         assert!((c.rel_tol - 1e-3).abs() < f64::EPSILON);
         assert!(c.update && c.allow_pickle);
         assert_eq!(c.junit, Some(PathBuf::from("r.xml")));
+        assert_eq!(c.root, Some(PathBuf::from("/ci/proj")));
         assert_eq!(c.verbosity, Verbosity::Verbose);
         assert_eq!(check(&["-q", "t"]).unwrap().verbosity, Verbosity::Quiet);
     }

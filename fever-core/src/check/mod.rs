@@ -9,15 +9,18 @@
 //! - [`report`]: [`judge`] → [`Verdict`] (a failure's unified diff), [`Summary`].
 //! - [`junit`]: `--junit`, `JUnit` XML.
 //! - [`update`]: `--update`, the trace rewritten with new outcomes, atomically.
+//! - [`relocate`]: the recorded project root mapped to where the project is now (`--root`).
 
 pub mod compare;
 pub mod junit;
+pub mod relocate;
 pub mod report;
 pub mod select;
 pub mod update;
 
 pub use compare::{same_outcome, Outcome, DEFAULT_REL_TOL};
 pub use junit::{junit_xml, Tested};
+pub use relocate::Relocation;
 pub use report::{judge, Summary, Verdict};
 pub use select::{select, Case, Options};
 pub use update::rewrite_file;

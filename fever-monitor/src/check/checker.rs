@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use fever_core::check::{self, judge, Case, Options, Outcome, RecordedLimits, Verdict};
+use fever_core::check::{self, judge, Case, Options, Outcome, RecordedLimits, Relocation, Verdict};
 use fever_core::snapshot::{decode, Value};
 use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
@@ -61,11 +61,14 @@ pub struct Checked {
 impl Checker {
     /// Reads and validates the trace at `path` (a trace whose recording did not finish is
     /// refused), imports its modules and selects its calls.
+    /// The project is looked for at `root` (`--root`), else where it was recorded, else in the
+    /// current directory.
     pub fn open(
         py: Python<'_>,
         path: &Path,
         options: &Options,
         rel_tol: f64,
+        root: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let reader = TraceReader::open(path)
             .with_context(|| format!("cannot read trace {}", path.display()))?;
@@ -76,12 +79,17 @@ impl Checker {
                 path.display()
             );
         }
-        let mut modules = Modules::new(py, &reader)?;
+        let relocation = Relocation::choose(&reader.header().root, root, &std::env::current_dir()?);
+        let mut modules = Modules::new(py, &reader, &relocation)?;
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
             ..options.clone()
         };
-        let cases = check::select(&reader, &options)?;
+        let mut cases = check::select(&reader, &options)?;
+        for case in &mut cases {
+            // Reports name the files as they are now.
+            case.code.file = relocation.apply(&case.code.file).display().to_string();
+        }
         let recorded = RecordedLimits::of(reader.header());
         let defaults = SnapshotLimits::default();
         let limits = SnapshotLimits {

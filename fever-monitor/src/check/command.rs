@@ -23,7 +23,13 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         depth: config.depth,
         ..Options::default()
     };
-    let mut checker = Checker::open(py, &config.trace, &options, config.rel_tol)?;
+    let mut checker = Checker::open(
+        py,
+        &config.trace,
+        &options,
+        config.rel_tol,
+        config.root.as_deref(),
+    )?;
     if checker.cases().is_empty() {
         if !config.select.is_empty() {
             bail!(
@@ -88,6 +94,13 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
     if config.verbosity >= Verbosity::Normal {
         let note = if interrupted { " (interrupted)" } else { "" };
         messages::info(&format!("{summary}{note}"));
+        if summary.skipped > 0 && summary.passed + summary.failed == 0 && !interrupted {
+            // Passing by checking nothing is worth a second look in CI.
+            messages::warning("no recorded call could be checked");
+            if config.verbosity < Verbosity::Verbose {
+                messages::hint("see why with `fever check -v`");
+            }
+        }
     }
     if interrupted {
         return Ok(INTERRUPTED);

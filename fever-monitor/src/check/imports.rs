@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use fever_core::check::Relocation;
 use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
@@ -32,15 +33,16 @@ pub struct Modules {
 }
 
 impl Modules {
-    /// Prepares importing the modules of `reader`'s program: puts the directory it ran from
-    /// (the script's, or the root for `-m`) first on `sys.path`.
-    pub fn new(py: Python<'_>, reader: &TraceReader) -> PyResult<Self> {
+    /// Prepares importing the modules of `reader`'s program from where the project is now
+    /// (`relocation`): puts the directory it ran from (the script's, or the root for `-m`) first
+    /// on `sys.path`.
+    pub fn new(py: Python<'_>, reader: &TraceReader, relocation: &Relocation) -> PyResult<Self> {
         let header = reader.header();
         let main_file = reader
             .codes()
             .iter()
             .find(|c| c.module == "__main__")
-            .map(|c| PathBuf::from(&c.file));
+            .map(|c| relocation.apply(&c.file));
         let module_name = header.argv.first().and_then(|a| a.strip_prefix("-m "));
         let path0 = match (module_name, &main_file) {
             (None, Some(file)) => file
@@ -48,7 +50,7 @@ impl Modules {
                 .unwrap_or_else(|_| file.clone())
                 .parent()
                 .map(Path::to_path_buf),
-            _ => Some(PathBuf::from(&header.root)),
+            _ => Some(relocation.now.clone()),
         };
         if let Some(dir) = path0 {
             let path = py.import("sys")?.getattr("path")?;

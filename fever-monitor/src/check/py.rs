@@ -19,13 +19,14 @@ pub struct CheckSession {
 impl CheckSession {
     #[new]
     #[allow(clippy::needless_pass_by_value)] // pyo3 hands over owned arguments
-    #[pyo3(signature = (trace, select = Vec::new(), depth = 0, rel_tol = DEFAULT_REL_TOL))]
+    #[pyo3(signature = (trace, select = Vec::new(), depth = 0, rel_tol = DEFAULT_REL_TOL, root = None))]
     fn new(
         py: Python<'_>,
         trace: PathBuf,
         select: Vec<String>,
         depth: usize,
         rel_tol: f64,
+        root: Option<PathBuf>,
     ) -> PyResult<Self> {
         if !rel_tol.is_finite() || rel_tol < 0.0 {
             return Err(PyValueError::new_err(format!(
@@ -37,7 +38,7 @@ impl CheckSession {
             depth,
             ..Options::default()
         };
-        let checker = Checker::open(py, &trace, &options, rel_tol)
+        let checker = Checker::open(py, &trace, &options, rel_tol, root.as_deref())
             .map_err(|err| PyValueError::new_err(format!("{err:#}")))?;
         Ok(Self { checker })
     }
