@@ -23,13 +23,25 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         depth: config.depth,
         ..Options::default()
     };
-    let mut checker = Checker::open(
+    let opened = Checker::open(
         py,
         &config.trace,
         &options,
         config.rel_tol,
         config.root.as_deref(),
-    )?;
+    );
+    let mut checker = match opened {
+        Ok(checker) => checker,
+        // Ctrl-C while the project's modules were imported.
+        Err(err)
+            if err
+                .downcast_ref::<PyErr>()
+                .is_some_and(|e| is_interrupt(py, e)) =>
+        {
+            return Ok(INTERRUPTED)
+        }
+        Err(err) => return Err(err),
+    };
     if checker.cases().is_empty() {
         if !config.select.is_empty() {
             bail!(
@@ -48,7 +60,7 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         let started = Instant::now();
         let checked = match checker.check(py, index) {
             Ok(checked) => checked,
-            Err(err) if err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
+            Err(err) if is_interrupt(py, &err) => {
                 interrupted = true;
                 break;
             }
@@ -119,6 +131,10 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         return Ok(0);
     }
     Ok(summary.exit_code())
+}
+
+fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+    err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
 }
 
 /// Writes `data` to `PATH.tmp` and renames it to `path`.
