@@ -14,6 +14,7 @@ Benchmarks (run in this order):
   ring            the Rust ring buffer's writer throughput (`cargo bench -p fever-core --bench ring`)
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
   watch           `fever watch`: save -> re-run result on examples/slow_boot with/without the call cache; cost of a hit
+  check           `fever check`: recorded calls re-invoked and compared per second, loading a 100 MB trace
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import callcost  # noqa: E402
+import check  # noqa: E402
 import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import reload_latency  # noqa: E402
@@ -41,7 +43,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch)}
+                                   callcost, watch, check)}
 
 
 def parse_args(argv=None):

@@ -1,6 +1,7 @@
 //! clap definitions of the command line and their conversion into [`Command`] (`fever show`'s in
-//! `args/show.rs`).
+//! `args/show.rs`, `fever check`'s in `args/check.rs`).
 
+mod check;
 mod show;
 
 use std::ffi::OsString;
@@ -17,14 +18,15 @@ use crate::config::{
 #[command(
     name = "fever",
     version,
-    about = "Instant edit-run loop for Python: hot reload of saved functions, a re-run loop with a call cache, call recording, trace views",
+    about = "Instant edit-run loop for Python: hot reload, a re-run loop with a call cache, call recording, trace views, regression replay",
     long_about = "fever runs your Python program and patches every saved function into it while it \
                   runs, without a restart. `fever watch` re-runs a script after every save \
                   and answers its slow, unchanged calls from a cache. It can also record the \
-                  program's calls (timings, arguments, results) and show them as a call tree, a \
-                  profile, or a file for Perfetto or speedscope.\n\nExamples:\n  \
-                  fever run app.py --port 8000\n  fever watch train.py\n  \
-                  fever record -o run.trace app.py\n  fever show run.trace --profile",
+                  program's calls (timings, arguments, results), show them as a call tree, a \
+                  profile, or a file for Perfetto or speedscope, and replay the recorded calls as \
+                  a regression test.\n\nExamples:\n  fever run app.py --port 8000\n  \
+                  fever watch train.py\n  fever record -o run.trace app.py\n  \
+                  fever show run.trace --profile\n  fever check run.trace",
     propagate_version = true
 )]
 struct Cli {
@@ -80,6 +82,10 @@ enum Sub {
     /// Show a recorded trace: its call tree, a profile table, or an export for a trace viewer.
     #[command(long_about = show::ABOUT, after_help = show::EXAMPLES)]
     Show(show::ShowArgs),
+
+    /// Re-invoke the calls of a recorded trace and diff their results: a regression test for CI.
+    #[command(long_about = check::ABOUT, after_help = check::EXAMPLES)]
+    Check(check::CheckArgs),
 }
 
 #[derive(Args, Debug)]
@@ -241,6 +247,7 @@ where
         Sub::Record(_) => "record",
         Sub::Watch(_) => "watch",
         Sub::Show(_) => "show",
+        Sub::Check(_) => "check",
     };
     convert(cli).map_err(|message| {
         crate::messages::error(&message);
@@ -281,6 +288,7 @@ fn convert(cli: Cli) -> Result<Command, String> {
             }))
         }
         Sub::Show(args) => Ok(Command::Show(args.config()?)),
+        Sub::Check(args) => Ok(Command::Check(args.config()?)),
     }
 }
 
@@ -314,25 +322,33 @@ fn program_config(run: ProgramArgs) -> Result<RunConfig, String> {
             return Err(format!("-m needs a module name, got '{name}'"));
         }
     }
-    let verbosity = if run.quiet {
-        Verbosity::Quiet
-    } else if run.verbose > 0 {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let python = run.python.or_else(|| {
-        std::env::var_os("FEVER_PYTHON")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
     Ok(RunConfig {
         target,
         args,
         watch: true,
         root: run.root,
-        python,
-        verbosity,
+        python: python_or_env(run.python),
+        verbosity: verbosity(run.quiet, run.verbose),
+    })
+}
+
+/// `-q` / `-v` (`-q` and `-v` conflict in clap).
+fn verbosity(quiet: bool, verbose: u8) -> Verbosity {
+    if quiet {
+        Verbosity::Quiet
+    } else if verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    }
+}
+
+/// `--python`, else a non-empty `FEVER_PYTHON`.
+fn python_or_env(python: Option<PathBuf>) -> Option<PathBuf> {
+    python.or_else(|| {
+        std::env::var_os("FEVER_PYTHON")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
     })
 }
 

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 /// One parsed `fever` invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(RunConfig),
     Record(RecordConfig),
     Watch(WatchConfig),
     Show(ShowConfig),
+    Check(CheckConfig),
 }
 
 /// What `fever run` starts: a script path or a module name (`-m`).
@@ -183,4 +184,29 @@ pub enum Output {
     Stdout,
     /// A file, written to a temporary name and renamed into place when complete.
     File(PathBuf),
+}
+
+/// `fever check [OPTIONS] TRACE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    /// The trace file to replay.
+    pub trace: PathBuf,
+    /// `--select` globs on `module.qualname`; empty selects every function.
+    pub select: Vec<String>,
+    /// `--depth`: levels below the outermost selected calls also checked.
+    pub depth: usize,
+    /// `--rel-tol`: relative tolerance for floats.
+    pub rel_tol: f64,
+    /// `--update`: write the new results into the trace.
+    pub update: bool,
+    /// `--junit`: where to write `JUnit` XML.
+    pub junit: Option<PathBuf>,
+    /// `--allow-pickle` (traces hold no pickles: accepted, changes nothing).
+    pub allow_pickle: bool,
+    /// `--root`: where the project is now; `None`: where it was recorded, else the current
+    /// directory.
+    pub root: Option<PathBuf>,
+    /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
+    pub python: Option<PathBuf>,
+    pub verbosity: Verbosity,
 }

@@ -14,8 +14,8 @@ mod config;
 pub mod messages;
 
 pub use config::{
-    CacheConfig, Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig, ShowView,
-    SnapshotLimits, Snapshots, Target, Verbosity, WatchConfig,
+    CacheConfig, CheckConfig, Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig,
+    ShowView, SnapshotLimits, Snapshots, Target, Verbosity, WatchConfig,
 };
 
 use std::ffi::OsString;
@@ -28,6 +28,9 @@ pub trait Host {
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32>;
     /// Runs a program again after every save, with the call cache; returns the exit code.
     fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32>;
+    /// Re-invokes the calls of a recorded trace and compares their results; returns the exit
+    /// code (0 all matched, 1 a difference, 2 an unreadable trace).
+    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32>;
 }
 
 /// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
@@ -47,6 +50,7 @@ where
         Command::Record(config) => host.record(config),
         Command::Watch(config) => host.watch(config),
         Command::Show(config) => commands::show::run(config),
+        Command::Check(config) => host.check(config),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use anyhow::Context;
-use fever_cli::{Host, RecordConfig, RunConfig, WatchConfig};
+use fever_cli::{CheckConfig, Host, RecordConfig, RunConfig, WatchConfig};
 
 struct ExecPython {
     argv: Vec<OsString>,
@@ -17,25 +17,27 @@ struct ExecPython {
 
 impl Host for ExecPython {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
-        self.exec_python(config)
+        self.exec_python(config.python.as_deref())
     }
 
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
-        self.exec_python(&config.run)
+        self.exec_python(config.run.python.as_deref())
+    }
+
+    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
+        self.exec_python(config.python.as_deref())
     }
 
     fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
-        self.exec_python(&config.run)
+        self.exec_python(config.run.python.as_deref())
     }
 }
 
 impl ExecPython {
-    /// Replaces this process with `PYTHON -m fever ARGS` for the interpreter `config` names.
-    fn exec_python(&self, config: &RunConfig) -> anyhow::Result<i32> {
-        let python = config
-            .python
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("python3"));
+    /// Replaces this process with `PYTHON -m fever ARGS` for `python` (`--python` or
+    /// `FEVER_PYTHON`), else the first `python3` on PATH.
+    fn exec_python(&self, python: Option<&Path>) -> anyhow::Result<i32> {
+        let python = python.map_or_else(|| PathBuf::from("python3"), Path::to_path_buf);
         if let Err(problem) = check_python(&python) {
             fever_cli::messages::error(&problem.message);
             fever_cli::messages::hint(&problem.hint);

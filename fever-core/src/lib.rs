@@ -14,11 +14,14 @@
 //! - [`analysis`]: what `fever show` computes from a trace: call trees, profiles, exports to
 //!   Perfetto, Chrome trace-event JSON and speedscope.
 //! - [`cache`]: `fever watch`'s call cache index (validity, LRU eviction) and trampoline source.
+//! - [`check`]: what `fever check` decides: which recorded calls to re-invoke, comparing
+//!   results with a float tolerance, diffs, `JUnit` XML, rewriting a trace with new results.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
 pub mod analysis;
 pub mod cache;
+pub mod check;
 mod error;
 pub mod events;
 pub mod live;

@@ -3,6 +3,7 @@
 //! - [`session`]: `fever run` in this interpreter (the CLI's in-process host).
 //! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
 //! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
+//! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
@@ -19,6 +20,7 @@
 //! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
 
 mod cache;
+mod check;
 mod code_object;
 mod compat;
 mod extra_slot;
@@ -48,5 +50,6 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
+    module.add_class::<check::py::CheckSession>()?;
     Ok(())
 }

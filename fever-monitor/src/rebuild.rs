@@ -1,4 +1,5 @@
-//! Snapshot values back into Python objects, for the arguments of a re-invoked call.
+//! Snapshot values back into Python objects: the arguments of a call `fever check` re-invokes,
+//! and results `fever watch --persist-cache` kept on disk.
 //!
 //! Only what a snapshot holds whole is rebuilt: None, bools, ints, floats, complex numbers,
 //! strings, bytes, lists, tuples, sets, dicts, references to classes, functions, modules and

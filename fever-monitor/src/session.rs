@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, Host, RecordConfig, RunConfig, Target, Verbosity, WatchConfig};
+use fever_cli::{
+    messages, CheckConfig, Host, RecordConfig, RunConfig, Target, Verbosity, WatchConfig,
+};
 use fever_core::ring::{RingReader, RingWriter};
 use fever_core::trace::TraceHeader;
 use pyo3::prelude::*;
@@ -35,6 +37,10 @@ impl Host for InProcess {
 
     fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
         Python::attach(|py| crate::watch::run(py, config))
+    }
+
+    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
+        Python::attach(|py| crate::check::command::run(py, config))
     }
 }
 

@@ -2,3 +2,25 @@ __version__: str
 
 def cli_main(argv: list[str]) -> int:
     """Run the fever command line with ``argv`` (``argv[0]`` is the program name); returns the exit code."""
+
+class CheckSession:
+    """A trace opened for replay (what ``fever check`` and the pytest plugin use).
+
+    Raises ``ValueError`` when the trace cannot be read or a pattern is invalid.
+    """
+
+    def __init__(
+        self,
+        trace: str,
+        select: list[str] = ...,
+        depth: int = 0,
+        rel_tol: float = 1e-9,
+        root: str | None = None,
+    ) -> None: ...
+    def cases(self) -> list[tuple[str, str, int]]:
+        """``(id, file, line)`` of every selected call, in order; ids are ``module.qualname[k]``."""
+    def run(self, index: int) -> tuple[str, str]:
+        """Re-invoke call ``index``: ``("passed", "")``, ``("failed", diff)`` or ``("skipped", reason)``.
+
+        ``KeyboardInterrupt`` propagates; anything the call raises is its result.
+        """

@@ -1,0 +1,305 @@
+//! Whether a re-invoked call did what the recording says: [`same_outcome`] compares two
+//! [`Outcome`]s as snapshot values.
+//!
+//! Values are equal when Python would call them equal, as far as snapshots show: dicts, sets
+//! and object fields regardless of order, everything else in order; floats (and complex parts)
+//! within a relative tolerance (`--rel-tol`, [`DEFAULT_REL_TOL`]); NaN equals NaN; values known
+//! by their repr alone compare by repr with memory addresses (`at 0x7f…`) left out, since those
+//! change from run to run. Exceptions compare by type and message. A value or exception of a
+//! different type never matches.
+
+use crate::snapshot::{decode, Exception, Fields, Map, Object, Seq, Text, Value};
+
+/// Default `--rel-tol`: absorbs the last-bit differences of floating-point libraries between
+/// machines, far below any change a program's logic makes.
+pub const DEFAULT_REL_TOL: f64 = 1e-9;
+
+/// What a call did, as snapshot bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It returned this value.
+    Returned(Vec<u8>),
+    /// It raised this exception.
+    Raised(Vec<u8>),
+}
+
+/// `actual` matches `expected` (see the [module docs](self)).
+pub fn same_outcome(expected: &Outcome, actual: &Outcome, rel_tol: f64) -> bool {
+    match (expected, actual) {
+        (Outcome::Returned(old), Outcome::Returned(new))
+        | (Outcome::Raised(old), Outcome::Raised(new)) => same_snapshot(old, new, rel_tol),
+        _ => false,
+    }
+}
+
+/// Two snapshots (both values or both exceptions) match. Snapshots that do not decode match
+/// only byte for byte.
+pub fn same_snapshot(old: &[u8], new: &[u8], rel_tol: f64) -> bool {
+    if old == new {
+        return true;
+    }
+    match (decode(old), decode(new)) {
+        (Ok(Value::Exception(old)), Ok(Value::Exception(new))) => {
+            old.module == new.module && old.qualname == new.qualname && old.message == new.message
+        }
+        (Ok(old), Ok(new)) => values_match(&old, &new, rel_tol),
+        _ => old == new,
+    }
+}
+
+/// `old` and `new` are equal, floats within `rel_tol`.
+pub fn values_match(old: &Value, new: &Value, rel_tol: f64) -> bool {
+    let m = |x: &Value, y: &Value| values_match(x, y, rel_tol);
+    match (old, new) {
+        (Value::Float(x), Value::Float(y)) => floats_close(*x, *y, rel_tol),
+        (Value::Complex { re: r1, im: i1 }, Value::Complex { re: r2, im: i2 }) => {
+            floats_close(*r1, *r2, rel_tol) && floats_close(*i1, *i2, rel_tol)
+        }
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => ordered(x, y, &m),
+        (Value::Set(x), Value::Set(y)) | (Value::FrozenSet(x), Value::FrozenSet(y)) => {
+            x.omitted == y.omitted && unordered(&x.items, &y.items, |p, q| m(p, q))
+        }
+        (Value::Dict(x), Value::Dict(y)) => dicts(x, y, &m),
+        (Value::Object(x), Value::Object(y)) => objects(x, y, &m),
+        (Value::Exception(x), Value::Exception(y)) => exceptions(x, y, &m),
+        (
+            Value::Repr {
+                type_name: t1,
+                text: Text::Full(x),
+            },
+            Value::Repr {
+                type_name: t2,
+                text: Text::Full(y),
+            },
+        ) => t1 == t2 && without_addresses(x) == without_addresses(y),
+        (Value::Args(x), Value::Args(y)) => {
+            x.omitted == y.omitted
+                && x.entries.len() == y.entries.len()
+                && x.entries
+                    .iter()
+                    .zip(&y.entries)
+                    .all(|((n1, v1), (n2, v2))| n1 == n2 && m(v1, v2))
+        }
+        _ => old == new,
+    }
+}
+
+/// `text` with the digits of every hexadecimal number (`0x7f3a…`) left out: default reprs
+/// show the object's address.
+fn without_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at + 2]);
+        rest = rest[at + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[allow(clippy::float_cmp)] // exact equality first: infinities, and a tolerance of 0
+fn floats_close(x: f64, y: f64, rel_tol: f64) -> bool {
+    x == y || (x.is_nan() && y.is_nan()) || (x - y).abs() <= rel_tol * x.abs().max(y.abs())
+}
+
+fn ordered(x: &Seq, y: &Seq, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+    x.omitted == y.omitted
+        && x.items.len() == y.items.len()
+        && x.items.iter().zip(&y.items).all(|(p, q)| m(p, q))
+}
+
+/// Every item of `xs` matches a different item of `ys`, and there are as many (greedy: a
+/// snapshot holds few items per container).
+fn unordered<T>(xs: &[T], ys: &[T], m: impl Fn(&T, &T) -> bool) -> bool {
+    if xs.len() != ys.len() {
+        return false;
+    }
+    let mut used = vec![false; ys.len()];
+    xs.iter().all(|x| {
+        let found = ys.iter().enumerate().position(|(i, y)| !used[i] && m(x, y));
+        found.is_some_and(|i| {
+            used[i] = true;
+            true
+        })
+    })
+}
+
+fn dicts(x: &Map, y: &Map, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+    x.omitted == y.omitted
+        && unordered(&x.entries, &y.entries, |(k1, v1), (k2, v2)| {
+            m(k1, k2) && m(v1, v2)
+        })
+}
+
+fn fields(x: &Fields, y: &Fields, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+    x.omitted == y.omitted
+        && unordered(&x.entries, &y.entries, |(n1, v1), (n2, v2)| {
+            n1 == n2 && m(v1, v2)
+        })
+}
+
+fn objects(x: &Object, y: &Object, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+    let same_base = match (&x.base, &y.base) {
+        (Some(old), Some(new)) => m(old, new),
+        (None, None) => true,
+        _ => false,
+    };
+    x.kind == y.kind
+        && x.module == y.module
+        && x.qualname == y.qualname
+        && x.complete == y.complete
+        && same_base
+        && fields(&x.fields, &y.fields, m)
+}
+
+fn exceptions(x: &Exception, y: &Exception, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+    x.module == y.module
+        && x.qualname == y.qualname
+        && x.message == y.message
+        && ordered(&x.args, &y.args, m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::ObjectKind;
+
+    fn bytes(value: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        value.encode(&mut out);
+        out
+    }
+
+    fn returned(value: &Value) -> Outcome {
+        Outcome::Returned(bytes(value))
+    }
+
+    fn seq(items: Vec<Value>) -> Seq {
+        Seq { items, omitted: 0 }
+    }
+
+    fn exception(qualname: &str, message: &str, arg: i64) -> Value {
+        Value::Exception(Exception {
+            module: "builtins".into(),
+            qualname: qualname.into(),
+            message: Some(Text::Full(message.into())),
+            args: seq(vec![Value::Int(arg)]),
+        })
+    }
+
+    #[test]
+    fn floats_within_the_relative_tolerance() {
+        let a = returned(&Value::List(seq(vec![Value::Float(1.0), Value::Int(2)])));
+        let b = returned(&Value::List(seq(vec![
+            Value::Float(1.0 + 1e-12),
+            Value::Int(2),
+        ])));
+        let c = returned(&Value::List(seq(vec![Value::Float(1.001), Value::Int(2)])));
+        assert!(same_outcome(&a, &a, 0.0));
+        assert!(!same_outcome(&a, &b, 0.0));
+        assert!(same_outcome(&a, &b, DEFAULT_REL_TOL));
+        assert!(!same_outcome(&a, &c, DEFAULT_REL_TOL));
+        assert!(same_outcome(&a, &c, 1e-2));
+        let nan = returned(&Value::Float(f64::NAN));
+        assert!(same_outcome(&nan, &nan, 0.0));
+        let int = returned(&Value::Int(1));
+        assert!(!same_outcome(&returned(&Value::Float(1.0)), &int, 1.0));
+    }
+
+    #[test]
+    fn dicts_sets_and_fields_ignore_order() {
+        let d1 = Value::Dict(Map {
+            entries: vec![
+                (Value::Int(1), Value::Float(0.5)),
+                (Value::Int(2), Value::None),
+            ],
+            omitted: 0,
+        });
+        let d2 = Value::Dict(Map {
+            entries: vec![
+                (Value::Int(2), Value::None),
+                (Value::Int(1), Value::Float(0.5)),
+            ],
+            omitted: 0,
+        });
+        assert!(values_match(&d1, &d2, 0.0));
+        let object = |entries: Vec<(String, Value)>| {
+            Value::Object(Object {
+                kind: ObjectKind::Dataclass,
+                module: "m".into(),
+                qualname: "P".into(),
+                complete: true,
+                base: None,
+                fields: Fields {
+                    entries,
+                    omitted: 0,
+                },
+            })
+        };
+        let p1 = object(vec![("x".into(), Value::Int(1)), ("y".into(), d1.clone())]);
+        let p2 = object(vec![("y".into(), d2), ("x".into(), Value::Int(1))]);
+        let p3 = object(vec![("x".into(), Value::Int(2)), ("y".into(), d1)]);
+        assert!(values_match(&p1, &p2, 0.0));
+        assert!(!values_match(&p1, &p3, 0.0));
+        let s1 = Value::Set(seq(vec![Value::Int(1), Value::Int(2)]));
+        let s2 = Value::Set(seq(vec![Value::Int(2), Value::Int(1)]));
+        let s3 = Value::Set(seq(vec![Value::Int(2), Value::Int(2)]));
+        assert!(values_match(&s1, &s2, 0.0));
+        assert!(!values_match(&s1, &s3, 0.0));
+        let l1 = Value::List(seq(vec![Value::Int(1), Value::Int(2)]));
+        let l2 = Value::List(seq(vec![Value::Int(2), Value::Int(1)]));
+        assert!(!values_match(&l1, &l2, 0.0));
+    }
+
+    #[test]
+    fn exceptions_compare_by_type_and_message() {
+        let e = Outcome::Raised(bytes(&exception("ValueError", "bad", 1)));
+        let same_message = Outcome::Raised(bytes(&exception("ValueError", "bad", 2)));
+        let other_message = Outcome::Raised(bytes(&exception("ValueError", "worse", 1)));
+        let other_type = Outcome::Raised(bytes(&exception("KeyError", "bad", 1)));
+        assert!(same_outcome(&e, &same_message, 0.0));
+        assert!(!same_outcome(&e, &other_message, 0.0));
+        assert!(!same_outcome(&e, &other_type, 0.0));
+        let as_value = Outcome::Returned(bytes(&exception("ValueError", "bad", 1)));
+        assert!(!same_outcome(&e, &as_value, 0.0));
+    }
+
+    #[test]
+    fn reprs_compare_without_memory_addresses() {
+        let repr = |type_name: &str, text: &str| Value::Repr {
+            type_name: type_name.into(),
+            text: Text::Full(text.into()),
+        };
+        let a = repr(
+            "_thread.lock",
+            "<unlocked _thread.lock object at 0x7f37c4f24880>",
+        );
+        let b = repr(
+            "_thread.lock",
+            "<unlocked _thread.lock object at 0x7f00000a0bc0>",
+        );
+        let locked = repr(
+            "_thread.lock",
+            "<locked _thread.lock object at 0x7f37c4f24880>",
+        );
+        let other_type = repr(
+            "_thread.RLock",
+            "<unlocked _thread.lock object at 0x7f37c4f24880>",
+        );
+        assert!(values_match(&a, &b, 0.0));
+        assert!(!values_match(&a, &locked, 0.0));
+        assert!(!values_match(&a, &other_type, 0.0));
+        assert_eq!(without_addresses("0x1f, 0xg 0x"), "0x, 0xg 0x");
+    }
+
+    #[test]
+    fn undecodable_snapshots_match_only_byte_for_byte() {
+        let junk = Outcome::Returned(vec![0xff, 1, 2]);
+        assert!(same_outcome(&junk, &junk, 0.0));
+        assert!(!same_outcome(
+            &junk,
+            &Outcome::Returned(vec![0xff, 1, 3]),
+            0.0
+        ));
+    }
+}

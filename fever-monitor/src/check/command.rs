@@ -1,0 +1,149 @@
+//! `fever check TRACE` in this interpreter: check every selected call, print each difference
+//! on stdout as it is found, then `--junit`, `--update` and the summary line on stderr.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use fever_cli::{messages, CheckConfig, Verbosity};
+use fever_core::check::{junit_xml, rewrite_file, Options, Summary, Tested, Verdict};
+use fever_core::trace::AtomicFile;
+use pyo3::prelude::*;
+
+use super::checker::Checker;
+
+/// Exit code after Ctrl-C, as Python gives.
+const INTERRUPTED: i32 = 130;
+
+/// Runs `fever check`; returns the exit code.
+pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
+    let options = Options {
+        patterns: config.select.clone(),
+        depth: config.depth,
+        ..Options::default()
+    };
+    let opened = Checker::open(
+        py,
+        &config.trace,
+        &options,
+        config.rel_tol,
+        config.root.as_deref(),
+    );
+    let mut checker = match opened {
+        Ok(checker) => checker,
+        // Ctrl-C while the project's modules were imported.
+        Err(err)
+            if err
+                .downcast_ref::<PyErr>()
+                .is_some_and(|e| is_interrupt(py, e)) =>
+        {
+            return Ok(INTERRUPTED)
+        }
+        Err(err) => return Err(err),
+    };
+    if checker.cases().is_empty() {
+        if !config.select.is_empty() {
+            bail!(
+                "no recorded call matches --select {}",
+                config.select.join(" --select ")
+            );
+        }
+        if config.verbosity >= Verbosity::Normal {
+            messages::warning("the trace holds no calls of the project's functions to check");
+        }
+    }
+    let mut verdicts = Vec::with_capacity(checker.cases().len());
+    let mut new_outcomes = HashMap::new();
+    let mut interrupted = false;
+    for index in 0..checker.cases().len() {
+        let started = Instant::now();
+        let checked = match checker.check(py, index) {
+            Ok(checked) => checked,
+            Err(err) if is_interrupt(py, &err) => {
+                interrupted = true;
+                break;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let case = &checker.cases()[index];
+        match &checked.verdict {
+            Verdict::Failed(report) => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{report}");
+                let _ = stdout.flush();
+                if let Some(now) = checked.now {
+                    new_outcomes.insert(case.end_event, now);
+                }
+            }
+            Verdict::Skipped(reason) if config.verbosity >= Verbosity::Verbose => {
+                messages::info(&format!("skipped {}: {reason}", case.id));
+            }
+            _ => {}
+        }
+        verdicts.push((checked.verdict, seconds));
+    }
+    let mut summary = Summary::default();
+    for (verdict, _) in &verdicts {
+        summary.add(verdict);
+    }
+    if let Some(path) = &config.junit {
+        let tested: Vec<Tested<'_>> = checker
+            .cases()
+            .iter()
+            .zip(&verdicts)
+            .map(|(case, (verdict, seconds))| Tested {
+                case,
+                verdict,
+                seconds: *seconds,
+            })
+            .collect();
+        let xml = junit_xml(&format!("fever check {}", config.trace.display()), &tested);
+        write_atomically(path, xml.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if config.verbosity >= Verbosity::Normal {
+        let note = if interrupted { " (interrupted)" } else { "" };
+        messages::info(&format!("{summary}{note}"));
+        if summary.skipped > 0 && summary.passed + summary.failed == 0 && !interrupted {
+            // Passing by checking nothing is worth a second look in CI.
+            messages::warning("no recorded call could be checked");
+            if config.verbosity < Verbosity::Verbose {
+                messages::hint("see why with `fever check -v`");
+            }
+        }
+    }
+    if interrupted {
+        return Ok(INTERRUPTED);
+    }
+    if config.update && !new_outcomes.is_empty() {
+        rewrite_file(checker.reader(), &new_outcomes, &config.trace)
+            .with_context(|| format!("cannot update {}", config.trace.display()))?;
+        if config.verbosity >= Verbosity::Normal {
+            let n = new_outcomes.len();
+            let s = if n == 1 { "" } else { "s" };
+            messages::info(&format!(
+                "updated {n} recorded result{s} in {}",
+                config.trace.display()
+            ));
+        }
+        return Ok(0);
+    }
+    Ok(summary.exit_code())
+}
+
+fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+    err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
+}
+
+/// Writes `data` to `PATH.tmp` and renames it to `path`.
+fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    let temp = file.temp_path().to_path_buf();
+    let result = file.write_all(data).and_then(|()| file.commit().map(drop));
+    if result.is_err() {
+        let _ = std::fs::remove_file(temp);
+    }
+    result
+}

@@ -1,0 +1,265 @@
+//! The recorded program's modules in this interpreter: imported by name as it imported them,
+//! with `sys.path` as when it ran, except its `__main__`, which is loaded from its file under
+//! another name so its `if __name__ == "__main__":` block does not run. The classes and
+//! functions it defines then say `__module__ == "__main__"`, as they did when recorded, and
+//! `sys.modules["__main__"]` is that module, so snapshots and lookups agree with the trace.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use fever_core::check::Relocation;
+use fever_core::trace::TraceReader;
+use pyo3::prelude::*;
+use pyo3::types::{PyFunction, PyType};
+
+use super::invoke::isolated;
+use crate::rebuild::Lookup;
+
+/// The name the recorded `__main__` is loaded under (inside its package, for `-m pkg.mod`).
+const MAIN_ALIAS: &str = "__fever_main__";
+
+/// The recorded program's `__main__`.
+struct Main {
+    /// Its source file.
+    file: PathBuf,
+    /// `__package__` (the package of `-m pkg.mod`; empty for a script).
+    package: String,
+}
+
+/// Modules imported so far, and why the others could not be.
+pub struct Modules {
+    main: Option<Main>,
+    loaded: HashMap<String, Result<Py<PyAny>, String>>,
+}
+
+impl Modules {
+    /// Prepares importing the modules of `reader`'s program from where the project is now
+    /// (`relocation`): puts the directory it ran from (the script's, or the root for `-m`) first
+    /// on `sys.path`.
+    pub fn new(py: Python<'_>, reader: &TraceReader, relocation: &Relocation) -> PyResult<Self> {
+        let header = reader.header();
+        let main_file = reader
+            .codes()
+            .iter()
+            .find(|c| c.module == "__main__")
+            .map(|c| relocation.apply(&c.file));
+        let module_name = header.argv.first().and_then(|a| a.strip_prefix("-m "));
+        let path0 = match (module_name, &main_file) {
+            (None, Some(file)) => file
+                .canonicalize()
+                .unwrap_or_else(|_| file.clone())
+                .parent()
+                .map(Path::to_path_buf),
+            _ => Some(relocation.now.clone()),
+        };
+        if let Some(dir) = path0 {
+            let path = py.import("sys")?.getattr("path")?;
+            let dir = dir.display().to_string();
+            if !path.contains(&dir)? {
+                path.call_method1("insert", (0, dir))?;
+            }
+        }
+        let main = main_file.map(|file| Main {
+            package: match module_name {
+                Some(name) if file.file_name().is_some_and(|f| f == "__main__.py") => {
+                    name.to_owned()
+                }
+                Some(name) => name.rsplit_once('.').map_or("", |p| p.0).to_owned(),
+                None => String::new(),
+            },
+            file,
+        });
+        Ok(Self {
+            main,
+            loaded: HashMap::new(),
+        })
+    }
+
+    /// The module recorded as `name`, imported on first use (with stdio isolated, as calls
+    /// are). Err: why it cannot be imported. A `KeyboardInterrupt` stops everything.
+    fn module<'py>(
+        &mut self,
+        py: Python<'py>,
+        name: &str,
+    ) -> PyResult<Result<Bound<'py, PyAny>, String>> {
+        if let Some(loaded) = self.loaded.get(name) {
+            return Ok(loaded
+                .as_ref()
+                .map(|m| m.bind(py).clone())
+                .map_err(Clone::clone));
+        }
+        let result = isolated(py, || match (name, &self.main) {
+            ("__main__", Some(main)) => load_main(py, main),
+            ("__main__", None) => Err(pyo3::exceptions::PyImportError::new_err(
+                "the trace does not say which file __main__ was",
+            )),
+            _ => py
+                .import("importlib")?
+                .call_method1("import_module", (name,)),
+        });
+        let result = match result {
+            Ok(module) => Ok(module),
+            Err(err) if err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
+                return Err(err)
+            }
+            Err(err) => Err(format!("cannot import {name}: {}", describe(py, &err))),
+        };
+        self.loaded.insert(
+            name.to_owned(),
+            result
+                .as_ref()
+                .map(|m| m.clone().unbind())
+                .map_err(Clone::clone),
+        );
+        Ok(result)
+    }
+
+    /// The function whose code is `module.qualname`, unwrapped from `staticmethod`,
+    /// `classmethod`, `property` and decorators (`__wrapped__`) down to the function running
+    /// that code. Looked up in class namespaces, so a method is the plain function (its `self`
+    /// or `cls` is its first recorded argument).
+    pub fn function<'py>(
+        &mut self,
+        py: Python<'py>,
+        module: &str,
+        qualname: &str,
+    ) -> PyResult<Result<Bound<'py, PyAny>, String>> {
+        let mut object = match self.module(py, module)? {
+            Ok(module) => module,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        for part in qualname.split('.') {
+            let next = if object.is_instance_of::<PyType>() {
+                object
+                    .getattr("__dict__")
+                    .and_then(|d| d.get_item(part))
+                    .or_else(|_| object.getattr(part))
+            } else {
+                object.getattr(part)
+            };
+            object = match next {
+                Ok(next) => next,
+                Err(_) => return Ok(Err(format!("{module}.{qualname} does not exist any more"))),
+            };
+        }
+        Ok(Ok(unwrap(object, qualname)))
+    }
+}
+
+impl Lookup for Modules {
+    fn lookup<'py>(
+        &mut self,
+        py: Python<'py>,
+        module: &str,
+        qualname: &str,
+    ) -> Result<Bound<'py, PyAny>, String> {
+        let mut object = self.module(py, module).map_err(|e| e.to_string())??;
+        for part in qualname.split('.').filter(|p| !p.is_empty()) {
+            object = object
+                .getattr(part)
+                .map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
+        }
+        Ok(object)
+    }
+}
+
+/// Follows `__func__`, `fget` and `__wrapped__` from `object` to the function whose code is
+/// `qualname`; `object` itself if none is found.
+fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAny> {
+    let mut current = object.clone();
+    for _ in 0..16 {
+        if current.is_instance_of::<PyFunction>() {
+            let runs_it = current
+                .getattr("__code__")
+                .and_then(|c| c.getattr("co_qualname"))
+                .and_then(|q| q.extract::<String>())
+                .is_ok_and(|q| q == qualname);
+            if runs_it {
+                return current;
+            }
+        }
+        let Some(inner) = ["__func__", "fget", "__wrapped__"]
+            .iter()
+            .find_map(|attr| current.getattr(*attr).ok().filter(|v| !v.is_none()))
+        else {
+            break;
+        };
+        current = inner;
+    }
+    object
+}
+
+/// Loads the recorded `__main__` from its file as [`MAIN_ALIAS`] (inside its package, so
+/// relative imports resolve: `__package__` is the spec's parent), makes it
+/// `sys.modules["__main__"]`, and names `__main__` as the module of what it defines.
+fn load_main<'py>(py: Python<'py>, main: &Main) -> PyResult<Bound<'py, PyAny>> {
+    let util = py.import("importlib.util")?;
+    let file = main.file.display().to_string();
+    let alias = if main.package.is_empty() {
+        MAIN_ALIAS.to_owned()
+    } else {
+        format!("{}.{MAIN_ALIAS}", main.package)
+    };
+    let spec = util.call_method1("spec_from_file_location", (&alias, &file))?;
+    if spec.is_none() {
+        return Err(pyo3::exceptions::PyImportError::new_err(format!(
+            "cannot load {file}"
+        )));
+    }
+    let module = util.call_method1("module_from_spec", (&spec,))?;
+    let modules = py.import("sys")?.getattr("modules")?;
+    modules.set_item(&alias, &module)?;
+    modules.set_item("__main__", &module)?;
+    if let Err(err) = spec
+        .getattr("loader")?
+        .call_method1("exec_module", (&module,))
+    {
+        let _ = modules.del_item(&alias);
+        return Err(err);
+    }
+    adopt(&module, &alias, &mut Vec::new())?;
+    Ok(module)
+}
+
+/// Sets `__module__` to `"__main__"` on the classes and functions of `namespace` (a module or
+/// class) that the module loaded as `alias` defined, recursively into classes.
+fn adopt(namespace: &Bound<'_, PyAny>, alias: &str, seen: &mut Vec<usize>) -> PyResult<()> {
+    let dict = namespace.getattr("__dict__")?;
+    let values: Vec<Bound<'_, PyAny>> = dict
+        .call_method0("values")?
+        .try_iter()?
+        .collect::<PyResult<_>>()?;
+    for value in values {
+        let is_class = value.is_instance_of::<PyType>();
+        if !is_class && !value.is_instance_of::<PyFunction>() {
+            continue;
+        }
+        let ours = value
+            .getattr("__module__")
+            .and_then(|m| m.extract::<String>())
+            .is_ok_and(|m| m == alias);
+        if !ours {
+            continue;
+        }
+        value.setattr("__module__", "__main__")?;
+        let id = value.as_ptr() as usize;
+        if is_class && !seen.contains(&id) {
+            seen.push(id);
+            adopt(&value, alias, seen)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Type: message` of an exception.
+pub fn describe(py: Python<'_>, err: &PyErr) -> String {
+    let value = err.value(py);
+    let name = value
+        .get_type()
+        .name()
+        .map_or_else(|_| "exception".to_owned(), |n| n.to_string());
+    match value.str() {
+        Ok(message) if !message.to_string().is_empty() => format!("{name}: {message}"),
+        _ => name,
+    }
+}

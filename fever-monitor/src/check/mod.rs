@@ -1,0 +1,14 @@
+//! `fever check` in this interpreter: the Python half of replaying a trace. fever-core decides
+//! which calls, compares and reports; this module only rebuilds arguments, imports and calls.
+//!
+//! - [`command`]: the `fever check` command (printing, `--junit`, `--update`, exit code).
+//! - [`py`]: `CheckSession`, the same checks for the pytest plugin.
+//! - `checker.rs`: [`Checker`](checker::Checker), one trace being replayed, call by call.
+//! - `imports.rs`: the program's modules, its `__main__` loaded without its main block.
+//! - `invoke.rs`: calling with stdio isolated, snapshotting the outcome.
+
+mod checker;
+pub mod command;
+mod imports;
+mod invoke;
+pub mod py;
