@@ -28,6 +28,22 @@ pub trait Lookup {
     ) -> Result<Bound<'py, PyAny>, String>;
 }
 
+/// `qualname` (dotted, possibly empty) looked up by attributes from `module_object`, the module
+/// named `module`; a [`Lookup`] uses it once it found the module.
+pub fn member<'py>(
+    module_object: Bound<'py, PyAny>,
+    module: &str,
+    qualname: &str,
+) -> Result<Bound<'py, PyAny>, String> {
+    let mut object = module_object;
+    for part in qualname.split('.').filter(|p| !p.is_empty()) {
+        object = object
+            .getattr(part)
+            .map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
+    }
+    Ok(object)
+}
+
 /// Why a value cannot be rebuilt (the reason a call is skipped).
 pub type Unrebuildable = String;
 

@@ -94,18 +94,14 @@ impl Lookup for Modules {
         module: &str,
         qualname: &str,
     ) -> Result<Bound<'py, PyAny>, String> {
-        let err = |e: PyErr| e.to_string();
         let loaded = py
             .import("sys")
             .and_then(|sys| sys.getattr("modules"))
             .and_then(|modules| modules.get_item(module));
-        let mut object = match loaded {
+        let object = match loaded {
             Ok(object) => object,
-            Err(_) => py.import(module).map_err(err)?.into_any(),
+            Err(_) => py.import(module).map_err(|e| e.to_string())?.into_any(),
         };
-        for part in qualname.split('.').filter(|p| !p.is_empty()) {
-            object = object.getattr(part).map_err(err)?;
-        }
-        Ok(object)
+        rebuild::member(object, module, qualname)
     }
 }

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
 use super::invoke::isolated;
-use crate::rebuild::Lookup;
+use crate::rebuild::{self, Lookup};
 
 /// The name the recorded `__main__` is loaded under (inside its package, for `-m pkg.mod`).
 const MAIN_ALIAS: &str = "__fever_main__";
@@ -153,13 +153,8 @@ impl Lookup for Modules {
         module: &str,
         qualname: &str,
     ) -> Result<Bound<'py, PyAny>, String> {
-        let mut object = self.module(py, module).map_err(|e| e.to_string())??;
-        for part in qualname.split('.').filter(|p| !p.is_empty()) {
-            object = object
-                .getattr(part)
-                .map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
-        }
-        Ok(object)
+        let object = self.module(py, module).map_err(|e| e.to_string())??;
+        rebuild::member(object, module, qualname)
     }
 }
 
