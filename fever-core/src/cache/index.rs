@@ -260,6 +260,11 @@ impl<V> CacheIndex<V> {
         self.entries.iter()
     }
 
+    /// Every entry with its key, to change what it stores (in no particular order).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Entry<V>)> {
+        self.entries.iter_mut()
+    }
+
     /// The file and qualified name of `slot`.
     pub fn slot_name(&self, slot: CodeSlot) -> Option<(&str, &str)> {
         self.slots

@@ -26,6 +26,7 @@ mod values;
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fever_cli::{messages, Verbosity};
@@ -61,6 +62,19 @@ struct Stored {
     value: Kept,
     /// The warning about skipped output was given.
     warned: bool,
+    /// What happens to it when a run ends.
+    between_runs: BetweenRuns,
+}
+
+/// What a stored result becomes when a run ends.
+enum BetweenRuns {
+    /// Stays as it is.
+    Kept,
+    /// It holds the script's classes or instances of them, which the next run defines afresh:
+    /// it goes back to this snapshot, rebuilt with the new classes at its next hit.
+    Rebuilt(Arc<Vec<u8>>),
+    /// The same, but no snapshot holds it faithfully: it is dropped.
+    Dropped,
 }
 
 /// How a result is kept.
@@ -68,7 +82,7 @@ enum Kept {
     /// The object (a private copy).
     Live(Py<PyAny>),
     /// Its snapshot, from the cache file: rebuilt at the first hit.
-    Snapshot(std::sync::Arc<Vec<u8>>),
+    Snapshot(Arc<Vec<u8>>),
 }
 
 /// A call's arguments, read at its start: the values (owned references) and their key.
@@ -243,10 +257,25 @@ pub fn begin_run(py: Python<'_>) {
     }
 }
 
-/// A run ended: says what the cache saved.
+/// A run ended: says what the cache saved, and turns results holding the script's objects
+/// back into snapshots (the next run's classes are new ones).
 pub fn end_run(py: Python<'_>) {
-    let Some((hits, verbosity)) = with(py, |c| (std::mem::take(&mut c.hits), c.settings.verbosity))
-    else {
+    let Some((hits, verbosity)) = with(py, |c| {
+        let mut gone = Vec::new();
+        for (key, entry) in c.index.iter_mut() {
+            match &entry.value.between_runs {
+                BetweenRuns::Rebuilt(snapshot) => {
+                    entry.value.value = Kept::Snapshot(Arc::clone(snapshot));
+                }
+                BetweenRuns::Dropped => gone.push(*key),
+                BetweenRuns::Kept => {}
+            }
+        }
+        for key in gone {
+            c.index.remove(&key);
+        }
+        (std::mem::take(&mut c.hits), c.settings.verbosity)
+    }) else {
         return;
     };
     if verbosity < Verbosity::Normal {
@@ -364,6 +393,7 @@ pub fn on_function_destroyed(func: *mut PyObject) {
 impl Cache {
     /// Takes in a call stored by an earlier process (its result rebuilt at its first hit).
     fn adopt(&mut self, call: StoredCall) {
+        let result = Arc::new(call.result);
         let reached = call
             .reached
             .iter()
@@ -371,8 +401,10 @@ impl Cache {
             .collect();
         let mut entry = Entry::new(
             Stored {
-                value: Kept::Snapshot(std::sync::Arc::new(call.result)),
+                value: Kept::Snapshot(Arc::clone(&result)),
                 warned: false,
+                // Until its first rebuild shows it holds nothing of the script's.
+                between_runs: BetweenRuns::Rebuilt(result),
             },
             call.name,
             reached,
@@ -402,9 +434,13 @@ fn take_copy<'py>(py: Python<'py>, key: &Key, found: Found) -> Option<Bound<'py,
                 with(py, |c| c.index.remove(key));
                 return None;
             };
+            let from_script = quietly(|| values::footprint(&value).from_script);
             with(py, |c| {
                 if let Some(e) = c.index.get(key) {
                     e.value.value = Kept::Live(value.clone().unbind());
+                    if !from_script {
+                        e.value.between_runs = BetweenRuns::Kept;
+                    }
                 }
             });
             value
@@ -490,7 +526,7 @@ fn store(
 ) {
     let after = output::counters();
     // Sized first: a result bigger than the whole budget is never copied.
-    let bytes = quietly(|| values::estimated_size(result));
+    let values::Footprint { bytes, from_script } = quietly(|| values::footprint(result));
     let budget = with(py, |c| c.settings.max_bytes).unwrap_or(0);
     if bytes > budget {
         let reason = format!(
@@ -509,8 +545,8 @@ fn store(
         }
     };
     let persisting = with(py, |c| c.file.is_some()).unwrap_or(false);
-    let snapshot = if persisting {
-        quietly(|| disk::snapshot(&copy))
+    let snapshot = if persisting || from_script {
+        quietly(|| disk::snapshot(&copy)).map(Arc::new)
     } else {
         None
     };
@@ -527,7 +563,7 @@ fn store(
             .collect();
         let printed = after.0 != output_before.0;
         let wrote_files = after.1 != output_before.1;
-        let stored_call = snapshot.map(|result| StoredCall {
+        let stored_call = snapshot.as_ref().map(|result| StoredCall {
             code: key.code,
             args: key.args,
             name: name.clone(),
@@ -546,12 +582,17 @@ fn store(
             bytes,
             printed,
             wrote_files,
-            result,
+            result: result.to_vec(),
         });
         let mut new = Entry::new(
             Stored {
                 value: Kept::Live(copy.unbind()),
                 warned: false,
+                between_runs: match (from_script, &snapshot) {
+                    (false, _) => BetweenRuns::Kept,
+                    (true, Some(snapshot)) => BetweenRuns::Rebuilt(Arc::clone(snapshot)),
+                    (true, None) => BetweenRuns::Dropped,
+                },
             },
             name,
             reached,
@@ -581,7 +622,7 @@ fn store(
 /// What a hit found.
 enum Found {
     Live(Py<PyAny>),
-    Snapshot(std::sync::Arc<Vec<u8>>),
+    Snapshot(Arc<Vec<u8>>),
 }
 
 /// The stored result for `key`, counted as a hit; with the warning to give about output the
@@ -607,7 +648,7 @@ fn hit(py: Python<'_>, key: &Key) -> Option<(Found, Option<String>)> {
         e.value.warned = true;
         let value = match &e.value.value {
             Kept::Live(value) => Found::Live(value.clone_ref(py)),
-            Kept::Snapshot(bytes) => Found::Snapshot(std::sync::Arc::clone(bytes)),
+            Kept::Snapshot(bytes) => Found::Snapshot(Arc::clone(bytes)),
         };
         let (name, cost) = (e.name.clone(), e.cost);
         match c.hits.iter_mut().find(|(n, _, _)| *n == name) {

@@ -1,6 +1,6 @@
 //! The values the cache handles: the key of a call's arguments (a snapshot whose hash covers
 //! all of them), why arguments can't be keyed, copies of results (so callers can't change what
-//! is stored), and an estimate of the memory a result takes.
+//! is stored), and a result's footprint (memory, and whether it holds the script's classes).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -86,30 +86,51 @@ pub fn copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     deepcopy.bind(py).call1((value,))
 }
 
-/// Objects visited by [`estimated_size`] before it stops counting.
+/// Objects visited by [`footprint`] before it stops counting.
 const MAX_VISITED: usize = 1 << 21;
 
-/// Estimated bytes `value` keeps alive: `__sizeof__` of it and of everything it holds (built-in
-/// containers, instance `__dict__`s), each object counted once.
-pub fn estimated_size(value: &Bound<'_, PyAny>) -> u64 {
+/// What a result holds, for the cache: its estimated size, and whether it holds classes,
+/// functions or instances defined by the script (`__main__`), which each run defines afresh.
+pub struct Footprint {
+    /// Estimated bytes it keeps alive: `__sizeof__` of it and of everything it holds (built-in
+    /// containers, instance `__dict__`s), each object counted once.
+    pub bytes: u64,
+    /// It holds something of the script's.
+    pub from_script: bool,
+}
+
+/// The [`Footprint`] of `value`.
+pub fn footprint(value: &Bound<'_, PyAny>) -> Footprint {
+    let py = value.py();
     let mut seen: HashSet<usize> = HashSet::new();
     let mut pending = vec![value.clone()];
-    let mut total = 0u64;
+    let mut found = Footprint {
+        bytes: 0,
+        from_script: false,
+    };
+    let of_script = |obj: &Bound<'_, PyAny>| {
+        obj.getattr(pyo3::intern!(py, "__module__"))
+            .is_ok_and(|m| m.extract::<&str>().is_ok_and(|m| m == "__main__"))
+    };
     while let Some(obj) = pending.pop() {
         if seen.len() >= MAX_VISITED || !seen.insert(obj.as_ptr() as usize) {
             continue;
         }
-        total += obj
-            .call_method0(pyo3::intern!(obj.py(), "__sizeof__"))
+        found.bytes += obj
+            .call_method0(pyo3::intern!(py, "__sizeof__"))
             .and_then(|n| n.extract::<u64>())
             .unwrap_or(64);
         let children: Vec<Bound<'_, PyAny>> = if let Ok(dict) = obj.cast::<pyo3::types::PyDict>() {
+            if !obj.is_exact_instance_of::<pyo3::types::PyDict>() {
+                found.from_script |= of_script(obj.get_type().as_any());
+            }
             dict.iter().flat_map(|(k, v)| [k, v]).collect()
         } else if obj.is_instance_of::<pyo3::types::PyList>()
             || obj.is_instance_of::<pyo3::types::PyTuple>()
             || obj.is_instance_of::<pyo3::types::PySet>()
             || obj.is_instance_of::<pyo3::types::PyFrozenSet>()
         {
+            found.from_script |= of_script(obj.get_type().as_any());
             obj.try_iter()
                 .map(|items| items.flatten().collect())
                 .unwrap_or_default()
@@ -122,9 +143,11 @@ pub fn estimated_size(value: &Bound<'_, PyAny>) -> u64 {
             || obj.is_instance_of::<pyo3::types::PyFunction>()
         {
             // Shared program structure, not data the result owns.
+            found.from_script |= of_script(&obj);
             Vec::new()
         } else {
-            obj.getattr(pyo3::intern!(obj.py(), "__dict__"))
+            found.from_script |= of_script(obj.get_type().as_any());
+            obj.getattr(pyo3::intern!(py, "__dict__"))
                 .ok()
                 .filter(PyAnyMethods::is_instance_of::<pyo3::types::PyDict>)
                 .into_iter()
@@ -132,5 +155,5 @@ pub fn estimated_size(value: &Bound<'_, PyAny>) -> u64 {
         };
         pending.extend(children);
     }
-    total
+    found
 }
