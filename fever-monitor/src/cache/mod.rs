@@ -15,7 +15,8 @@
 //! valid while every function the call reached runs the code it ran then: the function watcher
 //! (`functions.rs`) reports each new function and each `__code__` change here, and a changed
 //! code hash under a name drops the entries that reached the old one. All state is touched with
-//! the GIL held and never while Python code runs (which could switch threads).
+//! the GIL held and never while Python code runs (which could switch threads); the Python
+//! objects it keeps are [`Held`], so letting one go never runs Python code while it is borrowed.
 
 mod codes;
 mod disk;
@@ -32,7 +33,7 @@ use std::time::Duration;
 use fever_cli::{messages, Verbosity};
 use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
 use fever_core::cache::{CacheIndex, CodeSlot, Entry, Key};
-use pyo3::ffi::{self, PyObject};
+use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
 use crate::functions;
@@ -80,7 +81,7 @@ enum BetweenRuns {
 /// How a result is kept.
 enum Kept {
     /// The object (a private copy).
-    Live(Py<PyAny>),
+    Live(Held),
     /// Its snapshot, from the cache file: rebuilt at the first hit.
     Snapshot(Arc<Vec<u8>>),
 }
@@ -95,12 +96,55 @@ pub struct Captured {
 
 impl Drop for Captured {
     fn drop(&mut self) {
+        // SAFETY: captures are only dropped with the GIL held.
+        let py = unsafe { Python::assume_attached() };
         for &v in &self.values {
             if !v.is_null() {
-                // SAFETY: owned references; captures are only dropped with the GIL held.
-                unsafe { ffi::Py_DECREF(v) };
+                // SAFETY: an owned reference, handed to `Held` (released later, see there).
+                drop(Held::new(unsafe { Bound::from_owned_ptr(py, v) }.unbind()));
             }
         }
+    }
+}
+
+/// A Python reference the cache keeps. Letting one go can run Python code (`__del__`, the
+/// function watcher's hooks), which may reach the cache again; so dropping a `Held` only parks
+/// the reference, and [`with`] releases what was parked once its borrow of the cache ended.
+pub struct Held(Option<Py<PyAny>>);
+
+thread_local! {
+    static PARKED: std::cell::RefCell<Vec<Py<PyAny>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Held {
+    pub fn new(object: Py<PyAny>) -> Self {
+        Self(Some(object))
+    }
+
+    /// A new strong reference to the object.
+    pub fn clone_ref(&self, py: Python<'_>) -> Py<PyAny> {
+        self.0
+            .as_ref()
+            .map_or_else(|| py.None(), |o| o.clone_ref(py))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            PARKED.with_borrow_mut(|parked| parked.push(object));
+        }
+    }
+}
+
+/// Releases the references dropped while the cache was borrowed (call with no borrow alive).
+fn release_parked() {
+    loop {
+        let parked = PARKED.take();
+        if parked.is_empty() {
+            return;
+        }
+        drop(parked);
     }
 }
 
@@ -130,7 +174,7 @@ struct Cache {
     /// Hashes of the code whose functions get a trampoline.
     cached_codes: HashSet<u64>,
     /// Functions to give a trampoline when the next run starts.
-    pending: Vec<Py<PyAny>>,
+    pending: Vec<Held>,
     trampolines: Trampolines,
     /// `--persist-cache`: where new entries are written.
     file: Option<CacheFile>,
@@ -155,11 +199,14 @@ unsafe fn state() -> Option<&'static mut Cache> {
     unsafe { (*CACHE.0.get()).as_mut() }
 }
 
-/// Runs `f` on the cache (if on). `f` must not call into Python.
+/// Runs `f` on the cache (if on). `f` must not call into Python; references it drops are
+/// released after it returned.
 fn with<T>(_py: Python<'_>, f: impl FnOnce(&mut Cache) -> T) -> Option<T> {
     // SAFETY: the GIL is held (`_py`), and `f` does not run Python code, so nothing else can
     // take the cache while it runs.
-    unsafe { state() }.map(f)
+    let result = unsafe { state() }.map(f);
+    release_parked();
+    result
 }
 
 thread_local! {
@@ -232,6 +279,7 @@ pub fn stop(py: Python<'_>) -> PyResult<()> {
     // SAFETY: GIL held; callbacks are off, so nothing else uses the cell.
     let cache = unsafe { (*CACHE.0.get()).take() };
     drop(cache);
+    release_parked();
     unregistered.and(restored)
 }
 
@@ -253,7 +301,7 @@ pub fn begin_run(py: Python<'_>) {
         return;
     };
     for function in pending {
-        trampoline::install_if_cached(py, function.bind(py));
+        trampoline::install_if_cached(py, function.clone_ref(py).bind(py));
     }
 }
 
@@ -374,17 +422,16 @@ pub unsafe fn on_code_changed(func: *mut PyObject, new_code: *mut PyObject) {
         let cached = entry.is_some_and(|e| c.cached_codes.contains(&c.codes.infos[e].hash));
         if had_trampoline || cached {
             // SAFETY: `func` is live (caller); a new strong reference.
-            c.pending
-                .push(unsafe { Bound::from_borrowed_ptr(py, func) }.unbind());
+            c.pending.push(Held::new(
+                unsafe { Bound::from_borrowed_ptr(py, func) }.unbind(),
+            ));
         }
     });
 }
 
-/// The function watcher saw `func` destroyed.
+/// The function watcher saw `func` destroyed. Never skipped (not even inside the cache's own
+/// Python calls): a trampoline must not outlive its function, whose address may be reused.
 pub fn on_function_destroyed(func: *mut PyObject) {
-    if busy() {
-        return;
-    }
     // SAFETY: called from the function watcher with the GIL held.
     let py = unsafe { Python::assume_attached() };
     with(py, |c| c.trampolines.forget(func));
@@ -437,7 +484,7 @@ fn take_copy<'py>(py: Python<'py>, key: &Key, found: Found) -> Option<Bound<'py,
             let from_script = quietly(|| values::footprint(&value).from_script);
             with(py, |c| {
                 if let Some(e) = c.index.get(key) {
-                    e.value.value = Kept::Live(value.clone().unbind());
+                    e.value.value = Kept::Live(Held::new(value.clone().unbind()));
                     if !from_script {
                         e.value.between_runs = BetweenRuns::Kept;
                     }
@@ -586,7 +633,7 @@ fn store(
         });
         let mut new = Entry::new(
             Stored {
-                value: Kept::Live(copy.unbind()),
+                value: Kept::Live(Held::new(copy.unbind())),
                 warned: false,
                 between_runs: match (from_script, &snapshot) {
                     (false, _) => BetweenRuns::Kept,

@@ -19,7 +19,7 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with};
+use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with, Held};
 
 /// File name the trampoline source is compiled under (its code then takes the function's own
 /// file and first line, so tracebacks and `inspect.getsource` point at the real `def`).
@@ -39,10 +39,10 @@ struct Handler {
     /// The function (borrowed: the handler is forgotten when the function dies).
     function: *mut PyObject,
     /// Its original code.
-    code: Py<PyAny>,
+    code: Held,
     /// A function running the original code with the cached function's globals and closure,
     /// made at the first call (a new closure gets its cells only after it is created).
-    original: Option<Py<PyAny>>,
+    original: Option<Held>,
     /// The code's entry in the cache's table.
     entry: usize,
     /// Parameters passed positionally (positional-only and positional-or-keyword).
@@ -150,7 +150,7 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
     with(py, |c| {
         c.trampolines.handlers.push(Some(Handler {
             function: func.as_ptr(),
-            code: code.unbind(),
+            code: Held::new(code.unbind()),
             original: None,
             entry,
             positional: signature.positional_only.len() + signature.positional.len(),
@@ -309,7 +309,7 @@ fn original(py: Python<'_>, token: usize) -> PyResult<Py<PyAny>> {
     .unbind();
     with(py, |c| {
         if let Some(Some(h)) = c.trampolines.handlers.get_mut(token) {
-            h.original = Some(original.clone_ref(py));
+            h.original = Some(Held::new(original.clone_ref(py)));
         }
     });
     Ok(original)
