@@ -391,11 +391,7 @@ pub unsafe fn on_function_created(func: *mut PyObject, code: *mut PyObject) {
     // SAFETY: GIL held (caller).
     let py = unsafe { Python::assume_attached() };
     // SAFETY: GIL held, live code (caller); a pending exception was set aside by the watcher.
-    let cached = with(py, |c| {
-        let entry = unsafe { c.codes.entry(code, &mut c.index) }?;
-        let info = &c.codes.infos[entry];
-        (info.never.is_none() && c.cached_codes.contains(&info.hash)).then_some(())
-    });
+    let cached = with(py, |c| unsafe { c.cached_entry(code) });
     if cached.flatten().is_some() {
         // SAFETY: `func` is live (caller).
         let func = unsafe { Bound::from_borrowed_ptr(py, func) };
@@ -417,9 +413,8 @@ pub unsafe fn on_code_changed(func: *mut PyObject, new_code: *mut PyObject) {
         // Classifying the new code reports its hash under its name: entries that reached
         // other code under that name are dropped.
         // SAFETY: GIL held, live code (caller).
-        let entry = unsafe { c.codes.entry(new_code, &mut c.index) };
+        let cached = unsafe { c.cached_entry(new_code) }.is_some();
         let had_trampoline = c.trampolines.forget(func);
-        let cached = entry.is_some_and(|e| c.cached_codes.contains(&c.codes.infos[e].hash));
         if had_trampoline || cached {
             // SAFETY: `func` is live (caller); a new strong reference.
             c.pending.push(Held::new(
@@ -438,6 +433,15 @@ pub fn on_function_destroyed(func: *mut PyObject) {
 }
 
 impl Cache {
+    /// The entry of `code` (classified on first sight) when calls of it are cached, so its
+    /// functions get trampolines. Safety: GIL held, `code` live, no exception set.
+    unsafe fn cached_entry(&mut self, code: *mut PyObject) -> Option<usize> {
+        // SAFETY: guaranteed by the caller.
+        let entry = unsafe { self.codes.entry(code, &mut self.index) }?;
+        let info = &self.codes.infos[entry];
+        (info.never.is_none() && self.cached_codes.contains(&info.hash)).then_some(entry)
+    }
+
     /// Takes in a call stored by an earlier process (its result rebuilt at its first hit).
     fn adopt(&mut self, call: StoredCall) {
         let result = Arc::new(call.result);

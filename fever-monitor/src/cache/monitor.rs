@@ -168,7 +168,7 @@ unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *
     } else {
         None
     };
-    thread_stack(&mut cache.threads).push(entry, captured, dispatched);
+    stack.push(entry, captured, dispatched);
     none()
 }
 

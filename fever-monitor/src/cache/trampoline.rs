@@ -101,12 +101,9 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
             return None;
         }
         // SAFETY: GIL held, live code object, no exception set.
-        let entry = unsafe { c.codes.entry(code.as_ptr(), &mut c.index) }?;
-        let info = &c.codes.infos[entry];
-        if info.never.is_some() || !c.cached_codes.contains(&info.hash) {
-            return None;
-        }
-        Some((entry, info.signature.clone(), c.trampolines.handlers.len()))
+        let entry = unsafe { c.cached_entry(code.as_ptr()) }?;
+        let signature = c.codes.infos[entry].signature.clone();
+        Some((entry, signature, c.trampolines.handlers.len()))
     })
     .flatten();
     let Some((entry, mut signature, token)) = plan else {

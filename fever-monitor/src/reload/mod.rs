@@ -96,9 +96,7 @@ pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
 /// For a file no module is reloaded from: whether the saved text differs from the one running,
 /// and whether a statement changed.
 fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, ReloadEvent> {
-    let display = display_path(file);
-    let text = sources::decode(py, bytes)
-        .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
+    let (_, text) = decode_saved(py, file, bytes)?;
     let Some(running) = sources::get(file) else {
         return Ok(Outcome {
             changed: true,
@@ -117,6 +115,15 @@ fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, Rel
     })
 }
 
+/// The file's name for messages, and its saved text decoded as Python does (or the error).
+fn decode_saved(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<(String, String), ReloadEvent> {
+    let display = display_path(file);
+    let text = sources::decode(py, bytes)
+        .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
+    Ok((display, text))
+}
+
+/// What the plan's new or changed statements bind.
 fn rebinds(plan: &fever_core::Plan, text: &str) -> Rebinds {
     let mut names = BTreeSet::new();
     for change in &plan.changes {
@@ -142,9 +149,7 @@ fn reload_bytes(
     bytes: &[u8],
 ) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
-    let display = display_path(file);
-    let text = sources::decode(py, bytes)
-        .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
+    let (display, text) = decode_saved(py, file, bytes)?;
     let running = sources::get(file).ok_or_else(|| {
         error(
             &display,
