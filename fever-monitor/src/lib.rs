@@ -17,7 +17,8 @@
 //! - [`rebuild`]: Python objects rebuilt from snapshots.
 //! - [`extra_slot`]: a table's entry for a code object, kept in its `co_extra` slot.
 //! - [`signals`]: fever's threads never take the program's signals.
-//! - [`compat`]: C-API declarations pyo3-ffi lacks; per-version facts.
+//! - [`compat`]: everything that differs between Python versions (C-API declarations pyo3-ffi
+//!   lacks, reading strings, sys.monitoring changes, code that is never a user call).
 
 mod cache;
 mod check;

@@ -25,12 +25,12 @@ pub fn claim(py: Python<'_>) -> PyResult<Option<u8>> {
     Ok(None)
 }
 
-/// Frees `id` if fever still holds it.
+/// Frees `id` (with its events and callbacks) if fever still holds it.
 pub fn release(py: Python<'_>, id: u8) -> PyResult<()> {
     let monitoring = py.import("sys")?.getattr("monitoring")?;
     let holder = monitoring.call_method1("get_tool", (id,))?;
     if !holder.is_none() && holder.extract::<String>()? == TOOL_NAME {
-        monitoring.call_method1("free_tool_id", (id,))?;
+        crate::compat::monitoring::free_tool(&monitoring, id)?;
     }
     Ok(())
 }

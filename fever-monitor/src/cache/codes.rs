@@ -9,7 +9,7 @@ use fever_core::cache::{CacheIndex, CodeSlot, Signature};
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
-use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
+use crate::compat::{self, CO_VARARGS, CO_VARKEYWORDS};
 use crate::extra_slot::ExtraSlot;
 pub use crate::extra_slot::Lookup;
 use crate::project::Project;
@@ -98,7 +98,10 @@ impl Codes {
         // A trampoline carries its function's file name but is the cache's own code.
         let project = !file.is_empty()
             && self.project.contains_file(&file)
-            && !reads.iter().any(|name| name == DISPATCH);
+            && !reads.iter().any(|name| name == DISPATCH)
+            // 3.14's `__annotate__` functions are the compiler's, never calls the user made.
+            // SAFETY: guaranteed by the caller.
+            && !unsafe { compat::annotations::is_generated(code) };
         // SAFETY: guaranteed by the caller.
         if !unsafe { self.slot.mark(code, project.then_some(i)) } {
             return None;

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyList};
 use super::caches;
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
-use crate::{functions, sources};
+use crate::{compat, functions, sources};
 
 /// What phase one compiled for one change.
 #[derive(Default)]
@@ -223,9 +223,10 @@ impl<'py> Applier<'_, 'py> {
             notes.extend(self.swap(old_code, &code)?);
             if let Some(fresh) = &defaults {
                 for function in &functions {
-                    for attr in ["__defaults__", "__kwdefaults__", "__annotations__"] {
+                    for attr in ["__defaults__", "__kwdefaults__"] {
                         function.setattr(attr, fresh.getattr(attr)?)?;
                     }
+                    compat::annotations::copy(fresh, function)?;
                 }
             }
         }

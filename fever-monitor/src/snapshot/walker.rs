@@ -8,6 +8,7 @@ use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::pytype::{self, Probe};
 use super::{SnapshotLimits, MAX_DEPTH};
+use crate::compat;
 
 /// The built-in types read through the concrete C API (also as the base of subclasses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +267,7 @@ impl Walker<'_, '_> {
         unsafe {
             let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
             let max = self.limits.max_str_bytes;
-            if ffi::PyUnicode_IS_ASCII(obj) != 0 {
+            if compat::unicode::is_compact_ascii(obj) {
                 // ASCII data is its own UTF-8: read in place.
                 let bytes = std::slice::from_raw_parts(ffi::PyUnicode_DATA(obj).cast::<u8>(), len);
                 self.enc

@@ -7,6 +7,7 @@ use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_attr, str_of};
+use crate::compat;
 use crate::extra_slot::ExtraSlot;
 pub use crate::extra_slot::Lookup;
 use crate::project::Project;
@@ -68,8 +69,12 @@ impl CodeTable {
         // SAFETY: guaranteed by the caller.
         let file = unsafe { str_attr(code, c"co_filename") }.unwrap_or_default();
         let index = self.entries.len();
-        let project =
-            !file.is_empty() && self.project.contains_file(&file) && u32::try_from(index).is_ok();
+        // 3.14's `__annotate__` functions are the compiler's, never calls the user made.
+        let project = !file.is_empty()
+            && self.project.contains_file(&file)
+            && u32::try_from(index).is_ok()
+            // SAFETY: guaranteed by the caller.
+            && !unsafe { compat::annotations::is_generated(code) };
         // SAFETY: guaranteed by the caller.
         if !unsafe { self.slot.mark(code, project.then_some(index)) } {
             return None;

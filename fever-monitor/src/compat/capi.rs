@@ -1,11 +1,12 @@
-//! `CPython` C-API pieces that pyo3-ffi 0.30 does not declare (all present in 3.12 and 3.13), and
-//! the per-version facts fever relies on. Everything version-specific lives here.
+//! `CPython` C-API pieces that pyo3-ffi 0.30 does not declare. All of them exist with the same
+//! signature and meaning in 3.12, 3.13, 3.14 and 3.15 (checked against each version's headers).
 
 use std::ffi::{c_char, c_int, c_void};
 
 use pyo3::ffi::PyObject;
 
 /// `PyFunction_WatchEvent` (Include/cpython/funcobject.h): the order of `PY_FOREACH_FUNC_EVENT`.
+/// Later events (`MODIFY_DEFAULTS`, `MODIFY_KWDEFAULTS`, and 3.15's `MODIFY_QUALNAME`) are ignored.
 pub const FUNC_EVENT_CREATE: c_int = 0;
 pub const FUNC_EVENT_DESTROY: c_int = 1;
 pub const FUNC_EVENT_MODIFY_CODE: c_int = 2;
@@ -24,10 +25,6 @@ unsafe extern "C" {
     /// Adds a C audit hook (cannot be removed).
     pub fn PySys_AddAuditHook(hook: AuditHook, data: *mut c_void) -> c_int;
 }
-
-/// sys.monitoring tool ids fever may claim, in order of preference (0 debuggers, 1 coverage,
-/// 2 profilers such as cProfile, 5 optimizers are taken by convention).
-pub const TOOL_IDS: [u8; 2] = [3, 4];
 
 /// `freefunc`: what `CPython` calls with a code object's extra slot value when the code dies.
 pub type FreeFunc = unsafe extern "C" fn(*mut c_void);
