@@ -91,7 +91,7 @@ pub struct Captured {
     values: Vec<*mut PyObject>,
     key: Snapped,
     /// [`output::counters`] at the start.
-    output: (u64, u64),
+    output: output::Activity,
 }
 
 impl Drop for Captured {
@@ -573,9 +573,13 @@ fn store(
     result: &Bound<'_, PyAny>,
     reached: &[usize],
     cost: Duration,
-    output_before: (u64, u64),
+    output_before: output::Activity,
 ) {
     let after = output::counters();
+    if after.debugger != output_before.debugger {
+        with(py, |c| tell(c, entry, "it ran under a debugger"));
+        return;
+    }
     // Sized first: a result bigger than the whole budget is never copied.
     let values::Footprint { bytes, from_script } = quietly(|| values::footprint(result));
     let budget = with(py, |c| c.settings.max_bytes).unwrap_or(0);
@@ -612,8 +616,8 @@ fn store(
             .iter()
             .filter_map(|&i| c.codes.infos.get(i).map(|info| (info.slot, info.hash)))
             .collect();
-        let printed = after.0 != output_before.0;
-        let wrote_files = after.1 != output_before.1;
+        let printed = after.writes != output_before.writes;
+        let wrote_files = after.file_opens != output_before.file_opens;
         let stored_call = snapshot.as_ref().map(|result| StoredCall {
             code: key.code,
             args: key.args,

@@ -1,6 +1,8 @@
 //! Noticing what a call did besides returning: writes to `sys.stdout`/`sys.stderr` (counted by
 //! thin wrappers fever puts in their place while `fever watch` runs) and files opened for
 //! writing (an audit hook on `open`). A cache hit skips both, so the cache warns about them.
+//! The same hook sees a debugger start (`breakpoint()`, `sys.settrace`): such a call's time is
+//! the user's, and a hit would skip the breakpoint, so the cache keeps none of it.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,15 +14,28 @@ use crate::compat;
 
 static WRITES: AtomicU64 = AtomicU64::new(0);
 static FILE_OPENS: AtomicU64 = AtomicU64::new(0);
+static DEBUGGER_STARTS: AtomicU64 = AtomicU64::new(0);
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
-/// How much output the program produced so far: (writes to stdout/stderr, files opened for
-/// writing). Compare two readings to learn what happened in between.
-pub fn counters() -> (u64, u64) {
-    (
-        WRITES.load(Ordering::Relaxed),
-        FILE_OPENS.load(Ordering::Relaxed),
-    )
+/// What the program did so far besides computing. Compare two readings to learn what happened
+/// in between.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Activity {
+    /// Writes to stdout/stderr.
+    pub writes: u64,
+    /// Files opened for writing.
+    pub file_opens: u64,
+    /// `breakpoint()` calls and `sys.settrace` changes (debuggers starting or stopping).
+    pub debugger: u64,
+}
+
+/// The counters now.
+pub fn counters() -> Activity {
+    Activity {
+        writes: WRITES.load(Ordering::Relaxed),
+        file_opens: FILE_OPENS.load(Ordering::Relaxed),
+        debugger: DEBUGGER_STARTS.load(Ordering::Relaxed),
+    }
 }
 
 /// A text stream that counts `write` calls and forwards everything to the stream it wraps.
@@ -95,7 +110,8 @@ pub fn uninstall(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// `open(path, mode, flags)` audit events: counts opens for writing.
+/// `open(path, mode, flags)` audit events: counts opens for writing; `builtins.breakpoint` and
+/// `sys.settrace`: counts debuggers.
 unsafe extern "C" fn on_audit_event(
     event: *const c_char,
     args: *mut PyObject,
@@ -106,7 +122,12 @@ unsafe extern "C" fn on_audit_event(
     }
     // SAFETY: CPython passes a C string and a tuple, with the GIL held.
     unsafe {
-        if CStr::from_ptr(event).to_bytes() != b"open" || ffi::PyTuple_Check(args) == 0 {
+        let event = CStr::from_ptr(event).to_bytes();
+        if event == b"builtins.breakpoint" || event == b"sys.settrace" {
+            DEBUGGER_STARTS.fetch_add(1, Ordering::Relaxed);
+            return 0;
+        }
+        if event != b"open" || ffi::PyTuple_Check(args) == 0 {
             return 0;
         }
         if ffi::PyTuple_GET_SIZE(args) < 3 {
