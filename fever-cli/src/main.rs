@@ -1,7 +1,8 @@
 //! The standalone `fever` binary. `fever show` runs right here, with no interpreter (see
 //! `fever_cli::main`). Commands that need Python re-execute this process as
 //! `PYTHON -m fever ARGS` (same pid, no second interpreter); the interpreter comes from `--python`,
-//! `FEVER_PYTHON`, or the first `python3` on PATH, and must be 3.12+ with fever installed.
+//! `FEVER_PYTHON`, or the first `python3` on PATH, and must be one fever supports
+//! (`fever_core::python`) with fever installed.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -10,6 +11,7 @@ use std::process::Command as Process;
 
 use anyhow::Context;
 use fever_cli::{CheckConfig, Host, RecordConfig, RunConfig, WatchConfig};
+use fever_core::python::Interpreter;
 
 struct ExecPython {
     argv: Vec<OsString>,
@@ -58,11 +60,15 @@ struct Unusable {
     hint: String,
 }
 
-/// Fails with a clear message when `python` is missing, older than 3.12, or lacks fever.
+/// Fails with a clear message when `python` is missing, not a version fever supports (3.12 to
+/// 3.15, not free-threaded: `fever_core::python`), or lacks fever.
 fn check_python(python: &Path) -> Result<(), Unusable> {
-    let choose = "pass --python /path/to/python3.12 (or newer) or set FEVER_PYTHON".to_owned();
-    let probe = "import sys\nif sys.version_info < (3, 12): print('old', sys.version.split()[0]); raise SystemExit\n\
-                 try:\n    import fever._native\nexcept ImportError:\n    print('missing'); raise SystemExit\nprint('ok')";
+    let choose = "pass --python /path/to/python3.X (3.12 to 3.15) or set FEVER_PYTHON".to_owned();
+    // Line 1: version and ABI flags; line 2: whether fever's extension imports. Written for any
+    // Python 3 (and it must not import fever on a version fever refuses).
+    let probe = "import sys\nprint('%d.%d.%d' % tuple(sys.version_info[:3]), getattr(sys, 'abiflags', '') or '-')\n\
+                 sys.stdout.flush()\n\
+                 try:\n    import fever._native\nexcept Exception:\n    print('missing')\nelse:\n    print('ok')";
     let output = Process::new(python)
         .args(["-c", probe])
         .output()
@@ -74,27 +80,28 @@ fn check_python(python: &Path) -> Result<(), Unusable> {
             hint: choose.clone(),
         })?;
     let answer = String::from_utf8_lossy(&output.stdout);
-    let answer = answer.trim();
-    if answer == "ok" {
-        return Ok(());
-    }
-    if let Some(version) = answer.strip_prefix("old ") {
-        return Err(Unusable {
-            message: format!(
-                "{} is Python {version}; fever needs Python 3.12 or newer",
-                python.display()
-            ),
-            hint: choose,
-        });
-    }
-    if answer == "missing" {
-        return Err(Unusable {
-            message: format!("fever is not installed for {}", python.display()),
-            hint: format!(
-                "install it with `{} -m pip install fever`, or {choose}",
-                python.display()
-            ),
-        });
+    let mut lines = answer.lines();
+    let interpreter = lines.next().and_then(Interpreter::parse);
+    if let Some(interpreter) = &interpreter {
+        if let Err(unsupported) = interpreter.check() {
+            return Err(Unusable {
+                message: format!("{}: {}", python.display(), unsupported.message),
+                hint: unsupported.hint,
+            });
+        }
+        match lines.next().map(str::trim) {
+            Some("ok") => return Ok(()),
+            Some("missing") => {
+                return Err(Unusable {
+                    message: format!("fever is not installed for {}", python.display()),
+                    hint: format!(
+                        "install it with `{} -m pip install fever`, or {choose}",
+                        python.display()
+                    ),
+                })
+            }
+            _ => {}
+        }
     }
     Err(Unusable {
         message: format!(

@@ -16,6 +16,7 @@
 //! - [`cache`]: `fever watch`'s call cache index (validity, LRU eviction) and trampoline source.
 //! - [`check`]: what `fever check` decides: which recorded calls to re-invoke, comparing
 //!   results with a float tolerance, diffs, `JUnit` XML, rewriting a trace with new results.
+//! - [`python`]: which Python interpreters fever supports (versions, free-threaded builds).
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
@@ -26,6 +27,7 @@ mod error;
 pub mod events;
 pub mod live;
 pub mod plan;
+pub mod python;
 pub mod registry;
 pub mod ring;
 pub mod snapshot;
