@@ -1,9 +1,12 @@
 # fever: `make demo` shows hot reload on a bundled example, `make test` runs every test.
 # Both create or refresh .venv/ (Python >= 3.12, fever installed editable): .venv/bin/fever.
 # Choose the interpreter with `make PYTHON=/path/to/python3.12` or FEVER_PYTHON.
+# `make test` runs the end-to-end suite on every supported Python that scripts/find-python.sh finds
+# (PATH, pyenv, and ../shared/tools/get-python.sh's ~/.cache/fever-pythons or $FEVER_PYTHONS);
+# `make test PYTHONS="/path/to/python3.14 ..."` picks them yourself.
 
 PYTHON ?= $(shell scripts/find-python.sh --first)
-ALL_PYTHONS := $(shell scripts/find-python.sh)
+PYTHONS ?= $(shell scripts/find-python.sh)
 VENV := .venv
 
 .PHONY: all venv demo test test-rust test-e2e bench clean
@@ -23,16 +26,20 @@ test-rust:
 	PYO3_PYTHON=$(PYTHON) LD_LIBRARY_PATH=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))') \
 	  CARGO_TARGET_DIR=target/rust cargo test --workspace --quiet
 
-# The end-to-end suite runs on every Python >= 3.12 found (one venv per version).
+# The end-to-end suite runs on each of PYTHONS (one venv and one extension build per version,
+# .venv for $(PYTHON)'s version); every version runs even when one fails, and the summary names them.
 test-e2e: venv
 	@CARGO_TARGET_DIR=target/rust cargo build --quiet --release -p fever-cli
-	@set -e; for py in $(ALL_PYTHONS); do \
+	@failed=""; for py in $(PYTHONS); do \
 	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  if [ "$$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$$v" ]; then venv=$(VENV); \
-	  else venv=.venv-$$v; scripts/setup-venv.sh $$venv $$py; fi; \
+	  else venv=.venv-$$v; scripts/setup-venv.sh $$venv $$py || { failed="$$failed $$v(build)"; continue; }; fi; \
 	  echo "== end-to-end tests on Python $$v ($$venv)"; \
-	  FEVER_VENV=$$PWD/$$venv FEVER_STANDALONE=$$PWD/target/rust/release/fever $$venv/bin/python -m pytest tests -q; \
-	done
+	  FEVER_VENV=$$PWD/$$venv FEVER_STANDALONE=$$PWD/target/rust/release/fever $$venv/bin/python -m pytest tests -q \
+	    || failed="$$failed $$v"; \
+	 done; \
+	 if [ -n "$$failed" ]; then echo "== end-to-end tests failed on Python$$failed" >&2; exit 1; fi; \
+	 echo "== end-to-end tests passed on Python $$(for py in $(PYTHONS); do $$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'; done | tr '\n' ' ')"
 
 bench: venv
 	@$(VENV)/bin/python benches/run.py

@@ -76,4 +76,78 @@ def test_old_interpreter_is_refused():
         pytest.skip("no Python older than 3.12 here")
     result = run("run", "--python", python, "x.py")
     assert result.returncode == 2
-    assert "fever needs Python 3.12 or newer" in result.stderr
+    assert "is too old: fever supports Python 3.12 to 3.15" in result.stderr
+    assert "\nhint: choose a Python 3.12 to 3.15" in result.stderr
+
+
+def test_python_package_refuses_an_old_interpreter_before_importing_the_extension(tmp_path):
+    # `python3.11 -m fever` with fever's package on the path: the check runs before the extension
+    # (built for another version) is imported, so the user sees why, not an ImportError.
+    python = old_python()
+    if python is None:
+        pytest.skip("no Python older than 3.12 here")
+    (tmp_path / "app.py").write_text("print('ran')\n")
+    package = Path(__file__).resolve().parent.parent / "python"
+    result = subprocess.run(
+        [python, "-m", "fever", "run", "app.py"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(package)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("fever: error: Python 3.")
+    assert "is too old: fever supports Python 3.12 to 3.15" in result.stderr
+    assert "hint: " in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def fake_interpreter(tmp_path, version, abiflags):
+    """An executable that answers fever's probe as an interpreter of `version` with `abiflags`
+    would (this machine has no 3.16 nor free-threaded build), and fails if fever starts it."""
+    fake = tmp_path / f"python{version}{abiflags}"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-c" ]; then echo "{version} {abiflags or "-"}"; echo ok; exit 0; fi\n'
+        "echo 'started the program' ; exit 99\n"
+    )
+    fake.chmod(0o755)
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("version", "abiflags", "message"),
+    [
+        ("3.16.0", "", "Python 3.16.0 is newer than fever knows: fever supports Python 3.12 to 3.15"),
+        ("3.14.2", "t", "Python 3.14.2 is a free-threaded build (3.14t), which fever does not support yet"),
+        ("3.13.1", "t", "Python 3.13.1 is a free-threaded build (3.13t), which fever does not support yet"),
+    ],
+)
+def test_unsupported_interpreter_is_refused_before_it_runs_anything(tmp_path, version, abiflags, message):
+    fake = fake_interpreter(tmp_path, version, abiflags)
+    for command in (["run"], ["watch"], ["record", "-o", str(tmp_path / "t.fever")]):
+        result = run(*command, "--python", str(fake), "app.py", cwd=tmp_path)
+        assert result.returncode == 2, result
+        assert result.stderr.startswith(f"fever: error: {fake}: {message}\n"), result.stderr
+        assert "\nhint: " in result.stderr
+        assert "started the program" not in result.stdout
+    assert not (tmp_path / "t.fever").exists()
+
+
+@pytest.mark.parametrize(
+    ("version", "abiflags", "expected"),
+    [
+        ((3, 16, 0), "", "Python 3.16.0 is newer than fever knows"),
+        ((3, 14, 2), "t", "Python 3.14.2 is a free-threaded build (3.14t)"),
+        ((3, 11, 9), "", "Python 3.11.9 is too old"),
+        ((3, 15, 2), "", None),
+        ((3, 12, 1), "d", None),
+    ],
+)
+def test_python_package_check_matches_the_standalone(version, abiflags, expected):
+    # The package's own check (fever._support), run in the interpreter under test.
+    python = Path(os.environ.get("FEVER_VENV") or Path(__file__).resolve().parent.parent / ".venv") / "bin/python"
+    code = f"from fever._support import problem; print(problem({version!r}, {abiflags!r}))"
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    if expected is None:
+        assert result.stdout == "None\n"
+    else:
+        assert expected in result.stdout
