@@ -238,3 +238,67 @@ def test_annotate_functions_are_not_recorded_as_calls(tmp_path):
     checked = run_fever("check", trace, cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert re.search(r"^fever: \d+ passed, 0 failed, \d+ skipped$", checked.stderr, re.M), checked.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Exceptions through library code (3.15 made PY_UNWIND a local event, gh-142186)
+# --------------------------------------------------------------------------------------------
+
+THROUGH_LIBRARY = """
+import json
+
+
+def hook(d):
+    if "bad" in d:
+        raise ValueError("bad " + str(d["bad"]))
+    return d
+
+
+def key(word):
+    if word == "boom":
+        raise KeyError(word)
+    return len(word)
+
+
+def parse(text):
+    try:
+        return json.loads(text, object_hook=hook)
+    except ValueError as e:
+        return str(e)
+
+
+def order(words):
+    try:
+        return sorted(words, key=key)
+    except KeyError:
+        return "no order"
+
+
+def main():
+    for round in range(3):
+        print(parse('{"a": {"bad": %d}}' % round), order(["bb", "a", "boom"]), parse('{"a": 1}'), order(["bb", "a"]))
+
+
+main()
+"""
+
+
+def test_exceptions_through_library_frames_keep_the_tree_right(tmp_path):
+    # Project callbacks called by library code (json, sorted) raise through library frames that
+    # fever switched off with DISABLE; the library frames' unwinds must not pop project calls.
+    write(tmp_path / "app.py", THROUGH_LIBRARY)
+    trace = tmp_path / "app.fever"
+    result = run_fever("record", "-o", trace, "app.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"bad {n} no order {{'a': 1}} ['a', 'bb']" for n in range(3)]
+    shown = run_fever("show", trace, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if not line.startswith("==")]
+    depth = {line.strip().split("(")[0]: (len(line) - len(line.lstrip())) // 2 for line in lines}
+    assert depth["__main__.main"] == 1 and depth["__main__.parse"] == 2 and depth["__main__.order"] == 2, shown.stdout
+    assert depth["__main__.hook"] == 3 and depth["__main__.key"] == 3, shown.stdout
+    assert any("__main__.hook(" in line and "raised ValueError" in line for line in lines), shown.stdout
+    assert any("__main__.key(" in line and "raised KeyError" in line for line in lines), shown.stdout
+    # Every parse/order call returned to main: none is left open or nested under another.
+    assert not any(line.strip().startswith(("__main__.parse", "__main__.order")) and "raised" in line
+                   for line in lines), shown.stdout
