@@ -102,8 +102,9 @@ def test_breakpoint_under_fever_record_keeps_recording(tmp_path, backend):
 def test_breakpoint_opens_pdb_under_fever_watch(tmp_path, fever, backend):
     debugged(tmp_path, backend)
     process = fever.start("watch", "app.py", cwd=tmp_path)
-    # pdb's prompt ends without a newline: wait for the line that shows where it stopped.
-    process.wait_stdout(r"^-> breakpoint\(\)$", timeout=30)
+    # pdb's prompt ends without a newline: wait for the line that shows where it stopped (the
+    # breakpoint() line on 3.14+, the next one before).
+    process.wait_stdout(r"^-> (breakpoint\(\)|return y \+ 1)$", timeout=30)
     process.send_stdin("p y\n")
     process.wait_stdout(r"^\(Pdb\) 42$")
     process.send_stdin("c\n")
@@ -112,7 +113,7 @@ def test_breakpoint_opens_pdb_under_fever_watch(tmp_path, fever, backend):
     process.assert_no_fever_errors()
     # A save re-runs the script: the breakpoint stops it again, and pdb still answers.
     edit(tmp_path / "app.py", "return n * 10", "return n * 100")
-    process.wait_stdout(r"^-> breakpoint\(\)$", timeout=30)
+    process.wait_stdout(r"^-> (breakpoint\(\)|return y \+ 1)$", timeout=30)
     process.send_stdin("p x\n")
     process.wait_stdout(r"^\(Pdb\) 21$")
     process.send_stdin("c\n")
