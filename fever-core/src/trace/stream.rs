@@ -247,6 +247,9 @@ impl<'a> Cursor<'a> {
             }
             n |= low << shift;
             if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return Err("overlong number".into());
+                }
                 return Ok(n);
             }
         }
@@ -539,6 +542,11 @@ mod tests {
             at: 0,
         };
         assert_eq!(c.varint(), Err("number too large".into()));
+        let mut c = Cursor {
+            bytes: &[0x80, 0x00],
+            at: 0,
+        };
+        assert_eq!(c.varint(), Err("overlong number".into()));
     }
 
     #[test]
