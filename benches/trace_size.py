@@ -6,8 +6,8 @@ Suites: the test suites of more-itertools 10.5.0 and toolz 1.0.0, as sdists from
 snapshots. Timing only: `benches/workloads/tracing_fib.py 27` (635,621 calls of `fib`) under
 `fever record --snapshots none --max-calls-per-function 0`.
 
-Size per call = trace file size / calls fever says it recorded (its `fever: recorded N calls`
-line); size per event = trace size / (2 × calls) for fib (each call is a call and a return event).
+Size per call = trace file size / the calls in fever's `fever: recorded N calls` line (as the
+issue that set the goal counted them); size per event = trace size / (2 × calls) for fib (each call is a call and a return event).
 With `--baseline DIR` (a directory holding a `fever` package built from another commit, e.g. a copy
 of `python/fever/` with its `_native` module), the same recordings run with that fever too
 (`python -m fever` with DIR first on PYTHONPATH), in the same rounds, so "before" and "after" are
@@ -35,19 +35,25 @@ FIB = BENCHES / "workloads" / "tracing_fib.py"
 FIB_N = "27"
 
 
+def _is(path: Path, name: str, version: str) -> bool:
+    """Whether `path` is (the sdist or the unpacked directory of) name==version."""
+    def norm(s: str) -> str:
+        return s.lower().replace("-", "_")
+    return norm(path.name).startswith(norm(f"{name}-{version}"))
+
+
 def _sdist(name: str, version: str) -> Path:
     """The unpacked sdist of name==version (downloaded once into benches/out/sdists/)."""
     cache = OUT / "sdists"
     cache.mkdir(parents=True, exist_ok=True)
-    stem = f"{name.replace('-', '_')}-{version}"
-    found = [p for p in cache.glob("*.tar.gz") if p.name.lower().replace("-", "_").startswith(stem.lower())]
+    found = [p for p in cache.glob("*.tar.gz") if _is(p, name, version)]
     if not found:
         import sys
         r = run_capture([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
                          f"{name}=={version}", "-d", str(cache)], timeout=300)
         if r.returncode != 0:
             raise RuntimeError(f"pip download {name}=={version} failed: {r.stderr[-500:]}")
-        found = [p for p in cache.glob("*.tar.gz") if p.name.lower().replace("-", "_").startswith(stem.lower())]
+        found = [p for p in cache.glob("*.tar.gz") if _is(p, name, version)]
     return found[0]
 
 
@@ -108,8 +114,7 @@ def run(ctx: Ctx) -> dict:
         for name, version in SUITES.items():
             with tarfile.open(_sdist(name, version)) as tar:
                 tar.extractall(d, filter="data")
-            root = next(p for p in Path(d).iterdir() if p.name.lower().replace("-", "_").startswith(
-                f"{name.replace('-', '_')}-{version}"))
+            root = next(p for p in Path(d).iterdir() if _is(p, name, version))
             log(f"trace_size: {name} {version}")
             res = _measure(ctx, f"{name} {version}", root, PYTEST, [], rounds)
             res["what"] = f"`python -m pytest` of {name} {version}'s sdist"
@@ -138,7 +143,7 @@ def _per(x: float | None) -> str:
 
 def render(res: dict) -> str:
     out = []
-    header = ["suite", "command", "best wall", "wall / python", "calls recorded", "trace", "bytes per call", "note"]
+    header = ["suite", "command", "best wall", "wall / python", "calls", "trace", "bytes per call", "note"]
     rows = []
     for s in res["suites"]:
         for r in s["rows"]:
@@ -149,7 +154,7 @@ def render(res: dict) -> str:
                          (r["error"] or "").replace("|", "\\|").replace("\n", " ")[:200]])
     out += [md_table(header, rows), ""]
     fib = res["fib"]
-    header = ["command", "best wall", "wall / python", "calls recorded", "trace", "bytes per event", "note"]
+    header = ["command", "best wall", "wall / python", "calls", "trace", "bytes per event", "note"]
     rows = []
     for r in fib["rows"]:
         bold = r["name"] == "fever record"
@@ -162,8 +167,9 @@ def render(res: dict) -> str:
     out.append(
         f"Best of {res['rounds']} alternating runs. Suites: `python -m pytest -q -p no:cacheprovider` in the "
         "unpacked sdist; `fever record` with default snapshots (and the default cap of 10000 recorded calls "
-        "per function). Bytes per call = trace size / calls recorded; bytes per event = trace size / "
-        "(2 × calls), a call and a return per call. "
+        "per function). Calls = the count of fever's `recorded N calls` line (every call of the project's "
+        "code, including those past a function's 10000th that are only counted); bytes per call = trace "
+        "size / calls; bytes per event = trace size / (2 × calls), a call and a return per call. "
         + ("`fever record (baseline)` is the fever given with `--baseline`, run in the same rounds. "
            if res.get("baseline") else "")
         + f"Goals: ≤{GOAL_PER_CALL} bytes per call on a test suite, ≤{GOAL_PER_EVENT} bytes per event timing only.")
@@ -176,7 +182,7 @@ def summary(res: dict) -> list[list[str]]:
            if r["name"] == "fever record" and r["per_call"]]
     if per:
         worst = max(p for _, p in per)
-        out.append(["trace size per recorded call, test suites, default snapshots", f"≤{GOAL_PER_CALL} B",
+        out.append(["trace size per call, test suites, default snapshots", f"≤{GOAL_PER_CALL} B",
                     ", ".join(f"{label}: {p:.0f} B" for label, p in per), "yes" if worst <= GOAL_PER_CALL else "no"])
     fib = {r["name"]: r for r in res["fib"]["rows"]}.get("fever record")
     if fib and fib.get("per_event"):

@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 
 use super::spans::{self, Closed, Opened, SpanSink, Thread};
-use crate::trace::reader::IdMap;
+use crate::trace::ids::IdMap;
 use crate::trace::{EventRef, RunStats};
 
 /// One function's line of the profile.

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use crate::trace::reader::IdMap;
+use crate::trace::ids::IdMap;
 use crate::trace::{EventKind, EventRef, MUTATED_ARGS};
 
 /// An optional snapshot (arguments, value or exception), borrowed from the trace.

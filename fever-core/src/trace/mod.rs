@@ -16,6 +16,7 @@
 //! - [`reader`]: [`TraceReader`], which validates a whole file before handing out anything, and
 //!   reads a file whose recording never finished (a crash) up to its last complete chunk.
 //! - `error.rs`: [`TraceError`], one variant per way a trace can be unreadable or a write refused.
+//! - `ids.rs` (private): hash maps and sets keyed by code ids, with a cheap hash.
 //!
 //! # Byte layout (format version 2)
 //! All integers of the fixed parts are little-endian. Every block starts at a file offset that
@@ -92,6 +93,7 @@ mod compress;
 mod error;
 pub mod event;
 mod format;
+pub(crate) mod ids;
 pub mod meta;
 pub mod reader;
 mod stream;

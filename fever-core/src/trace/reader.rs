@@ -20,10 +20,8 @@
 //! validated is what it hands out, which a mapping of a file someone else can still modify
 //! cannot promise (and a file truncated under a mapping kills the process with `SIGBUS`).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
-use std::hash::BuildHasherDefault;
 use std::io::Read;
 use std::path::Path;
 
@@ -39,42 +37,7 @@ use super::format::{
 use super::stream::{decode_code, decode_stats, Decoded, Decoder};
 use super::{ArchivedTraceHeader, CodeInfo, EventRef, RunStats, TraceError, TraceHeader};
 
-/// Code id to index in the code table. Looked up once per event while validating, so it uses
-/// [`IdHasher`] rather than `SipHash` (ids are written by fever, not chosen by an attacker, and
-/// a file with colliding ids costs time, never correctness).
-pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
-/// A set of code ids; see [`IdMap`].
-pub(crate) type IdSet = HashSet<u32, BuildHasherDefault<IdHasher>>;
-
-/// A multiplicative hash for `u32` ids.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u32(u32::from(b));
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    /// Interned snapshots are keyed by a 128-bit content hash: half of it is hash enough.
-    #[allow(clippy::cast_possible_truncation)]
-    fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-}
+use super::ids::IdMap;
 
 /// A validated trace file; see the [module docs](self).
 pub struct TraceReader {
@@ -315,7 +278,7 @@ impl<'a> Iterator for Records<'a> {
                 event: Some(event),
                 code: None,
             },
-            Decoded::Record { kind, body } => {
+            Decoded::Other { kind, body } => {
                 let code = (kind == RECORD_CODE).then(|| {
                     self.codes += 1;
                     self.reader.codes.get(self.codes - 1)
@@ -584,7 +547,7 @@ fn scan_chunk(
                 scan.snapshots.extend(defined);
                 scan.events += 1;
             }
-            Decoded::Record {
+            Decoded::Other {
                 kind: RECORD_CODE,
                 body,
             } => {
@@ -594,7 +557,7 @@ fn scan_chunk(
                 }
                 scan.codes.push(code);
             }
-            Decoded::Record {
+            Decoded::Other {
                 kind: RECORD_STATS,
                 body,
             } => {
@@ -615,8 +578,8 @@ fn scan_chunk(
                 }
                 scan.stats = Some(stats);
             }
-            Decoded::Record { kind, .. } if kind >= FIRST_OPAQUE_RECORD => {}
-            Decoded::Record { kind, .. } => {
+            Decoded::Other { kind, .. } if kind >= FIRST_OPAQUE_RECORD => {}
+            Decoded::Other { kind, .. } => {
                 return Err(corrupt(format!("unknown record kind {kind}")));
             }
         }
@@ -648,7 +611,7 @@ fn check_code_table(
     let mut entries = 0usize;
     while !decoder.is_done() {
         let entry = match decoder.next(&[]).map_err(corrupt)? {
-            Decoded::Record {
+            Decoded::Other {
                 kind: RECORD_CODE,
                 body,
             } => decode_code(body).map_err(corrupt)?,

@@ -16,8 +16,8 @@ use std::hash::BuildHasherDefault;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::event::{EventKind, EventRef};
+use super::ids::IdHasher;
 use super::meta::{CodeCalls, CodeInfo, RunStats};
-use super::reader::IdHasher;
 
 /// Tag bits 0..3: the event kind (0..=5), or [`TAG_RECORD`] for any other record.
 const KIND_MASK: u8 = 0b0000_0111;
@@ -351,7 +351,7 @@ pub(crate) enum Decoded<'a> {
         defined: Option<(usize, usize)>,
     },
     /// Any other record.
-    Record { kind: u32, body: &'a [u8] },
+    Other { kind: u32, body: &'a [u8] },
 }
 
 /// The reader's side: decodes the records of a buffer that holds every decoded chunk of the
@@ -411,7 +411,7 @@ impl<'a> Decoder<'a> {
             let kind = c.u32("record kind")?;
             let body = c.bytes()?;
             self.at = c.at;
-            return Ok(Decoded::Record { kind, body });
+            return Ok(Decoded::Other { kind, body });
         }
         let kind = *KINDS
             .get(usize::from(kind_bits))
@@ -503,7 +503,7 @@ mod tests {
                     snapshots.extend(defined);
                     out.push(Event::from(event));
                 }
-                Decoded::Record { .. } => {}
+                Decoded::Other { .. } => {}
             }
         }
         out

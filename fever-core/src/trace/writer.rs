@@ -21,7 +21,7 @@ use super::format::{
     self, checksum, BlockHeader, Codec, FileHeader, Footer, CHUNK_KIND, CODE_TABLE_KIND,
     FIRST_OPAQUE_RECORD, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE, RECORD_STATS,
 };
-use super::reader::IdSet;
+use super::ids::IdSet;
 use super::stream::{encode_code, encode_stats, Encoder};
 use super::{CodeInfo, EventRef, RunStats, TraceError, TraceHeader};
 
