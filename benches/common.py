@@ -50,6 +50,7 @@ class Ctx:
     fever: Path  # the fever command of the main venv
     bench_python: Path | None  # python of .bench-venv (has jurigged), None when unavailable
     machine: dict = field(default_factory=dict)
+    baseline: Path | None = None  # a directory holding another build's `fever` package (--baseline)
 
     def rounds(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -134,16 +135,18 @@ class Timing:
     stdout: str = ""
 
 
-def time_process(argv: list[str], cwd: str | Path, timeout: float = 120.0, capture: bool = False) -> Timing:
+def time_process(argv: list[str], cwd: str | Path, timeout: float = 120.0, capture: bool = False,
+                 env_extra: dict | None = None) -> Timing:
     """Run argv to completion; wall-clock time around fork..reap and the child's CPU time.
 
     Output goes to files (never pipes that could fill up); stdout is returned when `capture`.
+    `env_extra` is added to the benchmark environment (e.g. PYTHONPATH for a baseline fever).
     """
     err = tempfile.TemporaryFile()
     out = tempfile.TemporaryFile() if capture else subprocess.DEVNULL
     t0 = time.perf_counter()
     p = spawn(argv, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-              env=bench_env())
+              env={**bench_env(), **(env_extra or {})})
     timed_out = threading.Event()
 
     def _expire():

@@ -15,6 +15,7 @@ Benchmarks (run in this order):
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
   watch           `fever watch`: save -> re-run result on examples/slow_boot with/without the call cache; cost of a hit
   check           `fever check`: recorded calls re-invoked and compared per second, loading a 100 MB trace
+  trace_size      trace bytes per call on real test suites (more-itertools, toolz), bytes per event timing only
   versions        overhead, reload latency, tracing and watch on each Python with a venv (.venv, .venv-3.X) side by side
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
@@ -38,6 +39,7 @@ import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import reload_latency  # noqa: E402
 import startup  # noqa: E402
+import trace_size  # noqa: E402
 import tracing  # noqa: E402
 import versions  # noqa: E402
 import watch  # noqa: E402
@@ -45,7 +47,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, check, versions)}
+                                   callcost, watch, check, trace_size, versions)}
 
 
 def parse_args(argv=None):
@@ -58,6 +60,8 @@ def parse_args(argv=None):
     ap.add_argument("--fever", type=Path, default=MAIN_VENV / "bin" / "fever",
                     help="the fever command to measure (default: .venv/bin/fever)")
     ap.add_argument("--no-jurigged", action="store_true", help="skip jurigged (no .bench-venv, no PyPI)")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="trace_size: also record with the `fever` package in DIR (another build) for comparison")
     ap.add_argument("--no-write", action="store_true", help="do not rewrite benches/RESULTS.md")
     ap.add_argument("--render-only", action="store_true",
                     help="measure nothing: rebuild benches/RESULTS.md from the stored benches/out/*.json")
@@ -71,6 +75,7 @@ def parse_args(argv=None):
     a.names = [n for n in BENCHMARKS if n in names] if names else list(BENCHMARKS)
     # Absolute (not resolved: a venv's python is a symlink), since benchmarks run in temp dirs.
     a.python, a.fever = a.python.absolute(), a.fever.absolute()
+    a.baseline = a.baseline.absolute() if a.baseline else None
     return a
 
 
@@ -82,6 +87,8 @@ def reproduce_command(a) -> str:
         cmd += f" --only {n}"
     if a.no_jurigged:
         cmd += " --no-jurigged"
+    if a.baseline:
+        cmd += " --baseline DIR"
     return cmd
 
 
@@ -209,7 +216,8 @@ def main(argv=None) -> int:
     elif (BENCH_VENV / "bin" / "python").exists() and not a.no_jurigged:
         bench_python = BENCH_VENV / "bin" / "python"
     machine = machine_info(a.python, a.fever, bench_python)
-    ctx = Ctx(quick=a.quick, python=a.python, fever=a.fever, bench_python=bench_python, machine=machine)
+    ctx = Ctx(quick=a.quick, python=a.python, fever=a.fever, bench_python=bench_python, machine=machine,
+              baseline=a.baseline)
     try:
         load1 = os.getloadavg()[0]
         if load1 > 0.5 * (machine["nproc"] or 1):

@@ -312,7 +312,8 @@ def test_runs_from_another_directory(venv, project, tmp_path):
     assert summary(check(venv, trace, cwd=elsewhere, expect=0)) == ALL_PASS
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "cut_in_header", "corrupted", "random", "missing"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "cut_in_header", "corrupted", "random", "missing",
+                                    "older_format"])
 def test_unreadable_traces_exit_2(venv, project, damage):
     trace = recorded(venv, project)
     data = trace.read_bytes()
@@ -328,7 +329,12 @@ def test_unreadable_traces_exit_2(venv, project, damage):
         bad.write_bytes(data[:middle] + bytes([data[middle] ^ 0x40]) + data[middle + 1:])
     elif damage == "random":
         bad.write_bytes(os.urandom(len(data)))
+    elif damage == "older_format":
+        golden = Path(__file__).resolve().parent.parent / "fever-core" / "tests" / "golden" / "v1.trace"
+        bad.write_bytes(golden.read_bytes())
     result = check(venv, bad, cwd=project, expect=2)
+    if damage == "older_format":
+        assert "recorded by an older fever" in result.stderr, describe(result)
     assert result.stderr.startswith("fever: error: "), describe(result)
     assert "bad.trace" in result.stderr and result.stdout == "", describe(result)
 

@@ -371,3 +371,17 @@ def test_trace_written_by_a_newer_fever_format_is_refused(cli, small_trace):
     result = cli.run("show", bad, cwd=bad.parent)
     assert_clear_error(result, bad)
     assert "99" in result.stderr or "version" in result.stderr, result.stderr
+
+
+V1_TRACE = Path(__file__).resolve().parent.parent / "fever-core" / "tests" / "golden" / "v1.trace"
+
+
+def test_trace_recorded_by_an_older_fever_is_named_as_such(cli, tmp_path):
+    """Format 1 traces (before compression) are refused with a message that says what to do."""
+    old = tmp_path / "old.trace"
+    old.write_bytes(V1_TRACE.read_bytes())
+    for args in ([], ["--profile"], ["--format", "chrome"]):
+        result = cli.run("show", old, *args, cwd=tmp_path)
+        assert_clear_error(result, old)
+        assert "recorded by an older fever" in result.stderr, describe(result)
+        assert "record the trace again" in result.stderr, describe(result)

@@ -14,7 +14,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::trace::{CodeInfo, Event, EventKind, TraceError, TraceWriter};
+use crate::trace::{CodeInfo, EventKind, EventRef, TraceError, TraceWriter};
 
 /// One record of the live ring.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub fn write_batch<W: Write>(
                 .ok_or(LiveError::Inconsistent(
                     "snapshot past the end of the batch",
                 ))?;
-            let s = bytes[at..end].to_vec();
+            let s = &bytes[at..end];
             at = end;
             Some(s)
         };
@@ -137,15 +137,14 @@ pub fn write_batch<W: Write>(
             kind::UNWIND => EventKind::Unwind,
             _ => return Err(LiveError::Inconsistent("unknown event kind")),
         };
-        let event = Event::from_parts(
+        out.write_event(EventRef::from_parts(
             kind,
             raw.code.to_native(),
             thread,
             to_ns(raw.ticks.to_native()),
             u32::from(raw.flags),
             snapshot,
-        );
-        out.write_event(&event)?;
+        ))?;
     }
     Ok(batch.events.len() as u64)
 }
@@ -153,7 +152,7 @@ pub fn write_batch<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{TraceHeader, TraceReader, MUTATED_ARGS};
+    use crate::trace::{Event, TraceHeader, TraceReader, MUTATED_ARGS};
 
     fn code(id: u32) -> CodeInfo {
         CodeInfo {

@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 
 use super::spans::{self, Closed, Opened, Outcome, Snapshot, SpanSink, Thread};
-use crate::trace::ArchivedEvent;
+use crate::trace::EventRef;
 
 /// Index of a node in its [`CallTree`].
 pub type NodeId = usize;
@@ -62,7 +62,7 @@ pub struct CallTree<'a> {
 
 impl<'a> CallTree<'a> {
     /// Builds the trees of `events` (a trace's events in file order).
-    pub fn build(events: impl IntoIterator<Item = &'a ArchivedEvent>) -> Self {
+    pub fn build(events: impl IntoIterator<Item = EventRef<'a>>) -> Self {
         let mut builder = Builder::default();
         match spans::walk(events, &mut builder) {
             Ok(()) => builder.tree,

@@ -14,8 +14,8 @@
 use std::convert::Infallible;
 
 use super::spans::{self, Closed, Opened, SpanSink, Thread};
-use crate::trace::reader::IdMap;
-use crate::trace::{ArchivedEvent, RunStats};
+use crate::trace::ids::IdMap;
+use crate::trace::{EventRef, RunStats};
 
 /// One function's line of the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub struct Profile {
 impl Profile {
     /// Computes the profile of `events`, with exact call counts from `stats` if given.
     pub fn build<'a>(
-        events: impl IntoIterator<Item = &'a ArchivedEvent>,
+        events: impl IntoIterator<Item = EventRef<'a>>,
         stats: Option<&RunStats>,
     ) -> Self {
         let mut totals = Totals::default();

@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 
-use crate::trace::reader::IdMap;
-use crate::trace::{ArchivedEvent, EventKind, MUTATED_ARGS};
+use crate::trace::ids::IdMap;
+use crate::trace::{EventKind, EventRef, MUTATED_ARGS};
 
 /// An optional snapshot (arguments, value or exception), borrowed from the trace.
 pub type Snapshot<'a> = Option<&'a [u8]>;
@@ -100,7 +100,7 @@ pub trait SpanSink<'a> {
 /// Feeds every event of `events` to `sink` through a [`Walker`], then closes what is still
 /// open. Stops at the sink's first error.
 pub fn walk<'a, S: SpanSink<'a>>(
-    events: impl IntoIterator<Item = &'a ArchivedEvent>,
+    events: impl IntoIterator<Item = EventRef<'a>>,
     sink: &mut S,
 ) -> Result<(), S::Error> {
     let mut walker = Walker::default();
@@ -142,7 +142,7 @@ impl<'a> Walker<'a> {
     /// Applies one event.
     pub fn event<S: SpanSink<'a>>(
         &mut self,
-        event: &'a ArchivedEvent,
+        event: EventRef<'a>,
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let index = self.thread_index(event.thread(), event.t_ns(), sink)?;

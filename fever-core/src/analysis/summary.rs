@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::trace::{ArchivedEvent, EventKind, TraceReader};
+use crate::trace::{EventKind, EventRef, TraceReader};
 
 /// How much a trace holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl Summary {
 }
 
 /// The earliest and latest timestamps of `events`, or `None` if there are none.
-pub fn time_range<'a>(events: impl IntoIterator<Item = &'a ArchivedEvent>) -> Option<(u64, u64)> {
+pub fn time_range<'a>(events: impl IntoIterator<Item = EventRef<'a>>) -> Option<(u64, u64)> {
     events.into_iter().fold(None, |range, event| {
         let t = event.t_ns();
         Some(range.map_or((t, t), |(first, last): (u64, u64)| {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::compare::Outcome;
 use crate::trace::{
-    AtomicFile, CodeInfo, Event, TraceError, TraceReader, TraceWriter, RECORD_CODE, RECORD_EVENT,
+    AtomicFile, Event, TraceError, TraceReader, TraceWriter, RECORD_CODE, RECORD_EVENT,
     RECORD_STATS,
 };
 
@@ -46,7 +46,7 @@ pub fn rewrite<W: Write, S: BuildHasher>(
             }
             RECORD_CODE => {
                 if let Some(code) = record.code() {
-                    writer.add_code(CodeInfo::from(code))?;
+                    writer.add_code(code.clone())?;
                 }
             }
             RECORD_STATS => {
@@ -109,7 +109,7 @@ fn replace(end: &Event, outcome: &Outcome) -> Vec<Event> {
 mod tests {
     use super::*;
     use crate::check::{select, Options};
-    use crate::trace::{RunStats, TraceHeader};
+    use crate::trace::{CodeInfo, RunStats, TraceHeader};
 
     fn trace() -> TraceReader {
         let header = TraceHeader {

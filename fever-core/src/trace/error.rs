@@ -27,6 +27,17 @@ pub enum TraceError {
         /// Newest version this fever reads.
         supported: u32,
     },
+    /// The file was written by an older fever in a format this one no longer reads.
+    #[error(
+        "trace format version {found} was recorded by an older fever; this fever reads version \
+         {supported}: record the trace again"
+    )]
+    OlderVersion {
+        /// Version in the file.
+        found: u32,
+        /// The version this fever reads.
+        supported: u32,
+    },
     /// The version field holds a version that never existed (0).
     #[error("unsupported trace format version {0}")]
     UnsupportedVersion(u32),
@@ -107,15 +118,13 @@ pub enum TraceError {
     #[error("record of {0} bytes is too large for a trace")]
     RecordTooLarge(usize),
     /// Writer: [`TraceWriter::write_record`](super::TraceWriter::write_record) was given a kind
-    /// it may not write (code records go through `add_code`; kinds 0 and 3..0x100 are reserved).
+    /// below [`FIRST_OPAQUE_RECORD`](super::FIRST_OPAQUE_RECORD) (events, codes and statistics
+    /// have their own methods; the other kinds are reserved).
     #[error("record kind {0} cannot be written as a raw record")]
     InvalidRecordKind(u32),
     /// Writer: an event refers to a code id that was never added with `add_code`.
     #[error("event refers to code id {0}, which was never added to the trace")]
     UndefinedCode(u32),
-    /// Writer: raw event bytes are not a valid archived [`Event`](super::Event).
-    #[error("invalid event record: {0}")]
-    InvalidEvent(String),
     /// Writer: serializing a value failed.
     #[error("cannot serialize {what}: {detail}")]
     Serialize {

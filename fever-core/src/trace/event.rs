@@ -1,5 +1,6 @@
-//! [`Event`]: what the tracer records for each monitoring event of the project's code, stored
-//! as an rkyv archive in a record of kind [`RECORD_EVENT`](super::RECORD_EVENT).
+//! [`Event`]: what the tracer records for each monitoring event of the project's code, and
+//! [`EventRef`], an event as the reader hands it out (its snapshot borrowed from the trace). How
+//! an event is stored is the record stream's business (`stream.rs`).
 //!
 //! Every event carries the thread it happened on, the code id it happened in (see
 //! [`CodeInfo`](super::CodeInfo)) and a monotonic timestamp in nanoseconds (relate it to wall-clock
@@ -10,18 +11,16 @@
 //! A consistent call tree per thread is `Call` ... (`Yield` `Resume`)* ... `Return` or `Unwind`,
 //! with any number of `Raise` inside; the trace layer stores events and does not check nesting.
 
-use rkyv::{Archive, Deserialize, Serialize};
-
 /// Flag on a `Return` or `Unwind`: an argument's structural hash changed during the call, so
 /// the call's argument snapshot is the only record of what it was called with.
 pub const MUTATED_ARGS: u32 = 1;
 
 /// One monitoring event (the `sys.monitoring` event it comes from is named on each variant).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Event {
     /// `PY_START`: a function started (a new frame, not a resumed generator).
     Call {
-        /// Code id (first: it fills the padding after the archived enum tag).
+        /// Code id.
         code: u32,
         /// Thread id (`threading.get_ident()`).
         thread: u64,
@@ -173,85 +172,60 @@ impl Event {
     }
 }
 
-impl ArchivedEvent {
+/// An event read from a trace: the fields of an [`Event`], with its snapshot borrowed from the
+/// reader (no copy). Convert with `Event::from` to own one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventRef<'a> {
+    pub(crate) kind: EventKind,
+    pub(crate) code: u32,
+    pub(crate) flags: u32,
+    pub(crate) thread: u64,
+    pub(crate) t_ns: u64,
+    pub(crate) snapshot: Option<&'a [u8]>,
+}
+
+impl<'a> EventRef<'a> {
     /// Which kind of event this is.
     pub fn kind(&self) -> EventKind {
-        match self {
-            Self::Call { .. } => EventKind::Call,
-            Self::Return { .. } => EventKind::Return,
-            Self::Yield { .. } => EventKind::Yield,
-            Self::Resume { .. } => EventKind::Resume,
-            Self::Raise { .. } => EventKind::Raise,
-            Self::Unwind { .. } => EventKind::Unwind,
-        }
+        self.kind
     }
 
     /// The thread the event happened on.
     pub fn thread(&self) -> u64 {
-        match self {
-            Self::Call { thread, .. }
-            | Self::Return { thread, .. }
-            | Self::Yield { thread, .. }
-            | Self::Resume { thread, .. }
-            | Self::Raise { thread, .. }
-            | Self::Unwind { thread, .. } => thread.to_native(),
-        }
+        self.thread
     }
 
     /// The code id the event happened in.
     pub fn code(&self) -> u32 {
-        match self {
-            Self::Call { code, .. }
-            | Self::Return { code, .. }
-            | Self::Yield { code, .. }
-            | Self::Resume { code, .. }
-            | Self::Raise { code, .. }
-            | Self::Unwind { code, .. } => code.to_native(),
-        }
+        self.code
     }
 
     /// Monotonic time of the event in nanoseconds.
     pub fn t_ns(&self) -> u64 {
-        match self {
-            Self::Call { t_ns, .. }
-            | Self::Return { t_ns, .. }
-            | Self::Yield { t_ns, .. }
-            | Self::Resume { t_ns, .. }
-            | Self::Raise { t_ns, .. }
-            | Self::Unwind { t_ns, .. } => t_ns.to_native(),
-        }
+        self.t_ns
     }
 
     /// The call's flags ([`MUTATED_ARGS`]) on a `Return` or `Unwind`, 0 on other events.
     pub fn flags(&self) -> u32 {
-        match self {
-            Self::Return { flags, .. } | Self::Unwind { flags, .. } => flags.to_native(),
-            _ => 0,
-        }
+        self.flags
     }
 
     /// The snapshot the event carries (arguments, value or exception), if any; borrowed from
     /// the trace, no copy.
-    pub fn snapshot(&self) -> Option<&[u8]> {
-        match self {
-            Self::Call { args: s, .. }
-            | Self::Return { value: s, .. }
-            | Self::Yield { value: s, .. }
-            | Self::Raise { exception: s, .. } => s.as_ref().map(rkyv::vec::ArchivedVec::as_slice),
-            Self::Resume { .. } | Self::Unwind { .. } => None,
-        }
+    pub fn snapshot(&self) -> Option<&'a [u8]> {
+        self.snapshot
     }
 }
 
-impl From<&ArchivedEvent> for Event {
-    fn from(a: &ArchivedEvent) -> Self {
+impl From<EventRef<'_>> for Event {
+    fn from(e: EventRef<'_>) -> Self {
         Self::from_parts(
-            a.kind(),
-            a.code(),
-            a.thread(),
-            a.t_ns(),
-            a.flags(),
-            a.snapshot().map(<[u8]>::to_vec),
+            e.kind,
+            e.code,
+            e.thread,
+            e.t_ns,
+            e.flags,
+            e.snapshot.map(<[u8]>::to_vec),
         )
     }
 }
@@ -300,6 +274,47 @@ impl Event {
                 t_ns,
                 flags,
             },
+        }
+    }
+}
+
+impl<'a> From<&'a Event> for EventRef<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self {
+            kind: e.kind(),
+            code: e.code(),
+            flags: e.flags(),
+            thread: e.thread(),
+            t_ns: e.t_ns(),
+            snapshot: e.snapshot(),
+        }
+    }
+}
+
+impl<'a> EventRef<'a> {
+    /// The event of `kind` with these fields, borrowing `snapshot`; `flags` is dropped by kinds
+    /// without flags and `snapshot` by kinds without a snapshot, as in [`Event::from_parts`].
+    pub fn from_parts(
+        kind: EventKind,
+        code: u32,
+        thread: u64,
+        t_ns: u64,
+        flags: u32,
+        snapshot: Option<&'a [u8]>,
+    ) -> Self {
+        let flags = if matches!(kind, EventKind::Return | EventKind::Unwind) {
+            flags
+        } else {
+            0
+        };
+        let snapshot = snapshot.filter(|_| !matches!(kind, EventKind::Resume | EventKind::Unwind));
+        Self {
+            kind,
+            code,
+            flags,
+            thread,
+            t_ns,
+            snapshot,
         }
     }
 }

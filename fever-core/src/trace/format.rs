@@ -8,14 +8,14 @@ use xxhash_rust::xxh3::xxh3_64;
 pub const MAGIC: [u8; 8] = *b"FEVERTRC";
 /// The last 8 bytes of a complete trace file.
 pub(crate) const END_MAGIC: [u8; 8] = *b"FEVEREND";
-/// The format version this fever writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this fever writes, and the only one it reads (version 1 traces, written
+/// before chunks were compressed, are refused as recorded by an older fever).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Alignment of every section, archive and record body, in bytes.
 pub(crate) const ALIGN: usize = 8;
 pub(crate) const FILE_HEADER_LEN: usize = 32;
-pub(crate) const BLOCK_HEADER_LEN: usize = 32;
-pub(crate) const RECORD_HEADER_LEN: usize = 8;
+pub(crate) const BLOCK_HEADER_LEN: usize = 40;
 pub(crate) const FOOTER_LEN: usize = 56;
 
 /// Block kind: a chunk of records.
@@ -23,11 +23,11 @@ pub(crate) const CHUNK_KIND: [u8; 4] = *b"FVCH";
 /// Block kind: the code table written at the end.
 pub(crate) const CODE_TABLE_KIND: [u8; 4] = *b"FVCT";
 
-/// Record kind of an rkyv-archived [`Event`](super::Event).
+/// Record kind of an [`Event`](super::Event).
 pub const RECORD_EVENT: u32 = 1;
-/// Record kind of an rkyv-archived [`CodeInfo`](super::CodeInfo).
+/// Record kind of a [`CodeInfo`](super::CodeInfo).
 pub const RECORD_CODE: u32 = 2;
-/// Record kind of an rkyv-archived [`RunStats`](super::RunStats) (at most one per trace).
+/// Record kind of the [`RunStats`](super::RunStats) (at most one per trace).
 pub const RECORD_STATS: u32 = 3;
 /// Record kinds from this one up are opaque to the trace layer: framed and checksummed, never
 /// interpreted. Kinds 0 and 4 up to this one are reserved.
@@ -98,13 +98,26 @@ impl FileHeader {
     }
 }
 
+/// How a block's payload is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// As is.
+    Stored = 0,
+    /// One zstd frame.
+    Zstd = 1,
+}
+
 /// The header of a block (a chunk of records or the code table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BlockHeader {
     pub kind: [u8; 4],
+    /// Length of the payload as stored in the file.
     pub payload_len: u32,
     pub index: u32,
     pub count: u32,
+    /// Length of the payload once decompressed.
+    pub raw_len: u32,
+    pub codec: Codec,
     pub payload_xxh3: u64,
 }
 
@@ -115,29 +128,43 @@ impl BlockHeader {
         out[4..8].copy_from_slice(&self.payload_len.to_le_bytes());
         out[8..12].copy_from_slice(&self.index.to_le_bytes());
         out[12..16].copy_from_slice(&self.count.to_le_bytes());
-        out[16..24].copy_from_slice(&self.payload_xxh3.to_le_bytes());
-        let sum = checksum(&out[0..24]);
-        out[24..32].copy_from_slice(&sum.to_le_bytes());
+        out[16..20].copy_from_slice(&self.raw_len.to_le_bytes());
+        out[20..24].copy_from_slice(&(self.codec as u32).to_le_bytes());
+        out[24..32].copy_from_slice(&self.payload_xxh3.to_le_bytes());
+        let sum = checksum(&out[0..32]);
+        out[32..40].copy_from_slice(&sum.to_le_bytes());
         out
     }
 
-    /// `None` if the kind is unknown or the header's checksum fails.
+    /// `None` if the kind or codec is unknown, a stored payload's two lengths differ, or the
+    /// header's checksum fails.
     pub fn decode(bytes: &[u8; BLOCK_HEADER_LEN]) -> Option<Self> {
         let mut kind = [0u8; 4];
         kind.copy_from_slice(&bytes[0..4]);
         if kind != CHUNK_KIND && kind != CODE_TABLE_KIND {
             return None;
         }
-        if checksum(&bytes[0..24]) != u64_at(bytes, 24) {
+        if checksum(&bytes[0..32]) != u64_at(bytes, 32) {
             return None;
         }
-        Some(Self {
+        let codec = match u32_at(bytes, 20) {
+            0 => Codec::Stored,
+            1 => Codec::Zstd,
+            _ => return None,
+        };
+        let header = Self {
             kind,
             payload_len: u32_at(bytes, 4),
             index: u32_at(bytes, 8),
             count: u32_at(bytes, 12),
-            payload_xxh3: u64_at(bytes, 16),
-        })
+            raw_len: u32_at(bytes, 16),
+            codec,
+            payload_xxh3: u64_at(bytes, 24),
+        };
+        if codec == Codec::Stored && header.raw_len != header.payload_len {
+            return None;
+        }
+        Some(header)
     }
 }
 
@@ -183,19 +210,6 @@ impl Footer {
     }
 }
 
-/// The frame in front of each record body: body length and record kind.
-pub(crate) fn encode_record_header(len: u32, kind: u32) -> [u8; RECORD_HEADER_LEN] {
-    let mut out = [0u8; RECORD_HEADER_LEN];
-    out[0..4].copy_from_slice(&len.to_le_bytes());
-    out[4..8].copy_from_slice(&kind.to_le_bytes());
-    out
-}
-
-/// Decodes a record frame into (body length, kind).
-pub(crate) fn decode_record_header(bytes: [u8; RECORD_HEADER_LEN]) -> (u32, u32) {
-    (u32_at(&bytes, 0), u32_at(&bytes, 4))
-}
-
 /// The fixed-size array at `bytes[at..at + N]`, or `None` if it is out of bounds.
 pub(crate) fn array_at<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
     let end = at.checked_add(N)?;
@@ -220,9 +234,22 @@ mod tests {
             payload_len: 64,
             index: 3,
             count: 2,
+            raw_len: 100,
+            codec: Codec::Zstd,
             payload_xxh3: 9,
         };
         assert_eq!(BlockHeader::decode(&b.encode()), Some(b));
+        let stored = BlockHeader {
+            raw_len: 64,
+            codec: Codec::Stored,
+            ..b
+        };
+        assert_eq!(BlockHeader::decode(&stored.encode()), Some(stored));
+        let wrong = BlockHeader {
+            codec: Codec::Stored,
+            ..b
+        };
+        assert_eq!(BlockHeader::decode(&wrong.encode()), None);
         let f = Footer {
             code_table_offset: 1,
             code_table_len: 2,
@@ -231,7 +258,6 @@ mod tests {
             record_count: 5,
         };
         assert_eq!(Footer::decode(&f.encode()), Ok(f));
-        assert_eq!(decode_record_header(encode_record_header(7, 1)), (7, 1));
     }
 
     #[test]
@@ -252,6 +278,8 @@ mod tests {
             payload_len: 64,
             index: 3,
             count: 2,
+            raw_len: 64,
+            codec: Codec::Stored,
             payload_xxh3: 9,
         }
         .encode();

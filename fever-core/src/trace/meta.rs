@@ -1,5 +1,6 @@
-//! What a trace says about itself: the [`TraceHeader`] at the start of the file and the
-//! [`CodeInfo`] entries that name the code ids events refer to.
+//! What a trace says about itself: the [`TraceHeader`] at the start of the file, the
+//! [`CodeInfo`] entries that name the code ids events refer to (also carried by the live ring,
+//! hence rkyv), and the [`RunStats`] near the end.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -46,7 +47,7 @@ pub struct CodeInfo {
 /// How the recording went, written once near the end: exact call counts per code (the tracer
 /// may record only the first calls of a hot function, see `--max-calls-per-function`) and what
 /// was lost. A trace cut short by a crash has none.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
     /// One entry per code that was called, in code-id order.
     pub calls: Vec<CodeCalls>,
@@ -55,7 +56,7 @@ pub struct RunStats {
 }
 
 /// Calls of one code: how many happened and how many have events in the trace.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct CodeCalls {
     /// Code id.
     pub code: u32,
@@ -65,38 +66,10 @@ pub struct CodeCalls {
     pub recorded: u64,
 }
 
-impl From<&ArchivedRunStats> for RunStats {
-    fn from(a: &ArchivedRunStats) -> Self {
-        Self {
-            calls: a
-                .calls
-                .iter()
-                .map(|c| CodeCalls {
-                    code: c.code.to_native(),
-                    calls: c.calls.to_native(),
-                    recorded: c.recorded.to_native(),
-                })
-                .collect(),
-            lost_events: a.lost_events.to_native(),
-        }
-    }
-}
-
 impl CodeInfo {
     /// `module.qualname`, the name messages and profiles show.
     pub fn full_name(&self) -> String {
         format!("{}.{}", self.module, self.qualname)
-    }
-}
-
-impl PartialEq<CodeInfo> for ArchivedCodeInfo {
-    fn eq(&self, other: &CodeInfo) -> bool {
-        self.id.to_native() == other.id
-            && self.module == other.module.as_str()
-            && self.qualname == other.qualname.as_str()
-            && self.file == other.file.as_str()
-            && self.first_line.to_native() == other.first_line
-            && self.code_hash.to_native() == other.code_hash
     }
 }
 

@@ -2,51 +2,70 @@
 //!
 //! # Contents
 //! - `format.rs` (private): the byte layout below as constants plus encoders and
-//!   decoders of the fixed-size little-endian parts (file header, block header, footer, record
-//!   frame). The only place that knows byte offsets.
-//! - [`meta`]: [`TraceHeader`] (who recorded what, when), [`CodeInfo`] (one entry of the code
-//!   table) and [`RunStats`] (exact call counts, losses), all rkyv-archived in the file.
+//!   decoders of the fixed-size little-endian parts (file header, block header, footer). The only
+//!   place that knows byte offsets.
+//! - `stream.rs` (private): the record stream inside a chunk (tag bytes, varints, timestamps as
+//!   differences, snapshots stored once per trace), encoded and decoded with every field checked.
+//! - `compress.rs` (private): each chunk's stream compressed as one zstd frame.
+//! - [`meta`]: [`TraceHeader`] (who recorded what, when; rkyv-archived in the file),
+//!   [`CodeInfo`] (one entry of the code table) and [`RunStats`] (exact call counts, losses).
 //! - [`event`]: [`Event`], the typed records the tracer writes (call, return, yield, resume,
-//!   raise, unwind), and accessors on its archived form.
+//!   raise, unwind), and [`EventRef`], an event as the reader hands it out.
 //! - [`writer`]: [`TraceWriter`], which streams chunks while the program runs and writes the code
 //!   table and footer on [`TraceWriter::finish`]; [`AtomicFile`] for write-to-temp-then-rename.
 //! - [`reader`]: [`TraceReader`], which validates a whole file before handing out anything, and
 //!   reads a file whose recording never finished (a crash) up to its last complete chunk.
 //! - `error.rs`: [`TraceError`], one variant per way a trace can be unreadable or a write refused.
+//! - `ids.rs` (private): hash maps and sets keyed by code ids, with a cheap hash.
 //!
-//! # Byte layout (format version 1)
-//! All integers are little-endian. Every section starts at a file offset that is a multiple of 8,
-//! and every rkyv archive and every record body starts 8-aligned, so the reader (which keeps the
-//! file in a 16-aligned buffer) accesses archives in place. Padding is zero bytes, and the reader
-//! rejects padding that is not zero. xxh3 means xxh3-64 with seed 0.
+//! # Byte layout (format version 2)
+//! All integers of the fixed parts are little-endian. Every block starts at a file offset that
+//! is a multiple of 8, so the reader (which keeps the file in a 16-aligned buffer) accesses the
+//! rkyv archive of the trace header in place. Padding is zero bytes, and the reader rejects
+//! padding that is not zero. xxh3 means xxh3-64 with seed 0.
 //!
 //! ```text
 //! file        = file_header trace_header pad8 block* [code_table footer]
 //!
 //! file_header (32 bytes)
 //!    0  [u8; 8]  magic b"FEVERTRC"
-//!    8  u32      format version (1)
+//!    8  u32      format version (2; version 1 is refused as "recorded by an older fever")
 //!   12  u32      length of the archived trace header, in bytes
 //!   16  u64      xxh3 of the archived trace header
 //!   24  u64      xxh3 of bytes 0..24 of this file header
 //! trace_header   rkyv archive of TraceHeader (root at its end), then zero padding to 8
 //!
 //! block       = block_header payload pad8
-//! block_header (32 bytes)
+//! block_header (40 bytes)
 //!    0  [u8; 4]  kind: b"FVCH" record chunk, b"FVCT" code table
-//!    4  u32      payload length in bytes (padding not included)
+//!    4  u32      payload length in the file, in bytes (padding not included)
 //!    8  u32      block index: 0, 1, 2, ... in file order (the code table continues the count)
 //!   12  u32      number of records in the payload (entries, for the code table)
-//!   16  u64      xxh3 of the payload
-//!   24  u64      xxh3 of bytes 0..24 of this block header
+//!   16  u32      length of the payload once decompressed (the record stream)
+//!   20  u32      codec: 0 stored as is (both lengths equal), 1 one zstd frame
+//!   24  u64      xxh3 of the payload as stored
+//!   32  u64      xxh3 of bytes 0..32 of this block header
 //!
-//! chunk payload = record*            (a multiple of 8 bytes)
-//! record      = u32 body length, u32 record kind, body, zero padding to 8
-//!               kind 1: rkyv archive of Event       kind 2: rkyv archive of CodeInfo
-//!               kind 3: rkyv archive of RunStats (at most once, codes already announced)
-//!               kind >= 0x100: opaque to this layer  kinds 0 and 4..0x100: invalid in version 1
-//! code table payload = rkyv archive of Vec<CodeInfo>: every code of the trace, in the order the
-//!               writer added them; the same entries as the kind-2 records of the chunks
+//! record stream (a chunk's payload once decompressed) = record*
+//! record      = tag [thread] [code] dt [flags] [snapshot]       an event (tag bits 0..3 < 6)
+//!             | 6 varint(kind) varint(length) body              any other record
+//!   tag bits 0..3  event kind: 0 call, 1 return, 2 yield, 3 resume, 4 raise, 5 unwind
+//!   tag bit 3      a varint thread id follows (else: the previous event's thread)
+//!   tag bit 4      a varint code id follows (else: the previous event's code)
+//!   dt             varint, zigzag: t_ns minus the previous event's t_ns (wrapping)
+//!   tag bit 7      non-zero varint flags follow (return and unwind only)
+//!   tag bits 5..7  snapshot (call, return, yield and raise only): 0 none; 1 varint(length)
+//!                  bytes; 2 the same, and the snapshot gets the trace's next number (from 0);
+//!                  3 varint(d): the snapshot numbered (next number - 1 - d), defined earlier
+//!   "previous" starts at thread 0, code 0, t_ns 0 in every chunk; snapshot numbers run
+//!   through the whole trace. Varints are LEB128 (at most 10 bytes, at most 64 bits).
+//!   kind 2 (code): varint id, varint-length-prefixed UTF-8 module, qualname and file,
+//!                  varint first line, u64 code hash
+//!   kind 3 (run statistics, at most once, codes already announced): varint count, then per
+//!                  code varint id, calls, recorded; then varint lost events
+//!   kinds >= 0x100: opaque to this layer            kinds 0, 1 and 4..0x100: invalid
+//! code table payload (decompressed) = a record stream of kind-2 records: every code of the
+//!               trace, in the order the writer added them; the same as the chunks announced
 //!
 //! footer (56 bytes, the last bytes of a complete file)
 //!    0  u64      offset of the code table's block header
@@ -58,33 +77,34 @@
 //!   48  [u8; 8]  end magic b"FEVEREND"
 //! ```
 //!
-//! A code is announced by a kind-2 record before the first event that refers to it, so a file
-//! cut short by a crash still names its functions; the code table at the end repeats them all
-//! and the footer points to it, so a complete file is recognisable and its table findable from
-//! the end. The reader walks the blocks from the start, so it needs the footer only as proof of
-//! completeness and checks that footer, code table and chunks agree.
+//! A code is announced by a kind-2 record before the first event that refers to it, and a
+//! snapshot is defined before the first event that refers to it, so a file cut short by a crash
+//! still names its functions and holds every snapshot its events use; the code table at the end
+//! repeats the codes and the footer points to it, so a complete file is recognisable and its
+//! table findable from the end. The reader walks the blocks from the start, so it needs the
+//! footer only as proof of completeness and checks that footer, code table and chunks agree.
 //!
 //! Every byte is covered: magic and version by value, everything else by a checksum or by the
 //! zero-padding rule, so any flipped bit is an error, never silently different data. A file that
 //! ends before its code table (the recorder was killed) is read up to its last complete chunk and
 //! reported through [`TraceReader::incomplete`]; an intact block that fails a check is an error.
 
+mod compress;
 mod error;
 pub mod event;
 mod format;
+pub(crate) mod ids;
 pub mod meta;
 pub mod reader;
+mod stream;
 pub mod writer;
 
 pub use error::TraceError;
-pub use event::{ArchivedEvent, Event, EventKind, MUTATED_ARGS};
+pub use event::{Event, EventKind, EventRef, MUTATED_ARGS};
 pub use format::{
     FIRST_OPAQUE_RECORD, FORMAT_VERSION, MAGIC, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE,
     RECORD_EVENT, RECORD_STATS,
 };
-pub use meta::{
-    ArchivedCodeInfo, ArchivedRunStats, ArchivedTraceHeader, CodeCalls, CodeInfo, RunStats,
-    TraceHeader,
-};
+pub use meta::{ArchivedCodeInfo, ArchivedTraceHeader, CodeCalls, CodeInfo, RunStats, TraceHeader};
 pub use reader::{Events, Incomplete, Record, Records, TraceReader};
 pub use writer::{AtomicFile, TraceWriter, DEFAULT_CHUNK_SIZE};

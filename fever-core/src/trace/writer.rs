@@ -1,8 +1,9 @@
 //! [`TraceWriter`]: streams a trace while the program runs.
 //!
-//! Records are appended to an in-memory chunk; when the chunk reaches the configured size it is
-//! written as one checksummed block, so the file grows as the program runs and a crash loses at
-//! most the unwritten chunk (call [`TraceWriter::flush`] at checkpoints to lose nothing).
+//! Records are appended to an in-memory chunk (encoded by `stream.rs`); when the chunk reaches
+//! the configured size it is compressed and written as one checksummed block, so the file grows
+//! as the program runs and a crash loses at most the unwritten chunk (call
+//! [`TraceWriter::flush`] at checkpoints to lose nothing).
 //! [`TraceWriter::finish`] writes the last chunk, the code table and the footer. Dropping a writer
 //! without finishing writes the pending chunk (best effort) and leaves an incomplete trace, which
 //! the reader still reads.
@@ -14,19 +15,20 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rkyv::rancor;
-use rkyv::ser::allocator::SubAllocator;
-use rkyv::util::AlignedVec;
 
+use super::compress::Compressor;
 use super::format::{
-    self, align_up, checksum, BlockHeader, FileHeader, Footer, CHUNK_KIND, CODE_TABLE_KIND,
-    FIRST_OPAQUE_RECORD, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE, RECORD_EVENT,
-    RECORD_HEADER_LEN, RECORD_STATS,
+    self, checksum, BlockHeader, Codec, FileHeader, Footer, CHUNK_KIND, CODE_TABLE_KIND,
+    FIRST_OPAQUE_RECORD, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE, RECORD_STATS,
 };
-use super::reader::IdSet;
-use super::{ArchivedEvent, CodeInfo, Event, RunStats, TraceError, TraceHeader};
+use super::ids::IdSet;
+use super::stream::{encode_code, encode_stats, Encoder};
+use super::{CodeInfo, EventRef, RunStats, TraceError, TraceHeader};
 
-/// Default size at which a chunk is written: 64 KiB.
-pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+/// Default size at which a chunk is compressed and written: 4 MiB of record stream (usually a
+/// few hundred KB on disk). Larger chunks compress better (see `compress.rs`); the recorder also
+/// writes a chunk whenever it has been idle for a second, so a crash loses little.
+pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 
 const ZEROS: [u8; format::ALIGN] = [0; format::ALIGN];
 
@@ -41,10 +43,14 @@ pub struct TraceWriter<W: Write> {
     out: Option<W>,
     /// Bytes written to `out` so far.
     pos: u64,
-    /// Payload of the chunk being filled; 16-aligned, records start 8-aligned within it.
-    chunk: AlignedVec<16>,
+    /// Record stream of the chunk being filled.
+    chunk: Vec<u8>,
     chunk_records: u32,
     chunk_size: usize,
+    encoder: Encoder,
+    compressor: Compressor,
+    /// The compressed chunk, reused.
+    compressed: Vec<u8>,
     /// Index of the next block.
     next_index: u32,
     /// Records written, including those of the pending chunk.
@@ -62,22 +68,30 @@ impl<W: Write> TraceWriter<W> {
         Self::with_chunk_size(out, header, DEFAULT_CHUNK_SIZE)
     }
 
-    /// Like [`new`](Self::new), writing a chunk whenever its payload reaches `chunk_size` bytes
-    /// (0 writes every record as its own chunk; capped at [`MAX_CHUNK_SIZE`]).
+    /// Like [`new`](Self::new), writing a chunk whenever its record stream reaches `chunk_size`
+    /// bytes (0 writes every record as its own chunk; capped at [`MAX_CHUNK_SIZE`]).
     pub fn with_chunk_size(
         out: W,
         header: &TraceHeader,
         chunk_size: usize,
     ) -> Result<Self, TraceError> {
-        let archived = serialize("the trace header", header)?;
+        let archived =
+            rkyv::to_bytes::<rancor::Error>(header).map_err(|e| TraceError::Serialize {
+                what: "the trace header",
+                detail: e.to_string(),
+            })?;
         let header_len = u32::try_from(archived.len())
             .map_err(|_| TraceError::RecordTooLarge(archived.len()))?;
+        let chunk_size = chunk_size.min(MAX_CHUNK_SIZE);
         let mut writer = Self {
             out: Some(out),
             pos: 0,
-            chunk: AlignedVec::with_capacity(chunk_size.min(MAX_CHUNK_SIZE) + 256),
+            chunk: Vec::with_capacity(chunk_size.min(DEFAULT_CHUNK_SIZE) + 256),
             chunk_records: 0,
-            chunk_size: chunk_size.min(MAX_CHUNK_SIZE),
+            chunk_size,
+            encoder: Encoder::default(),
+            compressor: Compressor::new(),
+            compressed: Vec::new(),
             next_index: 0,
             records: 0,
             codes: Vec::new(),
@@ -103,38 +117,25 @@ impl<W: Write> TraceWriter<W> {
         if self.code_ids.contains(&code.id) {
             return Err(TraceError::DuplicateCode(code.id));
         }
-        let start = self.begin_record();
-        if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&code, &mut self.chunk) {
-            self.chunk.resize(start, 0);
-            return Err(serialize_error("a code", &e));
-        }
-        let result = self.end_record(start, RECORD_CODE);
-        // A refused record was removed from the chunk; any other outcome leaves it in the file.
-        if !matches!(result, Err(TraceError::RecordTooLarge(_))) {
-            self.code_ids.insert(code.id);
-            self.codes.push(code);
-        }
-        result
+        let body = encode_code(&code);
+        check_len(body.len())?;
+        Encoder::record(RECORD_CODE, &body, &mut self.chunk);
+        self.code_ids.insert(code.id);
+        self.codes.push(code);
+        self.end_record()
     }
 
-    /// Appends an event. Its code id must have been added with [`add_code`](Self::add_code).
-    pub fn write_event(&mut self, event: &Event) -> Result<(), TraceError> {
+    /// Appends an event (an `&Event`, or an [`EventRef`] read from another trace). Its code id
+    /// must have been added with [`add_code`](Self::add_code).
+    pub fn write_event<'e>(&mut self, event: impl Into<EventRef<'e>>) -> Result<(), TraceError> {
+        let event = event.into();
         self.check_usable()?;
         if !self.code_ids.contains(&event.code()) {
             return Err(TraceError::UndefinedCode(event.code()));
         }
-        let start = self.begin_record();
-        // The low-level API: an event has no shared pointers and needs no scratch space, and the
-        // high-level one's per-call arena and sharing map cost more than the event itself.
-        if let Err(e) = rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Error>(
-            event,
-            &mut self.chunk,
-            SubAllocator::empty(),
-        ) {
-            self.chunk.resize(start, 0);
-            return Err(serialize_error("an event", &e));
-        }
-        self.end_record(start, RECORD_EVENT)
+        check_len(event.snapshot().map_or(0, <[u8]>::len))?;
+        self.encoder.event(event, &mut self.chunk);
+        self.end_record()
     }
 
     /// Appends the run's statistics (once; every code they name must have been added).
@@ -150,56 +151,23 @@ impl<W: Write> TraceWriter<W> {
         {
             return Err(TraceError::UndefinedCode(c.code));
         }
-        let start = self.begin_record();
-        if let Err(e) = rkyv::api::high::to_bytes_in::<_, rancor::Error>(stats, &mut self.chunk) {
-            self.chunk.resize(start, 0);
-            return Err(serialize_error("the run statistics", &e));
-        }
-        let result = self.end_record(start, RECORD_STATS);
-        if !matches!(result, Err(TraceError::RecordTooLarge(_))) {
-            self.wrote_stats = true;
-        }
-        result
+        let body = encode_stats(stats);
+        check_len(body.len())?;
+        Encoder::record(RECORD_STATS, &body, &mut self.chunk);
+        self.wrote_stats = true;
+        self.end_record()
     }
 
-    /// Appends a record given as bytes.
-    ///
-    /// `kind` is [`RECORD_EVENT`] for an rkyv archive of an [`Event`] serialized elsewhere (for
-    /// example taken from the ring buffer; it is validated, and its code id must have been
-    /// added), or any kind from [`FIRST_OPAQUE_RECORD`] up for data this layer does not
-    /// interpret. The body is stored 8-aligned, so an rkyv archive of alignment up to 8 can be
-    /// accessed in place by the reader.
+    /// Appends a record of a kind from [`FIRST_OPAQUE_RECORD`] up, for data this layer stores
+    /// but does not interpret.
     pub fn write_record(&mut self, kind: u32, body: &[u8]) -> Result<(), TraceError> {
         self.check_usable()?;
-        if kind != RECORD_EVENT && kind < FIRST_OPAQUE_RECORD {
+        if kind < FIRST_OPAQUE_RECORD {
             return Err(TraceError::InvalidRecordKind(kind));
         }
-        if body.len() > MAX_RECORD_LEN {
-            return Err(TraceError::RecordTooLarge(body.len()));
-        }
-        let start = self.begin_record();
-        self.chunk.extend_from_slice(body);
-        if kind == RECORD_EVENT {
-            let body_start = start + RECORD_HEADER_LEN;
-            let checked = self.chunk.get(body_start..).map_or_else(
-                || Err("record outside its chunk".to_owned()),
-                |stored| {
-                    rkyv::access::<ArchivedEvent, rancor::Error>(stored)
-                        .map(ArchivedEvent::code)
-                        .map_err(|e| e.to_string())
-                },
-            );
-            let refused = match checked {
-                Ok(code) if self.code_ids.contains(&code) => None,
-                Ok(code) => Some(TraceError::UndefinedCode(code)),
-                Err(detail) => Some(TraceError::InvalidEvent(detail)),
-            };
-            if let Some(e) = refused {
-                self.chunk.resize(start, 0);
-                return Err(e);
-            }
-        }
-        self.end_record(start, kind)
+        check_len(body.len())?;
+        Encoder::record(kind, body, &mut self.chunk);
+        self.end_record()
     }
 
     /// Writes the records buffered so far as a chunk (if there are any) and flushes the
@@ -217,22 +185,15 @@ impl<W: Write> TraceWriter<W> {
         self.check_usable()?;
         self.write_chunk()?;
         let chunk_count = u64::from(self.next_index);
-        let table = serialize("the code table", &self.codes)?;
-        let payload_len =
-            u32::try_from(table.len()).map_err(|_| TraceError::RecordTooLarge(table.len()))?;
+        let mut table = Vec::new();
+        for code in &self.codes {
+            Encoder::record(RECORD_CODE, &encode_code(code), &mut table);
+        }
         let count = u32::try_from(self.codes.len())
             .map_err(|_| TraceError::RecordTooLarge(self.codes.len()))?;
         let offset = self.pos;
-        let block = BlockHeader {
-            kind: CODE_TABLE_KIND,
-            payload_len,
-            index: self.next_index,
-            count,
-            payload_xxh3: checksum(&table),
-        };
-        self.write_out(&block.encode())?;
-        self.write_out(&table)?;
-        self.write_padding()?;
+        let index = self.next_index;
+        let block = self.write_block(CODE_TABLE_KIND, index, count, &table)?;
         let footer = Footer {
             code_table_offset: offset,
             code_table_len: self.pos - offset,
@@ -272,30 +233,8 @@ impl<W: Write> TraceWriter<W> {
         }
     }
 
-    /// Reserves the frame of a record at the end of the chunk and returns its offset.
-    fn begin_record(&mut self) -> usize {
-        let start = self.chunk.len();
-        self.chunk.extend_from_slice(&[0; RECORD_HEADER_LEN]);
-        start
-    }
-
-    /// Fills in the frame of the record at `start` whose body runs to the end of the chunk, pads
-    /// it, and writes the chunk if it is full.
-    fn end_record(&mut self, start: usize, kind: u32) -> Result<(), TraceError> {
-        let body_len = self.chunk.len() - start - RECORD_HEADER_LEN;
-        let len = match u32::try_from(body_len) {
-            Ok(len) if body_len <= MAX_RECORD_LEN => len,
-            _ => {
-                self.chunk.resize(start, 0);
-                return Err(TraceError::RecordTooLarge(body_len));
-            }
-        };
-        let frame = format::encode_record_header(len, kind);
-        if let Some(slot) = self.chunk.get_mut(start..start + RECORD_HEADER_LEN) {
-            slot.copy_from_slice(&frame);
-        }
-        let padded = align_up(self.chunk.len()).unwrap_or(self.chunk.len());
-        self.chunk.resize(padded, 0);
+    /// Counts the record just appended and writes the chunk if it is full.
+    fn end_record(&mut self) -> Result<(), TraceError> {
         self.chunk_records += 1;
         self.records += 1;
         if self.chunk.len() >= self.chunk_size {
@@ -309,26 +248,52 @@ impl<W: Write> TraceWriter<W> {
         if self.chunk_records == 0 {
             return Ok(());
         }
-        let payload_len = u32::try_from(self.chunk.len())
-            .map_err(|_| TraceError::RecordTooLarge(self.chunk.len()))?;
-        let block = BlockHeader {
-            kind: CHUNK_KIND,
-            payload_len,
-            index: self.next_index,
-            count: self.chunk_records,
-            payload_xxh3: checksum(&self.chunk),
-        };
+        let index = self.next_index;
         self.next_index = self
             .next_index
             .checked_add(1)
             .ok_or_else(|| TraceError::Io(io::Error::other("too many chunks in one trace")))?;
-        self.write_out(&block.encode())?;
         let chunk = std::mem::take(&mut self.chunk);
-        let result = self.write_out(&chunk);
+        let result = self.write_block(CHUNK_KIND, index, self.chunk_records, &chunk);
         self.chunk = chunk;
         self.chunk.clear();
         self.chunk_records = 0;
-        result
+        self.encoder.start_chunk();
+        result.map(|_| ())
+    }
+
+    /// Writes one block holding `raw`, compressed when that makes it smaller.
+    fn write_block(
+        &mut self,
+        kind: [u8; 4],
+        index: u32,
+        count: u32,
+        raw: &[u8],
+    ) -> Result<BlockHeader, TraceError> {
+        let raw_len =
+            u32::try_from(raw.len()).map_err(|_| TraceError::RecordTooLarge(raw.len()))?;
+        let mut compressed = std::mem::take(&mut self.compressed);
+        let codec = self.compressor.compress(raw, &mut compressed);
+        let payload = match codec {
+            Codec::Stored => raw,
+            Codec::Zstd => &compressed,
+        };
+        let block = BlockHeader {
+            kind,
+            payload_len: u32::try_from(payload.len())
+                .map_err(|_| TraceError::RecordTooLarge(payload.len()))?,
+            index,
+            count,
+            raw_len,
+            codec,
+            payload_xxh3: checksum(payload),
+        };
+        let result = self
+            .write_out(&block.encode())
+            .and_then(|()| self.write_out(payload))
+            .and_then(|()| self.write_padding());
+        self.compressed = compressed;
+        result.map(|()| block)
     }
 
     fn write_padding(&mut self) -> Result<(), TraceError> {
@@ -355,6 +320,15 @@ impl<W: Write> TraceWriter<W> {
             self.failed = true;
             TraceError::Io(e)
         })
+    }
+}
+
+/// Refuses a record body or snapshot longer than [`MAX_RECORD_LEN`].
+fn check_len(len: usize) -> Result<(), TraceError> {
+    if len > MAX_RECORD_LEN {
+        Err(TraceError::RecordTooLarge(len))
+    } else {
+        Ok(())
     }
 }
 
@@ -459,25 +433,5 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
-    }
-}
-
-fn serialize<T>(what: &'static str, value: &T) -> Result<AlignedVec, TraceError>
-where
-    T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<
-            AlignedVec,
-            rkyv::ser::allocator::ArenaHandle<'a>,
-            rancor::Error,
-        >,
-    >,
-{
-    rkyv::to_bytes::<rancor::Error>(value).map_err(|e| serialize_error(what, &e))
-}
-
-fn serialize_error(what: &'static str, e: &rancor::Error) -> TraceError {
-    TraceError::Serialize {
-        what,
-        detail: e.to_string(),
     }
 }

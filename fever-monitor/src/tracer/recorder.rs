@@ -20,9 +20,10 @@ use super::clock::Calibration;
 
 /// How long the drain sleeps when it has caught up with the tracer.
 const IDLE: Duration = Duration::from_millis(2);
-/// How often the drain flushes what it wrote when idle, so a killed program leaves a readable
-/// trace of all but its last moments.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often the drain writes the chunk it is filling and flushes, busy or idle, so a killed
+/// program leaves a readable trace of all but its last quarter second (chunks cut short this
+/// way compress a little less well; a busy recording fills whole chunks in between).
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// No progress line for runs shorter than this.
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
@@ -127,6 +128,10 @@ fn drain(
     let mut flushed = Instant::now();
     let mut progress = Progress::new();
     loop {
+        if flushed.elapsed() >= FLUSH_EVERY {
+            writer.flush()?;
+            flushed = Instant::now();
+        }
         let outcome = ring.next_record(&mut buf);
         drained.store(ring.position(), Ordering::Release);
         match outcome {
@@ -160,10 +165,6 @@ fn drain(
                     // One more pass: the writer may have published between our read and close.
                     closing = true;
                     continue;
-                }
-                if flushed.elapsed() >= FLUSH_EVERY {
-                    writer.flush()?;
-                    flushed = Instant::now();
                 }
                 if started.elapsed() >= PROGRESS_AFTER {
                     progress.show(events, writer.bytes_written());

@@ -1,0 +1,650 @@
+//! The record stream inside a chunk (before compression): how events, code announcements, run
+//! statistics and opaque records are encoded as bytes, and decoded again with every field
+//! checked. The only place that knows this encoding; see the table in the [module docs](super).
+//!
+//! Events are small because they repeat their neighbours: the thread and the code are written
+//! only when they differ from the previous event's in the chunk, the timestamp as a signed
+//! difference from the previous event's, every number as a LEB128 varint. A snapshot of 8 bytes
+//! or more is written once per trace and referred to by its number afterwards (interned by a
+//! 128-bit content hash), so a value passed a million times is stored once. Every chunk starts
+//! from a fresh thread, code and timestamp, so a chunk decodes without the ones before it
+//! except for the codes and snapshots they defined (which a prefix of the file always holds).
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::event::{EventKind, EventRef};
+use super::ids::IdHasher;
+use super::meta::{CodeCalls, CodeInfo, RunStats};
+
+/// Tag bits 0..3: the event kind (0..=5), or [`TAG_RECORD`] for any other record.
+const KIND_MASK: u8 = 0b0000_0111;
+/// Tag value of a non-event record: varint kind, varint length, body.
+pub(crate) const TAG_RECORD: u8 = 6;
+/// Tag bit: the thread differs from the previous event's; a varint thread id follows.
+const NEW_THREAD: u8 = 1 << 3;
+/// Tag bit: the code differs from the previous event's; a varint code id follows.
+const NEW_CODE: u8 = 1 << 4;
+/// Tag bits 5..7: how the snapshot is stored (one of the `SNAP_*` values).
+const SNAP_SHIFT: u8 = 5;
+const SNAP_MASK: u8 = 0b0110_0000;
+/// No snapshot.
+const SNAP_NONE: u8 = 0;
+/// Snapshot bytes inline (varint length, bytes), not numbered.
+const SNAP_INLINE: u8 = 1;
+/// Snapshot bytes inline and numbered: the trace's next snapshot number refers to them.
+const SNAP_DEFINE: u8 = 2;
+/// A snapshot defined earlier: varint `next number - 1 - its number`.
+const SNAP_REF: u8 = 3;
+/// Tag bit: non-zero flags follow as a varint (`Return` and `Unwind` only).
+const HAS_FLAGS: u8 = 1 << 7;
+
+/// Snapshots shorter than this are always inline: a reference would not be much shorter.
+const MIN_INTERNED: usize = 8;
+/// The writer forgets its interned snapshots when it has this many (a reference is only ever
+/// an optimisation, so forgetting bounds memory and loses nothing).
+const MAX_INTERNED: usize = 1 << 20;
+
+const KINDS: [EventKind; 6] = [
+    EventKind::Call,
+    EventKind::Return,
+    EventKind::Yield,
+    EventKind::Resume,
+    EventKind::Raise,
+    EventKind::Unwind,
+];
+
+fn kind_code(kind: EventKind) -> u8 {
+    match kind {
+        EventKind::Call => 0,
+        EventKind::Return => 1,
+        EventKind::Yield => 2,
+        EventKind::Resume => 3,
+        EventKind::Raise => 4,
+        EventKind::Unwind => 5,
+    }
+}
+
+fn has_snapshot(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Call | EventKind::Return | EventKind::Yield | EventKind::Raise
+    )
+}
+
+fn has_flags(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Return | EventKind::Unwind)
+}
+
+/// Appends `n` as a LEB128 varint.
+#[allow(clippy::cast_possible_truncation)] // only the low 7 bits are kept, by design
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The zigzag code of `d` read as a two's complement signed difference: small differences of
+/// either sign become small numbers.
+fn zigzag(d: u64) -> u64 {
+    (d << 1) ^ 0u64.wrapping_sub(d >> 63)
+}
+
+/// The difference whose zigzag code is `z`.
+fn unzigzag(z: u64) -> u64 {
+    (z >> 1) ^ 0u64.wrapping_sub(z & 1)
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// What the previous event of the chunk had; the next one is written as a difference.
+#[derive(Debug, Default, Clone, Copy)]
+struct Previous {
+    thread: u64,
+    code: u32,
+    t_ns: u64,
+}
+
+/// Interned snapshots: 128-bit content hash to number.
+type Interned = HashMap<u128, u32, BuildHasherDefault<IdHasher>>;
+
+/// The writer's side: appends records to a chunk buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Encoder {
+    previous: Previous,
+    interned: Interned,
+    /// Number of the next defined snapshot.
+    next_snapshot: u32,
+}
+
+impl Encoder {
+    /// Call at the start of every chunk.
+    pub fn start_chunk(&mut self) {
+        self.previous = Previous::default();
+    }
+
+    /// Appends `event` to `out`.
+    pub fn event(&mut self, event: EventRef<'_>, out: &mut Vec<u8>) {
+        let kind = event.kind();
+        let mut tag = kind_code(kind);
+        let p = self.previous;
+        if event.thread() != p.thread {
+            tag |= NEW_THREAD;
+        }
+        if event.code() != p.code {
+            tag |= NEW_CODE;
+        }
+        let flags = if has_flags(kind) { event.flags() } else { 0 };
+        if flags != 0 {
+            tag |= HAS_FLAGS;
+        }
+        let snapshot = event.snapshot().filter(|_| has_snapshot(kind));
+        let (mode, reference) = match snapshot {
+            None => (SNAP_NONE, 0),
+            Some(s) if s.len() < MIN_INTERNED => (SNAP_INLINE, 0),
+            Some(s) => self.intern(s),
+        };
+        tag |= mode << SNAP_SHIFT;
+        out.push(tag);
+        if tag & NEW_THREAD != 0 {
+            put_varint(out, event.thread());
+        }
+        if tag & NEW_CODE != 0 {
+            put_varint(out, u64::from(event.code()));
+        }
+        put_varint(out, zigzag(event.t_ns().wrapping_sub(p.t_ns)));
+        if flags != 0 {
+            put_varint(out, u64::from(flags));
+        }
+        match (mode, snapshot) {
+            (SNAP_INLINE | SNAP_DEFINE, Some(s)) => put_bytes(out, s),
+            (SNAP_REF, _) => put_varint(out, reference),
+            _ => {}
+        }
+        self.previous = Previous {
+            thread: event.thread(),
+            code: event.code(),
+            t_ns: event.t_ns(),
+        };
+    }
+
+    /// Whether `snapshot` is defined now or referred to, and the reference.
+    fn intern(&mut self, snapshot: &[u8]) -> (u8, u64) {
+        let hash = xxh3_128(snapshot);
+        if let Some(&n) = self.interned.get(&hash) {
+            return (SNAP_REF, u64::from(self.next_snapshot - 1 - n));
+        }
+        if self.interned.len() >= MAX_INTERNED {
+            self.interned.clear();
+        }
+        let Some(next) = self.next_snapshot.checked_add(1) else {
+            return (SNAP_INLINE, 0);
+        };
+        self.interned.insert(hash, self.next_snapshot);
+        self.next_snapshot = next;
+        (SNAP_DEFINE, 0)
+    }
+
+    /// Appends a non-event record of `kind` with `body`.
+    pub fn record(kind: u32, body: &[u8], out: &mut Vec<u8>) {
+        out.push(TAG_RECORD);
+        put_varint(out, u64::from(kind));
+        put_bytes(out, body);
+    }
+}
+
+/// The body of a code record.
+pub(crate) fn encode_code(code: &CodeInfo) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(16 + code.module.len() + code.qualname.len() + code.file.len() + 8);
+    put_varint(&mut out, u64::from(code.id));
+    put_bytes(&mut out, code.module.as_bytes());
+    put_bytes(&mut out, code.qualname.as_bytes());
+    put_bytes(&mut out, code.file.as_bytes());
+    put_varint(&mut out, u64::from(code.first_line));
+    out.extend_from_slice(&code.code_hash.to_le_bytes());
+    out
+}
+
+/// The body of a run-statistics record.
+pub(crate) fn encode_stats(stats: &RunStats) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + stats.calls.len() * 6);
+    put_varint(&mut out, stats.calls.len() as u64);
+    for c in &stats.calls {
+        put_varint(&mut out, u64::from(c.code));
+        put_varint(&mut out, c.calls);
+        put_varint(&mut out, c.recorded);
+    }
+    put_varint(&mut out, stats.lost_events);
+    out
+}
+
+/// Reads fields from a byte slice; every read is checked.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .bytes
+                .get(self.at)
+                .ok_or_else(|| "cut off inside a number".to_owned())?;
+            self.at += 1;
+            let low = u64::from(b & 0x7f);
+            if shift == 63 && low > 1 {
+                return Err("number too large".into());
+            }
+            n |= low << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return Err("overlong number".into());
+                }
+                return Ok(n);
+            }
+        }
+        Err("number too long".into())
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        u32::try_from(self.varint()?).map_err(|_| format!("{what} out of range"))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let len = usize::try_from(self.varint()?).map_err(|_| "length out of range".to_owned())?;
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| format!("length {len} runs past the end"))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn str(&mut self, what: &str) -> Result<String, String> {
+        let b = self.bytes()?;
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| format!("{what} is not UTF-8"))
+    }
+
+    fn u64_le(&mut self) -> Result<u64, String> {
+        let end = self.at + 8;
+        let b = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| "cut off inside a hash".to_owned())?;
+        self.at = end;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn finish(&self, what: &str) -> Result<(), String> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} bytes after the end of {what}",
+                self.bytes.len() - self.at
+            ))
+        }
+    }
+}
+
+/// Decodes the body of a code record; it must be exactly one code.
+pub(crate) fn decode_code(body: &[u8]) -> Result<CodeInfo, String> {
+    let mut c = Cursor { bytes: body, at: 0 };
+    let code = CodeInfo {
+        id: c.u32("code id")?,
+        module: c.str("module")?,
+        qualname: c.str("qualname")?,
+        file: c.str("file")?,
+        first_line: c.u32("first line")?,
+        code_hash: c.u64_le()?,
+    };
+    c.finish("the code")?;
+    Ok(code)
+}
+
+/// Decodes the body of a run-statistics record.
+pub(crate) fn decode_stats(body: &[u8]) -> Result<RunStats, String> {
+    let mut c = Cursor { bytes: body, at: 0 };
+    let n = c.varint()?;
+    // Each entry takes at least 3 bytes: a larger count cannot be right (and must not allocate).
+    if n > body.len() as u64 / 3 {
+        return Err(format!("{n} entries cannot fit in {} bytes", body.len()));
+    }
+    let mut calls = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    for _ in 0..n {
+        calls.push(CodeCalls {
+            code: c.u32("code id")?,
+            calls: c.varint()?,
+            recorded: c.varint()?,
+        });
+    }
+    let stats = RunStats {
+        calls,
+        lost_events: c.varint()?,
+    };
+    c.finish("the run statistics")?;
+    Ok(stats)
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Decoded<'a> {
+    /// An event; `defined` is the byte range (in the decoded buffer) of the snapshot it numbered.
+    Event {
+        event: EventRef<'a>,
+        defined: Option<(usize, usize)>,
+    },
+    /// Any other record.
+    Other { kind: u32, body: &'a [u8] },
+}
+
+/// The reader's side: decodes the records of a buffer that holds every decoded chunk of the
+/// trace (snapshot ranges are offsets into that buffer), one chunk after the other.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoder<'a> {
+    buf: &'a [u8],
+    at: usize,
+    end: usize,
+    previous: Previous,
+    /// Snapshots defined by the records decoded so far, in every chunk.
+    defined: usize,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder of `buf`, before its next chunk, after `defined` snapshots were defined.
+    pub fn new(buf: &'a [u8], defined: usize) -> Self {
+        Self {
+            buf,
+            at: 0,
+            end: 0,
+            previous: Previous::default(),
+            defined,
+        }
+    }
+
+    /// Continues with the chunk at `buf[start..end]`.
+    pub fn start_chunk(&mut self, start: usize, end: usize) {
+        self.at = start;
+        self.end = end.min(self.buf.len());
+        self.previous = Previous::default();
+    }
+
+    /// Whether the chunk is used up.
+    pub fn is_done(&self) -> bool {
+        self.at >= self.end
+    }
+
+    /// The next record of the chunk, given the trace's snapshots (`snapshots[n]` is the byte
+    /// range of snapshot `n`; while validating, the caller adds each one an event defines before
+    /// the next call).
+    pub fn next(&mut self, snapshots: &[(usize, usize)]) -> Result<Decoded<'a>, String> {
+        let buf = self.buf.get(..self.end).unwrap_or_default();
+        let mut c = Cursor {
+            bytes: buf,
+            at: self.at,
+        };
+        let tag = *buf
+            .get(c.at)
+            .ok_or_else(|| "cut off before a record".to_owned())?;
+        c.at += 1;
+        let kind_bits = tag & KIND_MASK;
+        if kind_bits == TAG_RECORD {
+            if tag != TAG_RECORD {
+                return Err(format!("invalid record tag {tag:#04x}"));
+            }
+            let kind = c.u32("record kind")?;
+            let body = c.bytes()?;
+            self.at = c.at;
+            return Ok(Decoded::Other { kind, body });
+        }
+        let kind = *KINDS
+            .get(usize::from(kind_bits))
+            .ok_or_else(|| format!("invalid record tag {tag:#04x}"))?;
+        let mode = (tag & SNAP_MASK) >> SNAP_SHIFT;
+        if (mode != SNAP_NONE && !has_snapshot(kind)) || (tag & HAS_FLAGS != 0 && !has_flags(kind))
+        {
+            return Err(format!("invalid tag {tag:#04x} for a {kind:?} event"));
+        }
+        let p = self.previous;
+        let thread = if tag & NEW_THREAD != 0 {
+            c.varint()?
+        } else {
+            p.thread
+        };
+        let code = if tag & NEW_CODE != 0 {
+            c.u32("code id")?
+        } else {
+            p.code
+        };
+        let t_ns = p.t_ns.wrapping_add(unzigzag(c.varint()?));
+        let flags = if tag & HAS_FLAGS != 0 {
+            match c.u32("flags")? {
+                0 => return Err("flags present but zero".into()),
+                f => f,
+            }
+        } else {
+            0
+        };
+        let mut defined = None;
+        let snapshot = match mode {
+            SNAP_NONE => None,
+            SNAP_INLINE | SNAP_DEFINE => {
+                let s = c.bytes()?;
+                if mode == SNAP_DEFINE {
+                    defined = Some((c.at - s.len(), c.at));
+                    self.defined += 1;
+                }
+                Some(s)
+            }
+            _ => {
+                let back = c.varint()?;
+                let n = (self.defined as u64)
+                    .checked_sub(1)
+                    .and_then(|last| last.checked_sub(back))
+                    .ok_or_else(|| {
+                        format!("refers to snapshot -{back}, which was never defined")
+                    })?;
+                let &(start, end) = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| snapshots.get(n))
+                    .ok_or_else(|| "snapshot number out of range".to_owned())?;
+                Some(
+                    self.buf
+                        .get(start..end)
+                        .ok_or_else(|| "snapshot outside the trace".to_owned())?,
+                )
+            }
+        };
+        self.at = c.at;
+        self.previous = Previous { thread, code, t_ns };
+        Ok(Decoded::Event {
+            event: EventRef {
+                kind,
+                code,
+                flags,
+                thread,
+                t_ns,
+                snapshot,
+            },
+            defined,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Event;
+
+    fn decode_all(buf: &[u8]) -> Vec<Event> {
+        let mut snapshots = Vec::new();
+        let mut d = Decoder::new(buf, 0);
+        d.start_chunk(0, buf.len());
+        let mut out = Vec::new();
+        while !d.is_done() {
+            match d.next(&snapshots).unwrap() {
+                Decoded::Event { event, defined } => {
+                    snapshots.extend(defined);
+                    out.push(Event::from(event));
+                }
+                Decoded::Other { .. } => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn varints_and_zigzag_round_trip_at_the_edges() {
+        for n in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, n);
+            let mut c = Cursor { bytes: &out, at: 0 };
+            assert_eq!(c.varint(), Ok(n));
+            assert!(c.finish("x").is_ok());
+        }
+        for d in [0, 1, u64::MAX, 1 << 63, (1 << 63) - 1, 12345] {
+            assert_eq!(unzigzag(zigzag(d)), d);
+        }
+        // Small differences either way stay small.
+        assert_eq!((zigzag(0), zigzag(u64::MAX), zigzag(1)), (0, 1, 2));
+        let mut c = Cursor {
+            bytes: &[0xff; 11],
+            at: 0,
+        };
+        assert!(c.varint().is_err());
+        let mut c = Cursor {
+            bytes: &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            at: 0,
+        };
+        assert_eq!(c.varint(), Err("number too large".into()));
+        let mut c = Cursor {
+            bytes: &[0x80, 0x00],
+            at: 0,
+        };
+        assert_eq!(c.varint(), Err("overlong number".into()));
+    }
+
+    #[test]
+    fn repeated_snapshots_are_stored_once_and_events_shrink_to_a_few_bytes() {
+        let mut e = Encoder::default();
+        let mut buf = Vec::new();
+        let big = vec![7u8; 100];
+        let mut events = Vec::new();
+        for i in 0..100u64 {
+            let call = Event::Call {
+                thread: 1 << 40,
+                code: 3,
+                t_ns: 1_000_000_000 + i * 100,
+                args: Some(big.clone()),
+            };
+            let ret = Event::Return {
+                thread: 1 << 40,
+                code: 3,
+                flags: u32::from(i == 5),
+                t_ns: 1_000_000_050 + i * 100,
+                value: Some(vec![1, 2]),
+            };
+            e.event((&call).into(), &mut buf);
+            e.event((&ret).into(), &mut buf);
+            events.extend([call, ret]);
+        }
+        // The first call holds the snapshot; every other event takes at most 6 bytes.
+        assert!(buf.len() < 100 + 30 + 199 * 6, "{}", buf.len());
+        assert_eq!(decode_all(&buf), events);
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_wraps_around_in_time() {
+        let mut e = Encoder::default();
+        let mut buf = Vec::new();
+        let events = [
+            Event::Call {
+                thread: u64::MAX,
+                code: u32::MAX,
+                t_ns: u64::MAX,
+                args: Some(vec![9; 20]),
+            },
+            Event::Yield {
+                thread: 0,
+                code: 0,
+                t_ns: 0,
+                value: Some(vec![9; 20]),
+            },
+            Event::Resume {
+                thread: 0,
+                code: 0,
+                t_ns: 5,
+            },
+            Event::Raise {
+                thread: 0,
+                code: 1,
+                t_ns: 4,
+                exception: Some(Vec::new()),
+            },
+            Event::Unwind {
+                thread: 0,
+                code: 1,
+                t_ns: 4,
+                flags: u32::MAX,
+            },
+        ];
+        for ev in &events {
+            e.event(ev.into(), &mut buf);
+        }
+        Encoder::record(0x100, b"opaque", &mut buf);
+        assert_eq!(decode_all(&buf), events);
+    }
+
+    #[test]
+    fn codes_and_stats_round_trip_and_reject_extra_bytes() {
+        let code = CodeInfo {
+            id: 7,
+            module: "m".into(),
+            qualname: "f".into(),
+            file: "m.py".into(),
+            first_line: 3,
+            code_hash: u64::MAX,
+        };
+        let body = encode_code(&code);
+        assert_eq!(decode_code(&body), Ok(code));
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(decode_code(&longer).is_err());
+        assert!(decode_code(&body[..body.len() - 1]).is_err());
+        let stats = RunStats {
+            calls: vec![CodeCalls {
+                code: 7,
+                calls: 1 << 40,
+                recorded: 3,
+            }],
+            lost_events: 2,
+        };
+        assert_eq!(decode_stats(&encode_stats(&stats)), Ok(stats));
+        assert!(decode_stats(&[0xff, 0xff, 0xff, 0x7f]).is_err());
+    }
+}
