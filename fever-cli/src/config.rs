@@ -208,5 +208,11 @@ pub struct CheckConfig {
     pub root: Option<PathBuf>,
     /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
     pub python: Option<PathBuf>,
+    /// `--timeout`: seconds each call may run; `None`: no limit.
+    pub timeout: Option<f64>,
+    /// `--twice`: run each call twice and skip those whose two results differ.
+    pub twice: bool,
+    /// `--list`: print what would be checked and why the rest is not, check nothing.
+    pub list: bool,
     pub verbosity: Verbosity,
 }

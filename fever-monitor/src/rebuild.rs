@@ -10,12 +10,16 @@
 //! the caller reports as the reason a call is skipped. No user code runs except a custom
 //! `__new__`.
 
-use fever_core::snapshot::{Blob, BytesKind, Fields, ObjectKind, RefKind, Seq, Text, Value};
+use fever_core::snapshot::{
+    decode, Blob, BytesKind, Fields, ObjectKind, RefKind, Seq, Text, Value,
+};
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet,
-    PyString, PyTuple,
+    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyFunction, PyInt,
+    PyList, PySet, PyString, PyTuple, PyType,
 };
+
+use crate::snapshot::{snapshot_value, SnapshotLimits};
 
 /// Finds objects by module and qualified name (importing the module if needed).
 pub trait Lookup {
@@ -30,6 +34,9 @@ pub trait Lookup {
 
 /// `qualname` (dotted, possibly empty) looked up by attributes from `module_object`, the module
 /// named `module`; a [`Lookup`] uses it once it found the module.
+///
+/// A class's members are read from its `__dict__` first, as they were defined, so a
+/// descriptor (a property, `staticmethod`, a library's own) is not run to find them.
 pub fn member<'py>(
     module_object: Bound<'py, PyAny>,
     module: &str,
@@ -37,11 +44,44 @@ pub fn member<'py>(
 ) -> Result<Bound<'py, PyAny>, String> {
     let mut object = module_object;
     for part in qualname.split('.').filter(|p| !p.is_empty()) {
-        object = object
-            .getattr(part)
-            .map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
+        let next = if object.is_instance_of::<PyType>() {
+            object
+                .getattr("__dict__")
+                .and_then(|d| d.get_item(part))
+                .or_else(|_| object.getattr(part))
+        } else {
+            object.getattr(part)
+        };
+        object = next.map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
     }
     Ok(object)
+}
+
+/// Follows `__func__`, `fget` and `__wrapped__` from `object` (what a class or module holds
+/// under a function's name: a `staticmethod`, a property, a decorator's wrapper) to the function
+/// whose code is `qualname`; `object` itself if none is found.
+pub fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAny> {
+    let mut current = object.clone();
+    for _ in 0..16 {
+        if current.is_instance_of::<PyFunction>() {
+            let runs_it = current
+                .getattr("__code__")
+                .and_then(|c| c.getattr("co_qualname"))
+                .and_then(|q| q.extract::<String>())
+                .is_ok_and(|q| q == qualname);
+            if runs_it {
+                return current;
+            }
+        }
+        let Some(inner) = ["__func__", "fget", "__wrapped__"]
+            .iter()
+            .find_map(|attr| current.getattr(*attr).ok().filter(|v| !v.is_none()))
+        else {
+            break;
+        };
+        current = inner;
+    }
+    object
 }
 
 /// Why a value cannot be rebuilt (the reason a call is skipped).
@@ -74,6 +114,9 @@ pub fn rebuild<'py>(
         }
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex { re, im } => PyComplex::from_doubles(py, *re, *im).into_any(),
+        // Interned like the identifier-like string constants of code are, so a sentinel such
+        // as `NO_PAD = "__no__pad__"` tested with `is` is the same object again.
+        Value::Str(Text::Full(s)) if is_identifier_like(s) => PyString::intern(py, s).into_any(),
         Value::Str(Text::Full(s)) => PyString::new(py, s).into_any(),
         Value::Str(Text::Truncated { .. }) => {
             return Err("a str longer than the recorded snapshot".into())
@@ -144,17 +187,18 @@ pub fn rebuild<'py>(
             ..
         } => return Err(format!("a bound method ({qualname})")),
         Value::Ref {
-            kind,
+            kind: RefKind::Module,
+            module,
+            ..
+        } => names.lookup(py, module, "")?,
+        Value::Ref {
+            kind: RefKind::Function,
             module,
             qualname,
-        } => {
-            let qualname = if *kind == RefKind::Module {
-                ""
-            } else {
-                qualname
-            };
-            names.lookup(py, module, qualname)?
-        }
+        } => unwrap(names.lookup(py, module, qualname)?, qualname),
+        Value::Ref {
+            module, qualname, ..
+        } => names.lookup(py, module, qualname)?,
         Value::Exception(e) => return Err(format!("an exception ({})", e.qualname)),
         Value::Array(a) => return Err(format!("an array ({})", a.type_name)),
         Value::Repr { type_name, .. } => {
@@ -171,6 +215,11 @@ pub fn rebuild<'py>(
         Value::Cycle { .. } => return Err("a container that contains itself".into()),
         Value::Args(_) => return Err("arguments nested in a value".into()),
     })
+}
+
+/// Made only of the characters CPython interns string constants of (letters, digits, `_`).
+fn is_identifier_like(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The rebuilt items of a container recorded whole.
@@ -245,14 +294,88 @@ fn instance<'py>(
     Ok(object)
 }
 
-/// Positional and keyword arguments for a function whose code takes `positional` positional
-/// parameters, from an arguments snapshot (parameters in order: positional, `*args`,
-/// keyword-only, `**kwargs`).
+/// How a function takes its parameters, read from it as it is now: the names a recorded
+/// argument snapshot (parameters in signature order: positional, `*args`, keyword-only,
+/// `**kwargs`; plain names) is bound back by, and its default values.
+#[derive(Debug, Default)]
+pub struct Signature<'py> {
+    /// `co_argcount`: positional parameters, positional-only ones included.
+    pub positional: usize,
+    /// The name of the `*args` parameter, if any.
+    pub varargs: Option<String>,
+    /// The name of the `**kwargs` parameter, if any.
+    pub varkw: Option<String>,
+    /// Parameters with a default value, and the value (`__defaults__`, `__kwdefaults__`).
+    pub defaults: Vec<(String, Bound<'py, PyAny>)>,
+}
+
+impl<'py> Signature<'py> {
+    /// The signature of `function`.
+    pub fn of(function: &Bound<'py, PyAny>) -> PyResult<Self> {
+        use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
+        let code = function.getattr("__code__")?;
+        let flags: i64 = code.getattr("co_flags")?.extract()?;
+        let positional: usize = code.getattr("co_argcount")?.extract()?;
+        let keyword_only: usize = code.getattr("co_kwonlyargcount")?.extract()?;
+        let names: Vec<String> = code.getattr("co_varnames")?.extract()?;
+        // co_varnames: positional, keyword-only, *args, **kwargs, then other locals.
+        let mut next = positional + keyword_only;
+        let mut take = |present: bool| {
+            if !present {
+                return None;
+            }
+            next += 1;
+            names.get(next - 1).cloned()
+        };
+        let varargs = take(flags & CO_VARARGS != 0);
+        let varkw = take(flags & CO_VARKEYWORDS != 0);
+        let mut defaults = Vec::new();
+        let positional_defaults = function.getattr("__defaults__")?;
+        if !positional_defaults.is_none() {
+            let values: Vec<Bound<'py, PyAny>> = positional_defaults.extract()?;
+            let first = positional.saturating_sub(values.len());
+            let named = names.get(first..positional).unwrap_or_default();
+            defaults.extend(named.iter().cloned().zip(values));
+        }
+        if let Ok(keyword_defaults) = function.getattr("__kwdefaults__")?.cast_into::<PyDict>() {
+            for (name, value) in keyword_defaults.iter() {
+                defaults.push((name.extract()?, value));
+            }
+        }
+        Ok(Self {
+            positional,
+            varargs,
+            varkw,
+            defaults,
+        })
+    }
+
+    /// The default value of parameter `name` when `recorded` is a snapshot of it as it is now:
+    /// the very object, so a sentinel compared with `is` still is one.
+    fn default_for(
+        &self,
+        name: &str,
+        recorded: &Value,
+        limits: &SnapshotLimits,
+    ) -> Option<Bound<'py, PyAny>> {
+        let (_, default) = self.defaults.iter().find(|(n, _)| n == name)?;
+        let mut bytes = Vec::new();
+        // SAFETY: the GIL is held (`default` is bound) and the object is alive.
+        unsafe { snapshot_value(default.as_ptr(), limits, &mut bytes) };
+        (decode(&bytes).ok()? == *recorded).then(|| default.clone())
+    }
+}
+
+/// Positional and keyword arguments binding a recorded arguments snapshot to a function with
+/// `signature`: positional parameters (positional-only ones too) by position, the `*args` tuple
+/// spread after them, keyword-only parameters by name, the `**kwargs` dict merged in. A value
+/// recorded equal to its parameter's default (snapshotted with `limits`) is that default.
 pub fn arguments<'py>(
     py: Python<'py>,
     args: &Fields,
-    positional: usize,
+    signature: &Signature<'py>,
     names: &mut dyn Lookup,
+    limits: &SnapshotLimits,
 ) -> Result<(Bound<'py, PyTuple>, Bound<'py, PyDict>), Unrebuildable> {
     let err = |e: PyErr| e.to_string();
     if args.omitted > 0 {
@@ -262,10 +385,14 @@ pub fn arguments<'py>(
     let kwargs = PyDict::new(py);
     let mut after_star = false;
     for (name, value) in &args.entries {
-        let value = rebuild(py, value, names).map_err(|e| format!("argument {name}: {e}"))?;
-        if name.starts_with("**") {
+        let name = name.trim_start_matches('*');
+        let value = match signature.default_for(name, value, limits) {
+            Some(default) => default,
+            None => rebuild(py, value, names).map_err(|e| format!("argument {name}: {e}"))?,
+        };
+        if signature.varkw.as_deref() == Some(name) {
             kwargs.call_method1("update", (value,)).map_err(err)?;
-        } else if name.starts_with('*') {
+        } else if signature.varargs.as_deref() == Some(name) {
             after_star = true;
             list.extend(
                 value
@@ -274,7 +401,7 @@ pub fn arguments<'py>(
                     .collect::<PyResult<Vec<_>>>()
                     .map_err(err)?,
             );
-        } else if !after_star && list.len() < positional {
+        } else if !after_star && list.len() < signature.positional {
             list.push(value);
         } else {
             kwargs.set_item(name, value).map_err(err)?;

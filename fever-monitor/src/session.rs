@@ -254,6 +254,13 @@ fn start_recording(
             ),
             ("main_thread".into(), main_thread.to_string()),
             ("clock".into(), clock::source().into()),
+            // Where relative paths pointed: `fever check` runs the calls from there.
+            (
+                "cwd".into(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+            ),
         ],
     };
     let ring_path = tracer::ring_path();
