@@ -11,7 +11,7 @@
 //! `__new__`.
 
 use fever_core::snapshot::{
-    decode, Blob, BytesKind, Fields, ObjectKind, RefKind, Seq, Text, Value,
+    decode, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text, Value,
 };
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -93,6 +93,32 @@ pub fn rebuild<'py>(
     value: &Value,
     names: &mut dyn Lookup,
 ) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    build(py, value, names, &mut Vec::new())
+}
+
+/// The containers and objects being rebuilt, from the outermost: the levels a snapshot's
+/// [`Value::Cycle`] counts up. A list, dict or plain object exists before its contents, so
+/// a cycle through it is rebuilt; a tuple, set or named tuple does not (`None`).
+type Ancestors<'py> = Vec<Option<Bound<'py, PyAny>>>;
+
+/// `f` run one level deeper, `object` being the container at that level.
+fn below<'py, T>(
+    path: &mut Ancestors<'py>,
+    object: Option<Bound<'py, PyAny>>,
+    f: impl FnOnce(&mut Ancestors<'py>) -> T,
+) -> T {
+    path.push(object);
+    let result = f(path);
+    path.pop();
+    result
+}
+
+fn build<'py>(
+    py: Python<'py>,
+    value: &Value,
+    names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
+) -> Result<Bound<'py, PyAny>, Unrebuildable> {
     let err = |e: PyErr| e.to_string();
     Ok(match value {
         Value::None => py.None().into_bound(py),
@@ -142,27 +168,40 @@ pub fn rebuild<'py>(
                 kind.type_name()
             ))
         }
-        Value::List(seq) => PyList::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
-        Value::Tuple(seq) => PyTuple::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
-        Value::Set(seq) => PySet::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
-        Value::FrozenSet(seq) => PyFrozenSet::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
+        Value::List(seq) => {
+            let list = PyList::empty(py);
+            let built = below(path, Some(list.clone().into_any()), |path| {
+                items(py, seq, names, path)
+            })?;
+            for item in built {
+                list.append(item).map_err(err)?;
+            }
+            list.into_any()
+        }
+        Value::Tuple(seq) => {
+            let built = below(path, None, |path| items(py, seq, names, path))?;
+            PyTuple::new(py, built).map_err(err)?.into_any()
+        }
+        Value::Set(seq) => {
+            let built = below(path, None, |path| items(py, seq, names, path))?;
+            PySet::new(py, built).map_err(err)?.into_any()
+        }
+        Value::FrozenSet(seq) => {
+            let built = below(path, None, |path| items(py, seq, names, path))?;
+            PyFrozenSet::new(py, built).map_err(err)?.into_any()
+        }
         Value::Dict(map) => {
             if map.omitted > 0 {
                 return Err(cut("a dict", map.omitted));
             }
             let dict = PyDict::new(py);
-            for (k, v) in &map.entries {
-                dict.set_item(rebuild(py, k, names)?, rebuild(py, v, names)?)
-                    .map_err(err)?;
-            }
+            below(path, Some(dict.clone().into_any()), |path| {
+                for (k, v) in &map.entries {
+                    dict.set_item(build(py, k, names, path)?, build(py, v, names, path)?)
+                        .map_err(err)?;
+                }
+                Ok::<(), Unrebuildable>(())
+            })?;
             dict.into_any()
         }
         Value::Object(object) => {
@@ -171,15 +210,8 @@ pub fn rebuild<'py>(
                 return Err(format!("a {name} with state a snapshot cannot hold"));
             }
             let class = names.lookup(py, &object.module, &object.qualname)?;
-            instance(
-                py,
-                &class,
-                object.kind,
-                object.base.as_deref(),
-                &object.fields,
-                names,
-            )
-            .map_err(|e| format!("cannot rebuild a {name}: {e}"))?
+            instance(py, &class, object, names, path)
+                .map_err(|e| format!("cannot rebuild a {name}: {e}"))?
         }
         Value::Ref {
             kind: RefKind::Method,
@@ -212,7 +244,15 @@ pub fn rebuild<'py>(
                 "a {type_name} nested below the snapshot depth limit"
             ))
         }
-        Value::Cycle { .. } => return Err("a container that contains itself".into()),
+        Value::Cycle { levels } => {
+            let at = usize::try_from(*levels)
+                .ok()
+                .and_then(|levels| path.len().checked_sub(levels));
+            match at.and_then(|at| path.get(at)).cloned().flatten() {
+                Some(ancestor) => ancestor,
+                None => return Err("a tuple or set that contains itself".into()),
+            }
+        }
         Value::Args(_) => return Err("arguments nested in a value".into()),
     })
 }
@@ -227,50 +267,84 @@ fn items<'py>(
     py: Python<'py>,
     seq: &Seq,
     names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
 ) -> Result<Vec<Bound<'py, PyAny>>, Unrebuildable> {
     if seq.omitted > 0 {
         return Err(cut("a container", seq.omitted));
     }
-    seq.items.iter().map(|v| rebuild(py, v, names)).collect()
+    seq.items
+        .iter()
+        .map(|v| build(py, v, names, path))
+        .collect()
 }
 
 fn cut(what: &str, omitted: u64) -> String {
     format!("{what} with {omitted} more items than the snapshot holds")
 }
 
-/// An instance of `class` with the recorded state.
+/// An instance of `class` with the recorded state. A plain object or dataclass is created
+/// (`__new__`) before its fields are rebuilt, so they may refer back to it.
 fn instance<'py>(
     py: Python<'py>,
     class: &Bound<'py, PyAny>,
-    kind: ObjectKind,
-    base: Option<&Value>,
-    fields: &Fields,
+    recorded: &Object,
     names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
 ) -> Result<Bound<'py, PyAny>, Unrebuildable> {
     let err = |e: PyErr| e.to_string();
+    let fields = &recorded.fields;
     if fields.omitted > 0 {
         return Err(cut("an object", fields.omitted));
     }
-    let values = fields
-        .entries
-        .iter()
-        .map(|(name, v)| Ok((name, rebuild(py, v, names)?)))
-        .collect::<Result<Vec<_>, Unrebuildable>>()?;
     let builtins = py.import("builtins").map_err(err)?;
-    let object = match (kind, base) {
+    let fields_below = |path: &mut Ancestors<'py>, names: &mut dyn Lookup| {
+        fields
+            .entries
+            .iter()
+            .map(|(name, v)| Ok((name, build(py, v, names, path)?)))
+            .collect::<Result<Vec<_>, Unrebuildable>>()
+    };
+    let (object, values) = match (recorded.kind, recorded.base.as_deref()) {
         (ObjectKind::NamedTuple, _) => {
+            let values = below(path, None, |path| fields_below(path, names))?;
             let items = PyTuple::new(py, values.iter().map(|(_, v)| v)).map_err(err)?;
             let tuple = builtins.getattr("tuple").map_err(err)?;
             return tuple.call_method1("__new__", (class, items)).map_err(err);
         }
         (ObjectKind::Subclass, Some(base)) => {
-            let contents = rebuild(py, base, names)?;
+            // The built-in contents are at the object's own level, not one below.
+            let (contents, values) = below(path, None, |path| {
+                let contents = match base {
+                    Value::List(seq) => PyList::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::Tuple(seq) => PyTuple::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::Set(seq) => PySet::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::FrozenSet(seq) => PyFrozenSet::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::Dict(map) if map.omitted == 0 => {
+                        let dict = PyDict::new(py);
+                        for (k, v) in &map.entries {
+                            dict.set_item(build(py, k, names, path)?, build(py, v, names, path)?)
+                                .map_err(err)?;
+                        }
+                        dict.into_any()
+                    }
+                    other => build(py, other, names, path)?,
+                };
+                Ok::<_, Unrebuildable>((contents, fields_below(path, names)?))
+            })?;
             let base_type = contents.get_type();
             let mutable = contents.is_instance_of::<PyList>()
                 || contents.is_instance_of::<PyDict>()
                 || contents.is_instance_of::<PySet>()
                 || contents.is_instance_of::<PyByteArray>();
-            if mutable {
+            let object = if mutable {
                 let object = base_type.call_method1("__new__", (class,)).map_err(err)?;
                 base_type
                     .call_method1("__init__", (&object, contents))
@@ -280,9 +354,14 @@ fn instance<'py>(
                 base_type
                     .call_method1("__new__", (class, contents))
                     .map_err(err)?
-            }
+            };
+            (object, values)
         }
-        _ => class.call_method1("__new__", (class,)).map_err(err)?,
+        _ => {
+            let object = class.call_method1("__new__", (class,)).map_err(err)?;
+            let values = below(path, Some(object.clone()), |path| fields_below(path, names))?;
+            (object, values)
+        }
     };
     let set = builtins
         .getattr("object")

@@ -14,7 +14,10 @@
 //!   their helpers), so a recorded test suite checks the calls the tests made into the code
 //!   under test, not the tests;
 //! - calls that did not return in the recording (interrupted by Ctrl-C, or still running when
-//!   it ended): run again, they could run forever.
+//!   it ended): run again, they could run forever;
+//! - calls made while a module other than `__main__` was imported (from its body, at any
+//!   depth): set-up such as registering rules in a module's tables, which importing the module
+//!   for the check did again; run once more, it would change what the other calls see.
 //!
 //! A call is skipped, with its reason, when it cannot be compared with its recording:
 //! - it ran, itself or below it, a version of a function that was reloaded later in the
@@ -85,6 +88,8 @@ pub enum Unselected {
     NotMatching,
     /// Did not return in the recording.
     DidNotReturn,
+    /// Made while a module was imported.
+    ImportTime,
 }
 
 impl fmt::Display for Unselected {
@@ -95,6 +100,9 @@ impl fmt::Display for Unselected {
             Self::NotMatching => "not matching --select",
             Self::DidNotReturn => {
                 "did not return in the recording (interrupted, or still running when it ended)"
+            }
+            Self::ImportTime => {
+                "made while a module was imported (its set-up, which importing it runs again)"
             }
         })
     }
@@ -144,7 +152,9 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
         .codes()
         .iter()
         .map(|code| {
-            let role = if !is_call(&code.qualname) || options.class_bodies.contains(&code.id) {
+            let role = if code.qualname == "<module>" && code.module != "__main__" {
+                Role::Import
+            } else if !is_call(&code.qualname) || options.class_bodies.contains(&code.id) {
                 Role::NotACall
             } else if patterns.is_empty() {
                 if is_test_file(&code.file, root) {
@@ -259,6 +269,8 @@ enum Role {
     Matches,
     /// Not a call at all: not counted.
     NotACall,
+    /// The body of an imported module: not a call, and the calls below it are its set-up.
+    Import,
     /// Not selected, for this reason.
     Other(Unselected),
 }
@@ -388,11 +400,13 @@ struct Found<'a> {
 }
 
 /// One open span: the index of its entry in `found` if selected, whether it counts as a
-/// level for the calls below it, and the stale code it ran, if any.
+/// level for the calls below it, whether it runs while a module is imported, and the stale
+/// code it ran, if any.
 #[derive(Clone, Copy)]
 struct Open {
     found: Option<usize>,
     matches: bool,
+    importing: bool,
     stale: Option<u32>,
 }
 
@@ -451,11 +465,15 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
             .get(&span.code)
             .copied()
             .unwrap_or(Role::NotACall);
+        let (stack, level) = self.stacks.entry(thread.index).or_default();
+        let importing = role == Role::Import || stack.last().is_some_and(|open| open.importing);
         if role == Role::Matches && self.did_not_return.contains(&self.event) {
             role = Role::Other(Unselected::DidNotReturn);
         }
+        if role == Role::Matches && importing {
+            role = Role::Other(Unselected::ImportTime);
+        }
         let matches = role == Role::Matches;
-        let (stack, level) = self.stacks.entry(thread.index).or_default();
         // A generator resuming is not a call: its call was its first stretch.
         let selected = matches && !span.resumed && *level <= self.depth;
         let found = selected.then(|| {
@@ -471,7 +489,7 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
         if !selected && !span.resumed {
             let reason = match role {
                 Role::Matches => Some(Unselected::Nested),
-                Role::NotACall => None,
+                Role::NotACall | Role::Import => None,
                 Role::Other(reason) => Some(reason),
             };
             let reason = match reason {
@@ -488,6 +506,7 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
         stack.push(Open {
             found,
             matches,
+            importing,
             stale,
         });
         *level += usize::from(matches);
@@ -570,16 +589,19 @@ mod tests {
         }
     }
 
-    /// Codes: 0 `<module>`, 1 `main`, 2 `load`, 3 `parse`, 4 `f.<locals>.g`.
+    /// Codes: 0 `__main__.<module>`, 1 `main`, 2 `load`, 3 `parse`, 4 `f.<locals>.g`.
     fn trace(events: &[Event]) -> TraceReader {
         let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
         for (id, name) in ["<module>", "main", "load", "parse", "f.<locals>.g"]
             .iter()
             .enumerate()
         {
-            writer
-                .add_code(code(u32::try_from(id).unwrap(), name))
-                .unwrap();
+            let mut info = code(u32::try_from(id).unwrap(), name);
+            if id == 0 {
+                // The script's body (an imported module's would be set-up).
+                info.module = "__main__".into();
+            }
+            writer.add_code(info).unwrap();
         }
         for event in events {
             writer.write_event(event).unwrap();
@@ -824,6 +846,49 @@ mod tests {
 
     fn ids_of(reader: &TraceReader, patterns: &[&str]) -> Vec<String> {
         ids(reader, patterns, 0)
+    }
+
+    #[test]
+    fn calls_made_while_a_module_was_imported_are_not_selected() {
+        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        let at = |id, module: &str, qualname: &str| CodeInfo {
+            id,
+            module: module.into(),
+            qualname: qualname.into(),
+            file: format!("/p/{module}.py"),
+            first_line: id + 1,
+            code_hash: 0,
+        };
+        writer.add_code(at(0, "__main__", "<module>")).unwrap();
+        writer.add_code(at(1, "lib", "<module>")).unwrap();
+        writer.add_code(at(2, "lib", "register")).unwrap();
+        writer.add_code(at(3, "lib", "rule")).unwrap();
+        writer.add_code(at(4, "__main__", "main")).unwrap();
+        for event in [
+            call(0, b"m"),
+            call(1, b"l"),
+            call(2, b"r"),
+            call(3, b"x"),
+            ret(3, b"x"),
+            ret(2, b"r"),
+            ret(1, b"l"),
+            call(4, b"a"),
+            call(2, b"r"),
+            ret(2, b"r"),
+            ret(4, b"a"),
+            ret(0, b"m"),
+        ] {
+            writer.write_event(&event).unwrap();
+        }
+        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
+        let selection = select(&reader, &Options::default()).unwrap();
+        let ids: Vec<&str> = selection.cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["__main__.main[1]"]);
+        assert_eq!(
+            selection.unselected,
+            BTreeMap::from([(Unselected::Nested, 1), (Unselected::ImportTime, 2)])
+        );
+        assert_eq!(ids_of(&reader, &["lib.register"]), ["lib.register[1]"]);
     }
 
     #[test]
