@@ -47,7 +47,9 @@ def skipped(result: subprocess.CompletedProcess) -> dict[str, str]:
 
 
 SIGNATURES = """
+    import datetime
     import enum
+    from decimal import Decimal
     from collections import namedtuple
     from dataclasses import dataclass
 
@@ -113,6 +115,9 @@ SIGNATURES = """
     def depth(node):
         return 0 if node.parent is None else 1 + depth(node.parent)
 
+    def window(seq, part, span, amount, when):
+        return seq[part], list(span), amount * 2, when.year
+
     def main():
         print(spread(1, 2, 3, scale=5, z=6))
         print(positional_only(1, 5, c=7, d=8), positional_only(9))
@@ -123,6 +128,8 @@ SIGNATURES = """
         root = Node("root")
         leaf = root.add(Node("a")).add(Node("b"))
         print(depth(leaf))
+        print(window([1, 2, 3, 4], slice(1, 3), range(2, 8, 2), Decimal("1.5"),
+                     datetime.datetime(2024, 5, 6, 7, 8)))
 
     if __name__ == "__main__":
         main()
@@ -136,8 +143,9 @@ def test_calls_are_re_invoked_with_the_binding_they_had(venv, tmp_path):
                    expect=0)
     # main, then every call it made: *args, **kwargs, keyword-only, positional-only, defaults
     # that are sentinels, methods, classmethods, staticmethods, objects with slots, enums,
-    # named tuples and dataclasses nested in each other, objects in a cycle (parent/child).
-    assert counts(result) == (18, 0, 0), describe(result)
+    # named tuples and dataclasses nested in each other, objects in a cycle (parent/child),
+    # values known by their repr: a slice, a range, a Decimal, a datetime.
+    assert counts(result) == (19, 0, 0), describe(result)
 
     edit(tmp_path / "sigs.py", "return [first * scale]", "return [first * scale * 2]")
     edit(tmp_path / "sigs.py", "return a * 1000 + b * 100", "return a * 1000 + b * 10")
@@ -431,3 +439,34 @@ def test_a_real_librarys_single_line_mutations_are_caught(venv, tmp_path):
     print(f"single-line mutations caught: fever check {caught_by_fever}/{len(MUTATIONS)}, "
           f"the suite {caught_by_suite}/{len(MUTATIONS)}")
     assert caught_by_fever == caught_by_suite == len(MUTATIONS), missed
+
+
+ARRAYS = """
+    import numpy as np
+
+    def normalize(values, scale):
+        return values / values.sum() * scale
+
+    def shape_of(grid):
+        return grid.shape, str(grid.dtype)
+
+    def main():
+        print(normalize(np.arange(1.0, 5.0), 2.0))
+        print(shape_of(np.zeros((3, 2), dtype=np.int32)))
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_numpy_arrays_are_rebuilt_when_numpy_is_installed(venv, tmp_path):
+    has_numpy = subprocess.run([str(PYTHON), "-c", "import numpy"], capture_output=True).returncode == 0
+    if not has_numpy:
+        pytest.skip("numpy is not installed in the venv under test")
+    write(tmp_path / "arrays.py", ARRAYS)
+    record(venv, "arrays.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "--select", "arrays.[!m]*", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (2, 0, 0), describe(result)
+    edit(tmp_path / "arrays.py", "* scale", "* scale + 1")
+    result = check(venv, "run.trace", "--select", "arrays.normalize", cwd=tmp_path, expect=1)
+    assert counts(result) == (0, 1, 0), describe(result)

@@ -11,7 +11,8 @@
 //! `__new__`.
 
 use fever_core::snapshot::{
-    decode, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text, Value,
+    decode, Array, ArrayData, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text,
+    Value,
 };
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -232,7 +233,14 @@ fn build<'py>(
             module, qualname, ..
         } => names.lookup(py, module, qualname)?,
         Value::Exception(e) => return Err(format!("an exception ({})", e.qualname)),
-        Value::Array(a) => return Err(format!("an array ({})", a.type_name)),
+        Value::Array(array) => numpy_array(py, array)?,
+        Value::Repr {
+            type_name,
+            text: Text::Full(text),
+        } if REPR_CONSTRUCTED.iter().any(|(name, ..)| name == type_name) => {
+            from_repr(py, type_name, text)
+                .ok_or_else(|| format!("a {type_name} recorded by its repr only"))?
+        }
         Value::Repr { type_name, .. } => {
             return Err(format!("a {type_name} recorded by its repr only"))
         }
@@ -255,6 +263,93 @@ fn build<'py>(
         }
         Value::Args(_) => return Err("arguments nested in a value".into()),
     })
+}
+
+/// Standard types whose repr is a call of their constructor with literal arguments:
+/// `(type name, repr prefix, module, constructor)`. Rebuilt by parsing the arguments with
+/// `ast.literal_eval` (which runs nothing) and calling the constructor.
+const REPR_CONSTRUCTED: &[(&str, &str, &str, &str)] = &[
+    ("range", "range(", "builtins", "range"),
+    ("slice", "slice(", "builtins", "slice"),
+    ("decimal.Decimal", "Decimal(", "decimal", "Decimal"),
+    ("fractions.Fraction", "Fraction(", "fractions", "Fraction"),
+    ("datetime.date", "datetime.date(", "datetime", "date"),
+    (
+        "datetime.datetime",
+        "datetime.datetime(",
+        "datetime",
+        "datetime",
+    ),
+    ("datetime.time", "datetime.time(", "datetime", "time"),
+    (
+        "datetime.timedelta",
+        "datetime.timedelta(",
+        "datetime",
+        "timedelta",
+    ),
+];
+
+/// The value of type `type_name` whose repr is `text`, when that repr is its constructor called
+/// with literal positional and keyword arguments (`datetime.timedelta(days=1)`).
+fn from_repr<'py>(py: Python<'py>, type_name: &str, text: &str) -> Option<Bound<'py, PyAny>> {
+    let (_, prefix, module, constructor) = REPR_CONSTRUCTED
+        .iter()
+        .find(|(name, ..)| *name == type_name)?;
+    let inside = text.strip_prefix(prefix)?.strip_suffix(')')?;
+    let ast = py.import("ast").ok()?;
+    // `f(ARGS)` parsed as a call: its arguments must all be literals.
+    let call = ast
+        .call_method1("parse", (format!("f({inside})"), "<repr>", "eval"))
+        .ok()?
+        .getattr("body")
+        .ok()?;
+    let literal = |node: Bound<'py, PyAny>| ast.call_method1("literal_eval", (node,)).ok();
+    let args: Vec<Bound<'py, PyAny>> = call
+        .getattr("args")
+        .ok()?
+        .try_iter()
+        .ok()?
+        .map(|node| literal(node.ok()?))
+        .collect::<Option<_>>()?;
+    let kwargs = PyDict::new(py);
+    for keyword in call.getattr("keywords").ok()?.try_iter().ok()? {
+        let keyword = keyword.ok()?;
+        let name = keyword.getattr("arg").ok()?;
+        if name.is_none() {
+            return None;
+        }
+        kwargs
+            .set_item(name, literal(keyword.getattr("value").ok()?)?)
+            .ok()?;
+    }
+    py.import(*module)
+        .ok()?
+        .getattr(*constructor)
+        .ok()?
+        .call(PyTuple::new(py, args).ok()?, Some(&kwargs))
+        .ok()
+}
+
+/// A `numpy.ndarray` recorded with its data: that dtype, shape and data, in a new array.
+fn numpy_array<'py>(py: Python<'py>, array: &Array) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    let ArrayData::Data(data) = &array.data else {
+        return Err(format!(
+            "a {} recorded without its data (too big)",
+            array.type_name
+        ));
+    };
+    if array.type_name != "numpy.ndarray" {
+        return Err(format!("an array ({})", array.type_name));
+    }
+    let err = |e: PyErr| format!("cannot rebuild a numpy.ndarray: {e}");
+    let numpy = py.import("numpy").map_err(err)?;
+    let flat = numpy
+        .call_method1("frombuffer", (PyBytes::new(py, data), array.dtype.as_str()))
+        .map_err(err)?;
+    let shape = PyTuple::new(py, &array.shape).map_err(err)?;
+    flat.call_method1("reshape", (shape,))
+        .and_then(|a| a.call_method0("copy"))
+        .map_err(err)
 }
 
 /// Made only of the characters CPython interns string constants of (letters, digits, `_`).
