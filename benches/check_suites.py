@@ -18,6 +18,7 @@ import random
 import re
 import shutil
 import tarfile
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -99,68 +100,68 @@ def _check(ctx: Ctx, work: Path, trace: Path) -> tuple[int, str, float]:
 
 
 def run(ctx: Ctx) -> dict:
-    results = []
-    for spec, modules, args in SUITES:
-        src = _sdist(ctx, spec)
-        work = OUT / "suites" / src.name
-        if work.exists():
-            shutil.rmtree(work)
-        shutil.copytree(src, work)
-        trace = work / "run.trace"
-        rec = time_process([str(ctx.fever), "record", "-o", str(trace), "-m", "pytest",
-                            "-q", "-p", "no:cacheprovider", *args], cwd=work, timeout=1800)
-        m = re.search(r"^fever: recorded ([\d,]+) calls", rec.stderr, re.M)
-        if not m:
-            raise RuntimeError(f"{spec}: no recording\n{rec.stderr[-2000:]}")
-        calls = int(m[1].replace(",", ""))
-        rc, stderr, wall = _check(ctx, work, trace)
-        summary = re.search(r"^fever: (\d+) passed, (\d+) failed, (\d+) skipped", stderr, re.M)
-        if summary is None:
-            raise RuntimeError(f"{spec}: fever check said\n{stderr[-2000:]}")
-        passed, failed, skipped = map(int, summary.groups())
-        reasons = Counter()
-        for reason in re.findall(r"^fever: skipped \S+: (.*)$", stderr, re.M):
-            reason = re.sub(r"argument \w+: ", "argument X: ", reason)
-            reason = re.sub(r"\b[\w.]+(\.<locals>)?\.<\w+>|[\w.]+<locals>[\w.<>]*", "…", reason)
-            reasons[re.sub(r"\d+", "N", reason)[:80]] += 1
-        log(f"{spec}: {calls} calls recorded, {passed} passed, {failed} failed, {skipped} skipped "
-            f"in {wall:.1f} s")
+    # Outside this repository: pytest would take fever's own pyproject.toml for the suite's.
+    with tempfile.TemporaryDirectory(prefix="fever-bench-suites-") as tmp:
+        return {"suites": [_suite(ctx, Path(tmp), *suite) for suite in SUITES]}
 
-        rng = random.Random(14)
-        candidates = [(mod, i, line) for mod in modules
-                      for i, line in _candidates((work / mod).read_text())]
-        rng.shuffle(candidates)
-        by_suite = by_fever = tried = 0
-        missed = []
-        for mod, i, mutated in candidates:
-            if by_suite == MUTANTS or tried == MAX_TRIES:
-                break
-            tried += 1
-            path = work / mod
-            original = path.read_text()
-            lines = original.splitlines(keepends=True)
-            lines[i] = mutated + ("\n" if lines[i].endswith("\n") else "")
-            path.write_text("".join(lines))
-            try:
-                if not _suite_fails(ctx, work, args):
-                    continue
-                by_suite += 1
-                if _check(ctx, work, trace)[0] == 1:
-                    by_fever += 1
-                else:
-                    missed.append(f"{mod}:{i + 1}: {mutated.strip()}")
-            finally:
-                path.write_text(original)
-        log(f"{spec}: mutations caught by the suite {by_suite}/{tried}, by fever check "
-            f"{by_fever}/{by_suite}")
-        results.append({
-            "spec": spec, "calls": calls, "passed": passed, "failed": failed,
-            "skipped": skipped, "bytes": trace.stat().st_size, "check_s": wall,
-            "record_s": rec.wall, "reasons": reasons.most_common(3), "tried": tried,
-            "by_suite": by_suite, "by_fever": by_fever, "missed": missed,
-        })
-        trace.unlink()
-    return {"suites": results}
+
+def _suite(ctx: Ctx, tmp: Path, spec: str, modules: list[str], args: list[str]) -> dict:
+    src = _sdist(ctx, spec)
+    work = tmp / src.name
+    shutil.copytree(src, work)
+    trace = work / "run.trace"
+    rec = time_process([str(ctx.fever), "record", "-o", str(trace), "-m", "pytest",
+                        "-q", "-p", "no:cacheprovider", *args], cwd=work, timeout=1800)
+    m = re.search(r"^fever: recorded ([\d,]+) calls", rec.stderr, re.M)
+    if not m:
+        raise RuntimeError(f"{spec}: no recording\n{rec.stderr[-2000:]}")
+    calls = int(m[1].replace(",", ""))
+    rc, stderr, wall = _check(ctx, work, trace)
+    summary = re.search(r"^fever: (\d+) passed, (\d+) failed, (\d+) skipped", stderr, re.M)
+    if summary is None:
+        raise RuntimeError(f"{spec}: fever check said\n{stderr[-2000:]}")
+    passed, failed, skipped = map(int, summary.groups())
+    reasons = Counter()
+    for reason in re.findall(r"^fever: skipped \S+: (.*)$", stderr, re.M):
+        reason = re.sub(r"argument \w+: ", "argument X: ", reason)
+        reason = re.sub(r"\b[\w.]+(\.<locals>)?\.<\w+>|[\w.]+<locals>[\w.<>]*", "…", reason)
+        reasons[re.sub(r"\d+", "N", reason)[:80]] += 1
+    log(f"{spec}: {calls} calls recorded, {passed} passed, {failed} failed, {skipped} skipped "
+        f"in {wall:.1f} s")
+
+    rng = random.Random(14)
+    candidates = [(mod, i, line) for mod in modules
+                  for i, line in _candidates((work / mod).read_text())]
+    rng.shuffle(candidates)
+    by_suite = by_fever = tried = 0
+    missed = []
+    for mod, i, mutated in candidates:
+        if by_suite == MUTANTS or tried == MAX_TRIES:
+            break
+        tried += 1
+        path = work / mod
+        original = path.read_text()
+        lines = original.splitlines(keepends=True)
+        lines[i] = mutated + ("\n" if lines[i].endswith("\n") else "")
+        path.write_text("".join(lines))
+        try:
+            if not _suite_fails(ctx, work, args):
+                continue
+            by_suite += 1
+            if _check(ctx, work, trace)[0] == 1:
+                by_fever += 1
+            else:
+                missed.append(f"{mod}:{i + 1}: {mutated.strip()}")
+        finally:
+            path.write_text(original)
+    log(f"{spec}: mutations caught by the suite {by_suite}/{tried}, by fever check "
+        f"{by_fever}/{by_suite}")
+    return {
+        "spec": spec, "calls": calls, "passed": passed, "failed": failed,
+        "skipped": skipped, "bytes": trace.stat().st_size, "check_s": wall,
+        "record_s": rec.wall, "reasons": reasons.most_common(3), "tried": tried,
+        "by_suite": by_suite, "by_fever": by_fever, "missed": missed,
+    }
 
 
 def render(res: dict) -> str:

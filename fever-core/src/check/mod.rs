@@ -21,11 +21,11 @@ pub mod report;
 pub mod select;
 pub mod update;
 
-pub use compare::{same_outcome, Outcome, DEFAULT_REL_TOL};
+pub use compare::{differs_in_string_order, same_outcome, Outcome, DEFAULT_REL_TOL};
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
 pub use relocate::Relocation;
-pub use report::{judge, timed_out_report, Summary, Verdict};
+pub use report::{failure_without_result, judge, Summary, Verdict};
 pub use select::{is_test_file, select, Case, Options, Selection, Unselected};
 pub use update::rewrite_file;
 

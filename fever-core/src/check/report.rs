@@ -55,13 +55,11 @@ pub fn failure_report(case: &Case, expected: &Outcome, actual: &Outcome) -> Stri
     format!("{heading}  {}\n{body}", case.location())
 }
 
-/// `module.qualname(args)  file:line`, then that the call ran past its time limit.
-pub fn timed_out_report(case: &Case, seconds: f64) -> String {
+/// `module.qualname(args)  file:line`, then `what` went wrong instead of a result (a time
+/// limit passed, the module does not import any more).
+pub fn failure_without_result(case: &Case, what: &str) -> String {
     let heading = text::call(&case.name(), case.args.as_deref(), HEADING_ARGS_CHARS);
-    format!(
-        "{heading}  {}\ntimed out after {seconds} s (raise the limit with --timeout)\n",
-        case.location()
-    )
+    format!("{heading}  {}\n{what}\n", case.location())
 }
 
 /// The pretty form of an outcome; a raised exception is prefixed with `raised `.

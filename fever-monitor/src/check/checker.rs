@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, judge, same_outcome, timed_out_report, Case, Options, Outcome, RecordedLimits,
-    Relocation, Unselected, Verdict,
+    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Options,
+    Outcome, RecordedLimits, Relocation, Unselected, Verdict,
 };
 use fever_core::snapshot::{decode, Value};
 use fever_core::trace::TraceReader;
@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
 use super::imports::Modules;
-use super::invoke::{self, Called};
+use super::invoke::{self, Called, Conditions};
 use super::sources::Sources;
 use crate::rebuild;
 use crate::snapshot::SnapshotLimits;
@@ -51,6 +51,33 @@ fn class_bodies(
     Ok(found)
 }
 
+/// The failure of a call that ran past its time limit.
+fn timed_out(case: &Case, seconds: f64) -> String {
+    failure_without_result(
+        case,
+        &format!("timed out after {seconds} s (raise the limit with --timeout)"),
+    )
+}
+
+/// Whether `case` raised a `Warning` in the recording: the warning filters then made warnings
+/// errors (pytest's `-W error`, `filterwarnings = error`), and the check does the same.
+fn raised_a_warning(py: Python<'_>, case: &Case, modules: &mut Modules) -> bool {
+    let Some(Outcome::Raised(bytes)) = &case.expected else {
+        return false;
+    };
+    let Ok(Value::Exception(exception)) = decode(bytes) else {
+        return false;
+    };
+    let Ok(class) = rebuild::Lookup::lookup(modules, py, &exception.module, &exception.qualname)
+    else {
+        return false;
+    };
+    let warning = py.get_type::<pyo3::exceptions::PyWarning>();
+    class
+        .cast_into::<PyType>()
+        .is_ok_and(|class| class.is_subclass(&warning).unwrap_or(false))
+}
+
 /// How calls are re-invoked and compared.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -73,6 +100,9 @@ pub struct Checker {
     sources: Sources,
     /// The recorded working directory, where the project is now (if it exists).
     cwd: Option<PathBuf>,
+    /// String hashes, so the iteration order of sets of strings, change from process to
+    /// process (no fixed `PYTHONHASHSEED`).
+    random_hashes: bool,
 }
 
 /// The working directory changed for a while: back where it was when dropped.
@@ -169,6 +199,12 @@ impl Checker {
             modules,
             sources,
             cwd,
+            random_hashes: std::env::var("PYTHONHASHSEED").map_or(true, |seed| seed == "random")
+                && py
+                    .import("sys")?
+                    .getattr("flags")?
+                    .getattr("hash_randomization")?
+                    .is_truthy()?,
         })
     }
 
@@ -218,6 +254,13 @@ impl Checker {
                     case.name()
                 )));
             }
+            // Its module imported when recorded and raises now: the code is broken.
+            Err(reason) if self.modules.is_broken(&case.code.module) => {
+                return Ok(Checked {
+                    verdict: Verdict::Failed(failure_without_result(case, &reason)),
+                    now: None,
+                })
+            }
             Err(reason) => return Ok(skipped(reason)),
         };
         let code = function.getattr("__code__")?;
@@ -243,13 +286,18 @@ impl Checker {
                 }
             };
         let timeout = self.settings.timeout;
+        let conditions = Conditions {
+            limits: &self.limits,
+            timeout,
+            warnings_as_errors: raised_a_warning(py, case, &mut self.modules),
+        };
         self.sources.reset(py)?;
-        let now = match invoke::call(py, &function, &args, &kwargs, &self.limits, timeout)? {
+        let now = match invoke::call(py, &function, &args, &kwargs, conditions)? {
             Called::Finished(now) => now,
             Called::TimedOut => {
                 let seconds = timeout.unwrap_or_default();
                 return Ok(Checked {
-                    verdict: Verdict::Failed(timed_out_report(case, seconds)),
+                    verdict: Verdict::Failed(timed_out(case, seconds)),
                     now: None,
                 });
             }
@@ -261,6 +309,27 @@ impl Checker {
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
+        }
+        let reordered = |expected: &Option<Outcome>| {
+            expected
+                .as_ref()
+                .is_some_and(|e| differs_in_string_order(e, &now, self.settings.rel_tol))
+        };
+        if matches!(verdict, Verdict::Failed(_)) && self.random_hashes {
+            let what = if case.code.qualname.ends_with("__hash__") {
+                Some("a hash")
+            } else if reordered(&case.expected) {
+                Some("the same strings in another order, as iterating a set of strings gives")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                verdict = Verdict::Skipped(format!(
+                    "nondeterministic: {what}; hashes of strings change from process to process \
+                     (hash randomization: a fixed PYTHONHASHSEED when recording and checking \
+                     avoids it)"
+                ));
+            }
         }
         if self.settings.twice && !matches!(verdict, Verdict::Skipped(_)) {
             let (args, kwargs) = match rebuild::arguments(
@@ -276,7 +345,7 @@ impl Checker {
                 }
             };
             self.sources.reset(py)?;
-            match invoke::call(py, &function, &args, &kwargs, &self.limits, timeout)? {
+            match invoke::call(py, &function, &args, &kwargs, conditions)? {
                 Called::Finished(again) if same_outcome(&now, &again, self.settings.rel_tol) => {}
                 Called::Finished(_) => {
                     let mut used = reached;
@@ -295,7 +364,7 @@ impl Checker {
                     ));
                 }
                 Called::TimedOut => {
-                    verdict = Verdict::Failed(timed_out_report(case, timeout.unwrap_or_default()));
+                    verdict = Verdict::Failed(timed_out(case, timeout.unwrap_or_default()));
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! functions it defines then say `__module__ == "__main__"`, as they did when recorded, and
 //! `sys.modules["__main__"]` is that module, so snapshots and lookups agree with the trace.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use fever_core::check::{Layout, Relocation};
@@ -34,6 +34,8 @@ pub struct Modules {
     main: Option<Main>,
     /// Recorded modules' files, for those `import` does not find.
     files: HashMap<String, PathBuf>,
+    /// Modules whose code raised (not an `ImportError`) when imported: broken since recorded.
+    broken: HashSet<String>,
     loaded: HashMap<String, Result<Py<PyAny>, String>>,
 }
 
@@ -78,6 +80,7 @@ impl Modules {
         Ok(Self {
             main,
             files: layout.files,
+            broken: HashSet::new(),
             loaded: HashMap::new(),
         })
     }
@@ -118,7 +121,15 @@ impl Modules {
             Err(err) if err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
                 return Err(err)
             }
-            Err(err) => Err(format!("cannot import {name}: {}", describe(py, &err))),
+            Err(err) => {
+                // Not found (moved, not installed) says nothing about the code.
+                let missing = err.is_instance_of::<pyo3::exceptions::PyImportError>(py)
+                    || err.is_instance_of::<pyo3::exceptions::PyOSError>(py);
+                if !missing {
+                    self.broken.insert(name.to_owned());
+                }
+                Err(format!("cannot import {name}: {}", describe(py, &err)))
+            }
         };
         self.loaded.insert(
             name.to_owned(),
@@ -128,6 +139,12 @@ impl Modules {
                 .map_err(Clone::clone),
         );
         Ok(result)
+    }
+
+    /// Whether importing `module` raised an exception of its code (a `SyntaxError`, a
+    /// `NameError`, ...), not an `ImportError` or `OSError` (a module or file not found).
+    pub fn is_broken(&self, module: &str) -> bool {
+        self.broken.contains(module)
     }
 
     /// The function whose code is `module.qualname`, unwrapped from `staticmethod`,

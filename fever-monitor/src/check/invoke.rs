@@ -52,17 +52,42 @@ pub enum Called {
     TimedOut,
 }
 
-/// Calls `function(*args, **kwargs)` isolated, stopped after `timeout` seconds (`None`: no
-/// limit), and snapshots what it returned or raised (`SystemExit` included). Err only for a
-/// `KeyboardInterrupt`, which stops the check.
+/// How calls are made.
+#[derive(Debug, Clone, Copy)]
+pub struct Conditions<'a> {
+    /// Snapshot limits for the outcome (the trace's).
+    pub limits: &'a SnapshotLimits,
+    /// Seconds the call may run (`None`: no limit).
+    pub timeout: Option<f64>,
+    /// Warnings raise, as under pytest's `-W error` (`filterwarnings = error`): the recording
+    /// shows the call raised a warning.
+    pub warnings_as_errors: bool,
+}
+
+/// Calls `function(*args, **kwargs)` isolated, under `conditions`, and snapshots what it
+/// returned or raised (`SystemExit` included). Err only for a `KeyboardInterrupt`, which stops
+/// the check.
 pub fn call(
     py: Python<'_>,
     function: &Bound<'_, PyAny>,
     args: &Bound<'_, PyTuple>,
     kwargs: &Bound<'_, PyDict>,
-    limits: &SnapshotLimits,
-    timeout: Option<f64>,
+    conditions: Conditions<'_>,
 ) -> PyResult<Called> {
+    let Conditions {
+        limits,
+        timeout,
+        warnings_as_errors,
+    } = conditions;
+    let filters = if warnings_as_errors {
+        let filters = py.import("warnings")?.call_method0("catch_warnings")?;
+        filters.call_method0("__enter__")?;
+        py.import("warnings")?
+            .call_method1("simplefilter", ("error",))?;
+        Some(filters)
+    } else {
+        None
+    };
     let alarm = match timeout {
         Some(seconds) => Alarm::arm(py, seconds)?,
         None => None,
@@ -72,6 +97,9 @@ pub fn call(
         Some(alarm) => alarm.disarm(py)?,
         None => false,
     };
+    if let Some(filters) = filters {
+        filters.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
+    }
     let result = result?;
     if fired {
         return Ok(Called::TimedOut);
