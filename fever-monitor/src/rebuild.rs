@@ -352,7 +352,7 @@ fn numpy_array<'py>(py: Python<'py>, array: &Array) -> Result<Bound<'py, PyAny>,
         .map_err(err)
 }
 
-/// Made only of the characters CPython interns string constants of (letters, digits, `_`).
+/// Made only of the characters whose string constants Python interns (letters, digits, `_`).
 fn is_identifier_like(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

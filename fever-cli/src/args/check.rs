@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::CheckConfig;
+use crate::config::{CheckAction, CheckConfig};
 
 /// `--timeout`'s default, in seconds: long enough for any unit of work a test suite makes,
 /// short enough for a CI job to survive a call that hangs.
@@ -50,6 +50,7 @@ pub(super) const EXAMPLES: &str = "Examples:\n  \
      pytest --fever-trace run.trace -n auto           # the same, as pytest items";
 
 #[derive(Args, Debug)]
+#[allow(clippy::struct_excessive_bools)] // one per command-line flag
 pub(super) struct CheckArgs {
     /// The trace file, written by `fever record`.
     #[arg(value_name = "TRACE")]
@@ -133,14 +134,19 @@ impl CheckArgs {
             select: self.select,
             depth: self.depth,
             rel_tol: self.rel_tol,
-            update: self.update,
+            action: if self.update {
+                CheckAction::Update
+            } else if self.list {
+                CheckAction::List
+            } else {
+                CheckAction::Check
+            },
             junit: self.junit,
             allow_pickle: self.allow_pickle,
             root: self.root,
             python: super::python_or_env(self.python),
             timeout: (self.timeout > 0.0).then_some(self.timeout),
             twice: self.twice,
-            list: self.list,
             verbosity: super::verbosity(self.quiet, self.verbose),
         })
     }
@@ -175,11 +181,11 @@ mod tests {
         assert!(c.select.is_empty());
         assert_eq!(c.depth, 0);
         assert!((c.rel_tol - DEFAULT_REL_TOL).abs() < f64::EPSILON);
-        assert!(!c.update && !c.allow_pickle);
+        assert!(c.action == CheckAction::Check && !c.allow_pickle);
         assert_eq!((c.junit, c.root), (None, None));
         assert_eq!(c.verbosity, Verbosity::Normal);
         assert_eq!(c.timeout, Some(DEFAULT_TIMEOUT));
-        assert!(!c.twice && !c.list);
+        assert!(!c.twice);
     }
 
     #[test]
@@ -209,11 +215,11 @@ mod tests {
         assert_eq!(c.timeout, Some(2.5));
         assert!(c.twice);
         assert_eq!(check(&["t", "--timeout", "0"]).unwrap().timeout, None);
-        assert!(check(&["t", "--list"]).unwrap().list);
+        assert_eq!(check(&["t", "--list"]).unwrap().action, CheckAction::List);
         assert_eq!(c.select, ["a.*", "b.f"]);
         assert_eq!(c.depth, 2);
         assert!((c.rel_tol - 1e-3).abs() < f64::EPSILON);
-        assert!(c.update && c.allow_pickle);
+        assert!(c.action == CheckAction::Update && c.allow_pickle);
         assert_eq!(c.junit, Some(PathBuf::from("r.xml")));
         assert_eq!(c.root, Some(PathBuf::from("/ci/proj")));
         assert_eq!(c.verbosity, Verbosity::Verbose);

@@ -48,10 +48,8 @@ fn import_base(module: &str, file: &Path) -> Option<PathBuf> {
     let mut dir = file.parent()?;
     let stem = file.file_stem()?.to_str()?;
     let mut parts: Vec<&str> = module.split('.').collect();
-    if stem != "__init__" {
-        if parts.pop()? != stem {
-            return None;
-        }
+    if stem != "__init__" && parts.pop()? != stem {
+        return None;
     }
     while let Some(part) = parts.pop() {
         if dir.file_name()?.to_str()? != part {

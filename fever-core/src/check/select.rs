@@ -790,50 +790,32 @@ mod tests {
 
     #[test]
     fn test_code_is_not_selected_by_default_but_the_calls_it_made_are() {
-        let mut writer = TraceWriter::new(
-            Vec::new(),
-            &TraceHeader {
-                root: "/p".into(),
-                ..TraceHeader::default()
-            },
-        )
-        .unwrap();
-        let at = |id, module: &str, qualname: &str, file: &str| CodeInfo {
-            id,
-            module: module.into(),
-            qualname: qualname.into(),
-            file: file.into(),
-            first_line: 1,
-            code_hash: 0,
-        };
-        writer
-            .add_code(at(0, "test_lib", "test_add", "/p/test_lib.py"))
-            .unwrap();
-        writer.add_code(at(1, "lib", "add", "/p/lib.py")).unwrap();
-        writer
-            .add_code(at(2, "helpers", "make", "/p/tests/helpers.py"))
-            .unwrap();
-        writer.add_code(at(3, "lib", "inner", "/p/lib.py")).unwrap();
-        for event in [
-            call(0, b"t"),
-            call(2, b"h"),
-            call(1, b"a"),
-            ret(1, b"r"),
-            ret(2, b"h"),
-            call(1, b"b"),
-            call(3, b"i"),
-            ret(3, b"r"),
-            ret(1, b"r"),
-            ret(0, b"none"),
-        ] {
-            writer.write_event(&event).unwrap();
-        }
-        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
-        let selection = select(&reader, &Options::default()).unwrap();
-        let ids: Vec<&str> = selection.cases.iter().map(|c| c.id.as_str()).collect();
+        let codes = vec![
+            code_at(0, "test_lib", "test_add", "/p/test_lib.py"),
+            code_at(1, "lib", "add", "/p/lib.py"),
+            code_at(2, "helpers", "make", "/p/tests/helpers.py"),
+            code_at(3, "lib", "inner", "/p/lib.py"),
+        ];
+        let reader = written(
+            "/p",
+            codes,
+            &[
+                call(0, b"t"),
+                call(2, b"h"),
+                call(1, b"a"),
+                ret(1, b"r"),
+                ret(2, b"h"),
+                call(1, b"b"),
+                call(3, b"i"),
+                ret(3, b"r"),
+                ret(1, b"r"),
+                ret(0, b"none"),
+            ],
+        );
+        let (ids, unselected) = selected(&reader);
         assert_eq!(ids, ["lib.add[1]", "lib.add[2]"]);
         assert_eq!(
-            selection.unselected,
+            unselected,
             BTreeMap::from([(Unselected::Nested, 1), (Unselected::TestCode, 2)])
         );
         assert_eq!(ids_of(&reader, &["test_lib.*"]), ["test_lib.test_add[1]"]);
@@ -844,48 +826,75 @@ mod tests {
         assert!(!is_test_file("/p/testing_lib.py", "/p"));
     }
 
+    /// A trace of `codes` and `events` under `root`.
+    fn written(root: &str, codes: Vec<CodeInfo>, events: &[Event]) -> TraceReader {
+        let header = TraceHeader {
+            root: root.into(),
+            ..TraceHeader::default()
+        };
+        let mut writer = TraceWriter::new(Vec::new(), &header).unwrap();
+        for code in codes {
+            writer.add_code(code).unwrap();
+        }
+        for event in events {
+            writer.write_event(event).unwrap();
+        }
+        TraceReader::from_bytes(&writer.finish().unwrap()).unwrap()
+    }
+
+    /// The selected ids and the unselected tally.
+    fn selected(reader: &TraceReader) -> (Vec<String>, BTreeMap<Unselected, usize>) {
+        let selection = select(reader, &Options::default()).unwrap();
+        let ids = selection.cases.into_iter().map(|c| c.id).collect();
+        (ids, selection.unselected)
+    }
+
+    fn code_at(id: u32, module: &str, qualname: &str, file: &str) -> CodeInfo {
+        CodeInfo {
+            id,
+            module: module.into(),
+            qualname: qualname.into(),
+            file: file.into(),
+            first_line: id + 1,
+            code_hash: 0,
+        }
+    }
+
     fn ids_of(reader: &TraceReader, patterns: &[&str]) -> Vec<String> {
         ids(reader, patterns, 0)
     }
 
     #[test]
     fn calls_made_while_a_module_was_imported_are_not_selected() {
-        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-        let at = |id, module: &str, qualname: &str| CodeInfo {
-            id,
-            module: module.into(),
-            qualname: qualname.into(),
-            file: format!("/p/{module}.py"),
-            first_line: id + 1,
-            code_hash: 0,
-        };
-        writer.add_code(at(0, "__main__", "<module>")).unwrap();
-        writer.add_code(at(1, "lib", "<module>")).unwrap();
-        writer.add_code(at(2, "lib", "register")).unwrap();
-        writer.add_code(at(3, "lib", "rule")).unwrap();
-        writer.add_code(at(4, "__main__", "main")).unwrap();
-        for event in [
-            call(0, b"m"),
-            call(1, b"l"),
-            call(2, b"r"),
-            call(3, b"x"),
-            ret(3, b"x"),
-            ret(2, b"r"),
-            ret(1, b"l"),
-            call(4, b"a"),
-            call(2, b"r"),
-            ret(2, b"r"),
-            ret(4, b"a"),
-            ret(0, b"m"),
-        ] {
-            writer.write_event(&event).unwrap();
-        }
-        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
-        let selection = select(&reader, &Options::default()).unwrap();
-        let ids: Vec<&str> = selection.cases.iter().map(|c| c.id.as_str()).collect();
+        let codes = vec![
+            code_at(0, "__main__", "<module>", "/p/run.py"),
+            code_at(1, "lib", "<module>", "/p/lib.py"),
+            code_at(2, "lib", "register", "/p/lib.py"),
+            code_at(3, "lib", "rule", "/p/lib.py"),
+            code_at(4, "__main__", "main", "/p/run.py"),
+        ];
+        let reader = written(
+            "/p",
+            codes,
+            &[
+                call(0, b"m"),
+                call(1, b"l"),
+                call(2, b"r"),
+                call(3, b"x"),
+                ret(3, b"x"),
+                ret(2, b"r"),
+                ret(1, b"l"),
+                call(4, b"a"),
+                call(2, b"r"),
+                ret(2, b"r"),
+                ret(4, b"a"),
+                ret(0, b"m"),
+            ],
+        );
+        let (ids, unselected) = selected(&reader);
         assert_eq!(ids, ["__main__.main[1]"]);
         assert_eq!(
-            selection.unselected,
+            unselected,
             BTreeMap::from([(Unselected::Nested, 1), (Unselected::ImportTime, 2)])
         );
         assert_eq!(ids_of(&reader, &["lib.register"]), ["lib.register[1]"]);

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, CheckConfig, Verbosity};
+use fever_cli::{messages, CheckAction, CheckConfig, Verbosity};
 use fever_core::check::{junit_xml, rewrite_file, Options, Summary, Tested, Unselected, Verdict};
 use fever_core::trace::AtomicFile;
 use pyo3::prelude::*;
@@ -59,7 +59,7 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
             messages::warning("the trace holds no calls of the project's functions to check");
         }
     }
-    if config.list {
+    if config.action == CheckAction::List {
         list(&checker);
         return Ok(0);
     }
@@ -144,7 +144,7 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
     if interrupted {
         return Ok(INTERRUPTED);
     }
-    if config.update && !new_outcomes.is_empty() {
+    if config.action == CheckAction::Update && !new_outcomes.is_empty() {
         rewrite_file(checker.reader(), &new_outcomes, &config.trace)
             .with_context(|| format!("cannot update {}", config.trace.display()))?;
         if config.verbosity >= Verbosity::Normal {
