@@ -15,6 +15,8 @@ Benchmarks (run in this order):
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
   watch           `fever watch`: save -> re-run result on examples/slow_boot with/without the call cache; cost of a hit
   check           `fever check`: recorded calls re-invoked and compared per second, loading a 100 MB trace
+  check_suites    `fever check` on real test suites (toolz, more-itertools, inflection sdists): false
+                  failures, calls checked, skip reasons, trace size, single-line mutations caught
   trace_size      trace bytes per call on real test suites (more-itertools, toolz), bytes per event timing only
   versions        overhead, reload latency, tracing and watch on each Python with a venv (.venv, .venv-3.X) side by side
 
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import callcost  # noqa: E402
 import check  # noqa: E402
+import check_suites  # noqa: E402
 import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import reload_latency  # noqa: E402
@@ -47,7 +50,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, check, trace_size, versions)}
+                                   callcost, watch, check, check_suites, trace_size, versions)}
 
 
 def parse_args(argv=None):

@@ -186,6 +186,17 @@ pub enum Output {
     File(PathBuf),
 }
 
+/// What `fever check` does with the selected calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckAction {
+    /// Check them, report the differences.
+    Check,
+    /// `--update`: check them and write the new results of those that differ into the trace.
+    Update,
+    /// `--list`: print them, and why the other calls are not selected; check nothing.
+    List,
+}
+
 /// `fever check [OPTIONS] TRACE`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckConfig {
@@ -197,8 +208,8 @@ pub struct CheckConfig {
     pub depth: usize,
     /// `--rel-tol`: relative tolerance for floats.
     pub rel_tol: f64,
-    /// `--update`: write the new results into the trace.
-    pub update: bool,
+    /// Check (the default), `--update` or `--list`.
+    pub action: CheckAction,
     /// `--junit`: where to write `JUnit` XML.
     pub junit: Option<PathBuf>,
     /// `--allow-pickle` (traces hold no pickles: accepted, changes nothing).
@@ -208,5 +219,9 @@ pub struct CheckConfig {
     pub root: Option<PathBuf>,
     /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
     pub python: Option<PathBuf>,
+    /// `--timeout`: seconds each call may run; `None`: no limit.
+    pub timeout: Option<f64>,
+    /// `--twice`: run each call twice and skip those whose two results differ.
+    pub twice: bool,
     pub verbosity: Verbosity,
 }

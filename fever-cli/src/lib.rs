@@ -14,8 +14,8 @@ mod config;
 pub mod messages;
 
 pub use config::{
-    CacheConfig, CheckConfig, Command, ExportFormat, Output, RecordConfig, RunConfig, ShowConfig,
-    ShowView, SnapshotLimits, Snapshots, Target, Verbosity, WatchConfig,
+    CacheConfig, CheckAction, CheckConfig, Command, ExportFormat, Output, RecordConfig, RunConfig,
+    ShowConfig, ShowView, SnapshotLimits, Snapshots, Target, Verbosity, WatchConfig,
 };
 
 use std::ffi::OsString;

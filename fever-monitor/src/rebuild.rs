@@ -10,12 +10,17 @@
 //! the caller reports as the reason a call is skipped. No user code runs except a custom
 //! `__new__`.
 
-use fever_core::snapshot::{Blob, BytesKind, Fields, ObjectKind, RefKind, Seq, Text, Value};
+use fever_core::snapshot::{
+    decode, Array, ArrayData, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text,
+    Value,
+};
 use pyo3::prelude::*;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet,
-    PyString, PyTuple,
+    PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyFunction, PyInt,
+    PyList, PySet, PyString, PyTuple, PyType,
 };
+
+use crate::snapshot::{snapshot_value, SnapshotLimits};
 
 /// Finds objects by module and qualified name (importing the module if needed).
 pub trait Lookup {
@@ -30,6 +35,9 @@ pub trait Lookup {
 
 /// `qualname` (dotted, possibly empty) looked up by attributes from `module_object`, the module
 /// named `module`; a [`Lookup`] uses it once it found the module.
+///
+/// A class's members are read from its `__dict__` first, as they were defined, so a
+/// descriptor (a property, `staticmethod`, a library's own) is not run to find them.
 pub fn member<'py>(
     module_object: Bound<'py, PyAny>,
     module: &str,
@@ -37,11 +45,44 @@ pub fn member<'py>(
 ) -> Result<Bound<'py, PyAny>, String> {
     let mut object = module_object;
     for part in qualname.split('.').filter(|p| !p.is_empty()) {
-        object = object
-            .getattr(part)
-            .map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
+        let next = if object.is_instance_of::<PyType>() {
+            object
+                .getattr("__dict__")
+                .and_then(|d| d.get_item(part))
+                .or_else(|_| object.getattr(part))
+        } else {
+            object.getattr(part)
+        };
+        object = next.map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
     }
     Ok(object)
+}
+
+/// Follows `__func__`, `fget` and `__wrapped__` from `object` (what a class or module holds
+/// under a function's name: a `staticmethod`, a property, a decorator's wrapper) to the function
+/// whose code is `qualname`; `object` itself if none is found.
+pub fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAny> {
+    let mut current = object.clone();
+    for _ in 0..16 {
+        if current.is_instance_of::<PyFunction>() {
+            let runs_it = current
+                .getattr("__code__")
+                .and_then(|c| c.getattr("co_qualname"))
+                .and_then(|q| q.extract::<String>())
+                .is_ok_and(|q| q == qualname);
+            if runs_it {
+                return current;
+            }
+        }
+        let Some(inner) = ["__func__", "fget", "__wrapped__"]
+            .iter()
+            .find_map(|attr| current.getattr(*attr).ok().filter(|v| !v.is_none()))
+        else {
+            break;
+        };
+        current = inner;
+    }
+    object
 }
 
 /// Why a value cannot be rebuilt (the reason a call is skipped).
@@ -52,6 +93,32 @@ pub fn rebuild<'py>(
     py: Python<'py>,
     value: &Value,
     names: &mut dyn Lookup,
+) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    build(py, value, names, &mut Vec::new())
+}
+
+/// The containers and objects being rebuilt, from the outermost: the levels a snapshot's
+/// [`Value::Cycle`] counts up. A list, dict or plain object exists before its contents, so
+/// a cycle through it is rebuilt; a tuple, set or named tuple does not (`None`).
+type Ancestors<'py> = Vec<Option<Bound<'py, PyAny>>>;
+
+/// `f` run one level deeper, `object` being the container at that level.
+fn below<'py, T>(
+    path: &mut Ancestors<'py>,
+    object: Option<Bound<'py, PyAny>>,
+    f: impl FnOnce(&mut Ancestors<'py>) -> T,
+) -> T {
+    path.push(object);
+    let result = f(path);
+    path.pop();
+    result
+}
+
+fn build<'py>(
+    py: Python<'py>,
+    value: &Value,
+    names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
 ) -> Result<Bound<'py, PyAny>, Unrebuildable> {
     let err = |e: PyErr| e.to_string();
     Ok(match value {
@@ -74,6 +141,9 @@ pub fn rebuild<'py>(
         }
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex { re, im } => PyComplex::from_doubles(py, *re, *im).into_any(),
+        // Interned like the identifier-like string constants of code are, so a sentinel such
+        // as `NO_PAD = "__no__pad__"` tested with `is` is the same object again.
+        Value::Str(Text::Full(s)) if is_identifier_like(s) => PyString::intern(py, s).into_any(),
         Value::Str(Text::Full(s)) => PyString::new(py, s).into_any(),
         Value::Str(Text::Truncated { .. }) => {
             return Err("a str longer than the recorded snapshot".into())
@@ -99,27 +169,40 @@ pub fn rebuild<'py>(
                 kind.type_name()
             ))
         }
-        Value::List(seq) => PyList::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
-        Value::Tuple(seq) => PyTuple::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
-        Value::Set(seq) => PySet::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
-        Value::FrozenSet(seq) => PyFrozenSet::new(py, items(py, seq, names)?)
-            .map_err(err)?
-            .into_any(),
+        Value::List(seq) => {
+            let list = PyList::empty(py);
+            let built = below(path, Some(list.clone().into_any()), |path| {
+                items(py, seq, names, path)
+            })?;
+            for item in built {
+                list.append(item).map_err(err)?;
+            }
+            list.into_any()
+        }
+        Value::Tuple(seq) => {
+            let built = below(path, None, |path| items(py, seq, names, path))?;
+            PyTuple::new(py, built).map_err(err)?.into_any()
+        }
+        Value::Set(seq) => {
+            let built = below(path, None, |path| items(py, seq, names, path))?;
+            PySet::new(py, built).map_err(err)?.into_any()
+        }
+        Value::FrozenSet(seq) => {
+            let built = below(path, None, |path| items(py, seq, names, path))?;
+            PyFrozenSet::new(py, built).map_err(err)?.into_any()
+        }
         Value::Dict(map) => {
             if map.omitted > 0 {
                 return Err(cut("a dict", map.omitted));
             }
             let dict = PyDict::new(py);
-            for (k, v) in &map.entries {
-                dict.set_item(rebuild(py, k, names)?, rebuild(py, v, names)?)
-                    .map_err(err)?;
-            }
+            below(path, Some(dict.clone().into_any()), |path| {
+                for (k, v) in &map.entries {
+                    dict.set_item(build(py, k, names, path)?, build(py, v, names, path)?)
+                        .map_err(err)?;
+                }
+                Ok::<(), Unrebuildable>(())
+            })?;
             dict.into_any()
         }
         Value::Object(object) => {
@@ -128,15 +211,8 @@ pub fn rebuild<'py>(
                 return Err(format!("a {name} with state a snapshot cannot hold"));
             }
             let class = names.lookup(py, &object.module, &object.qualname)?;
-            instance(
-                py,
-                &class,
-                object.kind,
-                object.base.as_deref(),
-                &object.fields,
-                names,
-            )
-            .map_err(|e| format!("cannot rebuild a {name}: {e}"))?
+            instance(py, &class, object, names, path)
+                .map_err(|e| format!("cannot rebuild a {name}: {e}"))?
         }
         Value::Ref {
             kind: RefKind::Method,
@@ -144,19 +220,27 @@ pub fn rebuild<'py>(
             ..
         } => return Err(format!("a bound method ({qualname})")),
         Value::Ref {
-            kind,
+            kind: RefKind::Module,
+            module,
+            ..
+        } => names.lookup(py, module, "")?,
+        Value::Ref {
+            kind: RefKind::Function,
             module,
             qualname,
-        } => {
-            let qualname = if *kind == RefKind::Module {
-                ""
-            } else {
-                qualname
-            };
-            names.lookup(py, module, qualname)?
-        }
+        } => unwrap(names.lookup(py, module, qualname)?, qualname),
+        Value::Ref {
+            module, qualname, ..
+        } => names.lookup(py, module, qualname)?,
         Value::Exception(e) => return Err(format!("an exception ({})", e.qualname)),
-        Value::Array(a) => return Err(format!("an array ({})", a.type_name)),
+        Value::Array(array) => numpy_array(py, array)?,
+        Value::Repr {
+            type_name,
+            text: Text::Full(text),
+        } if REPR_CONSTRUCTED.iter().any(|(name, ..)| name == type_name) => {
+            from_repr(py, type_name, text)
+                .ok_or_else(|| format!("a {type_name} recorded by its repr only"))?
+        }
         Value::Repr { type_name, .. } => {
             return Err(format!("a {type_name} recorded by its repr only"))
         }
@@ -168,9 +252,109 @@ pub fn rebuild<'py>(
                 "a {type_name} nested below the snapshot depth limit"
             ))
         }
-        Value::Cycle { .. } => return Err("a container that contains itself".into()),
+        Value::Cycle { levels } => {
+            let at = usize::try_from(*levels)
+                .ok()
+                .and_then(|levels| path.len().checked_sub(levels));
+            match at.and_then(|at| path.get(at)).cloned().flatten() {
+                Some(ancestor) => ancestor,
+                None => return Err("a tuple or set that contains itself".into()),
+            }
+        }
         Value::Args(_) => return Err("arguments nested in a value".into()),
     })
+}
+
+/// Standard types whose repr is a call of their constructor with literal arguments:
+/// `(type name, repr prefix, module, constructor)`. Rebuilt by parsing the arguments with
+/// `ast.literal_eval` (which runs nothing) and calling the constructor.
+const REPR_CONSTRUCTED: &[(&str, &str, &str, &str)] = &[
+    ("range", "range(", "builtins", "range"),
+    ("slice", "slice(", "builtins", "slice"),
+    ("decimal.Decimal", "Decimal(", "decimal", "Decimal"),
+    ("fractions.Fraction", "Fraction(", "fractions", "Fraction"),
+    ("datetime.date", "datetime.date(", "datetime", "date"),
+    (
+        "datetime.datetime",
+        "datetime.datetime(",
+        "datetime",
+        "datetime",
+    ),
+    ("datetime.time", "datetime.time(", "datetime", "time"),
+    (
+        "datetime.timedelta",
+        "datetime.timedelta(",
+        "datetime",
+        "timedelta",
+    ),
+];
+
+/// The value of type `type_name` whose repr is `text`, when that repr is its constructor called
+/// with literal positional and keyword arguments (`datetime.timedelta(days=1)`).
+fn from_repr<'py>(py: Python<'py>, type_name: &str, text: &str) -> Option<Bound<'py, PyAny>> {
+    let (_, prefix, module, constructor) = REPR_CONSTRUCTED
+        .iter()
+        .find(|(name, ..)| *name == type_name)?;
+    let inside = text.strip_prefix(prefix)?.strip_suffix(')')?;
+    let ast = py.import("ast").ok()?;
+    // `f(ARGS)` parsed as a call: its arguments must all be literals.
+    let call = ast
+        .call_method1("parse", (format!("f({inside})"), "<repr>", "eval"))
+        .ok()?
+        .getattr("body")
+        .ok()?;
+    let literal = |node: Bound<'py, PyAny>| ast.call_method1("literal_eval", (node,)).ok();
+    let args: Vec<Bound<'py, PyAny>> = call
+        .getattr("args")
+        .ok()?
+        .try_iter()
+        .ok()?
+        .map(|node| literal(node.ok()?))
+        .collect::<Option<_>>()?;
+    let kwargs = PyDict::new(py);
+    for keyword in call.getattr("keywords").ok()?.try_iter().ok()? {
+        let keyword = keyword.ok()?;
+        let name = keyword.getattr("arg").ok()?;
+        if name.is_none() {
+            return None;
+        }
+        kwargs
+            .set_item(name, literal(keyword.getattr("value").ok()?)?)
+            .ok()?;
+    }
+    py.import(*module)
+        .ok()?
+        .getattr(*constructor)
+        .ok()?
+        .call(PyTuple::new(py, args).ok()?, Some(&kwargs))
+        .ok()
+}
+
+/// A `numpy.ndarray` recorded with its data: that dtype, shape and data, in a new array.
+fn numpy_array<'py>(py: Python<'py>, array: &Array) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    let ArrayData::Data(data) = &array.data else {
+        return Err(format!(
+            "a {} recorded without its data (too big)",
+            array.type_name
+        ));
+    };
+    if array.type_name != "numpy.ndarray" {
+        return Err(format!("an array ({})", array.type_name));
+    }
+    let err = |e: PyErr| format!("cannot rebuild a numpy.ndarray: {e}");
+    let numpy = py.import("numpy").map_err(err)?;
+    let flat = numpy
+        .call_method1("frombuffer", (PyBytes::new(py, data), array.dtype.as_str()))
+        .map_err(err)?;
+    let shape = PyTuple::new(py, &array.shape).map_err(err)?;
+    flat.call_method1("reshape", (shape,))
+        .and_then(|a| a.call_method0("copy"))
+        .map_err(err)
+}
+
+/// Made only of the characters whose string constants Python interns (letters, digits, `_`).
+fn is_identifier_like(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The rebuilt items of a container recorded whole.
@@ -178,50 +362,84 @@ fn items<'py>(
     py: Python<'py>,
     seq: &Seq,
     names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
 ) -> Result<Vec<Bound<'py, PyAny>>, Unrebuildable> {
     if seq.omitted > 0 {
         return Err(cut("a container", seq.omitted));
     }
-    seq.items.iter().map(|v| rebuild(py, v, names)).collect()
+    seq.items
+        .iter()
+        .map(|v| build(py, v, names, path))
+        .collect()
 }
 
 fn cut(what: &str, omitted: u64) -> String {
     format!("{what} with {omitted} more items than the snapshot holds")
 }
 
-/// An instance of `class` with the recorded state.
+/// An instance of `class` with the recorded state. A plain object or dataclass is created
+/// (`__new__`) before its fields are rebuilt, so they may refer back to it.
 fn instance<'py>(
     py: Python<'py>,
     class: &Bound<'py, PyAny>,
-    kind: ObjectKind,
-    base: Option<&Value>,
-    fields: &Fields,
+    recorded: &Object,
     names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
 ) -> Result<Bound<'py, PyAny>, Unrebuildable> {
     let err = |e: PyErr| e.to_string();
+    let fields = &recorded.fields;
     if fields.omitted > 0 {
         return Err(cut("an object", fields.omitted));
     }
-    let values = fields
-        .entries
-        .iter()
-        .map(|(name, v)| Ok((name, rebuild(py, v, names)?)))
-        .collect::<Result<Vec<_>, Unrebuildable>>()?;
     let builtins = py.import("builtins").map_err(err)?;
-    let object = match (kind, base) {
+    let fields_below = |path: &mut Ancestors<'py>, names: &mut dyn Lookup| {
+        fields
+            .entries
+            .iter()
+            .map(|(name, v)| Ok((name, build(py, v, names, path)?)))
+            .collect::<Result<Vec<_>, Unrebuildable>>()
+    };
+    let (object, values) = match (recorded.kind, recorded.base.as_deref()) {
         (ObjectKind::NamedTuple, _) => {
+            let values = below(path, None, |path| fields_below(path, names))?;
             let items = PyTuple::new(py, values.iter().map(|(_, v)| v)).map_err(err)?;
             let tuple = builtins.getattr("tuple").map_err(err)?;
             return tuple.call_method1("__new__", (class, items)).map_err(err);
         }
         (ObjectKind::Subclass, Some(base)) => {
-            let contents = rebuild(py, base, names)?;
+            // The built-in contents are at the object's own level, not one below.
+            let (contents, values) = below(path, None, |path| {
+                let contents = match base {
+                    Value::List(seq) => PyList::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::Tuple(seq) => PyTuple::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::Set(seq) => PySet::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::FrozenSet(seq) => PyFrozenSet::new(py, items(py, seq, names, path)?)
+                        .map_err(err)?
+                        .into_any(),
+                    Value::Dict(map) if map.omitted == 0 => {
+                        let dict = PyDict::new(py);
+                        for (k, v) in &map.entries {
+                            dict.set_item(build(py, k, names, path)?, build(py, v, names, path)?)
+                                .map_err(err)?;
+                        }
+                        dict.into_any()
+                    }
+                    other => build(py, other, names, path)?,
+                };
+                Ok::<_, Unrebuildable>((contents, fields_below(path, names)?))
+            })?;
             let base_type = contents.get_type();
             let mutable = contents.is_instance_of::<PyList>()
                 || contents.is_instance_of::<PyDict>()
                 || contents.is_instance_of::<PySet>()
                 || contents.is_instance_of::<PyByteArray>();
-            if mutable {
+            let object = if mutable {
                 let object = base_type.call_method1("__new__", (class,)).map_err(err)?;
                 base_type
                     .call_method1("__init__", (&object, contents))
@@ -231,9 +449,14 @@ fn instance<'py>(
                 base_type
                     .call_method1("__new__", (class, contents))
                     .map_err(err)?
-            }
+            };
+            (object, values)
         }
-        _ => class.call_method1("__new__", (class,)).map_err(err)?,
+        _ => {
+            let object = class.call_method1("__new__", (class,)).map_err(err)?;
+            let values = below(path, Some(object.clone()), |path| fields_below(path, names))?;
+            (object, values)
+        }
     };
     let set = builtins
         .getattr("object")
@@ -245,14 +468,88 @@ fn instance<'py>(
     Ok(object)
 }
 
-/// Positional and keyword arguments for a function whose code takes `positional` positional
-/// parameters, from an arguments snapshot (parameters in order: positional, `*args`,
-/// keyword-only, `**kwargs`).
+/// How a function takes its parameters, read from it as it is now: the names a recorded
+/// argument snapshot (parameters in signature order: positional, `*args`, keyword-only,
+/// `**kwargs`; plain names) is bound back by, and its default values.
+#[derive(Debug, Default)]
+pub struct Signature<'py> {
+    /// `co_argcount`: positional parameters, positional-only ones included.
+    pub positional: usize,
+    /// The name of the `*args` parameter, if any.
+    pub varargs: Option<String>,
+    /// The name of the `**kwargs` parameter, if any.
+    pub varkw: Option<String>,
+    /// Parameters with a default value, and the value (`__defaults__`, `__kwdefaults__`).
+    pub defaults: Vec<(String, Bound<'py, PyAny>)>,
+}
+
+impl<'py> Signature<'py> {
+    /// The signature of `function`.
+    pub fn of(function: &Bound<'py, PyAny>) -> PyResult<Self> {
+        use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
+        let code = function.getattr("__code__")?;
+        let flags: i64 = code.getattr("co_flags")?.extract()?;
+        let positional: usize = code.getattr("co_argcount")?.extract()?;
+        let keyword_only: usize = code.getattr("co_kwonlyargcount")?.extract()?;
+        let names: Vec<String> = code.getattr("co_varnames")?.extract()?;
+        // co_varnames: positional, keyword-only, *args, **kwargs, then other locals.
+        let mut next = positional + keyword_only;
+        let mut take = |present: bool| {
+            if !present {
+                return None;
+            }
+            next += 1;
+            names.get(next - 1).cloned()
+        };
+        let varargs = take(flags & CO_VARARGS != 0);
+        let varkw = take(flags & CO_VARKEYWORDS != 0);
+        let mut defaults = Vec::new();
+        let positional_defaults = function.getattr("__defaults__")?;
+        if !positional_defaults.is_none() {
+            let values: Vec<Bound<'py, PyAny>> = positional_defaults.extract()?;
+            let first = positional.saturating_sub(values.len());
+            let named = names.get(first..positional).unwrap_or_default();
+            defaults.extend(named.iter().cloned().zip(values));
+        }
+        if let Ok(keyword_defaults) = function.getattr("__kwdefaults__")?.cast_into::<PyDict>() {
+            for (name, value) in keyword_defaults.iter() {
+                defaults.push((name.extract()?, value));
+            }
+        }
+        Ok(Self {
+            positional,
+            varargs,
+            varkw,
+            defaults,
+        })
+    }
+
+    /// The default value of parameter `name` when `recorded` is a snapshot of it as it is now:
+    /// the very object, so a sentinel compared with `is` still is one.
+    fn default_for(
+        &self,
+        name: &str,
+        recorded: &Value,
+        limits: &SnapshotLimits,
+    ) -> Option<Bound<'py, PyAny>> {
+        let (_, default) = self.defaults.iter().find(|(n, _)| n == name)?;
+        let mut bytes = Vec::new();
+        // SAFETY: the GIL is held (`default` is bound) and the object is alive.
+        unsafe { snapshot_value(default.as_ptr(), limits, &mut bytes) };
+        (decode(&bytes).ok()? == *recorded).then(|| default.clone())
+    }
+}
+
+/// Positional and keyword arguments binding a recorded arguments snapshot to a function with
+/// `signature`: positional parameters (positional-only ones too) by position, the `*args` tuple
+/// spread after them, keyword-only parameters by name, the `**kwargs` dict merged in. A value
+/// recorded equal to its parameter's default (snapshotted with `limits`) is that default.
 pub fn arguments<'py>(
     py: Python<'py>,
     args: &Fields,
-    positional: usize,
+    signature: &Signature<'py>,
     names: &mut dyn Lookup,
+    limits: &SnapshotLimits,
 ) -> Result<(Bound<'py, PyTuple>, Bound<'py, PyDict>), Unrebuildable> {
     let err = |e: PyErr| e.to_string();
     if args.omitted > 0 {
@@ -262,10 +559,14 @@ pub fn arguments<'py>(
     let kwargs = PyDict::new(py);
     let mut after_star = false;
     for (name, value) in &args.entries {
-        let value = rebuild(py, value, names).map_err(|e| format!("argument {name}: {e}"))?;
-        if name.starts_with("**") {
+        let name = name.trim_start_matches('*');
+        let value = match signature.default_for(name, value, limits) {
+            Some(default) => default,
+            None => rebuild(py, value, names).map_err(|e| format!("argument {name}: {e}"))?,
+        };
+        if signature.varkw.as_deref() == Some(name) {
             kwargs.call_method1("update", (value,)).map_err(err)?;
-        } else if name.starts_with('*') {
+        } else if signature.varargs.as_deref() == Some(name) {
             after_star = true;
             list.extend(
                 value
@@ -274,7 +575,7 @@ pub fn arguments<'py>(
                     .collect::<PyResult<Vec<_>>>()
                     .map_err(err)?,
             );
-        } else if !after_star && list.len() < positional {
+        } else if !after_star && list.len() < signature.positional {
             list.push(value);
         } else {
             kwargs.set_item(name, value).map_err(err)?;

@@ -28,20 +28,69 @@ pub struct InProcess;
 
 impl Host for InProcess {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| run(py, config, None))
+        Python::attach(|py| {
+            this_python(py, config.python.as_deref())?;
+            run(py, config, None)
+        })
     }
 
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| run(py, &config.run, Some(config)))
+        Python::attach(|py| {
+            this_python(py, config.run.python.as_deref())?;
+            run(py, &config.run, Some(config))
+        })
     }
 
     fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| crate::watch::run(py, config))
+        Python::attach(|py| {
+            this_python(py, config.run.python.as_deref())?;
+            crate::watch::run(py, config)
+        })
     }
 
     fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| crate::check::command::run(py, config))
+        Python::attach(|py| {
+            this_python(py, config.python.as_deref())?;
+            crate::check::command::run(py, config)
+        })
     }
+}
+
+/// Commands run in the interpreter that loaded fever: `--python` cannot choose another one.
+/// Naming this interpreter is fine; another one is an error (`FEVER_PYTHON`, set for the
+/// standalone binary, only a warning).
+fn this_python(py: Python<'_>, python: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(wanted) = python else {
+        return Ok(());
+    };
+    let executable: PathBuf = py.import("sys")?.getattr("executable")?.extract()?;
+    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize())
+    {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(wanted, &executable) {
+        return Ok(());
+    }
+    let from_env = std::env::var_os("FEVER_PYTHON").is_some_and(|v| wanted.as_os_str() == v);
+    let what = if from_env {
+        format!("FEVER_PYTHON={}", wanted.display())
+    } else {
+        format!("--python {}", wanted.display())
+    };
+    let message = format!(
+        "{what} has no effect: this fever is installed in {} and runs there",
+        executable.display()
+    );
+    if from_env {
+        messages::warning(&message);
+        return Ok(());
+    }
+    bail!(
+        "{message}\nhint: run `{} -m fever ...` (with fever installed there), or the standalone \
+         fever binary, which starts the interpreter --python names",
+        wanted.display()
+    )
 }
 
 /// What lives until the interpreter exits.
@@ -254,6 +303,13 @@ fn start_recording(
             ),
             ("main_thread".into(), main_thread.to_string()),
             ("clock".into(), clock::source().into()),
+            // Where relative paths pointed: `fever check` runs the calls from there.
+            (
+                "cwd".into(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+            ),
         ],
     };
     let ring_path = tracer::ring_path();

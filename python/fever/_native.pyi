@@ -16,6 +16,8 @@ class CheckSession:
         depth: int = 0,
         rel_tol: float = 1e-9,
         root: str | None = None,
+        timeout: float | None = None,
+        twice: bool = False,
     ) -> None: ...
     def cases(self) -> list[tuple[str, str, int]]:
         """``(id, file, line)`` of every selected call, in order; ids are ``module.qualname[k]``."""

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
 
-use crate::config::CheckConfig;
+use crate::config::{CheckAction, CheckConfig};
+
+/// `--timeout`'s default, in seconds: long enough for any unit of work a test suite makes,
+/// short enough for a CI job to survive a call that hangs.
+pub const DEFAULT_TIMEOUT: f64 = 60.0;
 
 pub(super) const ABOUT: &str =
     "Re-invokes the calls recorded in TRACE (by `fever record`) against the current code and \
@@ -12,14 +16,21 @@ pub(super) const ABOUT: &str =
      The project's modules are imported in this interpreter without running their __main__ \
      blocks (the recorded script is loaded under another name), with sys.path as when the \
      program ran; a trace recorded in another checkout finds the project in --root or the \
-     current directory. By default the outermost calls of the project's functions are checked; \
-     --depth N also checks the calls up to N levels below them, and --select keeps the calls \
-     whose module.qualname matches a glob (the outermost matching calls become the top level). \
+     current directory. By default the outermost calls of the project's functions are checked \
+     (for a recorded test suite: the outermost calls the tests made into the code under test, \
+     not the tests); --depth N also checks the calls up to N levels below them, and --select \
+     keeps the calls whose module.qualname matches a glob (the outermost matching calls become \
+     the top level; a recorded script's functions match under its file name too). Calls that \
+     did not return in the recording (interrupted by Ctrl-C) are never selected. --list prints \
+     what would be checked and why the other calls are not. \
      Each call gets its recorded arguments back, rebuilt from their snapshots: numbers, strings, \
      bytes, containers, dataclasses, named tuples, enum members and instances of importable \
-     classes. A call whose arguments cannot be rebuilt exactly, a generator, or a call that \
-     returned different results for the same arguments while recording (nondeterministic) is \
-     skipped, with its reason under -v.\n\n\
+     classes. A call whose arguments cannot be rebuilt exactly, a generator, a call that \
+     returned different results for the same arguments while recording, or one that ran code \
+     reloaded later in the recording is skipped, with its reason under -v. So is a call whose \
+     result differs after it used random without a fixed seed, the clock, uuid or os.urandom \
+     (nondeterministic, naming the source), or, with --twice, one whose two runs differ. Each \
+     call runs within --timeout seconds; past it, it fails as timed out and the check goes on.\n\n\
      Results are compared as snapshots, with the limits of the recording: floats within \
      --rel-tol, dicts, sets and object fields in any order, exceptions by type and message. Each \
      difference is printed on stdout as a unified diff headed by the call and its source \
@@ -32,12 +43,14 @@ pub(super) const ABOUT: &str =
 pub(super) const EXAMPLES: &str = "Examples:\n  \
      fever record -o run.trace pipeline.py data.csv   # once, when the results are right\n  \
      fever check run.trace                            # in CI\n  \
+     fever check run.trace --list                     # what is checked, what is not and why\n  \
      fever check run.trace --depth 1 --select 'pipeline.*' -v\n  \
      fever check run.trace --rel-tol 1e-6 --junit report.xml\n  \
      fever check run.trace --update                   # accept deliberate changes\n  \
      pytest --fever-trace run.trace -n auto           # the same, as pytest items";
 
 #[derive(Args, Debug)]
+#[allow(clippy::struct_excessive_bools)] // one per command-line flag
 pub(super) struct CheckArgs {
     /// The trace file, written by `fever record`.
     #[arg(value_name = "TRACE")]
@@ -78,6 +91,18 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
 
+    /// Seconds each call may run before it fails as timed out (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT)]
+    timeout: f64,
+
+    /// Run each call twice; a call whose two runs differ is skipped as nondeterministic.
+    #[arg(long)]
+    twice: bool,
+
+    /// Print the calls that would be checked, and why the others are not; check nothing.
+    #[arg(long, conflicts_with_all = ["update", "junit"])]
+    list: bool,
+
     /// Print only the differences (no summary).
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -95,6 +120,12 @@ impl CheckArgs {
                 self.rel_tol
             ));
         }
+        if !self.timeout.is_finite() || self.timeout < 0.0 {
+            return Err(format!(
+                "--timeout must be a number of seconds >= 0, got {}",
+                self.timeout
+            ));
+        }
         if let Some(empty) = self.select.iter().find(|p| p.trim().is_empty()) {
             return Err(format!("--select needs a pattern, got '{empty}'"));
         }
@@ -103,11 +134,19 @@ impl CheckArgs {
             select: self.select,
             depth: self.depth,
             rel_tol: self.rel_tol,
-            update: self.update,
+            action: if self.update {
+                CheckAction::Update
+            } else if self.list {
+                CheckAction::List
+            } else {
+                CheckAction::Check
+            },
             junit: self.junit,
             allow_pickle: self.allow_pickle,
             root: self.root,
             python: super::python_or_env(self.python),
+            timeout: (self.timeout > 0.0).then_some(self.timeout),
+            twice: self.twice,
             verbosity: super::verbosity(self.quiet, self.verbose),
         })
     }
@@ -142,9 +181,11 @@ mod tests {
         assert!(c.select.is_empty());
         assert_eq!(c.depth, 0);
         assert!((c.rel_tol - DEFAULT_REL_TOL).abs() < f64::EPSILON);
-        assert!(!c.update && !c.allow_pickle);
+        assert!(c.action == CheckAction::Check && !c.allow_pickle);
         assert_eq!((c.junit, c.root), (None, None));
         assert_eq!(c.verbosity, Verbosity::Normal);
+        assert_eq!(c.timeout, Some(DEFAULT_TIMEOUT));
+        assert!(!c.twice);
     }
 
     #[test]
@@ -164,14 +205,21 @@ mod tests {
             "--allow-pickle",
             "--root",
             "/ci/proj",
+            "--timeout",
+            "2.5",
+            "--twice",
             "-v",
             "t",
         ])
         .unwrap();
+        assert_eq!(c.timeout, Some(2.5));
+        assert!(c.twice);
+        assert_eq!(check(&["t", "--timeout", "0"]).unwrap().timeout, None);
+        assert_eq!(check(&["t", "--list"]).unwrap().action, CheckAction::List);
         assert_eq!(c.select, ["a.*", "b.f"]);
         assert_eq!(c.depth, 2);
         assert!((c.rel_tol - 1e-3).abs() < f64::EPSILON);
-        assert!(c.update && c.allow_pickle);
+        assert!(c.action == CheckAction::Update && c.allow_pickle);
         assert_eq!(c.junit, Some(PathBuf::from("r.xml")));
         assert_eq!(c.root, Some(PathBuf::from("/ci/proj")));
         assert_eq!(c.verbosity, Verbosity::Verbose);
@@ -186,5 +234,8 @@ mod tests {
         assert!(check(&["t", "--depth", "-1"]).is_err());
         assert!(check(&["t", "--select", " "]).is_err());
         assert!(check(&["t", "-q", "-v"]).is_err());
+        assert!(check(&["t", "--timeout", "-1"]).is_err());
+        assert!(check(&["t", "--timeout", "inf"]).is_err());
+        assert!(check(&["t", "--list", "--update"]).is_err());
     }
 }

@@ -108,6 +108,38 @@ fn ordered(x: &Seq, y: &Seq, m: &impl Fn(&Value, &Value) -> bool) -> bool {
         && x.items.iter().zip(&y.items).all(|(p, q)| m(p, q))
 }
 
+/// `actual` differs from `expected` only in the order of the items of lists or tuples that hold
+/// strings: what iterating a set of strings gives, whose order changes from process to process
+/// with the hash seed (`PYTHONHASHSEED`).
+pub fn differs_in_string_order(expected: &Outcome, actual: &Outcome, rel_tol: f64) -> bool {
+    let (Outcome::Returned(old), Outcome::Returned(new)) = (expected, actual) else {
+        return false;
+    };
+    match (decode(old), decode(new)) {
+        (Ok(old), Ok(new)) => {
+            !values_match(&old, &new, rel_tol) && any_string_order(&old, &new, rel_tol)
+        }
+        _ => false,
+    }
+}
+
+/// [`values_match`], except that lists and tuples holding strings may list their items in any
+/// order.
+fn any_string_order(old: &Value, new: &Value, rel_tol: f64) -> bool {
+    let m = |x: &Value, y: &Value| any_string_order(x, y, rel_tol);
+    let holds_strings = |seq: &Seq| seq.items.iter().any(|v| matches!(v, Value::Str(_)));
+    match (old, new) {
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
+            if holds_strings(x) && holds_strings(y) {
+                x.omitted == y.omitted && unordered(&x.items, &y.items, m)
+            } else {
+                ordered(x, y, &m)
+            }
+        }
+        _ => values_match(old, new, rel_tol),
+    }
+}
+
 /// Every item of `xs` matches a different item of `ys`, and there are as many (greedy: a
 /// snapshot holds few items per container).
 fn unordered<T>(xs: &[T], ys: &[T], m: impl Fn(&T, &T) -> bool) -> bool {
@@ -176,6 +208,31 @@ mod tests {
 
     fn seq(items: Vec<Value>) -> Seq {
         Seq { items, omitted: 0 }
+    }
+
+    fn s(text: &str) -> Value {
+        Value::Str(Text::Full(text.into()))
+    }
+
+    fn list(items: &[Value]) -> Value {
+        Value::List(seq(items.to_vec()))
+    }
+
+    #[test]
+    fn only_strings_in_another_order_differ_in_string_order() {
+        let abc = returned(&list(&[s("a"), s("b"), s("c")]));
+        let cab = returned(&list(&[s("c"), s("a"), s("b")]));
+        assert!(differs_in_string_order(&abc, &cab, 0.0));
+        // Equal is not a difference; other items are not the same strings reordered.
+        assert!(!differs_in_string_order(&abc, &abc, 0.0));
+        let abd = returned(&list(&[s("a"), s("b"), s("d")]));
+        assert!(!differs_in_string_order(&abc, &abd, 0.0));
+        let ints = returned(&list(&[Value::Int(1), Value::Int(2)]));
+        let swapped = returned(&list(&[Value::Int(2), Value::Int(1)]));
+        assert!(!differs_in_string_order(&ints, &swapped, 0.0));
+        let nested = returned(&list(&[list(&[s("x"), s("y")]), Value::Int(3)]));
+        let nested_swapped = returned(&list(&[list(&[s("y"), s("x")]), Value::Int(3)]));
+        assert!(differs_in_string_order(&nested, &nested_swapped, 0.0));
     }
 
     fn exception(qualname: &str, message: &str, arg: i64) -> Value {

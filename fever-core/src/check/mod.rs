@@ -2,27 +2,31 @@
 //! they do now matches the recording, and what to tell the user and CI about it. The Python
 //! side (fever-monitor) only rebuilds arguments, calls the functions and snapshots results.
 //!
-//! - [`select`](mod@select): the [`Case`]s of a trace (outermost calls, `--depth`, `--select`),
-//!   with their recorded [`Outcome`] and why a call cannot be replayed (nondeterministic, a
-//!   generator, nothing recorded).
+//! - [`select`](mod@select): the [`Case`]s of a trace (outermost calls of non-test code,
+//!   `--depth`, `--select`), with their recorded [`Outcome`] and why a call cannot be replayed
+//!   (nondeterministic, code reloaded while recording, a generator, nothing recorded), and why
+//!   the other calls were not selected.
 //! - [`compare`]: [`same_outcome`] with a float tolerance, order-free dicts, sets and fields.
 //! - [`report`]: [`judge`] → [`Verdict`] (a failure's unified diff), [`Summary`].
 //! - [`junit`]: `--junit`, `JUnit` XML.
 //! - [`update`]: `--update`, the trace rewritten with new outcomes, atomically.
+//! - [`layout`]: the directories and files the recorded modules were imported from.
 //! - [`relocate`]: the recorded project root mapped to where the project is now (`--root`).
 
 pub mod compare;
 pub mod junit;
+pub mod layout;
 pub mod relocate;
 pub mod report;
 pub mod select;
 pub mod update;
 
-pub use compare::{same_outcome, Outcome, DEFAULT_REL_TOL};
+pub use compare::{differs_in_string_order, same_outcome, Outcome, DEFAULT_REL_TOL};
 pub use junit::{junit_xml, Tested};
+pub use layout::Layout;
 pub use relocate::Relocation;
-pub use report::{judge, Summary, Verdict};
-pub use select::{select, Case, Options};
+pub use report::{failure_without_result, judge, Summary, Verdict};
+pub use select::{is_test_file, select, Case, Options, Selection, Unselected};
 pub use update::rewrite_file;
 
 use crate::trace::TraceHeader;

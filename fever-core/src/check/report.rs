@@ -55,6 +55,13 @@ pub fn failure_report(case: &Case, expected: &Outcome, actual: &Outcome) -> Stri
     format!("{heading}  {}\n{body}", case.location())
 }
 
+/// `module.qualname(args)  file:line`, then `what` went wrong instead of a result (a time
+/// limit passed, the module does not import any more).
+pub fn failure_without_result(case: &Case, what: &str) -> String {
+    let heading = text::call(&case.name(), case.args.as_deref(), HEADING_ARGS_CHARS);
+    format!("{heading}  {}\n{what}\n", case.location())
+}
+
 /// The pretty form of an outcome; a raised exception is prefixed with `raised `.
 fn render_outcome(outcome: &Outcome) -> String {
     let (prefix, bytes) = match outcome {

@@ -1,29 +1,44 @@
-//! Which recorded calls `fever check` re-invokes: [`select`] walks a trace's spans once and
-//! returns one [`Case`] per selected call, with what it returned or raised and, when it cannot
-//! be replayed at all, why.
+//! Which recorded calls `fever check` re-invokes: [`select`] walks a trace's spans and returns
+//! one [`Case`] per selected call, with what it returned or raised and, when it cannot be
+//! replayed faithfully, why; and, for `fever check --list`, how many calls were left out and why
+//! ([`Unselected`]).
 //!
 //! A call's *level* is the number of its open ancestors (on its thread) that match the
-//! patterns; module bodies (`<module>`) never match. Calls that match and whose level is at most
-//! [`Options::depth`] are selected: by default (pattern `*`, depth 0) the outermost calls of the
-//! project's functions; `--select` makes the outermost calls of the matching functions level 0.
-//! Module bodies, class bodies ([`Options::class_bodies`]) and generator expressions are not
-//! calls; a generator's resumptions are part of its call.
+//! patterns. Calls that match and whose level is at most [`Options::depth`] are selected: by
+//! default (no pattern, depth 0) the outermost calls of the project's functions; `--select`
+//! makes the outermost calls of the matching functions level 0 (a recorded script's functions,
+//! module `__main__`, also match under the script's file name: `pipeline.*`). Never matching:
+//! - module bodies, class bodies ([`Options::class_bodies`]) and generator expressions, which
+//!   are not calls; a generator's resumptions are part of its call;
+//! - without `--select`, test code ([`is_test_file`]: the tests of a pytest or unittest run and
+//!   their helpers), so a recorded test suite checks the calls the tests made into the code
+//!   under test, not the tests;
+//! - calls that did not return in the recording (interrupted by Ctrl-C, or still running when
+//!   it ended): run again, they could run forever;
+//! - calls made while a module other than `__main__` was imported (from its body, at any
+//!   depth): set-up such as registering rules in a module's tables, which importing the module
+//!   for the check did again; run once more, it would change what the other calls see.
 //!
-//! A call is marked nondeterministic when another call of the same code with the same argument
-//! snapshot (byte for byte) ended differently during the recording.
+//! A call is skipped, with its reason, when it cannot be compared with its recording:
+//! - it ran, itself or below it, a version of a function that was reloaded later in the
+//!   recording (`[v1]` of `[v2]`): its result belongs to code that is gone;
+//! - another call of the same code with the same argument snapshot (byte for byte), both on the
+//!   last versions of the code, ended differently: nondeterministic.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
 
 use super::compare::same_snapshot;
 use super::{CheckError, Outcome};
 use crate::analysis::spans::{Closed, Opened, Outcome as SpanOutcome, SpanSink, Thread, Walker};
-use crate::snapshot::content_hash;
+use crate::snapshot::{content_hash, decode, Value};
 use crate::trace::{CodeInfo, TraceReader};
 
 /// Which calls to select; the default is the outermost calls of every function.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// `--select` globs on `module.qualname`; empty means every function.
+    /// `--select` globs on `module.qualname`; empty means every function but test code.
     pub patterns: Vec<String>,
     /// `--depth`: also select calls up to this many matching levels below the outermost ones.
     pub depth: usize,
@@ -61,8 +76,67 @@ impl Case {
     }
 }
 
+/// Why recorded calls were not selected, for `fever check --list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Unselected {
+    /// Below a selected call (deeper than `--depth`).
+    Nested,
+    /// Test code, without `--select`.
+    TestCode,
+    /// Not matching `--select`.
+    NotMatching,
+    /// Did not return in the recording.
+    DidNotReturn,
+    /// Made while a module was imported.
+    ImportTime,
+}
+
+impl fmt::Display for Unselected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nested => "inside a selected call (--depth N checks N levels below)",
+            Self::TestCode => "test code: the tests and their helpers (--select includes them)",
+            Self::NotMatching => "not matching --select",
+            Self::DidNotReturn => {
+                "did not return in the recording (interrupted, or still running when it ended)"
+            }
+            Self::ImportTime => {
+                "made while a module was imported (its set-up, which importing it runs again)"
+            }
+        })
+    }
+}
+
+/// What [`select`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    /// The selected calls, in the order they were made.
+    pub cases: Vec<Case>,
+    /// How many calls were not selected, by reason (module and class bodies not counted).
+    pub unselected: BTreeMap<Unselected, usize>,
+}
+
+/// Whether `file` (a recorded code's file) is test code of a project rooted at `root`: a
+/// `test_*.py`, `*_test.py` or `conftest.py` file, or any file in a `tests`, `test` or
+/// `testing` directory below the root.
+pub fn is_test_file(file: &str, root: &str) -> bool {
+    let path = Path::new(file);
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let name = relative.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let stem = name.strip_suffix(".py").unwrap_or(name);
+    if stem.starts_with("test_") || stem.ends_with("_test") || stem == "conftest" {
+        return true;
+    }
+    relative
+        .parent()
+        .into_iter()
+        .flat_map(Path::components)
+        .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test" | "testing")))
+}
+
 /// The selected calls of `reader`, in the order their calls appear in the trace.
-pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, CheckError> {
+pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, CheckError> {
     let patterns = options
         .patterns
         .iter()
@@ -73,32 +147,53 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, Chec
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let matching: HashMap<u32, bool> = reader
+    let root = reader.header().root.as_str();
+    let roles: HashMap<u32, Role> = reader
         .codes()
         .iter()
         .map(|code| {
-            let name = code.full_name();
-            let matches = is_call(&code.qualname)
-                && !options.class_bodies.contains(&code.id)
-                && (patterns.is_empty() || patterns.iter().any(|p| p.matches(&name)));
-            (code.id, matches)
+            let role = if code.qualname == "<module>" && code.module != "__main__" {
+                Role::Import
+            } else if !is_call(&code.qualname) || options.class_bodies.contains(&code.id) {
+                Role::NotACall
+            } else if patterns.is_empty() {
+                if is_test_file(&code.file, root) {
+                    Role::Other(Unselected::TestCode)
+                } else {
+                    Role::Matches
+                }
+            } else if patterns
+                .iter()
+                .any(|p| names_of(code).iter().any(|n| p.matches(n)))
+            {
+                Role::Matches
+            } else {
+                Role::Other(Unselected::NotMatching)
+            };
+            (code.id, role)
         })
         .collect();
+    let mut unfinished = Unfinished::default();
+    walk(reader, &mut unfinished)?;
     let mut sink = Selector {
-        matching: &matching,
+        roles: &roles,
+        stale: stale_versions(reader),
+        did_not_return: unfinished.found,
         depth: options.depth,
         stacks: HashMap::new(),
         event: 0,
         found: Vec::new(),
         results: HashMap::new(),
+        unselected: BTreeMap::new(),
     };
-    let mut walker = Walker::default();
-    for (index, event) in reader.events().enumerate() {
-        sink.event = index;
-        walker.event(event, &mut sink)?;
-    }
-    walker.finish(&mut sink)?;
-    let Selector { found, results, .. } = sink;
+    walk(reader, &mut sink)?;
+    let Selector {
+        found,
+        results,
+        stale,
+        unselected,
+        ..
+    } = sink;
     // Numbered by name, not code: a function edited during the recording has two codes.
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut cases = Vec::with_capacity(found.len());
@@ -112,7 +207,9 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, Chec
         let nondeterministic = call
             .args
             .is_some_and(|args| results.get(&(call.code, content_hash(args))) == Some(&None));
-        let skip = if nondeterministic {
+        let skip = if let Some(ran) = call.stale {
+            Some(changed_reason(reader, &stale, call.code, ran))
+        } else if nondeterministic {
             Some("nondeterministic: the same arguments gave different results".to_owned())
         } else {
             skip_reason(code, call.args, call.end.as_ref())
@@ -126,13 +223,94 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Vec<Case>, Chec
             end_event: call.end_event,
         });
     }
-    Ok(cases)
+    Ok(Selection { cases, unselected })
+}
+
+/// Walks every event of `reader` into `sink`, keeping the sink's event index current.
+fn walk<'a, S: SpanSink<'a, Error = CheckError> + Indexed>(
+    reader: &'a TraceReader,
+    sink: &mut S,
+) -> Result<(), CheckError> {
+    let mut walker = Walker::default();
+    for (index, event) in reader.events().enumerate() {
+        sink.at(index);
+        walker.event(event, sink)?;
+    }
+    walker.finish(sink)
+}
+
+/// A sink told which event it is being walked through.
+trait Indexed {
+    fn at(&mut self, event: usize);
+}
+
+/// The names a `--select` pattern is matched against: `module.qualname`, and for a recorded
+/// script's `__main__` also `stem.qualname` after its file's name.
+fn names_of(code: &CodeInfo) -> Vec<String> {
+    let mut names = vec![code.full_name()];
+    if code.module == "__main__" {
+        if let Some(stem) = Path::new(&code.file).file_stem().and_then(|s| s.to_str()) {
+            names.push(format!("{stem}.{}", code.qualname));
+        }
+    }
+    names
 }
 
 /// Code that runs as a call of its own: not a module body, nor a generator expression (a
 /// detail of the function it is in).
 fn is_call(qualname: &str) -> bool {
     qualname != "<module>" && !qualname.ends_with("<genexpr>")
+}
+
+/// What a code is to the selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Its calls can be selected, and each is a level for the calls below it.
+    Matches,
+    /// Not a call at all: not counted.
+    NotACall,
+    /// The body of an imported module: not a call, and the calls below it are its set-up.
+    Import,
+    /// Not selected, for this reason.
+    Other(Unselected),
+}
+
+/// Versions of functions reloaded during the recording: code id → (its version, the number of
+/// versions), for every code with a later version. Only functions reachable by name count:
+/// two lambdas of one function, or a nested function defined in two branches, share a name
+/// without being versions of each other (a reload of the function around them is).
+fn stale_versions(reader: &TraceReader) -> HashMap<u32, (usize, usize)> {
+    let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+    for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
+        by_name.entry(code.full_name()).or_default().push(code.id);
+    }
+    let mut stale = HashMap::new();
+    for mut ids in by_name.into_values() {
+        ids.sort_unstable();
+        let n = ids.len();
+        for (i, id) in ids.into_iter().enumerate().take(n - 1) {
+            stale.insert(id, (i + 1, n));
+        }
+    }
+    stale
+}
+
+/// Why a call that ran the old version `ran` of a function is skipped.
+fn changed_reason(
+    reader: &TraceReader,
+    stale: &HashMap<u32, (usize, usize)>,
+    call: u32,
+    ran: u32,
+) -> String {
+    let name = reader
+        .code(ran)
+        .map_or_else(|| "?".into(), CodeInfo::full_name);
+    let (version, versions) = stale.get(&ran).copied().unwrap_or((1, 2));
+    let what = if ran == call { "it ran" } else { "it called" };
+    format!(
+        "the code changed during the recording: {what} {name} [v{version}], which was \
+         reloaded later ([v{versions}] is the last)"
+    )
 }
 
 /// Why a call cannot be replayed, judged from its code and recorded snapshots.
@@ -162,25 +340,81 @@ fn skip_reason(
     }
 }
 
+/// Whether a span ended without returning: cut off, or by `KeyboardInterrupt`.
+fn did_not_return(outcome: &SpanOutcome<'_>) -> bool {
+    match outcome {
+        SpanOutcome::Unfinished => true,
+        SpanOutcome::Raised(Some(bytes)) => {
+            matches!(decode(bytes), Ok(Value::Exception(e)) if e.qualname == "KeyboardInterrupt")
+        }
+        _ => false,
+    }
+}
+
+/// The first walk: the events (by index) that opened spans which did not return.
+#[derive(Default)]
+struct Unfinished {
+    event: usize,
+    open: HashMap<usize, Vec<usize>>,
+    found: HashSet<usize>,
+}
+
+impl Indexed for Unfinished {
+    fn at(&mut self, event: usize) {
+        self.event = event;
+    }
+}
+
+impl<'a> SpanSink<'a> for Unfinished {
+    type Error = CheckError;
+
+    fn open(&mut self, thread: Thread, _: &Opened<'a>) -> Result<(), CheckError> {
+        self.open.entry(thread.index).or_default().push(self.event);
+        Ok(())
+    }
+
+    fn close(
+        &mut self,
+        thread: Thread,
+        span: &Opened<'a>,
+        end: &Closed<'a>,
+    ) -> Result<(), CheckError> {
+        let opened = self.open.get_mut(&thread.index).and_then(Vec::pop);
+        if let (Some(opened), false) = (opened, span.resumed) {
+            if did_not_return(&end.outcome) {
+                self.found.insert(opened);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A selected call while the walk goes on.
 struct Found<'a> {
     code: u32,
     args: Option<&'a [u8]>,
     end: Option<SpanOutcome<'a>>,
     end_event: usize,
+    /// A stale version of a function it ran (itself or below it).
+    stale: Option<u32>,
 }
 
-/// One open span: the index of its entry in `found` if selected, and whether it counts as a
-/// level for the calls below it.
+/// One open span: the index of its entry in `found` if selected, whether it counts as a
+/// level for the calls below it, whether it runs while a module is imported, and the stale
+/// code it ran, if any.
 #[derive(Clone, Copy)]
 struct Open {
     found: Option<usize>,
     matches: bool,
+    importing: bool,
+    stale: Option<u32>,
 }
 
-/// The [`SpanSink`] of [`select`].
+/// The [`SpanSink`] of [`select`]'s second walk.
 struct Selector<'m, 'a> {
-    matching: &'m HashMap<u32, bool>,
+    roles: &'m HashMap<u32, Role>,
+    stale: HashMap<u32, (usize, usize)>,
+    did_not_return: HashSet<usize>,
     depth: usize,
     /// Open spans per thread index, and how many of them match.
     stacks: HashMap<usize, (Vec<Open>, usize)>,
@@ -190,10 +424,17 @@ struct Selector<'m, 'a> {
     /// `(code, hash of the argument bytes)` → the first outcome seen, `None` once an outcome
     /// that does not match it was seen.
     results: HashMap<(u32, u64), Option<Recorded<'a>>>,
+    unselected: BTreeMap<Unselected, usize>,
 }
 
 /// An outcome in the trace: raised (or returned), and its snapshot.
 type Recorded<'a> = (bool, &'a [u8]);
+
+impl Indexed for Selector<'_, '_> {
+    fn at(&mut self, event: usize) {
+        self.event = event;
+    }
+}
 
 impl<'a> Selector<'_, 'a> {
     fn note_result(&mut self, code: u32, args: &[u8], end: &SpanOutcome<'a>) {
@@ -219,19 +460,55 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
     type Error = CheckError;
 
     fn open(&mut self, thread: Thread, span: &Opened<'a>) -> Result<(), CheckError> {
-        let matches = self.matching.get(&span.code).copied().unwrap_or(false);
+        let mut role = self
+            .roles
+            .get(&span.code)
+            .copied()
+            .unwrap_or(Role::NotACall);
         let (stack, level) = self.stacks.entry(thread.index).or_default();
+        let importing = role == Role::Import || stack.last().is_some_and(|open| open.importing);
+        if role == Role::Matches && self.did_not_return.contains(&self.event) {
+            role = Role::Other(Unselected::DidNotReturn);
+        }
+        if role == Role::Matches && importing {
+            role = Role::Other(Unselected::ImportTime);
+        }
+        let matches = role == Role::Matches;
         // A generator resuming is not a call: its call was its first stretch.
-        let found = (matches && !span.resumed && *level <= self.depth).then(|| {
+        let selected = matches && !span.resumed && *level <= self.depth;
+        let found = selected.then(|| {
             self.found.push(Found {
                 code: span.code,
                 args: span.args,
                 end: None,
                 end_event: self.event,
+                stale: None,
             });
             self.found.len() - 1
         });
-        stack.push(Open { found, matches });
+        if !selected && !span.resumed {
+            let reason = match role {
+                Role::Matches => Some(Unselected::Nested),
+                Role::NotACall | Role::Import => None,
+                Role::Other(reason) => Some(reason),
+            };
+            let reason = match reason {
+                Some(Unselected::TestCode | Unselected::NotMatching) if *level > 0 => {
+                    Some(Unselected::Nested)
+                }
+                other => other,
+            };
+            if let Some(reason) = reason {
+                *self.unselected.entry(reason).or_default() += 1;
+            }
+        }
+        let stale = self.stale.contains_key(&span.code).then_some(span.code);
+        stack.push(Open {
+            found,
+            matches,
+            importing,
+            stale,
+        });
         *level += usize::from(matches);
         Ok(())
     }
@@ -249,11 +526,16 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
             return Ok(());
         };
         *level -= usize::from(open.matches);
+        if let (Some(stale), Some(parent)) = (open.stale, stack.last_mut()) {
+            parent.stale.get_or_insert(stale);
+        }
         if let Some(found) = open.found.and_then(|i| self.found.get_mut(i)) {
             found.end = Some(end.outcome);
             found.end_event = self.event;
+            found.stale = open.stale;
         }
-        if let (Some(args), false) = (span.args, span.resumed) {
+        // Results of code that was replaced say nothing about whether it is deterministic.
+        if let (Some(args), false, None) = (span.args, span.resumed, open.stale) {
             self.note_result(span.code, args, &end.outcome);
         }
         Ok(())
@@ -275,6 +557,7 @@ impl Outcome {
 mod tests {
     use super::*;
     use crate::trace::{Event, TraceHeader, TraceWriter};
+    use std::collections::BTreeMap;
 
     fn code(id: u32, qualname: &str) -> CodeInfo {
         CodeInfo {
@@ -306,16 +589,19 @@ mod tests {
         }
     }
 
-    /// Codes: 0 `<module>`, 1 `main`, 2 `load`, 3 `parse`, 4 `f.<locals>.g`.
+    /// Codes: 0 `__main__.<module>`, 1 `main`, 2 `load`, 3 `parse`, 4 `f.<locals>.g`.
     fn trace(events: &[Event]) -> TraceReader {
         let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
         for (id, name) in ["<module>", "main", "load", "parse", "f.<locals>.g"]
             .iter()
             .enumerate()
         {
-            writer
-                .add_code(code(u32::try_from(id).unwrap(), name))
-                .unwrap();
+            let mut info = code(u32::try_from(id).unwrap(), name);
+            if id == 0 {
+                // The script's body (an imported module's would be set-up).
+                info.module = "__main__".into();
+            }
+            writer.add_code(info).unwrap();
         }
         for event in events {
             writer.write_event(event).unwrap();
@@ -331,6 +617,7 @@ mod tests {
         };
         select(reader, &options)
             .unwrap()
+            .cases
             .into_iter()
             .map(|c| c.id)
             .collect()
@@ -378,6 +665,7 @@ mod tests {
         };
         let ids: Vec<String> = select(&reader, &options)
             .unwrap()
+            .cases
             .into_iter()
             .map(|c| c.id)
             .collect();
@@ -431,8 +719,14 @@ mod tests {
             ret(3, b"v"),
             call(1, b"x"),
         ]);
-        let cases = select(&reader, &Options::default()).unwrap();
-        assert_eq!(cases.len(), 4);
+        let selection = select(&reader, &Options::default()).unwrap();
+        let cases = selection.cases;
+        // The last call never returned: not selected.
+        assert_eq!(cases.len(), 3);
+        assert_eq!(
+            selection.unselected,
+            BTreeMap::from([(Unselected::DidNotReturn, 1)])
+        );
         assert_eq!(cases[0].expected, Some(Outcome::Raised(b"boom".to_vec())));
         assert_eq!(cases[0].end_event, 2);
         assert_eq!(cases[0].skip, None);
@@ -442,24 +736,231 @@ mod tests {
             .as_ref()
             .unwrap()
             .contains("arguments were not"));
-        assert!(cases[3].skip.as_ref().unwrap().contains("did not finish"));
-        assert_eq!(cases[3].location(), "m.py:2");
+        assert_eq!(cases[2].location(), "m.py:4");
+    }
+
+    /// A snapshot of an exception of class `qualname`.
+    fn exception(qualname: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = crate::snapshot::Encoder::new(&mut out);
+        enc.begin_exception("builtins", qualname, None, 10);
+        enc.end(0);
+        enc.finish();
+        out
     }
 
     #[test]
-    fn ids_number_the_calls_of_a_function_across_its_edited_versions() {
+    fn calls_interrupted_by_ctrl_c_are_not_selected_but_what_they_finished_is() {
+        let unwind = |code| Event::Unwind {
+            code,
+            flags: 0,
+            thread: 1,
+            t_ns: 0,
+        };
+        let reader = trace(&[
+            call(1, b"main"),
+            call(2, b"x"),
+            ret(2, b"l"),
+            call(2, b"y"),
+            Event::Raise {
+                code: 2,
+                thread: 1,
+                t_ns: 0,
+                exception: Some(exception("KeyboardInterrupt")),
+            },
+            unwind(2),
+            unwind(1),
+            call(3, b"p"),
+            Event::Raise {
+                code: 3,
+                thread: 1,
+                t_ns: 0,
+                exception: Some(exception("ValueError")),
+            },
+            unwind(3),
+        ]);
+        let selection = select(&reader, &Options::default()).unwrap();
+        let ids: Vec<&str> = selection.cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["m.load[1]", "m.parse[1]"]);
+        assert_eq!(
+            selection.unselected,
+            BTreeMap::from([(Unselected::DidNotReturn, 2)])
+        );
+    }
+
+    #[test]
+    fn test_code_is_not_selected_by_default_but_the_calls_it_made_are() {
+        let codes = vec![
+            code_at(0, "test_lib", "test_add", "/p/test_lib.py"),
+            code_at(1, "lib", "add", "/p/lib.py"),
+            code_at(2, "helpers", "make", "/p/tests/helpers.py"),
+            code_at(3, "lib", "inner", "/p/lib.py"),
+        ];
+        let reader = written(
+            "/p",
+            codes,
+            &[
+                call(0, b"t"),
+                call(2, b"h"),
+                call(1, b"a"),
+                ret(1, b"r"),
+                ret(2, b"h"),
+                call(1, b"b"),
+                call(3, b"i"),
+                ret(3, b"r"),
+                ret(1, b"r"),
+                ret(0, b"none"),
+            ],
+        );
+        let (ids, unselected) = selected(&reader);
+        assert_eq!(ids, ["lib.add[1]", "lib.add[2]"]);
+        assert_eq!(
+            unselected,
+            BTreeMap::from([(Unselected::Nested, 1), (Unselected::TestCode, 2)])
+        );
+        assert_eq!(ids_of(&reader, &["test_lib.*"]), ["test_lib.test_add[1]"]);
+        assert!(is_test_file("/p/pkg/tests/util.py", "/p"));
+        assert!(is_test_file("/p/pkg/lib_test.py", "/p"));
+        assert!(is_test_file("/p/conftest.py", "/p"));
+        assert!(!is_test_file("/tests/p/lib.py", "/tests/p"));
+        assert!(!is_test_file("/p/testing_lib.py", "/p"));
+    }
+
+    /// A trace of `codes` and `events` under `root`.
+    fn written(root: &str, codes: Vec<CodeInfo>, events: &[Event]) -> TraceReader {
+        let header = TraceHeader {
+            root: root.into(),
+            ..TraceHeader::default()
+        };
+        let mut writer = TraceWriter::new(Vec::new(), &header).unwrap();
+        for code in codes {
+            writer.add_code(code).unwrap();
+        }
+        for event in events {
+            writer.write_event(event).unwrap();
+        }
+        TraceReader::from_bytes(&writer.finish().unwrap()).unwrap()
+    }
+
+    /// The selected ids and the unselected tally.
+    fn selected(reader: &TraceReader) -> (Vec<String>, BTreeMap<Unselected, usize>) {
+        let selection = select(reader, &Options::default()).unwrap();
+        let ids = selection.cases.into_iter().map(|c| c.id).collect();
+        (ids, selection.unselected)
+    }
+
+    fn code_at(id: u32, module: &str, qualname: &str, file: &str) -> CodeInfo {
+        CodeInfo {
+            id,
+            module: module.into(),
+            qualname: qualname.into(),
+            file: file.into(),
+            first_line: id + 1,
+            code_hash: 0,
+        }
+    }
+
+    fn ids_of(reader: &TraceReader, patterns: &[&str]) -> Vec<String> {
+        ids(reader, patterns, 0)
+    }
+
+    #[test]
+    fn calls_made_while_a_module_was_imported_are_not_selected() {
+        let codes = vec![
+            code_at(0, "__main__", "<module>", "/p/run.py"),
+            code_at(1, "lib", "<module>", "/p/lib.py"),
+            code_at(2, "lib", "register", "/p/lib.py"),
+            code_at(3, "lib", "rule", "/p/lib.py"),
+            code_at(4, "__main__", "main", "/p/run.py"),
+        ];
+        let reader = written(
+            "/p",
+            codes,
+            &[
+                call(0, b"m"),
+                call(1, b"l"),
+                call(2, b"r"),
+                call(3, b"x"),
+                ret(3, b"x"),
+                ret(2, b"r"),
+                ret(1, b"l"),
+                call(4, b"a"),
+                call(2, b"r"),
+                ret(2, b"r"),
+                ret(4, b"a"),
+                ret(0, b"m"),
+            ],
+        );
+        let (ids, unselected) = selected(&reader);
+        assert_eq!(ids, ["__main__.main[1]"]);
+        assert_eq!(
+            unselected,
+            BTreeMap::from([(Unselected::Nested, 1), (Unselected::ImportTime, 2)])
+        );
+        assert_eq!(ids_of(&reader, &["lib.register"]), ["lib.register[1]"]);
+    }
+
+    #[test]
+    fn a_scripts_functions_match_under_its_file_name() {
         let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-        writer.add_code(code(0, "f")).unwrap();
-        writer.add_code(code(1, "f")).unwrap();
-        for event in [call(0, b"a"), ret(0, b"1"), call(1, b"a"), ret(1, b"2")] {
+        writer
+            .add_code(CodeInfo {
+                id: 0,
+                module: "__main__".into(),
+                qualname: "main".into(),
+                file: "/p/pipeline.py".into(),
+                first_line: 1,
+                code_hash: 0,
+            })
+            .unwrap();
+        for event in [call(0, b"a"), ret(0, b"0")] {
             writer.write_event(&event).unwrap();
         }
         let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
-        let cases = select(&reader, &Options::default()).unwrap();
+        assert_eq!(ids_of(&reader, &["pipeline.*"]), ["__main__.main[1]"]);
+        assert_eq!(ids_of(&reader, &["__main__.main"]), ["__main__.main[1]"]);
+        assert!(ids_of(&reader, &["other.*"]).is_empty());
+    }
+
+    #[test]
+    fn calls_that_ran_code_reloaded_later_are_skipped_as_such_not_as_nondeterministic() {
+        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        writer.add_code(code(0, "f")).unwrap();
+        writer.add_code(code(1, "g")).unwrap();
+        writer.add_code(code(2, "f")).unwrap();
+        // g(a) calls f [v1], then f is reloaded and g(a) calls f [v2]: g's results differ.
+        for event in [
+            call(1, b"a"),
+            call(0, b"a"),
+            ret(0, b"1"),
+            ret(1, b"1"),
+            call(1, b"a"),
+            call(2, b"a"),
+            ret(2, b"2"),
+            ret(1, b"2"),
+            call(0, b"b"),
+            ret(0, b"1"),
+            call(2, b"b"),
+            ret(2, b"2"),
+        ] {
+            writer.write_event(&event).unwrap();
+        }
+        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
+        let cases = select(&reader, &Options::default()).unwrap().cases;
         let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(ids, ["m.f[1]", "m.f[2]"]);
-        // Different versions of the code may return different results.
-        assert!(cases.iter().all(|c| c.skip.is_none()));
+        // Numbered by name across versions.
+        assert_eq!(ids, ["m.g[1]", "m.g[2]", "m.f[1]", "m.f[2]"]);
+        let skips: Vec<Option<&str>> = cases.iter().map(|c| c.skip.as_deref()).collect();
+        assert_eq!(
+            skips[0],
+            Some(
+                "the code changed during the recording: it called m.f [v1], which was \
+                 reloaded later ([v2] is the last)"
+            )
+        );
+        assert_eq!(skips[1], None);
+        assert!(skips[2].unwrap().contains("it ran m.f [v1]"), "{skips:?}");
+        assert_eq!(skips[3], None);
     }
 
     #[test]
@@ -491,7 +992,7 @@ mod tests {
             writer.write_event(&event).unwrap();
         }
         let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
-        let cases = select(&reader, &Options::default()).unwrap();
+        let cases = select(&reader, &Options::default()).unwrap().cases;
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].id, "m.gen[1]");
         assert_eq!(cases[0].skip.as_deref(), Some("a generator or coroutine"));
@@ -511,7 +1012,7 @@ mod tests {
             call(3, b"same"),
             ret(3, b"1"),
         ]);
-        let cases = select(&reader, &Options::default()).unwrap();
+        let cases = select(&reader, &Options::default()).unwrap().cases;
         let skipped: Vec<bool> = cases.iter().map(|c| c.skip.is_some()).collect();
         assert_eq!(skipped, [true, true, false, false, false]);
         assert!(cases[0]

@@ -162,6 +162,7 @@ mod tests {
     fn outcomes(reader: &TraceReader) -> Vec<Option<Outcome>> {
         select(reader, &Options::default())
             .unwrap()
+            .cases
             .into_iter()
             .map(|c| c.expected)
             .collect()
@@ -170,7 +171,7 @@ mod tests {
     #[test]
     fn replaced_outcomes_read_back_and_everything_else_is_kept() {
         let reader = trace();
-        let cases = select(&reader, &Options::default()).unwrap();
+        let cases = select(&reader, &Options::default()).unwrap().cases;
         assert_eq!(cases[1].expected, None);
         let new = HashMap::from([
             (cases[0].end_event, Outcome::Raised(b"boom".to_vec())),
@@ -204,7 +205,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("run.trace");
         let reader = trace();
-        let end = select(&reader, &Options::default()).unwrap()[0].end_event;
+        let end = select(&reader, &Options::default()).unwrap().cases[0].end_event;
         let new = HashMap::from([(end, Outcome::Returned(b"v2".to_vec()))]);
         rewrite_file(&reader, &new, &path).unwrap();
         let again = TraceReader::open(&path).unwrap();

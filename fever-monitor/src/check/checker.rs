@@ -1,19 +1,28 @@
 //! [`Checker`]: one trace being replayed, shared by `fever check` and the pytest plugin. It
 //! holds the trace, its selected calls and the imported modules, and checks one call at a
-//! time: rebuild the arguments, find the function, call it, judge the outcome (fever-core).
+//! time: rebuild the arguments, find the function, call it (within `--timeout`, twice with
+//! `--twice`), judge the outcome (fever-core). A call that differs from its recording after
+//! it reached a source of nondeterminism ([`sources`](super::sources)), or whose two runs
+//! differ, is skipped as nondeterministic, naming the source.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use fever_core::check::{self, judge, Case, Options, Outcome, RecordedLimits, Relocation, Verdict};
+use std::collections::BTreeMap;
+
+use fever_core::check::{
+    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Options,
+    Outcome, RecordedLimits, Relocation, Unselected, Verdict,
+};
 use fever_core::snapshot::{decode, Value};
 use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
 use super::imports::Modules;
-use super::invoke;
+use super::invoke::{self, Called, Conditions};
+use super::sources::Sources;
 use crate::rebuild;
 use crate::snapshot::SnapshotLimits;
 
@@ -42,13 +51,82 @@ fn class_bodies(
     Ok(found)
 }
 
+/// The failure of a call that ran past its time limit.
+fn timed_out(case: &Case, seconds: f64) -> String {
+    failure_without_result(
+        case,
+        &format!("timed out after {seconds} s (raise the limit with --timeout)"),
+    )
+}
+
+/// Whether `case` raised a `Warning` in the recording: the warning filters then made warnings
+/// errors (pytest's `-W error`, `filterwarnings = error`), and the check does the same.
+fn raised_a_warning(py: Python<'_>, case: &Case, modules: &mut Modules) -> bool {
+    let Some(Outcome::Raised(bytes)) = &case.expected else {
+        return false;
+    };
+    let Ok(Value::Exception(exception)) = decode(bytes) else {
+        return false;
+    };
+    let Ok(class) = rebuild::Lookup::lookup(modules, py, &exception.module, &exception.qualname)
+    else {
+        return false;
+    };
+    let warning = py.get_type::<pyo3::exceptions::PyWarning>();
+    class
+        .cast_into::<PyType>()
+        .is_ok_and(|class| class.is_subclass(&warning).unwrap_or(false))
+}
+
+/// How calls are re-invoked and compared.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// `--rel-tol`.
+    pub rel_tol: f64,
+    /// `--timeout`, seconds per call; `None`: no limit.
+    pub timeout: Option<f64>,
+    /// `--twice`: run each call twice, skip it when the two runs differ.
+    pub twice: bool,
+}
+
 /// One trace being replayed.
 pub struct Checker {
     reader: TraceReader,
     cases: Vec<Case>,
-    rel_tol: f64,
+    unselected: BTreeMap<Unselected, usize>,
+    settings: Settings,
     limits: SnapshotLimits,
     modules: Modules,
+    sources: Sources,
+    /// The recorded working directory, where the project is now (if it exists).
+    cwd: Option<PathBuf>,
+    /// String hashes, so the iteration order of sets of strings, change from process to
+    /// process (no fixed `PYTHONHASHSEED`).
+    random_hashes: bool,
+}
+
+/// The working directory changed for a while: back where it was when dropped.
+struct WorkingDir(Option<PathBuf>);
+
+impl WorkingDir {
+    fn enter(dir: Option<&Path>) -> Self {
+        let Some(dir) = dir else {
+            return Self(None);
+        };
+        let previous = std::env::current_dir().ok();
+        match std::env::set_current_dir(dir) {
+            Ok(()) => Self(previous),
+            Err(_) => Self(None),
+        }
+    }
+}
+
+impl Drop for WorkingDir {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::env::set_current_dir(dir);
+        }
+    }
 }
 
 /// What checking one call found.
@@ -68,7 +146,7 @@ impl Checker {
         py: Python<'_>,
         path: &Path,
         options: &Options,
-        rel_tol: f64,
+        settings: Settings,
         root: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let reader = TraceReader::open(path)
@@ -81,12 +159,25 @@ impl Checker {
             );
         }
         let relocation = Relocation::choose(&reader.header().root, root, &std::env::current_dir()?);
+        // Before the project is imported, so its `from random import choice` is watched too.
+        let sources = Sources::load(py)?;
+        let cwd = reader
+            .header()
+            .options
+            .iter()
+            .find(|(key, _)| key == "cwd")
+            .map(|(_, dir)| relocation.apply(dir))
+            .filter(|dir| dir.is_dir());
+        let _cwd = WorkingDir::enter(cwd.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
             ..options.clone()
         };
-        let mut cases = check::select(&reader, &options)?;
+        let check::Selection {
+            mut cases,
+            unselected,
+        } = check::select(&reader, &options)?;
         for case in &mut cases {
             // Reports name the files as they are now.
             case.code.file = relocation.apply(&case.code.file).display().to_string();
@@ -102,9 +193,18 @@ impl Checker {
         Ok(Self {
             reader,
             cases,
-            rel_tol,
+            unselected,
+            settings,
             limits,
             modules,
+            sources,
+            cwd,
+            random_hashes: std::env::var("PYTHONHASHSEED").map_or(true, |seed| seed == "random")
+                && py
+                    .import("sys")?
+                    .getattr("flags")?
+                    .getattr("hash_randomization")?
+                    .is_truthy()?,
         })
     }
 
@@ -116,6 +216,11 @@ impl Checker {
     /// The selected calls.
     pub fn cases(&self) -> &[Case] {
         &self.cases
+    }
+
+    /// How many recorded calls were not selected, by reason.
+    pub fn unselected(&self) -> &BTreeMap<Unselected, usize> {
+        &self.unselected
     }
 
     /// Checks call `index` of [`cases`](Self::cases). Err only for a `KeyboardInterrupt`.
@@ -130,7 +235,8 @@ impl Checker {
         if let Some(reason) = &case.skip {
             return Ok(skipped(reason.clone()));
         }
-        let Some(Ok(Value::Args(args))) = case.args.as_deref().map(decode) else {
+        let _cwd = WorkingDir::enter(self.cwd.as_deref());
+        let Some(Ok(Value::Args(recorded))) = case.args.as_deref().map(decode) else {
             return Ok(skipped("its argument snapshot is corrupt".into()));
         };
         let function = match self
@@ -148,6 +254,13 @@ impl Checker {
                     case.name()
                 )));
             }
+            // Its module imported when recorded and raises now: the code is broken.
+            Err(reason) if self.modules.is_broken(&case.code.module) => {
+                return Ok(Checked {
+                    verdict: Verdict::Failed(failure_without_result(case, &reason)),
+                    now: None,
+                })
+            }
             Err(reason) => return Ok(skipped(reason)),
         };
         let code = function.getattr("__code__")?;
@@ -159,14 +272,104 @@ impl Checker {
                 case.name()
             )));
         }
-        let positional: usize = code.getattr("co_argcount")?.extract()?;
-        let (args, kwargs) = match rebuild::arguments(py, &args, positional, &mut self.modules) {
-            Ok(built) => built,
-            Err(reason) => return Ok(skipped(format!("cannot rebuild its arguments: {reason}"))),
+        let Ok(signature) = rebuild::Signature::of(&function) else {
+            return Ok(skipped(format!(
+                "{} has a signature fever cannot read",
+                case.name()
+            )));
         };
-        let now = invoke::call(py, &function, &args, &kwargs, &self.limits)?;
+        let (args, kwargs) =
+            match rebuild::arguments(py, &recorded, &signature, &mut self.modules, &self.limits) {
+                Ok(built) => built,
+                Err(reason) => {
+                    return Ok(skipped(format!("cannot rebuild its arguments: {reason}")))
+                }
+            };
+        let timeout = self.settings.timeout;
+        let conditions = Conditions {
+            limits: &self.limits,
+            timeout,
+            warnings_as_errors: raised_a_warning(py, case, &mut self.modules),
+        };
+        self.sources.reset(py)?;
+        let now = match invoke::call(py, &function, &args, &kwargs, conditions)? {
+            Called::Finished(now) => now,
+            Called::TimedOut => {
+                let seconds = timeout.unwrap_or_default();
+                return Ok(Checked {
+                    verdict: Verdict::Failed(timed_out(case, seconds)),
+                    now: None,
+                });
+            }
+        };
+        let reached = self.sources.reached(py)?;
+        let mut verdict = judge(case, &now, self.settings.rel_tol);
+        if matches!(verdict, Verdict::Failed(_)) && !reached.is_empty() {
+            verdict = Verdict::Skipped(format!(
+                "nondeterministic: it used {} and its result differs",
+                reached.join(", ")
+            ));
+        }
+        let reordered = |expected: &Option<Outcome>| {
+            expected
+                .as_ref()
+                .is_some_and(|e| differs_in_string_order(e, &now, self.settings.rel_tol))
+        };
+        if matches!(verdict, Verdict::Failed(_)) && self.random_hashes {
+            let what = if case.code.qualname.ends_with("__hash__") {
+                Some("a hash")
+            } else if reordered(&case.expected) {
+                Some("the same strings in another order, as iterating a set of strings gives")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                verdict = Verdict::Skipped(format!(
+                    "nondeterministic: {what}; hashes of strings change from process to process \
+                     (hash randomization: a fixed PYTHONHASHSEED when recording and checking \
+                     avoids it)"
+                ));
+            }
+        }
+        if self.settings.twice && !matches!(verdict, Verdict::Skipped(_)) {
+            let (args, kwargs) = match rebuild::arguments(
+                py,
+                &recorded,
+                &signature,
+                &mut self.modules,
+                &self.limits,
+            ) {
+                Ok(built) => built,
+                Err(reason) => {
+                    return Ok(skipped(format!("cannot rebuild its arguments: {reason}")))
+                }
+            };
+            self.sources.reset(py)?;
+            match invoke::call(py, &function, &args, &kwargs, conditions)? {
+                Called::Finished(again) if same_outcome(&now, &again, self.settings.rel_tol) => {}
+                Called::Finished(_) => {
+                    let mut used = reached;
+                    for source in self.sources.reached(py)? {
+                        if !used.contains(&source) {
+                            used.push(source);
+                        }
+                    }
+                    let used = if used.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (it used {})", used.join(", "))
+                    };
+                    verdict = Verdict::Skipped(format!(
+                        "nondeterministic: two runs gave different results{used}"
+                    ));
+                }
+                Called::TimedOut => {
+                    verdict = Verdict::Failed(timed_out(case, timeout.unwrap_or_default()));
+                }
+            }
+        }
         Ok(Checked {
-            verdict: judge(case, &now, self.rel_tol),
+            verdict,
             now: Some(now),
         })
     }

@@ -1,17 +1,18 @@
 //! `fever check TRACE` in this interpreter: check every selected call, print each difference
-//! on stdout as it is found, then `--junit`, `--update` and the summary line on stderr.
+//! on stdout as it is found, then `--junit`, `--update` and the summary line on stderr (with a
+//! hint when it checked too little to mean much); `--list` prints the selection instead.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, CheckConfig, Verbosity};
-use fever_core::check::{junit_xml, rewrite_file, Options, Summary, Tested, Verdict};
+use fever_cli::{messages, CheckAction, CheckConfig, Verbosity};
+use fever_core::check::{junit_xml, rewrite_file, Options, Summary, Tested, Unselected, Verdict};
 use fever_core::trace::AtomicFile;
 use pyo3::prelude::*;
 
-use super::checker::Checker;
+use super::checker::{Checker, Settings};
 
 /// Exit code after Ctrl-C, as Python gives.
 const INTERRUPTED: i32 = 130;
@@ -23,11 +24,16 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         depth: config.depth,
         ..Options::default()
     };
+    let settings = Settings {
+        rel_tol: config.rel_tol,
+        timeout: config.timeout,
+        twice: config.twice,
+    };
     let opened = Checker::open(
         py,
         &config.trace,
         &options,
-        config.rel_tol,
+        settings,
         config.root.as_deref(),
     );
     let mut checker = match opened {
@@ -52,6 +58,10 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         if config.verbosity >= Verbosity::Normal {
             messages::warning("the trace holds no calls of the project's functions to check");
         }
+    }
+    if config.action == CheckAction::List {
+        list(&checker);
+        return Ok(0);
     }
     let mut verdicts = Vec::with_capacity(checker.cases().len());
     let mut new_outcomes = HashMap::new();
@@ -112,12 +122,29 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
             if config.verbosity < Verbosity::Verbose {
                 messages::hint("see why with `fever check -v`");
             }
+        } else if summary.passed + summary.failed <= 1
+            && !interrupted
+            && config.select.is_empty()
+            && config.depth == 0
+            && checker
+                .unselected()
+                .get(&Unselected::Nested)
+                .is_some_and(|n| *n > 0)
+        {
+            // One call, e.g. a script's main() returning 0, says little about the code below it.
+            let n = checker.unselected()[&Unselected::Nested];
+            messages::hint(&format!(
+                "only the outermost call was checked; {n} recorded call{} below it can be \
+                 checked too: `--depth 1` (one level down), `--select 'MODULE.*'`, or see them \
+                 with `--list`",
+                if n == 1 { "" } else { "s" }
+            ));
         }
     }
     if interrupted {
         return Ok(INTERRUPTED);
     }
-    if config.update && !new_outcomes.is_empty() {
+    if config.action == CheckAction::Update && !new_outcomes.is_empty() {
         rewrite_file(checker.reader(), &new_outcomes, &config.trace)
             .with_context(|| format!("cannot update {}", config.trace.display()))?;
         if config.verbosity >= Verbosity::Normal {
@@ -131,6 +158,28 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         return Ok(0);
     }
     Ok(summary.exit_code())
+}
+
+/// `--list`: each selected call on stdout, `id  file:line` and what checking does with it
+/// (`check`, or `skip: reason`), then on stderr how many calls were not selected and why.
+fn list(checker: &Checker) {
+    let mut stdout = std::io::stdout().lock();
+    for case in checker.cases() {
+        let what = case
+            .skip
+            .as_deref()
+            .map_or_else(|| "check".to_owned(), |reason| format!("skip: {reason}"));
+        let _ = writeln!(stdout, "{}  {}  {what}", case.id, case.location());
+    }
+    let _ = stdout.flush();
+    let n = checker.cases().len();
+    messages::info(&format!(
+        "{n} call{} selected",
+        if n == 1 { "" } else { "s" }
+    ));
+    for (reason, count) in checker.unselected() {
+        messages::info(&format!("not selected: {count} {reason}"));
+    }
 }
 
 fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {

@@ -1,13 +1,16 @@
 //! The recorded program's modules in this interpreter: imported by name as it imported them,
-//! with `sys.path` as when it ran, except its `__main__`, which is loaded from its file under
+//! with `sys.path` as when it ran (the script's directory, and every directory under the root
+//! that the recorded modules came from: [`Layout`]); a module whose name does not follow its
+//! path (pytest's `importlib` import mode) is loaded from its recorded file under its recorded
+//! name. The program's `__main__` is loaded from its file under
 //! another name so its `if __name__ == "__main__":` block does not run. The classes and
 //! functions it defines then say `__module__ == "__main__"`, as they did when recorded, and
 //! `sys.modules["__main__"]` is that module, so snapshots and lookups agree with the trace.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use fever_core::check::Relocation;
+use fever_core::check::{Layout, Relocation};
 use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
@@ -29,6 +32,10 @@ struct Main {
 /// Modules imported so far, and why the others could not be.
 pub struct Modules {
     main: Option<Main>,
+    /// Recorded modules' files, for those `import` does not find.
+    files: HashMap<String, PathBuf>,
+    /// Modules whose code raised (not an `ImportError`) when imported: broken since recorded.
+    broken: HashSet<String>,
     loaded: HashMap<String, Result<Py<PyAny>, String>>,
 }
 
@@ -52,11 +59,12 @@ impl Modules {
                 .map(Path::to_path_buf),
             _ => Some(relocation.now.clone()),
         };
-        if let Some(dir) = path0 {
-            let path = py.import("sys")?.getattr("path")?;
+        let layout = Layout::of(reader.codes(), relocation);
+        let path = py.import("sys")?.getattr("path")?;
+        for (at, dir) in path0.iter().chain(&layout.search_path).enumerate() {
             let dir = dir.display().to_string();
             if !path.contains(&dir)? {
-                path.call_method1("insert", (0, dir))?;
+                path.call_method1("insert", (at, dir))?;
             }
         }
         let main = main_file.map(|file| Main {
@@ -71,6 +79,8 @@ impl Modules {
         });
         Ok(Self {
             main,
+            files: layout.files,
+            broken: HashSet::new(),
             loaded: HashMap::new(),
         })
     }
@@ -93,16 +103,33 @@ impl Modules {
             ("__main__", None) => Err(pyo3::exceptions::PyImportError::new_err(
                 "the trace does not say which file __main__ was",
             )),
-            _ => py
+            _ => match py
                 .import("importlib")?
-                .call_method1("import_module", (name,)),
+                .call_method1("import_module", (name,))
+            {
+                Err(err) if err.is_instance_of::<pyo3::exceptions::PyImportError>(py) => {
+                    match self.files.get(name).filter(|f| f.is_file()) {
+                        Some(file) => load_file(py, name, file, None).map_err(|_| err),
+                        None => Err(err),
+                    }
+                }
+                imported => imported,
+            },
         });
         let result = match result {
             Ok(module) => Ok(module),
             Err(err) if err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
                 return Err(err)
             }
-            Err(err) => Err(format!("cannot import {name}: {}", describe(py, &err))),
+            Err(err) => {
+                // Not found (moved, not installed) says nothing about the code.
+                let missing = err.is_instance_of::<pyo3::exceptions::PyImportError>(py)
+                    || err.is_instance_of::<pyo3::exceptions::PyOSError>(py);
+                if !missing {
+                    self.broken.insert(name.to_owned());
+                }
+                Err(format!("cannot import {name}: {}", describe(py, &err)))
+            }
         };
         self.loaded.insert(
             name.to_owned(),
@@ -112,6 +139,12 @@ impl Modules {
                 .map_err(Clone::clone),
         );
         Ok(result)
+    }
+
+    /// Whether importing `module` raised an exception of its code (a `SyntaxError`, a
+    /// `NameError`, ...), not an `ImportError` or `OSError` (a module or file not found).
+    pub fn is_broken(&self, module: &str) -> bool {
+        self.broken.contains(module)
     }
 
     /// The function whose code is `module.qualname`, unwrapped from `staticmethod`,
@@ -124,25 +157,11 @@ impl Modules {
         module: &str,
         qualname: &str,
     ) -> PyResult<Result<Bound<'py, PyAny>, String>> {
-        let mut object = match self.module(py, module)? {
+        let object = match self.module(py, module)? {
             Ok(module) => module,
             Err(reason) => return Ok(Err(reason)),
         };
-        for part in qualname.split('.') {
-            let next = if object.is_instance_of::<PyType>() {
-                object
-                    .getattr("__dict__")
-                    .and_then(|d| d.get_item(part))
-                    .or_else(|_| object.getattr(part))
-            } else {
-                object.getattr(part)
-            };
-            object = match next {
-                Ok(next) => next,
-                Err(_) => return Ok(Err(format!("{module}.{qualname} does not exist any more"))),
-            };
-        }
-        Ok(Ok(unwrap(object, qualname)))
+        Ok(rebuild::member(object, module, qualname).map(|found| rebuild::unwrap(found, qualname)))
     }
 }
 
@@ -158,61 +177,52 @@ impl Lookup for Modules {
     }
 }
 
-/// Follows `__func__`, `fget` and `__wrapped__` from `object` to the function whose code is
-/// `qualname`; `object` itself if none is found.
-fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAny> {
-    let mut current = object.clone();
-    for _ in 0..16 {
-        if current.is_instance_of::<PyFunction>() {
-            let runs_it = current
-                .getattr("__code__")
-                .and_then(|c| c.getattr("co_qualname"))
-                .and_then(|q| q.extract::<String>())
-                .is_ok_and(|q| q == qualname);
-            if runs_it {
-                return current;
-            }
-        }
-        let Some(inner) = ["__func__", "fget", "__wrapped__"]
-            .iter()
-            .find_map(|attr| current.getattr(*attr).ok().filter(|v| !v.is_none()))
-        else {
-            break;
-        };
-        current = inner;
-    }
-    object
-}
-
 /// Loads the recorded `__main__` from its file as [`MAIN_ALIAS`] (inside its package, so
 /// relative imports resolve: `__package__` is the spec's parent), makes it
 /// `sys.modules["__main__"]`, and names `__main__` as the module of what it defines.
 fn load_main<'py>(py: Python<'py>, main: &Main) -> PyResult<Bound<'py, PyAny>> {
-    let util = py.import("importlib.util")?;
-    let file = main.file.display().to_string();
     let alias = if main.package.is_empty() {
         MAIN_ALIAS.to_owned()
     } else {
         format!("{}.{MAIN_ALIAS}", main.package)
     };
-    let spec = util.call_method1("spec_from_file_location", (&alias, &file))?;
+    let module = load_file(py, &alias, &main.file, Some("__main__"))?;
+    adopt(&module, &alias, &mut Vec::new())?;
+    Ok(module)
+}
+
+/// Loads `file` as module `name` (a module `import` cannot find by that name), in
+/// `sys.modules` under that name and `also` while it runs and after (unless it raises).
+fn load_file<'py>(
+    py: Python<'py>,
+    name: &str,
+    file: &Path,
+    also: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let util = py.import("importlib.util")?;
+    let spec = util.call_method1(
+        "spec_from_file_location",
+        (name, file.display().to_string()),
+    )?;
     if spec.is_none() {
         return Err(pyo3::exceptions::PyImportError::new_err(format!(
-            "cannot load {file}"
+            "cannot load {}",
+            file.display()
         )));
     }
     let module = util.call_method1("module_from_spec", (&spec,))?;
     let modules = py.import("sys")?.getattr("modules")?;
-    modules.set_item(&alias, &module)?;
-    modules.set_item("__main__", &module)?;
+    modules.set_item(name, &module)?;
+    if let Some(also) = also {
+        modules.set_item(also, &module)?;
+    }
     if let Err(err) = spec
         .getattr("loader")?
         .call_method1("exec_module", (&module,))
     {
-        let _ = modules.del_item(&alias);
+        let _ = modules.del_item(name);
         return Err(err);
     }
-    adopt(&module, &alias, &mut Vec::new())?;
     Ok(module)
 }
 

@@ -1,13 +1,29 @@
 //! Calling a user's function for `fever check`: with stdin empty (so `input()` raises
 //! `EOFError` instead of waiting) and stdout and stderr discarded, restored afterwards whatever
-//! the function did; the result or the exception snapshotted with the trace's limits.
+//! the function did; within a time limit; the result or the exception snapshotted with the
+//! trace's limits.
+//!
+//! The time limit is a `SIGALRM` timer (on the main thread, where Python runs signal handlers)
+//! whose handler raises [`CallTimedOut`], a `BaseException` so `except Exception` in the
+//! user's code does not swallow it; the timer fires again every second until the call is over,
+//! in case the code caught it anyway. Off the main thread, calls run without a limit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use fever_core::check::Outcome;
-use pyo3::exceptions::PyKeyboardInterrupt;
+use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
 use crate::snapshot::{snapshot_exception, snapshot_value, SnapshotLimits};
+
+pyo3::create_exception!(
+    fever,
+    CallTimedOut,
+    PyBaseException,
+    "A call re-invoked by `fever check` ran past its time limit."
+);
 
 /// Runs `f` with `sys.stdin` empty and `sys.stdout`/`sys.stderr` discarded.
 pub fn isolated<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
@@ -28,29 +44,140 @@ pub fn isolated<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<
     result
 }
 
-/// Calls `function(*args, **kwargs)` isolated and snapshots what it returned or raised
-/// (`SystemExit` included). Err only for a `KeyboardInterrupt`, which stops the check.
+/// What a re-invoked call did.
+pub enum Called {
+    /// It returned or raised.
+    Finished(Outcome),
+    /// It was still running when its time limit passed.
+    TimedOut,
+}
+
+/// How calls are made.
+#[derive(Debug, Clone, Copy)]
+pub struct Conditions<'a> {
+    /// Snapshot limits for the outcome (the trace's).
+    pub limits: &'a SnapshotLimits,
+    /// Seconds the call may run (`None`: no limit).
+    pub timeout: Option<f64>,
+    /// Warnings raise, as under pytest's `-W error` (`filterwarnings = error`): the recording
+    /// shows the call raised a warning.
+    pub warnings_as_errors: bool,
+}
+
+/// Calls `function(*args, **kwargs)` isolated, under `conditions`, and snapshots what it
+/// returned or raised (`SystemExit` included). Err only for a `KeyboardInterrupt`, which stops
+/// the check.
 pub fn call(
     py: Python<'_>,
     function: &Bound<'_, PyAny>,
     args: &Bound<'_, PyTuple>,
     kwargs: &Bound<'_, PyDict>,
-    limits: &SnapshotLimits,
-) -> PyResult<Outcome> {
-    let result = isolated(py, || Ok(function.call(args, Some(kwargs))))?;
+    conditions: Conditions<'_>,
+) -> PyResult<Called> {
+    let Conditions {
+        limits,
+        timeout,
+        warnings_as_errors,
+    } = conditions;
+    let filters = if warnings_as_errors {
+        let filters = py.import("warnings")?.call_method0("catch_warnings")?;
+        filters.call_method0("__enter__")?;
+        py.import("warnings")?
+            .call_method1("simplefilter", ("error",))?;
+        Some(filters)
+    } else {
+        None
+    };
+    let alarm = match timeout {
+        Some(seconds) => Alarm::arm(py, seconds)?,
+        None => None,
+    };
+    let result = isolated(py, || Ok(function.call(args, Some(kwargs))));
+    let fired = match alarm {
+        Some(alarm) => alarm.disarm(py)?,
+        None => false,
+    };
+    if let Some(filters) = filters {
+        filters.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
+    }
+    let result = result?;
+    if fired {
+        return Ok(Called::TimedOut);
+    }
     let mut out = Vec::new();
     match result {
         Ok(value) => {
             // SAFETY: the GIL is held and `value` is alive for the call.
             unsafe { snapshot_value(value.as_ptr(), limits, &mut out) };
-            Ok(Outcome::Returned(out))
+            Ok(Called::Finished(Outcome::Returned(out)))
         }
         Err(err) if err.is_instance_of::<PyKeyboardInterrupt>(py) => Err(err),
         Err(err) => {
             let exception = err.into_value(py);
             // SAFETY: the GIL is held and `exception` is alive for the call.
             unsafe { snapshot_exception(exception.as_ptr(), limits, &mut out) };
-            Ok(Outcome::Raised(out))
+            Ok(Called::Finished(Outcome::Raised(out)))
         }
+    }
+}
+
+/// A `SIGALRM` timer armed for one call, and the handler it replaced.
+struct Alarm<'py> {
+    signal: Bound<'py, PyModule>,
+    previous: Bound<'py, PyAny>,
+    fired: Arc<AtomicBool>,
+}
+
+impl<'py> Alarm<'py> {
+    /// Arms the timer; `None` where signals cannot be handled (not the main thread).
+    fn arm(py: Python<'py>, seconds: f64) -> PyResult<Option<Self>> {
+        let signal = py.import("signal")?;
+        let fired = Arc::new(AtomicBool::new(false));
+        let noted = Arc::clone(&fired);
+        let handler = PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |_args: &Bound<'_, PyTuple>,
+                  _kwargs: Option<&Bound<'_, PyDict>>|
+                  -> PyResult<()> {
+                noted.store(true, Ordering::Relaxed);
+                Err(CallTimedOut::new_err(
+                    "the call ran past fever check's --timeout",
+                ))
+            },
+        )?;
+        let sigalrm = signal.getattr("SIGALRM")?;
+        let previous = match signal.call_method1("signal", (&sigalrm, handler)) {
+            // None: a handler set from C, which Python cannot put back; the default it is.
+            Ok(previous) if previous.is_none() => signal.getattr("SIG_DFL")?,
+            Ok(previous) => previous,
+            // ValueError: not the main thread.
+            Err(_) => return Ok(None),
+        };
+        let timer = signal.getattr("ITIMER_REAL")?;
+        signal.call_method1("setitimer", (timer, seconds, 1.0))?;
+        Ok(Some(Self {
+            signal,
+            previous,
+            fired,
+        }))
+    }
+
+    /// Stops the timer and puts the previous handler back; whether it fired. A last alarm
+    /// delivered while this runs is dropped.
+    fn disarm(self, py: Python<'py>) -> PyResult<bool> {
+        let timer = self.signal.getattr("ITIMER_REAL")?;
+        for _ in 0..8 {
+            match self.signal.call_method1("setitimer", (&timer, 0.0)) {
+                Ok(_) => break,
+                Err(err) if err.is_instance_of::<CallTimedOut>(py) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let sigalrm = self.signal.getattr("SIGALRM")?;
+        self.signal
+            .call_method1("signal", (sigalrm, &self.previous))?;
+        Ok(self.fired.load(Ordering::Relaxed))
     }
 }

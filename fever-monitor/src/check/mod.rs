@@ -5,10 +5,12 @@
 //! - [`py`]: `CheckSession`, the same checks for the pytest plugin.
 //! - `checker.rs`: [`Checker`](checker::Checker), one trace being replayed, call by call.
 //! - `imports.rs`: the program's modules, its `__main__` loaded without its main block.
-//! - `invoke.rs`: calling with stdio isolated, snapshotting the outcome.
+//! - `invoke.rs`: calling with stdio isolated and a time limit, snapshotting the outcome.
+//! - `sources.rs` (+ `sources.py`): the sources of nondeterminism watched while calls run.
 
 mod checker;
 pub mod command;
 mod imports;
 mod invoke;
 pub mod py;
+mod sources;

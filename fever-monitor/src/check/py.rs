@@ -7,7 +7,7 @@ use fever_core::check::{Options, Verdict, DEFAULT_REL_TOL};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::checker::Checker;
+use super::checker::{Checker, Settings};
 
 /// A trace opened for checking; see `_native.pyi`.
 #[pyclass(unsendable, module = "fever._native")]
@@ -19,7 +19,8 @@ pub struct CheckSession {
 impl CheckSession {
     #[new]
     #[allow(clippy::needless_pass_by_value)] // pyo3 hands over owned arguments
-    #[pyo3(signature = (trace, select = Vec::new(), depth = 0, rel_tol = DEFAULT_REL_TOL, root = None))]
+    #[pyo3(signature = (trace, select = Vec::new(), depth = 0, rel_tol = DEFAULT_REL_TOL, root = None, timeout = None, twice = false))]
+    #[allow(clippy::too_many_arguments)] // the plugin's options, one keyword each
     fn new(
         py: Python<'_>,
         trace: PathBuf,
@@ -27,10 +28,18 @@ impl CheckSession {
         depth: usize,
         rel_tol: f64,
         root: Option<PathBuf>,
+        timeout: Option<f64>,
+        twice: bool,
     ) -> PyResult<Self> {
         if !rel_tol.is_finite() || rel_tol < 0.0 {
             return Err(PyValueError::new_err(format!(
                 "rel_tol must be a number >= 0, got {rel_tol}"
+            )));
+        }
+        if timeout.is_some_and(|t| !t.is_finite() || t <= 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "timeout must be a number of seconds > 0, got {}",
+                timeout.unwrap_or_default()
             )));
         }
         let options = Options {
@@ -38,7 +47,12 @@ impl CheckSession {
             depth,
             ..Options::default()
         };
-        let checker = Checker::open(py, &trace, &options, rel_tol, root.as_deref())
+        let settings = Settings {
+            rel_tol,
+            timeout,
+            twice,
+        };
+        let checker = Checker::open(py, &trace, &options, settings, root.as_deref())
             .map_err(|err| PyValueError::new_err(format!("{err:#}")))?;
         Ok(Self { checker })
     }

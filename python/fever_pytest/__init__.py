@@ -7,6 +7,10 @@ the function, ``module.qualname[k]`` for its k-th recorded call, so ``-k``, ``--
 ``pytest -n auto`` (pytest-xdist: every worker opens the trace itself) work as usual.
 
 Without ``--fever-trace`` (or the ``fever_trace`` ini option) the plugin does nothing.
+
+It is a top-level package of its own, not part of ``fever``: pytest rewrites the asserts of the
+plugins it loads, which it cannot do for a package already imported, and under ``fever run -m
+pytest`` the ``fever`` package is imported before pytest starts.
 """
 
 from __future__ import annotations
@@ -52,6 +56,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the project's directory, for a trace recorded in another checkout "
         "(default: the recorded root if it exists, else the current directory)",
     )
+    group.addoption(
+        "--fever-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds each recorded call may run before it fails as timed out (0: no limit)",
+    )
+    group.addoption(
+        "--fever-twice",
+        action="store_true",
+        default=False,
+        help="run each call twice; skip it as nondeterministic when the two runs differ",
+    )
     parser.addini("fever_trace", "trace whose recorded calls become test items", default="")
 
 
@@ -74,9 +91,12 @@ def pytest_collection_modifyitems(
         return
     from fever import _native
 
+    timeout = config.getoption("fever_timeout")
     kwargs = {
         "select": config.getoption("fever_select"),
         "depth": config.getoption("fever_depth"),
+        "timeout": timeout if timeout > 0 else None,
+        "twice": config.getoption("fever_twice"),
     }
     root = config.getoption("fever_root")
     if root is not None:
