@@ -34,11 +34,20 @@ impl Project {
     }
 
     /// Is `file` (as a code object or `__file__` names it) a project source file?
+    /// A path spelled with `..` (`tools/../src/lib.py`, from a `sys.path` entry built that way)
+    /// is compared resolved.
     pub fn contains_file(&self, file: &str) -> bool {
         let path = Path::new(file);
-        [&self.root, &self.canonical_root]
-            .iter()
-            .any(|root| path.strip_prefix(root).is_ok_and(|rel| !is_ignored(rel)))
+        let under = |path: &Path| {
+            [&self.root, &self.canonical_root]
+                .iter()
+                .any(|root| path.strip_prefix(root).is_ok_and(|rel| !is_ignored(rel)))
+        };
+        if under(path) {
+            return true;
+        }
+        path.components().any(|c| c == Component::ParentDir)
+            && path.canonicalize().is_ok_and(|resolved| under(&resolved))
     }
 
     /// Should the watcher look at this path (a `.py` file or a directory under the root that is
@@ -82,5 +91,18 @@ mod tests {
         assert!(project.contains_file(&dir.join("a.py").to_string_lossy()));
         assert!(!project.contains_file("/somewhere/else.py"));
         assert!(!project.contains_file(&dir.join(".venv/a.py").to_string_lossy()));
+    }
+
+    #[test]
+    fn paths_with_dot_dot_are_compared_resolved() {
+        let base = std::env::temp_dir().join(format!("fever-dotdot-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("src")).unwrap();
+        std::fs::create_dir_all(base.join("tools")).unwrap();
+        std::fs::write(base.join("src/lib.py"), "").unwrap();
+        let project = Project::new(&base.join("src")).unwrap();
+        let spelled = base.join("tools/../src/lib.py");
+        assert!(project.contains_file(&spelled.to_string_lossy()));
+        assert!(!project.contains_file(&base.join("src/../tools/x.py").to_string_lossy()));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

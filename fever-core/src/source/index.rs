@@ -50,6 +50,8 @@ pub struct Definition {
     pub is_main_guard: bool,
     /// The statement is a simple assignment (`x = ...`, `x += ...`, `x: T = ...`).
     pub assigns: bool,
+    /// The statement is an annotated name (`x: T` or `x: T = ...`), a field of a dataclass.
+    pub annotated: bool,
     /// Items of a class body.
     pub children: Vec<Definition>,
 }
@@ -222,8 +224,13 @@ impl<'a> Builder<'a> {
             && keyword == "if"
             && head_text.contains("__name__")
             && head_text.contains("__main__");
-        let assigns =
-            kind == Kind::Statement && !COMPOUND.contains(&keyword.as_str()) && head.assigns;
+        let simple = kind == Kind::Statement && !COMPOUND.contains(&keyword.as_str());
+        let assigns = simple && head.assigns;
+        let annotated = simple
+            && head.colon.is_some_and(|colon| {
+                let target = self.text[head.text_start..colon].trim_end();
+                !target.is_empty() && target.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+            });
         Definition {
             kind,
             name,
@@ -240,6 +247,7 @@ impl<'a> Builder<'a> {
             keyword,
             is_main_guard,
             assigns,
+            annotated,
             children,
         }
     }

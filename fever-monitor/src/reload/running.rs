@@ -1,0 +1,83 @@
+//! Where code fever just replaced is still running: frames on any thread's stack, and suspended
+//! generators, coroutines and async generators. Those calls go on with the code they started
+//! with; fever says so.
+//!
+//! Thread stacks come from `sys._current_frames()` (cheap: one walk per thread). A suspended
+//! frame is on no stack: for generator and coroutine code only, its owners are found with
+//! `gc.get_referrers` (a heap walk, the last resort, paid only when such code changed).
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// `co_flags` of generator, coroutine and async generator code.
+const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x200;
+
+/// Descriptions of the frames running any of `codes` now: `thread NAME at FILE:LINE`,
+/// `suspended coroutine at FILE:LINE`.
+pub fn frames(py: Python<'_>, codes: &[Bound<'_, PyAny>]) -> PyResult<Vec<String>> {
+    let mut found = Vec::new();
+    if codes.is_empty() {
+        return Ok(found);
+    }
+    let runs = |code: &Bound<'_, PyAny>| codes.iter().any(|c| c.is(code));
+    let names = PyDict::new(py);
+    for thread in py.import("threading")?.call_method0("enumerate")?.try_iter()? {
+        let thread = thread?;
+        names.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
+    }
+    let current = py.import("sys")?.call_method0("_current_frames")?;
+    for (ident, top) in current.cast::<PyDict>()?.iter() {
+        let mut frame = Some(top);
+        while let Some(f) = frame {
+            if runs(&f.getattr("f_code")?) {
+                let thread = names
+                    .get_item(&ident)?
+                    .map_or_else(|| ident.to_string(), |n| n.to_string());
+                found.push(format!("thread {thread} at {}", location(&f)?));
+            }
+            frame = Some(f.getattr("f_back")?).filter(|b| !b.is_none());
+        }
+    }
+    let suspendable: Vec<&Bound<'_, PyAny>> = codes
+        .iter()
+        .filter(|c| {
+            c.getattr("co_flags")
+                .and_then(|f| f.extract::<u32>())
+                .is_ok_and(|flags| flags & SUSPENDABLE != 0)
+        })
+        .collect();
+    if suspendable.is_empty() {
+        return Ok(found);
+    }
+    let types = py.import("types")?;
+    let kinds = [
+        ("GeneratorType", "gi", "generator"),
+        ("CoroutineType", "cr", "coroutine"),
+        ("AsyncGeneratorType", "ag", "async generator"),
+    ];
+    let referrers = py
+        .import("gc")?
+        .getattr("get_referrers")?
+        .call1(pyo3::types::PyTuple::new(py, suspendable)?)?;
+    for owner in referrers.try_iter()? {
+        let owner = owner?;
+        for (type_name, prefix, kind) in kinds {
+            if !owner.is_instance(&types.getattr(type_name)?)? {
+                continue;
+            }
+            let frame = owner.getattr(format!("{prefix}_frame"))?;
+            // A running one is on a thread's stack (found above).
+            let running: bool = owner.getattr(format!("{prefix}_running"))?.extract()?;
+            if !frame.is_none() && !running && runs(&frame.getattr("f_code")?) {
+                found.push(format!("suspended {kind} at {}", location(&frame)?));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn location(frame: &Bound<'_, PyAny>) -> PyResult<String> {
+    let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
+    let line = frame.getattr("f_lineno")?;
+    Ok(format!("{}:{line}", super::display_path(&file)))
+}
