@@ -5,7 +5,7 @@ again; the module's state survives, and a file that stays empty changes nothing.
 import re
 import time
 
-from conftest import CHANGE_LINE, ERROR_LINE, save_in_place, write
+from conftest import CHANGE_LINE, write
 
 APP = '''
 import time
@@ -101,18 +101,3 @@ def test_a_deleted_function_still_used_stays(fever, tmp_path, save):
     p.assert_not_restarted()
     assert not p.fever_lines(r"^fever: deleted"), p.report()
     p.assert_no_fever_errors()
-
-
-def test_a_half_written_file_is_waited_for(fever, tmp_path):
-    """The writer pauses after the first half: the complete file applies, with no error."""
-    app, p = start(fever, tmp_path)
-    complete = version(2)
-    with open(app, "w") as f:
-        f.write(complete[: len(complete) // 3])
-        f.flush()
-        time.sleep(0.02)
-        f.write(complete[len(complete) // 3:])
-    p.wait_stderr(r"^fever: reloaded __main__\.handler\b")
-    p.wait_stdout(r"^\d+ v2:")
-    assert not p.fever_lines(ERROR_LINE), p.report()
-    assert_state_kept(p)

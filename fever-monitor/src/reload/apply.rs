@@ -265,8 +265,10 @@ impl<'py> Applier<'_, 'py> {
             None => None,
         };
         let mut notes = Vec::new();
+        let mut changed = Vec::new();
         for old_code in &old_codes {
             let functions = self.functions_running(old_code, old)?;
+            changed.extend(functions.iter().cloned());
             if freevars(old_code)? != freevars(&code)? {
                 // The function needs other cells: rebuild it and rebind the references to it.
                 let rebuilt = self.define(new, &module_code)?;
@@ -290,7 +292,7 @@ impl<'py> Applier<'_, 'py> {
             name: self.name(new),
             note,
         }];
-        let frames = running::frames(self.py, &old_codes)?;
+        let frames = running::frames(self.py, &old_codes, &changed)?;
         if !frames.is_empty() {
             events.push(ReloadEvent::Running {
                 name: new.qualname.clone(),

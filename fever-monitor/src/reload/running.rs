@@ -1,10 +1,12 @@
-//! Where code fever just replaced is still running: frames on any thread's stack, and suspended
-//! generators, coroutines and async generators. Those calls go on with the code they started
-//! with; fever says so.
+//! Where a function fever just changed is still running: frames on any thread's stack, and
+//! suspended generators, coroutines and async generators. Those calls go on with the code they
+//! started with (this version's or an older one's); fever says so.
 //!
-//! Thread stacks come from `sys._current_frames()` (cheap: one walk per thread). A suspended
-//! frame is on no stack: for generator and coroutine code only, its owners are found with
-//! `gc.get_referrers` (a heap walk, the last resort, paid only when such code changed).
+//! Frames are matched by file and qualified name, so a call that started before several saves is
+//! found too. Thread stacks come from `sys._current_frames()` (cheap: one walk per thread). A
+//! suspended frame is on no stack: for generator and coroutine code only, its owners are found
+//! with `gc.get_referrers` of the code and its functions (a heap walk, the last resort, paid only
+//! when such code changed).
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -12,25 +14,35 @@ use pyo3::types::PyDict;
 /// `co_flags` of generator, coroutine and async generator code.
 const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x200;
 
-/// Descriptions of the frames running any of `codes` now: `thread NAME at FILE:LINE`,
-/// `suspended coroutine at FILE:LINE`.
-pub fn frames(py: Python<'_>, codes: &[Bound<'_, PyAny>]) -> PyResult<Vec<String>> {
+/// Descriptions of the frames running a version of `codes` (run by `functions`) now:
+/// `thread NAME at FILE:LINE`, `suspended coroutine at FILE:LINE`.
+pub fn frames(
+    py: Python<'_>,
+    codes: &[Bound<'_, PyAny>],
+    functions: &[Bound<'_, PyAny>],
+) -> PyResult<Vec<String>> {
     let mut found = Vec::new();
     if codes.is_empty() {
         return Ok(found);
     }
-    let runs = |code: &Bound<'_, PyAny>| codes.iter().any(|c| c.is(code));
-    let names = PyDict::new(py);
+    let mut names = Vec::new();
+    for code in codes {
+        names.push(name_of(code)?);
+    }
+    let runs = |code: &Bound<'_, PyAny>| {
+        codes.iter().any(|c| c.is(code)) || name_of(code).is_ok_and(|n| names.contains(&n))
+    };
+    let threads = PyDict::new(py);
     for thread in py.import("threading")?.call_method0("enumerate")?.try_iter()? {
         let thread = thread?;
-        names.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
+        threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
     }
     let current = py.import("sys")?.call_method0("_current_frames")?;
     for (ident, top) in current.cast::<PyDict>()?.iter() {
         let mut frame = Some(top);
         while let Some(f) = frame {
             if runs(&f.getattr("f_code")?) {
-                let thread = names
+                let thread = threads
                     .get_item(&ident)?
                     .map_or_else(|| ident.to_string(), |n| n.to_string());
                 found.push(format!("thread {thread} at {}", location(&f)?));
@@ -38,15 +50,12 @@ pub fn frames(py: Python<'_>, codes: &[Bound<'_, PyAny>]) -> PyResult<Vec<String
             frame = Some(f.getattr("f_back")?).filter(|b| !b.is_none());
         }
     }
-    let suspendable: Vec<&Bound<'_, PyAny>> = codes
-        .iter()
-        .filter(|c| {
-            c.getattr("co_flags")
-                .and_then(|f| f.extract::<u32>())
-                .is_ok_and(|flags| flags & SUSPENDABLE != 0)
-        })
-        .collect();
-    if suspendable.is_empty() {
+    let suspendable = codes.iter().any(|c| {
+        c.getattr("co_flags")
+            .and_then(|f| f.extract::<u32>())
+            .is_ok_and(|flags| flags & SUSPENDABLE != 0)
+    });
+    if !suspendable {
         return Ok(found);
     }
     let types = py.import("types")?;
@@ -58,7 +67,10 @@ pub fn frames(py: Python<'_>, codes: &[Bound<'_, PyAny>]) -> PyResult<Vec<String
     let referrers = py
         .import("gc")?
         .getattr("get_referrers")?
-        .call1(pyo3::types::PyTuple::new(py, suspendable)?)?;
+        .call1(pyo3::types::PyTuple::new(
+            py,
+            codes.iter().chain(functions).collect::<Vec<_>>(),
+        )?)?;
     for owner in referrers.try_iter()? {
         let owner = owner?;
         for (type_name, prefix, kind) in kinds {
@@ -74,6 +86,14 @@ pub fn frames(py: Python<'_>, codes: &[Bound<'_, PyAny>]) -> PyResult<Vec<String
         }
     }
     Ok(found)
+}
+
+/// A code object's file and qualified name.
+fn name_of(code: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    Ok((
+        code.getattr("co_filename")?.extract()?,
+        code.getattr("co_qualname")?.extract()?,
+    ))
 }
 
 fn location(frame: &Bound<'_, PyAny>) -> PyResult<String> {
