@@ -3,6 +3,10 @@ fix the class object at creation, so editing them re-creates the class honestly 
 statement runs again with its decorators, and fever says so); an invalid body is an error and
 the old class keeps running. `from models import Item` copies get the new class too."""
 
+import re
+
+import pytest
+
 from conftest import edit, looping, write
 
 ITEM = '''
@@ -33,21 +37,17 @@ def start(fever, tmp_path, expr='Item("a")'):
     return app, p
 
 
-def test_changed_default(fever, tmp_path, save):
+@pytest.mark.parametrize("old, new, shown", [
+    ("    qty: int = 1\n", "    qty: int = 2\n", "Item(name='a', qty=2)"),
+    ("    qty: int = 1\n", "    qty: int = 1\n    tags: list = field(default_factory=list)\n",
+     "Item(name='a', qty=1, tags=[])"),
+], ids=["changed-default", "added-field"])
+def test_changed_fields(fever, tmp_path, save, old, new, shown):
     app, p = start(fever, tmp_path)
     p.wait_stdout(r"^\d+ Item\(name='a', qty=1\)$")
-    edit(app, "qty: int = 1", "qty: int = 2", save)
+    save(app, app.read_text().replace(old, new))
     p.wait_stderr(NEW_CLASS)
-    p.wait_stdout(r"^\d+ Item\(name='a', qty=2\)$")
-    p.assert_not_restarted()
-    p.assert_no_fever_errors()
-
-
-def test_added_field(fever, tmp_path, save):
-    app, p = start(fever, tmp_path)
-    add_line(app, "    tags: list = field(default_factory=list)", save)
-    p.wait_stderr(NEW_CLASS)
-    p.wait_stdout(r"^\d+ Item\(name='a', qty=1, tags=\[\]\)$")
+    p.wait_stdout(rf"^\d+ {re.escape(shown)}$")
     p.assert_not_restarted()
     p.assert_no_fever_errors()
 

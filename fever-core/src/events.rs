@@ -73,7 +73,10 @@ impl ReloadEvent {
 
     /// Shown without `-v`?
     fn is_notable(&self) -> bool {
-        !matches!(self, ReloadEvent::Moved { .. } | ReloadEvent::CopyKept { .. })
+        !matches!(
+            self,
+            ReloadEvent::Moved { .. } | ReloadEvent::CopyKept { .. }
+        )
     }
 
     /// The line for this event; `verbose` adds details some events have.

@@ -226,7 +226,10 @@ mod tests {
             ["statement line 5"]
         );
         assert_eq!(
-            plan(data, &data.replace("return self.qty", "return 2 * self.qty")),
+            plan(
+                data,
+                &data.replace("return self.qty", "return 2 * self.qty")
+            ),
             ["code Item.total sig=false"]
         );
         // An undecorated class's annotated attribute is a plain statement...

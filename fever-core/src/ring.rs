@@ -380,7 +380,12 @@ impl RingWriter {
         result
     }
 
-    fn create_at(path: &Path, tmp: &Path, capacity: u64, populate: bool) -> Result<Self, RingError> {
+    fn create_at(
+        path: &Path,
+        tmp: &Path,
+        capacity: u64,
+        populate: bool,
+    ) -> Result<Self, RingError> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
         #[cfg(unix)]

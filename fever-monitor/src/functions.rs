@@ -35,11 +35,6 @@ fn lock() -> std::sync::MutexGuard<'static, Option<CodeRegistry>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Is `file` (as `__file__` or `co_filename` names it) a project source file?
-pub fn in_project(file: &str) -> bool {
-    PROJECT.get().is_some_and(|project| project.contains_file(file))
-}
-
 /// Strong references to the code objects of `file` that some function runs.
 pub fn codes_in<'py>(py: Python<'py>, file: &str) -> Vec<Bound<'py, PyAny>> {
     let guard = lock();

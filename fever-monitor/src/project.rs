@@ -1,6 +1,8 @@
 //! The project: its root directory, which files belong to it, and which paths the watcher ignores.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Directory names never watched or reloaded.
 const IGNORED_DIRS: [&str; 5] = [
@@ -16,6 +18,8 @@ const IGNORED_DIRS: [&str; 5] = [
 pub struct Project {
     root: PathBuf,
     canonical_root: PathBuf,
+    /// Files spelled with `..`, resolved once each: in the project or not.
+    dotted: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl Project {
@@ -25,6 +29,7 @@ impl Project {
         Ok(Project {
             root,
             canonical_root,
+            dotted: Arc::default(),
         })
     }
 
@@ -46,8 +51,21 @@ impl Project {
         if under(path) {
             return true;
         }
-        path.components().any(|c| c == Component::ParentDir)
-            && path.canonicalize().is_ok_and(|resolved| under(&resolved))
+        if !path.components().any(|c| c == Component::ParentDir) {
+            return false;
+        }
+        let mut dotted = self
+            .dotted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&known) = dotted.get(file) {
+            return known;
+        }
+        // A file that does not exist (yet) is not remembered.
+        let Ok(resolved) = path.canonicalize() else {
+            return false;
+        };
+        *dotted.entry(file.to_owned()).or_insert(under(&resolved))
     }
 
     /// Should the watcher look at this path (a `.py` file or a directory under the root that is

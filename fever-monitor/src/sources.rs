@@ -70,9 +70,9 @@ pub fn from_imports(file: &str) -> Vec<FromImport> {
         .collect()
 }
 
-/// The content hash of class `qualname` in the text `file` is running (`None` when it has no
-/// such class or the text was not recorded).
-pub fn class_hash(file: &str, qualname: &str) -> Option<u64> {
+/// The shape hash ([`fever_core::Definition::shape_hash`]) of class `qualname` in the text
+/// `file` is running (`None` when it has no such class or the text was not recorded).
+pub fn class_shape(file: &str, qualname: &str) -> Option<u64> {
     let guard = sources();
     let source = guard.as_ref()?.get(file)?;
     let mut items = &source.index.items;
@@ -82,7 +82,7 @@ pub fn class_hash(file: &str, qualname: &str) -> Option<u64> {
             .iter()
             .find(|item| item.kind == Kind::Class && item.name == name)?;
         items = &class.children;
-        found = Some(class.hash);
+        found = Some(class.shape_hash());
     }
     found
 }

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// The slot name under which an entry depends on class `qualname` (whose instances its result
-/// holds): its hash is the class's source text, so any change to the class drops the entry.
+/// holds): its hash is the class's shape (fields, decorators, bases), so reshaping the class
+/// drops the entry.
 pub fn class_slot_name(qualname: &str) -> String {
     format!("class {qualname}")
 }

@@ -61,7 +61,11 @@ pub fn from_import(text: &str) -> Option<FromImport> {
     }
     let (module, imported) = rest.split_once(" import ")?;
     let module = module.trim();
-    if module.is_empty() || !module.chars().all(|c| c == '.' || c == '_' || c.is_alphanumeric()) {
+    if module.is_empty()
+        || !module
+            .chars()
+            .all(|c| c == '.' || c == '_' || c.is_alphanumeric())
+    {
         return None;
     }
     let imported = imported
@@ -254,7 +258,10 @@ mod tests {
         assert!(!imported.star);
         let multi = from_import("from .settings import (\n    A,\n    B as C,\n)\n").unwrap();
         assert_eq!(multi.names.len(), 2);
-        assert_eq!(multi.absolute_module("pkg.sub").as_deref(), Some("pkg.sub.settings"));
+        assert_eq!(
+            multi.absolute_module("pkg.sub").as_deref(),
+            Some("pkg.sub.settings")
+        );
         let up = from_import("from .. import x\n").unwrap();
         assert_eq!(up.absolute_module("pkg.sub").as_deref(), Some("pkg"));
         assert_eq!(up.absolute_module("pkg"), None);

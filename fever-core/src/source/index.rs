@@ -66,6 +66,21 @@ impl Definition {
     pub fn is_compound_statement(&self) -> bool {
         self.kind == Kind::Statement && COMPOUND.contains(&self.keyword.as_str())
     }
+
+    /// For a class: a hash of what its instances are made of — decorators, header and the
+    /// statements of its body (fields, class attributes, `__slots__`), not its methods (a method
+    /// that runs while a value is built is code of its own).
+    pub fn shape_hash(&self) -> u64 {
+        let mut parts = vec![self.decorators_hash, self.header_hash];
+        parts.extend(
+            self.children
+                .iter()
+                .filter(|item| item.kind == Kind::Statement)
+                .map(|item| item.hash),
+        );
+        let bytes: Vec<u8> = parts.iter().flat_map(|h| h.to_le_bytes()).collect();
+        xxh3_64(&bytes)
+    }
 }
 
 /// The index of one file.
@@ -229,7 +244,10 @@ impl<'a> Builder<'a> {
         let annotated = simple
             && head.colon.is_some_and(|colon| {
                 let target = self.text[head.text_start..colon].trim_end();
-                !target.is_empty() && target.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+                !target.is_empty()
+                    && target
+                        .bytes()
+                        .all(|b| b == b'_' || b.is_ascii_alphanumeric())
             });
         Definition {
             kind,
@@ -263,6 +281,31 @@ impl<'a> Builder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_shape_ignores_its_methods() {
+        let class =
+            "@dataclass\nclass P:\n    x: int\n\n    def norm(self):\n        return self.x\n";
+        let shape = |text: &str| Index::build(text).items[0].shape_hash();
+        assert_eq!(
+            shape(class),
+            shape(&class.replace("return self.x", "return 2"))
+        );
+        assert_eq!(
+            shape(class),
+            shape(&format!("\n\n{class}")),
+            "position independent"
+        );
+        assert_ne!(
+            shape(class),
+            shape(&class.replace("x: int", "x: int\n    y: int = 0"))
+        );
+        assert_ne!(shape(class), shape(&class.replace("@dataclass\n", "")));
+        assert_ne!(
+            shape(class),
+            shape(&class.replace("class P:", "class P(Base):"))
+        );
+    }
 
     fn names(items: &[Definition]) -> Vec<(Kind, String, usize, usize)> {
         items

@@ -37,11 +37,11 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
 use crate::project::Project;
-use crate::{functions, sources};
 use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
 use crate::tracer::clock;
 use crate::tracer::recorder::human_bytes;
+use crate::{functions, sources};
 use codes::Codes;
 use monitor::ThreadStack;
 use trampoline::Trampolines;
@@ -616,9 +616,9 @@ fn store(
             .iter()
             .filter_map(|&i| c.codes.infos.get(i).map(|info| (info.slot, info.hash)))
             .collect();
-        // The classes of the objects it returns: a change to one drops the entry.
+        // The classes of the objects it returns: a change to the shape of one drops the entry.
         for (file, qualname) in &classes {
-            if let Some(hash) = sources::class_hash(file, qualname) {
+            if let Some(hash) = sources::class_shape(file, qualname) {
                 let slot = c.index.slot(file, &class_slot_name(qualname));
                 c.index.code_seen(slot, hash);
                 reached.push((slot, hash));
@@ -682,8 +682,9 @@ fn store(
     });
 }
 
-/// Whether the classes whose instances the entry for `key` returns still have the source they
-/// had (the objects a real call would return now have the same shape); drops it when not.
+/// Whether the classes whose instances the entry for `key` returns still have the shape they had
+/// (fields, decorators, bases: the objects a real call would return now look the same); drops
+/// it when not.
 fn classes_unchanged(c: &mut Cache, key: &Key) -> bool {
     let Some(entry) = c.index.get(key) else {
         return true;
@@ -696,7 +697,7 @@ fn classes_unchanged(c: &mut Cache, key: &Key) -> bool {
         let Some(class) = slot_class(name) else {
             continue;
         };
-        match sources::class_hash(file, class) {
+        match sources::class_shape(file, class) {
             Some(now) if now == hash => {}
             Some(now) => {
                 c.index.code_seen(slot, now);

@@ -86,17 +86,21 @@ pub fn copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     deepcopy.bind(py).call1((value,))
 }
 
-/// `(file, __qualname__)` of `class` when a project module defines it.
-fn project_class(class: &Bound<'_, PyAny>) -> Option<(String, String)> {
+/// `(file, __qualname__)` of `class` when a module with a file defines it (the cache keeps
+/// only those of project files, whose source it knows).
+fn class_origin(class: &Bound<'_, PyAny>) -> Option<(String, String)> {
     let py = class.py();
-    let module: String = class.getattr(pyo3::intern!(py, "__module__")).ok()?.extract().ok()?;
+    let module: String = class
+        .getattr(pyo3::intern!(py, "__module__"))
+        .ok()?
+        .extract()
+        .ok()?;
     let qualname: String = class
         .getattr(pyo3::intern!(py, "__qualname__"))
         .ok()?
         .extract()
         .ok()?;
-    let file = module_file(py, &module)?;
-    crate::functions::in_project(&file).then_some((file, qualname))
+    Some((module_file(py, &module)?, qualname))
 }
 
 /// `__file__` of loaded module `name`.
@@ -124,7 +128,7 @@ pub struct Footprint {
     pub bytes: u64,
     /// It holds something of the script's.
     pub from_script: bool,
-    /// The project's classes it holds instances of (or holds): `(file, __qualname__)`.
+    /// The classes it holds instances of (or holds): `(file, __qualname__)`.
     pub classes: Vec<(String, String)>,
 }
 
@@ -145,7 +149,7 @@ pub fn footprint(value: &Bound<'_, PyAny>) -> Footprint {
     };
     let mut note_class = |class: &Bound<'_, PyAny>, classes: &mut Vec<(String, String)>| {
         if types_seen.insert(class.as_ptr() as usize) {
-            if let Some(named) = project_class(class) {
+            if let Some(named) = class_origin(class) {
                 classes.push(named);
             }
         }

@@ -442,11 +442,7 @@ impl<'py> Applier<'_, 'py> {
         scratch.as_any().get_item(&def.name)
     }
 
-    fn statement(
-        &self,
-        def: &Definition,
-        code: &Bound<'py, PyAny>,
-    ) -> PyResult<Vec<ReloadEvent>> {
+    fn statement(&self, def: &Definition, code: &Bound<'py, PyAny>) -> PyResult<Vec<ReloadEvent>> {
         let summary = summarize(def.text(self.text));
         let executed = ReloadEvent::Executed {
             module: self.module.name.clone(),

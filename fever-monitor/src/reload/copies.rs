@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::modules::LoadedModule;
-use crate::{functions, sources};
+use crate::sources;
 
 /// Updates the copies of `module`'s names whose values were `before` (name, old value) and
 /// changed since; returns what was done.
@@ -41,7 +41,9 @@ pub fn update(
         let Ok(Ok(file)) = other.getattr("__file__").map(|f| f.extract::<String>()) else {
             continue;
         };
-        if !functions::in_project(&file) {
+        // Only project modules have a recorded text, hence imports to look at.
+        let imports = sources::from_imports(&file);
+        if imports.is_empty() {
             continue;
         }
         let package: String = other
@@ -51,7 +53,7 @@ pub fn update(
         let Ok(namespace) = other.getattr("__dict__")?.cast_into::<PyDict>() else {
             continue;
         };
-        for import in sources::from_imports(&file) {
+        for import in imports {
             if import.absolute_module(&package).as_deref() != Some(module.name.as_str()) {
                 continue;
             }

@@ -33,7 +33,11 @@ pub fn frames(
         codes.iter().any(|c| c.is(code)) || name_of(code).is_ok_and(|n| names.contains(&n))
     };
     let threads = PyDict::new(py);
-    for thread in py.import("threading")?.call_method0("enumerate")?.try_iter()? {
+    for thread in py
+        .import("threading")?
+        .call_method0("enumerate")?
+        .try_iter()?
+    {
         let thread = thread?;
         threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
     }

@@ -62,7 +62,11 @@ mod tests {
         assert_eq!(wait_out(&path, 100).unwrap().len(), 100);
         writer.join().unwrap();
         std::fs::write(&path, b"").unwrap();
-        assert_eq!(wait_out(&path, 100).unwrap(), b"", "gives up after the hold");
+        assert_eq!(
+            wait_out(&path, 100).unwrap(),
+            b"",
+            "gives up after the hold"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 }
