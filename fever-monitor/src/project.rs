@@ -48,11 +48,8 @@ impl Project {
                 .iter()
                 .any(|root| path.strip_prefix(root).is_ok_and(|rel| !is_ignored(rel)))
         };
-        if under(path) {
-            return true;
-        }
-        if !path.components().any(|c| c == Component::ParentDir) {
-            return false;
+        if !file.contains("..") || !path.components().any(|c| c == Component::ParentDir) {
+            return under(path);
         }
         let mut dotted = self
             .dotted
