@@ -48,6 +48,7 @@ pub fn apply(
         py,
         module,
         text: new_text,
+        replaced: std::cell::RefCell::default(),
     };
     let mut events = Vec::new();
     sources::applying(&module.file, || {
@@ -58,6 +59,13 @@ pub fn apply(
             }
         }
     });
+    for (name, codes, functions) in applier.replaced.take() {
+        match running::frames(py, &codes, &functions) {
+            Ok(frames) if !frames.is_empty() => events.push(ReloadEvent::Running { name, frames }),
+            Ok(_) => {}
+            Err(err) => events.push(compiler.error(&err)),
+        }
+    }
     Ok(events)
 }
 
@@ -114,7 +122,13 @@ struct Applier<'a, 'py> {
     module: &'a LoadedModule<'py>,
     /// The saved text.
     text: &'a str,
+    /// Changed functions to look for in running frames once every change is made (looking runs
+    /// Python code, which could let another thread run between two changes of one save):
+    /// qualified name, old code objects, function objects.
+    replaced: std::cell::RefCell<Vec<Replaced<'py>>>,
 }
+
+type Replaced<'py> = (String, Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
 impl<'py> Applier<'_, 'py> {
     fn name(&self, def: &Definition) -> String {
@@ -288,17 +302,13 @@ impl<'py> Applier<'_, 'py> {
             }
         }
         let note = (!notes.is_empty()).then(|| notes.join("; "));
-        let mut events = vec![ReloadEvent::Reloaded {
+        let events = vec![ReloadEvent::Reloaded {
             name: self.name(new),
             note,
         }];
-        let frames = running::frames(self.py, &old_codes, &changed)?;
-        if !frames.is_empty() {
-            events.push(ReloadEvent::Running {
-                name: new.qualname.clone(),
-                frames,
-            });
-        }
+        self.replaced
+            .borrow_mut()
+            .push((new.qualname.clone(), old_codes, changed));
         Ok(events)
     }
 

@@ -32,23 +32,32 @@ pub fn frames(
     let runs = |code: &Bound<'_, PyAny>| {
         codes.iter().any(|c| c.is(code)) || name_of(code).is_ok_and(|n| names.contains(&n))
     };
+    let sys = py.import("sys")?;
+    // Thread names, when the program imported `threading` (importing it here, on fever's
+    // thread, would make that thread its main thread on 3.12).
     let threads = PyDict::new(py);
-    for thread in py
-        .import("threading")?
-        .call_method0("enumerate")?
-        .try_iter()?
+    if let Some(threading) = sys
+        .getattr("modules")?
+        .cast::<PyDict>()?
+        .get_item("threading")?
     {
-        let thread = thread?;
-        threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
+        for thread in threading.call_method0("enumerate")?.try_iter()? {
+            let thread = thread?;
+            threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
+        }
     }
-    let current = py.import("sys")?.call_method0("_current_frames")?;
+    let current = sys.call_method0("_current_frames")?;
+    let only_one = current.len()? == 1;
     for (ident, top) in current.cast::<PyDict>()?.iter() {
         let mut frame = Some(top);
         while let Some(f) = frame {
             if runs(&f.getattr("f_code")?) {
-                let thread = threads
-                    .get_item(&ident)?
-                    .map_or_else(|| ident.to_string(), |n| n.to_string());
+                let thread = match threads.get_item(&ident)? {
+                    Some(name) => name.to_string(),
+                    // Without `threading`, the program's one thread is its main thread.
+                    None if only_one => "MainThread".to_owned(),
+                    None => ident.to_string(),
+                };
                 found.push(format!("thread {thread} at {}", location(&f)?));
             }
             frame = Some(f.getattr("f_back")?).filter(|b| !b.is_none());
