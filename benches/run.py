@@ -15,6 +15,7 @@ Benchmarks (run in this order):
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
   watch           `fever watch`: save -> re-run result on examples/slow_boot with/without the call cache; cost of a hit
   check           `fever check`: recorded calls re-invoked and compared per second, loading a 100 MB trace
+  persist         `fever watch --persist-cache`: start-up by --cache-size, empty and with slow_boot's entry
   check_suites    `fever check` on real test suites (toolz, more-itertools, inflection sdists): false
                   failures, calls checked, skip reasons, trace size, single-line mutations caught
   trace_size      trace bytes per call on real test suites (more-itertools, toolz), bytes per event timing only
@@ -40,6 +41,7 @@ import check  # noqa: E402
 import check_suites  # noqa: E402
 import crosscheck  # noqa: E402
 import overhead  # noqa: E402
+import persist  # noqa: E402
 import reload_latency  # noqa: E402
 import startup  # noqa: E402
 import trace_size  # noqa: E402
@@ -50,7 +52,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, check, check_suites, trace_size, versions)}
+                                   callcost, watch, persist, check, check_suites, trace_size, versions)}
 
 
 def parse_args(argv=None):

@@ -28,6 +28,27 @@ pub enum ReloadEvent {
     },
     /// A definition moved to another line (only line numbers changed).
     Moved { name: String, line: usize },
+    /// A module-level name another module copied with `from m import NAME` was rebound, and
+    /// that copy (still the old object) now holds the new value too.
+    CopyUpdated {
+        /// `module.NAME` that changed.
+        name: String,
+        /// `other.ALIAS`, the copy.
+        copy: String,
+    },
+    /// The same, but the copy was rebound since it was imported: left as it is.
+    CopyKept { name: String, copy: String },
+    /// A changed function is running right now (on a thread, or a suspended generator or
+    /// coroutine): that call goes on with the code it started with.
+    Running {
+        /// Its qualified name.
+        name: String,
+        /// Where: `thread NAME at FILE:LINE` or `suspended coroutine at FILE:LINE`.
+        frames: Vec<String>,
+    },
+    /// The saved file looks like a save in progress (empty) even after waiting: nothing of it
+    /// was applied.
+    Held { file: String, what: String },
     /// Something went wrong; the running code for it is unchanged.
     Error {
         file: String,
@@ -41,9 +62,32 @@ impl ReloadEvent {
         matches!(self, ReloadEvent::Error { .. })
     }
 
+    /// Says something about the program rather than a change made to it (printed after the
+    /// changes, untimed).
+    fn is_note(&self) -> bool {
+        matches!(
+            self,
+            ReloadEvent::Running { .. } | ReloadEvent::CopyKept { .. } | ReloadEvent::Held { .. }
+        )
+    }
+
     /// Shown without `-v`?
     fn is_notable(&self) -> bool {
-        !matches!(self, ReloadEvent::Moved { .. })
+        !matches!(
+            self,
+            ReloadEvent::Moved { .. } | ReloadEvent::CopyKept { .. }
+        )
+    }
+
+    /// The line for this event; `verbose` adds details some events have.
+    pub fn line(&self, verbose: bool) -> String {
+        match self {
+            ReloadEvent::Running { name, frames } if verbose && !frames.is_empty() => format!(
+                "{name}() is running ({}); its new code applies from its next call",
+                frames.join("; ")
+            ),
+            _ => self.to_string(),
+        }
     }
 }
 
@@ -69,6 +113,20 @@ impl fmt::Display for ReloadEvent {
                 reason,
             } => write!(f, "skipped {module} line {line}: {reason}"),
             ReloadEvent::Moved { name, line } => write!(f, "moved {name} to line {line}"),
+            ReloadEvent::CopyUpdated { name, copy } => {
+                write!(f, "updated {copy} (imported from {name})")
+            }
+            ReloadEvent::CopyKept { name, copy } => write!(
+                f,
+                "left {copy} alone (imported from {name}, but rebound since)"
+            ),
+            ReloadEvent::Running { name, .. } => write!(
+                f,
+                "{name}() is running; its new code applies from its next call"
+            ),
+            ReloadEvent::Held { file, what } => {
+                write!(f, "{file} {what}; the running code stays as it is")
+            }
             ReloadEvent::Error {
                 file,
                 line: Some(line),
@@ -93,21 +151,26 @@ pub fn report_lines(events: &[ReloadEvent], verbose: bool, elapsed: Duration) ->
         .iter()
         .filter(|e| verbose || e.is_notable())
         .collect();
-    let changes: Vec<&&ReloadEvent> = shown.iter().filter(|e| !e.is_error()).collect();
+    let changes: Vec<&&ReloadEvent> = shown
+        .iter()
+        .filter(|e| !e.is_error() && !e.is_note())
+        .collect();
     let mut lines: Vec<String> = if !verbose && changes.len() > SUMMARY_THRESHOLD {
         vec![summary(&changes)]
     } else {
-        changes.iter().map(ToString::to_string).collect()
+        changes.iter().map(|e| e.line(verbose)).collect()
     };
     if let Some(last) = lines.last_mut() {
         let _ = write!(last, " ({:.1} ms)", elapsed.as_secs_f64() * 1000.0);
     }
-    lines.extend(
-        shown
-            .iter()
-            .filter(|e| e.is_error())
-            .map(ToString::to_string),
-    );
+    for shown_last in [ReloadEvent::is_note, ReloadEvent::is_error] {
+        lines.extend(
+            shown
+                .iter()
+                .filter(|e| shown_last(e))
+                .map(|e| e.line(verbose)),
+        );
+    }
     lines
 }
 
@@ -137,6 +200,10 @@ fn summary(changes: &[&&ReloadEvent]) -> String {
             "skipped",
         ),
         (count(|e| matches!(e, ReloadEvent::Moved { .. })), "moved"),
+        (
+            count(|e| matches!(e, ReloadEvent::CopyUpdated { .. })),
+            "imported copies updated",
+        ),
     ];
     let text: Vec<String> = parts
         .iter()
@@ -198,6 +265,40 @@ mod tests {
         assert_eq!(
             report_lines(&events, false, Duration::ZERO),
             ["error: app.py:3: SyntaxError: invalid syntax"]
+        );
+    }
+
+    #[test]
+    fn running_frames_and_copies() {
+        let events = [
+            reloaded("app.main"),
+            ReloadEvent::Running {
+                name: "main".into(),
+                frames: vec!["thread MainThread at app.py:9".into()],
+            },
+            ReloadEvent::CopyUpdated {
+                name: "config.RATE".into(),
+                copy: "app.RATE".into(),
+            },
+            ReloadEvent::CopyKept {
+                name: "config.RATE".into(),
+                copy: "other.RATE".into(),
+            },
+        ];
+        assert_eq!(
+            report_lines(&events, false, Duration::from_millis(1)),
+            [
+                "reloaded app.main",
+                "updated app.RATE (imported from config.RATE) (1.0 ms)",
+                "main() is running; its new code applies from its next call",
+            ]
+        );
+        assert_eq!(
+            report_lines(&events, true, Duration::from_millis(1))[2..],
+            [
+                "main() is running (thread MainThread at app.py:9); its new code applies from its next call",
+                "left other.RATE alone (imported from config.RATE, but rebound since)",
+            ]
         );
     }
 

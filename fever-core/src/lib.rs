@@ -36,6 +36,6 @@ pub mod trace;
 
 pub use error::Error;
 pub use events::{report_lines, ReloadEvent};
-pub use plan::{plan_reload, Change, Plan};
+pub use plan::{plan_reload, Change, Plan, Redefinition};
 pub use registry::CodeRegistry;
 pub use source::{decode_source, Definition, Index, Kind};

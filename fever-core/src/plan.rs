@@ -21,15 +21,32 @@ pub enum Change {
     },
     /// The same text at another line: shift the running code's line numbers.
     Moved { old: Definition, new: Definition },
-    /// A function's decorators or a class's header changed: execute the definition again in its
-    /// namespace (the name is rebound to the new object).
-    Redefine { old: Definition, new: Definition },
+    /// A function's decorators, a class's header or a class's shape changed: execute the
+    /// definition again in its namespace (the name is rebound to the new object).
+    Redefine {
+        old: Definition,
+        new: Definition,
+        why: Redefinition,
+    },
     /// A new function or class: execute it in its namespace.
     Added { new: Definition },
     /// A definition that is gone from the file: remove the name from its namespace.
     Deleted { old: Definition },
     /// A new or changed statement (module level or class body): execute it in its namespace.
     Statement { new: Definition },
+}
+
+/// Why a definition is executed again rather than patched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redefinition {
+    /// A function's decorator list changed.
+    Decorators,
+    /// A class's decorators or bases changed.
+    ClassHeader,
+    /// The fields of a decorated class (`name: T` lines, which `@dataclass` and the like turn
+    /// into `__init__`, `__repr__`, `__eq__`) or its `__slots__` changed: only a new class
+    /// object has them.
+    ClassShape,
 }
 
 /// The ordered changes for one file: additions, changes and statements in the order of the new
@@ -119,6 +136,7 @@ fn diff_pair(
                 changes.push(Change::Redefine {
                     old: old.clone(),
                     new: new.clone(),
+                    why: Redefinition::Decorators,
                 });
             } else {
                 changes.push(Change::Code {
@@ -133,6 +151,13 @@ fn diff_pair(
                 changes.push(Change::Redefine {
                     old: old.clone(),
                     new: new.clone(),
+                    why: Redefinition::ClassHeader,
+                });
+            } else if shape(old) != shape(new) {
+                changes.push(Change::Redefine {
+                    old: old.clone(),
+                    new: new.clone(),
+                    why: Redefinition::ClassShape,
                 });
             } else {
                 diff_block(&old.children, &new.children, changes, deleted);
@@ -140,6 +165,21 @@ fn diff_pair(
         }
         Kind::Statement => unreachable!("statements are matched by hash"),
     }
+}
+
+/// What fixes a class object's layout at creation: its `__slots__` statement and, for a
+/// decorated class, its annotated fields (hashes, in order).
+fn shape(class: &Definition) -> Vec<u64> {
+    let decorated = !class.decorators.is_empty();
+    class
+        .children
+        .iter()
+        .filter(|item| {
+            item.kind == Kind::Statement
+                && ((decorated && item.annotated) || item.keyword == "__slots__")
+        })
+        .map(|item| item.hash)
+        .collect()
 }
 
 #[cfg(test)]
@@ -160,7 +200,7 @@ mod tests {
                     "moved {} {}->{}",
                     new.qualname, old.start_line, new.start_line
                 ),
-                Change::Redefine { new, .. } => format!("redefine {}", new.qualname),
+                Change::Redefine { new, why, .. } => format!("redefine {} {why:?}", new.qualname),
                 Change::Added { new } => format!("added {}", new.qualname),
                 Change::Deleted { old } => format!("deleted {}", old.qualname),
                 Change::Statement { new } => format!("statement line {}", new.start_line),
@@ -169,6 +209,48 @@ mod tests {
     }
 
     const BASE: &str = "X = 1\n\ndef f():\n    return 1\n\nclass C:\n    a = 1\n    def m(self):\n        return 2\n\ndef g():\n    return 3\n";
+
+    #[test]
+    fn fields_of_a_decorated_class_and_slots_reshape_it() {
+        let data = "@dataclass\nclass Item:\n    name: str\n    qty: int = 1\n    note = 'x'\n    def total(self):\n        return self.qty\n";
+        for new in [
+            data.replace("qty: int = 1", "qty: int = 2"),
+            data.replace("qty: int = 1", "qty: int = 1\n    tags: list = None"),
+            data.replace("    name: str\n", ""),
+        ] {
+            assert_eq!(plan(data, &new), ["redefine Item ClassShape"], "{new}");
+        }
+        // Other class-body statements and methods stay patches.
+        assert_eq!(
+            plan(data, &data.replace("note = 'x'", "note = 'y'")),
+            ["statement line 5"]
+        );
+        assert_eq!(
+            plan(
+                data,
+                &data.replace("return self.qty", "return 2 * self.qty")
+            ),
+            ["code Item.total sig=false"]
+        );
+        // An undecorated class's annotated attribute is a plain statement...
+        let plain = data.replace("@dataclass\n", "");
+        assert_eq!(
+            plan(&plain, &plain.replace("qty: int = 1", "qty: int = 2")),
+            ["statement line 3"]
+        );
+        // ...but `__slots__` fixes any class's layout.
+        let slotted = "class P:\n    __slots__ = ('x',)\n";
+        assert_eq!(
+            plan(slotted, &slotted.replace("('x',)", "('x', 'y')")),
+            ["redefine P ClassShape"]
+        );
+        // A lambda or a dict is not an annotation.
+        let lambda = "@d\nclass L:\n    f = lambda x: x\n";
+        assert_eq!(
+            plan(lambda, &lambda.replace("x: x", "x: 2 * x")),
+            ["statement line 3"]
+        );
+    }
 
     #[test]
     fn nothing_changed() {
@@ -219,9 +301,9 @@ mod tests {
         let new = BASE.replace("def g():\n    return 3\n", "def h():\n    return 4\n");
         assert_eq!(plan(BASE, &new), ["added h", "deleted g"]);
         let new = BASE.replace("def f():", "@cache\ndef f():");
-        assert_eq!(plan(BASE, &new)[0], "redefine f");
+        assert_eq!(plan(BASE, &new)[0], "redefine f Decorators");
         let new = BASE.replace("class C:", "class C(Base):");
-        assert_eq!(plan(BASE, &new)[0], "redefine C");
+        assert_eq!(plan(BASE, &new)[0], "redefine C ClassHeader");
         let new = BASE.replace(
             "        return 2\n",
             "        return 2\n    def n(self):\n        return 5\n",

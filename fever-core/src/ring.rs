@@ -357,31 +357,48 @@ impl RingWriter {
     /// their (now unlinked) file instead of seeing it truncated. On Unix the file is created with
     /// mode 0600. `capacity` must be a power of two in `MIN_CAPACITY..=MAX_CAPACITY`.
     pub fn create(path: impl AsRef<Path>, capacity: u64) -> Result<Self, RingError> {
+        Self::create_with(path.as_ref(), capacity, true)
+    }
+
+    /// Like [`create`](Self::create), but the file's pages are left to be faulted in as records
+    /// are written: a large ring that is mostly empty (a cache file) costs only what it holds,
+    /// in time and in memory, while the live trace ring is faulted in up front.
+    pub fn create_sparse(path: impl AsRef<Path>, capacity: u64) -> Result<Self, RingError> {
+        Self::create_with(path.as_ref(), capacity, false)
+    }
+
+    fn create_with(path: &Path, capacity: u64, populate: bool) -> Result<Self, RingError> {
         check_capacity(capacity)?;
-        let path = path.as_ref();
         let tmp = temp_path(path).ok_or_else(|| RingError::Io {
             path: path.to_owned(),
             source: io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
         })?;
-        let result = Self::create_at(path, &tmp, capacity);
+        let result = Self::create_at(path, &tmp, capacity, populate);
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         result
     }
 
-    fn create_at(path: &Path, tmp: &Path, capacity: u64) -> Result<Self, RingError> {
+    fn create_at(
+        path: &Path,
+        tmp: &Path,
+        capacity: u64,
+        populate: bool,
+    ) -> Result<Self, RingError> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(tmp).map_err(io_error(tmp))?;
         file.set_len(HEADER_LEN + capacity).map_err(io_error(tmp))?;
-        // Pages faulted in now rather than one by one on the first lap, at the writer's expense.
-        let raw = MmapOptions::new()
-            .populate()
-            .map_raw(&file)
-            .map_err(io_error(tmp))?;
+        let mut mmap = MmapOptions::new();
+        if populate {
+            // Pages faulted in now rather than one by one on the first lap, at the writer's
+            // expense.
+            mmap.populate();
+        }
+        let raw = mmap.map_raw(&file).map_err(io_error(tmp))?;
         let map = Mapping::new(raw, capacity).map_err(|reason| RingError::Io {
             path: tmp.to_owned(),
             source: io::Error::other(reason),

@@ -1,6 +1,8 @@
 //! The project: its root directory, which files belong to it, and which paths the watcher ignores.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Directory names never watched or reloaded.
 const IGNORED_DIRS: [&str; 5] = [
@@ -16,6 +18,8 @@ const IGNORED_DIRS: [&str; 5] = [
 pub struct Project {
     root: PathBuf,
     canonical_root: PathBuf,
+    /// Files spelled with `..`, resolved once each: in the project or not.
+    dotted: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl Project {
@@ -25,6 +29,7 @@ impl Project {
         Ok(Project {
             root,
             canonical_root,
+            dotted: Arc::default(),
         })
     }
 
@@ -34,11 +39,30 @@ impl Project {
     }
 
     /// Is `file` (as a code object or `__file__` names it) a project source file?
+    /// A path spelled with `..` (`tools/../src/lib.py`, from a `sys.path` entry built that way)
+    /// is compared resolved.
     pub fn contains_file(&self, file: &str) -> bool {
         let path = Path::new(file);
-        [&self.root, &self.canonical_root]
-            .iter()
-            .any(|root| path.strip_prefix(root).is_ok_and(|rel| !is_ignored(rel)))
+        let under = |path: &Path| {
+            [&self.root, &self.canonical_root]
+                .iter()
+                .any(|root| path.strip_prefix(root).is_ok_and(|rel| !is_ignored(rel)))
+        };
+        if !file.contains("..") || !path.components().any(|c| c == Component::ParentDir) {
+            return under(path);
+        }
+        let mut dotted = self
+            .dotted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&known) = dotted.get(file) {
+            return known;
+        }
+        // A file that does not exist (yet) is not remembered.
+        let Ok(resolved) = path.canonicalize() else {
+            return false;
+        };
+        *dotted.entry(file.to_owned()).or_insert(under(&resolved))
     }
 
     /// Should the watcher look at this path (a `.py` file or a directory under the root that is
@@ -82,5 +106,18 @@ mod tests {
         assert!(project.contains_file(&dir.join("a.py").to_string_lossy()));
         assert!(!project.contains_file("/somewhere/else.py"));
         assert!(!project.contains_file(&dir.join(".venv/a.py").to_string_lossy()));
+    }
+
+    #[test]
+    fn paths_with_dot_dot_are_compared_resolved() {
+        let base = std::env::temp_dir().join(format!("fever-dotdot-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("src")).unwrap();
+        std::fs::create_dir_all(base.join("tools")).unwrap();
+        std::fs::write(base.join("src/lib.py"), "").unwrap();
+        let project = Project::new(&base.join("src")).unwrap();
+        let spelled = base.join("tools/../src/lib.py");
+        assert!(project.contains_file(&spelled.to_string_lossy()));
+        assert!(!project.contains_file(&base.join("src/../tools/x.py").to_string_lossy()));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

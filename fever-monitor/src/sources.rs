@@ -7,7 +7,8 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use fever_core::{decode_source, Error as SourceError, Index};
+use fever_core::source::{from_import, FromImport};
+use fever_core::{decode_source, Error as SourceError, Index, Kind};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
@@ -23,8 +24,10 @@ pub struct Source {
 static SOURCES: Mutex<Option<HashMap<String, Source>>> = Mutex::new(None);
 /// Per file, a hash of the last saved bytes that were rejected (error already reported).
 static REJECTED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
-/// Set while fever executes code itself, so the audit hook ignores fever's own `exec` calls.
+/// Set while fever executes code itself, so the audit hook ignores fever's own `exec` calls
+/// (of the file being reloaded); modules that code imports are recorded like any other.
 static APPLYING: AtomicBool = AtomicBool::new(false);
+static APPLYING_FILE: Mutex<Option<String>> = Mutex::new(None);
 
 fn sources() -> std::sync::MutexGuard<'static, Option<HashMap<String, Source>>> {
     SOURCES
@@ -47,9 +50,46 @@ pub fn get(file: &str) -> Option<Source> {
     sources().as_ref()?.get(file).cloned()
 }
 
+/// The length of the text `file` is running, if it was recorded.
+pub fn running_len(file: &str) -> Option<usize> {
+    Some(sources().as_ref()?.get(file)?.text.len())
+}
+
+/// The module-level `from m import ...` statements of the text `file` is running.
+pub fn from_imports(file: &str) -> Vec<FromImport> {
+    let guard = sources();
+    let Some(source) = guard.as_ref().and_then(|map| map.get(file)) else {
+        return Vec::new();
+    };
+    source
+        .index
+        .items
+        .iter()
+        .filter(|item| item.kind == Kind::Statement && item.keyword == "from")
+        .filter_map(|item| from_import(item.text(&source.text)))
+        .collect()
+}
+
+/// The shape hash ([`fever_core::Definition::shape_hash`]) of class `qualname` in the text
+/// `file` is running (`None` when it has no such class or the text was not recorded).
+pub fn class_shape(file: &str, qualname: &str) -> Option<u64> {
+    let guard = sources();
+    let source = guard.as_ref()?.get(file)?;
+    let mut items = &source.index.items;
+    let mut found = None;
+    for name in qualname.split('.') {
+        let class = items
+            .iter()
+            .find(|item| item.kind == Kind::Class && item.name == name)?;
+        items = &class.children;
+        found = Some(class.shape_hash());
+    }
+    found
+}
+
 /// Records `text` as what `file` is running now.
 pub fn set(file: &str, text: String) {
-    accept(file);
+    let _ = accept(file);
     let index = Index::build(&text);
     if let Some(map) = sources().as_mut() {
         map.insert(file.to_owned(), Source { text, index });
@@ -69,15 +109,13 @@ pub fn reject(file: &str, bytes: &[u8]) -> bool {
         != Some(hash)
 }
 
-/// Forgets the rejected save of `file` (a good save applied).
-pub fn accept(file: &str) {
-    if let Some(rejected) = REJECTED
+/// Forgets the rejected save of `file` (a good save applied); true when there was one.
+pub fn accept(file: &str) -> bool {
+    REJECTED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .as_mut()
-    {
-        rejected.remove(file);
-    }
+        .is_some_and(|rejected| rejected.remove(file).is_some())
 }
 
 fn content_hash(bytes: &[u8]) -> u64 {
@@ -104,12 +142,31 @@ pub fn decode(py: Python<'_>, bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// Runs `f` with fever's own `exec` calls hidden from the audit hook.
-pub fn applying<T>(f: impl FnOnce() -> T) -> T {
+/// Runs `f` with fever's own `exec` calls of code compiled from `file` hidden from the audit
+/// hook.
+pub fn applying<T>(file: &str, f: impl FnOnce() -> T) -> T {
+    let mut slot = APPLYING_FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let previous = slot.replace(file.to_owned());
+    drop(slot);
     let was = APPLYING.swap(true, Ordering::SeqCst);
     let result = f();
     APPLYING.store(was, Ordering::SeqCst);
+    *APPLYING_FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = previous;
     result
+}
+
+/// Is `file` the one fever is applying a save of?
+fn is_applying(file: &str) -> bool {
+    APPLYING.load(Ordering::Relaxed)
+        && APPLYING_FILE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_deref()
+            == Some(file)
 }
 
 unsafe extern "C" fn on_audit_event(
@@ -119,7 +176,7 @@ unsafe extern "C" fn on_audit_event(
 ) -> c_int {
     // SAFETY: CPython passes a NUL-terminated event name and a tuple, with the GIL held.
     unsafe {
-        if CStr::from_ptr(event).to_bytes() != b"exec" || APPLYING.load(Ordering::Relaxed) {
+        if CStr::from_ptr(event).to_bytes() != b"exec" {
             return 0;
         }
         if ffi::PyTuple_Check(args) == 0 || ffi::PyTuple_Size(args) < 1 {
@@ -152,6 +209,9 @@ fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
     let Some(file) = crate::functions::project_file_of(code) else {
         return;
     };
+    if is_applying(&file) {
+        return;
+    }
     if let Ok(bytes) = std::fs::read(&file) {
         if let Ok(text) = decode(py, &bytes) {
             set(&file, text);

@@ -100,14 +100,17 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
             }
             _ => {}
         }
+        // A run that failed (a syntax error in the script, say) is run again by any save of
+        // the project, also one that puts back the text it had.
+        let failed = ended != Ended::Exited(0);
         // Saves made while it ran were applied to it; run again with all of them.
         let mut again = false;
         for outcome in saves.try_iter() {
-            again |= accept(py, &outcome);
+            again |= accept(py, &outcome, failed);
         }
         if !again {
             say("waiting for changes");
-            if !wait(py, &saves)? {
+            if !wait(py, &saves, failed)? {
                 return Ok(0);
             }
         }
@@ -115,11 +118,11 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
     }
 }
 
-/// Tells the cache about a save; true when it calls for a new run (the text changed and
-/// nothing was rejected).
-fn accept(py: Python<'_>, outcome: &Outcome) -> bool {
+/// Tells the cache about a save; true when it calls for a new run: nothing was rejected, and
+/// the text changed, or a rejected save was undone, or the last run `failed`.
+fn accept(py: Python<'_>, outcome: &Outcome, failed: bool) -> bool {
     cache::after_save(py, outcome);
-    outcome.changed
+    (outcome.changed || outcome.recovered || (failed && outcome.file.is_some()))
         && !outcome
             .events
             .iter()
@@ -127,11 +130,11 @@ fn accept(py: Python<'_>, outcome: &Outcome) -> bool {
 }
 
 /// Waits for a save that calls for a new run; false after Ctrl-C or SIGTERM.
-fn wait(py: Python<'_>, saves: &Receiver<Outcome>) -> PyResult<bool> {
+fn wait(py: Python<'_>, saves: &Receiver<Outcome>, failed: bool) -> PyResult<bool> {
     loop {
         match py.detach(|| saves.recv_timeout(Duration::from_millis(100))) {
             Ok(outcome) => {
-                if accept(py, &outcome) {
+                if accept(py, &outcome, failed) {
                     return Ok(true);
                 }
             }

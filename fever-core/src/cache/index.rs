@@ -9,6 +9,18 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+/// The slot name under which an entry depends on class `qualname` (whose instances its result
+/// holds): its hash is the class's shape (fields, decorators, bases), so reshaping the class
+/// drops the entry.
+pub fn class_slot_name(qualname: &str) -> String {
+    format!("class {qualname}")
+}
+
+/// The class a slot name made by [`class_slot_name`] stands for.
+pub fn slot_class(name: &str) -> Option<&str> {
+    name.strip_prefix("class ")
+}
+
 /// What a cached call is looked up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
@@ -277,6 +289,12 @@ impl<V> CacheIndex<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_slots_name_classes() {
+        assert_eq!(slot_class(&class_slot_name("Outer.Rec")), Some("Outer.Rec"));
+        assert_eq!(slot_class("load"), None);
+    }
 
     fn entry(
         index: &mut CacheIndex<u32>,

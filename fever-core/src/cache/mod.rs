@@ -2,8 +2,8 @@
 //! valid, and which go when memory runs out.
 //!
 //! - [`index`]: the entries (function code hash + argument hash → stored result), each with the
-//!   code it reached during the call; invalidation when any of that code changes; LRU eviction
-//!   under a byte budget.
+//!   code it reached during the call (and the classes its result holds instances of);
+//!   invalidation when any of that changes; LRU eviction under a byte budget.
 //! - [`persist`]: the cache file under `.fever/cache/` (`--persist-cache`): entries with their
 //!   results as snapshots, in a ring file, validated on load.
 //! - [`trampoline`]: the Python source of the trampoline that replaces a cached function's code.
@@ -12,5 +12,5 @@ pub mod index;
 pub mod persist;
 pub mod trampoline;
 
-pub use index::{CacheIndex, CodeSlot, Entry, Evicted, Key, Reached};
+pub use index::{class_slot_name, slot_class, CacheIndex, CodeSlot, Entry, Evicted, Key, Reached};
 pub use trampoline::Signature;

@@ -119,7 +119,8 @@ impl CacheFile {
             .clamp(crate::ring::MIN_CAPACITY, crate::ring::MAX_CAPACITY)
             .next_power_of_two();
         let mut file = Self {
-            writer: RingWriter::create(path, capacity)?.publish_every(1),
+            // Sparse: start-up costs what the file holds, not its capacity.
+            writer: RingWriter::create_sparse(path, capacity)?.publish_every(1),
         };
         for call in calls {
             file.append(call);

@@ -3,6 +3,8 @@
 //! `for`/`with`/`except ... as` targets, imports, `def`/`class` names, `del` and walrus targets.
 //! The call cache uses it to drop only the entries whose code reads a name an edited statement
 //! rebinds. `None` means "could be anything" (`from m import *`).
+//! [`from_import`] reads a `from m import a as b` statement (the reload engine updates such
+//! copies when `m.a` is rebound).
 
 use std::collections::BTreeSet;
 
@@ -16,6 +18,81 @@ pub fn bound_names(text: &str) -> Option<BTreeSet<String>> {
         line_bindings(code, &mut names)?;
     }
     Some(names)
+}
+
+/// A `from MODULE import ...` statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromImport {
+    /// The module as written, leading dots of a relative import included.
+    pub module: String,
+    /// `(name, alias)` pairs (the alias is the name when there is no `as`); empty for `*`.
+    pub names: Vec<(String, String)>,
+    /// `from m import *`.
+    pub star: bool,
+}
+
+impl FromImport {
+    /// The absolute module name, for an import made in a module of package `package`.
+    pub fn absolute_module(&self, package: &str) -> Option<String> {
+        let dots = self.module.len() - self.module.trim_start_matches('.').len();
+        let rest = &self.module[dots..];
+        if dots == 0 {
+            return Some(rest.to_owned());
+        }
+        let mut parts: Vec<&str> = package.split('.').filter(|p| !p.is_empty()).collect();
+        parts.truncate(parts.len().checked_sub(dots - 1)?);
+        if parts.is_empty() {
+            return None;
+        }
+        if !rest.is_empty() {
+            parts.push(rest);
+        }
+        Some(parts.join("."))
+    }
+}
+
+/// The `from ... import ...` statement `text` is, if it is one.
+pub fn from_import(text: &str) -> Option<FromImport> {
+    let line = scan(text).lines.into_iter().next()?;
+    let code = &text[line.text_start..line.end];
+    let (keyword, rest) = split_word(code);
+    if keyword != "from" {
+        return None;
+    }
+    let (module, imported) = rest.split_once(" import ")?;
+    let module = module.trim();
+    if module.is_empty()
+        || !module
+            .chars()
+            .all(|c| c == '.' || c == '_' || c.is_alphanumeric())
+    {
+        return None;
+    }
+    let imported = imported
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
+    let star = imported == "*";
+    let mut names = Vec::new();
+    if !star {
+        for item in top_level_split(imported, b',') {
+            let mut words = item.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(name), None, None) => names.push((name.to_owned(), name.to_owned())),
+                (Some(name), Some("as"), Some(alias)) => {
+                    names.push((name.to_owned(), alias.to_owned()));
+                }
+                (None, ..) => {}
+                _ => return None,
+            }
+        }
+    }
+    Some(FromImport {
+        module: module.to_owned(),
+        names,
+        star,
+    })
 }
 
 fn line_bindings(code: &str, names: &mut BTreeSet<String>) -> Option<()> {
@@ -166,6 +243,32 @@ fn top_level_split(text: &str, sep: u8) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_imports() {
+        let imported = from_import("from config import RATE, LIMIT as L\n").unwrap();
+        assert_eq!(imported.module, "config");
+        assert_eq!(
+            imported.names,
+            [
+                ("RATE".to_owned(), "RATE".to_owned()),
+                ("LIMIT".to_owned(), "L".to_owned())
+            ]
+        );
+        assert!(!imported.star);
+        let multi = from_import("from .settings import (\n    A,\n    B as C,\n)\n").unwrap();
+        assert_eq!(multi.names.len(), 2);
+        assert_eq!(
+            multi.absolute_module("pkg.sub").as_deref(),
+            Some("pkg.sub.settings")
+        );
+        let up = from_import("from .. import x\n").unwrap();
+        assert_eq!(up.absolute_module("pkg.sub").as_deref(), Some("pkg"));
+        assert_eq!(up.absolute_module("pkg"), None);
+        assert!(from_import("from m import *\n").unwrap().star);
+        assert_eq!(from_import("import m\n"), None);
+        assert_eq!(from_import("x = 1\n"), None);
+    }
 
     fn bound(text: &str) -> Vec<String> {
         bound_names(text).unwrap().into_iter().collect()

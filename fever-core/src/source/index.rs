@@ -50,6 +50,8 @@ pub struct Definition {
     pub is_main_guard: bool,
     /// The statement is a simple assignment (`x = ...`, `x += ...`, `x: T = ...`).
     pub assigns: bool,
+    /// The statement is an annotated name (`x: T` or `x: T = ...`), a field of a dataclass.
+    pub annotated: bool,
     /// Items of a class body.
     pub children: Vec<Definition>,
 }
@@ -63,6 +65,21 @@ impl Definition {
     /// True for compound statements (`if`, `for`, `while`, `try`, `with`, `match`, `async ...`).
     pub fn is_compound_statement(&self) -> bool {
         self.kind == Kind::Statement && COMPOUND.contains(&self.keyword.as_str())
+    }
+
+    /// For a class: a hash of what its instances are made of — decorators, header and the
+    /// statements of its body (fields, class attributes, `__slots__`), not its methods (a method
+    /// that runs while a value is built is code of its own).
+    pub fn shape_hash(&self) -> u64 {
+        let mut parts = vec![self.decorators_hash, self.header_hash];
+        parts.extend(
+            self.children
+                .iter()
+                .filter(|item| item.kind == Kind::Statement)
+                .map(|item| item.hash),
+        );
+        let bytes: Vec<u8> = parts.iter().flat_map(|h| h.to_le_bytes()).collect();
+        xxh3_64(&bytes)
     }
 }
 
@@ -222,8 +239,16 @@ impl<'a> Builder<'a> {
             && keyword == "if"
             && head_text.contains("__name__")
             && head_text.contains("__main__");
-        let assigns =
-            kind == Kind::Statement && !COMPOUND.contains(&keyword.as_str()) && head.assigns;
+        let simple = kind == Kind::Statement && !COMPOUND.contains(&keyword.as_str());
+        let assigns = simple && head.assigns;
+        let annotated = simple
+            && head.colon.is_some_and(|colon| {
+                let target = self.text[head.text_start..colon].trim_end();
+                !target.is_empty()
+                    && target
+                        .bytes()
+                        .all(|b| b == b'_' || b.is_ascii_alphanumeric())
+            });
         Definition {
             kind,
             name,
@@ -240,6 +265,7 @@ impl<'a> Builder<'a> {
             keyword,
             is_main_guard,
             assigns,
+            annotated,
             children,
         }
     }
@@ -255,6 +281,31 @@ impl<'a> Builder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_shape_ignores_its_methods() {
+        let class =
+            "@dataclass\nclass P:\n    x: int\n\n    def norm(self):\n        return self.x\n";
+        let shape = |text: &str| Index::build(text).items[0].shape_hash();
+        assert_eq!(
+            shape(class),
+            shape(&class.replace("return self.x", "return 2"))
+        );
+        assert_eq!(
+            shape(class),
+            shape(&format!("\n\n{class}")),
+            "position independent"
+        );
+        assert_ne!(
+            shape(class),
+            shape(&class.replace("x: int", "x: int\n    y: int = 0"))
+        );
+        assert_ne!(shape(class), shape(&class.replace("@dataclass\n", "")));
+        assert_ne!(
+            shape(class),
+            shape(&class.replace("class P:", "class P(Base):"))
+        );
+    }
 
     fn names(items: &[Definition]) -> Vec<(Kind, String, usize, usize)> {
         items

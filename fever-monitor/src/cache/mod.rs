@@ -32,16 +32,16 @@ use std::time::Duration;
 
 use fever_cli::{messages, Verbosity};
 use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
-use fever_core::cache::{CacheIndex, CodeSlot, Entry, Key};
+use fever_core::cache::{class_slot_name, slot_class, CacheIndex, CodeSlot, Entry, Key};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
-use crate::functions;
 use crate::project::Project;
 use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
 use crate::tracer::clock;
 use crate::tracer::recorder::human_bytes;
+use crate::{functions, sources};
 use codes::Codes;
 use monitor::ThreadStack;
 use trampoline::Trampolines;
@@ -581,7 +581,11 @@ fn store(
         return;
     }
     // Sized first: a result bigger than the whole budget is never copied.
-    let values::Footprint { bytes, from_script } = quietly(|| values::footprint(result));
+    let values::Footprint {
+        bytes,
+        from_script,
+        classes,
+    } = quietly(|| values::footprint(result));
     let budget = with(py, |c| c.settings.max_bytes).unwrap_or(0);
     if bytes > budget {
         let reason = format!(
@@ -612,10 +616,18 @@ fn store(
             args,
         };
         let name = info.qualname.clone();
-        let reached: Vec<(fever_core::cache::CodeSlot, u64)> = reached
+        let mut reached: Vec<(CodeSlot, u64)> = reached
             .iter()
             .filter_map(|&i| c.codes.infos.get(i).map(|info| (info.slot, info.hash)))
             .collect();
+        // The classes of the objects it returns: a change to the shape of one drops the entry.
+        for (file, qualname) in &classes {
+            if let Some(hash) = sources::class_shape(file, qualname) {
+                let slot = c.index.slot(file, &class_slot_name(qualname));
+                c.index.code_seen(slot, hash);
+                reached.push((slot, hash));
+            }
+        }
         let printed = after.writes != output_before.writes;
         let wrote_files = after.file_opens != output_before.file_opens;
         let stored_call = snapshot.as_ref().map(|result| StoredCall {
@@ -674,6 +686,36 @@ fn store(
     });
 }
 
+/// Whether the classes whose instances the entry for `key` returns still have the shape they had
+/// (fields, decorators, bases: the objects a real call would return now look the same); drops
+/// it when not.
+fn classes_unchanged(c: &mut Cache, key: &Key) -> bool {
+    let Some(entry) = c.index.get(key) else {
+        return true;
+    };
+    let reached = entry.reached.clone();
+    for (slot, hash) in reached {
+        let Some((file, name)) = c.index.slot_name(slot) else {
+            continue;
+        };
+        let Some(class) = slot_class(name) else {
+            continue;
+        };
+        match sources::class_shape(file, class) {
+            Some(now) if now == hash => {}
+            Some(now) => {
+                c.index.code_seen(slot, now);
+                return false;
+            }
+            None => {
+                c.index.remove(key);
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// What a hit found.
 enum Found {
     Live(Py<PyAny>),
@@ -684,6 +726,9 @@ enum Found {
 /// call had produced (once per entry).
 fn hit(py: Python<'_>, key: &Key) -> Option<(Found, Option<String>)> {
     with(py, |c| {
+        if !classes_unchanged(c, key) {
+            return None;
+        }
         let e = c.index.get(key)?;
         let warning = if e.value.warned {
             None

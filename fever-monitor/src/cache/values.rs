@@ -86,6 +86,37 @@ pub fn copy<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     deepcopy.bind(py).call1((value,))
 }
 
+/// `(file, __qualname__)` of `class` when a module with a file defines it (the cache keeps
+/// only those of project files, whose source it knows).
+fn class_origin(class: &Bound<'_, PyAny>) -> Option<(String, String)> {
+    let py = class.py();
+    let module: String = class
+        .getattr(pyo3::intern!(py, "__module__"))
+        .ok()?
+        .extract()
+        .ok()?;
+    let qualname: String = class
+        .getattr(pyo3::intern!(py, "__qualname__"))
+        .ok()?
+        .extract()
+        .ok()?;
+    Some((module_file(py, &module)?, qualname))
+}
+
+/// `__file__` of loaded module `name`.
+fn module_file(py: Python<'_>, name: &str) -> Option<String> {
+    py.import("sys")
+        .ok()?
+        .getattr("modules")
+        .ok()?
+        .get_item(name)
+        .ok()?
+        .getattr("__file__")
+        .ok()?
+        .extract()
+        .ok()
+}
+
 /// Objects visited by [`footprint`] before it stops counting.
 const MAX_VISITED: usize = 1 << 21;
 
@@ -97,6 +128,8 @@ pub struct Footprint {
     pub bytes: u64,
     /// It holds something of the script's.
     pub from_script: bool,
+    /// The classes it holds instances of (or holds): `(file, __qualname__)`.
+    pub classes: Vec<(String, String)>,
 }
 
 /// The [`Footprint`] of `value`.
@@ -107,10 +140,19 @@ pub fn footprint(value: &Bound<'_, PyAny>) -> Footprint {
     let mut found = Footprint {
         bytes: 0,
         from_script: false,
+        classes: Vec::new(),
     };
+    let mut types_seen: HashSet<usize> = HashSet::new();
     let of_script = |obj: &Bound<'_, PyAny>| {
         obj.getattr(pyo3::intern!(py, "__module__"))
             .is_ok_and(|m| m.extract::<&str>().is_ok_and(|m| m == "__main__"))
+    };
+    let mut note_class = |class: &Bound<'_, PyAny>, classes: &mut Vec<(String, String)>| {
+        if types_seen.insert(class.as_ptr() as usize) {
+            if let Some(named) = class_origin(class) {
+                classes.push(named);
+            }
+        }
     };
     while let Some(obj) = pending.pop() {
         if seen.len() >= MAX_VISITED || !seen.insert(obj.as_ptr() as usize) {
@@ -123,6 +165,7 @@ pub fn footprint(value: &Bound<'_, PyAny>) -> Footprint {
         let children: Vec<Bound<'_, PyAny>> = if let Ok(dict) = obj.cast::<pyo3::types::PyDict>() {
             if !obj.is_exact_instance_of::<pyo3::types::PyDict>() {
                 found.from_script |= of_script(obj.get_type().as_any());
+                note_class(obj.get_type().as_any(), &mut found.classes);
             }
             dict.iter().flat_map(|(k, v)| [k, v]).collect()
         } else if obj.is_instance_of::<pyo3::types::PyList>()
@@ -131,6 +174,7 @@ pub fn footprint(value: &Bound<'_, PyAny>) -> Footprint {
             || obj.is_instance_of::<pyo3::types::PyFrozenSet>()
         {
             found.from_script |= of_script(obj.get_type().as_any());
+            note_class(obj.get_type().as_any(), &mut found.classes);
             obj.try_iter()
                 .map(|items| items.flatten().collect())
                 .unwrap_or_default()
@@ -144,9 +188,13 @@ pub fn footprint(value: &Bound<'_, PyAny>) -> Footprint {
         {
             // Shared program structure, not data the result owns.
             found.from_script |= of_script(&obj);
+            if obj.is_instance_of::<pyo3::types::PyType>() {
+                note_class(&obj, &mut found.classes);
+            }
             Vec::new()
         } else {
             found.from_script |= of_script(obj.get_type().as_any());
+            note_class(obj.get_type().as_any(), &mut found.classes);
             obj.getattr(pyo3::intern!(py, "__dict__"))
                 .ok()
                 .filter(PyAnyMethods::is_instance_of::<pyo3::types::PyDict>)

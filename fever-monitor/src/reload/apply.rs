@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 
-use fever_core::{Change, Definition, Kind, Plan, ReloadEvent};
+use fever_core::source::bound_names;
+use fever_core::{Change, Definition, Kind, Plan, Redefinition, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::caches;
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
+use super::{caches, copies, running};
 use crate::{compat, functions, sources};
 
 /// What phase one compiled for one change.
@@ -47,16 +48,24 @@ pub fn apply(
         py,
         module,
         text: new_text,
+        replaced: std::cell::RefCell::default(),
     };
     let mut events = Vec::new();
-    sources::applying(|| {
+    sources::applying(&module.file, || {
         for (change, compiled) in plan.changes.iter().zip(compiled) {
             match applier.apply(change, compiled) {
-                Ok(event) => events.extend(event),
+                Ok(mut applied) => events.append(&mut applied),
                 Err(err) => events.push(compiler.error(&err)),
             }
         }
     });
+    for (name, codes, functions) in applier.replaced.take() {
+        match running::frames(py, &codes, &functions) {
+            Ok(frames) if !frames.is_empty() => events.push(ReloadEvent::Running { name, frames }),
+            Ok(_) => {}
+            Err(err) => events.push(compiler.error(&err)),
+        }
+    }
     Ok(events)
 }
 
@@ -113,16 +122,22 @@ struct Applier<'a, 'py> {
     module: &'a LoadedModule<'py>,
     /// The saved text.
     text: &'a str,
+    /// Changed functions to look for in running frames once every change is made (looking runs
+    /// Python code, which could let another thread run between two changes of one save):
+    /// qualified name, old code objects, function objects.
+    replaced: std::cell::RefCell<Vec<Replaced<'py>>>,
 }
+
+type Replaced<'py> = (String, Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
 impl<'py> Applier<'_, 'py> {
     fn name(&self, def: &Definition) -> String {
         format!("{}.{}", self.module.name, def.qualname)
     }
 
-    fn apply(&self, change: &Change, compiled: Compiled<'py>) -> PyResult<Option<ReloadEvent>> {
+    fn apply(&self, change: &Change, compiled: Compiled<'py>) -> PyResult<Vec<ReloadEvent>> {
         match change {
-            Change::Code { old, new, .. } => self.code_changed(old, new, compiled).map(Some),
+            Change::Code { old, new, .. } => self.code_changed(old, new, compiled),
             Change::Moved { old, new } => {
                 let delta = i64::try_from(new.start_line).unwrap_or(0)
                     - i64::try_from(old.start_line).unwrap_or(0);
@@ -130,14 +145,15 @@ impl<'py> Applier<'_, 'py> {
                     let shifted = shift_lines(&code, delta)?;
                     self.swap(&code, &shifted)?;
                 }
-                Ok(Some(ReloadEvent::Moved {
+                Ok(vec![ReloadEvent::Moved {
                     name: self.name(new),
                     line: new.start_line,
-                }))
+                }])
             }
-            Change::Redefine { old, new } => {
+            Change::Redefine { old, new, why } => {
                 let old_codes = self.running_codes(old)?;
                 let module_code = compiled.module.expect("compiled in phase one");
+                let before = self.top_level_values([new.name.as_str()], &new.parents)?;
                 self.define(new, &module_code)?;
                 if let Some(code) = &compiled.code {
                     for old_code in &old_codes {
@@ -145,41 +161,95 @@ impl<'py> Applier<'_, 'py> {
                         let _ = self.swap(old_code, code);
                     }
                 }
-                let note = if new.kind == Kind::Class {
-                    "class header changed: new class object; existing instances keep the old class"
-                } else {
-                    "decorators changed: definition re-executed"
+                let note = match why {
+                    Redefinition::Decorators => "decorators changed: definition re-executed",
+                    Redefinition::ClassHeader => {
+                        "class header changed: new class object; existing instances keep the old class"
+                    }
+                    Redefinition::ClassShape => {
+                        "fields changed: new class object; existing instances keep the old class"
+                    }
                 };
-                Ok(Some(ReloadEvent::Redefined {
+                let mut events = vec![ReloadEvent::Redefined {
                     name: self.name(new),
                     note: note.into(),
-                }))
+                }];
+                events.append(&mut copies::update(self.py, self.module, &before)?);
+                Ok(events)
             }
             Change::Added { new } => {
                 self.define(new, &compiled.module.expect("compiled in phase one"))?;
-                Ok(Some(ReloadEvent::Added {
+                Ok(vec![ReloadEvent::Added {
                     name: self.name(new),
-                }))
+                }])
             }
-            Change::Deleted { old } => {
-                let container = self.container(old)?;
-                let exists = container.getattr("__dict__")?.contains(&old.name)?;
-                if !exists {
-                    return Ok(None);
-                }
-                if old.parents.is_empty() {
-                    self.module.namespace()?.del_item(&old.name)?;
-                } else {
-                    container.delattr(old.name.as_str())?;
-                }
-                Ok(Some(ReloadEvent::Deleted {
-                    name: self.name(old),
-                }))
-            }
+            Change::Deleted { old } => self.delete(old),
             Change::Statement { new } => {
                 self.statement(new, &compiled.module.expect("compiled in phase one"))
             }
         }
+    }
+
+    /// Removes a definition the saved file no longer has, unless other code of the module
+    /// still refers to it by name (then it stays, and fever says so).
+    fn delete(&self, old: &Definition) -> PyResult<Vec<ReloadEvent>> {
+        let container = self.container(old)?;
+        let exists = container.getattr("__dict__")?.contains(&old.name)?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        if old.parents.is_empty() {
+            if let Some(user) = self.user_of(old)? {
+                return Ok(vec![self.skipped(
+                    old,
+                    &format!(
+                        "{} is gone from the file, but {user}() still uses it; it stays",
+                        old.name
+                    ),
+                )]);
+            }
+            self.module.namespace()?.del_item(&old.name)?;
+        } else {
+            container.delattr(old.name.as_str())?;
+        }
+        Ok(vec![ReloadEvent::Deleted {
+            name: self.name(old),
+        }])
+    }
+
+    /// A function of the module (other than `def` itself) whose code names `def`.
+    fn user_of(&self, def: &Definition) -> PyResult<Option<String>> {
+        let own = format!("{}.", def.qualname);
+        for code in functions::codes_in(self.py, &self.module.file) {
+            let qualname: String = code.getattr("co_qualname")?.extract()?;
+            if qualname == def.qualname || qualname.starts_with(&own) || qualname == "<module>" {
+                continue;
+            }
+            let names = code.getattr("co_names")?;
+            if names.contains(def.name.as_str())? {
+                return Ok(Some(qualname));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The values module-level `names` have now (nothing for a definition inside a class).
+    fn top_level_values<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+        parents: &[(String, usize)],
+    ) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+        if !parents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let globals = self.module.namespace()?;
+        let mut values = Vec::new();
+        for name in names {
+            if let Some(value) = globals.get_item(name)? {
+                values.push((name.to_owned(), value));
+            }
+        }
+        Ok(values)
     }
 
     fn code_changed(
@@ -187,7 +257,7 @@ impl<'py> Applier<'_, 'py> {
         old: &Definition,
         new: &Definition,
         compiled: Compiled<'py>,
-    ) -> PyResult<ReloadEvent> {
+    ) -> PyResult<Vec<ReloadEvent>> {
         let module_code = compiled.module.expect("compiled in phase one");
         let Some(code) = compiled.code else {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -199,18 +269,20 @@ impl<'py> Applier<'_, 'py> {
         if old_codes.is_empty() {
             // Never executed (e.g. defined after the script's main loop): define it now.
             self.define(new, &module_code)?;
-            return Ok(ReloadEvent::Reloaded {
+            return Ok(vec![ReloadEvent::Reloaded {
                 name: self.name(new),
                 note: Some("defined now".into()),
-            });
+            }]);
         }
         let defaults = match &compiled.bare {
             Some(bare) => Some(self.fresh_function(new, bare)?),
             None => None,
         };
         let mut notes = Vec::new();
+        let mut changed = Vec::new();
         for old_code in &old_codes {
             let functions = self.functions_running(old_code, old)?;
+            changed.extend(functions.iter().cloned());
             if freevars(old_code)? != freevars(&code)? {
                 // The function needs other cells: rebuild it and rebind the references to it.
                 let rebuilt = self.define(new, &module_code)?;
@@ -231,10 +303,14 @@ impl<'py> Applier<'_, 'py> {
             }
         }
         let note = (!notes.is_empty()).then(|| notes.join("; "));
-        Ok(ReloadEvent::Reloaded {
+        let events = vec![ReloadEvent::Reloaded {
             name: self.name(new),
             note,
-        })
+        }];
+        self.replaced
+            .borrow_mut()
+            .push((new.qualname.clone(), old_codes, changed));
+        Ok(events)
     }
 
     /// Assigns `new` to every function running `old`, and pairs their nested code objects (closures,
@@ -377,11 +453,7 @@ impl<'py> Applier<'_, 'py> {
         scratch.as_any().get_item(&def.name)
     }
 
-    fn statement(
-        &self,
-        def: &Definition,
-        code: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<ReloadEvent>> {
+    fn statement(&self, def: &Definition, code: &Bound<'py, PyAny>) -> PyResult<Vec<ReloadEvent>> {
         let summary = summarize(def.text(self.text));
         let executed = ReloadEvent::Executed {
             module: self.module.name.clone(),
@@ -390,24 +462,28 @@ impl<'py> Applier<'_, 'py> {
         };
         if def.is_main_guard {
             if self.module.name == "__main__" {
-                return Ok(Some(self.skipped(
+                return Ok(vec![self.skipped(
                     def,
                     "the `if __name__ == \"__main__\"` block ran once; restart to run it again",
-                )));
+                )]);
             }
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let globals = self.module.namespace()?;
         if def.parents.is_empty() {
             let safe = def.assigns || def.keyword == "import" || def.keyword == "from";
             if self.module.name == "__main__" && !safe {
-                return Ok(Some(self.skipped(
+                return Ok(vec![self.skipped(
                     def,
                     "top-level code of the running script is not run again",
-                )));
+                )]);
             }
+            let bound = bound_names(def.text(self.text)).unwrap_or_default();
+            let before = self.top_level_values(bound.iter().map(String::as_str), &def.parents)?;
             self.exec(code, &globals, None)?;
-            return Ok(Some(executed));
+            let mut events = vec![executed];
+            events.append(&mut copies::update(self.py, self.module, &before)?);
+            return Ok(events);
         }
         let class = self.container(def)?;
         let before = PyDict::new(self.py);
@@ -420,7 +496,7 @@ impl<'py> Applier<'_, 'py> {
                 class.setattr(key.cast::<pyo3::types::PyString>()?, value)?;
             }
         }
-        Ok(Some(executed))
+        Ok(vec![executed])
     }
 
     fn skipped(&self, def: &Definition, reason: &str) -> ReloadEvent {

@@ -7,11 +7,17 @@
 //!   statements, deletes names.
 //! - [`caches`]: clears `functools` caches of functions whose code was replaced.
 //! - [`modules`]: which loaded modules run a given file.
+//! - [`running`]: where replaced code is still running (thread stacks, suspended generators).
+//! - [`copies`]: `from m import NAME` copies of a rebound name.
+//! - [`settle`]: a save in progress (an empty or suddenly much shorter file) is waited out.
 
 mod apply;
 mod caches;
 mod compile;
+mod copies;
 mod modules;
+mod running;
+mod settle;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -33,6 +39,8 @@ pub struct Outcome {
     pub changed: bool,
     /// What new or changed top-level statements (module level or class body) rebind.
     pub rebinds: Rebinds,
+    /// The save brought back the running text after a rejected one (an undone syntax error).
+    pub recovered: bool,
 }
 
 /// The names a save's changed statements bind.
@@ -63,9 +71,32 @@ pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
         return Outcome::default();
     };
     // Deleted or renamed away: the running code stays as it is.
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok(mut bytes) = std::fs::read(path) else {
         return Outcome::default();
     };
+    let running_len = sources::running_len(&file).unwrap_or(0);
+    if settle::in_progress(&bytes, running_len) {
+        match py.detach(|| settle::wait_out(path, running_len)) {
+            Some(settled) => bytes = settled,
+            None => return Outcome::default(),
+        }
+        if settle::is_blank(&bytes) && running_len > 0 {
+            // Never applied: emptying a running module would delete everything it defines.
+            let events = if sources::reject(&file, &bytes) {
+                vec![ReloadEvent::Held {
+                    file: display_path(&file),
+                    what: "is empty".into(),
+                }]
+            } else {
+                Vec::new()
+            };
+            return Outcome {
+                events,
+                file: Some(file),
+                ..Outcome::default()
+            };
+        }
+    }
     let modules: Vec<_> = modules
         .into_iter()
         .filter(|m| scope == Scope::All || m.name != "__main__")
@@ -158,8 +189,10 @@ fn reload_bytes(
         )
     })?;
     if running.text == text {
-        sources::accept(file);
-        return Ok(Outcome::default());
+        return Ok(Outcome {
+            recovered: sources::accept(file),
+            ..Outcome::default()
+        });
     }
     let index = Index::build(&text);
     if index.broken.is_some() {
@@ -178,12 +211,12 @@ fn reload_bytes(
         events,
         changed: true,
         rebinds,
-        file: None,
+        ..Outcome::default()
     })
 }
 
 /// `file` relative to the current directory when it is under it.
-fn display_path(file: &str) -> String {
+pub(super) fn display_path(file: &str) -> String {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| {

@@ -1,0 +1,116 @@
+//! Where a function fever just changed is still running: frames on any thread's stack, and
+//! suspended generators, coroutines and async generators. Those calls go on with the code they
+//! started with (this version's or an older one's); fever says so.
+//!
+//! Frames are matched by file and qualified name, so a call that started before several saves is
+//! found too. Thread stacks come from `sys._current_frames()` (cheap: one walk per thread). A
+//! suspended frame is on no stack: for generator and coroutine code only, its owners are found
+//! with `gc.get_referrers` of the code and its functions (a heap walk, the last resort, paid only
+//! when such code changed).
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// `co_flags` of generator, coroutine and async generator code.
+const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x200;
+
+/// Descriptions of the frames running a version of `codes` (run by `functions`) now:
+/// `thread NAME at FILE:LINE`, `suspended coroutine at FILE:LINE`.
+pub fn frames(
+    py: Python<'_>,
+    codes: &[Bound<'_, PyAny>],
+    functions: &[Bound<'_, PyAny>],
+) -> PyResult<Vec<String>> {
+    let mut found = Vec::new();
+    if codes.is_empty() {
+        return Ok(found);
+    }
+    let mut names = Vec::new();
+    for code in codes {
+        names.push(name_of(code)?);
+    }
+    let runs = |code: &Bound<'_, PyAny>| {
+        codes.iter().any(|c| c.is(code)) || name_of(code).is_ok_and(|n| names.contains(&n))
+    };
+    let sys = py.import("sys")?;
+    // Thread names, when the program imported `threading` (importing it here, on fever's
+    // thread, would make that thread its main thread on 3.12).
+    let threads = PyDict::new(py);
+    if let Some(threading) = sys
+        .getattr("modules")?
+        .cast::<PyDict>()?
+        .get_item("threading")?
+    {
+        for thread in threading.call_method0("enumerate")?.try_iter()? {
+            let thread = thread?;
+            threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
+        }
+    }
+    let current = sys.call_method0("_current_frames")?;
+    let only_one = current.len()? == 1;
+    for (ident, top) in current.cast::<PyDict>()?.iter() {
+        let mut frame = Some(top);
+        while let Some(f) = frame {
+            if runs(&f.getattr("f_code")?) {
+                let thread = match threads.get_item(&ident)? {
+                    Some(name) => name.to_string(),
+                    // Without `threading`, the program's one thread is its main thread.
+                    None if only_one => "MainThread".to_owned(),
+                    None => ident.to_string(),
+                };
+                found.push(format!("thread {thread} at {}", location(&f)?));
+            }
+            frame = Some(f.getattr("f_back")?).filter(|b| !b.is_none());
+        }
+    }
+    let suspendable = codes.iter().any(|c| {
+        c.getattr("co_flags")
+            .and_then(|f| f.extract::<u32>())
+            .is_ok_and(|flags| flags & SUSPENDABLE != 0)
+    });
+    if !suspendable {
+        return Ok(found);
+    }
+    let types = py.import("types")?;
+    let kinds = [
+        ("GeneratorType", "gi", "generator"),
+        ("CoroutineType", "cr", "coroutine"),
+        ("AsyncGeneratorType", "ag", "async generator"),
+    ];
+    let referrers = py
+        .import("gc")?
+        .getattr("get_referrers")?
+        .call1(pyo3::types::PyTuple::new(
+            py,
+            codes.iter().chain(functions).collect::<Vec<_>>(),
+        )?)?;
+    for owner in referrers.try_iter()? {
+        let owner = owner?;
+        for (type_name, prefix, kind) in kinds {
+            if !owner.is_instance(&types.getattr(type_name)?)? {
+                continue;
+            }
+            let frame = owner.getattr(format!("{prefix}_frame"))?;
+            // A running one is on a thread's stack (found above).
+            let running: bool = owner.getattr(format!("{prefix}_running"))?.extract()?;
+            if !frame.is_none() && !running && runs(&frame.getattr("f_code")?) {
+                found.push(format!("suspended {kind} at {}", location(&frame)?));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A code object's file and qualified name.
+fn name_of(code: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    Ok((
+        code.getattr("co_filename")?.extract()?,
+        code.getattr("co_qualname")?.extract()?,
+    ))
+}
+
+fn location(frame: &Bound<'_, PyAny>) -> PyResult<String> {
+    let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
+    let line = frame.getattr("f_lineno")?;
+    Ok(format!("{}:{line}", super::display_path(&file)))
+}

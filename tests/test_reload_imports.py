@@ -1,0 +1,92 @@
+"""Modules however they were imported: first by code fever re-executed (`import extra` added
+while the program runs), or through a `sys.path` entry spelled with `..` under `--root`; and
+`from m import NAME` copies of a module-level value that changed."""
+
+import os
+
+from conftest import edit, looping, write
+
+
+def test_module_first_imported_by_a_reloaded_import(fever, tmp_path, save):
+    write(tmp_path / "extra.py", 'def compute(i):\n    return f"e1:{i}"\n')
+    app = write(tmp_path / "main.py", looping('''
+        def value(i):
+            return f"a:{i}"
+        ''', "value(i)"))
+    p = fever.run("main.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ a:\d+$")
+    text = app.read_text().replace("import time\n", "import time\nimport extra\n", 1)
+    save(app, text.replace('return f"a:{i}"', "return extra.compute(i)"))
+    p.wait_stderr(r"^fever: re-executed __main__ line 2: import extra")
+    p.wait_stdout(r"^(\d+) e1:\1$")
+    edit(tmp_path / "extra.py", 'f"e1:{i}"', 'f"e2:{i}"', save)
+    p.wait_stderr(r"^fever: reloaded extra\.compute\b")
+    p.wait_stdout(r"^(\d+) e2:\1$")
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+def test_root_with_a_dot_dot_path(fever, tmp_path, save):
+    """`fever run --root src tools/job.py`, where job.py puts `tools/../src` on sys.path."""
+    lib = write(tmp_path / "src" / "lib.py", 'def f(i):\n    return f"l1:{i}"\n')
+    write(tmp_path / "tools" / "job.py", looping('''
+        import os
+        import sys
+
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+        import lib
+        ''', "lib.f(i)"))
+    p = fever.run("--root", "src", os.path.join("tools", "job.py"), cwd=tmp_path)
+    p.wait_stdout(r"^\d+ l1:\d+$")
+    edit(lib, 'f"l1:{i}"', 'f"l2:{i}"', save)
+    p.wait_stderr(r"^fever: reloaded lib\.f\b")
+    p.wait_stdout(r"^(\d+) l2:\1$")
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+def test_from_import_copies(fever, tmp_path, save):
+    config = write(tmp_path / "config.py", "RATE = 2\nLIMIT = 5\n")
+    write(tmp_path / "other.py", '''
+        from config import RATE, LIMIT as CAP
+
+        RATE = RATE * 10
+
+
+        def values():
+            return f"{RATE}/{CAP}"
+        ''')
+    write(tmp_path / "app.py", looping('''
+        from config import RATE
+        import other
+
+
+        def values():
+            return f"{RATE} {other.values()}"
+        ''', "values()"))
+    p = fever.run("-v", "app.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ 2 20/5$")
+    edit(config, "RATE = 2\nLIMIT = 5", "RATE = 3\nLIMIT = 6", save)
+    p.wait_stderr(r"^fever: updated __main__\.RATE \(imported from config\.RATE\)")
+    p.wait_stderr(r"^fever: left other\.RATE alone \(imported from config\.RATE, but rebound since\)",
+                  from_start=True)
+    p.wait_stderr(r"^fever: updated other\.CAP \(imported from config\.LIMIT\)", from_start=True)
+    p.wait_stdout(r"^\d+ 3 20/6$")
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+def test_rebound_copies_are_noted_only_with_v(fever, tmp_path):
+    config = write(tmp_path / "config.py", "RATE = 2\n")
+    write(tmp_path / "app.py", looping('''
+        from config import RATE
+
+        RATE = RATE + 100
+        ''', "RATE"))
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ 102$")
+    edit(config, "RATE = 2", "RATE = 3")
+    p.wait_stderr(r"^fever: re-executed config line 1: RATE = 3")
+    p.wait_iterations(5)
+    assert not p.fever_lines(r"left|updated"), p.report()
+    assert p.stdout[-1].endswith(" 102"), p.report()
