@@ -17,6 +17,7 @@
 //! - [`check`]: what `fever check` decides: which recorded calls to re-invoke, comparing
 //!   results with a float tolerance, diffs, `JUnit` XML, rewriting a trace with new results.
 //! - [`python`]: which Python interpreters fever supports (versions, free-threaded builds).
+//! - [`varint`]: LEB128 varints and zigzag codes, the number encoding of snapshots and traces.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
@@ -33,6 +34,7 @@ pub mod ring;
 pub mod snapshot;
 pub mod source;
 pub mod trace;
+pub mod varint;
 
 pub use error::Error;
 pub use events::{report_lines, ReloadEvent};

@@ -3,6 +3,7 @@
 //! module.
 
 use super::SnapshotError;
+use crate::varint::VarintError;
 
 /// First byte of every snapshot: the encoding version.
 pub const VERSION: u8 = 1;
@@ -51,30 +52,7 @@ pub(super) mod content {
     pub const DATA: u8 = 2;
 }
 
-/// Appends `v` as an unsigned LEB128 varint (1 to 10 bytes).
-#[inline]
-#[allow(clippy::cast_possible_truncation)] // 7 bits at a time
-pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Zigzag: small negative numbers become small unsigned ones.
-#[inline]
-#[allow(clippy::cast_sign_loss)] // a bit-pattern reinterpretation
-pub(super) fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// Inverse of [`zigzag`].
-#[inline]
-#[allow(clippy::cast_possible_wrap)] // a bit-pattern reinterpretation
-pub(super) fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
+pub(super) use crate::varint::{put as put_varint, unzigzag, zigzag};
 
 /// Appends a length-prefixed UTF-8 string.
 #[inline]
@@ -142,34 +120,23 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(array))
     }
 
-    /// A canonical LEB128 varint: at most 10 bytes, no overflow, no redundant trailing zero byte
-    /// (so every value has exactly one encoding).
+    /// A canonical LEB128 varint (see [`crate::varint`]).
     pub(super) fn varint(&mut self) -> Result<u64, SnapshotError> {
         let start = self.pos;
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            let bits = u64::from(b & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(SnapshotError::Invalid {
-                    what: "varint overflows 64 bits",
-                    offset: start,
-                });
-            }
-            value |= bits << shift;
-            if b & 0x80 == 0 {
-                if b == 0 && shift > 0 {
-                    return Err(SnapshotError::Invalid {
-                        what: "overlong varint",
-                        offset: start,
-                    });
-                }
-                return Ok(value);
-            }
-        }
-        Err(SnapshotError::Invalid {
-            what: "varint longer than 10 bytes",
-            offset: start,
+        crate::varint::read(self.buf, &mut self.pos).map_err(|e| match e {
+            VarintError::End => SnapshotError::UnexpectedEnd,
+            VarintError::Overflow => SnapshotError::Invalid {
+                what: "varint overflows 64 bits",
+                offset: start,
+            },
+            VarintError::Overlong => SnapshotError::Invalid {
+                what: "overlong varint",
+                offset: start,
+            },
+            VarintError::TooLong => SnapshotError::Invalid {
+                what: "varint longer than 10 bytes",
+                offset: start,
+            },
         })
     }
 
@@ -190,35 +157,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn varints_round_trip_and_are_canonical() {
-        for v in [
-            0,
-            1,
-            127,
-            128,
-            300,
-            u64::from(u32::MAX),
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            let mut reader = Reader::new(&out);
-            assert_eq!(reader.varint().unwrap(), v);
-            assert_eq!(reader.remaining(), 0);
-        }
-        assert!(Reader::new(&[0x80, 0x00]).varint().is_err());
+    fn bad_varints_are_snapshot_errors() {
+        assert_eq!(Reader::new(&[0x05]).varint(), Ok(5));
+        assert_eq!(
+            Reader::new(&[0x80]).varint(),
+            Err(SnapshotError::UnexpectedEnd)
+        );
+        assert!(matches!(
+            Reader::new(&[0x80, 0x00]).varint(),
+            Err(SnapshotError::Invalid {
+                what: "overlong varint",
+                offset: 0
+            })
+        ));
         assert!(Reader::new(&[0xff; 10]).varint().is_err());
-        assert!(Reader::new(&[0x80]).varint().is_err());
-    }
-
-    #[test]
-    fn zigzag_round_trips() {
-        for v in [0, -1, 1, i64::MIN, i64::MAX, -64, 63] {
-            assert_eq!(unzigzag(zigzag(v)), v);
-        }
-        assert_eq!(zigzag(-1), 1);
-        assert_eq!(zigzag(1), 2);
     }
 
     #[test]
