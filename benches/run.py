@@ -15,6 +15,7 @@ Benchmarks (run in this order):
   callcost        per-call costs in the tracer (Rust): reading a frame's arguments, snapshotting them
   watch           `fever watch`: save -> re-run result on examples/slow_boot with/without the call cache; cost of a hit
   check           `fever check`: recorded calls re-invoked and compared per second, loading a 100 MB trace
+  replay          `fever replay`: warm replay latency (slow_boot, ~1 GB), UI frame on 1 M calls, recording overhead
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -36,6 +37,7 @@ import check  # noqa: E402
 import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import reload_latency  # noqa: E402
+import replay  # noqa: E402
 import startup  # noqa: E402
 import tracing  # noqa: E402
 import watch  # noqa: E402
@@ -43,7 +45,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, check)}
+                                   callcost, watch, check, replay)}
 
 
 def parse_args(argv=None):

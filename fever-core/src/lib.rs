@@ -16,17 +16,23 @@
 //! - [`cache`]: `fever watch`'s call cache index (validity, LRU eviction) and trampoline source.
 //! - [`check`]: what `fever check` decides: which recorded calls to re-invoke, comparing
 //!   results with a float tolerance, diffs, `JUnit` XML, rewriting a trace with new results.
+//! - [`control`]: the control channel between a front end and a program under fever: a private
+//!   Unix socket, framed, versioned, size-capped messages.
+//! - [`replay`]: `fever replay`'s pure decisions: call references `module.qualname#N`, finding a
+//!   segment in a trace, argument probes, recorded-against-replayed diffs.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
 pub mod analysis;
 pub mod cache;
 pub mod check;
+pub mod control;
 mod error;
 pub mod events;
 pub mod live;
 pub mod plan;
 pub mod registry;
+pub mod replay;
 pub mod ring;
 pub mod snapshot;
 pub mod source;
