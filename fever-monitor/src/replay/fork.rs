@@ -133,6 +133,20 @@ impl Wait {
                 Some(0) => break,
                 Some(n) if n > 0 && self.buf.len() <= fever_core::control::MAX_MESSAGE + 8 => {
                     self.buf.extend_from_slice(&chunk[..n.unsigned_abs()]);
+                    if whole_frame(&self.buf) {
+                        // The result is in: answer now, and let the child's exit (the
+                        // teardown of its copy of a big heap takes as long as the fork) be
+                        // waited for in the background.
+                        // SAFETY: our descriptor.
+                        unsafe { libc::close(self.read_fd) };
+                        let pid = self.pid;
+                        let _ = crate::signals::without_signals(|| {
+                            std::thread::Builder::new()
+                                .name("fever-replay-reap".into())
+                                .spawn(move || reap(pid))
+                        });
+                        return Ok(0);
+                    }
                 }
                 Some(n) if n > 0 => {}
                 Some(_)
@@ -177,17 +191,30 @@ impl Wait {
 
     /// Waits for the child to end; its wait status.
     fn reap(&self, py: Python<'_>) -> i32 {
-        let mut status = 0;
-        py.detach(|| loop {
-            // SAFETY: waiting for our own child.
-            let r = unsafe { libc::waitpid(self.pid, &raw mut status, 0) };
-            if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        });
-        status
+        let pid = self.pid;
+        py.detach(|| reap(pid))
     }
+}
+
+/// Waits for child `pid` to end; its wait status.
+fn reap(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &raw mut status, 0) };
+        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// `buf` holds a whole frame (its length prefix and that many bytes).
+fn whole_frame(buf: &[u8]) -> bool {
+    buf.get(..4).is_some_and(|len| {
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        buf.len() >= 4 + len
+    })
 }
 
 /// How a child that sent no result ended, in words.
