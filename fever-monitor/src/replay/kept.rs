@@ -178,28 +178,6 @@ fn snapshot(value: &Bound<'_, PyAny>) -> (u64, Option<Vec<u8>>) {
     (snapped.hash, snapped.faithful.then_some(bytes))
 }
 
-/// Rebuilds a value from its snapshot, finding classes in the modules the program imported.
-fn rebuild<'py>(py: Python<'py>, snapshot: &[u8]) -> Result<Bound<'py, PyAny>, String> {
-    struct Modules;
-    impl crate::rebuild::Lookup for Modules {
-        fn lookup<'py>(
-            &mut self,
-            py: Python<'py>,
-            module: &str,
-            qualname: &str,
-        ) -> Result<Bound<'py, PyAny>, String> {
-            let object = py
-                .import("sys")
-                .and_then(|sys| sys.getattr("modules"))
-                .and_then(|modules| modules.get_item(module))
-                .map_err(|_| format!("module {module} is not loaded"))?;
-            crate::rebuild::member(object, module, qualname)
-        }
-    }
-    let value = fever_core::snapshot::decode(snapshot).map_err(|err| err.to_string())?;
-    crate::rebuild::rebuild(py, &value, &mut Modules)
-}
-
 /// What a replay of a kept call needs.
 pub struct Call<'py> {
     pub function: Bound<'py, PyAny>,
@@ -247,7 +225,9 @@ pub fn prepare<'py>(py: Python<'py>, call: &CallRef) -> Result<Call<'py>, String
         if let Some(then) = &param.probe {
             if let Some(difference) = then.difference(&probe(py, &value).0) {
                 let rebuilt = match (difference, &param.snapshot) {
-                    (Difference::Changed, Some(snapshot)) => rebuild(py, snapshot).ok(),
+                    (Difference::Changed, Some(snapshot)) => {
+                        crate::cache::disk::rebuild(py, snapshot).ok()
+                    }
                     _ => None,
                 };
                 let reason = if let Some(rebuilt) = rebuilt {
