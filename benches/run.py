@@ -20,6 +20,7 @@ Benchmarks (run in this order):
                   failures, calls checked, skip reasons, trace size, single-line mutations caught
   trace_size      trace bytes per call on real test suites (more-itertools, toolz), bytes per event timing only
   versions        overhead, reload latency, tracing and watch on each Python with a venv (.venv, .venv-3.X) side by side
+  replay          `fever replay`: warm replay latency (slow_boot, ~1 GB), UI frame on 1 M calls, recording overhead
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -43,6 +44,7 @@ import crosscheck  # noqa: E402
 import overhead  # noqa: E402
 import persist  # noqa: E402
 import reload_latency  # noqa: E402
+import replay  # noqa: E402
 import startup  # noqa: E402
 import trace_size  # noqa: E402
 import tracing  # noqa: E402
@@ -52,7 +54,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, persist, check, check_suites, trace_size, versions)}
+                                   callcost, watch, persist, check, check_suites, trace_size, replay, versions)}
 
 
 def parse_args(argv=None):

@@ -1,7 +1,8 @@
 //! clap definitions of the command line and their conversion into [`Command`] (`fever show`'s in
-//! `args/show.rs`, `fever check`'s in `args/check.rs`).
+//! `args/show.rs`, `fever check`'s in `args/check.rs`, `fever replay`'s in `args/replay.rs`).
 
 mod check;
+mod replay;
 mod show;
 
 use std::ffi::OsString;
@@ -86,6 +87,14 @@ enum Sub {
     /// Re-invoke the calls of a recorded trace and diff their results: a regression test for CI.
     #[command(long_about = check::ABOUT, after_help = check::EXAMPLES)]
     Check(check::CheckArgs),
+
+    /// Run a program once and keep it warm; re-run any segment of it after an edit.
+    #[command(long_about = replay::ABOUT, after_help = replay::EXAMPLES)]
+    Replay(replay::ReplayArgs),
+
+    /// The program side of `fever replay` (started by it; not for direct use).
+    #[command(name = "_replay-serve", hide = true)]
+    ReplayServe(replay::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -248,6 +257,7 @@ where
         Sub::Watch(_) => "watch",
         Sub::Show(_) => "show",
         Sub::Check(_) => "check",
+        Sub::Replay(_) | Sub::ReplayServe(_) => "replay",
     };
     convert(cli).map_err(|message| {
         crate::messages::error(&message);
@@ -289,6 +299,8 @@ fn convert(cli: Cli) -> Result<Command, String> {
         }
         Sub::Show(args) => Ok(Command::Show(args.config()?)),
         Sub::Check(args) => Ok(Command::Check(args.config()?)),
+        Sub::Replay(args) => Ok(Command::Replay(args.config()?)),
+        Sub::ReplayServe(args) => Ok(Command::ReplayServe(args.config()?)),
     }
 }
 

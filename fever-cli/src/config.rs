@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use fever_core::replay::CallRef;
+
 /// One parsed `fever` invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -10,6 +12,8 @@ pub enum Command {
     Watch(WatchConfig),
     Show(ShowConfig),
     Check(CheckConfig),
+    Replay(ReplayConfig),
+    ReplayServe(ServeConfig),
 }
 
 /// What `fever run` starts: a script path or a module name (`-m`).
@@ -43,6 +47,16 @@ pub struct RunConfig {
     /// `--python` / `FEVER_PYTHON`: the interpreter the standalone binary starts.
     pub python: Option<PathBuf>,
     pub verbosity: Verbosity,
+}
+
+impl RunConfig {
+    /// The module name a script's file gives (`app` for `src/app.py`); it runs as `__main__`.
+    pub fn script_module(&self) -> Option<String> {
+        match &self.target {
+            Target::Script(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            Target::Module(_) => None,
+        }
+    }
 }
 
 /// `fever watch [OPTIONS] (SCRIPT | -m MODULE) [ARGS...]`.
@@ -224,4 +238,96 @@ pub struct CheckConfig {
     /// `--twice`: run each call twice and skip those whose two results differ.
     pub twice: bool,
     pub verbosity: Verbosity,
+}
+
+/// `fever replay [OPTIONS] (SCRIPT | -m MODULE) [ARGS...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayConfig {
+    /// How to run the program (as `fever run`).
+    pub run: RunConfig,
+    /// `--start`: replay this call without the UI (headless); `None` opens the UI.
+    pub start: Option<CallRef>,
+    /// `--end`: where the replay stops; defaults to the start call.
+    pub end: Option<CallRef>,
+    /// `--break-at-end`: open the debugger in the end call's frame when it returns.
+    pub break_at_end: bool,
+    pub debugger: Debugger,
+    /// `--timeout`: a headless replay still running after this long is stopped.
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// The debugger a replay opens (`--debugger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Debugger {
+    Pdb,
+    Pdbpp,
+    Ipdb,
+    Pudb,
+}
+
+impl Debugger {
+    /// The name on the command line and in the control protocol.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pdb => "pdb",
+            Self::Pdbpp => "pdbpp",
+            Self::Ipdb => "ipdb",
+            Self::Pudb => "pudb",
+        }
+    }
+}
+
+/// Which start calls the program keeps the arguments of, so they can be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// Just this call (headless replay).
+    Call(CallRef),
+    /// The first N calls of every project function (the UI).
+    First(u32),
+}
+
+/// The program side of `fever replay` (the hidden `fever _replay-serve`): runs the program
+/// recorded, then stays warm and serves replays on the control socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// How to run and record the program; `record.output` is the trace the front end reads.
+    pub record: RecordConfig,
+    /// The control socket to listen on (in a private directory the front end made).
+    pub control: PathBuf,
+    pub keep: Keep,
+}
+
+impl ServeConfig {
+    /// The command line (after the program name) that parses back into this config.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let run = &self.record.run;
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "_replay-serve".into(),
+            "--control".into(),
+            self.control.clone().into(),
+            "--trace".into(),
+            self.record.output.clone().into(),
+        ];
+        match &self.keep {
+            Keep::Call(call) => args.extend(["--keep".into(), call.to_string().into()]),
+            Keep::First(n) => args.extend(["--keep-first".into(), n.to_string().into()]),
+        }
+        if let Some(root) = &run.root {
+            args.extend(["--root".into(), root.clone().into()]);
+        }
+        if !run.watch {
+            args.push("--no-watch".into());
+        }
+        match run.verbosity {
+            Verbosity::Quiet => args.push("-q".into()),
+            Verbosity::Verbose => args.push("-v".into()),
+            Verbosity::Normal => {}
+        }
+        match &run.target {
+            Target::Script(path) => args.push(path.clone().into()),
+            Target::Module(name) => args.extend(["-m".into(), name.into()]),
+        }
+        args.extend(run.args.iter().map(Into::into));
+        args
+    }
 }

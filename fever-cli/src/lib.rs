@@ -6,7 +6,8 @@
 //! and the standalone binary (`src/main.rs`) re-executes itself as `python -m fever` for commands
 //! that need an interpreter.
 //!
-//! Commands that need no interpreter ([`commands`]: `fever show`) run right here, without a host.
+//! Commands that need no interpreter ([`commands`]: `fever show`, `fever replay`'s front end) run
+//! right here; the front end starts the program side with [`Host::python`].
 
 mod args;
 mod commands;
@@ -14,11 +15,13 @@ mod config;
 pub mod messages;
 
 pub use config::{
-    CacheConfig, CheckAction, CheckConfig, Command, ExportFormat, Output, RecordConfig, RunConfig,
-    ShowConfig, ShowView, SnapshotLimits, Snapshots, Target, Verbosity, WatchConfig,
+    CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep, Output,
+    RecordConfig, ReplayConfig, RunConfig, ServeConfig, ShowConfig, ShowView, SnapshotLimits,
+    Snapshots, Target, Verbosity, WatchConfig,
 };
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 /// What runs the commands that need a Python interpreter.
 pub trait Host {
@@ -31,6 +34,12 @@ pub trait Host {
     /// Re-invokes the calls of a recorded trace and compares their results; returns the exit
     /// code (0 all matched, 1 a difference, 2 an unreadable trace).
     fn check(&self, config: &CheckConfig) -> anyhow::Result<i32>;
+    /// The program side of `fever replay`: runs the program recorded, then serves replays on
+    /// the control socket until told to quit; returns the exit code.
+    fn serve(&self, config: &ServeConfig) -> anyhow::Result<i32>;
+    /// The interpreter that runs the program side of `fever replay` (`requested` is `--python`
+    /// or `FEVER_PYTHON`); fails with a clear message when it cannot run fever.
+    fn python(&self, requested: Option<&Path>) -> anyhow::Result<PathBuf>;
 }
 
 /// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
@@ -51,6 +60,8 @@ where
         Command::Watch(config) => host.watch(config),
         Command::Show(config) => commands::show::run(config),
         Command::Check(config) => host.check(config),
+        Command::Replay(config) => commands::replay::run(config, host),
+        Command::ReplayServe(config) => host.serve(config),
     };
     match result {
         Ok(code) => code,

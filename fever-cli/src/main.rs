@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use anyhow::Context;
-use fever_cli::{CheckConfig, Host, RecordConfig, RunConfig, WatchConfig};
+use fever_cli::{CheckConfig, Host, RecordConfig, RunConfig, ServeConfig, WatchConfig};
 use fever_core::python::Interpreter;
 
 struct ExecPython {
@@ -32,6 +32,17 @@ impl Host for ExecPython {
 
     fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
         self.exec_python(config.run.python.as_deref())
+    }
+
+    fn serve(&self, config: &ServeConfig) -> anyhow::Result<i32> {
+        self.exec_python(config.record.run.python.as_deref())
+    }
+
+    fn python(&self, requested: Option<&Path>) -> anyhow::Result<PathBuf> {
+        let python = requested.map_or_else(|| PathBuf::from("python3"), Path::to_path_buf);
+        check_python(&python)
+            .map_err(|problem| anyhow::anyhow!("{}\nhint: {}", problem.message, problem.hint))?;
+        Ok(python)
     }
 }
 

@@ -18,18 +18,24 @@
 //!   results with a float tolerance, diffs, `JUnit` XML, rewriting a trace with new results.
 //! - [`python`]: which Python interpreters fever supports (versions, free-threaded builds).
 //! - [`varint`]: LEB128 varints and zigzag codes, the number encoding of snapshots and traces.
+//! - [`control`]: the control channel between a front end and a program under fever: a private
+//!   Unix socket, framed, versioned, size-capped messages.
+//! - [`replay`]: `fever replay`'s pure decisions: call references `module.qualname#N`, finding a
+//!   segment in a trace, argument probes, recorded-against-replayed diffs.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
 pub mod analysis;
 pub mod cache;
 pub mod check;
+pub mod control;
 mod error;
 pub mod events;
 pub mod live;
 pub mod plan;
 pub mod python;
 pub mod registry;
+pub mod replay;
 pub mod ring;
 pub mod snapshot;
 pub mod source;

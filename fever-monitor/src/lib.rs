@@ -4,6 +4,7 @@
 //! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
 //! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
 //! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
+//! - [`replay`]: `fever replay`'s program side: a warm program re-running segments in forks.
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
@@ -30,6 +31,7 @@ mod monitoring;
 mod project;
 mod rebuild;
 mod reload;
+mod replay;
 mod runner;
 mod session;
 mod signals;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use fever_cli::{
-    messages, CheckConfig, Host, RecordConfig, RunConfig, Target, Verbosity, WatchConfig,
+    messages, CheckConfig, Host, RecordConfig, RunConfig, ServeConfig, Target, Verbosity,
+    WatchConfig,
 };
 use fever_core::ring::{RingReader, RingWriter};
 use fever_core::trace::TraceHeader;
@@ -54,6 +55,31 @@ impl Host for InProcess {
             crate::check::command::run(py, config)
         })
     }
+
+    fn serve(&self, config: &ServeConfig) -> anyhow::Result<i32> {
+        Python::attach(|py| crate::replay::serve(py, config))
+    }
+
+    fn python(&self, _requested: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+        // This interpreter has fever installed: it runs the program side too.
+        Python::attach(|py| -> PyResult<PathBuf> {
+            py.import("sys")?.getattr("executable")?.extract()
+        })
+        .map_err(Into::into)
+    }
+}
+
+/// Makes everything the program did so far readable in the trace file (pending events pushed,
+/// drained and flushed); false if the trace writer did not confirm within `timeout`.
+pub fn sync_trace(py: Python<'_>, timeout: std::time::Duration) -> bool {
+    tracer::flush(py);
+    let guard = SESSION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(recording) = guard.as_ref().and_then(|s| s.recording.as_ref()) else {
+        return false;
+    };
+    py.detach(|| recording.recorder.sync(timeout))
 }
 
 /// Commands run in the interpreter that loaded fever: `--python` cannot choose another one.
@@ -112,10 +138,18 @@ impl Session {
             cache,
         }
     }
+
+    /// This session, recording.
+    pub fn with_recording(self, recording: Recording) -> Self {
+        Self {
+            recording: Some(recording),
+            ..self
+        }
+    }
 }
 
 /// A trace being recorded.
-struct Recording {
+pub struct Recording {
     recorder: Recorder,
     output: PathBuf,
     verbosity: Verbosity,
@@ -212,7 +246,11 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
     if let Some(session) = session {
-        if let (Some(_), Some(id)) = (&session.recording, session.tool_id) {
+        if crate::replay::replay_fork() {
+            // A replay's child keeps tracing (its end call is found by the tracer's hooks),
+            // into a ring of its own.
+            tracer::rehome_in_child(py)?;
+        } else if let (Some(_), Some(id)) = (&session.recording, session.tool_id) {
             tracer::abandon(py, id)?;
         }
         if session.cache {
@@ -256,7 +294,7 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
 }
 
 /// Creates the trace file and the live ring, and turns the tracer on.
-fn start_recording(
+pub fn start_recording(
     py: Python<'_>,
     record: &RecordConfig,
     root: &std::path::Path,
@@ -321,7 +359,15 @@ fn start_recording(
     // Absolute, so the summary finds the file after the program changed directory.
     let output = std::path::absolute(&record.output).unwrap_or_else(|_| record.output.clone());
     let drained = Arc::new(AtomicU64::new(0));
-    let recorder = Recorder::start(&output, &header, reader?, calibration, Arc::clone(&drained))?;
+    let progress = record.run.verbosity >= Verbosity::Normal;
+    let recorder = Recorder::start(
+        &output,
+        &header,
+        reader?,
+        calibration,
+        Arc::clone(&drained),
+        progress,
+    )?;
     tracer::start(
         py,
         tool_id,

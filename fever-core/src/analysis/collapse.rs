@@ -51,6 +51,11 @@ impl Group {
     pub fn count(&self) -> usize {
         self.members.len()
     }
+
+    /// Every call of the line, in order (the first is [`first`](Self::first)).
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
+    }
 }
 
 /// One line of the tree.

@@ -19,7 +19,7 @@
 //! objects it keeps are [`Held`], so letting one go never runs Python code while it is borrowed.
 
 mod codes;
-mod disk;
+pub(crate) mod disk;
 mod monitor;
 mod output;
 mod trampoline;

@@ -85,7 +85,24 @@ unsafe extern "C" fn on_start(
     };
     // SAFETY: GIL held; the current frame is this call's.
     unsafe { begin_call(t, entry) };
+    if t.codes.entries[entry].replay != 0 {
+        // SAFETY: as above.
+        unsafe { replay_start(t, entry, code) };
+    }
     none()
+}
+
+/// `fever replay`'s hooks at the start of a call of a code it asked about (see
+/// `crate::replay::hooks`): keep its arguments, or note the end call's frame.
+#[cold]
+unsafe fn replay_start(t: &mut Tracer, entry: usize, code: *mut PyObject) {
+    let e = &t.codes.entries[entry];
+    let (flags, id, names) = (e.replay, e.id, e.arg_objects.clone());
+    t.busy = true;
+    // SAFETY: GIL held (caller); the current frame is this call's.
+    let flags = unsafe { crate::replay::hooks::at_start(flags, id, code, &names) };
+    t.busy = false;
+    t.codes.entries[entry].replay = flags;
 }
 
 /// A new call of project code `entry` on the calling thread: counted, recorded under the cap
@@ -233,6 +250,19 @@ unsafe fn on_end(
     };
     let th = t.thread();
     let id = t.codes.entries[entry].id;
+    if t.codes.entries[entry].replay & crate::replay::hooks::STOP != 0 && event != kind::YIELD {
+        // The replay may end here (the process then exits): nothing may re-enter the tracer.
+        t.busy = true;
+        let value = if nargs >= 3 {
+            // SAFETY: CPython passes `nargs` valid arguments.
+            unsafe { *args.add(2) }
+        } else {
+            std::ptr::null_mut()
+        };
+        // SAFETY: GIL held; the current frame is the ending call's.
+        unsafe { crate::replay::hooks::at_end(event == kind::UNWIND, value) };
+        t.busy = false;
+    }
     let Some(frame) = pop_to(t, th, id) else {
         return none();
     };

@@ -26,6 +26,8 @@ pub struct CodeEntry {
     pub recorded: u64,
     /// Byte offset of the code's first `RESUME` instruction (where a call starts running).
     pub first_resume: Option<u32>,
+    /// What `fever replay` wants at this code's calls (`crate::replay::hooks`); 0 almost always.
+    pub replay: u8,
 }
 
 /// Every code object the tracer has seen.
@@ -105,6 +107,7 @@ impl CodeTable {
             .collect();
         // SAFETY: guaranteed by the caller.
         let first_resume = unsafe { first_instruction(code, self.resume_opcode) };
+        let replay = crate::replay::hooks::flags_for(&info);
         self.entries.push(CodeEntry {
             id,
             arg_objects,
@@ -112,6 +115,7 @@ impl CodeTable {
             calls: 0,
             recorded: 0,
             first_resume,
+            replay,
         });
         Some((index, info))
     }

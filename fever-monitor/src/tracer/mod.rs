@@ -316,6 +316,56 @@ pub fn stop(py: Python<'_>, tool_id: u8) -> PyResult<Option<Finished>> {
     }))
 }
 
+/// Pushes every thread's pending events into the ring and publishes them, so the drain can
+/// write everything the program did so far (the program side of `fever replay` does this when
+/// its first run ends).
+pub fn flush(_py: Python<'_>) {
+    // SAFETY: the GIL is held (we have `py`); a callback busy inside Python code keeps its events.
+    let Some(t) = (unsafe { tracer() }) else {
+        return;
+    };
+    if t.busy {
+        return;
+    }
+    for th in 0..t.threads.len() {
+        t.flush_thread(th);
+    }
+    t.ring.flush();
+}
+
+/// In a replay's forked child: keeps tracing with the same code table (the codes' `co_extra`
+/// slots point into it) but into a private ring nobody drains, so nothing reaches the parent's
+/// ring or trace. The parent's pending events and stacks are dropped (the parent has them).
+pub fn rehome_in_child(_py: Python<'_>) -> std::io::Result<()> {
+    // SAFETY: the GIL is held; right after fork no callback is running in this process.
+    let Some(t) = (unsafe { tracer() }) else {
+        return Ok(());
+    };
+    let path = ring_path().with_extension("replay");
+    let ring = RingWriter::create(&path, 1 << 20).map_err(std::io::Error::other)?;
+    let _ = std::fs::remove_file(&path);
+    // Dropping the parent's writer would publish into its ring.
+    std::mem::forget(std::mem::replace(&mut t.ring, ring));
+    t.drained = Arc::new(AtomicU64::new(u64::MAX));
+    for state in &mut t.threads {
+        state.batch.events.clear();
+        state.batch.snapshots.clear();
+        // The frames' argument references are the parent's too; they stay alive, unused.
+        std::mem::forget(std::mem::take(&mut state.stack));
+    }
+    Ok(())
+}
+
+/// Sets every known code's replay flags to `flags(id)` (a replay's child changes what it wants).
+pub fn reflag(_py: Python<'_>, flags: impl Fn(u32) -> u8) {
+    // SAFETY: the GIL is held and no callback is inside the tracer (we run from Python code).
+    if let Some(t) = unsafe { tracer() } {
+        for entry in &mut t.codes.entries {
+            entry.replay = flags(entry.id);
+        }
+    }
+}
+
 /// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's.
 pub fn abandon(py: Python<'_>, tool_id: u8) -> PyResult<()> {
     callbacks::unregister(py, tool_id)?;

@@ -39,7 +39,16 @@ struct Drained {
 pub struct Recorder {
     path: PathBuf,
     stop: Arc<AtomicBool>,
+    /// Flushes asked for ([`Recorder::sync`]) and done by the drain.
+    syncs: Arc<Syncs>,
     drain: JoinHandle<Result<Drained, TraceError>>,
+}
+
+/// Counters of the flushes asked of the drain and done by it.
+#[derive(Default)]
+struct Syncs {
+    asked: AtomicU64,
+    done: AtomicU64,
 }
 
 /// What a finished recording says about itself.
@@ -52,7 +61,7 @@ pub struct Summary {
 
 impl Recorder {
     /// Creates the trace file at `path` (failing before the program runs if it cannot) and
-    /// starts draining the ring at `ring`.
+    /// starts draining the ring at `ring`; `progress`: show the progress line on a terminal.
     /// The drain publishes its read position in the ring to `drained`, which the tracer
     /// watches to never get more than half a ring ahead.
     pub fn start(
@@ -61,22 +70,43 @@ impl Recorder {
         ring: RingReader,
         calibration: Calibration,
         drained: Arc<AtomicU64>,
+        progress: bool,
     ) -> anyhow::Result<Self> {
         let writer = TraceWriter::create(path, header)
             .and_then(|mut w| w.flush().map(|()| w))
             .with_context(|| format!("cannot write the trace {}", path.display()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let syncs = Arc::new(Syncs::default());
+        let asked = Arc::clone(&syncs);
         let drain = crate::signals::without_signals(|| {
             std::thread::Builder::new()
                 .name("fever-drain".into())
-                .spawn(move || drain(ring, writer, calibration, &flag, &drained))
+                .spawn(move || {
+                    let progress = Progress::new(progress);
+                    drain(ring, writer, calibration, &flag, &drained, &asked, progress)
+                })
         })?;
         Ok(Self {
             path: path.to_path_buf(),
             stop,
+            syncs,
             drain,
         })
+    }
+
+    /// Waits (at most `timeout`) until the drain has written to the file everything published in
+    /// the ring before this call; false on timeout or when the drain ended.
+    pub fn sync(&self, timeout: Duration) -> bool {
+        let ticket = self.syncs.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let started = Instant::now();
+        while self.syncs.done.load(Ordering::SeqCst) < ticket {
+            if self.drain.is_finished() || started.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
     }
 
     /// Waits for the drain to read everything the (closed) ring holds, then writes `stats` and
@@ -111,6 +141,8 @@ fn drain(
     mut calibration: Calibration,
     stop: &AtomicBool,
     drained: &AtomicU64,
+    syncs: &Syncs,
+    mut progress: Progress,
 ) -> Result<Drained, TraceError> {
     /// Tells the tracer, however the drain ends, to stop waiting for it.
     struct Gone<'a>(&'a AtomicU64);
@@ -126,7 +158,9 @@ fn drain(
     let mut closing = false;
     let started = Instant::now();
     let mut flushed = Instant::now();
-    let mut progress = Progress::new();
+    // A sync asked for, seen once with the ring empty: it is done at the next empty read, which
+    // sees everything published before it was asked.
+    let mut seen_sync = 0u64;
     loop {
         if flushed.elapsed() >= FLUSH_EVERY {
             writer.flush()?;
@@ -166,6 +200,17 @@ fn drain(
                     closing = true;
                     continue;
                 }
+                let asked = syncs.asked.load(Ordering::SeqCst);
+                if asked > syncs.done.load(Ordering::SeqCst) {
+                    if seen_sync == asked {
+                        writer.flush()?;
+                        flushed = Instant::now();
+                        syncs.done.store(asked, Ordering::SeqCst);
+                    } else {
+                        seen_sync = asked;
+                    }
+                    continue;
+                }
                 if started.elapsed() >= PROGRESS_AFTER {
                     progress.show(events, writer.bytes_written());
                 }
@@ -184,9 +229,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn new(wanted: bool) -> Self {
         Self {
-            enabled: std::io::stderr().is_terminal(),
+            enabled: wanted && std::io::stderr().is_terminal(),
             last: None,
         }
     }

@@ -1,0 +1,261 @@
+//! `fever replay`'s full-screen UI (ratatui over crossterm; no Python in this process). The
+//! program side runs under a pseudo-terminal; its calls appear in the tree as the recording
+//! grows; once its first run ended it is warm and `s`, `e`, `r` replay segments of it. While a
+//! replay that may open the debugger runs, the UI hands the terminal over: it leaves the
+//! alternate screen and relays keys and output between the real terminal and the program's,
+//! and takes the screen back when the replay's result arrives. `q` quits with 0; the terminal
+//! is restored on every exit, a panic included.
+//!
+//! - `app.rs`: the state and what keys do (no terminal).
+//! - `tree.rs`: the call tree's model.
+//! - `draw.rs`: drawing it.
+//! - `pty.rs`: the program's pseudo-terminal.
+
+mod app;
+mod draw;
+mod pty;
+#[cfg(test)]
+mod tests;
+mod tree;
+
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use fever_core::analysis::spans::Outcome;
+use fever_core::control::{Request, Response};
+use fever_core::replay::locate;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::crossterm::{cursor, execute};
+use ratatui::prelude::CrosstermBackend;
+use ratatui::Terminal;
+
+use super::program::{Heard, Program};
+use crate::config::{Keep, ReplayConfig};
+use crate::Host;
+use app::{Action, App, Key};
+
+/// Calls of each function whose arguments the program side keeps for replays.
+const KEEP_FIRST: u32 = 16;
+/// How often the call tree is reloaded while the first run goes on.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the UI; returns the exit code.
+pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32> {
+    let python = host.python(config.run.python.as_deref())?;
+    let (cols, rows) = ratatui::crossterm::terminal::size().unwrap_or((120, 40));
+    let mut pty = pty::Pty::open(cols, rows).context("cannot open a pseudo-terminal")?;
+    let mut program = Program::start(
+        &python,
+        &config.run,
+        Keep::First(KEEP_FIRST),
+        pty.follower(),
+    )?;
+    pty.release_follower();
+    let responses = program.listen()?;
+    let output = pty.reader()?;
+    let script_module = config.run.script_module();
+    let mut screen = Screen::enter()?;
+    let mut app = App::new(config.break_at_end, config.debugger.name());
+    let mut handover = false;
+    let mut last_reload = Instant::now();
+    loop {
+        for bytes in output.try_iter() {
+            if handover {
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(&bytes);
+                let _ = out.flush();
+            } else {
+                app.add_output(&bytes);
+            }
+        }
+        for heard in responses.try_iter() {
+            match heard {
+                Heard::Response(Response::Finished { exit_code }) => {
+                    app.program = app::Program::Warm(exit_code);
+                    app.status = format!(
+                        "the program finished (exit code {exit_code}) and stays warm: mark a call with s, replay with r"
+                    );
+                    reload(&mut app, &program);
+                }
+                Heard::Response(Response::ReplayDone(result)) => {
+                    if std::mem::take(&mut handover) {
+                        screen.take_back()?;
+                    }
+                    let recorded = recorded_outcome(&app, script_module.as_deref());
+                    app.show_result(&result, recorded);
+                }
+                Heard::Response(Response::ReplayFailed { reason }) => {
+                    if std::mem::take(&mut handover) {
+                        screen.take_back()?;
+                    }
+                    app.replay_failed(&reason);
+                }
+                Heard::Response(Response::Error { message }) => {
+                    app.replaying = false;
+                    app.status = format!("the program refused: {message}");
+                }
+                Heard::Response(Response::Reloaded { functions }) => {
+                    app.status = format!("reloaded {}", functions.join(", "));
+                    app.edited.extend(functions);
+                }
+                Heard::Response(Response::Pong) => {}
+                Heard::Gone(_) => {
+                    if std::mem::take(&mut handover) {
+                        screen.take_back()?;
+                    }
+                    app.program = app::Program::Gone;
+                    app.replaying = false;
+                    app.status = "the program side ended; q quits".into();
+                }
+            }
+        }
+        if app.program == app::Program::Running && last_reload.elapsed() >= RELOAD_EVERY {
+            reload(&mut app, &program);
+            last_reload = Instant::now();
+        }
+        if handover {
+            relay_keys(&pty);
+            continue;
+        }
+        screen.terminal.draw(|frame| draw::draw(frame, &mut app))?;
+        if !event::poll(Duration::from_millis(50))? {
+            continue;
+        }
+        let key = match event::read()? {
+            Event::Key(key) if key.kind != KeyEventKind::Release => key,
+            Event::Resize(cols, rows) => {
+                pty.resize(cols, rows);
+                continue;
+            }
+            _ => continue,
+        };
+        let Some(key) = convert(key) else { continue };
+        match app.key(key) {
+            Action::None => {}
+            Action::Quit => break,
+            Action::Cancel => program.send(&Request::Cancel)?,
+            Action::Replay(request) => {
+                let debugger = request.break_at_end;
+                program.send(&Request::Replay(request))?;
+                if debugger {
+                    Screen::hand_over()?;
+                    handover = true;
+                }
+            }
+        }
+    }
+    drop(screen);
+    program.quit();
+    Ok(0)
+}
+
+/// Reads the recording again (it is complete up to the writer's last flush).
+fn reload(app: &mut App, program: &Program) {
+    if let Ok(recording) = tree::Recording::open(program.trace()) {
+        app.set_tree(tree::Tree::new(recording));
+    }
+}
+
+/// How the marked end call ended when the program first ran, as (prefix, snapshot).
+fn recorded_outcome(app: &App, script_module: Option<&str>) -> Option<(String, Vec<u8>)> {
+    let tree = app.tree.as_ref()?;
+    let start = app.start.as_ref()?;
+    let end = app
+        .end
+        .clone()
+        .unwrap_or_else(|| fever_core::replay::CallRef {
+            function: start.function.clone(),
+            number: 1,
+        });
+    let located = locate(tree.recording().reader(), start, &end, script_module).ok()?;
+    match located.end?.outcome {
+        Outcome::Returned(Some(v)) => Some((String::new(), v.to_vec())),
+        Outcome::Raised(Some(e)) => Some(("raised ".into(), e.to_vec())),
+        _ => None,
+    }
+}
+
+/// While a debugger has the keyboard: keys from the real terminal go to the program's.
+fn relay_keys(pty: &pty::Pty) {
+    let mut poll = libc::pollfd {
+        fd: io::stdin().as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&raw mut poll, 1, 20) } > 0 {
+        let mut buf = [0u8; 1024];
+        // SAFETY: reading into our buffer from stdin.
+        let n = unsafe { libc::read(poll.fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            pty.write(&buf[..n.unsigned_abs()]);
+        }
+    }
+}
+
+fn convert(key: KeyEvent) -> Option<Key> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Key::CtrlC);
+    }
+    Some(match key.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        _ => return None,
+    })
+}
+
+/// The real terminal: raw mode and the alternate screen while the UI shows; restored when
+/// dropped, and by the panic hook.
+struct Screen {
+    terminal: Terminal<CrosstermBackend<io::Stdout>>,
+}
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+}
+
+impl Screen {
+    fn enter() -> io::Result<Self> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+        enable_raw_mode()?;
+        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+        Ok(Self {
+            terminal: Terminal::new(CrosstermBackend::new(io::stdout()))?,
+        })
+    }
+
+    /// Gives the terminal to the program (raw mode stays: keys are relayed as they are).
+    fn hand_over() -> io::Result<()> {
+        execute!(io::stdout(), LeaveAlternateScreen, cursor::Show)
+    }
+
+    fn take_back(&mut self) -> io::Result<()> {
+        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+        self.terminal.clear()
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        restore();
+        let _ = std::panic::take_hook();
+    }
+}

@@ -1,0 +1,250 @@
+//! The UI without a terminal: its state driven by keys, drawn on ratatui's `TestBackend`.
+
+use std::time::Instant;
+
+use fever_core::control::{EndOutcome, ReplayResult};
+use fever_core::snapshot::Value;
+use fever_core::trace::{CodeInfo, Event, TraceHeader, TraceReader, TraceWriter};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use super::app::{Action, App, Key, Mode, Program};
+use super::draw::draw;
+use super::tree::{Recording, Tree};
+
+fn snap(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    v.encode(&mut out);
+    out
+}
+
+/// A recording of `main` calling `step(i)` `n` times, each `step` calling `leaf` once.
+fn recording(n: u64) -> Recording {
+    let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+    for (id, name) in ["main", "step", "leaf"].iter().enumerate() {
+        w.add_code(CodeInfo {
+            id: u32::try_from(id).unwrap(),
+            module: "app".into(),
+            qualname: (*name).into(),
+            file: "/nonexistent/app.py".into(),
+            first_line: 1,
+            code_hash: 0,
+        })
+        .unwrap();
+    }
+    let call = |code, t_ns, args: Option<Vec<u8>>| Event::Call {
+        code,
+        thread: 1,
+        t_ns,
+        args,
+    };
+    let ret = |code, t_ns, value: Option<Vec<u8>>| Event::Return {
+        code,
+        flags: 0,
+        thread: 1,
+        t_ns,
+        value,
+    };
+    w.write_event(&call(0, 0, None)).unwrap();
+    for i in 0..n {
+        let t = 1 + i * 10;
+        let i = i64::try_from(i).unwrap();
+        w.write_event(&call(1, t, None)).unwrap();
+        w.write_event(&call(2, t + 1, None)).unwrap();
+        w.write_event(&ret(2, t + 2, Some(snap(&Value::Int(i)))))
+            .unwrap();
+        w.write_event(&ret(1, t + 3, Some(snap(&Value::Int(i * 2)))))
+            .unwrap();
+    }
+    w.write_event(&ret(0, n * 10 + 5, None)).unwrap();
+    Recording::new(TraceReader::from_bytes(&w.finish().unwrap()).unwrap())
+}
+
+fn warm_app(n: u64) -> App {
+    let mut app = App::new(false, "pdb");
+    app.set_tree(Tree::new(recording(n)));
+    app.program = Program::Warm(0);
+    app
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| draw(f, app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.key(Key::Char(c));
+    }
+}
+
+#[test]
+fn repeats_collapse_and_open_into_their_calls() {
+    let mut app = warm_app(3);
+    let text = screen(&mut app, 120, 30);
+    assert!(
+        text.contains("calls (finished, exit code 0; warm)"),
+        "{text}"
+    );
+    assert!(text.contains("- app.main(…)"), "{text}");
+    assert!(
+        text.contains("app.step(…) → 0") && text.contains("[×3]"),
+        "{text}"
+    );
+    assert!(text.contains("s start  e end  r replay"), "{text}");
+    // Fold main, unfold it, open step's [×3] into its calls.
+    app.key(Key::Enter);
+    assert!(!screen(&mut app, 120, 30).contains("app.step"));
+    app.key(Key::Enter);
+    app.key(Key::Down);
+    app.key(Key::Char('x'));
+    let text = screen(&mut app, 120, 30);
+    assert_eq!(text.matches("▸ app.step(…)").count(), 3, "{text}");
+    assert!(text.contains("▸ app.step(…) → 4"), "{text}");
+}
+
+#[test]
+fn search_marks_and_the_replay_request() {
+    let mut app = warm_app(3);
+    app.key(Key::Char('/'));
+    type_text(&mut app, "leaf");
+    assert_eq!(app.mode, Mode::Search("leaf".into()));
+    app.key(Key::Enter);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.values[0].starts_with("app.leaf#1"), "{:?}", app.values);
+    // Start at main, end at the third leaf (opened out of its [×3] line).
+    app.key(Key::Home);
+    app.key(Key::Char('s'));
+    assert_eq!(app.start.as_ref().unwrap().to_string(), "app.main#1");
+    app.key(Key::Char('/'));
+    type_text(&mut app, "leaf");
+    app.key(Key::Enter);
+    app.key(Key::Char('x'));
+    app.key(Key::Down);
+    app.key(Key::Down);
+    app.key(Key::Down);
+    app.key(Key::Char('e'));
+    assert_eq!(app.end.as_ref().unwrap().to_string(), "app.leaf#3");
+    app.key(Key::Char('b'));
+    let Action::Replay(request) = app.key(Key::Char('r')) else {
+        panic!("no replay")
+    };
+    assert_eq!(request.start.to_string(), "app.main#1");
+    assert_eq!(request.end.to_string(), "app.leaf#3");
+    assert!(request.break_at_end && app.replaying);
+    assert_eq!(app.key(Key::Char('r')), Action::None);
+    assert_eq!(app.key(Key::CtrlC), Action::Cancel);
+    app.edited.insert("app.leaf".into());
+    let text = screen(&mut app, 140, 30);
+    assert!(text.contains("◀ start") && text.contains("◀ end"), "{text}");
+    assert_eq!(text.matches("✎ edited").count(), 4, "{text}");
+    assert!(text.contains("break-at-end [on]"), "{text}");
+}
+
+#[test]
+fn replays_wait_for_the_warm_program_and_a_start() {
+    let mut app = warm_app(2);
+    assert_eq!(app.key(Key::Char('r')), Action::None);
+    assert!(app.status.contains("mark a start call"));
+    app.program = Program::Running;
+    app.key(Key::Char('s'));
+    assert_eq!(app.key(Key::Char('r')), Action::None);
+    assert!(app
+        .status
+        .contains("once the program's first run has ended"));
+    assert_eq!(app.key(Key::Char('q')), Action::Quit);
+}
+
+#[test]
+fn a_result_shows_locals_the_value_and_the_diff() {
+    let mut app = warm_app(2);
+    app.key(Key::Char('s'));
+    app.key(Key::Char('r'));
+    app.show_result(
+        &ReplayResult {
+            outcome: EndOutcome::Returned(snap(&Value::Int(7))),
+            locals: vec![("total".into(), snap(&Value::Int(7)))],
+            notes: vec![fever_core::control::ArgNote {
+                name: "f".into(),
+                reason: "a file that was closed after the call started".into(),
+            }],
+            elapsed_ns: 2_500_000,
+        },
+        Some((String::new(), snap(&Value::Int(6)))),
+    );
+    assert!(!app.replaying);
+    let text = screen(&mut app, 140, 40);
+    for expected in [
+        "! argument f may differ: a file that was closed",
+        "  total = 7",
+        "return value: 7",
+        "recorded: 6",
+        "-6",
+        "+7",
+        "replayed in 2.5 ms",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    app.replay_failed("the replay crashed: killed by signal 11 (Segmentation fault)");
+    let text = screen(&mut app, 140, 40);
+    assert!(
+        text.contains("no result") && text.contains("Segmentation"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_and_output() {
+    let mut app = warm_app(1);
+    app.add_output(b"hello \x1b[31mred\x1b[0m\r\nsecond line");
+    app.key(Key::Char('?'));
+    let text = screen(&mut app, 120, 30);
+    assert!(
+        text.contains(" keys ") && text.contains("break at end: open the debugger"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hello red") && text.contains("second line"),
+        "{text}"
+    );
+    app.key(Key::Char('j'));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+/// Not a test: the frame time on a million calls (run with `--ignored --nocapture`; the
+/// benchmark in benches/replay.py reads its output).
+#[test]
+#[ignore = "a benchmark"]
+fn frame_time_on_a_million_calls() {
+    let started = Instant::now();
+    let mut app = warm_app(333_333);
+    let load = started.elapsed();
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    let frames = 200u32;
+    let started = Instant::now();
+    for i in 0..frames {
+        app.key(if i % 2 == 0 { Key::PageDown } else { Key::Down });
+        terminal.draw(|f| draw(f, &mut app)).unwrap();
+    }
+    let per_frame = started.elapsed() / frames;
+    let started = Instant::now();
+    app.key(Key::Char('x'));
+    let open = started.elapsed();
+    println!(
+        "calls=1000000 load_ms={:.1} frame_ms={:.3} open_x_ms={:.1}",
+        load.as_secs_f64() * 1e3,
+        per_frame.as_secs_f64() * 1e3,
+        open.as_secs_f64() * 1e3
+    );
+}

@@ -1,0 +1,402 @@
+//! The messages of the control channel and their encoding (see `wire.rs`).
+//!
+//! The front end sends [`Request`]s; the program answers each with one [`Response`], and says
+//! [`Response::Finished`] unasked when its first run ended and it waits, warm, for replays.
+
+use super::wire::{Reader, Writer};
+use super::{read_frame, write_frame, ControlError};
+use crate::replay::CallRef;
+
+/// What the front end asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Are you there? (Answered with [`Response::Pong`].)
+    Ping,
+    /// Re-run a segment of the warm program in a forked child.
+    Replay(ReplayRequest),
+    /// Stop the replay in progress (its child is killed; the warm program is untouched).
+    Cancel,
+    /// End the program (it exits with code 0).
+    Quit,
+}
+
+/// A segment to replay: from the `start` call, re-run with the arguments it first had, to the
+/// return (or exception) of the `end` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayRequest {
+    pub start: CallRef,
+    pub end: CallRef,
+    /// Open the debugger in the end call's frame when it returns.
+    pub break_at_end: bool,
+    /// Which debugger: `pdb`, `pdbpp`, `ipdb` or `pudb`.
+    pub debugger: String,
+}
+
+/// What the program says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Pong,
+    /// The program's first run ended with this exit code; it stays warm, and everything it did
+    /// is in the trace file.
+    Finished {
+        exit_code: i32,
+    },
+    /// A replay reached its end call (or its start call ended without reaching it).
+    ReplayDone(ReplayResult),
+    /// A replay produced no result: the reason (cancelled, crashed, `os._exit`, no such call).
+    ReplayFailed {
+        reason: String,
+    },
+    /// The request could not be read or is not allowed now.
+    Error {
+        message: String,
+    },
+    /// A save changed these functions (`module.qualname`) in the warm program (said unasked).
+    Reloaded {
+        functions: Vec<String>,
+    },
+}
+
+/// What a replay found at its end call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayResult {
+    pub outcome: EndOutcome,
+    /// The end call's local variables at its end, as snapshots, in the frame's order.
+    pub locals: Vec<(String, Vec<u8>)>,
+    /// Arguments of the start call that may differ from the ones it first had.
+    pub notes: Vec<ArgNote>,
+    /// From the fork to the end call's end.
+    pub elapsed_ns: u64,
+}
+
+/// How the end call ended in the replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndOutcome {
+    /// It returned this value (a snapshot).
+    Returned(Vec<u8>),
+    /// It raised this exception (a snapshot), with Python's formatted traceback.
+    Raised {
+        exception: Vec<u8>,
+        traceback: String,
+    },
+    /// The start call ended without calling the end function: how it ended.
+    NotReached { how: String },
+}
+
+/// An argument of the start call that may not be what it was when the call first ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgNote {
+    pub name: String,
+    pub reason: String,
+}
+
+const PING: u8 = 1;
+const REPLAY: u8 = 2;
+const CANCEL: u8 = 3;
+const QUIT: u8 = 4;
+
+const PONG: u8 = 101;
+const FINISHED: u8 = 102;
+const DONE: u8 = 103;
+const FAILED: u8 = 104;
+const ERROR: u8 = 105;
+const RELOADED: u8 = 106;
+
+const RETURNED: u8 = 1;
+const RAISED: u8 = 2;
+const NOT_REACHED: u8 = 3;
+
+fn call_ref(w: &mut Writer, call: &CallRef) {
+    w.str(&call.function).u32(call.number);
+}
+
+fn read_call_ref(r: &mut Reader<'_>, what: &str) -> Result<CallRef, ControlError> {
+    let function = r.str(what)?;
+    let number = r.u32(what)?;
+    CallRef::new(&function, number).map_err(|err| ControlError::Malformed(err.to_string()))
+}
+
+fn unknown(kind: &str, tag: u8) -> ControlError {
+    ControlError::Malformed(format!("unknown {kind} tag {tag}"))
+}
+
+impl Request {
+    /// Writes this request as one frame.
+    pub fn send(&self, out: &mut impl std::io::Write) -> Result<(), ControlError> {
+        let mut w = Writer::default();
+        let tag = match self {
+            Self::Ping => PING,
+            Self::Cancel => CANCEL,
+            Self::Quit => QUIT,
+            Self::Replay(r) => {
+                call_ref(&mut w, &r.start);
+                call_ref(&mut w, &r.end);
+                w.bool(r.break_at_end).str(&r.debugger);
+                REPLAY
+            }
+        };
+        write_frame(out, tag, &w.buf)
+    }
+
+    /// Reads one request.
+    pub fn receive(input: &mut impl std::io::Read) -> Result<Self, ControlError> {
+        let (tag, body) = read_frame(input)?;
+        Self::decode(tag, &body)
+    }
+
+    /// Decodes a request from a frame's tag and body.
+    pub fn decode(tag: u8, body: &[u8]) -> Result<Self, ControlError> {
+        let mut r = Reader::new(body);
+        let request = match tag {
+            PING => Self::Ping,
+            CANCEL => Self::Cancel,
+            QUIT => Self::Quit,
+            REPLAY => Self::Replay(ReplayRequest {
+                start: read_call_ref(&mut r, "the start call")?,
+                end: read_call_ref(&mut r, "the end call")?,
+                break_at_end: r.bool("break_at_end")?,
+                debugger: r.str("the debugger")?,
+            }),
+            other => return Err(unknown("request", other)),
+        };
+        r.end()?;
+        Ok(request)
+    }
+}
+
+impl Response {
+    /// Writes this response as one frame.
+    pub fn send(&self, out: &mut impl std::io::Write) -> Result<(), ControlError> {
+        let mut w = Writer::default();
+        let tag = match self {
+            Self::Pong => PONG,
+            Self::Finished { exit_code } => {
+                w.i32(*exit_code);
+                FINISHED
+            }
+            Self::ReplayFailed { reason } => {
+                w.str(reason);
+                FAILED
+            }
+            Self::Error { message } => {
+                w.str(message);
+                ERROR
+            }
+            Self::Reloaded { functions } => {
+                w.count(functions.len());
+                for name in functions {
+                    w.str(name);
+                }
+                RELOADED
+            }
+            Self::ReplayDone(result) => {
+                match &result.outcome {
+                    EndOutcome::Returned(value) => w.u8(RETURNED).bytes(value),
+                    EndOutcome::Raised {
+                        exception,
+                        traceback,
+                    } => w.u8(RAISED).bytes(exception).str(traceback),
+                    EndOutcome::NotReached { how } => w.u8(NOT_REACHED).str(how),
+                };
+                w.count(result.locals.len());
+                for (name, value) in &result.locals {
+                    w.str(name).bytes(value);
+                }
+                w.count(result.notes.len());
+                for note in &result.notes {
+                    w.str(&note.name).str(&note.reason);
+                }
+                w.u64(result.elapsed_ns);
+                DONE
+            }
+        };
+        write_frame(out, tag, &w.buf)
+    }
+
+    /// Reads one response.
+    pub fn receive(input: &mut impl std::io::Read) -> Result<Self, ControlError> {
+        let (tag, body) = read_frame(input)?;
+        Self::decode(tag, &body)
+    }
+
+    /// Decodes a whole frame held in `bytes`; `None` when there are no bytes at all.
+    pub fn decode_frame(bytes: &[u8]) -> Option<Result<Self, ControlError>> {
+        (!bytes.is_empty()).then(|| Self::receive(&mut &bytes[..]))
+    }
+
+    /// Decodes a response from a frame's tag and body.
+    pub fn decode(tag: u8, body: &[u8]) -> Result<Self, ControlError> {
+        let mut r = Reader::new(body);
+        let response = match tag {
+            PONG => Self::Pong,
+            FINISHED => Self::Finished {
+                exit_code: r.i32("the exit code")?,
+            },
+            FAILED => Self::ReplayFailed {
+                reason: r.str("the reason")?,
+            },
+            ERROR => Self::Error {
+                message: r.str("the message")?,
+            },
+            RELOADED => {
+                let mut functions = Vec::new();
+                for _ in 0..r.count("the reloaded functions")? {
+                    functions.push(r.str("a function's name")?);
+                }
+                Self::Reloaded { functions }
+            }
+            DONE => {
+                let outcome = match r.u8("the outcome")? {
+                    RETURNED => EndOutcome::Returned(r.bytes("the return value")?),
+                    RAISED => EndOutcome::Raised {
+                        exception: r.bytes("the exception")?,
+                        traceback: r.str("the traceback")?,
+                    },
+                    NOT_REACHED => EndOutcome::NotReached {
+                        how: r.str("how the start call ended")?,
+                    },
+                    other => return Err(unknown("outcome", other)),
+                };
+                let mut locals = Vec::new();
+                for _ in 0..r.count("the locals")? {
+                    locals.push((r.str("a local's name")?, r.bytes("a local's value")?));
+                }
+                let mut notes = Vec::new();
+                for _ in 0..r.count("the argument notes")? {
+                    notes.push(ArgNote {
+                        name: r.str("an argument's name")?,
+                        reason: r.str("an argument's note")?,
+                    });
+                }
+                Self::ReplayDone(ReplayResult {
+                    outcome,
+                    locals,
+                    notes,
+                    elapsed_ns: r.u64("the elapsed time")?,
+                })
+            }
+            other => return Err(unknown("response", other)),
+        };
+        r.end()?;
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests() -> Vec<Request> {
+        vec![
+            Request::Ping,
+            Request::Cancel,
+            Request::Quit,
+            Request::Replay(ReplayRequest {
+                start: CallRef::parse("app.Shop.total#3").unwrap(),
+                end: CallRef::parse("app.tax").unwrap(),
+                break_at_end: true,
+                debugger: "pdb".into(),
+            }),
+        ]
+    }
+
+    fn responses() -> Vec<Response> {
+        vec![
+            Response::Pong,
+            Response::Finished { exit_code: -3 },
+            Response::ReplayFailed {
+                reason: "cancelled".into(),
+            },
+            Response::Error {
+                message: "é".into(),
+            },
+            Response::Reloaded {
+                functions: vec!["app.f".into(), "app.C.g".into()],
+            },
+            Response::ReplayDone(ReplayResult {
+                outcome: EndOutcome::Raised {
+                    exception: vec![1, 2],
+                    traceback: "Traceback".into(),
+                },
+                locals: vec![("x".into(), vec![3]), ("y".into(), vec![])],
+                notes: vec![ArgNote {
+                    name: "f".into(),
+                    reason: "moved".into(),
+                }],
+                elapsed_ns: 42,
+            }),
+            Response::ReplayDone(ReplayResult {
+                outcome: EndOutcome::Returned(vec![9]),
+                locals: vec![],
+                notes: vec![],
+                elapsed_ns: 0,
+            }),
+            Response::ReplayDone(ReplayResult {
+                outcome: EndOutcome::NotReached {
+                    how: "returned 3".into(),
+                },
+                locals: vec![],
+                notes: vec![],
+                elapsed_ns: 1,
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for request in requests() {
+            let mut buf = Vec::new();
+            request.send(&mut buf).unwrap();
+            assert_eq!(Request::receive(&mut buf.as_slice()).unwrap(), request);
+        }
+        for response in responses() {
+            let mut buf = Vec::new();
+            response.send(&mut buf).unwrap();
+            assert_eq!(Response::receive(&mut buf.as_slice()).unwrap(), response);
+        }
+    }
+
+    #[test]
+    fn cut_or_padded_bodies_are_malformed_not_panics() {
+        for response in responses() {
+            let mut buf = Vec::new();
+            response.send(&mut buf).unwrap();
+            let (tag, body) = read_frame(&mut buf.as_slice()).unwrap();
+            for cut in 0..body.len() {
+                assert!(
+                    Response::decode(tag, &body[..cut]).is_err(),
+                    "{response:?} cut at {cut}"
+                );
+            }
+            let mut padded = body.clone();
+            padded.push(0);
+            assert!(Response::decode(tag, &padded).is_err());
+        }
+        assert!(Request::decode(200, &[]).is_err());
+        assert!(Request::decode(PING, &[0]).is_err());
+        // A replay naming a call #0 is refused by CallRef's own rules.
+        let mut w = Writer::default();
+        w.str("m.f").u32(0).str("m.f").u32(1).bool(false).str("pdb");
+        assert!(Request::decode(REPLAY, &w.buf).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::cast_possible_truncation)] // bytes cut from a random u64 on purpose
+    fn random_bytes_never_panic() {
+        // A small deterministic generator (xorshift) is enough to shake the decoders.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| (state.rotate_left(i as u32 * 5) & 0xff) as u8)
+                .collect();
+            let tag = (state >> 56) as u8;
+            let _ = Request::decode(tag, &bytes);
+            let _ = Response::decode(tag, &bytes);
+            let _ = Request::receive(&mut bytes.as_slice());
+        }
+    }
+}

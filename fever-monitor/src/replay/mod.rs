@@ -1,0 +1,23 @@
+//! `fever replay`'s engine, the program side: the program runs recorded under the tracer, stays
+//! warm when it ends, and re-runs a segment of itself on request in a forked child.
+//!
+//! - `serve.rs`: `fever _replay-serve`: run, record, then serve requests until told to quit.
+//! - `control.rs`: the control socket's thread (requests in, responses out, garbage refused).
+//! - `hooks.rs`: what the tracer asks at the project's calls: keep a start call's arguments,
+//!   notice the end call.
+//! - `kept.rs`: kept start calls (function, argument objects, probes) and their preparation.
+//! - `fork.rs`: the warm parent's side of a replay: fork, wait, cancel.
+//! - `child.rs`: the forked child's side: run the start call, stop at the end call, report.
+//!
+//! The protocol, call references and diffs are `fever_core::control` and
+//! `fever_core::replay`'s; the debugger and the fork itself go through `fever._replay`.
+
+mod child;
+mod control;
+mod fork;
+pub mod hooks;
+mod kept;
+mod serve;
+
+pub use fork::replay_fork;
+pub use serve::serve;
