@@ -41,18 +41,26 @@ pub fn judge(case: &Case, actual: &Outcome, rel_tol: f64) -> Verdict {
 /// new one.
 pub fn failure_report(case: &Case, expected: &Outcome, actual: &Outcome) -> String {
     let heading = text::call(&case.name(), case.args.as_deref(), HEADING_ARGS_CHARS);
-    let old = render_outcome(expected);
-    let new = render_outcome(actual);
-    let diff = TextDiff::from_lines(&old, &new);
+    let body = recorded_vs_now(
+        &render_outcome(expected),
+        &render_outcome(actual),
+        "results",
+    );
+    format!("{heading}  {}\n{body}", case.location())
+}
+
+/// The unified diff (`--- recorded` / `+++ now`) of two values' pretty forms that compared
+/// unequal; when their text is the same (a tolerance of 0 and floats that print alike), says so
+/// with the new text: `the {noun} print alike but differ:`.
+pub fn recorded_vs_now(old: &str, new: &str, noun: &str) -> String {
+    let diff = TextDiff::from_lines(old, new);
     let mut unified = diff.unified_diff();
     let body = unified.header("recorded", "now").to_string();
-    let body = if body.is_empty() {
-        // Equal text, unequal values (a tolerance of 0 and floats that print alike).
-        format!("the results print alike but differ:\n{new}")
+    if body.is_empty() {
+        format!("the {noun} print alike but differ:\n{new}")
     } else {
         body
-    };
-    format!("{heading}  {}\n{body}", case.location())
+    }
 }
 
 /// `module.qualname(args)  file:line`, then `what` went wrong instead of a result (a time

@@ -1,9 +1,8 @@
 //! [`value_diff`]: a replayed value against the recorded one, as `fever check` compares them
 //! (values, floats within a tolerance), shown as a unified diff of their pretty forms.
 
-use similar::TextDiff;
-
 use crate::check::compare::{same_snapshot, DEFAULT_REL_TOL};
+use crate::check::report::recorded_vs_now;
 use crate::snapshot::{decode, render_pretty};
 
 /// The pretty form of a snapshot (`prefix` before it, e.g. `raised `).
@@ -22,14 +21,7 @@ pub fn value_diff(recorded: (&str, &[u8]), now: (&str, &[u8])) -> Option<String>
     }
     let old = outcome_text(recorded.0, recorded.1);
     let new = outcome_text(now.0, now.1);
-    let diff = TextDiff::from_lines(&old, &new);
-    let mut unified = diff.unified_diff();
-    let body = unified.header("recorded", "now").to_string();
-    Some(if body.is_empty() {
-        format!("the values print alike but differ:\n{new}")
-    } else {
-        body
-    })
+    Some(recorded_vs_now(&old, &new, "values"))
 }
 
 #[cfg(test)]
