@@ -52,7 +52,7 @@ print("step", step(rows))
 
 
 def _frame(tag: int, body: bytes = b"") -> bytes:
-    return struct.pack("<I", len(body) + 2) + bytes([1, tag]) + body
+    return struct.pack("<I", len(body) + 2) + bytes([2, tag]) + body
 
 
 def _text(s: str) -> bytes:

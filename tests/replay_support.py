@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2
 PING, REPLAY, CANCEL, QUIT = 1, 2, 3, 4
 PONG, FINISHED, DONE, FAILED, ERROR = 101, 102, 103, 104, 105
 RETURNED, RAISED, NOT_REACHED = 1, 2, 3

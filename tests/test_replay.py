@@ -14,10 +14,11 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 
 import pytest
 
-from conftest import REPO, edit, run_fever, write
+from conftest import PYTHON, REPO, edit, run_fever, write
 from replay_support import (CANCEL, DONE, ERROR, FAILED, FINISHED, NOT_REACHED, PING, PONG, RAISED, REPLAY,
                             RETURNED, Channel, frame, private_socket_dir, replay_body, serve_args, wait_gone)
 
@@ -364,3 +365,106 @@ def test_garbage_on_the_control_channel_is_answered_with_errors(served):
 def test_the_control_socket_is_private(served):
     _, _, sock = served
     assert oct(os.stat(sock).st_mode & 0o777) == oct(0o600)
+
+
+# --------------------------------------------------------------------------------------------
+# More argument kinds, -m, other debuggers
+# --------------------------------------------------------------------------------------------
+
+RESOURCES = '''
+import socket
+import threading
+
+
+def talk(sock, lock):
+    with lock:
+        sock.sendall(b"ping")
+        reply = sock.recv(5)
+        held = lock.locked()
+    return reply.decode(), held
+
+
+def main():
+    a, b = socket.socketpair()
+    lock = threading.Lock()
+    b.sendall(b"pong1pong2")
+    print("talk", talk(a, lock), flush=True)
+    return a, b
+
+
+KEEP = main()
+'''
+
+
+def test_socket_and_lock_arguments_are_the_live_objects(tmp_path):
+    write(tmp_path / "res.py", RESOURCES)
+    result = replay("--start", "res.talk", "res.py", cwd=tmp_path, timeout=30)
+    assert result.returncode == 0, report(result)
+    assert "talk ('pong1', True)" in result.stdout, report(result)
+    # The replay got the very socket, so it read on where the first run stopped, and the same
+    # lock, free again, taken inside the replay.
+    assert re.search(r"^return value: \('pong2', True\)$", result.stdout, re.M), report(result)
+    assert "-    'pong1',\n+    'pong2'," in result.stdout, report(result)
+
+
+NUMPY_PROGRAM = '''
+import numpy as np
+
+
+def scale(a, k):
+    out = a * k
+    return float(out.sum())
+
+
+def main():
+    a = np.arange(6, dtype=np.float64).reshape(2, 3)
+    print("scale", scale(a, 2), flush=True)
+    a[0, 0] = 100.0
+
+
+main()
+'''
+
+
+def test_a_numpy_array_argument(tmp_path):
+    if subprocess.run([str(PYTHON), "-c", "import numpy"], capture_output=True).returncode:
+        pytest.skip("numpy is not installed in the venv under test")
+    write(tmp_path / "arr.py", NUMPY_PROGRAM)
+    result = replay("--start", "arr.scale", "arr.py", cwd=tmp_path)
+    assert result.returncode == 0, report(result)
+    # The array was changed after the call: the replay says so and rebuilds it from its snapshot.
+    assert "return value: 30.0" in result.stdout, report(result)
+    assert "recorded: the same" in result.stdout, report(result)
+    assert "argument a of arr.scale#1 may differ" in result.stderr, report(result)
+
+
+def test_dash_m_module_names_answer_to_the_module(tmp_path):
+    package = tmp_path / "tool"
+    write(package / "__init__.py", "")
+    write(package / "helpers.py", "def scale(x):\n    y = x * 3\n    return y\n")
+    write(package / "cli.py", "from tool.helpers import scale\n\n\ndef main():\n    return scale(7) + 1\n\n\n"
+                              "print('main', main())\n")
+    result = replay("--start", "tool.cli.main", "-m", "tool.cli", cwd=tmp_path)
+    assert result.returncode == 0, report(result)
+    assert "return value: 22" in result.stdout and "recorded: the same" in result.stdout, report(result)
+    result = replay("--start", "tool.helpers.scale", "-m", "tool.cli", cwd=tmp_path)
+    assert result.returncode == 0, report(result)
+    assert "  y = 21\nreturn value: 21" in result.stdout, report(result)
+
+
+@pytest.mark.parametrize("debugger, module", [("pdbpp", "pdbpp"), ("ipdb", "ipdb"), ("pudb", "pudb")])
+def test_other_debuggers_when_installed(program, tmp_path, debugger, module):
+    if subprocess.run([str(PYTHON), "-c", f"import {module}"], capture_output=True).returncode:
+        pytest.skip(f"{module} is not installed in the venv under test")
+    if debugger == "pudb":
+        pytest.skip("pudb draws a full-screen UI: driven in tmux only")
+    result = replay("--start", "prog.boom", "--break-at-end", "--debugger", debugger, "prog.py", cwd=tmp_path,
+                    stdin="p y * 100\nc\n")
+    assert result.returncode == 1, report(result)
+    assert "1000" in result.stdout, report(result)
+
+
+def test_an_unknown_debugger_is_an_error(program, tmp_path):
+    result = replay("--start", "prog.boom", "--debugger", "gdb", "prog.py", cwd=tmp_path)
+    assert result.returncode == 2, report(result)
+    assert "--debugger" in result.stderr and "loading" not in result.stdout

@@ -65,14 +65,15 @@ class Tmux:
 
 @pytest.fixture
 def ui(tmp_path):
-    write(tmp_path / "prog.py", PROGRAM)
     sessions = []
 
-    def start(*args: str) -> Tmux:
+    def start(*args: str, program: str = PROGRAM, ready: str | None = r"stays warm: mark a call with s") -> Tmux:
+        write(tmp_path / "prog.py", program)
         command = " ".join(shlex.quote(a) for a in [str(FEVER), "replay", *args, "prog.py"])
         session = Tmux(tmp_path, f"cd {shlex.quote(str(tmp_path))} && {command}")
         sessions.append(session)
-        session.wait_for(r"stays warm: mark a call with s")
+        if ready:
+            session.wait_for(ready)
         return session
 
     yield start
@@ -161,3 +162,123 @@ def test_quit_restores_the_terminal(ui):
     t.wait_for(r"^EXIT=0$")
     assert t.flag("alternate_on") == "0"
     assert t.flag("cursor_flag") == "1"
+
+
+def test_a_raising_replay_opens_pdb_in_the_raising_frame_without_break_at_end(ui):
+    t = ui()
+    select(t, "outer")
+    t.wait_for(r"break-at-end \[off\]")
+    # boom raises inside the start call: the debugger opens where it raised.
+    select(t, "boom")
+    t.keys("s", "r")
+    t.wait_for(r"^\(Pdb\)")
+    assert t.flag("alternate_on") == "0"
+    screen = t.screen()
+    assert "ValueError: bad 10" in screen or "boom()" in screen, screen
+    t.type("p y, x")
+    t.keys("Enter")
+    t.wait_for(r"^\(10, 5\)$")
+    t.type("c")
+    t.keys("Enter")
+    screen = t.wait_for(r"raised: ValueError\('bad 10'\)")
+    assert "y = 10" in screen
+    assert t.flag("alternate_on") == "1"
+    # The UI is usable again, and a replay that returns opens no debugger.
+    select(t, "inner")
+    t.keys("s", "r")
+    t.wait_for(r"return value: 9")
+
+
+CRASHING = """
+def load():
+    print("loading", flush=True)
+    return [1, 2, 3]
+
+
+def compute(rows):
+    total = sum(rows)
+    return total / (len(rows) - 3)
+
+
+rows = load()
+print("result", compute(rows))
+"""
+
+
+def test_the_first_runs_exception_opens_pdb_post_mortem_and_the_program_stays_warm(ui, tmp_path):
+    t = ui(program=CRASHING, ready=None)
+    t.wait_for(r"^\(Pdb\)", timeout=30)
+    screen = t.screen()
+    assert "ZeroDivisionError" in screen and "loading" in screen, screen
+    assert t.flag("alternate_on") == "0"
+    t.type("p total, rows")
+    t.keys("Enter")
+    t.wait_for(r"^\(6, \[1, 2, 3\]\)$")
+    t.type("c")
+    t.keys("Enter")
+    t.wait_for(r"finished, exit code 1; warm")
+    assert t.flag("alternate_on") == "1"
+    # The fix is reloaded into the warm program and the failing call replays with it.
+    edit(tmp_path / "prog.py", "total / (len(rows) - 3)", "total / len(rows)")
+    t.wait_for(r"reloaded __main__\.compute")
+    select(t, "compute")
+    t.keys("s", "r")
+    screen = t.wait_for(r"return value: 2\.0")
+    assert screen.count("loading") == 1, screen
+
+
+def test_u_undoes_the_last_reload(ui, tmp_path):
+    t = ui()
+    select(t, "summarize")
+    t.keys("s")
+    edit(tmp_path / "prog.py", "total = sum(rows)", "total = sum(rows) * 10")
+    t.wait_for(r"summarize\(rows=\[1, 2, 3\]\) → 6 .*✎ edited")
+    t.keys("r")
+    t.wait_for(r"return value: 60")
+    t.keys("u")
+    t.wait_for(r"undid the last reload of prog\.py \(__main__\.summarize\)")
+    screen = t.screen()
+    assert "✎ edited" not in screen, screen
+    t.keys("r")
+    screen = t.wait_for(r"return value: 6\b")
+    assert "recorded: the same" in screen, screen
+    # Nothing is left to undo.
+    t.keys("u")
+    t.wait_for(r"the program refused: there is no reload to undo")
+
+
+SLOW = """
+import os
+import sys
+import time
+
+
+def work(n):
+    doubled = n * 2
+    return doubled + 1
+
+
+def idle():
+    time.sleep(0.02)
+
+
+print("work", work(20), flush=True)
+deadline = time.monotonic() + 60
+while not os.path.exists("stop") and time.monotonic() < deadline:
+    idle()
+print("end", flush=True)
+"""
+
+
+def test_a_replay_runs_while_the_first_run_still_goes_on(ui, tmp_path):
+    t = ui(program=SLOW, ready=r"work 41")
+    t.wait_for(r"work\(n=20\) → 41")
+    select(t, "work")
+    t.keys("s", "r")
+    screen = t.wait_for(r"return value: 41")
+    assert "doubled = 40" in screen and "the program is running" in screen, screen
+    # The first run was not disturbed: it goes on and ends when told.
+    (tmp_path / "stop").touch()
+    t.wait_for(r"finished, exit code 0; warm")
+    t.keys("r")
+    t.wait_for(r"return value: 41")

@@ -50,11 +50,12 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// The module name a script's file gives (`app` for `src/app.py`); it runs as `__main__`.
+    /// The module name the program's own code answers to, though it runs as `__main__`: a
+    /// script's file gives it (`app` for `src/app.py`), `-m MODULE` names it.
     pub fn script_module(&self) -> Option<String> {
         match &self.target {
             Target::Script(path) => path.file_stem().map(|s| s.to_string_lossy().into_owned()),
-            Target::Module(_) => None,
+            Target::Module(name) => Some(name.clone()),
         }
     }
 }
@@ -295,6 +296,9 @@ pub struct ServeConfig {
     /// The control socket to listen on (in a private directory the front end made).
     pub control: PathBuf,
     pub keep: Keep,
+    /// Open this debugger post-mortem when the first run raises (the UI: its terminal can
+    /// hand over the keyboard), instead of only printing the traceback.
+    pub post_mortem: Option<Debugger>,
 }
 
 impl ServeConfig {
@@ -317,6 +321,9 @@ impl ServeConfig {
         }
         if !run.watch {
             args.push("--no-watch".into());
+        }
+        if let Some(debugger) = self.post_mortem {
+            args.extend(["--post-mortem".into(), debugger.name().into()]);
         }
         match run.verbosity {
             Verbosity::Quiet => args.push("-q".into()),

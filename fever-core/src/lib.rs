@@ -5,6 +5,8 @@
 //! - [`plan`]: the difference between the running text's index and the saved text's index, as a
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
 //! - [`events`]: what a reload did, as typed events, and their one-line messages.
+//! - [`history`]: the history of applied reloads (each file's text before and after) that undo
+//!   walks back.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
 //!   and their conversion into trace events.
@@ -31,6 +33,7 @@ pub mod check;
 pub mod control;
 mod error;
 pub mod events;
+pub mod history;
 pub mod live;
 pub mod plan;
 pub mod python;

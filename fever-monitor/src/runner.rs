@@ -137,6 +137,11 @@ fn ended(py: Python<'_>, err: &PyErr) -> PyResult<Ended> {
         return Ok(Ended::Exited(1));
     }
     let value = err.value(py);
+    // As the interpreter does for an uncaught exception (`pdb.pm()` and post-mortem use them).
+    sys.setattr("last_type", value.get_type())?;
+    sys.setattr("last_value", value)?;
+    sys.setattr("last_traceback", err.traceback(py))?;
+    sys.setattr("last_exc", value)?;
     sys.getattr("excepthook")?
         .call1((value.get_type(), value, err.traceback(py)))?;
     Ok(if err.is_instance_of::<PyKeyboardInterrupt>(py) {

@@ -36,6 +36,17 @@ enum DebuggerArg {
     Pudb,
 }
 
+impl From<DebuggerArg> for Debugger {
+    fn from(arg: DebuggerArg) -> Self {
+        match arg {
+            DebuggerArg::Pdb => Debugger::Pdb,
+            DebuggerArg::Pdbpp => Debugger::Pdbpp,
+            DebuggerArg::Ipdb => Debugger::Ipdb,
+            DebuggerArg::Pudb => Debugger::Pudb,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// Replay from this call without the UI: module.qualname#N (N-th call, default 1).
@@ -84,6 +95,9 @@ pub struct ServeArgs {
     #[arg(long)]
     no_watch: bool,
 
+    #[arg(long, value_enum, value_name = "DEBUGGER")]
+    post_mortem: Option<DebuggerArg>,
+
     #[command(flatten)]
     program: ProgramArgs,
 }
@@ -110,12 +124,7 @@ impl ReplayArgs {
                 .transpose()?,
             end: self.end.as_deref().map(|s| call(s, "--end")).transpose()?,
             break_at_end: self.break_at_end,
-            debugger: match self.debugger {
-                DebuggerArg::Pdb => Debugger::Pdb,
-                DebuggerArg::Pdbpp => Debugger::Pdbpp,
-                DebuggerArg::Ipdb => Debugger::Ipdb,
-                DebuggerArg::Pudb => Debugger::Pudb,
-            },
+            debugger: self.debugger.into(),
             timeout,
         })
     }
@@ -140,6 +149,7 @@ impl ServeArgs {
             },
             control: self.control,
             keep,
+            post_mortem: self.post_mortem.map(Into::into),
         })
     }
 }
@@ -209,9 +219,12 @@ mod tests {
         ]) else {
             panic!("not a replay")
         };
-        for keep in [
-            Keep::First(16),
-            Keep::Call(fever_core::replay::CallRef::parse("m.f#3").unwrap()),
+        for (keep, post_mortem) in [
+            (Keep::First(16), Some(crate::config::Debugger::Ipdb)),
+            (
+                Keep::Call(fever_core::replay::CallRef::parse("m.f#3").unwrap()),
+                None,
+            ),
         ] {
             let serve = crate::config::ServeConfig {
                 record: crate::config::RecordConfig {
@@ -223,6 +236,7 @@ mod tests {
                 },
                 control: "/tmp/x/control.sock".into(),
                 keep,
+                post_mortem,
             };
             let mut argv: Vec<std::ffi::OsString> = vec!["fever".into()];
             argv.extend(serve.to_args());

@@ -6,7 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use super::ControlError;
 
 /// The protocol version this fever speaks; a payload with another version is refused.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Largest payload accepted (snapshots are bounded; 16 MiB leaves room for many locals).
 pub const MAX_MESSAGE: usize = 16 << 20;

@@ -18,6 +18,9 @@ pub enum Request {
     Cancel,
     /// End the program (it exits with code 0).
     Quit,
+    /// Undo the last reload: the program runs the code it ran before that save (answered with
+    /// [`Response::Undone`], or [`Response::Error`] when there is nothing to undo).
+    Undo,
 }
 
 /// A segment to replay: from the `start` call, re-run with the arguments it first had, to the
@@ -26,8 +29,10 @@ pub enum Request {
 pub struct ReplayRequest {
     pub start: CallRef,
     pub end: CallRef,
-    /// Open the debugger in the end call's frame when it returns.
+    /// Open the debugger in the end call's frame when it returns (and where it raises).
     pub break_at_end: bool,
+    /// Open the debugger post-mortem in the raising frame when the replay raises.
+    pub debug_on_raise: bool,
     /// Which debugger: `pdb`, `pdbpp`, `ipdb` or `pudb`.
     pub debugger: String,
 }
@@ -51,10 +56,27 @@ pub enum Response {
     Error {
         message: String,
     },
-    /// A save changed these functions (`module.qualname`) in the warm program (said unasked).
+    /// A save changed these functions in the warm program (said unasked).
     Reloaded {
-        functions: Vec<String>,
+        functions: Vec<FunctionCode>,
     },
+    /// The last reload was undone: `file` runs its previous text again, which changed these
+    /// functions.
+    Undone {
+        file: String,
+        functions: Vec<FunctionCode>,
+    },
+    /// A debugger opens on the program's terminal now (in a replay, or post-mortem on the first
+    /// run's uncaught exception): the front end gives it the keyboard until the next response.
+    Debugging,
+}
+
+/// A function whose code a reload changed: its name (`module.qualname`) and the content hash of
+/// the code it runs now (`CodeInfo::code_hash`'s), `None` when it is gone or cannot be found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionCode {
+    pub name: String,
+    pub code_hash: Option<u64>,
 }
 
 /// What a replay found at its end call.
@@ -94,6 +116,7 @@ const PING: u8 = 1;
 const REPLAY: u8 = 2;
 const CANCEL: u8 = 3;
 const QUIT: u8 = 4;
+const UNDO: u8 = 5;
 
 const PONG: u8 = 101;
 const FINISHED: u8 = 102;
@@ -101,6 +124,12 @@ const DONE: u8 = 103;
 const FAILED: u8 = 104;
 const ERROR: u8 = 105;
 const RELOADED: u8 = 106;
+const UNDONE: u8 = 107;
+const DEBUGGING: u8 = 108;
+
+/// [`ReplayRequest`]'s flags byte.
+const BREAK_AT_END: u8 = 1;
+const DEBUG_ON_RAISE: u8 = 2;
 
 const RETURNED: u8 = 1;
 const RAISED: u8 = 2;
@@ -116,6 +145,31 @@ fn read_call_ref(r: &mut Reader<'_>, what: &str) -> Result<CallRef, ControlError
     CallRef::new(&function, number).map_err(|err| ControlError::Malformed(err.to_string()))
 }
 
+fn function_codes(w: &mut Writer, functions: &[FunctionCode]) {
+    w.count(functions.len());
+    for function in functions {
+        w.str(&function.name);
+        match function.code_hash {
+            Some(hash) => w.bool(true).u64(hash),
+            None => w.bool(false),
+        };
+    }
+}
+
+fn read_function_codes(r: &mut Reader<'_>) -> Result<Vec<FunctionCode>, ControlError> {
+    let mut functions = Vec::new();
+    for _ in 0..r.count("the reloaded functions")? {
+        let name = r.str("a function's name")?;
+        let code_hash = if r.bool("whether the function has code")? {
+            Some(r.u64("a code hash")?)
+        } else {
+            None
+        };
+        functions.push(FunctionCode { name, code_hash });
+    }
+    Ok(functions)
+}
+
 fn unknown(kind: &str, tag: u8) -> ControlError {
     ControlError::Malformed(format!("unknown {kind} tag {tag}"))
 }
@@ -128,10 +182,13 @@ impl Request {
             Self::Ping => PING,
             Self::Cancel => CANCEL,
             Self::Quit => QUIT,
+            Self::Undo => UNDO,
             Self::Replay(r) => {
                 call_ref(&mut w, &r.start);
                 call_ref(&mut w, &r.end);
-                w.bool(r.break_at_end).str(&r.debugger);
+                let flags = if r.break_at_end { BREAK_AT_END } else { 0 }
+                    | if r.debug_on_raise { DEBUG_ON_RAISE } else { 0 };
+                w.u8(flags).str(&r.debugger);
                 REPLAY
             }
         };
@@ -151,12 +208,24 @@ impl Request {
             PING => Self::Ping,
             CANCEL => Self::Cancel,
             QUIT => Self::Quit,
-            REPLAY => Self::Replay(ReplayRequest {
-                start: read_call_ref(&mut r, "the start call")?,
-                end: read_call_ref(&mut r, "the end call")?,
-                break_at_end: r.bool("break_at_end")?,
-                debugger: r.str("the debugger")?,
-            }),
+            UNDO => Self::Undo,
+            REPLAY => {
+                let start = read_call_ref(&mut r, "the start call")?;
+                let end = read_call_ref(&mut r, "the end call")?;
+                let flags = r.u8("the replay's flags")?;
+                if flags & !(BREAK_AT_END | DEBUG_ON_RAISE) != 0 {
+                    return Err(ControlError::Malformed(format!(
+                        "unknown replay flags {flags:#x}"
+                    )));
+                }
+                Self::Replay(ReplayRequest {
+                    start,
+                    end,
+                    break_at_end: flags & BREAK_AT_END != 0,
+                    debug_on_raise: flags & DEBUG_ON_RAISE != 0,
+                    debugger: r.str("the debugger")?,
+                })
+            }
             other => return Err(unknown("request", other)),
         };
         r.end()?;
@@ -183,12 +252,15 @@ impl Response {
                 ERROR
             }
             Self::Reloaded { functions } => {
-                w.count(functions.len());
-                for name in functions {
-                    w.str(name);
-                }
+                function_codes(&mut w, functions);
                 RELOADED
             }
+            Self::Undone { file, functions } => {
+                w.str(file);
+                function_codes(&mut w, functions);
+                UNDONE
+            }
+            Self::Debugging => DEBUGGING,
             Self::ReplayDone(result) => {
                 match &result.outcome {
                     EndOutcome::Returned(value) => w.u8(RETURNED).bytes(value),
@@ -238,13 +310,14 @@ impl Response {
             ERROR => Self::Error {
                 message: r.str("the message")?,
             },
-            RELOADED => {
-                let mut functions = Vec::new();
-                for _ in 0..r.count("the reloaded functions")? {
-                    functions.push(r.str("a function's name")?);
-                }
-                Self::Reloaded { functions }
-            }
+            RELOADED => Self::Reloaded {
+                functions: read_function_codes(&mut r)?,
+            },
+            UNDONE => Self::Undone {
+                file: r.str("the file")?,
+                functions: read_function_codes(&mut r)?,
+            },
+            DEBUGGING => Self::Debugging,
             DONE => {
                 let outcome = match r.u8("the outcome")? {
                     RETURNED => EndOutcome::Returned(r.bytes("the return value")?),
@@ -291,11 +364,20 @@ mod tests {
             Request::Ping,
             Request::Cancel,
             Request::Quit,
+            Request::Undo,
             Request::Replay(ReplayRequest {
                 start: CallRef::parse("app.Shop.total#3").unwrap(),
                 end: CallRef::parse("app.tax").unwrap(),
                 break_at_end: true,
+                debug_on_raise: false,
                 debugger: "pdb".into(),
+            }),
+            Request::Replay(ReplayRequest {
+                start: CallRef::parse("app.f").unwrap(),
+                end: CallRef::parse("app.f").unwrap(),
+                break_at_end: false,
+                debug_on_raise: true,
+                debugger: "ipdb".into(),
             }),
         ]
     }
@@ -311,8 +393,25 @@ mod tests {
                 message: "é".into(),
             },
             Response::Reloaded {
-                functions: vec!["app.f".into(), "app.C.g".into()],
+                functions: vec![
+                    FunctionCode {
+                        name: "app.f".into(),
+                        code_hash: Some(u64::MAX),
+                    },
+                    FunctionCode {
+                        name: "app.C.g".into(),
+                        code_hash: None,
+                    },
+                ],
             },
+            Response::Undone {
+                file: "app.py".into(),
+                functions: vec![FunctionCode {
+                    name: "app.f".into(),
+                    code_hash: Some(7),
+                }],
+            },
+            Response::Debugging,
             Response::ReplayDone(ReplayResult {
                 outcome: EndOutcome::Raised {
                     exception: vec![1, 2],
@@ -376,7 +475,11 @@ mod tests {
         assert!(Request::decode(PING, &[0]).is_err());
         // A replay naming a call #0 is refused by CallRef's own rules.
         let mut w = Writer::default();
-        w.str("m.f").u32(0).str("m.f").u32(1).bool(false).str("pdb");
+        w.str("m.f").u32(0).str("m.f").u32(1).u8(0).str("pdb");
+        assert!(Request::decode(REPLAY, &w.buf).is_err());
+        // Flags this version does not know are refused.
+        let mut w = Writer::default();
+        w.str("m.f").u32(1).str("m.f").u32(1).u8(4).str("pdb");
         assert!(Request::decode(REPLAY, &w.buf).is_err());
     }
 

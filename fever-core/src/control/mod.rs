@@ -19,7 +19,9 @@ mod wire;
 
 pub use dir::private_dir;
 pub use frame::{read_frame, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};
-pub use message::{ArgNote, EndOutcome, ReplayRequest, ReplayResult, Request, Response};
+pub use message::{
+    ArgNote, EndOutcome, FunctionCode, ReplayRequest, ReplayResult, Request, Response,
+};
 
 /// Why a message could not be read or decoded.
 #[derive(Debug, thiserror::Error)]

@@ -10,11 +10,13 @@
 //! - [`running`]: where replaced code is still running (thread stacks, suspended generators).
 //! - [`copies`]: `from m import NAME` copies of a rebound name.
 //! - [`settle`]: a save in progress (an empty or suddenly much shorter file) is waited out.
+//! - [`history`]: the applied reloads, and undoing the last one.
 
 mod apply;
 mod caches;
 mod compile;
 mod copies;
+pub mod history;
 mod modules;
 mod running;
 mod settle;
@@ -206,6 +208,7 @@ fn reload_bytes(
         events.append(&mut apply::apply(py, module, &text, &plan, &display)?);
     }
     let rebinds = rebinds(&plan, &text);
+    history::record(file, &running.text, &text);
     sources::set(file, text);
     Ok(Outcome {
         events,

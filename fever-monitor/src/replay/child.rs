@@ -1,7 +1,9 @@
 //! A replay's forked child: it runs the start call again with its kept arguments and the code as
 //! it is now, and when the end call returns or raises ([`end_reached`], from the tracer's hook)
-//! it snapshots that frame's locals and its value, opens the debugger if asked, writes the
-//! result to the parent over a pipe, and exits with `_exit` (no `atexit`, no cleanup of the
+//! it snapshots that frame's locals and its value, opens the debugger if asked (at the end with
+//! `break_at_end`; post-mortem in the raising frame with `debug_on_raise`, first telling the
+//! parent with a [`Response::Debugging`] frame so the front end hands over the keyboard), writes
+//! the result to the parent over a pipe, and exits with `_exit` (no `atexit`, no cleanup of the
 //! parent's state: everything here is a copy). If the start call ends without reaching the end
 //! call, that is the result.
 
@@ -55,9 +57,10 @@ pub fn run(py: Python<'_>, request: &ReplayRequest, pipe: RawFd, started: Instan
             render(py, value.as_ptr(), false)
         ),
         Err(err) => {
-            if request.break_at_end {
+            if request.break_at_end || request.debug_on_raise {
                 debug(
                     py,
+                    pipe,
                     &request.debugger,
                     None,
                     err.traceback(py).map(pyo3::Bound::into_any),
@@ -116,9 +119,9 @@ pub unsafe fn end_reached(raised: bool, value: *mut PyObject) -> ! {
             .and_then(|lines| lines.extract::<Vec<String>>())
             .map(|lines| lines.concat())
             .unwrap_or_default();
-        if request.break_at_end {
+        if request.break_at_end || request.debug_on_raise {
             let tb = exc.getattr("__traceback__").ok();
-            debug(py, &request.debugger, None, tb);
+            debug(py, pipe, &request.debugger, None, tb);
         }
         EndOutcome::Raised {
             exception: snapshot,
@@ -128,7 +131,7 @@ pub unsafe fn end_reached(raised: bool, value: *mut PyObject) -> ! {
         // SAFETY: GIL held; `value` is the live returned value (or NULL).
         unsafe { snapshot_value(value, &limits, &mut snapshot) };
         if request.break_at_end {
-            debug(py, &request.debugger, Some(frame), None);
+            debug(py, pipe, &request.debugger, Some(frame), None);
         }
         EndOutcome::Returned(snapshot)
     };
@@ -168,13 +171,16 @@ fn locals_of(py: Python<'_>, frame: &Bound<'_, PyAny>) -> Vec<(String, Vec<u8>)>
     }
 }
 
-/// Opens the debugger on the pty/terminal the program has, in `frame` or post-mortem on `tb`.
+/// Opens the debugger on the pty/terminal the program has, in `frame` or post-mortem on `tb`,
+/// once the parent was told (on `pipe`) that a debugger has the terminal.
 fn debug(
     py: Python<'_>,
+    pipe: RawFd,
     name: &str,
     frame: Option<Bound<'_, PyAny>>,
     tb: Option<Bound<'_, PyAny>>,
 ) {
+    send(pipe, &Response::Debugging);
     let opened = py
         .import("fever._replay")
         .and_then(|m| m.call_method1("debug", (name, frame, tb)));
@@ -209,12 +215,14 @@ fn finish(py: Python<'_>, pipe: RawFd, response: &Response) -> ! {
             let _ = s.call_method0("flush");
         }
     }
-    // SAFETY: the pipe's write end is ours (the parent closed its copy of nothing: it keeps the
-    // read end); it is written once and closed by `_exit`.
-    let mut file = unsafe { File::from_raw_fd(pipe) };
-    let code = i32::from(response.send(&mut file).is_err());
-    let _ = file.flush();
-    std::mem::forget(file);
+    let code = i32::from(!send(pipe, response));
     // SAFETY: ends this forked child at once, without running the parent's atexit handlers.
     unsafe { libc::_exit(code) }
+}
+
+/// Writes one frame to the parent; false if it could not.
+fn send(pipe: RawFd, response: &Response) -> bool {
+    // SAFETY: the pipe's write end is ours; it stays open (closed by `_exit`).
+    let mut file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(pipe) });
+    response.send(&mut *file).is_ok() && file.flush().is_ok()
 }

@@ -6,18 +6,22 @@
 //! - `hooks.rs`: what the tracer asks at the project's calls: keep a start call's arguments,
 //!   notice the end call.
 //! - `kept.rs`: kept start calls (function, argument objects, probes) and their preparation.
-//! - `fork.rs`: the warm parent's side of a replay: fork, wait, cancel.
+//! - `checkpoint.rs`: the fork: a child forked for a replay, or a standby forked ahead.
+//! - `fork.rs`: the warm parent's side of a replay: start the child, wait, cancel.
 //! - `child.rs`: the forked child's side: run the start call, stop at the end call, report.
+//! - `edited.rs`: the code changed functions run after a reload, for the front end's marks.
 //!
 //! The protocol, call references and diffs are `fever_core::control` and
 //! `fever_core::replay`'s; the debugger and the fork itself go through `fever._replay`.
 
+mod checkpoint;
 mod child;
 mod control;
+mod edited;
 mod fork;
 pub mod hooks;
 mod kept;
 mod serve;
 
-pub use fork::replay_fork;
+pub use checkpoint::replay_fork;
 pub use serve::serve;

@@ -1,43 +1,32 @@
 //! The program side of `fever replay` (`fever _replay-serve`): listens on the control socket,
 //! runs the program recorded like `fever record` (hot reload on, keeping the arguments of the
-//! start calls it may replay), says `Finished` when the first run ends, then stays warm and
-//! serves replays until the front end quits or leaves.
+//! start calls it may replay), says `Finished` when the first run ends (after a post-mortem
+//! debugger on its uncaught exception, when asked), then stays warm and serves replays and
+//! undos of reloads until the front end quits or leaves. While the first run goes on, a thread
+//! of its own serves the same requests: a replay then forks the program as it is at that moment
+//! (only the forking thread lives on in the child, and runs the start call).
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use fever_cli::{messages, ServeConfig, Verbosity};
 use fever_core::control::{Request, Response};
-use fever_core::ReloadEvent;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 
+use super::checkpoint::Standby;
 use super::control::{Event, Server};
 use super::fork::{self, After};
 use crate::project::Project;
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{functions, monitoring, runner, sources};
+use crate::{functions, monitoring, reload, runner, sources};
 
 /// How long the trace writer may take to catch up when the first run ends.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The functions a save changed, redefined, added or removed.
-fn changed_functions(events: &[ReloadEvent]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|event| match event {
-            ReloadEvent::Reloaded { name, .. }
-            | ReloadEvent::Added { name }
-            | ReloadEvent::Deleted { name }
-            | ReloadEvent::Redefined { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Runs the program side; returns the exit code (0 when the front end quits).
 pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
@@ -78,7 +67,8 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
                 .name("fever-replay-reloads".into())
                 .spawn(move || {
                     for outcome in outcomes {
-                        let functions = changed_functions(&outcome.events);
+                        let functions =
+                            Python::attach(|py| super::edited::changed(py, &outcome.events));
                         if !functions.is_empty() {
                             server.send(&Response::Reloaded { functions });
                         }
@@ -93,7 +83,15 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
         py,
         Session::new(watcher, Some(tool_id), false).with_recording(recording),
     )?;
-    let ended = runner::run_once(py, &run.target, &run.args)?;
+    let first_run_done = Arc::new(AtomicBool::new(false));
+    let early = serve_during_first_run(events.clone(), Arc::clone(&server), &first_run_done)?;
+    let ended = runner::run_once(py, &run.target, &run.args);
+    first_run_done.store(true, Ordering::SeqCst);
+    let _ = py.detach(|| early.join());
+    let ended = ended?;
+    if let (runner::Ended::Raised, Some(debugger)) = (ended, config.post_mortem) {
+        post_mortem(py, &server, debugger.name());
+    }
     if !session::sync_trace(py, SYNC_TIMEOUT) {
         messages::warning(
             "the recording may miss the last calls (the trace writer did not catch up)",
@@ -105,22 +103,22 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
     server.send(&Response::Finished {
         exit_code: ended.code(),
     });
+    let mut standby = None;
     loop {
+        keep_standby(py, &mut standby);
         let event = py.detach(|| events.recv_timeout(Duration::from_millis(50)));
         match event {
-            Ok(Event::Request(Request::Replay(request))) => {
-                let (response, after) = fork::replay(py, &request, &events, &server)?;
-                server.send(&response);
-                if matches!(after, After::Quit) {
+            Ok(event) => {
+                // A reload since the standby was forked (none can run now: we hold the GIL)
+                // makes it stale.
+                let ready = standby
+                    .take()
+                    .filter(|s| s.generation == reload::history::generation());
+                if matches!(handle(py, event, ready, &events, &server)?, After::Quit) {
                     return Ok(0);
                 }
             }
-            Ok(Event::Request(Request::Ping)) => server.send(&Response::Pong),
-            Ok(Event::Request(Request::Cancel)) => server.send(&Response::Error {
-                message: "no replay is running".into(),
-            }),
-            Ok(Event::Request(Request::Quit) | Event::Gone)
-            | Err(RecvTimeoutError::Disconnected) => return Ok(0),
+            Err(RecvTimeoutError::Disconnected) => return Ok(0),
             Err(RecvTimeoutError::Timeout) => {}
         }
         if let Err(err) = py.check_signals() {
@@ -132,5 +130,111 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
             }
             return Err(err.into());
         }
+    }
+}
+
+/// Answers one request from the front end.
+fn handle(
+    py: Python<'_>,
+    event: Event,
+    standby: Option<Standby>,
+    events: &Receiver<Event>,
+    server: &Server,
+) -> PyResult<After> {
+    match event {
+        Event::Request(Request::Replay(request)) => {
+            let (response, after) = fork::replay(py, &request, standby, events, server)?;
+            server.send(&response);
+            return Ok(after);
+        }
+        Event::Request(Request::Ping) => server.send(&Response::Pong),
+        Event::Request(Request::Undo) => server.send(&undo(py)),
+        Event::Request(Request::Cancel) => server.send(&Response::Error {
+            message: "no replay is running".into(),
+        }),
+        Event::Request(Request::Quit) | Event::Gone => return Ok(After::Quit),
+    }
+    Ok(After::Serve)
+}
+
+/// Keeps a standby replay child forked ahead while the program idles (see `checkpoint.rs`):
+/// drops it when a reload made it stale, forks one when there is none and no thread of the
+/// program's own could change the program meanwhile.
+fn keep_standby(py: Python<'_>, standby: &mut Option<Standby>) {
+    let generation = reload::history::generation();
+    if standby.as_ref().is_some_and(|s| s.generation != generation) {
+        *standby = None;
+    }
+    if standby.is_some() {
+        return;
+    }
+    let alone = py
+        .import("threading")
+        .and_then(|t| t.call_method0("active_count"))
+        .and_then(|n| n.extract::<usize>())
+        .is_ok_and(|n| n == 1);
+    if alone {
+        *standby = Standby::fork(py, generation).ok();
+    }
+}
+
+/// A thread that answers the front end while the first run goes on (until `done`). Quitting
+/// then ends the process at once: the program is in the middle of its run.
+fn serve_during_first_run(
+    events: Receiver<Event>,
+    server: Arc<Server>,
+    done: &Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let done = Arc::clone(done);
+    crate::signals::without_signals(|| {
+        std::thread::Builder::new()
+            .name("fever-replay-early".into())
+            .spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    let event = match events.recv_timeout(Duration::from_millis(20)) {
+                        Ok(event) => event,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    };
+                    let after = Python::attach(|py| handle(py, event, None, &events, &server));
+                    if !matches!(after, Ok(After::Serve)) {
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
+                        // SAFETY: ends the process the front end is leaving.
+                        unsafe { libc::_exit(0) };
+                    }
+                }
+            })
+    })
+}
+
+/// Opens `debugger` post-mortem on the first run's uncaught exception (its traceback was
+/// printed, and kept as `sys.last_traceback`), once the front end was told to hand it the
+/// keyboard.
+fn post_mortem(py: Python<'_>, server: &Server, debugger: &str) {
+    server.send(&Response::Debugging);
+    let opened = py.import("sys").and_then(|sys| {
+        let tb = sys.getattr("last_traceback")?;
+        py.import("fever._replay")?
+            .call_method1("debug", (debugger, py.None(), tb))
+    });
+    if let Err(err) = opened {
+        messages::error(&format!("cannot open the debugger {debugger}: {err}"));
+    }
+}
+
+/// Undoes the last reload, says so, and answers with what changed.
+fn undo(py: Python<'_>) -> Response {
+    match reload::history::undo(py) {
+        Ok(undone) => {
+            let file = reload::display_path(&undone.file);
+            let functions = super::edited::changed(py, &undone.events);
+            let names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+            messages::info(&format!(
+                "undid the last reload of {file}: {} run their previous code (the file on disk is unchanged)",
+                if names.is_empty() { "its statements".to_owned() } else { names.join(", ") }
+            ));
+            Response::Undone { file, functions }
+        }
+        Err(message) => Response::Error { message },
     }
 }

@@ -17,15 +17,16 @@ use crate::{messages, Host};
 
 pub(super) fn run(config: &ReplayConfig, start: &CallRef, host: &dyn Host) -> anyhow::Result<i32> {
     let python = host.python(config.run.python.as_deref())?;
-    let mut program = match Program::start(&python, &config.run, Keep::Call(start.clone()), None) {
-        Ok(program) => program,
-        Err(err) => {
-            if let Some(Ended(status)) = err.downcast_ref::<Ended>() {
-                return Ok(status.code().unwrap_or(1));
+    let mut program =
+        match Program::start(&python, &config.run, Keep::Call(start.clone()), None, None) {
+            Ok(program) => program,
+            Err(err) => {
+                if let Some(Ended(status)) = err.downcast_ref::<Ended>() {
+                    return Ok(status.code().unwrap_or(1));
+                }
+                return Err(err);
             }
-            return Err(err);
-        }
-    };
+        };
     // The first run (saves reloaded meanwhile are only news).
     let mut heard = program.hear(None)?;
     while let Some(Heard::Response(Response::Reloaded { .. })) = heard {
@@ -57,13 +58,15 @@ pub(super) fn run(config: &ReplayConfig, start: &CallRef, host: &dyn Host) -> an
         start: start.clone(),
         end: end.clone(),
         break_at_end: config.break_at_end,
+        debug_on_raise: false,
         debugger: config.debugger.name().to_owned(),
     }))?;
     let deadline = config.timeout.map(|t| Instant::now() + t);
     let mut cancelled = false;
     let response = loop {
         match program.hear(if cancelled { None } else { deadline })? {
-            Some(Heard::Response(Response::Reloaded { .. })) => {}
+            // A debugger (--break-at-end) has the terminal already: nothing to hand over.
+            Some(Heard::Response(Response::Reloaded { .. } | Response::Debugging)) => {}
             Some(Heard::Response(response)) => break response,
             Some(Heard::Gone(status)) => anyhow::bail!(
                 "the program ended during the replay ({})",

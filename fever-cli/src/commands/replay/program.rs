@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use fever_core::control::{private_dir, ControlError, Request, Response};
 
-use crate::config::{Keep, RecordConfig, RunConfig, ServeConfig, SnapshotLimits, Snapshots};
+use crate::config::{
+    Debugger, Keep, RecordConfig, RunConfig, ServeConfig, SnapshotLimits, Snapshots,
+};
 
 /// How long the program may take to open its control socket.
 const CONNECT_TIMEOUT: Duration = Duration::from_mins(1);
@@ -36,14 +38,15 @@ pub enum Heard {
 }
 
 impl Program {
-    /// Starts `python -m fever _replay-serve` for `run`, keeping the arguments of `keep`, and
-    /// connects to it. With `terminal` (a pseudo-terminal's follower side), the program runs in
+    /// Starts `python -m fever _replay-serve` for `run`, keeping the arguments of `keep` (and
+    /// opening `post_mortem` on the first run's uncaught exception), and connects to it. With `terminal` (a pseudo-terminal's follower side), the program runs in
     /// a session of its own with that terminal as its stdin, stdout, stderr and controlling
     /// terminal; else it shares ours.
     pub fn start(
         python: &Path,
         run: &RunConfig,
         keep: Keep,
+        post_mortem: Option<Debugger>,
         terminal: Option<&OwnedFd>,
     ) -> anyhow::Result<Self> {
         let dir = private_dir("replay").context("cannot create fever's private directory")?;
@@ -57,6 +60,7 @@ impl Program {
             },
             control: dir.join("control.sock"),
             keep,
+            post_mortem,
         };
         let mut command = Command::new(python);
         command.args(["-m", "fever"]).args(serve.to_args());

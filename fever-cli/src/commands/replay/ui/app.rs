@@ -1,12 +1,14 @@
 //! The UI's state and what keys do to it, with no terminal involved (tested on its own): the
 //! call tree, the marked start and end calls, the `--break-at-end` toggle, the values pane's
 //! text (the selected call as recorded, or the last replay's result), the program's output, the
-//! status line, and the input mode (normal, search, help).
+//! status line, the input mode (normal, search, help), the panes' sizes, and the code each
+//! reloaded function runs now (a node is edited while it differs from the recorded code).
 
 use std::collections::HashMap;
 
+use fever_core::analysis::calltree::NodeId;
 use fever_core::analysis::spans::Outcome;
-use fever_core::control::{EndOutcome, ReplayRequest, ReplayResult};
+use fever_core::control::{EndOutcome, FunctionCode, ReplayRequest, ReplayResult};
 use fever_core::replay::{outcome_text, value_diff, CallRef};
 use fever_core::snapshot::{render_args_short, render_short};
 
@@ -43,6 +45,7 @@ pub enum Action {
     Quit,
     Replay(ReplayRequest),
     Cancel,
+    Undo,
 }
 
 /// A key, as the UI sees it (the terminal's key events are converted into these).
@@ -81,8 +84,49 @@ pub struct App {
     last_search: String,
     /// Source files' lines, by path.
     sources: HashMap<String, Vec<String>>,
-    /// Functions (`module.qualname`) whose code changed since the program recorded them.
-    pub edited: std::collections::HashSet<String>,
+    /// The code hash each reloaded function (`module.qualname`) runs now (`None`: gone).
+    current_code: HashMap<String, Option<u64>>,
+    /// The panes' sizes.
+    pub layout: Layout,
+}
+
+/// The panes' sizes, in percent: the call tree's width, and the values pane's share of the
+/// right column's height (the source and output panes share the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub tree_width: u16,
+    pub values_height: u16,
+}
+
+impl Layout {
+    const STEP: u16 = 5;
+    const MIN: u16 = 15;
+    const MAX: u16 = 85;
+
+    fn resize(&mut self, key: char) -> bool {
+        let (value, grow) = match key {
+            '>' => (&mut self.tree_width, true),
+            '<' => (&mut self.tree_width, false),
+            '+' | '=' => (&mut self.values_height, true),
+            '-' => (&mut self.values_height, false),
+            _ => return false,
+        };
+        *value = if grow {
+            (*value + Self::STEP).min(Self::MAX)
+        } else {
+            value.saturating_sub(Self::STEP).max(Self::MIN)
+        };
+        true
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            tree_width: 55,
+            values_height: 40,
+        }
+    }
 }
 
 impl App {
@@ -105,8 +149,26 @@ impl App {
             replaying: false,
             last_search: String::new(),
             sources: HashMap::new(),
-            edited: std::collections::HashSet::new(),
+            current_code: HashMap::new(),
+            layout: Layout::default(),
         }
+    }
+
+    /// A save (or an undo) changed these functions' code.
+    pub fn reloaded(&mut self, functions: Vec<FunctionCode>) {
+        for function in functions {
+            self.current_code.insert(function.name, function.code_hash);
+        }
+    }
+
+    /// Does `node` run other code now than when it was recorded?
+    pub fn is_edited(&self, tree: &Tree, node: NodeId) -> bool {
+        let Some(now) = self.current_code.get(tree.name_of(node)) else {
+            return false;
+        };
+        let code = tree.recording().tree().node(node).code;
+        let recorded = tree.recording().reader().code(code).map(|c| c.code_hash);
+        *now != recorded
     }
 
     /// Adds the program's output (bytes from its terminal); escape sequences are dropped.
@@ -216,6 +278,15 @@ impl App {
             Key::Char('s') => self.mark(true),
             Key::Char('e') => self.mark(false),
             Key::Char('r') => return self.replay(),
+            Key::Char('u') => {
+                if self.replaying {
+                    self.status = "a replay is running (Ctrl-C stops it)".into();
+                } else {
+                    self.status = "undoing the last reload...".into();
+                    return Action::Undo;
+                }
+            }
+            Key::Char(c) if self.layout.resize(c) => {}
             _ => {}
         }
         Action::None
@@ -273,8 +344,8 @@ impl App {
             self.status = "a replay is running (Ctrl-C stops it)".into();
             return Action::None;
         }
-        if !matches!(self.program, Program::Warm(_)) {
-            self.status = "replays start once the program's first run has ended".into();
+        if self.program == Program::Gone {
+            self.status = "the program side ended: nothing to replay".into();
             return Action::None;
         }
         let (Some(start), Some(tree)) = (self.start.clone(), self.tree.as_ref()) else {
@@ -297,6 +368,7 @@ impl App {
             start,
             end,
             break_at_end: self.break_at_end,
+            debug_on_raise: true,
             debugger: self.debugger.clone(),
         })
     }

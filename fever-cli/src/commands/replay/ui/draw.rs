@@ -1,6 +1,6 @@
 //! Drawing the UI (ratatui): the call tree on the left; the source of the selected call, its
-//! values (or the last replay's result) and the program's output on the right; a footer with the
-//! keys and the status; `?` shows the help over everything. Only the visible lines of the tree
+//! values (or the last replay's result) and the program's output on the right, sized by
+//! `App::layout`; a footer with the keys and the status; `?` shows the help over everything. Only the visible lines of the tree
 //! are formatted.
 
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -36,6 +36,12 @@ pub const HELP: &[(&str, &str)] = &[
         "b",
         "break at end: open the debugger when the end call returns",
     ),
+    (
+        "u",
+        "undo the last reload: the program runs its previous code again",
+    ),
+    ("< >", "narrow or widen the call tree"),
+    ("- +", "shrink or grow the values pane"),
     ("Ctrl-C", "stop a running replay"),
     ("?", "this help (any key closes it)"),
     ("q", "quit"),
@@ -45,14 +51,19 @@ pub const HELP: &[(&str, &str)] = &[
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
     let area = frame.area();
     let [main, footer] = Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
+    let sizes = app.layout;
+    let [left, right] = Layout::horizontal([
+        Constraint::Percentage(sizes.tree_width),
+        Constraint::Percentage(100 - sizes.tree_width),
+    ])
+    .areas(main);
+    let rest = 100 - sizes.values_height;
     let [source, values, output] = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
-            Constraint::Percentage(30),
-            Constraint::Percentage(40),
-            Constraint::Percentage(30),
+            Constraint::Percentage(rest / 2),
+            Constraint::Percentage(sizes.values_height),
+            Constraint::Percentage(rest - rest / 2),
         ])
         .areas(right);
     draw_tree(frame, app, left);
@@ -90,7 +101,7 @@ fn draw_tree(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let node = tree.node_at(i);
             let call = node.and_then(|n| tree.call_ref(n));
             let mut text = tree.line(i, width);
-            if node.is_some_and(|n| app.edited.contains(tree.name_of(n))) {
+            if node.is_some_and(|n| app.is_edited(tree, n)) {
                 text.push_str("  ✎ edited");
             }
             if call.is_some() && call == app.start {
@@ -153,7 +164,7 @@ fn draw_lines(frame: &mut Frame<'_>, title: &str, lines: &[String], area: Rect, 
 
 fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let keys = format!(
-        "s start  e end  r replay  b break-at-end [{}]  / search  Enter fold  x open ×N  ? help  q quit",
+        "s start  e end  r replay  b break-at-end [{}]  u undo  / search  Enter fold  x open ×N  < > - + resize  ? help  q quit",
         if app.break_at_end { "on" } else { "off" }
     );
     let status = match &app.mode {

@@ -1,9 +1,11 @@
 //! `fever replay`'s full-screen UI (ratatui over crossterm; no Python in this process). The
 //! program side runs under a pseudo-terminal; its calls appear in the tree as the recording
-//! grows; once its first run ended it is warm and `s`, `e`, `r` replay segments of it. While a
-//! replay that may open the debugger runs, the UI hands the terminal over: it leaves the
-//! alternate screen and relays keys and output between the real terminal and the program's,
-//! and takes the screen back when the replay's result arrives. `q` quits with 0; the terminal
+//! grows; `s`, `e`, `r` replay segments of it (in a fork of the warm program, also while its
+//! first run goes on), `u` undoes the last reload. When the program says a debugger opens (a
+//! replay raised or hit its end with break-at-end, or the first run raised), the UI hands the
+//! terminal over: it leaves the alternate screen, writes what the program printed since the
+//! replay began (so the debugger's prompt is there), relays keys and output between the real
+//! terminal and the program's, and takes the screen back at the program's next message. `q` quits with 0; the terminal
 //! is restored on every exit, a panic included.
 //!
 //! - `app.rs`: the state and what keys do (no terminal).
@@ -43,6 +45,8 @@ use app::{Action, App, Key};
 const KEEP_FIRST: u32 = 16;
 /// How often the call tree is reloaded while the first run goes on.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// The program's latest output kept for a hand-over to a debugger, at most.
+const RECENT_OUTPUT: usize = 64 * 1024;
 
 /// Runs the UI; returns the exit code.
 pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32> {
@@ -53,6 +57,7 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
         &python,
         &config.run,
         Keep::First(KEEP_FIRST),
+        Some(config.debugger),
         pty.follower(),
     )?;
     pty.release_follower();
@@ -62,6 +67,8 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
     let mut screen = Screen::enter()?;
     let mut app = App::new(config.break_at_end, config.debugger.name());
     let mut handover = false;
+    // What the program printed since the last replay began (the first run's, before one).
+    let mut recent: Vec<u8> = Vec::new();
     let mut last_reload = Instant::now();
     loop {
         for bytes in output.try_iter() {
@@ -71,10 +78,37 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                 let _ = out.flush();
             } else {
                 app.add_output(&bytes);
+                recent.extend_from_slice(&bytes);
+                if recent.len() > RECENT_OUTPUT {
+                    recent.drain(..recent.len() - RECENT_OUTPUT);
+                }
             }
         }
         for heard in responses.try_iter() {
+            // The debugger is done once the replay (or the first run) ends.
+            let ends_debugging = matches!(
+                heard,
+                Heard::Gone(_)
+                    | Heard::Response(
+                        Response::ReplayDone(_)
+                            | Response::ReplayFailed { .. }
+                            | Response::Finished { .. }
+                            | Response::Error { .. }
+                    )
+            );
+            if handover && ends_debugging {
+                handover = false;
+                screen.take_back()?;
+            }
             match heard {
+                Heard::Response(Response::Debugging) => {
+                    if !std::mem::replace(&mut handover, true) {
+                        Screen::hand_over()?;
+                        let mut out = io::stdout().lock();
+                        let _ = out.write_all(&std::mem::take(&mut recent));
+                        let _ = out.flush();
+                    }
+                }
                 Heard::Response(Response::Finished { exit_code }) => {
                     app.program = app::Program::Warm(exit_code);
                     app.status = format!(
@@ -83,16 +117,10 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                     reload(&mut app, &program);
                 }
                 Heard::Response(Response::ReplayDone(result)) => {
-                    if std::mem::take(&mut handover) {
-                        screen.take_back()?;
-                    }
                     let recorded = recorded_outcome(&app, script_module.as_deref());
                     app.show_result(&result, recorded);
                 }
                 Heard::Response(Response::ReplayFailed { reason }) => {
-                    if std::mem::take(&mut handover) {
-                        screen.take_back()?;
-                    }
                     app.replay_failed(&reason);
                 }
                 Heard::Response(Response::Error { message }) => {
@@ -100,14 +128,24 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                     app.status = format!("the program refused: {message}");
                 }
                 Heard::Response(Response::Reloaded { functions }) => {
-                    app.status = format!("reloaded {}", functions.join(", "));
-                    app.edited.extend(functions);
+                    let names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+                    app.status = format!("reloaded {}", names.join(", "));
+                    app.reloaded(functions);
+                }
+                Heard::Response(Response::Undone { file, functions }) => {
+                    let names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+                    app.status = format!(
+                        "undid the last reload of {file} ({}); the file on disk is unchanged",
+                        if names.is_empty() {
+                            "statements only".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                    app.reloaded(functions);
                 }
                 Heard::Response(Response::Pong) => {}
                 Heard::Gone(_) => {
-                    if std::mem::take(&mut handover) {
-                        screen.take_back()?;
-                    }
                     app.program = app::Program::Gone;
                     app.replaying = false;
                     app.status = "the program side ended; q quits".into();
@@ -139,13 +177,10 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
             Action::None => {}
             Action::Quit => break,
             Action::Cancel => program.send(&Request::Cancel)?,
+            Action::Undo => program.send(&Request::Undo)?,
             Action::Replay(request) => {
-                let debugger = request.break_at_end;
+                recent.clear();
                 program.send(&Request::Replay(request))?;
-                if debugger {
-                    Screen::hand_over()?;
-                    handover = true;
-                }
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use fever_core::control::{EndOutcome, ReplayResult};
+use fever_core::control::{EndOutcome, FunctionCode, ReplayResult};
 use fever_core::snapshot::Value;
 use fever_core::trace::{CodeInfo, Event, TraceHeader, TraceReader, TraceWriter};
 use ratatui::backend::TestBackend;
@@ -145,25 +145,96 @@ fn search_marks_and_the_replay_request() {
     assert!(request.break_at_end && app.replaying);
     assert_eq!(app.key(Key::Char('r')), Action::None);
     assert_eq!(app.key(Key::CtrlC), Action::Cancel);
-    app.edited.insert("app.leaf".into());
+    // leaf's code changed (its recorded hash is 0), step's did and went back (an undo).
+    app.reloaded(vec![
+        FunctionCode {
+            name: "app.leaf".into(),
+            code_hash: Some(1),
+        },
+        FunctionCode {
+            name: "app.step".into(),
+            code_hash: Some(0),
+        },
+    ]);
     let text = screen(&mut app, 140, 30);
     assert!(text.contains("◀ start") && text.contains("◀ end"), "{text}");
     assert_eq!(text.matches("✎ edited").count(), 4, "{text}");
+    app.reloaded(vec![FunctionCode {
+        name: "app.leaf".into(),
+        code_hash: Some(0),
+    }]);
+    assert_eq!(screen(&mut app, 140, 30).matches("✎ edited").count(), 0);
     assert!(text.contains("break-at-end [on]"), "{text}");
 }
 
 #[test]
-fn replays_wait_for_the_warm_program_and_a_start() {
+fn replays_need_a_start_and_a_program_and_may_run_during_the_first_run() {
     let mut app = warm_app(2);
     assert_eq!(app.key(Key::Char('r')), Action::None);
     assert!(app.status.contains("mark a start call"));
     app.program = Program::Running;
     app.key(Key::Char('s'));
+    let Action::Replay(request) = app.key(Key::Char('r')) else {
+        panic!("no replay while the first run goes on")
+    };
+    assert!(request.debug_on_raise && !request.break_at_end);
+    app.replay_failed("cancelled");
+    app.program = Program::Gone;
     assert_eq!(app.key(Key::Char('r')), Action::None);
-    assert!(app
-        .status
-        .contains("once the program's first run has ended"));
+    assert!(app.status.contains("nothing to replay"), "{}", app.status);
     assert_eq!(app.key(Key::Char('q')), Action::Quit);
+}
+
+#[test]
+fn undo_is_asked_for_unless_a_replay_runs() {
+    let mut app = warm_app(1);
+    assert_eq!(app.key(Key::Char('u')), Action::Undo);
+    app.key(Key::Char('s'));
+    assert!(matches!(app.key(Key::Char('r')), Action::Replay(_)));
+    assert_eq!(app.key(Key::Char('u')), Action::None);
+    assert!(app.status.contains("a replay is running"));
+}
+
+#[test]
+fn panes_resize_with_keys_within_bounds() {
+    let mut app = warm_app(1);
+    let border_of_tree = |app: &mut App| {
+        let text = screen(app, 100, 30);
+        let row: Vec<char> = text.lines().nth(1).unwrap().chars().collect();
+        row.iter().skip(1).position(|c| *c == '│').unwrap() + 1
+    };
+    assert_eq!(border_of_tree(&mut app), 54);
+    app.key(Key::Char('>'));
+    app.key(Key::Char('>'));
+    assert_eq!(app.layout.tree_width, 65);
+    assert_eq!(border_of_tree(&mut app), 64);
+    for _ in 0..20 {
+        app.key(Key::Char('<'));
+    }
+    assert_eq!(app.layout.tree_width, 15);
+    assert_eq!(border_of_tree(&mut app), 14);
+    // The values pane grows from 40% of the right column's height, at most to 85%.
+    let values_height = |app: &mut App| {
+        let text = screen(app, 100, 42);
+        let lines: Vec<&str> = text.lines().collect();
+        let top = lines.iter().position(|l| l.contains(" values ")).unwrap();
+        let bottom = lines.iter().position(|l| l.contains(" output ")).unwrap();
+        bottom - top
+    };
+    let before = values_height(&mut app);
+    app.key(Key::Char('+'));
+    app.key(Key::Char('+'));
+    assert_eq!(app.layout.values_height, 50);
+    assert_eq!(values_height(&mut app), before + 4);
+    for _ in 0..20 {
+        app.key(Key::Char('-'));
+    }
+    assert_eq!(app.layout.values_height, 15);
+    let text = screen(&mut app, 160, 30);
+    assert!(text.contains("< > - + resize"), "{text}");
+    app.key(Key::Char('?'));
+    let text = screen(&mut app, 160, 30);
+    assert!(text.contains("narrow or widen the call tree"), "{text}");
 }
 
 #[test]
@@ -208,14 +279,15 @@ fn a_result_shows_locals_the_value_and_the_diff() {
 fn help_and_output() {
     let mut app = warm_app(1);
     app.add_output(b"hello \x1b[31mred\x1b[0m\r\nsecond line");
+    let text = screen(&mut app, 120, 30);
+    assert!(
+        text.contains("hello red") && text.contains("second line"),
+        "{text}"
+    );
     app.key(Key::Char('?'));
     let text = screen(&mut app, 120, 30);
     assert!(
         text.contains(" keys ") && text.contains("break at end: open the debugger"),
-        "{text}"
-    );
-    assert!(
-        text.contains("hello red") && text.contains("second line"),
         "{text}"
     );
     app.key(Key::Char('j'));
