@@ -1,12 +1,15 @@
 """`fever replay`: how fast a warm program re-runs a segment, and what recording under replay costs.
 
 - warm replay latency: the program side (`fever _replay-serve`) runs `examples/slow_boot` once;
-  then a replay of `app.summarize` is asked over the control socket N times, each timed from the
-  request leaving to the result (the end call's locals and return value) arriving: fork, the
-  call re-run in the child, snapshots, the pipe, the socket. The UI adds one frame to this (see the
-  frame time). Compared with plain `python app.py`, the cold run a replay saves.
+  then a replay of `app.summarize` is asked over the control socket N times, PAUSE apart (a user
+  pressing `r`), each timed from the request leaving to the result (the end call's locals and
+  return value) arriving: the child (a standby forked ahead while the program idles), the call
+  re-run in it, snapshots, the pipe, the socket. The UI adds one frame to this (see the frame
+  time). Compared with plain `python app.py`, the cold run a replay saves.
 - the same on a program holding ~1 GB (a 1 GiB bytearray, every page written, and 1 M small
-  tuples), the case `gc.freeze()` and copy-on-write are for.
+  tuples), the case `gc.freeze()` and copy-on-write are for; also back to back (each request
+  sent as soon as the last result arrived), where the request waits for the next standby's fork,
+  i.e. what a replay costs when it has to fork (the page-table copy).
 - UI frame time on a million calls: the `frame_time_on_a_million_calls` Rust test (ratatui's
   TestBackend, 200×60 cells, a recording of 1,000,000 calls), best of one run of 200 frames.
 - recording overhead under replay against `fever record`: the in-script time of
@@ -35,6 +38,8 @@ NAME = "replay"
 TITLE = "`fever replay`: warm replay latency, frame time, recording overhead"
 GOAL_REPLAY_MS = 50.0
 GOAL_FRAME_MS = 16.0
+# Between two replays, as a user pressing `r` (the standby fork happens meanwhile).
+PAUSE_S = 0.25
 
 BIG = '''
 import time
@@ -108,8 +113,10 @@ def _stop(p: subprocess.Popen, s: socket.socket, directory: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _replays(ctx: Ctx, cwd: Path, script: str, function: str, n: int) -> tuple[list[float], float]:
-    """Latencies (ms) of `n` replays of `function#1`, and the first run's wall time (s)."""
+def _replays(ctx: Ctx, cwd: Path, script: str, function: str, n: int,
+             pause: float = PAUSE_S) -> tuple[list[float], float]:
+    """Latencies (ms) of `n` replays of `function#1`, `pause` s apart (the first too, after the
+    first run), and the first run's wall time (s)."""
     started = time.perf_counter()
     p, s, directory = _serve(ctx, cwd, script, subprocess.DEVNULL)
     try:
@@ -120,6 +127,7 @@ def _replays(ctx: Ctx, cwd: Path, script: str, function: str, n: int) -> tuple[l
         body = _text(function) + struct.pack("<I", 1) + _text(function) + struct.pack("<I", 1) + b"\x00" + _text("pdb")
         latencies = []
         for _ in range(n):
+            time.sleep(pause)
             t0 = time.perf_counter()
             s.sendall(_frame(2, body))
             tag, reply = _receive(s)
@@ -210,11 +218,14 @@ def run(ctx: Ctx) -> dict:
         (Path(tmp) / "big.py").write_text(BIG)
         big, big_first = _replays(ctx, Path(tmp), "big.py", "__main__.step", n)
         log(f"1 GB: replay median {median(big):.1f} ms (first run {big_first:.1f} s)")
+        big_now, _ = _replays(ctx, Path(tmp), "big.py", "__main__.step", n, pause=0.0)
+        log(f"1 GB back to back: replay median {median(big_now):.1f} ms")
     return {
         "n": n,
         "cold_s": cold,
         "replay_ms": latencies,
         "big_ms": big,
+        "big_now_ms": big_now,
         "raw_fork_ms": _raw_fork_ms(ctx),
         "overhead": _overhead(ctx, ctx.rounds(5, 3)),
         "frame": _frame_time(),
@@ -226,7 +237,8 @@ def render(res: dict) -> str:
     o = res["overhead"]
     f = res["frame"]
     rows = [
-        ["replay of `app.summarize` on slow_boot, warm (request → locals and value back)",
+        [f"replay of `app.summarize` on slow_boot, warm (request → locals and value back), "
+         f"{PAUSE_S:g} s apart",
          f"{fmt_ms(m)} median, {fmt_ms(min(res['replay_ms']))} best, {fmt_ms(max(res['replay_ms']))} worst "
          f"({res['n']} replays)",
          f"plain `python app.py` (cold, loads again): {fmt_s(res['cold_s'])}, "
@@ -234,6 +246,9 @@ def render(res: dict) -> str:
         ["the same on a program holding ~1 GB (1 GiB bytearray written + 1 M tuples)",
          f"{fmt_ms(big)} median, {fmt_ms(min(res['big_ms']))} best, {fmt_ms(max(res['big_ms']))} worst",
          f"a bare `os.fork()` of plain python holding the same: {fmt_ms(res['raw_fork_ms'])} (best of 5)"],
+        ["the same, back to back (each replay waits for the next standby's fork)",
+         f"{fmt_ms(median(res['big_now_ms']))} median, {fmt_ms(min(res['big_now_ms']))} best, "
+         f"{fmt_ms(max(res['big_now_ms']))} worst", "what a replay costs when it has to fork"],
         [f"UI frame on {f['calls']:,} calls (200×60 cells, TestBackend)", fmt_ms(f["frame_ms"], 2),
          f"building the tree: {fmt_ms(f['load_ms'], 0)} once; opening a [×333,333] line: {fmt_ms(f['open_ms'])}"],
         ["`tracing_walk.py` in-script: python / `fever record` / replay program side",
@@ -244,7 +259,10 @@ def render(res: dict) -> str:
     return "\n".join([
         md_table(["measured", "time", "compared"], rows), "",
         "Replays are timed at the control socket (what `fever replay`'s UI waits for before drawing the "
-        "values pane; drawing is one frame more). pyttd restores a checkpoint in 50–300 ms (its own "
+        "values pane; drawing is one frame more). While the program idles after its first run (no "
+        "thread of its own alive, no reload since), a standby child is forked ahead and waits for the "
+        "next request, so the page-table copy of the fork, which grows with the memory held, is off "
+        "the replay's path. pyttd restores a checkpoint in 50–300 ms (its own "
         "figures, not measured here). The recording under replay is `fever record`'s tracer with the "
         "replay hooks: the first 16 calls of each function keep references to their arguments.",
     ])

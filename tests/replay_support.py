@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 VERSION = 2
-PING, REPLAY, CANCEL, QUIT = 1, 2, 3, 4
-PONG, FINISHED, DONE, FAILED, ERROR = 101, 102, 103, 104, 105
+PING, REPLAY, CANCEL, QUIT, UNDO = 1, 2, 3, 4, 5
+PONG, FINISHED, DONE, FAILED, ERROR, RELOADED, UNDONE, DEBUGGING = 101, 102, 103, 104, 105, 106, 107, 108
 RETURNED, RAISED, NOT_REACHED = 1, 2, 3
 
 
@@ -48,6 +48,8 @@ class Reply:
     notes: dict[str, str] = field(default_factory=dict)
     value: bytes = b""
     message: str = ""
+    # RELOADED / UNDONE: the functions that changed, with the hash of the code they run now.
+    functions: dict[str, int | None] = field(default_factory=dict)
 
 
 class Reader:
@@ -75,6 +77,12 @@ def parse(tag: int, body: bytes) -> Reply:
     r = Reader(body)
     if tag in (FAILED, ERROR):
         reply.message = r.str()
+    elif tag in (RELOADED, UNDONE):
+        if tag == UNDONE:
+            reply.message = r.str()  # the file
+        for _ in range(r.u32()):
+            name = r.str()
+            reply.functions[name] = struct.unpack("<Q", r.take(8))[0] if r.take(1)[0] else None
     elif tag == DONE:
         reply.outcome = r.take(1)[0]
         if reply.outcome == RETURNED:

@@ -19,8 +19,9 @@ import subprocess
 import pytest
 
 from conftest import PYTHON, REPO, edit, run_fever, write
-from replay_support import (CANCEL, DONE, ERROR, FAILED, FINISHED, NOT_REACHED, PING, PONG, RAISED, REPLAY,
-                            RETURNED, Channel, frame, private_socket_dir, replay_body, serve_args, wait_gone)
+from replay_support import (CANCEL, DONE, ERROR, FAILED, FINISHED, NOT_REACHED, PING, PONG, RAISED, RELOADED, REPLAY,
+                            RETURNED, UNDO, UNDONE, Channel, frame, private_socket_dir, replay_body, serve_args,
+                            wait_gone)
 
 PROGRAM = '''
 import asyncio
@@ -360,6 +361,34 @@ def test_garbage_on_the_control_channel_is_answered_with_errors(served):
     assert p.wait_exit(15) == 0, p.report()
     assert wait_gone(sock)
     assert not any("panicked" in line or "Traceback" in line for line in p.stderr), p.report()
+
+
+def test_undo_over_the_control_channel(served, program):
+    p, channel, _ = served
+    channel.send(UNDO)
+    reply = channel.receive()
+    assert reply.tag == ERROR and reply.message == "there is no reload to undo", reply
+    before = channel.replay("__main__.summarize")
+    edit(program, "total = sum(rows)", "total = sum(rows) * 10")
+    reloaded = channel.receive()
+    assert reloaded.tag == RELOADED and list(reloaded.functions) == ["__main__.summarize"], reloaded
+    edited = channel.replay("__main__.summarize")
+    assert edited.tag == DONE and edited.value != before.value
+    channel.send(UNDO)
+    undone = channel.receive()
+    assert undone.tag == UNDONE and undone.message == "prog.py", undone
+    # The code it runs again hashes differently from the edited one.
+    assert list(undone.functions) == ["__main__.summarize"]
+    assert undone.functions["__main__.summarize"] not in (None, reloaded.functions["__main__.summarize"])
+    again = channel.replay("__main__.summarize")
+    assert again.tag == DONE and again.value == before.value
+    # The file on disk keeps the edit; saving it again reloads it as usual.
+    assert "sum(rows) * 10" in program.read_text()
+    program.write_text(program.read_text())
+    assert channel.receive().tag == RELOADED
+    assert channel.replay("__main__.summarize").value == edited.value
+    assert any("fever: undid the last reload of prog.py: __main__.summarize" in line for line in p.stderr), \
+        p.report()
 
 
 def test_the_control_socket_is_private(served):
