@@ -88,6 +88,23 @@ def select(t: Tmux, name: str) -> None:
     t.wait_for(rf"^/{name}\s*$")
 
 
+def in_pdb(t: Tmux, command: str, printed: str, timeout: float = 20.0) -> str:
+    """Waits for pdb to have the terminal (the UI left its screen), runs `command`, waits for
+    `printed`, continues with `c`, and waits for the UI's screen to be back; the pdb screen."""
+    t.wait_for(r"^\(Pdb\)", timeout)
+    assert t.flag("alternate_on") == "0"
+    t.type(command)
+    t.keys("Enter")
+    screen = t.wait_for(printed)
+    t.type("c")
+    t.keys("Enter")
+    deadline = time.monotonic() + timeout
+    while t.flag("alternate_on") != "1":
+        assert time.monotonic() < deadline, f"the UI did not take the screen back:\n{t.screen()}"
+        time.sleep(0.1)
+    return screen
+
+
 def test_navigate_search_pick_and_replay(ui):
     t = ui()
     screen = t.screen()
@@ -127,16 +144,9 @@ def test_a_raising_replay_opens_pdb_and_c_returns_to_the_ui(ui):
     t.keys("s", "b")
     t.wait_for(r"break-at-end \[on\]")
     t.keys("r")
-    t.wait_for(r"^\(Pdb\)")
-    assert t.flag("alternate_on") == "0"
-    t.type("p y * 3")
-    t.keys("Enter")
-    t.wait_for(r"^30$")
-    t.type("c")
-    t.keys("Enter")
+    in_pdb(t, "p y * 3", r"^30$")
     screen = t.wait_for(r"raised: ValueError\('bad 10'\)")
     assert "y = 10" in screen
-    assert t.flag("alternate_on") == "1"
 
 
 def test_ctrl_c_stops_a_hanging_replay_and_os_exit_ends_only_the_replay(ui):
@@ -171,18 +181,10 @@ def test_a_raising_replay_opens_pdb_in_the_raising_frame_without_break_at_end(ui
     # boom raises inside the start call: the debugger opens where it raised.
     select(t, "boom")
     t.keys("s", "r")
-    t.wait_for(r"^\(Pdb\)")
-    assert t.flag("alternate_on") == "0"
-    screen = t.screen()
-    assert "ValueError: bad 10" in screen or "boom()" in screen, screen
-    t.type("p y, x")
-    t.keys("Enter")
-    t.wait_for(r"^\(10, 5\)$")
-    t.type("c")
-    t.keys("Enter")
+    screen = in_pdb(t, "p y, x", r"^\(10, 5\)$")
+    assert "ValueError: bad 10" in screen and "-> raise ValueError" in screen, screen
     screen = t.wait_for(r"raised: ValueError\('bad 10'\)")
     assert "y = 10" in screen
-    assert t.flag("alternate_on") == "1"
     # The UI is usable again, and a replay that returns opens no debugger.
     select(t, "inner")
     t.keys("s", "r")
@@ -207,17 +209,9 @@ print("result", compute(rows))
 
 def test_the_first_runs_exception_opens_pdb_post_mortem_and_the_program_stays_warm(ui, tmp_path):
     t = ui(program=CRASHING, ready=None)
-    t.wait_for(r"^\(Pdb\)", timeout=30)
-    screen = t.screen()
+    screen = in_pdb(t, "p total, rows", r"^\(6, \[1, 2, 3\]\)$", timeout=30)
     assert "ZeroDivisionError" in screen and "loading" in screen, screen
-    assert t.flag("alternate_on") == "0"
-    t.type("p total, rows")
-    t.keys("Enter")
-    t.wait_for(r"^\(6, \[1, 2, 3\]\)$")
-    t.type("c")
-    t.keys("Enter")
     t.wait_for(r"finished, exit code 1; warm")
-    assert t.flag("alternate_on") == "1"
     # The fix is reloaded into the warm program and the failing call replays with it.
     edit(tmp_path / "prog.py", "total / (len(rows) - 3)", "total / len(rows)")
     t.wait_for(r"reloaded __main__\.compute")

@@ -62,8 +62,7 @@ pub fn run(py: Python<'_>, request: &ReplayRequest, pipe: RawFd, started: Instan
                     py,
                     pipe,
                     &request.debugger,
-                    None,
-                    err.traceback(py).map(pyo3::Bound::into_any),
+                    &At::Raise(err.value(py).clone().into_any()),
                 );
             }
             format!(
@@ -113,15 +112,9 @@ pub unsafe fn end_reached(raised: bool, value: *mut PyObject) -> ! {
         unsafe { snapshot_exception(value, &limits, &mut snapshot) };
         // SAFETY: `value` is live (the callback's argument).
         let exc = unsafe { Bound::from_borrowed_ptr(py, value) };
-        let traceback = py
-            .import("traceback")
-            .and_then(|t| t.call_method1("format_exception", (&exc,)))
-            .and_then(|lines| lines.extract::<Vec<String>>())
-            .map(|lines| lines.concat())
-            .unwrap_or_default();
+        let traceback = formatted(py, &exc);
         if request.break_at_end || request.debug_on_raise {
-            let tb = exc.getattr("__traceback__").ok();
-            debug(py, pipe, &request.debugger, None, tb);
+            debug(py, pipe, &request.debugger, &At::Raise(exc));
         }
         EndOutcome::Raised {
             exception: snapshot,
@@ -131,7 +124,7 @@ pub unsafe fn end_reached(raised: bool, value: *mut PyObject) -> ! {
         // SAFETY: GIL held; `value` is the live returned value (or NULL).
         unsafe { snapshot_value(value, &limits, &mut snapshot) };
         if request.break_at_end {
-            debug(py, pipe, &request.debugger, Some(frame), None);
+            debug(py, pipe, &request.debugger, &At::Return(frame));
         }
         EndOutcome::Returned(snapshot)
     };
@@ -171,16 +164,38 @@ fn locals_of(py: Python<'_>, frame: &Bound<'_, PyAny>) -> Vec<(String, Vec<u8>)>
     }
 }
 
-/// Opens the debugger on the pty/terminal the program has, in `frame` or post-mortem on `tb`,
-/// once the parent was told (on `pipe`) that a debugger has the terminal.
-fn debug(
-    py: Python<'_>,
-    pipe: RawFd,
-    name: &str,
-    frame: Option<Bound<'_, PyAny>>,
-    tb: Option<Bound<'_, PyAny>>,
-) {
+/// Where the debugger opens.
+enum At<'py> {
+    /// In this frame, at its return.
+    Return(Bound<'py, PyAny>),
+    /// Post-mortem, where this exception was raised (its traceback is printed first, as Python
+    /// prints an uncaught one).
+    Raise(Bound<'py, PyAny>),
+}
+
+/// Python's formatted traceback of `exc`.
+fn formatted(py: Python<'_>, exc: &Bound<'_, PyAny>) -> String {
+    py.import("traceback")
+        .and_then(|t| t.call_method1("format_exception", (exc,)))
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|lines| lines.concat())
+        .unwrap_or_default()
+}
+
+/// Opens the debugger on the pty/terminal the program has, once the parent was told (on
+/// `pipe`) that a debugger has the terminal.
+fn debug(py: Python<'_>, pipe: RawFd, name: &str, at: &At<'_>) {
     send(pipe, &Response::Debugging);
+    let (frame, tb) = match at {
+        At::Return(frame) => (Some(frame.clone()), None),
+        At::Raise(exc) => {
+            if let Ok(stderr) = py.import("sys").and_then(|sys| sys.getattr("stderr")) {
+                let _ = stderr.call_method1("write", (formatted(py, exc),));
+                let _ = stderr.call_method0("flush");
+            }
+            (None, exc.getattr("__traceback__").ok())
+        }
+    };
     let opened = py
         .import("fever._replay")
         .and_then(|m| m.call_method1("debug", (name, frame, tb)));
