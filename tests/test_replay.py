@@ -484,7 +484,7 @@ def test_dash_m_module_names_answer_to_the_module(tmp_path):
 @pytest.mark.parametrize("debugger, module", [("pdbpp", "pdbpp"), ("ipdb", "ipdb"), ("pudb", "pudb")])
 def test_other_debuggers_when_installed(program, tmp_path, debugger, module):
     if subprocess.run([str(PYTHON), "-c", f"import {module}"], capture_output=True).returncode:
-        pytest.skip(f"{module} is not installed in the venv under test")
+        pytest.skip(f"{module} is not installed (or does not import) in the venv under test")
     if debugger == "pudb":
         pytest.skip("pudb draws a full-screen UI: driven in tmux only")
     result = replay("--start", "prog.boom", "--break-at-end", "--debugger", debugger, "prog.py", cwd=tmp_path,
