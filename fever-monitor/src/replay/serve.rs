@@ -109,11 +109,14 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
         let event = py.detach(|| events.recv_timeout(Duration::from_millis(50)));
         match event {
             Ok(event) => {
-                // A reload since the standby was forked (none can run now: we hold the GIL)
-                // makes it stale.
-                let ready = standby
-                    .take()
-                    .filter(|s| s.generation == reload::history::generation());
+                // A replay takes the standby, unless a reload since it was forked (none can run
+                // now: we hold the GIL) made it stale.
+                let ready = match event {
+                    Event::Request(Request::Replay(_)) => standby
+                        .take()
+                        .filter(|s| s.generation == reload::history::generation()),
+                    _ => None,
+                };
                 if matches!(handle(py, event, ready, &events, &server)?, After::Quit) {
                     return Ok(0);
                 }
