@@ -3,9 +3,10 @@
 `Channel` speaks fever's control protocol (fever_core::control) to a program side started as
 `fever _replay-serve --control SOCKET ...`, the way `fever replay`'s front end does: frames are a
 little-endian u32 length, then the version byte, the tag byte and the body; strings and byte
-strings are a u32 length then the bytes. Only what the tests need is decoded: the tag, and for a
+strings are a u32 length then the bytes. Only what the tests need is decoded: the tag, for a
 finished replay the outcome, the names of the locals, the argument notes and a few strings found
-in the snapshots (snapshots are compared by the text they contain, not decoded).
+in the snapshots (snapshots are compared by the text they contain, not decoded), and for a reload
+or an undo the functions it changed with the hash of their code.
 """
 
 from __future__ import annotations
