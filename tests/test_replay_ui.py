@@ -125,7 +125,7 @@ def test_navigate_search_pick_and_replay(ui):
     t.wait_for(r"^EXIT=0$")
 
 
-def test_an_edit_is_reloaded_and_the_replay_shows_the_diff(ui, tmp_path):
+def test_an_edit_is_reloaded_the_replay_shows_the_diff_and_u_undoes_it(ui, tmp_path):
     t = ui()
     select(t, "summarize")
     t.keys("s")
@@ -136,6 +136,17 @@ def test_an_edit_is_reloaded_and_the_replay_shows_the_diff(ui, tmp_path):
     screen = t.wait_for(r"return value: 60")
     assert "recorded: 6" in screen and "-6" in screen and "+60" in screen, screen
     assert screen.count("loading") == 1, screen
+    # u undoes the reload: the mark goes, and the replay runs the recorded code again.
+    t.keys("u")
+    t.wait_for(r"undid the last reload of prog\.py \(__main__\.summarize\)")
+    screen = t.screen()
+    assert "✎ edited" not in screen, screen
+    t.keys("r")
+    screen = t.wait_for(r"return value: 6\b")
+    assert "recorded: the same" in screen, screen
+    # Nothing is left to undo.
+    t.keys("u")
+    t.wait_for(r"the program refused: there is no reload to undo")
 
 
 def test_a_raising_replay_opens_pdb_and_c_returns_to_the_ui(ui):
@@ -219,26 +230,6 @@ def test_the_first_runs_exception_opens_pdb_post_mortem_and_the_program_stays_wa
     t.keys("s", "r")
     screen = t.wait_for(r"return value: 2\.0")
     assert screen.count("loading") == 1, screen
-
-
-def test_u_undoes_the_last_reload(ui, tmp_path):
-    t = ui()
-    select(t, "summarize")
-    t.keys("s")
-    edit(tmp_path / "prog.py", "total = sum(rows)", "total = sum(rows) * 10")
-    t.wait_for(r"summarize\(rows=\[1, 2, 3\]\) → 6 .*✎ edited")
-    t.keys("r")
-    t.wait_for(r"return value: 60")
-    t.keys("u")
-    t.wait_for(r"undid the last reload of prog\.py \(__main__\.summarize\)")
-    screen = t.screen()
-    assert "✎ edited" not in screen, screen
-    t.keys("r")
-    screen = t.wait_for(r"return value: 6\b")
-    assert "recorded: the same" in screen, screen
-    # Nothing is left to undo.
-    t.keys("u")
-    t.wait_for(r"the program refused: there is no reload to undo")
 
 
 SLOW = """
