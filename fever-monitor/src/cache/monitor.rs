@@ -1,19 +1,18 @@
-//! The cache's sys.monitoring callbacks: a per-thread stack of project calls, each with the set
-//! of project code it reached (a bitset over code entries, merged into the caller's when a call
-//! ends) and, for the first calls of each code in a run, its arguments captured at the start.
-//! A call that turns out slow is then offered to the cache with its key, result and reached
-//! code — the first run already fills the cache, before any trampoline exists.
-//!
-//! Library code gets `DISABLE` from `PY_START`, `PY_RESUME`, `PY_RETURN` and `PY_YIELD`.
-//! Nothing here raises, panics or leaves an exception set.
+//! The cache's bookkeeping, the monitoring engine's consumer in [`Slot::Cache`]: a per-thread
+//! stack of project calls, each with the set of project code it reached (a bitset over code
+//! entries, merged into the caller's when a call ends) and, for the first calls of each code in
+//! a run, its arguments captured at the start. A call that turns out slow is then offered to the
+//! cache with its key, result and reached code — the first run already fills the cache, before
+//! any trampoline exists. Nothing here raises, panics or leaves an exception set.
 
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use pyo3::ffi::{self, PyObject, Py_ssize_t};
+use pyo3::ffi::{self, PyObject};
 
 use super::{offer_slow_call, state, Captured, SlowCall};
-use crate::monitoring::{self, disable, none};
-use crate::tracer::clock;
+use crate::engine::{self, clock, At, Consumer, Event, Slot};
 
 /// Calls of each code per run whose arguments are captured at their start.
 const CAPTURES_PER_RUN: u32 = 8;
@@ -30,42 +29,61 @@ struct Frame {
 }
 
 /// One thread's calls.
+#[derive(Default)]
 pub struct ThreadStack {
-    ident: u64,
     frames: Vec<Frame>,
     /// `reached[d]`: the code entries reached by the call at depth `d` (bit per entry).
     reached: Vec<Vec<u64>>,
-    /// Set by the trampoline just before it calls the original code of this entry.
-    pub dispatching: Option<usize>,
-    /// The reached set of the last dispatched call that returned: (entry, reached entries).
-    pub last_dispatched: Option<(usize, Vec<usize>)>,
 }
 
-/// The calling thread's stack in `stacks` (created on first use).
-#[inline]
-pub fn thread_stack(stacks: &mut Vec<ThreadStack>) -> &mut ThreadStack {
-    // SAFETY: only reads the calling thread's id.
-    #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
-    let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
-    // The first stack is the thread that ran most recently (moved there on a switch).
-    if stacks.first().is_some_and(|t| t.ident == ident) {
-        return &mut stacks[0];
+thread_local! {
+    /// Set by the trampoline just before it calls the original code of this entry.
+    static DISPATCHING: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The reached set of the last dispatched call that returned: (entry, reached entries).
+    static LAST_DISPATCHED: RefCell<Option<(usize, Vec<usize>)>> = const { RefCell::new(None) };
+}
+
+/// The trampoline is about to call (`Some`) the original code of `entry`, or is done (`None`).
+pub fn set_dispatching(entry: Option<usize>) {
+    DISPATCHING.set(entry);
+}
+
+/// The reached set of the last dispatched call that returned on this thread, taken.
+pub fn take_last_dispatched() -> Option<(usize, Vec<usize>)> {
+    LAST_DISPATCHED.take()
+}
+
+/// The cache's consumer: one [`ThreadStack`] per engine thread.
+#[derive(Default)]
+pub struct Monitor {
+    threads: Vec<ThreadStack>,
+}
+
+impl Monitor {
+    /// The stack of the calling thread (created on first use).
+    #[inline]
+    fn stack(&mut self, at: &At) -> &mut ThreadStack {
+        if self.threads.len() <= at.thread {
+            self.threads
+                .resize_with(at.thread + 1, ThreadStack::default);
+        }
+        &mut self.threads[at.thread]
     }
-    let index = stacks
-        .iter()
-        .position(|t| t.ident == ident)
-        .unwrap_or_else(|| {
-            stacks.push(ThreadStack {
-                ident,
-                frames: Vec::new(),
-                reached: Vec::new(),
-                dispatching: None,
-                last_dispatched: None,
-            });
-            stacks.len() - 1
-        });
-    stacks.swap(0, index);
-    &mut stacks[0]
+}
+
+/// Arms the cache's bookkeeping on tool `tool_id`.
+pub fn arm(
+    py: pyo3::Python<'_>,
+    tool_id: u8,
+    project: &crate::project::Project,
+) -> pyo3::PyResult<()> {
+    engine::arm(py, tool_id, project, Slot::Cache, Box::<Monitor>::default())
+}
+
+/// Disarms it (its stacks and captured arguments are dropped).
+pub fn disarm(py: pyo3::Python<'_>) -> pyo3::PyResult<()> {
+    drop(engine::disarm::<Monitor>(py, Slot::Cache)?);
+    Ok(())
 }
 
 impl ThreadStack {
@@ -140,23 +158,18 @@ pub fn bit_indices(bits: &[u64]) -> Vec<usize> {
 
 /// `PY_START(code, offset)` and `PY_RESUME`/`PY_THROW` (`resumed`): a call (or a generator
 /// step) of project code begins.
-unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *mut PyObject {
-    if nargs < 1 || super::busy() {
-        return none();
+unsafe fn begin(monitor: &mut Monitor, at: &At, resumed: bool) {
+    if super::busy() {
+        return;
     }
-    // SAFETY: CPython passes `nargs` valid arguments, with the GIL held.
-    let code = unsafe { *args };
+    // SAFETY: GIL held (a callback).
     let Some(cache) = (unsafe { state() }) else {
-        return none();
+        return;
     };
-    // SAFETY: GIL held, `code` live, no exception set in a callback.
-    let Some(entry) = (unsafe { cache.codes.entry(code, &mut cache.index) }) else {
-        return disable();
-    };
-    let stack = thread_stack(&mut cache.threads);
-    let dispatched = stack.dispatching == Some(entry);
+    let entry = at.entry as usize;
+    let dispatched = DISPATCHING.get() == Some(entry);
     if dispatched {
-        stack.dispatching = None;
+        DISPATCHING.set(None);
     }
     let info = &mut cache.codes.infos[entry];
     let capture =
@@ -168,8 +181,7 @@ unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *
     } else {
         None
     };
-    stack.push(entry, captured, dispatched);
-    none()
+    monitor.stack(at).push(entry, captured, dispatched);
 }
 
 /// Reads and keys the current frame's arguments. Safety: GIL held, inside `PY_START`.
@@ -193,8 +205,10 @@ unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<
         .collect();
     let names: Vec<&str> = strs.iter().map(String::as_str).collect();
     super::set_busy(true);
+    engine::set_busy(true);
     // SAFETY: GIL held, values live or NULL.
     let key = unsafe { super::values::key(&names, &values) };
+    engine::set_busy(false);
     super::set_busy(false);
     Some(Box::new(Captured {
         values,
@@ -205,28 +219,23 @@ unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<
 
 /// `PY_RETURN(code, offset, value)`, `PY_YIELD` and `PY_UNWIND(code, offset, exception)`: a
 /// call (or step) of project code ends. Only a real return offers a result to the cache.
-unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Option<SlowCall> {
-    if nargs < 1 || super::busy() {
+unsafe fn end(monitor: &mut Monitor, at: &At, returned: bool) -> Option<SlowCall> {
+    if super::busy() {
         return None;
     }
-    // SAFETY: CPython passes `nargs` valid arguments, with the GIL held.
-    let code = unsafe { *args };
-    // SAFETY: GIL held.
+    // SAFETY: GIL held (a callback).
     let cache = unsafe { state() }?;
-    // SAFETY: GIL held, `code` live.
-    let super::codes::Lookup::Project(entry) = (unsafe { cache.codes.lookup(code) }) else {
-        return None;
-    };
+    let entry = at.entry as usize;
     let (min_ticks, ns_per_tick) = (cache.min_ticks, cache.ns_per_tick);
-    let stack = thread_stack(&mut cache.threads);
-    let (frame, reached) = stack.pop(entry)?;
+    let (frame, reached) = monitor.stack(at).pop(entry)?;
     let ticks = clock::ticks().saturating_sub(frame.start);
     if frame.dispatched {
         let reached = returned.then(|| (entry, bit_indices(reached)));
-        stack.last_dispatched = reached;
+        LAST_DISPATCHED.set(reached);
         return None;
     }
-    if !returned || ticks < min_ticks || nargs < 3 {
+    let value = at.value();
+    if !returned || ticks < min_ticks || value.is_null() {
         return None;
     }
     #[allow(
@@ -236,10 +245,8 @@ unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Op
     )]
     let elapsed = Duration::from_nanos((ticks as f64 * ns_per_tick) as u64);
     let reached = bit_indices(reached);
-    // SAFETY: CPython passes the returned value as the third argument.
-    let value = unsafe { *args.add(2) };
     Some(SlowCall {
-        code,
+        code: at.code,
         entry,
         elapsed,
         captured: frame.captured,
@@ -249,78 +256,53 @@ unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Op
     })
 }
 
-unsafe extern "C" fn on_start(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    unsafe { begin(args, nargs, false) }
-}
-
-unsafe extern "C" fn on_resume(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    unsafe { begin(args, nargs, true) }
-}
-
-unsafe extern "C" fn on_throw(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // PY_THROW cannot be disabled: only `None` may be returned.
-    // SAFETY: called by CPython with the GIL held.
-    let result = unsafe { begin(args, nargs, true) };
-    // SAFETY: `result` is a new reference we own.
-    unsafe { ffi::Py_DECREF(result) };
-    none()
-}
-
-unsafe extern "C" fn on_return(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    if let Some(slow) = unsafe { end(args, nargs, true) } {
-        offer_slow_call(slow);
+// SAFETY: Python code (keying arguments, storing a result) runs with the engine busy; nothing
+// raises or leaves an exception set.
+unsafe impl Consumer for Monitor {
+    fn events(&self) -> u8 {
+        Event::Start.bit()
+            | Event::Resume.bit()
+            | Event::Throw.bit()
+            | Event::Return.bit()
+            | Event::Yield.bit()
+            | Event::Unwind.bit()
     }
-    none()
-}
 
-unsafe extern "C" fn on_yield(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let _ = unsafe { end(args, nargs, false) };
-    none()
-}
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        // SAFETY: GIL held (a callback).
+        let cache = unsafe { state() }?;
+        // SAFETY: GIL held, `code` live, no exception set.
+        let entry = unsafe { cache.codes.classify(code, &mut cache.index) }?;
+        u32::try_from(entry).ok()
+    }
 
-unsafe extern "C" fn on_unwind(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let _ = unsafe { end(args, nargs, false) };
-    none()
-}
+    unsafe fn on(&mut self, event: Event, at: &At) {
+        // SAFETY: the engine calls this in a callback, with the GIL held.
+        unsafe {
+            match event {
+                Event::Start => begin(self, at, false),
+                Event::Resume | Event::Throw => begin(self, at, true),
+                Event::Return => {
+                    if let Some(slow) = end(self, at, true) {
+                        engine::set_busy(true);
+                        offer_slow_call(slow);
+                        engine::set_busy(false);
+                    }
+                }
+                Event::Yield | Event::Unwind => drop(end(self, at, false)),
+                Event::Raise => {}
+            }
+        }
+    }
 
-/// The callbacks and the `sys.monitoring.events` names they serve.
-pub const CALLBACKS: [monitoring::Callback; 6] = [
-    (c"fever_cache_py_start", "PY_START", on_start),
-    (c"fever_cache_py_resume", "PY_RESUME", on_resume),
-    (c"fever_cache_py_throw", "PY_THROW", on_throw),
-    (c"fever_cache_py_return", "PY_RETURN", on_return),
-    (c"fever_cache_py_yield", "PY_YIELD", on_yield),
-    (c"fever_cache_py_unwind", "PY_UNWIND", on_unwind),
-];
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -328,13 +310,7 @@ mod tests {
 
     #[test]
     fn reached_sets_merge_into_callers() {
-        let mut stack = ThreadStack {
-            ident: 0,
-            frames: Vec::new(),
-            reached: Vec::new(),
-            dispatching: None,
-            last_dispatched: None,
-        };
+        let mut stack = ThreadStack::default();
         stack.push(0, None, false);
         stack.push(70, None, false);
         stack.push(3, None, false);
