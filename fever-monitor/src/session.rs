@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use crate::engine::clock;
 use crate::project::Project;
 use crate::tracer;
-use crate::tracer::recorder::{self, Recorder};
+use crate::tracer::recorder::Recorder;
 use crate::watcher::FileWatcher;
 use crate::{functions, monitoring, runner, sources};
 
@@ -306,7 +306,7 @@ pub fn start_recording(
         bail!("fever record can record once per process");
     }
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let calibration = clock::Calibration::start();
+    let calibration = clock::start();
     let sys = py.import("sys")?;
     let mut argv = vec![match &record.run.target {
         Target::Script(path) => path.display().to_string(),
@@ -426,7 +426,7 @@ fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
                     summary.calls,
                     summary.functions,
                     output.display(),
-                    recorder::human_bytes(summary.bytes)
+                    fever_core::units::size(summary.bytes)
                 ));
             }
         }

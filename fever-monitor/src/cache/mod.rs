@@ -28,6 +28,7 @@ mod values;
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +42,6 @@ use crate::engine::clock;
 use crate::project::Project;
 use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
-use crate::tracer::recorder::human_bytes;
 use crate::{functions, sources};
 use codes::Codes;
 use trampoline::Trampolines;
@@ -164,7 +164,7 @@ pub struct SlowCall {
 /// Everything the cache keeps.
 struct Cache {
     settings: Settings,
-    /// Clock rate (see `tracer::clock`), and the minimum duration in ticks.
+    /// Clock rate (see `engine::clock`), and the minimum duration in ticks.
     ns_per_tick: f64,
     min_ticks: u64,
     codes: Codes,
@@ -212,19 +212,34 @@ thread_local! {
     static BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
+/// How many threads have `BUSY` set: while none has, the callbacks skip reading the
+/// thread-local (a call into the TLS resolver in a shared library) twice per call.
+static BUSY_THREADS: AtomicU32 = AtomicU32::new(0);
+
 fn busy() -> bool {
-    BUSY.get()
+    BUSY_THREADS.load(Ordering::Relaxed) != 0 && BUSY.get()
 }
 
 fn set_busy(on: bool) {
-    BUSY.set(on);
+    let was = BUSY.replace(on);
+    count_busy(was, on);
+}
+
+fn count_busy(was: bool, on: bool) {
+    match (was, on) {
+        (false, true) => BUSY_THREADS.fetch_add(1, Ordering::Relaxed),
+        (true, false) => BUSY_THREADS.fetch_sub(1, Ordering::Relaxed),
+        _ => 0,
+    };
 }
 
 /// Runs `f` (which calls Python) with the cache's callbacks and hooks off on this thread.
 fn quietly<T>(f: impl FnOnce() -> T) -> T {
     let was = BUSY.replace(true);
+    count_busy(was, true);
     let result = f();
     BUSY.set(was);
+    count_busy(true, was);
     result
 }
 
@@ -236,12 +251,7 @@ pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
         None => (Vec::new(), None),
     };
     let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let min_ticks = (settings.min_duration.as_nanos() as f64 / ns_per_tick) as u64;
+    let min_ticks = fever_core::clock::ns_to_ticks(settings.min_duration.as_nanos(), ns_per_tick);
     let mut cache = Cache {
         file,
         ns_per_tick,
@@ -592,7 +602,7 @@ fn store(
     if bytes > budget {
         let reason = format!(
             "its result ({}) is bigger than --cache-size",
-            human_bytes(bytes)
+            fever_core::units::size(bytes)
         );
         with(py, |c| tell(c, entry, &reason));
         return;
@@ -680,7 +690,7 @@ fn store(
                     messages::info(&format!(
                         "cache full: evicted {}() ({})",
                         gone.name,
-                        human_bytes(gone.bytes)
+                        fever_core::units::size(gone.bytes)
                     ));
                 }
             }

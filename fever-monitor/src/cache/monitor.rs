@@ -7,9 +7,12 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use pyo3::ffi::{self, PyObject};
+
+use fever_core::cache::reached::{bit_indices, ReachedStack};
 
 use super::{offer_slow_call, state, Captured, SlowCall};
 use crate::engine::{self, clock, At, Consumer, Event, Slot};
@@ -19,21 +22,12 @@ const CAPTURES_PER_RUN: u32 = 8;
 
 /// A project call in progress.
 struct Frame {
-    code: usize,
-    /// Clock ticks at the start (see `tracer::clock`).
+    /// Clock ticks at the start (see `engine::clock`).
     start: u64,
     /// Arguments captured at the start (only for the first calls of a code in a run).
     captured: Option<Box<Captured>>,
     /// The call was made by the cache's trampoline (which does its own bookkeeping).
     dispatched: bool,
-}
-
-/// One thread's calls.
-#[derive(Default)]
-pub struct ThreadStack {
-    frames: Vec<Frame>,
-    /// `reached[d]`: the code entries reached by the call at depth `d` (bit per entry).
-    reached: Vec<Vec<u64>>,
 }
 
 thread_local! {
@@ -43,9 +37,29 @@ thread_local! {
     static LAST_DISPATCHED: RefCell<Option<(usize, Vec<usize>)>> = const { RefCell::new(None) };
 }
 
+/// How many threads have `DISPATCHING` set: while none has, a call's start skips reading the
+/// thread-local (a call into the TLS resolver in a shared library).
+static DISPATCHING_THREADS: AtomicU32 = AtomicU32::new(0);
+
 /// The trampoline is about to call (`Some`) the original code of `entry`, or is done (`None`).
 pub fn set_dispatching(entry: Option<usize>) {
-    DISPATCHING.set(entry);
+    let was = DISPATCHING.replace(entry);
+    match (was.is_some(), entry.is_some()) {
+        (false, true) => DISPATCHING_THREADS.fetch_add(1, Ordering::Relaxed),
+        (true, false) => DISPATCHING_THREADS.fetch_sub(1, Ordering::Relaxed),
+        _ => 0,
+    };
+}
+
+/// Is the trampoline calling the original code of `entry` on this thread? (It then no longer
+/// is: the call has started.)
+#[inline]
+fn dispatched(entry: usize) -> bool {
+    if DISPATCHING_THREADS.load(Ordering::Relaxed) == 0 || DISPATCHING.get() != Some(entry) {
+        return false;
+    }
+    set_dispatching(None);
+    true
 }
 
 /// The reached set of the last dispatched call that returned on this thread, taken.
@@ -53,19 +67,19 @@ pub fn take_last_dispatched() -> Option<(usize, Vec<usize>)> {
     LAST_DISPATCHED.take()
 }
 
-/// The cache's consumer: one [`ThreadStack`] per engine thread.
+/// The cache's consumer: one stack of calls per engine thread.
 #[derive(Default)]
 pub struct Monitor {
-    threads: Vec<ThreadStack>,
+    threads: Vec<ReachedStack<Frame>>,
 }
 
 impl Monitor {
     /// The stack of the calling thread (created on first use).
     #[inline]
-    fn stack(&mut self, at: &At) -> &mut ThreadStack {
+    fn stack(&mut self, at: &At) -> &mut ReachedStack<Frame> {
         if self.threads.len() <= at.thread {
             self.threads
-                .resize_with(at.thread + 1, ThreadStack::default);
+                .resize_with(at.thread + 1, ReachedStack::default);
         }
         &mut self.threads[at.thread]
     }
@@ -86,76 +100,6 @@ pub fn disarm(py: pyo3::Python<'_>) -> pyo3::PyResult<()> {
     Ok(())
 }
 
-impl ThreadStack {
-    fn push(&mut self, code: usize, captured: Option<Box<Captured>>, dispatched: bool) {
-        let depth = self.frames.len();
-        if self.reached.len() <= depth {
-            self.reached.push(Vec::new());
-        }
-        self.reached[depth].fill(0);
-        self.frames.push(Frame {
-            code,
-            start: clock::ticks(),
-            captured,
-            dispatched,
-        });
-    }
-
-    /// Ends the innermost call of `code` (and any calls above it that never reported their
-    /// end); returns it with the code entries it reached, itself included (as bits).
-    fn pop(&mut self, code: usize) -> Option<(Frame, &[u64])> {
-        let at = self.frames.iter().rposition(|f| f.code == code)?;
-        while self.frames.len() > at + 1 {
-            let depth = self.frames.len() - 1;
-            if let Some(lost) = self.frames.pop() {
-                set_bit(&mut self.reached[depth], lost.code);
-            }
-            self.merge_into_parent(depth);
-        }
-        let frame = self.frames.pop()?;
-        let depth = self.frames.len();
-        set_bit(&mut self.reached[depth], code);
-        self.merge_into_parent(depth);
-        Some((frame, &self.reached[depth]))
-    }
-
-    fn merge_into_parent(&mut self, depth: usize) {
-        if depth == 0 {
-            return;
-        }
-        let (parents, children) = self.reached.split_at_mut(depth);
-        let (parent, child) = (&mut parents[depth - 1], &children[0]);
-        if parent.len() < child.len() {
-            parent.resize(child.len(), 0);
-        }
-        for (p, c) in parent.iter_mut().zip(child) {
-            *p |= c;
-        }
-    }
-}
-
-fn set_bit(bits: &mut Vec<u64>, i: usize) {
-    let word = i / 64;
-    if bits.len() <= word {
-        bits.resize(word + 1, 0);
-    }
-    bits[word] |= 1 << (i % 64);
-}
-
-/// The indices of the set bits.
-pub fn bit_indices(bits: &[u64]) -> Vec<usize> {
-    let mut out = Vec::new();
-    for (w, &word) in bits.iter().enumerate() {
-        let mut rest = word;
-        while rest != 0 {
-            let bit = rest.trailing_zeros() as usize;
-            out.push(w * 64 + bit);
-            rest &= rest - 1;
-        }
-    }
-    out
-}
-
 /// `PY_START(code, offset)` and `PY_RESUME`/`PY_THROW` (`resumed`): a call (or a generator
 /// step) of project code begins.
 unsafe fn begin(monitor: &mut Monitor, at: &At, resumed: bool) {
@@ -167,10 +111,7 @@ unsafe fn begin(monitor: &mut Monitor, at: &At, resumed: bool) {
         return;
     };
     let entry = at.entry as usize;
-    let dispatched = DISPATCHING.get() == Some(entry);
-    if dispatched {
-        DISPATCHING.set(None);
-    }
+    let dispatched = dispatched(entry);
     let info = &mut cache.codes.infos[entry];
     let capture =
         !resumed && !dispatched && info.never.is_none() && info.captured < CAPTURES_PER_RUN;
@@ -181,7 +122,14 @@ unsafe fn begin(monitor: &mut Monitor, at: &At, resumed: bool) {
     } else {
         None
     };
-    monitor.stack(at).push(entry, captured, dispatched);
+    monitor.stack(at).push(
+        entry,
+        Frame {
+            start: clock::ticks(),
+            captured,
+            dispatched,
+        },
+    );
 }
 
 /// Reads and keys the current frame's arguments. Safety: GIL held, inside `PY_START`.
@@ -238,12 +186,7 @@ unsafe fn end(monitor: &mut Monitor, at: &At, returned: bool) -> Option<SlowCall
     if !returned || ticks < min_ticks || value.is_null() {
         return None;
     }
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let elapsed = Duration::from_nanos((ticks as f64 * ns_per_tick) as u64);
+    let elapsed = Duration::from_nanos(fever_core::clock::ticks_to_ns(ticks, ns_per_tick));
     let reached = bit_indices(reached);
     Some(SlowCall {
         code: at.code,
@@ -301,33 +244,5 @@ unsafe impl Consumer for Monitor {
 
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reached_sets_merge_into_callers() {
-        let mut stack = ThreadStack::default();
-        stack.push(0, None, false);
-        stack.push(70, None, false);
-        stack.push(3, None, false);
-        let (_, reached) = stack.pop(3).unwrap();
-        assert_eq!(bit_indices(reached), [3]);
-        let (_, reached) = stack.pop(70).unwrap();
-        assert_eq!(bit_indices(reached), [3, 70]);
-        stack.push(5, None, false);
-        // A call whose end was never reported is closed with the one below it.
-        stack.push(9, None, false);
-        let (_, reached) = stack.pop(5).unwrap();
-        assert_eq!(bit_indices(reached), [5, 9]);
-        let (_, reached) = stack.pop(0).unwrap();
-        assert_eq!(bit_indices(reached), [0, 3, 5, 9, 70]);
-        assert!(stack.pop(0).is_none());
-        // A reused depth starts empty.
-        stack.push(1, None, false);
-        assert_eq!(bit_indices(stack.pop(1).unwrap().1), [1]);
     }
 }

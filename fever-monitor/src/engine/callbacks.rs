@@ -33,12 +33,16 @@ unsafe fn dispatch(args: *mut *mut PyObject, nargs: Py_ssize_t, event: Event) ->
     // SAFETY: CPython passes `nargs` valid arguments; `code` is live.
     let code = unsafe { *args };
     // SAFETY: as above; no exception is set in a callback.
-    let Some(entry) = (unsafe { codes::entry(code) }) else {
+    let Some((entry, owners)) = (unsafe { codes::entry_and_owners(code) }) else {
         return match event {
             Event::Start | Event::Resume | Event::Return | Event::Yield => disable(),
             Event::Throw | Event::Raise | Event::Unwind => none(),
         };
     };
+    #[cfg(feature = "local-events")]
+    if event == Event::Start {
+        e.arm_code(entry, code);
+    }
     let (thread, ident) = e.thread();
     for (i, slot) in SLOT_OF.into_iter().enumerate() {
         if e.wants[i] & event.bit() == 0 {
@@ -47,7 +51,7 @@ unsafe fn dispatch(args: *mut *mut PyObject, nargs: Py_ssize_t, event: Event) ->
         let Some(consumer) = e.consumers[i].as_mut() else {
             continue;
         };
-        let own = match codes::own(entry, slot) {
+        let own = match Own::of(owners[i], entry) {
             Own::Entry(own) => own,
             Own::NotMine => continue,
             Own::Unseen(entry) => {

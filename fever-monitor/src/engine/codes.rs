@@ -71,18 +71,26 @@ pub fn install(project: &Project) {
 
 /// The engine entry of `code`, deciding on first sight; `None` for library code (and before
 /// [`install`]). Safety: GIL held, `code` a live object, no exception set.
+pub unsafe fn entry(code: *mut PyObject) -> Option<usize> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { entry_and_owners(code) }.map(|(entry, _)| entry)
+}
+
+/// [`entry`], with what each consumer has for it ([`Own::of`]).
+/// Safety: GIL held, `code` a live object, no exception set.
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback looks a code up
-pub unsafe fn entry(code: *mut PyObject) -> Option<usize> {
+pub unsafe fn entry_and_owners(code: *mut PyObject) -> Option<(usize, [u32; SLOTS])> {
     // SAFETY: guaranteed by the caller.
     let c = unsafe { codes() }?;
     // SAFETY: guaranteed by the caller.
-    match unsafe { c.slot.lookup(code) } {
-        Lookup::Project(i) => Some(i),
-        Lookup::Other => None,
+    let entry = match unsafe { c.slot.lookup(code) } {
+        Lookup::Project(i) => i,
+        Lookup::Other => return None,
         // SAFETY: guaranteed by the caller.
-        Lookup::Unseen => unsafe { decide(c, code) },
-    }
+        Lookup::Unseen => unsafe { decide(c, code) }?,
+    };
+    Some((entry, *c.entries.get(entry)?))
 }
 
 #[cold]
@@ -104,19 +112,30 @@ unsafe fn decide(c: &mut Codes, code: *mut PyObject) -> Option<usize> {
     Some(index)
 }
 
+impl Own {
+    /// What a consumer's value `owner` (from [`entry_and_owners`]) for engine entry `entry`
+    /// means.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every callback asks, for each consumer
+    pub fn of(owner: u32, entry: usize) -> Self {
+        match owner {
+            UNSEEN => Self::Unseen(entry),
+            NOT_MINE => Self::NotMine,
+            own => Self::Entry(own),
+        }
+    }
+}
+
 /// What engine entry `entry` is to the consumer in `slot`.
-#[inline(always)]
-#[allow(clippy::inline_always)] // every callback asks, for each consumer
 pub fn own(entry: usize, slot: Slot) -> Own {
-    // SAFETY: GIL held (callers are callbacks or hold `Python`); the borrow ends here.
+    // SAFETY: GIL held (callers hold `Python` or run in the function watcher); the borrow ends
+    // here.
     let Some(c) = (unsafe { codes() }) else {
         return Own::NotMine;
     };
-    match c.entries.get(entry).map(|e| e[slot as usize]) {
-        Some(UNSEEN) => Own::Unseen(entry),
-        Some(NOT_MINE) | None => Own::NotMine,
-        Some(own) => Own::Entry(own),
-    }
+    c.entries
+        .get(entry)
+        .map_or(Own::NotMine, |e| Own::of(e[slot as usize], entry))
 }
 
 /// Records what the consumer in `slot` made of engine entry `entry` (`None`: not its code).

@@ -179,6 +179,9 @@ struct Engine {
     threads: Vec<u64>,
     /// Index of the thread that ran the last callback.
     last: usize,
+    /// The local events set on each project code, by engine entry.
+    #[cfg(feature = "local-events")]
+    local: Vec<u32>,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
@@ -239,14 +242,61 @@ impl Engine {
         (index, ident)
     }
 
-    /// The `sys.monitoring` event mask the armed consumers need.
-    fn mask(&self) -> u32 {
-        let wanted = self.wants.iter().fold(0u8, |all, w| all | w);
+    /// The `sys.monitoring` event mask of `events` ([`Event::bit`]s).
+    fn mask_of(&self, events: u8) -> u32 {
         Event::EVERY
             .iter()
-            .filter(|e| wanted & e.bit() != 0)
+            .filter(|e| events & e.bit() != 0)
             .map(|&e| self.bits[e as usize])
             .fold(0, |mask, bit| mask | bit)
+    }
+
+    /// The events the armed consumers need.
+    fn wanted(&self) -> u8 {
+        self.wants.iter().fold(0u8, |all, w| all | w)
+    }
+
+    /// The global `sys.monitoring` event mask.
+    #[cfg(not(feature = "local-events"))]
+    fn mask(&self) -> u32 {
+        self.mask_of(self.wanted())
+    }
+
+    /// The global `sys.monitoring` event mask: `PY_START` only, the rest is set on each project
+    /// code at its first call ([`Engine::arm_code`]).
+    #[cfg(feature = "local-events")]
+    fn mask(&self) -> u32 {
+        if self.wanted() == 0 {
+            0
+        } else {
+            self.bits[Event::Start as usize]
+        }
+    }
+
+    /// Enables the wanted events other than `PY_START` on project code `code` (engine entry
+    /// `entry`), unless done with the same events already. Runs Python code (busy).
+    #[cfg(feature = "local-events")]
+    #[cold]
+    fn arm_code(&mut self, entry: usize, code: *mut PyObject) {
+        let mask = self.mask_of(self.wanted() & !Event::Start.bit());
+        if self.local.len() <= entry {
+            self.local.resize(entry + 1, 0);
+        }
+        if self.local[entry] == mask {
+            return;
+        }
+        self.local[entry] = mask;
+        set_busy(true);
+        // SAFETY: GIL held (a callback); `code` is live.
+        let py = unsafe { Python::assume_attached() };
+        // SAFETY: as above; a borrowed reference to the live code object.
+        let code = unsafe { Bound::from_borrowed_ptr(py, code) };
+        let done = py.import("sys").and_then(|sys| {
+            sys.getattr("monitoring")?
+                .call_method1("set_local_events", (self.tool_id, code, mask))
+        });
+        drop(done);
+        set_busy(false);
     }
 
     fn set_events(&self, py: Python<'_>) -> PyResult<()> {
@@ -279,6 +329,8 @@ pub fn arm(
             wants: [0; SLOTS],
             threads: Vec::new(),
             last: 0,
+            #[cfg(feature = "local-events")]
+            local: Vec::new(),
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };
