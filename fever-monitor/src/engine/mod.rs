@@ -25,6 +25,8 @@ mod callbacks;
 pub mod clock;
 pub mod codes;
 mod extra_slot;
+#[cfg(test)]
+mod tests;
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
