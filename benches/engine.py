@@ -10,7 +10,9 @@ two ways of enabling events, measured in one run.
 Workloads (copied into a temporary project directory, timed in-script with `perf_counter`, best of
 N interleaved rounds): `fib` (recursive calls of one small function), `walk` (a recursive walker
 over nested dicts) and `exceptions` (`workloads/engine_exceptions.py`: project functions whose time
-goes to library code that raises and catches exceptions inside itself).
+goes to library code that raises and catches exceptions inside itself); `fib batches`
+(`workloads/engine_batches.py`: the fastest of 300 batches of `fib(20)`, the per-call cost with
+the noise of a loaded machine taken out).
 
 Each runs under plain python, `python -m cProfile`, and two consumers of each fever build:
   record   the tracer: `fever record --snapshots none --max-calls-per-function 0` (timing only);
@@ -21,7 +23,10 @@ Builds: `--before` (e.g. main's `.venv/bin/fever`), `--global` (this tree, (a)) 
 
 Usage: python benches/engine.py --global .venv/bin/fever [--before /work/main/.venv/bin/fever]
        [--local .venv-local/bin/fever] [--rounds 5] [--only fib --args 30] [--consumers watch]
-Prints a Markdown table: in-script seconds, × plain python, and ns added per project call.
+Prints a Markdown table: in-script seconds (best of the rounds), × plain python, ns added per
+project call, and the whole process's CPU time (best) with the difference per project call
+against the same consumer of the `--before` build (both pay fever's start-up; CPU time is less
+disturbed than wall time on a loaded machine).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ WORKLOADS = {
     "fib": ("tracing_fib.py", ["27"]),
     "walk": ("tracing_walk.py", ["8"]),
     "exceptions": ("engine_exceptions.py", ["2500"]),
+    "fib batches": ("engine_batches.py", ["300"]),
 }
 CONSUMERS = ["record", "watch"]
 SELF_TERM = "\nimport os, signal\nsys.stdout.flush()\nos.kill(os.getpid(), signal.SIGTERM)\n"
@@ -48,14 +54,15 @@ CALLS = re.compile(r"calls: (\d+)")
 
 def commands(python: str, builds: dict[str, str], d: Path, name: str) -> dict[str, list[str]]:
     script, args = WORKLOADS[name]
-    plain, watched = str(d / f"{name}.py"), str(d / f"{name}_watch.py")
+    stem = name.replace(" ", "_")
+    plain, watched = str(d / f"{stem}.py"), str(d / f"{stem}_watch.py")
     cmds = {
         "python": [python, plain, *args],
         "python -m cProfile": [python, "-m", "cProfile", "-o", "/dev/null", plain, *args],
     }
     for build, fever in builds.items():
         if "record" in CONSUMERS:
-            cmds[f"record ({build})"] = [fever, "record", "-o", str(d / f"{name}-{build}.trace"), "--snapshots",
+            cmds[f"record ({build})"] = [fever, "record", "-o", str(d / f"{stem}-{build}.trace"), "--snapshots",
                                          "none", "--max-calls-per-function", "0", plain, *args]
         if "watch" in CONSUMERS:
             cmds[f"watch ({build})"] = [fever, "watch", watched, *args]
@@ -68,13 +75,15 @@ def measure(python: str, builds: dict[str, str], rounds: int) -> dict:
     try:
         for name, (script, _) in WORKLOADS.items():
             text = (BENCHES / "workloads" / script).read_text()
-            (d / f"{name}.py").write_text(text)
+            stem = name.replace(" ", "_")
+            (d / f"{stem}.py").write_text(text)
             # The watched copy ends `fever watch` once its first run is timed.
-            (d / f"{name}_watch.py").write_text(text.replace(
-                'print(f"in-script seconds: {elapsed:.6f}")',
-                'print(f"in-script seconds: {elapsed:.6f}")' + SELF_TERM.replace("\n", "\n    ")))
+            (d / f"{stem}_watch.py").write_text(re.sub(
+                r'( *)(print\(f"in-script seconds: [^\n]*)',
+                lambda m: m[1] + m[2] + SELF_TERM.replace("\n", "\n" + m[1]), text))
             cmds = commands(python, builds, d, name)
             best: dict[str, float] = {}
+            cpu: dict[str, float] = {}
             calls = 0
             for r in range(rounds):
                 for label, argv in cmds.items():
@@ -84,8 +93,9 @@ def measure(python: str, builds: dict[str, str], rounds: int) -> dict:
                         raise RuntimeError(f"{label}: no timing (exit {t.rc}): {t.stderr[-500:]}")
                     calls = int(CALLS.search(t.stdout)[1])
                     best[label] = min(best.get(label, float("inf")), float(m[1]))
+                    cpu[label] = min(cpu.get(label, float("inf")), t.cpu)
                 print(f"{name}: round {r + 1}/{rounds} done", file=sys.stderr)
-            results[name] = {"calls": calls, "best": best}
+            results[name] = {"calls": calls, "best": best, "cpu": cpu}
     finally:
         shutil.rmtree(d, ignore_errors=True)
     return results
@@ -94,13 +104,20 @@ def measure(python: str, builds: dict[str, str], rounds: int) -> dict:
 def render(results: dict) -> str:
     out = []
     for name, res in results.items():
-        base = res["best"]["python"]
+        base, cpu = res["best"]["python"], res["cpu"]
         rows = []
         for label, s in res["best"].items():
             added = (s - base) / res["calls"] * 1e9
-            rows.append([label, f"{s:.3f} s", f"{s / base:.2f}×", "–" if label == "python" else f"{added:+.0f} ns"])
+            # The same consumer of another build, by whole-process CPU time (start-up alike).
+            build = re.search(r"\((\w+)\)$", label)
+            before = label.replace(build[0], "(before)") if build else None
+            vs = (f"{(cpu[label] - cpu[before]) / res['calls'] * 1e9:+.0f} ns"
+                  if before in cpu and before != label else "–")
+            rows.append([label, f"{s:.3f} s", f"{s / base:.2f}×", "–" if label == "python" else f"{added:+.0f} ns",
+                         f"{cpu[label]:.3f} s", vs])
         out += [f"**{name}** ({res['calls']:,} project calls)", "",
-                md_table(["command", "in-script", "× python", "per project call"], rows), ""]
+                md_table(["command", "in-script", "× python", "per project call", "process CPU",
+                          "CPU per call vs before"], rows), ""]
     return "\n".join(out)
 
 

@@ -16,6 +16,14 @@
 //! program at dormant speed (no events, no `restart_events()`: the code that got `DISABLE` is
 //! library code, which no consumer wants).
 //!
+//! Events are enabled globally (`set_events`), library code getting `DISABLE`. The alternative,
+//! `PY_START` globally and the other events set on each project code (`set_local_events`, built
+//! with the `local-events` feature for `benches/engine.py` only), measured no faster on the
+//! call-heavy workloads nor on the exception-heavy one: before 3.15, `RAISE`, `PY_UNWIND` and
+//! `PY_THROW` cannot be local events, so library exceptions reach the callbacks either way; and
+//! it needs a Python call per project code, and a walk over them all to disarm
+//! (`benches/RESULTS.md`, "The monitoring engine").
+//!
 //! Everything here is touched with the GIL held (callbacks, arming, the consumers' own
 //! functions), which is what makes the `static`s sound. While a consumer runs Python code from
 //! inside a callback it sets [`set_busy`]: callbacks re-entered meanwhile (from that code, or
@@ -169,6 +177,10 @@ pub unsafe trait Consumer: Any {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
+/// Events `set_local_events` refuses before 3.15.
+#[cfg(feature = "local-events")]
+const GLOBAL_ONLY: u8 = Event::Raise.bit() | Event::Unwind.bit() | Event::Throw.bit();
+
 /// The engine's state.
 struct Engine {
     tool_id: u8,
@@ -264,23 +276,24 @@ impl Engine {
         self.mask_of(self.wanted())
     }
 
-    /// The global `sys.monitoring` event mask: `PY_START` only, the rest is set on each project
-    /// code at its first call ([`Engine::arm_code`]).
+    /// The global `sys.monitoring` event mask: `PY_START`, and the events no code object can
+    /// have locally before 3.15 (`RAISE`, `PY_UNWIND`, `PY_THROW`: `set_local_events` refuses
+    /// them); the rest is set on each project code at its first call ([`Engine::arm_code`]).
     #[cfg(feature = "local-events")]
     fn mask(&self) -> u32 {
-        if self.wanted() == 0 {
-            0
-        } else {
-            self.bits[Event::Start as usize]
+        let wanted = self.wanted();
+        if wanted == 0 {
+            return 0;
         }
+        self.mask_of(Event::Start.bit() | (wanted & GLOBAL_ONLY))
     }
 
-    /// Enables the wanted events other than `PY_START` on project code `code` (engine entry
-    /// `entry`), unless done with the same events already. Runs Python code (busy).
+    /// Enables the wanted local events on project code `code` (engine entry `entry`), unless
+    /// done with the same events already. Runs Python code (busy).
     #[cfg(feature = "local-events")]
     #[cold]
     fn arm_code(&mut self, entry: usize, code: *mut PyObject) {
-        let mask = self.mask_of(self.wanted() & !Event::Start.bit());
+        let mask = self.mask_of(self.wanted() & !(Event::Start.bit() | GLOBAL_ONLY));
         if self.local.len() <= entry {
             self.local.resize(entry + 1, 0);
         }
