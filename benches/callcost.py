@@ -2,11 +2,13 @@
 every Python >= 3.12 found (`scripts/find-python.sh`):
 
   - reading the called frame's arguments from a PY_START callback, each way the C API offers
-    (`fever-monitor/src/tracer/arg_cost.rs`): the tracer uses the cheapest;
-  - snapshotting small arguments (`snapshot_args_cost` in `fever-monitor/src/snapshot/tests.rs`).
+    (`fever-monitor/benches/arg_cost.rs`, `cargo bench --bench arg_cost`): the tracer uses the
+    cheapest;
+  - snapshotting small arguments (`snapshot_args_cost` in `fever-monitor/src/snapshot/tests.rs`,
+    an `#[ignore]`d test run with `--ignored --nocapture` in release mode: it needs the crate's
+    private snapshot module).
 
-Both are `#[ignore]`d Rust tests run with `--ignored --nocapture` in release mode; their printed
-lines are parsed here.
+Their printed lines are parsed here.
 """
 
 from __future__ import annotations
@@ -39,14 +41,17 @@ def measure(python: str) -> dict:
     env = bench_env()
     env.update(PYO3_PYTHON=python, LD_LIBRARY_PATH=libdir,
                CARGO_TARGET_DIR=str(REPO / "target" / f"bench-py{short}"))
-    argv = ["cargo", "test", "--release", "-p", "fever-monitor", "--lib", "--",
-            "--ignored", "--nocapture", "--test-threads=1", "arg_cost", "snapshot_args_cost"]
-    log(f"callcost: Python {version}: {' '.join(argv)}")
-    r = run_capture(argv, timeout=1800, cwd=REPO, env=env)
-    if r.returncode != 0:
-        raise RuntimeError(f"cargo test failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
+    stdout = ""
+    for argv in (["cargo", "bench", "-p", "fever-monitor", "--bench", "arg_cost"],
+                 ["cargo", "test", "--release", "-p", "fever-monitor", "--lib", "--",
+                  "--ignored", "--nocapture", "--test-threads=1", "snapshot_args_cost"]):
+        log(f"callcost: Python {version}: {' '.join(argv)}")
+        r = run_capture(argv, timeout=1800, cwd=REPO, env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:2])} failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
+        stdout += r.stdout
     res = {"python": version, "plain_ns": None, "methods": [], "snapshots": []}
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         # With --nocapture a test's first line follows its name: `test NAME ... LINE`.
         line = re.sub(r"^test \S+ \.\.\. ", "", line.strip())
         if m := PLAIN.match(line):

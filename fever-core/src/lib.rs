@@ -19,6 +19,8 @@
 //! - [`check`]: what `fever check` decides: which recorded calls to re-invoke, comparing
 //!   results with a float tolerance, diffs, `JUnit` XML, rewriting a trace with new results.
 //! - [`python`]: which Python interpreters fever supports (versions, free-threaded builds).
+//! - [`units`]: durations and sizes for people (powers of 1000).
+//! - [`clock`]: the tracer's tick arithmetic: ticks to monotonic nanoseconds, tick rates.
 //! - [`varint`]: LEB128 varints and zigzag codes, the number encoding of snapshots and traces.
 //! - [`control`]: the control channel between a front end and a program under fever: a private
 //!   Unix socket, framed, versioned, size-capped messages.
@@ -30,6 +32,7 @@
 pub mod analysis;
 pub mod cache;
 pub mod check;
+pub mod clock;
 pub mod control;
 mod error;
 pub mod events;
@@ -43,6 +46,7 @@ pub mod ring;
 pub mod snapshot;
 pub mod source;
 pub mod trace;
+pub mod units;
 pub mod varint;
 
 pub use error::Error;

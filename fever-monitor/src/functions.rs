@@ -1,6 +1,7 @@
 //! The live code registry: `CPython`'s function watcher keeps a [`CodeRegistry`] of every function
 //! whose code comes from a project file, so a reload finds all functions running an old code
 //! object — closures and dynamically created functions included — without scanning the heap.
+//! The same events go to the [`Subscriber`]s registered at start (the call cache's).
 
 use std::ffi::c_int;
 use std::sync::{Mutex, OnceLock};
@@ -9,11 +10,51 @@ use fever_core::CodeRegistry;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
+use crate::compat;
 use crate::project::Project;
-use crate::{cache, compat};
 
 static REGISTRY: Mutex<Option<CodeRegistry>> = Mutex::new(None);
 static PROJECT: OnceLock<Project> = OnceLock::new();
+
+/// What a subscriber hears of the project's functions. Each runs in the function watcher, with
+/// the GIL held and live objects, and must not raise.
+#[derive(Clone, Copy)]
+pub struct Subscriber {
+    /// A function whose code is the project's was created (`func`, its code).
+    pub created: unsafe fn(func: *mut PyObject, code: *mut PyObject),
+    /// A function's code is about to become a project code (`func`, the new code).
+    pub code_changed: unsafe fn(func: *mut PyObject, new_code: *mut PyObject),
+    /// A function (any) is being destroyed.
+    pub destroyed: fn(func: *mut PyObject),
+    /// Is the subscriber changing a function's code itself right now? That change is then
+    /// nobody's news: the registry keeps the function under its old code, and no subscriber
+    /// hears of it.
+    pub changing_code: fn() -> bool,
+}
+
+/// At most this many subscribers.
+const SUBSCRIBERS: usize = 2;
+
+static SUBSCRIBED: Mutex<[Option<Subscriber>; SUBSCRIBERS]> = Mutex::new([None; SUBSCRIBERS]);
+
+/// Adds `subscriber` (once per process, before the program runs; later ones than
+/// [`SUBSCRIBERS`] are ignored, never expected).
+pub fn subscribe(subscriber: Subscriber) {
+    let mut subscribed = SUBSCRIBED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(free) = subscribed.iter_mut().find(|s| s.is_none()) {
+        *free = Some(subscriber);
+    }
+}
+
+/// The subscribers (copied: they run without the lock, and may cause more events).
+fn subscribers() -> impl Iterator<Item = Subscriber> {
+    let subscribed = *SUBSCRIBED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    subscribed.into_iter().flatten()
+}
 
 /// Starts watching function creation for `project` (once per process).
 pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
@@ -117,17 +158,20 @@ unsafe extern "C" fn on_function_event(
                     if let Some(registry) = lock().as_mut() {
                         registry.add(func as usize, code as usize, &file);
                     }
-                    cache::on_function_created(func, code);
+                    for s in subscribers() {
+                        (s.created)(func, code);
+                    }
                 }
             }
             compat::FUNC_EVENT_DESTROY => {
                 if let Some(registry) = lock().as_mut() {
                     registry.remove(func as usize);
                 }
-                cache::on_function_destroyed(func);
+                for s in subscribers() {
+                    (s.destroyed)(func);
+                }
             }
-            // The call cache's own trampolines leave the function registered under its code.
-            compat::FUNC_EVENT_MODIFY_CODE if !cache::is_installing() => {
+            compat::FUNC_EVENT_MODIFY_CODE if !subscribers().any(|s| (s.changing_code)()) => {
                 let file = project_file(new_value);
                 if let Some(registry) = lock().as_mut() {
                     if file.is_some() || registry.contains(func as usize) {
@@ -135,7 +179,9 @@ unsafe extern "C" fn on_function_event(
                     }
                 }
                 if file.is_some() {
-                    cache::on_code_changed(func, new_value);
+                    for s in subscribers() {
+                        (s.code_changed)(func, new_value);
+                    }
                 }
             }
             _ => {}

@@ -12,11 +12,12 @@
 //! - [`sources`]: the text each project module is running.
 //! - [`project`]: the project root and ignored paths.
 //! - [`monitoring`]: fever's sys.monitoring tool id.
-//! - [`tracer`]: `fever record`'s sys.monitoring callbacks, live ring and trace writer.
+//! - [`engine`]: the one monitoring engine: sys.monitoring callbacks and the consumers that
+//!   subscribe to them (the tracer, the cache's bookkeeping, replay's checkpoints).
+//! - [`tracer`]: `fever record`'s engine consumer, live ring and trace writer.
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
 //! - [`code_object`]: facts about code objects (parameters, content hash).
 //! - [`rebuild`]: Python objects rebuilt from snapshots.
-//! - [`extra_slot`]: a table's entry for a code object, kept in its `co_extra` slot.
 //! - [`signals`]: fever's threads never take the program's signals.
 //! - [`compat`]: everything that differs between Python versions (C-API declarations pyo3-ffi
 //!   lacks, reading strings, sys.monitoring changes, code that is never a user call).
@@ -25,7 +26,7 @@ mod cache;
 mod check;
 mod code_object;
 mod compat;
-mod extra_slot;
+mod engine;
 mod functions;
 mod monitoring;
 mod project;

@@ -1,9 +1,7 @@
 //! fever's sys.monitoring tool id: claimed at start (3, then 4), dormant (no events enabled),
 //! released at exit. Ids held by other tools (debuggers, coverage, profilers) are never touched.
-//! Also the registration of C-level callbacks (`METH_FASTCALL` functions, no pyo3 trampoline)
-//! shared by the tracer and the call cache, and `DISABLE`.
+//! Also what every callback returns: `None` and `DISABLE`.
 
-use std::ffi::{c_char, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::ffi::{self, PyObject};
@@ -35,9 +33,6 @@ pub fn release(py: Python<'_>, id: u8) -> PyResult<()> {
     Ok(())
 }
 
-/// A callback: its C name, the `sys.monitoring.events` name it serves, the function.
-pub type Callback = (&'static CStr, &'static str, ffi::PyCFunctionFast);
-
 /// `sys.monitoring.DISABLE`, an owned reference kept for the life of the process.
 static DISABLE: AtomicPtr<PyObject> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -49,7 +44,7 @@ pub fn none() -> *mut PyObject {
     unsafe { ffi::Py_NewRef(ffi::Py_None()) }
 }
 
-/// A new reference to `sys.monitoring.DISABLE` (`None` before [`register`] ran).
+/// A new reference to `sys.monitoring.DISABLE` (`None` before [`keep_disable`] ran).
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback for library code returns through it
 pub fn disable() -> *mut PyObject {
@@ -62,47 +57,10 @@ pub fn disable() -> *mut PyObject {
     }
 }
 
-/// Registers `callbacks` for `tool_id` and enables their events for all code.
-pub fn register(py: Python<'_>, tool_id: u8, callbacks: &[Callback]) -> PyResult<()> {
-    let monitoring = py.import("sys")?.getattr("monitoring")?;
-    let disable = monitoring.getattr("DISABLE")?;
+/// Keeps `sys.monitoring.DISABLE` for [`disable`] (`monitoring` is `sys.monitoring`).
+pub fn keep_disable(monitoring: &Bound<'_, PyAny>) -> PyResult<()> {
     if DISABLE.load(Ordering::Relaxed).is_null() {
-        DISABLE.store(disable.into_ptr(), Ordering::Relaxed);
-    }
-    let events = monitoring.getattr("events")?;
-    let mut mask = 0u32;
-    for &(name, event, function) in callbacks {
-        let def = Box::leak(Box::new(ffi::PyMethodDef {
-            ml_name: name.as_ptr().cast::<c_char>(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunctionFast: function,
-            },
-            ml_flags: ffi::METH_FASTCALL,
-            ml_doc: std::ptr::null(),
-        }));
-        // SAFETY: `def` lives for the rest of the process; the GIL is held.
-        let callable = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()),
-            )?
-        };
-        let bit: u32 = events.getattr(event)?.extract()?;
-        monitoring.call_method1("register_callback", (tool_id, bit, callable))?;
-        mask |= bit;
-    }
-    monitoring.call_method1("set_events", (tool_id, mask))?;
-    Ok(())
-}
-
-/// Disables fever's events and removes `callbacks` (other tools are not touched).
-pub fn unregister(py: Python<'_>, tool_id: u8, callbacks: &[Callback]) -> PyResult<()> {
-    let monitoring = py.import("sys")?.getattr("monitoring")?;
-    monitoring.call_method1("set_events", (tool_id, 0))?;
-    let events = monitoring.getattr("events")?;
-    for &(_, event, _) in callbacks {
-        let bit: u32 = events.getattr(event)?.extract()?;
-        monitoring.call_method1("register_callback", (tool_id, bit, py.None()))?;
+        DISABLE.store(monitoring.getattr("DISABLE")?.into_ptr(), Ordering::Relaxed);
     }
     Ok(())
 }

@@ -15,9 +15,10 @@ use fever_core::ring::{RingReader, RingWriter};
 use fever_core::trace::TraceHeader;
 use pyo3::prelude::*;
 
+use crate::engine::clock;
 use crate::project::Project;
-use crate::tracer::recorder::{self, Recorder};
-use crate::tracer::{self, clock};
+use crate::tracer;
+use crate::tracer::recorder::Recorder;
 use crate::watcher::FileWatcher;
 use crate::{functions, monitoring, runner, sources};
 
@@ -247,11 +248,11 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
         .take();
     if let Some(session) = session {
         if crate::replay::replay_fork() {
-            // A replay's child keeps tracing (its end call is found by the tracer's hooks),
+            // A replay's child keeps tracing (its end call is found by replay's checkpoints),
             // into a ring of its own.
             tracer::rehome_in_child(py)?;
-        } else if let (Some(_), Some(id)) = (&session.recording, session.tool_id) {
-            tracer::abandon(py, id)?;
+        } else if let (Some(_), Some(_)) = (&session.recording, session.tool_id) {
+            tracer::abandon(py)?;
         }
         if session.cache {
             crate::cache::after_fork_in_child(py);
@@ -278,7 +279,7 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         // Every step runs whatever the others did: an unfinished trace must not keep the
         // watcher from being stopped with the GIL released, nor the tool id from being freed.
         let finished = match (recording, tool_id) {
-            (Some(recording), Some(id)) => finish_recording(py, recording, id),
+            (Some(recording), Some(_)) => finish_recording(py, recording),
             _ => Ok(()),
         };
         let cache_stopped = if cache {
@@ -305,7 +306,7 @@ pub fn start_recording(
         bail!("fever record can record once per process");
     }
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let calibration = clock::Calibration::start();
+    let calibration = clock::start();
     let sys = py.import("sys")?;
     let mut argv = vec![match &record.run.target {
         Target::Script(path) => path.display().to_string(),
@@ -393,8 +394,8 @@ pub fn start_recording(
 }
 
 /// Turns the tracer off and completes the trace file; prints the summary line.
-fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResult<()> {
-    let Some(finished) = tracer::stop(py, tool_id)? else {
+fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
+    let Some(finished) = tracer::stop(py)? else {
         messages::warning(
             "a thread was still inside fever's tracer at exit: the trace ends without its summary",
         );
@@ -425,7 +426,7 @@ fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResu
                     summary.calls,
                     summary.functions,
                     output.display(),
-                    recorder::human_bytes(summary.bytes)
+                    fever_core::units::size(summary.bytes)
                 ));
             }
         }

@@ -55,6 +55,37 @@ pub struct RunStats {
     pub lost_events: u64,
 }
 
+impl RunStats {
+    /// A finished recording's statistics: `calls` gives each code's (id, calls, recorded calls)
+    /// by code id (codes never called are left out); `pushed` events went into the ring and
+    /// `written` reached the file (the rest were lost); `in_file` says whether a code's
+    /// announcement reached the file (a code whose announcement was lost has no events there).
+    pub fn of_recording(
+        calls: impl IntoIterator<Item = (u32, u64, u64)>,
+        pushed: u64,
+        written: u64,
+        in_file: impl Fn(u32) -> bool,
+    ) -> Self {
+        Self {
+            calls: calls
+                .into_iter()
+                .filter(|&(code, calls, _)| calls > 0 && in_file(code))
+                .map(|(code, calls, recorded)| CodeCalls {
+                    code,
+                    calls,
+                    recorded,
+                })
+                .collect(),
+            lost_events: pushed.saturating_sub(written),
+        }
+    }
+
+    /// Calls made in all.
+    pub fn total_calls(&self) -> u64 {
+        self.calls.iter().map(|c| c.calls).sum()
+    }
+}
+
 /// Calls of one code: how many happened and how many have events in the trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct CodeCalls {
@@ -102,5 +133,39 @@ impl From<&ArchivedTraceHeader> for TraceHeader {
                 .map(|t| (t.0.as_str().to_owned(), t.1.as_str().to_owned()))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_counts_calls_of_codes_in_the_file_and_lost_events() {
+        let stats = RunStats::of_recording(
+            [(0, 5, 5), (1, 0, 0), (2, 20_000, 10_000), (3, 7, 7)],
+            1_000,
+            990,
+            |code| code != 3,
+        );
+        assert_eq!(
+            stats.calls,
+            [
+                CodeCalls {
+                    code: 0,
+                    calls: 5,
+                    recorded: 5
+                },
+                CodeCalls {
+                    code: 2,
+                    calls: 20_000,
+                    recorded: 10_000
+                }
+            ]
+        );
+        assert_eq!(stats.lost_events, 10);
+        assert_eq!(stats.total_calls(), 20_005);
+        // More written than pushed (never expected) loses nothing.
+        assert_eq!(RunStats::of_recording([], 5, 9, |_| true).lost_events, 0);
     }
 }

@@ -1,18 +1,16 @@
 //! The call cache's table of project code objects: content hash, name, parameters, whether
 //! calls of it can be cached, and how many of its calls this run had their arguments captured.
 //!
-//! As in the tracer, a code object's entry index lives in its `co_extra` slot (an index of the
-//! cache's own, see `extra_slot`).
+//! The monitoring engine decides which code is the project's and keeps the cache's entry index
+//! for each (`crate::engine::codes`).
 
 use fever_core::cache::trampoline::DISPATCH;
 use fever_core::cache::{CacheIndex, CodeSlot, Signature};
-use pyo3::ffi::{self, PyObject, Py_ssize_t};
+use pyo3::ffi::{self, PyObject};
 
 use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
-use crate::compat::{self, CO_VARARGS, CO_VARKEYWORDS};
-use crate::extra_slot::ExtraSlot;
-pub use crate::extra_slot::Lookup;
-use crate::project::Project;
+use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
+use crate::engine::{codes, Slot};
 
 /// `co_flags` of generators, coroutines and async generators: their calls return at the first
 /// `yield`/`await`, so there is no result to cache.
@@ -45,30 +43,13 @@ pub struct CodeInfo {
     pub captured: u32,
 }
 
-/// Every code object the cache has seen.
+/// Every project code object the cache has seen.
+#[derive(Default)]
 pub struct Codes {
-    slot: ExtraSlot,
-    project: Project,
     pub infos: Vec<CodeInfo>,
 }
 
 impl Codes {
-    pub fn new(project: Project) -> Self {
-        static INDEX: std::sync::OnceLock<Py_ssize_t> = std::sync::OnceLock::new();
-        Self {
-            slot: ExtraSlot::reserve(&INDEX),
-            project,
-            infos: Vec::new(),
-        }
-    }
-
-    /// What `code` is. Safety: GIL held, `code` a live object.
-    #[inline]
-    pub unsafe fn lookup(&self, code: *mut PyObject) -> Lookup {
-        // SAFETY: guaranteed by the caller.
-        unsafe { self.slot.lookup(code) }
-    }
-
     /// The entry of `code`, classifying it on first sight; `None` for library code.
     /// Safety: GIL held, `code` a live object, no exception set.
     pub unsafe fn entry<V>(
@@ -77,15 +58,18 @@ impl Codes {
         index: &mut CacheIndex<V>,
     ) -> Option<usize> {
         // SAFETY: guaranteed by the caller.
-        match unsafe { self.lookup(code) } {
-            Lookup::Project(i) => Some(i),
-            Lookup::Other => None,
-            // SAFETY: guaranteed by the caller.
-            Lookup::Unseen => unsafe { self.classify(code, index) },
-        }
+        let own = unsafe {
+            codes::resolve(code, Slot::Cache, || {
+                self.classify(code, index)
+                    .and_then(|i| u32::try_from(i).ok())
+            })
+        };
+        own.map(|i| i as usize)
     }
 
-    unsafe fn classify<V>(
+    /// Takes in a project code seen for the first time: its new entry, or `None` for the
+    /// cache's own trampolines. Safety: GIL held, `code` a live code object, no exception set.
+    pub unsafe fn classify<V>(
         &mut self,
         code: *mut PyObject,
         index: &mut CacheIndex<V>,
@@ -96,17 +80,7 @@ impl Codes {
         // SAFETY: guaranteed by the caller.
         let reads = unsafe { names_of(code, c"co_names") };
         // A trampoline carries its function's file name but is the cache's own code.
-        let project = !file.is_empty()
-            && self.project.contains_file(&file)
-            && !reads.iter().any(|name| name == DISPATCH)
-            // 3.14's `__annotate__` functions are the compiler's, never calls the user made.
-            // SAFETY: guaranteed by the caller.
-            && !unsafe { compat::annotations::is_generated(code) };
-        // SAFETY: guaranteed by the caller.
-        if !unsafe { self.slot.mark(code, project.then_some(i)) } {
-            return None;
-        }
-        if !project {
+        if reads.iter().any(|name| name == DISPATCH) {
             return None;
         }
         // SAFETY: guaranteed by the caller.

@@ -1,8 +1,8 @@
 //! `fever watch`'s call cache, in the running interpreter.
 //!
-//! - `monitor.rs`: sys.monitoring callbacks that keep per-thread stacks of project calls with
-//!   the code each reached, and offer slow calls (with arguments captured at their start) to
-//!   the cache — so the first run already fills it.
+//! - `monitor.rs`: the monitoring engine's consumer that keeps per-thread stacks of project calls
+//!   with the code each reached, and offers slow calls (with arguments captured at their start)
+//!   to the cache — so the first run already fills it.
 //! - `trampoline.rs`: a cached function's `__code__` becomes a trampoline with the same
 //!   signature that looks the call up and returns a copy of the stored result, or runs the
 //!   original code (and stores its result when it was slow).
@@ -13,10 +13,11 @@
 //!
 //! The index itself (validity, LRU eviction) is plain Rust in `fever_core::cache`. Entries stay
 //! valid while every function the call reached runs the code it ran then: the function watcher
-//! (`functions.rs`) reports each new function and each `__code__` change here, and a changed
-//! code hash under a name drops the entries that reached the old one. All state is touched with
-//! the GIL held and never while Python code runs (which could switch threads); the Python
-//! objects it keeps are [`Held`], so letting one go never runs Python code while it is borrowed.
+//! (`functions.rs`) reports each new function and each `__code__` change to the cache, its
+//! subscriber, and a changed code hash under a name drops the entries that reached the old one.
+//! All state is touched with the GIL held and never while Python code runs (which could switch
+//! threads); the Python objects it keeps are [`Held`], so letting one go never runs Python code
+//! while it is borrowed.
 
 mod codes;
 pub(crate) mod disk;
@@ -27,6 +28,7 @@ mod values;
 
 use std::cell::{Cell, UnsafeCell};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,14 +38,12 @@ use fever_core::cache::{class_slot_name, slot_class, CacheIndex, CodeSlot, Entry
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
+use crate::engine::clock;
 use crate::project::Project;
 use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
-use crate::tracer::clock;
-use crate::tracer::recorder::human_bytes;
 use crate::{functions, sources};
 use codes::Codes;
-use monitor::ThreadStack;
 use trampoline::Trampolines;
 
 /// How the cache behaves (`fever watch` options).
@@ -164,13 +164,11 @@ pub struct SlowCall {
 /// Everything the cache keeps.
 struct Cache {
     settings: Settings,
-    /// Clock rate (see `tracer::clock`), and the minimum duration in ticks.
+    /// Clock rate (see `engine::clock`), and the minimum duration in ticks.
     ns_per_tick: f64,
     min_ticks: u64,
-    tool_id: u8,
     codes: Codes,
     index: CacheIndex<Stored>,
-    threads: Vec<ThreadStack>,
     /// Hashes of the code whose functions get a trampoline.
     cached_codes: HashSet<u64>,
     /// Functions to give a trampoline when the next run starts.
@@ -214,19 +212,34 @@ thread_local! {
     static BUSY: Cell<bool> = const { Cell::new(false) };
 }
 
+/// How many threads have `BUSY` set: while none has, the callbacks skip reading the
+/// thread-local (a call into the TLS resolver in a shared library) twice per call.
+static BUSY_THREADS: AtomicU32 = AtomicU32::new(0);
+
 fn busy() -> bool {
-    BUSY.get()
+    BUSY_THREADS.load(Ordering::Relaxed) != 0 && BUSY.get()
 }
 
 fn set_busy(on: bool) {
-    BUSY.set(on);
+    let was = BUSY.replace(on);
+    count_busy(was, on);
+}
+
+fn count_busy(was: bool, on: bool) {
+    match (was, on) {
+        (false, true) => BUSY_THREADS.fetch_add(1, Ordering::Relaxed),
+        (true, false) => BUSY_THREADS.fetch_sub(1, Ordering::Relaxed),
+        _ => 0,
+    };
 }
 
 /// Runs `f` (which calls Python) with the cache's callbacks and hooks off on this thread.
 fn quietly<T>(f: impl FnOnce() -> T) -> T {
     let was = BUSY.replace(true);
+    count_busy(was, true);
     let result = f();
     BUSY.set(was);
+    count_busy(true, was);
     result
 }
 
@@ -238,21 +251,14 @@ pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
         None => (Vec::new(), None),
     };
     let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let min_ticks = (settings.min_duration.as_nanos() as f64 / ns_per_tick) as u64;
+    let min_ticks = fever_core::clock::ns_to_ticks(settings.min_duration.as_nanos(), ns_per_tick);
     let mut cache = Cache {
         file,
         ns_per_tick,
         min_ticks,
-        codes: Codes::new(settings.project.clone()),
+        codes: Codes::default(),
         settings,
-        tool_id,
         index: CacheIndex::new(budget),
-        threads: Vec::new(),
         cached_codes: HashSet::new(),
         pending: Vec::new(),
         trampolines: Trampolines::default(),
@@ -262,19 +268,21 @@ pub fn start(py: Python<'_>, tool_id: u8, settings: Settings) -> PyResult<()> {
     for call in stored {
         cache.adopt(call);
     }
+    let project = cache.settings.project.clone();
     // SAFETY: GIL held; nothing else references the cell yet.
     unsafe { *CACHE.0.get() = Some(cache) };
     trampoline::install_dispatch(py)?;
     output::install(py)?;
-    crate::monitoring::register(py, tool_id, &monitor::CALLBACKS)
+    functions::subscribe(FUNCTION_EVENTS);
+    monitor::arm(py, tool_id, &project)
 }
 
 /// Turns the cache off (at exit).
 pub fn stop(py: Python<'_>) -> PyResult<()> {
-    let Some(tool_id) = with(py, |c| c.tool_id) else {
+    if with(py, |_| ()).is_none() {
         return Ok(());
-    };
-    let unregistered = crate::monitoring::unregister(py, tool_id, &monitor::CALLBACKS);
+    }
+    let unregistered = monitor::disarm(py);
     let restored = output::uninstall(py);
     // SAFETY: GIL held; callbacks are off, so nothing else uses the cell.
     let cache = unsafe { (*CACHE.0.get()).take() };
@@ -374,17 +382,21 @@ pub fn after_save(py: Python<'_>, outcome: &Outcome) {
     }
 }
 
-/// Whether the cache is giving a function its trampoline right now (the code registry then
-/// keeps the function under its own code, which is what a reload must replace).
-pub fn is_installing() -> bool {
-    trampoline::is_installing()
-}
+/// What the cache hears from the function watcher. While the cache gives a function its
+/// trampoline, that code change is its own (the code registry then keeps the function under its
+/// own code, which is what a reload must replace).
+const FUNCTION_EVENTS: functions::Subscriber = functions::Subscriber {
+    created: on_function_created,
+    code_changed: on_code_changed,
+    destroyed: on_function_destroyed,
+    changing_code: trampoline::is_installing,
+};
 
 /// The function watcher saw project function `func` created with `code`.
 ///
 /// # Safety
 /// GIL held, live objects, called from the function watcher.
-pub unsafe fn on_function_created(func: *mut PyObject, code: *mut PyObject) {
+unsafe fn on_function_created(func: *mut PyObject, code: *mut PyObject) {
     if busy() {
         return;
     }
@@ -403,7 +415,7 @@ pub unsafe fn on_function_created(func: *mut PyObject, code: *mut PyObject) {
 ///
 /// # Safety
 /// GIL held, live objects, called from the function watcher.
-pub unsafe fn on_code_changed(func: *mut PyObject, new_code: *mut PyObject) {
+unsafe fn on_code_changed(func: *mut PyObject, new_code: *mut PyObject) {
     if busy() {
         return;
     }
@@ -426,7 +438,7 @@ pub unsafe fn on_code_changed(func: *mut PyObject, new_code: *mut PyObject) {
 
 /// The function watcher saw `func` destroyed. Never skipped (not even inside the cache's own
 /// Python calls): a trampoline must not outlive its function, whose address may be reused.
-pub fn on_function_destroyed(func: *mut PyObject) {
+fn on_function_destroyed(func: *mut PyObject) {
     // SAFETY: called from the function watcher with the GIL held.
     let py = unsafe { Python::assume_attached() };
     with(py, |c| c.trampolines.forget(func));
@@ -590,7 +602,7 @@ fn store(
     if bytes > budget {
         let reason = format!(
             "its result ({}) is bigger than --cache-size",
-            human_bytes(bytes)
+            fever_core::units::size(bytes)
         );
         with(py, |c| tell(c, entry, &reason));
         return;
@@ -678,7 +690,7 @@ fn store(
                     messages::info(&format!(
                         "cache full: evicted {}() ({})",
                         gone.name,
-                        human_bytes(gone.bytes)
+                        fever_core::units::size(gone.bytes)
                     ));
                 }
             }

@@ -1,27 +1,28 @@
-//! The cache's sys.monitoring callbacks: a per-thread stack of project calls, each with the set
-//! of project code it reached (a bitset over code entries, merged into the caller's when a call
-//! ends) and, for the first calls of each code in a run, its arguments captured at the start.
-//! A call that turns out slow is then offered to the cache with its key, result and reached
-//! code — the first run already fills the cache, before any trampoline exists.
-//!
-//! Library code gets `DISABLE` from `PY_START`, `PY_RESUME`, `PY_RETURN` and `PY_YIELD`.
-//! Nothing here raises, panics or leaves an exception set.
+//! The cache's bookkeeping, the monitoring engine's consumer in [`Slot::Cache`]: a per-thread
+//! stack of project calls, each with the set of project code it reached (a bitset over code
+//! entries, merged into the caller's when a call ends) and, for the first calls of each code in
+//! a run, its arguments captured at the start. A call that turns out slow is then offered to the
+//! cache with its key, result and reached code — the first run already fills the cache, before
+//! any trampoline exists. Nothing here raises, panics or leaves an exception set.
 
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use pyo3::ffi::{self, PyObject, Py_ssize_t};
+use pyo3::ffi::{self, PyObject};
+
+use fever_core::cache::reached::{bit_indices, ReachedStack};
 
 use super::{offer_slow_call, state, Captured, SlowCall};
-use crate::monitoring::{self, disable, none};
-use crate::tracer::clock;
+use crate::engine::{self, clock, At, Consumer, Event, Slot};
 
 /// Calls of each code per run whose arguments are captured at their start.
 const CAPTURES_PER_RUN: u32 = 8;
 
 /// A project call in progress.
 struct Frame {
-    code: usize,
-    /// Clock ticks at the start (see `tracer::clock`).
+    /// Clock ticks at the start (see `engine::clock`).
     start: u64,
     /// Arguments captured at the start (only for the first calls of a code in a run).
     captured: Option<Box<Captured>>,
@@ -29,135 +30,88 @@ struct Frame {
     dispatched: bool,
 }
 
-/// One thread's calls.
-pub struct ThreadStack {
-    ident: u64,
-    frames: Vec<Frame>,
-    /// `reached[d]`: the code entries reached by the call at depth `d` (bit per entry).
-    reached: Vec<Vec<u64>>,
+thread_local! {
     /// Set by the trampoline just before it calls the original code of this entry.
-    pub dispatching: Option<usize>,
+    static DISPATCHING: Cell<Option<usize>> = const { Cell::new(None) };
     /// The reached set of the last dispatched call that returned: (entry, reached entries).
-    pub last_dispatched: Option<(usize, Vec<usize>)>,
+    static LAST_DISPATCHED: RefCell<Option<(usize, Vec<usize>)>> = const { RefCell::new(None) };
 }
 
-/// The calling thread's stack in `stacks` (created on first use).
+/// How many threads have `DISPATCHING` set: while none has, a call's start skips reading the
+/// thread-local (a call into the TLS resolver in a shared library).
+static DISPATCHING_THREADS: AtomicU32 = AtomicU32::new(0);
+
+/// The trampoline is about to call (`Some`) the original code of `entry`, or is done (`None`).
+pub fn set_dispatching(entry: Option<usize>) {
+    let was = DISPATCHING.replace(entry);
+    match (was.is_some(), entry.is_some()) {
+        (false, true) => DISPATCHING_THREADS.fetch_add(1, Ordering::Relaxed),
+        (true, false) => DISPATCHING_THREADS.fetch_sub(1, Ordering::Relaxed),
+        _ => 0,
+    };
+}
+
+/// Is the trampoline calling the original code of `entry` on this thread? (It then no longer
+/// is: the call has started.)
 #[inline]
-pub fn thread_stack(stacks: &mut Vec<ThreadStack>) -> &mut ThreadStack {
-    // SAFETY: only reads the calling thread's id.
-    #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
-    let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
-    // The first stack is the thread that ran most recently (moved there on a switch).
-    if stacks.first().is_some_and(|t| t.ident == ident) {
-        return &mut stacks[0];
+fn dispatched(entry: usize) -> bool {
+    if DISPATCHING_THREADS.load(Ordering::Relaxed) == 0 || DISPATCHING.get() != Some(entry) {
+        return false;
     }
-    let index = stacks
-        .iter()
-        .position(|t| t.ident == ident)
-        .unwrap_or_else(|| {
-            stacks.push(ThreadStack {
-                ident,
-                frames: Vec::new(),
-                reached: Vec::new(),
-                dispatching: None,
-                last_dispatched: None,
-            });
-            stacks.len() - 1
-        });
-    stacks.swap(0, index);
-    &mut stacks[0]
+    set_dispatching(None);
+    true
 }
 
-impl ThreadStack {
-    fn push(&mut self, code: usize, captured: Option<Box<Captured>>, dispatched: bool) {
-        let depth = self.frames.len();
-        if self.reached.len() <= depth {
-            self.reached.push(Vec::new());
-        }
-        self.reached[depth].fill(0);
-        self.frames.push(Frame {
-            code,
-            start: clock::ticks(),
-            captured,
-            dispatched,
-        });
-    }
+/// The reached set of the last dispatched call that returned on this thread, taken.
+pub fn take_last_dispatched() -> Option<(usize, Vec<usize>)> {
+    LAST_DISPATCHED.take()
+}
 
-    /// Ends the innermost call of `code` (and any calls above it that never reported their
-    /// end); returns it with the code entries it reached, itself included (as bits).
-    fn pop(&mut self, code: usize) -> Option<(Frame, &[u64])> {
-        let at = self.frames.iter().rposition(|f| f.code == code)?;
-        while self.frames.len() > at + 1 {
-            let depth = self.frames.len() - 1;
-            if let Some(lost) = self.frames.pop() {
-                set_bit(&mut self.reached[depth], lost.code);
-            }
-            self.merge_into_parent(depth);
-        }
-        let frame = self.frames.pop()?;
-        let depth = self.frames.len();
-        set_bit(&mut self.reached[depth], code);
-        self.merge_into_parent(depth);
-        Some((frame, &self.reached[depth]))
-    }
+/// The cache's consumer: one stack of calls per engine thread.
+#[derive(Default)]
+pub struct Monitor {
+    threads: Vec<ReachedStack<Frame>>,
+}
 
-    fn merge_into_parent(&mut self, depth: usize) {
-        if depth == 0 {
-            return;
+impl Monitor {
+    /// The stack of the calling thread (created on first use).
+    #[inline]
+    fn stack(&mut self, at: &At) -> &mut ReachedStack<Frame> {
+        if self.threads.len() <= at.thread {
+            self.threads
+                .resize_with(at.thread + 1, ReachedStack::default);
         }
-        let (parents, children) = self.reached.split_at_mut(depth);
-        let (parent, child) = (&mut parents[depth - 1], &children[0]);
-        if parent.len() < child.len() {
-            parent.resize(child.len(), 0);
-        }
-        for (p, c) in parent.iter_mut().zip(child) {
-            *p |= c;
-        }
+        &mut self.threads[at.thread]
     }
 }
 
-fn set_bit(bits: &mut Vec<u64>, i: usize) {
-    let word = i / 64;
-    if bits.len() <= word {
-        bits.resize(word + 1, 0);
-    }
-    bits[word] |= 1 << (i % 64);
+/// Arms the cache's bookkeeping on tool `tool_id`.
+pub fn arm(
+    py: pyo3::Python<'_>,
+    tool_id: u8,
+    project: &crate::project::Project,
+) -> pyo3::PyResult<()> {
+    engine::arm(py, tool_id, project, Slot::Cache, Box::<Monitor>::default())
 }
 
-/// The indices of the set bits.
-pub fn bit_indices(bits: &[u64]) -> Vec<usize> {
-    let mut out = Vec::new();
-    for (w, &word) in bits.iter().enumerate() {
-        let mut rest = word;
-        while rest != 0 {
-            let bit = rest.trailing_zeros() as usize;
-            out.push(w * 64 + bit);
-            rest &= rest - 1;
-        }
-    }
-    out
+/// Disarms it (its stacks and captured arguments are dropped).
+pub fn disarm(py: pyo3::Python<'_>) -> pyo3::PyResult<()> {
+    drop(engine::disarm::<Monitor>(py, Slot::Cache)?);
+    Ok(())
 }
 
 /// `PY_START(code, offset)` and `PY_RESUME`/`PY_THROW` (`resumed`): a call (or a generator
 /// step) of project code begins.
-unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *mut PyObject {
-    if nargs < 1 || super::busy() {
-        return none();
+unsafe fn begin(monitor: &mut Monitor, at: &At, resumed: bool) {
+    if super::busy() {
+        return;
     }
-    // SAFETY: CPython passes `nargs` valid arguments, with the GIL held.
-    let code = unsafe { *args };
+    // SAFETY: GIL held (a callback).
     let Some(cache) = (unsafe { state() }) else {
-        return none();
+        return;
     };
-    // SAFETY: GIL held, `code` live, no exception set in a callback.
-    let Some(entry) = (unsafe { cache.codes.entry(code, &mut cache.index) }) else {
-        return disable();
-    };
-    let stack = thread_stack(&mut cache.threads);
-    let dispatched = stack.dispatching == Some(entry);
-    if dispatched {
-        stack.dispatching = None;
-    }
+    let entry = at.entry as usize;
+    let dispatched = dispatched(entry);
     let info = &mut cache.codes.infos[entry];
     let capture =
         !resumed && !dispatched && info.never.is_none() && info.captured < CAPTURES_PER_RUN;
@@ -168,8 +122,14 @@ unsafe fn begin(args: *mut *mut PyObject, nargs: Py_ssize_t, resumed: bool) -> *
     } else {
         None
     };
-    stack.push(entry, captured, dispatched);
-    none()
+    monitor.stack(at).push(
+        entry,
+        Frame {
+            start: clock::ticks(),
+            captured,
+            dispatched,
+        },
+    );
 }
 
 /// Reads and keys the current frame's arguments. Safety: GIL held, inside `PY_START`.
@@ -193,8 +153,10 @@ unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<
         .collect();
     let names: Vec<&str> = strs.iter().map(String::as_str).collect();
     super::set_busy(true);
+    engine::set_busy(true);
     // SAFETY: GIL held, values live or NULL.
     let key = unsafe { super::values::key(&names, &values) };
+    engine::set_busy(false);
     super::set_busy(false);
     Some(Box::new(Captured {
         values,
@@ -205,41 +167,29 @@ unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<
 
 /// `PY_RETURN(code, offset, value)`, `PY_YIELD` and `PY_UNWIND(code, offset, exception)`: a
 /// call (or step) of project code ends. Only a real return offers a result to the cache.
-unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Option<SlowCall> {
-    if nargs < 1 || super::busy() {
+unsafe fn end(monitor: &mut Monitor, at: &At, returned: bool) -> Option<SlowCall> {
+    if super::busy() {
         return None;
     }
-    // SAFETY: CPython passes `nargs` valid arguments, with the GIL held.
-    let code = unsafe { *args };
-    // SAFETY: GIL held.
+    // SAFETY: GIL held (a callback).
     let cache = unsafe { state() }?;
-    // SAFETY: GIL held, `code` live.
-    let super::codes::Lookup::Project(entry) = (unsafe { cache.codes.lookup(code) }) else {
-        return None;
-    };
+    let entry = at.entry as usize;
     let (min_ticks, ns_per_tick) = (cache.min_ticks, cache.ns_per_tick);
-    let stack = thread_stack(&mut cache.threads);
-    let (frame, reached) = stack.pop(entry)?;
+    let (frame, reached) = monitor.stack(at).pop(entry)?;
     let ticks = clock::ticks().saturating_sub(frame.start);
     if frame.dispatched {
         let reached = returned.then(|| (entry, bit_indices(reached)));
-        stack.last_dispatched = reached;
+        LAST_DISPATCHED.set(reached);
         return None;
     }
-    if !returned || ticks < min_ticks || nargs < 3 {
+    let value = at.value();
+    if !returned || ticks < min_ticks || value.is_null() {
         return None;
     }
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let elapsed = Duration::from_nanos((ticks as f64 * ns_per_tick) as u64);
+    let elapsed = Duration::from_nanos(fever_core::clock::ticks_to_ns(ticks, ns_per_tick));
     let reached = bit_indices(reached);
-    // SAFETY: CPython passes the returned value as the third argument.
-    let value = unsafe { *args.add(2) };
     Some(SlowCall {
-        code,
+        code: at.code,
         entry,
         elapsed,
         captured: frame.captured,
@@ -249,109 +199,50 @@ unsafe fn end(args: *mut *mut PyObject, nargs: Py_ssize_t, returned: bool) -> Op
     })
 }
 
-unsafe extern "C" fn on_start(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    unsafe { begin(args, nargs, false) }
-}
-
-unsafe extern "C" fn on_resume(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    unsafe { begin(args, nargs, true) }
-}
-
-unsafe extern "C" fn on_throw(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // PY_THROW cannot be disabled: only `None` may be returned.
-    // SAFETY: called by CPython with the GIL held.
-    let result = unsafe { begin(args, nargs, true) };
-    // SAFETY: `result` is a new reference we own.
-    unsafe { ffi::Py_DECREF(result) };
-    none()
-}
-
-unsafe extern "C" fn on_return(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    if let Some(slow) = unsafe { end(args, nargs, true) } {
-        offer_slow_call(slow);
+// SAFETY: Python code (keying arguments, storing a result) runs with the engine busy; nothing
+// raises or leaves an exception set.
+unsafe impl Consumer for Monitor {
+    fn events(&self) -> u8 {
+        Event::Start.bit()
+            | Event::Resume.bit()
+            | Event::Throw.bit()
+            | Event::Return.bit()
+            | Event::Yield.bit()
+            | Event::Unwind.bit()
     }
-    none()
-}
 
-unsafe extern "C" fn on_yield(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let _ = unsafe { end(args, nargs, false) };
-    none()
-}
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        // SAFETY: GIL held (a callback).
+        let cache = unsafe { state() }?;
+        // SAFETY: GIL held, `code` live, no exception set.
+        let entry = unsafe { cache.codes.classify(code, &mut cache.index) }?;
+        u32::try_from(entry).ok()
+    }
 
-unsafe extern "C" fn on_unwind(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let _ = unsafe { end(args, nargs, false) };
-    none()
-}
+    unsafe fn on(&mut self, event: Event, at: &At) {
+        // SAFETY: the engine calls this in a callback, with the GIL held.
+        unsafe {
+            match event {
+                Event::Start => begin(self, at, false),
+                Event::Resume | Event::Throw => begin(self, at, true),
+                Event::Return => {
+                    if let Some(slow) = end(self, at, true) {
+                        engine::set_busy(true);
+                        offer_slow_call(slow);
+                        engine::set_busy(false);
+                    }
+                }
+                Event::Yield | Event::Unwind => drop(end(self, at, false)),
+                Event::Raise => {}
+            }
+        }
+    }
 
-/// The callbacks and the `sys.monitoring.events` names they serve.
-pub const CALLBACKS: [monitoring::Callback; 6] = [
-    (c"fever_cache_py_start", "PY_START", on_start),
-    (c"fever_cache_py_resume", "PY_RESUME", on_resume),
-    (c"fever_cache_py_throw", "PY_THROW", on_throw),
-    (c"fever_cache_py_return", "PY_RETURN", on_return),
-    (c"fever_cache_py_yield", "PY_YIELD", on_yield),
-    (c"fever_cache_py_unwind", "PY_UNWIND", on_unwind),
-];
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reached_sets_merge_into_callers() {
-        let mut stack = ThreadStack {
-            ident: 0,
-            frames: Vec::new(),
-            reached: Vec::new(),
-            dispatching: None,
-            last_dispatched: None,
-        };
-        stack.push(0, None, false);
-        stack.push(70, None, false);
-        stack.push(3, None, false);
-        let (_, reached) = stack.pop(3).unwrap();
-        assert_eq!(bit_indices(reached), [3]);
-        let (_, reached) = stack.pop(70).unwrap();
-        assert_eq!(bit_indices(reached), [3, 70]);
-        stack.push(5, None, false);
-        // A call whose end was never reported is closed with the one below it.
-        stack.push(9, None, false);
-        let (_, reached) = stack.pop(5).unwrap();
-        assert_eq!(bit_indices(reached), [5, 9]);
-        let (_, reached) = stack.pop(0).unwrap();
-        assert_eq!(bit_indices(reached), [0, 3, 5, 9, 70]);
-        assert!(stack.pop(0).is_none());
-        // A reused depth starts empty.
-        stack.push(1, None, false);
-        assert_eq!(bit_indices(stack.pop(1).unwrap().1), [1]);
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
     }
 }

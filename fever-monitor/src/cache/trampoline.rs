@@ -230,18 +230,12 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
         }
     }
     let before = output::counters();
-    with(py, |c| {
-        monitor::thread_stack(&mut c.threads).dispatching = Some(call.entry);
-    });
+    monitor::set_dispatching(Some(call.entry));
     let started = Instant::now();
     let result = call_original(py, &call, params);
     let elapsed = started.elapsed();
-    let reached = with(py, |c| {
-        let stack = monitor::thread_stack(&mut c.threads);
-        stack.dispatching = None;
-        stack.last_dispatched.take()
-    })
-    .flatten();
+    monitor::set_dispatching(None);
+    let reached = monitor::take_last_dispatched();
     let result = result?;
     let min = with(py, |c| c.settings.min_duration).unwrap_or_default();
     let Some((entry, reached)) = reached.filter(|(e, _)| *e == call.entry) else {

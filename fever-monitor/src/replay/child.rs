@@ -32,8 +32,7 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// Runs the replay in this (child) process; never returns.
 pub fn run(py: Python<'_>, request: &ReplayRequest, pipe: RawFd, started: Instant) -> ! {
-    let flags = super::hooks::stop_at(&request.end);
-    crate::tracer::reflag(py, flags);
+    super::hooks::stop_at(py, &request.end, end_reached);
     let call = match kept::prepare(py, &request.start) {
         Ok(call) => call,
         Err(reason) => finish(py, pipe, &Response::ReplayFailed { reason }),

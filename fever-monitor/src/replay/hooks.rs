@@ -1,36 +1,45 @@
-//! What the tracer asks `fever replay` at the project's calls. The tracer keeps a flags byte per
-//! code ([`flags_for`] when it first sees the code); only codes with flags pay anything:
-//! - [`KEEP`]: the program side keeps the arguments of this function's next calls (the policy
-//!   of `Keep`: one given call, or the first N calls of every function), counted by function
-//!   name across edited versions;
-//! - [`STOP`]: in a replay's child, the end function: [`at_start`] notes the frame of its
-//!   wanted call, and [`at_end`] ends the replay when that frame returns or raises.
+//! `fever replay`'s checkpoints: the engine's consumer in [`Slot::Checkpoints`], which watches
+//! the project's calls for the program side. It keeps a flags byte per code (from its name, when
+//! it first sees the code); only codes with flags pay anything:
+//! - [`KEEP`]: keep the arguments of this function's next calls (`kept.rs`; the policy of
+//!   `Keep`: one given call, or the first N calls of every function), counted by function name
+//!   across edited versions;
+//! - [`STOP`]: in a replay's child, the end function: its wanted call's frame is noted when it
+//!   starts, and the replay ends (the child's callback, given to [`stop_at`]) when that frame
+//!   returns or raises.
 //!
-//! Inactive (every code gets 0) unless [`activate`] ran: `fever run`, `record` and `watch` are
-//! untouched. Called with the GIL held, from the tracer's callbacks with its `busy` flag set.
+//! Armed by [`activate`] only: `fever run`, `record` and `watch` are untouched.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use fever_cli::Keep;
-use fever_core::replay::{same_function, CallRef};
-use fever_core::trace::CodeInfo;
+use fever_core::replay::CallRef;
 use pyo3::ffi::{self, PyObject};
+use pyo3::prelude::*;
+
+use super::{kept, names};
+use crate::code_object::{module_name, parameter_names, str_attr};
+use crate::engine::{self, At, Consumer, Event, Slot};
+use crate::project::Project;
 
 /// Keep the arguments of calls of this code.
-pub const KEEP: u8 = 1;
+const KEEP: u8 = 1;
 /// The end function of the replay running in this (child) process.
-pub const STOP: u8 = 2;
+const STOP: u8 = 2;
 
-struct Hooks {
-    /// `module.qualname` of every project code, by trace code id.
-    names: HashMap<u32, String>,
+/// What ends the replay when its end call ends (`raised`: by an exception; `value`: the
+/// returned value or the exception). Safety: GIL held, the current frame the end call's.
+pub type Reached = unsafe fn(raised: bool, value: *mut PyObject) -> !;
+
+/// The checkpoints' state.
+pub struct Checkpoints {
+    /// `module.qualname` and flags of every project code, by entry.
+    codes: Vec<(String, u8)>,
     keep: Keep,
     /// Calls started, by function name (only of functions with KEEP).
     counts: HashMap<String, u32>,
     stop: Option<Stop>,
-    /// The script's module name (it runs as `__main__`): names asked with it match.
-    script_module: Option<String>,
 }
 
 /// The end of the replay running in this process.
@@ -39,45 +48,61 @@ struct Stop {
     started: u32,
     /// The wanted call's frame (an address, only compared), once it started.
     frame: Option<usize>,
+    reached: Reached,
 }
 
-static HOOKS: Mutex<Option<Hooks>> = Mutex::new(None);
-
-fn lock() -> std::sync::MutexGuard<'static, Option<Hooks>> {
-    HOOKS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Turns the hooks on for this process, keeping calls by `keep`; `script_module` is the
-/// script's file name without `.py` (see `fever_core::replay::same_function`).
-pub fn activate(keep: Keep, script_module: Option<String>) {
-    *lock() = Some(Hooks {
-        names: HashMap::new(),
+/// Arms the checkpoints on tool `tool_id` for `project`, keeping calls by `keep`;
+/// `script_module` is the script's file name without `.py` (see [`names`]).
+pub fn activate(
+    py: Python<'_>,
+    tool_id: u8,
+    project: &Project,
+    keep: Keep,
+    script_module: Option<String>,
+) -> PyResult<()> {
+    names::set_script_module(script_module);
+    let checkpoints = Checkpoints {
+        codes: Vec::new(),
         keep,
         counts: HashMap::new(),
         stop: None,
-        script_module,
+    };
+    engine::arm(
+        py,
+        tool_id,
+        project,
+        Slot::Checkpoints,
+        Box::new(checkpoints),
+    )
+}
+
+/// In a replay's child: stop at the end of `end` (calling `reached` there), keep nothing more.
+pub fn stop_at(py: Python<'_>, end: &CallRef, reached: Reached) {
+    engine::with(py, Slot::Checkpoints, |c: &mut Checkpoints| {
+        c.keep = Keep::First(0);
+        c.stop = Some(Stop {
+            call: end.clone(),
+            started: 0,
+            frame: None,
+            reached,
+        });
+        let module = names::script_module();
+        for (name, flags) in &mut c.codes {
+            *flags = if fever_core::replay::same_function(name, &end.function, module.as_deref()) {
+                STOP
+            } else {
+                0
+            };
+        }
     });
 }
 
-/// Does the recorded function `recorded` answer to the name `asked`?
-pub fn answers_to(recorded: &str, asked: &str) -> bool {
-    let guard = lock();
-    let module = guard.as_ref().and_then(|h| h.script_module.as_deref());
-    same_function(recorded, asked, module)
-}
-
-impl Hooks {
-    fn answers(&self, recorded: &str, asked: &str) -> bool {
-        same_function(recorded, asked, self.script_module.as_deref())
-    }
-
+impl Checkpoints {
     fn flags(&self, name: &str) -> u8 {
         let mut flags = 0;
         let keep = match &self.keep {
             Keep::Call(call) => {
-                self.answers(name, &call.function)
+                names::answers_to(name, &call.function)
                     && self.counts.get(name).copied().unwrap_or(0) < call.number
             }
             Keep::First(n) => self.counts.get(name).copied().unwrap_or(0) < *n,
@@ -88,114 +113,127 @@ impl Hooks {
         if self
             .stop
             .as_ref()
-            .is_some_and(|s| self.answers(name, &s.call.function))
+            .is_some_and(|s| names::answers_to(name, &s.call.function))
         {
             flags |= STOP;
         }
         flags
     }
-}
 
-/// The flags of a code the tracer sees for the first time (and its name, remembered).
-pub fn flags_for(info: &CodeInfo) -> u8 {
-    let mut guard = lock();
-    let Some(hooks) = guard.as_mut() else {
-        return 0;
-    };
-    let name = format!("{}.{}", info.module, info.qualname);
-    let flags = hooks.flags(&name);
-    hooks.names.insert(info.id, name);
-    flags
-}
-
-/// In a replay's child: stop at the end of `end`, keep nothing more. Returns the new flags of
-/// each code id, for the tracer's table.
-pub fn stop_at(end: &CallRef) -> impl Fn(u32) -> u8 {
-    let mut guard = lock();
-    let names = guard.as_ref().map(|h| h.names.clone()).unwrap_or_default();
-    let module = guard.as_ref().and_then(|h| h.script_module.clone());
-    if let Some(hooks) = guard.as_mut() {
-        hooks.keep = Keep::First(0);
-        hooks.stop = Some(Stop {
-            call: end.clone(),
-            started: 0,
-            frame: None,
-        });
+    /// A call of flagged code `entry` starts.
+    ///
+    /// # Safety
+    /// GIL held; the current frame is the starting call's; `code` is live.
+    #[cold]
+    unsafe fn at_start(&mut self, entry: usize, code: *mut PyObject) {
+        let (name, flags) = self.codes[entry].clone();
+        let mut keep_call = None;
+        if flags & KEEP != 0 {
+            let n = self.counts.entry(name.clone()).or_insert(0);
+            *n += 1;
+            let number = *n;
+            let wanted = match &self.keep {
+                Keep::Call(call) => call.number == number,
+                Keep::First(first) => number <= *first,
+            };
+            if wanted {
+                keep_call = CallRef::new(&name, number).ok();
+            }
+        }
+        if flags & STOP != 0 {
+            if let Some(stop) = self.stop.as_mut() {
+                stop.started += 1;
+                if stop.started == stop.call.number {
+                    // SAFETY: GIL held (caller).
+                    stop.frame = Some(unsafe { ffi::PyEval_GetFrame() } as usize);
+                }
+            }
+        }
+        self.codes[entry].1 = self.flags(&name) & flags;
+        if let Some(call) = keep_call {
+            engine::set_busy(true);
+            // SAFETY: guaranteed by the caller.
+            unsafe {
+                let params = parameter_names(code);
+                kept::offer(call, code, &params);
+                for name in params {
+                    ffi::Py_DECREF(name);
+                }
+            }
+            engine::set_busy(false);
+        }
     }
-    let function = end.function.clone();
-    move |id| {
-        if names
-            .get(&id)
-            .is_some_and(|name| same_function(name, &function, module.as_deref()))
-        {
-            STOP
-        } else {
-            0
+
+    /// A call of the end function ends: if it is the replay's end call, the replay ends here
+    /// and the process exits.
+    ///
+    /// # Safety
+    /// GIL held; the current frame is the ending call's; `value` is live or NULL.
+    #[cold]
+    unsafe fn at_end(&self, raised: bool, value: *mut PyObject) {
+        // SAFETY: GIL held (caller).
+        let frame = unsafe { ffi::PyEval_GetFrame() } as usize;
+        if let Some(stop) = self.stop.as_ref().filter(|s| s.frame == Some(frame)) {
+            // Nothing may re-enter the consumers from here on.
+            engine::set_busy(true);
+            // SAFETY: guaranteed by the caller.
+            unsafe { (stop.reached)(raised, value) };
         }
     }
 }
 
-/// A call of a flagged code starts (code id `id`, code object `code`, parameter names
-/// `params`); returns the code's flags from now on.
-///
-/// # Safety
-/// GIL held; the current frame is the starting call's; `code` and `params` are live.
-pub unsafe fn at_start(flags: u8, id: u32, code: *mut PyObject, params: &[*mut PyObject]) -> u8 {
-    let mut guard = lock();
-    let Some(hooks) = guard.as_mut() else {
-        return 0;
-    };
-    let Some(name) = hooks.names.get(&id).cloned() else {
-        return 0;
-    };
-    let mut keep_call = None;
-    if flags & KEEP != 0 {
-        let n = hooks.counts.entry(name.clone()).or_insert(0);
-        *n += 1;
-        let number = *n;
-        let wanted = match &hooks.keep {
-            Keep::Call(call) => call.number == number,
-            Keep::First(first) => number <= *first,
+// SAFETY: Python code (keeping a call, ending the replay) runs with the engine busy; nothing
+// raises or leaves an exception set.
+unsafe impl Consumer for Checkpoints {
+    fn events(&self) -> u8 {
+        Event::Start.bit() | Event::Return.bit() | Event::Unwind.bit()
+    }
+
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        // SAFETY: the engine calls this in a callback: the current frame is the code's.
+        let name = unsafe {
+            let frame = ffi::PyEval_GetFrame();
+            let globals = if frame.is_null() {
+                std::ptr::null_mut()
+            } else {
+                ffi::PyFrame_GetGlobals(frame)
+            };
+            let module = module_name(globals);
+            ffi::Py_XDECREF(globals);
+            format!(
+                "{module}.{}",
+                str_attr(code, c"co_qualname").unwrap_or_default()
+            )
         };
-        if wanted {
-            keep_call = CallRef::new(&name, number).ok();
-        }
+        let entry = u32::try_from(self.codes.len()).ok()?;
+        let flags = self.flags(&name);
+        self.codes.push((name, flags));
+        Some(entry)
     }
-    if flags & STOP != 0 {
-        if let Some(stop) = hooks.stop.as_mut() {
-            stop.started += 1;
-            if stop.started == stop.call.number {
-                // SAFETY: GIL held (caller).
-                stop.frame = Some(unsafe { ffi::PyEval_GetFrame() } as usize);
+
+    unsafe fn on(&mut self, event: Event, at: &At) {
+        let entry = at.entry as usize;
+        let flags = self.codes[entry].1;
+        if flags == 0 {
+            return;
+        }
+        // SAFETY: the engine calls this in a callback, with the GIL held.
+        unsafe {
+            match event {
+                Event::Start => self.at_start(entry, at.code),
+                Event::Return | Event::Unwind if flags & STOP != 0 => {
+                    self.at_end(event == Event::Unwind, at.value());
+                }
+                _ => {}
             }
         }
     }
-    let new_flags = hooks.flags(&name) & flags;
-    drop(guard);
-    if let Some(call) = keep_call {
-        // SAFETY: guaranteed by the caller.
-        unsafe { super::kept::offer(call, code, params) };
-    }
-    new_flags
-}
 
-/// A call of the end function ends (`raised`: by an exception; `value`: the returned value or
-/// the exception). If it is the replay's end call, the replay ends here and the process exits.
-///
-/// # Safety
-/// GIL held; the current frame is the ending call's; `value` is live or NULL.
-pub unsafe fn at_end(raised: bool, value: *mut PyObject) {
-    let reached = {
-        let guard = lock();
-        // SAFETY: GIL held (caller).
-        let frame = unsafe { ffi::PyEval_GetFrame() } as usize;
-        guard
-            .as_ref()
-            .and_then(|h| h.stop.as_ref())
-            .is_some_and(|s| s.frame == Some(frame))
-    };
-    if reached {
-        // SAFETY: guaranteed by the caller.
-        unsafe { super::child::end_reached(raised, value) };
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
     }
 }

@@ -191,7 +191,7 @@ pub struct Call<'py> {
 /// notes from probing each argument again now. `Err`: why it cannot be replayed.
 pub fn prepare<'py>(py: Python<'py>, call: &CallRef) -> Result<Call<'py>, String> {
     let guard = lock();
-    let answers = |c: &CallRef| super::hooks::answers_to(&c.function, &call.function);
+    let answers = |c: &CallRef| super::names::answers_to(&c.function, &call.function);
     let Some((_, kept)) = guard
         .iter()
         .find(|(c, _)| c.number == call.number && answers(c))

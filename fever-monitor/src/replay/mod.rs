@@ -3,8 +3,9 @@
 //!
 //! - `serve.rs`: `fever _replay-serve`: run, record, then serve requests until told to quit.
 //! - `control.rs`: the control socket's thread (requests in, responses out, garbage refused).
-//! - `hooks.rs`: what the tracer asks at the project's calls: keep a start call's arguments,
-//!   notice the end call.
+//! - `hooks.rs`: the checkpoints, the monitoring engine's consumer at the project's calls: keep a
+//!   start call's arguments, notice the end call.
+//! - `names.rs`: which recorded function a name asked by the front end means.
 //! - `kept.rs`: kept start calls (function, argument objects, probes) and their preparation.
 //! - `checkpoint.rs`: the fork: a child forked for a replay, or a standby forked ahead.
 //! - `fork.rs`: the warm parent's side of a replay: start the child, wait, cancel.
@@ -19,8 +20,9 @@ mod child;
 mod control;
 mod edited;
 mod fork;
-pub mod hooks;
+mod hooks;
 mod kept;
+mod names;
 mod serve;
 
 pub use checkpoint::replay_fork;

@@ -38,8 +38,14 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
     };
     let (server, events) = Server::start(&config.control)
         .with_context(|| format!("cannot listen on {}", config.control.display()))?;
-    super::hooks::activate(config.keep.clone(), run.script_module());
     let project = Project::new(&root).with_context(|| format!("cannot read {}", root.display()))?;
+    super::hooks::activate(
+        py,
+        tool_id,
+        &project,
+        config.keep.clone(),
+        run.script_module(),
+    )?;
     // The code registry finds the function objects of kept calls (and serves reloads).
     functions::install(py, project.clone())?;
     sources::install(py)?;

@@ -1,115 +1,84 @@
-//! The sys.monitoring callbacks, as plain C functions with `METH_FASTCALL` (a `#[pyfunction]`
-//! adds argument parsing and panic plumbing to every call), and their registration.
-//!
-//! Each callback: finds the tracer and the calling thread, looks the code up in its `co_extra`
-//! slot, and appends one event. A library code gets `DISABLE` from the local events (`PY_START`,
-//! `PY_RESUME`, `PY_RETURN`, `PY_YIELD`) and `None` from `PY_THROW`, `RAISE` and `PY_UNWIND`,
-//! which cannot be disabled.
+//! What the tracer does at each of the engine's events (it is the engine's consumer in
+//! [`Slot::Tracer`](crate::engine::Slot)): a call's start, its end, a generator's step, an
+//! exception; each appends one event to the thread's batch, with a snapshot when asked.
 //! Nothing here raises, panics or leaves an exception set.
 
 // Every call of the program runs these twice: the hot helpers are forced inline.
 #![allow(clippy::inline_always)]
 
+use std::any::Any;
+
 use fever_cli::Snapshots;
 use fever_core::live::kind;
 use fever_core::trace::MUTATED_ARGS;
-use pyo3::ffi::{self, PyObject, Py_ssize_t};
-use pyo3::prelude::*;
+use pyo3::ffi::{self, PyObject};
 
 use fever_core::snapshot::Encoder;
 
-use super::codes::{CodeEntry, Lookup};
-use super::{release, tracer, Frame, Tracer, Watched};
-use crate::monitoring::{self, disable, none};
+use super::codes::CodeEntry;
+use super::{release, Frame, Tracer, Watched};
+use crate::engine::{self, At, Consumer, Event};
 use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
 
 /// Largest snapshot kept as is (see [`cap_snapshot`]).
 const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
 
-/// The project entry for `code`, classifying it on first sight. `None` for library code.
-#[inline(always)]
-unsafe fn entry_of(t: &mut Tracer, code: *mut PyObject) -> Option<usize> {
-    // SAFETY: the caller holds the GIL and `code` is the callback's live argument.
-    match unsafe { t.codes.lookup(code) } {
-        Lookup::Project(i) => Some(i),
-        Lookup::Other => None,
-        Lookup::Unseen => {
-            // SAFETY: as above; the current frame is the code's frame in these callbacks.
-            let globals = unsafe {
-                let frame = ffi::PyEval_GetFrame();
-                if frame.is_null() {
-                    std::ptr::null_mut()
-                } else {
-                    ffi::PyFrame_GetGlobals(frame)
-                }
-            };
-            // SAFETY: as above.
-            let classified = unsafe { t.codes.classify(code, globals) };
-            // SAFETY: PyFrame_GetGlobals returned a new reference (or NULL).
-            unsafe { ffi::Py_XDECREF(globals) };
-            let (index, info) = classified?;
-            t.announce(info);
-            Some(index)
+// SAFETY: every method runs Python code (snapshots, dropping arguments) only with the engine
+// busy, and none raises or leaves an exception set.
+unsafe impl Consumer for Tracer {
+    fn events(&self) -> u8 {
+        Event::ALL
+    }
+
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        // SAFETY: the engine calls this in a callback: the current frame is the code's.
+        let globals = unsafe {
+            let frame = ffi::PyEval_GetFrame();
+            if frame.is_null() {
+                std::ptr::null_mut()
+            } else {
+                ffi::PyFrame_GetGlobals(frame)
+            }
+        };
+        // SAFETY: GIL held, `code` live, no exception set.
+        let classified = unsafe { self.codes.classify(code, globals) };
+        // SAFETY: PyFrame_GetGlobals returned a new reference (or NULL).
+        unsafe { ffi::Py_XDECREF(globals) };
+        let (index, info) = classified?;
+        self.announce(info);
+        u32::try_from(index).ok()
+    }
+
+    unsafe fn on(&mut self, event: Event, at: &At) {
+        let entry = at.entry as usize;
+        // SAFETY: the engine calls this in a callback, with the GIL held.
+        unsafe {
+            match event {
+                Event::Start => begin_call(self, entry, at),
+                Event::Resume => on_continue(self, entry, at, false),
+                Event::Throw => on_continue(self, entry, at, true),
+                Event::Return => on_end(self, entry, at, kind::RETURN),
+                Event::Yield => on_end(self, entry, at, kind::YIELD),
+                Event::Unwind => on_end(self, entry, at, kind::UNWIND),
+                Event::Raise => on_raise(self, entry, at),
+            }
         }
     }
-}
 
-/// Common entry: the tracer (not busy) and the callback's code argument.
-#[inline(always)]
-unsafe fn enter(
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> Option<(&'static mut Tracer, *mut PyObject)> {
-    // SAFETY: callbacks run with the GIL held; `busy` keeps re-entered callbacks out.
-    let t = unsafe { tracer() }?;
-    if t.busy || nargs < 2 {
-        return None;
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
     }
-    // SAFETY: CPython passes `nargs` valid arguments.
-    Some((t, unsafe { *args }))
-}
 
-/// `PY_START(code, offset)`: a new call.
-unsafe extern "C" fn on_start(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
-        return none();
-    };
-    // SAFETY: as above.
-    let Some(entry) = (unsafe { entry_of(t, code) }) else {
-        return disable();
-    };
-    // SAFETY: GIL held; the current frame is this call's.
-    unsafe { begin_call(t, entry) };
-    if t.codes.entries[entry].replay != 0 {
-        // SAFETY: as above.
-        unsafe { replay_start(t, entry, code) };
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
     }
-    none()
-}
-
-/// `fever replay`'s hooks at the start of a call of a code it asked about (see
-/// `crate::replay::hooks`): keep its arguments, or note the end call's frame.
-#[cold]
-unsafe fn replay_start(t: &mut Tracer, entry: usize, code: *mut PyObject) {
-    let e = &t.codes.entries[entry];
-    let (flags, id, names) = (e.replay, e.id, e.arg_objects.clone());
-    t.busy = true;
-    // SAFETY: GIL held (caller); the current frame is this call's.
-    let flags = unsafe { crate::replay::hooks::at_start(flags, id, code, &names) };
-    t.busy = false;
-    t.codes.entries[entry].replay = flags;
 }
 
 /// A new call of project code `entry` on the calling thread: counted, recorded under the cap
 /// (with its arguments' snapshot), pushed on the thread's stack.
 #[inline(always)]
-unsafe fn begin_call(t: &mut Tracer, entry: usize) {
-    let th = t.thread();
+unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
+    let th = t.thread(at);
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
     e.calls += 1;
@@ -122,10 +91,10 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize) {
             None
         } else {
             let before = t.threads[th].batch.snapshots.len();
-            t.busy = true;
+            engine::set_busy(true);
             // SAFETY: GIL held (caller); the current frame is this call's.
             watched = unsafe { snapshot_call(t, th, entry) };
-            t.busy = false;
+            engine::set_busy(false);
             Some(before)
         };
         t.push(th, kind::CALL, id, 0, snapshot_from);
@@ -210,7 +179,7 @@ fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
     let abandoned: Vec<Frame> = stack.drain(at + 1..).collect();
     let frame = stack.pop();
     for f in abandoned {
-        release(t, f.watched);
+        release(f.watched);
     }
     frame
 }
@@ -220,11 +189,11 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
     let Some(w) = watched else { return 0 };
     let e = &t.codes.entries[entry];
     let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
-    t.busy = true;
+    engine::set_busy(true);
     t.scratch.clear();
     // SAFETY: GIL held (callers are callbacks); the values are owned references.
     let hash = unsafe { snapshot_args(&names, &w.values, &t.settings.limits, &mut t.scratch) }.hash;
-    t.busy = false;
+    engine::set_busy(false);
     if hash == w.hash {
         0
     } else {
@@ -234,37 +203,11 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
 
 /// `PY_RETURN` / `PY_YIELD` / `PY_UNWIND`: the call (or the span of a generator) ends.
 #[inline(always)]
-unsafe fn on_end(
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-    event: u8,
-    local: bool,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
-        return none();
-    };
-    // SAFETY: as above.
-    let Some(entry) = (unsafe { entry_of(t, code) }) else {
-        return if local { disable() } else { none() };
-    };
-    let th = t.thread();
+unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: u8) {
+    let th = t.thread(at);
     let id = t.codes.entries[entry].id;
-    if t.codes.entries[entry].replay & crate::replay::hooks::STOP != 0 && event != kind::YIELD {
-        // The replay may end here (the process then exits): nothing may re-enter the tracer.
-        t.busy = true;
-        let value = if nargs >= 3 {
-            // SAFETY: CPython passes `nargs` valid arguments.
-            unsafe { *args.add(2) }
-        } else {
-            std::ptr::null_mut()
-        };
-        // SAFETY: GIL held; the current frame is the ending call's.
-        unsafe { crate::replay::hooks::at_end(event == kind::UNWIND, value) };
-        t.busy = false;
-    }
     let Some(frame) = pop_to(t, th, id) else {
-        return none();
+        return;
     };
     if frame.recorded {
         let flags = if event == kind::YIELD {
@@ -272,46 +215,40 @@ unsafe fn on_end(
         } else {
             end_flags(t, entry, frame.watched.as_deref())
         };
-        let snapshot_from =
-            if t.settings.snapshots == Snapshots::All && event != kind::UNWIND && nargs >= 3 {
-                let out = &mut t.threads[th].batch.snapshots;
-                let before = out.len();
-                t.busy = true;
-                // SAFETY: GIL held; args[2] is the returned or yielded value.
-                unsafe { snapshot_value(*args.add(2), &t.settings.limits, out) };
-                cap_snapshot(out, before, None);
-                t.busy = false;
-                Some(before)
-            } else {
-                None
-            };
+        let value = at.value();
+        let snapshot_from = if t.settings.snapshots == Snapshots::All
+            && event != kind::UNWIND
+            && !value.is_null()
+        {
+            let out = &mut t.threads[th].batch.snapshots;
+            let before = out.len();
+            engine::set_busy(true);
+            // SAFETY: GIL held; `value` is the returned or yielded value.
+            unsafe { snapshot_value(value, &t.settings.limits, out) };
+            cap_snapshot(out, before, None);
+            engine::set_busy(false);
+            Some(before)
+        } else {
+            None
+        };
         t.push(th, event, id, flags, snapshot_from);
     }
-    release(t, frame.watched);
-    none()
+    release(frame.watched);
 }
 
 /// `PY_RESUME` / `PY_THROW`: a generator or coroutine continues (`PY_THROW`: by `throw()`, as
 /// asyncio does to deliver a cancellation or a failed future; the exception then shows as a
 /// `RAISE` in the resumed span).
 #[inline(always)]
-unsafe fn on_continue(args: *mut *mut PyObject, nargs: Py_ssize_t, local: bool) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
-        return none();
-    };
-    // SAFETY: as above.
-    let Some(entry) = (unsafe { entry_of(t, code) }) else {
-        return if local { disable() } else { none() };
-    };
-    if !local && throws_before_start(&t.codes.entries[entry], args) {
+unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) {
+    if thrown && throws_before_start(&t.codes.entries[entry], at) {
         // `throw()` into a coroutine that never ran (asyncio cancelling a task before its first
         // step): CPython starts the frame without a PY_START, so this is the call's start.
         // SAFETY: GIL held; the current frame is the coroutine's.
-        unsafe { begin_call(t, entry) };
-        return none();
+        unsafe { begin_call(t, entry, at) };
+        return;
     }
-    let th = t.thread();
+    let th = t.thread(at);
     let max = t.settings.max_calls;
     let e = &t.codes.entries[entry];
     let recorded = max == 0 || e.calls <= max;
@@ -324,99 +261,41 @@ unsafe fn on_continue(args: *mut *mut PyObject, nargs: Py_ssize_t, local: bool) 
         recorded,
         watched: None,
     });
-    none()
 }
 
 /// Is this `PY_THROW` (arguments `code, offset, exception`) aimed at a frame that has not
 /// reached its first `RESUME` yet, i.e. never started?
-fn throws_before_start(entry: &CodeEntry, args: *mut *mut PyObject) -> bool {
-    // SAFETY: PY_THROW passes three arguments; the offset is an int.
-    let offset = unsafe { ffi::PyLong_AsLong(*args.add(1)) };
-    if offset < 0 {
-        // SAFETY: GIL held; an overflow error (never expected) must not stay set.
-        unsafe { ffi::PyErr_Clear() };
-        return false;
-    }
-    entry
-        .first_resume
-        .is_some_and(|first| offset.unsigned_abs() < u64::from(first))
+fn throws_before_start(entry: &CodeEntry, at: &At) -> bool {
+    let offset = at.offset();
+    offset >= 0
+        && entry
+            .first_resume
+            .is_some_and(|first| offset.unsigned_abs() < u64::from(first))
 }
-
-/// A `METH_FASTCALL` callback `$name` that hands its arguments to `$body` with fixed extras.
-macro_rules! callback {
-    ($name:ident => $body:ident($($extra:expr),*)) => {
-        unsafe extern "C" fn $name(
-            _slf: *mut PyObject,
-            args: *mut *mut PyObject,
-            nargs: Py_ssize_t,
-        ) -> *mut PyObject {
-            // SAFETY: called by CPython with the GIL held and `nargs` valid arguments.
-            unsafe { $body(args, nargs, $($extra),*) }
-        }
-    };
-}
-
-callback!(on_return => on_end(kind::RETURN, true));
-callback!(on_yield => on_end(kind::YIELD, true));
-callback!(on_unwind => on_end(kind::UNWIND, false));
-callback!(on_resume => on_continue(true));
-callback!(on_throw => on_continue(false));
 
 /// `RAISE(code, offset, exception)`: an exception was raised in a project function.
-unsafe extern "C" fn on_raise(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: called by CPython with the GIL held.
-    let Some((t, code)) = (unsafe { enter(args, nargs) }) else {
-        return none();
-    };
-    // SAFETY: as above.
-    let Some(entry) = (unsafe { entry_of(t, code) }) else {
-        return none();
-    };
-    let th = t.thread();
+#[inline(always)]
+unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
+    let th = t.thread(at);
     let id = t.codes.entries[entry].id;
     let top_recorded = t.threads[th]
         .stack
         .last()
         .is_some_and(|f| f.entry == id && f.recorded);
     if top_recorded {
-        let snapshot_from = if t.settings.snapshots == Snapshots::All && nargs >= 3 {
+        let value = at.value();
+        let snapshot_from = if t.settings.snapshots == Snapshots::All && !value.is_null() {
             let out = &mut t.threads[th].batch.snapshots;
             let before = out.len();
-            t.busy = true;
-            // SAFETY: GIL held; args[2] is the exception.
-            unsafe { snapshot_exception(*args.add(2), &t.settings.limits, out) };
+            engine::set_busy(true);
+            // SAFETY: GIL held; `value` is the exception.
+            unsafe { snapshot_exception(value, &t.settings.limits, out) };
             cap_snapshot(out, before, None);
-            t.busy = false;
+            engine::set_busy(false);
             Some(before)
         } else {
             None
         };
         t.push(th, kind::RAISE, id, 0, snapshot_from);
     }
-    none()
-}
-
-/// The callbacks and the `sys.monitoring.events` names they serve.
-const CALLBACKS: [monitoring::Callback; 7] = [
-    (c"fever_py_start", "PY_START", on_start),
-    (c"fever_py_resume", "PY_RESUME", on_resume),
-    (c"fever_py_throw", "PY_THROW", on_throw),
-    (c"fever_py_return", "PY_RETURN", on_return),
-    (c"fever_py_yield", "PY_YIELD", on_yield),
-    (c"fever_raise", "RAISE", on_raise),
-    (c"fever_py_unwind", "PY_UNWIND", on_unwind),
-];
-
-/// Registers the callbacks for `tool_id` and enables their events for all code.
-pub fn register(py: Python<'_>, tool_id: u8) -> PyResult<()> {
-    monitoring::register(py, tool_id, &CALLBACKS)
-}
-
-/// Disables fever's events and removes its callbacks (other tools are not touched).
-pub fn unregister(py: Python<'_>, tool_id: u8) -> PyResult<()> {
-    monitoring::unregister(py, tool_id, &CALLBACKS)
 }

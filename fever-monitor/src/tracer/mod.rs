@@ -1,25 +1,18 @@
-//! The tracer: sys.monitoring callbacks in Rust that record the project's calls into the live
-//! ring buffer (see `fever_core::live`), and the switch that turns them on and off.
+//! The tracer: the engine's consumer that records the project's calls into the live ring buffer
+//! (see `fever_core::live`), and the switch that arms and disarms it.
 //!
-//! - `callbacks.rs`: the seven C-level callbacks `CPython` calls (`PY_START`, `PY_RESUME`, `PY_RETURN`,
-//!   `PY_YIELD`, `PY_THROW`, `RAISE`, `PY_UNWIND`); they do little more than append an event to the thread's batch.
-//! - `codes.rs`: which code objects are the project's, their ids and parameter names.
-//! - `clock.rs`: raw ticks in callbacks, nanoseconds in the drain.
+//! - `callbacks.rs`: what it does at each event (`PY_START`, `PY_RESUME`, `PY_RETURN`, `PY_YIELD`,
+//!   `PY_THROW`, `RAISE`, `PY_UNWIND`): little more than append an event to the thread's batch.
+//! - `codes.rs`: the project's code objects as the tracer knows them: ids, parameter names.
 //! - `recorder.rs`: the drain thread that turns ring records into a trace file.
 //!
-//! Library code (outside the project root) gets `sys.monitoring.DISABLE` the first time each of
-//! its local events fires, so it runs at full speed after that. The tracer's state is only ever
-//! touched with the GIL held (callbacks, start, stop), which is what makes the `static` sound;
-//! a callback that finds the tracer busy (a snapshot running Python code) records nothing.
+//! The engine (`crate::engine`) owns the callbacks, the per-code decision and the thread
+//! lookup; the tracer's state is touched with the GIL held only (its events, start, stop).
 
-#[cfg(test)]
-mod arg_cost;
 mod callbacks;
-pub mod clock;
 mod codes;
 pub mod recorder;
 
-use std::cell::UnsafeCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +25,7 @@ use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 use rkyv::util::AlignedVec;
 
+use crate::engine::{self, clock, Slot};
 use crate::project::Project;
 use crate::snapshot::SnapshotLimits;
 use codes::CodeTable;
@@ -73,17 +67,15 @@ struct Watched {
 
 /// One Python thread's pending events and its stack of project calls.
 struct ThreadState {
-    ident: u64,
     batch: EventBatch,
     stack: Vec<Frame>,
 }
 
-/// Everything the callbacks use.
-struct Tracer {
+/// Everything the tracer's events use.
+pub struct Tracer {
     codes: CodeTable,
+    /// By the engine's thread index.
     threads: Vec<ThreadState>,
-    /// Index into `threads` of the thread that ran the last callback.
-    last: usize,
     ring: RingWriter,
     /// The drain's read position in the ring (it publishes it after every read).
     drained: Arc<AtomicU64>,
@@ -91,62 +83,38 @@ struct Tracer {
     settings: Settings,
     /// Scratch buffer for re-hashing arguments.
     scratch: Vec<u8>,
-    busy: bool,
     /// Events pushed into the ring (the drain compares with what it wrote to count losses).
     pushed: u64,
     /// Ticks at the last flush forced by time.
     last_flush: u64,
 }
 
-/// The tracer, reachable from callbacks; `None` when not recording.
-struct GilCell(UnsafeCell<Option<Tracer>>);
-
-// SAFETY: the cell is only accessed with the GIL held (see the module docs), which serializes
-// every access; no reference escapes a callback.
-unsafe impl Sync for GilCell {}
-
-static TRACER: GilCell = GilCell(UnsafeCell::new(None));
-
-/// The running tracer. Safety: the GIL is held and no other reference from this function is
-/// alive (callbacks take it once at entry and are not re-entered while they hold it, thanks to
-/// `busy`).
-#[inline]
-unsafe fn tracer() -> Option<&'static mut Tracer> {
-    // SAFETY: guaranteed by the caller.
-    unsafe { (*TRACER.0.get()).as_mut() }
-}
-
 impl Tracer {
-    /// Index of the calling thread's state.
+    /// Index of the calling thread's state (created on first use).
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
-    fn thread(&mut self) -> usize {
-        // SAFETY: only reads the calling thread's id.
-        #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
-        let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
-        if let Some(t) = self.threads.get(self.last) {
-            if t.ident == ident {
-                return self.last;
-            }
+    fn thread(&mut self, at: &engine::At) -> usize {
+        let index = at.thread;
+        if !matches!(self.threads.get(index), Some(t) if t.batch.thread == at.ident) {
+            self.new_thread(index, at.ident);
         }
-        let index = self
-            .threads
-            .iter()
-            .position(|t| t.ident == ident)
-            .unwrap_or_else(|| {
-                self.threads.push(ThreadState {
-                    ident,
-                    batch: EventBatch {
-                        thread: ident,
-                        events: Vec::with_capacity(BATCH_EVENTS),
-                        snapshots: Vec::new(),
-                    },
-                    stack: Vec::new(),
-                });
-                self.threads.len() - 1
-            });
-        self.last = index;
         index
+    }
+
+    /// Makes room for the engine's thread `index`, whose id is `ident`.
+    #[cold]
+    fn new_thread(&mut self, index: usize, ident: u64) {
+        while self.threads.len() <= index {
+            self.threads.push(ThreadState {
+                batch: EventBatch {
+                    thread: 0,
+                    events: Vec::with_capacity(BATCH_EVENTS),
+                    snapshots: Vec::new(),
+                },
+                stack: Vec::new(),
+            });
+        }
+        self.threads[index].batch.thread = ident;
     }
 
     /// Appends an event to thread `t`'s batch; `snapshot_from` is where this event's snapshot
@@ -240,7 +208,7 @@ pub struct Finished {
     pub ring: RingWriter,
 }
 
-/// Starts recording: installs the callbacks for `tool_id` and enables their events globally.
+/// Starts recording: arms the tracer on the engine (tool `tool_id`).
 /// `drained` is the drain's read position in the ring (see [`recorder::Recorder::start`]).
 pub fn start(
     py: Python<'_>,
@@ -254,44 +222,35 @@ pub fn start(
         .getattr("opmap")?
         .get_item("RESUME")?
         .extract()?;
+    let project = settings.project.clone();
     let tracer = Tracer {
-        codes: CodeTable::new(settings.project.clone(), resume_opcode),
+        codes: CodeTable::new(resume_opcode),
         threads: Vec::new(),
-        last: 0,
         ring,
         drained,
         encoded: AlignedVec::new(),
         settings,
         scratch: Vec::new(),
-        busy: false,
         pushed: 0,
         last_flush: clock::ticks(),
     };
-    // SAFETY: the GIL is held (we have `py`); no callback runs before the events are enabled.
-    unsafe { *TRACER.0.get() = Some(tracer) };
-    callbacks::register(py, tool_id)
+    engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))
 }
 
-/// Stops recording: disables the events, flushes every thread's batch and hands back the ring
+/// Stops recording: disarms the tracer, flushes every thread's batch and hands back the ring
 /// writer and the exact call counts.
 ///
 /// `Ok(None)` when there is nothing to finish: not recording, or another thread is still inside a
 /// callback (it ran Python code that let go of the GIL, e.g. a `__del__`), in which case the
 /// tracer is left in place for it, untouched, and the trace ends without its summary.
-pub fn stop(py: Python<'_>, tool_id: u8) -> PyResult<Option<Finished>> {
-    callbacks::unregister(py, tool_id)?;
-    // SAFETY: the GIL is held; only a callback suspended inside Python code can hold the state.
-    if unsafe { (*TRACER.0.get()).as_ref() }.is_some_and(|t| t.busy) {
-        return Ok(None);
-    }
-    // SAFETY: as above, and no callback is inside the tracer.
-    let Some(mut tracer) = (unsafe { (*TRACER.0.get()).take() }) else {
+pub fn stop(py: Python<'_>) -> PyResult<Option<Finished>> {
+    let Some(mut tracer) = engine::disarm::<Tracer>(py, Slot::Tracer)? else {
         return Ok(None);
     };
     for t in 0..tracer.threads.len() {
         tracer.flush_thread(t);
         for frame in std::mem::take(&mut tracer.threads[t].stack) {
-            release(&mut tracer, frame.watched);
+            release(frame.watched);
         }
     }
     let calls = tracer
@@ -305,7 +264,7 @@ pub fn stop(py: Python<'_>, tool_id: u8) -> PyResult<Option<Finished>> {
             recorded: e.recorded,
         })
         .collect();
-    let Tracer { ring, pushed, .. } = tracer;
+    let Tracer { ring, pushed, .. } = *tracer;
     Ok(Some(Finished {
         stats: RunStats {
             calls,
@@ -319,75 +278,56 @@ pub fn stop(py: Python<'_>, tool_id: u8) -> PyResult<Option<Finished>> {
 /// Pushes every thread's pending events into the ring and publishes them, so the drain can
 /// write everything the program did so far (the program side of `fever replay` does this when
 /// its first run ends).
-pub fn flush(_py: Python<'_>) {
-    // SAFETY: the GIL is held (we have `py`); a callback busy inside Python code keeps its events.
-    let Some(t) = (unsafe { tracer() }) else {
-        return;
-    };
-    if t.busy {
-        return;
-    }
-    for th in 0..t.threads.len() {
-        t.flush_thread(th);
-    }
-    t.ring.flush();
-}
-
-/// In a replay's forked child: keeps tracing with the same code table (the codes' `co_extra`
-/// slots point into it) but into a private ring nobody drains, so nothing reaches the parent's
-/// ring or trace. The parent's pending events and stacks are dropped (the parent has them).
-pub fn rehome_in_child(_py: Python<'_>) -> std::io::Result<()> {
-    // SAFETY: the GIL is held; right after fork no callback is running in this process.
-    let Some(t) = (unsafe { tracer() }) else {
-        return Ok(());
-    };
-    let path = ring_path().with_extension("replay");
-    let ring = RingWriter::create(&path, 1 << 20).map_err(std::io::Error::other)?;
-    let _ = std::fs::remove_file(&path);
-    // Dropping the parent's writer would publish into its ring.
-    std::mem::forget(std::mem::replace(&mut t.ring, ring));
-    t.drained = Arc::new(AtomicU64::new(u64::MAX));
-    for state in &mut t.threads {
-        state.batch.events.clear();
-        state.batch.snapshots.clear();
-        // The frames' argument references are the parent's too; they stay alive, unused.
-        std::mem::forget(std::mem::take(&mut state.stack));
-    }
-    Ok(())
-}
-
-/// Sets every known code's replay flags to `flags(id)` (a replay's child changes what it wants).
-pub fn reflag(_py: Python<'_>, flags: impl Fn(u32) -> u8) {
-    // SAFETY: the GIL is held and no callback is inside the tracer (we run from Python code).
-    if let Some(t) = unsafe { tracer() } {
-        for entry in &mut t.codes.entries {
-            entry.replay = flags(entry.id);
+pub fn flush(py: Python<'_>) {
+    // A callback busy inside Python code keeps its events.
+    engine::with(py, Slot::Tracer, |t: &mut Tracer| {
+        for th in 0..t.threads.len() {
+            t.flush_thread(th);
         }
-    }
+        t.ring.flush();
+    });
 }
 
-/// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's.
-pub fn abandon(py: Python<'_>, tool_id: u8) -> PyResult<()> {
-    callbacks::unregister(py, tool_id)?;
-    // SAFETY: the GIL is held and callbacks can no longer run.
-    if let Some(tracer) = unsafe { (*TRACER.0.get()).take() } {
-        // Dropping would publish into and close the parent's ring.
-        std::mem::forget(tracer);
-    }
-    Ok(())
+/// In a replay's forked child: keeps tracing with the same code table into a private ring
+/// nobody drains, so nothing reaches the parent's ring or trace. The parent's pending events
+/// and stacks are dropped (the parent has them).
+pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
+    // Right after fork no callback is running in this process.
+    engine::with(py, Slot::Tracer, |t: &mut Tracer| {
+        let path = ring_path().with_extension("replay");
+        let ring = RingWriter::create(&path, 1 << 20).map_err(std::io::Error::other)?;
+        let _ = std::fs::remove_file(&path);
+        // Dropping the parent's writer would publish into its ring.
+        std::mem::forget(std::mem::replace(&mut t.ring, ring));
+        t.drained = Arc::new(AtomicU64::new(u64::MAX));
+        for state in &mut t.threads {
+            state.batch.events.clear();
+            state.batch.snapshots.clear();
+            // The frames' argument references are the parent's too; they stay alive, unused.
+            std::mem::forget(std::mem::take(&mut state.stack));
+        }
+        Ok(())
+    })
+    .unwrap_or(Ok(()))
 }
 
-/// Drops the references a finished call kept to its arguments.
-/// With `busy` set: dropping an argument can run a `__del__` of the project's, whose callbacks
-/// must not touch the state the caller is using.
-fn release(t: &mut Tracer, watched: Option<Box<Watched>>) {
+/// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's
+/// (dropping the tracer would publish into and close it).
+pub fn abandon(py: Python<'_>) -> PyResult<()> {
+    engine::abandon::<Tracer>(py, Slot::Tracer)
+}
+
+/// Drops the references a finished call kept to its arguments, engine busy: dropping an
+/// argument can run a `__del__` of the project's, whose callbacks must not touch the state the
+/// caller is using.
+fn release(watched: Option<Box<Watched>>) {
     if let Some(w) = watched {
-        t.busy = true;
+        engine::set_busy(true);
         for v in w.values {
             // SAFETY: we own these references (or NULL); callers hold the GIL.
             unsafe { ffi::Py_XDECREF(v) };
         }
-        t.busy = false;
+        engine::set_busy(false);
     }
 }
 

@@ -16,7 +16,7 @@ use fever_core::ring::{ReadOutcome, RingReader};
 use fever_core::trace::{CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter};
 use rkyv::util::AlignedVec;
 
-use super::clock::Calibration;
+use crate::engine::clock::{self, Calibration};
 
 /// How long the drain sleeps when it has caught up with the tracer.
 const IDLE: Duration = Duration::from_millis(2);
@@ -109,9 +109,10 @@ impl Recorder {
         true
     }
 
-    /// Waits for the drain to read everything the (closed) ring holds, then writes `stats` and
-    /// the end of the file. `pushed` is how many events the tracer put in the ring.
-    pub fn finish(self, mut stats: RunStats, pushed: u64) -> anyhow::Result<Summary> {
+    /// Waits for the drain to read everything the (closed) ring holds, then writes the run's
+    /// statistics (`counted`: the tracer's exact counts) and the end of the file. `pushed` is
+    /// how many events the tracer put in the ring.
+    pub fn finish(self, counted: RunStats, pushed: u64) -> anyhow::Result<Summary> {
         self.stop.store(true, Ordering::Release);
         let drained = self
             .drain
@@ -119,15 +120,21 @@ impl Recorder {
             .map_err(|_| anyhow!("the trace writer thread failed"))?
             .with_context(|| format!("cannot write the trace {}", self.path.display()))?;
         let Drained { mut writer, events } = drained;
-        stats.lost_events = pushed.saturating_sub(events);
-        // A code whose announcement was lost has no events in the file either.
-        stats.calls.retain(|c| writer.has_code(c.code));
+        let stats = RunStats::of_recording(
+            counted
+                .calls
+                .into_iter()
+                .map(|c| (c.code, c.calls, c.recorded)),
+            pushed,
+            events,
+            |code| writer.has_code(code),
+        );
         writer.write_stats(&stats)?;
         writer
             .finish()
             .with_context(|| format!("cannot write the trace {}", self.path.display()))?;
         Ok(Summary {
-            calls: stats.calls.iter().map(|c| c.calls).sum(),
+            calls: stats.total_calls(),
             functions: stats.calls.len(),
             bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
             lost_events: stats.lost_events,
@@ -178,7 +185,7 @@ fn drain(
                         let _ = writer.add_code(CodeInfo::from(info));
                     }
                     Ok(ArchivedLiveRecord::Events(batch)) => {
-                        calibration.calibrate();
+                        clock::calibrate(&mut calibration);
                         match write_batch(batch, |t| calibration.to_ns(t), &mut writer) {
                             Ok(n) => events += n,
                             Err(LiveError::Trace(TraceError::WriterFailed | TraceError::Io(_))) => {
@@ -248,7 +255,7 @@ impl Progress {
         let line = format!(
             "\rfever: recording... {} events, {}\x1b[K",
             events,
-            human_bytes(bytes)
+            fever_core::units::size(bytes)
         );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -257,20 +264,5 @@ impl Progress {
         if self.enabled && self.last.is_some() {
             let _ = std::io::stderr().lock().write_all(b"\r\x1b[K");
         }
-    }
-}
-
-/// `1.2 MB`-style sizes.
-pub fn human_bytes(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let b = bytes as f64;
-    if bytes < 1024 {
-        format!("{bytes} B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.1} KB", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} MB", b / (1024.0 * 1024.0))
-    } else {
-        format!("{:.2} GB", b / (1024.0 * 1024.0 * 1024.0))
     }
 }

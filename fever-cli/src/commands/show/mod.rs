@@ -6,7 +6,6 @@
 //! - `tree.rs`: the call tree as text.
 //! - `profile.rs`: the profile table.
 //! - `output.rs`: stdout, or a file written whole or not at all; a closed pipe ends quietly.
-//! - `units.rs`: durations and sizes for people.
 //!
 //! The computing (trees, collapsing, profiles, exports) is `fever_core::analysis`'s.
 
@@ -15,7 +14,6 @@ mod output;
 mod profile;
 mod report;
 mod tree;
-mod units;
 
 use std::io::{self, Write};
 
@@ -43,7 +41,11 @@ pub(crate) fn run(config: &ShowConfig) -> anyhow::Result<i32> {
         }
     };
     if let Delivered::File { path, bytes } = output::deliver(&config.output, write)? {
-        let wrote = format!("wrote {} ({})", path.display(), units::size(bytes));
+        let wrote = format!(
+            "wrote {} ({})",
+            path.display(),
+            fever_core::units::size(bytes)
+        );
         messages::info(&match config.view {
             ShowView::Export(format) => format!("{wrote}: open it at {}", viewer(format)),
             ShowView::Tree { .. } | ShowView::Profile { .. } => wrote,

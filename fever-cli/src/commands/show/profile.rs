@@ -13,10 +13,9 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use fever_core::analysis::profile::{Profile, Row};
+use fever_core::units;
 
 use fever_core::trace::TraceReader;
-
-use super::units;
 
 /// Writes the profile of `reader`'s trace, at most `limit` rows, to `out`.
 pub(super) fn write(

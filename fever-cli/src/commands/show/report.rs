@@ -5,8 +5,8 @@ use std::path::Path;
 
 use fever_core::analysis::summary::Summary;
 use fever_core::trace::TraceReader;
+use fever_core::units;
 
-use super::units;
 use crate::messages;
 
 /// `fever: run.trace: Python 3.12.1, app.py --port 80, 1234 calls of 12 functions, 1.52 s`,

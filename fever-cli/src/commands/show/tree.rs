@@ -20,8 +20,7 @@ use fever_core::analysis::collapse::{self, Line};
 use fever_core::analysis::spans::Outcome;
 use fever_core::analysis::text;
 use fever_core::trace::TraceReader;
-
-use super::units;
+use fever_core::units;
 
 /// How long shortened arguments and values may be.
 const VALUE_CHARS: usize = 60;

@@ -1,4 +1,4 @@
-//! What a table (the tracer's, the call cache's) made of a code object, kept in the code
+//! What the engine made of a code object (library code, or its engine entry), kept in the code
 //! object's own `co_extra` slot (`PyUnstable_Code_SetExtra`): a callback finds its entry with one
 //! C call and no hashing, and a code object that dies takes its slot value with it (no stale
 //! address can ever be mistaken for a new code). Slot values: NULL = never seen, 1 = not the

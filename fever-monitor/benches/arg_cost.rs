@@ -1,8 +1,8 @@
-//! A measurement, not a check: what it costs a `PY_START` callback to read the called frame's
-//! arguments, for each way the C API offers, on the interpreter the tests link against. Run with
-//! `cargo test -p fever-monitor arg_cost -- --ignored --nocapture` (see the Makefile's test-rust
-//! target for the environment); the tracer uses the cheapest (`PyFrame_GetVar` with the names
-//! interned once per code object).
+//! A measurement: what it costs a `PY_START` callback to read the called frame's arguments, for
+//! each way the C API offers, on the interpreter `PYO3_PYTHON` names. Run with
+//! `cargo bench -p fever-monitor --bench arg_cost` (with `PYO3_PYTHON` and `LD_LIBRARY_PATH` as
+//! in the Makefile's test-rust target; `benches/callcost.py` does it for every Python); the
+//! tracer uses the cheapest (`PyFrame_GetVar` with the names interned once per code object).
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,9 +70,7 @@ unsafe extern "C" fn on_start(
     }
 }
 
-#[test]
-#[ignore = "a measurement: run by hand with --ignored --nocapture"]
-fn arg_cost() {
+fn main() {
     Python::initialize();
     Python::attach(|py| {
         for (slot, name) in NAMES.iter().zip(["a", "b"]) {

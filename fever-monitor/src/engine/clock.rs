@@ -1,9 +1,11 @@
-//! The tracer's clock: raw ticks in callbacks (the TSC on `x86_64`, a few nanoseconds cheaper per
+//! The engine's clock: raw ticks in callbacks (the TSC on `x86_64`, a few nanoseconds cheaper per
 //! event than `clock_gettime`), converted to monotonic nanoseconds (`CLOCK_MONOTONIC`, what
-//! `time.monotonic_ns()` reads) by the drain thread with a calibration taken over at least
-//! [`CALIBRATION`].
+//! `time.monotonic_ns()` reads) by the tracer's drain thread with a calibration taken over at
+//! least [`CALIBRATION`]. The arithmetic is `fever_core::clock`'s; reading the clocks is here.
 
 use std::time::Duration;
+
+pub use fever_core::clock::Calibration;
 
 /// Shortest interval the tick rate is measured over.
 const CALIBRATION: Duration = Duration::from_millis(20);
@@ -41,58 +43,26 @@ pub fn source() -> &'static str {
     }
 }
 
-/// Converts ticks to monotonic nanoseconds: a start point taken together, then a rate measured
-/// once at least [`CALIBRATION`] later.
-#[derive(Debug, Clone, Copy)]
-pub struct Calibration {
-    ticks0: u64,
-    ns0: u64,
-    ns_per_tick: Option<f64>,
+/// A calibration whose start point is now.
+pub fn start() -> Calibration {
+    let (ticks0, ns0) = pair();
+    Calibration::new(
+        ticks0,
+        ns0,
+        cfg!(not(target_arch = "x86_64")).then_some(1.0),
+    )
 }
 
-impl Calibration {
-    /// Takes the start point now.
-    pub fn start() -> Self {
-        let (ticks0, ns0) = pair();
-        Self {
-            ticks0,
-            ns0,
-            ns_per_tick: cfg!(not(target_arch = "x86_64")).then_some(1.0),
-        }
+/// Measures `c`'s rate if not done yet, sleeping until [`CALIBRATION`] has passed since its
+/// start point (only the drain thread calls this, never a callback).
+pub fn calibrate(c: &mut Calibration) {
+    if c.calibrated() {
+        return;
     }
-
-    /// Monotonic nanoseconds at the start point.
-    pub fn start_ns(&self) -> u64 {
-        self.ns0
-    }
-
-    /// Measures the rate if not done yet, sleeping until [`CALIBRATION`] has passed since the
-    /// start point (only the drain thread calls this, never a callback).
-    pub fn calibrate(&mut self) {
-        if self.ns_per_tick.is_some() {
-            return;
-        }
-        let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(self.ns0));
-        std::thread::sleep(CALIBRATION.saturating_sub(elapsed));
-        let (ticks1, ns1) = pair();
-        let dt = ticks1.saturating_sub(self.ticks0).max(1);
-        #[allow(clippy::cast_precision_loss)] // spans of minutes fit f64's 52 bits exactly
-        let rate = (ns1.saturating_sub(self.ns0)) as f64 / dt as f64;
-        self.ns_per_tick = Some(rate);
-    }
-
-    /// `ticks` in monotonic nanoseconds (calibrate first; before that the rate is taken as 1).
-    pub fn to_ns(self, ticks: u64) -> u64 {
-        let rate = self.ns_per_tick.unwrap_or(1.0);
-        // Ticks before the start point (a thread whose clock lags by a few) give a negative offset.
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_possible_wrap
-        )]
-        let offset = (ticks.wrapping_sub(self.ticks0) as i64 as f64 * rate) as i64;
-        self.ns0.saturating_add_signed(offset)
-    }
+    let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(c.start_ns()));
+    std::thread::sleep(CALIBRATION.saturating_sub(elapsed));
+    let (ticks1, ns1) = pair();
+    c.set_rate(ticks1, ns1);
 }
 
 /// Nanoseconds per tick, measured by spinning for `over` (1 ms gives a rate good to a few
@@ -107,9 +77,7 @@ pub fn quick_rate(over: Duration) -> f64 {
         std::hint::spin_loop();
     }
     let (t1, ns1) = pair();
-    #[allow(clippy::cast_precision_loss)] // short spans
-    let rate = ns1.saturating_sub(ns0) as f64 / t1.saturating_sub(t0).max(1) as f64;
-    rate
+    fever_core::clock::rate(t0, ns0, t1, ns1)
 }
 
 /// Ticks and nanoseconds read as close together as possible (the pair with the shortest gap of
@@ -133,8 +101,8 @@ mod tests {
 
     #[test]
     fn converted_ticks_track_the_monotonic_clock() {
-        let mut c = Calibration::start();
-        c.calibrate();
+        let mut c = start();
+        calibrate(&mut c);
         std::thread::sleep(Duration::from_millis(5));
         let (t, ns) = pair();
         let converted = c.to_ns(t);
@@ -142,7 +110,7 @@ mod tests {
         assert!(error < 200_000, "off by {error} ns");
         assert!(c.to_ns(ticks()) >= c.start_ns());
         let quick = quick_rate(Duration::from_millis(1));
-        let rate = c.ns_per_tick.unwrap_or(1.0);
+        let rate = c.ns_per_tick();
         assert!((quick / rate - 1.0).abs() < 0.01, "{quick} vs {rate}");
     }
 }

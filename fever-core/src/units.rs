@@ -1,7 +1,8 @@
-//! Durations and sizes for people: a few significant digits and a unit.
+//! Durations and sizes for people: a few significant digits and a unit (`fever show`'s tables,
+//! the recording summary, the call cache's messages).
 
 /// `850 ns`, `12.3 µs`, `1.52 s`: three significant digits (more from 1000 s up).
-pub(super) fn duration(ns: u64) -> String {
+pub fn duration(ns: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "µs")];
     for (scale, unit) in UNITS {
         if ns >= scale {
@@ -17,7 +18,7 @@ pub(super) fn duration(ns: u64) -> String {
 }
 
 /// `512 bytes`, `1.2 KB`, `12 MB`, `3.4 GB` (powers of 1000): two significant digits.
-pub(super) fn size(bytes: u64) -> String {
+pub fn size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "KB")];
     for (scale, unit) in UNITS {
         if bytes >= scale {

@@ -1,0 +1,114 @@
+//! The tracer's tick arithmetic. Callbacks read raw ticks (the TSC on `x86_64`); the drain turns
+//! them into monotonic nanoseconds with a [`Calibration`]: a start point (ticks and nanoseconds
+//! read together) and a rate measured later. Reading the clocks is fever-monitor's.
+
+/// Converts ticks to monotonic nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    ticks0: u64,
+    ns0: u64,
+    ns_per_tick: Option<f64>,
+}
+
+impl Calibration {
+    /// A start point: `ticks0` and `ns0` read together; `ns_per_tick` when the rate is known
+    /// beforehand (ticks that are nanoseconds), else `None` until [`Calibration::set_rate`].
+    pub fn new(ticks0: u64, ns0: u64, ns_per_tick: Option<f64>) -> Self {
+        Self {
+            ticks0,
+            ns0,
+            ns_per_tick,
+        }
+    }
+
+    /// Monotonic nanoseconds at the start point.
+    pub fn start_ns(&self) -> u64 {
+        self.ns0
+    }
+
+    /// Is the rate known?
+    pub fn calibrated(&self) -> bool {
+        self.ns_per_tick.is_some()
+    }
+
+    /// The rate, or 1 before it is known.
+    pub fn ns_per_tick(&self) -> f64 {
+        self.ns_per_tick.unwrap_or(1.0)
+    }
+
+    /// Sets the rate from a second pair of readings, `ticks1` and `ns1` read together.
+    pub fn set_rate(&mut self, ticks1: u64, ns1: u64) {
+        self.ns_per_tick = Some(rate(self.ticks0, self.ns0, ticks1, ns1));
+    }
+
+    /// `ticks` in monotonic nanoseconds (before the rate is known, it is taken as 1).
+    pub fn to_ns(self, ticks: u64) -> u64 {
+        let rate = self.ns_per_tick();
+        // Ticks before the start point (a thread whose clock lags by a few) give a negative offset.
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_possible_wrap
+        )]
+        let offset = (ticks.wrapping_sub(self.ticks0) as i64 as f64 * rate) as i64;
+        self.ns0.saturating_add_signed(offset)
+    }
+}
+
+/// Nanoseconds per tick between two pairs of readings (at least one tick apart).
+pub fn rate(ticks0: u64, ns0: u64, ticks1: u64, ns1: u64) -> f64 {
+    let dt = ticks1.saturating_sub(ticks0).max(1);
+    #[allow(clippy::cast_precision_loss)] // spans of minutes fit f64's 52 bits exactly
+    let rate = ns1.saturating_sub(ns0) as f64 / dt as f64;
+    rate
+}
+
+/// `ticks` (a duration) in nanoseconds at `ns_per_tick`.
+pub fn ticks_to_ns(ticks: u64, ns_per_tick: f64) -> u64 {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let ns = (ticks as f64 * ns_per_tick) as u64;
+    ns
+}
+
+/// Nanoseconds `ns` (a duration) in ticks at `ns_per_tick`.
+pub fn ns_to_ticks(ns: u128, ns_per_tick: f64) -> u64 {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let ticks = (ns as f64 / ns_per_tick) as u64;
+    ticks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_convert_at_the_measured_rate() {
+        // 3 GHz: a third of a nanosecond per tick.
+        let mut c = Calibration::new(1_000, 5_000_000, None);
+        assert!(!c.calibrated());
+        assert_eq!(c.to_ns(1_300), 5_000_300, "rate 1 before calibration");
+        c.set_rate(1_000 + 3_000_000, 5_000_000 + 1_000_000);
+        assert!((c.ns_per_tick() - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(c.to_ns(1_000 + 3_000), 5_001_000);
+        // A lagging thread's ticks before the start point.
+        assert_eq!(c.to_ns(1_000 - 300), 4_999_900);
+        assert_eq!(c.start_ns(), 5_000_000);
+    }
+
+    #[test]
+    fn rates_and_durations() {
+        assert!((rate(0, 0, 2_000, 1_000) - 0.5).abs() < 1e-12);
+        // No tick elapsed (never expected): no division by zero.
+        assert!((rate(5, 0, 5, 7) - 7.0).abs() < 1e-12);
+        assert_eq!(ticks_to_ns(3_000, 0.5), 1_500);
+        assert_eq!(ns_to_ticks(1_500, 0.5), 3_000);
+    }
+}

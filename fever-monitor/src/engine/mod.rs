@@ -1,0 +1,401 @@
+//! The monitoring engine: fever's one set of sys.monitoring callbacks, and the consumers that
+//! subscribe to them. Replay's checkpoints and the attach profiler extend fever here: each is one
+//! more [`Consumer`] in one more [`Slot`].
+//!
+//! - `callbacks.rs`: the C-level callbacks `CPython` calls (`PY_START`, `PY_RESUME`, `PY_THROW`,
+//!   `PY_RETURN`, `PY_YIELD`, `RAISE`, `PY_UNWIND`): each finds the code's entry and the calling
+//!   thread once, then hands the event to every armed consumer that subscribed to it.
+//! - `codes.rs`: the per-code decision, kept in the code object's `co_extra` slot: library code
+//!   (it gets `DISABLE` from the local events, for good), or a project code with each consumer's
+//!   own entry for it.
+//! - `extra_slot.rs`: reading and writing that `co_extra` slot.
+//! - `clock.rs`: raw ticks in callbacks, nanoseconds elsewhere.
+//!
+//! A consumer is armed ([`arm`]) and disarmed ([`disarm`]) while the program runs; the events
+//! enabled are those the armed consumers subscribed to, so disarming the last one leaves the
+//! program at dormant speed (no events, no `restart_events()`: the code that got `DISABLE` is
+//! library code, which no consumer wants).
+//!
+//! Events are enabled globally (`set_events`), library code getting `DISABLE`. The alternative,
+//! `PY_START` globally and the other events set on each project code (`set_local_events`, built
+//! with the `local-events` feature for `benches/engine.py` only), measured no faster on the
+//! call-heavy workloads nor on the exception-heavy one: before 3.15, `RAISE`, `PY_UNWIND` and
+//! `PY_THROW` cannot be local events, so library exceptions reach the callbacks either way; and
+//! it needs a Python call per project code, and a walk over them all to disarm
+//! (`benches/RESULTS.md`, "The monitoring engine").
+//!
+//! Everything here is touched with the GIL held (callbacks, arming, the consumers' own
+//! functions), which is what makes the `static`s sound. While a consumer runs Python code from
+//! inside a callback it sets [`set_busy`]: callbacks re-entered meanwhile (from that code, or
+//! from another thread it let run) pass their events by.
+
+mod callbacks;
+pub mod clock;
+pub mod codes;
+mod extra_slot;
+#[cfg(test)]
+mod tests;
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+
+use pyo3::ffi::{self, PyObject, Py_ssize_t};
+use pyo3::prelude::*;
+
+use crate::project::Project;
+
+/// Where a consumer plugs in (one consumer per slot). The attach profiler will be the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `fever record`'s tracer.
+    Tracer = 0,
+    /// `fever watch`'s call cache bookkeeping.
+    Cache = 1,
+    /// `fever replay`'s start and end checkpoints.
+    Checkpoints = 2,
+}
+
+/// How many slots there are.
+pub const SLOTS: usize = 3;
+
+/// The events a consumer can subscribe to (bits of [`Consumer::events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Start = 0,
+    Resume = 1,
+    Throw = 2,
+    Return = 3,
+    Yield = 4,
+    Raise = 5,
+    Unwind = 6,
+}
+
+impl Event {
+    /// This event's bit in [`Consumer::events`].
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// Every event.
+    pub const ALL: u8 = 0x7f;
+
+    /// Its `sys.monitoring.events` name.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Start => "PY_START",
+            Self::Resume => "PY_RESUME",
+            Self::Throw => "PY_THROW",
+            Self::Return => "PY_RETURN",
+            Self::Yield => "PY_YIELD",
+            Self::Raise => "RAISE",
+            Self::Unwind => "PY_UNWIND",
+        }
+    }
+
+    const EVERY: [Self; 7] = [
+        Self::Start,
+        Self::Resume,
+        Self::Throw,
+        Self::Return,
+        Self::Yield,
+        Self::Raise,
+        Self::Unwind,
+    ];
+}
+
+/// Where an event happened, as a consumer sees it.
+pub struct At {
+    /// The calling thread's index in the engine (dense: consumers keep per-thread state in a
+    /// `Vec` indexed by it).
+    pub thread: usize,
+    /// The calling thread's id (`threading.get_ident()`).
+    pub ident: u64,
+    /// The consumer's own entry for the code (what its [`Consumer::adopt`] returned).
+    pub entry: u32,
+    /// The code object (borrowed).
+    pub code: *mut PyObject,
+    /// The callback's arguments: `code, offset[, value]`.
+    pub args: *const *mut PyObject,
+    pub nargs: Py_ssize_t,
+}
+
+impl At {
+    /// The third argument (the returned or yielded value, the exception), or NULL.
+    pub fn value(&self) -> *mut PyObject {
+        if self.nargs >= 3 {
+            // SAFETY: CPython passes `nargs` valid arguments.
+            unsafe { *self.args.add(2) }
+        } else {
+            std::ptr::null_mut()
+        }
+    }
+
+    /// The second argument, the instruction offset, or -1.
+    pub fn offset(&self) -> i64 {
+        // SAFETY: CPython passes `nargs` (at least 2: checked on entry) valid arguments, the
+        // second an int; an overflow error (never expected) must not stay set.
+        unsafe {
+            let offset = ffi::PyLong_AsLongLong(*self.args.add(1));
+            if offset < 0 {
+                ffi::PyErr_Clear();
+                return -1;
+            }
+            offset
+        }
+    }
+}
+
+/// A user of the engine's events. Its methods run inside the callbacks, with the GIL held; they
+/// must not raise, panic or leave an exception set, and must wrap any Python code they run in
+/// [`set_busy`].
+///
+/// # Safety
+/// Implementations must uphold the rules above: the engine holds a mutable borrow of the
+/// consumer while it runs, so a method that runs Python code without [`set_busy`] could be
+/// re-entered.
+pub unsafe trait Consumer: Any {
+    /// The events it wants ([`Event::bit`]s).
+    fn events(&self) -> u8;
+
+    /// A project code it sees for the first time: its own entry for it, or `None` when it does
+    /// not care about this code (it then never hears of it again while armed).
+    ///
+    /// # Safety
+    /// GIL held, `code` a live code object, the current frame the code's, no exception set.
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32>;
+
+    /// An event of one of its codes.
+    ///
+    /// # Safety
+    /// GIL held; `at` describes the callback running now.
+    unsafe fn on(&mut self, event: Event, at: &At);
+
+    /// Itself, to reach its own state ([`with`]).
+    fn as_any(&mut self) -> &mut dyn Any;
+
+    /// Itself, to hand it back when disarmed ([`disarm`]).
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// Events `set_local_events` refuses before 3.15.
+#[cfg(feature = "local-events")]
+const GLOBAL_ONLY: u8 = Event::Raise.bit() | Event::Unwind.bit() | Event::Throw.bit();
+
+/// The engine's state.
+struct Engine {
+    tool_id: u8,
+    /// Bit of each [`Event`] in `sys.monitoring.events` (they differ between versions).
+    bits: [u32; 7],
+    consumers: [Option<Box<dyn Consumer>>; SLOTS],
+    /// Events each slot subscribed to (0 when empty or disarmed).
+    wants: [u8; SLOTS],
+    /// Thread ids, by engine thread index.
+    threads: Vec<u64>,
+    /// Index of the thread that ran the last callback.
+    last: usize,
+    /// The local events set on each project code, by engine entry.
+    #[cfg(feature = "local-events")]
+    local: Vec<u32>,
+}
+
+/// The engine, reachable from callbacks; `None` before the first [`arm`].
+struct GilCell<T>(UnsafeCell<T>);
+
+// SAFETY: the cell is only accessed with the GIL held (see the module docs), which serializes
+// every access; no reference escapes while Python code can run, thanks to `BUSY`.
+unsafe impl<T> Sync for GilCell<T> {}
+
+static ENGINE: GilCell<Option<Engine>> = GilCell(UnsafeCell::new(None));
+
+/// Set while a consumer runs Python code from a callback (see [`set_busy`]).
+static BUSY: GilCell<Cell<bool>> = GilCell(UnsafeCell::new(Cell::new(false)));
+
+/// Is a consumer running Python code from a callback?
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback starts with it
+fn busy() -> bool {
+    // SAFETY: read with the GIL held (callbacks, and functions taking `Python`).
+    unsafe { (*BUSY.0.get()).get() }
+}
+
+/// Marks the start (`true`) and end (`false`) of Python code a consumer runs from a callback:
+/// the callbacks it causes meanwhile are passed by. Call with the GIL held.
+pub fn set_busy(on: bool) {
+    // SAFETY: the GIL is held (every caller runs in a callback or holds `Python`).
+    unsafe { (*BUSY.0.get()).set(on) }
+}
+
+/// The engine. Safety: GIL held, not busy, no other reference from this function alive.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback takes it
+unsafe fn engine() -> Option<&'static mut Engine> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*ENGINE.0.get()).as_mut() }
+}
+
+impl Engine {
+    /// Index of the calling thread.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every callback runs it
+    fn thread(&mut self) -> (usize, u64) {
+        // SAFETY: only reads the calling thread's id.
+        #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
+        let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
+        if self.threads.get(self.last) == Some(&ident) {
+            return (self.last, ident);
+        }
+        let index = self
+            .threads
+            .iter()
+            .position(|&t| t == ident)
+            .unwrap_or_else(|| {
+                self.threads.push(ident);
+                self.threads.len() - 1
+            });
+        self.last = index;
+        (index, ident)
+    }
+
+    /// The `sys.monitoring` event mask of `events` ([`Event::bit`]s).
+    fn mask_of(&self, events: u8) -> u32 {
+        Event::EVERY
+            .iter()
+            .filter(|e| events & e.bit() != 0)
+            .map(|&e| self.bits[e as usize])
+            .fold(0, |mask, bit| mask | bit)
+    }
+
+    /// The events the armed consumers need.
+    fn wanted(&self) -> u8 {
+        self.wants.iter().fold(0u8, |all, w| all | w)
+    }
+
+    /// The global `sys.monitoring` event mask.
+    #[cfg(not(feature = "local-events"))]
+    fn mask(&self) -> u32 {
+        self.mask_of(self.wanted())
+    }
+
+    /// The global `sys.monitoring` event mask: `PY_START`, and the events no code object can
+    /// have locally before 3.15 (`RAISE`, `PY_UNWIND`, `PY_THROW`: `set_local_events` refuses
+    /// them); the rest is set on each project code at its first call ([`Engine::arm_code`]).
+    #[cfg(feature = "local-events")]
+    fn mask(&self) -> u32 {
+        let wanted = self.wanted();
+        if wanted == 0 {
+            return 0;
+        }
+        self.mask_of(Event::Start.bit() | (wanted & GLOBAL_ONLY))
+    }
+
+    /// Enables the wanted local events on project code `code` (engine entry `entry`), unless
+    /// done with the same events already. Runs Python code (busy).
+    #[cfg(feature = "local-events")]
+    #[cold]
+    fn arm_code(&mut self, entry: usize, code: *mut PyObject) {
+        let mask = self.mask_of(self.wanted() & !(Event::Start.bit() | GLOBAL_ONLY));
+        if self.local.len() <= entry {
+            self.local.resize(entry + 1, 0);
+        }
+        if self.local[entry] == mask {
+            return;
+        }
+        self.local[entry] = mask;
+        set_busy(true);
+        // SAFETY: GIL held (a callback); `code` is live.
+        let py = unsafe { Python::assume_attached() };
+        // SAFETY: as above; a borrowed reference to the live code object.
+        let code = unsafe { Bound::from_borrowed_ptr(py, code) };
+        let done = py.import("sys").and_then(|sys| {
+            sys.getattr("monitoring")?
+                .call_method1("set_local_events", (self.tool_id, code, mask))
+        });
+        drop(done);
+        set_busy(false);
+    }
+
+    fn set_events(&self, py: Python<'_>) -> PyResult<()> {
+        py.import("sys")?
+            .getattr("monitoring")?
+            .call_method1("set_events", (self.tool_id, self.mask()))?;
+        Ok(())
+    }
+}
+
+/// Arms `consumer` in `slot` on tool `tool_id` (whose callbacks are registered on first use) for
+/// code under `project` (the first consumer's project decides for all: they are the same root).
+/// Its events are on when this returns.
+pub fn arm(
+    py: Python<'_>,
+    tool_id: u8,
+    project: &Project,
+    slot: Slot,
+    consumer: Box<dyn Consumer>,
+) -> PyResult<()> {
+    codes::install(project);
+    // SAFETY: the GIL is held (we have `py`); no callback holds the engine while Python code
+    // that can arm runs outside a busy section.
+    if unsafe { engine() }.is_none() {
+        let bits = callbacks::register(py, tool_id)?;
+        let engine = Engine {
+            tool_id,
+            bits,
+            consumers: [None, None, None],
+            wants: [0; SLOTS],
+            threads: Vec::new(),
+            last: 0,
+            #[cfg(feature = "local-events")]
+            local: Vec::new(),
+        };
+        // SAFETY: as above; no callback runs before events are enabled.
+        unsafe { *ENGINE.0.get() = Some(engine) };
+    }
+    // SAFETY: as above.
+    let Some(e) = (unsafe { engine() }) else {
+        return Ok(());
+    };
+    e.wants[slot as usize] = consumer.events();
+    e.consumers[slot as usize] = Some(consumer);
+    e.set_events(py)
+}
+
+/// Disarms `slot`: its events go off (all of them when it was the last consumer) and its
+/// consumer is handed back. `Ok(None)` when the slot is empty, or when a consumer is running
+/// Python code from a callback (another thread's, or a `__del__` of the program's): the
+/// consumer stays in place, unsubscribed and untouched.
+pub fn disarm<C: Consumer>(py: Python<'_>, slot: Slot) -> PyResult<Option<Box<C>>> {
+    // SAFETY: the GIL is held; while busy, only `wants` (never borrowed by a callback across
+    // Python code) is changed.
+    let Some(e) = (unsafe { engine() }) else {
+        return Ok(None);
+    };
+    e.wants[slot as usize] = 0;
+    e.set_events(py)?;
+    if busy() {
+        return Ok(None);
+    }
+    let consumer = e.consumers[slot as usize].take();
+    codes::forget(slot);
+    Ok(consumer.and_then(|c| c.into_any().downcast::<C>().ok()))
+}
+
+/// Drops `slot`'s consumer without running any of its code (`mem::forget`): for a forked child,
+/// whose consumer state refers to the parent's resources.
+pub fn abandon<C: Consumer>(py: Python<'_>, slot: Slot) -> PyResult<()> {
+    if let Some(consumer) = disarm::<C>(py, slot)? {
+        std::mem::forget(consumer);
+    }
+    Ok(())
+}
+
+/// Runs `f` on the consumer of type `C` in `slot`, unless the slot is empty or the engine is
+/// busy (a callback is running Python code: the consumer is borrowed).
+pub fn with<C: Consumer, R>(_py: Python<'_>, slot: Slot, f: impl FnOnce(&mut C) -> R) -> Option<R> {
+    if busy() {
+        return None;
+    }
+    // SAFETY: the GIL is held (`_py`) and no callback is inside a consumer (not busy).
+    let e = unsafe { engine() }?;
+    let consumer = e.consumers[slot as usize].as_mut()?;
+    consumer.as_any().downcast_mut::<C>().map(f)
+}

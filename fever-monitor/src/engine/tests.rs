@@ -1,0 +1,154 @@
+//! The engine with an embedded interpreter: consumers armed and disarmed while Python code runs,
+//! library code left alone, no events left on once the last consumer is gone.
+
+use std::any::Any;
+use std::ffi::CString;
+
+use pyo3::ffi::PyObject;
+use pyo3::prelude::*;
+
+use super::{arm, disarm, At, Consumer, Event, Slot};
+use crate::code_object::str_attr;
+use crate::project::Project;
+
+/// Counts starts and returns per code name.
+#[derive(Default)]
+struct Counter {
+    names: Vec<String>,
+    starts: Vec<u32>,
+    returns: Vec<u32>,
+}
+
+impl Counter {
+    fn starts_of(&self, name: &str) -> u32 {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map_or(0, |i| self.starts[i])
+    }
+
+    fn returns_of(&self, name: &str) -> u32 {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map_or(0, |i| self.returns[i])
+    }
+}
+
+// SAFETY: runs no Python code, raises nothing.
+unsafe impl Consumer for Counter {
+    fn events(&self) -> u8 {
+        Event::Start.bit() | Event::Return.bit()
+    }
+
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        // SAFETY: GIL held, live code (the engine's contract).
+        let name = unsafe { str_attr(code, c"co_qualname") }.unwrap_or_default();
+        self.names.push(name);
+        self.starts.push(0);
+        self.returns.push(0);
+        u32::try_from(self.names.len() - 1).ok()
+    }
+
+    unsafe fn on(&mut self, event: Event, at: &At) {
+        let i = at.entry as usize;
+        match event {
+            Event::Start => self.starts[i] += 1,
+            Event::Return => self.returns[i] += 1,
+            _ => {}
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+fn run(py: Python<'_>, code: &str) {
+    py.run(&CString::new(code).unwrap(), None, None)
+        .expect("test code runs");
+}
+
+fn events_on(py: Python<'_>, tool: u8) -> u32 {
+    let monitoring = py.import("sys").unwrap().getattr("monitoring").unwrap();
+    monitoring
+        .call_method1("get_events", (tool,))
+        .unwrap()
+        .extract()
+        .unwrap()
+}
+
+#[test]
+fn consumers_come_and_go_while_the_program_runs() {
+    let dir = std::env::temp_dir().join(format!("fever-engine-test-{}", std::process::id()));
+    let (project_dir, library_dir) = (dir.join("project"), dir.join("library"));
+    std::fs::create_dir_all(&project_dir).unwrap();
+    std::fs::create_dir_all(&library_dir).unwrap();
+    std::fs::write(
+        project_dir.join("engine_proj.py"),
+        "import engine_lib\n\ndef f(x):\n    return engine_lib.h(x) + 1\n\ndef g(n):\n    return sum(f(i) for i in range(n))\n",
+    )
+    .unwrap();
+    std::fs::write(
+        library_dir.join("engine_lib.py"),
+        "def h(x):\n    return x\n",
+    )
+    .unwrap();
+    let project = Project::new(&project_dir).unwrap();
+    Python::initialize();
+    Python::attach(|py| {
+        let tool = crate::monitoring::claim(py)
+            .unwrap()
+            .expect("a free tool id");
+        run(
+            py,
+            &format!(
+                "import sys\nsys.path[:0] = [{:?}, {:?}]\nimport engine_proj",
+                project_dir.display().to_string(),
+                library_dir.display().to_string()
+            ),
+        );
+        let calls = "import engine_proj\nengine_proj.g(10)";
+
+        arm(py, tool, &project, Slot::Tracer, Box::<Counter>::default()).unwrap();
+        run(py, calls);
+        arm(py, tool, &project, Slot::Cache, Box::<Counter>::default()).unwrap();
+        run(py, calls);
+        let first = disarm::<Counter>(py, Slot::Tracer).unwrap().unwrap();
+        assert_eq!(first.starts_of("f"), 20);
+        assert_eq!(first.returns_of("f"), 20);
+        assert_eq!(first.starts_of("g"), 2);
+        // Library code is never handed to a consumer.
+        assert!(!first.names.iter().any(|n| n == "h"), "{:?}", first.names);
+        // The other consumer keeps its events.
+        assert_ne!(events_on(py, tool), 0);
+        run(py, calls);
+        let second = disarm::<Counter>(py, Slot::Cache).unwrap().unwrap();
+        assert_eq!(second.starts_of("f"), 20);
+        // The last one gone: no event is on, without restart_events().
+        assert_eq!(events_on(py, tool), 0);
+        run(py, calls);
+        assert!(disarm::<Counter>(py, Slot::Cache).unwrap().is_none());
+
+        // Armed again, a consumer sees the project's calls from the start.
+        arm(
+            py,
+            tool,
+            &project,
+            Slot::Checkpoints,
+            Box::<Counter>::default(),
+        )
+        .unwrap();
+        run(py, calls);
+        let third = disarm::<Counter>(py, Slot::Checkpoints).unwrap().unwrap();
+        assert_eq!(third.starts_of("f"), 10);
+        assert_eq!(third.returns_of("f"), 10);
+        assert_eq!(events_on(py, tool), 0);
+        crate::monitoring::release(py, tool).unwrap();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
