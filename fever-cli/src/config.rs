@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
+
 use fever_core::replay::CallRef;
 
 /// One parsed `fever` invocation.
@@ -57,6 +59,30 @@ impl RunConfig {
             Target::Module(_) => None,
         }
     }
+}
+
+/// The project root: `--root`, else the script's directory, else (`-m`) the current directory.
+pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
+    let root = match (&config.root, &config.target) {
+        (Some(root), _) => root.clone(),
+        (None, Target::Script(script)) => {
+            if !script.is_file() {
+                let abs = std::path::absolute(script).unwrap_or_else(|_| script.clone());
+                bail!(
+                    "can't open file '{}': No such file or directory",
+                    abs.display()
+                );
+            }
+            std::path::absolute(script)?
+                .parent()
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        }
+        (None, Target::Module(_)) => std::env::current_dir()?,
+    };
+    if !root.is_dir() {
+        bail!("--root {} is not a directory", root.display());
+    }
+    Ok(root)
 }
 
 /// `fever watch [OPTIONS] (SCRIPT | -m MODULE) [ARGS...]`.
@@ -329,5 +355,53 @@ impl ServeConfig {
         }
         args.extend(run.args.iter().map(Into::into));
         args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_config(target: Target, root: Option<PathBuf>) -> RunConfig {
+        RunConfig {
+            target,
+            args: Vec::new(),
+            watch: true,
+            root,
+            python: None,
+            verbosity: Verbosity::Normal,
+        }
+    }
+
+    #[test]
+    fn the_project_root_is_the_root_option_else_the_scripts_directory() {
+        let dir = std::env::temp_dir().join(format!("fever-root-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/app.py"), "").unwrap();
+        let script = Target::Script(dir.join("src/app.py"));
+        assert_eq!(
+            project_root(&run_config(script.clone(), None)).unwrap(),
+            dir.join("src")
+        );
+        assert_eq!(
+            project_root(&run_config(script, Some(dir.clone()))).unwrap(),
+            dir
+        );
+        let module = Target::Module("app".into());
+        assert_eq!(
+            project_root(&run_config(module, None)).unwrap(),
+            std::env::current_dir().unwrap()
+        );
+        let missing = run_config(Target::Script(dir.join("missing.py")), None);
+        assert!(project_root(&missing)
+            .unwrap_err()
+            .to_string()
+            .starts_with("can't open file"));
+        let not_a_dir = run_config(Target::Module("app".into()), Some(dir.join("src/app.py")));
+        assert!(project_root(&not_a_dir)
+            .unwrap_err()
+            .to_string()
+            .ends_with("is not a directory"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

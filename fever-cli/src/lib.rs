@@ -14,6 +14,7 @@ mod commands;
 mod config;
 pub mod messages;
 
+pub use config::project_root;
 pub use config::{
     CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep, Output,
     RecordConfig, ReplayConfig, RunConfig, ServeConfig, ShowConfig, ShowView, SnapshotLimits,

@@ -4,7 +4,8 @@
 //!   that indexes a file's definitions by qualified name with content hashes.
 //! - [`plan`]: the difference between the running text's index and the saved text's index, as a
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
-//! - [`events`]: what a reload did, as typed events, and their one-line messages.
+//! - [`events`]: what a reload did (one save's outcome, typed events) and their one-line messages.
+//! - [`project`]: the project root, which files belong to it, which paths the watcher ignores.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
 //!   and their conversion into trace events.
@@ -33,6 +34,7 @@ mod error;
 pub mod events;
 pub mod live;
 pub mod plan;
+pub mod project;
 pub mod python;
 pub mod registry;
 pub mod replay;
@@ -43,7 +45,8 @@ pub mod trace;
 pub mod varint;
 
 pub use error::Error;
-pub use events::{report_lines, ReloadEvent};
+pub use events::{report_lines, Outcome, Rebinds, ReloadEvent};
 pub use plan::{plan_reload, Change, Plan, Redefinition};
+pub use project::Project;
 pub use registry::CodeRegistry;
 pub use source::{decode_source, Definition, Index, Kind};

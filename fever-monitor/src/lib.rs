@@ -1,6 +1,7 @@
 //! `fever._native`: the extension module behind the `fever` command.
 //!
-//! - [`session`]: `fever run` in this interpreter (the CLI's in-process host).
+//! - [`host`]: the CLI's host in this interpreter: the commands that need Python start here.
+//! - [`session`]: `fever run` in this interpreter, and what lives until the interpreter exits.
 //! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
 //! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
 //! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
@@ -10,7 +11,6 @@
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
 //! - [`functions`]: the live code registry fed by `CPython`'s function watcher.
 //! - [`sources`]: the text each project module is running.
-//! - [`project`]: the project root and ignored paths.
 //! - [`monitoring`]: fever's sys.monitoring tool id.
 //! - [`tracer`]: `fever record`'s sys.monitoring callbacks, live ring and trace writer.
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
@@ -27,8 +27,8 @@ mod code_object;
 mod compat;
 mod extra_slot;
 mod functions;
+mod host;
 mod monitoring;
-mod project;
 mod rebuild;
 mod reload;
 mod replay;
@@ -46,7 +46,7 @@ use pyo3::prelude::*;
 /// Runs the fever command line with `argv` (`argv[0]` is the program name); returns the exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| fever_cli::main(argv, &session::InProcess))
+    py.detach(|| fever_cli::main(argv, &host::InProcess))
 }
 
 #[pymodule]

@@ -3,6 +3,7 @@
 //! the script again from the start in this process, with the call cache answering slow calls
 //! whose code did not change. Ctrl-C or SIGTERM while waiting ends it with exit code 0.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use fever_cli::{messages, Target, Verbosity, WatchConfig};
-use fever_core::ReloadEvent;
+use fever_core::{Outcome, Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 
-use crate::project::Project;
-use crate::reload::Outcome;
 use crate::runner::{self, Ended};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
@@ -26,16 +25,14 @@ const TERMINATED_CODE: i32 = 143;
 
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 
-/// Runs the develop loop until Ctrl-C or SIGTERM; returns the exit code.
-pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
+/// Runs the develop loop on the project at `root` until Ctrl-C or SIGTERM; returns the exit code.
+pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<i32> {
     let run = &config.run;
     let verbosity = run.verbosity;
-    let root = session::project_root(run)?;
-    let project =
-        Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
+    let project = Project::new(root).with_context(|| format!("cannot watch {}", root.display()))?;
     let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
     functions::install(py, project.clone())?;
-    sources::install(py)?;
+    sources::install(py, project.clone())?;
     let cache_on = match (&config.cache, tool_id) {
         (Some(cache), Some(id)) => {
             cache::start(
@@ -46,7 +43,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
                     min_duration: cache.min_duration,
                     max_bytes: cache.max_bytes,
                     verbosity,
-                    persist: cache.persist.then(|| root.clone()),
+                    persist: cache.persist.then(|| root.to_path_buf()),
                 },
             )?;
             true

@@ -12,13 +12,12 @@ use std::time::Instant;
 
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use fever_cli::{messages, Verbosity};
-use fever_core::{report_lines, ReloadEvent};
+use fever_core::{report_lines, Outcome, Project, ReloadEvent};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use pyo3::prelude::*;
 
-use crate::project::Project;
-use crate::reload::{self, Outcome, Scope};
+use crate::reload::{self, Scope};
 
 /// The develop loop's end of the watcher (`fever watch`).
 pub struct Loop {

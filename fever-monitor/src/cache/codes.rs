@@ -6,13 +6,13 @@
 
 use fever_core::cache::trampoline::DISPATCH;
 use fever_core::cache::{CacheIndex, CodeSlot, Signature};
+use fever_core::Project;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
 use crate::compat::{self, CO_VARARGS, CO_VARKEYWORDS};
 use crate::extra_slot::ExtraSlot;
 pub use crate::extra_slot::Lookup;
-use crate::project::Project;
 
 /// `co_flags` of generators, coroutines and async generators: their calls return at the first
 /// `yield`/`await`, so there is no result to cache.

@@ -33,11 +33,10 @@ use std::time::Duration;
 use fever_cli::{messages, Verbosity};
 use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
 use fever_core::cache::{class_slot_name, slot_class, CacheIndex, CodeSlot, Entry, Key};
+use fever_core::{Outcome, Project, Rebinds};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
-use crate::project::Project;
-use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
 use crate::tracer::clock;
 use crate::tracer::recorder::human_bytes;

@@ -23,37 +23,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use fever_core::source::bound_names;
-use fever_core::{plan_reload, Index, ReloadEvent};
+use fever_core::{plan_reload, Index, Outcome, Rebinds, ReloadEvent};
 use pyo3::prelude::*;
 
 use crate::sources;
-
-/// What one save did.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// What was applied (or the error that rejected the save).
-    pub events: Vec<ReloadEvent>,
-    /// The file as the program's code names it (`co_filename`), when a loaded module runs it.
-    pub file: Option<String>,
-    /// The running text changed (false for an identical save or a rejected one).
-    pub changed: bool,
-    /// What new or changed top-level statements (module level or class body) rebind.
-    pub rebinds: Rebinds,
-    /// The save brought back the running text after a rejected one (an undone syntax error).
-    pub recovered: bool,
-}
-
-/// The names a save's changed statements bind.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub enum Rebinds {
-    /// No statement changed.
-    #[default]
-    Nothing,
-    /// These names.
-    Names(BTreeSet<String>),
-    /// Unknown (`from m import *`, a file fever had not seen).
-    Anything,
-}
 
 /// Which modules a save applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

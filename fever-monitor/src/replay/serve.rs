@@ -3,6 +3,7 @@
 //! start calls it may replay), says `Finished` when the first run ends, then stays warm and
 //! serves replays until the front end quits or leaves.
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,12 @@ use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
 use fever_cli::{messages, ServeConfig, Verbosity};
 use fever_core::control::{Request, Response};
-use fever_core::ReloadEvent;
+use fever_core::{Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 
 use super::control::{Event, Server};
 use super::fork::{self, After};
-use crate::project::Project;
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
 use crate::{functions, monitoring, runner, sources};
@@ -39,10 +39,10 @@ fn changed_functions(events: &[ReloadEvent]) -> Vec<String> {
         .collect()
 }
 
-/// Runs the program side; returns the exit code (0 when the front end quits).
-pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
+/// Runs the program side on the project at `root`; returns the exit code (0 when the front end
+/// quits).
+pub fn serve(py: Python<'_>, config: &ServeConfig, root: &Path) -> anyhow::Result<i32> {
     let run = &config.record.run;
-    let root = session::project_root(run)?;
     let Some(tool_id) = monitoring::claim(py).context("cannot register with sys.monitoring")?
     else {
         bail!("cannot replay: sys.monitoring tool ids 3 and 4 are taken by other tools");
@@ -50,14 +50,14 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
     let (server, events) = Server::start(&config.control)
         .with_context(|| format!("cannot listen on {}", config.control.display()))?;
     super::hooks::activate(config.keep.clone(), run.script_module());
-    let project = Project::new(&root).with_context(|| format!("cannot read {}", root.display()))?;
+    let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     // The code registry finds the function objects of kept calls (and serves reloads).
     functions::install(py, project.clone())?;
-    sources::install(py)?;
+    sources::install(py, project.clone())?;
     // The trace is the front end's: no summary line about it at exit.
     let mut record = config.record.clone();
     record.run.verbosity = Verbosity::Quiet;
-    let recording = session::start_recording(py, &record, &root, tool_id)?;
+    let recording = session::start_recording(py, &record, root, tool_id)?;
     let server = Arc::new(server);
     let watcher = if run.watch {
         // Saves reach the program as under `fever run` (`__main__` included: it stays loaded),

@@ -4,13 +4,13 @@
 //! A code object's entry index is kept in its `co_extra` slot (see `extra_slot`).
 
 use fever_core::trace::CodeInfo;
+use fever_core::Project;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 
 use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_attr, str_of};
 use crate::compat;
 use crate::extra_slot::ExtraSlot;
 pub use crate::extra_slot::Lookup;
-use crate::project::Project;
 
 /// One project code object.
 pub struct CodeEntry {

@@ -28,11 +28,11 @@ use fever_cli::Snapshots;
 use fever_core::live::{EventBatch, LiveRecord, RawEvent};
 use fever_core::ring::RingWriter;
 use fever_core::trace::{CodeCalls, RunStats};
+use fever_core::Project;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 use rkyv::util::AlignedVec;
 
-use crate::project::Project;
 use crate::snapshot::SnapshotLimits;
 use codes::CodeTable;
 
