@@ -23,6 +23,8 @@
 //!   Unix socket, framed, versioned, size-capped messages.
 //! - [`replay`]: `fever replay`'s pure decisions: call references `module.qualname#N`, finding a
 //!   segment in a trace, argument probes, recorded-against-replayed diffs.
+//! - [`settings`]: the settings vocabulary the CLI and the engine share (what to run, snapshot
+//!   limits, each command's settings) and a recording's settings in its trace header.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
@@ -39,6 +41,7 @@ pub mod python;
 pub mod registry;
 pub mod replay;
 pub mod ring;
+pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod trace;

@@ -44,7 +44,16 @@ impl Host for InProcess {
     }
 
     fn serve(&self, config: &ServeConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| crate::replay::serve(py, config, &project_root(&config.record.run)?))
+        Python::attach(|py| {
+            let root = project_root(&config.record.run)?;
+            crate::replay::serve(
+                py,
+                &config.record,
+                &config.control,
+                config.keep.clone(),
+                &root,
+            )
+        })
     }
 
     fn python(&self, _requested: Option<&Path>) -> anyhow::Result<PathBuf> {

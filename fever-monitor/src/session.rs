@@ -7,8 +7,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, RecordConfig, RunConfig, Target, Verbosity};
+use fever_cli::messages;
 use fever_core::ring::{RingReader, RingWriter};
+use fever_core::settings::RecordedProcess;
+use fever_core::settings::{RecordConfig, RunConfig, Target, Verbosity};
 use fever_core::trace::TraceHeader;
 use fever_core::Project;
 use pyo3::prelude::*;
@@ -224,28 +226,13 @@ pub fn start_recording(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         started_monotonic_ns: calibration.start_ns(),
-        options: vec![
-            ("snapshots".into(), record.snapshots.name().into()),
-            (
-                "max_calls_per_function".into(),
-                record.max_calls_per_function.to_string(),
-            ),
-            ("snapshot_depth".into(), record.limits.depth.to_string()),
-            ("snapshot_items".into(), record.limits.items.to_string()),
-            (
-                "snapshot_string_bytes".into(),
-                record.limits.string_bytes.to_string(),
-            ),
-            ("main_thread".into(), main_thread.to_string()),
-            ("clock".into(), clock::source().into()),
-            // Where relative paths pointed: `fever check` runs the calls from there.
-            (
-                "cwd".into(),
-                std::env::current_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default(),
-            ),
-        ],
+        options: record.header_options(&RecordedProcess {
+            main_thread,
+            clock: clock::source().into(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        }),
     };
     let ring_path = tracer::ring_path();
     let ring = RingWriter::create(&ring_path, RING_CAPACITY)
@@ -272,12 +259,7 @@ pub fn start_recording(
             project,
             snapshots: record.snapshots,
             max_calls: record.max_calls_per_function,
-            limits: crate::snapshot::SnapshotLimits {
-                max_depth: record.limits.depth,
-                max_items: record.limits.items,
-                max_str_bytes: record.limits.string_bytes,
-                ..Default::default()
-            },
+            limits: record.limits,
         },
         ring,
         drained,

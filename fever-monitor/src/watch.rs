@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
-use fever_cli::{messages, Target, Verbosity, WatchConfig};
+use fever_cli::messages;
+use fever_core::settings::{Target, Verbosity, WatchConfig};
 use fever_core::{Outcome, Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;

@@ -11,7 +11,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
-use fever_cli::{messages, Verbosity};
+use fever_cli::messages;
+use fever_core::settings::Verbosity;
 use fever_core::{report_lines, Outcome, Project, ReloadEvent};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};

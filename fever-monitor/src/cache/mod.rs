@@ -30,9 +30,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fever_cli::{messages, Verbosity};
+use fever_cli::messages;
 use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
 use fever_core::cache::{class_slot_name, slot_class, CacheIndex, CodeSlot, Entry, Key};
+use fever_core::settings::Verbosity;
 use fever_core::{Outcome, Project, Rebinds};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;

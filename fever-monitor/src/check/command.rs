@@ -7,8 +7,9 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use fever_cli::{messages, CheckAction, CheckConfig, Verbosity};
+use fever_cli::messages;
 use fever_core::check::{junit_xml, rewrite_file, Options, Summary, Tested, Unselected, Verdict};
+use fever_core::settings::{CheckAction, CheckConfig, Verbosity};
 use fever_core::trace::AtomicFile;
 use pyo3::prelude::*;
 

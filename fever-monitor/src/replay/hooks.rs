@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use fever_cli::Keep;
 use fever_core::replay::{same_function, CallRef};
+use fever_core::settings::Keep;
 use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject};
 

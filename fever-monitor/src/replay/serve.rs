@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
-use fever_cli::{messages, ServeConfig, Verbosity};
+use fever_cli::messages;
 use fever_core::control::{Request, Response};
+use fever_core::settings::{Keep, RecordConfig, Verbosity};
 use fever_core::{Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
@@ -39,23 +40,30 @@ fn changed_functions(events: &[ReloadEvent]) -> Vec<String> {
         .collect()
 }
 
-/// Runs the program side on the project at `root`; returns the exit code (0 when the front end
-/// quits).
-pub fn serve(py: Python<'_>, config: &ServeConfig, root: &Path) -> anyhow::Result<i32> {
-    let run = &config.record.run;
+/// Runs the program side on the project at `root`: records like `record` says (into the trace
+/// the front end reads), keeps the start calls `keep` names, listens on the socket `control`;
+/// returns the exit code (0 when the front end quits).
+pub fn serve(
+    py: Python<'_>,
+    record: &RecordConfig,
+    control: &Path,
+    keep: Keep,
+    root: &Path,
+) -> anyhow::Result<i32> {
+    let run = &record.run;
     let Some(tool_id) = monitoring::claim(py).context("cannot register with sys.monitoring")?
     else {
         bail!("cannot replay: sys.monitoring tool ids 3 and 4 are taken by other tools");
     };
-    let (server, events) = Server::start(&config.control)
-        .with_context(|| format!("cannot listen on {}", config.control.display()))?;
-    super::hooks::activate(config.keep.clone(), run.script_module());
+    let (server, events) = Server::start(control)
+        .with_context(|| format!("cannot listen on {}", control.display()))?;
+    super::hooks::activate(keep, run.script_module());
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     // The code registry finds the function objects of kept calls (and serves reloads).
     functions::install(py, project.clone())?;
     sources::install(py, project.clone())?;
     // The trace is the front end's: no summary line about it at exit.
-    let mut record = config.record.clone();
+    let mut record = record.clone();
     record.run.verbosity = Verbosity::Quiet;
     let recording = session::start_recording(py, &record, root, tool_id)?;
     let server = Arc::new(server);

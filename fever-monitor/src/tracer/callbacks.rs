@@ -10,8 +10,8 @@
 // Every call of the program runs these twice: the hot helpers are forced inline.
 #![allow(clippy::inline_always)]
 
-use fever_cli::Snapshots;
 use fever_core::live::kind;
+use fever_core::settings::Snapshots;
 use fever_core::trace::MUTATED_ARGS;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;

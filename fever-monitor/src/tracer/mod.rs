@@ -24,9 +24,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fever_cli::Snapshots;
 use fever_core::live::{EventBatch, LiveRecord, RawEvent};
 use fever_core::ring::RingWriter;
+use fever_core::settings::Snapshots;
 use fever_core::trace::{CodeCalls, RunStats};
 use fever_core::Project;
 use pyo3::ffi::{self, PyObject};
