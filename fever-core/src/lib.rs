@@ -6,6 +6,8 @@
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
 //! - [`events`]: what a reload did (one save's outcome, typed events) and their one-line messages.
 //! - [`project`]: the project root, which files belong to it, which paths the watcher ignores.
+//! - [`notice`]: what the engine tells the user (reloads, cache hits, a recording's summary,
+//!   warnings) as typed notices the command line puts into words.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
 //!   and their conversion into trace events.
@@ -35,6 +37,7 @@ pub mod control;
 mod error;
 pub mod events;
 pub mod live;
+pub mod notice;
 pub mod plan;
 pub mod project;
 pub mod python;

@@ -1,5 +1,7 @@
 //! The CLI's [`Host`] in this interpreter: the commands that need Python run here, in the
-//! interpreter that loaded `fever._native`, with the project root the CLI's config resolved.
+//! interpreter that loaded `fever._native`, with the project root the CLI's config resolved;
+//! the engine's notices are put into the CLI's words. The one module of the engine that knows
+//! the CLI (besides `lib.rs`, which exposes the CLI's `main`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +11,18 @@ use fever_cli::{
 };
 use pyo3::prelude::*;
 
-use crate::session;
+use crate::{notices, session};
 
 /// The [`Host`] that runs commands in the interpreter that loaded `fever._native`.
-pub struct InProcess;
+pub struct InProcess(());
+
+impl InProcess {
+    /// The host; from now on the engine's notices reach the user in the CLI's words.
+    pub fn with_notices() -> Self {
+        notices::install(messages::notice);
+        Self(())
+    }
+}
 
 impl Host for InProcess {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {

@@ -17,6 +17,7 @@
 //! - [`code_object`]: facts about code objects (parameters, content hash).
 //! - [`rebuild`]: Python objects rebuilt from snapshots.
 //! - [`extra_slot`]: a table's entry for a code object, kept in its `co_extra` slot.
+//! - [`notices`]: how the engine speaks: typed notices to the sink the CLI installed.
 //! - [`signals`]: fever's threads never take the program's signals.
 //! - [`compat`]: everything that differs between Python versions (C-API declarations pyo3-ffi
 //!   lacks, reading strings, sys.monitoring changes, code that is never a user call).
@@ -29,6 +30,7 @@ mod extra_slot;
 mod functions;
 mod host;
 mod monitoring;
+mod notices;
 mod rebuild;
 mod reload;
 mod replay;
@@ -46,7 +48,7 @@ use pyo3::prelude::*;
 /// Runs the fever command line with `argv` (`argv[0]` is the program name); returns the exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| fever_cli::main(argv, &host::InProcess))
+    py.detach(|| fever_cli::main(argv, &host::InProcess::with_notices()))
 }
 
 #[pymodule]

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_cli::messages;
+use fever_core::notice::{Notice, Without};
 use fever_core::ring::{RingReader, RingWriter};
 use fever_core::settings::RecordedProcess;
 use fever_core::settings::{RecordConfig, RunConfig, Target, Verbosity};
@@ -15,10 +15,10 @@ use fever_core::trace::TraceHeader;
 use fever_core::Project;
 use pyo3::prelude::*;
 
-use crate::tracer::recorder::{self, Recorder};
+use crate::tracer::recorder::Recorder;
 use crate::tracer::{self, clock};
 use crate::watcher::FileWatcher;
-use crate::{functions, monitoring, runner, sources};
+use crate::{functions, monitoring, notices, runner, sources};
 
 /// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
 const RING_CAPACITY: u64 = 16 << 20;
@@ -88,9 +88,9 @@ pub fn run(
             bail!("cannot record: sys.monitoring tool ids 3 and 4 are taken by other tools");
         }
         if config.verbosity >= Verbosity::Normal {
-            messages::info(
-                "sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing",
-            );
+            notices::emit(Notice::NoToolId {
+                without: Without::Tracing,
+            });
         }
     }
     let recording = match (record, tool_id) {
@@ -274,9 +274,7 @@ pub fn start_recording(
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResult<()> {
     let Some(finished) = tracer::stop(py, tool_id)? else {
-        messages::warning(
-            "a thread was still inside fever's tracer at exit: the trace ends without its summary",
-        );
+        notices::emit(Notice::TracerBusyAtExit);
         return Ok(());
     };
     let tracer::Finished {
@@ -293,22 +291,22 @@ fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResu
     match py.detach(move || recorder.finish(stats, pushed)) {
         Ok(summary) => {
             if summary.lost_events > 0 {
-                messages::warning(&format!(
-                    "{} events were lost (the trace writer fell behind)",
-                    summary.lost_events
-                ));
+                notices::emit(Notice::EventsLost {
+                    count: summary.lost_events,
+                });
             }
             if verbosity >= Verbosity::Normal {
-                messages::info(&format!(
-                    "recorded {} calls of {} functions to {} ({})",
-                    summary.calls,
-                    summary.functions,
-                    output.display(),
-                    recorder::human_bytes(summary.bytes)
-                ));
+                notices::emit(Notice::Recorded {
+                    calls: summary.calls,
+                    functions: summary.functions,
+                    path: output,
+                    bytes: summary.bytes,
+                });
             }
         }
-        Err(err) => messages::error(&format!("{err:#}")),
+        Err(err) => notices::emit(Notice::RecordingFailed {
+            error: format!("{err:#}"),
+        }),
     }
     Ok(())
 }

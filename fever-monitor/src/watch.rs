@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
-use fever_cli::messages;
-use fever_core::settings::{Target, Verbosity, WatchConfig};
+use fever_core::notice::{Notice, Without};
+use fever_core::settings::{Verbosity, WatchConfig};
 use fever_core::{Outcome, Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use crate::runner::{self, Ended};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{cache, functions, monitoring, sources};
+use crate::{cache, functions, monitoring, notices, sources};
 
 /// Exit code after SIGTERM ended a run (128 + 15, as a shell reports it).
 const TERMINATED_CODE: i32 = 143;
@@ -50,9 +50,9 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
             true
         }
         (Some(_), None) => {
-            messages::warning(
-                "sys.monitoring tool ids 3 and 4 are taken by other tools; running without the call cache",
-            );
+            notices::emit(Notice::NoToolId {
+                without: Without::CallCache,
+            });
             false
         }
         (None, _) => false,
@@ -77,9 +77,9 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
             wrap_pyfunction!(on_sigterm, py)?,
         ),
     )?;
-    let say = |message: &str| {
+    let say = |notice: Notice| {
         if verbosity >= Verbosity::Normal {
-            messages::info(message);
+            notices::emit(notice);
         }
     };
     loop {
@@ -94,7 +94,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
         match ended {
             Ended::Interrupted => return Ok(ended.code()),
             Ended::Exited(code) if code != 0 => {
-                say(&format!("the program exited with code {code}"));
+                say(Notice::ProgramExited { code });
             }
             _ => {}
         }
@@ -107,12 +107,14 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
             again |= accept(py, &outcome, failed);
         }
         if !again {
-            say("waiting for changes");
+            say(Notice::WaitingForChanges);
             if !wait(py, &saves, failed)? {
                 return Ok(0);
             }
         }
-        say(&format!("re-running {}", describe(&run.target)));
+        say(Notice::Rerunning {
+            target: run.target.clone(),
+        });
     }
 }
 
@@ -147,13 +149,6 @@ fn wait(py: Python<'_>, saves: &Receiver<Outcome>, failed: bool) -> PyResult<boo
             }
             return Err(err);
         }
-    }
-}
-
-fn describe(target: &Target) -> String {
-    match target {
-        Target::Script(path) => path.display().to_string(),
-        Target::Module(name) => format!("-m {name}"),
     }
 }
 

@@ -13,13 +13,14 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use fever_cli::messages;
 use fever_core::cache::{trampoline, Key};
+use fever_core::notice::Notice;
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with, Held};
+use crate::notices;
 
 /// File name the trampoline source is compiled under (its code then takes the function's own
 /// file and first line, so tracebacks and `inspect.getsource` point at the real `def`).
@@ -81,10 +82,9 @@ pub fn install_dispatch(py: Python<'_>) -> PyResult<()> {
 /// Gives `func` a trampoline if its code's calls are cached and it has none yet.
 pub fn install_if_cached(py: Python<'_>, func: &Bound<'_, PyAny>) {
     if let Err(err) = quietly(|| install(py, func)) {
-        messages::warning(&format!(
-            "could not set up the call cache for a function: {}",
-            err.value(py)
-        ));
+        notices::emit(Notice::CacheSetupFailed {
+            error: err.value(py).to_string(),
+        });
     }
 }
 
@@ -223,7 +223,7 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
     };
     if let Some((found, warning)) = hit(py, &lookup) {
         if let Some(warning) = warning {
-            messages::warning(&warning);
+            notices::emit(warning);
         }
         if let Some(copy) = take_copy(py, &lookup, found) {
             return Ok(copy.unbind());

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use crossbeam_channel::RecvTimeoutError;
-use fever_cli::messages;
 use fever_core::control::{Request, Response};
+use fever_core::notice::Notice;
 use fever_core::settings::{Keep, RecordConfig, Verbosity};
 use fever_core::{Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
@@ -21,7 +21,7 @@ use super::control::{Event, Server};
 use super::fork::{self, After};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{functions, monitoring, runner, sources};
+use crate::{functions, monitoring, notices, runner, sources};
 
 /// How long the trace writer may take to catch up when the first run ends.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,12 +103,10 @@ pub fn serve(
     )?;
     let ended = runner::run_once(py, &run.target, &run.args)?;
     if !session::sync_trace(py, SYNC_TIMEOUT) {
-        messages::warning(
-            "the recording may miss the last calls (the trace writer did not catch up)",
-        );
+        notices::emit(Notice::TraceBehind);
     }
     if run.verbosity >= Verbosity::Normal {
-        messages::info("the program finished; it stays warm for replays");
+        notices::emit(Notice::StaysWarm);
     }
     server.send(&Response::Finished {
         exit_code: ended.code(),

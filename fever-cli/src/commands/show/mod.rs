@@ -15,7 +15,7 @@ mod output;
 mod profile;
 mod report;
 mod tree;
-mod units;
+pub(crate) mod units;
 
 use std::io::{self, Write};
 

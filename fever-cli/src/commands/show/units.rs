@@ -17,7 +17,7 @@ pub(super) fn duration(ns: u64) -> String {
 }
 
 /// `512 bytes`, `1.2 KB`, `12 MB`, `3.4 GB` (powers of 1000): two significant digits.
-pub(super) fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "KB")];
     for (scale, unit) in UNITS {
         if bytes >= scale {
