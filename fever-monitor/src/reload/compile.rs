@@ -3,6 +3,7 @@
 //! padded with blank lines), and enclosing classes reproduced as empty `class` headers so that
 //! zero-argument `super()`, the `__class__` cell and name mangling come out right.
 
+use fever_core::source::future_features;
 use fever_core::{Definition, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -19,7 +20,7 @@ pub struct Compiler<'py> {
 impl<'py> Compiler<'py> {
     /// `text` is the saved file: its `from __future__ import annotations` applies to every part.
     pub fn new(py: Python<'py>, file: &str, display: &str, text: &str) -> PyResult<Self> {
-        let flags = if text.contains("from __future__ import annotations") {
+        let flags = if future_features(text).contains("annotations") {
             py.import("__future__")?
                 .getattr("annotations")?
                 .getattr("compiler_flag")?
