@@ -3,14 +3,19 @@
 //! the engine's notices are put into the CLI's words. The one module of the engine that knows
 //! the CLI (besides `lib.rs`, which exposes the CLI's `main`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use fever_cli::{
-    messages, project_root, CheckConfig, Host, RecordConfig, RunConfig, ServeConfig, WatchConfig,
+    messages, project_root, CheckConfig, CheckPolicy, Checks, Host, RecordConfig, RunConfig,
+    ServeConfig, WatchConfig,
 };
+use fever_core::check::{Case, Checked, Unselected};
+use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 
+use crate::check::{self, checker::Checker};
 use crate::{notices, session};
 
 /// The [`Host`] that runs commands in the interpreter that loaded `fever._native`.
@@ -46,10 +51,13 @@ impl Host for InProcess {
         })
     }
 
-    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
+    fn check(&self, config: &CheckConfig, policy: CheckPolicy<'_>) -> anyhow::Result<i32> {
         Python::attach(|py| {
             this_python(py, config.python.as_deref())?;
-            crate::check::command::run(py, config)
+            match check::command::open(py, config)? {
+                Some(checker) => policy(Some(&mut InterpreterChecks { py, checker })),
+                None => policy(None),
+            }
         })
     }
 
@@ -72,6 +80,34 @@ impl Host for InProcess {
             py.import("sys")?.getattr("executable")?.extract()
         })
         .map_err(Into::into)
+    }
+}
+
+/// `fever check`'s calls, checked in this interpreter.
+struct InterpreterChecks<'py> {
+    py: Python<'py>,
+    checker: Checker,
+}
+
+impl Checks for InterpreterChecks<'_> {
+    fn cases(&self) -> &[Case] {
+        self.checker.cases()
+    }
+
+    fn unselected(&self) -> &BTreeMap<Unselected, usize> {
+        self.checker.unselected()
+    }
+
+    fn reader(&self) -> &TraceReader {
+        self.checker.reader()
+    }
+
+    fn check(&mut self, index: usize) -> anyhow::Result<Option<Checked>> {
+        match self.checker.check(self.py, index) {
+            Ok(checked) => Ok(Some(checked)),
+            Err(err) if check::command::is_interrupt(self.py, &err) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
     }
 }
 

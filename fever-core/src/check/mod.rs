@@ -25,7 +25,7 @@ pub use compare::{differs_in_string_order, same_outcome, Outcome, DEFAULT_REL_TO
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
 pub use relocate::Relocation;
-pub use report::{failure_without_result, judge, Summary, Verdict};
+pub use report::{failure_without_result, judge, Checked, Summary, Verdict};
 pub use select::{is_test_file, select, Case, Options, Selection, Unselected};
 pub use update::rewrite_file;
 

@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Options,
-    Outcome, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Checked,
+    Options, Outcome, Relocation, Unselected, Verdict,
 };
 use fever_core::settings::recorded_cwd;
 use fever_core::snapshot::{decode, Value};
@@ -128,14 +128,6 @@ impl Drop for WorkingDir {
             let _ = std::env::set_current_dir(dir);
         }
     }
-}
-
-/// What checking one call found.
-pub struct Checked {
-    /// The verdict.
-    pub verdict: Verdict,
-    /// What the call did now, when it ran.
-    pub now: Option<Outcome>,
 }
 
 impl Checker {
