@@ -241,8 +241,6 @@ pub struct CheckConfig {
     pub action: CheckAction,
     /// `--junit`: where to write `JUnit` XML.
     pub junit: Option<PathBuf>,
-    /// `--allow-pickle` (traces hold no pickles: accepted, changes nothing).
-    pub allow_pickle: bool,
     /// `--root`: where the project is now; `None`: where it was recorded, else the current
     /// directory.
     pub root: Option<PathBuf>,

@@ -13,8 +13,8 @@ pub fn install(sink: fn(&Notice)) {
 }
 
 /// Tells the user `notice` (nothing happens before a sink is installed).
-pub fn emit(notice: Notice) {
+pub fn emit(notice: &Notice) {
     if let Some(sink) = SINK.get() {
-        sink(&notice);
+        sink(notice);
     }
 }

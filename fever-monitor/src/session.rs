@@ -88,7 +88,7 @@ pub fn run(
             bail!("cannot record: sys.monitoring tool ids 3 and 4 are taken by other tools");
         }
         if config.verbosity >= Verbosity::Normal {
-            notices::emit(Notice::NoToolId {
+            notices::emit(&Notice::NoToolId {
                 without: Without::Tracing,
             });
         }
@@ -274,7 +274,7 @@ pub fn start_recording(
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResult<()> {
     let Some(finished) = tracer::stop(py, tool_id)? else {
-        notices::emit(Notice::TracerBusyAtExit);
+        notices::emit(&Notice::TracerBusyAtExit);
         return Ok(());
     };
     let tracer::Finished {
@@ -291,12 +291,12 @@ fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResu
     match py.detach(move || recorder.finish(stats, pushed)) {
         Ok(summary) => {
             if summary.lost_events > 0 {
-                notices::emit(Notice::EventsLost {
+                notices::emit(&Notice::EventsLost {
                     count: summary.lost_events,
                 });
             }
             if verbosity >= Verbosity::Normal {
-                notices::emit(Notice::Recorded {
+                notices::emit(&Notice::Recorded {
                     calls: summary.calls,
                     functions: summary.functions,
                     path: output,
@@ -304,7 +304,7 @@ fn finish_recording(py: Python<'_>, recording: Recording, tool_id: u8) -> PyResu
                 });
             }
         }
-        Err(err) => notices::emit(Notice::RecordingFailed {
+        Err(err) => notices::emit(&Notice::RecordingFailed {
             error: format!("{err:#}"),
         }),
     }

@@ -50,7 +50,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
             true
         }
         (Some(_), None) => {
-            notices::emit(Notice::NoToolId {
+            notices::emit(&Notice::NoToolId {
                 without: Without::CallCache,
             });
             false
@@ -79,7 +79,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
     )?;
     let say = |notice: Notice| {
         if verbosity >= Verbosity::Normal {
-            notices::emit(notice);
+            notices::emit(&notice);
         }
     };
     loop {

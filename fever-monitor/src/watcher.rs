@@ -55,7 +55,7 @@ impl FileWatcher {
         let mut dirs = 0;
         watch_tree(&mut watcher, &project, project.canonical_root(), &mut dirs)?;
         if verbosity >= Verbosity::Verbose {
-            notices::emit(Notice::Watching {
+            notices::emit(&Notice::Watching {
                 root: project.canonical_root().to_path_buf(),
                 directories: dirs,
             });
@@ -201,7 +201,7 @@ fn saved_files(
                     .iter()
                     .filter(|p| is_python(p) && project.watches(p))
                 {
-                    notices::emit(Notice::Removed { path: path.clone() });
+                    notices::emit(&Notice::Removed { path: path.clone() });
                 }
             }
             _ => {}
@@ -223,7 +223,7 @@ fn report(events: &[ReloadEvent], verbosity: Verbosity, started: Instant) {
             .collect(),
         _ => events.to_vec(),
     };
-    notices::emit(Notice::Reloaded {
+    notices::emit(&Notice::Reloaded {
         events: shown,
         verbose: verbosity >= Verbosity::Verbose,
         elapsed: started.elapsed(),

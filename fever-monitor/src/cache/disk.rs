@@ -25,7 +25,7 @@ pub fn open(dir: &Path, budget: u64) -> (Vec<StoredCall>, Option<CacheFile>) {
     let calls = match persist::load(&path) {
         Ok(calls) => calls,
         Err(err) => {
-            notices::emit(Notice::CacheDiscarded {
+            notices::emit(&Notice::CacheDiscarded {
                 path: path.clone(),
                 error: err.to_string(),
             });
@@ -39,7 +39,7 @@ pub fn open(dir: &Path, budget: u64) -> (Vec<StoredCall>, Option<CacheFile>) {
     match file {
         Ok(file) => (calls, Some(file)),
         Err(err) => {
-            notices::emit(Notice::CacheInMemoryOnly { error: err });
+            notices::emit(&Notice::CacheInMemoryOnly { error: err });
             (calls, None)
         }
     }

@@ -330,7 +330,7 @@ pub fn end_run(py: Python<'_>) {
         return;
     }
     for (function, count, saved) in hits {
-        notices::emit(Notice::CacheHit {
+        notices::emit(&Notice::CacheHit {
             function,
             count,
             saved,
@@ -363,7 +363,7 @@ pub fn after_save(py: Python<'_>, outcome: &Outcome) {
     });
     if let Some((n, Verbosity::Verbose)) = dropped {
         if n > 0 {
-            notices::emit(Notice::CacheDropped {
+            notices::emit(&Notice::CacheDropped {
                 count: n,
                 file: file.clone(),
             });
@@ -501,7 +501,7 @@ fn take_copy<'py>(py: Python<'py>, key: &Key, found: Found) -> Option<Bound<'py,
 fn tell(c: &mut Cache, entry: usize, reason: &str) {
     let info = &c.codes.infos[entry];
     if c.settings.verbosity >= Verbosity::Verbose && c.told.insert(info.hash) {
-        notices::emit(Notice::NotCaching {
+        notices::emit(&Notice::NotCaching {
             function: info.qualname.clone(),
             reason: reason.to_owned(),
         });
@@ -675,7 +675,7 @@ fn store(
             }
             if c.settings.verbosity >= Verbosity::Verbose {
                 for gone in evicted {
-                    notices::emit(Notice::CacheEvicted {
+                    notices::emit(&Notice::CacheEvicted {
                         function: gone.name,
                         bytes: gone.bytes,
                     });

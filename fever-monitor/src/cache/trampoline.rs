@@ -82,7 +82,7 @@ pub fn install_dispatch(py: Python<'_>) -> PyResult<()> {
 /// Gives `func` a trampoline if its code's calls are cached and it has none yet.
 pub fn install_if_cached(py: Python<'_>, func: &Bound<'_, PyAny>) {
     if let Err(err) = quietly(|| install(py, func)) {
-        notices::emit(Notice::CacheSetupFailed {
+        notices::emit(&Notice::CacheSetupFailed {
             error: err.value(py).to_string(),
         });
     }
@@ -223,7 +223,7 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
     };
     if let Some((found, warning)) = hit(py, &lookup) {
         if let Some(warning) = warning {
-            notices::emit(warning);
+            notices::emit(&warning);
         }
         if let Some(copy) = take_copy(py, &lookup, found) {
             return Ok(copy.unbind());

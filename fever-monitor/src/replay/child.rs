@@ -181,7 +181,7 @@ fn debug(
         .import("fever._replay")
         .and_then(|m| m.call_method1("debug", (name, frame, tb)));
     if let Err(err) = opened {
-        notices::emit(Notice::DebuggerFailed {
+        notices::emit(&Notice::DebuggerFailed {
             name: name.to_string(),
             error: err.to_string(),
         });

@@ -103,10 +103,10 @@ pub fn serve(
     )?;
     let ended = runner::run_once(py, &run.target, &run.args)?;
     if !session::sync_trace(py, SYNC_TIMEOUT) {
-        notices::emit(Notice::TraceBehind);
+        notices::emit(&Notice::TraceBehind);
     }
     if run.verbosity >= Verbosity::Normal {
-        notices::emit(Notice::StaysWarm);
+        notices::emit(&Notice::StaysWarm);
     }
     server.send(&Response::Finished {
         exit_code: ended.code(),
