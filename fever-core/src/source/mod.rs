@@ -6,12 +6,13 @@
 //! and top-level statements — with qualified names, line ranges and content hashes.
 //! [`bound_names`] tells which names a piece of module-level code binds; [`from_import`] reads a
 //! `from m import a as b` statement; [`future_features`] which `__future__` features a module
-//! turns on.
+//! turns on. [`synthetic`] builds the sources that compile one definition at its real lines.
 
 mod bindings;
 mod decode;
 mod index;
 mod scan;
+pub mod synthetic;
 
 pub use bindings::{bound_names, from_import, future_features, FromImport};
 pub use decode::decode_source;

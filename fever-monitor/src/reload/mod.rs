@@ -1,8 +1,8 @@
 //! The reload engine: a saved path → the modules running it → a plan (fever-core) → applied in
 //! the real namespaces → typed events for the CLI to print.
 //!
-//! - [`compile`]: synthetic sources that compile one definition at its real lines and inside its
-//!   enclosing classes, and code-object surgery (line shifts).
+//! - [`compile`]: compiles one definition at its real lines and inside its enclosing classes
+//!   (fever-core builds the synthetic source), and code-object surgery (line shifts).
 //! - [`apply`]: carries out a plan on one module: swaps `__code__`, executes definitions and
 //!   statements, deletes names.
 //! - [`caches`]: clears `functools` caches of functions whose code was replaced.
