@@ -8,6 +8,7 @@
 //! - [`project`]: the project root, which files belong to it, which paths the watcher ignores.
 //! - [`notice`]: what the engine tells the user (reloads, cache hits, a recording's summary,
 //!   warnings) as typed notices the command line puts into words.
+//! - [`parameters`]: where a code object's parameters sit in its `co_varnames`.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
 //!   and their conversion into trace events.
@@ -38,6 +39,7 @@ mod error;
 pub mod events;
 pub mod live;
 pub mod notice;
+pub mod parameters;
 pub mod plan;
 pub mod project;
 pub mod python;
