@@ -19,6 +19,7 @@
 //! - [`extra_slot`]: a table's entry for a code object, kept in its `co_extra` slot.
 //! - [`notices`]: how the engine speaks: typed notices to the sink the CLI installed.
 //! - [`signals`]: fever's threads never take the program's signals.
+//! - [`errors`]: `FeverError`, the exception fever raises into Python.
 //! - [`compat`]: everything that differs between Python versions (C-API declarations pyo3-ffi
 //!   lacks, reading strings, sys.monitoring changes, code that is never a user call).
 
@@ -26,6 +27,7 @@ mod cache;
 mod check;
 mod code_object;
 mod compat;
+mod errors;
 mod extra_slot;
 mod functions;
 mod host;
@@ -56,5 +58,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
     module.add_class::<check::py::CheckSession>()?;
+    module.add("FeverError", module.py().get_type::<errors::FeverError>())?;
     Ok(())
 }

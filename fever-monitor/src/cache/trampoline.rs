@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with, Held};
+use crate::errors::fever_error;
 use crate::notices;
 
 /// File name the trampoline source is compiled under (its code then takes the function's own
@@ -125,7 +126,7 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
     builtins.getattr("exec")?.call1((compiled, &namespace))?;
     let factory = namespace
         .get_item(trampoline::FACTORY)?
-        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no trampoline factory"))?;
+        .ok_or_else(|| fever_error("no trampoline factory"))?;
     let replace = PyDict::new(py);
     replace.set_item("co_qualname", code.getattr("co_qualname")?)?;
     replace.set_item("co_firstlineno", code.getattr("co_firstlineno")?)?;
@@ -198,11 +199,7 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
         })
     })
     .flatten()
-    .ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err(
-            "fever: this cached function's trampoline is gone",
-        )
-    })?;
+    .ok_or_else(|| fever_error("fever: this cached function's trampoline is gone"))?;
     let values: Vec<*mut PyObject> = params
         .iter()
         .map(|p| p.as_ptr())
@@ -287,9 +284,7 @@ fn original(py: Python<'_>, token: usize) -> PyResult<Py<PyAny>> {
         })
     })
     .flatten()
-    .ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err("fever: a cached function's trampoline is gone")
-    })?;
+    .ok_or_else(|| fever_error("fever: a cached function's trampoline is gone"))?;
     let (function, code) = match found {
         Found::Made(original) => return Ok(original),
         Found::ToMake(function, code) => (function, code),

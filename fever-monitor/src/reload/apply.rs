@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyList};
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
 use super::{caches, copies, running};
+use crate::errors::fever_error;
 use crate::{compat, functions, sources};
 
 /// What phase one compiled for one change.
@@ -260,7 +261,7 @@ impl<'py> Applier<'_, 'py> {
     ) -> PyResult<Vec<ReloadEvent>> {
         let module_code = compiled.module.expect("compiled in phase one");
         let Some(code) = compiled.code else {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            return Err(fever_error(format!(
                 "no code for {} in the saved file",
                 new.qualname
             )));
