@@ -9,7 +9,7 @@ PYTHON ?= $(shell scripts/find-python.sh --first)
 PYTHONS ?= $(shell scripts/find-python.sh)
 VENV := .venv
 
-.PHONY: all venv demo test test-rust test-e2e bench clean
+.PHONY: all venv demo lint test test-rust test-e2e bench clean
 
 all: venv
 
@@ -21,6 +21,11 @@ demo: venv
 	@$(VENV)/bin/python examples/demo/tour.py
 
 test: venv test-rust test-e2e
+
+# Formatting and clippy (pedantic, every target) with warnings as errors; pyo3 needs an interpreter.
+lint:
+	cargo fmt --check
+	PYO3_PYTHON=$(PYTHON) CARGO_TARGET_DIR=target/rust cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 test-rust:
 	PYO3_PYTHON=$(PYTHON) LD_LIBRARY_PATH=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))') \

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, write
+from conftest import PYTHON, run_python, write
 from test_check import break_celsius, project, recorded, venv  # noqa: F401
 
 
@@ -87,6 +87,17 @@ def test_an_unreadable_trace_is_a_usage_error(venv, project):
     result = pytest_run("--fever-trace", bad, cwd=project)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "fever: cannot read trace" in result.stderr, result.stderr
+
+
+def test_an_unreadable_trace_raises_fever_error(tmp_path):
+    # What the plugin catches, and what any Python code using CheckSession can.
+    (tmp_path / "empty.trace").write_bytes(b"")
+    code = ("from fever._native import CheckSession, FeverError\n"
+            "try:\n    CheckSession('empty.trace')\n"
+            "except FeverError as err:\n    print(type(err).__name__, issubclass(FeverError, Exception))\n")
+    result = run_python("-c", code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "FeverError True\n", result.stdout + result.stderr
 
 
 def test_the_plugin_does_nothing_without_a_trace(tmp_path):

@@ -112,15 +112,15 @@ struct RecordArgs {
     max_calls_per_function: u64,
 
     /// Snapshots: containers nested deeper than N are recorded by type only.
-    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().depth)]
+    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().max_depth)]
     snapshot_depth: u32,
 
     /// Snapshots: items recorded per list, dict, set or object; the rest are counted.
-    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().items)]
+    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().max_items)]
     snapshot_items: u32,
 
     /// Snapshots: bytes recorded per string; longer ones keep their start and a hash.
-    #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().string_bytes)]
+    #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().max_str_bytes)]
     snapshot_string_bytes: usize,
 
     #[command(flatten)]
@@ -279,9 +279,10 @@ fn convert(cli: Cli) -> Result<Command, String> {
             },
             max_calls_per_function: record.max_calls_per_function,
             limits: SnapshotLimits {
-                depth: record.snapshot_depth,
-                items: record.snapshot_items,
-                string_bytes: record.snapshot_string_bytes,
+                max_depth: record.snapshot_depth,
+                max_items: record.snapshot_items,
+                max_str_bytes: record.snapshot_string_bytes,
+                ..SnapshotLimits::default()
             },
         })),
         Sub::Watch(watch) => {
@@ -425,7 +426,7 @@ mod tests {
             "a.py",
         ])
         .unwrap();
-        assert_eq!((limited.limits.items, limited.limits.depth), (5, 2));
+        assert_eq!((limited.limits.max_items, limited.limits.max_depth), (5, 2));
         assert!(record(&["fever", "record", "--snapshots", "some", "a.py"]).is_err());
     }
 

@@ -14,14 +14,19 @@ mod commands;
 mod config;
 pub mod messages;
 
+pub use config::project_root;
 pub use config::{
     CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep, Output,
     RecordConfig, ReplayConfig, RunConfig, ServeConfig, ShowConfig, ShowView, SnapshotLimits,
     Snapshots, Target, Verbosity, WatchConfig,
 };
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+use fever_core::check::{Case, Checked, Unselected};
+use fever_core::trace::TraceReader;
 
 /// What runs the commands that need a Python interpreter.
 pub trait Host {
@@ -31,15 +36,31 @@ pub trait Host {
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32>;
     /// Runs a program again after every save, with the call cache; returns the exit code.
     fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32>;
-    /// Re-invokes the calls of a recorded trace and compares their results; returns the exit
-    /// code (0 all matched, 1 a difference, 2 an unreadable trace).
-    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32>;
+    /// Opens the trace of `config` in an interpreter, with the project's modules imported, and
+    /// hands its calls to `policy` (`None` after Ctrl-C while importing), which checks them and
+    /// reports; returns the exit code (0 all matched, 1 a difference, 2 an unreadable trace).
+    fn check(&self, config: &CheckConfig, policy: CheckPolicy<'_>) -> anyhow::Result<i32>;
     /// The program side of `fever replay`: runs the program recorded, then serves replays on
     /// the control socket until told to quit; returns the exit code.
     fn serve(&self, config: &ServeConfig) -> anyhow::Result<i32>;
     /// The interpreter that runs the program side of `fever replay` (`requested` is `--python`
     /// or `FEVER_PYTHON`); fails with a clear message when it cannot run fever.
     fn python(&self, requested: Option<&Path>) -> anyhow::Result<PathBuf>;
+}
+
+/// What `fever check` does with the opened trace's calls (`None`: interrupted while opening).
+pub type CheckPolicy<'a> = &'a dyn Fn(Option<&mut dyn Checks>) -> anyhow::Result<i32>;
+
+/// The calls of an opened trace, re-invoked in an interpreter one at a time.
+pub trait Checks {
+    /// The selected calls, in order.
+    fn cases(&self) -> &[Case];
+    /// How many calls were not selected, by reason.
+    fn unselected(&self) -> &BTreeMap<Unselected, usize>;
+    /// The trace being checked.
+    fn reader(&self) -> &TraceReader;
+    /// Re-invokes call `index` and judges it; `None` when Ctrl-C interrupted it.
+    fn check(&mut self, index: usize) -> anyhow::Result<Option<Checked>>;
 }
 
 /// Parses `argv` (program name first) and executes the command on `host`; returns the exit code.
@@ -59,7 +80,9 @@ where
         Command::Record(config) => host.record(config),
         Command::Watch(config) => host.watch(config),
         Command::Show(config) => commands::show::run(config),
-        Command::Check(config) => host.check(config),
+        Command::Check(config) => {
+            host.check(config, &|checks| commands::check::run(config, checks))
+        }
         Command::Replay(config) => commands::replay::run(config, host),
         Command::ReplayServe(config) => host.serve(config),
     };

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use anyhow::Context;
-use fever_cli::{CheckConfig, Host, RecordConfig, RunConfig, ServeConfig, WatchConfig};
+use fever_cli::{
+    CheckConfig, CheckPolicy, Host, RecordConfig, RunConfig, ServeConfig, WatchConfig,
+};
 use fever_core::python::Interpreter;
 
 struct ExecPython {
@@ -26,7 +28,7 @@ impl Host for ExecPython {
         self.exec_python(config.run.python.as_deref())
     }
 
-    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
+    fn check(&self, config: &CheckConfig, _policy: CheckPolicy<'_>) -> anyhow::Result<i32> {
         self.exec_python(config.python.as_deref())
     }
 

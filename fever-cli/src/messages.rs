@@ -1,7 +1,125 @@
 //! fever's own messages on stderr: `fever: ...`, `fever: warning: ...`, `fever: error: ...`,
-//! `hint: ...`.
+//! `hint: ...`; and the words for the engine's [`Notice`]s.
 
 use std::io::Write;
+
+use fever_core::notice::{Effect, Notice, Without};
+use fever_core::report_lines;
+use fever_core::settings::Target;
+
+use fever_core::units;
+
+/// Puts one of the engine's notices into words on stderr.
+pub fn notice(notice: &Notice) {
+    match notice {
+        Notice::Watching { root, directories } => {
+            info(&format!("watching {} ({directories} directories)", root.display()));
+        }
+        Notice::Removed { path } => info(&format!(
+            "{} was removed; its running code stays as it is",
+            path.display()
+        )),
+        Notice::Reloaded {
+            events,
+            verbose,
+            elapsed,
+        } => {
+            for line in report_lines(events, *verbose, *elapsed) {
+                info(&line);
+            }
+        }
+        Notice::CacheHit {
+            function,
+            count,
+            saved,
+        } => {
+            let times = if *count > 1 {
+                format!(" ×{count}")
+            } else {
+                String::new()
+            };
+            info(&format!(
+                "cache hit {function}(){times} saved {:.2} s",
+                saved.as_secs_f64()
+            ));
+        }
+        Notice::CacheHitSkips { function, effect } => warning(&match effect {
+            Effect::Output => format!("{function}() printed output when it ran; cache hits skip it"),
+            Effect::Files => format!("{function}() wrote files when it ran; cache hits skip that"),
+        }),
+        Notice::CacheEvicted { function, bytes } => info(&format!(
+            "cache full: evicted {function}() ({})",
+            units::size(*bytes)
+        )),
+        Notice::CacheDropped { count, file } => info(&format!(
+            "dropped {count} cached call(s): a top-level statement of {file} they depend on changed"
+        )),
+        Notice::NotCaching { function, reason } => {
+            info(&format!("not caching {function}(): {reason}"));
+        }
+        Notice::CacheDiscarded { path, error } => warning(&format!(
+            "the call cache {} is damaged and was discarded ({error})",
+            path.display()
+        )),
+        Notice::CacheInMemoryOnly { error } => warning(&format!(
+            "cannot write the call cache ({error}); it is kept in memory only"
+        )),
+        Notice::CacheSetupFailed { error } => warning(&format!(
+            "could not set up the call cache for a function: {error}"
+        )),
+        Notice::NoToolId {
+            without: Without::Tracing,
+        } => info(
+            "sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing",
+        ),
+        Notice::NoToolId {
+            without: Without::CallCache,
+        } => warning(
+            "sys.monitoring tool ids 3 and 4 are taken by other tools; running without the call cache",
+        ),
+        Notice::ProgramExited { code } => info(&format!("the program exited with code {code}")),
+        Notice::WaitingForChanges => info("waiting for changes"),
+        Notice::Rerunning { target } => info(&format!(
+            "re-running {}",
+            match target {
+                Target::Script(path) => path.display().to_string(),
+                Target::Module(name) => format!("-m {name}"),
+            }
+        )),
+        Notice::StaysWarm => info("the program finished; it stays warm for replays"),
+        Notice::TraceBehind => warning(
+            "the recording may miss the last calls (the trace writer did not catch up)",
+        ),
+        Notice::TracerBusyAtExit => warning(
+            "a thread was still inside fever's tracer at exit: the trace ends without its summary",
+        ),
+        Notice::EventsLost { count } => warning(&format!(
+            "{count} events were lost (the trace writer fell behind)"
+        )),
+        Notice::Recorded {
+            calls,
+            functions,
+            path,
+            bytes,
+        } => info(&format!(
+            "recorded {calls} calls of {functions} functions to {} ({})",
+            path.display(),
+            units::size(*bytes)
+        )),
+        Notice::RecordingFailed { error } => self::error(error),
+        Notice::Undone { file, functions } => info(&format!(
+            "undid the last reload of {file}: {} run their previous code (the file on disk is unchanged)",
+            if functions.is_empty() {
+                "its statements".to_owned()
+            } else {
+                functions.join(", ")
+            }
+        )),
+        Notice::DebuggerFailed { name, error } => {
+            self::error(&format!("cannot open the debugger {name}: {error}"));
+        }
+    }
+}
 
 /// Prints `fever: MESSAGE` on stderr.
 pub fn info(message: &str) {

@@ -1,7 +1,36 @@
-//! What a reload did, as typed events, and how they read on stderr.
+//! What a reload did: the [`Outcome`] of one save, its typed [`ReloadEvent`]s, and how they read
+//! on stderr.
 
+use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
+
+/// What one save did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// What was applied (or the error that rejected the save).
+    pub events: Vec<ReloadEvent>,
+    /// The file as the program's code names it (`co_filename`), when a loaded module runs it.
+    pub file: Option<String>,
+    /// The running text changed (false for an identical save or a rejected one).
+    pub changed: bool,
+    /// What new or changed top-level statements (module level or class body) rebind.
+    pub rebinds: Rebinds,
+    /// The save brought back the running text after a rejected one (an undone syntax error).
+    pub recovered: bool,
+}
+
+/// The names a save's changed statements bind.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum Rebinds {
+    /// No statement changed.
+    #[default]
+    Nothing,
+    /// These names.
+    Names(BTreeSet<String>),
+    /// Unknown (`from m import *`, a file fever had not seen).
+    Anything,
+}
 
 /// One outcome of applying a saved file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,13 @@
 //!   that indexes a file's definitions by qualified name with content hashes.
 //! - [`plan`]: the difference between the running text's index and the saved text's index, as a
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
-//! - [`events`]: what a reload did, as typed events, and their one-line messages.
 //! - [`history`]: the history of applied reloads (each file's text before and after) that undo
 //!   walks back.
+//! - [`events`]: what a reload did (one save's outcome, typed events) and their one-line messages.
+//! - [`project`]: the project root, which files belong to it, which paths the watcher ignores.
+//! - [`notice`]: what the engine tells the user (reloads, cache hits, a recording's summary,
+//!   warnings) as typed notices the command line puts into words.
+//! - [`parameters`]: where a code object's parameters sit in its `co_varnames`.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
 //!   and their conversion into trace events.
@@ -26,6 +30,8 @@
 //!   Unix socket, framed, versioned, size-capped messages.
 //! - [`replay`]: `fever replay`'s pure decisions: call references `module.qualname#N`, finding a
 //!   segment in a trace, argument probes, recorded-against-replayed diffs.
+//! - [`settings`]: the settings vocabulary the CLI and the engine share (what to run, snapshot
+//!   limits, each command's settings) and a recording's settings in its trace header.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
 
@@ -38,11 +44,15 @@ mod error;
 pub mod events;
 pub mod history;
 pub mod live;
+pub mod notice;
+pub mod parameters;
 pub mod plan;
+pub mod project;
 pub mod python;
 pub mod registry;
 pub mod replay;
 pub mod ring;
+pub mod settings;
 pub mod snapshot;
 pub mod source;
 pub mod trace;
@@ -50,7 +60,8 @@ pub mod units;
 pub mod varint;
 
 pub use error::Error;
-pub use events::{report_lines, ReloadEvent};
+pub use events::{report_lines, Outcome, Rebinds, ReloadEvent};
 pub use plan::{plan_reload, Change, Plan, Redefinition};
+pub use project::Project;
 pub use registry::CodeRegistry;
 pub use source::{decode_source, Definition, Index, Kind};

@@ -1,6 +1,7 @@
 //! Facts about code objects read through the C API (GIL held, nothing raised): parameter
 //! names, a content hash that ignores line numbers, names of things.
 
+use fever_core::parameters::ParameterLayout;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -13,14 +14,15 @@ pub(crate) unsafe fn parameter_names(code: *mut PyObject) -> Vec<*mut PyObject> 
     // SAFETY: guaranteed by the caller.
     unsafe {
         let flags = int_attr(code, c"co_flags").unwrap_or(0);
-        let positional = int_attr(code, c"co_argcount").unwrap_or(0);
-        let keyword_only = int_attr(code, c"co_kwonlyargcount").unwrap_or(0);
-        let varargs = i64::from(flags & CO_VARARGS != 0);
-        let varkw = i64::from(flags & CO_VARKEYWORDS != 0);
-        let star = positional + keyword_only;
-        let order = (0..positional)
-            .chain((star..star + varargs).chain(positional..star))
-            .chain(star + varargs..star + varargs + varkw);
+        let count = |attr| usize::try_from(int_attr(code, attr).unwrap_or(0)).unwrap_or(0);
+        let order = ParameterLayout {
+            positional: count(c"co_argcount"),
+            keyword_only: count(c"co_kwonlyargcount"),
+            varargs: flags & CO_VARARGS != 0,
+            varkw: flags & CO_VARKEYWORDS != 0,
+            ..ParameterLayout::default()
+        }
+        .signature_order();
         let names = ffi::PyObject_GetAttrString(code, c"co_varnames".as_ptr());
         if names.is_null() {
             ffi::PyErr_Clear();

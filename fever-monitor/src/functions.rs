@@ -6,12 +6,11 @@
 use std::ffi::c_int;
 use std::sync::{Mutex, OnceLock};
 
-use fever_core::CodeRegistry;
+use fever_core::{CodeRegistry, Project};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
 use crate::compat;
-use crate::project::Project;
 
 static REGISTRY: Mutex<Option<CodeRegistry>> = Mutex::new(None);
 static PROJECT: OnceLock<Project> = OnceLock::new();
@@ -103,12 +102,6 @@ pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound
         // SAFETY: registered functions are alive until their DESTROY event removes them.
         .map(|&f| unsafe { Bound::from_borrowed_ptr(py, f as *mut PyObject) })
         .collect()
-}
-
-/// The project file `code` comes from, if it is a code object of the project.
-pub fn project_file_of(code: &Bound<'_, PyAny>) -> Option<String> {
-    // SAFETY: `code` is a live object and holding a Bound proves the GIL is held.
-    unsafe { (ffi::PyCode_Check(code.as_ptr()) != 0).then(|| project_file(code.as_ptr()))? }
 }
 
 /// The project file a code object comes from, if any.

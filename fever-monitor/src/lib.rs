@@ -1,6 +1,7 @@
 //! `fever._native`: the extension module behind the `fever` command.
 //!
-//! - [`session`]: `fever run` in this interpreter (the CLI's in-process host).
+//! - [`host`]: the CLI's host in this interpreter: the commands that need Python start here.
+//! - [`session`]: `fever run` in this interpreter, and what lives until the interpreter exits.
 //! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
 //! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
 //! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
@@ -10,7 +11,6 @@
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
 //! - [`functions`]: the live code registry fed by `CPython`'s function watcher.
 //! - [`sources`]: the text each project module is running.
-//! - [`project`]: the project root and ignored paths.
 //! - [`monitoring`]: fever's sys.monitoring tool id.
 //! - [`engine`]: the one monitoring engine: sys.monitoring callbacks and the consumers that
 //!   subscribe to them (the tracer, the cache's bookkeeping, replay's checkpoints).
@@ -18,7 +18,9 @@
 //! - [`snapshot`]: argument and return-value snapshots of Python objects.
 //! - [`code_object`]: facts about code objects (parameters, content hash).
 //! - [`rebuild`]: Python objects rebuilt from snapshots.
+//! - [`notices`]: how the engine speaks: typed notices to the sink the CLI installed.
 //! - [`signals`]: fever's threads never take the program's signals.
+//! - [`errors`]: `FeverError`, the exception fever raises into Python.
 //! - [`compat`]: everything that differs between Python versions (C-API declarations pyo3-ffi
 //!   lacks, reading strings, sys.monitoring changes, code that is never a user call).
 
@@ -27,9 +29,11 @@ mod check;
 mod code_object;
 mod compat;
 mod engine;
+mod errors;
 mod functions;
+mod host;
 mod monitoring;
-mod project;
+mod notices;
 mod rebuild;
 mod reload;
 mod replay;
@@ -47,7 +51,7 @@ use pyo3::prelude::*;
 /// Runs the fever command line with `argv` (`argv[0]` is the program name); returns the exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| fever_cli::main(argv, &session::InProcess))
+    py.detach(|| fever_cli::main(argv, &host::InProcess::with_notices()))
 }
 
 #[pymodule]
@@ -55,5 +59,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
     module.add_class::<check::py::CheckSession>()?;
+    module.add("FeverError", module.py().get_type::<errors::FeverError>())?;
     Ok(())
 }

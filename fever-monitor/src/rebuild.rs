@@ -10,6 +10,7 @@
 //! the caller reports as the reason a call is skipped. No user code runs except a custom
 //! `__new__`.
 
+use fever_core::parameters::ParameterLayout;
 use fever_core::snapshot::{
     decode, Array, ArrayData, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text,
     Value,
@@ -490,19 +491,16 @@ impl<'py> Signature<'py> {
         let code = function.getattr("__code__")?;
         let flags: i64 = code.getattr("co_flags")?.extract()?;
         let positional: usize = code.getattr("co_argcount")?.extract()?;
-        let keyword_only: usize = code.getattr("co_kwonlyargcount")?.extract()?;
-        let names: Vec<String> = code.getattr("co_varnames")?.extract()?;
-        // co_varnames: positional, keyword-only, *args, **kwargs, then other locals.
-        let mut next = positional + keyword_only;
-        let mut take = |present: bool| {
-            if !present {
-                return None;
-            }
-            next += 1;
-            names.get(next - 1).cloned()
+        let layout = ParameterLayout {
+            positional,
+            keyword_only: code.getattr("co_kwonlyargcount")?.extract()?,
+            varargs: flags & CO_VARARGS != 0,
+            varkw: flags & CO_VARKEYWORDS != 0,
+            ..ParameterLayout::default()
         };
-        let varargs = take(flags & CO_VARARGS != 0);
-        let varkw = take(flags & CO_VARKEYWORDS != 0);
+        let names: Vec<String> = code.getattr("co_varnames")?.extract()?;
+        let varargs = layout.varargs().and_then(|i| names.get(i).cloned());
+        let varkw = layout.varkw().and_then(|i| names.get(i).cloned());
         let mut defaults = Vec::new();
         let positional_defaults = function.getattr("__defaults__")?;
         if !positional_defaults.is_none() {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use fever_cli::Target;
+use fever_core::settings::Target;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};

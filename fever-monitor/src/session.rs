@@ -2,73 +2,27 @@
 //! the source recorder and the file watcher, run the program, and tear down at interpreter exit
 //! (after the program's non-daemon threads finished, so reloads keep reaching them).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_cli::{
-    messages, CheckConfig, Host, RecordConfig, RunConfig, ServeConfig, Target, Verbosity,
-    WatchConfig,
-};
+use fever_core::notice::{Notice, Without};
 use fever_core::ring::{RingReader, RingWriter};
+use fever_core::settings::RecordedProcess;
+use fever_core::settings::{RecordConfig, RunConfig, Target, Verbosity};
 use fever_core::trace::TraceHeader;
+use fever_core::Project;
 use pyo3::prelude::*;
 
 use crate::engine::clock;
-use crate::project::Project;
 use crate::tracer;
 use crate::tracer::recorder::Recorder;
 use crate::watcher::FileWatcher;
-use crate::{functions, monitoring, runner, sources};
+use crate::{functions, monitoring, notices, runner, sources};
 
 /// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
 const RING_CAPACITY: u64 = 16 << 20;
-
-/// The [`Host`] that runs commands in the interpreter that loaded `fever._native`.
-pub struct InProcess;
-
-impl Host for InProcess {
-    fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| {
-            this_python(py, config.python.as_deref())?;
-            run(py, config, None)
-        })
-    }
-
-    fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| {
-            this_python(py, config.run.python.as_deref())?;
-            run(py, &config.run, Some(config))
-        })
-    }
-
-    fn watch(&self, config: &WatchConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| {
-            this_python(py, config.run.python.as_deref())?;
-            crate::watch::run(py, config)
-        })
-    }
-
-    fn check(&self, config: &CheckConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| {
-            this_python(py, config.python.as_deref())?;
-            crate::check::command::run(py, config)
-        })
-    }
-
-    fn serve(&self, config: &ServeConfig) -> anyhow::Result<i32> {
-        Python::attach(|py| crate::replay::serve(py, config))
-    }
-
-    fn python(&self, _requested: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
-        // This interpreter has fever installed: it runs the program side too.
-        Python::attach(|py| -> PyResult<PathBuf> {
-            py.import("sys")?.getattr("executable")?.extract()
-        })
-        .map_err(Into::into)
-    }
-}
 
 /// Makes everything the program did so far readable in the trace file (pending events pushed,
 /// drained and flushed); false if the trace writer did not confirm within `timeout`.
@@ -81,43 +35,6 @@ pub fn sync_trace(py: Python<'_>, timeout: std::time::Duration) -> bool {
         return false;
     };
     py.detach(|| recording.recorder.sync(timeout))
-}
-
-/// Commands run in the interpreter that loaded fever: `--python` cannot choose another one.
-/// Naming this interpreter is fine; another one is an error (`FEVER_PYTHON`, set for the
-/// standalone binary, only a warning).
-fn this_python(py: Python<'_>, python: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let Some(wanted) = python else {
-        return Ok(());
-    };
-    let executable: PathBuf = py.import("sys")?.getattr("executable")?.extract()?;
-    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize())
-    {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same(wanted, &executable) {
-        return Ok(());
-    }
-    let from_env = std::env::var_os("FEVER_PYTHON").is_some_and(|v| wanted.as_os_str() == v);
-    let what = if from_env {
-        format!("FEVER_PYTHON={}", wanted.display())
-    } else {
-        format!("--python {}", wanted.display())
-    };
-    let message = format!(
-        "{what} has no effect: this fever is installed in {} and runs there",
-        executable.display()
-    );
-    if from_env {
-        messages::warning(&message);
-        return Ok(());
-    }
-    bail!(
-        "{message}\nhint: run `{} -m fever ...` (with fever installed there), or the standalone \
-         fever binary, which starts the interpreter --python names",
-        wanted.display()
-    )
 }
 
 /// What lives until the interpreter exits.
@@ -158,52 +75,34 @@ pub struct Recording {
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
-/// The project root: `--root`, else the script's directory, else (`-m`) the current directory.
-pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
-    let root = match (&config.root, &config.target) {
-        (Some(root), _) => root.clone(),
-        (None, Target::Script(script)) => {
-            if !script.is_file() {
-                let abs = std::path::absolute(script).unwrap_or_else(|_| script.clone());
-                bail!(
-                    "can't open file '{}': No such file or directory",
-                    abs.display()
-                );
-            }
-            std::path::absolute(script)?
-                .parent()
-                .map_or_else(|| PathBuf::from("."), PathBuf::from)
-        }
-        (None, Target::Module(_)) => std::env::current_dir()?,
-    };
-    if !root.is_dir() {
-        bail!("--root {} is not a directory", root.display());
-    }
-    Ok(root)
-}
-
-fn run(py: Python<'_>, config: &RunConfig, record: Option<&RecordConfig>) -> anyhow::Result<i32> {
-    let root = project_root(config)?;
+/// Runs the program of `config` under fever (recording it for `record`), the project being
+/// `root`; returns its exit code.
+pub fn run(
+    py: Python<'_>,
+    config: &RunConfig,
+    record: Option<&RecordConfig>,
+    root: &Path,
+) -> anyhow::Result<i32> {
     let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
     if tool_id.is_none() {
         if record.is_some() {
             bail!("cannot record: sys.monitoring tool ids 3 and 4 are taken by other tools");
         }
         if config.verbosity >= Verbosity::Normal {
-            messages::info(
-                "sys.monitoring tool ids 3 and 4 are taken by other tools; running without tracing",
-            );
+            notices::emit(&Notice::NoToolId {
+                without: Without::Tracing,
+            });
         }
     }
     let recording = match (record, tool_id) {
-        (Some(record), Some(id)) => Some(start_recording(py, record, &root, id)?),
+        (Some(record), Some(id)) => Some(start_recording(py, record, root, id)?),
         _ => None,
     };
     let watcher = if config.watch {
         let project =
-            Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
+            Project::new(root).with_context(|| format!("cannot watch {}", root.display()))?;
         functions::install(py, project.clone())?;
-        sources::install(py)?;
+        sources::install(py, project.clone())?;
         Some(
             FileWatcher::start(project, config.verbosity, None)
                 .with_context(|| format!("cannot watch {}", root.display()))?,
@@ -328,28 +227,13 @@ pub fn start_recording(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         started_monotonic_ns: calibration.start_ns(),
-        options: vec![
-            ("snapshots".into(), record.snapshots.name().into()),
-            (
-                "max_calls_per_function".into(),
-                record.max_calls_per_function.to_string(),
-            ),
-            ("snapshot_depth".into(), record.limits.depth.to_string()),
-            ("snapshot_items".into(), record.limits.items.to_string()),
-            (
-                "snapshot_string_bytes".into(),
-                record.limits.string_bytes.to_string(),
-            ),
-            ("main_thread".into(), main_thread.to_string()),
-            ("clock".into(), clock::source().into()),
-            // Where relative paths pointed: `fever check` runs the calls from there.
-            (
-                "cwd".into(),
-                std::env::current_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default(),
-            ),
-        ],
+        options: record.header_options(&RecordedProcess {
+            main_thread,
+            clock: clock::source().into(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        }),
     };
     let ring_path = tracer::ring_path();
     let ring = RingWriter::create(&ring_path, RING_CAPACITY)
@@ -376,12 +260,7 @@ pub fn start_recording(
             project,
             snapshots: record.snapshots,
             max_calls: record.max_calls_per_function,
-            limits: crate::snapshot::SnapshotLimits {
-                max_depth: record.limits.depth,
-                max_items: record.limits.items,
-                max_str_bytes: record.limits.string_bytes,
-                ..Default::default()
-            },
+            limits: record.limits,
         },
         ring,
         drained,
@@ -396,9 +275,7 @@ pub fn start_recording(
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
     let Some(finished) = tracer::stop(py)? else {
-        messages::warning(
-            "a thread was still inside fever's tracer at exit: the trace ends without its summary",
-        );
+        notices::emit(&Notice::TracerBusyAtExit);
         return Ok(());
     };
     let tracer::Finished {
@@ -415,22 +292,22 @@ fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
     match py.detach(move || recorder.finish(stats, pushed)) {
         Ok(summary) => {
             if summary.lost_events > 0 {
-                messages::warning(&format!(
-                    "{} events were lost (the trace writer fell behind)",
-                    summary.lost_events
-                ));
+                notices::emit(&Notice::EventsLost {
+                    count: summary.lost_events,
+                });
             }
             if verbosity >= Verbosity::Normal {
-                messages::info(&format!(
-                    "recorded {} calls of {} functions to {} ({})",
-                    summary.calls,
-                    summary.functions,
-                    output.display(),
-                    fever_core::units::size(summary.bytes)
-                ));
+                notices::emit(&Notice::Recorded {
+                    calls: summary.calls,
+                    functions: summary.functions,
+                    path: output,
+                    bytes: summary.bytes,
+                });
             }
         }
-        Err(err) => messages::error(&format!("{err:#}")),
+        Err(err) => notices::emit(&Notice::RecordingFailed {
+            error: format!("{err:#}"),
+        }),
     }
     Ok(())
 }

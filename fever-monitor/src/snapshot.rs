@@ -41,36 +41,12 @@ mod walker;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub use fever_core::settings::SnapshotLimits;
 use fever_core::snapshot::Encoder;
 pub use fever_core::snapshot::Snapped;
 use pyo3::ffi::{self, PyObject};
 
 use walker::Walker;
-
-/// How much of a value a snapshot keeps.
-#[derive(Debug, Clone)]
-pub struct SnapshotLimits {
-    /// Containers nested deeper than this are recorded by type only (default 6; at most 32).
-    pub max_depth: u32,
-    /// Items, entries or fields recorded per container; the rest are counted (default 32).
-    pub max_items: u32,
-    /// Bytes of UTF-8 recorded per str or repr (default 1024); the hash covers all of it.
-    pub max_str_bytes: usize,
-    /// Bytes-like and array data longer than this are recorded by xxh3, not copied
-    /// (default 1 MiB).
-    pub hash_over_bytes: usize,
-}
-
-impl Default for SnapshotLimits {
-    fn default() -> Self {
-        Self {
-            max_depth: 6,
-            max_items: 32,
-            max_str_bytes: 1024,
-            hash_over_bytes: 1 << 20,
-        }
-    }
-}
 
 /// Deepest [`SnapshotLimits::max_depth`] honoured (the decoder accepts 64 levels).
 const MAX_DEPTH: usize = 32;

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use fever_core::source::{from_import, FromImport};
-use fever_core::{decode_source, Error as SourceError, Index, Kind};
+use fever_core::{decode_source, Error as SourceError, Index, Kind, Project};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
@@ -22,6 +22,8 @@ pub struct Source {
 }
 
 static SOURCES: Mutex<Option<HashMap<String, Source>>> = Mutex::new(None);
+/// Whose modules are recorded.
+static PROJECT: OnceLock<Project> = OnceLock::new();
 /// Per file, a hash of the last saved bytes that were rejected (error already reported).
 static REJECTED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 /// Set while fever executes code itself, so the audit hook ignores fever's own `exec` calls
@@ -35,8 +37,12 @@ fn sources() -> std::sync::MutexGuard<'static, Option<HashMap<String, Source>>> 
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Installs the audit hook that records the text of each project module as it is imported.
-pub fn install(py: Python<'_>) -> PyResult<()> {
+/// Installs the audit hook that records the text of each module of `project` as it is imported
+/// (once per process).
+pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
+    if PROJECT.set(project).is_err() {
+        return Ok(());
+    }
     *sources() = Some(HashMap::new());
     // SAFETY: the hook has the signature CPython expects and never raises.
     if unsafe { compat::PySys_AddAuditHook(on_audit_event, std::ptr::null_mut()) } < 0 {
@@ -206,9 +212,18 @@ fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
     if name != "<module>" {
         return;
     }
-    let Some(file) = crate::functions::project_file_of(code) else {
+    let Ok(file) = code
+        .getattr(pyo3::intern!(py, "co_filename"))
+        .and_then(|f| f.extract::<String>())
+    else {
         return;
     };
+    if !PROJECT
+        .get()
+        .is_some_and(|project| project.contains_file(&file))
+    {
+        return;
+    }
     if is_applying(&file) {
         return;
     }

@@ -3,39 +3,37 @@
 //! the script again from the start in this process, with the call cache answering slow calls
 //! whose code did not change. Ctrl-C or SIGTERM while waiting ends it with exit code 0.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
-use fever_cli::{messages, Target, Verbosity, WatchConfig};
-use fever_core::ReloadEvent;
+use fever_core::notice::{Notice, Without};
+use fever_core::settings::{Verbosity, WatchConfig};
+use fever_core::{Outcome, Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 
-use crate::project::Project;
-use crate::reload::Outcome;
 use crate::runner::{self, Ended};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{cache, functions, monitoring, sources};
+use crate::{cache, functions, monitoring, notices, sources};
 
 /// Exit code after SIGTERM ended a run (128 + 15, as a shell reports it).
 const TERMINATED_CODE: i32 = 143;
 
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 
-/// Runs the develop loop until Ctrl-C or SIGTERM; returns the exit code.
-pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
+/// Runs the develop loop on the project at `root` until Ctrl-C or SIGTERM; returns the exit code.
+pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<i32> {
     let run = &config.run;
     let verbosity = run.verbosity;
-    let root = session::project_root(run)?;
-    let project =
-        Project::new(&root).with_context(|| format!("cannot watch {}", root.display()))?;
+    let project = Project::new(root).with_context(|| format!("cannot watch {}", root.display()))?;
     let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
     functions::install(py, project.clone())?;
-    sources::install(py)?;
+    sources::install(py, project.clone())?;
     let cache_on = match (&config.cache, tool_id) {
         (Some(cache), Some(id)) => {
             cache::start(
@@ -46,15 +44,15 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
                     min_duration: cache.min_duration,
                     max_bytes: cache.max_bytes,
                     verbosity,
-                    persist: cache.persist.then(|| root.clone()),
+                    persist: cache.persist.then(|| root.to_path_buf()),
                 },
             )?;
             true
         }
         (Some(_), None) => {
-            messages::warning(
-                "sys.monitoring tool ids 3 and 4 are taken by other tools; running without the call cache",
-            );
+            notices::emit(&Notice::NoToolId {
+                without: Without::CallCache,
+            });
             false
         }
         (None, _) => false,
@@ -79,9 +77,9 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
             wrap_pyfunction!(on_sigterm, py)?,
         ),
     )?;
-    let say = |message: &str| {
+    let say = |notice: Notice| {
         if verbosity >= Verbosity::Normal {
-            messages::info(message);
+            notices::emit(&notice);
         }
     };
     loop {
@@ -96,7 +94,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
         match ended {
             Ended::Interrupted => return Ok(ended.code()),
             Ended::Exited(code) if code != 0 => {
-                say(&format!("the program exited with code {code}"));
+                say(Notice::ProgramExited { code });
             }
             _ => {}
         }
@@ -109,12 +107,14 @@ pub fn run(py: Python<'_>, config: &WatchConfig) -> anyhow::Result<i32> {
             again |= accept(py, &outcome, failed);
         }
         if !again {
-            say("waiting for changes");
+            say(Notice::WaitingForChanges);
             if !wait(py, &saves, failed)? {
                 return Ok(0);
             }
         }
-        say(&format!("re-running {}", describe(&run.target)));
+        say(Notice::Rerunning {
+            target: run.target.clone(),
+        });
     }
 }
 
@@ -149,13 +149,6 @@ fn wait(py: Python<'_>, saves: &Receiver<Outcome>, failed: bool) -> PyResult<boo
             }
             return Err(err);
         }
-    }
-}
-
-fn describe(target: &Target) -> String {
-    match target {
-        Target::Script(path) => path.display().to_string(),
-        Target::Module(name) => format!("-m {name}"),
     }
 }
 

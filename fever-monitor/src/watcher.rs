@@ -11,14 +11,15 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
-use fever_cli::{messages, Verbosity};
-use fever_core::{report_lines, ReloadEvent};
+use fever_core::notice::Notice;
+use fever_core::settings::Verbosity;
+use fever_core::{Outcome, Project, ReloadEvent};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use pyo3::prelude::*;
 
-use crate::project::Project;
-use crate::reload::{self, Outcome, Scope};
+use crate::notices;
+use crate::reload::{self, Scope};
 
 /// The develop loop's end of the watcher (`fever watch`).
 pub struct Loop {
@@ -54,10 +55,10 @@ impl FileWatcher {
         let mut dirs = 0;
         watch_tree(&mut watcher, &project, project.canonical_root(), &mut dirs)?;
         if verbosity >= Verbosity::Verbose {
-            messages::info(&format!(
-                "watching {} ({dirs} directories)",
-                project.canonical_root().display()
-            ));
+            notices::emit(&Notice::Watching {
+                root: project.canonical_root().to_path_buf(),
+                directories: dirs,
+            });
         }
         let (stop, stop_rx) = unbounded();
         let thread = crate::signals::without_signals(|| {
@@ -200,10 +201,7 @@ fn saved_files(
                     .iter()
                     .filter(|p| is_python(p) && project.watches(p))
                 {
-                    messages::info(&format!(
-                        "{} was removed; its running code stays as it is",
-                        path.display()
-                    ));
+                    notices::emit(&Notice::Removed { path: path.clone() });
                 }
             }
             _ => {}
@@ -225,7 +223,9 @@ fn report(events: &[ReloadEvent], verbosity: Verbosity, started: Instant) {
             .collect(),
         _ => events.to_vec(),
     };
-    for line in report_lines(&shown, verbosity >= Verbosity::Verbose, started.elapsed()) {
-        messages::info(&line);
-    }
+    notices::emit(&Notice::Reloaded {
+        events: shown,
+        verbose: verbosity >= Verbosity::Verbose,
+        elapsed: started.elapsed(),
+    });
 }

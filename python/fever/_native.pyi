@@ -3,10 +3,14 @@ __version__: str
 def cli_main(argv: list[str]) -> int:
     """Run the fever command line with ``argv`` (``argv[0]`` is the program name); returns the exit code."""
 
+class FeverError(Exception):
+    """An error of fever itself, raised into the program or the pytest plugin."""
+
 class CheckSession:
     """A trace opened for replay (what ``fever check`` and the pytest plugin use).
 
-    Raises ``ValueError`` when the trace cannot be read or a pattern is invalid.
+    Raises ``FeverError`` when the trace cannot be read or a pattern is invalid, ``ValueError``
+    for an invalid ``rel_tol`` or ``timeout``.
     """
 
     def __init__(

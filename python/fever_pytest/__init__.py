@@ -106,7 +106,7 @@ def pytest_collection_modifyitems(
         kwargs["rel_tol"] = rel_tol
     try:
         checker = _native.CheckSession(trace, **kwargs)
-    except ValueError as err:
+    except (_native.FeverError, ValueError) as err:
         raise pytest.UsageError(f"fever: {err}") from None
     name = os.path.basename(trace)
     collector = FeverTrace.from_parent(session, name=name, nodeid=name, checker=checker)

@@ -78,9 +78,10 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
 
-    /// Allow loading pickled values from the trace (no trace fever writes holds any: a no-op).
-    #[arg(long)]
-    allow_pickle: bool,
+    /// Allow loading pickled values from the trace (no trace fever writes holds any: a no-op,
+    /// accepted for compatibility and never read).
+    #[arg(long = "allow-pickle")]
+    _allow_pickle: bool,
 
     /// The project's directory, when the trace was recorded in another checkout [default: the
     /// recorded root if it exists, else the current directory].
@@ -142,7 +143,6 @@ impl CheckArgs {
                 CheckAction::Check
             },
             junit: self.junit,
-            allow_pickle: self.allow_pickle,
             root: self.root,
             python: super::python_or_env(self.python),
             timeout: (self.timeout > 0.0).then_some(self.timeout),
@@ -181,7 +181,7 @@ mod tests {
         assert!(c.select.is_empty());
         assert_eq!(c.depth, 0);
         assert!((c.rel_tol - DEFAULT_REL_TOL).abs() < f64::EPSILON);
-        assert!(c.action == CheckAction::Check && !c.allow_pickle);
+        assert!(c.action == CheckAction::Check);
         assert_eq!((c.junit, c.root), (None, None));
         assert_eq!(c.verbosity, Verbosity::Normal);
         assert_eq!(c.timeout, Some(DEFAULT_TIMEOUT));
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(c.select, ["a.*", "b.f"]);
         assert_eq!(c.depth, 2);
         assert!((c.rel_tol - 1e-3).abs() < f64::EPSILON);
-        assert!(c.action == CheckAction::Update && c.allow_pickle);
+        assert!(c.action == CheckAction::Update);
         assert_eq!(c.junit, Some(PathBuf::from("r.xml")));
         assert_eq!(c.root, Some(PathBuf::from("/ci/proj")));
         assert_eq!(c.verbosity, Verbosity::Verbose);

@@ -1,11 +1,9 @@
 //! How the views (tree, exports) show threads, calls and snapshots, so they all agree.
 
 use super::spans::Snapshot;
+use crate::settings::MAIN_THREAD_OPTION;
 use crate::snapshot::{render_args_short, render_short};
 use crate::trace::TraceHeader;
-
-/// The [`TraceHeader::options`] key whose value is the main thread's ident, in decimal.
-pub const MAIN_THREAD_OPTION: &str = "main_thread";
 
 /// The main thread's ident, if the recorder noted it.
 pub fn main_thread(header: &TraceHeader) -> Option<u64> {

@@ -25,11 +25,9 @@ pub use compare::{differs_in_string_order, same_outcome, Outcome, DEFAULT_REL_TO
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
 pub use relocate::Relocation;
-pub use report::{failure_without_result, judge, Summary, Verdict};
+pub use report::{failure_without_result, judge, Checked, Summary, Verdict};
 pub use select::{is_test_file, select, Case, Options, Selection, Unselected};
 pub use update::rewrite_file;
-
-use crate::trace::TraceHeader;
 
 /// Why calls could not be selected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -48,60 +46,5 @@ pub enum CheckError {
 impl From<std::convert::Infallible> for CheckError {
     fn from(never: std::convert::Infallible) -> Self {
         match never {}
-    }
-}
-
-/// The snapshot limits a trace was recorded with (its header's `snapshot_depth`,
-/// `snapshot_items` and `snapshot_string_bytes` options), so new results are snapshotted the
-/// same way; `None` for a limit the header does not state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecordedLimits {
-    /// Depth limit.
-    pub depth: Option<u32>,
-    /// Items per container.
-    pub items: Option<u32>,
-    /// Bytes per string.
-    pub string_bytes: Option<usize>,
-}
-
-impl RecordedLimits {
-    /// The limits stated in `header`.
-    pub fn of(header: &TraceHeader) -> Self {
-        let option = |key: &str| {
-            header
-                .options
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.trim())
-        };
-        Self {
-            depth: option("snapshot_depth").and_then(|v| v.parse().ok()),
-            items: option("snapshot_items").and_then(|v| v.parse().ok()),
-            string_bytes: option("snapshot_string_bytes").and_then(|v| v.parse().ok()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_come_from_the_header_options() {
-        let mut header = TraceHeader::default();
-        assert_eq!(RecordedLimits::of(&header), RecordedLimits::default());
-        header.options = vec![
-            ("snapshot_depth".into(), "3".into()),
-            ("snapshot_items".into(), "x".into()),
-            ("snapshot_string_bytes".into(), " 64 ".into()),
-        ];
-        assert_eq!(
-            RecordedLimits::of(&header),
-            RecordedLimits {
-                depth: Some(3),
-                items: None,
-                string_bytes: Some(64)
-            }
-        );
     }
 }

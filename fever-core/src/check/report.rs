@@ -25,6 +25,15 @@ pub enum Verdict {
     Skipped(String),
 }
 
+/// What checking one call found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What the call did now, when it ran.
+    pub now: Option<Outcome>,
+}
+
 /// Compares what `case` did now (`actual`) with the recording.
 pub fn judge(case: &Case, actual: &Outcome, rel_tol: f64) -> Verdict {
     let Some(expected) = &case.expected else {

@@ -5,10 +5,8 @@
 //! encodings are accepted (one encoding per value, so re-encoding gives the same bytes back).
 
 use super::format::{content, tag, unzigzag, Reader, VERSION};
-use super::value::{
-    Array, ArrayData, Blob, BytesKind, Exception, Fields, Map, Object, ObjectKind, RefKind, Seq,
-    Text, Value,
-};
+use super::kinds::{BytesKind, ObjectKind, RefKind};
+use super::value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
 /// Deepest nesting of containers [`decode`] accepts (the tracer's depth limit stays below).
 pub const MAX_NESTING: usize = 64;

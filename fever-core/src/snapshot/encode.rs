@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 
 use super::format::{content, put_str, put_varint, tag, zigzag, VERSION};
 use super::hash::{content_hash, mix, seed, unordered};
-use super::value::{BytesKind, ObjectKind, RefKind};
+use super::kinds::{reference_is_faithful, BytesKind, ObjectKind, RefKind};
 
 /// What a finished snapshot says about its root value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,7 +495,7 @@ impl<'a> Encoder<'a> {
         self.out.push(kind as u8);
         put_str(self.out, module);
         put_str(self.out, qualname);
-        if !super::value::reference_is_faithful(kind, qualname) {
+        if !reference_is_faithful(kind, qualname) {
             self.faithful = false;
             self.complete = false;
         }

@@ -10,6 +10,7 @@
 //! - `format.rs`: tag bytes, varints, the bounds-checked reader.
 //! - [`encode`](Encoder): the [`Encoder`] and the [`Snapped`] summary (hash, mutable, faithful).
 //! - `hash.rs`: the structural hash's mixing functions; [`content_hash`] (xxh3).
+//! - `kinds.rs`: the kinds a snapshot's tags carry ([`BytesKind`], [`ObjectKind`], [`RefKind`]).
 //! - `value.rs`: the [`Value`] tree and [`Value::is_faithful`].
 //! - `decode.rs`: [`decode`] and [`SnapshotError`].
 //! - `render.rs`, `pyfmt.rs`: text forms; Python's repr of scalars.
@@ -64,6 +65,7 @@ mod decode;
 mod encode;
 mod format;
 mod hash;
+mod kinds;
 mod pyfmt;
 mod render;
 mod value;
@@ -72,11 +74,9 @@ pub use decode::{decode, SnapshotError, MAX_NESTING};
 pub use encode::{ArrayContent, ArrayInfo, Encoder, Snapped};
 pub use format::VERSION;
 pub use hash::{content_hash, ContentHasher};
+pub use kinds::{BytesKind, ObjectKind, RefKind};
 pub use render::{render_args_short, render_pretty, render_short, render_value_short};
-pub use value::{
-    Array, ArrayData, Blob, BytesKind, Exception, Fields, Map, Object, ObjectKind, RefKind, Seq,
-    Text, Value,
-};
+pub use value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
 #[cfg(test)]
 mod tests;

@@ -10,10 +10,9 @@ use std::fmt::Write;
 
 use super::decode::decode;
 use super::hash::content_hash;
+use super::kinds::RefKind;
 use super::pyfmt;
-use super::value::{
-    Array, ArrayData, Blob, Exception, Fields, Map, Object, RefKind, Seq, Text, Value,
-};
+use super::value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
 /// What a snapshot that does not decode renders as.
 const CORRUPT: &str = "<corrupt snapshot>";

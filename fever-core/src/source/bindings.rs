@@ -95,6 +95,30 @@ pub fn from_import(text: &str) -> Option<FromImport> {
     })
 }
 
+/// The `__future__` features a module's `text` turns on: the names its `from __future__ import`
+/// statements import before any other statement (only a docstring may precede them, as Python
+/// requires). Comments and strings that merely mention such an import are not statements.
+pub fn future_features(text: &str) -> BTreeSet<String> {
+    let mut features = BTreeSet::new();
+    for (n, line) in scan(text).lines.iter().enumerate() {
+        let code = &text[line.text_start..line.end];
+        match from_import(code) {
+            Some(import) if import.module == "__future__" => {
+                features.extend(import.names.into_iter().map(|(name, _)| name));
+            }
+            _ if n == 0 && is_string_literal(code) => {}
+            _ => break,
+        }
+    }
+    features
+}
+
+/// Whether `code` (one logical line) starts with a string literal, as a docstring does.
+fn is_string_literal(code: &str) -> bool {
+    code.trim_start_matches(|c: char| "rRuUbBfFtT".contains(c))
+        .starts_with(['"', '\''])
+}
+
 fn line_bindings(code: &str, names: &mut BTreeSet<String>) -> Option<()> {
     walrus_targets(code, names);
     let (keyword, rest) = split_word(code);
@@ -316,5 +340,30 @@ mod tests {
         assert_eq!(bound("import os.path, json as j"), ["j", "os"]);
         assert_eq!(bound("from a.b import (c, d as e)"), ["c", "e"]);
         assert!(bound_names("from m import *").is_none());
+    }
+
+    #[test]
+    fn future_features_are_the_leading_future_imports() {
+        let features = |text: &str| future_features(text).into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            features("from __future__ import annotations\nimport os\n"),
+            ["annotations"]
+        );
+        // Any of several names; in brackets, after a docstring and comments.
+        assert_eq!(
+            features("from __future__ import division, annotations\n"),
+            ["annotations", "division"]
+        );
+        assert_eq!(
+            features(
+                "\"\"\"Doc.\"\"\"\n# comment\nfrom __future__ import (\n    annotations,\n)\n"
+            ),
+            ["annotations"]
+        );
+        // A mention is no import; nor is one after another statement (Python refuses it).
+        assert!(features("# from __future__ import annotations\nimport os\n").is_empty());
+        assert!(features("X = 'from __future__ import annotations'\n").is_empty());
+        assert!(features("import os\nfrom __future__ import annotations\n").is_empty());
+        assert!(features("def f():\n    from __future__ import annotations\n").is_empty());
     }
 }

@@ -5,14 +5,16 @@
 //! comments understood), and [`index`] builds the tree of definitions — functions, classes, methods
 //! and top-level statements — with qualified names, line ranges and content hashes.
 //! [`bound_names`] tells which names a piece of module-level code binds; [`from_import`] reads a
-//! `from m import a as b` statement.
+//! `from m import a as b` statement; [`future_features`] which `__future__` features a module
+//! turns on. [`synthetic`] builds the sources that compile one definition at its real lines.
 
 mod bindings;
 mod decode;
 mod index;
 mod scan;
+pub mod synthetic;
 
-pub use bindings::{bound_names, from_import, FromImport};
+pub use bindings::{bound_names, from_import, future_features, FromImport};
 pub use decode::decode_source;
 pub use index::{Definition, Index, Kind};
 pub use scan::{scan, LogicalLine, Scan};

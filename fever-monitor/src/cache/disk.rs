@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use fever_cli::messages;
 use fever_core::cache::persist::{self, CacheFile, StoredCall};
+use fever_core::notice::Notice;
 use fever_core::snapshot::decode;
 use pyo3::prelude::*;
 
+use crate::notices;
 use crate::rebuild::{self, Lookup};
 use crate::snapshot::{snapshot_value, SnapshotLimits};
 
@@ -24,10 +25,10 @@ pub fn open(dir: &Path, budget: u64) -> (Vec<StoredCall>, Option<CacheFile>) {
     let calls = match persist::load(&path) {
         Ok(calls) => calls,
         Err(err) => {
-            messages::warning(&format!(
-                "the call cache {} is damaged and was discarded ({err})",
-                path.display()
-            ));
+            notices::emit(&Notice::CacheDiscarded {
+                path: path.clone(),
+                error: err.to_string(),
+            });
             Vec::new()
         }
     };
@@ -38,9 +39,7 @@ pub fn open(dir: &Path, budget: u64) -> (Vec<StoredCall>, Option<CacheFile>) {
     match file {
         Ok(file) => (calls, Some(file)),
         Err(err) => {
-            messages::warning(&format!(
-                "cannot write the call cache ({err}); it is kept in memory only"
-            ));
+            notices::emit(&Notice::CacheInMemoryOnly { error: err });
             (calls, None)
         }
     }

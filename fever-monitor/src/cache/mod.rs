@@ -32,17 +32,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fever_cli::{messages, Verbosity};
 use fever_core::cache::persist::{CacheFile, ReachedCode, StoredCall};
 use fever_core::cache::{class_slot_name, slot_class, CacheIndex, CodeSlot, Entry, Key};
+use fever_core::notice::{Effect, Notice};
+use fever_core::settings::Verbosity;
+use fever_core::{Outcome, Project, Rebinds};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
 use crate::engine::clock;
-use crate::project::Project;
-use crate::reload::{Outcome, Rebinds};
 use crate::snapshot::Snapped;
-use crate::{functions, sources};
+use crate::{functions, notices, sources};
 use codes::Codes;
 use trampoline::Trampolines;
 
@@ -337,16 +337,12 @@ pub fn end_run(py: Python<'_>) {
     if verbosity < Verbosity::Normal {
         return;
     }
-    for (name, count, saved) in hits {
-        let times = if count > 1 {
-            format!(" ×{count}")
-        } else {
-            String::new()
-        };
-        messages::info(&format!(
-            "cache hit {name}(){times} saved {:.2} s",
-            saved.as_secs_f64()
-        ));
+    for (function, count, saved) in hits {
+        notices::emit(&Notice::CacheHit {
+            function,
+            count,
+            saved,
+        });
     }
 }
 
@@ -375,9 +371,10 @@ pub fn after_save(py: Python<'_>, outcome: &Outcome) {
     });
     if let Some((n, Verbosity::Verbose)) = dropped {
         if n > 0 {
-            messages::info(&format!(
-                "dropped {n} cached call(s): a top-level statement of {file} they depend on changed"
-            ));
+            notices::emit(&Notice::CacheDropped {
+                count: n,
+                file: file.clone(),
+            });
         }
     }
 }
@@ -516,7 +513,10 @@ fn take_copy<'py>(py: Python<'py>, key: &Key, found: Found) -> Option<Bound<'py,
 fn tell(c: &mut Cache, entry: usize, reason: &str) {
     let info = &c.codes.infos[entry];
     if c.settings.verbosity >= Verbosity::Verbose && c.told.insert(info.hash) {
-        messages::info(&format!("not caching {}(): {reason}", info.qualname));
+        notices::emit(&Notice::NotCaching {
+            function: info.qualname.clone(),
+            reason: reason.to_owned(),
+        });
     }
 }
 
@@ -687,11 +687,10 @@ fn store(
             }
             if c.settings.verbosity >= Verbosity::Verbose {
                 for gone in evicted {
-                    messages::info(&format!(
-                        "cache full: evicted {}() ({})",
-                        gone.name,
-                        fever_core::units::size(gone.bytes)
-                    ));
+                    notices::emit(&Notice::CacheEvicted {
+                        function: gone.name,
+                        bytes: gone.bytes,
+                    });
                 }
             }
         }
@@ -736,7 +735,7 @@ enum Found {
 
 /// The stored result for `key`, counted as a hit; with the warning to give about output the
 /// call had produced (once per entry).
-fn hit(py: Python<'_>, key: &Key) -> Option<(Found, Option<String>)> {
+fn hit(py: Python<'_>, key: &Key) -> Option<(Found, Option<Notice>)> {
     with(py, |c| {
         if !classes_unchanged(c, key) {
             return None;
@@ -745,15 +744,15 @@ fn hit(py: Python<'_>, key: &Key) -> Option<(Found, Option<String>)> {
         let warning = if e.value.warned {
             None
         } else if e.printed {
-            Some(format!(
-                "{}() printed output when it ran; cache hits skip it",
-                e.name
-            ))
+            Some(Notice::CacheHitSkips {
+                function: e.name.clone(),
+                effect: Effect::Output,
+            })
         } else if e.wrote_files {
-            Some(format!(
-                "{}() wrote files when it ran; cache hits skip that",
-                e.name
-            ))
+            Some(Notice::CacheHitSkips {
+                function: e.name.clone(),
+                effect: Effect::Files,
+            })
         } else {
             None
         };

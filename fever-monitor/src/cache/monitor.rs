@@ -86,11 +86,7 @@ impl Monitor {
 }
 
 /// Arms the cache's bookkeeping on tool `tool_id`.
-pub fn arm(
-    py: pyo3::Python<'_>,
-    tool_id: u8,
-    project: &crate::project::Project,
-) -> pyo3::PyResult<()> {
+pub fn arm(py: pyo3::Python<'_>, tool_id: u8, project: &fever_core::Project) -> pyo3::PyResult<()> {
     engine::arm(py, tool_id, project, Slot::Cache, Box::<Monitor>::default())
 }
 

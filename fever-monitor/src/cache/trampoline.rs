@@ -13,13 +13,15 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use fever_cli::messages;
 use fever_core::cache::{trampoline, Key};
+use fever_core::notice::Notice;
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::{hit, monitor, output, quietly, store, take_copy, tell, values, with, Held};
+use crate::errors::fever_error;
+use crate::notices;
 
 /// File name the trampoline source is compiled under (its code then takes the function's own
 /// file and first line, so tracebacks and `inspect.getsource` point at the real `def`).
@@ -81,10 +83,9 @@ pub fn install_dispatch(py: Python<'_>) -> PyResult<()> {
 /// Gives `func` a trampoline if its code's calls are cached and it has none yet.
 pub fn install_if_cached(py: Python<'_>, func: &Bound<'_, PyAny>) {
     if let Err(err) = quietly(|| install(py, func)) {
-        messages::warning(&format!(
-            "could not set up the call cache for a function: {}",
-            err.value(py)
-        ));
+        notices::emit(&Notice::CacheSetupFailed {
+            error: err.value(py).to_string(),
+        });
     }
 }
 
@@ -125,7 +126,7 @@ fn install(py: Python<'_>, func: &Bound<'_, PyAny>) -> PyResult<()> {
     builtins.getattr("exec")?.call1((compiled, &namespace))?;
     let factory = namespace
         .get_item(trampoline::FACTORY)?
-        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no trampoline factory"))?;
+        .ok_or_else(|| fever_error("no trampoline factory"))?;
     let replace = PyDict::new(py);
     replace.set_item("co_qualname", code.getattr("co_qualname")?)?;
     replace.set_item("co_firstlineno", code.getattr("co_firstlineno")?)?;
@@ -198,11 +199,7 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
         })
     })
     .flatten()
-    .ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err(
-            "fever: this cached function's trampoline is gone",
-        )
-    })?;
+    .ok_or_else(|| fever_error("fever: this cached function's trampoline is gone"))?;
     let values: Vec<*mut PyObject> = params
         .iter()
         .map(|p| p.as_ptr())
@@ -223,7 +220,7 @@ fn dispatch(py: Python<'_>, token: usize, params: &Bound<'_, PyTuple>) -> PyResu
     };
     if let Some((found, warning)) = hit(py, &lookup) {
         if let Some(warning) = warning {
-            messages::warning(&warning);
+            notices::emit(&warning);
         }
         if let Some(copy) = take_copy(py, &lookup, found) {
             return Ok(copy.unbind());
@@ -281,9 +278,7 @@ fn original(py: Python<'_>, token: usize) -> PyResult<Py<PyAny>> {
         })
     })
     .flatten()
-    .ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err("fever: a cached function's trampoline is gone")
-    })?;
+    .ok_or_else(|| fever_error("fever: a cached function's trampoline is gone"))?;
     let (function, code) = match found {
         Found::Made(original) => return Ok(original),
         Found::ToMake(function, code) => (function, code),

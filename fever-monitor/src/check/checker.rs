@@ -12,9 +12,10 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Options,
-    Outcome, RecordedLimits, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Checked,
+    Options, Outcome, Relocation, Unselected, Verdict,
 };
+use fever_core::settings::recorded_cwd;
 use fever_core::snapshot::{decode, Value};
 use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
@@ -129,14 +130,6 @@ impl Drop for WorkingDir {
     }
 }
 
-/// What checking one call found.
-pub struct Checked {
-    /// The verdict.
-    pub verdict: Verdict,
-    /// What the call did now, when it ran.
-    pub now: Option<Outcome>,
-}
-
 impl Checker {
     /// Reads and validates the trace at `path` (a trace whose recording did not finish is
     /// refused), imports its modules and selects its calls.
@@ -161,12 +154,8 @@ impl Checker {
         let relocation = Relocation::choose(&reader.header().root, root, &std::env::current_dir()?);
         // Before the project is imported, so its `from random import choice` is watched too.
         let sources = Sources::load(py)?;
-        let cwd = reader
-            .header()
-            .options
-            .iter()
-            .find(|(key, _)| key == "cwd")
-            .map(|(_, dir)| relocation.apply(dir))
+        let cwd = recorded_cwd(reader.header())
+            .map(|dir| relocation.apply(dir))
             .filter(|dir| dir.is_dir());
         let _cwd = WorkingDir::enter(cwd.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
@@ -182,14 +171,7 @@ impl Checker {
             // Reports name the files as they are now.
             case.code.file = relocation.apply(&case.code.file).display().to_string();
         }
-        let recorded = RecordedLimits::of(reader.header());
-        let defaults = SnapshotLimits::default();
-        let limits = SnapshotLimits {
-            max_depth: recorded.depth.unwrap_or(defaults.max_depth),
-            max_items: recorded.items.unwrap_or(defaults.max_items),
-            max_str_bytes: recorded.string_bytes.unwrap_or(defaults.max_str_bytes),
-            ..defaults
-        };
+        let limits = SnapshotLimits::recorded(reader.header());
         Ok(Self {
             reader,
             cases,

@@ -1,24 +1,15 @@
-//! `fever check TRACE` in this interpreter: check every selected call, print each difference
-//! on stdout as it is found, then `--junit`, `--update` and the summary line on stderr (with a
-//! hint when it checked too little to mean much); `--list` prints the selection instead.
+//! `fever check TRACE` in this interpreter: the trace opened for the command line, which checks
+//! its calls one by one and decides what to print and the exit code.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::time::Instant;
-
-use anyhow::{bail, Context};
-use fever_cli::{messages, CheckAction, CheckConfig, Verbosity};
-use fever_core::check::{junit_xml, rewrite_file, Options, Summary, Tested, Unselected, Verdict};
-use fever_core::trace::AtomicFile;
+use fever_core::check::Options;
+use fever_core::settings::CheckConfig;
 use pyo3::prelude::*;
 
 use super::checker::{Checker, Settings};
 
-/// Exit code after Ctrl-C, as Python gives.
-const INTERRUPTED: i32 = 130;
-
-/// Runs `fever check`; returns the exit code.
-pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
+/// Opens the trace of `config` with the project's modules imported; `None` after Ctrl-C while
+/// they were imported.
+pub fn open(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<Option<Checker>> {
     let options = Options {
         patterns: config.select.clone(),
         depth: config.depth,
@@ -29,170 +20,26 @@ pub fn run(py: Python<'_>, config: &CheckConfig) -> anyhow::Result<i32> {
         timeout: config.timeout,
         twice: config.twice,
     };
-    let opened = Checker::open(
+    match Checker::open(
         py,
         &config.trace,
         &options,
         settings,
         config.root.as_deref(),
-    );
-    let mut checker = match opened {
-        Ok(checker) => checker,
-        // Ctrl-C while the project's modules were imported.
+    ) {
+        Ok(checker) => Ok(Some(checker)),
         Err(err)
             if err
                 .downcast_ref::<PyErr>()
                 .is_some_and(|e| is_interrupt(py, e)) =>
         {
-            return Ok(INTERRUPTED)
+            Ok(None)
         }
-        Err(err) => return Err(err),
-    };
-    if checker.cases().is_empty() {
-        if !config.select.is_empty() {
-            bail!(
-                "no recorded call matches --select {}",
-                config.select.join(" --select ")
-            );
-        }
-        if config.verbosity >= Verbosity::Normal {
-            messages::warning("the trace holds no calls of the project's functions to check");
-        }
-    }
-    if config.action == CheckAction::List {
-        list(&checker);
-        return Ok(0);
-    }
-    let mut verdicts = Vec::with_capacity(checker.cases().len());
-    let mut new_outcomes = HashMap::new();
-    let mut interrupted = false;
-    for index in 0..checker.cases().len() {
-        let started = Instant::now();
-        let checked = match checker.check(py, index) {
-            Ok(checked) => checked,
-            Err(err) if is_interrupt(py, &err) => {
-                interrupted = true;
-                break;
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        let case = &checker.cases()[index];
-        match &checked.verdict {
-            Verdict::Failed(report) => {
-                let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{report}");
-                let _ = stdout.flush();
-                if let Some(now) = checked.now {
-                    new_outcomes.insert(case.end_event, now);
-                }
-            }
-            Verdict::Skipped(reason) if config.verbosity >= Verbosity::Verbose => {
-                messages::info(&format!("skipped {}: {reason}", case.id));
-            }
-            _ => {}
-        }
-        verdicts.push((checked.verdict, seconds));
-    }
-    let mut summary = Summary::default();
-    for (verdict, _) in &verdicts {
-        summary.add(verdict);
-    }
-    if let Some(path) = &config.junit {
-        let tested: Vec<Tested<'_>> = checker
-            .cases()
-            .iter()
-            .zip(&verdicts)
-            .map(|(case, (verdict, seconds))| Tested {
-                case,
-                verdict,
-                seconds: *seconds,
-            })
-            .collect();
-        let xml = junit_xml(&format!("fever check {}", config.trace.display()), &tested);
-        write_atomically(path, xml.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if config.verbosity >= Verbosity::Normal {
-        let note = if interrupted { " (interrupted)" } else { "" };
-        messages::info(&format!("{summary}{note}"));
-        if summary.skipped > 0 && summary.passed + summary.failed == 0 && !interrupted {
-            // Passing by checking nothing is worth a second look in CI.
-            messages::warning("no recorded call could be checked");
-            if config.verbosity < Verbosity::Verbose {
-                messages::hint("see why with `fever check -v`");
-            }
-        } else if summary.passed + summary.failed <= 1
-            && !interrupted
-            && config.select.is_empty()
-            && config.depth == 0
-            && checker
-                .unselected()
-                .get(&Unselected::Nested)
-                .is_some_and(|n| *n > 0)
-        {
-            // One call, e.g. a script's main() returning 0, says little about the code below it.
-            let n = checker.unselected()[&Unselected::Nested];
-            messages::hint(&format!(
-                "only the outermost call was checked; {n} recorded call{} below it can be \
-                 checked too: `--depth 1` (one level down), `--select 'MODULE.*'`, or see them \
-                 with `--list`",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-    }
-    if interrupted {
-        return Ok(INTERRUPTED);
-    }
-    if config.action == CheckAction::Update && !new_outcomes.is_empty() {
-        rewrite_file(checker.reader(), &new_outcomes, &config.trace)
-            .with_context(|| format!("cannot update {}", config.trace.display()))?;
-        if config.verbosity >= Verbosity::Normal {
-            let n = new_outcomes.len();
-            let s = if n == 1 { "" } else { "s" };
-            messages::info(&format!(
-                "updated {n} recorded result{s} in {}",
-                config.trace.display()
-            ));
-        }
-        return Ok(0);
-    }
-    Ok(summary.exit_code())
-}
-
-/// `--list`: each selected call on stdout, `id  file:line` and what checking does with it
-/// (`check`, or `skip: reason`), then on stderr how many calls were not selected and why.
-fn list(checker: &Checker) {
-    let mut stdout = std::io::stdout().lock();
-    for case in checker.cases() {
-        let what = case
-            .skip
-            .as_deref()
-            .map_or_else(|| "check".to_owned(), |reason| format!("skip: {reason}"));
-        let _ = writeln!(stdout, "{}  {}  {what}", case.id, case.location());
-    }
-    let _ = stdout.flush();
-    let n = checker.cases().len();
-    messages::info(&format!(
-        "{n} call{} selected",
-        if n == 1 { "" } else { "s" }
-    ));
-    for (reason, count) in checker.unselected() {
-        messages::info(&format!("not selected: {count} {reason}"));
+        Err(err) => Err(err),
     }
 }
 
-fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+/// Whether `err` is Ctrl-C.
+pub fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
     err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py)
-}
-
-/// Writes `data` to `PATH.tmp` and renames it to `path`.
-fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    let mut file = AtomicFile::create(path)?;
-    let temp = file.temp_path().to_path_buf();
-    let result = file.write_all(data).and_then(|()| file.commit().map(drop));
-    if result.is_err() {
-        let _ = std::fs::remove_file(temp);
-    }
-    result
 }

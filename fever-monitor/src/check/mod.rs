@@ -1,14 +1,14 @@
 //! `fever check` in this interpreter: the Python half of replaying a trace. fever-core decides
 //! which calls, compares and reports; this module only rebuilds arguments, imports and calls.
 //!
-//! - [`command`]: the `fever check` command (printing, `--junit`, `--update`, exit code).
+//! - [`command`]: the trace opened for `fever check` (the CLI checks its calls and reports).
 //! - [`py`]: `CheckSession`, the same checks for the pytest plugin.
-//! - `checker.rs`: [`Checker`](checker::Checker), one trace being replayed, call by call.
+//! - [`checker`]: [`Checker`](checker::Checker), one trace being replayed, call by call.
 //! - `imports.rs`: the program's modules, its `__main__` loaded without its main block.
 //! - `invoke.rs`: calling with stdio isolated and a time limit, snapshotting the outcome.
 //! - `sources.rs` (+ `sources.py`): the sources of nondeterminism watched while calls run.
 
-mod checker;
+pub mod checker;
 pub mod command;
 mod imports;
 mod invoke;

@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::checker::{Checker, Settings};
+use crate::errors::fever_error;
 
 /// A trace opened for checking; see `_native.pyi`.
 #[pyclass(unsendable, module = "fever._native")]
@@ -53,7 +54,7 @@ impl CheckSession {
             twice,
         };
         let checker = Checker::open(py, &trace, &options, settings, root.as_deref())
-            .map_err(|err| PyValueError::new_err(format!("{err:#}")))?;
+            .map_err(|err| fever_error(format!("{err:#}")))?;
         Ok(Self { checker })
     }
 

@@ -15,7 +15,7 @@ use super::extra_slot::{ExtraSlot, Lookup};
 use super::{Slot, SLOTS};
 use crate::code_object::str_attr;
 use crate::compat;
-use crate::project::Project;
+use fever_core::Project;
 
 /// A consumer has not seen the code yet.
 const UNSEEN: u32 = u32::MAX;

@@ -42,7 +42,7 @@ use std::cell::{Cell, UnsafeCell};
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
-use crate::project::Project;
+use fever_core::Project;
 
 /// Where a consumer plugs in (one consumer per slot). The attach profiler will be the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

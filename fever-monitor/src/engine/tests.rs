@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use super::{arm, disarm, At, Consumer, Event, Slot};
 use crate::code_object::str_attr;
-use crate::project::Project;
+use fever_core::Project;
 
 /// Counts starts and returns per code name.
 #[derive(Default)]

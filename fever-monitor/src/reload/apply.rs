@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use fever_core::source::bound_names;
+use fever_core::source::{bound_names, synthetic};
 use fever_core::{Change, Definition, Kind, Plan, Redefinition, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyList};
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
 use super::{caches, copies, running};
+use crate::errors::fever_error;
 use crate::{compat, functions, sources};
 
 /// What phase one compiled for one change.
@@ -83,7 +84,7 @@ fn prepare<'py>(
     text: &str,
 ) -> Result<Compiled<'py>, ReloadEvent> {
     let definition = |def: &Definition| -> Result<Compiled<'py>, ReloadEvent> {
-        let module = compiler.compile(&Compiler::definition_source(def, text))?;
+        let module = compiler.compile(&synthetic::definition_source(def, text))?;
         let code = if def.kind == Kind::Function {
             find_code(&module, def).map_err(|e| compiler.error(&e))?
         } else {
@@ -104,13 +105,13 @@ fn prepare<'py>(
             let mut compiled = definition(new)?;
             if *signature_changed {
                 compiled.bare =
-                    Some(compiler.compile(&Compiler::bare_definition_source(new, text))?);
+                    Some(compiler.compile(&synthetic::bare_definition_source(new, text))?);
             }
             compiled
         }
         Change::Redefine { new, .. } | Change::Added { new } => definition(new)?,
         Change::Statement { new } => Compiled {
-            module: Some(compiler.compile(&Compiler::statement_source(new, text))?),
+            module: Some(compiler.compile(&synthetic::statement_source(new, text))?),
             ..Compiled::default()
         },
         Change::Moved { .. } | Change::Deleted { .. } => Compiled::default(),
@@ -260,7 +261,7 @@ impl<'py> Applier<'_, 'py> {
     ) -> PyResult<Vec<ReloadEvent>> {
         let module_code = compiled.module.expect("compiled in phase one");
         let Some(code) = compiled.code else {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            return Err(fever_error(format!(
                 "no code for {} in the saved file",
                 new.qualname
             )));

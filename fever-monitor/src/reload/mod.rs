@@ -1,8 +1,8 @@
 //! The reload engine: a saved path → the modules running it → a plan (fever-core) → applied in
 //! the real namespaces → typed events for the CLI to print.
 //!
-//! - [`compile`]: synthetic sources that compile one definition at its real lines and inside its
-//!   enclosing classes, and code-object surgery (line shifts).
+//! - [`compile`]: compiles one definition at its real lines and inside its enclosing classes
+//!   (fever-core builds the synthetic source), and code-object surgery (line shifts).
 //! - [`apply`]: carries out a plan on one module: swaps `__code__`, executes definitions and
 //!   statements, deletes names.
 //! - [`caches`]: clears `functools` caches of functions whose code was replaced.
@@ -25,37 +25,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use fever_core::source::bound_names;
-use fever_core::{plan_reload, Index, ReloadEvent};
+use fever_core::{plan_reload, Index, Outcome, Rebinds, ReloadEvent};
 use pyo3::prelude::*;
 
 use crate::sources;
-
-/// What one save did.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// What was applied (or the error that rejected the save).
-    pub events: Vec<ReloadEvent>,
-    /// The file as the program's code names it (`co_filename`), when a loaded module runs it.
-    pub file: Option<String>,
-    /// The running text changed (false for an identical save or a rejected one).
-    pub changed: bool,
-    /// What new or changed top-level statements (module level or class body) rebind.
-    pub rebinds: Rebinds,
-    /// The save brought back the running text after a rejected one (an undone syntax error).
-    pub recovered: bool,
-}
-
-/// The names a save's changed statements bind.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub enum Rebinds {
-    /// No statement changed.
-    #[default]
-    Nothing,
-    /// These names.
-    Names(BTreeSet<String>),
-    /// Unknown (`from m import *`, a file fever had not seen).
-    Anything,
-}
 
 /// Which modules a save applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,10 +14,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use fever_core::control::{ArgNote, EndOutcome, ReplayRequest, ReplayResult, Response};
+use fever_core::notice::Notice;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
 use super::kept;
+use crate::notices;
 use crate::snapshot::{snapshot_exception, snapshot_value, SnapshotLimits};
 
 /// What the child needs when the end call is reached.
@@ -199,7 +201,10 @@ fn debug(py: Python<'_>, pipe: RawFd, name: &str, at: &At<'_>) {
         .import("fever._replay")
         .and_then(|m| m.call_method1("debug", (name, frame, tb)));
     if let Err(err) = opened {
-        fever_cli::messages::error(&format!("cannot open the debugger {name}: {err}"));
+        notices::emit(&Notice::DebuggerFailed {
+            name: name.to_string(),
+            error: err.to_string(),
+        });
     }
 }
 

@@ -13,15 +13,15 @@
 use std::any::Any;
 use std::collections::HashMap;
 
-use fever_cli::Keep;
 use fever_core::replay::CallRef;
+use fever_core::settings::Keep;
+use fever_core::Project;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
 use super::{kept, names};
 use crate::code_object::{module_name, parameter_names, str_attr};
 use crate::engine::{self, At, Consumer, Event, Slot};
-use crate::project::Project;
 
 /// Keep the arguments of calls of this code.
 const KEEP: u8 = 1;

@@ -6,53 +6,58 @@
 //! of its own serves the same requests: a replay then forks the program as it is at that moment
 //! (only the forking thread lives on in the child, and runs the start call).
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use fever_cli::{messages, ServeConfig, Verbosity};
 use fever_core::control::{Request, Response};
+use fever_core::notice::Notice;
+use fever_core::settings::{Keep, RecordConfig, Verbosity};
+use fever_core::Project;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 
 use super::checkpoint::Standby;
 use super::control::{Event, Server};
 use super::fork::{self, After};
-use crate::project::Project;
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{functions, monitoring, reload, runner, sources};
+use crate::{functions, monitoring, notices, reload, runner, sources};
 
 /// How long the trace writer may take to catch up when the first run ends.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs the program side; returns the exit code (0 when the front end quits).
-pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
-    let run = &config.record.run;
-    let root = session::project_root(run)?;
+/// Runs the program side on the project at `root`: records like `record` says (into the trace
+/// the front end reads), keeps the start calls `keep` names, listens on the socket `control`,
+/// opens the debugger `post_mortem` names on the first run's uncaught exception; returns the
+/// exit code (0 when the front end quits).
+pub fn serve(
+    py: Python<'_>,
+    record: &RecordConfig,
+    control: &Path,
+    keep: Keep,
+    post_mortem: Option<&str>,
+    root: &Path,
+) -> anyhow::Result<i32> {
+    let run = &record.run;
     let Some(tool_id) = monitoring::claim(py).context("cannot register with sys.monitoring")?
     else {
         bail!("cannot replay: sys.monitoring tool ids 3 and 4 are taken by other tools");
     };
-    let (server, events) = Server::start(&config.control)
-        .with_context(|| format!("cannot listen on {}", config.control.display()))?;
-    let project = Project::new(&root).with_context(|| format!("cannot read {}", root.display()))?;
-    super::hooks::activate(
-        py,
-        tool_id,
-        &project,
-        config.keep.clone(),
-        run.script_module(),
-    )?;
+    let (server, events) = Server::start(control)
+        .with_context(|| format!("cannot listen on {}", control.display()))?;
+    let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
+    super::hooks::activate(py, tool_id, &project, keep, run.script_module())?;
     // The code registry finds the function objects of kept calls (and serves reloads).
     functions::install(py, project.clone())?;
-    sources::install(py)?;
+    sources::install(py, project.clone())?;
     // The trace is the front end's: no summary line about it at exit.
-    let mut record = config.record.clone();
+    let mut record = record.clone();
     record.run.verbosity = Verbosity::Quiet;
-    let recording = session::start_recording(py, &record, &root, tool_id)?;
+    let recording = session::start_recording(py, &record, root, tool_id)?;
     let server = Arc::new(server);
     let watcher = if run.watch {
         // Saves reach the program as under `fever run` (`__main__` included: it stays loaded),
@@ -95,16 +100,14 @@ pub fn serve(py: Python<'_>, config: &ServeConfig) -> anyhow::Result<i32> {
     first_run_done.store(true, Ordering::SeqCst);
     let _ = py.detach(|| early.join());
     let ended = ended?;
-    if let (runner::Ended::Raised, Some(debugger)) = (ended, config.post_mortem) {
-        post_mortem(py, &server, debugger.name());
+    if let (runner::Ended::Raised, Some(debugger)) = (ended, post_mortem) {
+        open_post_mortem(py, &server, debugger);
     }
     if !session::sync_trace(py, SYNC_TIMEOUT) {
-        messages::warning(
-            "the recording may miss the last calls (the trace writer did not catch up)",
-        );
+        notices::emit(&Notice::TraceBehind);
     }
     if run.verbosity >= Verbosity::Normal {
-        messages::info("the program finished; it stays warm for replays");
+        notices::emit(&Notice::StaysWarm);
     }
     server.send(&Response::Finished {
         exit_code: ended.code(),
@@ -219,7 +222,7 @@ fn serve_during_first_run(
 /// Opens `debugger` post-mortem on the first run's uncaught exception (its traceback was
 /// printed, and kept as `sys.last_traceback`), once the front end was told to hand it the
 /// keyboard.
-fn post_mortem(py: Python<'_>, server: &Server, debugger: &str) {
+fn open_post_mortem(py: Python<'_>, server: &Server, debugger: &str) {
     server.send(&Response::Debugging);
     let opened = py.import("sys").and_then(|sys| {
         let tb = sys.getattr("last_traceback")?;
@@ -227,7 +230,10 @@ fn post_mortem(py: Python<'_>, server: &Server, debugger: &str) {
             .call_method1("debug", (debugger, py.None(), tb))
     });
     if let Err(err) = opened {
-        messages::error(&format!("cannot open the debugger {debugger}: {err}"));
+        notices::emit(&Notice::DebuggerFailed {
+            name: debugger.to_owned(),
+            error: err.to_string(),
+        });
     }
 }
 
@@ -237,11 +243,10 @@ fn undo(py: Python<'_>) -> Response {
         Ok(undone) => {
             let file = reload::display_path(&undone.file);
             let functions = super::edited::changed(py, &undone.events);
-            let names: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
-            messages::info(&format!(
-                "undid the last reload of {file}: {} run their previous code (the file on disk is unchanged)",
-                if names.is_empty() { "its statements".to_owned() } else { names.join(", ") }
-            ));
+            notices::emit(&Notice::Undone {
+                file: file.clone(),
+                functions: functions.iter().map(|f| f.name.clone()).collect(),
+            });
             Response::Undone { file, functions }
         }
         Err(message) => Response::Error { message },

@@ -8,8 +8,8 @@
 
 use std::any::Any;
 
-use fever_cli::Snapshots;
 use fever_core::live::kind;
+use fever_core::settings::Snapshots;
 use fever_core::trace::MUTATED_ARGS;
 use pyo3::ffi::{self, PyObject};
 

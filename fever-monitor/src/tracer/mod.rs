@@ -17,16 +17,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fever_cli::Snapshots;
 use fever_core::live::{EventBatch, LiveRecord, RawEvent};
 use fever_core::ring::RingWriter;
+use fever_core::settings::Snapshots;
 use fever_core::trace::{CodeCalls, RunStats};
+use fever_core::Project;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 use rkyv::util::AlignedVec;
 
 use crate::engine::{self, clock, Slot};
-use crate::project::Project;
 use crate::snapshot::SnapshotLimits;
 use codes::CodeTable;
 

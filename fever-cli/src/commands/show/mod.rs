@@ -10,7 +10,7 @@
 //! The computing (trees, collapsing, profiles, exports) is `fever_core::analysis`'s.
 
 mod open;
-mod output;
+pub(crate) mod output;
 mod profile;
 mod report;
 mod tree;

@@ -12,7 +12,7 @@ use fever_core::trace::AtomicFile;
 use crate::config::Output;
 
 /// What was written.
-pub(super) enum Delivered {
+pub(crate) enum Delivered {
     /// To stdout (or as much as its reader wanted).
     Stdout,
     /// To this file, of this size.
@@ -38,7 +38,7 @@ pub(super) fn check_not_the_trace(output: &Output, trace: &Path) -> anyhow::Resu
 }
 
 /// Runs `write` on the output.
-pub(super) fn deliver(
+pub(crate) fn deliver(
     output: &Output,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<Delivered> {
