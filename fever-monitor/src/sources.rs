@@ -209,6 +209,7 @@ fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
     let Some(file) = crate::functions::project_file_of(code) else {
         return;
     };
+    crate::watched::module_ran(&file);
     if is_applying(&file) {
         return;
     }
