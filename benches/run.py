@@ -7,6 +7,7 @@ it, runs the benchmarks, stores each one's raw result in `benches/out/NAME.json`
 
 Benchmarks (run in this order):
   overhead        `fever run` / `--no-watch` vs python and cProfile on a CPU-bound script
+  dormant         `fever run` / `--no-watch` vs python beside 0, 1,000 and 10,000 empty directories
   startup         hello-world start-up of `fever run` / `--no-watch` vs python
   reload_latency  save -> new output, fever vs jurigged, 10/100/1000 functions, in-place and rename saves
   crosscheck      the shared measuring scripts (../shared/tools) on the same machine, compared
@@ -41,6 +42,7 @@ import callcost  # noqa: E402
 import check  # noqa: E402
 import check_suites  # noqa: E402
 import crosscheck  # noqa: E402
+import dormant  # noqa: E402
 import overhead  # noqa: E402
 import persist  # noqa: E402
 import reload_latency  # noqa: E402
@@ -53,7 +55,7 @@ import watch  # noqa: E402
 from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_venv, load_result,  # noqa: E402
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
-BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
+BENCHMARKS = {m.NAME: m for m in (overhead, dormant, startup, reload_latency, crosscheck, tracing, tracing.RING,
                                    callcost, watch, persist, check, check_suites, trace_size, replay, versions)}
 
 
