@@ -4,6 +4,8 @@
 //!   that indexes a file's definitions by qualified name with content hashes.
 //! - [`plan`]: the difference between the running text's index and the saved text's index, as a
 //!   list of typed changes the reload engine applies (swap code, shift lines, execute, delete).
+//! - [`reindex`]: a save as a change of the running text: the saved text's index and the plan,
+//!   at a cost that grows with the change (only the touched items are indexed again).
 //! - [`events`]: what a reload did, as typed events, and their one-line messages.
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
@@ -35,6 +37,7 @@ pub mod live;
 pub mod plan;
 pub mod python;
 pub mod registry;
+pub mod reindex;
 pub mod replay;
 pub mod ring;
 pub mod snapshot;
@@ -46,4 +49,5 @@ pub use error::Error;
 pub use events::{report_lines, ReloadEvent};
 pub use plan::{plan_reload, Change, Plan, Redefinition};
 pub use registry::CodeRegistry;
+pub use reindex::{reindex, Reindexed};
 pub use source::{decode_source, Definition, Index, Kind};
