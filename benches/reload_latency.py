@@ -1,6 +1,6 @@
 """Save-to-new-output latency of hot reload, as a user sees it: fever against jurigged.
 
-A generated module `big.py` holds N functions (N = 10, 100, 1000) plus `target()`; `main.py`
+A generated module `big.py` holds N functions (N = 100, 1,000, 10,000) plus `target()`; `main.py`
 imports it and prints `big.target()` in a tight loop, flushing each line. The benchmark starts the
 reloader on `main.py`, waits for the first line, lets the watcher settle, then rewrites `big.py`
 with only `target()`'s return value changed and measures the time from just before the write until
@@ -27,8 +27,8 @@ from common import Ctx, bench_env, fmt_ms, kill_group, log, md_table, median, sh
 
 NAME = "reload_latency"
 TITLE = "Reload latency: save → new output (fever vs jurigged)"
-GOAL_MS = 10.0
-SIZES = (10, 100, 1000)
+GOAL_MS = {1000: 2.0, 10000: 4.0}  # issue 15: a reload costs what changed, not the file
+SIZES = (100, 1000, 10000)
 MODES = ("inplace", "rename")
 MODE_LABEL = {"inplace": "in-place write", "rename": "rename-into-place"}
 MISS_TIMEOUT = 5.0  # s: a change not visible by then is "missed"
@@ -259,8 +259,9 @@ def render(res: dict) -> str:
         f"polling and pipe time). {res['settle_s']:.0f} s settle after the first line, "
         f"{PAUSE:.1f} s between saves. **missed** = the new value did not appear within "
         f"{res['miss_timeout_s']:.0f} s of the save. \"fever's own figure\" is the `(X.X ms)` fever "
-        f"prints (save noticed → new code installed). Goal for fever: ≤{GOAL_MS:.0f} ms at 1000 "
-        "functions for both kinds of save.")
+        f"prints (save noticed → new code installed). Goals for fever (both kinds of save): "
+        + ", ".join(f"≤{ms:.0f} ms at {n:,} functions" for n, ms in GOAL_MS.items())
+        + ". Only the top-level definitions a save touches are indexed again (`fever_core::reindex`).")
     problems = [r for r in res["results"] if r["error"] or (r["missed"] and r["tool"] == "fever")]
     if problems:
         out.append("")
@@ -283,16 +284,18 @@ def render(res: dict) -> str:
 
 def summary(res: dict) -> list[list[str]]:
     out = []
-    big = max((r["n"] for r in res["results"]), default=None)
-    for mode in MODES:
-        f = _find(res, "fever", big, mode) if big else None
-        if f is None:
-            continue
-        if _ok(f):
-            m = median(f["latencies_ms"])
-            val, met = f"{m:.1f} ms median, {max(f['latencies_ms']):.1f} ms max", ("yes" if m <= GOAL_MS else "no")
-        else:
-            val, met = ("missed" if f["missed"] else "error"), "no"
-        out.append([f"reload, 1 function changed in a {big}-function file, {MODE_LABEL[mode]}",
-                    f"≤{GOAL_MS:.0f} ms", val, met])
+    for n, goal in GOAL_MS.items():
+        for mode in MODES:
+            f = _find(res, "fever", n, mode)
+            if f is None:
+                continue
+            if _ok(f):
+                m = median(f["latencies_ms"])
+                own = median(f["fever_ms"]) if f["fever_ms"] else None
+                val = f"{m:.1f} ms median, {max(f['latencies_ms']):.1f} ms max (fever's own figure {fmt_ms(own)})"
+                met = "yes" if m <= goal else "no"
+            else:
+                val, met = ("missed" if f["missed"] else "error"), "no"
+            out.append([f"reload, 1 function changed in a {n}-function file, {MODE_LABEL[mode]}",
+                        f"≤{goal:.0f} ms", val, met])
     return out

@@ -7,6 +7,7 @@ it, runs the benchmarks, stores each one's raw result in `benches/out/NAME.json`
 
 Benchmarks (run in this order):
   overhead        `fever run` / `--no-watch` vs python and cProfile on a CPU-bound script
+  dormant         `fever run` / `--no-watch` vs python beside 0, 1,000 and 10,000 empty directories
   startup         hello-world start-up of `fever run` / `--no-watch` vs python
   reload_latency  save -> new output, fever vs jurigged, 10/100/1000 functions, in-place and rename saves
   crosscheck      the shared measuring scripts (../shared/tools) on the same machine, compared
@@ -21,6 +22,7 @@ Benchmarks (run in this order):
   trace_size      trace bytes per call on real test suites (more-itertools, toolz), bytes per event timing only
   versions        overhead, reload latency, tracing and watch on each Python with a venv (.venv, .venv-3.X) side by side
   replay          `fever replay`: warm replay latency (slow_boot, ~1 GB), UI frame on 1 M calls, recording overhead
+  show_stream     `fever show` of a big trace (300,000 calls, distinct arguments): time and peak memory per view
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -41,10 +43,12 @@ import callcost  # noqa: E402
 import check  # noqa: E402
 import check_suites  # noqa: E402
 import crosscheck  # noqa: E402
+import dormant  # noqa: E402
 import overhead  # noqa: E402
 import persist  # noqa: E402
 import reload_latency  # noqa: E402
 import replay  # noqa: E402
+import show_stream  # noqa: E402
 import startup  # noqa: E402
 import trace_size  # noqa: E402
 import tracing  # noqa: E402
@@ -53,8 +57,8 @@ import watch  # noqa: E402
 from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_venv, load_result,  # noqa: E402
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
-BENCHMARKS = {m.NAME: m for m in (overhead, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, persist, check, check_suites, trace_size, replay, versions)}
+BENCHMARKS = {m.NAME: m for m in (overhead, dormant, startup, reload_latency, crosscheck, tracing, tracing.RING,
+                                   callcost, watch, persist, check, check_suites, trace_size, replay, show_stream, versions)}
 
 
 def parse_args(argv=None):

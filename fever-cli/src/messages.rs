@@ -12,9 +12,10 @@ use fever_core::units;
 /// Puts one of the engine's notices into words on stderr.
 pub fn notice(notice: &Notice) {
     match notice {
-        Notice::Watching { root, directories } => {
-            info(&format!("watching {} ({directories} directories)", root.display()));
-        }
+        Notice::Watching { root } => info(&format!(
+            "watching the directories of {}'s modules as they are imported",
+            root.display()
+        )),
         Notice::Removed { path } => info(&format!(
             "{} was removed; its running code stays as it is",
             path.display()

@@ -11,6 +11,8 @@
 //! - [`notice`]: what the engine tells the user (reloads, cache hits, a recording's summary,
 //!   warnings) as typed notices the command line puts into words.
 //! - [`parameters`]: where a code object's parameters sit in its `co_varnames`.
+//! - [`reindex`]: a save as a change of the running text: the saved text's index and the plan,
+//!   at a cost that grows with the change (only the touched items are indexed again).
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
 //! - [`live`]: the tracer's records in the ring (per-thread event batches, code announcements)
 //!   and their conversion into trace events.
@@ -50,6 +52,7 @@ pub mod plan;
 pub mod project;
 pub mod python;
 pub mod registry;
+pub mod reindex;
 pub mod replay;
 pub mod ring;
 pub mod settings;
@@ -64,4 +67,5 @@ pub use events::{report_lines, Outcome, Rebinds, ReloadEvent};
 pub use plan::{plan_reload, Change, Plan, Redefinition};
 pub use project::Project;
 pub use registry::CodeRegistry;
+pub use reindex::{reindex, Reindexed};
 pub use source::{decode_source, Definition, Index, Kind};

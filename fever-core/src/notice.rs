@@ -11,8 +11,8 @@ use crate::settings::Target;
 /// One thing the engine has to say.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    /// The watcher watches `root` (`directories` of them).
-    Watching { root: PathBuf, directories: usize },
+    /// The watcher watches the directories of `root`'s modules as they are imported.
+    Watching { root: PathBuf },
     /// A project file was removed; its running code stays.
     Removed { path: PathBuf },
     /// What one save did (`verbose`: every event, not only the notable ones), in `elapsed`.

@@ -8,6 +8,7 @@
 //! - [`replay`]: `fever replay`'s program side: a warm program re-running segments in forks.
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
+//! - [`watched`]: which directories it watches: those of the project's modules that ran.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
 //! - [`functions`]: the live code registry fed by `CPython`'s function watcher.
 //! - [`sources`]: the text each project module is running.
@@ -44,6 +45,7 @@ mod snapshot;
 mod sources;
 mod tracer;
 mod watch;
+mod watched;
 mod watcher;
 
 use pyo3::prelude::*;

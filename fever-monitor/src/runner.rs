@@ -70,6 +70,8 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     let real_dir =
         os_path.call_method1("dirname", (os_path.call_method1("realpath", (&file,))?,))?;
     set_argv_and_path(py, given, args, &real_dir)?;
+    // Watched before it compiles: a script with a syntax error reloads once it is fixed.
+    crate::watched::module_ran(&file);
     let code = builtins.getattr("compile")?.call(
         (pyo3::types::PyBytes::new(py, &source), &file, "exec"),
         Some(&kwargs),

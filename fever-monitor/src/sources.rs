@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fever_core::source::{from_import, FromImport};
 use fever_core::{decode_source, Error as SourceError, Index, Kind, Project};
@@ -21,7 +21,8 @@ pub struct Source {
     pub index: Index,
 }
 
-static SOURCES: Mutex<Option<HashMap<String, Source>>> = Mutex::new(None);
+/// Shared, so a reload reads the running text without copying it.
+static SOURCES: Mutex<Option<HashMap<String, Arc<Source>>>> = Mutex::new(None);
 /// Whose modules are recorded.
 static PROJECT: OnceLock<Project> = OnceLock::new();
 /// Per file, a hash of the last saved bytes that were rejected (error already reported).
@@ -31,7 +32,7 @@ static REJECTED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 static APPLYING: AtomicBool = AtomicBool::new(false);
 static APPLYING_FILE: Mutex<Option<String>> = Mutex::new(None);
 
-fn sources() -> std::sync::MutexGuard<'static, Option<HashMap<String, Source>>> {
+fn sources() -> std::sync::MutexGuard<'static, Option<HashMap<String, Arc<Source>>>> {
     SOURCES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -52,7 +53,7 @@ pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
 }
 
 /// The running text of `file`, if it was recorded.
-pub fn get(file: &str) -> Option<Source> {
+pub fn get(file: &str) -> Option<Arc<Source>> {
     sources().as_ref()?.get(file).cloned()
 }
 
@@ -95,10 +96,15 @@ pub fn class_shape(file: &str, qualname: &str) -> Option<u64> {
 
 /// Records `text` as what `file` is running now.
 pub fn set(file: &str, text: String) {
-    let _ = accept(file);
     let index = Index::build(&text);
+    replace(file, text, index);
+}
+
+/// Records `text`, indexed as `index`, as what `file` is running now (after a save applied).
+pub fn replace(file: &str, text: String, index: Index) {
+    let _ = accept(file);
     if let Some(map) = sources().as_mut() {
-        map.insert(file.to_owned(), Source { text, index });
+        map.insert(file.to_owned(), Arc::new(Source { text, index }));
     }
 }
 
@@ -224,6 +230,7 @@ fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
     {
         return;
     }
+    crate::watched::module_ran(&file);
     if is_applying(&file) {
         return;
     }

@@ -1,7 +1,8 @@
-//! The file watcher: a background thread that reacts to completed saves under the project root
-//! (close-after-write and rename-into-place, as editors' safe writes do) at once — no debounce —
-//! coalesces bursts, and hands each changed `.py` file to the reload engine with the GIL held.
-//! Under `fever watch` it also tells the develop loop what each save did ([`Loop`]).
+//! The file watcher: a background thread that reacts to completed saves in the directories of the
+//! project's running modules (close-after-write and rename-into-place, as editors' safe writes
+//! do; which directories is `watched`'s) at once — no debounce — coalesces bursts, and hands each
+//! changed `.py` file to the reload engine with the GIL held. Under `fever watch` it also tells
+//! the develop loop what each save did ([`Loop`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,12 +15,13 @@ use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use fever_core::notice::Notice;
 use fever_core::settings::Verbosity;
 use fever_core::{Outcome, Project, ReloadEvent};
-use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RemoveKind, RenameMode};
+use notify::{Event, EventKind};
 use pyo3::prelude::*;
 
 use crate::notices;
 use crate::reload::{self, Scope};
+use crate::watched;
 
 /// The develop loop's end of the watcher (`fever watch`).
 pub struct Loop {
@@ -38,8 +40,9 @@ pub struct FileWatcher {
 }
 
 impl FileWatcher {
-    /// Watches every directory under the project root (except ignored ones) before returning, so a
-    /// save right after start-up is seen.
+    /// Watches the directories of the project's modules that ran so far before returning, and
+    /// each new one's as soon as its code runs (`watched`), so a save right after an import is
+    /// seen.
     pub fn start(
         project: Project,
         verbosity: Verbosity,
@@ -47,32 +50,22 @@ impl FileWatcher {
     ) -> notify::Result<FileWatcher> {
         let (events_tx, events_rx) = unbounded();
         // notify's inotify thread starts here: with signals blocked, like fever's own.
-        let mut watcher = crate::signals::without_signals(|| {
+        let watcher = crate::signals::without_signals(|| {
             notify::recommended_watcher(move |event| {
                 let _ = events_tx.send(event);
             })
         })?;
-        let mut dirs = 0;
-        watch_tree(&mut watcher, &project, project.canonical_root(), &mut dirs)?;
+        let root = project.canonical_root().to_path_buf();
+        watched::start(watcher, project.clone());
         if verbosity >= Verbosity::Verbose {
-            notices::emit(&Notice::Watching {
-                root: project.canonical_root().to_path_buf(),
-                directories: dirs,
-            });
+            notices::emit(&Notice::Watching { root });
         }
         let (stop, stop_rx) = unbounded();
         let thread = crate::signals::without_signals(|| {
             std::thread::Builder::new()
                 .name("fever-watcher".into())
                 .spawn(move || {
-                    watch_loop(
-                        watcher,
-                        &project,
-                        verbosity,
-                        develop.as_ref(),
-                        &events_rx,
-                        &stop_rx,
-                    );
+                    watch_loop(&project, verbosity, develop.as_ref(), &events_rx, &stop_rx);
                 })
         })
         .map_err(|e| notify::Error::generic(&e.to_string()))?;
@@ -92,32 +85,9 @@ impl Drop for FileWatcher {
     }
 }
 
-fn watch_tree(
-    watcher: &mut RecommendedWatcher,
-    project: &Project,
-    dir: &Path,
-    count: &mut usize,
-) -> notify::Result<()> {
-    watcher.watch(dir, RecursiveMode::NonRecursive)?;
-    *count += 1;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        let path = entry.path();
-        if is_dir && project.watches(&path) {
-            // A directory that vanished meanwhile is not an error.
-            let _ = watch_tree(watcher, project, &path, count);
-        }
-    }
-    Ok(())
-}
-
 type EventResult = notify::Result<Event>;
 
 fn watch_loop(
-    mut watcher: RecommendedWatcher,
     project: &Project,
     verbosity: Verbosity,
     develop: Option<&Loop>,
@@ -126,13 +96,13 @@ fn watch_loop(
 ) {
     loop {
         let first = select! {
-            recv(stop) -> _ => return leave_to_exit(watcher),
+            recv(stop) -> _ => return,
             recv(events) -> event => match event { Ok(event) => event, Err(_) => return },
         };
         let started = Instant::now();
         let mut batch = vec![first];
         batch.extend(events.try_iter());
-        for path in saved_files(&batch, project, &mut watcher, verbosity) {
+        for path in saved_files(&batch, project, verbosity) {
             let scope = match develop {
                 Some(develop) if develop.idle.load(Ordering::SeqCst) => Scope::SkipMain,
                 _ => Scope::All,
@@ -158,19 +128,10 @@ fn watch_loop(
     }
 }
 
-/// fever stops watching only when the interpreter exits. Removing the inotify watches one by one
-/// and closing the instance makes the kernel wait for a grace period each (measured: 7 ms and
-/// more at exit); the process exit releases them anyway, so the watcher is handed to it.
-fn leave_to_exit(watcher: RecommendedWatcher) {
-    std::mem::forget(watcher);
-}
-
-/// The `.py` files whose save completed in `batch` (deduplicated, in path order); also starts
-/// watching new directories.
+/// The `.py` files whose save completed in `batch` (deduplicated, in path order).
 fn saved_files(
     batch: &[EventResult],
     project: &Project,
-    watcher: &mut RecommendedWatcher,
     verbosity: Verbosity,
 ) -> BTreeSet<PathBuf> {
     let mut saved = BTreeSet::new();
@@ -182,13 +143,6 @@ fn saved_files(
                 if let Some(path) = event.paths.last() {
                     if is_python(path) && project.watches(path) {
                         saved.insert(path.clone());
-                    }
-                }
-            }
-            EventKind::Create(CreateKind::Folder | CreateKind::Any) => {
-                for path in &event.paths {
-                    if path.is_dir() && project.watches(path) {
-                        let _ = watch_tree(watcher, project, path, &mut 0);
                     }
                 }
             }

@@ -7,14 +7,17 @@
 //! - `stream.rs` (private): the record stream inside a chunk (tag bytes, varints, timestamps as
 //!   differences, snapshots stored once per trace), encoded and decoded with every field checked.
 //! - `compress.rs` (private): each chunk's stream compressed as one zstd frame.
+//! - `store.rs` (private): the snapshots a reader hands out, each distinct one once, in memory
+//!   or (for a big trace) in a temporary file whose pages are released as iteration goes.
 //! - [`meta`]: [`TraceHeader`] (who recorded what, when; rkyv-archived in the file),
 //!   [`CodeInfo`] (one entry of the code table) and [`RunStats`] (exact call counts, losses).
 //! - [`event`]: [`Event`], the typed records the tracer writes (call, return, yield, resume,
 //!   raise, unwind), and [`EventRef`], an event as the reader hands it out.
 //! - [`writer`]: [`TraceWriter`], which streams chunks while the program runs and writes the code
 //!   table and footer on [`TraceWriter::finish`]; [`AtomicFile`] for write-to-temp-then-rename.
-//! - [`reader`]: [`TraceReader`], which validates a whole file before handing out anything, and
-//!   reads a file whose recording never finished (a crash) up to its last complete chunk.
+//! - [`reader`]: [`TraceReader`], which validates a whole file before handing out anything, then
+//!   reads it chunk by chunk in bounded memory, and reads a file whose recording never finished
+//!   (a crash) up to its last complete chunk.
 //! - `error.rs`: [`TraceError`], one variant per way a trace can be unreadable or a write refused.
 //! - `ids.rs` (private): hash maps and sets keyed by code ids, with a cheap hash.
 //!
@@ -96,6 +99,7 @@ mod format;
 pub(crate) mod ids;
 pub mod meta;
 pub mod reader;
+mod store;
 mod stream;
 pub mod writer;
 

@@ -1,14 +1,20 @@
-//! [`TraceReader`]: validates a whole trace file, then hands out its contents.
+//! [`TraceReader`]: validates a whole trace file, then hands out its contents, chunk by chunk.
 //!
 //! [`TraceReader::open`] reads the file and checks everything before returning: magic, version,
 //! every checksum, every length against the file, zero padding, that every chunk decompresses
 //! to exactly the length its header says, every record of every chunk (framing, kinds, field
 //! ranges, UTF-8 of names, that every event's code id and every snapshot it refers to were
 //! defined before it, unique code ids) and the record counts, rkyv validation (bytecheck) of the
-//! trace header, and that footer, code table and chunks agree. It keeps the decompressed chunks
-//! (events take a few bytes each there, and each distinct snapshot is stored once); iteration
-//! decodes events from them again without re-validating, and hands out snapshots borrowed from
-//! them.
+//! trace header, and that footer, code table and chunks agree.
+//!
+//! Memory stays bounded by what the trace holds once, not by its length: the reader reads and
+//! decompresses one chunk at a time and keeps only the codes, the snapshots (each distinct one
+//! once: the numbered ones, and one copy of each distinct inline one) and the bodies of the
+//! records that are not events. Iteration ([`TraceReader::records`], [`TraceReader::events`])
+//! reads each chunk again from the open file into a buffer of its own, checks it against the
+//! checksum validated before, and decodes it; events borrow their snapshots from the reader.
+//! A chunk that changed on disk since (someone overwrote the file in place) ends the iteration
+//! early, and [`TraceReader::changed`] says so: what is handed out is always what was validated.
 //!
 //! A file that ends before its footer (the recorder was killed) is not an error: the reader
 //! keeps every chunk that is complete and valid and reports the rest through
@@ -16,14 +22,14 @@
 //! bytes, which a crash can leave on some file systems); a block that is all there but fails a
 //! check is an error.
 //!
-//! The file is read into memory rather than memory-mapped: the reader promises that what it
-//! validated is what it hands out, which a mapping of a file someone else can still modify
-//! cannot promise (and a file truncated under a mapping kills the process with `SIGBUS`).
+//! The file is read, never memory-mapped: a file truncated under a mapping kills the process
+//! with `SIGBUS`.
 
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -34,28 +40,73 @@ use super::format::{
     FILE_HEADER_LEN, FIRST_OPAQUE_RECORD, FOOTER_LEN, FORMAT_VERSION, MAGIC, RECORD_CODE,
     RECORD_EVENT, RECORD_STATS,
 };
-use super::stream::{decode_code, decode_stats, Decoded, Decoder};
+use super::stream::{decode_code, decode_stats, Decoded, Decoder, DecoderState, Snap};
 use super::{ArchivedTraceHeader, CodeInfo, EventRef, RunStats, TraceError, TraceHeader};
 
 use super::ids::IdMap;
+use super::store::Store;
 
 /// A validated trace file; see the [module docs](self).
 pub struct TraceReader {
-    /// Every chunk's record stream, decompressed, one after the other. Never mutated after
-    /// validation.
-    decoded: Vec<u8>,
-    /// Byte ranges in `decoded` of the snapshots events define, by number.
-    snapshots: Vec<(usize, usize)>,
+    /// Where the blocks are read again from.
+    source: Source,
+    /// The snapshots and record bodies iteration hands out.
+    store: Store,
     file_len: u64,
     header: TraceHeader,
     codes: Vec<CodeInfo>,
     code_index: IdMap<usize>,
-    /// Ranges of the record chunks in `decoded`, in file order.
-    chunks: Vec<(usize, usize)>,
+    /// The record chunks, in file order.
+    chunks: Vec<Chunk>,
     record_count: u64,
     event_count: u64,
     incomplete: Option<Incomplete>,
     stats: Option<RunStats>,
+    /// The earliest and the latest timestamp of the events.
+    time_range: Option<(u64, u64)>,
+    /// The first chunk found changed on disk while iterating, and its offset.
+    changed: Mutex<Option<(u32, u64)>>,
+}
+
+/// Where the bytes of the trace are.
+enum Source {
+    /// The file opened, read again at each iteration.
+    File(Mutex<File>),
+    /// A trace held in memory.
+    Memory(Vec<u8>),
+}
+
+impl Source {
+    /// Fills `buf` with the bytes at `offset`, which the caller knows are within the file.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            Source::File(file) => {
+                let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
+                file.seek(SeekFrom::Start(offset))?;
+                file.read_exact(buf)
+            }
+            Source::Memory(bytes) => {
+                let range = usize::try_from(offset)
+                    .ok()
+                    .and_then(|start| Some(start..start.checked_add(buf.len())?))
+                    .and_then(|range| bytes.get(range))
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+                buf.copy_from_slice(range);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A record chunk: where it is and what it held when validated.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    index: u32,
+    /// Offset of its block header.
+    offset: u64,
+    block: BlockHeader,
+    /// Snapshots the trace numbered before this chunk.
+    defined_before: usize,
 }
 
 /// How much of a trace whose recording did not finish could be read.
@@ -90,30 +141,26 @@ impl TraceReader {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
         let mut file = File::open(path)?;
         let len = file.metadata()?.len();
-        let mut data = AlignedVec::<16>::new();
-        data.extend_from_reader(&mut file.by_ref().take(PREAMBLE_LEN as u64))?;
-        check_preamble(&data)?;
-        if let Ok(len) = usize::try_from(len) {
-            // One byte more than the file: reading to the end must not grow (and zero) the buffer.
-            data.reserve(len.saturating_sub(data.len()) + 1);
-        }
-        data.extend_from_reader(&mut file)?;
-        Self::from_aligned(&data)
+        let mut preamble = Vec::new();
+        file.by_ref()
+            .take(PREAMBLE_LEN as u64)
+            .read_to_end(&mut preamble)?;
+        check_preamble(&preamble)?;
+        Self::validate(Source::File(Mutex::new(file)), len)
     }
 
     /// Validates a trace held in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TraceError> {
-        let mut data = AlignedVec::<16>::with_capacity(bytes.len());
-        data.extend_from_slice(bytes);
-        Self::from_aligned(&data)
+        Self::validate(Source::Memory(bytes.to_vec()), bytes.len() as u64)
     }
 
-    fn from_aligned(data: &[u8]) -> Result<Self, TraceError> {
-        let scan = scan(data)?;
+    fn validate(source: Source, len: u64) -> Result<Self, TraceError> {
+        let mut scan = scan(&source, len)?;
+        scan.store.finish()?;
         Ok(Self {
-            decoded: scan.decoded,
-            snapshots: scan.snapshots,
-            file_len: data.len() as u64,
+            source,
+            store: scan.store,
+            file_len: len,
             header: scan.header,
             code_index: scan.code_index,
             codes: scan.codes,
@@ -122,6 +169,8 @@ impl TraceReader {
             event_count: scan.events,
             incomplete: scan.incomplete,
             stats: scan.stats,
+            time_range: scan.time_range,
+            changed: Mutex::new(None),
         })
     }
 
@@ -175,13 +224,21 @@ impl TraceReader {
         self.event_count
     }
 
+    /// The earliest and the latest timestamp of the events, if there are any.
+    pub fn time_range(&self) -> Option<(u64, u64)> {
+        self.time_range
+    }
+
     /// Every record, in file order: events, code announcements, run statistics and opaque
     /// records.
     pub fn records(&self) -> Records<'_> {
         Records {
             reader: self,
-            decoder: Decoder::new(&self.decoded, 0),
-            chunks: self.chunks.iter(),
+            next_chunk: 0,
+            buf: Vec::new(),
+            payload: Vec::new(),
+            decoder: Decoder::new(&[], 0).state(),
+            others: 0,
             codes: 0,
         }
     }
@@ -191,6 +248,34 @@ impl TraceReader {
         Events {
             records: self.records(),
         }
+    }
+
+    /// The error that ended an iteration early: a chunk of the file changed on disk after it
+    /// was validated. `None` while every iteration saw the trace as validated.
+    pub fn changed(&self) -> Option<TraceError> {
+        let changed = *self.changed.lock().unwrap_or_else(PoisonError::into_inner);
+        changed.map(|(chunk, offset)| TraceError::ChangedWhileRead { chunk, offset })
+    }
+
+    /// Reads chunk `chunk` again into `buf`, decompressed, with `payload` as scratch space;
+    /// false (and noted for [`Self::changed`]) if it is not what was validated.
+    fn load_chunk(&self, chunk: &Chunk, payload: &mut Vec<u8>, buf: &mut Vec<u8>) -> bool {
+        let block = &chunk.block;
+        payload.resize(block.payload_len as usize, 0);
+        buf.clear();
+        let ok = self
+            .source
+            .read_at(chunk.offset + BLOCK_HEADER_LEN as u64, payload)
+            .is_ok()
+            && checksum(payload) == block.payload_xxh3
+            && decompress_into(block.codec, payload, block.raw_len as usize, buf).is_ok();
+        if !ok {
+            self.changed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert((chunk.index, chunk.offset));
+        }
+        ok
     }
 }
 
@@ -248,49 +333,105 @@ impl fmt::Debug for Record<'_> {
 }
 
 /// Iterator over the records of a [`TraceReader`]; see [`TraceReader::records`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Records<'a> {
     reader: &'a TraceReader,
-    decoder: Decoder<'a>,
-    chunks: std::slice::Iter<'a, (usize, usize)>,
+    /// The chunk to read when `buf` is used up.
+    next_chunk: usize,
+    /// The current chunk, decompressed.
+    buf: Vec<u8>,
+    /// Scratch space for a chunk as stored.
+    payload: Vec<u8>,
+    decoder: DecoderState,
+    /// Non-event records seen so far: the next one's body is `store.others[others]`.
+    others: usize,
     /// Code records seen so far: the next one is `reader.codes[codes]`.
     codes: usize,
+}
+
+impl fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Records")
+            .field("next_chunk", &self.next_chunk)
+            .field("records_seen", &self.others)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Records<'_> {
+    fn stop(&mut self) {
+        self.next_chunk = self.reader.chunks.len();
+        self.buf.clear();
+        self.decoder = Decoder::new(&[], 0).state();
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 
     fn next(&mut self) -> Option<Record<'a>> {
+        let reader = self.reader;
         while self.decoder.is_done() {
-            let &(start, end) = self.chunks.next()?;
-            self.decoder.start_chunk(start, end);
+            let chunk = reader.chunks.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            reader.store.release();
+            if !reader.load_chunk(chunk, &mut self.payload, &mut self.buf) {
+                self.stop();
+                return None;
+            }
+            let mut decoder = Decoder::new(&self.buf, chunk.defined_before);
+            decoder.start_chunk(0, self.buf.len());
+            self.decoder = decoder.state();
         }
+        let store = &reader.store;
+        let mut decoder = Decoder::resume(&self.buf, self.decoder);
         // Everything was validated by `scan`; a failure here cannot happen and ends iteration.
-        let Ok(decoded) = self.decoder.next(&self.reader.snapshots) else {
-            self.chunks = [].iter();
-            self.decoder = Decoder::new(&[], 0);
-            return None;
-        };
-        Some(match decoded {
-            Decoded::Event { event, .. } => Record {
-                kind: RECORD_EVENT,
-                body: &[],
-                event: Some(event),
-                code: None,
-            },
-            Decoded::Other { kind, body } => {
+        let record = match decoder.next() {
+            Ok(Decoded::Event { event, snap }) => {
+                let snapshot = match snap {
+                    Snap::None => None,
+                    Snap::Inline(bytes) => store.inline(bytes),
+                    Snap::Define(_, n) | Snap::Ref(n) => {
+                        store.numbered.get(n).map(|range| store.get(*range))
+                    }
+                };
+                let event = EventRef {
+                    kind: event.kind,
+                    code: event.code,
+                    flags: event.flags,
+                    thread: event.thread,
+                    t_ns: event.t_ns,
+                    snapshot,
+                };
+                let had = !matches!(snap, Snap::None);
+                (had == snapshot.is_some()).then_some(Record {
+                    kind: RECORD_EVENT,
+                    body: &[],
+                    event: Some(event),
+                    code: None,
+                })
+            }
+            Ok(Decoded::Other { kind, .. }) => {
+                let body = store.others.get(self.others).map(|range| store.get(*range));
+                self.others += 1;
                 let code = (kind == RECORD_CODE).then(|| {
                     self.codes += 1;
-                    self.reader.codes.get(self.codes - 1)
+                    reader.codes.get(self.codes - 1)
                 });
-                Record {
+                body.map(|body| Record {
                     kind,
                     body,
                     event: None,
                     code: code.flatten(),
-                }
+                })
             }
-        })
+            Err(_) => None,
+        };
+        self.decoder = decoder.state();
+        if record.is_none() {
+            self.stop();
+        }
+        record
     }
 }
 
@@ -311,32 +452,6 @@ impl<'a> Iterator for Events<'a> {
 }
 
 impl std::iter::FusedIterator for Events<'_> {}
-
-/// What `scan` found in a file.
-struct Scan {
-    decoded: Vec<u8>,
-    snapshots: Vec<(usize, usize)>,
-    header: TraceHeader,
-    codes: Vec<CodeInfo>,
-    code_index: IdMap<usize>,
-    chunks: Vec<(usize, usize)>,
-    records: u64,
-    events: u64,
-    incomplete: Option<Incomplete>,
-    stats: Option<RunStats>,
-}
-
-impl Scan {
-    /// The scan stopped at `readable`, the end of the last complete block, for lack of bytes.
-    fn incomplete(mut self, readable: usize, file_len: usize) -> Self {
-        self.incomplete = Some(Incomplete {
-            file_len: file_len as u64,
-            readable_len: readable as u64,
-            chunks: self.chunks.len() as u64,
-        });
-        self
-    }
-}
 
 fn is_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
@@ -381,34 +496,104 @@ fn check_preamble(data: &[u8]) -> Result<(), TraceError> {
     }
 }
 
-/// Validates everything in `data`, a whole trace file.
-fn scan(data: &[u8]) -> Result<Scan, TraceError> {
-    let len = data.len();
-    let truncated = || TraceError::Truncated(len as u64);
-    check_preamble(data)?;
-    let fixed = FileHeader::decode(array_at(data, 0).ok_or_else(truncated)?)
+/// What `scan` found in a file.
+struct Scan {
+    store: Store,
+    header: TraceHeader,
+    codes: Vec<CodeInfo>,
+    code_index: IdMap<usize>,
+    chunks: Vec<Chunk>,
+    records: u64,
+    events: u64,
+    incomplete: Option<Incomplete>,
+    stats: Option<RunStats>,
+    time_range: Option<(u64, u64)>,
+}
+
+impl Scan {
+    /// The scan stopped at `readable`, the end of the last complete block, for lack of bytes.
+    fn incomplete(mut self, readable: u64, file_len: u64) -> Self {
+        self.incomplete = Some(Incomplete {
+            file_len,
+            readable_len: readable,
+            chunks: self.chunks.len() as u64,
+        });
+        self
+    }
+}
+
+/// `len` bytes at `offset` of `source`, or `None` when the file (of `file_len` bytes) ends
+/// first.
+fn read_exact(
+    source: &Source,
+    offset: u64,
+    len: usize,
+    file_len: u64,
+    buf: &mut Vec<u8>,
+) -> Result<bool, TraceError> {
+    let end = offset.checked_add(len as u64).ok_or_else(too_large)?;
+    if end > file_len {
+        return Ok(false);
+    }
+    buf.resize(len, 0);
+    source.read_at(offset, buf)?;
+    Ok(true)
+}
+
+/// Whether the bytes of `source` from `offset` to `file_len` are all zero.
+fn zero_from(source: &Source, offset: u64, file_len: u64) -> Result<bool, TraceError> {
+    let mut buf = Vec::new();
+    let mut at = offset;
+    while at < file_len {
+        let n = usize::try_from((file_len - at).min(1 << 20)).map_err(|_| too_large())?;
+        read_exact(source, at, n, file_len, &mut buf)?;
+        if !is_zero(&buf) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+/// Validates everything in `source`, a whole trace file of `len` bytes.
+fn scan(source: &Source, len: u64) -> Result<Scan, TraceError> {
+    let truncated = || TraceError::Truncated(len);
+    let mut buf = Vec::new();
+    let head = usize::try_from(len.min(FILE_HEADER_LEN as u64)).map_err(|_| too_large())?;
+    read_exact(source, 0, head, len, &mut buf)?;
+    check_preamble(&buf)?;
+    let fixed = FileHeader::decode(array_at(&buf, 0).ok_or_else(truncated)?)
         .ok_or(TraceError::CorruptFileHeader)?;
 
+    let header_len = to_usize(fixed.header_len)?;
     let header_end = FILE_HEADER_LEN
-        .checked_add(to_usize(fixed.header_len)?)
+        .checked_add(header_len)
         .ok_or_else(too_large)?;
     let header_padded = align_up(header_end).ok_or_else(too_large)?;
-    let archived = data
-        .get(FILE_HEADER_LEN..header_end)
-        .ok_or_else(truncated)?;
-    let padding = data.get(header_end..header_padded).ok_or_else(truncated)?;
-    if checksum(archived) != fixed.header_xxh3 {
+    if !read_exact(
+        source,
+        FILE_HEADER_LEN as u64,
+        header_padded - FILE_HEADER_LEN,
+        len,
+        &mut buf,
+    )? {
+        return Err(truncated());
+    }
+    let (archived_bytes, padding) = buf.split_at(header_len);
+    if checksum(archived_bytes) != fixed.header_xxh3 {
         return Err(TraceError::CorruptTraceHeader("checksum mismatch".into()));
     }
     if !is_zero(padding) {
         return Err(TraceError::CorruptTraceHeader("non-zero padding".into()));
     }
-    let header = rkyv::access::<ArchivedTraceHeader, rancor::Error>(archived)
+    // rkyv reads the archive in place: it needs the alignment the file gives it.
+    let mut archived = AlignedVec::<16>::with_capacity(header_len);
+    archived.extend_from_slice(archived_bytes);
+    let header = rkyv::access::<ArchivedTraceHeader, rancor::Error>(&archived)
         .map_err(|e| TraceError::CorruptTraceHeader(e.to_string()))?;
 
     let mut scan = Scan {
-        decoded: Vec::new(),
-        snapshots: Vec::new(),
+        store: Store::default(),
         header: TraceHeader::from(header),
         codes: Vec::new(),
         code_index: IdMap::default(),
@@ -417,47 +602,47 @@ fn scan(data: &[u8]) -> Result<Scan, TraceError> {
         events: 0,
         incomplete: None,
         stats: None,
+        time_range: None,
     };
-    let mut pos = header_padded;
+    let mut raw = Vec::new();
+    let mut pos = header_padded as u64;
     let mut index: u32 = 0;
     loop {
-        let rest = data.get(pos..).unwrap_or_default();
-        let Some(raw) = array_at::<BLOCK_HEADER_LEN>(data, pos) else {
+        if !read_exact(source, pos, BLOCK_HEADER_LEN, len, &mut buf)? {
             // End of file at a block boundary or inside a block header.
             return Ok(scan.incomplete(pos, len));
-        };
-        let Some(block) = BlockHeader::decode(raw) else {
-            if is_zero(rest) {
+        }
+        let Some(block) = BlockHeader::decode(array_at(&buf, 0).ok_or_else(truncated)?) else {
+            if zero_from(source, pos, len)? {
                 return Ok(scan.incomplete(pos, len));
             }
             return Err(TraceError::CorruptChunkHeader {
                 chunk: index,
-                offset: pos as u64,
+                offset: pos,
             });
         };
         if block.index != index {
             return Err(TraceError::ChunkOutOfSequence {
                 expected: index,
                 found: block.index,
-                offset: pos as u64,
+                offset: pos,
             });
         }
-        let payload_start = pos.checked_add(BLOCK_HEADER_LEN).ok_or_else(too_large)?;
-        let payload_end = payload_start
-            .checked_add(to_usize(block.payload_len)?)
+        let payload_len = to_usize(block.payload_len)?;
+        let padded = align_up(payload_len).ok_or_else(too_large)?;
+        let payload_start = pos + BLOCK_HEADER_LEN as u64;
+        let block_end = payload_start
+            .checked_add(padded as u64)
             .ok_or_else(too_large)?;
-        let block_end = align_up(payload_end).ok_or_else(too_large)?;
-        let (Some(payload), Some(padding)) = (
-            data.get(payload_start..payload_end),
-            data.get(payload_end..block_end),
-        ) else {
+        if !read_exact(source, payload_start, padded, len, &mut buf)? {
             // End of file inside this block.
             return Ok(scan.incomplete(pos, len));
-        };
+        }
+        let (payload, padding) = buf.split_at(payload_len);
         if checksum(payload) != block.payload_xxh3 {
             return Err(TraceError::ChunkChecksum {
                 chunk: index,
-                offset: pos as u64,
+                offset: pos,
             });
         }
         if block.kind == CHUNK_KIND {
@@ -468,21 +653,22 @@ fn scan(data: &[u8]) -> Result<Scan, TraceError> {
                     detail: "non-zero padding after the chunk".into(),
                 });
             }
-            let start = scan.decoded.len();
-            decompress_into(
-                block.codec,
-                payload,
-                to_usize(block.raw_len)?,
-                &mut scan.decoded,
-            )
-            .map_err(|detail| TraceError::CorruptRecord {
-                chunk: index,
-                record: 0,
-                detail,
-            })?;
-            let end = scan.decoded.len();
-            scan_chunk(start, end, index, block.count, &mut scan)?;
-            scan.chunks.push((start, end));
+            raw.clear();
+            decompress_into(block.codec, payload, to_usize(block.raw_len)?, &mut raw).map_err(
+                |detail| TraceError::CorruptRecord {
+                    chunk: index,
+                    record: 0,
+                    detail,
+                },
+            )?;
+            let defined_before = scan.store.numbered.len();
+            scan_chunk(&raw, index, block.count, &mut scan)?;
+            scan.chunks.push(Chunk {
+                index,
+                offset: pos,
+                block,
+                defined_before,
+            });
             index = index.checked_add(1).ok_or_else(too_large)?;
             pos = block_end;
             continue;
@@ -492,14 +678,15 @@ fn scan(data: &[u8]) -> Result<Scan, TraceError> {
             return Err(TraceError::CorruptCodeTable("non-zero padding".into()));
         }
         check_code_table(&block, payload, &scan.codes)?;
-        return match data.get(block_end..).unwrap_or_default().len() {
-            n if n < FOOTER_LEN => Ok(scan.incomplete(block_end, len)),
-            FOOTER_LEN => {
-                let footer = Footer::decode(array_at(data, block_end).ok_or_else(truncated)?)
+        return match len.saturating_sub(block_end) {
+            n if n < FOOTER_LEN as u64 => Ok(scan.incomplete(block_end, len)),
+            n if n == FOOTER_LEN as u64 => {
+                read_exact(source, block_end, FOOTER_LEN, len, &mut buf)?;
+                let footer = Footer::decode(array_at(&buf, 0).ok_or_else(truncated)?)
                     .map_err(|e| TraceError::CorruptFooter(e.into()))?;
                 let expected = Footer {
-                    code_table_offset: pos as u64,
-                    code_table_len: (block_end - pos) as u64,
+                    code_table_offset: pos,
+                    code_table_len: block_end - pos,
                     code_table_xxh3: block.payload_xxh3,
                     chunk_count: u64::from(index),
                     record_count: scan.records,
@@ -512,23 +699,17 @@ fn scan(data: &[u8]) -> Result<Scan, TraceError> {
                 Ok(scan)
             }
             _ => Err(TraceError::TrailingData(
-                block_end.saturating_add(FOOTER_LEN) as u64,
+                block_end.saturating_add(FOOTER_LEN as u64),
             )),
         };
     }
 }
 
-/// Validates the records of chunk `chunk`, decompressed at `scan.decoded[start..end]`, and adds
-/// its codes, snapshots and counts to `scan`.
-fn scan_chunk(
-    start: usize,
-    end: usize,
-    chunk: u32,
-    count: u32,
-    scan: &mut Scan,
-) -> Result<(), TraceError> {
-    let mut decoder = Decoder::new(&scan.decoded, scan.snapshots.len());
-    decoder.start_chunk(start, end);
+/// Validates the records of chunk `chunk`, decompressed in `raw`, and adds its codes,
+/// snapshots, record bodies and counts to `scan`.
+fn scan_chunk(raw: &[u8], chunk: u32, count: u32, scan: &mut Scan) -> Result<(), TraceError> {
+    let mut decoder = Decoder::new(raw, scan.store.numbered.len());
+    decoder.start_chunk(0, raw.len());
     let mut record: u32 = 0;
     while !decoder.is_done() {
         let corrupt = |detail: String| TraceError::CorruptRecord {
@@ -536,15 +717,32 @@ fn scan_chunk(
             record,
             detail,
         };
-        match decoder.next(&scan.snapshots).map_err(corrupt)? {
-            Decoded::Event { event, defined } => {
+        let decoded = decoder.next().map_err(corrupt)?;
+        if let Decoded::Other { body, .. } = decoded {
+            let range = scan.store.add(body);
+            scan.store.others.push(range);
+        }
+        match decoded {
+            Decoded::Event { event, snap } => {
                 if !scan.code_index.contains_key(&event.code()) {
                     return Err(TraceError::UnknownCode {
                         chunk,
                         code: event.code(),
                     });
                 }
-                scan.snapshots.extend(defined);
+                match snap {
+                    Snap::Define(bytes, _) => {
+                        let range = scan.store.add(bytes);
+                        scan.store.numbered.push(range);
+                    }
+                    Snap::Inline(bytes) => scan.store.add_inline(bytes),
+                    Snap::None | Snap::Ref(_) => {}
+                }
+                let t = event.t_ns();
+                scan.time_range = Some(
+                    scan.time_range
+                        .map_or((t, t), |(first, last)| (first.min(t), last.max(t))),
+                );
                 scan.events += 1;
             }
             Decoded::Other {
@@ -610,7 +808,7 @@ fn check_code_table(
     decoder.start_chunk(0, raw.len());
     let mut entries = 0usize;
     while !decoder.is_done() {
-        let entry = match decoder.next(&[]).map_err(corrupt)? {
+        let entry = match decoder.next().map_err(corrupt)? {
             Decoded::Other {
                 kind: RECORD_CODE,
                 body,
@@ -641,6 +839,86 @@ fn check_code_table(
 #[cfg(test)]
 mod tests {
     use super::TraceReader;
+    use crate::trace::{CodeInfo, Event, TraceError, TraceHeader, TraceWriter};
+
+    /// A trace of `n` calls with distinct, repeated and short snapshots, in small chunks.
+    fn varied_trace(n: u64) -> (Vec<u8>, Vec<Event>) {
+        let mut w = TraceWriter::with_chunk_size(Vec::new(), &TraceHeader::default(), 512).unwrap();
+        w.add_code(CodeInfo {
+            id: 1,
+            module: "m".into(),
+            qualname: "f".into(),
+            file: "m.py".into(),
+            first_line: 1,
+            code_hash: 0,
+        })
+        .unwrap();
+        let mut events = Vec::new();
+        for i in 0..n {
+            let distinct = format!("distinct snapshot number {i}").into_bytes();
+            let repeated = b"the same snapshot every time".to_vec();
+            events.push(Event::Call {
+                thread: 1,
+                code: 1,
+                t_ns: i * 10,
+                args: Some(if i % 3 == 0 { repeated } else { distinct }),
+            });
+            events.push(Event::Return {
+                thread: 1,
+                code: 1,
+                flags: 0,
+                t_ns: i * 10 + 5,
+                value: Some(vec![
+                    u8::try_from(i % 5).unwrap();
+                    usize::try_from(i % 7).unwrap()
+                ]),
+            });
+        }
+        for event in &events {
+            w.write_event(event).unwrap();
+        }
+        (w.finish().unwrap(), events)
+    }
+
+    #[test]
+    fn snapshots_beyond_the_memory_budget_read_back_the_same_from_the_file() {
+        // Unit tests keep 4 KiB in memory: this trace's snapshots go to the temporary file.
+        let (bytes, events) = varied_trace(2000);
+        let path = std::env::temp_dir().join(format!("fever-spill-{}.trace", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        for reader in [
+            TraceReader::open(&path).unwrap(),
+            TraceReader::from_bytes(&bytes).unwrap(),
+        ] {
+            assert!(reader.chunk_count() > 10);
+            for _ in 0..2 {
+                let read: Vec<Event> = reader.events().map(Event::from).collect();
+                assert_eq!(read, events);
+            }
+            assert_eq!(reader.time_range(), Some((0, 19_995)));
+            assert!(reader.changed().is_none());
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_chunk_changed_on_disk_after_validation_ends_iteration_with_an_error() {
+        let (mut bytes, events) = varied_trace(500);
+        let path = std::env::temp_dir().join(format!("fever-changed-{}.trace", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let reader = TraceReader::open(&path).unwrap();
+        // Overwrite a byte in the middle of the file, in place.
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let read = reader.events().count();
+        assert!(read < events.len(), "{read} of {} events", events.len());
+        assert!(matches!(
+            reader.changed(),
+            Some(TraceError::ChangedWhileRead { .. })
+        ));
+        std::fs::remove_file(&path).unwrap();
+    }
 
     /// How zstd levels and LZ4 compare on the record streams of a real trace, at several chunk
     /// sizes. Run with `FEVER_TRACE=PATH cargo test --release -p fever-core --lib
@@ -652,7 +930,12 @@ mod tests {
         use std::time::Instant;
         let path = std::env::var("FEVER_TRACE").expect("FEVER_TRACE=path of a trace");
         let r = TraceReader::open(&path).unwrap();
-        let raw = &r.decoded;
+        let mut raw = Vec::new();
+        let (mut payload, mut buf) = (Vec::new(), Vec::new());
+        for chunk in &r.chunks {
+            assert!(r.load_chunk(chunk, &mut payload, &mut buf));
+            raw.extend_from_slice(&buf);
+        }
         println!(
             "{path}: {} bytes on disk, {} bytes of record stream, {} events",
             r.file_len(),

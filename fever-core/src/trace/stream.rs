@@ -327,19 +327,45 @@ pub(crate) fn decode_stats(body: &[u8]) -> Result<RunStats, String> {
 }
 
 /// One decoded record.
+/// Where an event's snapshot is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Snap<'a> {
+    /// None recorded.
+    None,
+    /// These bytes, not numbered.
+    Inline(&'a [u8]),
+    /// These bytes, which get this snapshot number.
+    Define(&'a [u8], usize),
+    /// The snapshot with this number, defined earlier in the trace.
+    Ref(usize),
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Decoded<'a> {
-    /// An event; `defined` is the byte range (in the decoded buffer) of the snapshot it numbered.
-    Event {
-        event: EventRef<'a>,
-        defined: Option<(usize, usize)>,
-    },
+    /// An event (its snapshot not filled in) and where its snapshot is.
+    Event { event: EventRef<'a>, snap: Snap<'a> },
     /// Any other record.
     Other { kind: u32, body: &'a [u8] },
 }
 
-/// The reader's side: decodes the records of a buffer that holds every decoded chunk of the
-/// trace (snapshot ranges are offsets into that buffer), one chunk after the other.
+/// A [`Decoder`]'s position, kept apart from the buffer it decodes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecoderState {
+    at: usize,
+    end: usize,
+    previous: Previous,
+    defined: usize,
+}
+
+impl DecoderState {
+    /// Whether the chunk is used up.
+    pub fn is_done(&self) -> bool {
+        self.at >= self.end
+    }
+}
+
+/// The reader's side: decodes the records of one decompressed chunk after the other; knows how
+/// many snapshots the trace defined before, so it checks every reference.
 #[derive(Debug, Clone)]
 pub(crate) struct Decoder<'a> {
     buf: &'a [u8],
@@ -362,6 +388,27 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Where the decoder is, to [`Decoder::resume`] it later over the same buffer.
+    pub fn state(&self) -> DecoderState {
+        DecoderState {
+            at: self.at,
+            end: self.end,
+            previous: self.previous,
+            defined: self.defined,
+        }
+    }
+
+    /// A decoder of `buf` where [`Decoder::state`] left one over it.
+    pub fn resume(buf: &'a [u8], state: DecoderState) -> Self {
+        Self {
+            buf,
+            at: state.at,
+            end: state.end,
+            previous: state.previous,
+            defined: state.defined,
+        }
+    }
+
     /// Continues with the chunk at `buf[start..end]`.
     pub fn start_chunk(&mut self, start: usize, end: usize) {
         self.at = start;
@@ -374,10 +421,8 @@ impl<'a> Decoder<'a> {
         self.at >= self.end
     }
 
-    /// The next record of the chunk, given the trace's snapshots (`snapshots[n]` is the byte
-    /// range of snapshot `n`; while validating, the caller adds each one an event defines before
-    /// the next call).
-    pub fn next(&mut self, snapshots: &[(usize, usize)]) -> Result<Decoded<'a>, String> {
+    /// The next record of the chunk.
+    pub fn next(&mut self) -> Result<Decoded<'a>, String> {
         let buf = self.buf.get(..self.end).unwrap_or_default();
         let mut c = Cursor {
             bytes: buf,
@@ -425,16 +470,13 @@ impl<'a> Decoder<'a> {
         } else {
             0
         };
-        let mut defined = None;
-        let snapshot = match mode {
-            SNAP_NONE => None,
-            SNAP_INLINE | SNAP_DEFINE => {
-                let s = c.bytes()?;
-                if mode == SNAP_DEFINE {
-                    defined = Some((c.at - s.len(), c.at));
-                    self.defined += 1;
-                }
-                Some(s)
+        let snap = match mode {
+            SNAP_NONE => Snap::None,
+            SNAP_INLINE => Snap::Inline(c.bytes()?),
+            SNAP_DEFINE => {
+                let bytes = c.bytes()?;
+                self.defined += 1;
+                Snap::Define(bytes, self.defined - 1)
             }
             _ => {
                 let back = c.varint()?;
@@ -444,15 +486,7 @@ impl<'a> Decoder<'a> {
                     .ok_or_else(|| {
                         format!("refers to snapshot -{back}, which was never defined")
                     })?;
-                let &(start, end) = usize::try_from(n)
-                    .ok()
-                    .and_then(|n| snapshots.get(n))
-                    .ok_or_else(|| "snapshot number out of range".to_owned())?;
-                Some(
-                    self.buf
-                        .get(start..end)
-                        .ok_or_else(|| "snapshot outside the trace".to_owned())?,
-                )
+                Snap::Ref(usize::try_from(n).map_err(|_| "snapshot number out of range")?)
             }
         };
         self.at = c.at;
@@ -464,9 +498,9 @@ impl<'a> Decoder<'a> {
                 flags,
                 thread,
                 t_ns,
-                snapshot,
+                snapshot: None,
             },
-            defined,
+            snap,
         })
     }
 }
@@ -482,9 +516,18 @@ mod tests {
         d.start_chunk(0, buf.len());
         let mut out = Vec::new();
         while !d.is_done() {
-            match d.next(&snapshots).unwrap() {
-                Decoded::Event { event, defined } => {
-                    snapshots.extend(defined);
+            match d.next().unwrap() {
+                Decoded::Event { mut event, snap } => {
+                    event.snapshot = match snap {
+                        Snap::None => None,
+                        Snap::Inline(bytes) => Some(bytes),
+                        Snap::Define(bytes, n) => {
+                            assert_eq!(n, snapshots.len());
+                            snapshots.push(bytes);
+                            Some(bytes)
+                        }
+                        Snap::Ref(n) => Some(snapshots[n]),
+                    };
                     out.push(Event::from(event));
                 }
                 Decoded::Other { .. } => {}

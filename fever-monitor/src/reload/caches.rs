@@ -24,12 +24,19 @@ pub fn clear_wrappers(function: &Bound<'_, PyAny>) -> PyResult<usize> {
         candidates.push(value);
     }
     let mut cleared = 0;
+    // Optional lookups: a module of thousands of plain functions raises no AttributeError per
+    // function (Python 3.13+ skips creating it), so this costs little per save.
     for candidate in candidates {
-        let wrapper = match candidate.getattr(pyo3::intern!(py, "__func__")) {
-            Ok(inner) => inner,
-            Err(_) => candidate,
-        };
-        if wraps(&wrapper, function) && wrapper.hasattr(pyo3::intern!(py, "cache_clear"))? {
+        let wrapper = candidate
+            .getattr_opt(pyo3::intern!(py, "__func__"))
+            .ok()
+            .flatten()
+            .unwrap_or(candidate);
+        if wrapper
+            .getattr_opt(pyo3::intern!(py, "cache_clear"))
+            .is_ok_and(|clear| clear.is_some())
+            && wraps(&wrapper, function)
+        {
             wrapper.call_method0(pyo3::intern!(py, "cache_clear"))?;
             cleared += 1;
         }
@@ -41,10 +48,10 @@ pub fn clear_wrappers(function: &Bound<'_, PyAny>) -> PyResult<usize> {
 fn wraps(wrapper: &Bound<'_, PyAny>, function: &Bound<'_, PyAny>) -> bool {
     let mut current = wrapper.clone();
     for _ in 0..8 {
-        match current.getattr(pyo3::intern!(wrapper.py(), "__wrapped__")) {
-            Ok(inner) if inner.is(function) => return true,
-            Ok(inner) => current = inner,
-            Err(_) => return false,
+        match current.getattr_opt(pyo3::intern!(wrapper.py(), "__wrapped__")) {
+            Ok(Some(inner)) if inner.is(function) => return true,
+            Ok(Some(inner)) => current = inner,
+            _ => return false,
         }
     }
     false

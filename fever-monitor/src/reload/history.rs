@@ -61,7 +61,7 @@ pub struct Undone {
 /// was undone (nothing to undo, the file changed behind the history, the text no longer applies).
 pub fn undo(py: Python<'_>) -> Result<Undone, String> {
     let entry = history()
-        .take_last(|file| sources::get(file).map(|s| s.text))
+        .take_last(|file| sources::get(file).map(|s| s.text.clone()))
         .map_err(|err: UndoError| err.to_string())?;
     let loaded = modules::running(py, Path::new(&entry.file));
     if loaded.is_empty() {

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use fever_core::source::bound_names;
-use fever_core::{plan_reload, Index, Outcome, Rebinds, ReloadEvent};
+use fever_core::{reindex, Outcome, Rebinds, Reindexed, ReloadEvent};
 use pyo3::prelude::*;
 
 use crate::sources;
@@ -113,7 +113,7 @@ fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, Rel
     if running.text == text {
         return Ok(Outcome::default());
     }
-    let plan = plan_reload(&running.index, &Index::build(&text));
+    let plan = reindex(&running.index, &running.text, &text).plan;
     Ok(Outcome {
         changed: true,
         rebinds: rebinds(&plan, &text),
@@ -169,20 +169,19 @@ fn reload_bytes(
             ..Outcome::default()
         });
     }
-    let index = Index::build(&text);
+    let Reindexed { index, plan } = reindex(&running.index, &running.text, &text);
     if index.broken.is_some() {
         if let Some(event) = compile::whole_file_error(py, &text, file, &display) {
             return Err(event);
         }
     }
-    let plan = plan_reload(&running.index, &index);
     let mut events = Vec::new();
     for module in modules {
         events.append(&mut apply::apply(py, module, &text, &plan, &display)?);
     }
     let rebinds = rebinds(&plan, &text);
     history::record(file, &running.text, &text);
-    sources::set(file, text);
+    sources::replace(file, text, index);
     Ok(Outcome {
         events,
         changed: true,

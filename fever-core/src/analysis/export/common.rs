@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use crate::analysis::spans::Thread;
-use crate::analysis::summary::time_range;
 use crate::analysis::text;
 use crate::trace::{CodeInfo, TraceReader};
 
@@ -42,7 +41,7 @@ impl<'r> Context<'r> {
             positions: codes.iter().enumerate().map(|(i, c)| (c.id, i)).collect(),
             pid: reader.header().pid.clamp(1, MAX_ID),
             main: text::main_thread(reader.header()),
-            origin: time_range(reader.events()).map_or(0, |(first, _)| first),
+            origin: reader.time_range().map_or(0, |(first, _)| first),
             argv: &reader.header().argv,
             command: std::iter::once("python")
                 .chain(reader.header().argv.iter().map(String::as_str))
