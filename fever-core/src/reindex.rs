@@ -162,15 +162,18 @@ mod tests {
     use super::*;
 
     fn module(n: usize, target: &str) -> String {
+        use std::fmt::Write as _;
         let mut out = String::from("import math\n\n");
         for i in 0..n {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "def f{i}(x):\n    y = x * {i} + 1\n    return math.sqrt(y) + {i}\n\n"
-            ));
+            );
         }
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "class C:\n    def m(self):\n        return {target}\n\n\ndef target():\n    return {target}\n"
-        ));
+        );
         out
     }
 
