@@ -246,6 +246,25 @@ class FeverProcess:
         if close:
             self.proc.stdin.close()
 
+    def wait_asleep(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Waits until the main thread is blocked in `time.sleep` (its kernel wait channel names
+        nanosleep). A signal sent sooner, between CPython's last check for pending signals and the
+        sleep's system call, is only handled when the sleep ends: CPython's own race, which 3.14
+        and 3.15 widen to the whole return of a call with keyword arguments such as
+        `print(..., flush=True)`. Returns at once where the kernel hides wait channels."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                channel = Path(f"/proc/{self.proc.pid}/wchan").read_text()
+            except OSError:
+                return
+            if "nanosleep" in channel or channel in ("", "0"):
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"the program did not reach its sleep within {timeout:g} s (in "
+                            f"{channel!r})\n{self.report()}", pytrace=False)
+            time.sleep(0.01)
+
     def signal(self, sig: int) -> None:
         """Sends `sig` to the process group, as a terminal does for Ctrl-C."""
         os.killpg(self.proc.pid, sig)

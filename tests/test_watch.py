@@ -230,6 +230,7 @@ def test_ctrl_c_while_the_script_runs(fever, tmp_path, when):
         next_run(p)
         save_in_place(app, looping_app)
     p.wait_stdout(r"^started$")
+    p.wait_asleep()
     p.signal(signal.SIGINT)
     code = p.wait_exit()
     assert code in (130, -signal.SIGINT), p.report()
