@@ -106,6 +106,7 @@ mod tests {
             expected: None,
             skip: None,
             end_event: 0,
+            callers: Vec::new(),
         }
     }
 

@@ -158,6 +158,7 @@ mod tests {
             expected: Some(Outcome::Returned(snap(expected))),
             skip: None,
             end_event: 0,
+            callers: Vec::new(),
         }
     }
 

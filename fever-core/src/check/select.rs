@@ -62,6 +62,9 @@ pub struct Case {
     pub skip: Option<String>,
     /// Index (among the trace's events, in file order) of the event that ended the call.
     pub end_event: usize,
+    /// Code ids of the calls it was made from (the test that made it, ...), innermost first,
+    /// each once: what changed the module state it ran in.
+    pub callers: Vec<u32>,
 }
 
 impl Case {
@@ -221,6 +224,7 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
             expected: call.end.as_ref().and_then(Outcome::from_span),
             skip,
             end_event: call.end_event,
+            callers: call.callers,
         });
     }
     Ok(Selection { cases, unselected })
@@ -397,6 +401,8 @@ struct Found<'a> {
     end_event: usize,
     /// A stale version of a function it ran (itself or below it).
     stale: Option<u32>,
+    /// Code ids of the open calls around it, innermost first, each once.
+    callers: Vec<u32>,
 }
 
 /// One open span: the index of its entry in `found` if selected, whether it counts as a
@@ -404,6 +410,7 @@ struct Found<'a> {
 /// code it ran, if any.
 #[derive(Clone, Copy)]
 struct Open {
+    code: u32,
     found: Option<usize>,
     matches: bool,
     importing: bool,
@@ -477,12 +484,19 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
         // A generator resuming is not a call: its call was its first stretch.
         let selected = matches && !span.resumed && *level <= self.depth;
         let found = selected.then(|| {
+            let mut callers: Vec<u32> = Vec::new();
+            for open in stack.iter().rev() {
+                if !callers.contains(&open.code) {
+                    callers.push(open.code);
+                }
+            }
             self.found.push(Found {
                 code: span.code,
                 args: span.args,
                 end: None,
                 end_event: self.event,
                 stale: None,
+                callers,
             });
             self.found.len() - 1
         });
@@ -504,6 +518,7 @@ impl<'a> SpanSink<'a> for Selector<'_, 'a> {
         }
         let stale = self.stale.contains_key(&span.code).then_some(span.code);
         stack.push(Open {
+            code: span.code,
             found,
             matches,
             importing,

@@ -24,6 +24,7 @@ use pyo3::types::{PyFunction, PyType};
 use super::imports::Modules;
 use super::invoke::{self, Called, Conditions};
 use super::sources::Sources;
+use super::state::State;
 use crate::rebuild;
 use crate::snapshot::SnapshotLimits;
 
@@ -47,6 +48,25 @@ fn class_bodies(
             if object.is_instance_of::<PyType>() {
                 found.insert(code.id);
             }
+        }
+    }
+    Ok(found)
+}
+
+/// The functions (those found by name) of the codes `ids` (the calls a call was made from).
+fn callers<'py>(
+    py: Python<'py>,
+    reader: &TraceReader,
+    modules: &mut Modules,
+    ids: &[u32],
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut found = Vec::new();
+    for code in ids.iter().filter_map(|id| reader.code(*id)) {
+        if code.qualname.contains('<') {
+            continue;
+        }
+        if let Ok(function) = modules.function(py, &code.module, &code.qualname)? {
+            found.push(function);
         }
     }
     Ok(found)
@@ -99,6 +119,7 @@ pub struct Checker {
     limits: SnapshotLimits,
     modules: Modules,
     sources: Sources,
+    state: State,
     /// The recorded working directory, where the project is now (if it exists).
     cwd: Option<PathBuf>,
     /// String hashes, so the iteration order of sets of strings, change from process to
@@ -180,6 +201,7 @@ impl Checker {
             limits,
             modules,
             sources,
+            state: State::load(py)?,
             cwd,
             random_hashes: std::env::var("PYTHONHASHSEED").map_or(true, |seed| seed == "random")
                 && py
@@ -274,8 +296,8 @@ impl Checker {
             warnings_as_errors: raised_a_warning(py, case, &mut self.modules),
         };
         self.sources.reset(py)?;
-        let now = match invoke::call(py, &function, &args, &kwargs, conditions)? {
-            Called::Finished(now) => now,
+        let (now, returned) = match invoke::call(py, &function, &args, &kwargs, conditions)? {
+            Called::Finished(now, returned) => (now, returned),
             Called::TimedOut => {
                 let seconds = timeout.unwrap_or_default();
                 return Ok(Checked {
@@ -313,6 +335,15 @@ impl Checker {
                 ));
             }
         }
+        if matches!(verdict, Verdict::Failed(_)) {
+            let callers = callers(py, &self.reader, &mut self.modules, &case.callers)?;
+            if let Some(reason) = self
+                .state
+                .explain(py, &function, returned.as_ref(), &callers)?
+            {
+                verdict = Verdict::Skipped(reason);
+            }
+        }
         if self.settings.twice && !matches!(verdict, Verdict::Skipped(_)) {
             let (args, kwargs) = match rebuild::arguments(
                 py,
@@ -328,8 +359,9 @@ impl Checker {
             };
             self.sources.reset(py)?;
             match invoke::call(py, &function, &args, &kwargs, conditions)? {
-                Called::Finished(again) if same_outcome(&now, &again, self.settings.rel_tol) => {}
-                Called::Finished(_) => {
+                Called::Finished(again, _) if same_outcome(&now, &again, self.settings.rel_tol) => {
+                }
+                Called::Finished(..) => {
                     let mut used = reached;
                     for source in self.sources.reached(py)? {
                         if !used.contains(&source) {

@@ -46,8 +46,8 @@ pub fn isolated<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<
 
 /// What a re-invoked call did.
 pub enum Called {
-    /// It returned or raised.
-    Finished(Outcome),
+    /// It returned or raised; what it returned.
+    Finished(Outcome, Option<Py<PyAny>>),
     /// It was still running when its time limit passed.
     TimedOut,
 }
@@ -109,14 +109,17 @@ pub fn call(
         Ok(value) => {
             // SAFETY: the GIL is held and `value` is alive for the call.
             unsafe { snapshot_value(value.as_ptr(), limits, &mut out) };
-            Ok(Called::Finished(Outcome::Returned(out)))
+            Ok(Called::Finished(
+                Outcome::Returned(out),
+                Some(value.unbind()),
+            ))
         }
         Err(err) if err.is_instance_of::<PyKeyboardInterrupt>(py) => Err(err),
         Err(err) => {
             let exception = err.into_value(py);
             // SAFETY: the GIL is held and `exception` is alive for the call.
             unsafe { snapshot_exception(exception.as_ptr(), limits, &mut out) };
-            Ok(Called::Finished(Outcome::Raised(out)))
+            Ok(Called::Finished(Outcome::Raised(out), None))
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - `imports.rs`: the program's modules, its `__main__` loaded without its main block.
 //! - `invoke.rs`: calling with stdio isolated and a time limit, snapshotting the outcome.
 //! - `sources.rs` (+ `sources.py`): the sources of nondeterminism watched while calls run.
+//! - `state.rs` (+ `state.py`): the module state a call that differs depended on.
 
 pub mod checker;
 pub mod command;
@@ -14,3 +15,4 @@ mod imports;
 mod invoke;
 pub mod py;
 mod sources;
+mod state;

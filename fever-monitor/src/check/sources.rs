@@ -13,14 +13,13 @@ pub struct Sources {
 impl Sources {
     /// Loads the watchers (once per process: loading again reuses the wrapped functions).
     pub fn load(py: Python<'_>) -> PyResult<Self> {
-        let module = PyModule::from_code(
-            py,
-            c_str(include_str!("sources.py")).as_c_str(),
-            c"<fever check: sources of nondeterminism>",
-            c"_fever_check_sources",
-        )?;
         Ok(Self {
-            module: module.unbind(),
+            module: embedded(
+                py,
+                include_str!("sources.py"),
+                c"<fever check: sources of nondeterminism>",
+                c"_fever_check_sources",
+            )?,
         })
     }
 
@@ -35,7 +34,14 @@ impl Sources {
     }
 }
 
-fn c_str(source: &str) -> std::ffi::CString {
+/// Runs one of fever check's own Python modules (`source`, included in the binary).
+pub(super) fn embedded(
+    py: Python<'_>,
+    source: &str,
+    file: &std::ffi::CStr,
+    name: &std::ffi::CStr,
+) -> PyResult<Py<PyModule>> {
     // The file is ours and holds no NUL.
-    std::ffi::CString::new(source).unwrap_or_default()
+    let source = std::ffi::CString::new(source).unwrap_or_default();
+    Ok(PyModule::from_code(py, source.as_c_str(), file, name)?.unbind())
 }

