@@ -93,3 +93,53 @@ def test_calls_that_depend_on_module_state_a_test_changed_are_skipped_naming_it(
     result = check(venv, "run.trace", cwd=project, expect=1)
     assert counts(result) == (1, 1, 2), describe(result)
     assert "lib.plural(word='cat')" in result.stdout, describe(result)
+
+
+CLOCK = """
+    import datetime
+    import time
+    from datetime import date
+
+    def stamp(label):
+        return (label, datetime.datetime.now().isoformat())
+
+    def day(label):
+        return (label, date.today().toordinal() + len(str(time.time_ns())) * 0)
+
+    def utc(label):
+        return (label, str(datetime.datetime.now(datetime.timezone.utc)))
+
+    def formatted(label):
+        return label + time.strftime("%H:%M:%S.") + str(time.perf_counter_ns())
+
+    def fixed(label):
+        return label + time.strftime("%Y", time.gmtime(0)) + datetime.date(2024, 1, 2).isoformat()
+
+    def main():
+        print(stamp("a"), day("b"), utc("c"), formatted("d"), fixed("e"))
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_the_clock_read_through_datetime_is_nondeterministic_not_a_failure(venv, tmp_path):
+    write(tmp_path / "clock.py", CLOCK)
+    record(venv, "clock.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    # day() reads time.time_ns too: its date is the same today, so it passes unless run across
+    # midnight, when it is skipped naming both.
+    result = check(venv, "run.trace", "--select", "clock.[!m]*", "-v", cwd=tmp_path, expect=0)
+    reasons = skipped(result)
+    assert reasons["__main__.stamp[1]"] == (
+        "nondeterministic: it used the clock (datetime.datetime.now) and its result differs"), describe(result)
+    assert reasons["__main__.utc[1]"].startswith(
+        "nondeterministic: it used the clock (datetime.datetime.now)"), describe(result)
+    assert reasons["__main__.formatted[1]"].startswith(
+        "nondeterministic: it used the clock (time.strftime)"), describe(result)
+    assert "__main__.fixed[1]" not in reasons, describe(result)
+    assert counts(result)[1] == 0, describe(result)
+
+    # fixed() formats given times: not the clock, so a change to it is a failure.
+    edit(tmp_path / "clock.py", 'time.strftime("%Y", time.gmtime(0))', 'time.strftime("%y", time.gmtime(0))')
+    result = check(venv, "run.trace", "--select", "clock.fixed", cwd=tmp_path, expect=1)
+    assert counts(result) == (0, 1, 0), describe(result)

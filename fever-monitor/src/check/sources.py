@@ -4,11 +4,19 @@ Loaded by fever before the project's modules are imported: the functions below a
 their modules by wrappers that note they were called, so code that imports them afterwards
 (``from random import choice`` too) gets the wrappers. A call whose result differs from its
 recording after it reached one of them is reported as nondeterministic, not as a regression.
+
+`datetime.datetime.now()`, `utcnow()`, `today()` and `datetime.date.today()` are methods of C
+types, which cannot be replaced: they are seen through `sys.monitoring`'s CALL event, on a free
+tool id, while a call runs. A call site whose first call is anything else is disabled at once
+(`sys.monitoring.DISABLE`), so each site costs one event; a site that calls the clock only
+later, through a variable holding different functions, is missed.
 """
 
+import datetime
 import functools
 import os
 import random
+import sys
 import time
 import uuid
 
@@ -23,8 +31,12 @@ _RANDOM = (
 )
 _TIME = (
     "time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
-    "process_time", "process_time_ns", "localtime", "ctime", "asctime",
+    "process_time", "process_time_ns",
 )
+# Functions of `time` that read the clock only when not given a time: how many arguments
+# they take before the time.
+_TIME_BY_DEFAULT = {"localtime": 0, "gmtime": 0, "ctime": 0, "asctime": 0, "strftime": 1}
+_CLOCK_METHODS = frozenset(("now", "utcnow", "today"))
 
 
 def _note(label):
@@ -32,14 +44,16 @@ def _note(label):
         _reached.append(label)
 
 
-def _watch(module, name, label, unless_seeded=False):
+def _watch(module, name, label, unless_seeded=False, time_at=None):
     original = getattr(module, name, None)
     if original is None or getattr(original, "__fever_watched__", False):
         return
 
     @functools.wraps(original)
     def watched(*args, **kwargs):
-        if not (unless_seeded and _seeded):
+        if unless_seeded and _seeded:
+            pass
+        elif time_at is None or len(args) <= time_at or args[time_at] is None:
             _note(label)
         return original(*args, **kwargs)
 
@@ -66,19 +80,54 @@ for _name in _RANDOM:
     _watch(random, _name, "random without a fixed seed", unless_seeded=True)
 for _name in _TIME:
     _watch(time, _name, "the clock (time." + _name + ")")
+for _name, _at in _TIME_BY_DEFAULT.items():
+    _watch(time, _name, "the clock (time." + _name + ")", time_at=_at)
 for _name in ("uuid1", "uuid4"):
     _watch(uuid, _name, "uuid." + _name)
 _watch(os, "urandom", "os.urandom")
 _watch_seed()
 
 
+def _on_call(code, offset, function, arg0):
+    owner = getattr(function, "__self__", None)
+    if (isinstance(owner, type) and issubclass(owner, datetime.date)
+            and getattr(function, "__name__", None) in _CLOCK_METHODS):
+        _note(f"the clock ({owner.__module__}.{owner.__qualname__}.{function.__name__})")
+        return None
+    return sys.monitoring.DISABLE
+
+
+def _calls_tool():
+    """A free sys.monitoring tool id, taken for the CALL watcher; None if all are taken."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return None
+    name = "fever check: the clock"
+    # Loaded again (another trace checked in this process): the tool it took already.
+    tools = [t for t in range(6) if monitoring.get_tool(t) == name]
+    tools += [t for t in (5, 4, 3, 2, 1, 0) if monitoring.get_tool(t) is None]
+    if not tools:
+        return None
+    if monitoring.get_tool(tools[0]) is None:
+        monitoring.use_tool_id(tools[0], name)
+    monitoring.register_callback(tools[0], monitoring.events.CALL, _on_call)
+    return tools[0]
+
+
+_tool = _calls_tool()
+
+
 def reset():
-    """Forgets what the previous call reached."""
+    """Forgets what the previous call reached, and watches the clock's methods."""
     global _seeded
     _reached.clear()
     _seeded = False
+    if _tool is not None:
+        sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)
 
 
 def reached():
-    """The sources reached since `reset`, in the order first reached."""
+    """The sources reached since `reset`, in the order first reached; stops watching."""
+    if _tool is not None:
+        sys.monitoring.set_events(_tool, 0)
     return list(_reached)
