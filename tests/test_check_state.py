@@ -8,6 +8,8 @@ Each test records with the real `fever record`, then runs the real `fever check`
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import edit, write
@@ -143,3 +145,33 @@ def test_the_clock_read_through_datetime_is_nondeterministic_not_a_failure(venv,
     edit(tmp_path / "clock.py", 'time.strftime("%Y", time.gmtime(0))', 'time.strftime("%y", time.gmtime(0))')
     result = check(venv, "run.trace", "--select", "clock.fixed", cwd=tmp_path, expect=1)
     assert counts(result) == (0, 1, 0), describe(result)
+
+
+LATE = """
+    def grade(score):
+        if score > 20:
+            return "high"
+        return "low"
+
+    def main():
+        print([grade(i) for i in range(1, 41)])
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_calls_past_max_calls_per_function_are_sampled_and_checked(venv, tmp_path):
+    write(tmp_path / "late.py", LATE)
+    recording = record(venv, "--max-calls-per-function", "4", "late.py", cwd=tmp_path,
+                       trace=tmp_path / "run.trace")
+    assert recording.calls == 42  # every call counted: the module, main and 40 of grade
+    listed = check(venv, "run.trace", "--select", "late.grade", "--list", cwd=tmp_path, expect=0)
+    # The first 4, then one per doubling of the count: the 8th, 16th and 32nd.
+    assert re.findall(r"^__main__\.grade\[(\d+)\]", listed.stdout, re.M) == list("1234567"), describe(listed)
+
+    # Only a late call (score > 20) sees this change.
+    edit(tmp_path / "late.py", "score > 20", "score > 40")
+    result = check(venv, "run.trace", "--select", "late.grade", cwd=tmp_path, expect=1)
+    assert counts(result) == (6, 1, 0), describe(result)
+    assert re.findall(r"grade\(score=(\d+)\)", result.stdout) == ["32"], describe(result)

@@ -107,7 +107,8 @@ struct RecordArgs {
     #[arg(long, value_enum, default_value_t = SnapshotArg::All)]
     snapshots: SnapshotArg,
 
-    /// Record at most N calls of each function (0 = all); later calls are still counted exactly.
+    /// Record the first N calls of each function (0 = all), then N/8 per doubling of the count
+    /// (a sample of later calls); every call is still counted exactly.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CALLS)]
     max_calls_per_function: u64,
 

@@ -79,6 +79,26 @@ pub struct CacheConfig {
 /// Default of `--max-calls-per-function`.
 pub const DEFAULT_MAX_CALLS: u64 = 10_000;
 
+/// Whether `fever record` records the `call`-th call (from 1) of a function, given
+/// `--max-calls-per-function max` (0: every call). The first `max` calls are recorded; past
+/// them, a thinning sample reaches the calls made late in a run (a test suite's last tests)
+/// at a cost that grows with the logarithm of the count: each doubling of the count past
+/// `max` ((max·2^k, max·2^(k+1)]) records `max / 8` calls (at least 1), evenly spaced.
+#[must_use]
+pub fn records_call(call: u64, max: u64) -> bool {
+    if max == 0 || call <= max {
+        return true;
+    }
+    let per_band = max.div_ceil(8);
+    // The band: the largest max·2^k below `call`.
+    let mut start = max;
+    while start.saturating_mul(2) < call {
+        start *= 2;
+    }
+    let stride = (start / per_band).max(1);
+    (call - start) % stride == 0
+}
+
 /// What `fever record` snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Snapshots {
@@ -266,6 +286,21 @@ pub enum Keep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_past_the_limit_are_sampled_thinner_at_each_doubling() {
+        let recorded = |max: u64, upto: u64| -> Vec<u64> {
+            (1..=upto).filter(|&n| records_call(n, max)).collect()
+        };
+        assert_eq!(recorded(4, 40), [1, 2, 3, 4, 8, 16, 32]);
+        assert_eq!(recorded(0, 5), [1, 2, 3, 4, 5]);
+        // max / 8 per doubling: 1250 between 10000 and 20000, 1250 more up to 40000.
+        assert_eq!(recorded(10_000, 20_000).len(), 11_250);
+        assert_eq!(recorded(10_000, 40_000).len(), 12_500);
+        // No overflow at the end of the range.
+        let _ = records_call(u64::MAX, 10_000);
+        assert!(records_call(u64::MAX, u64::MAX));
+    }
 
     fn record_config() -> RecordConfig {
         RecordConfig {

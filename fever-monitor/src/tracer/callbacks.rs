@@ -82,7 +82,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
     e.calls += 1;
-    let recorded = max == 0 || e.recorded < max;
+    let recorded = fever_core::settings::records_call(e.calls, max);
     let id = e.id;
     let mut watched = None;
     if recorded {
