@@ -175,3 +175,58 @@ def test_calls_past_max_calls_per_function_are_sampled_and_checked(venv, tmp_pat
     result = check(venv, "run.trace", "--select", "late.grade", cwd=tmp_path, expect=1)
     assert counts(result) == (6, 1, 0), describe(result)
     assert re.findall(r"grade\(score=(\d+)\)", result.stdout) == ["32"], describe(result)
+
+
+GENERATORS = """
+    def evens(limit):
+        for i in range(limit):
+            if i % 2 == 0:
+                yield i
+        return "done"
+
+    def pairs(items):
+        it = iter(items)
+        for a in it:
+            yield (a, next(it, None))
+
+    def main():
+        print(list(evens(7)))
+        for pair in pairs("abcdefg"):
+            if pair[0] == "c":
+                break  # dropped after two values: those two are compared
+        print(list(zip(evens(4), evens(9))))  # interleaved: each compared up to where they mix
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_generator_calls_are_checked_by_what_they_yielded(venv, tmp_path):
+    write(tmp_path / "gen.py", GENERATORS)
+    record(venv, "gen.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    selected = ["--select", "gen.[!m]*"]
+    result = check(venv, "run.trace", *selected, "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (4, 0, 0), describe(result)
+
+    # Only the values from the third on change: the dropped pairs() and the interleaved calls
+    # do not see it, the list(evens(7)) does.
+    edit(tmp_path / "gen.py", "if i % 2 == 0:", "if i % 2 == 0 and i != 4:")
+    result = check(venv, "run.trace", *selected, cwd=tmp_path, expect=1)
+    assert counts(result) == (3, 1, 0), describe(result)
+    assert "gen.py" in result.stdout
+    assert "__main__.evens(limit=7)" in result.stdout, describe(result)
+    assert "value 3 it yielded differs:\n--- recorded\n+++ now\n@@ -1 +1 @@\n-4\n+6\n" in result.stdout, describe(result)
+
+    # The value it returns at its end (StopIteration's) counts too.
+    edit(tmp_path / "gen.py", "if i % 2 == 0 and i != 4:", "if i % 2 == 0:")
+    edit(tmp_path / "gen.py", 'return "done"', 'return "over"')
+    result = check(venv, "run.trace", *selected, cwd=tmp_path, expect=1)
+    assert counts(result)[1] >= 1, describe(result)
+    assert "its end after the 4 values differs" in result.stdout, describe(result)
+
+    # A change in the dropped generator's first two values is caught.
+    edit(tmp_path / "gen.py", 'return "over"', 'return "done"')
+    edit(tmp_path / "gen.py", "yield (a, next(it, None))", "yield (next(it, None), a)")
+    result = check(venv, "run.trace", *selected, cwd=tmp_path, expect=1)
+    assert counts(result) == (3, 1, 0), describe(result)
+    assert "__main__.pairs(items='abcdefg')" in result.stdout, describe(result)

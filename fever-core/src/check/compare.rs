@@ -123,6 +123,28 @@ pub fn differs_in_string_order(expected: &Outcome, actual: &Outcome, rel_tol: f6
     }
 }
 
+/// Whether the snapshot `bytes` (a call's arguments) holds, anywhere, a set or frozenset of
+/// strings: what the call computes from it can depend on the order the set iterates in, which
+/// changes with the hash seed.
+pub fn holds_string_set(bytes: &[u8]) -> bool {
+    fn walk(value: &Value) -> bool {
+        match value {
+            Value::Set(seq) | Value::FrozenSet(seq) => {
+                seq.items.iter().any(|v| matches!(v, Value::Str(_))) || seq.items.iter().any(walk)
+            }
+            Value::List(seq) | Value::Tuple(seq) => seq.items.iter().any(walk),
+            Value::Dict(map) => map.entries.iter().any(|(k, v)| walk(k) || walk(v)),
+            Value::Object(object) => {
+                object.base.as_deref().is_some_and(walk)
+                    || object.fields.entries.iter().any(|(_, v)| walk(v))
+            }
+            Value::Args(fields) => fields.entries.iter().any(|(_, v)| walk(v)),
+            _ => false,
+        }
+    }
+    decode(bytes).is_ok_and(|value| walk(&value))
+}
+
 /// [`values_match`], except that lists and tuples holding strings may list their items in any
 /// order.
 fn any_string_order(old: &Value, new: &Value, rel_tol: f64) -> bool {

@@ -107,6 +107,7 @@ mod tests {
             skip: None,
             end_event: 0,
             callers: Vec::new(),
+            yields: None,
         }
     }
 

@@ -21,12 +21,14 @@ pub mod report;
 pub mod select;
 pub mod update;
 
-pub use compare::{differs_in_string_order, same_outcome, Outcome, DEFAULT_REL_TOL};
+pub use compare::{
+    differs_in_string_order, holds_string_set, same_outcome, Outcome, DEFAULT_REL_TOL,
+};
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
 pub use relocate::Relocation;
-pub use report::{failure_without_result, judge, Checked, Summary, Verdict};
-pub use select::{is_test_file, select, Case, Options, Selection, Unselected};
+pub use report::{failure_without_result, judge, judge_yields, Checked, Summary, Verdict};
+pub use select::{is_test_file, select, Case, Options, Selection, Unselected, MAX_YIELDS};
 pub use update::rewrite_file;
 
 /// Why calls could not be selected.

@@ -46,6 +46,61 @@ pub fn judge(case: &Case, actual: &Outcome, rel_tol: f64) -> Verdict {
     }
 }
 
+/// Compares what the generator call `case` yields now (`yielded`, then how it ended, if it did
+/// within them) with its recorded [`Case::yields`] and end ([`Case::expected`], when known).
+/// `yielded` holds at most one value more than recorded, taken to see whether it ends there.
+pub fn judge_yields(
+    case: &Case,
+    yielded: &[Vec<u8>],
+    end: Option<&Outcome>,
+    rel_tol: f64,
+) -> Verdict {
+    let recorded = case.yields.as_deref().unwrap_or_default();
+    let heading = text::call(&case.name(), case.args.as_deref(), HEADING_ARGS_CHARS);
+    let failed = |what: String| Verdict::Failed(format!("{heading}  {}\n{what}", case.location()));
+    for (k, (old, new)) in recorded.iter().zip(yielded).enumerate() {
+        let (old, new) = (
+            Outcome::Returned(old.clone()),
+            Outcome::Returned(new.clone()),
+        );
+        if !same_outcome(&old, &new, rel_tol) {
+            let diff = recorded_vs_now(&render_outcome(&old), &render_outcome(&new), "values");
+            return failed(format!("value {} it yielded differs:\n{diff}", k + 1));
+        }
+    }
+    if yielded.len() < recorded.len() {
+        let how = end.map_or_else(|| "?".into(), render_outcome);
+        return failed(format!(
+            "it yielded {} values, then ended ({}), where {} were recorded\n",
+            yielded.len(),
+            how.trim_end(),
+            recorded.len()
+        ));
+    }
+    let Some(expected) = &case.expected else {
+        return Verdict::Passed;
+    };
+    if let Some(extra) = yielded.get(recorded.len()) {
+        let extra = render_outcome(&Outcome::Returned(extra.clone()));
+        return failed(format!(
+            "it yields more than the {} values recorded before it ended: then {}\n",
+            recorded.len(),
+            extra.trim_end()
+        ));
+    }
+    match end {
+        Some(now) if same_outcome(expected, now, rel_tol) => Verdict::Passed,
+        Some(now) => {
+            let diff = recorded_vs_now(&render_outcome(expected), &render_outcome(now), "ends");
+            failed(format!(
+                "its end after the {} values differs (a return is its StopIteration value):\n{diff}",
+                recorded.len()
+            ))
+        }
+        None => failed("it did not end where the recording did\n".into()),
+    }
+}
+
 /// `module.qualname(args)  file:line`, then the unified diff from the recorded outcome to the
 /// new one.
 pub fn failure_report(case: &Case, expected: &Outcome, actual: &Outcome) -> String {
@@ -159,6 +214,7 @@ mod tests {
             skip: None,
             end_event: 0,
             callers: Vec::new(),
+            yields: None,
         }
     }
 

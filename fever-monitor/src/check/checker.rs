@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_string_order, failure_without_result, judge, same_outcome, Case, Checked,
-    Options, Outcome, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, failure_without_result, holds_string_set, judge, judge_yields,
+    same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected, Verdict,
 };
 use fever_core::settings::recorded_cwd;
 use fever_core::snapshot::{decode, Value};
@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
 use super::imports::Modules;
-use super::invoke::{self, Called, Conditions};
+use super::invoke::{self, Called, Conditions, Stepped};
 use super::sources::Sources;
 use super::state::State;
 use crate::rebuild;
@@ -31,6 +31,8 @@ use crate::snapshot::SnapshotLimits;
 /// `co_flags` of generators, coroutines and async generators (`CO_GENERATOR`, `CO_COROUTINE`,
 /// `CO_ITERABLE_COROUTINE`, `CO_ASYNC_GENERATOR`).
 const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x100 | 0x200;
+/// `CO_GENERATOR`.
+const GENERATOR: u32 = 0x20;
 
 /// The codes of `reader` that are class bodies (the code a `class` statement runs): their names
 /// lead to a class. This imports the trace's modules.
@@ -71,6 +73,65 @@ fn callers<'py>(
     }
     Ok(found)
 }
+
+/// One generator call to step through: `steps` values taken from it.
+struct Step<'a, 'py> {
+    function: &'a Bound<'py, PyAny>,
+    recorded: &'a fever_core::snapshot::Fields,
+    signature: &'a rebuild::Signature<'py>,
+    conditions: Conditions<'a>,
+    steps: usize,
+}
+
+/// What a generator yielded, how it ended (if it did), and the sources of nondeterminism it
+/// reached.
+type Yielded = (Vec<Vec<u8>>, Option<Outcome>, Vec<String>);
+
+impl Step<'_, '_> {
+    /// Rebuilds the arguments, calls and steps; `None` when the arguments cannot be rebuilt
+    /// or the time limit passed.
+    fn run(
+        &self,
+        py: Python<'_>,
+        modules: &mut Modules,
+        sources: &Sources,
+    ) -> PyResult<Option<Yielded>> {
+        let Ok((args, kwargs)) = rebuild::arguments(
+            py,
+            self.recorded,
+            self.signature,
+            modules,
+            self.conditions.limits,
+        ) else {
+            return Ok(None);
+        };
+        sources.reset(py)?;
+        let stepped = invoke::call_generator(
+            py,
+            self.function,
+            &args,
+            &kwargs,
+            self.conditions,
+            self.steps,
+        )?;
+        let reached = sources.reached(py)?;
+        Ok(match stepped {
+            Stepped::Finished(yielded, end) => Some((yielded, end, reached)),
+            Stepped::TimedOut => None,
+        })
+    }
+}
+
+/// Why a call whose result differs only by `what` depends on string hashes is skipped.
+fn hash_randomized(what: &str) -> String {
+    format!(
+        "nondeterministic: {what}; hashes of strings change from process to process (hash \
+         randomization: a fixed PYTHONHASHSEED when recording and checking avoids it)"
+    )
+}
+
+/// Why a call whose arguments hold a set of strings, and whose result differs, is skipped.
+const STRING_SET: &str = "its arguments hold a set of strings, which iterates in another order";
 
 /// The failure of a call that ran past its time limit.
 fn timed_out(case: &Case, seconds: f64) -> String {
@@ -269,11 +330,19 @@ impl Checker {
         };
         let code = function.getattr("__code__")?;
         let flags: u32 = code.getattr("co_flags")?.extract()?;
-        if flags & SUSPENDABLE != 0 {
-            // Calling it would only create the generator or coroutine object.
+        let generator = flags & SUSPENDABLE == GENERATOR;
+        if flags & SUSPENDABLE != 0 && !generator {
+            // Calling it would only create the coroutine object.
             return Ok(skipped(format!(
-                "{} is a generator or coroutine now",
+                "{} is a coroutine or async generator (not checked)",
                 case.name()
+            )));
+        }
+        if generator != case.yields.is_some() && case.expected.is_none() {
+            return Ok(skipped(format!(
+                "{} was {}a generator when recorded",
+                case.name(),
+                if generator { "not " } else { "" }
             )));
         }
         let Ok(signature) = rebuild::Signature::of(&function) else {
@@ -295,6 +364,69 @@ impl Checker {
             timeout,
             warnings_as_errors: raised_a_warning(py, case, &mut self.modules),
         };
+        if generator {
+            drop((args, kwargs));
+            let step = Step {
+                function: &function,
+                recorded: &recorded,
+                signature: &signature,
+                conditions,
+                steps: case.yields.as_ref().map_or(0, Vec::len)
+                    + usize::from(case.expected.is_some()),
+            };
+            let Some((yielded, end, reached)) = step.run(py, &mut self.modules, &self.sources)?
+            else {
+                return Ok(Checked {
+                    verdict: Verdict::Failed(timed_out(case, timeout.unwrap_or_default())),
+                    now: None,
+                });
+            };
+            let mut verdict = judge_yields(case, &yielded, end.as_ref(), self.settings.rel_tol);
+            if matches!(verdict, Verdict::Failed(_)) && !reached.is_empty() {
+                verdict = Verdict::Skipped(format!(
+                    "nondeterministic: it used {} and what it yields differs",
+                    reached.join(", ")
+                ));
+            }
+            if matches!(verdict, Verdict::Failed(_))
+                && self.random_hashes
+                && case.args.as_deref().is_some_and(holds_string_set)
+            {
+                verdict = Verdict::Skipped(hash_randomized(STRING_SET));
+            }
+            if matches!(verdict, Verdict::Failed(_)) {
+                let callers = callers(py, &self.reader, &mut self.modules, &case.callers)?;
+                if let Some(reason) = self.state.explain(py, &function, None, &callers)? {
+                    verdict = Verdict::Skipped(reason);
+                }
+            }
+            if self.settings.twice && !matches!(verdict, Verdict::Skipped(_)) {
+                let same = step.run(py, &mut self.modules, &self.sources)?.is_some_and(
+                    |(again, again_end, _)| {
+                        let rel_tol = self.settings.rel_tol;
+                        again.len() == yielded.len()
+                            && again.iter().zip(&yielded).all(|(a, b)| {
+                                same_outcome(
+                                    &Outcome::Returned(a.clone()),
+                                    &Outcome::Returned(b.clone()),
+                                    rel_tol,
+                                )
+                            })
+                            && match (&again_end, &end) {
+                                (Some(a), Some(b)) => same_outcome(a, b, rel_tol),
+                                (None, None) => true,
+                                _ => false,
+                            }
+                    },
+                );
+                if !same {
+                    verdict = Verdict::Skipped(
+                        "nondeterministic: two runs gave different results".into(),
+                    );
+                }
+            }
+            return Ok(Checked { verdict, now: None });
+        }
         self.sources.reset(py)?;
         let (now, returned) = match invoke::call(py, &function, &args, &kwargs, conditions)? {
             Called::Finished(now, returned) => (now, returned),
@@ -324,15 +456,13 @@ impl Checker {
                 Some("a hash")
             } else if reordered(&case.expected) {
                 Some("the same strings in another order, as iterating a set of strings gives")
+            } else if case.args.as_deref().is_some_and(holds_string_set) {
+                Some(STRING_SET)
             } else {
                 None
             };
             if let Some(what) = what {
-                verdict = Verdict::Skipped(format!(
-                    "nondeterministic: {what}; hashes of strings change from process to process \
-                     (hash randomization: a fixed PYTHONHASHSEED when recording and checking \
-                     avoids it)"
-                ));
+                verdict = Verdict::Skipped(hash_randomized(what));
             }
         }
         if matches!(verdict, Verdict::Failed(_)) {

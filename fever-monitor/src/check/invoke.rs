@@ -1,7 +1,8 @@
 //! Calling a user's function for `fever check`: with stdin empty (so `input()` raises
 //! `EOFError` instead of waiting) and stdout and stderr discarded, restored afterwards whatever
 //! the function did; within a time limit; the result or the exception snapshotted with the
-//! trace's limits.
+//! trace's limits. A generator function's call is stepped through the values it yields
+//! ([`call_generator`]).
 //!
 //! The time limit is a `SIGALRM` timer (on the main thread, where Python runs signal handlers)
 //! whose handler raises [`CallTimedOut`], a `BaseException` so `except Exception` in the
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fever_core::check::Outcome;
-use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt};
+use pyo3::exceptions::{PyBaseException, PyKeyboardInterrupt, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
@@ -64,20 +65,94 @@ pub struct Conditions<'a> {
     pub warnings_as_errors: bool,
 }
 
-/// Calls `function(*args, **kwargs)` isolated, under `conditions`, and snapshots what it
-/// returned or raised (`SystemExit` included). Err only for a `KeyboardInterrupt`, which stops
-/// the check.
-pub fn call(
+/// What a re-invoked generator call yielded.
+pub enum Stepped {
+    /// The values it yielded (snapshots), then how it ended if it did within the steps taken
+    /// (`Returned`: its `StopIteration` value).
+    Finished(Vec<Vec<u8>>, Option<Outcome>),
+    /// It was still running when its time limit passed.
+    TimedOut,
+}
+
+/// Calls the generator function `function(*args, **kwargs)` isolated, under `conditions`,
+/// and takes up to `steps` values from the generator (then closes it), snapshotting each and
+/// how it ended. Err only for a `KeyboardInterrupt`.
+pub fn call_generator(
     py: Python<'_>,
     function: &Bound<'_, PyAny>,
     args: &Bound<'_, PyTuple>,
     kwargs: &Bound<'_, PyDict>,
     conditions: Conditions<'_>,
-) -> PyResult<Called> {
+    steps: usize,
+) -> PyResult<Stepped> {
+    let limits = conditions.limits;
+    let ended = |err: PyErr| -> PyResult<Outcome> {
+        if err.is_instance_of::<PyKeyboardInterrupt>(py) || err.is_instance_of::<CallTimedOut>(py) {
+            return Err(err);
+        }
+        let mut out = Vec::new();
+        if err.is_instance_of::<PyStopIteration>(py) {
+            let value = err.value(py).getattr("value")?;
+            // SAFETY: the GIL is held and `value` is alive for the call.
+            unsafe { snapshot_value(value.as_ptr(), limits, &mut out) };
+            return Ok(Outcome::Returned(out));
+        }
+        let exception = err.into_value(py);
+        // SAFETY: the GIL is held and `exception` is alive for the call.
+        unsafe { snapshot_exception(exception.as_ptr(), limits, &mut out) };
+        Ok(Outcome::Raised(out))
+    };
+    let stepped = guarded(py, conditions, || {
+        let generator = match function.call(args, Some(kwargs)) {
+            Ok(generator) => generator,
+            Err(err) => return Ok((Vec::new(), Some(ended(err)?))),
+        };
+        let mut yielded = Vec::new();
+        let mut end = None;
+        for _ in 0..steps {
+            match generator.call_method0("__next__") {
+                Ok(value) => {
+                    let mut out = Vec::new();
+                    // SAFETY: the GIL is held and `value` is alive for the call.
+                    unsafe { snapshot_value(value.as_ptr(), limits, &mut out) };
+                    yielded.push(out);
+                }
+                Err(err) => {
+                    end = Some(ended(err)?);
+                    break;
+                }
+            }
+        }
+        // Its `finally` blocks run now, isolated too; what they raise is not the call's.
+        if let Err(err) = generator.call_method0("close") {
+            if err.is_instance_of::<PyKeyboardInterrupt>(py)
+                || err.is_instance_of::<CallTimedOut>(py)
+            {
+                return Err(err);
+            }
+        }
+        Ok((yielded, end))
+    })?;
+    Ok(match stepped {
+        Some(Ok((yielded, end))) => Stepped::Finished(yielded, end),
+        Some(Err(err)) if err.is_instance_of::<PyKeyboardInterrupt>(py) => return Err(err),
+        Some(Err(err)) if !err.is_instance_of::<CallTimedOut>(py) => {
+            Stepped::Finished(Vec::new(), Some(ended(err)?))
+        }
+        Some(Err(_)) | None => Stepped::TimedOut,
+    })
+}
+
+/// Runs `f` isolated, under `conditions`: `None` if its time limit passed meanwhile.
+fn guarded<T>(
+    py: Python<'_>,
+    conditions: Conditions<'_>,
+    f: impl FnOnce() -> PyResult<T>,
+) -> PyResult<Option<PyResult<T>>> {
     let Conditions {
-        limits,
         timeout,
         warnings_as_errors,
+        ..
     } = conditions;
     let filters = if warnings_as_errors {
         let filters = py.import("warnings")?.call_method0("catch_warnings")?;
@@ -92,7 +167,7 @@ pub fn call(
         Some(seconds) => Alarm::arm(py, seconds)?,
         None => None,
     };
-    let result = isolated(py, || Ok(function.call(args, Some(kwargs))));
+    let result = isolated(py, || Ok(f()));
     let fired = match alarm {
         Some(alarm) => alarm.disarm(py)?,
         None => false,
@@ -101,9 +176,24 @@ pub fn call(
         filters.call_method1("__exit__", (py.None(), py.None(), py.None()))?;
     }
     let result = result?;
-    if fired {
+    Ok((!fired).then_some(result))
+}
+
+/// Calls `function(*args, **kwargs)` isolated, under `conditions`, and snapshots what it
+/// returned or raised (`SystemExit` included). Err only for a `KeyboardInterrupt`, which stops
+/// the check.
+pub fn call(
+    py: Python<'_>,
+    function: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: &Bound<'_, PyDict>,
+    conditions: Conditions<'_>,
+) -> PyResult<Called> {
+    let limits = conditions.limits;
+    let Some(result) = guarded(py, conditions, || Ok(function.call(args, Some(kwargs))))? else {
         return Ok(Called::TimedOut);
-    }
+    };
+    let result = result?;
     let mut out = Vec::new();
     match result {
         Ok(value) => {
