@@ -230,3 +230,52 @@ def test_generator_calls_are_checked_by_what_they_yielded(venv, tmp_path):
     result = check(venv, "run.trace", *selected, cwd=tmp_path, expect=1)
     assert counts(result) == (3, 1, 0), describe(result)
     assert "__main__.pairs(items='abcdefg')" in result.stdout, describe(result)
+
+
+REDUCED = """
+    import array
+    import collections
+    import functools
+
+    def apply(f, x):
+        return f(x)
+
+    def window(d):
+        return list(d)[-2:], d.maxlen
+
+    def total(a):
+        return sum(a), a.typecode
+
+    def rest(it):
+        return list(it)
+
+    def main():
+        print(apply(functools.partial(max, 3), 5))
+        print(window(collections.deque([1, 2, 3, 4], maxlen=3)))
+        print(total(array.array("i", [1, 2, 3])))
+        it = iter([1, 2, 3, 4])
+        next(it)
+        print(rest(it))
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_objects_of_c_types_are_rebuilt_through_their_reduction(venv, tmp_path):
+    write(tmp_path / "red.py", REDUCED)
+    record(venv, "red.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    # A functools.partial, a deque with maxlen, an array, a list iterator already advanced: each
+    # rebuilt by its reduction (callable, arguments, state, items), then the call checked.
+    result = check(venv, "run.trace", "--select", "red.[!m]*", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (4, 0, 0), describe(result)
+
+    edit(tmp_path / "red.py", "return list(it)", "return list(it)[1:]")
+    edit(tmp_path / "red.py", "return sum(a), a.typecode", "return sum(a) + 1, a.typecode")
+    result = check(venv, "run.trace", "--select", "red.[!m]*", cwd=tmp_path, expect=1)
+    assert counts(result) == (2, 2, 0), describe(result)
+    # The iterator was rebuilt where it was: past its first item.
+    assert "__main__.rest(it=list_iterator(callable=<built-in function iter>, args=([1, 2, 3, 4],), state=1))" \
+        in result.stdout, describe(result)
+    assert " [\n-    2,\n     3,\n     4,\n ]\n" in result.stdout, describe(result)
+

@@ -206,6 +206,11 @@ fn build<'py>(
             })?;
             dict.into_any()
         }
+        Value::Object(object) if object.kind == ObjectKind::Reduced => {
+            let name = format!("{}.{}", object.module, object.qualname);
+            below(path, None, |path| reduced(py, object, names, path))
+                .map_err(|e| format!("cannot rebuild a {name}: {e}"))?
+        }
         Value::Object(object) => {
             let name = format!("{}.{}", object.module, object.qualname);
             if !object.complete {
@@ -467,6 +472,121 @@ fn instance<'py>(
         set.call1((&object, name, value)).map_err(err)?;
     }
     Ok(object)
+}
+
+/// The functions a [`ObjectKind::Reduced`] object may be made by, besides its own C class:
+/// the standard library's reconstructors.
+const RECONSTRUCTORS: &[(&str, &str)] = &[
+    ("builtins", "iter"),
+    ("copyreg", "__newobj__"),
+    ("copyreg", "__newobj_ex__"),
+    ("copyreg", "_reconstructor"),
+    ("array", "_array_reconstructor"),
+];
+
+/// Whether `class` is a class of the standard library defined in C (no Python function in
+/// its namespace): the only kind a snapshot records by its reduction, and the only kind
+/// rebuilt from one, so a trace cannot make `fever check` call anything else.
+fn is_c_stdlib_class(py: Python<'_>, class: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let Ok(class) = class.cast::<PyType>() else {
+        return Ok(false);
+    };
+    let module: String = class.getattr("__module__")?.extract()?;
+    let top = module
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches('_');
+    let stdlib = py.import("sys")?.getattr("stdlib_module_names")?;
+    if module != "builtins" && !stdlib.contains(top)? && !stdlib.contains(format!("_{top}"))? {
+        return Ok(false);
+    }
+    for value in class
+        .getattr("__dict__")?
+        .call_method0("values")?
+        .try_iter()?
+    {
+        if value?.is_instance_of::<PyFunction>() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A [`ObjectKind::Reduced`] object: its callable called with its arguments (the callable is
+/// the object's own C class of the standard library, or one of [`RECONSTRUCTORS`] making
+/// such a class), then `__setstate__(state)`, then its list items appended.
+fn reduced<'py>(
+    py: Python<'py>,
+    object: &Object,
+    names: &mut dyn Lookup,
+    path: &mut Ancestors<'py>,
+) -> Result<Bound<'py, PyAny>, Unrebuildable> {
+    let err = |e: PyErr| e.to_string();
+    if object.fields.omitted > 0 {
+        return Err(cut("an object's reduction", object.fields.omitted));
+    }
+    let field = |name: &str| {
+        object
+            .fields
+            .entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    };
+    let Some(Value::Ref {
+        kind,
+        module,
+        qualname,
+    }) = field("callable")
+    else {
+        return Err("its reduction names no callable".into());
+    };
+    let callable = names.lookup(py, module, qualname)?;
+    // `iter(a rebuilt sequence)`: an iterator, whose class has no importable name.
+    let made_by_iter = (module.as_str(), qualname.as_str()) == ("builtins", "iter");
+    let class = if made_by_iter {
+        callable.clone()
+    } else {
+        let class = names.lookup(py, &object.module, &object.qualname)?;
+        if !is_c_stdlib_class(py, &class).map_err(err)? {
+            return Err("not a class of the standard library defined in C".into());
+        }
+        class
+    };
+    let args = match field("args")
+        .map(|a| build(py, a, names, path))
+        .transpose()?
+    {
+        Some(args) => args.cast_into::<PyTuple>().map_err(|e| e.to_string())?,
+        None => return Err("its reduction has no arguments".into()),
+    };
+    let allowed = match kind {
+        RefKind::Class => class
+            .cast::<PyType>()
+            .is_ok_and(|c| c.is_subclass(&callable).unwrap_or(false)),
+        _ => {
+            made_by_iter
+                || RECONSTRUCTORS.contains(&(module.as_str(), qualname.as_str()))
+                    && (module != "copyreg" || args.get_item(0).is_ok_and(|first| first.is(&class)))
+        }
+    };
+    if !allowed {
+        return Err(format!(
+            "made by {module}.{qualname}, which fever does not call"
+        ));
+    }
+    let made = callable.call1(&args).map_err(err)?;
+    if let Some(state) = field("state") {
+        let state = build(py, state, names, path)?;
+        made.call_method1("__setstate__", (state,)).map_err(err)?;
+    }
+    if let Some(Value::List(seq)) = field("listitems") {
+        for item in items(py, seq, names, path)? {
+            made.call_method1("append", (item,)).map_err(err)?;
+        }
+    }
+    Ok(made)
 }
 
 /// How a function takes its parameters, read from it as it is now: the names a recorded

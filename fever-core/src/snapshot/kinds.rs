@@ -51,6 +51,9 @@ pub enum ObjectKind {
     /// An instance of a subclass of a built-in container or scalar: the built-in contents
     /// ([`Object::base`]), then the instance's attributes.
     Subclass = 3,
+    /// An instance of a C type known by its `__reduce_ex__(2)`: the fields `callable` (a
+    /// class or function by name), `args`, and `state` and `listitems` when it has them.
+    Reduced = 4,
 }
 
 impl ObjectKind {
@@ -60,6 +63,7 @@ impl ObjectKind {
             1 => Self::Dataclass,
             2 => Self::NamedTuple,
             3 => Self::Subclass,
+            4 => Self::Reduced,
             _ => return None,
         })
     }

@@ -650,7 +650,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
                 0u64..2
             )
                 .prop_map(|(entries, omitted)| Value::Dict(Map { entries, omitted })),
-            (0u8..4, any::<bool>(), inner, fields).prop_map(|(k, complete, base, fields)| {
+            (0u8..5, any::<bool>(), inner, fields).prop_map(|(k, complete, base, fields)| {
                 let kind = ObjectKind::from_byte(k).unwrap();
                 Value::Object(Object {
                     kind,

@@ -56,9 +56,98 @@ impl Walker<'_, '_> {
                 self.enc.end(0);
             } else if tp == &raw mut ffi::PyMemoryView_Type {
                 self.memoryview(obj);
-            } else {
+            } else if !self.reduced(obj, tp, probe) {
                 self.c_repr(obj, &probe.type_name(tp).full());
             }
+        }
+    }
+
+    /// An instance of a C type by what its own (C) `__reduce_ex__(2)` gives: the callable
+    /// that makes it, its arguments, its state, and the items it is filled with, recorded as a
+    /// [`ObjectKind::Reduced`] object. `false` (nothing written) when the type cannot be
+    /// pickled, its reduction is a Python function, it is large (over [`REDUCED_MAX_LEN`]
+    /// items: its arguments would copy them all), or it is from `itertools`, whose reduction is
+    /// deprecated (a warning the program would see).
+    unsafe fn reduced(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject, probe: &Probe) -> bool {
+        // SAFETY: GIL held; C code only (the type's own reduction, checked), errors cleared.
+        unsafe {
+            let name = probe.type_name(tp);
+            if name.module == "itertools" || !c_reduction(tp) {
+                return false;
+            }
+            let len = ffi::PyObject_Size(obj);
+            if len < 0 {
+                ffi::PyErr_Clear();
+            } else if len > REDUCED_MAX_LEN {
+                return false;
+            }
+            let protocol = ffi::PyLong_FromLong(2);
+            let method = ffi::PyUnicode_FromString(c"__reduce_ex__".as_ptr());
+            let reduction = if protocol.is_null() || method.is_null() {
+                std::ptr::null_mut()
+            } else {
+                ffi::PyObject_CallMethodOneArg(obj, method, protocol)
+            };
+            ffi::Py_XDECREF(protocol);
+            ffi::Py_XDECREF(method);
+            if reduction.is_null() {
+                ffi::PyErr_Clear();
+                return false;
+            }
+            let n = if ffi::PyTuple_Check(reduction) != 0 {
+                ffi::PyTuple_GET_SIZE(reduction)
+            } else {
+                0
+            };
+            let item = |i: isize| {
+                if i < n {
+                    let v = ffi::PyTuple_GET_ITEM(reduction, i);
+                    (v != ffi::Py_None()).then_some(v)
+                } else {
+                    None
+                }
+            };
+            let callable = item(0).filter(|&c| {
+                ffi::PyType_Check(c) != 0
+                    || ffi::PyCFunction_Check(c) != 0
+                    || ffi::PyFunction_Check(c) != 0
+            });
+            let args = item(1).filter(|&a| ffi::PyTuple_Check(a) != 0);
+            // Dict items (a mapping filled after it is made) are not recorded.
+            let (Some(callable), Some(args), (2..=4, None)) = (callable, args, (n, item(4))) else {
+                ffi::Py_DECREF(reduction);
+                return false;
+            };
+            if let Err(stop) = self.enter(obj) {
+                self.stopped(stop, &name.full());
+                ffi::Py_DECREF(reduction);
+                return true;
+            }
+            self.enc
+                .begin_object(ObjectKind::Reduced, name.module, name.qualname, true);
+            let mut fields = Fields {
+                shown: 0,
+                omitted: 0,
+            };
+            self.field(&mut fields, "callable", callable);
+            self.field(&mut fields, "args", args);
+            if let Some(state) = item(2) {
+                self.field(&mut fields, "state", state);
+            }
+            if let Some(iterator) = item(3) {
+                let items = ffi::PySequence_List(iterator);
+                if items.is_null() {
+                    ffi::PyErr_Clear();
+                    fields.omitted += 1;
+                } else {
+                    self.field(&mut fields, "listitems", items);
+                    ffi::Py_DECREF(items);
+                }
+            }
+            self.enc.end(fields.omitted);
+            self.leave();
+            ffi::Py_DECREF(reduction);
+            true
         }
     }
 
@@ -297,6 +386,34 @@ unsafe fn instance_dict(obj: *mut PyObject, tp: *mut PyTypeObject) -> *mut PyObj
 }
 
 /// The built-in a C type (not a Python class) derives from, e.g. `dict` for `OrderedDict`.
+/// Items past which a C object is not recorded by its reduction ([`Walker::reduced`]).
+const REDUCED_MAX_LEN: isize = 4096;
+
+/// Whether `tp`'s `__reduce_ex__` and `__reduce__` are C code (no Python function of the
+/// program runs to take a snapshot).
+unsafe fn c_reduction(tp: *mut PyTypeObject) -> bool {
+    // SAFETY: GIL held; attribute lookups on a type, errors cleared.
+    unsafe {
+        [c"__reduce_ex__", c"__reduce__"].iter().all(|name| {
+            let method = ffi::PyObject_GetAttrString(tp.cast(), name.as_ptr());
+            if method.is_null() {
+                ffi::PyErr_Clear();
+                return false;
+            }
+            let python =
+                ffi::PyFunction_Check(method) != 0 || tp_is(method, &raw mut pytype::PyMethod_Type);
+            ffi::Py_DECREF(method);
+            !python
+        })
+    }
+}
+
+/// Whether `obj` is exactly of type `tp`.
+unsafe fn tp_is(obj: *mut PyObject, tp: *mut PyTypeObject) -> bool {
+    // SAFETY: GIL held; `obj` is live.
+    unsafe { ffi::Py_TYPE(obj) == tp }
+}
+
 unsafe fn c_builtin_base(tp: *mut PyTypeObject) -> Option<Builtin> {
     // SAFETY: walking a live type's `tp_base` chain.
     unsafe {
