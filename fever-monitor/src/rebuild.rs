@@ -474,6 +474,35 @@ fn instance<'py>(
     Ok(object)
 }
 
+/// The object a module holds under the name the recorded `value` gives in its `__module__`
+/// and `__qualname__` fields (a decorator's object standing for a function, as
+/// `functools.wraps` makes them), when it is an instance of the recorded class: what the
+/// recording may have passed as itself (code may compare it by identity), where a rebuilt
+/// copy is another object. A partial application of it carries the same names, so this is
+/// only a candidate.
+pub fn named_instance<'py>(
+    py: Python<'py>,
+    value: &Value,
+    names: &mut dyn Lookup,
+) -> Option<Bound<'py, PyAny>> {
+    let Value::Object(object) = value else {
+        return None;
+    };
+    let class = names.lookup(py, &object.module, &object.qualname).ok()?;
+    let field = |name: &str| {
+        object.fields.entries.iter().find_map(|(n, v)| match v {
+            Value::Str(Text::Full(s)) if n == name => Some(s.as_str()),
+            _ => None,
+        })
+    };
+    let (module, qualname) = (field("__module__")?, field("__qualname__")?);
+    if qualname.contains('<') {
+        return None;
+    }
+    let held = names.lookup(py, module, qualname).ok()?;
+    held.is_instance(&class).unwrap_or(false).then_some(held)
+}
+
 /// The functions a [`ObjectKind::Reduced`] object may be made by, besides its own C class:
 /// the standard library's reconstructors.
 const RECONSTRUCTORS: &[(&str, &str)] = &[

@@ -8,7 +8,9 @@
 //! change from run to run. Exceptions compare by type and message. A value or exception of a
 //! different type never matches.
 
-use crate::snapshot::{decode, Exception, Fields, Map, Object, Seq, Text, Value};
+use crate::snapshot::{
+    decode, Exception, Fields, Map, Object, ObjectKind, RefKind, Seq, Text, Value,
+};
 
 /// Default `--rel-tol`: absorbs the last-bit differences of floating-point libraries between
 /// machines, far below any change a program's logic makes.
@@ -72,6 +74,13 @@ pub fn values_match(old: &Value, new: &Value, rel_tol: f64) -> bool {
                 text: Text::Full(y),
             },
         ) => t1 == t2 && without_addresses(x) == without_addresses(y),
+        // Recorded before fever snapshotted C objects by their reduction: only the type is
+        // known, and it is all that is compared.
+        (Value::Opaque { type_name } | Value::Repr { type_name, .. }, Value::Object(object))
+            if object.kind == ObjectKind::Reduced =>
+        {
+            *type_name == object.type_name()
+        }
         (Value::Args(x), Value::Args(y)) => {
             x.omitted == y.omitted
                 && x.entries.len() == y.entries.len()
@@ -193,6 +202,14 @@ fn fields(x: &Fields, y: &Fields, m: &impl Fn(&Value, &Value) -> bool) -> bool {
 }
 
 fn objects(x: &Object, y: &Object, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+    if let (Some((args1, at1)), Some((args2, at2))) = (iterator(x), iterator(y)) {
+        return m(args1, args2)
+            && match (at1, at2) {
+                (Some(p), Some(q)) => m(p, q),
+                (None, None) => true,
+                _ => false,
+            };
+    }
     let same_base = match (&x.base, &y.base) {
         (Some(old), Some(new)) => m(old, new),
         (None, None) => true,
@@ -204,6 +221,72 @@ fn objects(x: &Object, y: &Object, m: &impl Fn(&Value, &Value) -> bool) -> bool 
         && x.complete == y.complete
         && same_base
         && fields(&x.fields, &y.fields, m)
+}
+
+/// The reduction of an iterator made by `iter(...)`: its arguments and its position (`None`
+/// for 0 or none), or `None` when `object` is not one. An iterator gives no position before its
+/// first item, nor once exhausted or when its argument is what is left (a dict's key iterator
+/// reduces to `iter(list of the keys left)`, rebuilt as a list's iterator), so iterators compare
+/// by these alone, whatever their class.
+fn iterator(object: &Object) -> Option<(&Value, Option<&Value>)> {
+    if object.kind != ObjectKind::Reduced {
+        return None;
+    }
+    let field = |name: &str| {
+        object
+            .fields
+            .entries
+            .iter()
+            .find_map(|(n, v)| (n == name).then_some(v))
+    };
+    let Some(Value::Ref {
+        kind: RefKind::Builtin,
+        module,
+        qualname,
+    }) = field("callable")
+    else {
+        return None;
+    };
+    if (module.as_str(), qualname.as_str()) != ("builtins", "iter") {
+        return None;
+    }
+    let at = field("state").filter(|v| !matches!(v, Value::Int(0)));
+    Some((field("args")?, at))
+}
+
+/// The class of the first of two equal iterators in the snapshot `bytes` (a call's arguments):
+/// a snapshot records each by value, so the recording may have passed one iterator twice (as
+/// `zip(*[iter(s)] * 2)` does), which the rebuilt arguments cannot.
+pub fn equal_iterators(bytes: &[u8]) -> Option<String> {
+    fn walk<'v>(value: &'v Value, found: &mut Vec<&'v Object>) {
+        match value {
+            Value::Set(seq) | Value::FrozenSet(seq) | Value::List(seq) | Value::Tuple(seq) => {
+                seq.items.iter().for_each(|v| walk(v, found));
+            }
+            Value::Dict(map) => map.entries.iter().for_each(|(k, v)| {
+                walk(k, found);
+                walk(v, found);
+            }),
+            Value::Object(object) => {
+                if iterator(object).is_some() {
+                    found.push(object);
+                }
+                object.base.iter().for_each(|v| walk(v, found));
+                object.fields.entries.iter().for_each(|(_, v)| walk(v, found));
+            }
+            Value::Args(fields) => fields.entries.iter().for_each(|(_, v)| walk(v, found)),
+            _ => {}
+        }
+    }
+    let value = decode(bytes).ok()?;
+    let mut found = Vec::new();
+    walk(&value, &mut found);
+    found.iter().enumerate().find_map(|(i, x)| {
+        found[i + 1..]
+            .iter()
+            .any(|y| objects(x, y, &|p: &Value, q: &Value| values_match(p, q, 0.0)))
+            .then(|| x.type_name())
+    })
 }
 
 fn exceptions(x: &Exception, y: &Exception, m: &impl Fn(&Value, &Value) -> bool) -> bool {
@@ -255,6 +338,67 @@ mod tests {
         let nested = returned(&list(&[list(&[s("x"), s("y")]), Value::Int(3)]));
         let nested_swapped = returned(&list(&[list(&[s("y"), s("x")]), Value::Int(3)]));
         assert!(differs_in_string_order(&nested, &nested_swapped, 0.0));
+    }
+
+    /// `iter(...)`'s reduction, as a snapshot records an iterator of class `qualname`.
+    fn iterator(qualname: &str, args: Value, state: Option<i64>) -> Value {
+        let mut entries = vec![
+            (
+                "callable".into(),
+                Value::Ref {
+                    kind: RefKind::Builtin,
+                    module: "builtins".into(),
+                    qualname: "iter".into(),
+                },
+            ),
+            ("args".into(), Value::Tuple(seq(vec![args]))),
+        ];
+        entries.extend(state.map(|at| ("state".into(), Value::Int(at))));
+        Value::Object(Object {
+            kind: ObjectKind::Reduced,
+            module: "builtins".into(),
+            qualname: qualname.into(),
+            complete: true,
+            base: None,
+            fields: Fields {
+                entries,
+                omitted: 0,
+            },
+        })
+    }
+
+    #[test]
+    fn iterators_compare_by_what_is_left_to_iterate() {
+        let m = |x: &Value, y: &Value| values_match(x, y, 0.0);
+        let empty = || list(&[]);
+        // Exhausted (no position) and rebuilt from that (position 0): the same.
+        let exhausted = iterator("list_iterator", empty(), None);
+        assert!(m(&exhausted, &iterator("list_iterator", empty(), Some(0))));
+        // A dict's key iterator reduces to the keys left, rebuilt as a list's iterator.
+        let keys = iterator("dict_keyiterator", list(&[s("a")]), None);
+        assert!(m(&keys, &iterator("list_iterator", list(&[s("a")]), Some(0))));
+        // Another position or other items differ.
+        let ab = || list(&[s("a"), s("b")]);
+        assert!(!m(&iterator("list_iterator", ab(), Some(1)), &iterator("list_iterator", ab(), None)));
+        assert!(!m(&keys, &iterator("list_iterator", list(&[s("b")]), None)));
+    }
+
+    #[test]
+    fn equal_iterators_in_the_arguments_are_found() {
+        let args = |items: Vec<Value>| {
+            bytes(&Value::Args(Fields {
+                entries: vec![("iterables".into(), Value::Tuple(seq(items)))],
+                omitted: 0,
+            }))
+        };
+        let abc = || iterator("str_ascii_iterator", s("abc"), Some(0));
+        assert_eq!(
+            equal_iterators(&args(vec![abc(), abc()])).as_deref(),
+            Some("str_ascii_iterator")
+        );
+        let other = iterator("str_ascii_iterator", s("abc"), Some(1));
+        assert_eq!(equal_iterators(&args(vec![abc(), other])), None);
+        assert_eq!(equal_iterators(&args(vec![s("abc"), s("abc")])), None);
     }
 
     fn exception(qualname: &str, message: &str, arg: i64) -> Value {

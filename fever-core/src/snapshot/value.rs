@@ -106,6 +106,18 @@ pub struct Object {
     pub fields: Fields,
 }
 
+impl Object {
+    /// Its class as a snapshot names types: `module.qualname`, or `qualname` for built-ins.
+    #[must_use]
+    pub fn type_name(&self) -> String {
+        if self.module == "builtins" || self.module.is_empty() {
+            self.qualname.clone()
+        } else {
+            format!("{}.{}", self.module, self.qualname)
+        }
+    }
+}
+
 /// An exception instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exception {

@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_string_order, failure_without_result, holds_string_set, judge, judge_yields,
-    same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, equal_iterators, failure_without_result, holds_string_set, judge,
+    judge_yields, same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected, Verdict,
 };
 use fever_core::settings::recorded_cwd;
 use fever_core::snapshot::{decode, Value};
@@ -132,6 +132,17 @@ fn hash_randomized(what: &str) -> String {
 
 /// Why a call whose arguments hold a set of strings, and whose result differs, is skipped.
 const STRING_SET: &str = "its arguments hold a set of strings, which iterates in another order";
+
+/// Why a call that differs is skipped when its arguments hold two equal iterators (`None` if
+/// they do not): the recording may have passed one iterator twice, and the rebuilt arguments
+/// hold two.
+fn shared_iterator(case: &Case) -> Option<String> {
+    let class = case.args.as_deref().and_then(equal_iterators)?;
+    Some(format!(
+        "its arguments hold equal {class} objects, which may have been one iterator when \
+         recorded (a snapshot keeps values, not which objects were the same)"
+    ))
+}
 
 /// The failure of a call that ran past its time limit.
 fn timed_out(case: &Case, seconds: f64) -> String {
@@ -388,6 +399,9 @@ impl Checker {
                     reached.join(", ")
                 ));
             }
+            if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
+                verdict = Verdict::Skipped(reason);
+            }
             if matches!(verdict, Verdict::Failed(_))
                 && self.random_hashes
                 && case.args.as_deref().is_some_and(holds_string_set)
@@ -440,11 +454,51 @@ impl Checker {
         };
         let reached = self.sources.reached(py)?;
         let mut verdict = judge(case, &now, self.settings.rel_tol);
+        if matches!(verdict, Verdict::Failed(_)) {
+            // `self` recorded as a copy of a module's object (a decorated function): the
+            // recording may have had that very object, which identity tests tell apart.
+            let held = recorded
+                .entries
+                .first()
+                .and_then(|(_, value)| rebuild::named_instance(py, value, &mut self.modules));
+            if let Some(held) = held {
+                let mut items: Vec<Bound<'_, PyAny>> = args.iter().collect();
+                items[0] = held;
+                let args = pyo3::types::PyTuple::new(py, items)?;
+                if let Called::Finished(again, _) =
+                    invoke::call(py, &function, &args, &kwargs, conditions)?
+                {
+                    if judge(case, &again, self.settings.rel_tol) == Verdict::Passed {
+                        verdict = Verdict::Passed;
+                    } else if !same_outcome(&again, &now, self.settings.rel_tol) {
+                        let name = args.get_item(0).map_or_else(
+                            |_| "?".into(),
+                            |held| {
+                                let part = |a: &str| {
+                                    held.getattr(a)
+                                        .map_or_else(|_| "?".into(), |n| n.to_string())
+                                };
+                                format!("{}.{}", part("__module__"), part("__qualname__"))
+                            },
+                        );
+                        verdict = Verdict::Skipped(format!(
+                            "depends on module state: its first argument stands for the \
+                             module's object {name}, and the result differs from the recording \
+                             both with a copy and with that object (whose state when recorded \
+                             is not known)"
+                        ));
+                    }
+                }
+            }
+        }
         if matches!(verdict, Verdict::Failed(_)) && !reached.is_empty() {
             verdict = Verdict::Skipped(format!(
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
+        }
+        if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
+            verdict = Verdict::Skipped(reason);
         }
         let reordered = |expected: &Option<Outcome>| {
             expected
