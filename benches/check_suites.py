@@ -9,7 +9,8 @@ reasons, trace bytes per recorded call, and the wall time of `fever check`.
 Then single-line mutations: lines of the library's own modules (not its tests) are mutated one at
 a time (an operator, comparison, boolean constant or small integer changed), in a fixed
 pseudo-random order, until MUTANTS mutations that the library's suite catches (pytest fails) are
-found; for each, `fever check` against the unmutated recording either fails (caught) or passes.
+found; for each, `fever check` against the unmutated recording either fails more calls than it
+did on the unchanged code (caught) or not.
 """
 
 from __future__ import annotations
@@ -93,10 +94,16 @@ def _suite_fails(ctx: Ctx, work: Path, args: list[str]) -> bool:
     return r.rc != 0
 
 
-def _check(ctx: Ctx, work: Path, trace: Path) -> tuple[int, str, float]:
+def _check(ctx: Ctx, work: Path, trace: Path) -> tuple[tuple[int, int, int], str, float, str]:
+    """(passed, failed, skipped), stderr, wall time and the first failure's first line (the call)
+    of `fever check TRACE -v`."""
     t = time_process([str(ctx.fever), "check", str(trace), "-v", "--timeout", "30"], cwd=work,
-                     timeout=1800)
-    return t.rc, t.stderr, t.wall
+                     timeout=1800, capture=True)
+    summary = re.search(r"^fever: (\d+) passed, (\d+) failed, (\d+) skipped", t.stderr, re.M)
+    if summary is None:
+        raise RuntimeError(f"fever check said\n{t.stderr[-2000:]}")
+    passed, failed, skipped = map(int, summary.groups())
+    return (passed, failed, skipped), t.stderr, t.wall, next(iter(t.stdout.splitlines()), "")
 
 
 def run(ctx: Ctx) -> dict:
@@ -116,11 +123,7 @@ def _suite(ctx: Ctx, tmp: Path, spec: str, modules: list[str], args: list[str]) 
     if not m:
         raise RuntimeError(f"{spec}: no recording\n{rec.stderr[-2000:]}")
     calls = int(m[1].replace(",", ""))
-    rc, stderr, wall = _check(ctx, work, trace)
-    summary = re.search(r"^fever: (\d+) passed, (\d+) failed, (\d+) skipped", stderr, re.M)
-    if summary is None:
-        raise RuntimeError(f"{spec}: fever check said\n{stderr[-2000:]}")
-    passed, failed, skipped = map(int, summary.groups())
+    (passed, failed, skipped), stderr, wall, _ = _check(ctx, work, trace)
     reasons = Counter()
     for reason in re.findall(r"^fever: skipped \S+: (.*)$", stderr, re.M):
         reason = re.sub(r"argument \w+: ", "argument X: ", reason)
@@ -135,6 +138,7 @@ def _suite(ctx: Ctx, tmp: Path, spec: str, modules: list[str], args: list[str]) 
     rng.shuffle(candidates)
     by_suite = by_fever = tried = 0
     missed = []
+    caught = []
     for mod, i, mutated in candidates:
         if by_suite == MUTANTS or tried == MAX_TRIES:
             break
@@ -148,8 +152,11 @@ def _suite(ctx: Ctx, tmp: Path, spec: str, modules: list[str], args: list[str]) 
             if not _suite_fails(ctx, work, args):
                 continue
             by_suite += 1
-            if _check(ctx, work, trace)[0] == 1:
+            # Failing calls that failed on unchanged code too do not count as catching it.
+            counts, _, _, first = _check(ctx, work, trace)
+            if counts[1] > failed:
                 by_fever += 1
+                caught.append(f"{mod}:{i + 1}: `{mutated.strip()}` → `{first[:160]}`")
             else:
                 missed.append(f"{mod}:{i + 1}: {mutated.strip()}")
         finally:
@@ -160,33 +167,41 @@ def _suite(ctx: Ctx, tmp: Path, spec: str, modules: list[str], args: list[str]) 
         "spec": spec, "calls": calls, "passed": passed, "failed": failed,
         "skipped": skipped, "bytes": trace.stat().st_size, "check_s": wall,
         "record_s": rec.wall, "reasons": reasons.most_common(3), "tried": tried,
-        "by_suite": by_suite, "by_fever": by_fever, "missed": missed,
+        "by_suite": by_suite, "by_fever": by_fever, "missed": missed, "caught": caught,
     }
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} KB"
 
 
 def render(res: dict) -> str:
     rows = []
     for s in res["suites"]:
         reasons = "; ".join(f"{n}× {r}" for r, n in s["reasons"])
-        rows.append([s["spec"], f"{s['calls']:,}", f"{s['passed'] + s['failed']:,}",
-                     f"**{s['failed']}**", f"{s['skipped']:,}: {reasons}",
-                     f"{s['bytes'] / max(s['calls'], 1):,.0f} B", fmt_s(s["check_s"])])
+        rows.append([s["spec"], f"{s['calls']:,}", f"{s['passed']:,}", f"**{s['failed']}**",
+                     f"{s['skipped']:,}: {reasons}",
+                     f"{_size(s['bytes'])}, {s['bytes'] / max(s['calls'], 1):,.0f} B",
+                     fmt_s(s["record_s"]), fmt_s(s["check_s"])])
     mutations = []
     for s in res["suites"]:
         mutations.append([s["spec"], f"{s['by_suite']} of {s['tried']} tried",
                           f"**{s['by_fever']} of {s['by_suite']}**",
-                          "; ".join(s["missed"][:3]) or "–"])
+                          "; ".join(s["missed"][:3]) or "–",
+                          (s.get("caught") or ["–"])[0].replace("|", "\\|")])
     return "\n".join([
-        md_table(["suite (sdist)", "calls recorded", "checked", "false failures", "skipped (top reasons)",
-                  "trace / call", "check time"], rows), "",
+        md_table(["suite (sdist)", "calls recorded", "passed", "failed (false failures)",
+                  "skipped (top reasons)", "trace, per call", "record time", "check time"], rows), "",
         "`fever record -m pytest` with default settings, nothing changed, then `fever check TRACE -v`. "
         "Checked = passed + failed; by default the outermost calls the tests made into the library "
-        "(not the tests, not calls made while a module was imported).", "",
+        "(not the tests, not calls made while a module was imported). Times are wall clock, on a "
+        "shared machine (see the load average above).", "",
         md_table(["suite", "single-line mutations the suite catches", "caught by `fever check`",
-                  "missed (first 3)"], mutations), "",
+                  "missed (first 3)", "a caught one → the first failing call"], mutations), "",
         "Mutations: one line of the library's modules changed (an operator, a comparison, a boolean "
         "or a small integer), in a fixed pseudo-random order; the suite's verdict is `pytest -x`'s, "
-        "fever's is `fever check` against the recording of the unmutated code.",
+        "fever's is `fever check` against the recording of the unmutated code (caught: more calls fail "
+        "than on the unchanged code).",
     ])
 
 

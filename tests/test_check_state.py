@@ -1,7 +1,7 @@
 """`fever check` where real code and suites made it fail or miss: calls that depend on module
 state a test changed (skipped, naming the state), objects rebuilt through `__reduce__`, the
-clock read through `datetime`, generator calls compared by what they yielded, and calls past
-`--max-calls-per-function`.
+clock read through `datetime`, generator calls compared by what they yielded, calls past
+`--max-calls-per-function`, and calls whose same recorded arguments are known only in part.
 
 Each test records with the real `fever record`, then runs the real `fever check` (the venv's).
 """
@@ -296,3 +296,31 @@ def test_objects_of_c_types_are_rebuilt_through_their_reduction(venv, tmp_path):
         in result.stdout, describe(result)
     assert " [\n-    2,\n     3,\n     4,\n ]\n" in result.stdout, describe(result)
 
+
+
+PARTLY_KNOWN = """
+    def make(k):
+        return lambda x: x + k
+
+    def apply(f, x):
+        return f(x)
+
+    def main():
+        print(apply(make(1), 1), apply(make(2), 1))
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_same_arguments_known_only_in_part_are_not_called_nondeterministic(venv, tmp_path):
+    write(tmp_path / "part.py", PARTLY_KNOWN)
+    record(venv, "part.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    # Two lambdas of one name: the same snapshot, which holds only their name, different results.
+    result = check(venv, "run.trace", "--select", "part.apply", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (0, 0, 2), describe(result)
+    reason = ("the same recorded arguments gave different results, but the snapshot holds only "
+              "part of them (a value known by its repr or type, cut at a limit, or a nested "
+              "function): they may have differed, or it is nondeterministic")
+    assert skipped(result) == {"__main__.apply[1]": reason, "__main__.apply[2]": reason}, \
+        describe(result)

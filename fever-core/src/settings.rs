@@ -96,7 +96,7 @@ pub fn records_call(call: u64, max: u64) -> bool {
         start *= 2;
     }
     let stride = (start / per_band).max(1);
-    (call - start) % stride == 0
+    (call - start).is_multiple_of(stride)
 }
 
 /// What `fever record` snapshots.

@@ -205,7 +205,7 @@ fn objects(x: &Object, y: &Object, m: &impl Fn(&Value, &Value) -> bool) -> bool 
     if let (Some((args1, at1)), Some((args2, at2))) = (iterator(x), iterator(y)) {
         return m(args1, args2)
             && match (at1, at2) {
-                (Some(p), Some(q)) => m(p, q),
+                (Some(old), Some(new)) => m(old, new),
                 (None, None) => true,
                 _ => false,
             };
@@ -272,7 +272,11 @@ pub fn equal_iterators(bytes: &[u8]) -> Option<String> {
                     found.push(object);
                 }
                 object.base.iter().for_each(|v| walk(v, found));
-                object.fields.entries.iter().for_each(|(_, v)| walk(v, found));
+                object
+                    .fields
+                    .entries
+                    .iter()
+                    .for_each(|(_, v)| walk(v, found));
             }
             Value::Args(fields) => fields.entries.iter().for_each(|(_, v)| walk(v, found)),
             _ => {}
@@ -376,10 +380,16 @@ mod tests {
         assert!(m(&exhausted, &iterator("list_iterator", empty(), Some(0))));
         // A dict's key iterator reduces to the keys left, rebuilt as a list's iterator.
         let keys = iterator("dict_keyiterator", list(&[s("a")]), None);
-        assert!(m(&keys, &iterator("list_iterator", list(&[s("a")]), Some(0))));
+        assert!(m(
+            &keys,
+            &iterator("list_iterator", list(&[s("a")]), Some(0))
+        ));
         // Another position or other items differ.
         let ab = || list(&[s("a"), s("b")]);
-        assert!(!m(&iterator("list_iterator", ab(), Some(1)), &iterator("list_iterator", ab(), None)));
+        assert!(!m(
+            &iterator("list_iterator", ab(), Some(1)),
+            &iterator("list_iterator", ab(), None)
+        ));
         assert!(!m(&keys, &iterator("list_iterator", list(&[s("b")]), None)));
     }
 

@@ -232,7 +232,7 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
         let skip = if let Some(ran) = call.stale {
             Some(changed_reason(reader, &stale, call.code, ran))
         } else if nondeterministic {
-            Some("nondeterministic: the same arguments gave different results".to_owned())
+            Some(same_arguments_differed(call.args).to_owned())
         } else {
             match &yields {
                 Some(None) => Some(
@@ -343,6 +343,19 @@ fn changed_reason(
         "the code changed during the recording: {what} {name} [v{version}], which was \
          reloaded later ([v{versions}] is the last)"
     )
+}
+
+/// Why a call is skipped whose recorded arguments `args` are those of another call that ended
+/// differently: nondeterministic, unless the snapshot does not hold the whole of the arguments
+/// (then they may have differed where it does not look).
+fn same_arguments_differed(args: Option<&[u8]>) -> &'static str {
+    if args.is_some_and(|bytes| decode(bytes).is_ok_and(|value| !value.is_faithful())) {
+        "the same recorded arguments gave different results, but the snapshot holds only part \
+         of them (a value known by its repr or type, cut at a limit, or a nested function): \
+         they may have differed, or it is nondeterministic"
+    } else {
+        "nondeterministic: the same arguments gave different results"
+    }
 }
 
 /// Why a call cannot be replayed, judged from its code and recorded snapshots.
@@ -1266,5 +1279,26 @@ mod tests {
             .as_ref()
             .unwrap()
             .starts_with("nondeterministic"));
+    }
+
+    #[test]
+    fn same_arguments_known_only_in_part_are_not_called_nondeterministic() {
+        use crate::snapshot::{Fields, Text};
+        let args = |value: Value| {
+            let mut out = Vec::new();
+            Value::Args(Fields {
+                entries: vec![("x".into(), value)],
+                omitted: 0,
+            })
+            .encode(&mut out);
+            out
+        };
+        let repr = args(Value::Repr {
+            type_name: "m.Thing".into(),
+            text: Text::Full("<Thing>".into()),
+        });
+        assert!(same_arguments_differed(Some(&repr)).contains("holds only part of them"));
+        let whole = args(Value::Int(1));
+        assert!(same_arguments_differed(Some(&whole)).starts_with("nondeterministic"));
     }
 }

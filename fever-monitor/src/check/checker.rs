@@ -12,8 +12,9 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_string_order, equal_iterators, failure_without_result, holds_string_set, judge,
-    judge_yields, same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, equal_iterators, failure_without_result, holds_string_set,
+    judge, judge_yields, same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected,
+    Verdict,
 };
 use fever_core::settings::recorded_cwd;
 use fever_core::snapshot::{decode, Value};
