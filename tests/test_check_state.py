@@ -1,7 +1,8 @@
 """`fever check` where real code and suites made it fail or miss: calls that depend on module
 state a test changed (skipped, naming the state), objects rebuilt through `__reduce__`, the
 clock read through `datetime`, generator calls compared by what they yielded, calls past
-`--max-calls-per-function`, and calls whose same recorded arguments are known only in part.
+`--max-calls-per-function`, calls whose same recorded arguments are known only in part, and a
+decorated function's object passed as `self`.
 
 Each test records with the real `fever record`, then runs the real `fever check` (the venv's).
 """
@@ -324,3 +325,41 @@ def test_same_arguments_known_only_in_part_are_not_called_nondeterministic(venv,
               "function): they may have differed, or it is nondeterministic")
     assert skipped(result) == {"__main__.apply[1]": reason, "__main__.apply[2]": reason}, \
         describe(result)
+
+
+NAMED = """
+    import functools
+    import sys
+
+    class Named:
+        def __init__(self, f):
+            functools.update_wrapper(self, f)
+            self.f = f
+
+        def is_global(self):
+            return getattr(sys.modules[self.__module__], self.__qualname__, None) is self
+
+    @Named
+    def double(x):
+        return 2 * x
+
+    def main():
+        print(double.is_global())
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+def test_a_decorated_functions_object_as_self_is_the_modules_own(venv, tmp_path):
+    write(tmp_path / "named.py", NAMED)
+    record(venv, "named.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    # The recorded self was the module's `double`; a rebuilt copy is another object, so the
+    # call is tried again with the module's own object, which passes.
+    result = check(venv, "run.trace", "--select", "named.Named.*", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (2, 0, 0), describe(result)
+
+    edit(tmp_path / "named.py", "None) is self", 'None) is self and self.__name__ == "triple"')
+    result = check(venv, "run.trace", "--select", "named.Named.*", cwd=tmp_path, expect=1)
+    assert counts(result) == (1, 1, 0), describe(result)
+    assert result.stdout.startswith("__main__.Named.is_global(self=Named("), describe(result)
