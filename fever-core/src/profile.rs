@@ -81,7 +81,10 @@ impl RegionWriter {
 
     fn counter(&self, entry: u32, which: usize) -> &AtomicU64 {
         debug_assert!(entry < self.capacity);
-        word(self.map.as_ptr(), (HEADER + entry as usize * SLOT) / 8 + which)
+        word(
+            self.map.as_ptr(),
+            (HEADER + entry as usize * SLOT) / 8 + which,
+        )
     }
 
     fn add(&self, entry: u32, which: usize, n: u64) {
@@ -116,7 +119,8 @@ impl RegionReader {
         let file = std::fs::File::open(path)?;
         // SAFETY: the profiled process only grows nothing and writes whole words.
         let map = unsafe { Mmap::map(&file) }?;
-        let field = |i: usize| u64::from_le_bytes(map[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let field =
+            |i: usize| u64::from_le_bytes(map[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
         if map.len() < HEADER || field(0) != MAGIC || field(1) != LAYOUT {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -195,7 +199,11 @@ impl SortKey {
 }
 
 /// The rows of the functions that were called, sorted by `key` (ties by name), `top` at most.
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
 pub fn rows(
     names: &[String],
     counters: &[Counters],

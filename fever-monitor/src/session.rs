@@ -120,7 +120,12 @@ pub fn run(
         },
     )?;
     let command = if record.is_some() { "record" } else { "run" };
-    crate::attach::open(py, tool_id, root, crate::attach::command_line(command, config))?;
+    crate::attach::open(
+        py,
+        tool_id,
+        root,
+        crate::attach::command_line(command, config),
+    )?;
     Ok(runner::run(py, &config.target, &config.args)?)
 }
 

@@ -100,9 +100,14 @@ pub enum Response {
     Status(ProcessStatus),
     /// Profiling is on; its counters are in the shared region at `region`
     /// ([`crate::profile::Region`]).
-    Attached { region: String },
+    Attached {
+        region: String,
+    },
     /// Names of profiled functions, entries `from`, `from + 1`, ...
-    Names { from: u32, names: Vec<String> },
+    Names {
+        from: u32,
+        names: Vec<String>,
+    },
     /// Profiling is off again.
     Detached,
 }

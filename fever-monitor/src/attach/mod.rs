@@ -123,14 +123,25 @@ fn status() -> Option<ProcessStatus> {
 
 /// A profile in progress (owned by the connection that attached).
 pub struct Attachment {
-    names: Arc<Mutex<Vec<String>>>,
+    names: Names,
 }
 
 impl Attachment {
+    /// The names of its entries (they stay readable after detaching).
+    pub fn names(&self) -> Names {
+        self.names.clone()
+    }
+}
+
+/// The names of a profile's entries, by entry (the profiler appends as it meets functions).
+#[derive(Clone)]
+pub struct Names(Arc<Mutex<Vec<String>>>);
+
+impl Names {
     /// Names of entries `from..`.
-    pub fn names(&self, from: u32) -> Vec<String> {
+    pub fn from(&self, from: u32) -> Vec<String> {
         let names = self
-            .names
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         names.get(from as usize..).unwrap_or_default().to_vec()
@@ -159,7 +170,9 @@ fn with_engine<R>(mut f: impl FnMut(Python<'_>) -> R) -> Result<R, String> {
 pub fn attach() -> Result<Attachment, String> {
     let target = TARGET.get().ok_or("this process has no project")?;
     let Some(tool_id) = target.tool_id else {
-        return Err("sys.monitoring tool ids 3 and 4 are taken by other tools in this process".into());
+        return Err(
+            "sys.monitoring tool ids 3 and 4 are taken by other tools in this process".into(),
+        );
     };
     if ATTACHED.swap(true, Ordering::SeqCst) {
         return Err(format!(
@@ -180,7 +193,9 @@ pub fn attach() -> Result<Attachment, String> {
             None => Ok(()),
         })?
         .map_err(|err| format!("cannot turn profiling on: {err}"))?;
-        Ok(Attachment { names })
+        Ok(Attachment {
+            names: Names(names),
+        })
     })();
     if armed.is_err() {
         ATTACHED.store(false, Ordering::SeqCst);

@@ -9,9 +9,11 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use fever_core::control::{control_dir, peer_is_this_user, processes, ControlError, Request, Response};
+use fever_core::control::{
+    control_dir, peer_is_this_user, processes, ControlError, Request, Response,
+};
 
-use super::{attach, detach, status, Attachment, OPEN};
+use super::{attach, detach, status, Attachment, Names, OPEN};
 
 /// Binds `path` (replacing a stale socket of a dead process that had our pid) and starts the
 /// accept thread; the sockets of other dead processes are removed on the way.
@@ -57,9 +59,11 @@ fn accept(listener: &UnixListener) {
 /// Answers one connection's requests until it closes; then detaches if it had attached.
 fn serve(mut stream: UnixStream) {
     let mut attached: Option<Attachment> = None;
+    // The names of the last profile (still answered after `Detach`, for the final table).
+    let mut names: Option<Names> = None;
     loop {
         let response = match Request::receive(&mut stream) {
-            Ok(request) => answer(request, &mut attached),
+            Ok(request) => answer(request, &mut attached, &mut names),
             Err(ControlError::Closed) => break,
             Err(err) => {
                 let fatal = err.is_fatal();
@@ -82,7 +86,11 @@ fn serve(mut stream: UnixStream) {
     }
 }
 
-fn answer(request: Request, attached: &mut Option<Attachment>) -> Response {
+fn answer(
+    request: Request,
+    attached: &mut Option<Attachment>,
+    names: &mut Option<Names>,
+) -> Response {
     let error = |message: &str| Response::Error {
         message: message.to_owned(),
     };
@@ -92,6 +100,7 @@ fn answer(request: Request, attached: &mut Option<Attachment>) -> Response {
         Request::Attach if attached.is_some() => error("this connection is attached already"),
         Request::Attach => match attach() {
             Ok(attachment) => {
+                *names = Some(attachment.names());
                 *attached = Some(attachment);
                 Response::Attached {
                     region: fever_core::control::process_region(std::process::id())
@@ -101,10 +110,10 @@ fn answer(request: Request, attached: &mut Option<Attachment>) -> Response {
             }
             Err(message) => error(&message),
         },
-        Request::Names { from } => match attached {
-            Some(attachment) => Response::Names {
+        Request::Names { from } => match names {
+            Some(names) => Response::Names {
                 from,
-                names: attachment.names(from),
+                names: names.from(from),
             },
             None => error("not attached"),
         },
