@@ -34,6 +34,10 @@ use profiler::Profiler;
 /// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
 const CAPACITY: u32 = 1 << 16;
 
+/// Names sent in one answer at most (the client asks again for the rest), far below the
+/// message size cap.
+const NAMES_PER_ANSWER: usize = 4096;
+
 /// How long arming or disarming waits for the engine to be free (a consumer running Python code
 /// from a callback, e.g. the call cache storing a result).
 const BUSY_WAIT: Duration = Duration::from_secs(2);
@@ -75,10 +79,25 @@ pub fn open(py: Python<'_>, tool_id: Option<u8>, root: &Path, command: String) -
             OPEN.store(true, Ordering::SeqCst);
             py.import("atexit")?
                 .call_method1("register", (wrap_pyfunction!(close, py)?,))?;
+            let at_fork = pyo3::types::PyDict::new(py);
+            at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
+            py.import("os")?
+                .call_method("register_at_fork", (), Some(&at_fork))?;
         }
         Err(err) => notices::emit(&Notice::NoControlSocket {
             error: err.to_string(),
         }),
+    }
+    Ok(())
+}
+
+/// In a child of `os.fork()`: the socket and the client are the parent's. The child never
+/// counts into the parent's region (its profiler, if armed, is dropped unrun) and answers no one.
+#[pyfunction]
+fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    OPEN.store(false, Ordering::SeqCst);
+    if ATTACHED.swap(false, Ordering::SeqCst) {
+        engine::abandon::<Profiler>(py, Slot::Profiler)?;
     }
     Ok(())
 }
@@ -138,13 +157,14 @@ impl Attachment {
 pub struct Names(Arc<Mutex<Vec<String>>>);
 
 impl Names {
-    /// Names of entries `from..`.
+    /// Names of entries `from..`, [`NAMES_PER_ANSWER`] at most.
     pub fn from(&self, from: u32) -> Vec<String> {
         let names = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        names.get(from as usize..).unwrap_or_default().to_vec()
+        let rest = names.get(from as usize..).unwrap_or_default();
+        rest[..rest.len().min(NAMES_PER_ANSWER)].to_vec()
     }
 }
 

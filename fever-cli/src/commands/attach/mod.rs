@@ -77,16 +77,18 @@ struct Profile {
 }
 
 impl Profile {
-    /// Fetches the names of functions met since the last time; false when the process is gone.
+    /// Fetches the names of functions met since the last time (in as many answers as the
+    /// process needs); false when the process is gone.
     fn refresh(&mut self) -> bool {
-        let from = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        match self.client.ask(&Request::Names { from }) {
-            Ok(Response::Names { from: at, names }) if at == from => {
-                self.names.extend(names);
-                true
+        loop {
+            let from = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+            match self.client.ask(&Request::Names { from }) {
+                Ok(Response::Names { from: at, names }) if at == from && !names.is_empty() => {
+                    self.names.extend(names);
+                }
+                Ok(_) => return true,
+                Err(_) => return false,
             }
-            Ok(_) => true,
-            Err(_) => false,
         }
     }
 
