@@ -177,11 +177,14 @@ def test_a_second_attach_is_refused_while_one_is_active(fever, tmp_path, env):
 
 def test_a_killed_client_leaves_the_program_detached(fever, tmp_path, env):
     proc = start(fever, tmp_path, env, "run")
-    client = fever.start("attach", str(proc.proc.pid), cwd=tmp_path, env=env)
+    client = fever.start("attach", str(proc.proc.pid), "--record", "killed.trace", cwd=tmp_path, env=env)
     wait_until(lambda: attached(env, proc.proc.pid), "the attach")
     client.signal(signal.SIGKILL)
     client.kill()
     wait_until(lambda: attached(env, proc.proc.pid) is False, "the program to detach", timeout=5)
+    # The trace of the window was completed all the same.
+    rows = show_profile(VENV_CLI, tmp_path / "killed.trace")
+    assert profile_row(rows, "leaf").calls == 1000 * profile_row(rows, "tick").calls
     done = attach(env, proc.proc.pid, "--duration", "0.5")
     assert done.returncode == 0, done.stderr
     proc.wait_iterations(5, pattern=r"^(\d+) ticks")
