@@ -179,6 +179,7 @@ def test_a_killed_client_leaves_the_program_detached(fever, tmp_path, env):
     proc = start(fever, tmp_path, env, "run")
     client = fever.start("attach", str(proc.proc.pid), "--record", "killed.trace", cwd=tmp_path, env=env)
     wait_until(lambda: attached(env, proc.proc.pid), "the attach")
+    proc.wait_iterations(3, pattern=r"^(\d+) ticks")  # a window with ticks in it
     client.signal(signal.SIGKILL)
     client.kill()
     wait_until(lambda: attached(env, proc.proc.pid) is False, "the program to detach", timeout=5)

@@ -65,8 +65,11 @@ struct Target {
 static TARGET: OnceLock<Target> = OnceLock::new();
 /// The socket is open (false from interpreter exit on: no thread takes the GIL any more).
 static OPEN: AtomicBool = AtomicBool::new(false);
-/// A client is attached (the profiler is armed, or being armed).
+/// A client is attached (the profiler is armed, or being armed, or being disarmed).
 static ATTACHED: AtomicBool = AtomicBool::new(false);
+/// What `fever ps` says: the profiler (and tracer) armed, from the moment data flows until
+/// detaching is over (the trace complete).
+static ARMED: AtomicBool = AtomicBool::new(false);
 /// The trace of the attached window (`--record`), while it is recorded: here rather than in the
 /// connection's thread, so that an exit while attached still completes it.
 static RECORDING: Mutex<Option<Recording>> = Mutex::new(None);
@@ -127,6 +130,7 @@ pub fn open(
 #[pyfunction]
 fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     OPEN.store(false, Ordering::SeqCst);
+    ARMED.store(false, Ordering::SeqCst);
     if ATTACHED.swap(false, Ordering::SeqCst) {
         engine::abandon::<Profiler>(py, Slot::Profiler)?;
         // The trace's writer thread and ring are the parent's.
@@ -178,7 +182,7 @@ fn status() -> Option<ProcessStatus> {
         pid: target.pid,
         command: target.command.clone(),
         root: target.project.canonical_root().display().to_string(),
-        attached: ATTACHED.load(Ordering::SeqCst),
+        attached: ARMED.load(Ordering::SeqCst),
     })
 }
 
@@ -272,8 +276,9 @@ pub fn attach(record: Option<&Path>) -> Result<Attachment, String> {
             names: Names(names),
         })
     })();
-    if armed.is_err() {
-        ATTACHED.store(false, Ordering::SeqCst);
+    match armed {
+        Ok(_) => ARMED.store(true, Ordering::SeqCst),
+        Err(_) => ATTACHED.store(false, Ordering::SeqCst),
     }
     armed
 }
@@ -325,6 +330,7 @@ pub fn detach(attachment: Attachment) -> Option<Result<Summary, String>> {
     if let Some(target) = TARGET.get() {
         let _ = std::fs::remove_file(process_region(target.pid));
     }
+    ARMED.store(false, Ordering::SeqCst);
     ATTACHED.store(false, Ordering::SeqCst);
     match ended {
         Ok(ended) => ended,
