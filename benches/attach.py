@@ -2,12 +2,14 @@
 idle cost, and how long attaching and detaching take.
 
 One long-running process per command (`benches/workloads/attach_loop.py fib|walk`: rounds of
-`fib(22)`, 57 k calls, or of three walks of a nested dict, 28 k calls, each round's time printed):
+`fib(22)`, 57 k calls, or of three walks of a nested dict, 28 k calls, each round's CPU time
+printed), the three running side by side, so that they share the machine's load:
   python              plain python: the baseline rounds
   python -m cProfile  the whole run profiled by cProfile (deterministic, like fever attach)
   fever run           rounds before attaching (dormant: the control thread waits in accept()),
                       while `fever attach PID` (no terminal) is attached, and after it detached
-The median round of each phase is compared with python's median round, measured in the same run.
+The median round of each phase of `fever run` is compared with python's median round over the
+same window of time; cProfile's median round with python's over the whole run.
 
 Attach and detach latency: a client speaking the control protocol directly (no process start-up)
 times `Attach` -> `Attached` (the profiler armed, the region created: data flows from then on)
@@ -40,12 +42,13 @@ GOAL_AFTER = 1.01
 
 
 class Target:
-    """A running workload; its round times collected by a reader thread."""
+    """A running workload; its round times (and when each was read) collected by a reader thread."""
 
     def __init__(self, argv: list[str], env: dict):
         self.proc = spawn(argv, cwd=str(WORKLOAD.parent), env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.rounds: list[float] = []
+        self.at: list[float] = []
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -54,6 +57,12 @@ class Target:
             if line.startswith("round "):
                 with self.lock:
                     self.rounds.append(float(line.split()[1]))
+                    self.at.append(time.monotonic())
+
+    def between(self, t0: float, t1: float) -> list[float]:
+        """The rounds that ended between `t0` and `t1`."""
+        with self.lock:
+            return [r for r, t in zip(self.rounds, self.at) if t0 <= t <= t1]
 
     def collect(self, n: int, timeout: float = 120.0) -> list[float]:
         """The next `n` rounds."""
@@ -161,34 +170,39 @@ def wakeups(ctx: Ctx, env: dict, tmp: Path) -> float:
 
 def workload(ctx: Ctx, kind: str, env: dict, rounds: int) -> dict:
     base = Target([str(ctx.python), str(WORKLOAD), kind], env)
-    try:
-        python = base.collect(rounds + 5)[5:]
-    finally:
-        base.stop()
     prof = Target([str(ctx.python), "-m", "cProfile", "-o", os.devnull, str(WORKLOAD), kind], env)
-    try:
-        cprofile = prof.collect(rounds + 5)[5:]
-    finally:
-        prof.stop()
     target = Target([str(ctx.fever), "run", str(WORKLOAD), kind], env)
+    med = statistics.median
     try:
-        before = target.collect(rounds + 5)[5:]
+        for t in (base, prof, target):
+            t.collect(5)  # warm-up
+
+        def phase(collect) -> tuple[float, float]:
+            """Runs `collect` (which returns fever's rounds); fever's median / python's over it."""
+            t0 = time.monotonic()
+            fever = collect()
+            python = base.between(t0, time.monotonic())
+            return med(fever) / med(python), med(python)
+
+        start = time.monotonic()
+        before, python_ms = phase(lambda: target.collect(rounds))
         client = spawn([str(ctx.fever), "attach", str(target.proc.pid)], env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         target.collect(3)  # rounds that straddle the attach
-        during = target.collect(rounds)
+        during, _ = phase(lambda: target.collect(rounds))
         client.send_signal(signal.SIGINT)
         out, err = client.communicate(timeout=30)
         if client.returncode != 0:
             raise RuntimeError(f"fever attach failed: {err}")
         target.collect(3)
-        after = target.collect(rounds)
+        after, _ = phase(lambda: target.collect(rounds))
+        end = time.monotonic()
+        cprofile = med(prof.between(start, end)) / med(base.between(start, end))
     finally:
-        target.stop()
-    med = statistics.median
-    return {"python_ms": med(python), "cprofile": med(cprofile) / med(python),
-            "before": med(before) / med(python), "during": med(during) / med(python),
-            "after": med(after) / med(python), "table": out.splitlines()[:4]}
+        for t in (base, prof, target):
+            t.stop()
+    return {"python_ms": python_ms, "cprofile": cprofile, "before": before, "during": during,
+            "after": after, "table": out.splitlines()[:4]}
 
 
 def run(ctx: Ctx) -> dict:
@@ -215,6 +229,22 @@ def run(ctx: Ctx) -> dict:
     return res
 
 
+def summary(res: dict) -> list[list[str]]:
+    lat = res["latency"]
+    rows = [["`fever attach`: `Attach` → `Attached` (data flows)", f"≤{GOAL_ATTACH_MS:.0f} ms",
+             f"{lat['attach_ms']:.1f} ms median, {lat['attach_max_ms']:.1f} ms max",
+             "yes" if lat["attach_ms"] <= GOAL_ATTACH_MS else "no"]]
+    for kind, w in res["workloads"].items():
+        rows.append([f"`fever attach`: slowdown while attached, {kind}", "below cProfile",
+                     f"{w['during']:.2f}× (cProfile {w['cprofile']:.2f}×)",
+                     "yes" if w["during"] < w["cprofile"] else "no"])
+        rows.append([f"`fever attach`: slowdown after detach, {kind}", f"≤{GOAL_AFTER}×",
+                     f"{w['after']:.3f}×", "yes" if w["after"] <= GOAL_AFTER else "no"])
+    rows.append(["`fever attach`: control thread wake-ups while idle", "0/s",
+                 f"{res['wakeups_per_s']:.1f}/s", "yes" if res["wakeups_per_s"] == 0 else "no"])
+    return rows
+
+
 def render(res: dict) -> str:
     rows = []
     for kind, w in res["workloads"].items():
@@ -225,7 +255,9 @@ def render(res: dict) -> str:
         md_table(["workload (one round)", "python", "cProfile", "`fever run`, before attach",
                   "`fever run`, attached", "`fever run`, after detach"], rows),
         "",
-        f"Median of {res['rounds']} rounds per phase, ratio to plain python's median round in the same run. "
+        f"Median of {res['rounds']} rounds per phase of `fever run`, ratio to the median round of plain "
+        "python running beside it over the same window (cProfile: over the whole run); rounds are "
+        "timed in CPU time. "
         "cProfile profiles everything (library code too); `fever attach` counts and times only the "
         "project's functions, exactly (every call), in the callbacks, with no per-event records.",
         "",

@@ -203,6 +203,11 @@ def build_results_md(machine: dict) -> str:
             except Exception as e:
                 lines.append(f"(cannot render this stored result: {e}; rerun `--only {name}`)")
             lines.append("")
+    # Sections written by hand (e.g. a benchmark run by hand, not by this script) stay.
+    titles = {mod.TITLE for mod in BENCHMARKS.values()}
+    for heading, body in old_sections.items():
+        if heading not in titles and heading != "Machine" and not heading.startswith("Goals"):
+            lines += [f"## {heading}", "", body, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
