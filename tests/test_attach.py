@@ -420,3 +420,55 @@ def test_the_live_table_on_a_terminal(fever, tmp_path, env):
     finally:
         t.kill()
     proc.assert_running()
+
+
+FORKING = """\
+import os
+import time
+
+
+def leaf(x):
+    return x + 1
+
+
+def tick():
+    return sum(leaf(i) for i in range(100))
+
+
+def in_child():
+    for i in range(50):
+        leaf(i)
+
+
+n = 0
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    tick()
+    pid = os.fork()
+    if pid == 0:
+        in_child()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print(n, "ticks", flush=True)
+    n += 1
+    time.sleep(0.01)
+"""
+
+
+def test_forked_children_count_nothing_into_the_parents_profile_or_trace(fever, tmp_path, env):
+    write(tmp_path / "prog.py", FORKING)
+    proc = fever.start("run", "--no-watch", "prog.py", cwd=tmp_path, env=env)
+    proc.wait_stdout(r"^2 ticks")
+    trace = tmp_path / "fork.trace"
+    done = attach(env, proc.proc.pid, "--duration", "1", "--record", str(trace))
+    assert done.returncode == 0, done.stderr
+    counted = calls(done.stdout)
+    # Only the parent's calls: the children's `in_child` and their 50 `leaf`s are not counted.
+    assert "__main__.in_child" not in counted, done.stdout
+    assert counted["__main__.leaf"] == 100 * counted["__main__.tick"] > 0, done.stdout
+    rows = show_profile(VENV_CLI, trace)
+    assert profile_row(rows, "leaf").calls == counted["__main__.leaf"]
+    assert not [name for name in rows if name.endswith("in_child")], rows
+    proc.wait_iterations(5, pattern=r"^(\d+) ticks")
+    proc.assert_running()
+    assert not proc.fever_lines(r"^fever: (error|warning)")
