@@ -466,6 +466,9 @@ def test_forked_children_count_nothing_into_the_parents_profile_or_trace(fever, 
     # Only the parent's calls: the children's `in_child` and their 50 `leaf`s are not counted.
     assert "__main__.in_child" not in counted, done.stdout
     assert counted["__main__.leaf"] == 100 * counted["__main__.tick"] > 0, done.stdout
+    # A generator expression is named with its first line.
+    assert re.search(rf"^\s*{counted['__main__.tick']}\s.*\s__main__\.tick\.<locals>\.<genexpr>:10$",
+                     done.stdout, re.M), done.stdout
     rows = show_profile(VENV_CLI, trace)
     assert profile_row(rows, "leaf").calls == counted["__main__.leaf"]
     assert not [name for name in rows if name.endswith("in_child")], rows

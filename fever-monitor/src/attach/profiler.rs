@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use fever_core::profile::RegionWriter;
 use pyo3::ffi::{self, PyObject};
 
-use crate::code_object::{module_name, str_attr};
+use crate::code_object::{int_attr, module_name, str_attr};
 use crate::engine::{clock, At, Consumer, Event};
 
 /// A call in progress on one thread.
@@ -103,10 +103,15 @@ unsafe impl Consumer for Profiler {
             };
             let module = module_name(globals);
             ffi::Py_XDECREF(globals);
-            format!(
-                "{module}.{}",
-                str_attr(code, c"co_qualname").unwrap_or_default()
-            )
+            let qualname = str_attr(code, c"co_qualname").unwrap_or_default();
+            // Lambdas and generator expressions share their name within a function: their
+            // first line tells them apart (`app.f.<locals>.<lambda>:12`).
+            let line = if qualname.ends_with('>') {
+                int_attr(code, c"co_firstlineno").map(|line| format!(":{line}"))
+            } else {
+                None
+            };
+            format!("{module}.{qualname}{}", line.unwrap_or_default())
         };
         names.push(name);
         self.running.push(0);
