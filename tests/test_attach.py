@@ -319,6 +319,10 @@ def test_a_missing_pid_and_a_process_not_under_fever_are_clear_errors(tmp_path, 
     done = attach(env, 4_194_999)
     assert done.returncode == 2
     assert done.stderr.startswith("fever: error: no process has pid 4194999\nhint: ")
+    done = attach(env, 4_194_999, "--record", str(tmp_path / "missing" / "w.trace"))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"fever: error: cannot record: the directory {tmp_path / 'missing'} "
+                                  "does not exist\nhint: "), done.stderr
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         done = attach(env, sleeper.pid)

@@ -110,15 +110,6 @@ enum Ended {
 
 /// `fever attach PID`: returns the exit code.
 pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
-    let mut client = match Client::connect(config.pid) {
-        Ok(client) => client,
-        Err(refusal) => {
-            messages::error(&refusal.message);
-            messages::hint(&refusal.hint);
-            return Ok(2);
-        }
-    };
-    let command = client.status().map(|s| s.command).unwrap_or_default();
     // The program writes the trace: a relative path is this command's, not the program's.
     let record = match config
         .record
@@ -132,6 +123,29 @@ pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
+    if let Some(dir) = record
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|dir| !dir.is_dir())
+    {
+        messages::error(&format!(
+            "cannot record: the directory {} does not exist",
+            dir.display()
+        ));
+        messages::hint(
+            "the program writes the trace: give --record a path in an existing directory",
+        );
+        return Ok(2);
+    }
+    let mut client = match Client::connect(config.pid) {
+        Ok(client) => client,
+        Err(refusal) => {
+            messages::error(&refusal.message);
+            messages::hint(&refusal.hint);
+            return Ok(2);
+        }
+    };
+    let command = client.status().map(|s| s.command).unwrap_or_default();
     let request = match &record {
         Some(trace) => Request::AttachRecording {
             trace: trace.display().to_string(),
