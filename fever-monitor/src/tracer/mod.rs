@@ -217,8 +217,10 @@ pub fn start(
     ring: RingWriter,
     drained: Arc<AtomicU64>,
 ) -> PyResult<()> {
+    // `opcode`, not `dis`, which takes ~200 ms to import on 3.15 (`fever attach --record` arms
+    // the tracer in a running program: that time would be the attach's).
     let resume_opcode: u8 = py
-        .import("dis")?
+        .import("opcode")?
         .getattr("opmap")?
         .get_item("RESUME")?
         .extract()?;
