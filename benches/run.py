@@ -42,6 +42,7 @@ import common  # noqa: E402
 import callcost  # noqa: E402
 import check  # noqa: E402
 import check_suites  # noqa: E402
+import children  # noqa: E402
 import crosscheck  # noqa: E402
 import dormant  # noqa: E402
 import overhead  # noqa: E402
@@ -58,7 +59,8 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, dormant, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, persist, check, check_suites, trace_size, replay, show_stream, versions)}
+                                   callcost, watch, persist, check, check_suites, trace_size, replay, show_stream, versions,
+                                   children)}
 
 
 def parse_args(argv=None):

@@ -103,10 +103,10 @@ pub fn run(
             Project::new(root).with_context(|| format!("cannot watch {}", root.display()))?;
         functions::install(py, project.clone())?;
         sources::install(py, project.clone())?;
-        Some(
-            FileWatcher::start(project, config.verbosity, None)
-                .with_context(|| format!("cannot watch {}", root.display()))?,
-        )
+        let watcher = FileWatcher::start(project, config.verbosity, None)
+            .with_context(|| format!("cannot watch {}", root.display()))?;
+        crate::family::top::hook_spawn(py)?;
+        Some(watcher)
     } else {
         None
     };
@@ -119,7 +119,12 @@ pub fn run(
             cache: false,
         },
     )?;
-    Ok(runner::run(py, &config.target, &config.args)?)
+    let ended = runner::run_once(py, &config.target, &config.args)?;
+    if ended == runner::Ended::Interrupted {
+        // Ctrl-C: no child of the program is left behind.
+        py.detach(crate::family::top::end_all);
+    }
+    Ok(ended.code())
 }
 
 /// Keeps `session` until the interpreter exits (then [`shutdown`] ends it).
@@ -155,6 +160,9 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
         }
         if session.cache {
             crate::cache::after_fork_in_child(py);
+        }
+        if !crate::replay::replay_fork() {
+            crate::family::member::after_fork_in_child();
         }
         std::mem::forget(session);
     }
