@@ -112,12 +112,16 @@ def idle_cost(ctx: Ctx, runs: int) -> dict:
     best: dict[str, float] = {}
     for _ in range(runs):
         for label, argv in cmds.items():
-            r = time_process(argv, cwd=d)
-            if r.rc != 0:
+            r = time_process(argv, cwd=d, capture=True)
+            m = re.search(r"in-script ([\d.]+)", r.stdout)
+            if r.rc != 0 or not m:
                 raise RuntimeError(f"{argv} exited with {r.rc}: {r.stderr[-300:]}")
             best[label] = min(best.get(label, float("inf")), r.wall)
+            best[label + " in-script"] = min(best.get(label + " in-script", float("inf")), float(m[1]))
     return {"python_s": best["python"], "fever_s": best["fever run"],
-            "ratio": best["fever run"] / best["python"], "runs": runs}
+            "ratio": best["fever run"] / best["python"], "runs": runs,
+            "python_in_script_s": best["python in-script"], "fever_in_script_s": best["fever run in-script"],
+            "in_script_ratio": best["fever run in-script"] / best["python in-script"]}
 
 
 def run(ctx: Ctx) -> dict:
@@ -152,23 +156,33 @@ def render(res: dict) -> str:
         "",
         md_table(["fork pool, `Pool(2).map(fib, [24] * 16)` ×3", "python", "`fever run`", "ratio"],
                  [["whole process, best of " + str(idle["runs"]), f"{idle['python_s'] * 1000:.1f} ms",
-                   f"{idle['fever_s'] * 1000:.1f} ms", f"**{idle['ratio']:.3f}×**"]]),
+                   f"{idle['fever_s'] * 1000:.1f} ms", f"**{idle['ratio']:.3f}×**"],
+                  ["in-script (pool start to end), best of " + str(idle["runs"]),
+                   f"{idle['python_in_script_s'] * 1000:.1f} ms", f"{idle['fever_in_script_s'] * 1000:.1f} ms",
+                   f"**{idle['in_script_ratio']:.3f}×**"]]),
         "",
-        f"The ratio includes `fever run`'s fixed start-up and exit costs (see `startup`); goal ≤{IDLE_GOAL}× "
-        "for the cost while the workers run.",
+        f"The whole-process ratio includes `fever run`'s fixed start-up and exit costs (see `startup`); "
+        f"goal ≤{IDLE_GOAL}× for the cost while the workers run (in-script). The end-to-end latency includes "
+        "the pool's own round trip: a line counts once a whole `pool.map` ran after every worker applied the "
+        "save; fever's own figure is from noticing the save to every process having answered.",
     ])
 
 
 def summary(res: dict) -> list[list[str]]:
     base = median(res["latency"]["1 process"]["latencies_ms"])
     out = []
+    own_base = median(res["latency"]["1 process"]["fever_ms"])
     for workers in (2, 8):
-        lat = median(res["latency"][f"{workers} workers"]["latencies_ms"])
+        r = res["latency"][f"{workers} workers"]
+        lat, own = median(r["latencies_ms"]), median(r["fever_ms"])
         ratio = lat / base if lat and base else None
+        own_ratio = f"; fever's own figure {own / own_base:.2f}× ({fmt_ms(own)} vs {fmt_ms(own_base)})" \
+            if own and own_base else ""
         out.append([f"save → new result from {workers} fork-pool workers, vs 1 process", f"≤{GOAL_FACTOR}×",
-                    f"{ratio:.2f}× ({fmt_ms(lat)} vs {fmt_ms(base)})" if ratio else "missed",
+                    (f"{ratio:.2f}× ({fmt_ms(lat)} vs {fmt_ms(base)}){own_ratio}") if ratio else "missed",
                     "yes" if ratio and ratio <= GOAL_FACTOR else "no"])
     idle = res["idle"]
-    out.append(["idle fever in fork-pool workers (whole process)", f"≤{IDLE_GOAL}×", f"{idle['ratio']:.3f}×",
-                "yes" if idle["ratio"] <= IDLE_GOAL else "no"])
+    out.append(["idle fever in fork-pool workers (in-script: pool start to end)", f"≤{IDLE_GOAL}×",
+                f"{idle['in_script_ratio']:.3f}× (whole process {idle['ratio']:.3f}×)",
+                "yes" if idle["in_script_ratio"] <= IDLE_GOAL else "no"])
     return out

@@ -114,6 +114,8 @@ fn watch_loop(
                 Some(develop) if develop.idle.load(Ordering::SeqCst) => Scope::SkipMain,
                 _ => Scope::All,
             };
+            // The children apply the save while this process does.
+            let sent = family::top::send(&path, scope == Scope::SkipMain);
             let outcome = std::panic::catch_unwind(|| {
                 Python::attach(|py| reload::reload_path(py, &path, scope))
             });
@@ -127,7 +129,7 @@ fn watch_loop(
                 }],
                 ..Outcome::default()
             });
-            let (children, busy) = family::top::broadcast(&path, scope == Scope::SkipMain);
+            let (children, busy) = sent.answers();
             report(&outcome.events, children, busy, verbosity, started);
             if let Some(develop) = develop {
                 let _ = develop.saves.send(outcome);

@@ -4,7 +4,7 @@
 //! at its next safe point and answers what it did, so the top says it once for all.
 //!
 //! - [`top`]: the top process's side: the family socket, its members (pids and connections),
-//!   broadcasting a save, ending the members (`fever watch`'s re-runs).
+//!   sending them a save and reading their answers, ending them (`fever watch`'s re-runs).
 //! - [`member`]: a child's side: joining (after `os.fork()`, or at the start of a spawned
 //!   interpreter), and the thread that applies the top's saves.
 //!

@@ -103,53 +103,67 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
     }
 }
 
-/// Sends the save of `path` to every member and waits (at most [`ANSWER_TIMEOUT`]) for what
-/// each did; returns the answers (by pid) and the pids that did not answer in time. A member
-/// that exited meanwhile leaves the family without a word: that is no error.
-pub fn broadcast(path: &Path, skip_main: bool) -> (Vec<ChildOutcome>, Vec<u32>) {
-    let mut sending = std::mem::take(&mut *members());
-    if sending.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
+/// A save sent to the members, whose answers are still to be read.
+pub struct Sent {
+    seq: u64,
+    members: Vec<Member>,
+}
+
+/// Sends the save of `path` to every member (who apply it while this process applies it too);
+/// [`Sent::answers`] reads what they did. A member that exited meanwhile leaves the family
+/// without a word: that is no error.
+pub fn send(path: &Path, skip_main: bool) -> Sent {
+    let mut members = std::mem::take(&mut *self::members());
     let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
-    let message = ParentMessage::Reload {
-        seq,
-        path: path.display().to_string(),
-        skip_main,
-    };
-    sending.retain_mut(|m| message.send(&mut m.stream).is_ok());
-    let deadline = Instant::now() + ANSWER_TIMEOUT;
-    let mut answers = Vec::new();
-    let mut busy = Vec::new();
-    sending.retain_mut(|m| loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || m.stream.set_read_timeout(Some(left)).is_err() {
-            busy.push(m.pid);
-            return true;
-        }
-        match ChildMessage::receive(&mut m.stream) {
-            Ok(ChildMessage::Applied {
-                seq: answered,
-                events,
-            }) if answered == seq => {
-                answers.push(ChildOutcome { pid: m.pid, events });
-                return true;
-            }
-            // A late answer to an earlier save.
-            Ok(_) => {}
-            Err(ControlError::Io(err))
-                if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
+    if !members.is_empty() {
+        let message = ParentMessage::Reload {
+            seq,
+            path: path.display().to_string(),
+            skip_main,
+        };
+        members.retain_mut(|m| message.send(&mut m.stream).is_ok());
+    }
+    Sent { seq, members }
+}
+
+impl Sent {
+    /// Waits (at most [`ANSWER_TIMEOUT`]) for what each member did; returns the answers (by
+    /// pid) and the pids that did not answer in time.
+    pub fn answers(mut self) -> (Vec<ChildOutcome>, Vec<u32>) {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut answers = Vec::new();
+        let mut busy = Vec::new();
+        let seq = self.seq;
+        self.members.retain_mut(|m| loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || m.stream.set_read_timeout(Some(left)).is_err() {
                 busy.push(m.pid);
                 return true;
             }
-            Err(_) => return false,
-        }
-    });
-    members().append(&mut sending);
-    answers.sort_by_key(|a| a.pid);
-    busy.sort_unstable();
-    (answers, busy)
+            match ChildMessage::receive(&mut m.stream) {
+                Ok(ChildMessage::Applied {
+                    seq: answered,
+                    events,
+                }) if answered == seq => {
+                    answers.push(ChildOutcome { pid: m.pid, events });
+                    return true;
+                }
+                // A late answer to an earlier save.
+                Ok(_) => {}
+                Err(ControlError::Io(err))
+                    if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                {
+                    busy.push(m.pid);
+                    return true;
+                }
+                Err(_) => return false,
+            }
+        });
+        members().append(&mut self.members);
+        answers.sort_by_key(|a| a.pid);
+        busy.sort_unstable();
+        (answers, busy)
+    }
 }
 
 /// Makes `multiprocessing`'s spawn and forkserver children join this family
