@@ -119,6 +119,13 @@ pub fn run(
             cache: false,
         },
     )?;
+    let command = if record.is_some() { "record" } else { "run" };
+    crate::attach::open(
+        py,
+        tool_id,
+        root,
+        crate::attach::command_line(command, config),
+    )?;
     let ended = runner::run_once(py, &config.target, &config.args)?;
     if ended == runner::Ended::Interrupted {
         // Ctrl-C: no child of the program is left behind.

@@ -17,7 +17,7 @@ use super::codes::{self, Own};
 use super::{busy, engine, At, Event, Slot, SLOTS};
 use crate::monitoring::{disable, none};
 
-const SLOT_OF: [Slot; SLOTS] = [Slot::Tracer, Slot::Cache, Slot::Checkpoints];
+const SLOT_OF: [Slot; SLOTS] = [Slot::Tracer, Slot::Cache, Slot::Checkpoints, Slot::Profiler];
 
 /// One event: every subscribed consumer hears of it.
 #[inline(always)]

@@ -44,7 +44,7 @@ use pyo3::prelude::*;
 
 use fever_core::Project;
 
-/// Where a consumer plugs in (one consumer per slot). The attach profiler will be the next one.
+/// Where a consumer plugs in (one consumer per slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     /// `fever record`'s tracer.
@@ -53,10 +53,12 @@ pub enum Slot {
     Cache = 1,
     /// `fever replay`'s start and end checkpoints.
     Checkpoints = 2,
+    /// `fever attach`'s profiler.
+    Profiler = 3,
 }
 
 /// How many slots there are.
-pub const SLOTS: usize = 3;
+pub const SLOTS: usize = 4;
 
 /// The events a consumer can subscribe to (bits of [`Consumer::events`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +215,7 @@ static BUSY: GilCell<Cell<bool>> = GilCell(UnsafeCell::new(Cell::new(false)));
 /// Is a consumer running Python code from a callback?
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback starts with it
-fn busy() -> bool {
+pub(crate) fn busy() -> bool {
     // SAFETY: read with the GIL held (callbacks, and functions taking `Python`).
     unsafe { (*BUSY.0.get()).get() }
 }
@@ -340,7 +342,7 @@ pub fn arm(
         let engine = Engine {
             tool_id,
             bits,
-            consumers: [None, None, None],
+            consumers: [None, None, None, None],
             wants: [0; SLOTS],
             threads: Vec::new(),
             last: 0,
