@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import edit, write
+from conftest import edit, run_fever, write
 from watch_support import next_run, project, watch
 
 WORK = """
@@ -256,3 +256,29 @@ def test_ctrl_c_leaves_no_child_behind(fever, tmp_path):
     p.signal(signal.SIGINT)
     assert p.wait_exit() == 130, p.report()
     assert wait_gone(child), f"the child {child} is still there\n{p.report()}"
+
+
+def test_ps_shows_the_children_under_their_program(fever, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(run)}
+    project(tmp_path, {"work.py": WORK, "app.py": POOL})
+    p = fever.run("app.py", "fork", cwd=tmp_path, env=env)
+    p.wait_stdout(rf"^\d+ {OLD}$", timeout=30)
+    top = p.proc.pid
+    out = run_fever("ps", cwd=tmp_path, env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[0] == str(top))
+    assert lines[at].split()[1] == "no", out.stdout
+    children = lines[at + 1:at + 3]
+    assert [line.split()[-3:] for line in children] == [["child", "of", str(top)]] * 2, out.stdout
+    assert children[0].split()[-4] == "├─" and children[1].split()[-4] == "└─", out.stdout
+    for line in children:
+        pid = int(line.split()[0])
+        assert pid != top and pid_alive(pid), out.stdout
+        with open(f"/proc/{pid}/stat") as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[1]) == top, out.stdout
+    assert len(lines) == at + 3, out.stdout
+    p.assert_no_fever_errors()
+

@@ -6,7 +6,8 @@
 //! `fever ps` and `fever attach` speak on the same channel to any process fever runs:
 //! [`Request::Status`], then [`Request::Attach`], [`Request::Names`] while attached, and
 //! [`Request::Detach`]. New requests take the next free tag; a receiver answers a tag it does not
-//! know with [`Response::Error`].
+//! know with [`Response::Error`]. A [`ProcessStatus`] grows only at its end: its receiver reads
+//! the fields it knows and skips the rest, and takes a missing optional field as empty.
 
 use super::wire::{Reader, Writer};
 use super::{read_frame, write_frame, ControlError};
@@ -48,6 +49,10 @@ pub struct ProcessStatus {
     pub root: String,
     /// Someone is attached now.
     pub attached: bool,
+    /// Its child processes under fever (forked or spawned, at any depth: the family that
+    /// receives its saves), by pid. An optional field at the end: a status without it (an
+    /// earlier fever) has none, and fields after it (a later fever) are skipped.
+    pub children: Vec<u32>,
 }
 
 /// A segment to replay: from the `start` call, re-run with the arguments it first had, to the
@@ -328,7 +333,11 @@ impl Response {
                 w.u32(status.pid)
                     .str(&status.command)
                     .str(&status.root)
-                    .bool(status.attached);
+                    .bool(status.attached)
+                    .count(status.children.len());
+                for pid in &status.children {
+                    w.u32(*pid);
+                }
                 STATUS_OF
             }
             Self::Attached { region } => {
@@ -400,12 +409,26 @@ impl Response {
             },
             DEBUGGING => Self::Debugging,
             DETACHED => Self::Detached,
-            STATUS_OF => Self::Status(ProcessStatus {
-                pid: r.u32("the pid")?,
-                command: r.str("the command")?,
-                root: r.str("the root")?,
-                attached: r.bool("whether someone is attached")?,
-            }),
+            STATUS_OF => {
+                let pid = r.u32("the pid")?;
+                let command = r.str("the command")?;
+                let root = r.str("the root")?;
+                let attached = r.bool("whether someone is attached")?;
+                let mut children = Vec::new();
+                if !r.is_empty() {
+                    for _ in 0..r.count("the children")? {
+                        children.push(r.u32("a child's pid")?);
+                    }
+                }
+                r.skip_rest();
+                Self::Status(ProcessStatus {
+                    pid,
+                    command,
+                    root,
+                    attached,
+                    children,
+                })
+            }
             ATTACHED => Self::Attached {
                 region: r.str("the region's path")?,
             },
@@ -521,6 +544,7 @@ mod tests {
                 command: "fever run app.py".into(),
                 root: "/src".into(),
                 attached: true,
+                children: vec![43, 44],
             }),
             Response::Attached {
                 region: "/run/fever/42.profile".into(),
@@ -574,7 +598,11 @@ mod tests {
 
     #[test]
     fn cut_or_padded_bodies_are_malformed_not_panics() {
-        for response in responses() {
+        // A status's end is optional (`a_status_grows_at_its_end`).
+        for response in responses()
+            .into_iter()
+            .filter(|r| !matches!(r, Response::Status(_)))
+        {
             let mut buf = Vec::new();
             response.send(&mut buf).unwrap();
             let (tag, body) = read_frame(&mut buf.as_slice()).unwrap();
@@ -598,6 +626,38 @@ mod tests {
         let mut w = Writer::default();
         w.str("m.f").u32(1).str("m.f").u32(1).u8(4).str("pdb");
         assert!(Request::decode(REPLAY, &w.buf).is_err());
+    }
+
+    #[test]
+    fn a_status_grows_at_its_end() {
+        let status = ProcessStatus {
+            pid: 42,
+            command: "fever run app.py".into(),
+            root: "/src".into(),
+            attached: false,
+            children: vec![],
+        };
+        // As an earlier fever says it: without the children.
+        let mut w = Writer::default();
+        w.u32(42).str("fever run app.py").str("/src").bool(false);
+        assert_eq!(
+            Response::decode(STATUS_OF, &w.buf).unwrap(),
+            Response::Status(status.clone())
+        );
+        // As a later fever may: more fields after the children.
+        w.count(2).u32(43).u32(44).str("a field this fever does not know");
+        assert_eq!(
+            Response::decode(STATUS_OF, &w.buf).unwrap(),
+            Response::Status(ProcessStatus {
+                children: vec![43, 44],
+                ..status
+            })
+        );
+        // Cut inside the fields it has, it is malformed.
+        let mut w = Writer::default();
+        w.u32(42).str("fever run app.py").str("/src").bool(false).count(2).u32(43);
+        assert!(Response::decode(STATUS_OF, &w.buf).is_err());
+        assert!(Response::decode(STATUS_OF, &w.buf[..6]).is_err());
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn status() -> Option<ProcessStatus> {
         command: target.command.clone(),
         root: target.project.canonical_root().display().to_string(),
         attached: ATTACHED.load(Ordering::SeqCst),
+        children: crate::family::top::pids(),
     })
 }
 

@@ -31,10 +31,17 @@ struct Member {
 }
 
 static MEMBERS: Mutex<Vec<Member>> = Mutex::new(Vec::new());
+/// The pids of the members a save was sent to, while their answers are read (out of
+/// [`MEMBERS`] meanwhile).
+static ANSWERING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static SAVES: AtomicU64 = AtomicU64::new(0);
 
 fn members() -> MutexGuard<'static, Vec<Member>> {
-    MEMBERS
+    lock(&MEMBERS)
+}
+
+fn lock<T>(mutex: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -123,6 +130,7 @@ pub fn send(path: &Path, skip_main: bool) -> Sent {
         };
         members.retain_mut(|m| message.send(&mut m.stream).is_ok());
     }
+    *lock(&ANSWERING) = members.iter().map(|m| m.pid).collect();
     Sent { seq, members }
 }
 
@@ -160,6 +168,7 @@ impl Sent {
             }
         });
         members().append(&mut self.members);
+        lock(&ANSWERING).clear();
         answers.sort_by_key(|a| a.pid);
         busy.sort_unstable();
         (answers, busy)
@@ -182,11 +191,17 @@ pub fn hook_spawn(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// The pids of the family's members that are still connected (for the control channel).
+/// The pids of the family's members that are still connected (for the control channel), in
+/// ascending order.
 pub fn pids() -> Vec<u32> {
-    let mut guard = members();
-    guard.retain(|m| !gone(&m.stream));
-    guard.iter().map(|m| m.pid).collect()
+    let mut pids: Vec<u32> = {
+        let mut guard = members();
+        guard.retain(|m| !gone(&m.stream));
+        guard.iter().map(|m| m.pid).collect()
+    };
+    pids.extend(lock(&ANSWERING).iter());
+    pids.sort_unstable();
+    pids
 }
 
 /// Python's view of [`pids`]: `fever._native.family_pids()`.
@@ -279,6 +294,9 @@ fn is_zombie(pid: libc::pid_t) -> bool {
 /// closed here without waiting for a lock another thread may have held at the fork.
 pub fn forget_in_child() {
     if let Ok(mut guard) = MEMBERS.try_lock() {
+        guard.clear();
+    }
+    if let Ok(mut guard) = ANSWERING.try_lock() {
         guard.clear();
     }
 }

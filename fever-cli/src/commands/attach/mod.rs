@@ -29,7 +29,7 @@ use client::Client;
 /// How often the table is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// `fever ps`: one line per process running under fever.
+/// `fever ps`: one line per process running under fever, followed by its child processes.
 pub(crate) fn ps() -> anyhow::Result<i32> {
     let mut lines = Vec::new();
     for pid in processes() {
@@ -62,6 +62,20 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
             "{:>7}  {attached:<8}  {:<root_width$}  {}",
             status.pid, status.root, status.command
         )?;
+        // Its child processes under fever, under it (they receive its saves; one attaches to
+        // the top process).
+        for (i, child) in status.children.iter().enumerate() {
+            let branch = if i + 1 == status.children.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            writeln!(
+                out,
+                "{child:>7}  {:<8}  {:<root_width$}  {branch} child of {}",
+                "-", status.root, status.pid
+            )?;
+        }
     }
     Ok(0)
 }
