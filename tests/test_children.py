@@ -5,6 +5,7 @@ leave no child behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,8 @@ import time
 import pytest
 
 from conftest import edit, run_fever, write
+from record_support import describe, make_cli, profile_row, record, show, show_profile
+from test_show_e2e import export
 from watch_support import next_run, project, watch
 
 WORK = """
@@ -282,3 +285,72 @@ def test_ps_shows_the_children_under_their_program(fever, tmp_path):
     assert len(lines) == at + 3, out.stdout
     p.assert_no_fever_errors()
 
+
+RECORDED_POOL = """
+import multiprocessing as mp
+
+import work
+
+
+def main():
+    with mp.get_context("fork").Pool(2) as pool:
+        print(pool.map(work.work, range(20), chunksize=1), flush=True)
+        pool.map(work.pid, range(8), chunksize=1)
+        print("workers", *sorted(p.pid for p in pool._pool), flush=True)
+        pool.close()
+        pool.join()
+    print(work.work(1000), flush=True)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+PID = """
+import os
+
+
+def pid(_):
+    return os.getpid()
+"""
+
+PROCESS_HEADER = re.compile(r"^== process (\d+) thread (\d+) ==$")
+
+
+def test_record_a_fork_pool_records_each_worker_as_a_process(tmp_path):
+    project(tmp_path, {"work.py": WORK + PID, "app.py": RECORDED_POOL})
+    cli = make_cli("venv")
+    rec = record(cli, "app.py", cwd=tmp_path)
+    out = rec.result.stdout.splitlines()
+    assert out[0] == str(list(range(20))) and out[2] == "1000", describe(rec.result)
+    workers = {int(pid) for pid in out[1].split()[1:]}
+    # The tree: the program's thread, then each worker's, with the calls it ran.
+    tree = show(cli, rec.trace).stdout
+    sections: dict[str, list[str]] = {}
+    header = None
+    for line in tree.splitlines():
+        if line.startswith("== "):
+            header = line
+            sections[header] = []
+        elif header and line.strip():
+            sections[header].append(line.strip())
+    children = {int(m[1]): lines for h, lines in sections.items() if (m := PROCESS_HEADER.match(h))}
+    assert children and set(children) <= workers, tree
+    ran = sum(int(m[1]) if (m := re.search(r"\[[×x](\d+)\]", line)) else 1
+              for lines in children.values() for line in lines if line.startswith("work.work("))
+    assert ran == 20, tree
+    # The profile counts the calls of every process.
+    assert profile_row(show_profile(cli, rec.trace), "work.work").calls == 21
+    assert profile_row(show_profile(cli, rec.trace), "work.pid").calls == 8
+    # Each worker is a process of its own in the exports.
+    chrome, _ = export(cli, rec.trace, "chrome")
+    events = json.loads(chrome.read_text())["traceEvents"]
+    named = {e["pid"]: e["args"]["name"] for e in events if e.get("name") == "process_name"}
+    assert all(f"process {pid}, child of " in named[pid] for pid in children), named
+    # The workers' calls, and the program's own last one.
+    ran_in = {e["pid"] for e in events if e.get("name") == "work.work" and e["ph"] == "B"}
+    assert set(children) < ran_in and len(ran_in - set(children)) == 1, (ran_in, children)
+    # `fever check` re-runs the workers' calls like any other.
+    checked = cli.run("check", rec.trace, "--select", "work.work", cwd=tmp_path)
+    assert checked.returncode == 0, describe(checked)
+    assert "fever: 21 passed, 0 failed" in checked.stderr, describe(checked)
