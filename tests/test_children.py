@@ -288,12 +288,13 @@ def test_ps_shows_the_children_under_their_program(fever, tmp_path):
 
 RECORDED_POOL = """
 import multiprocessing as mp
+import sys
 
 import work
 
 
 def main():
-    with mp.get_context("fork").Pool(2) as pool:
+    with mp.get_context(sys.argv[1]).Pool(2) as pool:
         print(pool.map(work.work, range(20), chunksize=1), flush=True)
         pool.map(work.pid, range(8), chunksize=1)
         print("workers", *sorted(p.pid for p in pool._pool), flush=True)
@@ -317,10 +318,11 @@ def pid(_):
 PROCESS_HEADER = re.compile(r"^== process (\d+) thread (\d+) ==$")
 
 
-def test_record_a_fork_pool_records_each_worker_as_a_process(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_record_a_pool_records_each_worker_as_a_process(tmp_path, method):
     project(tmp_path, {"work.py": WORK + PID, "app.py": RECORDED_POOL})
     cli = make_cli("venv")
-    rec = record(cli, "app.py", cwd=tmp_path)
+    rec = record(cli, "app.py", method, cwd=tmp_path)
     out = rec.result.stdout.splitlines()
     assert out[0] == str(list(range(20))) and out[2] == "1000", describe(rec.result)
     workers = {int(pid) for pid in out[1].split()[1:]}
@@ -339,9 +341,11 @@ def test_record_a_fork_pool_records_each_worker_as_a_process(tmp_path):
     ran = sum(int(m[1]) if (m := re.search(r"\[[×x](\d+)\]", line)) else 1
               for lines in children.values() for line in lines if line.startswith("work.work("))
     assert ran == 20, tree
-    # The profile counts the calls of every process.
-    assert profile_row(show_profile(cli, rec.trace), "work.work").calls == 21
-    assert profile_row(show_profile(cli, rec.trace), "work.pid").calls == 8
+    # The profile counts the calls of every process, one row per function.
+    profile = show_profile(cli, rec.trace)
+    assert profile_row(profile, "work.work").calls == 21
+    assert profile_row(profile, "work.pid").calls == 8
+    assert not [name for name in profile if "[v" in name], profile
     # Each worker is a process of its own in the exports.
     chrome, _ = export(cli, rec.trace, "chrome")
     events = json.loads(chrome.read_text())["traceEvents"]
@@ -349,7 +353,7 @@ def test_record_a_fork_pool_records_each_worker_as_a_process(tmp_path):
     assert all(f"process {pid}, child of " in named[pid] for pid in children), named
     # The workers' calls, and the program's own last one.
     ran_in = {e["pid"] for e in events if e.get("name") == "work.work" and e["ph"] == "B"}
-    assert set(children) < ran_in and len(ran_in - set(children)) == 1, (ran_in, children)
+    assert ran_in & set(children) and len(ran_in - set(children)) == 1, (ran_in, children)
     # `fever check` re-runs the workers' calls like any other.
     checked = cli.run("check", rec.trace, "--select", "work.work", cwd=tmp_path)
     assert checked.returncode == 0, describe(checked)

@@ -153,9 +153,7 @@ pub fn keep(py: Python<'_>, session: Session) -> PyResult<()> {
 /// parent's ring is published.
 #[pyfunction]
 fn before_fork(py: Python<'_>) {
-    if tracer::recording() {
-        tracer::before_fork(py);
-    }
+    tracer::before_fork(py);
 }
 
 /// In a child of `os.fork()` (at any depth): the watcher and trace-writer threads were not
@@ -176,9 +174,8 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
         if session.is_some() {
             tracer::rehome_in_child(py)?;
         }
-    } else if tracer::recording() && tracer::follow_in_child(py).is_err() {
-        // Not recorded, rather than writing into the parent's ring.
-        tracer::abandon(py)?;
+    } else {
+        tracer::after_fork_in_child(py)?;
     }
     if session.as_ref().is_some_and(|s| s.cache) {
         crate::cache::after_fork_in_child(py);

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 
 use super::{address, top, Address, ADDRESS};
 use crate::reload::{self, Scope};
-use crate::{functions, sources};
+use crate::{functions, sources, tracer};
 
 /// This process's connection to the top, to close in its own forked children.
 static CONNECTION: AtomicI32 = AtomicI32::new(-1);
@@ -34,11 +34,19 @@ pub fn after_fork_in_child() {
     }
 }
 
-/// `fever._native.join_family(socket, root)`: a spawned interpreter (a `multiprocessing` spawn
-/// or forkserver child) joins the family of the top whose socket is `socket`: fever's code
-/// registry and source recorder start here as in the top, and this process's own forks join too.
+/// `fever._native.join_family(socket, root, record)`: a spawned interpreter (a
+/// `multiprocessing` spawn or forkserver child) joins the family of the top whose socket is
+/// `socket`: fever's code registry and source recorder start here as in the top, and this
+/// process's own forks join too. `record` (`tracer::child_settings`' line) when the top records:
+/// this process is recorded into the same trace.
 #[pyfunction]
-pub fn join_family(py: Python<'_>, socket: PathBuf, root: PathBuf) -> PyResult<()> {
+#[pyo3(signature = (socket, root, record=None))]
+pub fn join_family(
+    py: Python<'_>,
+    socket: PathBuf,
+    root: PathBuf,
+    record: Option<String>,
+) -> PyResult<()> {
     if ADDRESS.get().is_some() {
         return Ok(());
     }
@@ -46,12 +54,16 @@ pub fn join_family(py: Python<'_>, socket: PathBuf, root: PathBuf) -> PyResult<(
         Project::new(&root).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     let _ = ADDRESS.set(Address { socket, root });
     functions::install(py, project.clone())?;
-    sources::install(py, project)?;
+    sources::install(py, project.clone())?;
     // A forkserver imported the program's modules before its children joined.
     if sources::record_loaded(py)? > 0 {
         functions::adopt_existing(py)?;
     }
+    if let Some(record) = record {
+        tracer::record_spawned(py, &record, project)?;
+    }
     let at_fork = pyo3::types::PyDict::new(py);
+    at_fork.set_item("before", wrap_pyfunction!(forking, py)?)?;
     at_fork.set_item("after_in_child", wrap_pyfunction!(forked, py)?)?;
     py.import("os")?
         .call_method("register_at_fork", (), Some(&at_fork))?;
@@ -61,10 +73,18 @@ pub fn join_family(py: Python<'_>, socket: PathBuf, root: PathBuf) -> PyResult<(
     Ok(())
 }
 
-/// The at-fork hook of a spawned member.
+/// The before-fork hook of a spawned member.
 #[pyfunction]
-fn forked() {
+fn forking(py: Python<'_>) {
+    tracer::before_fork(py);
+}
+
+/// The at-fork hook of a spawned member (in the child).
+#[pyfunction]
+fn forked(py: Python<'_>) -> PyResult<()> {
+    tracer::after_fork_in_child(py)?;
     after_fork_in_child();
+    Ok(())
 }
 
 /// Connects to the top, says who this process is, and starts the thread that serves saves.

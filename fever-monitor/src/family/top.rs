@@ -176,7 +176,8 @@ impl Sent {
 }
 
 /// Makes `multiprocessing`'s spawn and forkserver children join this family
-/// (`fever._family.install`): call once the family is open.
+/// (`fever._family.install`), and be recorded when this process records: call once the family
+/// is open (and the recording started).
 pub fn hook_spawn(py: Python<'_>) -> PyResult<()> {
     let Some(address) = ADDRESS.get() else {
         return Ok(());
@@ -186,6 +187,7 @@ pub fn hook_spawn(py: Python<'_>) -> PyResult<()> {
         (
             address.socket.display().to_string(),
             address.root.display().to_string(),
+            crate::tracer::child_settings(py),
         ),
     )?;
     Ok(())

@@ -235,7 +235,8 @@ pub fn start(
         last_flush: clock::ticks(),
     };
     engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
-    RECORDING.store(std::process::id(), Ordering::SeqCst);
+    // The program's own recording (a spawned child's belongs to the program that spawned it).
+    let _ = RECORDING.compare_exchange(0, std::process::id(), Ordering::SeqCst, Ordering::SeqCst);
     Ok(())
 }
 
@@ -354,10 +355,90 @@ pub fn recording() -> bool {
     RECORDING.load(Ordering::SeqCst) != 0
 }
 
-/// In the recording program, before `os.fork()`: publishes what the ring holds, so the drain
-/// reads the codes the child inherits before the child's own ring.
+/// In the recording program (or a recorded child), before `os.fork()`: publishes what the ring
+/// holds, so the drain reads the codes the child inherits before the child's own ring.
 pub fn before_fork(py: Python<'_>) {
-    engine::with(py, Slot::Tracer, |t: &mut Tracer| t.ring.flush());
+    if recording() {
+        engine::with(py, Slot::Tracer, |t: &mut Tracer| t.ring.flush());
+    }
+}
+
+/// In a child of `os.fork()` (not a replay's): a recorded parent's child is recorded too
+/// ([`follow_in_child`]), or not at all when its ring cannot be made.
+pub fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    if recording() && follow_in_child(py).is_err() {
+        // Not recorded, rather than writing into the parent's ring.
+        abandon(py)?;
+    }
+    Ok(())
+}
+
+/// What a spawned child needs to record into the program's trace (`None` when nothing is
+/// recorded): the program's pid and the recording's settings, as one line of words that
+/// `multiprocessing`'s preparation data carries to the child ([`record_spawned`]).
+pub fn child_settings(py: Python<'_>) -> Option<String> {
+    let top = RECORDING.load(Ordering::SeqCst);
+    if top == 0 {
+        return None;
+    }
+    engine::with(py, Slot::Tracer, |t: &mut Tracer| {
+        let s = &t.settings;
+        format!(
+            "{top} {} {} {} {} {} {}",
+            s.snapshots.name(),
+            s.max_calls,
+            s.limits.max_depth,
+            s.limits.max_items,
+            s.limits.max_str_bytes,
+            s.limits.hash_over_bytes
+        )
+    })
+}
+
+/// Reads [`child_settings`]' line: the program's pid and the settings of `project`'s recording.
+fn parse_child_settings(line: &str, project: Project) -> Option<(u32, Settings)> {
+    let words: Vec<&str> = line.split(' ').collect();
+    let [top, snapshots, max_calls, depth, items, str_bytes, hash_over] = words[..] else {
+        return None;
+    };
+    let snapshots = [Snapshots::None, Snapshots::Args, Snapshots::All]
+        .into_iter()
+        .find(|s| s.name() == snapshots)?;
+    Some((
+        top.parse().ok()?,
+        Settings {
+            project,
+            snapshots,
+            max_calls: max_calls.parse().ok()?,
+            limits: SnapshotLimits {
+                max_depth: depth.parse().ok()?,
+                max_items: items.parse().ok()?,
+                max_str_bytes: str_bytes.parse().ok()?,
+                hash_over_bytes: hash_over.parse().ok()?,
+            },
+        },
+    ))
+}
+
+/// In a spawned child (`multiprocessing`'s spawn or forkserver) of a recording program, with
+/// [`child_settings`]' line: records this process into a ring of its own, which the program's
+/// drain follows as a forked child's. Nothing is recorded when the line cannot be read or no
+/// monitoring tool id is free.
+pub fn record_spawned(py: Python<'_>, line: &str, project: Project) -> PyResult<()> {
+    let Some((top, settings)) = parse_child_settings(line, project) else {
+        return Ok(());
+    };
+    let Some(tool_id) = crate::monitoring::claim(py)? else {
+        return Ok(());
+    };
+    let path = child_ring_path(top, std::process::id());
+    let ring = RingWriter::create_sparse(&path, CHILD_RING_CAPACITY)
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    RECORDING.store(top, Ordering::SeqCst);
+    // The drain does not tell a child how far it read: a child never waits for it.
+    start(py, tool_id, settings, ring, Arc::new(AtomicU64::new(u64::MAX)))?;
+    flush_while_running()?;
+    flush_at_exit(py)
 }
 
 /// In a forked child of a recording process: keeps tracing with the same code table into a
@@ -394,6 +475,12 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
         Some(Err(err)) => return Err(err),
         None => return Ok(()),
     }
+    flush_while_running()?;
+    flush_at_exit(py).map_err(std::io::Error::other)
+}
+
+/// Starts the thread that pushes a recording child's pending events every [`CHILD_FLUSH`].
+fn flush_while_running() -> std::io::Result<()> {
     crate::signals::without_signals(|| {
         std::thread::Builder::new()
             .name("fever-child-flush".into())
@@ -406,7 +493,7 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
                 Python::attach(flush);
             })
     })?;
-    flush_at_exit(py).map_err(std::io::Error::other)
+    Ok(())
 }
 
 /// Makes a recording child push its pending events at its end: at interpreter exit, and in

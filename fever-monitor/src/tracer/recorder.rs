@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use fever_core::live::{
-    kind as live_kind, write_batch, write_batch_as, ArchivedEventBatch, ArchivedLiveRecord, LiveError, LiveRecord,
+    kind as live_kind, write_batch_as, ArchivedEventBatch, ArchivedLiveRecord, LiveError, LiveRecord,
 };
 use fever_core::ring::{ReadOutcome, RingReader};
 use fever_core::trace::{
@@ -50,6 +50,8 @@ struct Drained {
     children_lost: u64,
     /// Calls the children's rings brought, by trace code id.
     children_calls: HashMap<u32, u64>,
+    /// The program's code ids as the trace names them (see [`Children::own_codes`]).
+    own_codes: Vec<Option<u32>>,
 }
 
 /// A trace being written.
@@ -141,6 +143,7 @@ impl Recorder {
             events,
             children_lost,
             children_calls,
+            own_codes,
         } = drained;
         // The children's calls are those their rings brought (their tracers' exact counts
         // stay in them).
@@ -149,7 +152,10 @@ impl Recorder {
             .map(|(code, n)| (code, (n, n)))
             .collect();
         for c in counted.calls {
-            let entry = calls.entry(c.code).or_default();
+            let Some(code) = own_codes.get(c.code as usize).copied().flatten() else {
+                continue;
+            };
+            let entry = calls.entry(code).or_default();
             entry.0 += c.calls;
             entry.1 += c.recorded;
         }
@@ -220,14 +226,15 @@ fn drain(
                 match LiveRecord::access(&aligned) {
                     Ok(ArchivedLiveRecord::Code(info)) => {
                         // A code the ring lost is reported by its events going missing.
-                        let info = CodeInfo::from(info);
-                        children.known.insert(CodeKey::of(&info), info.id);
-                        let _ = writer.add_code(info);
+                        children.add_own_code(CodeInfo::from(info), &mut writer);
                     }
                     Ok(ArchivedLiveRecord::Events(batch)) => {
                         clock::calibrate(&mut calibration);
-                        events += written(write_batch(
+                        let own = &children.own_codes;
+                        events += written(write_batch_as(
                             batch,
+                            batch.thread.to_native(),
+                            |code| own.get(code as usize).copied().flatten(),
                             |t| calibration.to_ns(t),
                             &mut writer,
                         ))?;
@@ -276,6 +283,7 @@ fn drain(
         events,
         children_lost: children.lost,
         children_calls: children.calls,
+        own_codes: children.own_codes,
     })
 }
 
@@ -311,13 +319,16 @@ impl CodeKey {
 /// from 0 and never get near it.
 const FIRST_CHILD_CODE: u32 = 1 << 31;
 
-/// The children's rings the drain follows.
+/// The children's rings the drain follows, and how every process's codes are named in the trace.
 struct Children {
     /// The program's pid, which names its children's rings.
     top: u32,
     rings: Vec<ChildRing>,
     /// Every code written, by what it is, to its trace id.
     known: HashMap<CodeKey, u32>,
+    /// The program's own code ids (dense: the tracer's entry indexes), as the trace names them:
+    /// their own, unless a child announced the same code first.
+    own_codes: Vec<Option<u32>>,
     next_code: u32,
     /// Events written from the children's rings.
     events: u64,
@@ -348,6 +359,7 @@ impl Children {
             top,
             rings: Vec::new(),
             known: HashMap::new(),
+            own_codes: Vec::new(),
             next_code: FIRST_CHILD_CODE,
             events: 0,
             lost: 0,
@@ -423,6 +435,30 @@ impl Children {
             }
         }
         Ok(found)
+    }
+
+    /// A code the program announced: the trace's code if a child announced the same one first,
+    /// else the program's id.
+    fn add_own_code(&mut self, info: CodeInfo, writer: &mut Writer) {
+        let Ok(at) = usize::try_from(info.id) else {
+            return;
+        };
+        let key = CodeKey::of(&info);
+        let id = match self.known.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = info.id;
+                if writer.add_code(info).is_err() {
+                    return;
+                }
+                self.known.insert(key, id);
+                id
+            }
+        };
+        if self.own_codes.len() <= at {
+            self.own_codes.resize(at + 1, None);
+        }
+        self.own_codes[at] = Some(id);
     }
 
     /// A code child `i` announced: the trace's code if it has the same one, else a new one.
