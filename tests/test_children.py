@@ -307,11 +307,15 @@ if __name__ == "__main__":
     main()
 """
 
+# The set is a frozenset constant, whose order differs between interpreters (str hashes): the
+# same code must still be one function of the trace.
 PID = """
 import os
 
 
-def pid(_):
+def pid(x):
+    if x in {"a", "b", "c", "d", "e"}:
+        return None
     return os.getpid()
 """
 
