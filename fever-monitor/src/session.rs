@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 
 use crate::engine::clock;
 use crate::tracer;
-use crate::tracer::recorder::Recorder;
+use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
 use crate::{functions, monitoring, notices, runner, sources};
 
@@ -120,12 +120,7 @@ pub fn run(
         },
     )?;
     let command = if record.is_some() { "record" } else { "run" };
-    crate::attach::open(
-        py,
-        tool_id,
-        root,
-        crate::attach::command_line(command, config),
-    )?;
+    crate::attach::open(py, tool_id, root, command, config)?;
     let ended = runner::run_once(py, &config.target, &config.args)?;
     if ended == runner::Ended::Interrupted {
         // Ctrl-C: no child of the program is left behind.
@@ -219,7 +214,8 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// Creates the trace file and the live ring, and turns the tracer on.
+/// Creates the trace file and the live ring, and turns the tracer on: `fever record`'s (and
+/// `fever replay`'s) recording of the whole program, once per process.
 pub fn start_recording(
     py: Python<'_>,
     record: &RecordConfig,
@@ -230,6 +226,17 @@ pub fn start_recording(
     if RECORDED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         bail!("fever record can record once per process");
     }
+    begin_recording(py, record, root, tool_id)
+}
+
+/// Creates the trace file and the live ring, and turns the tracer on (its slot must be free:
+/// see `engine::armed`); `fever attach --record` records each attached window this way.
+pub fn begin_recording(
+    py: Python<'_>,
+    record: &RecordConfig,
+    root: &std::path::Path,
+    tool_id: u8,
+) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let calibration = clock::start();
     let sys = py.import("sys")?;
@@ -300,22 +307,13 @@ pub fn start_recording(
 
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
-    let Some(finished) = tracer::stop(py)? else {
+    let output = recording.output.clone();
+    let verbosity = recording.verbosity;
+    let Some(ended) = end_recording(py, recording)? else {
         notices::emit(&Notice::TracerBusyAtExit);
         return Ok(());
     };
-    let tracer::Finished {
-        stats,
-        pushed,
-        ring,
-    } = finished;
-    ring.close();
-    let Recording {
-        recorder,
-        output,
-        verbosity,
-    } = recording;
-    match py.detach(move || recorder.finish(stats, pushed)) {
+    match ended {
         Ok(summary) => {
             if summary.lost_events > 0 {
                 notices::emit(&Notice::EventsLost {
@@ -336,4 +334,24 @@ fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
         }),
     }
     Ok(())
+}
+
+/// Turns the tracer off and completes the trace file (the GIL released while the writer
+/// finishes): its summary, or why it could not be completed. `Ok(None)` when a thread is still
+/// inside the tracer: the trace ends without its summary.
+pub fn end_recording(
+    py: Python<'_>,
+    recording: Recording,
+) -> PyResult<Option<anyhow::Result<Summary>>> {
+    let Some(finished) = tracer::stop(py)? else {
+        return Ok(None);
+    };
+    let tracer::Finished {
+        stats,
+        pushed,
+        ring,
+    } = finished;
+    ring.close();
+    let recorder = recording.recorder;
+    Ok(Some(py.detach(move || recorder.finish(stats, pushed))))
 }

@@ -70,7 +70,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
     .with_context(|| format!("cannot watch {}", root.display()))?;
     crate::family::top::hook_spawn(py)?;
     session::keep(py, Session::new(Some(watcher), tool_id, cache_on))?;
-    crate::attach::open(py, tool_id, root, crate::attach::command_line("watch", run))?;
+    crate::attach::open(py, tool_id, root, "watch", run)?;
     let signal = py.import("signal")?;
     signal.call_method1(
         "signal",

@@ -123,16 +123,6 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    /// Whether every byte was read (an optional field at the end is absent).
-    pub fn is_empty(&self) -> bool {
-        self.rest.is_empty()
-    }
-
-    /// Drops what is left unread: fields a later fever added at the end of a message.
-    pub fn skip_rest(&mut self) {
-        self.rest = &[];
-    }
-
     /// Fails unless every byte was read.
     pub fn end(&self) -> Result<(), ControlError> {
         if self.rest.is_empty() {

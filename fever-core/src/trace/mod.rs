@@ -112,7 +112,7 @@ pub use format::{
     FIRST_OPAQUE_RECORD, FORMAT_VERSION, MAGIC, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE,
     RECORD_EVENT, RECORD_STATS,
 };
-pub use process::{child_thread, thread_process};
 pub use meta::{ArchivedCodeInfo, ArchivedTraceHeader, CodeCalls, CodeInfo, RunStats, TraceHeader};
+pub use process::{child_thread, thread_process};
 pub use reader::{Events, Incomplete, Record, Records, TraceReader};
 pub use writer::{AtomicFile, TraceWriter, DEFAULT_CHUNK_SIZE};

@@ -32,7 +32,10 @@ mod tests {
     #[test]
     fn a_childs_thread_names_its_process() {
         assert_eq!(thread_process(child_thread(4242, 0)), Some((4242, 0)));
-        assert_eq!(thread_process(child_thread(u32::MAX, 7)), Some((u32::MAX, 7)));
+        assert_eq!(
+            thread_process(child_thread(u32::MAX, 7)),
+            Some((u32::MAX, 7))
+        );
         assert_ne!(child_thread(4242, 0), child_thread(4243, 0));
         // A real thread id (an address below 2^47).
         assert_eq!(thread_process(0x7f12_3456_7000), None);

@@ -436,7 +436,13 @@ pub fn record_spawned(py: Python<'_>, line: &str, project: Project) -> PyResult<
         .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     RECORDING.store(top, Ordering::SeqCst);
     // The drain does not tell a child how far it read: a child never waits for it.
-    start(py, tool_id, settings, ring, Arc::new(AtomicU64::new(u64::MAX)))?;
+    start(
+        py,
+        tool_id,
+        settings,
+        ring,
+        Arc::new(AtomicU64::new(u64::MAX)),
+    )?;
     flush_while_running()?;
     flush_at_exit(py)
 }

@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use fever_core::live::{
-    kind as live_kind, write_batch_as, ArchivedEventBatch, ArchivedLiveRecord, LiveError, LiveRecord,
+    kind as live_kind, write_batch_as, ArchivedEventBatch, ArchivedLiveRecord, LiveError,
+    LiveRecord,
 };
 use fever_core::ring::{ReadOutcome, RingReader};
-use fever_core::trace::{
-    child_thread, CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter,
-};
+use fever_core::trace::{child_thread, CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter};
 use rkyv::util::AlignedVec;
 
 use crate::engine::clock::{self, Calibration};
@@ -164,12 +163,7 @@ impl Recorder {
             .map(|(code, (calls, recorded))| (code, calls, recorded))
             .collect();
         calls.sort_unstable();
-        let mut stats = RunStats::of_recording(
-            calls,
-            pushed,
-            events,
-            |code| writer.has_code(code),
-        );
+        let mut stats = RunStats::of_recording(calls, pushed, events, |code| writer.has_code(code));
         stats.lost_events += children_lost;
         writer.write_stats(&stats)?;
         writer
