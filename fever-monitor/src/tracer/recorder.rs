@@ -284,13 +284,12 @@ fn drain(
 /// The events a batch wrote; a failed write of the file ends the drain, an inconsistent batch
 /// (never expected) is skipped.
 fn written(result: Result<u64, LiveError>) -> Result<u64, TraceError> {
-    match result {
-        Ok(n) => Ok(n),
-        Err(LiveError::Trace(TraceError::WriterFailed | TraceError::Io(_))) => {
+    result.or_else(|err| match err {
+        LiveError::Trace(TraceError::WriterFailed | TraceError::Io(_)) => {
             Err(TraceError::WriterFailed)
         }
-        Err(_) => Ok(0),
-    }
+        _ => Ok(0),
+    })
 }
 
 /// What makes two codes the same code, whatever process announced them.
@@ -437,17 +436,9 @@ impl Children {
         let Ok(at) = usize::try_from(info.id) else {
             return;
         };
-        let key = CodeKey::of(&info);
-        let id = match self.known.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id = info.id;
-                if writer.add_code(info).is_err() {
-                    return;
-                }
-                self.known.insert(key, id);
-                id
-            }
+        let own = info.id;
+        let Some(id) = self.trace_id(info, own, writer) else {
+            return;
         };
         if self.own_codes.len() <= at {
             self.own_codes.resize(at + 1, None);
@@ -456,23 +447,29 @@ impl Children {
     }
 
     /// A code child `i` announced: the trace's code if it has the same one, else a new one.
-    fn add_code(&mut self, i: usize, mut info: CodeInfo, writer: &mut Writer) {
+    fn add_code(&mut self, i: usize, info: CodeInfo, writer: &mut Writer) {
         let child_id = info.id;
-        let key = CodeKey::of(&info);
-        let id = match self.known.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id = self.next_code;
-                self.next_code = self.next_code.saturating_add(1);
-                info.id = id;
-                if writer.add_code(info).is_err() {
-                    return;
-                }
-                self.known.insert(key, id);
-                id
-            }
+        let next = self.next_code;
+        let Some(id) = self.trace_id(info, next, writer) else {
+            return;
         };
+        if id == next {
+            self.next_code = next.saturating_add(1);
+        }
         self.rings[i].codes.insert(child_id, id);
+    }
+
+    /// The trace's id of the code `info`: that of the same code written already, else `id`,
+    /// under which it is written now; `None` when it cannot be written.
+    fn trace_id(&mut self, mut info: CodeInfo, id: u32, writer: &mut Writer) -> Option<u32> {
+        let key = CodeKey::of(&info);
+        if let Some(&known) = self.known.get(&key) {
+            return Some(known);
+        }
+        info.id = id;
+        writer.add_code(info).ok()?;
+        self.known.insert(key, id);
+        Some(id)
     }
 
     fn write(
@@ -484,12 +481,11 @@ impl Children {
     ) -> Result<u64, LiveError> {
         let child = &mut self.rings[i];
         let ident = batch.thread.to_native();
-        let n = match child.threads.iter().position(|&t| t == ident) {
-            Some(n) => n,
-            None => {
-                child.threads.push(ident);
-                child.threads.len() - 1
-            }
+        let n = if let Some(n) = child.threads.iter().position(|&t| t == ident) {
+            n
+        } else {
+            child.threads.push(ident);
+            child.threads.len() - 1
         };
         let thread = child_thread(child.pid, u32::try_from(n).unwrap_or(u32::MAX));
         let codes = &child.codes;
