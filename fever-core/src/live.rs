@@ -110,7 +110,19 @@ pub fn write_batch<W: Write>(
     to_ns: impl Fn(u64) -> u64,
     out: &mut TraceWriter<W>,
 ) -> Result<u64, LiveError> {
-    let thread = batch.thread.to_native();
+    write_batch_as(batch, batch.thread.to_native(), Some, to_ns, out)
+}
+
+/// [`write_batch`] for a batch of another process (a child's ring): its events are written as
+/// thread `thread`'s, and its code ids translated by `code` (`None`: a code its ring never
+/// announced, which makes the batch inconsistent).
+pub fn write_batch_as<W: Write>(
+    batch: &ArchivedEventBatch,
+    thread: u64,
+    code: impl Fn(u32) -> Option<u32>,
+    to_ns: impl Fn(u64) -> u64,
+    out: &mut TraceWriter<W>,
+) -> Result<u64, LiveError> {
     let bytes = batch.snapshots.as_slice();
     let mut at = 0usize;
     for raw in batch.events.iter() {
@@ -137,9 +149,11 @@ pub fn write_batch<W: Write>(
             kind::UNWIND => EventKind::Unwind,
             _ => return Err(LiveError::Inconsistent("unknown event kind")),
         };
+        let code = code(raw.code.to_native())
+            .ok_or(LiveError::Inconsistent("a code its ring never announced"))?;
         out.write_event(EventRef::from_parts(
             kind,
-            raw.code.to_native(),
+            code,
             thread,
             to_ns(raw.ticks.to_native()),
             u32::from(raw.flags),

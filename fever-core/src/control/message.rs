@@ -4,10 +4,11 @@
 //! [`Response::Finished`] unasked when its first run ended and it waits, warm, for replays.
 //!
 //! `fever ps` and `fever attach` speak on the same channel to any process fever runs:
-//! [`Request::Status`], then [`Request::Attach`] (or [`Request::AttachRecording`]),
-//! [`Request::Names`] while attached, and [`Request::Detach`]. The format grows by adding
-//! messages, never by changing a body: new requests and responses take the next free tag, and a
-//! receiver answers a tag it does not know with [`Response::Error`].
+//! [`Request::Status`] (and [`Request::Children`]), then [`Request::Attach`] (or
+//! [`Request::AttachRecording`]), [`Request::Names`] while attached, and [`Request::Detach`].
+//! The format grows by adding messages, never by changing a body: new requests and responses
+//! take the next free tag, and a receiver answers a tag it does not know with
+//! [`Response::Error`].
 
 use super::wire::{Reader, Writer};
 use super::{read_frame, write_frame, ControlError};
@@ -41,6 +42,9 @@ pub enum Request {
     /// [`Request::Attach`], and a trace of the attached window written to `trace` (an absolute
     /// path, written by the program) as `fever record` writes one; both start and stop together.
     AttachRecording { trace: String },
+    /// Your child processes under fever? (Answered with [`Response::Children`]; an earlier fever
+    /// answers [`Response::Error`], as for any tag it does not know.)
+    Children,
 }
 
 /// What a process under fever says about itself.
@@ -123,6 +127,11 @@ pub enum Response {
         bytes: u64,
         lost_events: u64,
     },
+    /// The process's children under fever ([`Request::Children`]): forked or spawned, at any
+    /// depth, the processes that receive its saves, by pid.
+    Children {
+        pids: Vec<u32>,
+    },
 }
 
 /// A function whose code a reload changed: its name (`module.qualname`) and the content hash of
@@ -176,6 +185,7 @@ const ATTACH: u8 = 7;
 const NAMES: u8 = 8;
 const DETACH: u8 = 9;
 const ATTACH_RECORDING: u8 = 10;
+const CHILDREN: u8 = 11;
 
 const PONG: u8 = 101;
 const FINISHED: u8 = 102;
@@ -190,6 +200,7 @@ const ATTACHED: u8 = 110;
 const NAMES_OF: u8 = 111;
 const DETACHED: u8 = 112;
 const RECORDED: u8 = 113;
+const CHILDREN_OF: u8 = 114;
 
 /// [`ReplayRequest`]'s flags byte.
 const BREAK_AT_END: u8 = 1;
@@ -248,6 +259,7 @@ impl Request {
             Self::Quit => QUIT,
             Self::Undo => UNDO,
             Self::Status => STATUS,
+            Self::Children => CHILDREN,
             Self::Attach => ATTACH,
             Self::Detach => DETACH,
             Self::AttachRecording { trace } => {
@@ -285,6 +297,7 @@ impl Request {
             QUIT => Self::Quit,
             UNDO => Self::Undo,
             STATUS => Self::Status,
+            CHILDREN => Self::Children,
             ATTACH => Self::Attach,
             DETACH => Self::Detach,
             ATTACH_RECORDING => Self::AttachRecording {
@@ -346,6 +359,13 @@ impl Response {
             }
             Self::Debugging => DEBUGGING,
             Self::Detached => DETACHED,
+            Self::Children { pids } => {
+                w.count(pids.len());
+                for pid in pids {
+                    w.u32(*pid);
+                }
+                CHILDREN_OF
+            }
             Self::Status(status) => {
                 w.u32(status.pid)
                     .str(&status.command)
@@ -431,6 +451,13 @@ impl Response {
             },
             DEBUGGING => Self::Debugging,
             DETACHED => Self::Detached,
+            CHILDREN_OF => {
+                let mut pids = Vec::new();
+                for _ in 0..r.count("the children")? {
+                    pids.push(r.u32("a child's pid")?);
+                }
+                Self::Children { pids }
+            }
             RECORDED => Self::Recorded {
                 calls: r.u64("the calls")?,
                 functions: r.u64("the functions")?,
@@ -502,6 +529,7 @@ mod tests {
             Request::Quit,
             Request::Undo,
             Request::Status,
+            Request::Children,
             Request::Attach,
             Request::Detach,
             Request::Names { from: 7 },
@@ -556,6 +584,10 @@ mod tests {
             },
             Response::Debugging,
             Response::Detached,
+            Response::Children { pids: vec![] },
+            Response::Children {
+                pids: vec![43, 4_194_304],
+            },
             Response::Recorded {
                 calls: 3,
                 functions: 2,

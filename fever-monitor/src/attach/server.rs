@@ -98,6 +98,9 @@ fn answer(
     match request {
         Request::Ping => Response::Pong,
         Request::Status => status().map_or_else(|| error("no status"), Response::Status),
+        Request::Children => Response::Children {
+            pids: crate::family::top::pids(),
+        },
         Request::Attach | Request::AttachRecording { .. } if attached.is_some() => {
             error("this connection is attached already")
         }

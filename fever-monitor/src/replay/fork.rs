@@ -140,7 +140,8 @@ impl Wait {
                         | Request::Attach
                         | Request::AttachRecording { .. }
                         | Request::Names { .. }
-                        | Request::Detach,
+                        | Request::Detach
+                        | Request::Children,
                     ) => server.send(&Response::Error {
                         message: "`fever attach` talks to a process's own socket".into(),
                     }),

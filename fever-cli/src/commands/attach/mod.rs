@@ -31,7 +31,7 @@ use client::Client;
 /// How often the table is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// `fever ps`: one line per process running under fever.
+/// `fever ps`: one line per process running under fever, followed by its child processes.
 pub(crate) fn ps() -> anyhow::Result<i32> {
     let mut lines = Vec::new();
     for pid in processes() {
@@ -39,7 +39,8 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
             continue;
         };
         if let Ok(status) = client.status() {
-            lines.push(status);
+            let children = client.children();
+            lines.push((status, children));
         }
     }
     if lines.is_empty() {
@@ -48,7 +49,7 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
     }
     let root_width = lines
         .iter()
-        .map(|s| s.root.chars().count())
+        .map(|(s, _)| s.root.chars().count())
         .max()
         .unwrap_or(0);
     let mut out = std::io::stdout().lock();
@@ -57,13 +58,27 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
         "{:>7}  {:<8}  {:<root_width$}  COMMAND",
         "PID", "ATTACHED", "ROOT"
     )?;
-    for status in lines {
+    for (status, children) in lines {
         let attached = if status.attached { "yes" } else { "no" };
         writeln!(
             out,
             "{:>7}  {attached:<8}  {:<root_width$}  {}",
             status.pid, status.root, status.command
         )?;
+        // Its child processes under fever, under it (they receive its saves; one attaches to
+        // the top process).
+        for (i, child) in children.iter().enumerate() {
+            let branch = if i + 1 == children.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            writeln!(
+                out,
+                "{child:>7}  {:<8}  {:<root_width$}  {branch} child of {}",
+                "-", status.root, status.pid
+            )?;
+        }
     }
     Ok(0)
 }

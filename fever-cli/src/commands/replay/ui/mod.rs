@@ -150,7 +150,8 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                     | Response::Attached { .. }
                     | Response::Names { .. }
                     | Response::Detached
-                    | Response::Recorded { .. },
+                    | Response::Recorded { .. }
+                    | Response::Children { .. },
                 ) => {}
                 Heard::Gone(_) => {
                     app.program = app::Program::Gone;
