@@ -339,6 +339,59 @@ def test_a_crashing_or_hanging_replay_leaves_the_warm_program_serving(served):
     p.assert_running()
 
 
+STALLING = """
+import os
+import time
+
+
+def stall_in_child():
+    # A fork hook of the program's own that hangs in the child while the file `stall` exists
+    # (removed by the first child when it is `stall-once`).
+    if os.path.exists("stall-once"):
+        os.remove("stall-once")
+        time.sleep(120)
+    if os.path.exists("stall"):
+        time.sleep(120)
+
+
+os.register_at_fork(after_in_child=stall_in_child)
+
+
+def bump():
+    return 41 + 1
+
+
+print("bump", bump(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("stall", ["stall-once", "stall"])
+def test_a_replay_child_stuck_before_the_call_is_replaced_or_reported(fever, tmp_path, stall):
+    write(tmp_path / "prog.py", STALLING)
+    (tmp_path / stall).touch()
+    directory = private_socket_dir()
+    sock = directory / "control.sock"
+    p = fever.start(*serve_args(sock, directory / "run.trace", "prog.py"), cwd=tmp_path)
+    channel = Channel(sock)
+    try:
+        assert channel.receive(60).tag == FINISHED, p.report()
+        reply = channel.replay("__main__.bump", timeout=60)
+        if stall == "stall-once":
+            # The standby forked ahead hangs in the hook: a fresh fork runs the replay.
+            assert reply.tag == DONE and reply.outcome == RETURNED, (reply, p.report())
+        else:
+            assert reply.tag == FAILED, (reply, p.report())
+            assert "did not get ready within 5 s; the warm program is untouched" in reply.message, reply
+            (tmp_path / "stall").unlink()
+            # The warm program serves on: the next replay's fresh fork no longer hangs.
+            reply = channel.replay("__main__.bump", timeout=60)
+            assert reply.tag == DONE and reply.outcome == RETURNED, (reply, p.report())
+        p.assert_running()
+    finally:
+        channel.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def test_garbage_on_the_control_channel_is_answered_with_errors(served):
     p, channel, sock = served
     channel.send_raw(frame(200, b"\x01\x02"))

@@ -52,8 +52,8 @@ class Tmux:
             if re.search(pattern, screen, re.M):
                 return screen
             if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {pattern!r}; the screen:\n{screen}",
-                            pytrace=False)
+                pytest.fail(f"timed out after {timeout} s waiting for {pattern!r}; the screen:\n{screen}\n"
+                            f"fever's processes (state, kernel wait channel):\n{processes()}", pytrace=False)
             time.sleep(0.1)
 
     def flag(self, name: str) -> str:
@@ -61,6 +61,13 @@ class Tmux:
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.server, "kill-server"], capture_output=True, timeout=10)
+
+
+def processes() -> str:
+    """fever's processes with their state and kernel wait channel: what a timeout shows."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:24,etime,args"], capture_output=True, text=True,
+                         timeout=10).stdout.splitlines()
+    return "\n".join(out[:1] + [line for line in out[1:] if "fever" in line and "pytest" not in line])
 
 
 @pytest.fixture

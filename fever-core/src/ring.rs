@@ -399,8 +399,33 @@ impl RingWriter {
             mmap.populate();
         }
         let raw = mmap.map_raw(&file).map_err(io_error(tmp))?;
+        let writer = Self::on(raw, capacity, path, tmp)?;
+        fs::rename(tmp, path).map_err(io_error(path))?;
+        Ok(writer)
+    }
+
+    /// A ring of `capacity` data bytes in anonymous memory: no other process can read it, and
+    /// there is no file to create, to collide with a stale one, or to leave behind when the
+    /// process is killed. For a writer nobody reads (the tracer of a forked replay child).
+    pub fn anonymous(capacity: u64) -> Result<Self, RingError> {
+        check_capacity(capacity)?;
+        let path = Path::new("<anonymous ring>");
+        let len = usize::try_from(HEADER_LEN + capacity).map_err(|_| RingError::Io {
+            path: path.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "capacity too large"),
+        })?;
+        let raw = MmapOptions::new()
+            .len(len)
+            .map_anon()
+            .map(MmapRaw::from)
+            .map_err(io_error(path))?;
+        Self::on(raw, capacity, path, path)
+    }
+
+    /// A new, empty ring on the mapping `raw` (`shown`: the name errors give it).
+    fn on(raw: MmapRaw, capacity: u64, path: &Path, shown: &Path) -> Result<Self, RingError> {
         let map = Mapping::new(raw, capacity).map_err(|reason| RingError::Io {
-            path: tmp.to_owned(),
+            path: shown.to_owned(),
             source: io::Error::other(reason),
         })?;
         let header = map.header();
@@ -409,7 +434,6 @@ impl RingWriter {
         header[field::VERSION].store(version.to_le(), Ordering::Relaxed);
         header[field::CAPACITY].store(capacity.to_le(), Ordering::Relaxed);
         // The rest of the header is zero: head = tail = 0, sequences 0, not closed, generation 0.
-        fs::rename(tmp, path).map_err(io_error(path))?;
         let slack = (capacity / 16).min(MAX_RECLAIM_SLACK);
         Ok(RingWriter {
             map,
@@ -1062,6 +1086,18 @@ mod tests {
 
     fn read(reader: &mut RingReader, buf: &mut Vec<u8>) -> ReadOutcome {
         reader.next_record(buf).expect("no corruption")
+    }
+
+    #[test]
+    fn an_anonymous_ring_takes_records_and_wraps_around_without_a_file() {
+        let mut writer = RingWriter::anonymous(4096).unwrap();
+        for i in 0..10_000 {
+            assert_eq!(writer.push(&payload(i, 200)), Some(i));
+        }
+        writer.flush();
+        assert!(writer.position() > 4096 * 100);
+        assert_eq!(writer.dropped(), 0);
+        assert!(RingWriter::anonymous(3).is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! parent with a [`Response::Debugging`] frame so the front end hands over the keyboard), writes
 //! the result to the parent over a pipe, and exits with `_exit` (no `atexit`, no cleanup of the
 //! parent's state: everything here is a copy). If the start call ends without reaching the end
-//! call, that is the result.
+//! call, that is the result. Before the start call runs, it says it is ready
+//! ([`Response::Pong`]): a child that never says so is stuck in fever's own preparation, and
+//! the parent replaces it.
 
 use std::fs::File;
 use std::io::Write;
@@ -47,6 +49,8 @@ pub fn run(py: Python<'_>, request: &ReplayRequest, pipe: RawFd, started: Instan
         pipe,
         started,
     });
+    // Ready: the parent's watchdog (`fork.rs`) waits for this before the program's code runs.
+    send(pipe, &Response::Pong);
     let driven = py
         .import("fever._replay")
         .and_then(|m| m.call_method1("drive", (call.function, call.args, call.kwargs)));

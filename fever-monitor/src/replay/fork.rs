@@ -2,9 +2,12 @@
 //! or a fork now), then wait for the child's result on a pipe while still answering the front
 //! end (`Cancel` kills the child). The child may say [`Response::Debugging`] before its result:
 //! that is passed on to the front end at once. The parent's own state is never touched: a
-//! replay that raises, hangs, calls `os._exit` or crashes only ends its child.
+//! replay that raises, hangs, calls `os._exit` or crashes only ends its child. A child that
+//! does not say it is ready within [`READY_TIMEOUT`] is killed (a standby is replaced by a
+//! fresh fork, once).
 
 use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use fever_core::control::{ReplayRequest, Request, Response};
@@ -12,6 +15,11 @@ use pyo3::prelude::*;
 
 use super::checkpoint::{self, Standby};
 use super::control::{Event, Server};
+
+/// How long a child may take, from its request to running the start call (fever's own
+/// preparation: a few milliseconds). One that takes longer is stuck and killed; a standby is
+/// then replaced by a fresh fork.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a replay in the parent ended, besides its response.
 pub enum After {
@@ -31,46 +39,68 @@ pub fn replay(
     events: &Receiver<Event>,
     server: &Server,
 ) -> PyResult<(Response, After)> {
-    let started = match standby {
-        Some(standby) => standby.start(request),
-        None => checkpoint::fork_now(py, request),
-    };
-    let (pid, read_fd) = match started {
-        Ok(started) => started,
-        Err(reason) => return Ok((Response::ReplayFailed { reason }, After::Serve)),
-    };
-    let mut waited = Wait {
-        pid,
-        read_fd,
-        buf: Vec::new(),
-        result: None,
-        cancelled: false,
-        after: After::Serve,
-    };
-    let status = waited.wait(py, events, server)?;
-    let response = match waited.result.take() {
-        Some(Ok(response)) => response,
-        Some(Err(err)) => Response::ReplayFailed {
-            reason: format!("the replay sent a bad result: {err}"),
-        },
-        None => Response::ReplayFailed {
-            reason: if waited.cancelled {
-                "cancelled; the warm program is untouched".into()
-            } else {
-                format!("{}; the warm program is untouched", describe(status))
+    let mut standby = standby;
+    loop {
+        let from_standby = standby.is_some();
+        let started = match standby.take() {
+            Some(standby) => standby.start(request),
+            None => checkpoint::fork_now(py, request),
+        };
+        let (pid, read_fd) = match started {
+            Ok(started) => started,
+            Err(reason) => return Ok((Response::ReplayFailed { reason }, After::Serve)),
+        };
+        let mut waited = Wait {
+            pid,
+            read_fd,
+            since: Instant::now(),
+            ready: false,
+            buf: Vec::new(),
+            result: None,
+            cancelled: false,
+            stuck: false,
+            after: After::Serve,
+        };
+        let status = waited.wait(py, events, server)?;
+        if waited.stuck && from_standby {
+            // A standby forked earlier that never got ready: the replay runs in a fresh fork.
+            continue;
+        }
+        let response = match waited.result.take() {
+            Some(Ok(response)) => response,
+            Some(Err(err)) => Response::ReplayFailed {
+                reason: format!("the replay sent a bad result: {err}"),
             },
-        },
-    };
-    Ok((response, waited.after))
+            None => Response::ReplayFailed {
+                reason: if waited.stuck {
+                    format!(
+                        "the replay's process did not get ready within {} s; the warm program is untouched",
+                        READY_TIMEOUT.as_secs()
+                    )
+                } else if waited.cancelled {
+                    "cancelled; the warm program is untouched".into()
+                } else {
+                    format!("{}; the warm program is untouched", describe(status))
+                },
+            },
+        };
+        return Ok((response, waited.after));
+    }
 }
 
 struct Wait {
     pid: i32,
     read_fd: RawFd,
+    /// When the child was given the request.
+    since: Instant,
+    /// The child said it is ready to run the start call.
+    ready: bool,
     buf: Vec<u8>,
     /// The child's result, once a whole frame of it arrived.
     result: Option<Result<Response, fever_core::control::ControlError>>,
     cancelled: bool,
+    /// Killed for not getting ready within [`READY_TIMEOUT`].
+    stuck: bool,
     after: After,
 }
 
@@ -101,6 +131,7 @@ impl Wait {
                     while let Some(len) = whole_frame(&self.buf) {
                         let frame: Vec<u8> = self.buf.drain(..len).collect();
                         match Response::decode_frame(&frame) {
+                            Some(Ok(Response::Pong)) => self.ready = true,
                             Some(Ok(Response::Debugging)) => server.send(&Response::Debugging),
                             decoded => {
                                 self.result = decoded;
@@ -126,6 +157,10 @@ impl Wait {
                     break
                 }
                 _ => {}
+            }
+            if !self.ready && !self.cancelled && self.since.elapsed() > READY_TIMEOUT {
+                self.stuck = true;
+                self.kill();
             }
             for event in events.try_iter() {
                 match event {

@@ -299,9 +299,9 @@ pub fn flush(py: Python<'_>) {
 pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
     // Right after fork no callback is running in this process.
     engine::with(py, Slot::Tracer, |t: &mut Tracer| {
-        let path = ring_path().with_extension("replay");
-        let ring = RingWriter::create(&path, 1 << 20).map_err(std::io::Error::other)?;
-        let _ = std::fs::remove_file(&path);
+        // Anonymous memory: no file to collide with a stale one of a reused pid, none left in
+        // /dev/shm when this child is killed.
+        let ring = RingWriter::anonymous(1 << 20).map_err(std::io::Error::other)?;
         // Dropping the parent's writer would publish into its ring.
         std::mem::forget(std::mem::replace(&mut t.ring, ring));
         t.drained = Arc::new(AtomicU64::new(u64::MAX));
