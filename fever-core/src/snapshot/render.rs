@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::decode::decode;
 use super::hash::content_hash;
-use super::kinds::RefKind;
+use super::kinds::{ObjectKind, RefKind};
 use super::pyfmt;
 use super::value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
@@ -195,6 +195,9 @@ impl Line {
     }
 
     fn object(&mut self, object: &Object) {
+        if object.kind == ObjectKind::Reduced {
+            return self.reduced(object);
+        }
         self.push(&object.qualname);
         self.push("(");
         if let Some(base) = &object.base {
@@ -204,6 +207,39 @@ impl Line {
             }
         }
         self.named_entries(&object.fields);
+        self.push(")");
+    }
+
+    /// A C object known by its reduction: its repr when one was kept, else
+    /// `Class(args..., [items])` (its state, if any, as `state=`).
+    fn reduced(&mut self, object: &Object) {
+        if let Some(Value::Str(Text::Full(repr))) = reduced_field(object, "repr") {
+            return self.push(repr);
+        }
+        self.push(&object.qualname);
+        self.push("(");
+        let mut first = true;
+        let mut sep = |line: &mut Self| {
+            if !std::mem::take(&mut first) {
+                line.push(", ");
+            }
+        };
+        if let Some(Value::Tuple(args)) = reduced_field(object, "args") {
+            for arg in &args.items {
+                sep(self);
+                self.value(arg);
+            }
+        }
+        if let Some(items) = reduced_field(object, "listitems") {
+            sep(self);
+            self.value(items);
+        }
+        if let Some(state) = reduced_field(object, "state") {
+            sep(self);
+            self.push("state=");
+            self.value(state);
+        }
+        self.omitted(!first, object.fields.omitted);
         self.push(")");
     }
 
@@ -384,6 +420,9 @@ fn pretty(out: &mut String, value: &Value, indent: usize) {
             });
             pretty_block(out, "{", lines.collect(), map.omitted, "}", indent);
         }
+        Value::Object(object) if object.kind == ObjectKind::Reduced => {
+            out.push_str(&render_value_short(value, usize::MAX));
+        }
         Value::Object(object) => {
             let mut lines = Vec::new();
             if let Some(base) = &object.base {
@@ -464,4 +503,13 @@ fn pretty_block(
     }
     out.push_str(&"    ".repeat(indent));
     out.push_str(close);
+}
+
+/// The field `name` of a reduced object's snapshot.
+fn reduced_field<'a>(object: &'a Object, name: &str) -> Option<&'a Value> {
+    object
+        .fields
+        .entries
+        .iter()
+        .find_map(|(n, v)| (n == name).then_some(v))
 }

@@ -63,7 +63,8 @@ impl Walker<'_, '_> {
     }
 
     /// An instance of a C type by what its own (C) `__reduce_ex__(2)` gives: the callable
-    /// that makes it, its arguments, its state, and the items it is filled with, recorded as a
+    /// that makes it, its arguments, its state, the items it is filled with, and its repr when
+    /// that is C code of a known module (for renderings), recorded as a
     /// [`ObjectKind::Reduced`] object. `false` (nothing written) when the type cannot be
     /// pickled, its reduction is a Python function, it is large (over [`REDUCED_MAX_LEN`]
     /// items: its arguments would copy them all), or it is from `itertools`, whose reduction is
@@ -142,6 +143,16 @@ impl Walker<'_, '_> {
                 } else {
                     self.field(&mut fields, "listitems", items);
                     ffi::Py_DECREF(items);
+                }
+            }
+            // A repr that runs no Python code (datetime, decimal) is kept for renderings.
+            if super::walker::safe_repr_type(tp, &name.full()) && probe.has_c_repr(tp) {
+                let text = ffi::PyObject_Repr(obj);
+                if text.is_null() {
+                    ffi::PyErr_Clear();
+                } else {
+                    self.field(&mut fields, "repr", text);
+                    ffi::Py_DECREF(text);
                 }
             }
             self.enc.end(fields.omitted);

@@ -442,7 +442,7 @@ const SAFE_REPR_MODULES: [&str; 4] = ["datetime", "decimal", "_decimal", "_threa
 /// Is `tp` (named `type_name`) a type whose repr runs no Python code: one of the builtins (looked
 /// up by name, since some static types have no module in their name on 3.12, e.g. `deque`), or a
 /// type of [`SAFE_REPR_MODULES`]?
-unsafe fn safe_repr_type(tp: *mut ffi::PyTypeObject, type_name: &str) -> bool {
+pub(super) unsafe fn safe_repr_type(tp: *mut ffi::PyTypeObject, type_name: &str) -> bool {
     if let Some((module, _)) = type_name.rsplit_once('.') {
         return SAFE_REPR_MODULES.contains(&module);
     }
