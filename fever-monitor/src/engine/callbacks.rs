@@ -24,6 +24,24 @@ struct Found {
     code: *mut PyObject,
     entry: usize,
     owners: [u32; SLOTS],
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+}
+
+impl Found {
+    /// The event as a consumer sees it: on thread `(index, ident)`, its own `entry`.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every callback makes one
+    fn at(&self, (thread, ident): (usize, u64), entry: u32) -> At {
+        At {
+            thread,
+            ident,
+            entry,
+            code: self.code,
+            args: self.args,
+            nargs: self.nargs,
+        }
+    }
 }
 
 /// The start of every callback: the engine, and the code's engine entry; `Err` with what to
@@ -60,6 +78,8 @@ unsafe fn enter(
         code,
         entry,
         owners,
+        args,
+        nargs,
     })
 }
 
@@ -91,7 +111,7 @@ unsafe fn dispatch(args: *mut *mut PyObject, nargs: Py_ssize_t, event: Event) ->
         Err(result) => return result,
     };
     let armed = &raw const f.e.armed[event as usize];
-    let (thread, ident) = f.e.thread();
+    let thread = f.e.thread();
     let mut i = 0;
     // SAFETY: `armed` never moves (made with room for every slot); a consumer's Python code
     // that disarms meanwhile only shortens it, so it is read afresh at each step.
@@ -107,14 +127,7 @@ unsafe fn dispatch(args: *mut *mut PyObject, nargs: Py_ssize_t, event: Event) ->
         let Some(entry) = (unsafe { own(&mut f, slot) }) else {
             continue;
         };
-        let at = At {
-            thread,
-            ident,
-            entry,
-            code: f.code,
-            args,
-            nargs,
-        };
+        let at = f.at(thread, entry);
         // SAFETY: GIL held; `at` is this callback's; the consumer is armed (live) and no other
         // reference to it is alive.
         unsafe { handler(consumer, &at) };
@@ -149,15 +162,8 @@ unsafe fn solo<C: Consumer>(
     let Some(entry) = (unsafe { own(&mut f, slot) }) else {
         return none();
     };
-    let (thread, ident) = f.e.thread();
-    let at = At {
-        thread,
-        ident,
-        entry,
-        code: f.code,
-        args,
-        nargs,
-    };
+    let thread = f.e.thread();
+    let at = f.at(thread, entry);
     // SAFETY: GIL held; `at` is this callback's; the consumer is armed (live), of type `C`
     // when `kind` says so, and no other reference to it is alive.
     unsafe {
