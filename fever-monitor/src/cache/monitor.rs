@@ -215,6 +215,8 @@ unsafe impl Consumer for Monitor {
         u32::try_from(entry).ok()
     }
 
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
     unsafe fn on(&mut self, event: Event, at: &At) {
         // SAFETY: the engine calls this in a callback, with the GIL held.
         unsafe {

@@ -49,6 +49,8 @@ unsafe impl Consumer for Tracer {
         u32::try_from(index).ok()
     }
 
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
     unsafe fn on(&mut self, event: Event, at: &At) {
         let entry = at.entry as usize;
         // SAFETY: the engine calls this in a callback, with the GIL held.
