@@ -1,6 +1,7 @@
 //! The drain: a thread that follows the live ring while the program runs and writes what it reads
-//! into the trace file (codes, then events with ticks converted to nanoseconds), with a progress
-//! line on a terminal; at the end, the run statistics and the code table.
+//! into the trace file (codes, and each thread's runs of events, appended whole: the callbacks
+//! encoded them), with a progress line on a terminal; at the end, the run statistics and the code
+//! table.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -11,12 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use fever_core::live::{write_batch, ArchivedLiveRecord, LiveError, LiveRecord};
+use fever_core::live::{ArchivedLiveRecord, LiveRecord};
 use fever_core::ring::{ReadOutcome, RingReader};
 use fever_core::trace::{CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter};
 use rkyv::util::AlignedVec;
-
-use crate::engine::clock::{self, Calibration};
 
 /// How long the drain sleeps when it has caught up with the tracer.
 const IDLE: Duration = Duration::from_millis(2);
@@ -68,7 +67,6 @@ impl Recorder {
         path: &Path,
         header: &TraceHeader,
         ring: RingReader,
-        calibration: Calibration,
         drained: Arc<AtomicU64>,
         progress: bool,
     ) -> anyhow::Result<Self> {
@@ -84,7 +82,7 @@ impl Recorder {
                 .name("fever-drain".into())
                 .spawn(move || {
                     let progress = Progress::new(progress);
-                    drain(ring, writer, calibration, &flag, &drained, &asked, progress)
+                    drain(ring, writer, &flag, &drained, &asked, progress)
                 })
         })?;
         Ok(Self {
@@ -145,7 +143,6 @@ impl Recorder {
 fn drain(
     mut ring: RingReader,
     mut writer: Writer,
-    mut calibration: Calibration,
     stop: &AtomicBool,
     drained: &AtomicU64,
     syncs: &Syncs,
@@ -184,16 +181,14 @@ fn drain(
                         // A code the ring lost is reported by its events going missing.
                         let _ = writer.add_code(CodeInfo::from(info));
                     }
-                    Ok(ArchivedLiveRecord::Events(batch)) => {
-                        clock::calibrate(&mut calibration);
-                        match write_batch(batch, |t| calibration.to_ns(t), &mut writer) {
-                            Ok(n) => events += n,
-                            Err(LiveError::Trace(TraceError::WriterFailed | TraceError::Io(_))) => {
-                                return Err(TraceError::WriterFailed);
-                            }
-                            Err(_) => {}
+                    Ok(ArchivedLiveRecord::Events(run)) => match writer.write_run(run.as_ref()) {
+                        Ok(n) => events += n,
+                        Err(TraceError::WriterFailed | TraceError::Io(_)) => {
+                            return Err(TraceError::WriterFailed);
                         }
-                    }
+                        // A run that cannot be written (never expected) is counted lost.
+                        Err(_) => {}
+                    },
                     Err(_) => {}
                 }
             }
