@@ -2,7 +2,7 @@
 //! `#[pyfunction]` adds argument parsing and panic plumbing to every call), and their
 //! registration.
 //!
-//! Each callback: finds the code's engine entry in its `co_extra` slot and the calling thread,
+//! Each callback: finds the code's row through its `co_extra` slot and the calling thread,
 //! then hands the event to each armed consumer subscribed to it (classifying the code for a
 //! consumer that meets it for the first time). Library code gets `DISABLE` from the local events
 //! (`PY_START`, `PY_RESUME`, `PY_RETURN`, `PY_YIELD`) and `None` from `PY_THROW`, `RAISE` and
@@ -10,20 +10,21 @@
 
 use std::any::TypeId;
 use std::ffi::{c_char, CStr};
+use std::ptr::NonNull;
 
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
-use super::codes::{self, Own};
-use super::{busy, engine, Armed, At, Consumer, Engine, Event, Slot, SLOTS};
+use super::codes::{self, Own, Row};
+use super::{busy, engine, Armed, At, Consumer, Engine, Event, Slot};
 use crate::monitoring::{disable, none};
 
 /// A project code's event, as a callback found it.
 struct Found {
     e: &'static mut Engine,
     code: *mut PyObject,
-    entry: usize,
-    owners: [u32; SLOTS],
+    /// The code's row (it lives for the process).
+    row: NonNull<Row>,
     args: *mut *mut PyObject,
     nargs: Py_ssize_t,
 }
@@ -44,8 +45,8 @@ impl Found {
     }
 }
 
-/// The start of every callback: the engine, and the code's engine entry; `Err` with what to
-/// return when the event is nobody's (busy, library code).
+/// The start of every callback: the engine, and the code's row; `Err` with what to return when
+/// the event is nobody's (busy, library code).
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback starts with it
 unsafe fn enter(
@@ -63,7 +64,7 @@ unsafe fn enter(
     // SAFETY: CPython passes `nargs` valid arguments; `code` is live.
     let code = unsafe { *args };
     // SAFETY: as above; no exception is set in a callback.
-    let Some((entry, owners)) = (unsafe { codes::entry_and_owners(code) }) else {
+    let Some(row) = (unsafe { codes::row(code) }) else {
         return Err(match event {
             Event::Start | Event::Resume | Event::Return | Event::Yield => disable(),
             Event::Throw | Event::Raise | Event::Unwind => none(),
@@ -71,13 +72,13 @@ unsafe fn enter(
     };
     #[cfg(feature = "local-events")]
     if event == Event::Start {
-        e.arm_code(entry, code);
+        // SAFETY: rows live for the process; GIL held.
+        e.arm_code(unsafe { &mut *row.as_ptr() }, code);
     }
     Ok(Found {
         e,
         code,
-        entry,
-        owners,
+        row,
         args,
         nargs,
     })
@@ -89,13 +90,15 @@ unsafe fn enter(
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback asks, for each consumer
 unsafe fn own(f: &mut Found, slot: Slot) -> Option<u32> {
-    match Own::of(f.owners[slot as usize], f.entry) {
+    // SAFETY: rows live for the process; GIL held; no reference to it is kept across `adopt`.
+    match unsafe { (*f.row.as_ptr()).own(slot) } {
         Own::Entry(own) => Some(own),
         Own::NotMine => None,
-        Own::Unseen(entry) => {
+        Own::Unseen => {
             // SAFETY: guaranteed by the caller.
             let adopted = unsafe { adopt(f.e, slot, f.code) };
-            codes::set(entry, slot, adopted);
+            // SAFETY: as above.
+            unsafe { (*f.row.as_ptr()).set(slot, adopted) };
             adopted
         }
     }

@@ -1,8 +1,8 @@
-//! What the engine made of a code object (library code, or its engine entry), kept in the code
-//! object's own `co_extra` slot (`PyUnstable_Code_SetExtra`): a callback finds its entry with one
-//! C call and no hashing, and a code object that dies takes its slot value with it (no stale
-//! address can ever be mistaken for a new code). Slot values: NULL = never seen, 1 = not the
-//! project's, `i + 2` = entry `i`.
+//! What the engine made of a code object (library code, or the address of its row), kept in the
+//! code object's own `co_extra` slot (`PyUnstable_Code_SetExtra`): a callback finds its row with
+//! one C call and no hashing, and a code object that dies takes its slot value with it (no stale
+//! value can ever be mistaken for a new code's). Slot values: NULL = never seen, 1 = not the
+//! project's, anything else = the project code's row (an address, never 0 or 1).
 
 use std::ffi::c_void;
 use std::sync::OnceLock;
@@ -17,7 +17,7 @@ const NOT_PROJECT: usize = 1;
 
 /// What a code object is to a table.
 pub enum Lookup {
-    /// A project code: its entry index.
+    /// A project code: the value recorded for it (never 0 or 1).
     Project(usize),
     /// Library code (outside the root), or not a code object.
     Other,
@@ -54,14 +54,14 @@ impl ExtraSlot {
         match extra as usize {
             0 => Lookup::Unseen,
             NOT_PROJECT => Lookup::Other,
-            slot => Lookup::Project(slot - 2),
+            value => Lookup::Project(value),
         }
     }
 
-    /// Records `code` as entry `entry`, or as not the project's (`None`); false if that failed.
-    /// Safety: GIL held, `code` a live object, no exception set.
-    pub unsafe fn mark(self, code: *mut PyObject, entry: Option<usize>) -> bool {
-        let value = entry.map_or(NOT_PROJECT, |i| i + 2);
+    /// Records `code` as a project code with `value` (never 0 or 1), or as not the project's
+    /// (`None`); false if that failed. Safety: GIL held, `code` a live object, no exception set.
+    pub unsafe fn mark(self, code: *mut PyObject, value: Option<usize>) -> bool {
+        let value = value.unwrap_or(NOT_PROJECT);
         // SAFETY: guaranteed by the caller; the slot value is an integer, never dereferenced.
         if unsafe { PyUnstable_Code_SetExtra(code, self.index, value as *mut c_void) } != 0 {
             // SAFETY: GIL held.

@@ -14,8 +14,8 @@
 //! inlined; with more than one, the shared callbacks walk the list (`benches/RESULTS.md`, "The
 //! monitoring engine"). The engine never names a consumer: types reach it as generics.
 //! - `codes.rs`: the per-code decision, kept in the code object's `co_extra` slot: library code
-//!   (it gets `DISABLE` from the local events, for good), or a project code with each consumer's
-//!   own entry for it.
+//!   (it gets `DISABLE` from the local events, for good), or the address of a project code's row,
+//!   which holds each consumer's own entry for it (one look-up from code to a consumer's entry).
 //! - `extra_slot.rs`: reading and writing that `co_extra` slot.
 //! - `clock.rs`: raw ticks in callbacks, nanoseconds elsewhere.
 //!
@@ -259,9 +259,6 @@ struct Engine {
     threads: Vec<u64>,
     /// Index of the thread that ran the last callback.
     last: usize,
-    /// The local events set on each project code, by engine entry.
-    #[cfg(feature = "local-events")]
-    local: Vec<u32>,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
@@ -304,9 +301,10 @@ impl Engine {
     #[inline(always)]
     #[allow(clippy::inline_always)] // every callback runs it
     fn thread(&mut self) -> (usize, u64) {
-        // SAFETY: only reads the calling thread's id.
-        #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
-        let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
+        // `threading.get_ident()` is `pthread_self()` (CPython's `PyThread_get_thread_ident`,
+        // reached here in one instruction instead of two calls).
+        // SAFETY: no preconditions.
+        let ident = unsafe { libc::pthread_self() } as u64;
         if self.threads.get(self.last) == Some(&ident) {
             return (self.last, ident);
         }
@@ -372,19 +370,16 @@ impl Engine {
         self.mask_of(Event::Start.bit() | (wanted & GLOBAL_ONLY))
     }
 
-    /// Enables the wanted local events on project code `code` (engine entry `entry`), unless
+    /// Enables the wanted local events on project code `code` (whose row is `row`), unless
     /// done with the same events already. Runs Python code (busy).
     #[cfg(feature = "local-events")]
     #[cold]
-    fn arm_code(&mut self, entry: usize, code: *mut PyObject) {
+    fn arm_code(&mut self, row: &mut codes::Row, code: *mut PyObject) {
         let mask = self.mask_of(self.wanted() & !(Event::Start.bit() | GLOBAL_ONLY));
-        if self.local.len() <= entry {
-            self.local.resize(entry + 1, 0);
-        }
-        if self.local[entry] == mask {
+        if row.local == mask {
             return;
         }
-        self.local[entry] = mask;
+        row.local = mask;
         set_busy(true);
         // SAFETY: GIL held (a callback); `code` is live.
         let py = unsafe { Python::assume_attached() };
@@ -468,8 +463,6 @@ pub fn arm<C: Consumer>(
             registered: None,
             threads: Vec::new(),
             last: 0,
-            #[cfg(feature = "local-events")]
-            local: Vec::new(),
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };
