@@ -21,6 +21,7 @@ impl<F> Default for ReachedStack<F> {
 
 impl<F> ReachedStack<F> {
     /// A call of `code` starts.
+    #[inline]
     pub fn push(&mut self, code: usize, frame: F) {
         let depth = self.frames.len();
         if self.reached.len() <= depth {
@@ -33,6 +34,7 @@ impl<F> ReachedStack<F> {
     /// Ends the innermost call of `code` (and any calls above it that never reported their
     /// end); returns it with the code entries it reached, itself included (as bits, see
     /// [`bit_indices`]). `None` when no call of `code` is on the stack.
+    #[inline]
     pub fn pop(&mut self, code: usize) -> Option<(F, &[u64])> {
         let at = self.frames.iter().rposition(|f| f.0 == code)?;
         while self.frames.len() > at + 1 {
@@ -49,6 +51,7 @@ impl<F> ReachedStack<F> {
         Some((frame, &self.reached[depth]))
     }
 
+    #[inline]
     fn merge_into_parent(&mut self, depth: usize) {
         if depth == 0 {
             return;
@@ -64,6 +67,7 @@ impl<F> ReachedStack<F> {
     }
 }
 
+#[inline]
 fn set_bit(bits: &mut Vec<u64>, i: usize) {
     let word = i / 64;
     if bits.len() <= word {
