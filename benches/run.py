@@ -23,6 +23,7 @@ Benchmarks (run in this order):
   versions        overhead, reload latency, tracing and watch on each Python with a venv (.venv, .venv-3.X) side by side
   replay          `fever replay`: warm replay latency (slow_boot, ~1 GB), UI frame on 1 M calls, recording overhead
   show_stream     `fever show` of a big trace (300,000 calls, distinct arguments): time and peak memory per view
+  attach          `fever attach`: slowdown while attached and after, control thread idle wake-ups, attach latency
 
 A section that has no stored result in benches/out/ (e.g. after `--only tracing` in a fresh clone)
 keeps its text and its Goals rows from the current RESULTS.md.
@@ -39,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import attach  # noqa: E402
 import callcost  # noqa: E402
 import check  # noqa: E402
 import check_suites  # noqa: E402
@@ -58,7 +60,8 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
                     log, machine_info, md_table, now_iso, python_info, save_result)
 
 BENCHMARKS = {m.NAME: m for m in (overhead, dormant, startup, reload_latency, crosscheck, tracing, tracing.RING,
-                                   callcost, watch, persist, check, check_suites, trace_size, replay, show_stream, versions)}
+                                   callcost, watch, persist, check, check_suites, trace_size, replay, show_stream, versions,
+                                   attach)}
 
 
 def parse_args(argv=None):

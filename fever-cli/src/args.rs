@@ -1,6 +1,8 @@
 //! clap definitions of the command line and their conversion into [`Command`] (`fever show`'s in
-//! `args/show.rs`, `fever check`'s in `args/check.rs`, `fever replay`'s in `args/replay.rs`).
+//! `args/show.rs`, `fever check`'s in `args/check.rs`, `fever replay`'s in `args/replay.rs`,
+//! `fever ps`'s and `fever attach`'s in `args/attach.rs`).
 
+mod attach;
 mod check;
 mod replay;
 mod show;
@@ -91,6 +93,15 @@ enum Sub {
     /// Run a program once and keep it warm; re-run any segment of it after an edit.
     #[command(long_about = replay::ABOUT, after_help = replay::EXAMPLES)]
     Replay(replay::ReplayArgs),
+
+    /// List your processes running under fever: pid, attached or not, root, command.
+    #[command(long_about = attach::PS_ABOUT)]
+    Ps,
+
+    /// Profile a process running under fever, exactly, while attached; detach and it runs at
+    /// full speed again.
+    #[command(long_about = attach::ATTACH_ABOUT, after_help = attach::ATTACH_EXAMPLES)]
+    Attach(attach::AttachArgs),
 
     /// The program side of `fever replay` (started by it; not for direct use).
     #[command(name = "_replay-serve", hide = true)]
@@ -258,6 +269,8 @@ where
         Sub::Show(_) => "show",
         Sub::Check(_) => "check",
         Sub::Replay(_) | Sub::ReplayServe(_) => "replay",
+        Sub::Ps => "ps",
+        Sub::Attach(_) => "attach",
     };
     convert(cli).map_err(|message| {
         crate::messages::error(&message);
@@ -302,6 +315,8 @@ fn convert(cli: Cli) -> Result<Command, String> {
         Sub::Check(args) => Ok(Command::Check(args.config()?)),
         Sub::Replay(args) => Ok(Command::Replay(args.config()?)),
         Sub::ReplayServe(args) => Ok(Command::ReplayServe(args.config()?)),
+        Sub::Ps => Ok(Command::Ps),
+        Sub::Attach(args) => Ok(Command::Attach(args.config()?)),
     }
 }
 

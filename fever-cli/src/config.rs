@@ -21,6 +21,19 @@ pub enum Command {
     Check(CheckConfig),
     Replay(ReplayConfig),
     ReplayServe(ServeConfig),
+    Ps,
+    Attach(AttachConfig),
+}
+
+/// `fever attach PID [--duration S] [--top N] [--sort KEY]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachConfig {
+    pub pid: u32,
+    /// Detach after this long (else at `q`, Ctrl-C, or the process's exit).
+    pub duration: Option<std::time::Duration>,
+    /// Rows of the table.
+    pub top: usize,
+    pub sort: fever_core::profile::SortKey,
 }
 
 /// The project root: `--root`, else the script's directory, else (`-m`) the current directory.

@@ -6,8 +6,9 @@
 //! and the standalone binary (`src/main.rs`) re-executes itself as `python -m fever` for commands
 //! that need an interpreter.
 //!
-//! Commands that need no interpreter ([`commands`]: `fever show`, `fever replay`'s front end) run
-//! right here; the front end starts the program side with [`Host::python`].
+//! Commands that need no interpreter ([`commands`]: `fever show`, `fever ps`, `fever attach`,
+//! `fever replay`'s front end) run right here; the front end starts the program side with
+//! [`Host::python`].
 
 mod args;
 mod commands;
@@ -16,9 +17,9 @@ pub mod messages;
 
 pub use config::project_root;
 pub use config::{
-    CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep, Output,
-    RecordConfig, ReplayConfig, RunConfig, ServeConfig, ShowConfig, ShowView, SnapshotLimits,
-    Snapshots, Target, Verbosity, WatchConfig,
+    AttachConfig, CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep,
+    Output, RecordConfig, ReplayConfig, RunConfig, ServeConfig, ShowConfig, ShowView,
+    SnapshotLimits, Snapshots, Target, Verbosity, WatchConfig,
 };
 
 use std::collections::BTreeMap;
@@ -85,6 +86,8 @@ where
         }
         Command::Replay(config) => commands::replay::run(config, host),
         Command::ReplayServe(config) => host.serve(config),
+        Command::Ps => commands::attach::ps(),
+        Command::Attach(config) => commands::attach::run(config),
     };
     match result {
         Ok(code) => code,

@@ -94,6 +94,9 @@ pub fn notice(notice: &Notice) {
         Notice::TracerBusyAtExit => warning(
             "a thread was still inside fever's tracer at exit: the trace ends without its summary",
         ),
+        Notice::NoControlSocket { error } => warning(&format!(
+            "`fever attach` cannot reach this process: no control socket ({error})"
+        )),
         Notice::EventsLost { count } => warning(&format!(
             "{count} events were lost (the trace writer fell behind)"
         )),

@@ -11,6 +11,7 @@
 //! - [`notice`]: what the engine tells the user (reloads, cache hits, a recording's summary,
 //!   warnings) as typed notices the command line puts into words.
 //! - [`parameters`]: where a code object's parameters sit in its `co_varnames`.
+//! - [`profile`]: `fever attach`'s shared counter region and the table made of it.
 //! - [`reindex`]: a save as a change of the running text: the saved text's index and the plan,
 //!   at a cost that grows with the change (only the touched items are indexed again).
 //! - [`ring`]: the file-backed ring buffer of records (one writer, readers in any process).
@@ -49,6 +50,7 @@ pub mod live;
 pub mod notice;
 pub mod parameters;
 pub mod plan;
+pub mod profile;
 pub mod project;
 pub mod python;
 pub mod registry;

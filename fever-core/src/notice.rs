@@ -55,6 +55,9 @@ pub enum Notice {
     TraceBehind,
     /// A thread was still inside the tracer at exit: the trace has no summary.
     TracerBusyAtExit,
+    /// The control socket could not be opened: `fever ps` and `fever attach` cannot reach this
+    /// process (it runs on).
+    NoControlSocket { error: String },
     /// The trace writer fell behind and `count` events were lost.
     EventsLost { count: u64 },
     /// A recording was written: `calls` calls of `functions` functions to `path`, `bytes` big.

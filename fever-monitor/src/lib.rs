@@ -2,6 +2,8 @@
 //!
 //! - [`host`]: the CLI's host in this interpreter: the commands that need Python start here.
 //! - [`session`]: `fever run` in this interpreter, and what lives until the interpreter exits.
+//! - [`attach`]: the control socket every process fever runs opens, and `fever attach`'s
+//!   profiler.
 //! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
 //! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
 //! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
@@ -25,6 +27,7 @@
 //! - [`compat`]: everything that differs between Python versions (C-API declarations pyo3-ffi
 //!   lacks, reading strings, sys.monitoring changes, code that is never a user call).
 
+mod attach;
 mod cache;
 mod check;
 mod code_object;

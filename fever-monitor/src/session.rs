@@ -119,6 +119,13 @@ pub fn run(
             cache: false,
         },
     )?;
+    let command = if record.is_some() { "record" } else { "run" };
+    crate::attach::open(
+        py,
+        tool_id,
+        root,
+        crate::attach::command_line(command, config),
+    )?;
     Ok(runner::run(py, &config.target, &config.args)?)
 }
 

@@ -69,6 +69,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
     )
     .with_context(|| format!("cannot watch {}", root.display()))?;
     session::keep(py, Session::new(Some(watcher), tool_id, cache_on))?;
+    crate::attach::open(py, tool_id, root, crate::attach::command_line("watch", run))?;
     let signal = py.import("signal")?;
     signal.call_method1(
         "signal",

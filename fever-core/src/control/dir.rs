@@ -2,6 +2,10 @@
 //! `$TMPDIR/fever-UID`), mode 0700, owned by the user; inside it, one fresh 0700 directory per
 //! session. A directory that exists with another owner, looser permissions, or as a symlink is
 //! refused, so no other user can plant or reach a socket.
+//!
+//! Every process fever runs also listens on `PID.sock` right in the user's control directory
+//! (`fever ps` lists them); [`process_socket`] names it, [`processes`] finds the live ones and
+//! removes those whose process is gone.
 
 use std::fs::DirBuilder;
 use std::io;
@@ -26,6 +30,81 @@ pub fn private_dir(prefix: &str) -> io::Result<PathBuf> {
         "cannot create a session directory in {}",
         base.display()
     )))
+}
+
+/// The user's control directory, created private if missing (refused if it is not private).
+pub fn control_dir() -> io::Result<PathBuf> {
+    let base = base_dir();
+    ensure_private(&base)?;
+    Ok(base)
+}
+
+/// The control socket of process `pid` (it may not exist).
+pub fn process_socket(pid: u32) -> PathBuf {
+    base_dir().join(format!("{pid}.sock"))
+}
+
+/// The shared profile region of process `pid` while someone is attached.
+pub fn process_region(pid: u32) -> PathBuf {
+    base_dir().join(format!("{pid}.profile"))
+}
+
+/// The pids of the user's processes with a control socket, in order; the sockets and regions
+/// of processes that no longer exist are removed on the way.
+pub fn processes() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(base_dir()) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name();
+            name.to_str()?.strip_suffix(".sock")?.parse().ok()
+        })
+        .filter(|&pid| {
+            let alive = is_alive(pid);
+            if !alive {
+                let _ = std::fs::remove_file(process_socket(pid));
+                let _ = std::fs::remove_file(process_region(pid));
+            }
+            alive
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Process `pid` exists (ours or another user's).
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// The peer of a connected Unix socket runs as this user (`SO_PEERCRED`).
+pub fn peer_is_this_user(stream: &std::os::unix::net::UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>()).unwrap_or(0);
+    // SAFETY: a valid socket and an out-buffer of the size given.
+    let ok = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    } == 0;
+    // SAFETY: getuid cannot fail.
+    ok && cred.uid == unsafe { libc::getuid() }
 }
 
 fn base_dir() -> PathBuf {
@@ -83,6 +162,29 @@ mod tests {
             );
             std::fs::remove_dir(dir).unwrap();
         }
+    }
+
+    #[test]
+    fn processes_lists_live_sockets_and_removes_stale_ones() {
+        control_dir().unwrap();
+        let me = std::process::id();
+        // A pid above the kernel's maximum (4194304) never exists.
+        let gone = 4_194_999;
+        for pid in [me, gone] {
+            std::fs::write(process_socket(pid), b"").unwrap();
+        }
+        std::fs::write(process_region(gone), b"").unwrap();
+        let pids = processes();
+        assert!(pids.contains(&me) && !pids.contains(&gone));
+        assert!(!process_socket(gone).exists() && !process_region(gone).exists());
+        std::fs::remove_file(process_socket(me)).unwrap();
+        assert!(is_alive(1) && !is_alive(gone) && !is_alive(0));
+    }
+
+    #[test]
+    fn the_peer_of_a_socket_pair_is_this_user() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(peer_is_this_user(&a));
     }
 
     #[test]

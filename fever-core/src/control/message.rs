@@ -2,6 +2,11 @@
 //!
 //! The front end sends [`Request`]s; the program answers each with one [`Response`], and says
 //! [`Response::Finished`] unasked when its first run ended and it waits, warm, for replays.
+//!
+//! `fever ps` and `fever attach` speak on the same channel to any process fever runs:
+//! [`Request::Status`], then [`Request::Attach`], [`Request::Names`] while attached, and
+//! [`Request::Detach`]. New requests take the next free tag; a receiver answers a tag it does not
+//! know with [`Response::Error`].
 
 use super::wire::{Reader, Writer};
 use super::{read_frame, write_frame, ControlError};
@@ -21,6 +26,28 @@ pub enum Request {
     /// Undo the last reload: the program runs the code it ran before that save (answered with
     /// [`Response::Undone`], or [`Response::Error`] when there is nothing to undo).
     Undo,
+    /// Who are you? (Answered with [`Response::Status`].)
+    Status,
+    /// Start profiling the project's code (answered with [`Response::Attached`]); the profile
+    /// lasts until [`Request::Detach`] or until this connection closes.
+    Attach,
+    /// The names of the profiled functions from entry `from` on (answered with
+    /// [`Response::Names`]).
+    Names { from: u32 },
+    /// Stop profiling (answered with [`Response::Detached`]).
+    Detach,
+}
+
+/// What a process under fever says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessStatus {
+    pub pid: u32,
+    /// The command it runs, as typed (`fever run app.py --port 8000`).
+    pub command: String,
+    /// The project root.
+    pub root: String,
+    /// Someone is attached now.
+    pub attached: bool,
 }
 
 /// A segment to replay: from the `start` call, re-run with the arguments it first had, to the
@@ -69,6 +96,20 @@ pub enum Response {
     /// A debugger opens on the program's terminal now (in a replay, or post-mortem on the first
     /// run's uncaught exception): the front end gives it the keyboard until the next response.
     Debugging,
+    /// What the process is ([`Request::Status`]).
+    Status(ProcessStatus),
+    /// Profiling is on; its counters are in the shared region at `region`
+    /// ([`crate::profile::Region`]).
+    Attached {
+        region: String,
+    },
+    /// Names of profiled functions, entries `from`, `from + 1`, ...
+    Names {
+        from: u32,
+        names: Vec<String>,
+    },
+    /// Profiling is off again.
+    Detached,
 }
 
 /// A function whose code a reload changed: its name (`module.qualname`) and the content hash of
@@ -117,6 +158,10 @@ const REPLAY: u8 = 2;
 const CANCEL: u8 = 3;
 const QUIT: u8 = 4;
 const UNDO: u8 = 5;
+const STATUS: u8 = 6;
+const ATTACH: u8 = 7;
+const NAMES: u8 = 8;
+const DETACH: u8 = 9;
 
 const PONG: u8 = 101;
 const FINISHED: u8 = 102;
@@ -126,6 +171,10 @@ const ERROR: u8 = 105;
 const RELOADED: u8 = 106;
 const UNDONE: u8 = 107;
 const DEBUGGING: u8 = 108;
+const STATUS_OF: u8 = 109;
+const ATTACHED: u8 = 110;
+const NAMES_OF: u8 = 111;
+const DETACHED: u8 = 112;
 
 /// [`ReplayRequest`]'s flags byte.
 const BREAK_AT_END: u8 = 1;
@@ -183,6 +232,13 @@ impl Request {
             Self::Cancel => CANCEL,
             Self::Quit => QUIT,
             Self::Undo => UNDO,
+            Self::Status => STATUS,
+            Self::Attach => ATTACH,
+            Self::Detach => DETACH,
+            Self::Names { from } => {
+                w.u32(*from);
+                NAMES
+            }
             Self::Replay(r) => {
                 call_ref(&mut w, &r.start);
                 call_ref(&mut w, &r.end);
@@ -209,6 +265,12 @@ impl Request {
             CANCEL => Self::Cancel,
             QUIT => Self::Quit,
             UNDO => Self::Undo,
+            STATUS => Self::Status,
+            ATTACH => Self::Attach,
+            DETACH => Self::Detach,
+            NAMES => Self::Names {
+                from: r.u32("the first entry")?,
+            },
             REPLAY => {
                 let start = read_call_ref(&mut r, "the start call")?;
                 let end = read_call_ref(&mut r, "the end call")?;
@@ -261,6 +323,25 @@ impl Response {
                 UNDONE
             }
             Self::Debugging => DEBUGGING,
+            Self::Detached => DETACHED,
+            Self::Status(status) => {
+                w.u32(status.pid)
+                    .str(&status.command)
+                    .str(&status.root)
+                    .bool(status.attached);
+                STATUS_OF
+            }
+            Self::Attached { region } => {
+                w.str(region);
+                ATTACHED
+            }
+            Self::Names { from, names } => {
+                w.u32(*from).count(names.len());
+                for name in names {
+                    w.str(name);
+                }
+                NAMES_OF
+            }
             Self::ReplayDone(result) => {
                 match &result.outcome {
                     EndOutcome::Returned(value) => w.u8(RETURNED).bytes(value),
@@ -318,6 +399,24 @@ impl Response {
                 functions: read_function_codes(&mut r)?,
             },
             DEBUGGING => Self::Debugging,
+            DETACHED => Self::Detached,
+            STATUS_OF => Self::Status(ProcessStatus {
+                pid: r.u32("the pid")?,
+                command: r.str("the command")?,
+                root: r.str("the root")?,
+                attached: r.bool("whether someone is attached")?,
+            }),
+            ATTACHED => Self::Attached {
+                region: r.str("the region's path")?,
+            },
+            NAMES_OF => {
+                let from = r.u32("the first entry")?;
+                let mut names = Vec::new();
+                for _ in 0..r.count("the names")? {
+                    names.push(r.str("a function's name")?);
+                }
+                Self::Names { from, names }
+            }
             DONE => {
                 let outcome = match r.u8("the outcome")? {
                     RETURNED => EndOutcome::Returned(r.bytes("the return value")?),
@@ -365,6 +464,10 @@ mod tests {
             Request::Cancel,
             Request::Quit,
             Request::Undo,
+            Request::Status,
+            Request::Attach,
+            Request::Detach,
+            Request::Names { from: 7 },
             Request::Replay(ReplayRequest {
                 start: CallRef::parse("app.Shop.total#3").unwrap(),
                 end: CallRef::parse("app.tax").unwrap(),
@@ -412,6 +515,20 @@ mod tests {
                 }],
             },
             Response::Debugging,
+            Response::Detached,
+            Response::Status(ProcessStatus {
+                pid: 42,
+                command: "fever run app.py".into(),
+                root: "/src".into(),
+                attached: true,
+            }),
+            Response::Attached {
+                region: "/run/fever/42.profile".into(),
+            },
+            Response::Names {
+                from: 3,
+                names: vec!["app.f".into(), "app.C.g".into()],
+            },
             Response::ReplayDone(ReplayResult {
                 outcome: EndOutcome::Raised {
                     exception: vec![1, 2],

@@ -1,4 +1,4 @@
-//! The private control channel between a front end (the `fever replay` UI, later `fever attach`)
+//! The private control channel between a front end (the `fever replay` UI, `fever ps`, `fever attach`)
 //! and a program running under fever: a Unix socket in a 0700 directory carrying framed,
 //! versioned, size-capped messages.
 //!
@@ -6,7 +6,7 @@
 //!   byte, body); [`read_frame`]/[`write_frame`] over any reader/writer, [`MAX_MESSAGE`] bytes at most.
 //! - `wire.rs`: the body's primitive encoding (fixed-width integers, length-prefixed bytes).
 //! - `message.rs`: what is said: [`Request`]s from the front end, [`Response`]s from the program.
-//! - `dir.rs`: the private per-user directory the sockets live in.
+//! - `dir.rs`: the private per-user directory the sockets live in, and each process's socket.
 //!
 //! Decoding never panics: any byte string is either a message or a [`ControlError`] the
 //! receiver answers with [`Response::Error`] (the connection survives when the frame's length was
@@ -17,10 +17,14 @@ mod frame;
 mod message;
 mod wire;
 
-pub use dir::private_dir;
+pub use dir::{
+    control_dir, is_alive, peer_is_this_user, private_dir, process_region, process_socket,
+    processes,
+};
 pub use frame::{read_frame, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};
 pub use message::{
-    ArgNote, EndOutcome, FunctionCode, ReplayRequest, ReplayResult, Request, Response,
+    ArgNote, EndOutcome, FunctionCode, ProcessStatus, ReplayRequest, ReplayResult, Request,
+    Response,
 };
 
 /// Why a message could not be read or decoded.

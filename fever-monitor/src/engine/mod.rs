@@ -53,7 +53,7 @@ use pyo3::prelude::*;
 
 use fever_core::Project;
 
-/// Where a consumer plugs in (one consumer per slot). The attach profiler will be the next one.
+/// Where a consumer plugs in (one consumer per slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     /// `fever record`'s tracer.
@@ -62,10 +62,12 @@ pub enum Slot {
     Cache = 1,
     /// `fever replay`'s start and end checkpoints.
     Checkpoints = 2,
+    /// `fever attach`'s profiler.
+    Profiler = 3,
 }
 
 /// How many slots there are.
-pub const SLOTS: usize = 3;
+pub const SLOTS: usize = 4;
 
 /// The events a consumer can subscribe to (bits of [`Consumer::events`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +223,7 @@ struct Held {
 }
 
 /// The slots, by index.
-const SLOT_OF: [Slot; SLOTS] = [Slot::Tracer, Slot::Cache, Slot::Checkpoints];
+const SLOT_OF: [Slot; SLOTS] = [Slot::Tracer, Slot::Cache, Slot::Checkpoints, Slot::Profiler];
 
 /// A slot that hears of an event.
 #[derive(Clone, Copy)]
@@ -276,7 +278,7 @@ static BUSY: GilCell<Cell<bool>> = GilCell(UnsafeCell::new(Cell::new(false)));
 /// Is a consumer running Python code from a callback?
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback starts with it
-fn busy() -> bool {
+pub(crate) fn busy() -> bool {
     // SAFETY: read with the GIL held (callbacks, and functions taking `Python`).
     unsafe { (*BUSY.0.get()).get() }
 }
@@ -454,7 +456,7 @@ pub fn arm<C: Consumer>(
         let engine = Engine {
             tool_id,
             bits,
-            consumers: [None, None, None],
+            consumers: [None, None, None, None],
             wants: [0; SLOTS],
             // Room for every slot: rearming never moves them, even under a callback's loop.
             armed: std::array::from_fn(|_| Vec::with_capacity(SLOTS)),

@@ -135,6 +135,11 @@ impl Wait {
                         self.after = After::Quit;
                     }
                     Event::Request(Request::Ping) => server.send(&Response::Pong),
+                    Event::Request(
+                        Request::Status | Request::Attach | Request::Names { .. } | Request::Detach,
+                    ) => server.send(&Response::Error {
+                        message: "`fever attach` talks to a process's own socket".into(),
+                    }),
                     Event::Request(Request::Replay(_) | Request::Undo) => {
                         server.send(&Response::Error {
                             message: "a replay is running; cancel it first".into(),

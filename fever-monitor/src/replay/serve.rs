@@ -165,6 +165,11 @@ fn handle(
             message: "no replay is running".into(),
         }),
         Event::Request(Request::Quit) | Event::Gone => return Ok(After::Quit),
+        Event::Request(
+            Request::Status | Request::Attach | Request::Names { .. } | Request::Detach,
+        ) => server.send(&Response::Error {
+            message: "`fever attach` talks to a process's own socket".into(),
+        }),
     }
     Ok(After::Serve)
 }

@@ -144,7 +144,13 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                     );
                     app.reloaded(functions);
                 }
-                Heard::Response(Response::Pong) => {}
+                Heard::Response(
+                    Response::Pong
+                    | Response::Status(_)
+                    | Response::Attached { .. }
+                    | Response::Names { .. }
+                    | Response::Detached,
+                ) => {}
                 Heard::Gone(_) => {
                     app.program = app::Program::Gone;
                     app.replaying = false;

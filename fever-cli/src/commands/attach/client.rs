@@ -1,0 +1,74 @@
+//! The client end of a process's control socket: connecting (with the reason in words when it
+//! cannot: no such pid, another user's process, a process not under fever) and one request at a
+//! time, each answered within [`ANSWER_TIMEOUT`].
+
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use fever_core::control::{
+    is_alive, process_socket, ControlError, ProcessStatus, Request, Response,
+};
+
+/// How long a process may take to answer (arming waits for the GIL).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a process cannot be reached, and what to do about it.
+pub struct Refusal {
+    pub message: String,
+    pub hint: String,
+}
+
+/// A connection to one process.
+pub struct Client {
+    pub pid: u32,
+    stream: UnixStream,
+}
+
+impl Client {
+    /// Connects to process `pid`'s control socket.
+    pub fn connect(pid: u32) -> Result<Self, Refusal> {
+        let ps = "`fever ps` lists your processes running under fever";
+        if !is_alive(pid) {
+            return Err(Refusal {
+                message: format!("no process has pid {pid}"),
+                hint: ps.into(),
+            });
+        }
+        // SAFETY: getuid cannot fail.
+        let me = unsafe { libc::getuid() };
+        if let Ok(meta) = std::fs::metadata(format!("/proc/{pid}")) {
+            if meta.uid() != me {
+                return Err(Refusal {
+                    message: format!("process {pid} belongs to another user (uid {})", meta.uid()),
+                    hint: "run `fever attach` as the user who started it".into(),
+                });
+            }
+        }
+        let stream = UnixStream::connect(process_socket(pid)).map_err(|err| Refusal {
+            message: format!("process {pid} is not running under fever ({err})"),
+            hint: format!(
+                "start the program with `fever run` (or `fever watch`, `fever record`) to attach \
+                 to it later; {ps}"
+            ),
+        })?;
+        let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
+        Ok(Self { pid, stream })
+    }
+
+    /// Sends `request` and reads its answer.
+    pub fn ask(&mut self, request: &Request) -> Result<Response, ControlError> {
+        request.send(&mut self.stream)?;
+        Response::receive(&mut self.stream)
+    }
+
+    /// What the process says about itself.
+    pub fn status(&mut self) -> Result<ProcessStatus, String> {
+        match self.ask(&Request::Status) {
+            Ok(Response::Status(status)) => Ok(status),
+            Ok(Response::Error { message }) => Err(message),
+            Ok(other) => Err(format!("unexpected answer {other:?}")),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+}

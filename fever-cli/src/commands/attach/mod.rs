@@ -1,0 +1,221 @@
+//! `fever ps` and `fever attach PID`, the client side (no Python in this process).
+//!
+//! - `client.rs`: connecting to a process's control socket, and its requests.
+//! - `live.rs`: the live table on a terminal (ratatui).
+//! - `table.rs`: the final table as text.
+//!
+//! `fever attach` asks the process to arm its profiler, maps the shared region it counts into
+//! (`fever_core::profile`), and reads it every second; the names of new functions come over
+//! the socket. At the end (`q`, `--duration`, Ctrl-C) it detaches and prints the final table;
+//! when the process exits meanwhile it prints the table so far and fails.
+
+mod client;
+mod live;
+mod table;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use fever_core::control::{processes, Request, Response};
+use fever_core::profile::{rows, RegionReader, Row, SortKey};
+use fever_core::units;
+
+use crate::config::AttachConfig;
+use crate::messages;
+use client::Client;
+
+/// How often the table is refreshed.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// `fever ps`: one line per process running under fever.
+pub(crate) fn ps() -> anyhow::Result<i32> {
+    let mut lines = Vec::new();
+    for pid in processes() {
+        let Ok(mut client) = Client::connect(pid) else {
+            continue;
+        };
+        if let Ok(status) = client.status() {
+            lines.push(status);
+        }
+    }
+    if lines.is_empty() {
+        messages::info("no process is running under fever");
+        return Ok(0);
+    }
+    let root_width = lines
+        .iter()
+        .map(|s| s.root.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:>7}  {:<8}  {:<root_width$}  COMMAND",
+        "PID", "ATTACHED", "ROOT"
+    )?;
+    for status in lines {
+        let attached = if status.attached { "yes" } else { "no" };
+        writeln!(
+            out,
+            "{:>7}  {attached:<8}  {:<root_width$}  {}",
+            status.pid, status.root, status.command
+        )?;
+    }
+    Ok(0)
+}
+
+/// An attached profile: the connection, the shared counters, the names known so far.
+struct Profile {
+    client: Client,
+    region: RegionReader,
+    names: Vec<String>,
+    started: Instant,
+    /// What the process runs (`fever ps`'s command).
+    command: String,
+}
+
+impl Profile {
+    /// Fetches the names of functions met since the last time (in as many answers as the
+    /// process needs); false when the process is gone.
+    fn refresh(&mut self) -> bool {
+        loop {
+            let from = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+            match self.client.ask(&Request::Names { from }) {
+                Ok(Response::Names { from: at, names }) if at == from && !names.is_empty() => {
+                    self.names.extend(names);
+                }
+                Ok(_) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn rows(&self, sort: SortKey, top: usize) -> Vec<Row> {
+        let counters = self.region.read(self.names.len());
+        rows(&self.names, &counters, self.region.ns_per_tick(), sort, top)
+    }
+}
+
+/// Why the profile ended.
+enum Ended {
+    /// `q`, Ctrl-C, or `--duration` passed: detach.
+    Done,
+    /// The process exited (or closed the connection).
+    Gone,
+}
+
+/// `fever attach PID`: returns the exit code.
+pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
+    let mut client = match Client::connect(config.pid) {
+        Ok(client) => client,
+        Err(refusal) => {
+            messages::error(&refusal.message);
+            messages::hint(&refusal.hint);
+            return Ok(2);
+        }
+    };
+    let command = client.status().map(|s| s.command).unwrap_or_default();
+    let region = match client.ask(&Request::Attach) {
+        Ok(Response::Attached { region }) => region,
+        Ok(Response::Error { message }) => {
+            messages::error(&format!(
+                "cannot attach to process {}: {message}",
+                config.pid
+            ));
+            messages::hint("`fever ps` shows whether someone is attached");
+            return Ok(2);
+        }
+        Ok(other) => anyhow::bail!("process {} answered {other:?}", config.pid),
+        Err(err) => {
+            messages::error(&format!("process {} did not attach: {err}", config.pid));
+            messages::hint(
+                "its main thread may be stuck in a long call holding the GIL; try again",
+            );
+            return Ok(2);
+        }
+    };
+    let region = RegionReader::open(Path::new(&region))?;
+    let mut profile = Profile {
+        client,
+        region,
+        names: Vec::new(),
+        started: Instant::now(),
+        command,
+    };
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let mut sort = config.sort;
+    let ended = if interactive {
+        live::run(&mut profile, config, &mut sort)?
+    } else {
+        wait(&mut profile, config.duration)
+    };
+    let elapsed = profile.started.elapsed();
+    let gone = match ended {
+        Ended::Gone => true,
+        Ended::Done => {
+            let _ = profile.client.ask(&Request::Detach);
+            !profile.refresh()
+        }
+    };
+    let shown = profile.rows(sort, config.top);
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "fever attach {}: {} attached to `{}`, {} functions called",
+        config.pid,
+        units::duration(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)),
+        profile.command,
+        profile.rows(sort, usize::MAX).len(),
+    )?;
+    table::write(&shown, &mut out)?;
+    out.flush()?;
+    if gone {
+        messages::error(&format!(
+            "process {} exited while attached (the table shows the calls until then)",
+            config.pid
+        ));
+        messages::hint("attach again to a running process: `fever ps` lists them");
+        return Ok(2);
+    }
+    Ok(0)
+}
+
+/// Without a terminal: waits for `--duration`, Ctrl-C/SIGTERM, or the process's end.
+fn wait(profile: &mut Profile, duration: Option<Duration>) -> Ended {
+    let stop = on_signals();
+    let mut last = Instant::now();
+    loop {
+        if duration.is_some_and(|d| profile.started.elapsed() >= d) || stop.load(Ordering::SeqCst) {
+            return Ended::Done;
+        }
+        if last.elapsed() >= REFRESH {
+            last = Instant::now();
+            if !profile.refresh() {
+                return Ended::Gone;
+            }
+        }
+        let left = duration.map_or(REFRESH, |d| d.saturating_sub(profile.started.elapsed()));
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Set by SIGINT and SIGTERM from now on (the profile then ends with its table).
+fn on_signals() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    extern "C" fn stop(_: libc::c_int) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: an async-signal-safe handler (an atomic store) installed with a zeroed,
+        // then initialized, sigaction.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = stop as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            libc::sigaction(signal, &raw const action, std::ptr::null_mut());
+        }
+    }
+    &STOP
+}

@@ -1,0 +1,234 @@
+//! The target side of `fever ps` and `fever attach`: every process fever runs (`run`, `watch`,
+//! `record`) listens on its control socket (`fever_core::control::process_socket`), and arms the
+//! profiler while a client is attached.
+//!
+//! - `server.rs`: the socket, its accept thread (blocked in `accept`, without the GIL: no
+//!   wake-ups while nobody connects), and one thread per connection answering its requests.
+//! - `profiler.rs`: the engine consumer counting calls and time into the shared region.
+//!
+//! One client is attached at a time; a second `Attach` is answered with an error naming that
+//! the process is already attached. A client that goes away (detach, exit, SIGKILL) closes its
+//! connection, and its thread disarms the profiler at once: the program runs at dormant speed
+//! again. At exit the socket and any region are removed (by the process that created them, not
+//! by a forked child).
+
+mod profiler;
+mod server;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use fever_core::control::{process_region, process_socket, ProcessStatus};
+use fever_core::notice::Notice;
+use fever_core::profile::RegionWriter;
+use fever_core::settings::{RunConfig, Target as Program};
+use fever_core::Project;
+use pyo3::prelude::*;
+
+use crate::engine::{self, clock, Slot};
+use crate::notices;
+use profiler::Profiler;
+
+/// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
+const CAPACITY: u32 = 1 << 16;
+
+/// Names sent in one answer at most (the client asks again for the rest), far below the
+/// message size cap.
+const NAMES_PER_ANSWER: usize = 4096;
+
+/// How long arming or disarming waits for the engine to be free (a consumer running Python code
+/// from a callback, e.g. the call cache storing a result).
+const BUSY_WAIT: Duration = Duration::from_secs(2);
+
+/// What this process is, for the connections' threads.
+struct Target {
+    pid: u32,
+    command: String,
+    project: Project,
+    tool_id: Option<u8>,
+}
+
+static TARGET: OnceLock<Target> = OnceLock::new();
+/// The socket is open (false from interpreter exit on: no thread takes the GIL any more).
+static OPEN: AtomicBool = AtomicBool::new(false);
+/// A client is attached (the profiler is armed, or being armed).
+static ATTACHED: AtomicBool = AtomicBool::new(false);
+
+/// Opens this process's control socket; `command` is what `fever ps` shows. A failure is a
+/// warning: the program runs on without it.
+pub fn open(py: Python<'_>, tool_id: Option<u8>, root: &Path, command: String) -> PyResult<()> {
+    let Ok(project) = Project::new(root) else {
+        return Ok(());
+    };
+    let pid = std::process::id();
+    if TARGET
+        .set(Target {
+            pid,
+            command,
+            project,
+            tool_id,
+        })
+        .is_err()
+    {
+        return Ok(());
+    }
+    match server::start(&process_socket(pid)) {
+        Ok(()) => {
+            OPEN.store(true, Ordering::SeqCst);
+            py.import("atexit")?
+                .call_method1("register", (wrap_pyfunction!(close, py)?,))?;
+            let at_fork = pyo3::types::PyDict::new(py);
+            at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
+            py.import("os")?
+                .call_method("register_at_fork", (), Some(&at_fork))?;
+        }
+        Err(err) => notices::emit(&Notice::NoControlSocket {
+            error: err.to_string(),
+        }),
+    }
+    Ok(())
+}
+
+/// In a child of `os.fork()`: the socket and the client are the parent's. The child never
+/// counts into the parent's region (its profiler, if armed, is dropped unrun) and answers no one.
+#[pyfunction]
+fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    OPEN.store(false, Ordering::SeqCst);
+    if ATTACHED.swap(false, Ordering::SeqCst) {
+        engine::abandon::<Profiler>(py, Slot::Profiler)?;
+    }
+    Ok(())
+}
+
+/// What `fever ps` shows for a process started as `fever COMMAND` with `run`.
+pub fn command_line(command: &str, run: &RunConfig) -> String {
+    let target = match &run.target {
+        Program::Script(path) => path.display().to_string(),
+        Program::Module(name) => format!("-m {name}"),
+    };
+    std::iter::once(format!("fever {command} {target}"))
+        .chain(run.args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// At interpreter exit: no more attaching, the profiler off, the socket and region removed.
+#[pyfunction]
+fn close(py: Python<'_>) {
+    OPEN.store(false, Ordering::SeqCst);
+    let Some(target) = TARGET.get() else { return };
+    if target.pid != std::process::id() {
+        return;
+    }
+    if ATTACHED.load(Ordering::SeqCst) && !engine::busy() {
+        let _ = engine::disarm::<Profiler>(py, Slot::Profiler);
+    }
+    let _ = std::fs::remove_file(process_socket(target.pid));
+    let _ = std::fs::remove_file(process_region(target.pid));
+}
+
+/// What this process says to `fever ps`.
+fn status() -> Option<ProcessStatus> {
+    let target = TARGET.get()?;
+    Some(ProcessStatus {
+        pid: target.pid,
+        command: target.command.clone(),
+        root: target.project.canonical_root().display().to_string(),
+        attached: ATTACHED.load(Ordering::SeqCst),
+    })
+}
+
+/// A profile in progress (owned by the connection that attached).
+pub struct Attachment {
+    names: Names,
+}
+
+impl Attachment {
+    /// The names of its entries (they stay readable after detaching).
+    pub fn names(&self) -> Names {
+        self.names.clone()
+    }
+}
+
+/// The names of a profile's entries, by entry (the profiler appends as it meets functions).
+#[derive(Clone)]
+pub struct Names(Arc<Mutex<Vec<String>>>);
+
+impl Names {
+    /// Names of entries `from..`, [`NAMES_PER_ANSWER`] at most.
+    pub fn from(&self, from: u32) -> Vec<String> {
+        let names = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rest = names.get(from as usize..).unwrap_or_default();
+        rest[..rest.len().min(NAMES_PER_ANSWER)].to_vec()
+    }
+}
+
+/// Runs `f` with the GIL while the engine is free (not busy), giving up after [`BUSY_WAIT`] or
+/// when the interpreter is exiting.
+fn with_engine<R>(mut f: impl FnMut(Python<'_>) -> R) -> Result<R, String> {
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        if !OPEN.load(Ordering::SeqCst) {
+            return Err("the program is exiting".into());
+        }
+        if let Some(done) = Python::attach(|py| (!engine::busy()).then(|| f(py))) {
+            return Ok(done);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err("the program's monitoring stayed busy; try again".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Arms the profiler; the region is at [`process_region`].
+pub fn attach() -> Result<Attachment, String> {
+    let target = TARGET.get().ok_or("this process has no project")?;
+    let Some(tool_id) = target.tool_id else {
+        return Err(
+            "sys.monitoring tool ids 3 and 4 are taken by other tools in this process".into(),
+        );
+    };
+    if ATTACHED.swap(true, Ordering::SeqCst) {
+        return Err(format!(
+            "process {} is already attached by another `fever attach`",
+            target.pid
+        ));
+    }
+    let armed = (|| {
+        let path = process_region(target.pid);
+        let rate = clock::quick_rate(Duration::from_millis(1));
+        let region = RegionWriter::create(&path, CAPACITY, rate)
+            .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let mut profiler = Some(Box::new(Profiler::new(region, Arc::clone(&names))));
+        // `with_engine` calls this once (it is not called while the engine is busy).
+        with_engine(|py| match profiler.take() {
+            Some(profiler) => engine::arm(py, tool_id, &target.project, Slot::Profiler, profiler),
+            None => Ok(()),
+        })?
+        .map_err(|err| format!("cannot turn profiling on: {err}"))?;
+        Ok(Attachment {
+            names: Names(names),
+        })
+    })();
+    if armed.is_err() {
+        ATTACHED.store(false, Ordering::SeqCst);
+    }
+    armed
+}
+
+/// Disarms the profiler and removes the region.
+pub fn detach(attachment: Attachment) {
+    drop(attachment);
+    let _ = with_engine(|py| engine::disarm::<Profiler>(py, Slot::Profiler));
+    if let Some(target) = TARGET.get() {
+        let _ = std::fs::remove_file(process_region(target.pid));
+    }
+    ATTACHED.store(false, Ordering::SeqCst);
+}

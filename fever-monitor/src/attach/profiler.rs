@@ -1,0 +1,138 @@
+//! `fever attach`'s engine consumer: exact counts and times of the project's functions, counted
+//! in the callbacks straight into the shared region (`fever_core::profile`), with no per-event
+//! record. Each thread keeps a stack of the calls it saw start; a return pops its own call only
+//! (calls already running at attach are not on the stack, so their returns pass by).
+
+use std::sync::{Arc, Mutex};
+
+use fever_core::profile::RegionWriter;
+use pyo3::ffi::{self, PyObject};
+
+use crate::code_object::{module_name, str_attr};
+use crate::engine::{clock, At, Consumer, Event};
+
+/// A call in progress on one thread.
+struct Frame {
+    entry: u32,
+    start: u64,
+    /// Ticks spent in the calls it made (seen by the profiler).
+    children: u64,
+}
+
+/// The profiler: its region, the names of its entries (read by the control thread), and each
+/// thread's stack.
+pub struct Profiler {
+    region: RegionWriter,
+    names: Arc<Mutex<Vec<String>>>,
+    stacks: Vec<Vec<Frame>>,
+    /// How many calls of each entry are running now (only the outermost adds to the total).
+    running: Vec<u32>,
+}
+
+impl Profiler {
+    pub fn new(region: RegionWriter, names: Arc<Mutex<Vec<String>>>) -> Self {
+        Self {
+            region,
+            names,
+            stacks: Vec::new(),
+            running: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at: &At, now: u64) {
+        if self.stacks.len() <= at.thread {
+            self.stacks.resize_with(at.thread + 1, Vec::new);
+        }
+        self.running[at.entry as usize] += 1;
+        self.stacks[at.thread].push(Frame {
+            entry: at.entry,
+            start: now,
+            children: 0,
+        });
+    }
+
+    fn pop(&mut self, at: &At, now: u64) {
+        let Some(stack) = self.stacks.get_mut(at.thread) else {
+            return;
+        };
+        if stack.last().map(|f| f.entry) != Some(at.entry) {
+            return;
+        }
+        let Some(frame) = stack.pop() else { return };
+        let elapsed = now.saturating_sub(frame.start);
+        let running = &mut self.running[frame.entry as usize];
+        *running = running.saturating_sub(1);
+        self.region.add_time(
+            frame.entry,
+            elapsed,
+            elapsed.saturating_sub(frame.children),
+            *running == 0,
+        );
+        if let Some(parent) = stack.last_mut() {
+            parent.children += elapsed;
+        }
+    }
+}
+
+// SAFETY: `adopt` and `on` run no Python code and never raise (attribute reads and a lock only).
+unsafe impl Consumer for Profiler {
+    fn events(&self) -> u8 {
+        Event::Start.bit()
+            | Event::Resume.bit()
+            | Event::Throw.bit()
+            | Event::Return.bit()
+            | Event::Yield.bit()
+            | Event::Unwind.bit()
+    }
+
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        let mut names = self
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = u32::try_from(names.len())
+            .ok()
+            .filter(|&e| e < self.region.capacity())?;
+        // SAFETY: the engine calls this in a callback: GIL held, the current frame the code's.
+        let name = unsafe {
+            let frame = ffi::PyEval_GetFrame();
+            let globals = if frame.is_null() {
+                std::ptr::null_mut()
+            } else {
+                ffi::PyFrame_GetGlobals(frame)
+            };
+            let module = module_name(globals);
+            ffi::Py_XDECREF(globals);
+            format!(
+                "{module}.{}",
+                str_attr(code, c"co_qualname").unwrap_or_default()
+            )
+        };
+        names.push(name);
+        self.running.push(0);
+        Some(entry)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
+    unsafe fn on(&mut self, event: Event, at: &At) {
+        let now = clock::ticks();
+        match event {
+            Event::Start => {
+                self.region.count_call(at.entry);
+                self.push(at, now);
+            }
+            Event::Resume | Event::Throw => self.push(at, now),
+            Event::Return | Event::Yield | Event::Unwind => self.pop(at, now),
+            Event::Raise => {}
+        }
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}

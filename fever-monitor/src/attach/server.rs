@@ -1,0 +1,131 @@
+//! The control socket of a process fever runs: 0600, in the user's 0700 control directory; a
+//! thread blocked in `accept` (it never holds the GIL, and never wakes while nobody connects);
+//! each connection of our user (`SO_PEERCRED`) served by a thread of its own, so `fever ps`
+//! is answered while someone is attached. A malformed or unknown request is answered with an
+//! error; a frame that breaks the stream ends that connection, never the program.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use fever_core::control::{
+    control_dir, peer_is_this_user, processes, ControlError, Request, Response,
+};
+
+use super::{attach, detach, status, Attachment, Names, OPEN};
+
+/// Binds `path` (replacing a stale socket of a dead process that had our pid) and starts the
+/// accept thread; the sockets of other dead processes are removed on the way.
+pub fn start(path: &Path) -> std::io::Result<()> {
+    control_dir()?;
+    processes();
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    crate::signals::without_signals(|| {
+        std::thread::Builder::new()
+            .name("fever-control".into())
+            .spawn(move || accept(&listener))
+    })?;
+    Ok(())
+}
+
+fn accept(listener: &UnixListener) {
+    for stream in listener.incoming() {
+        if !OPEN.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else {
+            // Out of descriptors, say: do not spin.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        };
+        if !peer_is_this_user(&stream) {
+            let _ = Response::Error {
+                message: "refused: this process belongs to another user".into(),
+            }
+            .send(&mut stream);
+            continue;
+        }
+        let _ = crate::signals::without_signals(|| {
+            std::thread::Builder::new()
+                .name("fever-control-peer".into())
+                .spawn(move || serve(stream))
+        });
+    }
+}
+
+/// Answers one connection's requests until it closes; then detaches if it had attached.
+fn serve(mut stream: UnixStream) {
+    let mut attached: Option<Attachment> = None;
+    // The names of the last profile (still answered after `Detach`, for the final table).
+    let mut names: Option<Names> = None;
+    loop {
+        let response = match Request::receive(&mut stream) {
+            Ok(request) => answer(request, &mut attached, &mut names),
+            Err(ControlError::Closed) => break,
+            Err(err) => {
+                let fatal = err.is_fatal();
+                let _ = Response::Error {
+                    message: err.to_string(),
+                }
+                .send(&mut stream);
+                if fatal {
+                    break;
+                }
+                continue;
+            }
+        };
+        if response.send(&mut stream).is_err() {
+            break;
+        }
+    }
+    if let Some(attachment) = attached {
+        detach(attachment);
+    }
+}
+
+fn answer(
+    request: Request,
+    attached: &mut Option<Attachment>,
+    names: &mut Option<Names>,
+) -> Response {
+    let error = |message: &str| Response::Error {
+        message: message.to_owned(),
+    };
+    match request {
+        Request::Ping => Response::Pong,
+        Request::Status => status().map_or_else(|| error("no status"), Response::Status),
+        Request::Attach if attached.is_some() => error("this connection is attached already"),
+        Request::Attach => match attach() {
+            Ok(attachment) => {
+                *names = Some(attachment.names());
+                *attached = Some(attachment);
+                Response::Attached {
+                    region: fever_core::control::process_region(std::process::id())
+                        .display()
+                        .to_string(),
+                }
+            }
+            Err(message) => error(&message),
+        },
+        Request::Names { from } => match names {
+            Some(names) => Response::Names {
+                from,
+                names: names.from(from),
+            },
+            None => error("not attached"),
+        },
+        Request::Detach => match attached.take() {
+            Some(attachment) => {
+                detach(attachment);
+                Response::Detached
+            }
+            None => error("not attached"),
+        },
+        Request::Replay(_) | Request::Cancel | Request::Quit | Request::Undo => {
+            error("this process is not `fever replay`'s program")
+        }
+    }
+}
