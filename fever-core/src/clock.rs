@@ -68,7 +68,7 @@ impl Calibration {
         TickConverter {
             ticks0: self.ticks0,
             ns0: self.ns0,
-            mult: i128::from(mult),
+            mult: i64::try_from(mult).unwrap_or(i64::MAX),
         }
     }
 }
@@ -82,8 +82,8 @@ const SHIFT: u32 = 48;
 pub struct TickConverter {
     ticks0: u64,
     ns0: u64,
-    /// Nanoseconds per tick, times 2^[`SHIFT`].
-    mult: i128,
+    /// Nanoseconds per tick, times 2^[`SHIFT`] (< 2^63: one 64 × 64 → 128-bit multiply).
+    mult: i64,
 }
 
 impl TickConverter {
@@ -95,7 +95,8 @@ impl TickConverter {
         // offset; the wrapping difference read as signed covers spans of centuries.
         #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
         let offset =
-            ((i128::from(ticks.wrapping_sub(self.ticks0) as i64) * self.mult) >> SHIFT) as i64;
+            ((i128::from(ticks.wrapping_sub(self.ticks0) as i64) * i128::from(self.mult))
+                >> SHIFT) as i64;
         self.ns0.saturating_add_signed(offset)
     }
 }
