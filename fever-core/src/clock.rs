@@ -94,9 +94,8 @@ impl TickConverter {
         // Ticks before the start point (a thread whose clock lags by a few) give a negative
         // offset; the wrapping difference read as signed covers spans of centuries.
         #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
-        let offset =
-            ((i128::from(ticks.wrapping_sub(self.ticks0) as i64) * i128::from(self.mult))
-                >> SHIFT) as i64;
+        let offset = ((i128::from(ticks.wrapping_sub(self.ticks0) as i64) * i128::from(self.mult))
+            >> SHIFT) as i64;
         self.ns0.saturating_add_signed(offset)
     }
 }

@@ -46,6 +46,7 @@ pub struct Counters {
     pub self_ticks: u64,
 }
 
+#[allow(clippy::cast_ptr_alignment)] // page-aligned mapping, 8-byte words (see below)
 fn word(base: *const u8, index: usize) -> &'static AtomicU64 {
     // SAFETY: callers pass an index inside the mapping they own, which outlives the reference's
     // use (the reference never escapes the method that takes it); the mapping is page-aligned,
@@ -189,6 +190,7 @@ pub enum SortKey {
 
 impl SortKey {
     /// The next key (for a key that cycles through them).
+    #[must_use]
     pub fn next(self) -> Self {
         match self {
             Self::Total => Self::SelfTime,

@@ -63,7 +63,7 @@ fn serve(mut stream: UnixStream) {
     let mut names: Option<Names> = None;
     loop {
         let response = match Request::receive(&mut stream) {
-            Ok(request) => answer(request, &mut attached, &mut names),
+            Ok(request) => answer(&request, &mut attached, &mut names),
             Err(ControlError::Closed) => break,
             Err(err) => {
                 let fatal = err.is_fatal();
@@ -87,7 +87,7 @@ fn serve(mut stream: UnixStream) {
 }
 
 fn answer(
-    request: Request,
+    request: &Request,
     attached: &mut Option<Attachment>,
     names: &mut Option<Names>,
 ) -> Response {
@@ -110,7 +110,7 @@ fn answer(
             }
             Err(message) => error(&message),
         },
-        Request::Names { from } => match names {
+        &Request::Names { from } => match names {
             Some(names) => Response::Names {
                 from,
                 names: names.from(from),

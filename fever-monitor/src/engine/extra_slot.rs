@@ -78,7 +78,11 @@ impl ExtraSlot {
             // SAFETY: `code` is a code object, whose `co_extra` is at `offset` (`find_offset`),
             // NULL or an array of `size` values.
             return Some(unsafe {
-                let extra = *code.cast::<u8>().add(self.offset).cast::<*const CodeExtra>();
+                let extra = code
+                    .cast::<u8>()
+                    .add(self.offset)
+                    .cast::<*const CodeExtra>()
+                    .read_unaligned();
                 if extra.is_null() || (*extra).size <= self.index {
                     std::ptr::null_mut()
                 } else {
@@ -157,7 +161,10 @@ unsafe fn find_offset(index: Py_ssize_t) -> usize {
             .collect();
         if let [i] = changed[..] {
             let candidate = i * size_of::<usize>();
-            let slot = ExtraSlot { index, offset: candidate };
+            let slot = ExtraSlot {
+                index,
+                offset: candidate,
+            };
             // SAFETY: the word changed from NULL (asserted) to what SetExtra allocated; `read`
             // follows it as `co_extra`, which the comparison with the C call checks.
             let fast = (before[i] == 0)

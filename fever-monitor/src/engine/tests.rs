@@ -177,12 +177,17 @@ fn the_extra_slot_is_read_without_the_c_call() {
         let code = py
             .eval(c"compile('1 + 1', '<test>', 'eval')", None, None)
             .unwrap();
-        let other = py.eval(c"compile('2', '<test>', 'eval')", None, None).unwrap();
+        let other = py
+            .eval(c"compile('2', '<test>', 'eval')", None, None)
+            .unwrap();
         // SAFETY: GIL held, live objects, no exception set.
         unsafe {
             assert!(matches!(slot.lookup(code.as_ptr()), Lookup::Unseen));
             assert!(slot.mark(code.as_ptr(), Some(0x1230)));
-            assert!(matches!(slot.lookup(code.as_ptr()), Lookup::Project(0x1230)));
+            assert!(matches!(
+                slot.lookup(code.as_ptr()),
+                Lookup::Project(0x1230)
+            ));
             assert!(matches!(slot.lookup(other.as_ptr()), Lookup::Unseen));
             assert!(slot.mark(other.as_ptr(), None));
             assert!(matches!(slot.lookup(other.as_ptr()), Lookup::Other));
