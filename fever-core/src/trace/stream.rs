@@ -233,6 +233,18 @@ const MAX_HEAD: usize = 32;
 #[inline(always)]
 #[allow(clippy::inline_always, clippy::cast_possible_truncation)] // hot; 7 bits at a time
 fn head_varint(head: &mut [MaybeUninit<u8>; MAX_HEAD], n: &mut usize, mut v: u64) {
+    // Time deltas between a program's events take one or two bytes: written without the loop.
+    if v < 0x4000 {
+        if v < 0x80 {
+            head[*n & (MAX_HEAD - 1)] = MaybeUninit::new(v as u8);
+            *n += 1;
+        } else {
+            head[*n & (MAX_HEAD - 1)] = MaybeUninit::new((v as u8) | 0x80);
+            head[(*n + 1) & (MAX_HEAD - 1)] = MaybeUninit::new((v >> 7) as u8);
+            *n += 2;
+        }
+        return;
+    }
     while v >= 0x80 {
         head[*n & (MAX_HEAD - 1)] = MaybeUninit::new((v as u8) | 0x80);
         *n += 1;
