@@ -44,6 +44,7 @@ import attach  # noqa: E402
 import callcost  # noqa: E402
 import check  # noqa: E402
 import check_suites  # noqa: E402
+import children  # noqa: E402
 import crosscheck  # noqa: E402
 import dormant  # noqa: E402
 import overhead  # noqa: E402
@@ -61,7 +62,7 @@ from common import (BENCH_VENV, MAIN_VENV, REPO, RESULTS_MD, Ctx, ensure_bench_v
 
 BENCHMARKS = {m.NAME: m for m in (overhead, dormant, startup, reload_latency, crosscheck, tracing, tracing.RING,
                                    callcost, watch, persist, check, check_suites, trace_size, replay, show_stream, versions,
-                                   attach)}
+                                   children, attach)}
 
 
 def parse_args(argv=None):

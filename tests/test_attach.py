@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FEVER, write, run_fever
+from record_support import RECORDED_LINE, STANDALONE, Cli, clean_stderr, profile_row, show_profile
 from test_replay_ui import Tmux
 
 PROGRAM = """\
@@ -176,11 +177,14 @@ def test_a_second_attach_is_refused_while_one_is_active(fever, tmp_path, env):
 
 def test_a_killed_client_leaves_the_program_detached(fever, tmp_path, env):
     proc = start(fever, tmp_path, env, "run")
-    client = fever.start("attach", str(proc.proc.pid), cwd=tmp_path, env=env)
+    client = fever.start("attach", str(proc.proc.pid), "--record", "killed.trace", cwd=tmp_path, env=env)
     wait_until(lambda: attached(env, proc.proc.pid), "the attach")
     client.signal(signal.SIGKILL)
     client.kill()
     wait_until(lambda: attached(env, proc.proc.pid) is False, "the program to detach", timeout=5)
+    # The trace of the window was completed all the same.
+    rows = show_profile(VENV_CLI, tmp_path / "killed.trace")
+    assert profile_row(rows, "leaf").calls == 1000 * profile_row(rows, "tick").calls
     done = attach(env, proc.proc.pid, "--duration", "0.5")
     assert done.returncode == 0, done.stderr
     proc.wait_iterations(5, pattern=r"^(\d+) ticks")
@@ -295,6 +299,16 @@ def test_another_user_is_refused(fever, tmp_path):
         sock_dir(env).chmod(0o711)
         path.chmod(0o666)
         assert probe() == "105 refused: this process belongs to another user b''"
+        # `fever attach` run by that user says so, with a hint.
+        if STANDALONE.exists():
+            done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   str(STANDALONE), "attach", str(proc.proc.pid)],
+                                  capture_output=True, text=True, timeout=30,
+                                  env={"PATH": os.environ["PATH"], "XDG_RUNTIME_DIR": str(run)})
+            assert done.returncode == 2, done.stderr
+            assert done.stderr == (f"fever: error: process {proc.proc.pid} belongs to another user "
+                                   f"(uid {os.geteuid()})\nhint: run `fever attach` as the user who "
+                                   "started it\n"), done.stderr
         proc.assert_running()
     finally:
         shutil.rmtree(run, ignore_errors=True)
@@ -318,12 +332,65 @@ def test_a_missing_pid_and_a_process_not_under_fever_are_clear_errors(tmp_path, 
 
 def test_a_program_that_exits_while_attached_gives_the_table_so_far(fever, tmp_path, env):
     proc = start(fever, tmp_path, env, "run", seconds=2.5)
-    done = attach(env, proc.proc.pid)
+    trace = tmp_path / "so-far.trace"
+    done = attach(env, proc.proc.pid, "--record", str(trace))
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"fever: error: process {proc.proc.pid} exited while attached" in done.stderr
     counted = calls(done.stdout)
     assert counted["__main__.leaf"] == 1000 * counted["__main__.tick"] > 0, done.stdout
     assert proc.wait_exit() == 0
+    # The program completed the trace of the attached window as it exited.
+    assert f"the trace of the attached window is in {trace}" in done.stderr
+    rows = show_profile(VENV_CLI, trace)
+    assert profile_row(rows, "leaf").calls == 1000 * profile_row(rows, "tick").calls > 0
+
+
+VENV_CLI = Cli("venv", [str(FEVER)])
+
+
+def test_record_writes_a_trace_of_the_attached_window_that_show_reads(fever, tmp_path, env):
+    proc = start(fever, tmp_path, env, "run", "--no-watch")
+    client = tmp_path / "client"
+    client.mkdir()
+    # A relative TRACE is the client's, not the program's (which runs in tmp_path).
+    done = run_fever("attach", str(proc.proc.pid), "--duration", "1.5", "--record", "window.trace",
+                     cwd=client, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    clean_stderr(done.stderr)
+    trace = client / "window.trace"
+    recorded = RECORDED_LINE.match(done.stderr.strip())
+    assert recorded, done.stderr
+    assert Path(recorded["path"]) == trace and recorded["functions"] == "2", done.stderr
+    counted = calls(done.stdout)
+    assert counted["__main__.leaf"] == 1000 * counted["__main__.tick"] > 0, done.stdout
+    # The trace holds the same window: the same exact counts, and only the calls that started in it.
+    rows = show_profile(VENV_CLI, trace)
+    assert profile_row(rows, "tick").calls == counted["__main__.tick"], rows
+    assert profile_row(rows, "leaf").calls == counted["__main__.leaf"], rows
+    assert len(rows) == 2, rows
+    assert int(recorded["calls"].replace(",", "").replace("_", "")) == sum(counted.values())
+    proc.wait_iterations(5, pattern=r"^(\d+) ticks")
+    proc.assert_running()
+    assert attached(env, proc.proc.pid) is False
+    assert not proc.fever_lines(r"^fever: ")
+    # Recording again, from a later attach, gives a second trace.
+    again = attach(env, proc.proc.pid, "--duration", "0.5", "--record", str(tmp_path / "again.trace"))
+    assert again.returncode == 0, again.stderr
+    assert profile_row(show_profile(VENV_CLI, tmp_path / "again.trace"), "leaf").calls > 0
+
+
+def test_record_is_refused_where_a_trace_is_being_recorded(fever, tmp_path, env):
+    proc = start(fever, tmp_path, env, "record", "-o", "whole.trace")
+    done = attach(env, proc.proc.pid, "--duration", "0.5", "--record", str(tmp_path / "w.trace"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"fever: error: cannot attach to process {proc.proc.pid}: " in done.stderr
+    assert "is recorded by `fever record` already" in done.stderr
+    assert not (tmp_path / "w.trace").exists()
+    # Refused whole: not left attached; a plain attach works.
+    assert attached(env, proc.proc.pid) is False
+    plain = attach(env, proc.proc.pid, "--duration", "0.5")
+    assert plain.returncode == 0, plain.stderr
+    proc.assert_running()
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")

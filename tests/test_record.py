@@ -736,7 +736,7 @@ def test_cancelled_coroutine(cli, tmp_path):
 
 def test_forked_child_exits_cleanly(cli, tmp_path):
     """A child made by os.fork() that exits normally (atexit handlers run) must neither crash nor
-    write into the parent's trace."""
+    write into the parent's threads: it is recorded as a process of its own."""
     write(tmp_path / "app.py", """
         import os
         import sys
@@ -759,9 +759,14 @@ def test_forked_child_exits_cleanly(cli, tmp_path):
     panics = [line for line in result.stderr.splitlines() if "panicked" in line or "abort" in line]
     assert (result.stdout, panics) == ("child exit 0\n", []), f"stdout {result.stdout!r}, stderr: {panics}"
     rec = record(cli, "app.py", cwd=tmp_path)  # the rest, once the child is fine
-    tree = show_tree(cli, rec.trace)
-    assert not [c for c in tree.calls if "SystemExit" in c.text], tree.text
-    assert profile_row(show_profile(cli, rec.trace), "__main__.work").calls == 2
+    text = show(cli, rec.trace).stdout
+    assert not [line for line in text.splitlines() if "SystemExit" in line], text
+    # The program's thread called first, so its section comes first.
+    parent, child = re.split(r"^== process \d+ thread 1 ==$", text, flags=re.M)
+    assert "work(tag=100)" in child and "work(tag=100)" not in parent, text
+    assert parse_tree(parent).total("__main__.work") == 2, text
+    assert parse_tree(child).total("__main__.work") == 1, text
+    assert profile_row(show_profile(cli, rec.trace), "__main__.work").calls == 3
 
 
 def test_program_changing_directory(cli, tmp_path):

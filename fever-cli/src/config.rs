@@ -25,7 +25,7 @@ pub enum Command {
     Attach(AttachConfig),
 }
 
-/// `fever attach PID [--duration S] [--top N] [--sort KEY]`.
+/// `fever attach PID [--duration S] [--top N] [--sort KEY] [--record TRACE]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachConfig {
     pub pid: u32,
@@ -34,6 +34,8 @@ pub struct AttachConfig {
     /// Rows of the table.
     pub top: usize,
     pub sort: fever_core::profile::SortKey,
+    /// `--record`: also write a trace of the attached window here (the program writes it).
+    pub record: Option<PathBuf>,
 }
 
 /// The project root: `--root`, else the script's directory, else (`-m`) the current directory.

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
+use fever_core::family_lines;
 use fever_core::notice::{Effect, Notice, Without};
-use fever_core::report_lines;
 use fever_core::settings::Target;
 
 use fever_core::units;
@@ -22,10 +22,12 @@ pub fn notice(notice: &Notice) {
         )),
         Notice::Reloaded {
             events,
+            children,
+            busy,
             verbose,
             elapsed,
         } => {
-            for line in report_lines(events, *verbose, *elapsed) {
+            for line in family_lines(events, children, busy, *verbose, *elapsed) {
                 info(&line);
             }
         }

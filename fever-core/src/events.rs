@@ -176,6 +176,107 @@ pub const SUMMARY_THRESHOLD: usize = 10;
 /// The stderr lines (without the `fever: ` prefix) for the events of one save. The time the save
 /// took is appended to the last non-error line.
 pub fn report_lines(events: &[ReloadEvent], verbose: bool, elapsed: Duration) -> Vec<String> {
+    lines_timed(events, verbose, Some(&milliseconds(elapsed)))
+}
+
+fn milliseconds(elapsed: Duration) -> String {
+    format!("{:.1} ms", elapsed.as_secs_f64() * 1000.0)
+}
+
+/// A child process's answer to a save: what the save did there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildOutcome {
+    pub pid: u32,
+    pub events: Vec<ReloadEvent>,
+}
+
+/// The stderr lines for one save applied in this process (`events`) and in its child processes
+/// (`children`; `busy` did not answer in time), each said once: the changes every process made
+/// alike get one report with the count of processes (`reloaded app.work (1.2 ms, 3 processes)`);
+/// a child that did something else (an error, say) is named in its own lines.
+pub fn family_lines(
+    events: &[ReloadEvent],
+    children: &[ChildOutcome],
+    busy: &[u32],
+    verbose: bool,
+    elapsed: Duration,
+) -> Vec<String> {
+    let changes = |events: &[ReloadEvent]| -> Vec<ReloadEvent> {
+        events.iter().filter(|e| !e.is_note()).cloned().collect()
+    };
+    let own = changes(events);
+    // What most processes did: this one's changes, or a child's when this one runs none of it.
+    let base = if own.is_empty() {
+        children
+            .iter()
+            .map(|c| changes(&c.events))
+            .find(|c| !c.is_empty())
+            .unwrap_or_default()
+    } else {
+        own.clone()
+    };
+    let alike: Vec<&ChildOutcome> = children
+        .iter()
+        .filter(|c| changes(&c.events) == base)
+        .collect();
+    let processes = usize::from(own == base) + alike.len();
+    let timing = if processes == 1 && own == base {
+        milliseconds(elapsed)
+    } else {
+        format!(
+            "{}, {processes} process{}",
+            milliseconds(elapsed),
+            if processes == 1 { "" } else { "es" }
+        )
+    };
+    let mut lines = if own == base {
+        lines_timed(events, verbose, Some(&timing))
+    } else {
+        let mut first = lines_timed(&base, verbose, Some(&timing));
+        first.extend(lines_timed(events, verbose, None));
+        first
+    };
+    // What children said besides, each line once with the processes that said it.
+    let said: BTreeSet<String> = lines_timed(events, verbose, None).into_iter().collect();
+    let mut extra: Vec<(String, Vec<u32>)> = Vec::new();
+    for child in children {
+        let differs = changes(&child.events) != base;
+        for event in child.events.iter().filter(|e| differs || e.is_note()) {
+            let line = event.line(verbose);
+            if !(verbose || event.is_notable()) || said.contains(&line) {
+                continue;
+            }
+            match extra.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, pids)) => pids.push(child.pid),
+                None => extra.push((line, vec![child.pid])),
+            }
+        }
+    }
+    for (line, pids) in extra {
+        let who = match pids.as_slice() {
+            [pid] => format!("process {pid}"),
+            _ => format!(
+                "processes {}",
+                pids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        lines.push(match line.strip_prefix("error: ") {
+            Some(error) => format!("error: {who}: {error}"),
+            None => format!("{who}: {line}"),
+        });
+    }
+    for pid in busy {
+        lines.push(format!(
+            "process {pid} has not answered yet; it applies the save when it next runs Python code"
+        ));
+    }
+    lines
+}
+
+fn lines_timed(events: &[ReloadEvent], verbose: bool, timing: Option<&str>) -> Vec<String> {
     let shown: Vec<&ReloadEvent> = events
         .iter()
         .filter(|e| verbose || e.is_notable())
@@ -189,8 +290,8 @@ pub fn report_lines(events: &[ReloadEvent], verbose: bool, elapsed: Duration) ->
     } else {
         changes.iter().map(|e| e.line(verbose)).collect()
     };
-    if let Some(last) = lines.last_mut() {
-        let _ = write!(last, " ({:.1} ms)", elapsed.as_secs_f64() * 1000.0);
+    if let (Some(last), Some(timing)) = (lines.last_mut(), timing) {
+        let _ = write!(last, " ({timing})");
     }
     for shown_last in [ReloadEvent::is_note, ReloadEvent::is_error] {
         lines.extend(
@@ -328,6 +429,68 @@ mod tests {
                 "main() is running (thread MainThread at app.py:9); its new code applies from its next call",
                 "left other.RATE alone (imported from config.RATE, but rebound since)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_save_applied_alike_in_children_is_said_once_with_the_count() {
+        let child = |pid, events| ChildOutcome { pid, events };
+        let events = [reloaded("app.work")];
+        let children = [
+            child(11, vec![reloaded("app.work")]),
+            child(12, vec![reloaded("app.work")]),
+        ];
+        assert_eq!(
+            family_lines(&events, &children, &[], false, Duration::from_micros(1250)),
+            ["reloaded app.work (1.2 ms, 3 processes)"]
+        );
+        assert_eq!(
+            family_lines(&events, &[], &[], false, Duration::from_micros(1250)),
+            ["reloaded app.work (1.2 ms)"]
+        );
+    }
+
+    #[test]
+    fn a_child_that_differs_is_named() {
+        let events = [reloaded("app.work")];
+        let error = ReloadEvent::Error {
+            file: "app.py".into(),
+            line: Some(3),
+            message: "NameError: x".into(),
+        };
+        let children = [
+            ChildOutcome {
+                pid: 11,
+                events: vec![reloaded("app.work")],
+            },
+            ChildOutcome {
+                pid: 12,
+                events: vec![error.clone()],
+            },
+            ChildOutcome {
+                pid: 14,
+                events: vec![error],
+            },
+        ];
+        assert_eq!(
+            family_lines(&events, &children, &[13], false, Duration::from_millis(2)),
+            [
+                "reloaded app.work (2.0 ms, 2 processes)",
+                "error: processes 12, 14: app.py:3: NameError: x",
+                "process 13 has not answered yet; it applies the save when it next runs Python code",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_module_only_children_run_is_reported_from_them() {
+        let children = [ChildOutcome {
+            pid: 11,
+            events: vec![reloaded("work.f")],
+        }];
+        assert_eq!(
+            family_lines(&[], &children, &[], false, Duration::from_millis(1)),
+            ["reloaded work.f (1.0 ms, 1 process)"]
         );
     }
 

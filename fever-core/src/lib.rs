@@ -65,7 +65,7 @@ pub mod units;
 pub mod varint;
 
 pub use error::Error;
-pub use events::{report_lines, Outcome, Rebinds, ReloadEvent};
+pub use events::{family_lines, report_lines, ChildOutcome, Outcome, Rebinds, ReloadEvent};
 pub use plan::{plan_reload, Change, Plan, Redefinition};
 pub use project::Project;
 pub use registry::CodeRegistry;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::events::ReloadEvent;
+use crate::events::{ChildOutcome, ReloadEvent};
 use crate::settings::Target;
 
 /// One thing the engine has to say.
@@ -15,9 +15,12 @@ pub enum Notice {
     Watching { root: PathBuf },
     /// A project file was removed; its running code stays.
     Removed { path: PathBuf },
-    /// What one save did (`verbose`: every event, not only the notable ones), in `elapsed`.
+    /// What one save did here and in the child processes that answered (`busy` ones did not
+    /// in time) (`verbose`: every event, not only the notable ones), in `elapsed`.
     Reloaded {
         events: Vec<ReloadEvent>,
+        children: Vec<ChildOutcome>,
+        busy: Vec<u32>,
         verbose: bool,
         elapsed: Duration,
     },

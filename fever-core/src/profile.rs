@@ -46,12 +46,14 @@ pub struct Counters {
     pub self_ticks: u64,
 }
 
-#[allow(clippy::cast_ptr_alignment)] // page-aligned mapping, 8-byte words (see below)
-fn word(base: *const u8, index: usize) -> &'static AtomicU64 {
-    // SAFETY: callers pass an index inside the mapping they own, which outlives the reference's
-    // use (the reference never escapes the method that takes it); the mapping is page-aligned,
-    // so every 8-byte word is aligned.
-    unsafe { &*base.add(index * 8).cast::<AtomicU64>() }
+/// The `index`th 8-byte word of `map` (a whole mapping: page-aligned, so every word is aligned).
+#[allow(clippy::cast_ptr_alignment)] // the mapping is page-aligned and `index * 8` keeps alignment
+fn word(map: &[u8], index: usize) -> &AtomicU64 {
+    assert!(index * 8 + 8 <= map.len());
+    debug_assert_eq!(map.as_ptr() as usize % 8, 0);
+    // SAFETY: in bounds (checked), aligned (above), and the bytes live as long as the borrow;
+    // all access to the counters goes through atomics.
+    unsafe { &*map.as_ptr().add(index * 8).cast::<AtomicU64>() }
 }
 
 impl RegionWriter {
@@ -82,10 +84,7 @@ impl RegionWriter {
 
     fn counter(&self, entry: u32, which: usize) -> &AtomicU64 {
         debug_assert!(entry < self.capacity);
-        word(
-            self.map.as_ptr(),
-            (HEADER + entry as usize * SLOT) / 8 + which,
-        )
+        word(&self.map, (HEADER + entry as usize * SLOT) / 8 + which)
     }
 
     fn add(&self, entry: u32, which: usize, n: u64) {
@@ -145,8 +144,7 @@ impl RegionReader {
         (0..count.min(slots))
             .map(|entry| {
                 let at = |which: usize| {
-                    word(self.map.as_ptr(), (HEADER + entry * SLOT) / 8 + which)
-                        .load(Ordering::Relaxed)
+                    word(&self.map, (HEADER + entry * SLOT) / 8 + which).load(Ordering::Relaxed)
                 };
                 Counters {
                     calls: at(CALLS),

@@ -83,6 +83,13 @@ pub(crate) unsafe fn hash_code_into(code: *mut PyObject, h: &mut Xxh3, depth: u3
                     let item = ffi::PyTuple_GET_ITEM(value, i);
                     if ffi::PyCode_Check(item) != 0 && depth < 16 {
                         hash_code_into(item, h, depth + 1);
+                    } else if ffi::PyFrozenSet_Check(item) != 0 {
+                        // Its order follows the str hashes, which differ between interpreters
+                        // (PYTHONHASHSEED): the same code in a spawned child hashes the same.
+                        for text in sorted_reprs(item) {
+                            h.update(text.as_bytes());
+                            h.update(&[0xfe]);
+                        }
                     } else if let Some(text) = repr_of(item) {
                         h.update(text.as_bytes());
                     }
@@ -92,6 +99,34 @@ pub(crate) unsafe fn hash_code_into(code: *mut PyObject, h: &mut Xxh3, depth: u3
             ffi::Py_DECREF(value);
         }
     }
+}
+
+/// The reprs of the items of `set` (a frozenset), sorted. Safety: GIL held, `set` a frozenset.
+unsafe fn sorted_reprs(set: *mut PyObject) -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: guaranteed by the caller; PyObject_GetIter returns a new reference, PyIter_Next
+    // new references or NULL at the end.
+    unsafe {
+        let iter = ffi::PyObject_GetIter(set);
+        if iter.is_null() {
+            ffi::PyErr_Clear();
+            return out;
+        }
+        loop {
+            let item = ffi::PyIter_Next(iter);
+            if item.is_null() {
+                break;
+            }
+            if let Some(text) = repr_of(item) {
+                out.push(text);
+            }
+            ffi::Py_DECREF(item);
+        }
+        ffi::PyErr_Clear();
+        ffi::Py_DECREF(iter);
+    }
+    out.sort_unstable();
+    out
 }
 
 /// `globals["__name__"]`, or `?` when unknown.

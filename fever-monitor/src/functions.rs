@@ -69,6 +69,28 @@ pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
     Ok(())
 }
 
+/// Registers the project's functions created before [`install`] (in a forkserver's child that
+/// joins fever after its modules were imported): one heap scan.
+pub fn adopt_existing(py: Python<'_>) -> PyResult<()> {
+    let objects = py.import("gc")?.call_method0("get_objects")?;
+    for object in objects.try_iter()? {
+        let object = object?;
+        // SAFETY: `object` is a live object and the GIL is held.
+        unsafe {
+            if ffi::PyFunction_Check(object.as_ptr()) == 0 {
+                continue;
+            }
+            let code = ffi::PyFunction_GetCode(object.as_ptr());
+            if let Some(file) = project_file(code) {
+                if let Some(registry) = lock().as_mut() {
+                    registry.add(object.as_ptr() as usize, code as usize, &file);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn lock() -> std::sync::MutexGuard<'static, Option<CodeRegistry>> {
     REGISTRY
         .lock()

@@ -10,6 +10,8 @@
 //! - [`replay`]: `fever replay`'s program side: a warm program re-running segments in forks.
 //! - [`runner`]: runs a script or module exactly as `python` would.
 //! - [`watcher`]: the file-watcher thread that turns saves into reloads.
+//! - [`family`]: child processes (fork, spawn, forkserver) join the top process, which sends
+//!   them each save.
 //! - [`watched`]: which directories it watches: those of the project's modules that ran.
 //! - [`reload`]: the reload engine (plan from fever-core, applied in the real namespaces).
 //! - [`functions`]: the live code registry fed by `CPython`'s function watcher.
@@ -34,6 +36,7 @@ mod code_object;
 mod compat;
 mod engine;
 mod errors;
+mod family;
 mod functions;
 mod host;
 mod monitoring;
@@ -64,6 +67,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::clock::mark();
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
+    module.add_function(wrap_pyfunction!(family::member::join_family, module)?)?;
+    module.add_function(wrap_pyfunction!(family::top::family_pids, module)?)?;
     module.add_class::<check::py::CheckSession>()?;
     module.add("FeverError", module.py().get_type::<errors::FeverError>())?;
     Ok(())

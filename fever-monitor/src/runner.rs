@@ -31,11 +31,6 @@ impl Ended {
     }
 }
 
-/// Runs `target` with `args` as `sys.argv[1:]`; returns the process exit code.
-pub fn run(py: Python<'_>, target: &Target, args: &[String]) -> PyResult<i32> {
-    Ok(run_once(py, target, args)?.code())
-}
-
 /// Runs `target` with `args` as `sys.argv[1:]` in a fresh `__main__`; says how it ended.
 pub fn run_once(py: Python<'_>, target: &Target, args: &[String]) -> PyResult<Ended> {
     let result = match target {

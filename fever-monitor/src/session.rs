@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 
 use crate::engine::clock;
 use crate::tracer;
-use crate::tracer::recorder::Recorder;
+use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
 use crate::{functions, monitoring, notices, runner, sources};
 
@@ -103,10 +103,10 @@ pub fn run(
             Project::new(root).with_context(|| format!("cannot watch {}", root.display()))?;
         functions::install(py, project.clone())?;
         sources::install(py, project.clone())?;
-        Some(
-            FileWatcher::start(project, config.verbosity, None)
-                .with_context(|| format!("cannot watch {}", root.display()))?,
-        )
+        let watcher = FileWatcher::start(project, config.verbosity, None)
+            .with_context(|| format!("cannot watch {}", root.display()))?;
+        crate::family::top::hook_spawn(py)?;
+        Some(watcher)
     } else {
         None
     };
@@ -120,13 +120,13 @@ pub fn run(
         },
     )?;
     let command = if record.is_some() { "record" } else { "run" };
-    crate::attach::open(
-        py,
-        tool_id,
-        root,
-        crate::attach::command_line(command, config),
-    )?;
-    Ok(runner::run(py, &config.target, &config.args)?)
+    crate::attach::open(py, tool_id, root, command, config)?;
+    let ended = runner::run_once(py, &config.target, &config.args)?;
+    if ended == runner::Ended::Interrupted {
+        // Ctrl-C: no child of the program is left behind.
+        py.detach(crate::family::top::end_all);
+    }
+    Ok(ended.code())
 }
 
 /// Keeps `session` until the interpreter exits (then [`shutdown`] ends it).
@@ -137,34 +137,48 @@ pub fn keep(py: Python<'_>, session: Session) -> PyResult<()> {
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(shutdown, py)?,))?;
     let at_fork = pyo3::types::PyDict::new(py);
+    at_fork.set_item("before", wrap_pyfunction!(before_fork, py)?)?;
     at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
     py.import("os")?
         .call_method("register_at_fork", (), Some(&at_fork))?;
     Ok(())
 }
 
-/// In a child of `os.fork()`: the watcher and trace-writer threads were not copied, and the
-/// live ring and the cache file are the parent's, so the child lets go of all of it without
-/// touching any (the child's own calls are not recorded; its cache stays in its memory).
+/// In the program (or a child of it), before `os.fork()`: what a recording child needs of its
+/// parent's ring is published.
+#[pyfunction]
+fn before_fork(py: Python<'_>) {
+    tracer::before_fork(py);
+}
+
+/// In a child of `os.fork()` (at any depth): the watcher and trace-writer threads were not
+/// copied, and the live ring and the cache file are the parent's, so the child lets go of all of
+/// it without touching any: a recording child records into a ring of its own that the program's
+/// drain follows (`tracer::follow_in_child`); its cache stays in its memory; it joins the
+/// program's family, which sends it each save.
 #[pyfunction]
 fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     let session = SESSION
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    if let Some(session) = session {
-        if crate::replay::replay_fork() {
-            // A replay's child keeps tracing (its end call is found by replay's checkpoints),
-            // into a ring of its own.
+    let replay = crate::replay::replay_fork();
+    if replay {
+        // A replay's child keeps tracing (its end call is found by replay's checkpoints),
+        // into a ring of its own.
+        if session.is_some() {
             tracer::rehome_in_child(py)?;
-        } else if let (Some(_), Some(_)) = (&session.recording, session.tool_id) {
-            tracer::abandon(py)?;
         }
-        if session.cache {
-            crate::cache::after_fork_in_child(py);
-        }
-        std::mem::forget(session);
+    } else {
+        tracer::after_fork_in_child(py)?;
     }
+    if session.as_ref().is_some_and(|s| s.cache) {
+        crate::cache::after_fork_in_child(py);
+    }
+    if !replay {
+        crate::family::member::after_fork_in_child();
+    }
+    std::mem::forget(session);
     Ok(())
 }
 
@@ -200,7 +214,8 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// Creates the trace file and the live ring, and turns the tracer on.
+/// Creates the trace file and the live ring, and turns the tracer on: `fever record`'s (and
+/// `fever replay`'s) recording of the whole program, once per process.
 pub fn start_recording(
     py: Python<'_>,
     record: &RecordConfig,
@@ -211,6 +226,17 @@ pub fn start_recording(
     if RECORDED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         bail!("fever record can record once per process");
     }
+    begin_recording(py, record, root, tool_id)
+}
+
+/// Creates the trace file and the live ring, and turns the tracer on (its slot must be free:
+/// see `engine::armed`); `fever attach --record` records each attached window this way.
+pub fn begin_recording(
+    py: Python<'_>,
+    record: &RecordConfig,
+    root: &std::path::Path,
+    tool_id: u8,
+) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let to_ns = clock::calibrated().converter();
     let sys = py.import("sys")?;
@@ -275,22 +301,13 @@ pub fn start_recording(
 
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
-    let Some(finished) = tracer::stop(py)? else {
+    let output = recording.output.clone();
+    let verbosity = recording.verbosity;
+    let Some(ended) = end_recording(py, recording)? else {
         notices::emit(&Notice::TracerBusyAtExit);
         return Ok(());
     };
-    let tracer::Finished {
-        stats,
-        pushed,
-        ring,
-    } = finished;
-    ring.close();
-    let Recording {
-        recorder,
-        output,
-        verbosity,
-    } = recording;
-    match py.detach(move || recorder.finish(stats, pushed)) {
+    match ended {
         Ok(summary) => {
             if summary.lost_events > 0 {
                 notices::emit(&Notice::EventsLost {
@@ -311,4 +328,24 @@ fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
         }),
     }
     Ok(())
+}
+
+/// Turns the tracer off and completes the trace file (the GIL released while the writer
+/// finishes): its summary, or why it could not be completed. `Ok(None)` when a thread is still
+/// inside the tracer: the trace ends without its summary.
+pub fn end_recording(
+    py: Python<'_>,
+    recording: Recording,
+) -> PyResult<Option<anyhow::Result<Summary>>> {
+    let Some(finished) = tracer::stop(py)? else {
+        return Ok(None);
+    };
+    let tracer::Finished {
+        stats,
+        pushed,
+        ring,
+    } = finished;
+    ring.close();
+    let recorder = recording.recorder;
+    Ok(Some(py.detach(move || recorder.finish(stats, pushed))))
 }

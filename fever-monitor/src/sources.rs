@@ -52,6 +52,38 @@ pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
     Ok(())
 }
 
+/// Records the text of the project's modules imported before [`install`] (a forkserver's
+/// preloaded modules, in a child that joins fever later); returns how many there were.
+pub fn record_loaded(py: Python<'_>) -> PyResult<usize> {
+    let Some(project) = PROJECT.get() else {
+        return Ok(0);
+    };
+    let modules = py
+        .import("sys")?
+        .getattr("modules")?
+        .call_method0("copy")?
+        .call_method0("values")?;
+    let mut found = 0;
+    for module in modules.try_iter()? {
+        let Ok(file) = module?
+            .getattr(pyo3::intern!(py, "__file__"))
+            .and_then(|f| f.extract::<String>())
+        else {
+            continue;
+        };
+        if !project.contains_file(&file) || get(&file).is_some() {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(&file) {
+            if let Ok(text) = decode(py, &bytes) {
+                set(&file, text);
+                found += 1;
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The running text of `file`, if it was recorded.
 pub fn get(file: &str) -> Option<Arc<Source>> {
     sources().as_ref()?.get(file).cloned()

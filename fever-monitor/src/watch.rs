@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError};
 use fever_core::notice::{Notice, Without};
-use fever_core::settings::{Verbosity, WatchConfig};
+use fever_core::settings::{RunConfig, Verbosity, WatchConfig};
 use fever_core::{Outcome, Project, ReloadEvent};
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use crate::runner::{self, Ended};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{cache, functions, monitoring, notices, sources};
+use crate::{cache, family, functions, monitoring, notices, sources};
 
 /// Exit code after SIGTERM ended a run (128 + 15, as a shell reports it).
 const TERMINATED_CODE: i32 = 143;
@@ -68,8 +68,9 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
         }),
     )
     .with_context(|| format!("cannot watch {}", root.display()))?;
+    crate::family::top::hook_spawn(py)?;
     session::keep(py, Session::new(Some(watcher), tool_id, cache_on))?;
-    crate::attach::open(py, tool_id, root, crate::attach::command_line("watch", run))?;
+    crate::attach::open(py, tool_id, root, "watch", run)?;
     let signal = py.import("signal")?;
     signal.call_method1(
         "signal",
@@ -83,6 +84,20 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
             notices::emit(&notice);
         }
     };
+    let ended = develop(py, run, &idle, &saves, &say);
+    // The children of the last run never outlive the loop.
+    py.detach(family::top::end_all);
+    ended
+}
+
+/// Runs the program, again after each save that calls for it, until Ctrl-C or SIGTERM.
+fn develop(
+    py: Python<'_>,
+    run: &RunConfig,
+    idle: &AtomicBool,
+    saves: &Receiver<Outcome>,
+    say: &impl Fn(Notice),
+) -> anyhow::Result<i32> {
     loop {
         idle.store(false, Ordering::SeqCst);
         cache::begin_run(py);
@@ -109,10 +124,12 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
         }
         if !again {
             say(Notice::WaitingForChanges);
-            if !wait(py, &saves, failed)? {
+            if !wait(py, saves, failed)? {
                 return Ok(0);
             }
         }
+        // The next run starts afresh: the children the last one left running end now.
+        py.detach(family::top::end_all);
         say(Notice::Rerunning {
             target: run.target.clone(),
         });

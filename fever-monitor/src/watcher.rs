@@ -2,7 +2,8 @@
 //! project's running modules (close-after-write and rename-into-place, as editors' safe writes
 //! do; which directories is `watched`'s) at once — no debounce — coalesces bursts, and hands each
 //! changed `.py` file to the reload engine with the GIL held. Under `fever watch` it also tells
-//! the develop loop what each save did ([`Loop`]).
+//! the develop loop what each save did ([`Loop`]). Each save goes to the program's child
+//! processes too (`family`), and is reported once for all of them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,12 @@ use std::time::Instant;
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use fever_core::notice::Notice;
 use fever_core::settings::Verbosity;
-use fever_core::{Outcome, Project, ReloadEvent};
+use fever_core::{ChildOutcome, Outcome, Project, ReloadEvent};
 use notify::event::{AccessKind, AccessMode, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind};
 use pyo3::prelude::*;
 
+use crate::family::{self, top::Family};
 use crate::notices;
 use crate::reload::{self, Scope};
 use crate::watched;
@@ -37,6 +39,8 @@ pub struct Loop {
 pub struct FileWatcher {
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
+    /// The child processes the saves are sent to too.
+    _family: Option<Family>,
 }
 
 impl FileWatcher {
@@ -56,6 +60,8 @@ impl FileWatcher {
             })
         })?;
         let root = project.canonical_root().to_path_buf();
+        // Without a family socket, saves reach this process only.
+        let family = Family::open(&root).ok().flatten();
         watched::start(watcher, project.clone());
         if verbosity >= Verbosity::Verbose {
             notices::emit(&Notice::Watching { root });
@@ -72,6 +78,7 @@ impl FileWatcher {
         Ok(FileWatcher {
             stop,
             thread: Some(thread),
+            _family: family,
         })
     }
 }
@@ -107,6 +114,8 @@ fn watch_loop(
                 Some(develop) if develop.idle.load(Ordering::SeqCst) => Scope::SkipMain,
                 _ => Scope::All,
             };
+            // The children apply the save while this process does.
+            let sent = family::top::send(&path, scope == Scope::SkipMain);
             let outcome = std::panic::catch_unwind(|| {
                 Python::attach(|py| reload::reload_path(py, &path, scope))
             });
@@ -120,7 +129,8 @@ fn watch_loop(
                 }],
                 ..Outcome::default()
             });
-            report(&outcome.events, verbosity, started);
+            let (children, busy) = sent.answers();
+            report(&outcome.events, children, busy, verbosity, started);
             if let Some(develop) = develop {
                 let _ = develop.saves.send(outcome);
             }
@@ -168,17 +178,37 @@ fn is_python(path: &Path) -> bool {
     path.extension().is_some_and(|ext| ext == "py")
 }
 
-fn report(events: &[ReloadEvent], verbosity: Verbosity, started: Instant) {
-    let shown: Vec<ReloadEvent> = match verbosity {
-        Verbosity::Quiet => events
-            .iter()
-            .filter(|e| matches!(e, ReloadEvent::Error { .. }))
-            .cloned()
-            .collect(),
-        _ => events.to_vec(),
+fn report(
+    events: &[ReloadEvent],
+    children: Vec<ChildOutcome>,
+    busy: Vec<u32>,
+    verbosity: Verbosity,
+    started: Instant,
+) {
+    let shown = |events: &[ReloadEvent]| -> Vec<ReloadEvent> {
+        match verbosity {
+            Verbosity::Quiet => events
+                .iter()
+                .filter(|e| matches!(e, ReloadEvent::Error { .. }))
+                .cloned()
+                .collect(),
+            _ => events.to_vec(),
+        }
     };
     notices::emit(&Notice::Reloaded {
-        events: shown,
+        events: shown(events),
+        children: children
+            .into_iter()
+            .map(|c| ChildOutcome {
+                pid: c.pid,
+                events: shown(&c.events),
+            })
+            .collect(),
+        busy: if verbosity == Verbosity::Quiet {
+            Vec::new()
+        } else {
+            busy
+        },
         verbose: verbosity >= Verbosity::Verbose,
         elapsed: started.elapsed(),
     });

@@ -3,6 +3,14 @@ __version__: str
 def cli_main(argv: list[str]) -> int:
     """Run the fever command line with ``argv`` (``argv[0]`` is the program name); returns the exit code."""
 
+def join_family(socket: str, root: str, record: str | None = None) -> None:
+    """In a spawned child process: join the family of the fever process whose family socket is
+    ``socket`` (its project at ``root``), which then sends this process each save; with
+    ``record`` (that process's recording settings), record this process into its trace."""
+
+def family_pids() -> list[int]:
+    """The pids of this program's child processes that joined fever and are still connected."""
+
 class FeverError(Exception):
     """An error of fever itself, raised into the program or the pytest plugin."""
 

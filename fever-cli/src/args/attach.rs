@@ -1,5 +1,6 @@
 //! `fever ps`'s and `fever attach`'s arguments and their conversion into an [`AttachConfig`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -20,13 +21,16 @@ pub(super) const ATTACH_ABOUT: &str =
      Without a terminal, after --duration, or after Ctrl-C, the final table is printed. \
      Detaching (or the client being killed) turns the profiling off at once: the program runs \
      at full speed again.\n\n\
+     --record TRACE also writes a trace of the attached window, as `fever record` would (the \
+     same calls as the table), which `fever show` reads; the program writes the file.\n\n\
      One client is attached at a time: a second `fever attach` to the same process is refused \
      with an error.";
 
 pub(super) const ATTACH_EXAMPLES: &str = "Examples:\n  \
      fever ps\n  \
      fever attach 4242\n  \
-     fever attach 4242 --duration 10 --top 20 --sort self > profile.txt";
+     fever attach 4242 --duration 10 --top 20 --sort self > profile.txt\n  \
+     fever attach 4242 --duration 5 --record window.trace && fever show window.trace";
 
 #[derive(Args, Debug)]
 pub(super) struct AttachArgs {
@@ -45,6 +49,10 @@ pub(super) struct AttachArgs {
     /// What the table is sorted by (largest first).
     #[arg(long, value_enum, default_value_t = SortArg::Total)]
     sort: SortArg,
+
+    /// Also write a trace of the attached window to TRACE (`fever show` reads it).
+    #[arg(long, value_name = "TRACE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -77,6 +85,75 @@ impl AttachArgs {
                 SortArg::SelfTime => SortKey::SelfTime,
                 SortArg::Calls => SortKey::Calls,
             },
+            record: self.record,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        attach: AttachArgs,
+    }
+
+    fn attach(argv: &[&str]) -> Result<AttachConfig, String> {
+        let argv = std::iter::once("attach").chain(argv.iter().copied());
+        Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .attach
+            .config()
+    }
+
+    #[test]
+    fn defaults_and_every_option() {
+        let config = attach(&["42"]).unwrap();
+        assert_eq!(
+            config,
+            AttachConfig {
+                pid: 42,
+                duration: None,
+                top: 20,
+                sort: SortKey::Total,
+                record: None,
+            }
+        );
+        let config = attach(&[
+            "42",
+            "--duration",
+            "1.5",
+            "--top",
+            "3",
+            "--sort",
+            "self",
+            "--record",
+            "w.trace",
+        ])
+        .unwrap();
+        assert_eq!(config.duration, Some(Duration::from_millis(1500)));
+        assert_eq!((config.top, config.sort), (3, SortKey::SelfTime));
+        assert_eq!(config.record, Some(PathBuf::from("w.trace")));
+        assert_eq!(
+            attach(&["42", "--sort", "calls"]).unwrap().sort,
+            SortKey::Calls
+        );
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for argv in [
+            &["42", "--duration", "0"][..],
+            &["42", "--duration", "-1"],
+            &["42", "--duration", "inf"],
+            &["42", "--top", "0"],
+            &["42", "--sort", "name"],
+            &["pid"],
+        ] {
+            assert!(attach(argv).is_err(), "{argv:?}");
+        }
     }
 }

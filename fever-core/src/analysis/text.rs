@@ -14,9 +14,12 @@ pub fn main_thread(header: &TraceHeader) -> Option<u64> {
         .and_then(|(_, value)| value.trim().parse().ok())
 }
 
-/// `thread 140234 (main)`, or without `(main)` for other threads.
+/// `thread 140234 (main)`, or without `(main)` for other threads; `process 4242 thread 1` for
+/// the first thread of the child process 4242.
 pub fn thread_label(ident: u64, main: Option<u64>) -> String {
-    if main == Some(ident) {
+    if let Some((pid, n)) = crate::trace::thread_process(ident) {
+        format!("process {pid} thread {}", u64::from(n) + 1)
+    } else if main == Some(ident) {
         format!("thread {ident} (main)")
     } else {
         format!("thread {ident}")
@@ -57,6 +60,10 @@ mod tests {
         assert_eq!(main_thread(&header), Some(140_234));
         assert_eq!(thread_label(140_234, Some(140_234)), "thread 140234 (main)");
         assert_eq!(thread_label(7, Some(140_234)), "thread 7");
+        assert_eq!(
+            thread_label(crate::trace::child_thread(4242, 0), Some(140_234)),
+            "process 4242 thread 1"
+        );
         header.options = vec![(MAIN_THREAD_OPTION.into(), "nope".into())];
         assert_eq!(main_thread(&header), None);
     }

@@ -4,9 +4,11 @@
 //! [`Response::Finished`] unasked when its first run ended and it waits, warm, for replays.
 //!
 //! `fever ps` and `fever attach` speak on the same channel to any process fever runs:
-//! [`Request::Status`], then [`Request::Attach`], [`Request::Names`] while attached, and
-//! [`Request::Detach`]. New requests take the next free tag; a receiver answers a tag it does not
-//! know with [`Response::Error`].
+//! [`Request::Status`] (and [`Request::Children`]), then [`Request::Attach`] (or
+//! [`Request::AttachRecording`]), [`Request::Names`] while attached, and [`Request::Detach`].
+//! The format grows by adding messages, never by changing a body: new requests and responses
+//! take the next free tag, and a receiver answers a tag it does not know with
+//! [`Response::Error`].
 
 use super::wire::{Reader, Writer};
 use super::{read_frame, write_frame, ControlError};
@@ -34,8 +36,15 @@ pub enum Request {
     /// The names of the profiled functions from entry `from` on (answered with
     /// [`Response::Names`]).
     Names { from: u32 },
-    /// Stop profiling (answered with [`Response::Detached`]).
+    /// Stop profiling (answered with [`Response::Detached`], or [`Response::Recorded`] after
+    /// [`Request::AttachRecording`]).
     Detach,
+    /// [`Request::Attach`], and a trace of the attached window written to `trace` (an absolute
+    /// path, written by the program) as `fever record` writes one; both start and stop together.
+    AttachRecording { trace: String },
+    /// Your child processes under fever? (Answered with [`Response::Children`]; an earlier fever
+    /// answers [`Response::Error`], as for any tag it does not know.)
+    Children,
 }
 
 /// What a process under fever says about itself.
@@ -110,6 +119,19 @@ pub enum Response {
     },
     /// Profiling is off again.
     Detached,
+    /// Profiling is off again, and the trace of the attached window is complete: `calls` calls
+    /// of `functions` functions, `bytes` big, `lost_events` events lost by the trace writer.
+    Recorded {
+        calls: u64,
+        functions: u64,
+        bytes: u64,
+        lost_events: u64,
+    },
+    /// The process's children under fever ([`Request::Children`]): forked or spawned, at any
+    /// depth, the processes that receive its saves, by pid.
+    Children {
+        pids: Vec<u32>,
+    },
 }
 
 /// A function whose code a reload changed: its name (`module.qualname`) and the content hash of
@@ -162,6 +184,8 @@ const STATUS: u8 = 6;
 const ATTACH: u8 = 7;
 const NAMES: u8 = 8;
 const DETACH: u8 = 9;
+const ATTACH_RECORDING: u8 = 10;
+const CHILDREN: u8 = 11;
 
 const PONG: u8 = 101;
 const FINISHED: u8 = 102;
@@ -175,6 +199,8 @@ const STATUS_OF: u8 = 109;
 const ATTACHED: u8 = 110;
 const NAMES_OF: u8 = 111;
 const DETACHED: u8 = 112;
+const RECORDED: u8 = 113;
+const CHILDREN_OF: u8 = 114;
 
 /// [`ReplayRequest`]'s flags byte.
 const BREAK_AT_END: u8 = 1;
@@ -233,8 +259,13 @@ impl Request {
             Self::Quit => QUIT,
             Self::Undo => UNDO,
             Self::Status => STATUS,
+            Self::Children => CHILDREN,
             Self::Attach => ATTACH,
             Self::Detach => DETACH,
+            Self::AttachRecording { trace } => {
+                w.str(trace);
+                ATTACH_RECORDING
+            }
             Self::Names { from } => {
                 w.u32(*from);
                 NAMES
@@ -266,8 +297,12 @@ impl Request {
             QUIT => Self::Quit,
             UNDO => Self::Undo,
             STATUS => Self::Status,
+            CHILDREN => Self::Children,
             ATTACH => Self::Attach,
             DETACH => Self::Detach,
+            ATTACH_RECORDING => Self::AttachRecording {
+                trace: r.str("the trace's path")?,
+            },
             NAMES => Self::Names {
                 from: r.u32("the first entry")?,
             },
@@ -324,6 +359,13 @@ impl Response {
             }
             Self::Debugging => DEBUGGING,
             Self::Detached => DETACHED,
+            Self::Children { pids } => {
+                w.count(pids.len());
+                for pid in pids {
+                    w.u32(*pid);
+                }
+                CHILDREN_OF
+            }
             Self::Status(status) => {
                 w.u32(status.pid)
                     .str(&status.command)
@@ -334,6 +376,15 @@ impl Response {
             Self::Attached { region } => {
                 w.str(region);
                 ATTACHED
+            }
+            Self::Recorded {
+                calls,
+                functions,
+                bytes,
+                lost_events,
+            } => {
+                w.u64(*calls).u64(*functions).u64(*bytes).u64(*lost_events);
+                RECORDED
             }
             Self::Names { from, names } => {
                 w.u32(*from).count(names.len());
@@ -400,6 +451,19 @@ impl Response {
             },
             DEBUGGING => Self::Debugging,
             DETACHED => Self::Detached,
+            CHILDREN_OF => {
+                let mut pids = Vec::new();
+                for _ in 0..r.count("the children")? {
+                    pids.push(r.u32("a child's pid")?);
+                }
+                Self::Children { pids }
+            }
+            RECORDED => Self::Recorded {
+                calls: r.u64("the calls")?,
+                functions: r.u64("the functions")?,
+                bytes: r.u64("the size")?,
+                lost_events: r.u64("the lost events")?,
+            },
             STATUS_OF => Self::Status(ProcessStatus {
                 pid: r.u32("the pid")?,
                 command: r.str("the command")?,
@@ -465,9 +529,13 @@ mod tests {
             Request::Quit,
             Request::Undo,
             Request::Status,
+            Request::Children,
             Request::Attach,
             Request::Detach,
             Request::Names { from: 7 },
+            Request::AttachRecording {
+                trace: "/tmp/w.trace".into(),
+            },
             Request::Replay(ReplayRequest {
                 start: CallRef::parse("app.Shop.total#3").unwrap(),
                 end: CallRef::parse("app.tax").unwrap(),
@@ -516,6 +584,16 @@ mod tests {
             },
             Response::Debugging,
             Response::Detached,
+            Response::Children { pids: vec![] },
+            Response::Children {
+                pids: vec![43, 4_194_304],
+            },
+            Response::Recorded {
+                calls: 3,
+                functions: 2,
+                bytes: u64::MAX,
+                lost_events: 1,
+            },
             Response::Status(ProcessStatus {
                 pid: 42,
                 command: "fever run app.py".into(),

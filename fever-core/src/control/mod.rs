@@ -7,12 +7,14 @@
 //! - `wire.rs`: the body's primitive encoding (fixed-width integers, length-prefixed bytes).
 //! - `message.rs`: what is said: [`Request`]s from the front end, [`Response`]s from the program.
 //! - `dir.rs`: the private per-user directory the sockets live in, and each process's socket.
+//! - `family.rs`: the family channel: a program's child processes receive its saves.
 //!
 //! Decoding never panics: any byte string is either a message or a [`ControlError`] the
 //! receiver answers with [`Response::Error`] (the connection survives when the frame's length was
 //! sane; an oversized length closes it, since the stream can no longer be trusted).
 
 mod dir;
+mod family;
 mod frame;
 mod message;
 mod wire;
@@ -21,6 +23,7 @@ pub use dir::{
     control_dir, is_alive, peer_is_this_user, private_dir, process_region, process_socket,
     processes,
 };
+pub use family::{ChildMessage, ParentMessage};
 pub use frame::{read_frame, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};
 pub use message::{
     ArgNote, EndOutcome, FunctionCode, ProcessStatus, ReplayRequest, ReplayResult, Request,

@@ -22,6 +22,8 @@
 //!   (a crash) up to its last complete chunk.
 //! - `error.rs`: [`TraceError`], one variant per way a trace can be unreadable or a write refused.
 //! - `ids.rs` (private): hash maps and sets keyed by code ids, with a cheap hash.
+//! - `process.rs` (private): the thread ids of child processes ([`child_thread`],
+//!   [`thread_process`]): a trace holds the calls of the program's forked children too.
 //!
 //! # Byte layout (format version 2)
 //! All integers of the fixed parts are little-endian. Every block starts at a file offset that
@@ -100,6 +102,7 @@ pub mod event;
 mod format;
 pub(crate) mod ids;
 pub mod meta;
+mod process;
 pub mod reader;
 mod store;
 mod stream;
@@ -112,6 +115,7 @@ pub use format::{
     RECORD_EVENT, RECORD_STATS,
 };
 pub use meta::{ArchivedCodeInfo, ArchivedTraceHeader, CodeCalls, CodeInfo, RunStats, TraceHeader};
+pub use process::{child_thread, thread_process};
 pub use reader::{Events, Incomplete, Record, Records, TraceReader};
 pub use stream::{ArchivedEventRun, EventRun, RunLast, RunRef};
 pub use writer::{AtomicFile, TraceWriter, DEFAULT_CHUNK_SIZE};

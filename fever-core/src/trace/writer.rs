@@ -187,6 +187,20 @@ impl<W: Write> TraceWriter<W> {
 
     /// [`write_run`](Self::write_run), decoding each event and writing it on its own.
     fn write_run_by_event(&mut self, run: RunRef<'_>) -> Result<u64, TraceError> {
+        self.write_run_as(run, Some)
+    }
+
+    /// Appends a run of another process's (or another numbering's) events, event by event, each
+    /// as `map` rewrites it (its code id and thread, typically); `map` answers `None` for an
+    /// event it cannot name (a code never announced), which refuses the run
+    /// ([`TraceError::InvalidRun`]). As with [`write_run`](Self::write_run), a refused run writes
+    /// nothing; returns how many events the run held.
+    pub fn write_run_as<'r>(
+        &mut self,
+        run: RunRef<'r>,
+        mut map: impl FnMut(EventRef<'r>) -> Option<EventRef<'r>>,
+    ) -> Result<u64, TraceError> {
+        self.check_usable()?;
         let mut events = Vec::with_capacity(run.events as usize);
         let mut d = Decoder::new(run.bytes, 0);
         d.start_chunk(0, run.bytes.len());
@@ -199,6 +213,12 @@ impl<W: Write> TraceWriter<W> {
                         Snap::Define(..) | Snap::Ref(_) => {
                             return Err(TraceError::InvalidRun("a numbered snapshot".into()))
                         }
+                    };
+                    let Some(event) = map(event) else {
+                        return Err(TraceError::InvalidRun(format!(
+                            "code {} was never announced",
+                            event.code()
+                        )));
                     };
                     if !self.code_ids.contains(&event.code()) {
                         return Err(TraceError::UndefinedCode(event.code()));

@@ -6,6 +6,11 @@
 //!   wake-ups while nobody connects), and one thread per connection answering its requests.
 //! - `profiler.rs`: the engine consumer counting calls and time into the shared region.
 //!
+//! `fever attach --record TRACE` also arms `fever record`'s tracer for the attached window,
+//! with the profiler and in the same hold of the GIL, and disarms both together, so the trace
+//! and the table count the same calls. A process that `fever record` records already is refused
+//! (its own trace has every call).
+//!
 //! One client is attached at a time; a second `Attach` is answered with an error naming that
 //! the process is already attached. A client that goes away (detach, exit, SIGKILL) closes its
 //! connection, and its thread disarms the profiler at once: the program runs at dormant speed
@@ -23,12 +28,17 @@ use std::time::Duration;
 use fever_core::control::{process_region, process_socket, ProcessStatus};
 use fever_core::notice::Notice;
 use fever_core::profile::RegionWriter;
-use fever_core::settings::{RunConfig, Target as Program};
+use fever_core::settings::{
+    RecordConfig, RunConfig, SnapshotLimits, Snapshots, Target as Program, Verbosity,
+    DEFAULT_MAX_CALLS,
+};
 use fever_core::Project;
 use pyo3::prelude::*;
 
 use crate::engine::{self, clock, Slot};
 use crate::notices;
+use crate::session::{self, Recording};
+use crate::tracer::recorder::Summary;
 use profiler::Profiler;
 
 /// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
@@ -46,6 +56,8 @@ const BUSY_WAIT: Duration = Duration::from_secs(2);
 struct Target {
     pid: u32,
     command: String,
+    /// How it was started (a recording's header repeats it).
+    run: RunConfig,
     project: Project,
     tool_id: Option<u8>,
 }
@@ -55,10 +67,28 @@ static TARGET: OnceLock<Target> = OnceLock::new();
 static OPEN: AtomicBool = AtomicBool::new(false);
 /// A client is attached (the profiler is armed, or being armed).
 static ATTACHED: AtomicBool = AtomicBool::new(false);
+/// The trace of the attached window (`--record`), while it is recorded: here rather than in the
+/// connection's thread, so that an exit while attached still completes it.
+static RECORDING: Mutex<Option<Recording>> = Mutex::new(None);
 
-/// Opens this process's control socket; `command` is what `fever ps` shows. A failure is a
-/// warning: the program runs on without it.
-pub fn open(py: Python<'_>, tool_id: Option<u8>, root: &Path, command: String) -> PyResult<()> {
+/// Takes the recording of the attached window, if any (the lock is not held afterwards: ending
+/// a recording lets go of the GIL).
+fn take_recording() -> Option<Recording> {
+    RECORDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+/// Opens this process's control socket; `fever ps` shows it as `fever COMMAND` with `run`'s
+/// target and arguments. A failure is a warning: the program runs on without it.
+pub fn open(
+    py: Python<'_>,
+    tool_id: Option<u8>,
+    root: &Path,
+    command: &str,
+    run: &RunConfig,
+) -> PyResult<()> {
     let Ok(project) = Project::new(root) else {
         return Ok(());
     };
@@ -66,7 +96,8 @@ pub fn open(py: Python<'_>, tool_id: Option<u8>, root: &Path, command: String) -
     if TARGET
         .set(Target {
             pid,
-            command,
+            command: command_line(command, run),
+            run: run.clone(),
             project,
             tool_id,
         })
@@ -98,12 +129,17 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     OPEN.store(false, Ordering::SeqCst);
     if ATTACHED.swap(false, Ordering::SeqCst) {
         engine::abandon::<Profiler>(py, Slot::Profiler)?;
+        // The trace's writer thread and ring are the parent's.
+        if let Some(recording) = take_recording() {
+            crate::tracer::abandon(py)?;
+            std::mem::forget(recording);
+        }
     }
     Ok(())
 }
 
 /// What `fever ps` shows for a process started as `fever COMMAND` with `run`.
-pub fn command_line(command: &str, run: &RunConfig) -> String {
+fn command_line(command: &str, run: &RunConfig) -> String {
     let target = match &run.target {
         Program::Script(path) => path.display().to_string(),
         Program::Module(name) => format!("-m {name}"),
@@ -114,7 +150,8 @@ pub fn command_line(command: &str, run: &RunConfig) -> String {
         .join(" ")
 }
 
-/// At interpreter exit: no more attaching, the profiler off, the socket and region removed.
+/// At interpreter exit: no more attaching, the profiler off, the trace of the attached window
+/// completed, the socket and region removed.
 #[pyfunction]
 fn close(py: Python<'_>) {
     OPEN.store(false, Ordering::SeqCst);
@@ -122,8 +159,13 @@ fn close(py: Python<'_>) {
     if target.pid != std::process::id() {
         return;
     }
-    if ATTACHED.load(Ordering::SeqCst) && !engine::busy() {
-        let _ = engine::disarm::<Profiler>(py, Slot::Profiler);
+    if !engine::busy() {
+        if ATTACHED.load(Ordering::SeqCst) {
+            let _ = engine::disarm::<Profiler>(py, Slot::Profiler);
+        }
+        if let Some(recording) = take_recording() {
+            let _ = session::end_recording(py, recording);
+        }
     }
     let _ = std::fs::remove_file(process_socket(target.pid));
     let _ = std::fs::remove_file(process_region(target.pid));
@@ -186,8 +228,9 @@ fn with_engine<R>(mut f: impl FnMut(Python<'_>) -> R) -> Result<R, String> {
     }
 }
 
-/// Arms the profiler; the region is at [`process_region`].
-pub fn attach() -> Result<Attachment, String> {
+/// Arms the profiler, and the tracer writing `record` (an absolute path) when given; the region
+/// is at [`process_region`].
+pub fn attach(record: Option<&Path>) -> Result<Attachment, String> {
     let target = TARGET.get().ok_or("this process has no project")?;
     let Some(tool_id) = target.tool_id else {
         return Err(
@@ -208,11 +251,23 @@ pub fn attach() -> Result<Attachment, String> {
         let names = Arc::new(Mutex::new(Vec::new()));
         let mut profiler = Some(Box::new(Profiler::new(region, Arc::clone(&names))));
         // `with_engine` calls this once (it is not called while the engine is busy).
-        with_engine(|py| match profiler.take() {
-            Some(profiler) => engine::arm(py, tool_id, &target.project, Slot::Profiler, profiler),
-            None => Ok(()),
-        })?
-        .map_err(|err| format!("cannot turn profiling on: {err}"))?;
+        with_engine(|py| {
+            let Some(profiler) = profiler.take() else {
+                return Ok(());
+            };
+            if let Some(trace) = record {
+                let started = start_recording(py, target, tool_id, trace)?;
+                *RECORDING
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(started);
+            }
+            engine::arm(py, tool_id, &target.project, Slot::Profiler, profiler).map_err(|err| {
+                if let Some(recording) = take_recording() {
+                    let _ = session::end_recording(py, recording);
+                }
+                format!("cannot turn profiling on: {err}")
+            })
+        })??;
         Ok(Attachment {
             names: Names(names),
         })
@@ -223,12 +278,65 @@ pub fn attach() -> Result<Attachment, String> {
     armed
 }
 
-/// Disarms the profiler and removes the region.
-pub fn detach(attachment: Attachment) {
+/// `fever record`'s tracer, for the attached window, into `trace`.
+fn start_recording(
+    py: Python<'_>,
+    target: &Target,
+    tool_id: u8,
+    trace: &Path,
+) -> Result<Recording, String> {
+    if engine::armed(py, Slot::Tracer) {
+        return Err(format!(
+            "process {} is recorded by `fever record` already (its own trace will have every \
+             call); attach without --record",
+            target.pid
+        ));
+    }
+    let record = RecordConfig {
+        run: RunConfig {
+            verbosity: Verbosity::Quiet,
+            ..target.run.clone()
+        },
+        output: trace.to_path_buf(),
+        snapshots: Snapshots::All,
+        max_calls_per_function: DEFAULT_MAX_CALLS,
+        limits: SnapshotLimits::default(),
+    };
+    session::begin_recording(py, &record, target.project.canonical_root(), tool_id)
+        .map_err(|err| format!("cannot record: {err:#}"))
+}
+
+/// Disarms the profiler (and the tracer, with `--record`) and removes the region; with
+/// `--record`, the trace's summary, or why the trace could not be completed.
+pub fn detach(attachment: Attachment) -> Option<Result<Summary, String>> {
     drop(attachment);
-    let _ = with_engine(|py| engine::disarm::<Profiler>(py, Slot::Profiler));
+    let ended = with_engine(|py| {
+        let _ = engine::disarm::<Profiler>(py, Slot::Profiler);
+        let recording = take_recording()?;
+        Some(match session::end_recording(py, recording) {
+            Ok(Some(Ok(summary))) => Ok(summary),
+            Ok(Some(Err(err))) => Err(format!("{err:#}")),
+            Ok(None) => Err("a thread was still inside fever's tracer: the trace ends \
+                             without its summary"
+                .into()),
+            Err(err) => Err(err.to_string()),
+        })
+    });
     if let Some(target) = TARGET.get() {
         let _ = std::fs::remove_file(process_region(target.pid));
     }
     ATTACHED.store(false, Ordering::SeqCst);
+    match ended {
+        Ok(ended) => ended,
+        // The program is exiting (it completes the trace then), or its monitoring stayed busy.
+        Err(err) => RECORDING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+            .then(|| {
+                Err(format!(
+                    "{err}; the trace is completed when the program exits"
+                ))
+            }),
+    }
 }

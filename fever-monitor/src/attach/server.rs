@@ -82,7 +82,8 @@ fn serve(mut stream: UnixStream) {
         }
     }
     if let Some(attachment) = attached {
-        detach(attachment);
+        // Nobody to tell how the trace (if any) ended: the client is gone.
+        let _ = detach(attachment);
     }
 }
 
@@ -97,19 +98,17 @@ fn answer(
     match request {
         Request::Ping => Response::Pong,
         Request::Status => status().map_or_else(|| error("no status"), Response::Status),
-        Request::Attach if attached.is_some() => error("this connection is attached already"),
-        Request::Attach => match attach() {
-            Ok(attachment) => {
-                *names = Some(attachment.names());
-                *attached = Some(attachment);
-                Response::Attached {
-                    region: fever_core::control::process_region(std::process::id())
-                        .display()
-                        .to_string(),
-                }
-            }
-            Err(message) => error(&message),
+        Request::Children => Response::Children {
+            pids: crate::family::top::pids(),
         },
+        Request::Attach | Request::AttachRecording { .. } if attached.is_some() => {
+            error("this connection is attached already")
+        }
+        Request::Attach => attach_this(None, attached, names),
+        Request::AttachRecording { trace } if Path::new(trace).is_absolute() => {
+            attach_this(Some(Path::new(trace)), attached, names)
+        }
+        Request::AttachRecording { .. } => error("the trace's path must be absolute"),
         &Request::Names { from } => match names {
             Some(names) => Response::Names {
                 from,
@@ -117,15 +116,41 @@ fn answer(
             },
             None => error("not attached"),
         },
-        Request::Detach => match attached.take() {
-            Some(attachment) => {
-                detach(attachment);
-                Response::Detached
-            }
+        Request::Detach => match attached.take().map(detach) {
+            Some(None) => Response::Detached,
+            Some(Some(Ok(summary))) => Response::Recorded {
+                calls: summary.calls,
+                functions: u64::try_from(summary.functions).unwrap_or(u64::MAX),
+                bytes: summary.bytes,
+                lost_events: summary.lost_events,
+            },
+            Some(Some(Err(message))) => error(&format!(
+                "detached, but the trace of the attached window is not complete: {message}"
+            )),
             None => error("not attached"),
         },
         Request::Replay(_) | Request::Cancel | Request::Quit | Request::Undo => {
             error("this process is not `fever replay`'s program")
         }
+    }
+}
+
+/// Attaches this connection (recording into `record` when given).
+fn attach_this(
+    record: Option<&Path>,
+    attached: &mut Option<Attachment>,
+    names: &mut Option<Names>,
+) -> Response {
+    match attach(record) {
+        Ok(attachment) => {
+            *names = Some(attachment.names());
+            *attached = Some(attachment);
+            Response::Attached {
+                region: fever_core::control::process_region(std::process::id())
+                    .display()
+                    .to_string(),
+            }
+        }
+        Err(message) => Response::Error { message },
     }
 }

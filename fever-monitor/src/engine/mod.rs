@@ -513,6 +513,12 @@ pub fn arm<C: Consumer>(
     e.set_events(py)
 }
 
+/// Is a consumer in `slot`? ([`arm`] replaces the one there: check first where that matters.)
+pub fn armed(_py: Python<'_>, slot: Slot) -> bool {
+    // SAFETY: the GIL is held (`_py`); only the slot's presence is read.
+    unsafe { engine() }.is_some_and(|e| e.consumers[slot as usize].is_some())
+}
+
 /// Disarms `slot`: its events go off (all of them when it was the last consumer) and its
 /// consumer is handed back. `Ok(None)` when the slot is empty, or when a consumer is running
 /// Python code from a callback (another thread's, or a `__del__` of the program's): the

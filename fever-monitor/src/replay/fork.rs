@@ -136,7 +136,12 @@ impl Wait {
                     }
                     Event::Request(Request::Ping) => server.send(&Response::Pong),
                     Event::Request(
-                        Request::Status | Request::Attach | Request::Names { .. } | Request::Detach,
+                        Request::Status
+                        | Request::Attach
+                        | Request::AttachRecording { .. }
+                        | Request::Names { .. }
+                        | Request::Detach
+                        | Request::Children,
                     ) => server.send(&Response::Error {
                         message: "`fever attach` talks to a process's own socket".into(),
                     }),

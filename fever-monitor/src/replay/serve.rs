@@ -166,7 +166,12 @@ fn handle(
         }),
         Event::Request(Request::Quit) | Event::Gone => return Ok(After::Quit),
         Event::Request(
-            Request::Status | Request::Attach | Request::Names { .. } | Request::Detach,
+            Request::Status
+            | Request::Attach
+            | Request::AttachRecording { .. }
+            | Request::Names { .. }
+            | Request::Detach
+            | Request::Children,
         ) => server.send(&Response::Error {
             message: "`fever attach` talks to a process's own socket".into(),
         }),

@@ -21,6 +21,8 @@ pub struct CodeEntry {
     pub recorded: u64,
     /// Byte offset of the code's first `RESUME` instruction (where a call starts running).
     pub first_resume: Option<u32>,
+    /// What was announced of it (a forked child announces it again in its own ring).
+    pub info: CodeInfo,
 }
 
 /// Every project code object the tracer has seen.
@@ -77,6 +79,7 @@ impl CodeTable {
             calls: 0,
             recorded: 0,
             first_resume,
+            info: info.clone(),
         });
         Some((index, info))
     }

@@ -13,8 +13,8 @@ mod callbacks;
 mod codes;
 pub mod recorder;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fever_core::clock::TickConverter;
@@ -238,7 +238,10 @@ pub fn start(
         pushed: 0,
         last_flush: clock::ticks(),
     };
-    engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))
+    engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
+    // The program's own recording (a spawned child's belongs to the program that spawned it).
+    let _ = RECORDING.compare_exchange(0, std::process::id(), Ordering::SeqCst, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Stops recording: disarms the tracer, flushes every thread's run and hands back the ring
@@ -313,6 +316,228 @@ pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
         Ok(())
     })
     .unwrap_or(Ok(()))
+}
+
+/// The pid of the process whose recording this process belongs to (itself, or the process it
+/// was forked from); 0 when nothing is recorded.
+static RECORDING: AtomicU32 = AtomicU32::new(0);
+
+/// A recording child's interpreter is exiting.
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Size of a child's ring (its drain is the program's, which reads the program's ring first).
+const CHILD_RING_CAPACITY: u64 = 4 << 20;
+/// How often a recording child pushes the events its threads have pending into its ring: a
+/// child killed by a signal (a pool's `terminate()`) loses at most its last this-long of calls.
+const CHILD_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The ring of child `pid` of the recording process `top`.
+fn child_ring_path(top: u32, pid: u32) -> PathBuf {
+    ring_path().with_file_name(format!("fever-ring-{top}-child-{pid}"))
+}
+
+/// The rings children of the recording process `top` created, by child pid.
+pub fn child_rings(top: u32) -> Vec<(u32, PathBuf)> {
+    let prefix = format!("fever-ring-{top}-child-");
+    let Some(dir) = ring_path().parent().map(Path::to_path_buf) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let pid = name.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            Some((pid, dir.join(name)))
+        })
+        .collect()
+}
+
+/// Does this process record (as the program, or as a forked child of it)?
+pub fn recording() -> bool {
+    RECORDING.load(Ordering::SeqCst) != 0
+}
+
+/// In the recording program (or a recorded child), before `os.fork()`: publishes what the ring
+/// holds, so the drain reads the codes the child inherits before the child's own ring.
+pub fn before_fork(py: Python<'_>) {
+    if recording() {
+        engine::with(py, Slot::Tracer, |t: &mut Tracer| t.ring.flush());
+    }
+}
+
+/// In a child of `os.fork()` (not a replay's): a recorded parent's child is recorded too
+/// ([`follow_in_child`]), or not at all when its ring cannot be made.
+pub fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    if recording() && follow_in_child(py).is_err() {
+        // Not recorded, rather than writing into the parent's ring.
+        abandon(py)?;
+    }
+    Ok(())
+}
+
+/// What a spawned child needs to record into the program's trace (`None` when nothing is
+/// recorded): the program's pid and the recording's settings, as one line of words that
+/// `multiprocessing`'s preparation data carries to the child ([`record_spawned`]).
+pub fn child_settings(py: Python<'_>) -> Option<String> {
+    let top = RECORDING.load(Ordering::SeqCst);
+    if top == 0 {
+        return None;
+    }
+    engine::with(py, Slot::Tracer, |t: &mut Tracer| {
+        let s = &t.settings;
+        format!(
+            "{top} {} {} {} {} {} {}",
+            s.snapshots.name(),
+            s.max_calls,
+            s.limits.max_depth,
+            s.limits.max_items,
+            s.limits.max_str_bytes,
+            s.limits.hash_over_bytes
+        )
+    })
+}
+
+/// Reads [`child_settings`]' line: the program's pid and the settings of `project`'s recording.
+fn parse_child_settings(line: &str, project: Project) -> Option<(u32, Settings)> {
+    let words: Vec<&str> = line.split(' ').collect();
+    let [top, snapshots, max_calls, depth, items, str_bytes, hash_over] = words[..] else {
+        return None;
+    };
+    let snapshots = [Snapshots::None, Snapshots::Args, Snapshots::All]
+        .into_iter()
+        .find(|s| s.name() == snapshots)?;
+    Some((
+        top.parse().ok()?,
+        Settings {
+            project,
+            snapshots,
+            max_calls: max_calls.parse().ok()?,
+            limits: SnapshotLimits {
+                max_depth: depth.parse().ok()?,
+                max_items: items.parse().ok()?,
+                max_str_bytes: str_bytes.parse().ok()?,
+                hash_over_bytes: hash_over.parse().ok()?,
+            },
+        },
+    ))
+}
+
+/// In a spawned child (`multiprocessing`'s spawn or forkserver) of a recording program, with
+/// [`child_settings`]' line: records this process into a ring of its own, which the program's
+/// drain follows as a forked child's. Nothing is recorded when the line cannot be read or no
+/// monitoring tool id is free.
+pub fn record_spawned(py: Python<'_>, line: &str, project: Project) -> PyResult<()> {
+    let Some((top, settings)) = parse_child_settings(line, project) else {
+        return Ok(());
+    };
+    let Some(tool_id) = crate::monitoring::claim(py)? else {
+        return Ok(());
+    };
+    let path = child_ring_path(top, std::process::id());
+    let ring = RingWriter::create_sparse(&path, CHILD_RING_CAPACITY)
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    RECORDING.store(top, Ordering::SeqCst);
+    // Monotonic nanoseconds, as the program's: one time line for the whole family.
+    let to_ns = clock::calibrated().converter();
+    // The drain does not tell a child how far it read: a child never waits for it.
+    start(
+        py,
+        tool_id,
+        settings,
+        to_ns,
+        ring,
+        Arc::new(AtomicU64::new(u64::MAX)),
+    )?;
+    flush_while_running()?;
+    flush_at_exit(py)
+}
+
+/// In a forked child of a recording process: keeps tracing with the same code table into a
+/// ring of its own, which the program's drain finds by name and writes into the same trace as
+/// this process's. The parent's pending events and stacks are dropped (the parent has them);
+/// the codes are announced again in the new ring, and a thread pushes pending events every
+/// [`CHILD_FLUSH`].
+pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
+    let top = RECORDING.load(Ordering::SeqCst);
+    let path = child_ring_path(top, std::process::id());
+    // Right after fork no callback is running in this process.
+    let followed = engine::with(py, Slot::Tracer, |t: &mut Tracer| {
+        let ring =
+            RingWriter::create_sparse(&path, CHILD_RING_CAPACITY).map_err(std::io::Error::other)?;
+        // Dropping the parent's writer would publish into its ring.
+        std::mem::forget(std::mem::replace(&mut t.ring, ring));
+        // The drain does not tell a child how far it read: a child never waits for it.
+        t.drained = Arc::new(AtomicU64::new(u64::MAX));
+        for state in &mut t.threads {
+            state.run.clear();
+            state.snapshot.clear();
+            // The frames' argument references are the parent's too; they stay alive, unused.
+            std::mem::forget(std::mem::take(&mut state.stack));
+        }
+        let infos: Vec<_> = t.codes.entries.iter().map(|e| e.info.clone()).collect();
+        for info in infos {
+            t.announce(info);
+        }
+        t.ring.flush();
+        Ok(())
+    });
+    match followed {
+        Some(Ok(())) => {}
+        Some(Err(err)) => return Err(err),
+        None => return Ok(()),
+    }
+    flush_while_running()?;
+    flush_at_exit(py).map_err(std::io::Error::other)
+}
+
+/// Starts the thread that pushes a recording child's pending events every [`CHILD_FLUSH`].
+fn flush_while_running() -> std::io::Result<()> {
+    crate::signals::without_signals(|| {
+        std::thread::Builder::new()
+            .name("fever-child-flush".into())
+            .spawn(|| loop {
+                std::thread::sleep(CHILD_FLUSH);
+                // From interpreter exit on, no thread takes the GIL any more.
+                if EXITING.load(Ordering::SeqCst) {
+                    return;
+                }
+                Python::attach(flush);
+            })
+    })?;
+    Ok(())
+}
+
+/// Makes a recording child push its pending events at its end: at interpreter exit, and in
+/// `os._exit` (how `multiprocessing` ends its workers), which `os` then calls as before.
+fn flush_at_exit(py: Python<'_>) -> PyResult<()> {
+    use pyo3::types::{PyCFunction, PyDict, PyTuple};
+    let os = py.import("os")?;
+    let exit = os.getattr("_exit")?.unbind();
+    let flushing_exit = PyCFunction::new_closure(
+        py,
+        Some(c"_exit"),
+        Some(c"os._exit, after fever pushed this child's recorded calls."),
+        move |args: &Bound<'_, PyTuple>,
+              kwargs: Option<&Bound<'_, PyDict>>|
+              -> PyResult<Py<PyAny>> {
+            flush(args.py());
+            exit.call(args.py(), args, kwargs)
+        },
+    )?;
+    os.setattr("_exit", flushing_exit)?;
+    let at_exit = PyCFunction::new_closure(
+        py,
+        None,
+        None,
+        |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| {
+            EXITING.store(true, Ordering::SeqCst);
+            flush(args.py());
+        },
+    )?;
+    py.import("atexit")?.call_method1("register", (at_exit,))?;
+    Ok(())
 }
 
 /// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's

@@ -1,8 +1,26 @@
 //! The drain: a thread that follows the live ring while the program runs and writes what it reads
-//! into the trace file (codes, and each thread's runs of events, appended whole: the callbacks
-//! encoded them), with a progress line on a terminal; at the end, the run statistics and the code
-//! table.
+//! into the trace file (codes, and each thread's runs of events), with a progress line on a
+//! terminal; at the end, the run statistics and the code table.
+//!
+//! The program's forked and spawned children record into rings of their own
+//! (`super::follow_in_child`, `super::record_spawned`), which the drain finds by name next to the
+//! program's ring and follows too.
+//!
+//! How codes are named. The program's runs are appended whole (`TraceWriter::write_run`: the
+//! callbacks encoded them, no work per event here), so a code the program announces is written
+//! under the program's own id (its tracer numbers codes densely from 0). A child numbers its codes
+//! on its own, so its runs are decoded event by event (`TraceWriter::write_run_as`): each code id
+//! becomes the trace's, each thread one of the child's own (`fever_core::trace::child_thread`).
+//! A code first announced by a child gets a trace id from [`FIRST_CHILD_CODE`] up, a range the
+//! program's ids never reach, so the two kinds never collide. The same code (same module, name,
+//! file, line and hash) run by the program and by children is one code of the trace whichever
+//! announces it first: a child announcing a code the trace has maps to it; the program
+//! announcing a code a child announced first maps to the child's id too, and then the program's
+//! runs that may refer to such a code (their largest code id at least the smallest renamed one)
+//! are written event by event as well, the only case where the program's runs cost work per
+//! event. (Two codes of the program itself that are the same stay two codes of the trace.)
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +32,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use fever_core::live::{ArchivedLiveRecord, LiveRecord};
 use fever_core::ring::{ReadOutcome, RingReader};
-use fever_core::trace::{CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter};
+use fever_core::trace::{
+    child_thread, CodeInfo, EventKind, EventRef, RunRef, RunStats, TraceError, TraceHeader,
+    TraceWriter,
+};
 use rkyv::util::AlignedVec;
 
 /// How long the drain sleeps when it has caught up with the tracer.
@@ -23,6 +44,8 @@ const IDLE: Duration = Duration::from_millis(2);
 /// program leaves a readable trace of all but its last quarter second (chunks cut short this
 /// way compress a little less well; a busy recording fills whole chunks in between).
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How long the drain reads the rings of children still running once the program ended.
+const CHILDREN_AT_END: Duration = Duration::from_millis(500);
 /// No progress line for runs shorter than this.
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
@@ -31,7 +54,14 @@ type Writer = TraceWriter<BufWriter<File>>;
 /// What the drain wrote.
 struct Drained {
     writer: Writer,
+    /// Events of the program's own ring.
     events: u64,
+    /// Records the children's rings lost (overwritten before the drain read them).
+    children_lost: u64,
+    /// Calls the children's rings brought, by trace code id.
+    children_calls: HashMap<u32, u64>,
+    /// The program's code ids as the trace names them (see [`Children::own_codes`]).
+    own_codes: Vec<Option<u32>>,
 }
 
 /// A trace being written.
@@ -117,16 +147,34 @@ impl Recorder {
             .join()
             .map_err(|_| anyhow!("the trace writer thread failed"))?
             .with_context(|| format!("cannot write the trace {}", self.path.display()))?;
-        let Drained { mut writer, events } = drained;
-        let stats = RunStats::of_recording(
-            counted
-                .calls
-                .into_iter()
-                .map(|c| (c.code, c.calls, c.recorded)),
-            pushed,
+        let Drained {
+            mut writer,
             events,
-            |code| writer.has_code(code),
-        );
+            children_lost,
+            children_calls,
+            own_codes,
+        } = drained;
+        // The children's calls are those their rings brought (their tracers' exact counts
+        // stay in them).
+        let mut calls: HashMap<u32, (u64, u64)> = children_calls
+            .into_iter()
+            .map(|(code, n)| (code, (n, n)))
+            .collect();
+        for c in counted.calls {
+            let Some(code) = own_codes.get(c.code as usize).copied().flatten() else {
+                continue;
+            };
+            let entry = calls.entry(code).or_default();
+            entry.0 += c.calls;
+            entry.1 += c.recorded;
+        }
+        let mut calls: Vec<(u32, u64, u64)> = calls
+            .into_iter()
+            .map(|(code, (calls, recorded))| (code, calls, recorded))
+            .collect();
+        calls.sort_unstable();
+        let mut stats = RunStats::of_recording(calls, pushed, events, |code| writer.has_code(code));
+        stats.lost_events += children_lost;
         writer.write_stats(&stats)?;
         writer
             .finish()
@@ -159,7 +207,8 @@ fn drain(
     let mut buf = Vec::new();
     let mut aligned = AlignedVec::<16>::new();
     let mut events = 0u64;
-    let mut closing = false;
+    let mut children = Children::new(std::process::id());
+    let mut closing = None;
     let started = Instant::now();
     let mut flushed = Instant::now();
     // A sync asked for, seen once with the ring empty: it is done at the next empty read, which
@@ -169,6 +218,7 @@ fn drain(
         if flushed.elapsed() >= FLUSH_EVERY {
             writer.flush()?;
             flushed = Instant::now();
+            children.find();
         }
         let outcome = ring.next_record(&mut buf);
         drained.store(ring.position(), Ordering::Release);
@@ -179,27 +229,29 @@ fn drain(
                 match LiveRecord::access(&aligned) {
                     Ok(ArchivedLiveRecord::Code(info)) => {
                         // A code the ring lost is reported by its events going missing.
-                        let _ = writer.add_code(CodeInfo::from(info));
+                        children.add_own_code(CodeInfo::from(info), &mut writer);
                     }
-                    Ok(ArchivedLiveRecord::Events(run)) => match writer.write_run(run.as_ref()) {
-                        Ok(n) => events += n,
-                        Err(TraceError::WriterFailed | TraceError::Io(_)) => {
-                            return Err(TraceError::WriterFailed);
-                        }
-                        // A run that cannot be written (never expected) is counted lost.
-                        Err(_) => {}
-                    },
+                    Ok(ArchivedLiveRecord::Events(run)) => {
+                        events += written(children.write_own(run.as_ref(), &mut writer))?;
+                    }
                     Err(_) => {}
                 }
             }
             Ok(ReadOutcome::Lost(_)) | Err(_) => {}
             Ok(ReadOutcome::Empty) => {
-                if closing {
+                // Children that outlive the program are read a little longer, not forever.
+                let late = closing.is_some_and(|at: Instant| at.elapsed() >= CHILDREN_AT_END);
+                if !late && children.drain(&mut writer, &mut buf)? {
+                    continue;
+                }
+                if closing.is_some() {
                     break;
                 }
                 if stop.load(Ordering::Acquire) && ring.writer_closed() {
-                    // One more pass: the writer may have published between our read and close.
-                    closing = true;
+                    // One more pass: the writer may have published between our read and close;
+                    // children that forked lately are found now.
+                    closing = Some(Instant::now());
+                    children.find();
                     continue;
                 }
                 let asked = syncs.asked.load(Ordering::SeqCst);
@@ -214,14 +266,287 @@ fn drain(
                     continue;
                 }
                 if started.elapsed() >= PROGRESS_AFTER {
-                    progress.show(events, writer.bytes_written());
+                    progress.show(events + children.events, writer.bytes_written());
                 }
                 std::thread::sleep(IDLE);
             }
         }
     }
     progress.clear();
-    Ok(Drained { writer, events })
+    Ok(Drained {
+        writer,
+        events,
+        children_lost: children.lost,
+        children_calls: children.calls,
+        own_codes: children.own_codes,
+    })
+}
+
+/// The events a run wrote; a failed write of the file ends the drain, a run that cannot be
+/// written (never expected) is skipped, its events counted lost.
+fn written(result: Result<u64, TraceError>) -> Result<u64, TraceError> {
+    result.or_else(|err| match err {
+        TraceError::WriterFailed | TraceError::Io(_) => Err(TraceError::WriterFailed),
+        _ => Ok(0),
+    })
+}
+
+/// What makes two codes the same code, whatever process announced them.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CodeKey(String, String, String, u32, u64);
+
+impl CodeKey {
+    fn of(info: &CodeInfo) -> Self {
+        Self(
+            info.module.clone(),
+            info.qualname.clone(),
+            info.file.clone(),
+            info.first_line,
+            info.code_hash,
+        )
+    }
+}
+
+/// The first trace id given to a code only children announced; the program's own ids count
+/// from 0 and never get near it.
+const FIRST_CHILD_CODE: u32 = 1 << 31;
+
+/// The children's rings the drain follows, and how every process's codes are named in the trace.
+struct Children {
+    /// The program's pid, which names its children's rings.
+    top: u32,
+    rings: Vec<ChildRing>,
+    /// Every code written, by what it is, to its trace id.
+    known: HashMap<CodeKey, u32>,
+    /// The program's own code ids (dense: the tracer's entry indexes), as the trace names them:
+    /// their own, unless a child announced the same code first.
+    own_codes: Vec<Option<u32>>,
+    /// The smallest of the program's code ids the trace names otherwise (`u32::MAX`: none): the
+    /// program's runs below it are appended whole.
+    first_remapped: u32,
+    next_code: u32,
+    /// Events written from the children's rings.
+    events: u64,
+    /// Records the children's rings lost (each is a batch of events: a lower bound).
+    lost: u64,
+    /// Calls written from the children's rings, by trace code id.
+    calls: HashMap<u32, u64>,
+}
+
+/// A child's ring.
+struct ChildRing {
+    pid: u32,
+    ring: RingReader,
+    /// The child's code ids, as the trace names them.
+    codes: HashMap<u32, u32>,
+    /// The child's thread idents, in the order they first recorded events.
+    threads: Vec<u64>,
+    /// The child was seen gone.
+    ended: bool,
+}
+
+/// Records read from one child's ring before the drain looks at the program's ring again.
+const CHILD_RECORDS_PER_PASS: usize = 256;
+
+impl Children {
+    fn new(top: u32) -> Self {
+        Self {
+            top,
+            rings: Vec::new(),
+            known: HashMap::new(),
+            own_codes: Vec::new(),
+            first_remapped: u32::MAX,
+            next_code: FIRST_CHILD_CODE,
+            events: 0,
+            lost: 0,
+            calls: HashMap::new(),
+        }
+    }
+
+    /// Opens the rings children created since the last look (and removes their names: both
+    /// sides have them mapped).
+    fn find(&mut self) {
+        for (pid, path) in super::child_rings(self.top) {
+            if let Ok(ring) = RingReader::open(&path) {
+                let _ = std::fs::remove_file(&path);
+                self.rings.push(ChildRing {
+                    pid,
+                    ring,
+                    codes: HashMap::new(),
+                    threads: Vec::new(),
+                    ended: false,
+                });
+            }
+        }
+    }
+
+    /// Reads what the children's rings hold (a bounded pass); true when it found anything.
+    /// A ring found empty after its child ended is closed.
+    fn drain(&mut self, writer: &mut Writer, buf: &mut Vec<u8>) -> Result<bool, TraceError> {
+        let mut aligned = AlignedVec::<16>::new();
+        let mut found = false;
+        let mut i = 0;
+        while i < self.rings.len() {
+            let mut ended = false;
+            for _ in 0..CHILD_RECORDS_PER_PASS {
+                match self.rings[i].ring.next_record(buf) {
+                    Ok(ReadOutcome::Record(_)) => {
+                        found = true;
+                        aligned.clear();
+                        aligned.extend_from_slice(buf);
+                        match LiveRecord::access(&aligned) {
+                            Ok(ArchivedLiveRecord::Code(info)) => {
+                                self.add_code(i, CodeInfo::from(info), writer);
+                            }
+                            Ok(ArchivedLiveRecord::Events(run)) => {
+                                self.events += written(self.write(i, run.as_ref(), writer))?;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    Ok(ReadOutcome::Lost(n)) => self.lost += n.max(1),
+                    Ok(ReadOutcome::Empty) | Err(_) => {
+                        let child = &mut self.rings[i];
+                        // Read once more after seeing it end: it may have published last.
+                        if child.ended {
+                            ended = true;
+                        } else if !alive(child.pid) {
+                            child.ended = true;
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
+            if ended {
+                self.rings.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    /// A code the program announced: the trace's code if a child announced the same one first,
+    /// else the program's id. (Two codes of the program that are the same, e.g. a function
+    /// reloaded unchanged, stay two codes of the trace, as without children: renaming them would
+    /// cost the program's runs work per event.)
+    fn add_own_code(&mut self, info: CodeInfo, writer: &mut Writer) {
+        let Ok(at) = usize::try_from(info.id) else {
+            return;
+        };
+        let own = info.id;
+        let key = CodeKey::of(&info);
+        let id = match self.known.get(&key) {
+            Some(&child) if child >= FIRST_CHILD_CODE => {
+                self.first_remapped = self.first_remapped.min(own);
+                child
+            }
+            _ => {
+                if writer.add_code(info).is_err() {
+                    return;
+                }
+                self.known.entry(key).or_insert(own);
+                own
+            }
+        };
+        if self.own_codes.len() <= at {
+            self.own_codes.resize(at + 1, None);
+        }
+        self.own_codes[at] = Some(id);
+    }
+
+    /// Writes a run of the program's ring: whole when all its codes are the trace's under their
+    /// own ids, else event by event with its codes renamed.
+    fn write_own(&self, run: RunRef<'_>, writer: &mut Writer) -> Result<u64, TraceError> {
+        if run.max_code() < self.first_remapped {
+            return writer.write_run(run);
+        }
+        let own = &self.own_codes;
+        writer.write_run_as(run, |e| {
+            let code = own.get(e.code() as usize).copied().flatten()?;
+            Some(renamed(e, code, e.thread()))
+        })
+    }
+
+    /// A code child `i` announced: the trace's code if it has the same one, else a new one.
+    fn add_code(&mut self, i: usize, info: CodeInfo, writer: &mut Writer) {
+        let child_id = info.id;
+        let next = self.next_code;
+        let Some(id) = self.trace_id(info, next, writer) else {
+            return;
+        };
+        if id == next {
+            self.next_code = next.saturating_add(1);
+        }
+        self.rings[i].codes.insert(child_id, id);
+    }
+
+    /// The trace's id of the code `info` (a child's): that of the same code written already, else
+    /// `id`, under which it is written now; `None` when it cannot be written.
+    fn trace_id(&mut self, mut info: CodeInfo, id: u32, writer: &mut Writer) -> Option<u32> {
+        let key = CodeKey::of(&info);
+        if let Some(&known) = self.known.get(&key) {
+            return Some(known);
+        }
+        info.id = id;
+        writer.add_code(info).ok()?;
+        self.known.insert(key, id);
+        Some(id)
+    }
+
+    /// Writes a run of child `i`'s ring, its codes and threads renamed to the trace's.
+    fn write(&mut self, i: usize, run: RunRef<'_>, writer: &mut Writer) -> Result<u64, TraceError> {
+        let child = &mut self.rings[i];
+        let mut calls = Vec::new();
+        let written = writer.write_run_as(run, |e| {
+            let ident = e.thread();
+            let n = if let Some(n) = child.threads.iter().position(|&t| t == ident) {
+                n
+            } else {
+                child.threads.push(ident);
+                child.threads.len() - 1
+            };
+            let thread = child_thread(child.pid, u32::try_from(n).unwrap_or(u32::MAX));
+            let code = child.codes.get(&e.code()).copied()?;
+            if e.kind() == EventKind::Call {
+                calls.push(code);
+            }
+            Some(renamed(e, code, thread))
+        })?;
+        for code in calls {
+            *self.calls.entry(code).or_default() += 1;
+        }
+        Ok(written)
+    }
+}
+
+/// `event` in code `code` on thread `thread`.
+fn renamed(event: EventRef<'_>, code: u32, thread: u64) -> EventRef<'_> {
+    EventRef::from_parts(
+        event.kind(),
+        code,
+        thread,
+        event.t_ns(),
+        event.flags(),
+        event.snapshot(),
+    )
+}
+
+/// Is `pid` running (not gone, not a zombie)?
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// The `fever: recording ...` line, redrawn in place once a second on a terminal only.

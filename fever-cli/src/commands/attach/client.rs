@@ -71,4 +71,12 @@ impl Client {
             Err(err) => Err(err.to_string()),
         }
     }
+
+    /// The process's children under fever; none from a fever that does not know the question.
+    pub fn children(&mut self) -> Vec<u32> {
+        match self.ask(&Request::Children) {
+            Ok(Response::Children { pids }) => pids,
+            _ => Vec::new(),
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! `fever attach` asks the process to arm its profiler, maps the shared region it counts into
 //! (`fever_core::profile`), and reads it every second; the names of new functions come over
 //! the socket. At the end (`q`, `--duration`, Ctrl-C) it detaches and prints the final table;
-//! when the process exits meanwhile it prints the table so far and fails.
+//! when the process exits meanwhile it prints the table so far and fails. With `--record` the
+//! process also writes a trace of the attached window, and says how it ended when detached.
 
 mod client;
 mod live;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fever_core::control::{processes, Request, Response};
+use fever_core::notice::Notice;
 use fever_core::profile::{rows, RegionReader, Row, SortKey};
 use fever_core::units;
 
@@ -29,7 +31,7 @@ use client::Client;
 /// How often the table is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// `fever ps`: one line per process running under fever.
+/// `fever ps`: one line per process running under fever, followed by its child processes.
 pub(crate) fn ps() -> anyhow::Result<i32> {
     let mut lines = Vec::new();
     for pid in processes() {
@@ -37,7 +39,8 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
             continue;
         };
         if let Ok(status) = client.status() {
-            lines.push(status);
+            let children = client.children();
+            lines.push((status, children));
         }
     }
     if lines.is_empty() {
@@ -46,7 +49,7 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
     }
     let root_width = lines
         .iter()
-        .map(|s| s.root.chars().count())
+        .map(|(s, _)| s.root.chars().count())
         .max()
         .unwrap_or(0);
     let mut out = std::io::stdout().lock();
@@ -55,13 +58,27 @@ pub(crate) fn ps() -> anyhow::Result<i32> {
         "{:>7}  {:<8}  {:<root_width$}  COMMAND",
         "PID", "ATTACHED", "ROOT"
     )?;
-    for status in lines {
+    for (status, children) in lines {
         let attached = if status.attached { "yes" } else { "no" };
         writeln!(
             out,
             "{:>7}  {attached:<8}  {:<root_width$}  {}",
             status.pid, status.root, status.command
         )?;
+        // Its child processes under fever, under it (they receive its saves; one attaches to
+        // the top process).
+        for (i, child) in children.iter().enumerate() {
+            let branch = if i + 1 == children.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            writeln!(
+                out,
+                "{child:>7}  {:<8}  {:<root_width$}  {branch} child of {}",
+                "-", status.root, status.pid
+            )?;
+        }
     }
     Ok(0)
 }
@@ -117,7 +134,26 @@ pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
         }
     };
     let command = client.status().map(|s| s.command).unwrap_or_default();
-    let region = match client.ask(&Request::Attach) {
+    // The program writes the trace: a relative path is this command's, not the program's.
+    let record = match config
+        .record
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+    {
+        Ok(record) => record,
+        Err(err) => {
+            messages::error(&format!("cannot record: {err}"));
+            return Ok(2);
+        }
+    };
+    let request = match &record {
+        Some(trace) => Request::AttachRecording {
+            trace: trace.display().to_string(),
+        },
+        None => Request::Attach,
+    };
+    let region = match client.ask(&request) {
         Ok(Response::Attached { region }) => region,
         Ok(Response::Error { message }) => {
             messages::error(&format!(
@@ -152,11 +188,11 @@ pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
         wait(&mut profile, config.duration)
     };
     let elapsed = profile.started.elapsed();
-    let gone = match ended {
-        Ended::Gone => true,
+    let (gone, detached) = match ended {
+        Ended::Gone => (true, None),
         Ended::Done => {
-            let _ = profile.client.ask(&Request::Detach);
-            !profile.refresh()
+            let detached = profile.client.ask(&Request::Detach);
+            (!profile.refresh(), Some(detached))
         }
     };
     let shown = profile.rows(sort, config.top);
@@ -171,15 +207,57 @@ pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
     )?;
     table::write(&shown, &mut out)?;
     out.flush()?;
+    let recorded = match (&record, detached) {
+        (Some(trace), Some(Ok(response))) => recorded(trace, response),
+        _ => true,
+    };
     if gone {
         messages::error(&format!(
             "process {} exited while attached (the table shows the calls until then)",
             config.pid
         ));
+        if let Some(trace) = record.filter(|t| t.exists()) {
+            messages::info(&format!(
+                "the trace of the attached window is in {}",
+                trace.display()
+            ));
+        }
         messages::hint("attach again to a running process: `fever ps` lists them");
         return Ok(2);
     }
-    Ok(0)
+    Ok(if recorded { 0 } else { 2 })
+}
+
+/// Says how the trace of the attached window ended (the answer to `Detach`); false if it is
+/// not complete.
+fn recorded(trace: &Path, answer: Response) -> bool {
+    match answer {
+        Response::Recorded {
+            calls,
+            functions,
+            bytes,
+            lost_events,
+        } => {
+            if lost_events > 0 {
+                messages::notice(&Notice::EventsLost { count: lost_events });
+            }
+            messages::notice(&Notice::Recorded {
+                calls,
+                functions: usize::try_from(functions).unwrap_or(usize::MAX),
+                path: trace.to_path_buf(),
+                bytes,
+            });
+            true
+        }
+        Response::Error { message } => {
+            messages::error(&message);
+            false
+        }
+        other => {
+            messages::error(&format!("unexpected answer to detaching: {other:?}"));
+            false
+        }
+    }
 }
 
 /// Without a terminal: waits for `--duration`, Ctrl-C/SIGTERM, or the process's end.

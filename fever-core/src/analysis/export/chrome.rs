@@ -66,7 +66,7 @@ impl<W: Write> Chrome<'_, W> {
 
     /// `,\n{"ph":PH,"pid":P,"tid":T` — the common start of an event; the caller closes it.
     fn event(&mut self, ph: char, thread: Thread) -> io::Result<()> {
-        let (pid, tid) = (self.context.pid, self.context.tid(thread));
+        let (pid, tid) = (self.context.pid(thread), self.context.tid(thread));
         write!(self.out, ",\n{{\"ph\":\"{ph}\",\"pid\":{pid},\"tid\":{tid}")
     }
 
@@ -98,6 +98,12 @@ impl<'a, W: Write> SpanSink<'a> for Chrome<'_, W> {
 
     fn thread(&mut self, thread: Thread, _first_ns: u64) -> io::Result<()> {
         let label = self.context.thread_label(thread);
+        if let Some(name) = self.context.child_name(thread) {
+            // A child process's name, said with each of its threads (viewers keep one).
+            self.event('M', thread)?;
+            self.out.write_all(b",\"name\":\"process_name\"")?;
+            self.args(&[("name", Arg::Text(name))])?;
+        }
         self.event('M', thread)?;
         self.out.write_all(b",\"name\":\"thread_name\"")?;
         self.args(&[("name", Arg::Text(label))])?;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::analysis::spans::Thread;
 use crate::analysis::text;
-use crate::trace::{CodeInfo, TraceReader};
+use crate::trace::{thread_process, CodeInfo, TraceReader};
 
 /// How long shortened arguments and values may be in an export.
 pub(super) const VALUE_CHARS: usize = 120;
@@ -65,10 +65,18 @@ impl<'r> Context<'r> {
         t_ns.saturating_sub(self.origin)
     }
 
+    /// The process of `thread`: the recorded one, or a child of it (within what viewers accept).
+    pub fn pid(&self, thread: Thread) -> u32 {
+        thread_process(thread.ident).map_or(self.pid, |(pid, _)| pid.clamp(1, MAX_ID))
+    }
+
     /// The thread id viewers show: the process id for the main thread (as an OS would), the
-    /// process id plus 1 + the thread's position for the others.
+    /// process id plus 1 + the thread's position for the others; a child's threads count from
+    /// its pid in the order they first recorded calls.
     pub fn tid(&self, thread: Thread) -> u32 {
-        if self.main == Some(thread.ident) {
+        if let Some((pid, n)) = thread_process(thread.ident) {
+            pid.saturating_add(n).min(MAX_ID)
+        } else if self.main == Some(thread.ident) {
             self.pid
         } else {
             let offset = u32::try_from(thread.index).unwrap_or(u32::MAX - 1);
@@ -77,6 +85,12 @@ impl<'r> Context<'r> {
                 .saturating_add(offset)
                 .min(MAX_ID)
         }
+    }
+
+    /// The name of the child process `thread` belongs to (`process 4242, child of 4200`), or
+    /// `None` for a thread of the recorded process.
+    pub fn child_name(&self, thread: Thread) -> Option<String> {
+        thread_process(thread.ident).map(|(pid, _)| format!("process {pid}, child of {}", self.pid))
     }
 
     /// `thread 140234 (main)`.

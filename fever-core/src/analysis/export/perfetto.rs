@@ -109,6 +109,8 @@ mod field {
 const SEQUENCE_ID: u64 = 1;
 /// The process's track; a thread's track is this plus 1 plus the thread's position.
 const PROCESS_UUID: u64 = 1;
+/// A child process's track is this plus its pid (above any thread's track).
+const CHILD_PROCESS_UUID: u64 = 1 << 40;
 
 /// Debug annotation names, interned as iids 1, 2, ... in this order.
 const ANNOTATIONS: [&str; 7] = [
@@ -135,6 +137,7 @@ pub fn write<W: Write>(reader: &TraceReader, out: W) -> io::Result<W> {
         out: BufWriter::with_capacity(1 << 16, out),
         packet: Message::default(),
         interned: vec![false; context.codes.len()],
+        children: Vec::new(),
         context,
     };
     sink.process()?;
@@ -150,6 +153,8 @@ struct Perfetto<'r, W: Write> {
     packet: Message,
     /// Per code position: its name has been interned.
     interned: Vec<bool>,
+    /// The child processes described so far.
+    children: Vec<u32>,
     context: Context<'r>,
 }
 
@@ -179,6 +184,21 @@ impl<W: Write> Perfetto<'_, W> {
                     p.string(field::PROCESS_CMDLINE, arg);
                 }
                 p.string(field::PROCESS_NAME, &context.command);
+            });
+        });
+        self.emit()
+    }
+
+    /// Describes a child process of the recorded one (before its first thread).
+    fn child_process(&mut self, uuid: u64, pid: u32, name: &str) -> io::Result<()> {
+        let p = &mut self.packet;
+        p.clear();
+        p.uint(field::TRUSTED_PACKET_SEQUENCE_ID, SEQUENCE_ID);
+        p.message(field::TRACK_DESCRIPTOR, |d| {
+            d.uint(field::TRACK_UUID, uuid);
+            d.message(field::TRACK_PROCESS, |p| {
+                p.uint(field::PROCESS_PID, u64::from(pid));
+                p.string(field::PROCESS_NAME, name);
             });
         });
         self.emit()
@@ -226,14 +246,25 @@ impl<'a, W: Write> SpanSink<'a> for Perfetto<'_, W> {
     type Error = io::Error;
 
     fn thread(&mut self, thread: Thread, _first_ns: u64) -> io::Result<()> {
-        let (pid, tid) = (self.context.pid, self.context.tid(thread));
+        let (pid, tid) = (self.context.pid(thread), self.context.tid(thread));
         let label = self.context.thread_label(thread);
+        let process = match self.context.child_name(thread) {
+            Some(name) => {
+                let uuid = CHILD_PROCESS_UUID + u64::from(pid);
+                if !self.children.contains(&pid) {
+                    self.children.push(pid);
+                    self.child_process(uuid, pid, &name)?;
+                }
+                uuid
+            }
+            None => PROCESS_UUID,
+        };
         let p = &mut self.packet;
         p.clear();
         p.uint(field::TRUSTED_PACKET_SEQUENCE_ID, SEQUENCE_ID);
         p.message(field::TRACK_DESCRIPTOR, |d| {
             d.uint(field::TRACK_UUID, thread_uuid(thread));
-            d.uint(field::TRACK_PARENT_UUID, PROCESS_UUID);
+            d.uint(field::TRACK_PARENT_UUID, process);
             d.message(field::TRACK_THREAD, |t| {
                 t.uint(field::THREAD_PID, u64::from(pid));
                 t.uint(field::THREAD_TID, u64::from(tid));
@@ -534,6 +565,61 @@ mod tests {
             [
                 (4242, "thread 7 (main)".to_owned()),
                 (4244, "thread 8".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_childs_threads_are_under_a_process_of_its_own() {
+        let mut writer = crate::trace::TraceWriter::new(
+            Vec::new(),
+            &TraceHeader {
+                pid: 4242,
+                options: vec![("main_thread".into(), "7".into())],
+                ..TraceHeader::default()
+            },
+        )
+        .unwrap();
+        writer.add_code(crate::trace::CodeInfo::default()).unwrap();
+        let child = crate::trace::child_thread(4300, 0);
+        writer.write_event(&call(7, 0, 5)).unwrap();
+        writer.write_event(&call(child, 0, 6)).unwrap();
+        writer
+            .write_event(&call(crate::trace::child_thread(4300, 1), 0, 7))
+            .unwrap();
+        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
+        let out = write(&reader, Vec::new()).unwrap();
+        let mut processes = Vec::new();
+        let mut threads = Vec::new();
+        for (_, packet) in fields(&out) {
+            let packet = fields(packet.bytes());
+            let Some(track) = get(&packet, field::TRACK_DESCRIPTOR) else {
+                continue;
+            };
+            let track = fields(track.bytes());
+            let uuid = get(&track, field::TRACK_UUID).unwrap().int();
+            if let Some(process) = get(&track, field::TRACK_PROCESS) {
+                let process = fields(process.bytes());
+                processes.push((uuid, get(&process, field::PROCESS_PID).unwrap().int()));
+            }
+            if let Some(thread) = get(&track, field::TRACK_THREAD) {
+                let thread = fields(thread.bytes());
+                threads.push((
+                    get(&track, field::TRACK_PARENT_UUID).unwrap().int(),
+                    get(&thread, field::THREAD_PID).unwrap().int(),
+                    get(&thread, field::THREAD_TID).unwrap().int(),
+                ));
+            }
+        }
+        let child_uuid = CHILD_PROCESS_UUID + 4300;
+        // The recorded process, then the child, described once, before its first thread.
+        assert_eq!(processes, [(PROCESS_UUID, 4242), (child_uuid, 4300)]);
+        assert_eq!(
+            threads,
+            [
+                (PROCESS_UUID, 4242, 4242),
+                (child_uuid, 4300, 4300),
+                (child_uuid, 4300, 4301)
             ]
         );
     }

@@ -149,7 +149,9 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                     | Response::Status(_)
                     | Response::Attached { .. }
                     | Response::Names { .. }
-                    | Response::Detached,
+                    | Response::Detached
+                    | Response::Recorded { .. }
+                    | Response::Children { .. },
                 ) => {}
                 Heard::Gone(_) => {
                     app.program = app::Program::Gone;

@@ -1,0 +1,364 @@
+"""Child processes: a save reaches every live child of the program (fork, spawn and forkserver
+pools, `ProcessPoolExecutor`, persistent workers), applied by the same engine and reported once
+for all; a child that exits while a save is sent is no error; `fever watch` re-runs and Ctrl-C
+leave no child behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import edit, run_fever, write
+from record_support import describe, make_cli, profile_row, record, show, show_profile
+from test_show_e2e import export
+from watch_support import next_run, project, watch
+
+WORK = """
+def work(x):
+    return x * 1
+"""
+
+POOL = """
+import multiprocessing as mp
+import sys
+import time
+
+import work
+
+
+def main():
+    ctx = mp.get_context(sys.argv[1])
+    with ctx.Pool(2) as pool:
+        i = 0
+        while True:
+            print(i, pool.map(work.work, [1, 2, 3, 4, 5, 6], chunksize=1), flush=True)
+            i += 1
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+EXECUTOR = """
+import multiprocessing as mp
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import work
+
+
+def main():
+    with ProcessPoolExecutor(2, mp_context=mp.get_context(sys.argv[1])) as pool:
+        i = 0
+        while True:
+            print(i, list(pool.map(work.work, [1, 2, 3, 4, 5, 6])), flush=True)
+            i += 1
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+OLD = re.escape("[1, 2, 3, 4, 5, 6]")
+NEW = re.escape("[100, 200, 300, 400, 500, 600]")
+RELOADED = r"^fever: reloaded work\.work \(\d+\.\d ms, (\d+) processes\)$"
+
+
+def assert_new_results_from_now_on(p, lines: int = 4) -> None:
+    """The results change, and every later line has them: no worker runs the old code."""
+    p.wait_stdout(rf"^\d+ {NEW}$")
+    for _ in range(lines):
+        p.wait_stdout(r"^\d+ ")
+        assert re.search(NEW, p.stdout[p.cursor["stdout"] - 1]), p.report()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+@pytest.mark.parametrize("script", [POOL, EXECUTOR], ids=["pool", "executor"])
+def test_a_save_reaches_every_worker(fever, tmp_path, method, script):
+    project(tmp_path, {"work.py": WORK, "app.py": script})
+    p = fever.run("app.py", method, cwd=tmp_path)
+    p.wait_stdout(rf"^\d+ {OLD}$", timeout=30)
+    p.wait_iterations(2)
+    edit(tmp_path / "work.py", "x * 1", "x * 100")
+    m = p.wait_stderr(RELOADED)
+    # The program and its workers (a ProcessPoolExecutor may start fewer than two).
+    assert int(m[1]) >= 2, p.report()
+    assert_new_results_from_now_on(p)
+    # Said once for all processes.
+    assert len(p.fever_lines(r"^fever: reloaded work\.work")) == 1, p.report()
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+LOADER = """
+import multiprocessing as mp
+import time
+
+import dataset
+
+
+def worker_loop(index_queue, data_queue):
+    # A persistent worker, as torch's DataLoader runs with persistent_workers=True.
+    for index in iter(index_queue.get, None):
+        data_queue.put((index, dataset.load(index)))
+
+
+def main():
+    ctx = mp.get_context("fork")
+    index_queue, data_queue = ctx.Queue(), ctx.Queue()
+    workers = [ctx.Process(target=worker_loop, args=(index_queue, data_queue), daemon=True)
+               for _ in range(2)]
+    for w in workers:
+        w.start()
+    epoch = 0
+    while True:
+        for i in range(4):
+            index_queue.put(i)
+        batch = sorted(data_queue.get(timeout=10) for _ in range(4))
+        print(epoch, [item for _, item in batch], flush=True)
+        epoch += 1
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+DATASET = """
+def load(index):
+    return f"v1-{index}"
+"""
+
+
+def test_persistent_workers_of_a_data_loader(fever, tmp_path):
+    project(tmp_path, {"dataset.py": DATASET, "app.py": LOADER})
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ \['v1-0', 'v1-1', 'v1-2', 'v1-3'\]$", timeout=30)
+    edit(tmp_path / "dataset.py", 'f"v1-{index}"', 'f"v2-{index}"')
+    p.wait_stderr(r"^fever: reloaded dataset\.load \(\d+\.\d ms, 3 processes\)$")
+    p.wait_stdout(r"^\d+ \['v2-0', 'v2-1', 'v2-2', 'v2-3'\]$")
+    p.wait_iterations(2)
+    assert "v1-" not in p.stdout[-1], p.report()
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+SHORT_LIVED = """
+import os
+import time
+
+import work
+
+i = 0
+while True:
+    pid = os.fork()
+    if pid == 0:
+        print(i, "child", work.work(1), flush=True)
+        time.sleep(0.002 * (i % 5))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    i += 1
+"""
+
+
+def test_a_child_exiting_while_a_save_is_sent_is_no_error(fever, tmp_path):
+    project(tmp_path, {"work.py": WORK, "app.py": SHORT_LIVED})
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ child 1$")
+    for factor in (2, 3, 4, 5, 6, 7, 8, 9, 100):
+        edit(tmp_path / "work.py", "return x * ", f"return x * {factor} # ")
+        p.wait_stderr(r"^fever: reloaded work\.work ")
+    p.wait_stdout(r"^\d+ child 100$")
+    p.assert_running()
+    p.assert_no_fever_errors()
+    assert not p.fever_lines(r"has not answered"), p.report()
+
+
+def test_an_error_in_the_children_names_them(fever, tmp_path):
+    # MAIN is the program's pid in every process (the workers are forks of it).
+    project(tmp_path, {"work.py": "import os\nMAIN = os.getpid()\n" + WORK, "app.py": POOL})
+    p = fever.run("app.py", "fork", cwd=tmp_path)
+    p.wait_stdout(rf"^\d+ {OLD}$", timeout=30)
+    # A new statement that fails in the workers only.
+    edit(tmp_path / "work.py", "MAIN = os.getpid()\n", "MAIN = os.getpid()\nCHECK = 1 // (os.getpid() == MAIN)\n")
+    p.wait_stderr(r"^fever: re-executed work line 3: CHECK = .* \(\d+\.\d ms\)$")
+    m = p.wait_stderr(r"^fever: error: processes (\d+), (\d+): work\.py:3: ZeroDivisionError")
+    assert os.getpid() not in (int(m[1]), int(m[2]))
+    p.wait_iterations(2)
+    p.assert_not_restarted()
+
+
+def pid_alive(pid: int) -> bool:
+    """Is `pid` a process that exists and is no zombie?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid) and not os.path.exists(f"/proc/{pid}"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# A child that ignores Ctrl-C and would sleep for a minute: only fever can end it.
+STUBBORN = """
+import os
+import signal
+import sys
+import time
+
+import work
+
+ready, said = os.pipe()
+pid = os.fork()
+if pid == 0:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("child", os.getpid(), work.work(1), flush=True)
+    os.write(said, b".")
+    time.sleep(60)
+    os._exit(0)
+os.read(ready, 1)  # the child's line comes first
+"""
+
+
+def test_a_watch_rerun_ends_the_last_runs_children(fever, tmp_path):
+    project(tmp_path, {"work.py": WORK, "app.py": STUBBORN + 'print("end", flush=True)\n'})
+    p = watch(fever, tmp_path, "app.py")
+    first = int(p.wait_stdout(r"^child (\d+) 1$")[1])
+    next_run(p)
+    edit(tmp_path / "work.py", "x * 1", "x * 100")
+    second = int(p.wait_stdout(r"^child (\d+) 100$")[1])
+    next_run(p)
+    assert wait_gone(first), f"the first run's child {first} is still there\n{p.report()}"
+    assert pid_alive(second), p.report()
+    p.signal(signal.SIGINT)
+    assert p.wait_exit() == 0, p.report()
+    assert wait_gone(second), f"the last run's child {second} is still there\n{p.report()}"
+
+
+def test_ctrl_c_leaves_no_child_behind(fever, tmp_path):
+    project(tmp_path, {"work.py": WORK, "app.py": STUBBORN + "time.sleep(60)\n"})
+    p = fever.run("app.py", cwd=tmp_path)
+    child = int(p.wait_stdout(r"^child (\d+) 1$")[1])
+    p.wait_asleep()
+    p.signal(signal.SIGINT)
+    assert p.wait_exit() == 130, p.report()
+    assert wait_gone(child), f"the child {child} is still there\n{p.report()}"
+
+
+def test_ps_shows_the_children_under_their_program(fever, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(run)}
+    project(tmp_path, {"work.py": WORK, "app.py": POOL})
+    p = fever.run("app.py", "fork", cwd=tmp_path, env=env)
+    p.wait_stdout(rf"^\d+ {OLD}$", timeout=30)
+    top = p.proc.pid
+    out = run_fever("ps", cwd=tmp_path, env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[0] == str(top))
+    assert lines[at].split()[1] == "no", out.stdout
+    children = lines[at + 1:at + 3]
+    assert [line.split()[-3:] for line in children] == [["child", "of", str(top)]] * 2, out.stdout
+    assert children[0].split()[-4] == "├─" and children[1].split()[-4] == "└─", out.stdout
+    for line in children:
+        pid = int(line.split()[0])
+        assert pid != top and pid_alive(pid), out.stdout
+        with open(f"/proc/{pid}/stat") as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[1]) == top, out.stdout
+    assert len(lines) == at + 3, out.stdout
+    p.assert_no_fever_errors()
+
+
+RECORDED_POOL = """
+import multiprocessing as mp
+import sys
+
+import work
+
+
+def main():
+    with mp.get_context(sys.argv[1]).Pool(2) as pool:
+        print(pool.map(work.work, range(20), chunksize=1), flush=True)
+        pool.map(work.pid, range(8), chunksize=1)
+        print("workers", *sorted(p.pid for p in pool._pool), flush=True)
+        pool.close()
+        pool.join()
+    print(work.work(1000), flush=True)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+# The set is a frozenset constant, whose order differs between interpreters (str hashes): the
+# same code must still be one function of the trace.
+PID = """
+import os
+
+
+def pid(x):
+    if x in {"a", "b", "c", "d", "e"}:
+        return None
+    return os.getpid()
+"""
+
+PROCESS_HEADER = re.compile(r"^== process (\d+) thread (\d+) ==$")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_record_a_pool_records_each_worker_as_a_process(tmp_path, method):
+    project(tmp_path, {"work.py": WORK + PID, "app.py": RECORDED_POOL})
+    cli = make_cli("venv")
+    rec = record(cli, "app.py", method, cwd=tmp_path)
+    out = rec.result.stdout.splitlines()
+    assert out[0] == str(list(range(20))) and out[2] == "1000", describe(rec.result)
+    workers = {int(pid) for pid in out[1].split()[1:]}
+    # The tree: the program's thread, then each worker's, with the calls it ran.
+    tree = show(cli, rec.trace).stdout
+    sections: dict[str, list[str]] = {}
+    header = None
+    for line in tree.splitlines():
+        if line.startswith("== "):
+            header = line
+            sections[header] = []
+        elif header and line.strip():
+            sections[header].append(line.strip())
+    children = {int(m[1]): lines for h, lines in sections.items() if (m := PROCESS_HEADER.match(h))}
+    assert children and set(children) <= workers, tree
+    ran = sum(int(m[1]) if (m := re.search(r"\[[×x](\d+)\]", line)) else 1
+              for lines in children.values() for line in lines if line.startswith("work.work("))
+    assert ran == 20, tree
+    # The profile counts the calls of every process, one row per function.
+    profile = show_profile(cli, rec.trace)
+    assert profile_row(profile, "work.work").calls == 21
+    assert profile_row(profile, "work.pid").calls == 8
+    assert not [name for name in profile if "[v" in name], profile
+    # Each worker is a process of its own in the exports.
+    chrome, _ = export(cli, rec.trace, "chrome")
+    events = json.loads(chrome.read_text())["traceEvents"]
+    named = {e["pid"]: e["args"]["name"] for e in events if e.get("name") == "process_name"}
+    assert all(f"process {pid}, child of " in named[pid] for pid in children), named
+    # The workers' calls, and the program's own last one.
+    ran_in = {e["pid"] for e in events if e.get("name") == "work.work" and e["ph"] == "B"}
+    assert ran_in & set(children) and len(ran_in - set(children)) == 1, (ran_in, children)
+    # `fever check` re-runs the workers' calls like any other.
+    checked = cli.run("check", rec.trace, "--select", "work.work", cwd=tmp_path)
+    assert checked.returncode == 0, describe(checked)
+    assert "fever: 21 passed, 0 failed" in checked.stderr, describe(checked)
