@@ -59,7 +59,9 @@ impl LiveRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Event, EventKind, TraceError, TraceHeader, TraceReader, TraceWriter};
+    use crate::trace::{
+        Event, EventKind, EventRef, TraceError, TraceHeader, TraceReader, TraceWriter,
+    };
 
     fn code(id: u32) -> CodeInfo {
         CodeInfo {
@@ -151,6 +153,52 @@ mod tests {
         expected.extend(events_of(43, 5_000, None));
         expected.extend(events_of(42, 9_000, Some(big.clone())));
         expected.extend(events_of(43, 12_000, Some(big)));
+        assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn a_childs_run_is_written_with_its_codes_and_thread_renamed() {
+        let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        // The program's codes 0 and 1, then the child's 0 and 1 under the trace's 1 and 1 << 31.
+        w.add_code(code(0)).unwrap();
+        w.add_code(code(1)).unwrap();
+        w.add_code(code(1 << 31)).unwrap();
+        let child_code = |c: u32| [1, 1 << 31].get(c as usize).copied();
+        w.write_run(run(42, 1_000, None).as_ref()).unwrap();
+        let buf = through_the_ring(run(7, 5_000, Some(&[1, 2, 3])));
+        let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&buf).unwrap() else {
+            panic!("not a run");
+        };
+        let written = w.write_run_as(archived.as_ref(), |e| {
+            Some(EventRef::from_parts(
+                e.kind(),
+                child_code(e.code())?,
+                e.thread() + 100,
+                e.t_ns(),
+                e.flags(),
+                e.snapshot(),
+            ))
+        });
+        assert_eq!(written.unwrap(), 5);
+        // A code the child never announced refuses its run, and nothing of it is written.
+        let refused = w.write_run_as(run(7, 6_000, None).as_ref(), |e| {
+            (e.code() == 0).then_some(e)
+        });
+        assert!(matches!(refused, Err(TraceError::InvalidRun(_))));
+        let r = TraceReader::from_bytes(&w.finish().unwrap()).unwrap();
+        let events: Vec<Event> = r.events().map(Event::from).collect();
+        let mut expected = events_of(42, 1_000, None);
+        for e in &events_of(107, 5_000, Some(vec![1, 2, 3])) {
+            let e: EventRef<'_> = e.into();
+            expected.push(Event::from(EventRef::from_parts(
+                e.kind(),
+                child_code(e.code()).unwrap(),
+                e.thread(),
+                e.t_ns(),
+                e.flags(),
+                e.snapshot(),
+            )));
+        }
         assert_eq!(events, expected);
     }
 
