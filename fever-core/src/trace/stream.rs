@@ -404,13 +404,6 @@ pub struct RunRef<'a> {
     pub(crate) last: RunLast,
 }
 
-impl RunRef<'_> {
-    /// The largest code id of its events.
-    pub fn max_code(&self) -> u32 {
-        self.max_code
-    }
-}
-
 /// The body of a code record.
 pub(crate) fn encode_code(code: &CodeInfo) -> Vec<u8> {
     let mut out =

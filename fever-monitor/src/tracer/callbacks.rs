@@ -43,7 +43,7 @@ unsafe impl Consumer for Tracer {
         let classified = unsafe { self.codes.classify(code, globals) };
         // SAFETY: PyFrame_GetGlobals returned a new reference (or NULL).
         unsafe { ffi::Py_XDECREF(globals) };
-        let (index, info) = classified?;
+        let (index, info) = classified;
         self.announce(info);
         u32::try_from(index).ok()
     }

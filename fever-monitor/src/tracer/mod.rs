@@ -4,6 +4,7 @@
 //! - `callbacks.rs`: what it does at each event (`PY_START`, `PY_RESUME`, `PY_RETURN`, `PY_YIELD`,
 //!   `PY_THROW`, `RAISE`, `PY_UNWIND`): little more than append an event to the thread's run (encoded as the trace stores it).
 //! - `codes.rs`: the project's code objects as the tracer knows them: ids, parameter names.
+//! - `ids.rs`: the trace's code ids, shared by the program's tracer and the drain.
 //! - `recorder.rs`: the drain thread that turns ring records into a trace file.
 //!
 //! The engine (`crate::engine`) owns the callbacks, the per-code decision and the thread
@@ -11,6 +12,7 @@
 
 mod callbacks;
 mod codes;
+mod ids;
 pub mod recorder;
 
 use std::path::{Path, PathBuf};
@@ -226,6 +228,7 @@ pub fn start(
         .get_item("RESUME")?
         .extract()?;
     let project = settings.project.clone();
+    ids::reset();
     let tracer = Tracer {
         codes: CodeTable::new(resume_opcode),
         threads: Vec::new(),
@@ -307,6 +310,8 @@ pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
         // Dropping the parent's writer would publish into its ring.
         std::mem::forget(std::mem::replace(&mut t.ring, ring));
         t.drained = Arc::new(AtomicU64::new(u64::MAX));
+        // The parent's drain may have held the shared numbering's lock at the fork.
+        t.codes.number_on_own();
         for state in &mut t.threads {
             state.run.clear();
             state.snapshot.clear();
@@ -476,6 +481,7 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
             // The frames' argument references are the parent's too; they stay alive, unused.
             std::mem::forget(std::mem::take(&mut state.stack));
         }
+        t.codes.number_on_own();
         let infos: Vec<_> = t.codes.entries.iter().map(|e| e.info.clone()).collect();
         for info in infos {
             t.announce(info);

@@ -7,18 +7,13 @@
 //! program's ring and follows too.
 //!
 //! How codes are named. The program's runs are appended whole (`TraceWriter::write_run`: the
-//! callbacks encoded them, no work per event here), so a code the program announces is written
-//! under the program's own id (its tracer numbers codes densely from 0). A child numbers its codes
-//! on its own, so its runs are decoded event by event (`TraceWriter::write_run_as`): each code id
-//! becomes the trace's, each thread one of the child's own (`fever_core::trace::child_thread`).
-//! A code first announced by a child gets a trace id from [`FIRST_CHILD_CODE`] up, a range the
-//! program's ids never reach, so the two kinds never collide. The same code (same module, name,
-//! file, line and hash) run by the program and by children is one code of the trace whichever
-//! announces it first: a child announcing a code the trace has maps to it; the program
-//! announcing a code a child announced first maps to the child's id too, and then the program's
-//! runs that may refer to such a code (their largest code id at least the smallest renamed one)
-//! are written event by event as well, the only case where the program's runs cost work per
-//! event. (Two codes of the program itself that are the same stay two codes of the trace.)
+//! callbacks encoded them, no work per event here), so they carry the trace's code ids: the
+//! program's tracer and this drain take ids from one allocator (`super::ids`), keyed by what
+//! makes two codes the same code. A child numbers its codes on its own, so its runs are decoded
+//! event by event (`TraceWriter::write_run_as`): each code id becomes the trace's (the shared
+//! allocator's id for that code), each thread one of the child's own
+//! (`fever_core::trace::child_thread`). A code the program and a child both run is thus one code
+//! of the trace, whichever announces it first, and ids never collide.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -60,8 +55,6 @@ struct Drained {
     children_lost: u64,
     /// Calls the children's rings brought, by trace code id.
     children_calls: HashMap<u32, u64>,
-    /// The program's code ids as the trace names them (see [`Children::own_codes`]).
-    own_codes: Vec<Option<u32>>,
 }
 
 /// A trace being written.
@@ -152,7 +145,6 @@ impl Recorder {
             events,
             children_lost,
             children_calls,
-            own_codes,
         } = drained;
         // The children's calls are those their rings brought (their tracers' exact counts
         // stay in them).
@@ -161,10 +153,8 @@ impl Recorder {
             .map(|(code, n)| (code, (n, n)))
             .collect();
         for c in counted.calls {
-            let Some(code) = own_codes.get(c.code as usize).copied().flatten() else {
-                continue;
-            };
-            let entry = calls.entry(code).or_default();
+            // Two code objects of the same code (a function reloaded unchanged) share an id.
+            let entry = calls.entry(c.code).or_default();
             entry.0 += c.calls;
             entry.1 += c.recorded;
         }
@@ -229,10 +219,16 @@ fn drain(
                 match LiveRecord::access(&aligned) {
                     Ok(ArchivedLiveRecord::Code(info)) => {
                         // A code the ring lost is reported by its events going missing.
-                        children.add_own_code(CodeInfo::from(info), &mut writer);
+                        // The program's tracer took the id from the shared allocator; a child
+                        // may have announced the same code first.
+                        let info = CodeInfo::from(info);
+                        if !writer.has_code(info.id) {
+                            // A code that cannot be written loses its events (counted lost).
+                            let _ = writer.add_code(info);
+                        }
                     }
                     Ok(ArchivedLiveRecord::Events(run)) => {
-                        events += written(children.write_own(run.as_ref(), &mut writer))?;
+                        events += written(writer.write_run(run.as_ref()))?;
                     }
                     Err(_) => {}
                 }
@@ -278,7 +274,6 @@ fn drain(
         events,
         children_lost: children.lost,
         children_calls: children.calls,
-        own_codes: children.own_codes,
     })
 }
 
@@ -291,40 +286,11 @@ fn written(result: Result<u64, TraceError>) -> Result<u64, TraceError> {
     })
 }
 
-/// What makes two codes the same code, whatever process announced them.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct CodeKey(String, String, String, u32, u64);
-
-impl CodeKey {
-    fn of(info: &CodeInfo) -> Self {
-        Self(
-            info.module.clone(),
-            info.qualname.clone(),
-            info.file.clone(),
-            info.first_line,
-            info.code_hash,
-        )
-    }
-}
-
-/// The first trace id given to a code only children announced; the program's own ids count
-/// from 0 and never get near it.
-const FIRST_CHILD_CODE: u32 = 1 << 31;
-
-/// The children's rings the drain follows, and how every process's codes are named in the trace.
+/// The children's rings the drain follows.
 struct Children {
     /// The program's pid, which names its children's rings.
     top: u32,
     rings: Vec<ChildRing>,
-    /// Every code written, by what it is, to its trace id.
-    known: HashMap<CodeKey, u32>,
-    /// The program's own code ids (dense: the tracer's entry indexes), as the trace names them:
-    /// their own, unless a child announced the same code first.
-    own_codes: Vec<Option<u32>>,
-    /// The smallest of the program's code ids the trace names otherwise (`u32::MAX`: none): the
-    /// program's runs below it are appended whole.
-    first_remapped: u32,
-    next_code: u32,
     /// Events written from the children's rings.
     events: u64,
     /// Records the children's rings lost (each is a batch of events: a lower bound).
@@ -353,10 +319,6 @@ impl Children {
         Self {
             top,
             rings: Vec::new(),
-            known: HashMap::new(),
-            own_codes: Vec::new(),
-            first_remapped: u32::MAX,
-            next_code: FIRST_CHILD_CODE,
             events: 0,
             lost: 0,
             calls: HashMap::new(),
@@ -427,72 +389,18 @@ impl Children {
         Ok(found)
     }
 
-    /// A code the program announced: the trace's code if a child announced the same one first,
-    /// else the program's id. (Two codes of the program that are the same, e.g. a function
-    /// reloaded unchanged, stay two codes of the trace, as without children: renaming them would
-    /// cost the program's runs work per event.)
-    fn add_own_code(&mut self, info: CodeInfo, writer: &mut Writer) {
-        let Ok(at) = usize::try_from(info.id) else {
-            return;
-        };
-        let own = info.id;
-        let key = CodeKey::of(&info);
-        let id = match self.known.get(&key) {
-            Some(&child) if child >= FIRST_CHILD_CODE => {
-                self.first_remapped = self.first_remapped.min(own);
-                child
-            }
-            _ => {
-                if writer.add_code(info).is_err() {
-                    return;
-                }
-                self.known.entry(key).or_insert(own);
-                own
-            }
-        };
-        if self.own_codes.len() <= at {
-            self.own_codes.resize(at + 1, None);
-        }
-        self.own_codes[at] = Some(id);
-    }
-
-    /// Writes a run of the program's ring: whole when all its codes are the trace's under their
-    /// own ids, else event by event with its codes renamed.
-    fn write_own(&self, run: RunRef<'_>, writer: &mut Writer) -> Result<u64, TraceError> {
-        if run.max_code() < self.first_remapped {
-            return writer.write_run(run);
-        }
-        let own = &self.own_codes;
-        writer.write_run_as(run, |e| {
-            let code = own.get(e.code() as usize).copied().flatten()?;
-            Some(renamed(e, code, e.thread()))
-        })
-    }
-
-    /// A code child `i` announced: the trace's code if it has the same one, else a new one.
-    fn add_code(&mut self, i: usize, info: CodeInfo, writer: &mut Writer) {
+    /// A code child `i` announced: the trace's id of the same code (given now if it has none
+    /// yet), written now if it was not.
+    fn add_code(&mut self, i: usize, mut info: CodeInfo, writer: &mut Writer) {
         let child_id = info.id;
-        let next = self.next_code;
-        let Some(id) = self.trace_id(info, next, writer) else {
-            return;
-        };
-        if id == next {
-            self.next_code = next.saturating_add(1);
+        let id = super::ids::id_of(&info);
+        if !writer.has_code(id) {
+            info.id = id;
+            if writer.add_code(info).is_err() {
+                return;
+            }
         }
         self.rings[i].codes.insert(child_id, id);
-    }
-
-    /// The trace's id of the code `info` (a child's): that of the same code written already, else
-    /// `id`, under which it is written now; `None` when it cannot be written.
-    fn trace_id(&mut self, mut info: CodeInfo, id: u32, writer: &mut Writer) -> Option<u32> {
-        let key = CodeKey::of(&info);
-        if let Some(&known) = self.known.get(&key) {
-            return Some(known);
-        }
-        info.id = id;
-        writer.add_code(info).ok()?;
-        self.known.insert(key, id);
-        Some(id)
     }
 
     /// Writes a run of child `i`'s ring, its codes and threads renamed to the trace's.
