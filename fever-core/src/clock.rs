@@ -1,6 +1,7 @@
-//! The tracer's tick arithmetic. Callbacks read raw ticks (the TSC on `x86_64`); the drain turns
-//! them into monotonic nanoseconds with a [`Calibration`]: a start point (ticks and nanoseconds
-//! read together) and a rate measured later. Reading the clocks is fever-monitor's.
+//! The tracer's tick arithmetic. Callbacks read raw ticks (the TSC on `x86_64`) and turn them into
+//! monotonic nanoseconds with a [`Calibration`] (a start point, ticks and nanoseconds read
+//! together, and a rate measured before recording starts), through its integer form
+//! [`TickConverter`]. Reading the clocks is fever-monitor's.
 
 /// Converts ticks to monotonic nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +56,50 @@ impl Calibration {
     }
 }
 
+impl Calibration {
+    /// [`Calibration::to_ns`] in integer arithmetic (a multiply and a shift), for callbacks.
+    pub fn converter(self) -> TickConverter {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )] // rates are < 2^15; 2^48 is exact
+        let mult = (self.ns_per_tick() * (1u64 << SHIFT) as f64) as u64;
+        TickConverter {
+            ticks0: self.ticks0,
+            ns0: self.ns0,
+            mult: i64::try_from(mult).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// Fraction bits of [`TickConverter`]'s rate: a tick offset (< 2^63) times the rate (< 2^15 ns
+/// per tick) stays within an `i128`.
+const SHIFT: u32 = 48;
+
+/// A [`Calibration`] with its rate in fixed point: what callbacks convert ticks with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickConverter {
+    ticks0: u64,
+    ns0: u64,
+    /// Nanoseconds per tick, times 2^[`SHIFT`] (< 2^63: one 64 × 64 → 128-bit multiply).
+    mult: i64,
+}
+
+impl TickConverter {
+    /// `ticks` in monotonic nanoseconds (within a nanosecond of [`Calibration::to_ns`]).
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every event of a recording converts its time
+    pub fn to_ns(self, ticks: u64) -> u64 {
+        // Ticks before the start point (a thread whose clock lags by a few) give a negative
+        // offset; the wrapping difference read as signed covers spans of centuries.
+        #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
+        let offset = ((i128::from(ticks.wrapping_sub(self.ticks0) as i64) * i128::from(self.mult))
+            >> SHIFT) as i64;
+        self.ns0.saturating_add_signed(offset)
+    }
+}
+
 /// Nanoseconds per tick between two pairs of readings (at least one tick apart).
 pub fn rate(ticks0: u64, ns0: u64, ticks1: u64, ns1: u64) -> f64 {
     let dt = ticks1.saturating_sub(ticks0).max(1);
@@ -101,6 +146,26 @@ mod tests {
         // A lagging thread's ticks before the start point.
         assert_eq!(c.to_ns(1_000 - 300), 4_999_900);
         assert_eq!(c.start_ns(), 5_000_000);
+    }
+
+    #[test]
+    fn the_integer_converter_agrees_with_the_calibration() {
+        let mut measured = Calibration::new(1_000_000, 7_000_000_000, None);
+        measured.set_rate(1_000_000 + 4, 7_000_000_000 + 10);
+        let given = [1.0, 1.0 / 3.0, 0.417_312_5]
+            .map(|rate| Calibration::new(1_000_000, 7_000_000_000, Some(rate)));
+        for c in given.into_iter().chain([measured]) {
+            let rate = c.ns_per_tick();
+            let fast = c.converter();
+            for ticks in [0, 999_999, 1_000_000, 1_000_001, 1 << 40, 3 << 44] {
+                assert!(
+                    fast.to_ns(ticks).abs_diff(c.to_ns(ticks)) <= 1,
+                    "rate {rate}, ticks {ticks}: {} vs {}",
+                    fast.to_ns(ticks),
+                    c.to_ns(ticks)
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,20 +1,21 @@
-//! What the tracer puts in the ring buffer while the program runs, and how those records become
-//! trace events.
+//! What the tracer puts in the ring buffer while the program runs, and how those records reach
+//! the trace file.
 //!
-//! Callbacks must cost a few nanoseconds, so they append fixed-size [`RawEvent`]s (raw clock
-//! ticks, no snapshot bytes inline) to a per-thread batch; a full batch becomes one ring record:
-//! an rkyv archive of [`LiveRecord::Events`], whose snapshots sit in one byte area after the
-//! events. A code is announced by a [`LiveRecord::Code`] record before any batch refers to it. The
-//! reader side ([`LiveRecord::access`], [`write_batch`]) validates every record with bytecheck,
-//! since a ring file is shared memory, and turns batches into [`Event`]s for a trace file.
-
-use std::io::Write;
+//! Callbacks must cost a few nanoseconds, so each thread encodes its events itself, as they
+//! happen, into an [`EventRun`] (the trace's own record stream, times already in nanoseconds); a
+//! full run becomes one ring record, an rkyv archive of [`LiveRecord::Events`]. A code is
+//! announced by a [`LiveRecord::Code`] record before any run refers to it. The reader side
+//! ([`LiveRecord::access`]) validates every record with bytecheck, since a ring file is shared
+//! memory, and the trace writer appends a run whole ([`TraceWriter::write_run`]): no work per
+//! event in the drain.
+//!
+//! [`TraceWriter::write_run`]: crate::trace::TraceWriter::write_run
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::trace::{CodeInfo, EventKind, EventRef, TraceError, TraceWriter};
+use crate::trace::{CodeInfo, EventRun};
 
 /// One record of the live ring.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -22,49 +23,7 @@ pub enum LiveRecord {
     /// A code seen for the first time; announced before any event refers to it.
     Code(CodeInfo),
     /// Events of one thread, in order.
-    Events(EventBatch),
-}
-
-/// A run of events of one thread and the snapshot bytes they refer to.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventBatch {
-    /// Thread id (`threading.get_ident()`).
-    pub thread: u64,
-    /// The events, in the order they happened.
-    pub events: Vec<RawEvent>,
-    /// Snapshot bytes: event `i` with `snapshot_len > 0` owns the next `snapshot_len - 1` bytes.
-    pub snapshots: Vec<u8>,
-}
-
-/// Kinds of [`RawEvent`], in [`Event`] order.
-pub mod kind {
-    /// `PY_START`.
-    pub const CALL: u8 = 0;
-    /// `PY_RETURN`.
-    pub const RETURN: u8 = 1;
-    /// `PY_YIELD`.
-    pub const YIELD: u8 = 2;
-    /// `PY_RESUME`.
-    pub const RESUME: u8 = 3;
-    /// `RAISE`.
-    pub const RAISE: u8 = 4;
-    /// `PY_UNWIND`.
-    pub const UNWIND: u8 = 5;
-}
-
-/// One event as a callback records it.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RawEvent {
-    /// Raw clock ticks; the drain converts them to monotonic nanoseconds.
-    pub ticks: u64,
-    /// Code id.
-    pub code: u32,
-    /// 0 when the event has no snapshot, else 1 + its length in [`EventBatch::snapshots`].
-    pub snapshot_len: u32,
-    /// One of [`kind`].
-    pub kind: u8,
-    /// The call's flags on a return or unwind ([`crate::trace::MUTATED_ARGS`]).
-    pub flags: u8,
+    Events(EventRun),
 }
 
 /// Why a ring record could not be used.
@@ -73,12 +32,6 @@ pub enum LiveError {
     /// The bytes are not a valid archive (a foreign or damaged ring).
     #[error("invalid live record: {0}")]
     Invalid(String),
-    /// An event names a kind that does not exist or snapshot bytes the batch does not hold.
-    #[error("inconsistent event batch: {0}")]
-    Inconsistent(&'static str),
-    /// Writing the trace failed.
-    #[error(transparent)]
-    Trace(#[from] TraceError),
 }
 
 impl LiveRecord {
@@ -103,70 +56,12 @@ impl LiveRecord {
     }
 }
 
-/// Appends the events of `batch` to `out`, converting ticks to nanoseconds with `to_ns`;
-/// returns how many were written. Every code must have been added to `out` already.
-pub fn write_batch<W: Write>(
-    batch: &ArchivedEventBatch,
-    to_ns: impl Fn(u64) -> u64,
-    out: &mut TraceWriter<W>,
-) -> Result<u64, LiveError> {
-    write_batch_as(batch, batch.thread.to_native(), Some, to_ns, out)
-}
-
-/// [`write_batch`] for a batch of another process (a child's ring): its events are written as
-/// thread `thread`'s, and its code ids translated by `code` (`None`: a code its ring never
-/// announced, which makes the batch inconsistent).
-pub fn write_batch_as<W: Write>(
-    batch: &ArchivedEventBatch,
-    thread: u64,
-    code: impl Fn(u32) -> Option<u32>,
-    to_ns: impl Fn(u64) -> u64,
-    out: &mut TraceWriter<W>,
-) -> Result<u64, LiveError> {
-    let bytes = batch.snapshots.as_slice();
-    let mut at = 0usize;
-    for raw in batch.events.iter() {
-        let len = raw.snapshot_len.to_native();
-        let snapshot = if len == 0 {
-            None
-        } else {
-            let end = at
-                .checked_add(len as usize - 1)
-                .filter(|&end| end <= bytes.len())
-                .ok_or(LiveError::Inconsistent(
-                    "snapshot past the end of the batch",
-                ))?;
-            let s = &bytes[at..end];
-            at = end;
-            Some(s)
-        };
-        let kind = match raw.kind {
-            kind::CALL => EventKind::Call,
-            kind::RETURN => EventKind::Return,
-            kind::YIELD => EventKind::Yield,
-            kind::RESUME => EventKind::Resume,
-            kind::RAISE => EventKind::Raise,
-            kind::UNWIND => EventKind::Unwind,
-            _ => return Err(LiveError::Inconsistent("unknown event kind")),
-        };
-        let code = code(raw.code.to_native())
-            .ok_or(LiveError::Inconsistent("a code its ring never announced"))?;
-        out.write_event(EventRef::from_parts(
-            kind,
-            code,
-            thread,
-            to_ns(raw.ticks.to_native()),
-            u32::from(raw.flags),
-            snapshot,
-        ))?;
-    }
-    Ok(batch.events.len() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Event, TraceHeader, TraceReader, MUTATED_ARGS};
+    use crate::trace::{
+        Event, EventKind, EventRef, TraceError, TraceHeader, TraceReader, TraceWriter,
+    };
 
     fn code(id: u32) -> CodeInfo {
         CodeInfo {
@@ -179,102 +74,154 @@ mod tests {
         }
     }
 
-    fn batch() -> EventBatch {
-        let ev = |kind, code, ticks, snapshot_len, flags| RawEvent {
-            ticks,
-            code,
-            snapshot_len,
-            kind,
-            flags,
-        };
-        EventBatch {
-            thread: 42,
-            events: vec![
-                ev(kind::CALL, 0, 10, 3, 0),
-                ev(kind::CALL, 1, 11, 0, 0),
-                ev(kind::RAISE, 1, 12, 1, 0),
-                ev(kind::UNWIND, 1, 13, 0, 0),
-                ev(kind::RETURN, 0, 20, 2, 1),
-            ],
-            snapshots: vec![1, 2, 9],
-        }
+    fn run(thread: u64, t0: u64, snapshot: Option<&[u8]>) -> EventRun {
+        let mut run = EventRun::default();
+        run.push(EventKind::Call, (thread, 0, t0), 0, snapshot);
+        run.push(EventKind::Call, (thread, 1, t0 + 100), 0, None);
+        run.push(EventKind::Raise, (thread, 1, t0 + 200), 0, None);
+        run.push(EventKind::Unwind, (thread, 1, t0 + 300), 0, None);
+        run.push(EventKind::Return, (thread, 0, t0 + 1000), 1, None);
+        run
+    }
+
+    fn through_the_ring(run: EventRun) -> AlignedVec {
+        let mut buf = AlignedVec::new();
+        LiveRecord::Events(run).encode_into(&mut buf).unwrap();
+        buf
+    }
+
+    fn events_of(thread: u64, t0: u64, args: Option<Vec<u8>>) -> Vec<Event> {
+        vec![
+            Event::Call {
+                code: 0,
+                thread,
+                t_ns: t0,
+                args,
+            },
+            Event::Call {
+                code: 1,
+                thread,
+                t_ns: t0 + 100,
+                args: None,
+            },
+            Event::Raise {
+                code: 1,
+                thread,
+                t_ns: t0 + 200,
+                exception: None,
+            },
+            Event::Unwind {
+                code: 1,
+                flags: 0,
+                thread,
+                t_ns: t0 + 300,
+            },
+            Event::Return {
+                code: 0,
+                flags: 1,
+                thread,
+                t_ns: t0 + 1000,
+                value: None,
+            },
+        ]
     }
 
     #[test]
-    fn a_batch_round_trips_through_the_ring_encoding_into_trace_events() {
-        let mut buf = AlignedVec::new();
-        LiveRecord::Events(batch()).encode_into(&mut buf).unwrap();
-        let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&buf).unwrap() else {
-            panic!("not a batch");
-        };
+    fn runs_of_two_threads_round_trip_through_the_ring_into_trace_events() {
         let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
         w.add_code(code(0)).unwrap();
         w.add_code(code(1)).unwrap();
-        assert_eq!(write_batch(archived, |t| t * 100, &mut w).unwrap(), 5);
+        let big = vec![9u8; 20];
+        // Whole (starting the chunk, then after another thread's), and event by event (a
+        // snapshot), which numbers the snapshot so its repeat is stored once.
+        let runs = [
+            run(42, 1_000, None),
+            run(43, 5_000, None),
+            run(42, 9_000, Some(&big)),
+            run(43, 12_000, Some(&big)),
+        ];
+        for r in runs {
+            let buf = through_the_ring(r);
+            let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&buf).unwrap() else {
+                panic!("not a run");
+            };
+            assert_eq!(w.write_run(archived.as_ref()).unwrap(), 5);
+        }
         let r = TraceReader::from_bytes(&w.finish().unwrap()).unwrap();
         let events: Vec<Event> = r.events().map(Event::from).collect();
-        assert_eq!(
-            events,
-            [
-                Event::Call {
-                    code: 0,
-                    thread: 42,
-                    t_ns: 1000,
-                    args: Some(vec![1, 2])
-                },
-                Event::Call {
-                    code: 1,
-                    thread: 42,
-                    t_ns: 1100,
-                    args: None
-                },
-                Event::Raise {
-                    code: 1,
-                    thread: 42,
-                    t_ns: 1200,
-                    exception: Some(vec![])
-                },
-                Event::Unwind {
-                    code: 1,
-                    flags: 0,
-                    thread: 42,
-                    t_ns: 1300
-                },
-                Event::Return {
-                    code: 0,
-                    flags: MUTATED_ARGS,
-                    thread: 42,
-                    t_ns: 2000,
-                    value: Some(vec![9])
-                },
-            ]
-        );
+        let mut expected = events_of(42, 1_000, None);
+        expected.extend(events_of(43, 5_000, None));
+        expected.extend(events_of(42, 9_000, Some(big.clone())));
+        expected.extend(events_of(43, 12_000, Some(big)));
+        assert_eq!(events, expected);
     }
 
     #[test]
-    fn inconsistent_batches_and_garbage_are_errors() {
-        let mut bad = batch();
-        bad.events[4].snapshot_len = 5;
-        let mut buf = AlignedVec::new();
-        LiveRecord::Events(bad).encode_into(&mut buf).unwrap();
-        let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&buf).unwrap() else {
-            panic!("not a batch");
-        };
+    fn a_childs_run_is_written_with_its_codes_and_thread_renamed() {
         let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        // The program's codes 0 and 1, then the child's 0 and 1 under the trace's 1 and 1 << 31.
         w.add_code(code(0)).unwrap();
         w.add_code(code(1)).unwrap();
-        assert!(matches!(
-            write_batch(archived, |t| t, &mut w),
-            Err(LiveError::Inconsistent(_))
-        ));
-
-        let mut unknown = batch();
-        unknown.events[0].kind = 9;
-        LiveRecord::Events(unknown).encode_into(&mut buf).unwrap();
+        w.add_code(code(1 << 31)).unwrap();
+        let child_code = |c: u32| [1, 1 << 31].get(c as usize).copied();
+        w.write_run(run(42, 1_000, None).as_ref()).unwrap();
+        let buf = through_the_ring(run(7, 5_000, Some(&[1, 2, 3])));
         let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&buf).unwrap() else {
-            panic!("not a batch");
+            panic!("not a run");
         };
-        assert!(write_batch(archived, |t| t, &mut w).is_err());
+        let written = w.write_run_as(archived.as_ref(), |e| {
+            Some(EventRef::from_parts(
+                e.kind(),
+                child_code(e.code())?,
+                e.thread() + 100,
+                e.t_ns(),
+                e.flags(),
+                e.snapshot(),
+            ))
+        });
+        assert_eq!(written.unwrap(), 5);
+        // A code the child never announced refuses its run, and nothing of it is written.
+        let refused = w.write_run_as(run(7, 6_000, None).as_ref(), |e| {
+            (e.code() == 0).then_some(e)
+        });
+        assert!(matches!(refused, Err(TraceError::InvalidRun(_))));
+        let r = TraceReader::from_bytes(&w.finish().unwrap()).unwrap();
+        let events: Vec<Event> = r.events().map(Event::from).collect();
+        let mut expected = events_of(42, 1_000, None);
+        for e in &events_of(107, 5_000, Some(vec![1, 2, 3])) {
+            let e: EventRef<'_> = e.into();
+            expected.push(Event::from(EventRef::from_parts(
+                e.kind(),
+                child_code(e.code()).unwrap(),
+                e.thread(),
+                e.t_ns(),
+                e.flags(),
+                e.snapshot(),
+            )));
+        }
+        assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn runs_with_unknown_codes_or_bad_bytes_are_refused_and_garbage_is_an_error() {
+        let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        w.add_code(code(0)).unwrap();
+        assert!(matches!(
+            w.write_run(run(1, 0, None).as_ref()),
+            Err(TraceError::UndefinedCode(1))
+        ));
+        w.add_code(code(1)).unwrap();
+        let mut cut = through_the_ring(run(1, 0, Some(&[1, 2, 3])));
+        let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&cut).unwrap() else {
+            panic!("not a run");
+        };
+        let mut bad = archived.as_ref();
+        bad.bytes = &bad.bytes[..bad.bytes.len() - 1];
+        assert!(matches!(w.write_run(bad), Err(TraceError::InvalidRun(_))));
+        cut.clear();
+        assert_eq!(w.write_run(run(1, 0, None).as_ref()).unwrap(), 5);
+        let r = TraceReader::from_bytes(&w.finish().unwrap()).unwrap();
+        assert_eq!(r.events().count(), 5);
 
         let mut garbage = AlignedVec::<16>::new();
         garbage.extend_from_slice(&[0xAB; 64]);

@@ -64,6 +64,7 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
 
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    engine::clock::mark();
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
     module.add_function(wrap_pyfunction!(family::member::join_family, module)?)?;

@@ -238,7 +238,7 @@ pub fn begin_recording(
     tool_id: u8,
 ) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let calibration = clock::start();
+    let to_ns = clock::calibrated().converter();
     let sys = py.import("sys")?;
     let mut argv = vec![match &record.run.target {
         Target::Script(path) => path.display().to_string(),
@@ -259,7 +259,7 @@ pub fn begin_recording(
         started_unix_ns: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        started_monotonic_ns: calibration.start_ns(),
+        started_monotonic_ns: clock::monotonic_ns(),
         options: record.header_options(&RecordedProcess {
             main_thread,
             clock: clock::source().into(),
@@ -278,14 +278,7 @@ pub fn begin_recording(
     let output = std::path::absolute(&record.output).unwrap_or_else(|_| record.output.clone());
     let drained = Arc::new(AtomicU64::new(0));
     let progress = record.run.verbosity >= Verbosity::Normal;
-    let recorder = Recorder::start(
-        &output,
-        &header,
-        reader?,
-        calibration,
-        Arc::clone(&drained),
-        progress,
-    )?;
+    let recorder = Recorder::start(&output, &header, reader?, Arc::clone(&drained), progress)?;
     tracer::start(
         py,
         tool_id,
@@ -295,6 +288,7 @@ pub fn begin_recording(
             max_calls: record.max_calls_per_function,
             limits: record.limits,
         },
+        to_ns,
         ring,
         drained,
     )?;

@@ -21,18 +21,27 @@ impl<F> Default for ReachedStack<F> {
 
 impl<F> ReachedStack<F> {
     /// A call of `code` starts.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every call of the program runs it, in its callback
     pub fn push(&mut self, code: usize, frame: F) {
         let depth = self.frames.len();
         if self.reached.len() <= depth {
             self.reached.push(Vec::new());
         }
-        self.reached[depth].fill(0);
+        // One or two words in most programs: stores, not a call to `memset`.
+        match &mut self.reached[depth][..] {
+            [] => {}
+            [w] => *w = 0,
+            words => words.fill(0),
+        }
         self.frames.push((code, frame));
     }
 
     /// Ends the innermost call of `code` (and any calls above it that never reported their
     /// end); returns it with the code entries it reached, itself included (as bits, see
     /// [`bit_indices`]). `None` when no call of `code` is on the stack.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every call of the program runs it, in its callback
     pub fn pop(&mut self, code: usize) -> Option<(F, &[u64])> {
         let at = self.frames.iter().rposition(|f| f.0 == code)?;
         while self.frames.len() > at + 1 {
@@ -49,12 +58,18 @@ impl<F> ReachedStack<F> {
         Some((frame, &self.reached[depth]))
     }
 
+    #[inline]
     fn merge_into_parent(&mut self, depth: usize) {
         if depth == 0 {
             return;
         }
         let (parents, children) = self.reached.split_at_mut(depth);
         let (parent, child) = (&mut parents[depth - 1], &children[0]);
+        // One word each in most programs (up to 64 code entries).
+        if let ([p], [c]) = (&mut parent[..], &child[..]) {
+            *p |= c;
+            return;
+        }
         if parent.len() < child.len() {
             parent.resize(child.len(), 0);
         }
@@ -64,6 +79,7 @@ impl<F> ReachedStack<F> {
     }
 }
 
+#[inline]
 fn set_bit(bits: &mut Vec<u64>, i: usize) {
     let word = i / 64;
     if bits.len() <= word {

@@ -129,6 +129,10 @@ pub enum TraceError {
     /// Writer: an event refers to a code id that was never added with `add_code`.
     #[error("event refers to code id {0}, which was never added to the trace")]
     UndefinedCode(u32),
+    /// Writer: a run of events given to
+    /// [`TraceWriter::write_run`](super::TraceWriter::write_run) does not decode.
+    #[error("invalid run of events: {0}")]
+    InvalidRun(String),
     /// Writer: serializing a value failed.
     #[error("cannot serialize {what}: {detail}")]
     Serialize {

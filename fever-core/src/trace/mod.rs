@@ -5,7 +5,9 @@
 //!   decoders of the fixed-size little-endian parts (file header, block header, footer). The only
 //!   place that knows byte offsets.
 //! - `stream.rs` (private): the record stream inside a chunk (tag bytes, varints, timestamps as
-//!   differences, snapshots stored once per trace), encoded and decoded with every field checked.
+//!   differences, snapshots stored once per trace), encoded and decoded with every field checked;
+//!   and [`EventRun`], a thread's events encoded by the recording thread itself, which the writer
+//!   appends whole ([`TraceWriter::write_run`]).
 //! - `compress.rs` (private): each chunk's stream compressed as one zstd frame.
 //! - `store.rs` (private): the snapshots a reader hands out, each distinct one once, in memory
 //!   or (for a big trace) in a temporary file whose pages are released as iteration goes.
@@ -115,4 +117,5 @@ pub use format::{
 pub use meta::{ArchivedCodeInfo, ArchivedTraceHeader, CodeCalls, CodeInfo, RunStats, TraceHeader};
 pub use process::{child_thread, thread_process};
 pub use reader::{Events, Incomplete, Record, Records, TraceReader};
+pub use stream::{ArchivedEventRun, EventRun, RunLast, RunRef};
 pub use writer::{AtomicFile, TraceWriter, DEFAULT_CHUNK_SIZE};

@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::mem::MaybeUninit;
 
+use rkyv::{Archive, Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::event::{EventKind, EventRef};
@@ -128,45 +130,31 @@ impl Encoder {
     /// Appends `event` to `out`.
     pub fn event(&mut self, event: EventRef<'_>, out: &mut Vec<u8>) {
         let kind = event.kind();
-        let mut tag = kind_code(kind);
-        let p = self.previous;
-        if event.thread() != p.thread {
-            tag |= NEW_THREAD;
-        }
-        if event.code() != p.code {
-            tag |= NEW_CODE;
-        }
-        let flags = if has_flags(kind) { event.flags() } else { 0 };
-        if flags != 0 {
-            tag |= HAS_FLAGS;
-        }
         let snapshot = event.snapshot().filter(|_| has_snapshot(kind));
         let (mode, reference) = match snapshot {
             None => (SNAP_NONE, 0),
             Some(s) if s.len() < MIN_INTERNED => (SNAP_INLINE, 0),
             Some(s) => self.intern(s),
         };
-        tag |= mode << SNAP_SHIFT;
-        out.push(tag);
-        if tag & NEW_THREAD != 0 {
-            put_varint(out, event.thread());
-        }
-        if tag & NEW_CODE != 0 {
-            put_varint(out, u64::from(event.code()));
-        }
-        put_varint(out, zigzag(event.t_ns().wrapping_sub(p.t_ns)));
-        if flags != 0 {
-            put_varint(out, u64::from(flags));
-        }
-        match (mode, snapshot) {
-            (SNAP_INLINE | SNAP_DEFINE, Some(s)) => put_bytes(out, s),
-            (SNAP_REF, _) => put_varint(out, reference),
-            _ => {}
-        }
+        let flags = if has_flags(kind) { event.flags() } else { 0 };
+        self.previous = put_event(
+            out,
+            self.previous,
+            kind,
+            (event.thread(), event.code(), event.t_ns(), flags),
+            (mode, snapshot, reference),
+        );
+    }
+
+    /// Continues after events appended whole ([`TraceWriter::write_run`]), the last of which
+    /// had `last`.
+    ///
+    /// [`TraceWriter::write_run`]: super::TraceWriter::write_run
+    pub fn continue_after(&mut self, last: RunLast) {
         self.previous = Previous {
-            thread: event.thread(),
-            code: event.code(),
-            t_ns: event.t_ns(),
+            thread: last.thread,
+            code: last.code,
+            t_ns: last.t_ns,
         };
     }
 
@@ -193,6 +181,227 @@ impl Encoder {
         put_varint(out, u64::from(kind));
         put_bytes(out, body);
     }
+}
+
+/// Appends one event record, written as a difference from `p`: `fields` are its thread, code,
+/// time and flags (0 for kinds without flags), `snap` how its snapshot is stored (a `SNAP_*`
+/// mode, the bytes, the reference). Returns what the next event is written against.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every event of a recording runs it, in the program's thread
+fn put_event(
+    out: &mut Vec<u8>,
+    p: Previous,
+    kind: EventKind,
+    (thread, code, t_ns, flags): (u64, u32, u64, u32),
+    (mode, snapshot, reference): (u8, Option<&[u8]>, u64),
+) -> Previous {
+    let mut tag = kind_code(kind) | (mode << SNAP_SHIFT);
+    if thread != p.thread {
+        tag |= NEW_THREAD;
+    }
+    if code != p.code {
+        tag |= NEW_CODE;
+    }
+    if flags != 0 {
+        tag |= HAS_FLAGS;
+    }
+    out.push(tag);
+    if tag & NEW_THREAD != 0 {
+        put_varint(out, thread);
+    }
+    if tag & NEW_CODE != 0 {
+        put_varint(out, u64::from(code));
+    }
+    put_varint(out, zigzag(t_ns.wrapping_sub(p.t_ns)));
+    if flags != 0 {
+        put_varint(out, u64::from(flags));
+    }
+    match (mode, snapshot) {
+        (SNAP_INLINE | SNAP_DEFINE, Some(s)) => put_bytes(out, s),
+        (SNAP_REF, _) => put_varint(out, reference),
+        _ => {}
+    }
+    Previous { thread, code, t_ns }
+}
+
+/// Room for the longest event head (tag, thread, code, time difference, flags: 31 bytes), a
+/// power of two.
+const MAX_HEAD: usize = 32;
+
+/// Writes `v` as a varint into `head` at `*n`, moving `n` past it. `n` stays below [`MAX_HEAD`]
+/// (the mask only spares a bounds check).
+#[inline(always)]
+#[allow(clippy::inline_always, clippy::cast_possible_truncation)] // hot; 7 bits at a time
+fn head_varint(head: &mut [MaybeUninit<u8>; MAX_HEAD], n: &mut usize, mut v: u64) {
+    // Time deltas between a program's events take one or two bytes: written without the loop.
+    if v < 0x4000 {
+        if v < 0x80 {
+            head[*n & (MAX_HEAD - 1)] = MaybeUninit::new(v as u8);
+            *n += 1;
+        } else {
+            head[*n & (MAX_HEAD - 1)] = MaybeUninit::new((v as u8) | 0x80);
+            head[(*n + 1) & (MAX_HEAD - 1)] = MaybeUninit::new((v >> 7) as u8);
+            *n += 2;
+        }
+        return;
+    }
+    while v >= 0x80 {
+        head[*n & (MAX_HEAD - 1)] = MaybeUninit::new((v as u8) | 0x80);
+        *n += 1;
+        v >>= 7;
+    }
+    head[*n & (MAX_HEAD - 1)] = MaybeUninit::new(v as u8);
+    *n += 1;
+}
+
+/// One thread's events, encoded by that thread as they happen (while the program runs, in its
+/// callbacks) exactly as a chunk that starts with them would hold them, so the writer appends
+/// them whole ([`TraceWriter::write_run`]): no per-event work after the callback. Snapshots are
+/// stored inline; the writer numbers them (event by event) when it appends a run that has any.
+///
+/// [`TraceWriter::write_run`]: super::TraceWriter::write_run
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventRun {
+    /// The record stream of the events.
+    bytes: Vec<u8>,
+    /// How many events it holds.
+    events: u32,
+    /// The largest code id of its events.
+    max_code: u32,
+    /// Whether any event carries a snapshot.
+    snapshots: bool,
+    /// The last event's thread, code and time.
+    last: RunLast,
+}
+
+/// The last event of an [`EventRun`]: what the events after it are written against.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunLast {
+    pub thread: u64,
+    pub code: u32,
+    pub t_ns: u64,
+}
+
+impl EventRun {
+    /// Appends an event of `kind` on `thread` in `code` at `t_ns`; `flags` counts for returns and
+    /// unwinds only, `snapshot` for calls, returns, yields and raises only.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every event of a recording runs it, in the program's thread
+    pub fn push(
+        &mut self,
+        kind: EventKind,
+        (thread, code, t_ns): (u64, u32, u64),
+        flags: u32,
+        snapshot: Option<&[u8]>,
+    ) {
+        let snapshot = snapshot.filter(|_| has_snapshot(kind));
+        let flags = if has_flags(kind) { flags } else { 0 };
+        let mode = if snapshot.is_some() {
+            self.snapshots = true;
+            SNAP_INLINE
+        } else {
+            SNAP_NONE
+        };
+        // The event's head (tag, thread, code, time, flags), written in place: one capacity
+        // check instead of one per byte.
+        self.bytes.reserve(MAX_HEAD);
+        let len = self.bytes.len();
+        let Some(head) = self
+            .bytes
+            .spare_capacity_mut()
+            .first_chunk_mut::<MAX_HEAD>()
+        else {
+            unreachable!("room for MAX_HEAD bytes was reserved")
+        };
+        let p = self.last;
+        let mut tag = kind_code(kind) | (mode << SNAP_SHIFT);
+        let mut n = 1;
+        if thread != p.thread {
+            tag |= NEW_THREAD;
+            head_varint(head, &mut n, thread);
+        }
+        if code != p.code {
+            tag |= NEW_CODE;
+            head_varint(head, &mut n, u64::from(code));
+        }
+        head_varint(head, &mut n, zigzag(t_ns.wrapping_sub(p.t_ns)));
+        if flags != 0 {
+            tag |= HAS_FLAGS;
+            head_varint(head, &mut n, u64::from(flags));
+        }
+        head[0] = MaybeUninit::new(tag);
+        // SAFETY: the first `n` (at most 1 + 10 + 5 + 10 + 5 < MAX_HEAD) spare bytes were
+        // written just above.
+        unsafe { self.bytes.set_len(len + n) };
+        if let Some(s) = snapshot {
+            put_bytes(&mut self.bytes, s);
+        }
+        self.last = RunLast { thread, code, t_ns };
+        self.events += 1;
+        self.max_code = self.max_code.max(code);
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> u32 {
+        self.events
+    }
+
+    /// Whether it holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// Its size in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Empties it (keeping its buffer).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.events = 0;
+        self.max_code = 0;
+        self.snapshots = false;
+        self.last = RunLast::default();
+    }
+
+    /// As the writer takes it.
+    pub fn as_ref(&self) -> RunRef<'_> {
+        RunRef {
+            bytes: &self.bytes,
+            events: self.events,
+            max_code: self.max_code,
+            snapshots: self.snapshots,
+            last: self.last,
+        }
+    }
+}
+
+impl ArchivedEventRun {
+    /// As the writer takes it (a run read back from the live ring, already validated).
+    pub fn as_ref(&self) -> RunRef<'_> {
+        RunRef {
+            bytes: self.bytes.as_slice(),
+            events: self.events.to_native(),
+            max_code: self.max_code.to_native(),
+            snapshots: self.snapshots,
+            last: RunLast {
+                thread: self.last.thread.to_native(),
+                code: self.last.code.to_native(),
+                t_ns: self.last.t_ns.to_native(),
+            },
+        }
+    }
+}
+
+/// An [`EventRun`], borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) events: u32,
+    pub(crate) max_code: u32,
+    pub(crate) snapshots: bool,
+    pub(crate) last: RunLast,
 }
 
 /// The body of a code record.
@@ -419,6 +628,11 @@ impl<'a> Decoder<'a> {
     /// Whether the chunk is used up.
     pub fn is_done(&self) -> bool {
         self.at >= self.end
+    }
+
+    /// Where the next record starts in the buffer.
+    pub fn position(&self) -> usize {
+        self.at
     }
 
     /// The next record of the chunk.

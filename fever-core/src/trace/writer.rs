@@ -22,7 +22,7 @@ use super::format::{
     FIRST_OPAQUE_RECORD, MAX_CHUNK_SIZE, MAX_RECORD_LEN, RECORD_CODE, RECORD_STATS,
 };
 use super::ids::IdSet;
-use super::stream::{encode_code, encode_stats, Encoder};
+use super::stream::{encode_code, encode_stats, Decoded, Decoder, Encoder, RunRef, Snap};
 use super::{CodeInfo, EventRef, RunStats, TraceError, TraceHeader};
 
 /// Default size at which a chunk is compressed and written: 4 MiB of record stream (usually a
@@ -57,6 +57,9 @@ pub struct TraceWriter<W: Write> {
     records: u64,
     codes: Vec<CodeInfo>,
     code_ids: IdSet,
+    /// Every code id below this one was added (a run whose codes are all below it needs no
+    /// check of each event).
+    dense_codes: u32,
     wrote_stats: bool,
     failed: bool,
 }
@@ -96,6 +99,7 @@ impl<W: Write> TraceWriter<W> {
             records: 0,
             codes: Vec::new(),
             code_ids: IdSet::default(),
+            dense_codes: 0,
             wrote_stats: false,
             failed: false,
         };
@@ -122,6 +126,9 @@ impl<W: Write> TraceWriter<W> {
         Encoder::record(RECORD_CODE, &body, &mut self.chunk);
         self.code_ids.insert(code.id);
         self.codes.push(code);
+        while self.code_ids.contains(&self.dense_codes) {
+            self.dense_codes += 1;
+        }
         self.end_record()
     }
 
@@ -136,6 +143,107 @@ impl<W: Write> TraceWriter<W> {
         check_len(event.snapshot().map_or(0, <[u8]>::len))?;
         self.encoder.event(event, &mut self.chunk);
         self.end_record()
+    }
+
+    /// Appends a thread's run of events ([`EventRun`](super::EventRun)); returns how many it
+    /// held. A run without snapshots whose codes were all added is appended whole: only its
+    /// first event is written again, against the chunk's previous event (unless the chunk starts
+    /// with it), and the rest copied as is. Any other run is written event by event (numbering
+    /// its snapshots, checking its codes). A run that does not decode is refused
+    /// ([`TraceError::InvalidRun`]) and nothing of it written.
+    pub fn write_run(&mut self, run: RunRef<'_>) -> Result<u64, TraceError> {
+        self.check_usable()?;
+        if run.events == 0 {
+            return Ok(0);
+        }
+        if run.snapshots || run.max_code >= self.dense_codes {
+            return self.write_run_by_event(run);
+        }
+        let mut rest = 0;
+        if self.chunk_records > 0 {
+            let mut d = Decoder::new(run.bytes, 0);
+            d.start_chunk(0, run.bytes.len());
+            let Ok(Decoded::Event {
+                event,
+                snap: Snap::None,
+            }) = d.next()
+            else {
+                return Err(TraceError::InvalidRun(
+                    "its first event does not decode".into(),
+                ));
+            };
+            self.encoder.event(event, &mut self.chunk);
+            rest = d.position();
+        }
+        self.chunk.extend_from_slice(&run.bytes[rest..]);
+        self.encoder.continue_after(run.last);
+        self.chunk_records += run.events;
+        self.records += u64::from(run.events);
+        if self.chunk.len() >= self.chunk_size {
+            self.write_chunk()?;
+        }
+        Ok(u64::from(run.events))
+    }
+
+    /// [`write_run`](Self::write_run), decoding each event and writing it on its own.
+    fn write_run_by_event(&mut self, run: RunRef<'_>) -> Result<u64, TraceError> {
+        self.write_run_as(run, Some)
+    }
+
+    /// Appends a run of another process's (or another numbering's) events, event by event, each
+    /// as `map` rewrites it (its code id and thread, typically); `map` answers `None` for an
+    /// event it cannot name (a code never announced), which refuses the run
+    /// ([`TraceError::InvalidRun`]). As with [`write_run`](Self::write_run), a refused run writes
+    /// nothing; returns how many events the run held.
+    pub fn write_run_as<'r>(
+        &mut self,
+        run: RunRef<'r>,
+        mut map: impl FnMut(EventRef<'r>) -> Option<EventRef<'r>>,
+    ) -> Result<u64, TraceError> {
+        self.check_usable()?;
+        let mut events = Vec::with_capacity(run.events as usize);
+        let mut d = Decoder::new(run.bytes, 0);
+        d.start_chunk(0, run.bytes.len());
+        while !d.is_done() {
+            match d.next() {
+                Ok(Decoded::Event { mut event, snap }) => {
+                    event.snapshot = match snap {
+                        Snap::None => None,
+                        Snap::Inline(bytes) => Some(bytes),
+                        Snap::Define(..) | Snap::Ref(_) => {
+                            return Err(TraceError::InvalidRun("a numbered snapshot".into()))
+                        }
+                    };
+                    let Some(event) = map(event) else {
+                        return Err(TraceError::InvalidRun(format!(
+                            "code {} was never announced",
+                            event.code()
+                        )));
+                    };
+                    if !self.code_ids.contains(&event.code()) {
+                        return Err(TraceError::UndefinedCode(event.code()));
+                    }
+                    events.push(event);
+                }
+                Ok(Decoded::Other { .. }) => {
+                    return Err(TraceError::InvalidRun(
+                        "a record that is not an event".into(),
+                    ))
+                }
+                Err(e) => return Err(TraceError::InvalidRun(e)),
+            }
+        }
+        if events.len() != run.events as usize {
+            return Err(TraceError::InvalidRun(format!(
+                "{} events, {} announced",
+                events.len(),
+                run.events
+            )));
+        }
+        for event in events {
+            self.write_event(event)?;
+        }
+        Ok(u64::from(run.events))
     }
 
     /// Appends the run's statistics (once; every code they name must have been added).

@@ -118,6 +118,8 @@ unsafe impl Consumer for Profiler {
         Some(entry)
     }
 
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
     unsafe fn on(&mut self, event: Event, at: &At) {
         let now = clock::ticks();
         match event {

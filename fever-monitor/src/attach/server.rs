@@ -63,7 +63,7 @@ fn serve(mut stream: UnixStream) {
     let mut names: Option<Names> = None;
     loop {
         let response = match Request::receive(&mut stream) {
-            Ok(request) => answer(request, &mut attached, &mut names),
+            Ok(request) => answer(&request, &mut attached, &mut names),
             Err(ControlError::Closed) => break,
             Err(err) => {
                 let fatal = err.is_fatal();
@@ -88,7 +88,7 @@ fn serve(mut stream: UnixStream) {
 }
 
 fn answer(
-    request: Request,
+    request: &Request,
     attached: &mut Option<Attachment>,
     names: &mut Option<Names>,
 ) -> Response {
@@ -105,11 +105,11 @@ fn answer(
             error("this connection is attached already")
         }
         Request::Attach => attach_this(None, attached, names),
-        Request::AttachRecording { trace } if Path::new(&trace).is_absolute() => {
-            attach_this(Some(Path::new(&trace)), attached, names)
+        Request::AttachRecording { trace } if Path::new(trace).is_absolute() => {
+            attach_this(Some(Path::new(trace)), attached, names)
         }
         Request::AttachRecording { .. } => error("the trace's path must be absolute"),
-        Request::Names { from } => match names {
+        &Request::Names { from } => match names {
             Some(names) => Response::Names {
                 from,
                 names: names.from(from),

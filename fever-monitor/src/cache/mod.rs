@@ -216,8 +216,18 @@ thread_local! {
 /// thread-local (a call into the TLS resolver in a shared library) twice per call.
 static BUSY_THREADS: AtomicU32 = AtomicU32::new(0);
 
+#[inline(always)]
+#[allow(clippy::inline_always)] // twice per call of the program
 fn busy() -> bool {
-    BUSY_THREADS.load(Ordering::Relaxed) != 0 && BUSY.get()
+    BUSY_THREADS.load(Ordering::Relaxed) != 0 && busy_here()
+}
+
+/// Is this thread inside the cache's own Python calls? Out of line: inlined, the compiler
+/// computes the thread-local's address (a call) before testing `BUSY_THREADS`.
+#[cold]
+#[inline(never)]
+fn busy_here() -> bool {
+    BUSY.get()
 }
 
 fn set_busy(on: bool) {

@@ -53,9 +53,18 @@ pub fn set_dispatching(entry: Option<usize>) {
 
 /// Is the trampoline calling the original code of `entry` on this thread? (It then no longer
 /// is: the call has started.)
-#[inline]
+#[inline(always)]
+#[allow(clippy::inline_always)] // every call of the program asks
 fn dispatched(entry: usize) -> bool {
-    if DISPATCHING_THREADS.load(Ordering::Relaxed) == 0 || DISPATCHING.get() != Some(entry) {
+    DISPATCHING_THREADS.load(Ordering::Relaxed) != 0 && dispatched_here(entry)
+}
+
+/// [`dispatched`] once a thread is dispatching. Out of line: inlined, the compiler computes the
+/// thread-local's address (a call) before testing `DISPATCHING_THREADS`.
+#[cold]
+#[inline(never)]
+fn dispatched_here(entry: usize) -> bool {
+    if DISPATCHING.get() != Some(entry) {
         return false;
     }
     set_dispatching(None);
@@ -98,6 +107,8 @@ pub fn disarm(py: pyo3::Python<'_>) -> pyo3::PyResult<()> {
 
 /// `PY_START(code, offset)` and `PY_RESUME`/`PY_THROW` (`resumed`): a call (or a generator
 /// step) of project code begins.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every call of the program runs it
 unsafe fn begin(monitor: &mut Monitor, at: &At, resumed: bool) {
     if super::busy() {
         return;
@@ -163,6 +174,8 @@ unsafe fn capture_arguments(names: &[*mut PyObject], strs: &[String]) -> Option<
 
 /// `PY_RETURN(code, offset, value)`, `PY_YIELD` and `PY_UNWIND(code, offset, exception)`: a
 /// call (or step) of project code ends. Only a real return offers a result to the cache.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every call of the program runs it
 unsafe fn end(monitor: &mut Monitor, at: &At, returned: bool) -> Option<SlowCall> {
     if super::busy() {
         return None;
@@ -215,6 +228,8 @@ unsafe impl Consumer for Monitor {
         u32::try_from(entry).ok()
     }
 
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
     unsafe fn on(&mut self, event: Event, at: &At) {
         // SAFETY: the engine calls this in a callback, with the GIL held.
         unsafe {

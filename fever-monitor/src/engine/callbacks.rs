@@ -2,78 +2,190 @@
 //! `#[pyfunction]` adds argument parsing and panic plumbing to every call), and their
 //! registration.
 //!
-//! Each callback: finds the code's engine entry in its `co_extra` slot and the calling thread,
+//! Each callback: finds the code's row through its `co_extra` slot and the calling thread,
 //! then hands the event to each armed consumer subscribed to it (classifying the code for a
 //! consumer that meets it for the first time). Library code gets `DISABLE` from the local events
 //! (`PY_START`, `PY_RESUME`, `PY_RETURN`, `PY_YIELD`) and `None` from `PY_THROW`, `RAISE` and
 //! `PY_UNWIND`, which cannot be disabled. Nothing here raises, panics or leaves an exception set.
 
-use std::ffi::c_char;
+use std::any::TypeId;
+use std::ffi::{c_char, CStr};
+use std::ptr::NonNull;
 
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
-use super::codes::{self, Own};
-use super::{busy, engine, At, Event, Slot, SLOTS};
+use super::codes::{self, Own, Row};
+use super::{busy, engine, Armed, At, Consumer, Engine, Event, Slot};
 use crate::monitoring::{disable, none};
 
-const SLOT_OF: [Slot; SLOTS] = [Slot::Tracer, Slot::Cache, Slot::Checkpoints, Slot::Profiler];
+/// A project code's event, as a callback found it.
+struct Found {
+    e: &'static mut Engine,
+    code: *mut PyObject,
+    /// The code's row (it lives for the process).
+    row: NonNull<Row>,
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+}
 
-/// One event: every subscribed consumer hears of it.
+impl Found {
+    /// The event as a consumer sees it: on thread `(index, ident)`, its own `entry`.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every callback makes one
+    fn at(&self, (thread, ident): (usize, u64), entry: u32) -> At {
+        At {
+            thread,
+            ident,
+            entry,
+            code: self.code,
+            args: self.args,
+            nargs: self.nargs,
+        }
+    }
+}
+
+/// The start of every callback: the engine, and the code's row; `Err` with what to return when
+/// the event is nobody's (busy, library code).
 #[inline(always)]
-#[allow(clippy::inline_always)] // every callback is this
-unsafe fn dispatch(args: *mut *mut PyObject, nargs: Py_ssize_t, event: Event) -> *mut PyObject {
+#[allow(clippy::inline_always)] // every callback starts with it
+unsafe fn enter(
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+    event: Event,
+) -> Result<Found, *mut PyObject> {
     if busy() || nargs < 2 {
-        return none();
+        return Err(none());
     }
     // SAFETY: called by CPython with the GIL held; not busy, so no consumer is borrowed.
     let Some(e) = (unsafe { engine() }) else {
-        return none();
+        return Err(none());
     };
     // SAFETY: CPython passes `nargs` valid arguments; `code` is live.
     let code = unsafe { *args };
     // SAFETY: as above; no exception is set in a callback.
-    let Some((entry, owners)) = (unsafe { codes::entry_and_owners(code) }) else {
-        return match event {
+    let Some(row) = (unsafe { codes::row(code) }) else {
+        return Err(match event {
             Event::Start | Event::Resume | Event::Return | Event::Yield => disable(),
             Event::Throw | Event::Raise | Event::Unwind => none(),
-        };
+        });
     };
     #[cfg(feature = "local-events")]
     if event == Event::Start {
-        e.arm_code(entry, code);
+        // SAFETY: rows live for the process; GIL held.
+        e.arm_code(unsafe { &mut *row.as_ptr() }, code);
     }
-    let (thread, ident) = e.thread();
-    for (i, slot) in SLOT_OF.into_iter().enumerate() {
-        if e.wants[i] & event.bit() == 0 {
-            continue;
+    Ok(Found {
+        e,
+        code,
+        row,
+        args,
+        nargs,
+    })
+}
+
+/// The entry the consumer in `slot` has for the code, adopting the code on first sight; `None`
+/// when it is not its code.
+/// Safety: GIL held, in a callback of the code, the slot armed.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback asks, for each consumer
+unsafe fn own(f: &mut Found, slot: Slot) -> Option<u32> {
+    // SAFETY: rows live for the process; GIL held; no reference to it is kept across `adopt`.
+    match unsafe { (*f.row.as_ptr()).own(slot) } {
+        Own::Entry(own) => Some(own),
+        Own::NotMine => None,
+        Own::Unseen => {
+            // SAFETY: guaranteed by the caller.
+            let adopted = unsafe { adopt(f.e, slot, f.code) };
+            // SAFETY: as above.
+            unsafe { (*f.row.as_ptr()).set(slot, adopted) };
+            adopted
         }
-        let Some(consumer) = e.consumers[i].as_mut() else {
+    }
+}
+
+/// One event: every subscribed consumer hears of it, through its handler.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every shared callback is this
+unsafe fn dispatch(args: *mut *mut PyObject, nargs: Py_ssize_t, event: Event) -> *mut PyObject {
+    // SAFETY: guaranteed by the caller (CPython).
+    let mut f = match unsafe { enter(args, nargs, event) } {
+        Ok(f) => f,
+        Err(result) => return result,
+    };
+    let armed = &raw const f.e.armed[event as usize];
+    let thread = f.e.thread();
+    let mut i = 0;
+    // SAFETY: `armed` never moves (made with room for every slot); a consumer's Python code
+    // that disarms meanwhile only shortens it, so it is read afresh at each step.
+    while let Some(&Armed {
+        slot,
+        consumer,
+        handler,
+        ..
+    }) = unsafe { (&*armed).get(i) }
+    {
+        i += 1;
+        // SAFETY: GIL held, in a callback of the code; the slot is armed.
+        let Some(entry) = (unsafe { own(&mut f, slot) }) else {
             continue;
         };
-        let own = match Own::of(owners[i], entry) {
-            Own::Entry(own) => own,
-            Own::NotMine => continue,
-            Own::Unseen(entry) => {
-                // SAFETY: GIL held; the current frame is the code's in these callbacks.
-                let adopted = unsafe { consumer.adopt(code) };
-                codes::set(entry, slot, adopted);
-                let Some(own) = adopted else { continue };
-                own
-            }
-        };
-        let at = At {
-            thread,
-            ident,
-            entry: own,
-            code,
-            args,
-            nargs,
-        };
-        // SAFETY: GIL held; `at` is this callback's.
-        unsafe { consumer.on(event, &at) };
+        let at = f.at(thread, entry);
+        // SAFETY: GIL held; `at` is this callback's; the consumer is armed (live) and no other
+        // reference to it is alive.
+        unsafe { handler(consumer, &at) };
     }
     none()
+}
+
+/// One event while `C` is the only armed consumer (see [`solo_callbacks`]): the same as
+/// [`dispatch`], with `C`'s [`Consumer::on`] inlined.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every solo callback is this
+unsafe fn solo<C: Consumer>(
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+    event: Event,
+) -> *mut PyObject {
+    // SAFETY: guaranteed by the caller (CPython).
+    let mut f = match unsafe { enter(args, nargs, event) } {
+        Ok(f) => f,
+        Err(result) => return result,
+    };
+    let Some(&Armed {
+        slot,
+        consumer,
+        handler,
+        kind,
+    }) = f.e.armed[event as usize].first()
+    else {
+        return none();
+    };
+    // SAFETY: GIL held, in a callback of the code; the slot is armed.
+    let Some(entry) = (unsafe { own(&mut f, slot) }) else {
+        return none();
+    };
+    let thread = f.e.thread();
+    let at = f.at(thread, entry);
+    // SAFETY: GIL held; `at` is this callback's; the consumer is armed (live), of type `C`
+    // when `kind` says so, and no other reference to it is alive.
+    unsafe {
+        if kind == TypeId::of::<C>() {
+            (*consumer.cast::<C>().as_ptr()).on(event, &at);
+        } else {
+            handler(consumer, &at);
+        }
+    }
+    none()
+}
+
+/// The entry the consumer in `slot` makes of `code`, met for the first time.
+/// Safety: GIL held, in a callback of `code`, the slot armed.
+#[cold]
+unsafe fn adopt(e: &mut Engine, slot: Slot, code: *mut PyObject) -> Option<u32> {
+    let held = e.consumers[slot as usize].as_ref()?;
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*held.consumer.as_ptr()).adopt(code) }
 }
 
 /// A `METH_FASTCALL` callback `$name` for `$event`.
@@ -98,24 +210,49 @@ callback!(on_yield => Event::Yield);
 callback!(on_raise => Event::Raise);
 callback!(on_unwind => Event::Unwind);
 
-/// The callbacks with their C names, in [`Event`] order.
-const CALLBACKS: [(&std::ffi::CStr, ffi::PyCFunctionFast); 7] = [
-    (c"fever_py_start", on_start),
-    (c"fever_py_resume", on_resume),
-    (c"fever_py_throw", on_throw),
-    (c"fever_py_return", on_return),
-    (c"fever_py_yield", on_yield),
-    (c"fever_raise", on_raise),
-    (c"fever_py_unwind", on_unwind),
+/// `C`'s own callback for event number `E` (see [`solo`]).
+unsafe extern "C" fn solo_callback<C: Consumer, const E: u8>(
+    _slf: *mut PyObject,
+    args: *mut *mut PyObject,
+    nargs: Py_ssize_t,
+) -> *mut PyObject {
+    // SAFETY: called by CPython with the GIL held and `nargs` valid arguments.
+    unsafe { solo::<C>(args, nargs, Event::EVERY[E as usize]) }
+}
+
+/// The C names of the callbacks, in [`Event`] order.
+const NAMES: [&CStr; 7] = [
+    c"fever_py_start",
+    c"fever_py_resume",
+    c"fever_py_throw",
+    c"fever_py_return",
+    c"fever_py_yield",
+    c"fever_raise",
+    c"fever_py_unwind",
 ];
 
-/// Registers the callbacks for `tool_id` (no event enabled yet); returns each [`Event`]'s bit.
-pub fn register(py: Python<'_>, tool_id: u8) -> PyResult<[u32; 7]> {
-    let monitoring = py.import("sys")?.getattr("monitoring")?;
-    crate::monitoring::keep_disable(&monitoring)?;
-    let events = monitoring.getattr("events")?;
-    let mut bits = [0u32; 7];
-    for (event, (name, function)) in Event::EVERY.into_iter().zip(CALLBACKS) {
+/// The shared callbacks, in [`Event`] order: every armed consumer hears of each event.
+pub const SHARED: [ffi::PyCFunctionFast; 7] = [
+    on_start, on_resume, on_throw, on_return, on_yield, on_raise, on_unwind,
+];
+
+/// `C`'s own callbacks, in [`Event`] order: for when it is the only armed consumer.
+pub fn solo_callbacks<C: Consumer>() -> [ffi::PyCFunctionFast; 7] {
+    [
+        solo_callback::<C, 0>,
+        solo_callback::<C, 1>,
+        solo_callback::<C, 2>,
+        solo_callback::<C, 3>,
+        solo_callback::<C, 4>,
+        solo_callback::<C, 5>,
+        solo_callback::<C, 6>,
+    ]
+}
+
+/// Python callables for `functions` (in [`Event`] order), to register.
+pub fn callables(py: Python<'_>, functions: [ffi::PyCFunctionFast; 7]) -> PyResult<[Py<PyAny>; 7]> {
+    let mut made = Vec::with_capacity(7);
+    for (name, function) in NAMES.into_iter().zip(functions) {
         let def = Box::leak(Box::new(ffi::PyMethodDef {
             ml_name: name.as_ptr().cast::<c_char>(),
             ml_meth: ffi::PyMethodDefPointer {
@@ -131,9 +268,38 @@ pub fn register(py: Python<'_>, tool_id: u8) -> PyResult<[u32; 7]> {
                 ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()),
             )?
         };
-        let bit: u32 = events.getattr(event.name())?.extract()?;
-        monitoring.call_method1("register_callback", (tool_id, bit, callable))?;
-        bits[event as usize] = bit;
+        made.push(callable.unbind());
     }
-    Ok(bits)
+    Ok(made
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("seven callables")))
+}
+
+/// Registers `callables` (in [`Event`] order) for `tool_id`, with each event's `bits`.
+pub fn install(
+    py: Python<'_>,
+    tool_id: u8,
+    bits: &[u32; 7],
+    callables: &[Py<PyAny>; 7],
+) -> PyResult<()> {
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    for (bit, callable) in bits.iter().zip(callables) {
+        monitoring.call_method1("register_callback", (tool_id, *bit, callable.bind(py)))?;
+    }
+    Ok(())
+}
+
+/// Registers the shared callbacks for `tool_id` (no event enabled yet); returns each
+/// [`Event`]'s bit and the callables.
+pub fn register(py: Python<'_>, tool_id: u8) -> PyResult<([u32; 7], [Py<PyAny>; 7])> {
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    crate::monitoring::keep_disable(&monitoring)?;
+    let events = monitoring.getattr("events")?;
+    let mut bits = [0u32; 7];
+    for event in Event::EVERY {
+        bits[event as usize] = events.getattr(event.name())?.extract()?;
+    }
+    let shared = callables(py, SHARED)?;
+    install(py, tool_id, &bits, &shared)?;
+    Ok((bits, shared))
 }

@@ -1,8 +1,10 @@
 //! The engine's clock: raw ticks in callbacks (the TSC on `x86_64`, a few nanoseconds cheaper per
 //! event than `clock_gettime`), converted to monotonic nanoseconds (`CLOCK_MONOTONIC`, what
-//! `time.monotonic_ns()` reads) by the tracer's drain thread with a calibration taken over at
-//! least [`CALIBRATION`]. The arithmetic is `fever_core::clock`'s; reading the clocks is here.
+//! `time.monotonic_ns()` reads) in the tracer's callbacks with a calibration taken over at least
+//! [`CALIBRATION`] from the extension's import ([`mark`]) to the start of recording. The
+//! arithmetic is `fever_core::clock`'s; reading the clocks is here.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use fever_core::clock::Calibration;
@@ -43,26 +45,31 @@ pub fn source() -> &'static str {
     }
 }
 
-/// A calibration whose start point is now.
-pub fn start() -> Calibration {
-    let (ticks0, ns0) = pair();
-    Calibration::new(
+/// The start point of [`calibrated`], taken at the extension's import.
+static EARLY: OnceLock<(u64, u64)> = OnceLock::new();
+
+/// Takes the start point of the calibration (at import: the interpreter's start-up and the
+/// program's imports then usually cover [`CALIBRATION`], and recording starts without waiting).
+pub fn mark() {
+    EARLY.get_or_init(pair);
+}
+
+/// A calibration measured from [`mark`] (or from now) over at least [`CALIBRATION`], sleeping
+/// what remains of it.
+pub fn calibrated() -> Calibration {
+    let (ticks0, ns0) = *EARLY.get_or_init(pair);
+    let mut c = Calibration::new(
         ticks0,
         ns0,
         cfg!(not(target_arch = "x86_64")).then_some(1.0),
-    )
-}
-
-/// Measures `c`'s rate if not done yet, sleeping until [`CALIBRATION`] has passed since its
-/// start point (only the drain thread calls this, never a callback).
-pub fn calibrate(c: &mut Calibration) {
-    if c.calibrated() {
-        return;
+    );
+    if !c.calibrated() {
+        let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(ns0));
+        std::thread::sleep(CALIBRATION.saturating_sub(elapsed));
+        let (ticks1, ns1) = pair();
+        c.set_rate(ticks1, ns1);
     }
-    let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(c.start_ns()));
-    std::thread::sleep(CALIBRATION.saturating_sub(elapsed));
-    let (ticks1, ns1) = pair();
-    c.set_rate(ticks1, ns1);
+    c
 }
 
 /// Nanoseconds per tick, measured by spinning for `over` (1 ms gives a rate good to a few
@@ -101,8 +108,7 @@ mod tests {
 
     #[test]
     fn converted_ticks_track_the_monotonic_clock() {
-        let mut c = start();
-        calibrate(&mut c);
+        let c = calibrated();
         std::thread::sleep(Duration::from_millis(5));
         let (t, ns) = pair();
         let converted = c.to_ns(t);

@@ -1,12 +1,14 @@
 //! The engine's per-code decision, kept in each code object's `co_extra` slot (see
 //! `extra_slot.rs`): library code (outside the project root, or the compiler's own), or a
-//! project code with an engine entry that holds each consumer's own entry for it.
+//! project code with its [`Row`], which holds each consumer's own entry for it. The slot holds
+//! the row's address, so a callback reaches a consumer's entry with one look-up.
 //!
 //! The decision is made once per code object, the first time any callback (or a consumer,
 //! [`resolve`]) meets it, and lasts as long as the code: library code gets `DISABLE` from the
 //! local events and is never seen again. A consumer's entries are forgotten when it is disarmed.
 
 use std::cell::UnsafeCell;
+use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use pyo3::ffi::{PyObject, Py_ssize_t};
@@ -22,21 +24,49 @@ const UNSEEN: u32 = u32::MAX;
 /// A consumer does not care about the code.
 const NOT_MINE: u32 = u32::MAX - 1;
 
+/// A project code's entry in each consumer's own table (or [`UNSEEN`], [`NOT_MINE`]), by slot.
+/// Rows are never freed: a code object's `co_extra` slot may point to its row as long as the
+/// code lives.
+pub struct Row {
+    owners: [u32; SLOTS],
+    /// The local events set on the code (`benches/engine.py`'s comparison only).
+    #[cfg(feature = "local-events")]
+    pub local: u32,
+}
+
 /// What a code object is to one consumer.
 pub enum Own {
     /// Its entry.
     Entry(u32),
-    /// It does not care about it, or the code is library code.
+    /// It does not care about it.
     NotMine,
-    /// It never saw this project code (engine entry given): adopt it, then [`set`].
-    Unseen(usize),
+    /// It never saw this project code: adopt it, then [`Row::set`].
+    Unseen,
+}
+
+impl Row {
+    /// What the code is to the consumer in `slot`.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every callback asks, for each consumer
+    pub fn own(&self, slot: Slot) -> Own {
+        match self.owners[slot as usize] {
+            UNSEEN => Own::Unseen,
+            NOT_MINE => Own::NotMine,
+            own => Own::Entry(own),
+        }
+    }
+
+    /// Records what the consumer in `slot` made of the code (`None`: not its code).
+    pub fn set(&mut self, slot: Slot, own: Option<u32>) {
+        self.owners[slot as usize] = own.filter(|&i| i < NOT_MINE).unwrap_or(NOT_MINE);
+    }
 }
 
 struct Codes {
     slot: ExtraSlot,
     project: Project,
-    /// Each consumer's entry, by engine entry.
-    entries: Vec<[u32; SLOTS]>,
+    /// Every row (`Box::leak`ed), to forget a consumer's entries.
+    rows: Vec<NonNull<Row>>,
 }
 
 struct GilCell(UnsafeCell<Option<Codes>>);
@@ -64,86 +94,57 @@ pub fn install(project: &Project) {
         *cell = Some(Codes {
             slot: ExtraSlot::reserve(&INDEX),
             project: project.clone(),
-            entries: Vec::new(),
+            rows: Vec::new(),
         });
     }
 }
 
-/// The engine entry of `code`, deciding on first sight; `None` for library code (and before
-/// [`install`]). Safety: GIL held, `code` a live object, no exception set.
-pub unsafe fn entry(code: *mut PyObject) -> Option<usize> {
-    // SAFETY: guaranteed by the caller.
-    unsafe { entry_and_owners(code) }.map(|(entry, _)| entry)
-}
-
-/// [`entry`], with what each consumer has for it ([`Own::of`]).
+/// The row of `code`, deciding on first sight; `None` for library code (and before
+/// [`install`]). The row lives for the rest of the process; touch it with the GIL held only,
+/// and hold no reference to it across Python code.
 /// Safety: GIL held, `code` a live object, no exception set.
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback looks a code up
-pub unsafe fn entry_and_owners(code: *mut PyObject) -> Option<(usize, [u32; SLOTS])> {
+pub unsafe fn row(code: *mut PyObject) -> Option<NonNull<Row>> {
     // SAFETY: guaranteed by the caller.
     let c = unsafe { codes() }?;
     // SAFETY: guaranteed by the caller.
-    let entry = match unsafe { c.slot.lookup(code) } {
-        Lookup::Project(i) => i,
-        Lookup::Other => return None,
+    match unsafe { c.slot.lookup(code) } {
+        // The slot holds a row's address (`decide`).
+        Lookup::Project(address) => NonNull::new(address as *mut Row),
+        Lookup::Other => None,
         // SAFETY: guaranteed by the caller.
-        Lookup::Unseen => unsafe { decide(c, code) }?,
-    };
-    Some((entry, *c.entries.get(entry)?))
+        Lookup::Unseen => unsafe { decide(c, code) },
+    }
 }
 
 #[cold]
-unsafe fn decide(c: &mut Codes, code: *mut PyObject) -> Option<usize> {
+unsafe fn decide(c: &mut Codes, code: *mut PyObject) -> Option<NonNull<Row>> {
     // SAFETY: guaranteed by the caller (no Python code of the program runs: attribute reads).
     let file = unsafe { str_attr(code, c"co_filename") }.unwrap_or_default();
-    let index = c.entries.len();
     // 3.14's `__annotate__` functions are the compiler's, never calls the user made.
     let project = !file.is_empty()
         && c.project.contains_file(&file)
-        && u32::try_from(index).is_ok()
         // SAFETY: guaranteed by the caller.
         && !unsafe { compat::annotations::is_generated(code) };
-    // SAFETY: guaranteed by the caller.
-    if !unsafe { c.slot.mark(code, project.then_some(index)) } || !project {
+    if !project {
+        // SAFETY: guaranteed by the caller.
+        unsafe { c.slot.mark(code, None) };
         return None;
     }
-    c.entries.push([UNSEEN; SLOTS]);
-    Some(index)
-}
-
-impl Own {
-    /// What a consumer's value `owner` (from [`entry_and_owners`]) for engine entry `entry`
-    /// means.
-    #[inline(always)]
-    #[allow(clippy::inline_always)] // every callback asks, for each consumer
-    pub fn of(owner: u32, entry: usize) -> Self {
-        match owner {
-            UNSEEN => Self::Unseen(entry),
-            NOT_MINE => Self::NotMine,
-            own => Self::Entry(own),
-        }
+    let row = NonNull::from(Box::leak(Box::new(Row {
+        owners: [UNSEEN; SLOTS],
+        #[cfg(feature = "local-events")]
+        local: 0,
+    })));
+    // SAFETY: guaranteed by the caller.
+    if !unsafe { c.slot.mark(code, Some(row.as_ptr() as usize)) } {
+        // SAFETY: just leaked, referred to by nothing.
+        drop(unsafe { Box::from_raw(row.as_ptr()) });
+        return None;
     }
-}
-
-/// What engine entry `entry` is to the consumer in `slot`.
-pub fn own(entry: usize, slot: Slot) -> Own {
-    // SAFETY: GIL held (callers hold `Python` or run in the function watcher); the borrow ends
-    // here.
-    let Some(c) = (unsafe { codes() }) else {
-        return Own::NotMine;
-    };
-    c.entries
-        .get(entry)
-        .map_or(Own::NotMine, |e| Own::of(e[slot as usize], entry))
-}
-
-/// Records what the consumer in `slot` made of engine entry `entry` (`None`: not its code).
-pub fn set(entry: usize, slot: Slot, own: Option<u32>) {
-    // SAFETY: as in `own`.
-    if let Some(e) = unsafe { codes() }.and_then(|c| c.entries.get_mut(entry)) {
-        e[slot as usize] = own.filter(|&i| i < NOT_MINE).unwrap_or(NOT_MINE);
-    }
+    c.rows.push(row);
+    Some(row)
 }
 
 /// The entry the consumer in `slot` has for `code`, adopting it with `adopt` on first sight:
@@ -155,13 +156,16 @@ pub unsafe fn resolve(
     adopt: impl FnOnce() -> Option<u32>,
 ) -> Option<u32> {
     // SAFETY: guaranteed by the caller.
-    let entry = unsafe { entry(code) }?;
-    match own(entry, slot) {
+    let row = unsafe { row(code) }?.as_ptr();
+    // SAFETY: rows live for the process; the GIL is held; no reference to it is held across
+    // `adopt` (it is read before and written after).
+    match unsafe { (*row).own(slot) } {
         Own::Entry(i) => Some(i),
         Own::NotMine => None,
-        Own::Unseen(e) => {
+        Own::Unseen => {
             let adopted = adopt();
-            set(e, slot, adopted);
+            // SAFETY: as above.
+            unsafe { (*row).set(slot, adopted) };
             adopted
         }
     }
@@ -169,10 +173,12 @@ pub unsafe fn resolve(
 
 /// Forgets every entry of the consumer in `slot` (it was disarmed; a new one starts afresh).
 pub fn forget(slot: Slot) {
-    // SAFETY: as in `own`.
+    // SAFETY: GIL held (callers hold `Python`); the borrow ends here.
     if let Some(c) = unsafe { codes() } {
-        for e in &mut c.entries {
-            e[slot as usize] = UNSEEN;
+        for row in &c.rows {
+            // SAFETY: rows live for the process; no other reference is alive (GIL held, no
+            // callback inside a consumer while it is disarmed).
+            unsafe { (*row.as_ptr()).owners[slot as usize] = UNSEEN };
         }
     }
 }

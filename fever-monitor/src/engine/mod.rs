@@ -5,9 +5,17 @@
 //! - `callbacks.rs`: the C-level callbacks `CPython` calls (`PY_START`, `PY_RESUME`, `PY_THROW`,
 //!   `PY_RETURN`, `PY_YIELD`, `RAISE`, `PY_UNWIND`): each finds the code's entry and the calling
 //!   thread once, then hands the event to every armed consumer that subscribed to it.
+//!
+//! Dispatch is static: arming a consumer of type `C` stores, per event, a plain function
+//! pointer to `C::on` with the event a constant (no `dyn` call, the consumer's `match` on the
+//! event folded away), and the list of slots armed for each event is kept ready ([`arm`],
+//! [`disarm`]). While one consumer is armed alone (the usual case: `record`, or `watch`), the
+//! callbacks registered with `sys.monitoring` are that consumer type's own, with its handlers
+//! inlined; with more than one, the shared callbacks walk the list (`benches/RESULTS.md`, "The
+//! monitoring engine"). The engine never names a consumer: types reach it as generics.
 //! - `codes.rs`: the per-code decision, kept in the code object's `co_extra` slot: library code
-//!   (it gets `DISABLE` from the local events, for good), or a project code with each consumer's
-//!   own entry for it.
+//!   (it gets `DISABLE` from the local events, for good), or the address of a project code's row,
+//!   which holds each consumer's own entry for it (one look-up from code to a consumer's entry).
 //! - `extra_slot.rs`: reading and writing that `co_extra` slot.
 //! - `clock.rs`: raw ticks in callbacks, nanoseconds elsewhere.
 //!
@@ -36,8 +44,9 @@ mod extra_slot;
 #[cfg(test)]
 mod tests;
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, UnsafeCell};
+use std::ptr::NonNull;
 
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
@@ -179,6 +188,53 @@ pub unsafe trait Consumer: Any {
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
+/// A consumer's [`Consumer::on`] for one event, with the event a constant (see [`handlers`]):
+/// a callback calls it through a plain function pointer, and the consumer's `match` on the
+/// event folds away.
+type Handler = unsafe fn(NonNull<()>, &At);
+
+/// `C`'s handler for event number `E`. Safety: `consumer` is a live, unborrowed `C`; GIL held;
+/// `at` is the running callback's.
+unsafe fn handle<C: Consumer, const E: u8>(consumer: NonNull<()>, at: &At) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (*consumer.cast::<C>().as_ptr()).on(Event::EVERY[E as usize], at) }
+}
+
+/// `C`'s handlers, in [`Event`] order.
+fn handlers<C: Consumer>() -> [Handler; 7] {
+    [
+        handle::<C, 0>,
+        handle::<C, 1>,
+        handle::<C, 2>,
+        handle::<C, 3>,
+        handle::<C, 4>,
+        handle::<C, 5>,
+        handle::<C, 6>,
+    ]
+}
+
+/// An armed consumer (`Box::into_raw`; back into a `Box` when disarmed), with its handlers.
+struct Held {
+    consumer: NonNull<dyn Consumer>,
+    kind: TypeId,
+    handlers: [Handler; 7],
+    /// Its own callbacks, for when it is the only armed consumer.
+    solo: [ffi::PyCFunctionFast; 7],
+}
+
+/// The slots, by index.
+const SLOT_OF: [Slot; SLOTS] = [Slot::Tracer, Slot::Cache, Slot::Checkpoints, Slot::Profiler];
+
+/// A slot that hears of an event.
+#[derive(Clone, Copy)]
+struct Armed {
+    slot: Slot,
+    consumer: NonNull<()>,
+    handler: Handler,
+    /// The consumer's type.
+    kind: TypeId,
+}
+
 /// Events `set_local_events` refuses before 3.15.
 #[cfg(feature = "local-events")]
 const GLOBAL_ONLY: u8 = Event::Raise.bit() | Event::Unwind.bit() | Event::Throw.bit();
@@ -188,16 +244,23 @@ struct Engine {
     tool_id: u8,
     /// Bit of each [`Event`] in `sys.monitoring.events` (they differ between versions).
     bits: [u32; 7],
-    consumers: [Option<Box<dyn Consumer>>; SLOTS],
+    /// Each slot's consumer.
+    consumers: [Option<Held>; SLOTS],
     /// Events each slot subscribed to (0 when empty or disarmed).
     wants: [u8; SLOTS],
+    /// For each [`Event`], the slots that hear of it, in slot order, with their handlers
+    /// (rebuilt by [`Engine::rearm`] whenever `wants` changes, never reallocated).
+    armed: [Vec<Armed>; 7],
+    /// The shared callbacks ([`callbacks::SHARED`]).
+    shared: [Py<PyAny>; 7],
+    /// Each consumer type's own callbacks, made on first use.
+    solos: Vec<(TypeId, [Py<PyAny>; 7])>,
+    /// Whose callbacks are registered: one consumer type's, or the shared ones (`None`).
+    registered: Option<TypeId>,
     /// Thread ids, by engine thread index.
     threads: Vec<u64>,
     /// Index of the thread that ran the last callback.
     last: usize,
-    /// The local events set on each project code, by engine entry.
-    #[cfg(feature = "local-events")]
-    local: Vec<u32>,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
@@ -235,14 +298,39 @@ unsafe fn engine() -> Option<&'static mut Engine> {
     unsafe { (*ENGINE.0.get()).as_mut() }
 }
 
+/// The calling thread's `threading.get_ident()`: `pthread_self()` (`CPython`'s
+/// `PyThread_get_thread_ident`), reached in one instruction instead of two calls.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback runs it
+fn thread_ident() -> u64 {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    {
+        let ident: u64;
+        // SAFETY: on x86-64, glibc's thread control block (at %fs) holds the thread's own
+        // `pthread_t` at offset 0x10 (`tcbhead_t.self`), which is what `pthread_self()` returns
+        // (checked by `tests::thread_ident_is_pthread_self`).
+        unsafe {
+            std::arch::asm!(
+                "mov {}, qword ptr fs:[0x10]",
+                out(reg) ident,
+                options(nostack, readonly, preserves_flags, pure)
+            );
+        }
+        ident
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu")))]
+    {
+        // SAFETY: no preconditions.
+        unsafe { libc::pthread_self() as u64 }
+    }
+}
+
 impl Engine {
     /// Index of the calling thread.
     #[inline(always)]
     #[allow(clippy::inline_always)] // every callback runs it
     fn thread(&mut self) -> (usize, u64) {
-        // SAFETY: only reads the calling thread's id.
-        #[allow(clippy::useless_conversion)] // `c_ulong` is narrower than u64 on some targets
-        let ident: u64 = unsafe { ffi::PyThread_get_thread_ident() }.into();
+        let ident = thread_ident();
         if self.threads.get(self.last) == Some(&ident) {
             return (self.last, ident);
         }
@@ -256,6 +344,24 @@ impl Engine {
             });
         self.last = index;
         (index, ident)
+    }
+
+    /// Rebuilds [`Engine::armed`] from `wants` and `handlers`.
+    fn rearm(&mut self) {
+        for event in Event::EVERY {
+            let armed = &mut self.armed[event as usize];
+            armed.clear();
+            for (i, slot) in SLOT_OF.into_iter().enumerate() {
+                if let (true, Some(held)) = (self.wants[i] & event.bit() != 0, &self.consumers[i]) {
+                    armed.push(Armed {
+                        slot,
+                        consumer: held.consumer.cast::<()>(),
+                        handler: held.handlers[event as usize],
+                        kind: held.kind,
+                    });
+                }
+            }
+        }
     }
 
     /// The `sys.monitoring` event mask of `events` ([`Event::bit`]s).
@@ -290,19 +396,16 @@ impl Engine {
         self.mask_of(Event::Start.bit() | (wanted & GLOBAL_ONLY))
     }
 
-    /// Enables the wanted local events on project code `code` (engine entry `entry`), unless
+    /// Enables the wanted local events on project code `code` (whose row is `row`), unless
     /// done with the same events already. Runs Python code (busy).
     #[cfg(feature = "local-events")]
     #[cold]
-    fn arm_code(&mut self, entry: usize, code: *mut PyObject) {
+    fn arm_code(&mut self, row: &mut codes::Row, code: *mut PyObject) {
         let mask = self.mask_of(self.wanted() & !(Event::Start.bit() | GLOBAL_ONLY));
-        if self.local.len() <= entry {
-            self.local.resize(entry + 1, 0);
-        }
-        if self.local[entry] == mask {
+        if row.local == mask {
             return;
         }
-        self.local[entry] = mask;
+        row.local = mask;
         set_busy(true);
         // SAFETY: GIL held (a callback); `code` is live.
         let py = unsafe { Python::assume_attached() };
@@ -316,7 +419,42 @@ impl Engine {
         set_busy(false);
     }
 
-    fn set_events(&self, py: Python<'_>) -> PyResult<()> {
+    /// Registers the callbacks the armed consumers need: the only one's own callbacks
+    /// (its handlers inlined), or the shared ones that hear of an event for each consumer.
+    fn set_callbacks(&mut self, py: Python<'_>) -> PyResult<()> {
+        let mut armed = self
+            .wants
+            .iter()
+            .zip(&self.consumers)
+            .filter_map(|(&w, held)| held.as_ref().filter(|_| w != 0));
+        let only = match (armed.next(), armed.next()) {
+            (Some(held), None) => Some((held.kind, held.solo)),
+            _ => None,
+        };
+        let kind = only.map(|(kind, _)| kind);
+        if kind == self.registered {
+            return Ok(());
+        }
+        let callables = match only {
+            None => &self.shared,
+            Some((kind, solo)) => {
+                let known = self.solos.iter().position(|(k, _)| *k == kind);
+                let i = if let Some(i) = known {
+                    i
+                } else {
+                    self.solos.push((kind, callbacks::callables(py, solo)?));
+                    self.solos.len() - 1
+                };
+                &self.solos[i].1
+            }
+        };
+        callbacks::install(py, self.tool_id, &self.bits, callables)?;
+        self.registered = kind;
+        Ok(())
+    }
+
+    fn set_events(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.set_callbacks(py)?;
         py.import("sys")?
             .getattr("monitoring")?
             .call_method1("set_events", (self.tool_id, self.mask()))?;
@@ -327,27 +465,30 @@ impl Engine {
 /// Arms `consumer` in `slot` on tool `tool_id` (whose callbacks are registered on first use) for
 /// code under `project` (the first consumer's project decides for all: they are the same root).
 /// Its events are on when this returns.
-pub fn arm(
+pub fn arm<C: Consumer>(
     py: Python<'_>,
     tool_id: u8,
     project: &Project,
     slot: Slot,
-    consumer: Box<dyn Consumer>,
+    consumer: Box<C>,
 ) -> PyResult<()> {
     codes::install(project);
     // SAFETY: the GIL is held (we have `py`); no callback holds the engine while Python code
     // that can arm runs outside a busy section.
     if unsafe { engine() }.is_none() {
-        let bits = callbacks::register(py, tool_id)?;
+        let (bits, shared) = callbacks::register(py, tool_id)?;
         let engine = Engine {
             tool_id,
             bits,
             consumers: [None, None, None, None],
             wants: [0; SLOTS],
+            // Room for every slot: rearming never moves them, even under a callback's loop.
+            armed: std::array::from_fn(|_| Vec::with_capacity(SLOTS)),
+            shared,
+            solos: Vec::new(),
+            registered: None,
             threads: Vec::new(),
             last: 0,
-            #[cfg(feature = "local-events")]
-            local: Vec::new(),
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };
@@ -357,7 +498,18 @@ pub fn arm(
         return Ok(());
     };
     e.wants[slot as usize] = consumer.events();
-    e.consumers[slot as usize] = Some(consumer);
+    let consumer: Box<dyn Consumer> = consumer;
+    let old = e.consumers[slot as usize].replace(Held {
+        consumer: NonNull::from(Box::leak(consumer)),
+        kind: TypeId::of::<C>(),
+        handlers: handlers::<C>(),
+        solo: callbacks::solo_callbacks::<C>(),
+    });
+    e.rearm();
+    if let Some(old) = old {
+        // SAFETY: it came from `Box::leak`, and nothing refers to it any more (`rearm`).
+        drop(unsafe { Box::from_raw(old.consumer.as_ptr()) });
+    }
     e.set_events(py)
 }
 
@@ -378,12 +530,16 @@ pub fn disarm<C: Consumer>(py: Python<'_>, slot: Slot) -> PyResult<Option<Box<C>
         return Ok(None);
     };
     e.wants[slot as usize] = 0;
+    e.rearm();
     e.set_events(py)?;
     if busy() {
         return Ok(None);
     }
-    let consumer = e.consumers[slot as usize].take();
+    let held = e.consumers[slot as usize].take();
     codes::forget(slot);
+    // SAFETY: it came from `Box::leak`, and nothing refers to it any more (`rearm`; not busy,
+    // so no callback is inside it).
+    let consumer = held.map(|h| unsafe { Box::from_raw(h.consumer.as_ptr()) });
     Ok(consumer.and_then(|c| c.into_any().downcast::<C>().ok()))
 }
 
@@ -404,6 +560,8 @@ pub fn with<C: Consumer, R>(_py: Python<'_>, slot: Slot, f: impl FnOnce(&mut C) 
     }
     // SAFETY: the GIL is held (`_py`) and no callback is inside a consumer (not busy).
     let e = unsafe { engine() }?;
-    let consumer = e.consumers[slot as usize].as_mut()?;
+    let held = e.consumers[slot as usize].as_ref()?;
+    // SAFETY: the consumer is live (armed) and unborrowed (not busy: no callback is inside it).
+    let consumer = unsafe { &mut *held.consumer.as_ptr() };
     consumer.as_any().downcast_mut::<C>().map(f)
 }

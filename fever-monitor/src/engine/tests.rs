@@ -152,3 +152,47 @@ fn consumers_come_and_go_while_the_program_runs() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn thread_ident_is_pthread_self() {
+    // SAFETY: no preconditions.
+    let here = || unsafe { libc::pthread_self() } as u64;
+    assert_eq!(super::thread_ident(), here());
+    let there = std::thread::spawn(move || (super::thread_ident(), here()))
+        .join()
+        .unwrap();
+    assert_eq!(there.0, there.1);
+    assert_ne!(there.0, super::thread_ident());
+}
+
+#[test]
+fn the_extra_slot_is_read_without_the_c_call() {
+    use super::extra_slot::{ExtraSlot, Lookup};
+    use std::sync::OnceLock;
+    static INDEX: OnceLock<pyo3::ffi::Py_ssize_t> = OnceLock::new();
+    Python::initialize();
+    Python::attach(|py| {
+        let slot = ExtraSlot::reserve(&INDEX);
+        assert!(slot.reads_directly());
+        let code = py
+            .eval(c"compile('1 + 1', '<test>', 'eval')", None, None)
+            .unwrap();
+        let other = py
+            .eval(c"compile('2', '<test>', 'eval')", None, None)
+            .unwrap();
+        // SAFETY: GIL held, live objects, no exception set.
+        unsafe {
+            assert!(matches!(slot.lookup(code.as_ptr()), Lookup::Unseen));
+            assert!(slot.mark(code.as_ptr(), Some(0x1230)));
+            assert!(matches!(
+                slot.lookup(code.as_ptr()),
+                Lookup::Project(0x1230)
+            ));
+            assert!(matches!(slot.lookup(other.as_ptr()), Lookup::Unseen));
+            assert!(slot.mark(other.as_ptr(), None));
+            assert!(matches!(slot.lookup(other.as_ptr()), Lookup::Other));
+            // Not a code object.
+            assert!(matches!(slot.lookup(py.None().as_ptr()), Lookup::Other));
+        }
+    });
+}

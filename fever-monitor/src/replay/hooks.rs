@@ -211,6 +211,8 @@ unsafe impl Consumer for Checkpoints {
         Some(entry)
     }
 
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
     unsafe fn on(&mut self, event: Event, at: &At) {
         let entry = at.entry as usize;
         let flags = self.codes[entry].1;

@@ -1,6 +1,6 @@
 //! What the tracer does at each of the engine's events (it is the engine's consumer in
 //! [`Slot::Tracer`](crate::engine::Slot)): a call's start, its end, a generator's step, an
-//! exception; each appends one event to the thread's batch, with a snapshot when asked.
+//! exception; each appends one event to the thread's run, with a snapshot when asked.
 //! Nothing here raises, panics or leaves an exception set.
 
 // Every call of the program runs these twice: the hot helpers are forced inline.
@@ -8,9 +8,8 @@
 
 use std::any::Any;
 
-use fever_core::live::kind;
 use fever_core::settings::Snapshots;
-use fever_core::trace::MUTATED_ARGS;
+use fever_core::trace::{EventKind, MUTATED_ARGS};
 use pyo3::ffi::{self, PyObject};
 
 use fever_core::snapshot::Encoder;
@@ -44,11 +43,13 @@ unsafe impl Consumer for Tracer {
         let classified = unsafe { self.codes.classify(code, globals) };
         // SAFETY: PyFrame_GetGlobals returned a new reference (or NULL).
         unsafe { ffi::Py_XDECREF(globals) };
-        let (index, info) = classified?;
+        let (index, info) = classified;
         self.announce(info);
         u32::try_from(index).ok()
     }
 
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
     unsafe fn on(&mut self, event: Event, at: &At) {
         let entry = at.entry as usize;
         // SAFETY: the engine calls this in a callback, with the GIL held.
@@ -57,9 +58,9 @@ unsafe impl Consumer for Tracer {
                 Event::Start => begin_call(self, entry, at),
                 Event::Resume => on_continue(self, entry, at, false),
                 Event::Throw => on_continue(self, entry, at, true),
-                Event::Return => on_end(self, entry, at, kind::RETURN),
-                Event::Yield => on_end(self, entry, at, kind::YIELD),
-                Event::Unwind => on_end(self, entry, at, kind::UNWIND),
+                Event::Return => on_end(self, entry, at, EventKind::Return),
+                Event::Yield => on_end(self, entry, at, EventKind::Yield),
+                Event::Unwind => on_end(self, entry, at, EventKind::Unwind),
                 Event::Raise => on_raise(self, entry, at),
             }
         }
@@ -87,17 +88,14 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     let mut watched = None;
     if recorded {
         e.recorded += 1;
-        let snapshot_from = if t.settings.snapshots == Snapshots::None {
-            None
-        } else {
-            let before = t.threads[th].batch.snapshots.len();
+        let snapshot = t.settings.snapshots != Snapshots::None;
+        if snapshot {
             engine::set_busy(true);
             // SAFETY: GIL held (caller); the current frame is this call's.
             watched = unsafe { snapshot_call(t, th, entry) };
             engine::set_busy(false);
-            Some(before)
-        };
-        t.push(th, kind::CALL, id, 0, snapshot_from);
+        }
+        t.push(th, EventKind::Call, id, 0, snapshot);
     }
     t.threads[th].stack.push(Frame {
         entry: id,
@@ -106,7 +104,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     });
 }
 
-/// Snapshots the current frame's arguments into thread `th`'s batch; returns what to re-hash at
+/// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to re-hash at
 /// the end of the call when an argument is mutable.
 unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<Watched>> {
     // SAFETY: GIL held (caller).
@@ -127,7 +125,7 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
         values.push(v);
     }
     let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
-    let out = &mut t.threads[th].batch.snapshots;
+    let out = &mut t.threads[th].snapshot;
     let before = out.len();
     // SAFETY: GIL held; `values` are live or NULL.
     let snapped = unsafe { snapshot_args(&names, &values, &t.settings.limits, out) };
@@ -170,11 +168,18 @@ fn cap_snapshot(out: &mut Vec<u8>, before: usize, args: Option<usize>) {
 
 /// Pops thread `th`'s frames down to the one for `id`; `None` when the call started before
 /// tracing (no frame for it).
+#[inline(always)]
 fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
     let stack = &mut t.threads[th].stack;
     if stack.last().is_some_and(|f| f.entry == id) {
         return stack.pop();
     }
+    pop_abandoned(stack, id)
+}
+
+/// [`pop_to`] when frames above the call's were abandoned (calls that ended without an event).
+#[cold]
+fn pop_abandoned(stack: &mut Vec<Frame>, id: u32) -> Option<Frame> {
     let at = stack.iter().rposition(|f| f.entry == id)?;
     let abandoned: Vec<Frame> = stack.drain(at + 1..).collect();
     let frame = stack.pop();
@@ -185,8 +190,17 @@ fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
 }
 
 /// Flags for the end of a recorded call: did a watched argument change?
-fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
-    let Some(w) = watched else { return 0 };
+#[inline(always)]
+fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u32 {
+    match watched {
+        None => 0,
+        Some(w) => watched_flags(t, entry, w),
+    }
+}
+
+/// [`end_flags`] of a call whose arguments are watched.
+#[cold]
+fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
     let e = &t.codes.entries[entry];
     let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
     engine::set_busy(true);
@@ -197,41 +211,38 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u8 {
     if hash == w.hash {
         0
     } else {
-        u8::try_from(MUTATED_ARGS).unwrap_or(1)
+        MUTATED_ARGS
     }
 }
 
 /// `PY_RETURN` / `PY_YIELD` / `PY_UNWIND`: the call (or the span of a generator) ends.
 #[inline(always)]
-unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: u8) {
+unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
     let th = t.thread(at);
     let id = t.codes.entries[entry].id;
     let Some(frame) = pop_to(t, th, id) else {
         return;
     };
     if frame.recorded {
-        let flags = if event == kind::YIELD {
+        let flags = if event == EventKind::Yield {
             0
         } else {
             end_flags(t, entry, frame.watched.as_deref())
         };
         let value = at.value();
-        let snapshot_from = if t.settings.snapshots == Snapshots::All
-            && event != kind::UNWIND
-            && !value.is_null()
-        {
-            let out = &mut t.threads[th].batch.snapshots;
+        let snapshot = t.settings.snapshots == Snapshots::All
+            && event != EventKind::Unwind
+            && !value.is_null();
+        if snapshot {
+            let out = &mut t.threads[th].snapshot;
             let before = out.len();
             engine::set_busy(true);
             // SAFETY: GIL held; `value` is the returned or yielded value.
             unsafe { snapshot_value(value, &t.settings.limits, out) };
             cap_snapshot(out, before, None);
             engine::set_busy(false);
-            Some(before)
-        } else {
-            None
-        };
-        t.push(th, event, id, flags, snapshot_from);
+        }
+        t.push(th, event, id, flags, snapshot);
     }
     release(frame.watched);
 }
@@ -254,7 +265,7 @@ unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) {
     let recorded = max == 0 || e.calls <= max;
     let id = e.id;
     if recorded {
-        t.push(th, kind::RESUME, id, 0, None);
+        t.push(th, EventKind::Resume, id, 0, false);
     }
     t.threads[th].stack.push(Frame {
         entry: id,
@@ -284,18 +295,16 @@ unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
         .is_some_and(|f| f.entry == id && f.recorded);
     if top_recorded {
         let value = at.value();
-        let snapshot_from = if t.settings.snapshots == Snapshots::All && !value.is_null() {
-            let out = &mut t.threads[th].batch.snapshots;
+        let snapshot = t.settings.snapshots == Snapshots::All && !value.is_null();
+        if snapshot {
+            let out = &mut t.threads[th].snapshot;
             let before = out.len();
             engine::set_busy(true);
             // SAFETY: GIL held; `value` is the exception.
             unsafe { snapshot_exception(value, &t.settings.limits, out) };
             cap_snapshot(out, before, None);
             engine::set_busy(false);
-            Some(before)
-        } else {
-            None
-        };
-        t.push(th, kind::RAISE, id, 0, snapshot_from);
+        }
+        t.push(th, EventKind::Raise, id, 0, snapshot);
     }
 }

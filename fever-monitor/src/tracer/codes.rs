@@ -9,7 +9,8 @@ use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_
 
 /// One project code object.
 pub struct CodeEntry {
-    /// Trace code id (the entry's index).
+    /// Trace code id ([`super::ids`] in the recording program; in a child, its own number, which
+    /// the drain renames).
     pub id: u32,
     /// Parameter names (interned `str` objects, owned references), for reading arguments.
     pub arg_objects: Vec<*mut PyObject>,
@@ -30,6 +31,11 @@ pub struct CodeTable {
     /// `dis.opmap["RESUME"]` of this interpreter.
     resume_opcode: u8,
     pub entries: Vec<CodeEntry>,
+    /// Whether ids come from the recording's shared numbering ([`super::ids`]), else from
+    /// [`CodeTable::next_own`].
+    shared: bool,
+    /// The next id a table numbering its codes on its own gives (above every id it holds).
+    next_own: u32,
 }
 
 impl CodeTable {
@@ -37,7 +43,14 @@ impl CodeTable {
         Self {
             resume_opcode,
             entries: Vec::new(),
+            shared: true,
+            next_own: 0,
         }
+    }
+
+    /// From now on, numbers new codes on its own (a child: the program's numbering is not its).
+    pub fn number_on_own(&mut self) {
+        self.shared = false;
     }
 
     /// Takes in a project code seen for the first time: returns its new entry and the
@@ -47,13 +60,12 @@ impl CodeTable {
         &mut self,
         code: *mut PyObject,
         globals: *mut PyObject,
-    ) -> Option<(usize, CodeInfo)> {
+    ) -> (usize, CodeInfo) {
         let index = self.entries.len();
-        let id = u32::try_from(index).ok()?;
         // SAFETY: guaranteed by the caller.
-        let info = unsafe {
+        let mut info = unsafe {
             CodeInfo {
-                id,
+                id: 0,
                 module: module_name(globals),
                 qualname: str_attr(code, c"co_qualname").unwrap_or_default(),
                 file: str_attr(code, c"co_filename").unwrap_or_default(),
@@ -63,6 +75,13 @@ impl CodeTable {
                 code_hash: code_hash(code),
             }
         };
+        let id = if self.shared {
+            super::ids::id_of(&info)
+        } else {
+            self.next_own
+        };
+        info.id = id;
+        self.next_own = self.next_own.max(id.saturating_add(1));
         // SAFETY: guaranteed by the caller.
         let arg_objects = unsafe { parameter_names(code) };
         let arg_names = arg_objects
@@ -81,7 +100,7 @@ impl CodeTable {
             first_resume,
             info: info.clone(),
         });
-        Some((index, info))
+        (index, info)
     }
 }
 

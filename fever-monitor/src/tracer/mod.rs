@@ -2,8 +2,9 @@
 //! (see `fever_core::live`), and the switch that arms and disarms it.
 //!
 //! - `callbacks.rs`: what it does at each event (`PY_START`, `PY_RESUME`, `PY_RETURN`, `PY_YIELD`,
-//!   `PY_THROW`, `RAISE`, `PY_UNWIND`): little more than append an event to the thread's batch.
+//!   `PY_THROW`, `RAISE`, `PY_UNWIND`): little more than append an event to the thread's run (encoded as the trace stores it).
 //! - `codes.rs`: the project's code objects as the tracer knows them: ids, parameter names.
+//! - `ids.rs`: the trace's code ids, shared by the program's tracer and the drain.
 //! - `recorder.rs`: the drain thread that turns ring records into a trace file.
 //!
 //! The engine (`crate::engine`) owns the callbacks, the per-code decision and the thread
@@ -11,16 +12,18 @@
 
 mod callbacks;
 mod codes;
+mod ids;
 pub mod recorder;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fever_core::live::{EventBatch, LiveRecord, RawEvent};
+use fever_core::clock::TickConverter;
+use fever_core::live::LiveRecord;
 use fever_core::ring::RingWriter;
 use fever_core::settings::Snapshots;
-use fever_core::trace::{CodeCalls, RunStats};
+use fever_core::trace::{CodeCalls, EventKind, EventRun, RunStats};
 use fever_core::Project;
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
@@ -30,17 +33,15 @@ use crate::engine::{self, clock, Slot};
 use crate::snapshot::SnapshotLimits;
 use codes::CodeTable;
 
-/// Events per batch before it is pushed into the ring.
-const BATCH_EVENTS: usize = 1024;
+/// Bytes of a thread's run of events (snapshots included) before it is pushed into the ring.
+const RUN_BYTES: usize = 64 * 1024;
 /// How long the tracer sleeps while the drain catches up, and at most how many times per
 /// record (a drain that stopped, e.g. on a full disk, must not hang the program).
 const WAIT: std::time::Duration = std::time::Duration::from_micros(50);
 const MAX_WAITS: u32 = 20_000;
 /// Ticks (about 0.1–0.3 s of TSC) after which a thread's pending events are pushed and published
-/// even if its batch is not full.
+/// even if its run is not full.
 const FLUSH_TICKS: u64 = 1 << 28;
-/// Snapshot bytes per batch before it is pushed into the ring.
-const BATCH_SNAPSHOT_BYTES: usize = 256 * 1024;
 
 /// What to record.
 pub struct Settings {
@@ -67,7 +68,12 @@ struct Watched {
 
 /// One Python thread's pending events and its stack of project calls.
 struct ThreadState {
-    batch: EventBatch,
+    /// Its id (`threading.get_ident()`).
+    ident: u64,
+    /// Its events not yet pushed into the ring.
+    run: EventRun,
+    /// The snapshot of the event being made (appended to `run` with it).
+    snapshot: Vec<u8>,
     stack: Vec<Frame>,
 }
 
@@ -81,6 +87,8 @@ pub struct Tracer {
     drained: Arc<AtomicU64>,
     encoded: AlignedVec,
     settings: Settings,
+    /// Ticks to monotonic nanoseconds.
+    to_ns: TickConverter,
     /// Scratch buffer for re-hashing arguments.
     scratch: Vec<u8>,
     /// Events pushed into the ring (the drain compares with what it wrote to count losses).
@@ -90,12 +98,13 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Index of the calling thread's state (created on first use).
+    /// Index of the calling thread's state (created on first use; the engine's thread indexes
+    /// are never reused, so an index in range is this thread's).
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
     fn thread(&mut self, at: &engine::At) -> usize {
         let index = at.thread;
-        if !matches!(self.threads.get(index), Some(t) if t.batch.thread == at.ident) {
+        if index >= self.threads.len() {
             self.new_thread(index, at.ident);
         }
         index
@@ -106,35 +115,31 @@ impl Tracer {
     fn new_thread(&mut self, index: usize, ident: u64) {
         while self.threads.len() <= index {
             self.threads.push(ThreadState {
-                batch: EventBatch {
-                    thread: 0,
-                    events: Vec::with_capacity(BATCH_EVENTS),
-                    snapshots: Vec::new(),
-                },
+                ident: 0,
+                run: EventRun::default(),
+                snapshot: Vec::new(),
                 stack: Vec::new(),
             });
         }
-        self.threads[index].batch.thread = ident;
+        self.threads[index].ident = ident;
     }
 
-    /// Appends an event to thread `t`'s batch; `snapshot_from` is where this event's snapshot
-    /// bytes start in the batch (`None`: no snapshot).
+    /// Appends an event to thread `t`'s run, with the snapshot in its `snapshot` buffer when
+    /// `snapshot` is true.
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
-    fn push(&mut self, t: usize, kind: u8, entry: u32, flags: u8, snapshot_from: Option<usize>) {
+    fn push(&mut self, t: usize, kind: EventKind, entry: u32, flags: u32, snapshot: bool) {
         let ticks = clock::ticks();
-        let batch = &mut self.threads[t].batch;
-        let snapshot_len = snapshot_from.map_or(0, |from| {
-            u32::try_from(batch.snapshots.len() - from + 1).unwrap_or(0)
-        });
-        batch.events.push(RawEvent {
-            ticks,
-            code: entry,
-            snapshot_len,
-            kind,
-            flags,
-        });
-        if batch.events.len() >= BATCH_EVENTS || batch.snapshots.len() >= BATCH_SNAPSHOT_BYTES {
+        let t_ns = self.to_ns.to_ns(ticks);
+        let state = &mut self.threads[t];
+        let bytes = snapshot.then_some(state.snapshot.as_slice());
+        state
+            .run
+            .push(kind, (state.ident, entry, t_ns), flags, bytes);
+        if snapshot {
+            state.snapshot.clear();
+        }
+        if state.run.byte_len() >= RUN_BYTES {
             self.flush_thread(t);
         } else if ticks.wrapping_sub(self.last_flush) > FLUSH_TICKS {
             // A quiet thread's events reach the file within a fraction of a second, so a
@@ -145,27 +150,26 @@ impl Tracer {
         }
     }
 
-    /// Pushes thread `t`'s batch into the ring.
+    /// Pushes thread `t`'s run into the ring.
     fn flush_thread(&mut self, t: usize) {
         let state = &mut self.threads[t];
-        if state.batch.events.is_empty() {
+        if state.run.is_empty() {
             return;
         }
-        self.pushed += state.batch.events.len() as u64;
-        let record = LiveRecord::Events(std::mem::take(&mut state.batch));
-        // A batch that cannot be encoded (never expected) is counted lost by the drain.
+        self.pushed += u64::from(state.run.len());
+        let record = LiveRecord::Events(std::mem::take(&mut state.run));
+        // A run that cannot be encoded (never expected) is counted lost by the drain.
         if record.encode_into(&mut self.encoded).is_ok() {
             self.push_record();
         }
-        let LiveRecord::Events(mut batch) = record else {
+        let LiveRecord::Events(mut run) = record else {
             unreachable!("built as Events above")
         };
-        batch.events.clear();
-        batch.snapshots.clear();
-        self.threads[t].batch = batch;
+        run.clear();
+        self.threads[t].run = run;
     }
 
-    /// Announces a new code in the ring (before any batch can refer to it).
+    /// Announces a new code in the ring (before any run can refer to it).
     fn announce(&mut self, info: fever_core::trace::CodeInfo) {
         // A code that cannot be encoded (never expected) loses its events in the drain.
         if LiveRecord::Code(info)
@@ -214,6 +218,7 @@ pub fn start(
     py: Python<'_>,
     tool_id: u8,
     settings: Settings,
+    to_ns: TickConverter,
     ring: RingWriter,
     drained: Arc<AtomicU64>,
 ) -> PyResult<()> {
@@ -225,6 +230,7 @@ pub fn start(
         .get_item("RESUME")?
         .extract()?;
     let project = settings.project.clone();
+    ids::reset();
     let tracer = Tracer {
         codes: CodeTable::new(resume_opcode),
         threads: Vec::new(),
@@ -232,6 +238,7 @@ pub fn start(
         drained,
         encoded: AlignedVec::new(),
         settings,
+        to_ns,
         scratch: Vec::new(),
         pushed: 0,
         last_flush: clock::ticks(),
@@ -242,7 +249,7 @@ pub fn start(
     Ok(())
 }
 
-/// Stops recording: disarms the tracer, flushes every thread's batch and hands back the ring
+/// Stops recording: disarms the tracer, flushes every thread's run and hands back the ring
 /// writer and the exact call counts.
 ///
 /// `Ok(None)` when there is nothing to finish: not recording, or another thread is still inside a
@@ -305,9 +312,11 @@ pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
         // Dropping the parent's writer would publish into its ring.
         std::mem::forget(std::mem::replace(&mut t.ring, ring));
         t.drained = Arc::new(AtomicU64::new(u64::MAX));
+        // The parent's drain may have held the shared numbering's lock at the fork.
+        t.codes.number_on_own();
         for state in &mut t.threads {
-            state.batch.events.clear();
-            state.batch.snapshots.clear();
+            state.run.clear();
+            state.snapshot.clear();
             // The frames' argument references are the parent's too; they stay alive, unused.
             std::mem::forget(std::mem::take(&mut state.stack));
         }
@@ -437,11 +446,14 @@ pub fn record_spawned(py: Python<'_>, line: &str, project: Project) -> PyResult<
     let ring = RingWriter::create_sparse(&path, CHILD_RING_CAPACITY)
         .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     RECORDING.store(top, Ordering::SeqCst);
+    // Monotonic nanoseconds, as the program's: one time line for the whole family.
+    let to_ns = clock::calibrated().converter();
     // The drain does not tell a child how far it read: a child never waits for it.
     start(
         py,
         tool_id,
         settings,
+        to_ns,
         ring,
         Arc::new(AtomicU64::new(u64::MAX)),
     )?;
@@ -466,11 +478,12 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
         // The drain does not tell a child how far it read: a child never waits for it.
         t.drained = Arc::new(AtomicU64::new(u64::MAX));
         for state in &mut t.threads {
-            state.batch.events.clear();
-            state.batch.snapshots.clear();
+            state.run.clear();
+            state.snapshot.clear();
             // The frames' argument references are the parent's too; they stay alive, unused.
             std::mem::forget(std::mem::take(&mut state.stack));
         }
+        t.codes.number_on_own();
         let infos: Vec<_> = t.codes.entries.iter().map(|e| e.info.clone()).collect();
         for info in infos {
             t.announce(info);
@@ -544,15 +557,23 @@ pub fn abandon(py: Python<'_>) -> PyResult<()> {
 /// Drops the references a finished call kept to its arguments, engine busy: dropping an
 /// argument can run a `__del__` of the project's, whose callbacks must not touch the state the
 /// caller is using.
+#[inline(always)]
+#[allow(clippy::inline_always)] // at the end of every call of the program
 fn release(watched: Option<Box<Watched>>) {
     if let Some(w) = watched {
-        engine::set_busy(true);
-        for v in w.values {
-            // SAFETY: we own these references (or NULL); callers hold the GIL.
-            unsafe { ffi::Py_XDECREF(v) };
-        }
-        engine::set_busy(false);
+        release_watched(*w);
     }
+}
+
+/// [`release`] of a call's watched arguments.
+#[cold]
+fn release_watched(w: Watched) {
+    engine::set_busy(true);
+    for v in w.values {
+        // SAFETY: we own these references (or NULL); callers hold the GIL.
+        unsafe { ffi::Py_XDECREF(v) };
+    }
+    engine::set_busy(false);
 }
 
 /// A temporary path for the live ring: on tmpfs when there is one, so the kernel never writes

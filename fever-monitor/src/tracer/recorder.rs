@@ -1,11 +1,19 @@
 //! The drain: a thread that follows the live ring while the program runs and writes what it reads
-//! into the trace file (codes, then events with ticks converted to nanoseconds), with a progress
-//! line on a terminal; at the end, the run statistics and the code table.
+//! into the trace file (codes, and each thread's runs of events), with a progress line on a
+//! terminal; at the end, the run statistics and the code table.
 //!
-//! The program's forked children record into rings of their own (`super::follow_in_child`),
-//! which the drain finds by name next to the program's ring and follows too: each child's
-//! threads get thread ids of their own (`fever_core::trace::child_thread`), and its codes the
-//! trace's ids (the same code in several processes is one code of the trace).
+//! The program's forked and spawned children record into rings of their own
+//! (`super::follow_in_child`, `super::record_spawned`), which the drain finds by name next to the
+//! program's ring and follows too.
+//!
+//! How codes are named. The program's runs are appended whole (`TraceWriter::write_run`: the
+//! callbacks encoded them, no work per event here), so they carry the trace's code ids: the
+//! program's tracer and this drain take ids from one allocator (`super::ids`), keyed by what
+//! makes two codes the same code. A child numbers its codes on its own, so its runs are decoded
+//! event by event (`TraceWriter::write_run_as`): each code id becomes the trace's (the shared
+//! allocator's id for that code), each thread one of the child's own
+//! (`fever_core::trace::child_thread`). A code the program and a child both run is thus one code
+//! of the trace, whichever announces it first, and ids never collide.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,15 +25,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use fever_core::live::{
-    kind as live_kind, write_batch_as, ArchivedEventBatch, ArchivedLiveRecord, LiveError,
-    LiveRecord,
-};
+use fever_core::live::{ArchivedLiveRecord, LiveRecord};
 use fever_core::ring::{ReadOutcome, RingReader};
-use fever_core::trace::{child_thread, CodeInfo, RunStats, TraceError, TraceHeader, TraceWriter};
+use fever_core::trace::{
+    child_thread, CodeInfo, EventKind, EventRef, RunRef, RunStats, TraceError, TraceHeader,
+    TraceWriter,
+};
 use rkyv::util::AlignedVec;
-
-use crate::engine::clock::{self, Calibration};
 
 /// How long the drain sleeps when it has caught up with the tracer.
 const IDLE: Duration = Duration::from_millis(2);
@@ -49,8 +55,6 @@ struct Drained {
     children_lost: u64,
     /// Calls the children's rings brought, by trace code id.
     children_calls: HashMap<u32, u64>,
-    /// The program's code ids as the trace names them (see [`Children::own_codes`]).
-    own_codes: Vec<Option<u32>>,
 }
 
 /// A trace being written.
@@ -86,7 +90,6 @@ impl Recorder {
         path: &Path,
         header: &TraceHeader,
         ring: RingReader,
-        calibration: Calibration,
         drained: Arc<AtomicU64>,
         progress: bool,
     ) -> anyhow::Result<Self> {
@@ -102,7 +105,7 @@ impl Recorder {
                 .name("fever-drain".into())
                 .spawn(move || {
                     let progress = Progress::new(progress);
-                    drain(ring, writer, calibration, &flag, &drained, &asked, progress)
+                    drain(ring, writer, &flag, &drained, &asked, progress)
                 })
         })?;
         Ok(Self {
@@ -142,7 +145,6 @@ impl Recorder {
             events,
             children_lost,
             children_calls,
-            own_codes,
         } = drained;
         // The children's calls are those their rings brought (their tracers' exact counts
         // stay in them).
@@ -151,10 +153,8 @@ impl Recorder {
             .map(|(code, n)| (code, (n, n)))
             .collect();
         for c in counted.calls {
-            let Some(code) = own_codes.get(c.code as usize).copied().flatten() else {
-                continue;
-            };
-            let entry = calls.entry(code).or_default();
+            // Two code objects of the same code (a function reloaded unchanged) share an id.
+            let entry = calls.entry(c.code).or_default();
             entry.0 += c.calls;
             entry.1 += c.recorded;
         }
@@ -181,7 +181,6 @@ impl Recorder {
 fn drain(
     mut ring: RingReader,
     mut writer: Writer,
-    mut calibration: Calibration,
     stop: &AtomicBool,
     drained: &AtomicU64,
     syncs: &Syncs,
@@ -220,18 +219,16 @@ fn drain(
                 match LiveRecord::access(&aligned) {
                     Ok(ArchivedLiveRecord::Code(info)) => {
                         // A code the ring lost is reported by its events going missing.
-                        children.add_own_code(CodeInfo::from(info), &mut writer);
+                        // The program's tracer took the id from the shared allocator; a child
+                        // may have announced the same code first.
+                        let info = CodeInfo::from(info);
+                        if !writer.has_code(info.id) {
+                            // A code that cannot be written loses its events (counted lost).
+                            let _ = writer.add_code(info);
+                        }
                     }
-                    Ok(ArchivedLiveRecord::Events(batch)) => {
-                        clock::calibrate(&mut calibration);
-                        let own = &children.own_codes;
-                        events += written(write_batch_as(
-                            batch,
-                            batch.thread.to_native(),
-                            |code| own.get(code as usize).copied().flatten(),
-                            |t| calibration.to_ns(t),
-                            &mut writer,
-                        ))?;
+                    Ok(ArchivedLiveRecord::Events(run)) => {
+                        events += written(writer.write_run(run.as_ref()))?;
                     }
                     Err(_) => {}
                 }
@@ -240,7 +237,7 @@ fn drain(
             Ok(ReadOutcome::Empty) => {
                 // Children that outlive the program are read a little longer, not forever.
                 let late = closing.is_some_and(|at: Instant| at.elapsed() >= CHILDREN_AT_END);
-                if !late && children.drain(&mut writer, &mut calibration, &mut buf)? {
+                if !late && children.drain(&mut writer, &mut buf)? {
                     continue;
                 }
                 if closing.is_some() {
@@ -277,52 +274,23 @@ fn drain(
         events,
         children_lost: children.lost,
         children_calls: children.calls,
-        own_codes: children.own_codes,
     })
 }
 
-/// The events a batch wrote; a failed write of the file ends the drain, an inconsistent batch
-/// (never expected) is skipped.
-fn written(result: Result<u64, LiveError>) -> Result<u64, TraceError> {
+/// The events a run wrote; a failed write of the file ends the drain, a run that cannot be
+/// written (never expected) is skipped, its events counted lost.
+fn written(result: Result<u64, TraceError>) -> Result<u64, TraceError> {
     result.or_else(|err| match err {
-        LiveError::Trace(TraceError::WriterFailed | TraceError::Io(_)) => {
-            Err(TraceError::WriterFailed)
-        }
+        TraceError::WriterFailed | TraceError::Io(_) => Err(TraceError::WriterFailed),
         _ => Ok(0),
     })
 }
 
-/// What makes two codes the same code, whatever process announced them.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct CodeKey(String, String, String, u32, u64);
-
-impl CodeKey {
-    fn of(info: &CodeInfo) -> Self {
-        Self(
-            info.module.clone(),
-            info.qualname.clone(),
-            info.file.clone(),
-            info.first_line,
-            info.code_hash,
-        )
-    }
-}
-
-/// The first trace id given to a code only children announced; the program's own ids count
-/// from 0 and never get near it.
-const FIRST_CHILD_CODE: u32 = 1 << 31;
-
-/// The children's rings the drain follows, and how every process's codes are named in the trace.
+/// The children's rings the drain follows.
 struct Children {
     /// The program's pid, which names its children's rings.
     top: u32,
     rings: Vec<ChildRing>,
-    /// Every code written, by what it is, to its trace id.
-    known: HashMap<CodeKey, u32>,
-    /// The program's own code ids (dense: the tracer's entry indexes), as the trace names them:
-    /// their own, unless a child announced the same code first.
-    own_codes: Vec<Option<u32>>,
-    next_code: u32,
     /// Events written from the children's rings.
     events: u64,
     /// Records the children's rings lost (each is a batch of events: a lower bound).
@@ -351,9 +319,6 @@ impl Children {
         Self {
             top,
             rings: Vec::new(),
-            known: HashMap::new(),
-            own_codes: Vec::new(),
-            next_code: FIRST_CHILD_CODE,
             events: 0,
             lost: 0,
             calls: HashMap::new(),
@@ -379,12 +344,7 @@ impl Children {
 
     /// Reads what the children's rings hold (a bounded pass); true when it found anything.
     /// A ring found empty after its child ended is closed.
-    fn drain(
-        &mut self,
-        writer: &mut Writer,
-        calibration: &mut Calibration,
-        buf: &mut Vec<u8>,
-    ) -> Result<bool, TraceError> {
+    fn drain(&mut self, writer: &mut Writer, buf: &mut Vec<u8>) -> Result<bool, TraceError> {
         let mut aligned = AlignedVec::<16>::new();
         let mut found = false;
         let mut i = 0;
@@ -400,9 +360,8 @@ impl Children {
                             Ok(ArchivedLiveRecord::Code(info)) => {
                                 self.add_code(i, CodeInfo::from(info), writer);
                             }
-                            Ok(ArchivedLiveRecord::Events(batch)) => {
-                                clock::calibrate(calibration);
-                                self.events += written(self.write(i, batch, calibration, writer))?;
+                            Ok(ArchivedLiveRecord::Events(run)) => {
+                                self.events += written(self.write(i, run.as_ref(), writer))?;
                             }
                             Err(_) => {}
                         }
@@ -430,78 +389,56 @@ impl Children {
         Ok(found)
     }
 
-    /// A code the program announced: the trace's code if a child announced the same one first,
-    /// else the program's id.
-    fn add_own_code(&mut self, info: CodeInfo, writer: &mut Writer) {
-        let Ok(at) = usize::try_from(info.id) else {
-            return;
-        };
-        let own = info.id;
-        let Some(id) = self.trace_id(info, own, writer) else {
-            return;
-        };
-        if self.own_codes.len() <= at {
-            self.own_codes.resize(at + 1, None);
-        }
-        self.own_codes[at] = Some(id);
-    }
-
-    /// A code child `i` announced: the trace's code if it has the same one, else a new one.
-    fn add_code(&mut self, i: usize, info: CodeInfo, writer: &mut Writer) {
+    /// A code child `i` announced: the trace's id of the same code (given now if it has none
+    /// yet), written now if it was not.
+    fn add_code(&mut self, i: usize, mut info: CodeInfo, writer: &mut Writer) {
         let child_id = info.id;
-        let next = self.next_code;
-        let Some(id) = self.trace_id(info, next, writer) else {
-            return;
-        };
-        if id == next {
-            self.next_code = next.saturating_add(1);
+        let id = super::ids::id_of(&info);
+        if !writer.has_code(id) {
+            info.id = id;
+            if writer.add_code(info).is_err() {
+                return;
+            }
         }
         self.rings[i].codes.insert(child_id, id);
     }
 
-    /// The trace's id of the code `info`: that of the same code written already, else `id`,
-    /// under which it is written now; `None` when it cannot be written.
-    fn trace_id(&mut self, mut info: CodeInfo, id: u32, writer: &mut Writer) -> Option<u32> {
-        let key = CodeKey::of(&info);
-        if let Some(&known) = self.known.get(&key) {
-            return Some(known);
-        }
-        info.id = id;
-        writer.add_code(info).ok()?;
-        self.known.insert(key, id);
-        Some(id)
-    }
-
-    fn write(
-        &mut self,
-        i: usize,
-        batch: &ArchivedEventBatch,
-        calibration: &Calibration,
-        writer: &mut Writer,
-    ) -> Result<u64, LiveError> {
+    /// Writes a run of child `i`'s ring, its codes and threads renamed to the trace's.
+    fn write(&mut self, i: usize, run: RunRef<'_>, writer: &mut Writer) -> Result<u64, TraceError> {
         let child = &mut self.rings[i];
-        let ident = batch.thread.to_native();
-        let n = if let Some(n) = child.threads.iter().position(|&t| t == ident) {
-            n
-        } else {
-            child.threads.push(ident);
-            child.threads.len() - 1
-        };
-        let thread = child_thread(child.pid, u32::try_from(n).unwrap_or(u32::MAX));
-        let codes = &child.codes;
-        for raw in batch.events.iter().filter(|e| e.kind == live_kind::CALL) {
-            if let Some(&code) = codes.get(&raw.code.to_native()) {
-                *self.calls.entry(code).or_default() += 1;
+        let mut calls = Vec::new();
+        let written = writer.write_run_as(run, |e| {
+            let ident = e.thread();
+            let n = if let Some(n) = child.threads.iter().position(|&t| t == ident) {
+                n
+            } else {
+                child.threads.push(ident);
+                child.threads.len() - 1
+            };
+            let thread = child_thread(child.pid, u32::try_from(n).unwrap_or(u32::MAX));
+            let code = child.codes.get(&e.code()).copied()?;
+            if e.kind() == EventKind::Call {
+                calls.push(code);
             }
+            Some(renamed(e, code, thread))
+        })?;
+        for code in calls {
+            *self.calls.entry(code).or_default() += 1;
         }
-        write_batch_as(
-            batch,
-            thread,
-            |code| codes.get(&code).copied(),
-            |t| calibration.to_ns(t),
-            writer,
-        )
+        Ok(written)
     }
+}
+
+/// `event` in code `code` on thread `thread`.
+fn renamed(event: EventRef<'_>, code: u32, thread: u64) -> EventRef<'_> {
+    EventRef::from_parts(
+        event.kind(),
+        code,
+        thread,
+        event.t_ns(),
+        event.flags(),
+        event.snapshot(),
+    )
 }
 
 /// Is `pid` running (not gone, not a zombie)?
