@@ -362,14 +362,9 @@ impl<'py> Applier<'_, 'py> {
     /// line), else from the object its namespace holds.
     fn running_codes(&self, def: &Definition) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let mut codes = Vec::new();
-        // Every code object of the file is looked at: compare without allocating.
-        for code in functions::codes_in(self.py, &self.module.file) {
-            if qualname_of(&code)?.to_str()? == def.qualname
-                && code
-                    .getattr(pyo3::intern!(self.py, "co_firstlineno"))?
-                    .extract::<usize>()?
-                    == def.start_line
-            {
+        // Looked up by first line in the registry: a file's other code objects are not touched.
+        for code in functions::codes_at(self.py, &self.module.file, def.start_line) {
+            if qualname_of(&code)?.to_str()? == def.qualname {
                 codes.push(code);
             }
         }
