@@ -177,7 +177,9 @@ fn reload_bytes(
     }
     let mut events = Vec::new();
     for module in modules {
-        events.append(&mut apply::apply(py, module, &index, &text, &plan, &display)?);
+        events.append(&mut apply::apply(
+            py, module, &index, &text, &plan, &display,
+        )?);
     }
     let rebinds = rebinds(&plan, &text);
     history::record(file, &running.text, &text);
