@@ -75,3 +75,40 @@ def test_uncaught_exception_from_reloaded_code(fever, tmp_path):
     assert p.wait_exit() == 1
     assert f'  File "{app}", line {line_of(text, "raise RuntimeError")}, in compute' in p.stderr, p.report()
     assert "Traceback (most recent call last):" in p.stderr
+
+
+def test_function_deep_in_a_big_module_changed_moved_and_changed_again(fever, tmp_path, save):
+    """The last of 2,000 functions of an imported module: its traceback lines stay right through a
+    change, lines inserted above it (a move), and another change."""
+    filler = "".join(f"def f{n}(x):\n    return x + {n}\n\n" for n in range(2000))
+    tail = "def fail(i):\n    raise ValueError(f'boom{i}')\n"
+    big = write(tmp_path / "big.py", filler + tail)
+    write(tmp_path / "app.py", looping('''
+        import traceback
+        import big
+
+        def compute(i):
+            try:
+                big.fail(i)
+            except ValueError as e:
+                last = traceback.extract_tb(e.__traceback__)[-1]
+                return f"{e} {last.lineno} {last.name}"
+        ''', "compute(i)"))
+    p = fever.run("app.py", cwd=tmp_path)
+    text = big.read_text()
+    p.wait_stdout(rf"^(\d+) boom\1 {line_of(text, 'raise ')} fail$")
+
+    steps = [
+        ("boom", "bang", "fever: reloaded big.fail"),
+        ("def f0(x):", "# two lines\n# inserted\ndef f0(x):", None),
+        ("bang", "bust", "fever: reloaded big.fail"),
+    ]
+    for old, new, reloaded in steps:
+        text = text.replace(old, new)
+        save(big, text)
+        word = text.split("ValueError(f'")[1][:4]
+        p.wait_stdout(rf"^(\d+) {word}\1 {line_of(text, 'raise ')} fail$")
+        if reloaded:
+            p.wait_stderr(rf"^{reloaded}\b")
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()

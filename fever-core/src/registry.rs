@@ -15,6 +15,8 @@ pub type CodeId = usize;
 #[derive(Debug, Default)]
 struct CodeEntry {
     file: usize,
+    /// The code's `co_firstlineno`: a reload looks codes up by it without touching them.
+    first_line: usize,
     functions: Vec<FunctionId>,
 }
 
@@ -23,7 +25,8 @@ struct CodeEntry {
 pub struct CodeRegistry {
     files: Vec<String>,
     file_ids: HashMap<String, usize>,
-    codes_by_file: Vec<HashSet<CodeId>>,
+    /// Per file, per first line, the codes.
+    codes_by_file: Vec<HashMap<usize, HashSet<CodeId>>>,
     codes: HashMap<CodeId, CodeEntry>,
     functions: HashMap<FunctionId, CodeId>,
 }
@@ -33,18 +36,23 @@ impl CodeRegistry {
         Self::default()
     }
 
-    /// Records that `function` (created now, or found by a scan) runs `code` from `file`.
-    pub fn add(&mut self, function: FunctionId, code: CodeId, file: &str) {
+    /// Records that `function` (created now, or found by a scan) runs `code` from `file`, whose
+    /// first line is `first_line`.
+    pub fn add(&mut self, function: FunctionId, code: CodeId, file: &str, first_line: usize) {
         if self.functions.contains_key(&function) {
             self.remove(function);
         }
         let file = self.file_id(file);
         let entry = self.codes.entry(code).or_insert_with(|| CodeEntry {
             file,
+            first_line,
             functions: Vec::new(),
         });
         entry.functions.push(function);
-        self.codes_by_file[entry.file].insert(code);
+        self.codes_by_file[entry.file]
+            .entry(entry.first_line)
+            .or_default()
+            .insert(code);
         self.functions.insert(function, code);
     }
 
@@ -58,17 +66,28 @@ impl CodeRegistry {
         };
         entry.functions.retain(|&f| f != function);
         if entry.functions.is_empty() {
-            let file = entry.file;
+            let (file, line) = (entry.file, entry.first_line);
             self.codes.remove(&code);
-            self.codes_by_file[file].remove(&code);
+            let by_line = &mut self.codes_by_file[file];
+            if let Some(codes) = by_line.get_mut(&line) {
+                codes.remove(&code);
+                if codes.is_empty() {
+                    by_line.remove(&line);
+                }
+            }
         }
     }
 
-    /// `function`'s `__code__` is being set to `code` from `file`: keeps it registered under the
-    /// new code when it belongs to a project file, forgets it otherwise.
-    pub fn code_changed(&mut self, function: FunctionId, code: CodeId, file: Option<&str>) {
+    /// `function`'s `__code__` is being set to `code` from `file` at a first line: keeps it
+    /// registered under the new code when it belongs to a project file, forgets it otherwise.
+    pub fn code_changed(
+        &mut self,
+        function: FunctionId,
+        code: CodeId,
+        file: Option<(&str, usize)>,
+    ) {
         match file {
-            Some(file) => self.add(function, code, file),
+            Some((file, first_line)) => self.add(function, code, file, first_line),
             None => self.remove(function),
         }
     }
@@ -82,7 +101,16 @@ impl CodeRegistry {
     pub fn codes_in(&self, file: &str) -> Vec<CodeId> {
         self.file_ids
             .get(file)
-            .map(|&id| self.codes_by_file[id].iter().copied().collect())
+            .map(|&id| self.codes_by_file[id].values().flatten().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The code objects of `file` starting at `first_line` that some function runs.
+    pub fn codes_at(&self, file: &str, first_line: usize) -> Vec<CodeId> {
+        self.file_ids
+            .get(file)
+            .and_then(|&id| self.codes_by_file[id].get(&first_line))
+            .map(|codes| codes.iter().copied().collect())
             .unwrap_or_default()
     }
 
@@ -109,7 +137,7 @@ impl CodeRegistry {
         let id = self.files.len();
         self.files.push(file.to_owned());
         self.file_ids.insert(file.to_owned(), id);
-        self.codes_by_file.push(HashSet::new());
+        self.codes_by_file.push(HashMap::new());
         id
     }
 }
@@ -121,24 +149,28 @@ mod tests {
     #[test]
     fn functions_follow_their_code() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py");
-        registry.add(2, 100, "/p/a.py");
-        registry.add(3, 200, "/p/b.py");
+        registry.add(1, 100, "/p/a.py", 3);
+        registry.add(2, 100, "/p/a.py", 3);
+        registry.add(3, 200, "/p/b.py", 3);
         assert_eq!(registry.functions_of(100), [1, 2]);
         assert_eq!(registry.codes_in("/p/a.py"), [100]);
 
-        registry.code_changed(1, 101, Some("/p/a.py"));
+        registry.code_changed(1, 101, Some(("/p/a.py", 7)));
         assert_eq!(registry.functions_of(100), [2]);
         assert_eq!(registry.functions_of(101), [1]);
         let mut codes = registry.codes_in("/p/a.py");
         codes.sort_unstable();
         assert_eq!(codes, [100, 101]);
+        assert_eq!(registry.codes_at("/p/a.py", 7), [101]);
+        assert_eq!(registry.codes_at("/p/a.py", 3), [100]);
+        assert!(registry.codes_at("/p/a.py", 4).is_empty());
+        assert!(registry.codes_at("/p/c.py", 3).is_empty());
     }
 
     #[test]
     fn code_entries_die_with_their_last_function() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py");
+        registry.add(1, 100, "/p/a.py", 1);
         registry.remove(1);
         assert!(registry.functions_of(100).is_empty());
         assert!(registry.codes_in("/p/a.py").is_empty());
@@ -149,7 +181,7 @@ mod tests {
     #[test]
     fn code_from_outside_the_project_unregisters() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py");
+        registry.add(1, 100, "/p/a.py", 1);
         registry.code_changed(1, 300, None);
         assert!(!registry.contains(1));
         assert!(registry.codes_in("/p/a.py").is_empty());
@@ -158,8 +190,8 @@ mod tests {
     #[test]
     fn re_adding_moves_a_function() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py");
-        registry.add(1, 200, "/p/b.py");
+        registry.add(1, 100, "/p/a.py", 1);
+        registry.add(1, 200, "/p/b.py", 1);
         assert_eq!(registry.len(), 1);
         assert!(registry.codes_in("/p/a.py").is_empty());
         assert_eq!(registry.functions_of(200), [1]);

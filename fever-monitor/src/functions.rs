@@ -112,6 +112,21 @@ pub fn codes_in<'py>(py: Python<'py>, file: &str) -> Vec<Bound<'py, PyAny>> {
         .collect()
 }
 
+/// Strong references to the code objects of `file` starting at `first_line` that some function
+/// runs.
+pub fn codes_at<'py>(py: Python<'py>, file: &str, first_line: usize) -> Vec<Bound<'py, PyAny>> {
+    let guard = lock();
+    let Some(registry) = guard.as_ref() else {
+        return Vec::new();
+    };
+    registry
+        .codes_at(file, first_line)
+        .into_iter()
+        // SAFETY: as in `codes_in`.
+        .map(|code| unsafe { Bound::from_borrowed_ptr(py, code as *mut PyObject) })
+        .collect()
+}
+
 /// Strong references to the functions running `code`.
 pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
     let guard = lock();
@@ -126,11 +141,11 @@ pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound
         .collect()
 }
 
-/// The project file a code object comes from, if any.
+/// The project file a code object comes from, if any, and the code's first line.
 ///
 /// # Safety
 /// `code` must be a valid code object and the GIL must be held.
-unsafe fn project_file(code: *mut PyObject) -> Option<String> {
+unsafe fn project_file(code: *mut PyObject) -> Option<(String, usize)> {
     let project = PROJECT.get()?;
     // SAFETY: guaranteed by the caller.
     unsafe {
@@ -153,7 +168,19 @@ unsafe fn project_file(code: *mut PyObject) -> Option<String> {
                 .map(str::to_owned)
         };
         ffi::Py_DECREF(filename);
-        result
+        let file = result?;
+        let line = ffi::PyObject_GetAttrString(code, c"co_firstlineno".as_ptr());
+        if line.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let first_line = ffi::PyLong_AsSsize_t(line);
+        ffi::Py_DECREF(line);
+        let Ok(first_line) = usize::try_from(first_line) else {
+            ffi::PyErr_Clear();
+            return None;
+        };
+        Some((file, first_line))
     }
 }
 
@@ -169,9 +196,9 @@ unsafe extern "C" fn on_function_event(
         match event {
             compat::FUNC_EVENT_CREATE => {
                 let code = ffi::PyFunction_GetCode(func);
-                if let Some(file) = project_file(code) {
+                if let Some((file, first_line)) = project_file(code) {
                     if let Some(registry) = lock().as_mut() {
-                        registry.add(func as usize, code as usize, &file);
+                        registry.add(func as usize, code as usize, &file, first_line);
                     }
                     for s in subscribers() {
                         (s.created)(func, code);
@@ -190,7 +217,8 @@ unsafe extern "C" fn on_function_event(
                 let file = project_file(new_value);
                 if let Some(registry) = lock().as_mut() {
                     if file.is_some() || registry.contains(func as usize) {
-                        registry.code_changed(func as usize, new_value as usize, file.as_deref());
+                        let place = file.as_ref().map(|(f, line)| (f.as_str(), *line));
+                        registry.code_changed(func as usize, new_value as usize, place);
                     }
                 }
                 if file.is_some() {

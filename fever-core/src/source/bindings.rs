@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::scan::scan;
+use super::Index;
 
 /// Every name `text` binds (in any of its logical lines), or `None` when that can't be known.
 pub fn bound_names(text: &str) -> Option<BTreeSet<String>> {
@@ -95,10 +96,19 @@ pub fn from_import(text: &str) -> Option<FromImport> {
     })
 }
 
-/// The `__future__` features a module's `text` turns on: the names its `from __future__ import`
-/// statements import before any other statement (only a docstring may precede them, as Python
-/// requires). Comments and strings that merely mention such an import are not statements.
-pub fn future_features(text: &str) -> BTreeSet<String> {
+/// The `__future__` features a module's `text` (indexed as `index`) turns on: the names its
+/// `from __future__ import` statements import before any other statement (only a docstring may
+/// precede them, as Python requires). Comments and strings that merely mention such an import are
+/// not statements. Only the leading statements are read, so a big file costs no more than a small
+/// one.
+pub fn future_features(index: &Index, text: &str) -> BTreeSet<String> {
+    let end = index
+        .items
+        .iter()
+        .skip(1)
+        .find(|item| item.keyword != "from")
+        .map_or(text.len(), |item| item.span.start);
+    let text = &text[..end];
     let mut features = BTreeSet::new();
     for (n, line) in scan(text).lines.iter().enumerate() {
         let code = &text[line.text_start..line.end];
@@ -344,7 +354,11 @@ mod tests {
 
     #[test]
     fn future_features_are_the_leading_future_imports() {
-        let features = |text: &str| future_features(text).into_iter().collect::<Vec<_>>();
+        let features = |text: &str| {
+            future_features(&Index::build(text), text)
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             features("from __future__ import annotations\nimport os\n"),
             ["annotations"]
@@ -365,5 +379,10 @@ mod tests {
         assert!(features("X = 'from __future__ import annotations'\n").is_empty());
         assert!(features("import os\nfrom __future__ import annotations\n").is_empty());
         assert!(features("def f():\n    from __future__ import annotations\n").is_empty());
+        // Only the leading statements are read; what follows them changes nothing.
+        assert_eq!(
+            features("from __future__ import annotations\ndef f():\n    pass\nfrom __future__ import division\n"),
+            ["annotations"]
+        );
     }
 }

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use fever_core::source::{bound_names, synthetic};
-use fever_core::{Change, Definition, Kind, Plan, Redefinition, ReloadEvent};
+use fever_core::{Change, Definition, Index, Kind, Plan, Redefinition, ReloadEvent};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
@@ -29,16 +29,17 @@ struct Compiled<'py> {
     bare: Option<Bound<'py, PyAny>>,
 }
 
-/// Applies `plan` (which leads to `new_text`) to `module`.
+/// Applies `plan` (which leads to `new_text`, indexed as `index`) to `module`.
 /// Returns the events, or the first compile error (in which case nothing was changed).
 pub fn apply(
     py: Python<'_>,
     module: &LoadedModule<'_>,
+    index: &Index,
     new_text: &str,
     plan: &Plan,
     display: &str,
 ) -> Result<Vec<ReloadEvent>, ReloadEvent> {
-    let compiler = Compiler::new(py, &module.file, display, new_text)
+    let compiler = Compiler::new(py, &module.file, display, index, new_text)
         .map_err(|e| compiler_error(py, &e, display))?;
     let compiled = plan
         .changes
@@ -222,13 +223,14 @@ impl<'py> Applier<'_, 'py> {
     fn user_of(&self, def: &Definition) -> PyResult<Option<String>> {
         let own = format!("{}.", def.qualname);
         for code in functions::codes_in(self.py, &self.module.file) {
-            let qualname: String = code.getattr("co_qualname")?.extract()?;
+            let qualname = qualname_of(&code)?;
+            let qualname = qualname.to_str()?;
             if qualname == def.qualname || qualname.starts_with(&own) || qualname == "<module>" {
                 continue;
             }
-            let names = code.getattr("co_names")?;
+            let names = code.getattr(pyo3::intern!(self.py, "co_names"))?;
             if names.contains(def.name.as_str())? {
-                return Ok(Some(qualname));
+                return Ok(Some(qualname.to_owned()));
             }
         }
         Ok(None)
@@ -360,10 +362,9 @@ impl<'py> Applier<'_, 'py> {
     /// line), else from the object its namespace holds.
     fn running_codes(&self, def: &Definition) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let mut codes = Vec::new();
-        for code in functions::codes_in(self.py, &self.module.file) {
-            if code.getattr("co_qualname")?.extract::<String>()? == def.qualname
-                && code.getattr("co_firstlineno")?.extract::<usize>()? == def.start_line
-            {
+        // Looked up by first line in the registry: a file's other code objects are not touched.
+        for code in functions::codes_at(self.py, &self.module.file, def.start_line) {
+            if qualname_of(&code)?.to_str()? == def.qualname {
                 codes.push(code);
             }
         }
@@ -595,6 +596,13 @@ fn point_class_cell(function: &Bound<'_, PyAny>, class: &Bound<'_, PyAny>) -> Py
             .setattr("cell_contents", class)?;
     }
     Ok(())
+}
+
+/// A code object's `co_qualname`.
+fn qualname_of<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    Ok(code
+        .getattr(pyo3::intern!(code.py(), "co_qualname"))?
+        .cast_into::<PyString>()?)
 }
 
 fn freevars(code: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {

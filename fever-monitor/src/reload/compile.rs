@@ -4,7 +4,7 @@
 //! the module's `__future__` flags; code-object surgery (line shifts).
 
 use fever_core::source::future_features;
-use fever_core::{Definition, ReloadEvent};
+use fever_core::{Definition, Index, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -18,9 +18,16 @@ pub struct Compiler<'py> {
 }
 
 impl<'py> Compiler<'py> {
-    /// `text` is the saved file: its `from __future__ import annotations` applies to every part.
-    pub fn new(py: Python<'py>, file: &str, display: &str, text: &str) -> PyResult<Self> {
-        let flags = if future_features(text).contains("annotations") {
+    /// `text` is the saved file (indexed as `index`): its `from __future__ import annotations`
+    /// applies to every part.
+    pub fn new(
+        py: Python<'py>,
+        file: &str,
+        display: &str,
+        index: &Index,
+        text: &str,
+    ) -> PyResult<Self> {
+        let flags = if future_features(index, text).contains("annotations") {
             py.import("__future__")?
                 .getattr("annotations")?
                 .getattr("compiler_flag")?
@@ -128,11 +135,12 @@ pub fn shift_lines<'py>(code: &Bound<'py, PyAny>, delta: i64) -> PyResult<Bound<
 /// the file compiles after all.
 pub fn whole_file_error(
     py: Python<'_>,
+    index: &Index,
     text: &str,
     file: &str,
     display: &str,
 ) -> Option<ReloadEvent> {
-    let compiler = Compiler::new(py, file, display, text).ok()?;
+    let compiler = Compiler::new(py, file, display, index, text).ok()?;
     compiler.compile(text).err()
 }
 

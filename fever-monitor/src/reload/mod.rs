@@ -171,13 +171,15 @@ fn reload_bytes(
     }
     let Reindexed { index, plan } = reindex(&running.index, &running.text, &text);
     if index.broken.is_some() {
-        if let Some(event) = compile::whole_file_error(py, &text, file, &display) {
+        if let Some(event) = compile::whole_file_error(py, &index, &text, file, &display) {
             return Err(event);
         }
     }
     let mut events = Vec::new();
     for module in modules {
-        events.append(&mut apply::apply(py, module, &text, &plan, &display)?);
+        events.append(&mut apply::apply(
+            py, module, &index, &text, &plan, &display,
+        )?);
     }
     let rebinds = rebinds(&plan, &text);
     history::record(file, &running.text, &text);
