@@ -81,9 +81,9 @@ pub fn adopt_existing(py: Python<'_>) -> PyResult<()> {
                 continue;
             }
             let code = ffi::PyFunction_GetCode(object.as_ptr());
-            if let Some(file) = project_file(code) {
+            if let Some((file, first_line)) = project_file(code) {
                 if let Some(registry) = lock().as_mut() {
-                    registry.add(object.as_ptr() as usize, code as usize, &file);
+                    registry.add(object.as_ptr() as usize, code as usize, &file, first_line);
                 }
             }
         }
