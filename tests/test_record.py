@@ -1021,12 +1021,13 @@ print("done")
 
 def test_snapshots_run_no_user_code(cli, tmp_path):
     # deque's repr and asyncio Future's repr are C code that calls Python (the items' reprs,
-    # asyncio's formatting): snapshots record those objects by type instead of calling them.
+    # asyncio's formatting): snapshots never call them. The deque is recorded by its (C)
+    # reduction, its items as objects (Loud's repr, which prints, never runs); the Future by type.
     write(tmp_path / "quiet.py", NO_USER_CODE)
     rec = record(cli, "quiet.py", cwd=tmp_path)
     assert rec.result.stdout == "done\n", describe(rec.result)
     tree = show_tree(cli, rec.trace)
-    assert "collections.deque" in tree.one("__main__.keep").text, tree.text
+    assert "keep(items=deque([Loud()])) → deque([Loud()])" in tree.one("__main__.keep").text, tree.text
     assert "Future" in tree.find("__main__.wait")[0].text, tree.text
 
 

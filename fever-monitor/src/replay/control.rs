@@ -6,7 +6,6 @@
 //! large, cut short) ends that connection, never the program.
 
 use std::io::ErrorKind;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use fever_core::control::{ControlError, Request, Response};
+use fever_core::control::{peer_is_this_user, ControlError, Request, Response};
 
 /// What the control thread hands to the main thread.
 pub enum Event {
@@ -110,7 +109,7 @@ fn serve(
                 continue;
             }
         };
-        if !same_user(&stream) || stream.set_nonblocking(false).is_err() {
+        if !peer_is_this_user(&stream) || stream.set_nonblocking(false).is_err() {
             continue;
         }
         let Ok(writer) = stream.try_clone() else {
@@ -152,26 +151,4 @@ fn serve(
             return;
         }
     }
-}
-
-/// The peer runs as our user.
-fn same_user(stream: &UnixStream) -> bool {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>()).unwrap_or(0);
-    // SAFETY: a valid socket and an out-buffer of the size given.
-    let ok = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast(),
-            &raw mut len,
-        )
-    } == 0;
-    // SAFETY: getuid cannot fail.
-    ok && cred.uid == unsafe { libc::getuid() }
 }
