@@ -16,7 +16,7 @@ use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 
 use crate::check::{self, checker::Checker};
-use crate::{notices, session};
+use crate::notices;
 
 /// The [`Host`] that runs commands in the interpreter that loaded `fever._native`.
 pub struct InProcess(());
@@ -33,14 +33,14 @@ impl Host for InProcess {
     fn run(&self, config: &RunConfig) -> anyhow::Result<i32> {
         Python::attach(|py| {
             this_python(py, config.python.as_deref())?;
-            session::run(py, config, None, &project_root(config)?)
+            crate::run::run(py, config, None, &project_root(config)?)
         })
     }
 
     fn record(&self, config: &RecordConfig) -> anyhow::Result<i32> {
         Python::attach(|py| {
             this_python(py, config.run.python.as_deref())?;
-            session::run(py, &config.run, Some(config), &project_root(&config.run)?)
+            crate::run::run(py, &config.run, Some(config), &project_root(&config.run)?)
         })
     }
 

@@ -44,6 +44,7 @@ mod notices;
 mod rebuild;
 mod reload;
 mod replay;
+mod run;
 mod runner;
 mod session;
 mod signals;

@@ -1,16 +1,17 @@
-//! `fever run` inside this interpreter: claim the monitoring tool id, start the code registry,
-//! the source recorder and the file watcher, run the program, and tear down at interpreter exit
-//! (after the program's non-daemon threads finished, so reloads keep reaching them).
+//! The session of `fever run`, `record`, `watch` and the replay's program side: what lives until
+//! the interpreter exits (the file watcher, the tool id, the recording), kept by [`keep`] and torn
+//! down at interpreter exit (after the program's non-daemon threads finished, so reloads keep
+//! reaching them), or let go of in a forked child; and starting and ending a recording.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use fever_core::notice::{Notice, Without};
+use fever_core::notice::Notice;
 use fever_core::ring::{RingReader, RingWriter};
 use fever_core::settings::RecordedProcess;
-use fever_core::settings::{RecordConfig, RunConfig, Target, Verbosity};
+use fever_core::settings::{RecordConfig, Target, Verbosity};
 use fever_core::trace::TraceHeader;
 use fever_core::Project;
 use pyo3::prelude::*;
@@ -19,7 +20,7 @@ use crate::engine::clock;
 use crate::tracer;
 use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
-use crate::{functions, monitoring, notices, runner, sources};
+use crate::{monitoring, notices};
 
 /// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
 const RING_CAPACITY: u64 = 16 << 20;
@@ -74,60 +75,6 @@ pub struct Recording {
 }
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
-
-/// Runs the program of `config` under fever (recording it for `record`), the project being
-/// `root`; returns its exit code.
-pub fn run(
-    py: Python<'_>,
-    config: &RunConfig,
-    record: Option<&RecordConfig>,
-    root: &Path,
-) -> anyhow::Result<i32> {
-    let tool_id = monitoring::claim(py).context("cannot register with sys.monitoring")?;
-    if tool_id.is_none() {
-        if record.is_some() {
-            bail!("cannot record: sys.monitoring tool ids 3 and 4 are taken by other tools");
-        }
-        if config.verbosity >= Verbosity::Normal {
-            notices::emit(&Notice::NoToolId {
-                without: Without::Tracing,
-            });
-        }
-    }
-    let recording = match (record, tool_id) {
-        (Some(record), Some(id)) => Some(start_recording(py, record, root, id)?),
-        _ => None,
-    };
-    let watcher = if config.watch {
-        let project =
-            Project::new(root).with_context(|| format!("cannot watch {}", root.display()))?;
-        functions::install(py, project.clone())?;
-        sources::install(py, project.clone())?;
-        let watcher = FileWatcher::start(project, config.verbosity, None)
-            .with_context(|| format!("cannot watch {}", root.display()))?;
-        crate::family::top::hook_spawn(py)?;
-        Some(watcher)
-    } else {
-        None
-    };
-    keep(
-        py,
-        Session {
-            watcher,
-            tool_id,
-            recording,
-            cache: false,
-        },
-    )?;
-    let command = if record.is_some() { "record" } else { "run" };
-    crate::attach::open(py, tool_id, root, command, config)?;
-    let ended = runner::run_once(py, &config.target, &config.args)?;
-    if ended == runner::Ended::Interrupted {
-        // Ctrl-C: no child of the program is left behind.
-        py.detach(crate::family::top::end_all);
-    }
-    Ok(ended.code())
-}
 
 /// Keeps `session` until the interpreter exits (then [`shutdown`] ends it).
 pub fn keep(py: Python<'_>, session: Session) -> PyResult<()> {
