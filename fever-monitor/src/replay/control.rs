@@ -91,6 +91,14 @@ impl Drop for Server {
     }
 }
 
+/// The answer to an attach request on the replay's control socket: `fever attach` talks to the
+/// socket every fever process opens (see `crate::attach`), not to this one.
+pub fn attach_refused() -> Response {
+    Response::Error {
+        message: "`fever attach` talks to a process's own socket".into(),
+    }
+}
+
 fn serve(
     listener: &UnixListener,
     events: &Sender<Event>,

@@ -14,7 +14,7 @@ use fever_core::control::{ReplayRequest, Request, Response};
 use pyo3::prelude::*;
 
 use super::checkpoint::{self, Standby};
-use super::control::{Event, Server};
+use super::control::{attach_refused, Event, Server};
 
 /// How long a child may take, from its request to running the start call (fever's own
 /// preparation: a few milliseconds). One that takes longer is stuck and killed; a standby is
@@ -177,9 +177,7 @@ impl Wait {
                         | Request::Names { .. }
                         | Request::Detach
                         | Request::Children,
-                    ) => server.send(&Response::Error {
-                        message: "`fever attach` talks to a process's own socket".into(),
-                    }),
+                    ) => server.send(&attach_refused()),
                     Event::Request(Request::Replay(_) | Request::Undo) => {
                         server.send(&Response::Error {
                             message: "a replay is running; cancel it first".into(),

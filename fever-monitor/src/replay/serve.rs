@@ -21,7 +21,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::prelude::*;
 
 use super::checkpoint::Standby;
-use super::control::{Event, Server};
+use super::control::{attach_refused, Event, Server};
 use super::fork::{self, After};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
@@ -172,9 +172,7 @@ fn handle(
             | Request::Names { .. }
             | Request::Detach
             | Request::Children,
-        ) => server.send(&Response::Error {
-            message: "`fever attach` talks to a process's own socket".into(),
-        }),
+        ) => server.send(&attach_refused()),
     }
     Ok(After::Serve)
 }
