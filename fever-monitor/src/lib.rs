@@ -2,8 +2,8 @@
 //!
 //! - [`host`]: the CLI's host in this interpreter: the commands that need Python start here.
 //! - [`session`]: `fever run` in this interpreter, and what lives until the interpreter exits.
-//! - [`attach`]: the control socket every process fever runs opens, and `fever attach`'s
-//!   profiler.
+//! - [`attach`]: the control socket every process fever runs opens (or, on Python 3.14+, a
+//!   process `fever attach` loads fever into), and `fever attach`'s profiler.
 //! - [`watch`]: `fever watch`, the develop loop (run, wait for a save, run again).
 //! - [`cache`]: `fever watch`'s call cache (trampolines, monitoring, stored results).
 //! - [`check`]: `fever check` and the pytest plugin's `CheckSession`: replaying a trace.
@@ -70,6 +70,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(cli_main, module)?)?;
     module.add_function(wrap_pyfunction!(family::member::join_family, module)?)?;
     module.add_function(wrap_pyfunction!(family::top::family_pids, module)?)?;
+    module.add_function(wrap_pyfunction!(attach::listen_for_attach, module)?)?;
     module.add_class::<check::py::CheckSession>()?;
     module.add("FeverError", module.py().get_type::<errors::FeverError>())?;
     Ok(())

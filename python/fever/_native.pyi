@@ -11,6 +11,11 @@ def join_family(socket: str, root: str, record: str | None = None) -> None:
 def family_pids() -> list[int]:
     """The pids of this program's child processes that joined fever and are still connected."""
 
+def listen_for_attach(root: str) -> str:
+    """Open this process's control socket (``fever attach``'s bootstrap calls it, through PEP 768,
+    in a process not started under fever), with ``root`` as the project; returns the socket's
+    path. Raises ``FeverError`` when it cannot be opened."""
+
 class FeverError(Exception):
     """An error of fever itself, raised into the program or the pytest plugin."""
 

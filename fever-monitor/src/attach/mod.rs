@@ -5,6 +5,8 @@
 //! - `server.rs`: the socket, its accept thread (blocked in `accept`, without the GIL: no
 //!   wake-ups while nobody connects), and one thread per connection answering its requests.
 //! - `profiler.rs`: the engine consumer counting calls and time into the shared region.
+//! - `remote.rs`: a process not started under fever opens its socket late, when `fever attach`
+//!   runs fever's bootstrap in it through `sys.remote_exec` (PEP 768, Python 3.14+).
 //!
 //! `fever attach --record TRACE` also arms `fever record`'s tracer for the attached window,
 //! with the profiler and in the same hold of the GIL, and disarms both together, so the trace
@@ -18,7 +20,10 @@
 //! by a forked child).
 
 mod profiler;
+mod remote;
 mod server;
+
+pub use remote::listen_for_attach;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,34 +100,48 @@ pub fn open(
     let Ok(project) = Project::new(root) else {
         return Ok(());
     };
+    if let Err(err) = listen(py, tool_id, project, command_line(command, run), run)? {
+        notices::emit(&Notice::NoControlSocket {
+            error: err.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Opens this process's control socket for `project`, `fever ps` showing `command`; the inner
+/// error says why the socket could not be opened (a process listens once: a second call
+/// changes nothing).
+fn listen(
+    py: Python<'_>,
+    tool_id: Option<u8>,
+    project: Project,
+    command: String,
+    run: &RunConfig,
+) -> PyResult<std::io::Result<()>> {
     let pid = std::process::id();
     if TARGET
         .set(Target {
             pid,
-            command: command_line(command, run),
+            command,
             run: run.clone(),
             project,
             tool_id,
         })
         .is_err()
     {
-        return Ok(());
+        return Ok(Ok(()));
     }
-    match server::start(&process_socket(pid)) {
-        Ok(()) => {
-            OPEN.store(true, Ordering::SeqCst);
-            py.import("atexit")?
-                .call_method1("register", (wrap_pyfunction!(close, py)?,))?;
-            let at_fork = pyo3::types::PyDict::new(py);
-            at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
-            py.import("os")?
-                .call_method("register_at_fork", (), Some(&at_fork))?;
-        }
-        Err(err) => notices::emit(&Notice::NoControlSocket {
-            error: err.to_string(),
-        }),
+    if let Err(err) = server::start(&process_socket(pid)) {
+        return Ok(Err(err));
     }
-    Ok(())
+    OPEN.store(true, Ordering::SeqCst);
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(close, py)?,))?;
+    let at_fork = pyo3::types::PyDict::new(py);
+    at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&at_fork))?;
+    Ok(Ok(()))
 }
 
 /// In a child of `os.fork()`: the socket and the client are the parent's. The child never

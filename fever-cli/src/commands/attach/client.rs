@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::Duration;
 
 use fever_core::control::{
@@ -12,6 +13,9 @@ use fever_core::control::{
 
 /// How long a process may take to answer (arming waits for the GIL).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the user finds the processes they can attach to.
+const PS: &str = "`fever ps` lists your processes running under fever";
 
 /// Why a process cannot be reached, and what to do about it.
 pub struct Refusal {
@@ -28,11 +32,22 @@ pub struct Client {
 impl Client {
     /// Connects to process `pid`'s control socket.
     pub fn connect(pid: u32) -> Result<Self, Refusal> {
-        let ps = "`fever ps` lists your processes running under fever";
+        Self::reachable(pid)?;
+        Self::connect_to(pid, &process_socket(pid)).map_err(|err| Refusal {
+            message: format!("process {pid} is not running under fever ({err})"),
+            hint: format!(
+                "start the program with `fever run` (or `fever watch`, `fever record`) to attach \
+                 to it later; {PS}"
+            ),
+        })
+    }
+
+    /// Process `pid` exists and is ours.
+    pub fn reachable(pid: u32) -> Result<(), Refusal> {
         if !is_alive(pid) {
             return Err(Refusal {
                 message: format!("no process has pid {pid}"),
-                hint: ps.into(),
+                hint: PS.into(),
             });
         }
         // SAFETY: getuid cannot fail.
@@ -45,13 +60,12 @@ impl Client {
                 });
             }
         }
-        let stream = UnixStream::connect(process_socket(pid)).map_err(|err| Refusal {
-            message: format!("process {pid} is not running under fever ({err})"),
-            hint: format!(
-                "start the program with `fever run` (or `fever watch`, `fever record`) to attach \
-                 to it later; {ps}"
-            ),
-        })?;
+        Ok(())
+    }
+
+    /// Connects to process `pid` at `socket`.
+    pub fn connect_to(pid: u32, socket: &Path) -> std::io::Result<Self> {
+        let stream = UnixStream::connect(socket)?;
         let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
         Ok(Self { pid, stream })
     }

@@ -1,6 +1,8 @@
 //! `fever ps` and `fever attach PID`, the client side (no Python in this process).
 //!
 //! - `client.rs`: connecting to a process's control socket, and its requests.
+//! - `remote/`: a process not started under fever (Python 3.14+): fever loads itself into it
+//!   with `sys.remote_exec` (PEP 768), which opens the same control socket.
 //! - `live.rs`: the live table on a terminal (ratatui).
 //! - `table.rs`: the final table as text.
 //!
@@ -12,6 +14,7 @@
 
 mod client;
 mod live;
+mod remote;
 mod table;
 
 use std::io::{IsTerminal, Write};
@@ -152,7 +155,7 @@ pub(crate) fn run(config: &AttachConfig) -> anyhow::Result<i32> {
         );
         return Ok(2);
     }
-    let mut client = match Client::connect(config.pid) {
+    let mut client = match remote::connect(config.pid) {
         Ok(client) => client,
         Err(refusal) => {
             messages::error(&refusal.message);
