@@ -24,7 +24,11 @@ pub(super) const ATTACH_ABOUT: &str =
      --record TRACE also writes a trace of the attached window, as `fever record` would (the \
      same calls as the table), which `fever show` reads; the program writes the file.\n\n\
      One client is attached at a time: a second `fever attach` to the same process is refused \
-     with an error.";
+     with an error.\n\n\
+     A process not started under fever that runs Python 3.14+ is attached too: fever loads \
+     itself into it with sys.remote_exec (PEP 768), from the process's own environment (fever \
+     must be installed there), and opens the same control socket, the main script's directory \
+     being the project root.";
 
 pub(super) const ATTACH_EXAMPLES: &str = "Examples:\n  \
      fever ps\n  \
