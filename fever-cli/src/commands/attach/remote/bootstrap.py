@@ -40,7 +40,12 @@ def _fever_attach(directory):
     try:
         from fever import _native
 
-        socket = _native.listen_for_attach(root)
+        listen = getattr(_native, "listen_for_attach", None)
+        if listen is None:
+            say("unsupported", f"the fever installed there ({_native.__version__}) is too old to be loaded "
+                "into a running process", f"upgrade it: `{sys.executable} -m pip install -U fever`")
+            return
+        socket = listen(root)
     except Exception as err:
         say("error", f"{type(err).__name__}: {err}")
         return
