@@ -41,6 +41,7 @@ mod functions;
 mod host;
 mod monitoring;
 mod notices;
+mod profile_only;
 mod rebuild;
 mod reload;
 mod replay;

@@ -17,6 +17,7 @@ use fever_core::Project;
 use pyo3::prelude::*;
 
 use crate::engine::clock;
+use crate::profile_only::{self, ProfileRun};
 use crate::tracer;
 use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
@@ -43,6 +44,8 @@ pub struct Session {
     pub watcher: Option<FileWatcher>,
     pub tool_id: Option<u8>,
     recording: Option<Recording>,
+    /// `fever record --profile-only`'s profile.
+    profiling: Option<ProfileRun>,
     /// `fever watch`'s call cache is on.
     pub cache: bool,
 }
@@ -54,7 +57,16 @@ impl Session {
             watcher,
             tool_id,
             recording: None,
+            profiling: None,
             cache,
+        }
+    }
+
+    /// This session, profiling (`fever record --profile-only`).
+    pub fn with_profile(self, profiling: ProfileRun) -> Self {
+        Self {
+            profiling: Some(profiling),
+            ..self
         }
     }
 
@@ -122,6 +134,9 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     if session.as_ref().is_some_and(|s| s.cache) {
         crate::cache::after_fork_in_child(py);
     }
+    if session.as_ref().is_some_and(|s| s.profiling.is_some()) {
+        profile_only::stop_in_child(py)?;
+    }
     if !replay {
         crate::family::member::after_fork_in_child();
     }
@@ -140,13 +155,15 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         watcher,
         tool_id,
         recording,
+        profiling,
         cache,
     }) = session
     {
         // Every step runs whatever the others did: an unfinished trace must not keep the
         // watcher from being stopped with the GIL released, nor the tool id from being freed.
-        let finished = match (recording, tool_id) {
-            (Some(recording), Some(_)) => finish_recording(py, recording),
+        let finished = match (recording, profiling, tool_id) {
+            (Some(recording), _, Some(_)) => finish_recording(py, recording),
+            (None, Some(profiling), Some(_)) => profile_only::finish(py, profiling),
             _ => Ok(()),
         };
         let cache_stopped = if cache {
@@ -186,35 +203,7 @@ pub fn begin_recording(
 ) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let to_ns = clock::calibrated().converter();
-    let sys = py.import("sys")?;
-    let mut argv = vec![match &record.run.target {
-        Target::Script(path) => path.display().to_string(),
-        Target::Module(name) => format!("-m {name}"),
-    }];
-    argv.extend(record.run.args.iter().cloned());
-    let main_thread: u64 = py
-        .import("threading")?
-        .call_method0("main_thread")?
-        .getattr("ident")?
-        .extract()?;
-    let header = TraceHeader {
-        python_version: sys.getattr("version")?.extract()?,
-        fever_version: env!("CARGO_PKG_VERSION").to_owned(),
-        root: project.canonical_root().display().to_string(),
-        argv,
-        pid: std::process::id(),
-        started_unix_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        started_monotonic_ns: clock::monotonic_ns(),
-        options: record.header_options(&RecordedProcess {
-            main_thread,
-            clock: clock::source().into(),
-            cwd: std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
-        }),
-    };
+    let header = trace_header(py, record, &project)?;
     let ring_path = tracer::ring_path();
     let ring = RingWriter::create(&ring_path, RING_CAPACITY)
         .with_context(|| format!("cannot create the live ring {}", ring_path.display()))?;
@@ -243,6 +232,43 @@ pub fn begin_recording(
         recorder,
         output: record.output.clone(),
         verbosity: record.run.verbosity,
+    })
+}
+
+/// The header of a trace of `record` (the program about to run), the project being `project`.
+pub fn trace_header(
+    py: Python<'_>,
+    record: &RecordConfig,
+    project: &Project,
+) -> PyResult<TraceHeader> {
+    let sys = py.import("sys")?;
+    let mut argv = vec![match &record.run.target {
+        Target::Script(path) => path.display().to_string(),
+        Target::Module(name) => format!("-m {name}"),
+    }];
+    argv.extend(record.run.args.iter().cloned());
+    let main_thread: u64 = py
+        .import("threading")?
+        .call_method0("main_thread")?
+        .getattr("ident")?
+        .extract()?;
+    Ok(TraceHeader {
+        python_version: sys.getattr("version")?.extract()?,
+        fever_version: env!("CARGO_PKG_VERSION").to_owned(),
+        root: project.canonical_root().display().to_string(),
+        argv,
+        pid: std::process::id(),
+        started_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        started_monotonic_ns: clock::monotonic_ns(),
+        options: record.header_options(&RecordedProcess {
+            main_thread,
+            clock: clock::source().into(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        }),
     })
 }
 

@@ -17,7 +17,7 @@
 //! again. At exit the socket and any region are removed (by the process that created them, not
 //! by a forked child).
 
-mod profiler;
+pub(crate) mod profiler;
 mod server;
 
 use std::path::Path;
@@ -42,7 +42,7 @@ use crate::tracer::recorder::Summary;
 use profiler::Profiler;
 
 /// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
-const CAPACITY: u32 = 1 << 16;
+pub(crate) const CAPACITY: u32 = 1 << 16;
 
 /// Names sent in one answer at most (the client asks again for the rest), far below the
 /// message size cap.
@@ -259,6 +259,12 @@ pub fn attach(record: Option<&Path>) -> Result<Attachment, String> {
             let Some(profiler) = profiler.take() else {
                 return Ok(());
             };
+            if engine::armed(py, Slot::Profiler) {
+                return Err(format!(
+                    "process {} is profiled by `fever record --profile-only` already",
+                    target.pid
+                ));
+            }
             if let Some(trace) = record {
                 let started = start_recording(py, target, tool_id, trace)?;
                 *RECORDING
@@ -306,6 +312,7 @@ fn start_recording(
         snapshots: Snapshots::All,
         max_calls_per_function: DEFAULT_MAX_CALLS,
         limits: SnapshotLimits::default(),
+        profile_only: false,
     };
     session::begin_recording(py, &record, target.project.canonical_root(), tool_id)
         .map_err(|err| format!("cannot record: {err:#}"))
