@@ -1,4 +1,4 @@
-//! `fever record --profile-only`: `fever attach`'s profiler (`attach/profiler.rs`, counting in
+//! `fever record --profile-only`: `fever attach`'s profiler (`profiler.rs`, counting in
 //! the callbacks) armed for the whole run, and at exit its counts written as a trace with the
 //! codes, the run statistics and one profile record (`fever_core::analysis::profile`), and no
 //! events. A forked child is not profiled (its counts would land in the parent's region).
@@ -16,10 +16,9 @@ use fever_core::trace::{CodeCalls, RunStats, TraceHeader, TraceWriter};
 use fever_core::Project;
 use pyo3::prelude::*;
 
-use crate::attach::profiler::Profiler;
-use crate::attach::CAPACITY;
 use crate::engine::{self, clock, Slot};
-use crate::{notices, session};
+use crate::profiler::{Profiler, CAPACITY};
+use crate::{notices, trace_header};
 
 /// A run being profiled.
 pub struct ProfileRun {
@@ -38,7 +37,7 @@ pub fn start(
     tool_id: u8,
 ) -> anyhow::Result<ProfileRun> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let header = session::trace_header(py, record, &project)?;
+    let header = trace_header::of(py, record, &project)?;
     let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
     let path = std::env::temp_dir().join(format!(".fever-profile-{}", std::process::id()));
     let region = RegionWriter::create(&path, CAPACITY, ns_per_tick)

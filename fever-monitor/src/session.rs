@@ -10,18 +10,16 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 use fever_core::notice::Notice;
 use fever_core::ring::{RingReader, RingWriter};
-use fever_core::settings::RecordedProcess;
-use fever_core::settings::{RecordConfig, Target, Verbosity};
-use fever_core::trace::TraceHeader;
+use fever_core::settings::{RecordConfig, Verbosity};
 use fever_core::Project;
 use pyo3::prelude::*;
 
 use crate::engine::clock;
 use crate::profile_only::{self, ProfileRun};
-use crate::tracer;
 use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
 use crate::{monitoring, notices};
+use crate::{trace_header, tracer};
 
 /// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
 const RING_CAPACITY: u64 = 16 << 20;
@@ -203,7 +201,7 @@ pub fn begin_recording(
 ) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let to_ns = clock::calibrated().converter();
-    let header = trace_header(py, record, &project)?;
+    let header = trace_header::of(py, record, &project)?;
     let ring_path = tracer::ring_path();
     let ring = RingWriter::create(&ring_path, RING_CAPACITY)
         .with_context(|| format!("cannot create the live ring {}", ring_path.display()))?;
@@ -232,43 +230,6 @@ pub fn begin_recording(
         recorder,
         output: record.output.clone(),
         verbosity: record.run.verbosity,
-    })
-}
-
-/// The header of a trace of `record` (the program about to run), the project being `project`.
-pub fn trace_header(
-    py: Python<'_>,
-    record: &RecordConfig,
-    project: &Project,
-) -> PyResult<TraceHeader> {
-    let sys = py.import("sys")?;
-    let mut argv = vec![match &record.run.target {
-        Target::Script(path) => path.display().to_string(),
-        Target::Module(name) => format!("-m {name}"),
-    }];
-    argv.extend(record.run.args.iter().cloned());
-    let main_thread: u64 = py
-        .import("threading")?
-        .call_method0("main_thread")?
-        .getattr("ident")?
-        .extract()?;
-    Ok(TraceHeader {
-        python_version: sys.getattr("version")?.extract()?,
-        fever_version: env!("CARGO_PKG_VERSION").to_owned(),
-        root: project.canonical_root().display().to_string(),
-        argv,
-        pid: std::process::id(),
-        started_unix_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        started_monotonic_ns: clock::monotonic_ns(),
-        options: record.header_options(&RecordedProcess {
-            main_thread,
-            clock: clock::source().into(),
-            cwd: std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
-        }),
     })
 }
 

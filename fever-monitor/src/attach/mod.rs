@@ -4,7 +4,8 @@
 //!
 //! - `server.rs`: the socket, its accept thread (blocked in `accept`, without the GIL: no
 //!   wake-ups while nobody connects), and one thread per connection answering its requests.
-//! - `profiler.rs`: the engine consumer counting calls and time into the shared region.
+//! - `../profiler.rs` (shared with `fever record --profile-only`): the engine consumer counting
+//!   calls and time into the shared region.
 //!
 //! `fever attach --record TRACE` also arms `fever record`'s tracer for the attached window,
 //! with the profiler and in the same hold of the GIL, and disarms both together, so the trace
@@ -17,7 +18,6 @@
 //! again. At exit the socket and any region are removed (by the process that created them, not
 //! by a forked child).
 
-pub(crate) mod profiler;
 mod server;
 
 use std::path::Path;
@@ -37,12 +37,9 @@ use pyo3::prelude::*;
 
 use crate::engine::{self, clock, Slot};
 use crate::notices;
+use crate::profiler::{Profiler, CAPACITY};
 use crate::session::{self, Recording};
 use crate::tracer::recorder::Summary;
-use profiler::Profiler;
-
-/// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
-pub(crate) const CAPACITY: u32 = 1 << 16;
 
 /// Names sent in one answer at most (the client asks again for the rest), far below the
 /// message size cap.

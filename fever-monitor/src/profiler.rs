@@ -1,4 +1,4 @@
-//! `fever attach`'s engine consumer: exact counts and times of the project's functions, counted
+//! The profiler, an engine consumer of `fever attach` and `fever record --profile-only`: exact counts and times of the project's functions, counted
 //! in the callbacks straight into the shared region (`fever_core::profile`), with no per-event
 //! record. Each thread keeps a stack of the calls it saw start; a return pops its own call only
 //! (calls already running at attach are not on the stack, so their returns pass by).
@@ -12,6 +12,9 @@ use pyo3::ffi::{self, PyObject};
 
 use crate::code_object::{int_attr, module_name, str_attr};
 use crate::engine::{clock, At, Consumer, Event};
+
+/// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
+pub const CAPACITY: u32 = 1 << 16;
 
 /// A call in progress on one thread.
 struct Frame {
