@@ -176,8 +176,12 @@ def build_results_md(machine: dict) -> str:
     if any(not loaded.get(name) for name in BENCHMARKS) and old_goals:
         # Sections measured in an earlier run whose raw results are not stored here keep their
         # Goals rows; a row this run produced again replaces the old one in place.
+        # A row whose "what" came twice (two branches each kept theirs) is kept once.
         new = {row[0]: row for row in summary_rows}
-        merged = [new.pop(row[0], row) for row in old_goals]
+        first = {}
+        for row in old_goals:
+            first.setdefault(row[0], row)
+        merged = [new.pop(what, row) for what, row in first.items()]
         summary_rows = merged + [row for row in summary_rows if row[0] in new]
     if summary_rows:
         lines += ["## Goals (DESIGN.md, \"Bars every change keeps\")", "",

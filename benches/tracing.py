@@ -5,9 +5,10 @@ Three workloads (scripts in `benches/workloads/`, each ~0.5-1 s under plain pyth
   fib     call-heavy recursion: the cost of tracing per call, in ns, = (time - python's) / calls
   walk    a recursive walker over nested dicts: project calls with container arguments
   stdlib  project functions whose time goes to json, re and sorted (with a project key function)
-Each runs under python, `python -m cProfile`, and `fever record` four ways: timing only
+Each runs under python, `python -m cProfile`, and `fever record` five ways: timing only
 (`--snapshots none --max-calls-per-function 0`), default snapshots with no cap
-(`--max-calls-per-function 0`), counting only (`--snapshots none`, default cap) and all defaults. Commands alternate within a round; the best
+(`--max-calls-per-function 0`), counting only (`--snapshots none`, default cap), all defaults, and
+`--profile-only` (counts and times in the callbacks, no events). Commands alternate within a round; the best
 whole-process wall time and the best in-script time (perf_counter around the workload, printed by
 the script) of N rounds are compared with python's and cProfile's of the same run. Traces go to a
 temporary directory and are deleted after each run.
@@ -47,6 +48,7 @@ TIMING_ONLY = "fever record --snapshots none --max-calls-per-function 0"
 COUNT_ONLY = "fever record --snapshots none"
 NO_CAP = "fever record --max-calls-per-function 0"
 DEFAULTS = "fever record"
+PROFILE_ONLY = "fever record --profile-only"
 
 
 def commands(ctx: Ctx, script: str, args: list[str], trace_dir: str) -> dict[str, list[str]]:
@@ -63,6 +65,7 @@ def commands(ctx: Ctx, script: str, args: list[str], trace_dir: str) -> dict[str
         NO_CAP: [fever, "record", "-o", trace("nocap"), "--max-calls-per-function", "0", script, *args],
         COUNT_ONLY: [fever, "record", "-o", trace("counted"), "--snapshots", "none", script, *args],
         DEFAULTS: [fever, "record", "-o", trace("defaults"), script, *args],
+        PROFILE_ONLY: [fever, "record", "-o", trace("profile"), "--profile-only", script, *args],
     }
 
 

@@ -135,6 +135,12 @@ struct RecordArgs {
     #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().max_str_bytes)]
     snapshot_string_bytes: usize,
 
+    /// Count each function's calls and time it, with no trace of the calls themselves: the
+    /// cheapest exact profile, for `fever show --profile` (the call tree, the exports, `fever
+    /// check` and `fever replay` need a full recording).
+    #[arg(long, conflicts_with_all = ["snapshots", "max_calls_per_function"])]
+    profile_only: bool,
+
     #[command(flatten)]
     run: RunArgs,
 }
@@ -298,6 +304,7 @@ fn convert(cli: Cli) -> Result<Command, String> {
                 max_str_bytes: record.snapshot_string_bytes,
                 ..SnapshotLimits::default()
             },
+            profile_only: record.profile_only,
         })),
         Sub::Watch(watch) => {
             if !watch.cache_min_ms.is_finite() || watch.cache_min_ms < 0.0 {

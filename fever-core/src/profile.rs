@@ -82,6 +82,11 @@ impl RegionWriter {
         self.capacity
     }
 
+    /// Counters of entries `0..count` (fewer if the region holds fewer).
+    pub fn read(&self, count: usize) -> Vec<Counters> {
+        read(&self.map, count)
+    }
+
     fn counter(&self, entry: u32, which: usize) -> &AtomicU64 {
         debug_assert!(entry < self.capacity);
         word(&self.map, (HEADER + entry as usize * SLOT) / 8 + which)
@@ -113,6 +118,23 @@ impl RegionWriter {
     }
 }
 
+/// Counters of entries `0..count` of the region `map` (fewer if it holds fewer).
+fn read(map: &[u8], count: usize) -> Vec<Counters> {
+    let slots = (map.len() - HEADER) / SLOT;
+    (0..count.min(slots))
+        .map(|entry| {
+            let at = |which: usize| {
+                word(map, (HEADER + entry * SLOT) / 8 + which).load(Ordering::Relaxed)
+            };
+            Counters {
+                calls: at(CALLS),
+                total_ticks: at(TOTAL),
+                self_ticks: at(SELF),
+            }
+        })
+        .collect()
+}
+
 impl RegionReader {
     /// Maps the region at `path` read-only.
     pub fn open(path: &Path) -> io::Result<Self> {
@@ -140,19 +162,7 @@ impl RegionReader {
 
     /// Counters of entries `0..count` (fewer if the region holds fewer).
     pub fn read(&self, count: usize) -> Vec<Counters> {
-        let slots = (self.map.len() - HEADER) / SLOT;
-        (0..count.min(slots))
-            .map(|entry| {
-                let at = |which: usize| {
-                    word(&self.map, (HEADER + entry * SLOT) / 8 + which).load(Ordering::Relaxed)
-                };
-                Counters {
-                    calls: at(CALLS),
-                    total_ticks: at(TOTAL),
-                    self_ticks: at(SELF),
-                }
-            })
-            .collect()
+        read(&self.map, count)
     }
 
     /// Nanoseconds per tick of the counters' clock.

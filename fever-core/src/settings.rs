@@ -132,6 +132,9 @@ pub struct RecordConfig {
     /// Calls recorded per function before the rest are only counted; 0 means no limit.
     pub max_calls_per_function: u64,
     pub limits: SnapshotLimits,
+    /// `--profile-only`: per-function counts and times, no events (the trace then holds the
+    /// codes, the run statistics and one profile record).
+    pub profile_only: bool,
 }
 
 /// How much of each argument and return value a snapshot keeps (`fever record`'s
@@ -184,6 +187,7 @@ const SNAPSHOT_STRING_BYTES: &str = "snapshot_string_bytes";
 pub const MAIN_THREAD_OPTION: &str = "main_thread";
 const CLOCK: &str = "clock";
 const CWD: &str = "cwd";
+const PROFILE_ONLY: &str = "profile_only";
 
 /// The facts of a recording's process that its trace header states beside the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,9 +218,15 @@ impl RecordConfig {
             (CWD, process.cwd.clone()),
         ]
         .into_iter()
+        .chain(self.profile_only.then(|| (PROFILE_ONLY, "true".to_owned())))
         .map(|(key, value)| (key.to_owned(), value))
         .collect()
     }
+}
+
+/// Whether the trace was recorded with `fever record --profile-only` (it holds no events).
+pub fn is_profile_only(header: &TraceHeader) -> bool {
+    option(header, PROFILE_ONLY) == Some("true")
 }
 
 /// The working directory a trace was recorded in, if its header says.
@@ -321,6 +331,7 @@ mod tests {
                 max_str_bytes: 64,
                 ..SnapshotLimits::default()
             },
+            profile_only: false,
         }
     }
 

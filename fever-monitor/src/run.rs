@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 
 use crate::session::{self, Session};
 use crate::watcher::FileWatcher;
-use crate::{functions, monitoring, notices, runner, sources};
+use crate::{functions, monitoring, notices, profile_only, runner, sources};
 
 /// Runs the program of `config` under fever (recording it for `record`), the project being
 /// `root`; returns its exit code.
@@ -34,9 +34,12 @@ pub fn run(
             });
         }
     }
-    let recording = match (record, tool_id) {
-        (Some(record), Some(id)) => Some(session::start_recording(py, record, root, id)?),
-        _ => None,
+    let (recording, profiling) = match (record, tool_id) {
+        (Some(record), Some(id)) if record.profile_only => {
+            (None, Some(profile_only::start(py, record, root, id)?))
+        }
+        (Some(record), Some(id)) => (Some(session::start_recording(py, record, root, id)?), None),
+        _ => (None, None),
     };
     let watcher = if config.watch {
         let project =
@@ -53,9 +56,10 @@ pub fn run(
     let session = Session::new(watcher, tool_id, false);
     session::keep(
         py,
-        match recording {
-            Some(recording) => session.with_recording(recording),
-            None => session,
+        match (recording, profiling) {
+            (Some(recording), _) => session.with_recording(recording),
+            (None, Some(profiling)) => session.with_profile(profiling),
+            (None, None) => session,
         },
     )?;
     let command = if record.is_some() { "record" } else { "run" };

@@ -10,17 +10,16 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 use fever_core::notice::Notice;
 use fever_core::ring::{RingReader, RingWriter};
-use fever_core::settings::RecordedProcess;
-use fever_core::settings::{RecordConfig, Target, Verbosity};
-use fever_core::trace::TraceHeader;
+use fever_core::settings::{RecordConfig, Verbosity};
 use fever_core::Project;
 use pyo3::prelude::*;
 
 use crate::engine::clock;
-use crate::tracer;
+use crate::profile_only::{self, ProfileRun};
 use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
 use crate::{monitoring, notices};
+use crate::{trace_header, tracer};
 
 /// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
 const RING_CAPACITY: u64 = 16 << 20;
@@ -43,6 +42,8 @@ pub struct Session {
     pub watcher: Option<FileWatcher>,
     pub tool_id: Option<u8>,
     recording: Option<Recording>,
+    /// `fever record --profile-only`'s profile.
+    profiling: Option<ProfileRun>,
     /// `fever watch`'s call cache is on.
     pub cache: bool,
 }
@@ -54,7 +55,16 @@ impl Session {
             watcher,
             tool_id,
             recording: None,
+            profiling: None,
             cache,
+        }
+    }
+
+    /// This session, profiling (`fever record --profile-only`).
+    pub fn with_profile(self, profiling: ProfileRun) -> Self {
+        Self {
+            profiling: Some(profiling),
+            ..self
         }
     }
 
@@ -122,6 +132,9 @@ fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     if session.as_ref().is_some_and(|s| s.cache) {
         crate::cache::after_fork_in_child(py);
     }
+    if session.as_ref().is_some_and(|s| s.profiling.is_some()) {
+        profile_only::stop_in_child(py)?;
+    }
     if !replay {
         crate::family::member::after_fork_in_child();
     }
@@ -140,13 +153,15 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         watcher,
         tool_id,
         recording,
+        profiling,
         cache,
     }) = session
     {
         // Every step runs whatever the others did: an unfinished trace must not keep the
         // watcher from being stopped with the GIL released, nor the tool id from being freed.
-        let finished = match (recording, tool_id) {
-            (Some(recording), Some(_)) => finish_recording(py, recording),
+        let finished = match (recording, profiling, tool_id) {
+            (Some(recording), _, Some(_)) => finish_recording(py, recording),
+            (None, Some(profiling), Some(_)) => profile_only::finish(py, profiling),
             _ => Ok(()),
         };
         let cache_stopped = if cache {
@@ -186,35 +201,7 @@ pub fn begin_recording(
 ) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let to_ns = clock::calibrated().converter();
-    let sys = py.import("sys")?;
-    let mut argv = vec![match &record.run.target {
-        Target::Script(path) => path.display().to_string(),
-        Target::Module(name) => format!("-m {name}"),
-    }];
-    argv.extend(record.run.args.iter().cloned());
-    let main_thread: u64 = py
-        .import("threading")?
-        .call_method0("main_thread")?
-        .getattr("ident")?
-        .extract()?;
-    let header = TraceHeader {
-        python_version: sys.getattr("version")?.extract()?,
-        fever_version: env!("CARGO_PKG_VERSION").to_owned(),
-        root: project.canonical_root().display().to_string(),
-        argv,
-        pid: std::process::id(),
-        started_unix_ns: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        started_monotonic_ns: clock::monotonic_ns(),
-        options: record.header_options(&RecordedProcess {
-            main_thread,
-            clock: clock::source().into(),
-            cwd: std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
-        }),
-    };
+    let header = trace_header::of(py, record, &project)?;
     let ring_path = tracer::ring_path();
     let ring = RingWriter::create(&ring_path, RING_CAPACITY)
         .with_context(|| format!("cannot create the live ring {}", ring_path.display()))?;

@@ -10,12 +10,24 @@
 //!   A generator's resumed stretches add time, never calls.
 //!
 //! Rows are sorted by total time, longest first.
+//!
+//! A trace of `fever record --profile-only` has no events: its profile was counted in the
+//! callbacks and is stored whole, as one [`RECORD_PROFILE`] record ([`Profile::encode`]);
+//! [`Profile::of_trace`] reads either kind of trace.
 
 use std::convert::Infallible;
 
 use super::spans::{self, Closed, Opened, SpanSink, Thread};
+use crate::settings::is_profile_only;
 use crate::trace::ids::IdMap;
-use crate::trace::{EventRef, RunStats};
+use crate::trace::{EventRef, RunStats, TraceReader, FIRST_OPAQUE_RECORD};
+
+/// Record kind of a profile stored whole (`fever record --profile-only`).
+pub const RECORD_PROFILE: u32 = FIRST_OPAQUE_RECORD + 0x50;
+
+/// Bytes of one row in a [`RECORD_PROFILE`] body: code id (`u32`), calls, total and self
+/// nanoseconds (`u64` each), little-endian.
+const ROW_BYTES: usize = 4 + 3 * 8;
 
 /// One function's line of the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +69,60 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The profile of the trace `reader` holds: stored whole by `--profile-only` (`None` if
+    /// that record is missing or malformed), else computed from its events.
+    pub fn of_trace(reader: &TraceReader) -> Option<Self> {
+        if !is_profile_only(reader.header()) {
+            return Some(Self::build(reader.events(), reader.stats()));
+        }
+        reader
+            .records()
+            .find(|record| record.kind() == RECORD_PROFILE)
+            .and_then(|record| Self::decode(record.body()))
+    }
+
+    /// Rows counted in the callbacks (every call timed), sorted as [`Self::build`] sorts them.
+    pub fn counted(rows: impl IntoIterator<Item = Row>) -> Self {
+        let mut rows: Vec<Row> = rows.into_iter().filter(|row| row.calls > 0).collect();
+        sort(&mut rows);
+        Self { rows }
+    }
+
+    /// The body of a [`RECORD_PROFILE`] record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.rows.len() * ROW_BYTES);
+        for row in &self.rows {
+            body.extend_from_slice(&row.code.to_le_bytes());
+            for n in [row.calls, row.total_ns, row.self_ns] {
+                body.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        body
+    }
+
+    /// Reads a [`RECORD_PROFILE`] body back; `None` if it is not one.
+    pub fn decode(body: &[u8]) -> Option<Self> {
+        if !body.len().is_multiple_of(ROW_BYTES) {
+            return None;
+        }
+        let rows: Vec<Row> = body
+            .chunks_exact(ROW_BYTES)
+            .map(|row| {
+                let u64_at =
+                    |at: usize| u64::from_le_bytes(row[at..at + 8].try_into().unwrap_or_default());
+                let calls = u64_at(4);
+                Row {
+                    code: u32::from_le_bytes(row[..4].try_into().unwrap_or_default()),
+                    calls,
+                    recorded: calls,
+                    total_ns: u64_at(12),
+                    self_ns: u64_at(20),
+                }
+            })
+            .collect();
+        Some(Self::counted(rows))
+    }
+
     /// Computes the profile of `events`, with exact call counts from `stats` if given.
     pub fn build<'a>(
         events: impl IntoIterator<Item = EventRef<'a>>,
@@ -88,13 +154,18 @@ impl Profile {
                 }
             }
         }
-        rows.sort_by(|a, b| {
-            (b.total_ns, b.self_ns, b.calls)
-                .cmp(&(a.total_ns, a.self_ns, a.calls))
-                .then(a.code.cmp(&b.code))
-        });
+        sort(&mut rows);
         Self { rows }
     }
+}
+
+/// Longest total time first (then self time, calls, code id).
+fn sort(rows: &mut [Row]) {
+    rows.sort_by(|a, b| {
+        (b.total_ns, b.self_ns, b.calls)
+            .cmp(&(a.total_ns, a.self_ns, a.calls))
+            .then(a.code.cmp(&b.code))
+    });
 }
 
 /// Accumulates rows while the walker opens and closes spans.

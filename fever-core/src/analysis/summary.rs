@@ -1,8 +1,9 @@
-//! [`Summary`]: the facts of a trace's one-line summary, in one cheap pass over its events.
+//! [`Summary`]: the facts of a trace's one-line summary, from its run statistics and the time
+//! range the reader found while validating (a pass over the events only without statistics).
 
 use std::collections::HashSet;
 
-use crate::trace::{EventKind, EventRef, TraceReader};
+use crate::trace::{EventKind, TraceReader};
 
 /// How much a trace holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct Summary {
 impl Summary {
     /// Summarizes `reader`'s trace.
     pub fn of(reader: &TraceReader) -> Self {
-        let span_ns = time_range(reader.events());
+        let span_ns = reader.time_range();
         if let Some(stats) = reader.stats() {
             return Self {
                 calls: stats.calls.iter().map(|c| c.calls).sum(),
@@ -46,16 +47,6 @@ impl Summary {
     pub fn duration_ns(&self) -> u64 {
         self.span_ns.map_or(0, |(first, last)| last - first)
     }
-}
-
-/// The earliest and latest timestamps of `events`, or `None` if there are none.
-pub fn time_range<'a>(events: impl IntoIterator<Item = EventRef<'a>>) -> Option<(u64, u64)> {
-    events.into_iter().fold(None, |range, event| {
-        let t = event.t_ns();
-        Some(range.map_or((t, t), |(first, last): (u64, u64)| {
-            (first.min(t), last.max(t))
-        }))
-    })
 }
 
 #[cfg(test)]

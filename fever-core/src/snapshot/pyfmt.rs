@@ -101,7 +101,22 @@ fn is_unprintable(c: char) -> bool {
 pub(super) fn str_literal(out: &mut String, s: &str, max_chars: usize) {
     let q = quote(s.contains('\''), s.contains('"'));
     out.push(q);
-    for c in s.chars().take(max_chars) {
+    let (mut rest, mut left) = (s, max_chars);
+    while left > 0 {
+        // A run of printable ASCII that needs no escape goes in at once.
+        let plain = rest
+            .bytes()
+            .take(left)
+            .take_while(|&b| (b' '..=b'~').contains(&b) && b != b'\\' && char::from(b) != q)
+            .count();
+        out.push_str(&rest[..plain]);
+        rest = &rest[plain..];
+        left -= plain;
+        let Some(c) = rest.chars().next().filter(|_| left > 0) else {
+            break;
+        };
+        rest = &rest[c.len_utf8()..];
+        left -= 1;
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),

@@ -102,6 +102,7 @@ pub mod event;
 mod format;
 pub(crate) mod ids;
 pub mod meta;
+mod prefetch;
 mod process;
 pub mod reader;
 mod store;

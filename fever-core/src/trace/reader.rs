@@ -27,9 +27,10 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -44,6 +45,7 @@ use super::stream::{decode_code, decode_stats, Decoded, Decoder, DecoderState, S
 use super::{ArchivedTraceHeader, CodeInfo, EventRef, RunStats, TraceError, TraceHeader};
 
 use super::ids::IdMap;
+use super::prefetch::Prefetch;
 use super::store::Store;
 
 /// A validated trace file; see the [module docs](self).
@@ -68,23 +70,20 @@ pub struct TraceReader {
     changed: Mutex<Option<(u32, u64)>>,
 }
 
-/// Where the bytes of the trace are.
+/// Where the bytes of the trace are: shared, so that a thread can read chunks ahead.
+#[derive(Clone)]
 enum Source {
-    /// The file opened, read again at each iteration.
-    File(Mutex<File>),
+    /// The file opened, read again at each iteration (with `pread`: no seek, no lock).
+    File(Arc<File>),
     /// A trace held in memory.
-    Memory(Vec<u8>),
+    Memory(Arc<[u8]>),
 }
 
 impl Source {
     /// Fills `buf` with the bytes at `offset`, which the caller knows are within the file.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         match self {
-            Source::File(file) => {
-                let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
-                file.seek(SeekFrom::Start(offset))?;
-                file.read_exact(buf)
-            }
+            Source::File(file) => file.read_exact_at(buf, offset),
             Source::Memory(bytes) => {
                 let range = usize::try_from(offset)
                     .ok()
@@ -95,6 +94,18 @@ impl Source {
                 Ok(())
             }
         }
+    }
+
+    /// Reads chunk `chunk` again into `buf`, decompressed, with `payload` as scratch space;
+    /// false if it is not what was validated.
+    fn load_chunk(&self, chunk: &Chunk, payload: &mut Vec<u8>, buf: &mut Vec<u8>) -> bool {
+        let block = &chunk.block;
+        payload.resize(block.payload_len as usize, 0);
+        buf.clear();
+        self.read_at(chunk.offset + BLOCK_HEADER_LEN as u64, payload)
+            .is_ok()
+            && checksum(payload) == block.payload_xxh3
+            && decompress_into(block.codec, payload, block.raw_len as usize, buf).is_ok()
     }
 }
 
@@ -146,12 +157,12 @@ impl TraceReader {
             .take(PREAMBLE_LEN as u64)
             .read_to_end(&mut preamble)?;
         check_preamble(&preamble)?;
-        Self::validate(Source::File(Mutex::new(file)), len)
+        Self::validate(Source::File(Arc::new(file)), len)
     }
 
     /// Validates a trace held in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TraceError> {
-        Self::validate(Source::Memory(bytes.to_vec()), bytes.len() as u64)
+        Self::validate(Source::Memory(bytes.into()), bytes.len() as u64)
     }
 
     fn validate(source: Source, len: u64) -> Result<Self, TraceError> {
@@ -232,11 +243,19 @@ impl TraceReader {
     /// Every record, in file order: events, code announcements, run statistics and opaque
     /// records.
     pub fn records(&self) -> Records<'_> {
+        let source = self.source.clone();
+        let chunks: Arc<[Chunk]> = self.chunks.as_slice().into();
+        let count = chunks.len();
+        let load = move |index: usize, payload: &mut Vec<u8>, buf: &mut Vec<u8>| {
+            chunks
+                .get(index)
+                .is_some_and(|chunk| source.load_chunk(chunk, payload, buf))
+        };
         Records {
             reader: self,
             next_chunk: 0,
+            chunks: Prefetch::start(count, Arc::new(load)),
             buf: Vec::new(),
-            payload: Vec::new(),
             decoder: Decoder::new(&[], 0).state(),
             others: 0,
             codes: 0,
@@ -257,25 +276,12 @@ impl TraceReader {
         changed.map(|(chunk, offset)| TraceError::ChangedWhileRead { chunk, offset })
     }
 
-    /// Reads chunk `chunk` again into `buf`, decompressed, with `payload` as scratch space;
-    /// false (and noted for [`Self::changed`]) if it is not what was validated.
-    fn load_chunk(&self, chunk: &Chunk, payload: &mut Vec<u8>, buf: &mut Vec<u8>) -> bool {
-        let block = &chunk.block;
-        payload.resize(block.payload_len as usize, 0);
-        buf.clear();
-        let ok = self
-            .source
-            .read_at(chunk.offset + BLOCK_HEADER_LEN as u64, payload)
-            .is_ok()
-            && checksum(payload) == block.payload_xxh3
-            && decompress_into(block.codec, payload, block.raw_len as usize, buf).is_ok();
-        if !ok {
-            self.changed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_or_insert((chunk.index, chunk.offset));
-        }
-        ok
+    /// Notes that chunk `chunk` was found changed on disk, for [`Self::changed`].
+    fn note_changed(&self, chunk: &Chunk) {
+        self.changed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert((chunk.index, chunk.offset));
     }
 }
 
@@ -333,15 +339,14 @@ impl fmt::Debug for Record<'_> {
 }
 
 /// Iterator over the records of a [`TraceReader`]; see [`TraceReader::records`].
-#[derive(Clone)]
 pub struct Records<'a> {
     reader: &'a TraceReader,
     /// The chunk to read when `buf` is used up.
     next_chunk: usize,
+    /// The chunks, decompressed one ahead.
+    chunks: Prefetch,
     /// The current chunk, decompressed.
     buf: Vec<u8>,
-    /// Scratch space for a chunk as stored.
-    payload: Vec<u8>,
     decoder: DecoderState,
     /// Non-event records seen so far: the next one's body is `store.others[others]`.
     others: usize,
@@ -375,7 +380,8 @@ impl<'a> Iterator for Records<'a> {
             let chunk = reader.chunks.get(self.next_chunk)?;
             self.next_chunk += 1;
             reader.store.release();
-            if !reader.load_chunk(chunk, &mut self.payload, &mut self.buf) {
+            if self.chunks.next(&mut self.buf) != Some(true) {
+                reader.note_changed(chunk);
                 self.stop();
                 return None;
             }
@@ -438,7 +444,7 @@ impl<'a> Iterator for Records<'a> {
 impl std::iter::FusedIterator for Records<'_> {}
 
 /// Iterator over the events of a [`TraceReader`]; see [`TraceReader::events`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Events<'a> {
     records: Records<'a>,
 }
@@ -933,7 +939,7 @@ mod tests {
         let mut raw = Vec::new();
         let (mut payload, mut buf) = (Vec::new(), Vec::new());
         for chunk in &r.chunks {
-            assert!(r.load_chunk(chunk, &mut payload, &mut buf));
+            assert!(r.source.load_chunk(chunk, &mut payload, &mut buf));
             raw.extend_from_slice(&buf);
         }
         println!(

@@ -4,7 +4,8 @@
 //!
 //! - `server.rs`: the socket, its accept thread (blocked in `accept`, without the GIL: no
 //!   wake-ups while nobody connects), and one thread per connection answering its requests.
-//! - `profiler.rs`: the engine consumer counting calls and time into the shared region.
+//! - `../profiler.rs` (shared with `fever record --profile-only`): the engine consumer counting
+//!   calls and time into the shared region.
 //! - `remote.rs`: a process not started under fever opens its socket late, when `fever attach`
 //!   runs fever's bootstrap in it through `sys.remote_exec` (PEP 768, Python 3.14+).
 //!
@@ -19,7 +20,6 @@
 //! again. At exit the socket and any region are removed (by the process that created them, not
 //! by a forked child).
 
-mod profiler;
 mod remote;
 mod server;
 
@@ -42,12 +42,9 @@ use pyo3::prelude::*;
 
 use crate::engine::{self, clock, Slot};
 use crate::notices;
+use crate::profiler::{Profiler, CAPACITY};
 use crate::session::{self, Recording};
 use crate::tracer::recorder::Summary;
-use profiler::Profiler;
-
-/// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
-const CAPACITY: u32 = 1 << 16;
 
 /// Names sent in one answer at most (the client asks again for the rest), far below the
 /// message size cap.
@@ -278,6 +275,12 @@ pub fn attach(record: Option<&Path>) -> Result<Attachment, String> {
             let Some(profiler) = profiler.take() else {
                 return Ok(());
             };
+            if engine::armed(py, Slot::Profiler) {
+                return Err(format!(
+                    "process {} is profiled by `fever record --profile-only` already",
+                    target.pid
+                ));
+            }
             if let Some(trace) = record {
                 let started = start_recording(py, target, tool_id, trace)?;
                 *RECORDING
@@ -325,6 +328,7 @@ fn start_recording(
         snapshots: Snapshots::All,
         max_calls_per_function: DEFAULT_MAX_CALLS,
         limits: SnapshotLimits::default(),
+        profile_only: false,
     };
     session::begin_recording(py, &record, target.project.canonical_root(), tool_id)
         .map_err(|err| format!("cannot record: {err:#}"))

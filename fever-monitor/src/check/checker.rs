@@ -16,7 +16,7 @@ use fever_core::check::{
     judge, judge_yields, same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected,
     Verdict,
 };
-use fever_core::settings::recorded_cwd;
+use fever_core::settings::{is_profile_only, recorded_cwd};
 use fever_core::snapshot::{decode, Value};
 use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
@@ -238,6 +238,13 @@ impl Checker {
     ) -> anyhow::Result<Self> {
         let reader = TraceReader::open(path)
             .with_context(|| format!("cannot read trace {}", path.display()))?;
+        if is_profile_only(reader.header()) {
+            bail!(
+                "cannot check {}: it was recorded with `fever record --profile-only`, which \
+                 keeps no calls to run again; record it without --profile-only",
+                path.display()
+            );
+        }
         if let Some(incomplete) = reader.incomplete() {
             // A regression test needs every recorded call: a cut trace could pass by omission.
             bail!(

@@ -57,6 +57,7 @@ impl Program {
                 snapshots: Snapshots::All,
                 max_calls_per_function: crate::config::DEFAULT_MAX_CALLS,
                 limits: SnapshotLimits::default(),
+                profile_only: false,
             },
             control: dir.join("control.sock"),
             keep,

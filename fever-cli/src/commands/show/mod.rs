@@ -18,6 +18,7 @@ mod tree;
 use std::io::{self, Write};
 
 use fever_core::analysis::export::{chrome, perfetto, speedscope};
+use fever_core::settings::is_profile_only;
 
 use crate::config::{ExportFormat, ShowConfig, ShowView};
 use crate::messages;
@@ -27,6 +28,15 @@ use output::Delivered;
 pub(crate) fn run(config: &ShowConfig) -> anyhow::Result<i32> {
     output::check_not_the_trace(&config.output, &config.trace)?;
     let reader = open::open(&config.trace)?;
+    if is_profile_only(reader.header()) && !matches!(config.view, ShowView::Profile { .. }) {
+        anyhow::bail!(
+            "{} was recorded with `fever record --profile-only`: it holds each function's \
+             calls and times, not the calls themselves\nhint: show it with `fever show {} \
+             --profile`, or record the program again without --profile-only for this view",
+            config.trace.display(),
+            config.trace.display()
+        );
+    }
     report::summary(&config.trace, &reader);
     if config.view == ShowView::Export(ExportFormat::Chrome) {
         report::json_size(&config.trace, &reader);

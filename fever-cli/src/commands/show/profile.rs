@@ -23,7 +23,11 @@ pub(super) fn write(
     limit: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let profile = Profile::build(reader.events(), reader.stats());
+    let Some(profile) = Profile::of_trace(reader) else {
+        return Err(io::Error::other(
+            "its profile record is missing or malformed",
+        ));
+    };
     if profile.rows.is_empty() {
         return writeln!(out, "(no calls recorded)");
     }

@@ -1,15 +1,20 @@
-//! `fever attach`'s engine consumer: exact counts and times of the project's functions, counted
+//! The profiler, an engine consumer of `fever attach` and `fever record --profile-only`: exact counts and times of the project's functions, counted
 //! in the callbacks straight into the shared region (`fever_core::profile`), with no per-event
 //! record. Each thread keeps a stack of the calls it saw start; a return pops its own call only
 //! (calls already running at attach are not on the stack, so their returns pass by).
+//! `fever record --profile-only` arms the same profiler for the whole run (`profile_only.rs`).
 
 use std::sync::{Arc, Mutex};
 
-use fever_core::profile::RegionWriter;
+use fever_core::profile::{Counters, RegionWriter};
+use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject};
 
 use crate::code_object::{int_attr, module_name, str_attr};
 use crate::engine::{clock, At, Consumer, Event};
+
+/// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
+pub const CAPACITY: u32 = 1 << 16;
 
 /// A call in progress on one thread.
 struct Frame {
@@ -24,6 +29,8 @@ struct Frame {
 pub struct Profiler {
     region: RegionWriter,
     names: Arc<Mutex<Vec<String>>>,
+    /// Each entry's code, by entry.
+    codes: Vec<CodeInfo>,
     stacks: Vec<Vec<Frame>>,
     /// How many calls of each entry are running now (only the outermost adds to the total).
     running: Vec<u32>,
@@ -34,9 +41,15 @@ impl Profiler {
         Self {
             region,
             names,
+            codes: Vec::new(),
             stacks: Vec::new(),
             running: Vec::new(),
         }
+    }
+
+    /// Each entry's code (its id the entry) and counters so far.
+    pub fn counted(&self) -> impl Iterator<Item = (&CodeInfo, Counters)> {
+        self.codes.iter().zip(self.region.read(self.codes.len()))
     }
 
     fn push(&mut self, at: &At, now: u64) {
@@ -94,7 +107,7 @@ unsafe impl Consumer for Profiler {
             .ok()
             .filter(|&e| e < self.region.capacity())?;
         // SAFETY: the engine calls this in a callback: GIL held, the current frame the code's.
-        let name = unsafe {
+        let code_info = unsafe {
             let frame = ffi::PyEval_GetFrame();
             let globals = if frame.is_null() {
                 std::ptr::null_mut()
@@ -104,16 +117,27 @@ unsafe impl Consumer for Profiler {
             let module = module_name(globals);
             ffi::Py_XDECREF(globals);
             let qualname = str_attr(code, c"co_qualname").unwrap_or_default();
-            // Lambdas and generator expressions share their name within a function: their
-            // first line tells them apart (`app.f.<locals>.<lambda>:12`).
-            let line = if qualname.ends_with('>') {
-                int_attr(code, c"co_firstlineno").map(|line| format!(":{line}"))
-            } else {
-                None
-            };
-            format!("{module}.{qualname}{}", line.unwrap_or_default())
+            let first_line = int_attr(code, c"co_firstlineno")
+                .and_then(|line| u32::try_from(line).ok())
+                .unwrap_or_default();
+            CodeInfo {
+                id: entry,
+                module,
+                qualname,
+                file: str_attr(code, c"co_filename").unwrap_or_default(),
+                first_line,
+                code_hash: 0,
+            }
         };
-        names.push(name);
+        // Lambdas and generator expressions share their name within a function: their first
+        // line tells them apart (`app.f.<locals>.<lambda>:12`).
+        let line = if code_info.qualname.ends_with('>') {
+            format!(":{}", code_info.first_line)
+        } else {
+            String::new()
+        };
+        names.push(format!("{}.{}{line}", code_info.module, code_info.qualname));
+        self.codes.push(code_info);
         self.running.push(0);
         Some(entry)
     }
