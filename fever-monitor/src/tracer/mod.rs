@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fever_core::clock::TickConverter;
+use fever_core::control::has_ended;
 use fever_core::live::LiveRecord;
 use fever_core::ring::RingWriter;
 use fever_core::settings::Snapshots;
@@ -244,9 +245,15 @@ pub fn start(
         last_flush: clock::ticks(),
     };
     engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
-    // The program's own recording (a spawned child's belongs to the program that spawned it).
-    let _ = RECORDING.compare_exchange(0, std::process::id(), Ordering::SeqCst, Ordering::SeqCst);
     Ok(())
+}
+
+/// Makes the recording just started the program's own (`fever record`, `fever replay`): its
+/// forked and spawned children are recorded into the same trace. A `fever attach --record`
+/// window is not: a child forked during it is not recorded, and nothing of the window lives on
+/// in it.
+pub fn record_children() {
+    let _ = RECORDING.compare_exchange(0, std::process::id(), Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// Stops recording: disarms the tracer, flushes every thread's run and hands back the ring
@@ -531,6 +538,7 @@ fn flush_at_exit(py: Python<'_>) -> PyResult<()> {
               kwargs: Option<&Bound<'_, PyDict>>|
               -> PyResult<Py<PyAny>> {
             flush(args.py());
+            remove_unread_rings();
             exit.call(args.py(), args, kwargs)
         },
     )?;
@@ -542,10 +550,29 @@ fn flush_at_exit(py: Python<'_>) -> PyResult<()> {
         |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| {
             EXITING.store(true, Ordering::SeqCst);
             flush(args.py());
+            remove_unread_rings();
         },
     )?;
     py.import("atexit")?.call_method1("register", (at_exit,))?;
     Ok(())
+}
+
+/// A recording child at its end, once the program it records for has ended: no drain will read
+/// the rings of that program's children any more, so this child's own ring and those of its
+/// siblings already gone (a child killed by SIGKILL cannot remove its own) are removed from
+/// `/dev/shm`. While the program runs, its drain removes each ring's name when it opens it, and
+/// the names left at its end.
+fn remove_unread_rings() {
+    let top = RECORDING.load(Ordering::SeqCst);
+    let me = std::process::id();
+    if top == 0 || top == me || !has_ended(top) {
+        return;
+    }
+    for (pid, path) in child_rings(top) {
+        if pid == me || has_ended(pid) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's
