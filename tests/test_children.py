@@ -383,28 +383,29 @@ import work
 
 # Forking with fever's threads running is fine: only the forking thread is copied.
 warnings.simplefilter("ignore", DeprecationWarning)
+
+
+# Forks a child calling the project's code, and kills it with SIGKILL 0.2 s later.
+def fork_and_kill(value):
+    pid = os.fork()
+    if pid == 0:
+        while True:
+            work.work(value)
+            time.sleep(0.001)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return pid
+
+
 top = os.getpid()
-killed = os.fork()
-if killed == 0:
-    while True:
-        work.work(1)
-        time.sleep(0.001)
-time.sleep(0.2)
-os.kill(killed, signal.SIGKILL)
-os.waitpid(killed, 0)
+killed = fork_and_kill(1)
 late = os.fork()
 if late == 0:
     while os.getppid() == top:
         time.sleep(0.01)
     time.sleep(0.3)
-    grandchild = os.fork()
-    if grandchild == 0:
-        while True:
-            work.work(2)
-            time.sleep(0.001)
-    time.sleep(0.2)
-    os.kill(grandchild, signal.SIGKILL)
-    os.waitpid(grandchild, 0)
+    fork_and_kill(2)
     os._exit(0)
 print("top", top, "killed", killed, "late", late, flush=True)
 """
