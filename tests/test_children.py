@@ -494,3 +494,25 @@ def test_children_forked_during_an_attach_record_window_are_left_alone(fever, tm
     assert {c: fever_threads(c) for c in children if fever_threads(c)} == {}
     assert child_rings(top) == [], child_rings(top)
     p.assert_no_fever_errors()
+
+
+# `with Pool(...)` ends the workers with SIGTERM (`terminate()`) as soon as the map returned.
+TERMINATED_POOL = """
+import multiprocessing as mp
+import sys
+
+import work
+
+if __name__ == "__main__":
+    with mp.get_context(sys.argv[1]).Pool(2) as pool:
+        print(sum(pool.map(work.work, range(20), chunksize=1)), flush=True)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_record_a_terminated_pool_keeps_every_workers_calls(tmp_path, method):
+    project(tmp_path, {"work.py": WORK, "app.py": TERMINATED_POOL})
+    cli = make_cli("venv")
+    rec = record(cli, "app.py", method, cwd=tmp_path)
+    assert rec.result.stdout.strip() == "190", describe(rec.result)
+    assert profile_row(show_profile(cli, rec.trace), "work.work").calls == 20

@@ -6,6 +6,7 @@
 //! - `codes.rs`: the project's code objects as the tracer knows them: ids, parameter names.
 //! - `ids.rs`: the trace's code ids, shared by the program's tracer and the drain.
 //! - `recorder.rs`: the drain thread that turns ring records into a trace file.
+//! - `term.rs`: a recording child ended by SIGTERM pushes its pending calls first.
 //!
 //! The engine (`crate::engine`) owns the callbacks, the per-code decision and the thread
 //! lookup; the tracer's state is touched with the GIL held only (its events, start, stop).
@@ -14,6 +15,7 @@ mod callbacks;
 mod codes;
 mod ids;
 pub mod recorder;
+mod term;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -384,6 +386,7 @@ pub fn before_fork(py: Python<'_>) {
 /// In a child of `os.fork()` (not a replay's): a recorded parent's child is recorded too
 /// ([`follow_in_child`]), or not at all when its ring cannot be made.
 pub fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    term::restore();
     if recording() && follow_in_child(py).is_err() {
         // Not recorded, rather than writing into the parent's ring.
         abandon(py)?;
@@ -507,18 +510,35 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
     flush_at_exit(py).map_err(std::io::Error::other)
 }
 
-/// Starts the thread that pushes a recording child's pending events every [`CHILD_FLUSH`].
+/// Starts the thread that pushes a recording child's pending events every [`CHILD_FLUSH`],
+/// and when SIGTERM ends the child (`term`).
 fn flush_while_running() -> std::io::Result<()> {
+    let terminated = term::catch();
     crate::signals::without_signals(|| {
         std::thread::Builder::new()
             .name("fever-child-flush".into())
-            .spawn(|| loop {
-                std::thread::sleep(CHILD_FLUSH);
+            .spawn(move || loop {
+                let term = if let Some(read) = &terminated {
+                    term::wait(read, CHILD_FLUSH)
+                } else {
+                    std::thread::sleep(CHILD_FLUSH);
+                    false
+                };
+                if term {
+                    term::end_soon();
+                }
                 // From interpreter exit on, no thread takes the GIL any more.
+                if !EXITING.load(Ordering::SeqCst) {
+                    Python::attach(flush);
+                }
+                if term {
+                    term::end();
+                }
                 if EXITING.load(Ordering::SeqCst) {
+                    // Nothing waits on the handler's pipe any more.
+                    term::restore();
                     return;
                 }
-                Python::attach(flush);
             })
     })?;
     Ok(())
