@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import tempfile
 import time
 
 import pytest
@@ -362,3 +363,156 @@ def test_record_a_pool_records_each_worker_as_a_process(tmp_path, method):
     checked = cli.run("check", rec.trace, "--select", "work.work", cwd=tmp_path)
     assert checked.returncode == 0, describe(checked)
     assert "fever: 21 passed, 0 failed" in checked.stderr, describe(checked)
+
+
+def child_rings(top: int) -> list[str]:
+    """The live rings of the children of recording program `top` that are still named."""
+    dirs = [d for d in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(d)]
+    return [name for d in dirs for name in os.listdir(d) if name.startswith(f"fever-ring-{top}-child-")]
+
+
+# A child killed while the program records, and a child that outlives the program and forks a
+# child of its own that is killed: no drain reads that one's ring.
+KILLED_CHILDREN = """
+import os
+import signal
+import time
+import warnings
+
+import work
+
+# Forking with fever's threads running is fine: only the forking thread is copied.
+warnings.simplefilter("ignore", DeprecationWarning)
+
+
+# Forks a child calling the project's code, and kills it with SIGKILL 0.2 s later.
+def fork_and_kill(value):
+    pid = os.fork()
+    if pid == 0:
+        while True:
+            work.work(value)
+            time.sleep(0.001)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return pid
+
+
+top = os.getpid()
+killed = fork_and_kill(1)
+late = os.fork()
+if late == 0:
+    while os.getppid() == top:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    fork_and_kill(2)
+    os._exit(0)
+print("top", top, "killed", killed, "late", late, flush=True)
+"""
+
+
+def test_record_leaves_no_ring_of_a_killed_child(tmp_path):
+    project(tmp_path, {"work.py": WORK, "app.py": KILLED_CHILDREN})
+    rec = record(make_cli("venv"), "app.py", cwd=tmp_path)
+    m = re.search(r"^top (\d+) killed (\d+) late (\d+)$", rec.result.stdout, re.M)
+    assert m, describe(rec.result)
+    top, killed, late = map(int, m.groups())
+    # The late child held the program's stdout open: it has ended by now.
+    assert wait_gone(late), f"the late child {late} is still there"
+    assert child_rings(top) == [], child_rings(top)
+    # The killed child's calls up to its last flush are in the trace, under its process.
+    tree = show(make_cli("venv"), rec.trace).stdout
+    assert f"== process {killed} thread 1 ==" in tree, tree
+
+
+# Forks a short-lived child every 50 ms, each calling the project's code.
+FORKING = """
+import os
+import time
+import warnings
+
+import work
+
+warnings.simplefilter("ignore", DeprecationWarning)
+while True:
+    pid = os.fork()
+    if pid == 0:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            work.work(1)
+            time.sleep(0.001)
+        os._exit(0)
+    print("forked", pid, flush=True)
+    time.sleep(0.05)
+    while os.waitpid(-1, os.WNOHANG)[0]:
+        pass
+"""
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and fields[1] == str(pid):
+            found.append(int(entry))
+    return found
+
+
+def fever_threads(pid: int) -> list[str]:
+    """The names of process `pid`'s threads that fever started for a recording."""
+    names = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:
+            pass
+    return [n for n in names if n.startswith("fever-") and n != "fever-member"]
+
+
+def test_children_forked_during_an_attach_record_window_are_left_alone(fever, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(run)}
+    project(tmp_path, {"work.py": WORK, "app.py": FORKING})
+    p = fever.run("app.py", cwd=tmp_path, env=env)
+    p.wait_stdout(r"^forked \d+$", timeout=30)
+    top = p.proc.pid
+    done = run_fever("attach", str(top), "--duration", "0.5", "--record", "window.trace",
+                     cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "fever: recorded " in done.stderr, done.stderr
+    # Children forked during the window and after it run with no recording of their own.
+    first = int(p.wait_stdout(r"^forked (\d+)$")[1])
+    children = children_of(top)
+    assert first in children and len(children) > 10, children
+    assert {c: fever_threads(c) for c in children if fever_threads(c)} == {}
+    assert child_rings(top) == [], child_rings(top)
+    p.assert_no_fever_errors()
+
+
+# `with Pool(...)` ends the workers with SIGTERM (`terminate()`) as soon as the map returned.
+TERMINATED_POOL = """
+import multiprocessing as mp
+import sys
+
+import work
+
+if __name__ == "__main__":
+    with mp.get_context(sys.argv[1]).Pool(2) as pool:
+        print(sum(pool.map(work.work, range(20), chunksize=1)), flush=True)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_record_a_terminated_pool_keeps_every_workers_calls(tmp_path, method):
+    project(tmp_path, {"work.py": WORK, "app.py": TERMINATED_POOL})
+    cli = make_cli("venv")
+    rec = record(cli, "app.py", method, cwd=tmp_path)
+    assert rec.result.stdout.strip() == "190", describe(rec.result)
+    assert profile_row(show_profile(cli, rec.trace), "work.work").calls == 20

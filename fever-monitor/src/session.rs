@@ -188,7 +188,9 @@ pub fn start_recording(
     if RECORDED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         bail!("fever record can record once per process");
     }
-    begin_recording(py, record, root, tool_id)
+    let recording = begin_recording(py, record, root, tool_id)?;
+    tracer::record_children();
+    Ok(recording)
 }
 
 /// Creates the trace file and the live ring, and turns the tracer on (its slot must be free:

@@ -84,6 +84,15 @@ pub fn is_alive(pid: u32) -> bool {
             || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
+/// Process `pid` has ended: it no longer exists, or it is a zombie its parent has not reaped.
+pub fn has_ended(pid: u32) -> bool {
+    !is_alive(pid)
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+}
+
 /// The peer of a connected Unix socket runs as this user (`SO_PEERCRED`).
 pub fn peer_is_this_user(stream: &std::os::unix::net::UnixStream) -> bool {
     use std::os::fd::AsRawFd;
@@ -179,6 +188,7 @@ mod tests {
         assert!(!process_socket(gone).exists() && !process_region(gone).exists());
         std::fs::remove_file(process_socket(me)).unwrap();
         assert!(is_alive(1) && !is_alive(gone) && !is_alive(0));
+        assert!(!has_ended(me) && has_ended(gone));
     }
 
     #[test]

@@ -20,8 +20,8 @@ mod message;
 mod wire;
 
 pub use dir::{
-    control_dir, is_alive, peer_is_this_user, private_dir, process_region, process_socket,
-    processes,
+    control_dir, has_ended, is_alive, peer_is_this_user, private_dir, process_region,
+    process_socket, processes,
 };
 pub use family::{ChildMessage, ParentMessage};
 pub use frame::{read_frame, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};

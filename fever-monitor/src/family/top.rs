@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fever_core::control::{private_dir, ChildMessage, ControlError, ParentMessage};
+use fever_core::control::{has_ended, private_dir, ChildMessage, ControlError, ParentMessage};
 use fever_core::ChildOutcome;
 use pyo3::prelude::*;
 
@@ -270,26 +270,17 @@ fn signal_all(pids: &[u32], signal: libc::c_int) {
 
 /// Has `pid` ended? Reaps it when it is this process's child.
 fn ended(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Ok(raw) = libc::pid_t::try_from(pid) else {
         return true;
     };
-    // SAFETY: waitpid and kill on a pid, with a local status.
-    unsafe {
-        let mut status = 0;
-        match libc::waitpid(pid, &raw mut status, libc::WNOHANG) {
-            0 => false,
-            p if p == pid => true,
-            // Not our child: it ended when it no longer exists or is a zombie (its parent's).
-            _ => libc::kill(pid, 0) != 0 || is_zombie(pid),
-        }
+    let mut status = 0;
+    // SAFETY: waitpid on a pid, with a local status.
+    match unsafe { libc::waitpid(raw, &raw mut status, libc::WNOHANG) } {
+        0 => false,
+        p if p == raw => true,
+        // Not our child: it ended when it no longer exists or is a zombie (its parent's).
+        _ => has_ended(pid),
     }
-}
-
-fn is_zombie(pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
 }
 
 /// In a child of `os.fork()`: the top's members are the parent's; their connections are

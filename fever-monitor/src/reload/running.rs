@@ -9,7 +9,7 @@
 //! when such code changed).
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 /// `co_flags` of generator, coroutine and async generator code.
 const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x200;
@@ -29,38 +29,33 @@ pub fn frames(
     for code in codes {
         names.push(name_of(code)?);
     }
+    // Compared without allocating: every frame of every thread is looked at.
     let runs = |code: &Bound<'_, PyAny>| {
-        codes.iter().any(|c| c.is(code)) || name_of(code).is_ok_and(|n| names.contains(&n))
+        codes.iter().any(|c| c.is(code)) || same_name(code, &names).unwrap_or(false)
     };
     let sys = py.import("sys")?;
-    // Thread names, when the program imported `threading` (importing it here, on fever's
-    // thread, would make that thread its main thread on 3.12).
-    let threads = PyDict::new(py);
-    if let Some(threading) = sys
-        .getattr("modules")?
-        .cast::<PyDict>()?
-        .get_item("threading")?
-    {
-        for thread in threading.call_method0("enumerate")?.try_iter()? {
-            let thread = thread?;
-            threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
-        }
-    }
     let current = sys.call_method0("_current_frames")?;
-    let only_one = current.len()? == 1;
-    for (ident, top) in current.cast::<PyDict>()?.iter() {
+    let current = current.cast::<PyDict>()?;
+    let mut running = Vec::new();
+    for (ident, top) in current.iter() {
         let mut frame = Some(top);
         while let Some(f) = frame {
-            if runs(&f.getattr("f_code")?) {
-                let thread = match threads.get_item(&ident)? {
-                    Some(name) => name.to_string(),
-                    // Without `threading`, the program's one thread is its main thread.
-                    None if only_one => "MainThread".to_owned(),
-                    None => ident.to_string(),
-                };
-                found.push(format!("thread {thread} at {}", location(&f)?));
+            if runs(&f.getattr(pyo3::intern!(py, "f_code"))?) {
+                running.push((ident.clone(), location(&f)?));
             }
-            frame = Some(f.getattr("f_back")?).filter(|b| !b.is_none());
+            frame = Some(f.getattr(pyo3::intern!(py, "f_back"))?).filter(|b| !b.is_none());
+        }
+    }
+    if !running.is_empty() {
+        let threads = thread_names(py)?;
+        for (ident, location) in running {
+            let thread = match threads.get_item(&ident)? {
+                Some(name) => name.to_string(),
+                // Without `threading`, the program's one thread is its main thread.
+                None if current.len() == 1 => "MainThread".to_owned(),
+                None => ident.to_string(),
+            };
+            found.push(format!("thread {thread} at {location}"));
         }
     }
     let suspendable = codes.iter().any(|c| {
@@ -102,6 +97,37 @@ pub fn frames(
 }
 
 /// A code object's file and qualified name.
+/// Thread names by ident, when the program imported `threading` (importing it here, on fever's
+/// thread, would make that thread its main thread on 3.12).
+fn thread_names(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let threads = PyDict::new(py);
+    if let Some(threading) = py
+        .import("sys")?
+        .getattr("modules")?
+        .cast::<PyDict>()?
+        .get_item("threading")?
+    {
+        for thread in threading.call_method0("enumerate")?.try_iter()? {
+            let thread = thread?;
+            threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
+        }
+    }
+    Ok(threads)
+}
+
+/// Is `code` one of `names` (file, qualified name)?
+fn same_name(code: &Bound<'_, PyAny>, names: &[(String, String)]) -> PyResult<bool> {
+    let py = code.py();
+    let file = code.getattr(pyo3::intern!(py, "co_filename"))?;
+    let file = file.cast::<PyString>()?.to_str()?;
+    if !names.iter().any(|(f, _)| f == file) {
+        return Ok(false);
+    }
+    let qualname = code.getattr(pyo3::intern!(py, "co_qualname"))?;
+    let qualname = qualname.cast::<PyString>()?.to_str()?;
+    Ok(names.iter().any(|(f, q)| f == file && q == qualname))
+}
+
 fn name_of(code: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
     Ok((
         code.getattr("co_filename")?.extract()?,

@@ -6,6 +6,7 @@
 //! - `codes.rs`: the project's code objects as the tracer knows them: ids, parameter names.
 //! - `ids.rs`: the trace's code ids, shared by the program's tracer and the drain.
 //! - `recorder.rs`: the drain thread that turns ring records into a trace file.
+//! - `term.rs`: a recording child ended by SIGTERM pushes its pending calls first.
 //!
 //! The engine (`crate::engine`) owns the callbacks, the per-code decision and the thread
 //! lookup; the tracer's state is touched with the GIL held only (its events, start, stop).
@@ -14,12 +15,14 @@ mod callbacks;
 mod codes;
 mod ids;
 pub mod recorder;
+mod term;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fever_core::clock::TickConverter;
+use fever_core::control::has_ended;
 use fever_core::live::LiveRecord;
 use fever_core::ring::RingWriter;
 use fever_core::settings::Snapshots;
@@ -244,9 +247,15 @@ pub fn start(
         last_flush: clock::ticks(),
     };
     engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
-    // The program's own recording (a spawned child's belongs to the program that spawned it).
-    let _ = RECORDING.compare_exchange(0, std::process::id(), Ordering::SeqCst, Ordering::SeqCst);
     Ok(())
+}
+
+/// Makes the recording just started the program's own (`fever record`, `fever replay`): its
+/// forked and spawned children are recorded into the same trace. A `fever attach --record`
+/// window is not: a child forked during it is not recorded, and nothing of the window lives on
+/// in it.
+pub fn record_children() {
+    let _ = RECORDING.compare_exchange(0, std::process::id(), Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// Stops recording: disarms the tracer, flushes every thread's run and hands back the ring
@@ -377,6 +386,7 @@ pub fn before_fork(py: Python<'_>) {
 /// In a child of `os.fork()` (not a replay's): a recorded parent's child is recorded too
 /// ([`follow_in_child`]), or not at all when its ring cannot be made.
 pub fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
+    term::restore();
     if recording() && follow_in_child(py).is_err() {
         // Not recorded, rather than writing into the parent's ring.
         abandon(py)?;
@@ -500,18 +510,35 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
     flush_at_exit(py).map_err(std::io::Error::other)
 }
 
-/// Starts the thread that pushes a recording child's pending events every [`CHILD_FLUSH`].
+/// Starts the thread that pushes a recording child's pending events every [`CHILD_FLUSH`],
+/// and when SIGTERM ends the child (`term`).
 fn flush_while_running() -> std::io::Result<()> {
+    let terminated = term::catch();
     crate::signals::without_signals(|| {
         std::thread::Builder::new()
             .name("fever-child-flush".into())
-            .spawn(|| loop {
-                std::thread::sleep(CHILD_FLUSH);
+            .spawn(move || loop {
+                let term = if let Some(read) = &terminated {
+                    term::wait(read, CHILD_FLUSH)
+                } else {
+                    std::thread::sleep(CHILD_FLUSH);
+                    false
+                };
+                if term {
+                    term::end_soon();
+                }
                 // From interpreter exit on, no thread takes the GIL any more.
+                if !EXITING.load(Ordering::SeqCst) {
+                    Python::attach(flush);
+                }
+                if term {
+                    term::end();
+                }
                 if EXITING.load(Ordering::SeqCst) {
+                    // Nothing waits on the handler's pipe any more.
+                    term::restore();
                     return;
                 }
-                Python::attach(flush);
             })
     })?;
     Ok(())
@@ -531,6 +558,7 @@ fn flush_at_exit(py: Python<'_>) -> PyResult<()> {
               kwargs: Option<&Bound<'_, PyDict>>|
               -> PyResult<Py<PyAny>> {
             flush(args.py());
+            remove_unread_rings();
             exit.call(args.py(), args, kwargs)
         },
     )?;
@@ -542,10 +570,29 @@ fn flush_at_exit(py: Python<'_>) -> PyResult<()> {
         |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| {
             EXITING.store(true, Ordering::SeqCst);
             flush(args.py());
+            remove_unread_rings();
         },
     )?;
     py.import("atexit")?.call_method1("register", (at_exit,))?;
     Ok(())
+}
+
+/// A recording child at its end, once the program it records for has ended: no drain will read
+/// the rings of that program's children any more, so this child's own ring and those of its
+/// siblings already gone (a child killed by SIGKILL cannot remove its own) are removed from
+/// `/dev/shm`. While the program runs, its drain removes each ring's name when it opens it, and
+/// the names left at its end.
+fn remove_unread_rings() {
+    let top = RECORDING.load(Ordering::SeqCst);
+    let me = std::process::id();
+    if top == 0 || top == me || !has_ended(top) {
+        return;
+    }
+    for (pid, path) in child_rings(top) {
+        if pid == me || has_ended(pid) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's

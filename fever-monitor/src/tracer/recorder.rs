@@ -269,6 +269,7 @@ fn drain(
         }
     }
     progress.clear();
+    children.remove_unread();
     Ok(Drained {
         writer,
         events,
@@ -339,6 +340,14 @@ impl Children {
                     ended: false,
                 });
             }
+        }
+    }
+
+    /// At the drain's end: the names of rings no drain will read (a child forked after the last
+    /// look) are removed; such a child writes on into memory freed when it exits.
+    fn remove_unread(&self) {
+        for (_, path) in super::child_rings(self.top) {
+            let _ = std::fs::remove_file(path);
         }
     }
 
