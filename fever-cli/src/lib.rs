@@ -15,6 +15,9 @@ mod commands;
 mod config;
 pub mod messages;
 
+/// For `benches/replay_ui.rs`, which measures the replay UI; not an API.
+#[doc(hidden)]
+pub use commands::replay::{frame_costs, FrameCosts};
 pub use config::project_root;
 pub use config::{
     AttachConfig, CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep,

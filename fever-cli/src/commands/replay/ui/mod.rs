@@ -12,9 +12,11 @@
 //! - `tree.rs`: the call tree's model.
 //! - `draw.rs`: drawing it.
 //! - `pty.rs`: the program's pseudo-terminal.
+//! - `measure.rs`: the UI's costs on a big recording, for a benchmark.
 
 mod app;
 mod draw;
+pub(crate) mod measure;
 mod pty;
 #[cfg(test)]
 mod tests;
