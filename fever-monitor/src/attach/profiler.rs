@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use fever_core::profile::RegionWriter;
-use pyo3::ffi::{self, PyObject};
+use pyo3::ffi::PyObject;
 
-use crate::code_object::{int_attr, module_name, str_attr};
+use crate::code_object::{int_attr, running_name};
 use crate::engine::{clock, At, Consumer, Event};
 
 /// A call in progress on one thread.
@@ -40,11 +40,8 @@ impl Profiler {
     }
 
     fn push(&mut self, at: &At, now: u64) {
-        if self.stacks.len() <= at.thread {
-            self.stacks.resize_with(at.thread + 1, Vec::new);
-        }
         self.running[at.entry as usize] += 1;
-        self.stacks[at.thread].push(Frame {
+        at.of_thread(&mut self.stacks).push(Frame {
             entry: at.entry,
             start: now,
             children: 0,
@@ -77,12 +74,7 @@ impl Profiler {
 // SAFETY: `adopt` and `on` run no Python code and never raise (attribute reads and a lock only).
 unsafe impl Consumer for Profiler {
     fn events(&self) -> u8 {
-        Event::Start.bit()
-            | Event::Resume.bit()
-            | Event::Throw.bit()
-            | Event::Return.bit()
-            | Event::Yield.bit()
-            | Event::Unwind.bit()
+        Event::CALLS
     }
 
     unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
@@ -94,25 +86,15 @@ unsafe impl Consumer for Profiler {
             .ok()
             .filter(|&e| e < self.region.capacity())?;
         // SAFETY: the engine calls this in a callback: GIL held, the current frame the code's.
-        let name = unsafe {
-            let frame = ffi::PyEval_GetFrame();
-            let globals = if frame.is_null() {
-                std::ptr::null_mut()
-            } else {
-                ffi::PyFrame_GetGlobals(frame)
-            };
-            let module = module_name(globals);
-            ffi::Py_XDECREF(globals);
-            let qualname = str_attr(code, c"co_qualname").unwrap_or_default();
-            // Lambdas and generator expressions share their name within a function: their
-            // first line tells them apart (`app.f.<locals>.<lambda>:12`).
-            let line = if qualname.ends_with('>') {
-                int_attr(code, c"co_firstlineno").map(|line| format!(":{line}"))
-            } else {
-                None
-            };
-            format!("{module}.{qualname}{}", line.unwrap_or_default())
-        };
+        let mut name = unsafe { running_name(code) };
+        // Lambdas and generator expressions share their name within a function: their first
+        // line tells them apart (`app.f.<locals>.<lambda>:12`).
+        if name.ends_with('>') {
+            // SAFETY: as above.
+            if let Some(line) = unsafe { int_attr(code, c"co_firstlineno") } {
+                name = format!("{name}:{line}");
+            }
+        }
         names.push(name);
         self.running.push(0);
         Some(entry)
@@ -131,13 +113,5 @@ unsafe impl Consumer for Profiler {
             Event::Return | Event::Yield | Event::Unwind => self.pop(at, now),
             Event::Raise => {}
         }
-    }
-
-    fn as_any(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
     }
 }
