@@ -4,9 +4,8 @@ every Python >= 3.12 found (`scripts/find-python.sh`):
   - reading the called frame's arguments from a PY_START callback, each way the C API offers
     (`fever-monitor/benches/arg_cost.rs`, `cargo bench --bench arg_cost`): the tracer uses the
     cheapest;
-  - snapshotting small arguments (`snapshot_args_cost` in `fever-monitor/src/snapshot/tests.rs`,
-    an `#[ignore]`d test run with `--ignored --nocapture` in release mode: it needs the crate's
-    private snapshot module).
+  - snapshotting small arguments (`fever-monitor/benches/snapshot_cost.rs`,
+    `cargo bench --bench snapshot_cost`).
 
 Their printed lines are parsed here.
 """
@@ -43,8 +42,7 @@ def measure(python: str) -> dict:
                CARGO_TARGET_DIR=str(REPO / "target" / f"bench-py{short}"))
     stdout = ""
     for argv in (["cargo", "bench", "-p", "fever-monitor", "--bench", "arg_cost"],
-                 ["cargo", "test", "--release", "-p", "fever-monitor", "--lib", "--",
-                  "--ignored", "--nocapture", "--test-threads=1", "snapshot_args_cost"]):
+                 ["cargo", "bench", "-p", "fever-monitor", "--bench", "snapshot_cost"]):
         log(f"callcost: Python {version}: {' '.join(argv)}")
         r = run_capture(argv, timeout=1800, cwd=REPO, env=env)
         if r.returncode != 0:

@@ -10,8 +10,8 @@
   tuples), the case `gc.freeze()` and copy-on-write are for; also back to back (each request
   sent as soon as the last result arrived), where the request waits for the next standby's fork,
   i.e. what a replay costs when it has to fork (the page-table copy).
-- UI frame time on a million calls: the `frame_time_on_a_million_calls` Rust test (ratatui's
-  TestBackend, 200×60 cells, a recording of 1,000,000 calls), best of one run of 200 frames.
+- UI frame time on a million calls: `cargo bench -p fever-cli --bench replay_ui` (ratatui's
+  TestBackend, 200×60 cells, a recording of 1,000,000 calls), the mean of one run of 200 frames.
 - recording overhead under replay against `fever record`: the in-script time of
   `workloads/tracing_walk.py` (4.5 M calls with container arguments) under plain python,
   `fever record` and the replay program side (which also keeps the first 16 calls of each
@@ -198,11 +198,11 @@ def _overhead(ctx: Ctx, rounds: int) -> dict:
 
 def _frame_time() -> dict:
     env = dict(os.environ, CARGO_TARGET_DIR=str(REPO / "target" / "rust"))
-    r = run_capture(["cargo", "test", "--quiet", "--release", "-p", "fever-cli", "--lib", "frame_time", "--",
-                     "--ignored", "--nocapture"], timeout=1800, cwd=REPO, env=env)
+    r = run_capture(["cargo", "bench", "--quiet", "-p", "fever-cli", "--bench", "replay_ui"],
+                    timeout=1800, cwd=REPO, env=env)
     m = re.search(r"calls=(\d+) load_ms=([\d.]+) frame_ms=([\d.]+) open_x_ms=([\d.]+)", r.stdout)
     if not m:
-        raise RuntimeError(f"no frame time in the test's output: {r.stdout[-1000:]} {r.stderr[-2000:]}")
+        raise RuntimeError(f"no frame time in the bench's output: {r.stdout[-1000:]} {r.stderr[-2000:]}")
     return {"calls": int(m[1]), "load_ms": float(m[2]), "frame_ms": float(m[3]), "open_ms": float(m[4])}
 
 

@@ -347,9 +347,12 @@ def test_usage_errors_exit_2(venv, project):
         assert "error" in result.stderr and "Traceback" not in result.stderr, describe(result)
 
 
-def test_allow_pickle_is_accepted(venv, project):
+def test_allow_pickle_is_gone(venv, project):
+    """The flag never did anything (traces hold no pickles): it is an unknown option now."""
     trace = recorded(venv, project)
-    assert summary(check(venv, trace, "--allow-pickle", cwd=project, expect=0)) == ALL_PASS
+    result = check(venv, trace, "--allow-pickle", cwd=project, expect=2)
+    assert "unexpected argument '--allow-pickle'" in result.stderr, describe(result)
+    assert result.stdout == "", describe(result)
 
 
 @pytest.mark.parametrize("during", ["call", "import"])

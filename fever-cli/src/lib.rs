@@ -8,13 +8,20 @@
 //!
 //! Commands that need no interpreter ([`commands`]: `fever show`, `fever ps`, `fever attach`,
 //! `fever replay`'s front end) run right here; the front end starts the program side with
-//! [`Host::python`].
+//! [`Host::python`]. Beside them: `args` (clap) and `config` (what it is parsed into),
+//! [`messages`] (how fever speaks on stderr), `terminal` (the full-screen views' terminal) and
+//! `columns` (aligned text tables).
 
 mod args;
+mod columns;
 mod commands;
 mod config;
 pub mod messages;
+mod terminal;
 
+/// For `benches/replay_ui.rs`, which measures the replay UI; not an API.
+#[doc(hidden)]
+pub use commands::replay::{frame_costs, FrameCosts};
 pub use config::project_root;
 pub use config::{
     AttachConfig, CacheConfig, CheckAction, CheckConfig, Command, Debugger, ExportFormat, Keep,

@@ -37,13 +37,18 @@
 //!   limits, each command's settings) and a recording's settings in its trace header.
 //! - [`registry`]: bookkeeping of which function objects run which code object, fed by `CPython`'s
 //!   function watcher in `fever-monitor`.
+//!
+//! Errors: each module that can fail has its own `thiserror` enum, named for it and returned by
+//! its functions ([`SourceError`], [`trace::TraceError`], [`snapshot::SnapshotError`],
+//! [`ring::RingError`], [`control::ControlError`], [`check::CheckError`], ...), with lower
+//! modules' errors as sources (`PersistError::Ring`); no caller handles errors of several
+//! modules as one, so there is no crate-wide enum.
 
 pub mod analysis;
 pub mod cache;
 pub mod check;
 pub mod clock;
 pub mod control;
-mod error;
 pub mod events;
 pub mod history;
 pub mod live;
@@ -64,10 +69,9 @@ pub mod trace;
 pub mod units;
 pub mod varint;
 
-pub use error::Error;
 pub use events::{family_lines, report_lines, ChildOutcome, Outcome, Rebinds, ReloadEvent};
 pub use plan::{plan_reload, Change, Plan, Redefinition};
 pub use project::Project;
 pub use registry::CodeRegistry;
 pub use reindex::{reindex, Reindexed};
-pub use source::{decode_source, Definition, Index, Kind};
+pub use source::{decode_source, Definition, Index, Kind, SourceError};

@@ -240,46 +240,4 @@ mod tests {
         // And from a broken running text.
         same_as_whole(&edits[3], &old);
     }
-
-    /// Every one-line edit of a real module (a character added at the end of each line, a line
-    /// deleted, a line doubled) gives what indexing and planning the whole file gives. Run with
-    /// `FEVER_SOURCE=path.py cargo test -p fever-core --lib reindex_matches -- --ignored`.
-    #[test]
-    #[ignore = "checks a module given by FEVER_SOURCE, run by hand"]
-    fn reindex_matches_the_whole_file_on_a_real_module() {
-        let path = std::env::var("FEVER_SOURCE").expect("FEVER_SOURCE=path of a Python file");
-        let old = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = old.split_inclusive('\n').collect();
-        let running = Index::build(&old);
-        let mut confined_count = 0;
-        for i in (0..lines.len()).step_by(7) {
-            let edit = |f: &dyn Fn(&str) -> String| -> String {
-                lines
-                    .iter()
-                    .enumerate()
-                    .map(|(j, line)| if j == i { f(line) } else { (*line).to_owned() })
-                    .collect()
-            };
-            for new in [
-                edit(&|l| l.replacen('\n', "1\n", 1)),
-                edit(&|_| String::new()),
-                edit(&|l| format!("{l}{l}")),
-            ] {
-                confined_count += usize::from(confined(&running, &old, &new).is_some());
-                let got = reindex(&running, &old, &new);
-                let index = Index::build(&new);
-                assert_eq!(got.index, index, "{path}: line {}", i + 1);
-                assert_eq!(
-                    got.plan,
-                    plan_reload(&running, &index),
-                    "{path}: line {}",
-                    i + 1
-                );
-            }
-        }
-        println!(
-            "{path}: {} lines, {confined_count} edits confined",
-            lines.len()
-        );
-    }
 }

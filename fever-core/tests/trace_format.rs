@@ -8,35 +8,14 @@
 
 use std::path::PathBuf;
 
+mod sample;
+
 use fever_core::trace::{
     CodeCalls, CodeInfo, Event, EventKind, RunStats, TraceError, TraceHeader, TraceReader,
     TraceWriter, DEFAULT_CHUNK_SIZE, FIRST_OPAQUE_RECORD, FORMAT_VERSION, RECORD_CODE,
     RECORD_EVENT, RECORD_STATS,
 };
-
-fn header() -> TraceHeader {
-    TraceHeader {
-        python_version: "3.12.1 (main, Jan 1 2024) [GCC 11.4.0]".into(),
-        fever_version: "0.1.0".into(),
-        root: "/home/ada/shop".into(),
-        argv: vec!["shop.py".into(), "--fast".into()],
-        pid: 4242,
-        started_unix_ns: 1_700_000_000_123_456_789,
-        started_monotonic_ns: 5_000,
-        options: vec![("snapshots".into(), "args".into())],
-    }
-}
-
-fn code(id: u32) -> CodeInfo {
-    CodeInfo {
-        id,
-        module: "shop.cart".into(),
-        qualname: format!("Cart.method_{id}"),
-        file: "/home/ada/shop/shop/cart.py".into(),
-        first_line: 10 * id + 1,
-        code_hash: 0x0123_4567_89ab_cdef ^ u64::from(id),
-    }
-}
+use sample::{code, header};
 
 /// Event `i` of a deterministic sequence that cycles through every kind, with snapshots of
 /// varied lengths (none, empty, up to 39 bytes).
@@ -820,83 +799,6 @@ fn writer_output_is_byte_identical_to_the_golden_file() {
         small_trace().0 == golden,
         "the writer no longer produces tests/golden/v2.trace"
     );
-}
-
-/// Validation throughput on a ~100 MB trace. Run with
-/// `cargo test --release -p fever-core --test trace_format -- --ignored --nocapture throughput`.
-#[test]
-#[ignore = "timing, run by hand"]
-#[allow(clippy::cast_precision_loss)]
-fn throughput_of_a_100_mb_trace() {
-    use std::time::Instant;
-    let t = Instant::now();
-    let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
-    for id in 0..1000 {
-        w.add_code(code(id)).unwrap();
-    }
-    let mut n = 0u64;
-    while w.bytes_written() < 100_000_000 {
-        // Half the events carry a 24-byte snapshot, like small arguments.
-        let call = n & 1 == 0;
-        let args = call.then(|| vec![7u8; 24]);
-        let e = if call {
-            Event::Call {
-                thread: 1,
-                code: (n % 1000) as u32,
-                t_ns: n,
-                args,
-            }
-        } else {
-            Event::Return {
-                thread: 1,
-                code: (n % 1000) as u32,
-                flags: 0,
-                t_ns: n,
-                value: None,
-            }
-        };
-        w.write_event(&e).unwrap();
-        n += 1;
-    }
-    let bytes = w.finish().unwrap();
-    let write = t.elapsed();
-    let mb = bytes.len() as f64 / 1e6;
-    let t = Instant::now();
-    let r = TraceReader::from_bytes(&bytes).unwrap();
-    let validate = t.elapsed();
-    assert_eq!(r.event_count(), n);
-    drop(r);
-    let path = temp_path("throughput.trace");
-    std::fs::write(&path, &bytes).unwrap();
-    drop(bytes);
-
-    let t = Instant::now();
-    let r = TraceReader::open(&path).unwrap();
-    let open = t.elapsed();
-    let t = Instant::now();
-    let sum: u64 = r.events().map(|e| e.t_ns() ^ u64::from(e.code())).sum();
-    let iterate = t.elapsed();
-    let t = Instant::now();
-    let owned = r
-        .events()
-        .map(Event::from)
-        .filter(|e| e.snapshot().is_some())
-        .count();
-    let to_owned = t.elapsed();
-    println!(
-        "{n} events, {mb:.1} MB ({:.1} bytes/event)\n\
-         write to memory    {write:>10.2?} {:>6.0} MB/s\n\
-         validate in memory {validate:>10.2?} {:>6.0} MB/s {:>5.1} ns/event\n\
-         open (read+valid.) {open:>10.2?} {:>6.0} MB/s\n\
-         iterate archived   {iterate:>10.2?}\n\
-         iterate to owned   {to_owned:>10.2?}   [{sum} {owned}]",
-        mb * 1e6 / n as f64,
-        mb / write.as_secs_f64(),
-        mb / validate.as_secs_f64(),
-        validate.as_nanos() as f64 / n as f64,
-        mb / open.as_secs_f64(),
-    );
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]

@@ -129,6 +129,38 @@ unsafe fn sorted_reprs(set: *mut PyObject) -> Vec<String> {
     out
 }
 
+/// The globals of the frame running now, a new reference (NULL when there is no frame).
+///
+/// # Safety
+/// GIL held.
+pub(crate) unsafe fn current_globals() -> *mut PyObject {
+    // SAFETY: GIL held (caller); PyFrame_GetGlobals returns a new reference.
+    unsafe {
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            std::ptr::null_mut()
+        } else {
+            ffi::PyFrame_GetGlobals(frame)
+        }
+    }
+}
+
+/// `module.qualname` of `code`, run by the current frame (its module from the frame's
+/// globals).
+///
+/// # Safety
+/// GIL held; `code` live; the current frame runs it.
+pub(crate) unsafe fn running_name(code: *mut PyObject) -> String {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let globals = current_globals();
+        let module = module_name(globals);
+        ffi::Py_XDECREF(globals);
+        let qualname = str_attr(code, c"co_qualname").unwrap_or_default();
+        format!("{module}.{qualname}")
+    }
+}
+
 /// `globals["__name__"]`, or `?` when unknown.
 pub(crate) unsafe fn module_name(globals: *mut PyObject) -> String {
     if globals.is_null() {

@@ -60,6 +60,10 @@ mod watcher;
 
 use pyo3::prelude::*;
 
+/// For `benches/snapshot_cost.rs`, which measures it; not an API.
+#[doc(hidden)]
+pub use snapshot::snapshot_args;
+
 /// Runs the fever command line with `argv` (`argv[0]` is the program name); returns the exit code.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {

@@ -10,7 +10,7 @@ use fever_core::profile::{Counters, RegionWriter};
 use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject};
 
-use crate::code_object::{int_attr, module_name, str_attr};
+use crate::code_object::{current_globals, int_attr, module_name, str_attr};
 use crate::engine::{clock, At, Consumer, Event};
 
 /// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
@@ -53,11 +53,8 @@ impl Profiler {
     }
 
     fn push(&mut self, at: &At, now: u64) {
-        if self.stacks.len() <= at.thread {
-            self.stacks.resize_with(at.thread + 1, Vec::new);
-        }
         self.running[at.entry as usize] += 1;
-        self.stacks[at.thread].push(Frame {
+        at.of_thread(&mut self.stacks).push(Frame {
             entry: at.entry,
             start: now,
             children: 0,
@@ -90,12 +87,7 @@ impl Profiler {
 // SAFETY: `adopt` and `on` run no Python code and never raise (attribute reads and a lock only).
 unsafe impl Consumer for Profiler {
     fn events(&self) -> u8 {
-        Event::Start.bit()
-            | Event::Resume.bit()
-            | Event::Throw.bit()
-            | Event::Return.bit()
-            | Event::Yield.bit()
-            | Event::Unwind.bit()
+        Event::CALLS
     }
 
     unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
@@ -108,12 +100,7 @@ unsafe impl Consumer for Profiler {
             .filter(|&e| e < self.region.capacity())?;
         // SAFETY: the engine calls this in a callback: GIL held, the current frame the code's.
         let code_info = unsafe {
-            let frame = ffi::PyEval_GetFrame();
-            let globals = if frame.is_null() {
-                std::ptr::null_mut()
-            } else {
-                ffi::PyFrame_GetGlobals(frame)
-            };
+            let globals = current_globals();
             let module = module_name(globals);
             ffi::Py_XDECREF(globals);
             let qualname = str_attr(code, c"co_qualname").unwrap_or_default();
@@ -155,13 +142,5 @@ unsafe impl Consumer for Profiler {
             Event::Return | Event::Yield | Event::Unwind => self.pop(at, now),
             Event::Raise => {}
         }
-    }
-
-    fn as_any(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use fever_core::source::{from_import, FromImport};
-use fever_core::{decode_source, Error as SourceError, Index, Kind, Project};
+use fever_core::{decode_source, Index, Kind, Project, SourceError};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 

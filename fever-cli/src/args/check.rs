@@ -37,8 +37,7 @@ pub(super) const ABOUT: &str =
      location, and the summary `fever: N passed, M failed, K skipped` goes to stderr. While a \
      call runs, its stdin is empty and what it prints is discarded.\n\n\
      Exit codes: 0 when every checked call matched (or --update accepted the differences), 1 \
-     when one differs, 2 for an unreadable or incomplete trace or a usage error. Traces never \
-     hold pickles: --allow-pickle is accepted for compatibility and changes nothing.";
+     when one differs, 2 for an unreadable or incomplete trace or a usage error.";
 
 pub(super) const EXAMPLES: &str = "Examples:\n  \
      fever record -o run.trace pipeline.py data.csv   # once, when the results are right\n  \
@@ -77,11 +76,6 @@ pub(super) struct CheckArgs {
     #[allow(clippy::doc_markdown)] // help text, not code docs
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
-
-    /// Allow loading pickled values from the trace (no trace fever writes holds any: a no-op,
-    /// accepted for compatibility and never read).
-    #[arg(long = "allow-pickle")]
-    _allow_pickle: bool,
 
     /// The project's directory, when the trace was recorded in another checkout [default: the
     /// recorded root if it exists, else the current directory].
@@ -202,7 +196,6 @@ mod tests {
             "--update",
             "--junit",
             "r.xml",
-            "--allow-pickle",
             "--root",
             "/ci/proj",
             "--timeout",
@@ -237,5 +230,6 @@ mod tests {
         assert!(check(&["t", "--timeout", "-1"]).is_err());
         assert!(check(&["t", "--timeout", "inf"]).is_err());
         assert!(check(&["t", "--list", "--update"]).is_err());
+        assert!(check(&["t", "--allow-pickle"]).is_err());
     }
 }

@@ -840,64 +840,70 @@ mod tests {
             .collect()
     }
 
+    /// `m.load` (code 2) yielding each of `values`, resumed after each.
+    fn stretches(values: &[&[u8]]) -> Vec<Event> {
+        values
+            .iter()
+            .flat_map(|value| [yielded(2, value), resume(2)])
+            .collect()
+    }
+
+    /// One call as [`generator_calls`] gives it.
+    fn yields(values: &[&[u8]], end_known: bool) -> (Vec<Vec<u8>>, bool) {
+        (values.iter().map(|v| v.to_vec()).collect(), end_known)
+    }
+
     #[test]
     fn a_generator_call_has_the_values_it_yielded_over_its_stretches() {
-        let calls = generator_calls(&[
-            call(1, b"a"),
-            call(2, b"x"),
-            yielded(2, b"v1"),
-            resume(2),
-            yielded(2, b"v2"),
-            resume(2),
-            ret(2, b"end"),
-            ret(1, b"done"),
-        ]);
-        assert_eq!(calls, [(vec![b"v1".to_vec(), b"v2".to_vec()], true)]);
+        let calls = generator_calls(
+            &[
+                vec![call(1, b"a"), call(2, b"x")],
+                stretches(&[b"v1", b"v2"]),
+                vec![ret(2, b"end"), ret(1, b"done")],
+            ]
+            .concat(),
+        );
+        assert_eq!(calls, [yields(&[b"v1", b"v2"], true)]);
     }
 
     #[test]
     fn interleaved_generators_of_one_function_keep_only_what_is_surely_theirs() {
-        let calls = generator_calls(&[
-            call(1, b"a"),
-            call(2, b"x"),
-            yielded(2, b"a1"),
-            call(2, b"y"),
-            yielded(2, b"b1"),
-            resume(2),
-            yielded(2, b"a2"),
-            resume(2),
-            ret(2, b"end"),
-            ret(1, b"done"),
-        ]);
-        assert_eq!(
-            calls,
-            [(vec![b"a1".to_vec()], false), (vec![b"b1".to_vec()], false)]
+        let calls = generator_calls(
+            &[
+                vec![
+                    call(1, b"a"),
+                    call(2, b"x"),
+                    yielded(2, b"a1"),
+                    call(2, b"y"),
+                ],
+                stretches(&[b"b1", b"a2"]),
+                vec![ret(2, b"end"), ret(1, b"done")],
+            ]
+            .concat(),
         );
+        assert_eq!(calls, [yields(&[b"a1"], false), yields(&[b"b1"], false)]);
     }
 
     #[test]
     fn a_generator_dropped_with_the_call_it_was_made_in_does_not_confuse_the_next() {
         // Python 3.13 closes a dropped generator without an event.
-        let calls = generator_calls(&[
-            call(1, b"a"),
-            call(2, b"x"),
-            yielded(2, b"a1"),
-            ret(1, b"done"),
-            call(1, b"b"),
-            call(2, b"y"),
-            yielded(2, b"b1"),
-            resume(2),
-            yielded(2, b"b2"),
-            resume(2),
-            ret(2, b"end"),
-            ret(1, b"done"),
-        ]);
+        let calls = generator_calls(
+            &[
+                vec![
+                    call(1, b"a"),
+                    call(2, b"x"),
+                    yielded(2, b"a1"),
+                    ret(1, b"done"),
+                ],
+                vec![call(1, b"b"), call(2, b"y")],
+                stretches(&[b"b1", b"b2"]),
+                vec![ret(2, b"end"), ret(1, b"done")],
+            ]
+            .concat(),
+        );
         assert_eq!(
             calls,
-            [
-                (vec![b"a1".to_vec()], false),
-                (vec![b"b1".to_vec(), b"b2".to_vec()], true)
-            ]
+            [yields(&[b"a1"], false), yields(&[b"b1", b"b2"], true)]
         );
     }
 

@@ -1,11 +1,26 @@
 //! PEP 263: how Python decides the encoding of a source file.
 
-use crate::Error;
+/// Why a Python source file's bytes cannot be decoded here.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The bytes are not valid in the file's declared (or default UTF-8) encoding.
+    #[error("line {line}: cannot decode as {encoding}: {detail}")]
+    Undecodable {
+        line: usize,
+        encoding: String,
+        detail: String,
+    },
+    /// The file declares an encoding this crate does not decode itself; the caller (which has
+    /// Python's codecs) must decode it.
+    #[error("encoding {0} must be decoded by Python's codecs")]
+    ForeignEncoding(String),
+}
 
 /// Decodes `bytes` as Python would: a UTF-8 BOM, or a `coding[:=]` cookie on line 1 or 2, or UTF-8.
 /// UTF-8, ASCII and Latin-1 are decoded here; any other declared encoding returns
-/// [`Error::ForeignEncoding`] so the caller can use Python's codecs.
-pub fn decode_source(bytes: &[u8]) -> Result<String, Error> {
+/// [`SourceError::ForeignEncoding`] so the caller can use Python's codecs.
+pub fn decode_source(bytes: &[u8]) -> Result<String, SourceError> {
     if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
         return decode_utf8(rest);
     }
@@ -14,7 +29,7 @@ pub fn decode_source(bytes: &[u8]) -> Result<String, Error> {
         "utf-8" => decode_utf8(bytes),
         "ascii" => {
             if let Some(pos) = bytes.iter().position(|b| !b.is_ascii()) {
-                return Err(Error::Undecodable {
+                return Err(SourceError::Undecodable {
                     line: line_of(bytes, pos),
                     encoding: "ascii".into(),
                     detail: format!("invalid byte 0x{:02x}", bytes[pos]),
@@ -23,14 +38,14 @@ pub fn decode_source(bytes: &[u8]) -> Result<String, Error> {
             decode_utf8(bytes)
         }
         "latin-1" => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
-        _ => Err(Error::ForeignEncoding(encoding)),
+        _ => Err(SourceError::ForeignEncoding(encoding)),
     }
 }
 
-fn decode_utf8(bytes: &[u8]) -> Result<String, Error> {
+fn decode_utf8(bytes: &[u8]) -> Result<String, SourceError> {
     String::from_utf8(bytes.to_vec()).map_err(|err| {
         let pos = err.utf8_error().valid_up_to();
-        Error::Undecodable {
+        SourceError::Undecodable {
             line: line_of(bytes, pos),
             encoding: "utf-8".into(),
             detail: format!("invalid byte 0x{:02x}", bytes[pos]),
@@ -103,7 +118,7 @@ mod tests {
         let err = decode_source(b"x = 1\ny = '\xff'\n").unwrap_err();
         assert_eq!(
             err,
-            Error::Undecodable {
+            SourceError::Undecodable {
                 line: 2,
                 encoding: "utf-8".into(),
                 detail: "invalid byte 0xff".into()
@@ -131,7 +146,7 @@ mod tests {
     fn other_encodings_go_to_python() {
         assert_eq!(
             decode_source(b"# coding: cp1252\nx = 1\n"),
-            Err(Error::ForeignEncoding("cp1252".into()))
+            Err(SourceError::ForeignEncoding("cp1252".into()))
         );
     }
 }

@@ -15,6 +15,6 @@ mod scan;
 pub mod synthetic;
 
 pub use bindings::{bound_names, from_import, future_features, FromImport};
-pub use decode::decode_source;
+pub use decode::{decode_source, SourceError};
 pub use index::{Definition, Index, Kind};
 pub use scan::{scan, LogicalLine, Scan};

@@ -283,6 +283,22 @@ impl TraceReader {
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert((chunk.index, chunk.offset));
     }
+
+    /// Each chunk's record stream, decompressed, in file order; ends early at a chunk changed
+    /// on disk since it was validated (then [`Self::changed`] says so). `benches/trace.rs`
+    /// compares compressors on it.
+    pub fn record_streams(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let mut payload = Vec::new();
+        self.chunks.iter().map_while(move |chunk| {
+            let mut buf = Vec::new();
+            if self.source.load_chunk(chunk, &mut payload, &mut buf) {
+                Some(buf)
+            } else {
+                self.note_changed(chunk);
+                None
+            }
+        })
+    }
 }
 
 impl fmt::Debug for TraceReader {
@@ -924,58 +940,5 @@ mod tests {
             Some(TraceError::ChangedWhileRead { .. })
         ));
         std::fs::remove_file(&path).unwrap();
-    }
-
-    /// How zstd levels and LZ4 compare on the record streams of a real trace, at several chunk
-    /// sizes. Run with `FEVER_TRACE=PATH cargo test --release -p fever-core --lib
-    /// compression_of_a_real_trace -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "measurement on a trace given by FEVER_TRACE, run by hand"]
-    #[allow(clippy::cast_precision_loss)]
-    fn compression_of_a_real_trace() {
-        use std::time::Instant;
-        let path = std::env::var("FEVER_TRACE").expect("FEVER_TRACE=path of a trace");
-        let r = TraceReader::open(&path).unwrap();
-        let mut raw = Vec::new();
-        let (mut payload, mut buf) = (Vec::new(), Vec::new());
-        for chunk in &r.chunks {
-            assert!(r.source.load_chunk(chunk, &mut payload, &mut buf));
-            raw.extend_from_slice(&buf);
-        }
-        println!(
-            "{path}: {} bytes on disk, {} bytes of record stream, {} events",
-            r.file_len(),
-            raw.len(),
-            r.event_count()
-        );
-        for chunk in [256 << 10, 1 << 20, 4 << 20] {
-            for level in [1, 3] {
-                let t = Instant::now();
-                let mut z = zstd::bulk::Compressor::new(level).unwrap();
-                let total: usize = raw
-                    .chunks(chunk)
-                    .map(|c| z.compress(c).unwrap().len())
-                    .sum();
-                let secs = t.elapsed().as_secs_f64();
-                println!(
-                    "chunk {:>5} KiB  zstd -{level}: {total:>11} bytes ({:.1} B/event) {:>6.0} MB/s",
-                    chunk >> 10,
-                    total as f64 / r.event_count() as f64,
-                    raw.len() as f64 / 1e6 / secs
-                );
-            }
-            let t = Instant::now();
-            let total: usize = raw
-                .chunks(chunk)
-                .map(|c| lz4_flex::block::compress(c).len())
-                .sum();
-            let secs = t.elapsed().as_secs_f64();
-            println!(
-                "chunk {:>5} KiB  lz4_flex: {total:>11} bytes ({:.1} B/event) {:>6.0} MB/s",
-                chunk >> 10,
-                total as f64 / r.event_count() as f64,
-                raw.len() as f64 / 1e6 / secs
-            );
-        }
     }
 }

@@ -5,7 +5,6 @@
 //! cache with its key, result and reached code — the first run already fills the cache, before
 //! any trampoline exists. Nothing here raises, panics or leaves an exception set.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -86,11 +85,7 @@ impl Monitor {
     /// The stack of the calling thread (created on first use).
     #[inline]
     fn stack(&mut self, at: &At) -> &mut ReachedStack<Frame> {
-        if self.threads.len() <= at.thread {
-            self.threads
-                .resize_with(at.thread + 1, ReachedStack::default);
-        }
-        &mut self.threads[at.thread]
+        at.of_thread(&mut self.threads)
     }
 }
 
@@ -212,12 +207,7 @@ unsafe fn end(monitor: &mut Monitor, at: &At, returned: bool) -> Option<SlowCall
 // raises or leaves an exception set.
 unsafe impl Consumer for Monitor {
     fn events(&self) -> u8 {
-        Event::Start.bit()
-            | Event::Resume.bit()
-            | Event::Throw.bit()
-            | Event::Return.bit()
-            | Event::Yield.bit()
-            | Event::Unwind.bit()
+        Event::CALLS
     }
 
     unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
@@ -247,13 +237,5 @@ unsafe impl Consumer for Monitor {
                 Event::Raise => {}
             }
         }
-    }
-
-    fn as_any(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
     }
 }

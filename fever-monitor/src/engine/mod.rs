@@ -90,6 +90,10 @@ impl Event {
     /// Every event.
     pub const ALL: u8 = 0x7f;
 
+    /// Every start and end of a call or of a generator's step (all but `RAISE`): what a
+    /// per-thread stack of calls follows.
+    pub const CALLS: u8 = Self::ALL & !Self::Raise.bit();
+
     /// Its `sys.monitoring.events` name.
     const fn name(self) -> &'static str {
         match self {
@@ -131,6 +135,16 @@ pub struct At {
 }
 
 impl At {
+    /// The calling thread's element of `per_thread` (indexed by [`At::thread`]), created on
+    /// first use.
+    #[inline]
+    pub fn of_thread<'v, T: Default>(&self, per_thread: &'v mut Vec<T>) -> &'v mut T {
+        if per_thread.len() <= self.thread {
+            per_thread.resize_with(self.thread + 1, T::default);
+        }
+        &mut per_thread[self.thread]
+    }
+
     /// The third argument (the returned or yielded value, the exception), or NULL.
     pub fn value(&self) -> *mut PyObject {
         if self.nargs >= 3 {
@@ -164,7 +178,7 @@ impl At {
 /// Implementations must uphold the rules above: the engine holds a mutable borrow of the
 /// consumer while it runs, so a method that runs Python code without [`set_busy`] could be
 /// re-entered.
-pub unsafe trait Consumer: Any {
+pub unsafe trait Consumer: AsAny {
     /// The events it wants ([`Event::bit`]s).
     fn events(&self) -> u8;
 
@@ -180,12 +194,23 @@ pub unsafe trait Consumer: Any {
     /// # Safety
     /// GIL held; `at` describes the callback running now.
     unsafe fn on(&mut self, event: Event, at: &At);
+}
 
-    /// Itself, to reach its own state ([`with`]).
+/// A consumer as `Any`, to reach its own state ([`with`]) and to hand it back when disarmed
+/// ([`disarm`]); every consumer has it.
+pub trait AsAny: Any {
     fn as_any(&mut self) -> &mut dyn Any;
-
-    /// Itself, to hand it back when disarmed ([`disarm`]).
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
 }
 
 /// A consumer's [`Consumer::on`] for one event, with the event a constant (see [`handlers`]):
@@ -540,7 +565,7 @@ pub fn disarm<C: Consumer>(py: Python<'_>, slot: Slot) -> PyResult<Option<Box<C>
     // SAFETY: it came from `Box::leak`, and nothing refers to it any more (`rearm`; not busy,
     // so no callback is inside it).
     let consumer = held.map(|h| unsafe { Box::from_raw(h.consumer.as_ptr()) });
-    Ok(consumer.and_then(|c| c.into_any().downcast::<C>().ok()))
+    Ok(consumer.and_then(|c| <dyn Consumer as AsAny>::into_any(c).downcast::<C>().ok()))
 }
 
 /// Drops `slot`'s consumer without running any of its code (`mem::forget`): for a forked child,
@@ -563,5 +588,7 @@ pub fn with<C: Consumer, R>(_py: Python<'_>, slot: Slot, f: impl FnOnce(&mut C) 
     let held = e.consumers[slot as usize].as_ref()?;
     // SAFETY: the consumer is live (armed) and unborrowed (not busy: no callback is inside it).
     let consumer = unsafe { &mut *held.consumer.as_ptr() };
-    consumer.as_any().downcast_mut::<C>().map(f)
+    <dyn Consumer as AsAny>::as_any(consumer)
+        .downcast_mut::<C>()
+        .map(f)
 }

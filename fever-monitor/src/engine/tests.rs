@@ -1,7 +1,6 @@
 //! The engine with an embedded interpreter: consumers armed and disarmed while Python code runs,
 //! library code left alone, no events left on once the last consumer is gone.
 
-use std::any::Any;
 use std::ffi::CString;
 
 use pyo3::ffi::PyObject;
@@ -57,14 +56,6 @@ unsafe impl Consumer for Counter {
             Event::Return => self.returns[i] += 1,
             _ => {}
         }
-    }
-
-    fn as_any(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
     }
 }
 

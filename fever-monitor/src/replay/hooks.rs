@@ -10,7 +10,6 @@
 //!
 //! Armed by [`activate`] only: `fever run`, `record` and `watch` are untouched.
 
-use std::any::Any;
 use std::collections::HashMap;
 
 use fever_core::replay::CallRef;
@@ -20,7 +19,7 @@ use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
 use super::{kept, names};
-use crate::code_object::{module_name, parameter_names, str_attr};
+use crate::code_object::{parameter_names, running_name};
 use crate::engine::{self, At, Consumer, Event, Slot};
 
 /// Keep the arguments of calls of this code.
@@ -191,20 +190,7 @@ unsafe impl Consumer for Checkpoints {
 
     unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
         // SAFETY: the engine calls this in a callback: the current frame is the code's.
-        let name = unsafe {
-            let frame = ffi::PyEval_GetFrame();
-            let globals = if frame.is_null() {
-                std::ptr::null_mut()
-            } else {
-                ffi::PyFrame_GetGlobals(frame)
-            };
-            let module = module_name(globals);
-            ffi::Py_XDECREF(globals);
-            format!(
-                "{module}.{}",
-                str_attr(code, c"co_qualname").unwrap_or_default()
-            )
-        };
+        let name = unsafe { running_name(code) };
         let entry = u32::try_from(self.codes.len()).ok()?;
         let flags = self.flags(&name);
         self.codes.push((name, flags));
@@ -229,13 +215,5 @@ unsafe impl Consumer for Checkpoints {
                 _ => {}
             }
         }
-    }
-
-    fn as_any(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
     }
 }

@@ -426,38 +426,3 @@ fn hex_parsing() {
     assert_eq!(parse_hex("0x123456", 2), None);
     assert_eq!(parse_hex("12", 8), None);
 }
-
-/// Cost of `snapshot_args` for two small arguments, `(3, 'abc')`. Run with
-/// `cargo test --release -p fever-monitor snapshot_args_cost -- --ignored --nocapture`.
-#[test]
-#[ignore = "a measurement, not a test"]
-fn snapshot_args_cost() {
-    with_namespace(
-        c"a = 3\nb = 'abc'\nl = [1, 2.5, 'x']\nfrom dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n    y: int\np = P(1, 2)",
-        |_, ns| {
-            let limits = SnapshotLimits::default();
-            let mut out = Vec::with_capacity(1 << 16);
-            let mut measure = |label: &str, values: &[*mut PyObject]| {
-                let names = ["a", "b"];
-                let n = 300_000;
-                let mut best = f64::MAX;
-                // The best of several runs: the machine may be busy.
-                for _ in 0..7 {
-                    let start = std::time::Instant::now();
-                    for _ in 0..n {
-                        out.clear();
-                        // SAFETY: GIL held, live objects.
-                        std::hint::black_box(unsafe {
-                            snapshot_args(&names[..values.len()], values, &limits, &mut out)
-                        });
-                    }
-                    best = best.min(start.elapsed().as_secs_f64() * 1e9 / f64::from(n));
-                }
-                println!("snapshot_args {label}: {best:.1} ns ({} bytes)", out.len());
-            };
-            measure("(3, 'abc')", &[get(ns, "a").as_ptr(), get(ns, "b").as_ptr()]);
-            measure("([1, 2.5, 'x'],)", &[get(ns, "l").as_ptr()]);
-            measure("(P(1, 2),)", &[get(ns, "p").as_ptr()]);
-        },
-    );
-}

@@ -6,8 +6,6 @@
 // Every call of the program runs these twice: the hot helpers are forced inline.
 #![allow(clippy::inline_always)]
 
-use std::any::Any;
-
 use fever_core::settings::Snapshots;
 use fever_core::trace::{EventKind, MUTATED_ARGS};
 use pyo3::ffi::{self, PyObject};
@@ -16,6 +14,7 @@ use fever_core::snapshot::Encoder;
 
 use super::codes::CodeEntry;
 use super::{release, Frame, Tracer, Watched};
+use crate::code_object::current_globals;
 use crate::engine::{self, At, Consumer, Event};
 use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
 
@@ -31,14 +30,7 @@ unsafe impl Consumer for Tracer {
 
     unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
         // SAFETY: the engine calls this in a callback: the current frame is the code's.
-        let globals = unsafe {
-            let frame = ffi::PyEval_GetFrame();
-            if frame.is_null() {
-                std::ptr::null_mut()
-            } else {
-                ffi::PyFrame_GetGlobals(frame)
-            }
-        };
+        let globals = unsafe { current_globals() };
         // SAFETY: GIL held, `code` live, no exception set.
         let classified = unsafe { self.codes.classify(code, globals) };
         // SAFETY: PyFrame_GetGlobals returned a new reference (or NULL).
@@ -64,14 +56,6 @@ unsafe impl Consumer for Tracer {
                 Event::Raise => on_raise(self, entry, at),
             }
         }
-    }
-
-    fn as_any(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
     }
 }
 

@@ -1,26 +1,21 @@
 //! The live table on a terminal (ratatui over crossterm): refreshed every second; `t`, `s`, `c`
 //! sort by total, self, calls (Tab cycles); `q`, Esc or Ctrl-C detach.
 
-use std::io;
 use std::time::{Duration, Instant};
 
 use fever_core::profile::SortKey;
 use fever_core::units;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
-use ratatui::crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
-};
-use ratatui::crossterm::{cursor, execute};
 use ratatui::layout::{Constraint, Layout};
-use ratatui::prelude::CrosstermBackend;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use ratatui::{Frame, Terminal};
+use ratatui::Frame;
 
 use super::table::{cells, HEADER};
 use super::{Ended, Profile, REFRESH};
 use crate::config::AttachConfig;
+use crate::terminal::Screen;
 
 /// Runs the live table until the user quits, `--duration` passes, or the process exits.
 pub(super) fn run(
@@ -113,36 +108,4 @@ fn draw(frame: &mut Frame<'_>, profile: &Profile, config: &AttachConfig, sort: S
         Paragraph::new("t total  s self  c calls  Tab next sort  q detach"),
         keys,
     );
-}
-
-/// The terminal in raw mode on the alternate screen, restored when dropped (and on a panic).
-struct Screen {
-    terminal: Terminal<CrosstermBackend<io::Stdout>>,
-}
-
-fn restore() {
-    let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
-}
-
-impl Screen {
-    fn enter() -> io::Result<Self> {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
-        }));
-        enable_raw_mode()?;
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-        Ok(Self {
-            terminal: Terminal::new(CrosstermBackend::new(io::stdout()))?,
-        })
-    }
-}
-
-impl Drop for Screen {
-    fn drop(&mut self) {
-        restore();
-        let _ = std::panic::take_hook();
-    }
 }

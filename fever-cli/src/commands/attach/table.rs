@@ -31,24 +31,7 @@ pub fn write(rows: &[Row], out: &mut dyn Write) -> io::Result<()> {
         return writeln!(out, "(no calls of the project's functions while attached)");
     }
     let cells: Vec<[String; 5]> = rows.iter().map(cells).collect();
-    let mut widths = HEADER.map(str::len);
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&HEADER.map(str::to_owned)).chain(&cells) {
-        let [calls, total, own, per_call, function] = row;
-        writeln!(
-            out,
-            "{calls:>w0$}  {total:>w1$}  {own:>w2$}  {per_call:>w3$}  {function}",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-        )?;
-    }
-    Ok(())
+    crate::columns::write(HEADER, &cells, out)
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ mod program;
 mod report;
 mod ui;
 
+pub use ui::measure::{frame_costs, FrameCosts};
+
 use std::io::IsTerminal;
 
 use anyhow::bail;

@@ -38,24 +38,11 @@ pub(super) fn write(
         .iter()
         .map(|row| cells(reader, root, &versions, row))
         .collect();
-    let header = ["calls ", "total", "self", "total/call", "function"];
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header.map(str::to_owned)).chain(&cells) {
-        let [calls, total, own, per_call, function] = row;
-        writeln!(
-            out,
-            "{calls:>w0$}  {total:>w1$}  {own:>w2$}  {per_call:>w3$}  {function}",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-        )?;
-    }
+    crate::columns::write(
+        ["calls ", "total", "self", "total/call", "function"],
+        &cells,
+        out,
+    )?;
     let more = profile.rows.len() - shown.len();
     if more > 0 {
         let s = if more == 1 { "" } else { "s" };

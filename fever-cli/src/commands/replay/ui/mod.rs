@@ -12,9 +12,11 @@
 //! - `tree.rs`: the call tree's model.
 //! - `draw.rs`: drawing it.
 //! - `pty.rs`: the program's pseudo-terminal.
+//! - `measure.rs`: the UI's costs on a big recording, for a benchmark.
 
 mod app;
 mod draw;
+pub(crate) mod measure;
 mod pty;
 #[cfg(test)]
 mod tests;
@@ -29,15 +31,10 @@ use fever_core::analysis::spans::Outcome;
 use fever_core::control::{Request, Response};
 use fever_core::replay::locate;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
-};
-use ratatui::crossterm::{cursor, execute};
-use ratatui::prelude::CrosstermBackend;
-use ratatui::Terminal;
 
 use super::program::{Heard, Program};
 use crate::config::{Keep, ReplayConfig};
+use crate::terminal::Screen;
 use crate::Host;
 use app::{Action, App, Key};
 
@@ -258,47 +255,4 @@ fn convert(key: KeyEvent) -> Option<Key> {
         KeyCode::End => Key::End,
         _ => return None,
     })
-}
-
-/// The real terminal: raw mode and the alternate screen while the UI shows; restored when
-/// dropped, and by the panic hook.
-struct Screen {
-    terminal: Terminal<CrosstermBackend<io::Stdout>>,
-}
-
-fn restore() {
-    let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
-}
-
-impl Screen {
-    fn enter() -> io::Result<Self> {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
-        }));
-        enable_raw_mode()?;
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-        Ok(Self {
-            terminal: Terminal::new(CrosstermBackend::new(io::stdout()))?,
-        })
-    }
-
-    /// Gives the terminal to the program (raw mode stays: keys are relayed as they are).
-    fn hand_over() -> io::Result<()> {
-        execute!(io::stdout(), LeaveAlternateScreen, cursor::Show)
-    }
-
-    fn take_back(&mut self) -> io::Result<()> {
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-        self.terminal.clear()
-    }
-}
-
-impl Drop for Screen {
-    fn drop(&mut self) {
-        restore();
-        let _ = std::panic::take_hook();
-    }
 }

@@ -1,7 +1,5 @@
 //! The UI without a terminal: its state driven by keys, drawn on ratatui's `TestBackend`.
 
-use std::time::Instant;
-
 use fever_core::control::{EndOutcome, FunctionCode, ReplayResult};
 use fever_core::snapshot::Value;
 use fever_core::trace::{CodeInfo, Event, TraceHeader, TraceReader, TraceWriter};
@@ -292,31 +290,4 @@ fn help_and_output() {
     );
     app.key(Key::Char('j'));
     assert_eq!(app.mode, Mode::Normal);
-}
-
-/// Not a test: the frame time on a million calls (run with `--ignored --nocapture`; the
-/// benchmark in benches/replay.py reads its output).
-#[test]
-#[ignore = "a benchmark"]
-fn frame_time_on_a_million_calls() {
-    let started = Instant::now();
-    let mut app = warm_app(333_333);
-    let load = started.elapsed();
-    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
-    let frames = 200u32;
-    let started = Instant::now();
-    for i in 0..frames {
-        app.key(if i % 2 == 0 { Key::PageDown } else { Key::Down });
-        terminal.draw(|f| draw(f, &mut app)).unwrap();
-    }
-    let per_frame = started.elapsed() / frames;
-    let started = Instant::now();
-    app.key(Key::Char('x'));
-    let open = started.elapsed();
-    println!(
-        "calls=1000000 load_ms={:.1} frame_ms={:.3} open_x_ms={:.1}",
-        load.as_secs_f64() * 1e3,
-        per_frame.as_secs_f64() * 1e3,
-        open.as_secs_f64() * 1e3
-    );
 }
