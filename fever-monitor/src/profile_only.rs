@@ -5,19 +5,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 use fever_core::analysis::profile::{Profile, Row, RECORD_PROFILE};
 use fever_core::notice::Notice;
-use fever_core::profile::RegionWriter;
 use fever_core::settings::{RecordConfig, Verbosity};
 use fever_core::trace::{CodeCalls, RunStats, TraceHeader, TraceWriter};
 use fever_core::Project;
 use pyo3::prelude::*;
 
-use crate::engine::{self, clock, Slot};
-use crate::profiler::{Profiler, CAPACITY};
+use crate::engine::{self, Slot};
+use crate::profiler::Profiler;
 use crate::{notices, trace_header};
 
 /// A run being profiled.
@@ -25,8 +23,6 @@ pub struct ProfileRun {
     output: PathBuf,
     header: TraceHeader,
     verbosity: Verbosity,
-    /// Nanoseconds per tick of the counters.
-    ns_per_tick: f64,
 }
 
 /// Arms the profiler for the program about to run, the project being `root`.
@@ -38,13 +34,11 @@ pub fn start(
 ) -> anyhow::Result<ProfileRun> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
     let header = trace_header::of(py, record, &project)?;
-    let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
     let path = std::env::temp_dir().join(format!(".fever-profile-{}", std::process::id()));
-    let region = RegionWriter::create(&path, CAPACITY, ns_per_tick)
+    let profiler = Profiler::create(&path, Arc::new(Mutex::new(Vec::new())))
         .with_context(|| format!("cannot create {}", path.display()))?;
     // Mapped: the name is not needed.
     let _ = std::fs::remove_file(&path);
-    let profiler = Profiler::new(region, Arc::new(Mutex::new(Vec::new())));
     engine::arm(py, tool_id, &project, Slot::Profiler, Box::new(profiler))
         .context("cannot turn profiling on")?;
     Ok(ProfileRun {
@@ -52,7 +46,6 @@ pub fn start(
         output: std::path::absolute(&record.output).unwrap_or_else(|_| record.output.clone()),
         header,
         verbosity: record.run.verbosity,
-        ns_per_tick,
     })
 }
 
@@ -93,7 +86,7 @@ fn write(run: &ProfileRun, profiler: &Profiler) -> anyhow::Result<(u64, usize, u
         clippy::cast_sign_loss,
         clippy::cast_precision_loss
     )]
-    let ns = |ticks: u64| (ticks as f64 * run.ns_per_tick) as u64;
+    let ns = |ticks: u64| (ticks as f64 * profiler.ns_per_tick()) as u64;
     let mut writer = TraceWriter::create_atomic(&run.output, &run.header)
         .with_context(|| format!("cannot write {}", run.output.display()))?;
     let mut rows = Vec::new();

@@ -1,10 +1,12 @@
-//! The profiler, an engine consumer of `fever attach` and `fever record --profile-only`: exact counts and times of the project's functions, counted
-//! in the callbacks straight into the shared region (`fever_core::profile`), with no per-event
-//! record. Each thread keeps a stack of the calls it saw start; a return pops its own call only
+//! The profiler, an engine consumer of `fever attach` and `fever record --profile-only`: exact
+//! counts and times of the project's functions, counted in the callbacks straight into the
+//! shared region (`fever_core::profile`), with no per-event record. Each thread keeps a stack of the calls it saw start; a return pops its own call only
 //! (calls already running at attach are not on the stack, so their returns pass by).
 //! `fever record --profile-only` arms the same profiler for the whole run (`profile_only.rs`).
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use fever_core::profile::{Counters, RegionWriter};
 use fever_core::trace::CodeInfo;
@@ -28,6 +30,8 @@ struct Frame {
 /// thread's stack.
 pub struct Profiler {
     region: RegionWriter,
+    /// Nanoseconds per tick of the region's counters.
+    ns_per_tick: f64,
     names: Arc<Mutex<Vec<String>>>,
     /// Each entry's code, by entry.
     codes: Vec<CodeInfo>,
@@ -37,14 +41,23 @@ pub struct Profiler {
 }
 
 impl Profiler {
-    pub fn new(region: RegionWriter, names: Arc<Mutex<Vec<String>>>) -> Self {
-        Self {
-            region,
+    /// A profiler counting into a fresh region at `path` (room for [`CAPACITY`] functions),
+    /// its clock's rate measured now; `names` receives each entry's name.
+    pub fn create(path: &Path, names: Arc<Mutex<Vec<String>>>) -> std::io::Result<Self> {
+        let ns_per_tick = clock::quick_rate(Duration::from_millis(1));
+        Ok(Self {
+            region: RegionWriter::create(path, CAPACITY, ns_per_tick)?,
+            ns_per_tick,
             names,
             codes: Vec::new(),
             stacks: Vec::new(),
             running: Vec::new(),
-        }
+        })
+    }
+
+    /// Nanoseconds per tick of the counters.
+    pub fn ns_per_tick(&self) -> f64 {
+        self.ns_per_tick
     }
 
     /// Each entry's code (its id the entry) and counters so far.

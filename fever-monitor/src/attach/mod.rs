@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use fever_core::control::{process_region, process_socket, ProcessStatus};
 use fever_core::notice::Notice;
-use fever_core::profile::RegionWriter;
 use fever_core::settings::{
     RecordConfig, RunConfig, SnapshotLimits, Snapshots, Target as Program, Verbosity,
     DEFAULT_MAX_CALLS,
@@ -40,9 +39,9 @@ use fever_core::settings::{
 use fever_core::Project;
 use pyo3::prelude::*;
 
-use crate::engine::{self, clock, Slot};
+use crate::engine::{self, Slot};
 use crate::notices;
-use crate::profiler::{Profiler, CAPACITY};
+use crate::profiler::Profiler;
 use crate::session::{self, Recording};
 use crate::tracer::recorder::Summary;
 
@@ -265,11 +264,10 @@ pub fn attach(record: Option<&Path>) -> Result<Attachment, String> {
     }
     let armed = (|| {
         let path = process_region(target.pid);
-        let rate = clock::quick_rate(Duration::from_millis(1));
-        let region = RegionWriter::create(&path, CAPACITY, rate)
-            .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
         let names = Arc::new(Mutex::new(Vec::new()));
-        let mut profiler = Some(Box::new(Profiler::new(region, Arc::clone(&names))));
+        let profiler = Profiler::create(&path, Arc::clone(&names))
+            .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+        let mut profiler = Some(Box::new(profiler));
         // `with_engine` calls this once (it is not called while the engine is busy).
         with_engine(|py| {
             let Some(profiler) = profiler.take() else {
