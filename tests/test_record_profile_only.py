@@ -5,10 +5,12 @@ need the calls themselves (the tree, the exports, `fever check`) refuse it clear
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import write
-from record_support import cli, clean_stderr, describe, profile_row, show_profile  # noqa: F401
+from record_support import cli, clean_stderr, describe, profile_row, show, show_profile  # noqa: F401
 
 N = 1237
 
@@ -36,6 +38,11 @@ main()
 FIB12_CALLS = 465
 
 
+SUMMARY = re.compile(r"fever: .*app\.trace: Python [^,]+, app\.py, (\d+) calls of 5 functions, ([\d.]+) (s|ms|µs|ns)$",
+                     re.MULTILINE)
+UNIT_NS = {"s": 1e9, "ms": 1e6, "µs": 1e3, "ns": 1}
+
+
 @pytest.fixture
 def profiled(cli, tmp_path):
     write(tmp_path / "app.py", SCRIPT)
@@ -60,6 +67,15 @@ def test_show_profile_has_the_exact_counts(cli, profiled):
     order = list(rows)
     assert order.index(profile_row(rows, "__main__.main").name) < \
         order.index(profile_row(rows, "__main__.leaf").name), order
+
+
+def test_the_summary_line_gives_the_runs_duration(cli, profiled):
+    result = show(cli, profiled, "--profile")
+    m = SUMMARY.search(result.stderr)
+    assert m, describe(result)
+    assert int(m[1]) == N + FIB12_CALLS + 3, describe(result)
+    # The run's duration, from the profile (its module body's time): it used to say "0 ns".
+    assert float(m[2]) * UNIT_NS[m[3]] > 0, describe(result)
 
 
 @pytest.mark.parametrize("args", [[], ["--format", "perfetto"], ["--format", "speedscope"]])

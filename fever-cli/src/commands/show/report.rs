@@ -34,7 +34,7 @@ pub(super) fn summary(path: &Path, reader: &TraceReader) {
         path.display(),
         plural(facts.calls, "call"),
         plural(facts.functions as u64, "function"),
-        units::duration(facts.duration_ns())
+        units::duration(facts.duration_ns)
     ));
     if let Some(incomplete) = reader.incomplete() {
         messages::warning(&format!(
