@@ -7,8 +7,6 @@
 //! with 4 MiB chunks leaves 30 MB, since its window reaches back 2 MB, at 130 to 300 MB/s of
 //! input on a loaded 2-core machine, far more than a recording produces.
 
-use std::io::Read;
-
 use super::format::Codec;
 
 /// zstd level (see the module docs).
@@ -47,15 +45,16 @@ impl std::fmt::Debug for Compressor {
     }
 }
 
-/// Appends the `raw_len` bytes `payload` decompresses to to `out`, or says what is wrong. Never
-/// allocates more than the payload actually decompresses to (plus one byte), whatever
-/// `raw_len` claims.
+/// Puts the `raw_len` bytes `payload` decompresses to in `out` (replacing what it held), or
+/// says what is wrong. Decompresses in one call into `out`'s memory, after checking that the
+/// frame says it holds `raw_len` bytes, so a lying `raw_len` allocates nothing.
 pub(crate) fn decompress_into(
     codec: Codec,
     payload: &[u8],
     raw_len: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    out.clear();
     match codec {
         Codec::Stored => {
             out.extend_from_slice(payload);
@@ -65,20 +64,25 @@ pub(crate) fn decompress_into(
             if zstd::zstd_safe::find_frame_compressed_size(payload) != Ok(payload.len()) {
                 return Err("not exactly one zstd frame".into());
             }
-            let start = out.len();
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(payload)
-                .map_err(|e| format!("cannot decompress: {e}"))?
-                .single_frame();
-            let limit = u64::try_from(raw_len).unwrap_or(u64::MAX).saturating_add(1);
-            let read = decoder.by_ref().take(limit).read_to_end(out);
-            let got = out.len() - start;
-            match read {
-                Err(e) => Err(format!("cannot decompress: {e}")),
-                Ok(_) if got != raw_len => Err(format!(
-                    "decompresses to {got}{} bytes, the chunk header says {raw_len}",
-                    if got > raw_len { " or more" } else { "" }
-                )),
-                Ok(_) => Ok(()),
+            match zstd::zstd_safe::get_frame_content_size(payload) {
+                Ok(Some(n)) if n == raw_len as u64 => {}
+                Ok(Some(n)) => {
+                    return Err(format!(
+                        "decompresses to {n} bytes, the chunk header says {raw_len}"
+                    ))
+                }
+                _ => return Err("the zstd frame does not say its decompressed size".into()),
+            }
+            out.reserve_exact(raw_len);
+            let got = zstd::bulk::Decompressor::new()
+                .and_then(|mut d| d.decompress_to_buffer(payload, out))
+                .map_err(|e| format!("cannot decompress: {e}"))?;
+            if got == raw_len {
+                Ok(())
+            } else {
+                Err(format!(
+                    "decompresses to {got} bytes, the chunk header says {raw_len}"
+                ))
             }
         }
     }
@@ -98,7 +102,7 @@ mod tests {
         assert!(stored.len() < 100);
         let mut out = vec![1];
         decompress_into(codec, &stored, raw.len(), &mut out).unwrap();
-        assert_eq!(&out[1..], raw.as_slice());
+        assert_eq!(out, raw);
         // A wrong length either way is an error.
         for wrong in [raw.len() - 1, raw.len() + 1] {
             assert!(decompress_into(codec, &stored, wrong, &mut Vec::new()).is_err());

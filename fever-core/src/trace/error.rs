@@ -111,10 +111,6 @@ pub enum TraceError {
     #[error("unexpected data after the end of the trace at byte {0}")]
     TrailingData(u64),
     /// The file does not fit in this platform's address space.
-    #[error(
-        "chunk {chunk} at byte {offset} changed on disk while the trace was read; read it again"
-    )]
-    ChangedWhileRead { chunk: u32, offset: u64 },
     #[error("file too large for this platform")]
     TooLarge,
 

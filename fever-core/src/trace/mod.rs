@@ -9,16 +9,16 @@
 //!   and [`EventRun`], a thread's events encoded by the recording thread itself, which the writer
 //!   appends whole ([`TraceWriter::write_run`]).
 //! - `compress.rs` (private): each chunk's stream compressed as one zstd frame.
-//! - `store.rs` (private): the snapshots a reader hands out, each distinct one once, in memory
-//!   or (for a big trace) in a temporary file whose pages are released as iteration goes.
+//! - `store.rs` (private): the record streams a reader decompressed once and hands out, in
+//!   memory or (for a big trace) in a temporary file whose pages are released as iteration goes.
 //! - [`meta`]: [`TraceHeader`] (who recorded what, when; rkyv-archived in the file),
 //!   [`CodeInfo`] (one entry of the code table) and [`RunStats`] (exact call counts, losses).
 //! - [`event`]: [`Event`], the typed records the tracer writes (call, return, yield, resume,
 //!   raise, unwind), and [`EventRef`], an event as the reader hands it out.
 //! - [`writer`]: [`TraceWriter`], which streams chunks while the program runs and writes the code
 //!   table and footer on [`TraceWriter::finish`]; [`AtomicFile`] for write-to-temp-then-rename.
-//! - [`reader`]: [`TraceReader`], which validates a whole file before handing out anything, then
-//!   reads it chunk by chunk in bounded memory, and reads a file whose recording never finished
+//! - [`reader`]: [`TraceReader`], which validates a whole file before handing out anything,
+//!   decompressing each chunk once, then hands it out chunk by chunk in bounded memory, and reads a file whose recording never finished
 //!   (a crash) up to its last complete chunk.
 //! - `error.rs`: [`TraceError`], one variant per way a trace can be unreadable or a write refused.
 //! - `ids.rs` (private): hash maps and sets keyed by code ids, with a cheap hash.
@@ -102,7 +102,6 @@ pub mod event;
 mod format;
 pub(crate) mod ids;
 pub mod meta;
-mod prefetch;
 mod process;
 pub mod reader;
 mod store;

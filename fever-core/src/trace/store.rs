@@ -1,19 +1,16 @@
-//! The snapshots and record bodies a [`TraceReader`](super::TraceReader) hands out, each
-//! distinct snapshot once. Up to [`IN_MEMORY`] bytes they stay in memory; beyond that they go to
-//! an unlinked temporary file, mapped read-only once the trace is validated, whose pages
-//! [`Store::release`] hands back to the kernel (they are read again from the file when touched),
-//! so the memory a reader holds stays bounded however much a trace recorded.
+//! The record streams a [`TraceReader`](super::TraceReader) hands out: every chunk's stream as
+//! validation decompressed it, one after the other, so each chunk is decompressed once and
+//! events, snapshots and record bodies are borrowed straight from it. Up to [`IN_MEMORY`] bytes
+//! they stay in memory; beyond that they go to an unlinked temporary file, mapped read-only once
+//! the trace is validated, whose pages [`Store::release`] hands back to the kernel (they are read
+//! again from the file when touched), so the memory a reader holds stays bounded however much a
+//! trace recorded.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::hash::BuildHasherDefault;
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{Mmap, UncheckedAdvice};
-use xxhash_rust::xxh3::xxh3_128;
-
-use super::ids::IdHasher;
 
 /// Bytes kept in memory before the store moves to a temporary file.
 #[cfg(not(test))]
@@ -36,14 +33,6 @@ pub(crate) struct Store {
     map: Option<Mmap>,
     /// Writing the file failed (a full disk): the store is unusable.
     failed: Option<std::io::Error>,
-    /// Numbered snapshots' ranges, by number.
-    pub numbered: Vec<Range>,
-    /// Inline snapshots shorter than 8 bytes, by their bytes and length packed in a `u64`.
-    short: HashMap<u64, Range, BuildHasherDefault<IdHasher>>,
-    /// Longer inline snapshots, by their 128-bit content hash.
-    long: HashMap<u128, Range, BuildHasherDefault<IdHasher>>,
-    /// Bodies of the records that are not events, in file order.
-    pub others: Vec<Range>,
 }
 
 impl Store {
@@ -73,28 +62,11 @@ impl Store {
         (start, self.len())
     }
 
-    fn len(&self) -> usize {
+    /// Bytes stored so far: where the next [`Store::add`] starts.
+    pub fn len(&self) -> usize {
         self.file
             .as_ref()
             .map_or(self.memory.len(), |(_, len)| *len)
-    }
-
-    /// Keeps one copy of each distinct inline snapshot.
-    pub fn add_inline(&mut self, bytes: &[u8]) {
-        match short_key(bytes) {
-            Some(key) if !self.short.contains_key(&key) => {
-                let range = self.add(bytes);
-                self.short.insert(key, range);
-            }
-            None => {
-                let key = xxh3_128(bytes);
-                if !self.long.contains_key(&key) {
-                    let range = self.add(bytes);
-                    self.long.insert(key, range);
-                }
-            }
-            Some(_) => {}
-        }
     }
 
     /// Ends validation: maps the temporary file, if there is one.
@@ -118,15 +90,6 @@ impl Store {
     pub fn get(&self, (start, end): Range) -> &[u8] {
         let bytes = self.map.as_deref().unwrap_or(&self.memory);
         bytes.get(start..end).unwrap_or_default()
-    }
-
-    /// The stored copy of the inline snapshot `bytes`.
-    pub fn inline(&self, bytes: &[u8]) -> Option<&[u8]> {
-        let range = match short_key(bytes) {
-            Some(key) => self.short.get(&key),
-            None => self.long.get(&xxh3_128(bytes)),
-        }?;
-        Some(self.get(*range))
     }
 
     /// Gives the pages of the mapped file back to the kernel; what is borrowed stays valid
@@ -158,15 +121,4 @@ fn spill_file() -> Option<File> {
         }
     }
     None
-}
-
-/// Bytes shorter than 8 and their length, packed into one `u64` (distinct bytes, distinct key).
-fn short_key(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() >= 8 {
-        return None;
-    }
-    let mut packed = [0u8; 8];
-    packed[..bytes.len()].copy_from_slice(bytes);
-    packed[7] = u8::try_from(bytes.len()).ok()?;
-    Some(u64::from_le_bytes(packed))
 }

@@ -557,22 +557,6 @@ pub(crate) enum Decoded<'a> {
     Other { kind: u32, body: &'a [u8] },
 }
 
-/// A [`Decoder`]'s position, kept apart from the buffer it decodes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DecoderState {
-    at: usize,
-    end: usize,
-    previous: Previous,
-    defined: usize,
-}
-
-impl DecoderState {
-    /// Whether the chunk is used up.
-    pub fn is_done(&self) -> bool {
-        self.at >= self.end
-    }
-}
-
 /// The reader's side: decodes the records of one decompressed chunk after the other; knows how
 /// many snapshots the trace defined before, so it checks every reference.
 #[derive(Debug, Clone)]
@@ -594,27 +578,6 @@ impl<'a> Decoder<'a> {
             end: 0,
             previous: Previous::default(),
             defined,
-        }
-    }
-
-    /// Where the decoder is, to [`Decoder::resume`] it later over the same buffer.
-    pub fn state(&self) -> DecoderState {
-        DecoderState {
-            at: self.at,
-            end: self.end,
-            previous: self.previous,
-            defined: self.defined,
-        }
-    }
-
-    /// A decoder of `buf` where [`Decoder::state`] left one over it.
-    pub fn resume(buf: &'a [u8], state: DecoderState) -> Self {
-        Self {
-            buf,
-            at: state.at,
-            end: state.end,
-            previous: state.previous,
-            defined: state.defined,
         }
     }
 

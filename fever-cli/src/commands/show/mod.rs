@@ -48,15 +48,6 @@ pub(crate) fn run(config: &ShowConfig) -> anyhow::Result<i32> {
             ShowView::Export(ExportFormat::Perfetto) => perfetto::write(&reader, out).map(drop),
             ShowView::Export(ExportFormat::Chrome) => chrome::write(&reader, out).map(drop),
             ShowView::Export(ExportFormat::Speedscope) => speedscope::write(&reader, out).map(drop),
-        }?;
-        // Chunks are read again while writing: one that changed on disk since it was validated
-        // ends the output early, which must not pass for the whole trace.
-        match reader.changed() {
-            Some(err) => Err(io::Error::other(format!(
-                "{}: {err}",
-                config.trace.display()
-            ))),
-            None => Ok(()),
         }
     };
     if let Delivered::File { path, bytes } = output::deliver(&config.output, write)? {
