@@ -104,6 +104,12 @@ impl Line {
         if self.cut {
             return;
         }
+        if text.len() <= self.left {
+            // No more characters than bytes: it fits whole.
+            self.left -= text.chars().count();
+            self.out.push_str(text);
+            return;
+        }
         let mut chars = text.char_indices();
         match chars.nth(self.left) {
             None => {

@@ -136,6 +136,7 @@ pub fn write<W: Write>(reader: &TraceReader, out: W) -> io::Result<W> {
     let mut sink = Perfetto {
         out: BufWriter::with_capacity(1 << 16, out),
         packet: Message::default(),
+        head: Vec::new(),
         interned: vec![false; context.codes.len()],
         children: Vec::new(),
         context,
@@ -151,6 +152,8 @@ struct Perfetto<'r, W: Write> {
     out: BufWriter<W>,
     /// The packet being encoded.
     packet: Message,
+    /// Scratch space for a packet's key and length.
+    head: Vec<u8>,
     /// Per code position: its name has been interned.
     interned: Vec<bool>,
     /// The child processes described so far.
@@ -207,10 +210,11 @@ impl<W: Write> Perfetto<'_, W> {
     /// Writes the encoded packet as one `Trace.packet` field.
     fn emit(&mut self) -> io::Result<()> {
         let bytes = self.packet.bytes();
-        let mut head = Vec::with_capacity(6);
-        put_varint(&mut head, u64::from(field::TRACE_PACKET << 3 | 2));
-        put_varint(&mut head, bytes.len() as u64);
-        self.out.write_all(&head)?;
+        let head = &mut self.head;
+        head.clear();
+        put_varint(head, u64::from(field::TRACE_PACKET << 3 | 2));
+        put_varint(head, bytes.len() as u64);
+        self.out.write_all(head)?;
         self.out.write_all(bytes)
     }
 

@@ -63,8 +63,10 @@ impl Message {
         head.clear();
         put_varint(&mut head, u64::from(field << 3 | LEN));
         put_varint(&mut head, len as u64);
-        // Messages are small (one trace packet), so shifting the body is cheap.
-        self.buf.splice(start..start, head.iter().copied());
+        // Messages are small (one trace packet), so shifting the body is cheap: the head goes
+        // at the end, and a rotation brings it before the body.
+        self.buf.extend_from_slice(&head);
+        self.buf[start..].rotate_right(head.len());
         self.head = head;
     }
 }
