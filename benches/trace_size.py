@@ -3,7 +3,8 @@
 Suites: the test suites of more-itertools 10.5.0 and toolz 1.0.0, as sdists from PyPI
 (`pip download --no-binary :all:`, kept in `benches/out/sdists/`), each run as
 `python -m pytest -q -p no:cacheprovider` under plain python and under `fever record` with default
-snapshots. Timing only: `benches/workloads/tracing_fib.py 27` (635,621 calls of `fib`) under
+snapshots; the suites also under `python -m cProfile` and `fever record --snapshots none`, the
+anchors of the goals "≤1.4× python (≤1.15× with `--snapshots none`)". Timing only: `benches/workloads/tracing_fib.py 27` (635,621 calls of `fib`) under
 `fever record --snapshots none --max-calls-per-function 0`.
 
 Size per call = trace file size / the calls in fever's `fever: recorded N calls` line (as the
@@ -31,6 +32,10 @@ GOAL_PER_EVENT = 8  # bytes per event, timing only
 SUITES = {"more-itertools": "10.5.0", "toolz": "1.0.0"}
 PYTEST = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
 RECORDED = re.compile(r"fever: recorded ([\d,_]+) calls? of ([\d,_]+) functions? to .+ \(([^)]*)\)")
+NO_SNAPSHOTS = "fever record --snapshots none"
+# `fever record` on more-itertools' suite, as a multiple of python's time (issue 15).
+GOAL_SUITE = 1.4
+GOAL_SUITE_NO_SNAPSHOTS = 1.15
 FIB = BENCHES / "workloads" / "tracing_fib.py"
 FIB_N = "27"
 
@@ -57,12 +62,18 @@ def _sdist(name: str, version: str) -> Path:
     return found[0]
 
 
-def _commands(ctx: Ctx, trace_dir: str, target: list[str], settings: list[str]) -> dict[str, tuple[list[str], dict]]:
+def _commands(ctx: Ctx, trace_dir: str, target: list[str], settings: list[str],
+              suite: bool) -> dict[str, tuple[list[str], dict]]:
     py, fever = str(ctx.python), str(ctx.fever)
     cmds = {
         "python": ([py, *target], {}),
         "fever record": ([fever, "record", "-o", os.path.join(trace_dir, "new.trace"), *settings, *target], {}),
     }
+    if suite:
+        # The anchors of the suite goals: cProfile, and fever without argument snapshots.
+        cmds["python -m cProfile"] = ([py, "-m", "cProfile", "-o", os.devnull, *target], {})
+        cmds[NO_SNAPSHOTS] = ([fever, "record", "-o", os.path.join(trace_dir, "plain.trace"),
+                               "--snapshots", "none", *target], {})
     if ctx.baseline:
         cmds["fever record (baseline)"] = (
             [py, "-m", "fever", "record", "-o", os.path.join(trace_dir, "base.trace"), *settings, *target],
@@ -70,9 +81,10 @@ def _commands(ctx: Ctx, trace_dir: str, target: list[str], settings: list[str]) 
     return cmds
 
 
-def _measure(ctx: Ctx, label: str, cwd: Path, target: list[str], settings: list[str], rounds: int) -> dict:
+def _measure(ctx: Ctx, label: str, cwd: Path, target: list[str], settings: list[str], rounds: int,
+             suite: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="fever-bench-size-") as d:
-        cmds = _commands(ctx, d, target, settings)
+        cmds = _commands(ctx, d, target, settings, suite)
         walls: dict[str, list[float]] = {k: [] for k in cmds}
         sizes: dict[str, int] = {}
         calls: dict[str, int] = {}
@@ -116,7 +128,7 @@ def run(ctx: Ctx) -> dict:
                 tar.extractall(d, filter="data")
             root = next(p for p in Path(d).iterdir() if _is(p, name, version))
             log(f"trace_size: {name} {version}")
-            res = _measure(ctx, f"{name} {version}", root, PYTEST, [], rounds)
+            res = _measure(ctx, f"{name} {version}", root, PYTEST, [], rounds, suite=True)
             res["what"] = f"`python -m pytest` of {name} {version}'s sdist"
             out["suites"].append(res)
     log("trace_size: fib, timing only")
@@ -167,7 +179,7 @@ def render(res: dict) -> str:
     out.append(
         f"Best of {res['rounds']} alternating runs. Suites: `python -m pytest -q -p no:cacheprovider` in the "
         "unpacked sdist; `fever record` with default snapshots (and the default cap of 10000 recorded calls "
-        "per function). Calls = the count of fever's `recorded N calls` line (every call of the project's "
+        "per function); `python -m cProfile -o /dev/null` and `fever record --snapshots none` for the goals' ratios. Calls = the count of fever's `recorded N calls` line (every call of the project's "
         "code, including those past a function's 10000th that are only counted); bytes per call = trace "
         "size / calls; bytes per event = trace size / (2 × calls), a call and a return per call. "
         + ("`fever record (baseline)` is the fever given with `--baseline`, run in the same rounds. "
@@ -184,6 +196,18 @@ def summary(res: dict) -> list[list[str]]:
         worst = max(p for _, p in per)
         out.append(["trace size per call, test suites, default snapshots", f"≤{GOAL_PER_CALL} B",
                     ", ".join(f"{label}: {p:.0f} B" for label, p in per), "yes" if worst <= GOAL_PER_CALL else "no"])
+    for s in res["suites"]:
+        if not s["label"].startswith("more-itertools"):
+            continue
+        rows = {r["name"]: r for r in s["rows"]}
+        cprofile = rows.get("python -m cProfile", {}).get("ratio")
+        anchor = f" (cProfile {cprofile:.2f}×)" if cprofile else ""
+        for name, goal, what in (("fever record", GOAL_SUITE, "default options"),
+                                  (NO_SNAPSHOTS, GOAL_SUITE_NO_SNAPSHOTS, "`--snapshots none`")):
+            ratio = rows.get(name, {}).get("ratio")
+            if ratio:
+                out.append([f"`fever record`, {what}, {s['label']}'s test suite", f"≤{goal}× python",
+                            f"{ratio:.2f}×{anchor}", "yes" if ratio <= goal else "no"])
     fib = {r["name"]: r for r in res["fib"]["rows"]}.get("fever record")
     if fib and fib.get("per_event"):
         out.append(["trace size per event, timing only (recursive fib)", f"≤{GOAL_PER_EVENT} B",
