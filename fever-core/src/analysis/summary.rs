@@ -108,20 +108,14 @@ mod tests {
                 .unwrap();
         }
         let profile = Profile::counted([row(0, 1, 2_500_000), row(1, 40, 900_000)]);
+        let calls = profile.rows.iter().map(|row| CodeCalls {
+            code: row.code,
+            calls: row.calls,
+            recorded: row.calls,
+        });
         writer
             .write_stats(&RunStats {
-                calls: vec![
-                    CodeCalls {
-                        code: 0,
-                        calls: 1,
-                        recorded: 1,
-                    },
-                    CodeCalls {
-                        code: 1,
-                        calls: 40,
-                        recorded: 40,
-                    },
-                ],
+                calls: calls.collect(),
                 lost_events: 0,
             })
             .unwrap();
