@@ -112,3 +112,47 @@ def test_function_deep_in_a_big_module_changed_moved_and_changed_again(fever, tm
             p.wait_stderr(rf"^{reloaded}\b")
     p.assert_not_restarted()
     p.assert_no_fever_errors()
+
+
+def test_method_and_warning_lines_deep_in_a_module(fever, tmp_path, save):
+    """Definitions far down a file are compiled on their own and moved to their lines: a changed
+    method's traceback and the SyntaxWarning Python gives for a changed function both name the
+    lines the file has."""
+    filler = "".join(f"def f{n}(x):\n    return x + {n}\n\n" for n in range(300))
+    tail = '''
+import re
+
+
+class Shapes:
+    def area(self, i):
+        return i
+
+
+def find():
+    return "none"
+'''
+    big = write(tmp_path / "big.py", filler + tail)
+    write(tmp_path / "app.py", looping('''
+        import traceback
+        import big
+
+        def compute(i):
+            try:
+                big.Shapes().area(i)
+            except ValueError as e:
+                last = traceback.extract_tb(e.__traceback__)[-1]
+                return f"{big.find()} {e} {last.lineno} {last.name}"
+            return f"{big.find()} fine"
+        ''', "compute(i)"))
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ none fine$")
+    text = (big.read_text()
+            .replace("        return i\n", "        # a line more\n        raise ValueError(f'bad{i}')\n")
+            .replace('return "none"', r'return re.findall("\d", "a1")[0]'))
+    save(big, text)
+    p.wait_stdout(rf"^(\d+) 1 bad\1 {line_of(text, 'raise ')} area$")
+    warning = p.wait_stderr(r"big\.py:(\d+): SyntaxWarning: ", from_start=True)
+    assert int(warning[1]) == line_of(text, "re.findall"), p.report()
+    p.wait_stderr(r"^fever: reloaded big\.Shapes\.area\b", from_start=True)
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()

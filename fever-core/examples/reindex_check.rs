@@ -57,7 +57,12 @@ fn check(old: &str) -> Result<usize, usize> {
         ] {
             let got = reindex(&running, old, &new);
             let index = Index::build(&new);
-            if got.plan != plan_reload(&running, &index) || got.index != index {
+            if got.plan != plan_reload(&running, &index) {
+                return Err(i + 1);
+            }
+            let mut applied = running.clone();
+            got.apply(&mut applied);
+            if applied != index {
                 return Err(i + 1);
             }
             edits += 1;

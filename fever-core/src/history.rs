@@ -1,9 +1,11 @@
 //! The history of applied reloads, for undo: each entry is one file's running text before and
 //! after a save was applied. Pure bookkeeping, bounded in entries and bytes (the oldest entries go
 //! first); the engine (`fever-monitor`'s `reload/history.rs`) records into it and applies what
-//! [`ReloadHistory::take_last`] hands back.
+//! [`ReloadHistory::take_last`] hands back. Texts are shared with the engine, never copied: a
+//! reload of a big file records it at no cost.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One applied reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +13,9 @@ pub struct Entry {
     /// The file as the program's code names it (`co_filename`).
     pub file: String,
     /// Its running text before the reload.
-    pub before: String,
+    pub before: Arc<String>,
     /// Its running text after it.
-    pub after: String,
+    pub after: Arc<String>,
 }
 
 impl Entry {
@@ -55,14 +57,14 @@ impl ReloadHistory {
 
     /// Records that `file`'s running text went from `before` to `after` (an identical text is
     /// no change and is not recorded).
-    pub fn record(&mut self, file: &str, before: &str, after: &str) {
-        if before == after {
+    pub fn record(&mut self, file: &str, before: &Arc<String>, after: &Arc<String>) {
+        if Arc::ptr_eq(before, after) || before == after {
             return;
         }
         self.push(Entry {
             file: file.to_owned(),
-            before: before.to_owned(),
-            after: after.to_owned(),
+            before: Arc::clone(before),
+            after: Arc::clone(after),
         });
     }
 
@@ -83,11 +85,11 @@ impl ReloadHistory {
     /// text it left: `running(file)` is that file's running text now.
     pub fn take_last(
         &mut self,
-        running: impl FnOnce(&str) -> Option<String>,
+        running: impl FnOnce(&str) -> Option<Arc<String>>,
     ) -> Result<Entry, UndoError> {
         let entry = self.entries.pop_back().ok_or(UndoError::Empty)?;
         self.bytes -= entry.size();
-        if running(&entry.file).as_deref() != Some(entry.after.as_str()) {
+        if running(&entry.file).is_none_or(|text| text != entry.after) {
             return Err(UndoError::Changed { file: entry.file });
         }
         Ok(entry)
@@ -109,16 +111,21 @@ mod tests {
 
     use super::*;
 
+    fn text(s: &str) -> Arc<String> {
+        Arc::new(s.to_owned())
+    }
+
     #[test]
     fn undo_walks_back_the_reloads_last_first_across_files() {
         let mut history = ReloadHistory::new(10, 1 << 20);
-        let mut running: HashMap<String, String> = HashMap::from([
-            ("a.py".to_owned(), "a1".to_owned()),
-            ("b.py".to_owned(), "b1".to_owned()),
+        let mut running: HashMap<String, Arc<String>> = HashMap::from([
+            ("a.py".to_owned(), text("a1")),
+            ("b.py".to_owned(), text("b1")),
         ]);
-        for (file, text) in [("a.py", "a2"), ("b.py", "b2"), ("a.py", "a3")] {
-            history.record(file, &running[file], text);
-            running.insert(file.to_owned(), text.to_owned());
+        for (file, after) in [("a.py", "a2"), ("b.py", "b2"), ("a.py", "a3")] {
+            let after = text(after);
+            history.record(file, &running[file], &after);
+            running.insert(file.to_owned(), after);
         }
         assert_eq!(history.len(), 3);
         for (file, back_to) in [("a.py", "a2"), ("b.py", "b1"), ("a.py", "a1")] {
@@ -135,17 +142,17 @@ mod tests {
     #[test]
     fn an_identical_text_is_not_a_reload() {
         let mut history = ReloadHistory::new(10, 1 << 20);
-        history.record("a.py", "x", "x");
+        history.record("a.py", &text("x"), &text("x"));
         assert!(history.is_empty());
     }
 
     #[test]
     fn a_file_changed_behind_the_history_is_not_undone_and_its_entry_goes() {
         let mut history = ReloadHistory::new(10, 1 << 20);
-        history.record("a.py", "v1", "v2");
-        history.record("a.py", "v2", "v3");
+        history.record("a.py", &text("v1"), &text("v2"));
+        history.record("a.py", &text("v2"), &text("v3"));
         let err = history
-            .take_last(|_| Some("something else".into()))
+            .take_last(|_| Some(text("something else")))
             .unwrap_err();
         assert_eq!(
             err,
@@ -154,35 +161,36 @@ mod tests {
             }
         );
         assert_eq!(history.len(), 1);
-        let entry = history.take_last(|_| Some("v2".into())).unwrap();
-        assert_eq!(entry.before, "v1");
+        let entry = history.take_last(|_| Some(text("v2"))).unwrap();
+        assert_eq!(*entry.before, "v1");
     }
 
     #[test]
     fn the_oldest_entries_go_first_over_the_bounds_but_the_last_stays() {
         let mut history = ReloadHistory::new(2, 1 << 20);
-        history.record("a.py", "1", "2");
-        history.record("a.py", "2", "3");
-        history.record("a.py", "3", "4");
+        history.record("a.py", &text("1"), &text("2"));
+        history.record("a.py", &text("2"), &text("3"));
+        history.record("a.py", &text("3"), &text("4"));
         assert_eq!(history.len(), 2);
-        let last = history.take_last(|_| Some("4".into())).unwrap();
+        let last = history.take_last(|_| Some(text("4"))).unwrap();
         history.push(last);
         assert_eq!(history.len(), 2);
 
         let mut small = ReloadHistory::new(10, 8);
-        small.record("a.py", "0123456789", "abcdefghij");
+        small.record("a.py", &text("0123456789"), &text("abcdefghij"));
         assert_eq!(
             small.len(),
             1,
             "the last entry stays even over the byte bound"
         );
-        small.record("a.py", "abcdefghij", "klmnopqrst");
+        small.record("a.py", &text("abcdefghij"), &text("klmnopqrst"));
         assert_eq!(small.len(), 1);
         assert_eq!(
             small
-                .take_last(|_| Some("klmnopqrst".into()))
+                .take_last(|_| Some(text("klmnopqrst")))
                 .unwrap()
-                .before,
+                .before
+                .as_str(),
             "abcdefghij"
         );
     }

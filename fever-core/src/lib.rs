@@ -74,4 +74,4 @@ pub use plan::{plan_reload, Change, Plan, Redefinition};
 pub use project::Project;
 pub use registry::CodeRegistry;
 pub use reindex::{reindex, Reindexed};
-pub use source::{decode_source, Definition, Index, Kind, SourceError};
+pub use source::{decode_source, decode_source_owned, Definition, Index, Kind, SourceError};

@@ -64,9 +64,14 @@ impl Plan {
 
 /// Plans the changes that turn the code indexed by `old` into the code indexed by `new`.
 pub fn plan_reload(old: &Index, new: &Index) -> Plan {
+    plan_items(&old.items, &new.items)
+}
+
+/// [`plan_reload`] for module-level items.
+pub(crate) fn plan_items(old: &[Definition], new: &[Definition]) -> Plan {
     let mut changes = Vec::new();
     let mut deleted = Vec::new();
-    diff_block(&old.items, &new.items, &mut changes, &mut deleted);
+    diff_block(old, new, &mut changes, &mut deleted);
     changes.extend(deleted.into_iter().map(|old| Change::Deleted { old }));
     Plan { changes }
 }

@@ -1,6 +1,8 @@
 //! The text each project module is running: recorded when the module's code is executed (an audit
-//! hook on `exec` sees every import), replaced after each applied save. A reload diffs the saved
-//! file against this text, never against an older save or a guess.
+//! hook on `exec` sees every import), advanced after each applied save. A reload diffs the saved
+//! file against this text, never against an older save or a guess. A save edits the running
+//! text's index in place (`fever_core::reindex`), and the texts are shared with the undo history,
+//! so a save of a big file copies neither.
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -8,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use fever_core::source::{from_import, FromImport};
-use fever_core::{decode_source, Index, Kind, Project, SourceError};
+use fever_core::{decode_source_owned, Index, Kind, Project, Reindexed, SourceError};
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
@@ -17,7 +19,7 @@ use crate::compat;
 /// A module's running text and its index.
 #[derive(Debug, Clone)]
 pub struct Source {
-    pub text: String,
+    pub text: Arc<String>,
     pub index: Index,
 }
 
@@ -75,7 +77,7 @@ pub fn record_loaded(py: Python<'_>) -> PyResult<usize> {
             continue;
         }
         if let Ok(bytes) = std::fs::read(&file) {
-            if let Ok(text) = decode(py, &bytes) {
+            if let Ok(text) = decode(py, bytes) {
                 set(&file, text);
                 found += 1;
             }
@@ -129,21 +131,40 @@ pub fn class_shape(file: &str, qualname: &str) -> Option<u64> {
 /// Records `text` as what `file` is running now.
 pub fn set(file: &str, text: String) {
     let index = Index::build(&text);
-    replace(file, text, index);
-}
-
-/// Records `text`, indexed as `index`, as what `file` is running now (after a save applied).
-pub fn replace(file: &str, text: String, index: Index) {
     let _ = accept(file);
     if let Some(map) = sources().as_mut() {
-        map.insert(file.to_owned(), Arc::new(Source { text, index }));
+        map.insert(
+            file.to_owned(),
+            Arc::new(Source {
+                text: Arc::new(text),
+                index,
+            }),
+        );
     }
 }
 
-/// Remembers that `bytes` saved to `file` were rejected; returns false when the same bytes were
-/// already rejected last time (so the error is reported once, not at every event of one save).
-pub fn reject(file: &str, bytes: &[u8]) -> bool {
-    let hash = content_hash(bytes);
+/// Records `text` as what `file` is running now, after a save applied: `running` (what
+/// [`get`] gave) was running before, and `reindexed` turns its index into `text`'s.
+pub fn advance(file: &str, running: Arc<Source>, text: Arc<String>, reindexed: Reindexed) {
+    let _ = accept(file);
+    let mut guard = sources();
+    let Some(map) = guard.as_mut() else {
+        return;
+    };
+    if map.get(file).is_some_and(|now| Arc::ptr_eq(now, &running)) {
+        map.remove(file);
+    }
+    // Nobody else holds it (the usual case): its index is edited where it is.
+    let mut index =
+        Arc::try_unwrap(running).map_or_else(|shared| shared.index.clone(), |s| s.index);
+    reindexed.apply(&mut index);
+    map.insert(file.to_owned(), Arc::new(Source { text, index }));
+}
+
+/// Remembers that the bytes saved to `file` (their [`content_hash`]) were rejected; returns
+/// false when the same bytes were already rejected last time (so the error is reported once, not
+/// at every event of one save).
+pub fn reject(file: &str, hash: u64) -> bool {
     let mut rejected = REJECTED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -162,27 +183,25 @@ pub fn accept(file: &str) -> bool {
         .is_some_and(|rejected| rejected.remove(file).is_some())
 }
 
-fn content_hash(bytes: &[u8]) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    hasher.finish()
+/// A hash of a save's bytes, to tell a rejected save seen again.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 /// Decodes a source file's bytes as Python does (PEP 263); other encodings than UTF-8, ASCII and
-/// Latin-1 go through Python's own decoder.
-pub fn decode(py: Python<'_>, bytes: &[u8]) -> Result<String, String> {
-    match decode_source(bytes) {
+/// Latin-1 go through Python's own decoder. UTF-8 bytes become the text without a copy.
+pub fn decode(py: Python<'_>, bytes: Vec<u8>) -> Result<String, String> {
+    match decode_source_owned(bytes) {
         Ok(text) => Ok(text),
-        Err(SourceError::ForeignEncoding(_)) => py
+        Err((SourceError::ForeignEncoding(_), bytes)) => py
             .import("importlib.util")
             .and_then(|util| {
                 util.getattr("decode_source")?
-                    .call1((pyo3::types::PyBytes::new(py, bytes),))?
+                    .call1((pyo3::types::PyBytes::new(py, &bytes),))?
                     .extract()
             })
             .map_err(|err| err.value(py).to_string()),
-        Err(err) => Err(err.to_string()),
+        Err((err, _)) => Err(err.to_string()),
     }
 }
 
@@ -267,7 +286,7 @@ fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
         return;
     }
     if let Ok(bytes) = std::fs::read(&file) {
-        if let Ok(text) = decode(py, &bytes) {
+        if let Ok(text) = decode(py, bytes) {
             set(&file, text);
         }
     }

@@ -55,8 +55,12 @@ impl FileWatcher {
         let (events_tx, events_rx) = unbounded();
         // notify's inotify thread starts here: with signals blocked, like fever's own.
         let watcher = crate::signals::without_signals(|| {
-            notify::recommended_watcher(move |event| {
-                let _ = events_tx.send(event);
+            notify::recommended_watcher(move |event: EventResult| {
+                // The watcher thread sleeps through the steps of a save (opened, written,
+                // created): on a busy machine the writer gets the CPU to finish it.
+                if may_complete_a_save(&event) {
+                    let _ = events_tx.send(event);
+                }
             })
         })?;
         let root = project.canonical_root().to_path_buf();
@@ -138,6 +142,19 @@ fn watch_loop(
     }
 }
 
+/// Whether `event` is one [`saved_files`] looks at: a write closed, a rename, a removal (or an
+/// error of the watcher's).
+fn may_complete_a_save(event: &EventResult) -> bool {
+    event.as_ref().map_or(true, |event| {
+        matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+                | EventKind::Modify(ModifyKind::Name(_))
+                | EventKind::Remove(_)
+        )
+    })
+}
+
 /// The `.py` files whose save completed in `batch` (deduplicated, in path order).
 fn saved_files(
     batch: &[EventResult],
@@ -212,4 +229,26 @@ fn report(
         verbose: verbosity >= Verbosity::Verbose,
         elapsed: started.elapsed(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, DataChange};
+
+    use super::*;
+
+    #[test]
+    fn only_the_last_steps_of_a_save_reach_the_watcher_thread() {
+        let wakes = |kind| may_complete_a_save(&Ok(Event::new(kind)));
+        assert!(wakes(EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(wakes(EventKind::Modify(ModifyKind::Name(RenameMode::To))));
+        assert!(wakes(EventKind::Modify(ModifyKind::Name(RenameMode::From))));
+        assert!(wakes(EventKind::Remove(RemoveKind::File)));
+        assert!(!wakes(EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!wakes(EventKind::Modify(ModifyKind::Data(DataChange::Any))));
+        assert!(!wakes(EventKind::Create(CreateKind::File)));
+        assert!(may_complete_a_save(&Err(notify::Error::generic("lost"))));
+    }
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::scan::scan;
-use super::Index;
+use super::{Definition, Index};
 
 /// Every name `text` binds (in any of its logical lines), or `None` when that can't be known.
 pub fn bound_names(text: &str) -> Option<BTreeSet<String>> {
@@ -102,9 +102,16 @@ pub fn from_import(text: &str) -> Option<FromImport> {
 /// not statements. Only the leading statements are read, so a big file costs no more than a small
 /// one.
 pub fn future_features(index: &Index, text: &str) -> BTreeSet<String> {
-    let end = index
-        .items
-        .iter()
+    future_features_in(index.items.iter(), text)
+}
+
+/// [`future_features`] from the module-level items of `text` in file order, of which only the
+/// leading ones are looked at (so they may come from an index still being put together).
+pub fn future_features_in<'a>(
+    items: impl Iterator<Item = &'a Definition>,
+    text: &str,
+) -> BTreeSet<String> {
+    let end = items
         .skip(1)
         .find(|item| item.keyword != "from")
         .map_or(text.len(), |item| item.span.start);

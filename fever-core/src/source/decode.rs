@@ -42,6 +42,23 @@ pub fn decode_source(bytes: &[u8]) -> Result<String, SourceError> {
     }
 }
 
+/// [`decode_source`] of bytes the caller is done with: UTF-8 without a BOM (the usual case)
+/// becomes the text without a copy. An error gives the bytes back, for Python's codecs to decode
+/// a [`SourceError::ForeignEncoding`].
+pub fn decode_source_owned(bytes: Vec<u8>) -> Result<String, (SourceError, Vec<u8>)> {
+    let plain_utf8 = !bytes.starts_with(b"\xef\xbb\xbf")
+        && declared_encoding(&bytes).is_none_or(|encoding| normalize(&encoding) == "utf-8");
+    let bytes = if plain_utf8 {
+        match String::from_utf8(bytes) {
+            Ok(text) => return Ok(text),
+            Err(err) => err.into_bytes(),
+        }
+    } else {
+        bytes
+    };
+    decode_source(&bytes).map_err(|err| (err, bytes))
+}
+
 fn decode_utf8(bytes: &[u8]) -> Result<String, SourceError> {
     String::from_utf8(bytes.to_vec()).map_err(|err| {
         let pos = err.utf8_error().valid_up_to();
@@ -106,6 +123,29 @@ fn normalize(encoding: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_bytes_decode_as_borrowed_ones_do() {
+        let cases: [&[u8]; 7] = [
+            b"x = 1\n",
+            "x = '\u{e9}'\n".as_bytes(),
+            b"\xef\xbb\xbfx = 1\n",
+            b"x = 1\ny = '\xff'\n",
+            b"# -*- coding: latin-1 -*-\nx = '\xe9'\n",
+            b"# coding: ascii\nx = '\xe9'\n",
+            b"# coding: cp1252\nx = 1\n",
+        ];
+        for bytes in cases {
+            match (decode_source(bytes), decode_source_owned(bytes.to_vec())) {
+                (Ok(text), Ok(owned)) => assert_eq!(text, owned),
+                (Err(err), Err((owned, back))) => {
+                    assert_eq!(err, owned);
+                    assert_eq!(back, bytes, "the bytes come back");
+                }
+                (borrowed, owned) => panic!("{borrowed:?} vs {owned:?} for {bytes:?}"),
+            }
+        }
+    }
 
     #[test]
     fn utf8_by_default_and_with_bom() {

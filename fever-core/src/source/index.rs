@@ -1,6 +1,7 @@
 //! The definitions of a Python file: functions, classes (with their methods and nested classes)
 //! and top-level statements, each with its qualified name, line range and content hashes.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -91,6 +92,9 @@ pub struct Index {
     /// First line where the structure is broken (lexically, or by indentation Python would
     /// reject); the file needs Python's compiler for an exact message.
     pub broken: Option<usize>,
+    /// How many module-level items have each qualified name, kept with `items` so that an edit
+    /// can tell whether a name is defined elsewhere in the file without reading all of it.
+    names: HashMap<String, usize>,
 }
 
 const COMPOUND: [&str; 8] = [
@@ -115,10 +119,36 @@ impl Index {
                 .broken
                 .get_or_insert(builder.lines[builder.next].first_line);
         }
-        Index {
-            items,
+        let mut index = Index {
+            items: Vec::new(),
             broken: builder.broken,
+            names: HashMap::new(),
+        };
+        index.splice(0..0, items);
+        index
+    }
+
+    /// How many module-level items are named `qualname`.
+    pub(crate) fn occurrences(&self, qualname: &str) -> usize {
+        self.names.get(qualname).copied().unwrap_or(0)
+    }
+
+    /// Replaces the module-level items in `range` by `items`.
+    pub(crate) fn splice(&mut self, range: Range<usize>, items: Vec<Definition>) {
+        for item in &self.items[range.clone()] {
+            if let Some(count) = self.names.get_mut(item.qualname.as_str()) {
+                *count -= 1;
+                if *count == 0 {
+                    self.names.remove(item.qualname.as_str());
+                }
+            }
         }
+        for item in &items {
+            if !item.qualname.is_empty() {
+                *self.names.entry(item.qualname.clone()).or_default() += 1;
+            }
+        }
+        self.items.splice(range, items);
     }
 }
 

@@ -14,7 +14,7 @@ mod index;
 mod scan;
 pub mod synthetic;
 
-pub use bindings::{bound_names, from_import, future_features, FromImport};
-pub use decode::{decode_source, SourceError};
+pub use bindings::{bound_names, from_import, future_features, future_features_in, FromImport};
+pub use decode::{decode_source, decode_source_owned, SourceError};
 pub use index::{Definition, Index, Kind};
 pub use scan::{scan, LogicalLine, Scan};

@@ -5,10 +5,10 @@
 //! `__code__` of every function object running the old code (found through the code registry),
 //! so dispatch tables, callbacks, bound methods and decorators' `__wrapped__` all see it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use fever_core::source::{bound_names, synthetic};
-use fever_core::{Change, Definition, Index, Kind, Plan, Redefinition, ReloadEvent};
+use fever_core::{Change, Definition, Kind, Plan, Redefinition, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
@@ -29,17 +29,18 @@ struct Compiled<'py> {
     bare: Option<Bound<'py, PyAny>>,
 }
 
-/// Applies `plan` (which leads to `new_text`, indexed as `index`) to `module`.
+/// Applies `plan` (which leads to `new_text`, whose `__future__` features are `features`) to
+/// `module`.
 /// Returns the events, or the first compile error (in which case nothing was changed).
 pub fn apply(
     py: Python<'_>,
     module: &LoadedModule<'_>,
-    index: &Index,
+    features: &BTreeSet<String>,
     new_text: &str,
     plan: &Plan,
     display: &str,
 ) -> Result<Vec<ReloadEvent>, ReloadEvent> {
-    let compiler = Compiler::new(py, &module.file, display, index, new_text)
+    let compiler = Compiler::new(py, &module.file, display, features)
         .map_err(|e| compiler_error(py, &e, display))?;
     let compiled = plan
         .changes
@@ -132,6 +133,13 @@ struct Applier<'a, 'py> {
 
 type Replaced<'py> = (String, Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
 
+/// Whether a swapped function's cached results still hold: the same code moved keeps them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Results {
+    Kept,
+    Stale,
+}
+
 impl<'py> Applier<'_, 'py> {
     fn name(&self, def: &Definition) -> String {
         format!("{}.{}", self.module.name, def.qualname)
@@ -145,7 +153,7 @@ impl<'py> Applier<'_, 'py> {
                     - i64::try_from(old.start_line).unwrap_or(0);
                 for code in self.running_codes(old)? {
                     let shifted = shift_lines(&code, delta)?;
-                    self.swap(&code, &shifted)?;
+                    self.swap(&code, &shifted, Results::Kept)?;
                 }
                 Ok(vec![ReloadEvent::Moved {
                     name: self.name(new),
@@ -160,7 +168,7 @@ impl<'py> Applier<'_, 'py> {
                 if let Some(code) = &compiled.code {
                     for old_code in &old_codes {
                         // Old references (not rebound by the definition) run the new body too.
-                        let _ = self.swap(old_code, code);
+                        let _ = self.swap(old_code, code, Results::Stale);
                     }
                 }
                 let note = match why {
@@ -295,7 +303,7 @@ impl<'py> Applier<'_, 'py> {
                 ));
                 continue;
             }
-            notes.extend(self.swap(old_code, &code)?);
+            notes.extend(self.swap(old_code, &code, Results::Stale)?);
             if let Some(fresh) = &defaults {
                 for function in &functions {
                     for attr in ["__defaults__", "__kwdefaults__"] {
@@ -318,12 +326,18 @@ impl<'py> Applier<'_, 'py> {
 
     /// Assigns `new` to every function running `old`, and pairs their nested code objects (closures,
     /// lambdas, generators) by name to do the same for them. Returns notes on closures that could
-    /// not be updated.
-    fn swap(&self, old: &Bound<'py, PyAny>, new: &Bound<'py, PyAny>) -> PyResult<Vec<String>> {
+    /// not be updated. `results` says whether the functions' cached results (`functools`
+    /// caches) are those of the new code too.
+    fn swap(
+        &self,
+        old: &Bound<'py, PyAny>,
+        new: &Bound<'py, PyAny>,
+        results: Results,
+    ) -> PyResult<Vec<String>> {
         let mut notes = Vec::new();
         for function in functions::functions_of(self.py, old) {
             function.setattr("__code__", new)?;
-            if caches::clear_wrappers(&function)? > 0 {
+            if results == Results::Stale && caches::clear_wrappers(&function)? > 0 {
                 notes.push("its functools cache was cleared".to_owned());
             }
         }
@@ -350,7 +364,7 @@ impl<'py> Applier<'_, 'py> {
                 continue;
             };
             if freevars(&old_nested)? == freevars(&new_code)? {
-                notes.extend(self.swap(&old_nested, &new_code)?);
+                notes.extend(self.swap(&old_nested, &new_code, results)?);
             } else if !functions::functions_of(self.py, &old_nested).is_empty() {
                 notes.push(format!("closure {qualname}: free variables changed; existing closures keep their old code"));
             }

@@ -2,11 +2,19 @@
 //! if the whole file had been compiled: real file name, real line numbers and enclosing classes
 //! (the synthetic sources fever-core's [`synthetic`](fever_core::source::synthetic) builds), and
 //! the module's `__future__` flags; code-object surgery (line shifts).
+//!
+//! A definition is compiled alone and its code objects moved to its real lines afterwards, so a
+//! definition at the end of a big file costs what it costs at the top. Python's messages name
+//! the lines they are about: when compiling alone fails or warns (a `SyntaxWarning`, say), the
+//! definition is compiled again at its real lines, padded, and that compile's error or warnings
+//! are what the user sees.
 
-use fever_core::source::future_features;
-use fever_core::{Definition, Index, ReloadEvent};
+use std::collections::BTreeSet;
+
+use fever_core::source::synthetic::Synthetic;
+use fever_core::{Definition, ReloadEvent};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 /// Compiles synthetic sources for one file.
 pub struct Compiler<'py> {
@@ -15,19 +23,21 @@ pub struct Compiler<'py> {
     file: String,
     display: String,
     flags: i64,
+    /// `warnings.filters`, and the filter put first in it while compiling alone: any warning
+    /// becomes an error there, so that the padded compile gives it at the right line.
+    filters: Option<(Bound<'py, PyList>, Bound<'py, PyTuple>)>,
 }
 
 impl<'py> Compiler<'py> {
-    /// `text` is the saved file (indexed as `index`): its `from __future__ import annotations`
-    /// applies to every part.
+    /// `features` are the saved file's `__future__` features: `annotations` applies to every
+    /// part.
     pub fn new(
         py: Python<'py>,
         file: &str,
         display: &str,
-        index: &Index,
-        text: &str,
+        features: &BTreeSet<String>,
     ) -> PyResult<Self> {
-        let flags = if future_features(index, text).contains("annotations") {
+        let flags = if features.contains("annotations") {
             py.import("__future__")?
                 .getattr("annotations")?
                 .getattr("compiler_flag")?
@@ -36,36 +46,61 @@ impl<'py> Compiler<'py> {
             0
         };
         let compile = py.import("builtins")?.getattr("compile")?;
+        let filters = py
+            .import("warnings")
+            .and_then(|w| w.getattr("filters"))
+            .ok()
+            .and_then(|f| f.cast_into::<PyList>().ok())
+            .map(|filters| -> PyResult<_> {
+                let warning = py.get_type::<pyo3::exceptions::PyWarning>();
+                let strict = ("error", py.None(), warning, py.None(), 0).into_pyobject(py)?;
+                Ok((filters, strict))
+            })
+            .transpose()?;
         Ok(Compiler {
             py,
             compile,
             file: file.to_owned(),
             display: display.to_owned(),
             flags,
+            filters,
         })
     }
 
-    /// Compiles `source` as module code of this file; a failure becomes an error event.
-    pub fn compile(&self, source: &str) -> Result<Bound<'py, PyAny>, ReloadEvent> {
+    /// Compiles `source` as module code of this file, at its real lines; a failure becomes an
+    /// error event.
+    pub fn compile(&self, source: &Synthetic) -> Result<Bound<'py, PyAny>, ReloadEvent> {
+        let offset = i64::try_from(source.line_offset()).unwrap_or(0);
+        if offset > 0 {
+            if let Some(code) = self.compile_alone(&source.text) {
+                return shift_lines(&code, offset).map_err(|e| self.error(&e));
+            }
+        }
+        self.compile_text(&source.padded())
+    }
+
+    /// `text` compiled as it is, when that neither raises nor warns.
+    fn compile_alone(&self, text: &str) -> Option<Bound<'py, PyAny>> {
+        let (filters, strict) = self.filters.as_ref()?;
+        filters.insert(0, strict).ok()?;
+        let code = self.call_compile(text);
+        // Found by identity: the compile runs no Python code, but a warning's filter could.
+        if let Some(at) = filters.iter().position(|filter| filter.is(strict)) {
+            let _ = filters.del_item(at);
+        }
+        code.ok()
+    }
+
+    /// Compiles `text` as module code of this file; a failure becomes an error event.
+    pub fn compile_text(&self, text: &str) -> Result<Bound<'py, PyAny>, ReloadEvent> {
+        self.call_compile(text).map_err(|e| self.error(&e))
+    }
+
+    fn call_compile(&self, text: &str) -> PyResult<Bound<'py, PyAny>> {
         let kwargs = PyDict::new(self.py);
-        let set = |k: &str, v: Bound<'py, PyAny>| kwargs.set_item(k, v);
-        set(
-            "flags",
-            self.flags
-                .into_pyobject(self.py)
-                .map_err(|e| self.error(&e.into()))?
-                .into_any(),
-        )
-        .and_then(|()| {
-            set(
-                "dont_inherit",
-                true.into_pyobject(self.py)?.to_owned().into_any(),
-            )
-        })
-        .map_err(|e| self.error(&e))?;
-        self.compile
-            .call((source, &self.file, "exec"), Some(&kwargs))
-            .map_err(|e| self.error(&e))
+        kwargs.set_item("flags", self.flags)?;
+        kwargs.set_item("dont_inherit", true)?;
+        self.compile.call((text, &self.file, "exec"), Some(&kwargs))
     }
 
     /// The error event for `err` raised by compiling or running code of this file.
@@ -135,13 +170,13 @@ pub fn shift_lines<'py>(code: &Bound<'py, PyAny>, delta: i64) -> PyResult<Bound<
 /// the file compiles after all.
 pub fn whole_file_error(
     py: Python<'_>,
-    index: &Index,
+    features: &BTreeSet<String>,
     text: &str,
     file: &str,
     display: &str,
 ) -> Option<ReloadEvent> {
-    let compiler = Compiler::new(py, file, display, index, text).ok()?;
-    compiler.compile(text).err()
+    let compiler = Compiler::new(py, file, display, features).ok()?;
+    compiler.compile_text(text).err()
 }
 
 /// `FILE:LINE: Type: message` for an exception from compiling or running code of `file`: the line

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use fever_core::history::{ReloadHistory, UndoError};
 use fever_core::ReloadEvent;
@@ -36,7 +36,7 @@ fn history() -> std::sync::MutexGuard<'static, ReloadHistory> {
 }
 
 /// A save changed `file`'s running text from `before` to `after` (called by the engine).
-pub(super) fn record(file: &str, before: &str, after: &str) {
+pub(super) fn record(file: &str, before: &Arc<String>, after: &Arc<String>) {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     if !UNDOING.get() {
         history().record(file, before, after);
@@ -71,7 +71,7 @@ pub fn undo(py: Python<'_>) -> Result<Undone, String> {
         ));
     }
     UNDOING.set(true);
-    let applied = super::reload_bytes(py, &loaded, entry.before.as_bytes());
+    let applied = super::reload_bytes(py, &loaded, entry.before.as_bytes().to_vec());
     UNDOING.set(false);
     match applied {
         Ok(outcome) => Ok(Undone {

@@ -23,9 +23,10 @@ mod settle;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use fever_core::source::bound_names;
-use fever_core::{reindex, Outcome, Rebinds, Reindexed, ReloadEvent};
+use fever_core::{reindex, Outcome, Rebinds, ReloadEvent};
 use pyo3::prelude::*;
 
 use crate::sources;
@@ -57,7 +58,7 @@ pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
         }
         if settle::is_blank(&bytes) && running_len > 0 {
             // Never applied: emptying a running module would delete everything it defines.
-            let events = if sources::reject(&file, &bytes) {
+            let events = if sources::reject(&file, sources::content_hash(&bytes)) {
                 vec![ReloadEvent::Held {
                     file: display_path(&file),
                     what: "is empty".into(),
@@ -76,10 +77,11 @@ pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
         .into_iter()
         .filter(|m| scope == Scope::All || m.name != "__main__")
         .collect();
+    let saved = sources::content_hash(&bytes);
     let result = if modules.is_empty() {
-        compare_only(py, &file, &bytes)
+        compare_only(py, &file, bytes)
     } else {
-        reload_bytes(py, &modules, &bytes)
+        reload_bytes(py, &modules, bytes)
     };
     match result {
         Ok(mut outcome) => {
@@ -87,7 +89,7 @@ pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
             outcome
         }
         // One save can arrive as several events: report a rejected content once.
-        Err(error) if sources::reject(&file, &bytes) => Outcome {
+        Err(error) if sources::reject(&file, saved) => Outcome {
             events: vec![error],
             file: Some(file),
             ..Outcome::default()
@@ -101,7 +103,7 @@ pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
 
 /// For a file no module is reloaded from: whether the saved text differs from the one running,
 /// and whether a statement changed.
-fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, ReloadEvent> {
+fn compare_only(py: Python<'_>, file: &str, bytes: Vec<u8>) -> Result<Outcome, ReloadEvent> {
     let (_, text) = decode_saved(py, file, bytes)?;
     let Some(running) = sources::get(file) else {
         return Ok(Outcome {
@@ -110,7 +112,7 @@ fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, Rel
             ..Outcome::default()
         });
     };
-    if running.text == text {
+    if *running.text == text {
         return Ok(Outcome::default());
     }
     let plan = reindex(&running.index, &running.text, &text).plan;
@@ -122,7 +124,11 @@ fn compare_only(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<Outcome, Rel
 }
 
 /// The file's name for messages, and its saved text decoded as Python does (or the error).
-fn decode_saved(py: Python<'_>, file: &str, bytes: &[u8]) -> Result<(String, String), ReloadEvent> {
+fn decode_saved(
+    py: Python<'_>,
+    file: &str,
+    bytes: Vec<u8>,
+) -> Result<(String, String), ReloadEvent> {
     let display = display_path(file);
     let text = sources::decode(py, bytes)
         .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
@@ -152,7 +158,7 @@ fn rebinds(plan: &fever_core::Plan, text: &str) -> Rebinds {
 fn reload_bytes(
     py: Python<'_>,
     modules: &[modules::LoadedModule<'_>],
-    bytes: &[u8],
+    bytes: Vec<u8>,
 ) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
     let (display, text) = decode_saved(py, file, bytes)?;
@@ -163,27 +169,30 @@ fn reload_bytes(
             "fever did not see this module being imported; restart to reload it".into(),
         )
     })?;
-    if running.text == text {
+    if *running.text == text {
         return Ok(Outcome {
             recovered: sources::accept(file),
             ..Outcome::default()
         });
     }
-    let Reindexed { index, plan } = reindex(&running.index, &running.text, &text);
-    if index.broken.is_some() {
-        if let Some(event) = compile::whole_file_error(py, &index, &text, file, &display) {
+    let reindexed = reindex(&running.index, &running.text, &text);
+    let features = reindexed.future_features(&running.index, &text);
+    if reindexed.broken().is_some() {
+        if let Some(event) = compile::whole_file_error(py, &features, &text, file, &display) {
             return Err(event);
         }
     }
+    let plan = &reindexed.plan;
     let mut events = Vec::new();
     for module in modules {
         events.append(&mut apply::apply(
-            py, module, &index, &text, &plan, &display,
+            py, module, &features, &text, plan, &display,
         )?);
     }
-    let rebinds = rebinds(&plan, &text);
+    let rebinds = rebinds(plan, &text);
+    let text = Arc::new(text);
     history::record(file, &running.text, &text);
-    sources::replace(file, text, index);
+    sources::advance(file, running, text, reindexed);
     Ok(Outcome {
         events,
         changed: true,
