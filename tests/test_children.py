@@ -274,10 +274,11 @@ def test_ps_shows_the_children_under_their_program(fever, tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.split()[0] == str(top))
-    assert lines[at].split()[1] == "no", out.stdout
+    assert lines[at].split()[2] == "no", out.stdout
     children = lines[at + 1:at + 3]
-    assert [line.split()[-3:] for line in children] == [["child", "of", str(top)]] * 2, out.stdout
-    assert children[0].split()[-4] == "├─" and children[1].split()[-4] == "└─", out.stdout
+    assert [line.split()[-2:] for line in children] == [["├─", "ForkPoolWorker-1"],
+                                                        ["└─", "ForkPoolWorker-2"]], out.stdout
+    assert [line.split()[1] for line in children] == [str(top)] * 2, out.stdout
     for line in children:
         pid = int(line.split()[0])
         assert pid != top and pid_alive(pid), out.stdout
