@@ -465,7 +465,8 @@ def children_of(pid: int) -> list[int]:
 
 
 def fever_threads(pid: int) -> list[str]:
-    """The names of process `pid`'s threads that fever started for a recording."""
+    """The names of process `pid`'s threads that fever started for a recording (not the ones
+    every child has: its family connection and its control socket)."""
     names = []
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -473,7 +474,7 @@ def fever_threads(pid: int) -> list[str]:
                 names.append(f.read().strip())
         except FileNotFoundError:
             pass
-    return [n for n in names if n.startswith("fever-") and n != "fever-member"]
+    return [n for n in names if n.startswith("fever-") and n not in ("fever-member", "fever-control")]
 
 
 def test_children_forked_during_an_attach_record_window_are_left_alone(fever, tmp_path):
