@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_fever, write
+from conftest import run_fever, run_python, write
 from record_support import Cli, profile_row, show_profile
 from conftest import FEVER
 
@@ -218,3 +218,28 @@ if __name__ == "__main__":
     assert done.returncode == 2, done.stdout + done.stderr
     assert "fever: error: work.work ran only in child processes" in done.stderr, done.stderr
     assert "\nhint: " in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fevers_own_failures_in_a_spawned_child_are_fever_errors_and_joining_stays_silent(tmp_path):
+    script = f"""
+import pickle
+from fever import _family, _native
+
+for call in (lambda: _native.join_family("{tmp_path}/no.sock", "{tmp_path}/missing"),
+             lambda: _native.listen_as_child("{tmp_path}/missing"),
+             lambda: _native.join_family("{tmp_path}/no.sock", "{tmp_path}")):
+    try:
+        call()
+    except _native.FeverError as err:
+        print("FeverError:", err)
+# What a spawned child unpickles: never raises, prints nothing.
+pickle.loads(pickle.dumps(_family._Join("{tmp_path}/no.sock", "{tmp_path}/missing", None)))
+print("ran on")
+"""
+    done = run_python("-c", script, cwd=tmp_path)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    lines = done.stdout.splitlines()
+    for line in lines[:2]:
+        assert line.startswith(f"FeverError: cannot use {tmp_path}/missing as the project: "), lines
+    assert lines[2].startswith("FeverError: cannot join the family: "), lines
+    assert lines[3:] == ["ran on"], lines

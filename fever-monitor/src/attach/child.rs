@@ -1,7 +1,8 @@
 //! A child process of a program under fever listens on a control socket of its own, so
 //! `fever attach CHILD` profiles (and records) that child alone: a forked child opens it in its
 //! at-fork hook, as its parent's target with its own pid; a `multiprocessing` spawn or
-//! forkserver child opens it when it joins the family ([`open_in_spawned`]). Either costs one
+//! forkserver child opens it right after it joined the family ([`listen_as_child`], which
+//! `fever._family.join` calls). Either costs one
 //! bound socket and one thread blocked in `accept`: nothing runs while nobody connects.
 //! `fever ps` names a child by its role, its `multiprocessing` name (`ForkPoolWorker-1`), read
 //! when asked.
@@ -59,21 +60,23 @@ pub(super) fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// In a spawned child joining the family of the project at `root`: opens this process's
-/// control socket (`tool_id` is the monitoring tool id it claimed). Raises `FeverError` when
-/// the socket cannot be opened.
-pub fn open_in_spawned(
-    py: Python<'_>,
-    tool_id: Option<u8>,
-    project: Project,
-    root: PathBuf,
-) -> PyResult<()> {
+/// `fever._native.listen_as_child(root)`: in a spawned child that joined the family of the
+/// project at `root`, opens this process's control socket (with fever's monitoring tool id).
+/// Raises `FeverError` when the socket cannot be opened.
+#[pyfunction]
+pub fn listen_as_child(py: Python<'_>, root: PathBuf) -> PyResult<()> {
+    let project = Project::new(&root).map_err(|err| {
+        fever_error(format!(
+            "cannot use {} as the project: {err}",
+            root.display()
+        ))
+    })?;
     let target = Target {
         pid: std::process::id(),
         command: "spawned child".into(),
+        tool_id: crate::monitoring::claim(py)?,
         run: remote::this_program(py, root)?,
         project,
-        tool_id,
         child: true,
     };
     listen_as(py, target)?

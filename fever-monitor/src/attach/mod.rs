@@ -28,7 +28,7 @@ mod child;
 mod remote;
 mod server;
 
-pub use child::open_in_spawned;
+pub use child::listen_as_child;
 pub use remote::listen_for_attach;
 
 use std::path::Path;

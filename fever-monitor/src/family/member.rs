@@ -37,9 +37,8 @@ pub fn after_fork_in_child() {
 
 /// `fever._native.join_family(socket, root, record)`: a spawned interpreter (a
 /// `multiprocessing` spawn or forkserver child) joins the family of the top whose socket is
-/// `socket`: fever's code registry and source recorder start here as in the top, it opens a
-/// control socket of its own (`fever attach` reaches it), and this process's own forks join
-/// too. `record` (`tracer::child_settings`' line) when the top records: this process is recorded
+/// `socket`: fever's code registry and source recorder start here as in the top, and this
+/// process's own forks join too. `record` (`tracer::child_settings`' line) when the top records: this process is recorded
 /// into the same trace. Raises `FeverError` when fever cannot join.
 #[pyfunction]
 #[pyo3(signature = (socket, root, record=None))]
@@ -54,21 +53,18 @@ pub fn join_family(
     }
     let project = Project::new(&root)
         .map_err(|e| fever_error(format!("cannot use {} as the project: {e}", root.display())))?;
-    let _ = ADDRESS.set(Address {
-        socket,
-        root: root.clone(),
-    });
+    let _ = ADDRESS.set(Address { socket, root });
     functions::install(py, project.clone())?;
     sources::install(py, project.clone())?;
     // A forkserver imported the program's modules before its children joined.
     if sources::record_loaded(py)? > 0 {
         functions::adopt_existing(py)?;
     }
-    let tool_id = crate::monitoring::claim(py)?;
-    if let (Some(record), Some(tool_id)) = (record, tool_id) {
-        tracer::record_spawned(py, &record, project.clone(), tool_id)?;
+    if let Some(record) = record {
+        if let Some(tool_id) = crate::monitoring::claim(py)? {
+            tracer::record_spawned(py, &record, project, tool_id)?;
+        }
     }
-    crate::attach::open_in_spawned(py, tool_id, project, root)?;
     let at_fork = pyo3::types::PyDict::new(py);
     at_fork.set_item("before", wrap_pyfunction!(forking, py)?)?;
     at_fork.set_item("after_in_child", wrap_pyfunction!(forked, py)?)?;
