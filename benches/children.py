@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from attach import latency, wait_socket
+from attach import control_switches, latency, wait_socket
 from common import Ctx, bench_env, fmt_ms, kill_group, log, md_table, median, spawn, time_process
 from reload_latency import Watcher, save
 
@@ -160,17 +160,6 @@ def workers_of(pid: int, env: dict, count: int, timeout: float = 30.0) -> list[i
         if time.monotonic() > deadline:
             raise RuntimeError(f"process {pid} has {len(found)} workers with a control socket")
         time.sleep(0.05)
-
-
-def control_switches(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            if (task / "comm").read_text().strip().startswith("fever-control"):
-                for line in (task / "status").read_text().splitlines():
-                    if "ctxt_switches" in line:
-                        total += int(line.split()[1])
-    return total
 
 
 def worker_attach(ctx: Ctx, times: int) -> dict:

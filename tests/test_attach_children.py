@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_fever, run_python, write
-from record_support import Cli, profile_row, show_profile
-from conftest import FEVER
-
-VENV_CLI = Cli("venv", [str(FEVER)])
+from record_support import profile_row, show_profile
+from test_attach import VENV_CLI, attach, env  # noqa: F401 (env is a fixture)
 
 # Worker 1 calls leaf 3 times per task, every other worker 7 times: a count from more than one
 # worker breaks the ratio.
@@ -66,13 +64,6 @@ if __name__ == "__main__":
 ROW = re.compile(r"^\s*(\d+)\s+\S+ \S+\s+\S+ \S+\s+\S+ \S+\s+(work\.\w+)$")
 
 
-@pytest.fixture
-def env(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    return {"XDG_RUNTIME_DIR": str(run)}
-
-
 def start(fever, tmp_path, env, method: str, *args: str):
     write(tmp_path / "work.py", WORK)
     write(tmp_path / "app.py", POOL)
@@ -100,10 +91,6 @@ def workers(env, top: int) -> dict[str, int]:
         if len(found) == 2 or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-
-
-def attach(env, pid: int, *args: str, timeout: float = 30):
-    return run_fever("attach", str(pid), *args, cwd=Path.cwd(), env=env, timeout=timeout)
 
 
 def calls(stdout: str) -> dict[str, int]:
