@@ -37,6 +37,10 @@ use client::Client;
 
 /// How often the table is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
+/// Without a terminal, how often the names of functions met since are fetched: a process that
+/// exits (a pool's worker at its last task) then leaves at most this long of new functions
+/// unnamed in the final table, and its end is noticed as soon.
+const NAMES_EVERY: Duration = Duration::from_millis(100);
 
 /// An attached profile: the connection, the shared counters, the names known so far.
 struct Profile {
@@ -237,13 +241,13 @@ fn wait(profile: &mut Profile, duration: Option<Duration>) -> Ended {
         if duration.is_some_and(|d| profile.started.elapsed() >= d) || stop.load(Ordering::SeqCst) {
             return Ended::Done;
         }
-        if last.elapsed() >= REFRESH {
+        if last.elapsed() >= NAMES_EVERY {
             last = Instant::now();
             if !profile.refresh() {
                 return Ended::Gone;
             }
         }
-        let left = duration.map_or(REFRESH, |d| d.saturating_sub(profile.started.elapsed()));
+        let left = duration.map_or(NAMES_EVERY, |d| d.saturating_sub(profile.started.elapsed()));
         std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
