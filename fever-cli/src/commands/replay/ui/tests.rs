@@ -16,10 +16,10 @@ fn snap(v: &Value) -> Vec<u8> {
     out
 }
 
-/// A recording of `main` calling `step(i)` `n` times, each `step` calling `leaf` once.
-fn recording(n: u64) -> Recording {
+/// A trace writer with the functions `app.NAME` of `names`, numbered from 0.
+fn writer(names: &[&str]) -> TraceWriter<Vec<u8>> {
     let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-    for (id, name) in ["main", "step", "leaf"].iter().enumerate() {
+    for (id, name) in names.iter().enumerate() {
         w.add_code(CodeInfo {
             id: u32::try_from(id).unwrap(),
             module: "app".into(),
@@ -30,6 +30,12 @@ fn recording(n: u64) -> Recording {
         })
         .unwrap();
     }
+    w
+}
+
+/// A recording of `main` calling `step(i)` `n` times, each `step` calling `leaf` once.
+fn recording(n: u64) -> Recording {
+    let mut w = writer(&["main", "step", "leaf"]);
     let call = |code, t_ns, args: Option<Vec<u8>>| Event::Call {
         code,
         thread: 1,
@@ -294,18 +300,7 @@ fn help_and_output() {
 
 /// The program calls `step` once, on its own thread; child process 4242 called it twice before.
 fn recording_with_a_child() -> Recording {
-    let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-    for (id, name) in ["main", "step"].iter().enumerate() {
-        w.add_code(CodeInfo {
-            id: u32::try_from(id).unwrap(),
-            module: "app".into(),
-            qualname: (*name).into(),
-            file: "/nonexistent/app.py".into(),
-            first_line: 1,
-            code_hash: 0,
-        })
-        .unwrap();
-    }
+    let mut w = writer(&["main", "step"]);
     let child = fever_core::trace::child_thread(4242, 0);
     let event = |call: bool, code, thread, t_ns| {
         if call {
