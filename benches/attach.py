@@ -158,6 +158,18 @@ def whole_command(ctx: Ctx, env: dict, pid: int, times: int) -> float:
     return statistics.median(best)
 
 
+def control_switches(pids: list[int]) -> int:
+    """Context switches so far of the control threads (`fever-control*`) of processes `pids`."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            if (task / "comm").read_text().strip().startswith("fever-control"):
+                for line in (task / "status").read_text().splitlines():
+                    if "ctxt_switches" in line:
+                        total += int(line.split()[1])
+    return total
+
+
 def wakeups(ctx: Ctx, env: dict, tmp: Path) -> float:
     """Context switches per second of the control threads of an idle `fever run`."""
     script = tmp / "sleeper.py"
@@ -168,18 +180,9 @@ def wakeups(ctx: Ctx, env: dict, tmp: Path) -> float:
         proc.stdout.readline()
         wait_socket(env, proc.pid)
 
-        def switches() -> int:
-            total = 0
-            for task in Path(f"/proc/{proc.pid}/task").iterdir():
-                if (task / "comm").read_text().strip().startswith("fever-control"):
-                    for line in (task / "status").read_text().splitlines():
-                        if "ctxt_switches" in line:
-                            total += int(line.split()[1])
-            return total
-
-        before = switches()
+        before = control_switches([proc.pid])
         time.sleep(5)
-        return (switches() - before) / 5
+        return (control_switches([proc.pid]) - before) / 5
     finally:
         kill_group(proc)
 

@@ -9,17 +9,25 @@ worker that answered runs the new code). fever's own figure, the `(X ms, N proce
 `reloaded` line (from noticing the save to every process having applied it), is shown beside.
 
 Idle cost: a CPU-bound fork pool (`Pool(2).map(fib, [24] * 16)`, three times) under plain python
-and under `fever run` (the workers have joined fever and wait for saves), best of R alternating
-runs, whole processes.
+and under `fever run` (the workers have joined fever and wait for saves, and listen on their own
+control sockets), best of R alternating runs, whole processes.
+
+Attaching to a worker: the latency pool (2 workers, busy) under `fever run`; a client speaking the
+control protocol directly times `Attach` -> `Attached` on a worker's own socket and on the
+program's, alternately (`attach.latency`); and the context switches of the workers' control
+threads over 5 s while the pool idles (its workers wait for tasks).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from attach import control_switches, latency, wait_socket
 from common import Ctx, bench_env, fmt_ms, kill_group, log, md_table, median, spawn, time_process
 from reload_latency import Watcher, save
 
@@ -31,6 +39,7 @@ MISS_TIMEOUT = 10.0
 PAUSE = 0.3
 GOAL_FACTOR = 2.0  # issue 17: within 2x of the single-process reload latency
 IDLE_GOAL = 1.01
+ATTACH_GOAL_MS = 50.0  # as for the program itself (`attach`)
 
 WORK = "def value(x):\n    return 'v{version}'\n"
 
@@ -68,6 +77,15 @@ if __name__ == "__main__":
         for _ in range(3):
             pool.map(fib, [24] * 16)
     print(f"in-script {time.perf_counter() - t0:.6f}")
+"""
+
+IDLE_POOL_MAIN = """\
+import multiprocessing as mp, time
+
+if __name__ == "__main__":
+    with mp.get_context("fork").Pool(2) as pool:
+        print(sum(pool.map(abs, range(8))), flush=True)
+        time.sleep(60)
 """
 
 RELOADED = re.compile(r"\((\d+(?:\.\d+)?) ms(?:, (\d+) process(?:es)?)?\)")
@@ -124,6 +142,59 @@ def idle_cost(ctx: Ctx, runs: int) -> dict:
             "in_script_ratio": best["fever run in-script"] / best["python in-script"]}
 
 
+def workers_of(pid: int, env: dict, count: int, timeout: float = 30.0) -> list[int]:
+    """The `count` child processes of `pid` that listen on a control socket of their own."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = f.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            if ppid == str(pid) and (Path(env["XDG_RUNTIME_DIR"]) / "fever" / f"{entry}.sock").exists():
+                found.append(int(entry))
+        if len(found) >= count:
+            return sorted(found)[:count]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} has {len(found)} workers with a control socket")
+        time.sleep(0.05)
+
+
+def worker_attach(ctx: Ctx, times: int) -> dict:
+    d = Path(tempfile.mkdtemp(prefix="fever-bench-children-attach-"))
+    (d / "work.py").write_text(WORK.format(version=0))
+    (d / "main.py").write_text(POOL_MAIN)
+    (d / "idle.py").write_text(IDLE_POOL_MAIN)
+    (d / "run").mkdir(mode=0o700)
+    env = dict(bench_env(), XDG_RUNTIME_DIR=str(d / "run"))
+    res = {}
+    p = spawn([str(ctx.fever), "run", "main.py", "2"], cwd=d, env=env, stdout=subprocess.DEVNULL,
+              stderr=subprocess.DEVNULL)
+    try:
+        worker = workers_of(p.pid, env, 2)[0]
+        wait_socket(env, p.pid)
+        worker_ms, top_ms = [], []
+        for _ in range(times):
+            worker_ms.append(latency(env, worker, 1)["attach_ms"])
+            top_ms.append(latency(env, p.pid, 1)["attach_ms"])
+        res.update(worker_ms=median(worker_ms), worker_max_ms=max(worker_ms), top_ms=median(top_ms))
+    finally:
+        kill_group(p)
+    p = spawn([str(ctx.fever), "run", "idle.py"], cwd=d, env=env, stdout=subprocess.PIPE,
+              stderr=subprocess.DEVNULL)
+    try:
+        p.stdout.readline()
+        workers = workers_of(p.pid, env, 2)
+        before = control_switches(workers)
+        time.sleep(5)
+        res["idle_switches_per_s"] = (control_switches(workers) - before) / 5
+    finally:
+        kill_group(p)
+    return res
+
+
 def run(ctx: Ctx) -> dict:
     rounds = ctx.rounds(10, 4)
     res: dict = {"rounds": rounds, "latency": {}}
@@ -135,6 +206,8 @@ def run(ctx: Ctx) -> dict:
             f"{median(r['fever_ms']) or 0:.1f} ms, processes {r['processes']}, missed {r['missed']}")
     res["idle"] = idle_cost(ctx, ctx.rounds(5, 3))
     log(f"children: idle fever in a fork pool: {res['idle']['ratio']:.3f}x")
+    res["attach"] = worker_attach(ctx, ctx.rounds(20, 8))
+    log(f"children: attach to a worker: {res['attach']}")
     return res
 
 
@@ -165,6 +238,14 @@ def render(res: dict) -> str:
         f"goal ≤{IDLE_GOAL}× for the cost while the workers run (in-script). The end-to-end latency includes "
         "the pool's own round trip: a line counts once a whole `pool.map` ran after every worker applied the "
         "save; fever's own figure is from noticing the save to every process having answered.",
+        "",
+        md_table(["`fever attach` to a fork-pool worker", "measured", "goal"],
+                 [["`Attach` → `Attached` on the worker's socket (median, busy pool)",
+                   f"{res['attach']['worker_ms']:.2f} ms (max {res['attach']['worker_max_ms']:.2f} ms)",
+                   f"≤{ATTACH_GOAL_MS:.0f} ms"],
+                  ["the same on the program's socket, alternately", f"{res['attach']['top_ms']:.2f} ms", ""],
+                  ["workers' control threads: wake-ups while the pool idles",
+                   f"{res['attach']['idle_switches_per_s']:.1f}/s", "0/s"]]),
     ])
 
 
@@ -185,4 +266,9 @@ def summary(res: dict) -> list[list[str]]:
     out.append(["idle fever in fork-pool workers (in-script: pool start to end)", f"≤{IDLE_GOAL}×",
                 f"{idle['in_script_ratio']:.3f}× (whole process {idle['ratio']:.3f}×)",
                 "yes" if idle["in_script_ratio"] <= IDLE_GOAL else "no"])
+    attach = res["attach"]
+    out.append(["`fever attach` to a fork-pool worker: `Attach` → `Attached`", f"≤{ATTACH_GOAL_MS:.0f} ms",
+                f"{attach['worker_ms']:.2f} ms", "yes" if attach["worker_ms"] <= ATTACH_GOAL_MS else "no"])
+    out.append(["workers' control threads: wake-ups while idle", "0/s",
+                f"{attach['idle_switches_per_s']:.1f}/s", "yes" if attach["idle_switches_per_s"] == 0 else "no"])
     return out

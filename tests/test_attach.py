@@ -107,7 +107,7 @@ def attached(env, pid: int) -> bool | None:
     for line in ps(env).splitlines()[1:]:
         fields = line.split()
         if fields and fields[0] == str(pid):
-            return fields[1] == "yes"
+            return fields[2] == "yes"
     return None
 
 
@@ -147,9 +147,12 @@ def test_ps_lists_the_processes_and_who_is_attached(fever, tmp_path, env):
     proc = start(fever, tmp_path, env, "run")
     out = ps(env)
     header, *lines = out.splitlines()
-    assert header.split() == ["PID", "ATTACHED", "ROOT", "COMMAND"]
+    assert header.split() == ["PID", "PPID", "ATTACHED", "ROOT", "COMMAND"]
     assert len(lines) == 1, out
-    assert lines[0].split()[:3] == [str(proc.proc.pid), "no", str(tmp_path.resolve())], out
+    fields = lines[0].split()
+    assert fields[0] == str(proc.proc.pid) and fields[2:4] == ["no", str(tmp_path.resolve())], out
+    with open(f"/proc/{proc.proc.pid}/stat") as f:
+        assert fields[1] == f.read().rsplit(")", 1)[1].split()[1], out
     assert lines[0].endswith("fever run prog.py 120"), out
     client = fever.start("attach", str(proc.proc.pid), cwd=tmp_path, env=env)
     wait_until(lambda: attached(env, proc.proc.pid), "ps to show the attach")

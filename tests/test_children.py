@@ -274,10 +274,11 @@ def test_ps_shows_the_children_under_their_program(fever, tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.split()[0] == str(top))
-    assert lines[at].split()[1] == "no", out.stdout
+    assert lines[at].split()[2] == "no", out.stdout
     children = lines[at + 1:at + 3]
-    assert [line.split()[-3:] for line in children] == [["child", "of", str(top)]] * 2, out.stdout
-    assert children[0].split()[-4] == "├─" and children[1].split()[-4] == "└─", out.stdout
+    assert [line.split()[-2:] for line in children] == [["├─", "ForkPoolWorker-1"],
+                                                        ["└─", "ForkPoolWorker-2"]], out.stdout
+    assert [line.split()[1] for line in children] == [str(top)] * 2, out.stdout
     for line in children:
         pid = int(line.split()[0])
         assert pid != top and pid_alive(pid), out.stdout
@@ -464,7 +465,8 @@ def children_of(pid: int) -> list[int]:
 
 
 def fever_threads(pid: int) -> list[str]:
-    """The names of process `pid`'s threads that fever started for a recording."""
+    """The names of process `pid`'s threads that fever started for a recording (not the ones
+    every child has: its family connection and its control socket)."""
     names = []
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -472,7 +474,7 @@ def fever_threads(pid: int) -> list[str]:
                 names.append(f.read().strip())
         except FileNotFoundError:
             pass
-    return [n for n in names if n.startswith("fever-") and n != "fever-member"]
+    return [n for n in names if n.startswith("fever-") and n not in ("fever-member", "fever-control")]
 
 
 def test_children_forked_during_an_attach_record_window_are_left_alone(fever, tmp_path):

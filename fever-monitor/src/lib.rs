@@ -78,6 +78,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(family::member::join_family, module)?)?;
     module.add_function(wrap_pyfunction!(family::top::family_pids, module)?)?;
     module.add_function(wrap_pyfunction!(attach::listen_for_attach, module)?)?;
+    module.add_function(wrap_pyfunction!(attach::listen_as_child, module)?)?;
     module.add_class::<check::py::CheckSession>()?;
     module.add("FeverError", module.py().get_type::<errors::FeverError>())?;
     Ok(())

@@ -11,9 +11,17 @@ use crate::compat::TOOL_IDS;
 
 const TOOL_NAME: &str = "fever";
 
-/// Claims the first free id of [`TOOL_IDS`]; `None` when all are taken.
+/// The id fever holds in this process already (one id per process: a spawned child's recording
+/// and its control socket share it), else the first free id of [`TOOL_IDS`]; `None` when all
+/// are taken.
 pub fn claim(py: Python<'_>) -> PyResult<Option<u8>> {
     let monitoring = py.import("sys")?.getattr("monitoring")?;
+    for id in TOOL_IDS {
+        let holder = monitoring.call_method1("get_tool", (id,))?;
+        if !holder.is_none() && holder.extract::<String>()? == TOOL_NAME {
+            return Ok(Some(id));
+        }
+    }
     for id in TOOL_IDS {
         if monitoring.call_method1("get_tool", (id,))?.is_none() {
             monitoring.call_method1("use_tool_id", (id, TOOL_NAME))?;

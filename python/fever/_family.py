@@ -36,11 +36,13 @@ class _Join:
 
 
 def join(socket: str, root: str, record: str | None = None) -> None:
-    """In a spawned child: join the family, and have this child's own spawned children join."""
+    """In a spawned child: join the family, have this child's own spawned children join, and
+    open this child's control socket (``fever attach`` reaches it)."""
     from fever import _native
 
     _native.join_family(socket, root, record)
     install(socket, root, record)
+    _native.listen_as_child(root)
 
 
 def install(socket: str, root: str, record: str | None = None) -> None:

@@ -8,6 +8,11 @@ def join_family(socket: str, root: str, record: str | None = None) -> None:
     ``socket`` (its project at ``root``), which then sends this process each save; with
     ``record`` (that process's recording settings), record this process into its trace."""
 
+def listen_as_child(root: str) -> None:
+    """In a spawned child that joined the family of the project at ``root``: open this process's
+    control socket, so ``fever attach`` and ``fever ps`` reach it. Raises ``FeverError`` when it
+    cannot be opened."""
+
 def family_pids() -> list[int]:
     """The pids of this program's child processes that joined fever and are still connected."""
 

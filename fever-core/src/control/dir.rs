@@ -50,7 +50,7 @@ pub fn process_region(pid: u32) -> PathBuf {
 }
 
 /// The pids of the user's processes with a control socket, in order; the sockets and regions
-/// of processes that no longer exist are removed on the way.
+/// of processes that have ended (gone, or zombies) are removed on the way.
 pub fn processes() -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(base_dir()) else {
         return Vec::new();
@@ -61,7 +61,7 @@ pub fn processes() -> Vec<u32> {
             name.to_str()?.strip_suffix(".sock")?.parse().ok()
         })
         .filter(|&pid| {
-            let alive = is_alive(pid);
+            let alive = !has_ended(pid);
             if !alive {
                 let _ = std::fs::remove_file(process_socket(pid));
                 let _ = std::fs::remove_file(process_region(pid));
@@ -91,6 +91,13 @@ pub fn has_ended(pid: u32) -> bool {
             stat.rsplit_once(')')
                 .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
         })
+}
+
+/// The parent of process `pid` (`/proc/PID/stat`), if it exists.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The peer of a connected Unix socket runs as this user (`SO_PEERCRED`).
@@ -189,6 +196,8 @@ mod tests {
         std::fs::remove_file(process_socket(me)).unwrap();
         assert!(is_alive(1) && !is_alive(gone) && !is_alive(0));
         assert!(!has_ended(me) && has_ended(gone));
+        assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
+        assert_eq!(parent_pid(gone), None);
     }
 
     #[test]

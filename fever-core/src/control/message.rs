@@ -4,8 +4,9 @@
 //! [`Response::Finished`] unasked when its first run ended and it waits, warm, for replays.
 //!
 //! `fever ps` and `fever attach` speak on the same channel to any process fever runs:
-//! [`Request::Status`] (and [`Request::Children`]), then [`Request::Attach`] (or
-//! [`Request::AttachRecording`]), [`Request::Names`] while attached, and [`Request::Detach`].
+//! [`Request::Status`] (and [`Request::Children`], [`Request::EndedChildren`]), then
+//! [`Request::Attach`] (or [`Request::AttachRecording`]), [`Request::Names`] while attached, and
+//! [`Request::Detach`].
 //! The format grows by adding messages, never by changing a body: new requests and responses
 //! take the next free tag, and a receiver answers a tag it does not know with
 //! [`Response::Error`].
@@ -45,6 +46,9 @@ pub enum Request {
     /// Your child processes under fever? (Answered with [`Response::Children`]; an earlier fever
     /// answers [`Response::Error`], as for any tag it does not know.)
     Children,
+    /// Your child processes under fever that have ended? (Answered with
+    /// [`Response::EndedChildren`].)
+    EndedChildren,
 }
 
 /// What a process under fever says about itself.
@@ -132,6 +136,11 @@ pub enum Response {
     Children {
         pids: Vec<u32>,
     },
+    /// The children that joined the process's family and have ended since
+    /// ([`Request::EndedChildren`]), by pid (the most recent ones: the list is bounded).
+    EndedChildren {
+        pids: Vec<u32>,
+    },
 }
 
 /// A function whose code a reload changed: its name (`module.qualname`) and the content hash of
@@ -186,6 +195,7 @@ const NAMES: u8 = 8;
 const DETACH: u8 = 9;
 const ATTACH_RECORDING: u8 = 10;
 const CHILDREN: u8 = 11;
+const ENDED_CHILDREN: u8 = 12;
 
 const PONG: u8 = 101;
 const FINISHED: u8 = 102;
@@ -201,6 +211,7 @@ const NAMES_OF: u8 = 111;
 const DETACHED: u8 = 112;
 const RECORDED: u8 = 113;
 const CHILDREN_OF: u8 = 114;
+const ENDED_CHILDREN_OF: u8 = 115;
 
 /// [`ReplayRequest`]'s flags byte.
 const BREAK_AT_END: u8 = 1;
@@ -245,6 +256,21 @@ fn read_function_codes(r: &mut Reader<'_>) -> Result<Vec<FunctionCode>, ControlE
     Ok(functions)
 }
 
+fn pids(w: &mut Writer, pids: &[u32]) {
+    w.count(pids.len());
+    for pid in pids {
+        w.u32(*pid);
+    }
+}
+
+fn read_pids(r: &mut Reader<'_>) -> Result<Vec<u32>, ControlError> {
+    let mut pids = Vec::new();
+    for _ in 0..r.count("the children")? {
+        pids.push(r.u32("a child's pid")?);
+    }
+    Ok(pids)
+}
+
 fn unknown(kind: &str, tag: u8) -> ControlError {
     ControlError::Malformed(format!("unknown {kind} tag {tag}"))
 }
@@ -260,6 +286,7 @@ impl Request {
             Self::Undo => UNDO,
             Self::Status => STATUS,
             Self::Children => CHILDREN,
+            Self::EndedChildren => ENDED_CHILDREN,
             Self::Attach => ATTACH,
             Self::Detach => DETACH,
             Self::AttachRecording { trace } => {
@@ -298,6 +325,7 @@ impl Request {
             UNDO => Self::Undo,
             STATUS => Self::Status,
             CHILDREN => Self::Children,
+            ENDED_CHILDREN => Self::EndedChildren,
             ATTACH => Self::Attach,
             DETACH => Self::Detach,
             ATTACH_RECORDING => Self::AttachRecording {
@@ -359,12 +387,13 @@ impl Response {
             }
             Self::Debugging => DEBUGGING,
             Self::Detached => DETACHED,
-            Self::Children { pids } => {
-                w.count(pids.len());
-                for pid in pids {
-                    w.u32(*pid);
-                }
+            Self::Children { pids: children } => {
+                pids(&mut w, children);
                 CHILDREN_OF
+            }
+            Self::EndedChildren { pids: children } => {
+                pids(&mut w, children);
+                ENDED_CHILDREN_OF
             }
             Self::Status(status) => {
                 w.u32(status.pid)
@@ -451,13 +480,12 @@ impl Response {
             },
             DEBUGGING => Self::Debugging,
             DETACHED => Self::Detached,
-            CHILDREN_OF => {
-                let mut pids = Vec::new();
-                for _ in 0..r.count("the children")? {
-                    pids.push(r.u32("a child's pid")?);
-                }
-                Self::Children { pids }
-            }
+            CHILDREN_OF => Self::Children {
+                pids: read_pids(&mut r)?,
+            },
+            ENDED_CHILDREN_OF => Self::EndedChildren {
+                pids: read_pids(&mut r)?,
+            },
             RECORDED => Self::Recorded {
                 calls: r.u64("the calls")?,
                 functions: r.u64("the functions")?,
@@ -530,6 +558,7 @@ mod tests {
             Request::Undo,
             Request::Status,
             Request::Children,
+            Request::EndedChildren,
             Request::Attach,
             Request::Detach,
             Request::Names { from: 7 },
@@ -585,6 +614,9 @@ mod tests {
             Response::Debugging,
             Response::Detached,
             Response::Children { pids: vec![] },
+            Response::EndedChildren {
+                pids: vec![7, 4_194_304],
+            },
             Response::Children {
                 pids: vec![43, 4_194_304],
             },

@@ -20,7 +20,7 @@ mod message;
 mod wire;
 
 pub use dir::{
-    control_dir, has_ended, is_alive, peer_is_this_user, private_dir, process_region,
+    control_dir, has_ended, is_alive, parent_pid, peer_is_this_user, private_dir, process_region,
     process_socket, processes,
 };
 pub use family::{ChildMessage, ParentMessage};

@@ -1,11 +1,13 @@
 //! [`locate`]: the start call of a segment (its function's N-th call, in the order calls
 //! started, across threads and across edited versions of the function) and, within it, the end
 //! call (the end function's M-th call that started inside the start call on its thread, the
-//! start call itself included), with what each did when recorded.
+//! start call itself included), with what each did when recorded. Only the recorded program's
+//! own calls count: a replay runs in a fork of the program, and the calls of its child processes
+//! (recorded on their own threads, `trace::thread_process`) happened in processes it cannot fork.
 
 use crate::analysis::spans::{self, Closed, Opened, Outcome, Snapshot, SpanSink, Thread};
 use crate::trace::ids::IdSet;
-use crate::trace::TraceReader;
+use crate::trace::{thread_process, TraceReader};
 
 use super::{same_function, CallRef};
 
@@ -40,6 +42,18 @@ pub enum LocateError {
     /// No code of that name ran; `similar` lists recorded functions whose name ends alike.
     #[error("{name} was never called{}", hint(similar))]
     Unknown { name: String, similar: Vec<String> },
+    /// The function ran in child processes of the program only (`pids`, `calls` calls).
+    #[error(
+        "{name} ran only in child processes ({}; {calls} call{}), and a replay re-runs calls of \
+         the program's own process",
+        pid_list(pids),
+        if *calls == 1 { "" } else { "s" }
+    )]
+    OnlyInChildren {
+        name: String,
+        calls: u32,
+        pids: Vec<u32>,
+    },
     /// The function ran fewer times than asked.
     #[error("{} has no call #{asked}: it was called {calls} time{} (as far as recorded)", name, if *calls == 1 { "" } else { "s" })]
     NoSuchCall {
@@ -47,6 +61,16 @@ pub enum LocateError {
         asked: u32,
         calls: u32,
     },
+}
+
+/// `pid 7` or `pids 7, 9`.
+fn pid_list(pids: &[u32]) -> String {
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    format!(
+        "pid{} {}",
+        if pids.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    )
 }
 
 fn hint(similar: &[String]) -> String {
@@ -85,6 +109,22 @@ pub fn locate<'a>(
         mut ends,
         ..
     } = sink;
+    let in_children: Vec<u32> = starts
+        .iter()
+        .filter_map(|s| thread_process(s.thread).map(|(pid, _)| pid))
+        .collect();
+    starts.retain(|s| thread_process(s.thread).is_none());
+    if starts.is_empty() && !in_children.is_empty() {
+        let calls = u32::try_from(in_children.len()).unwrap_or(u32::MAX);
+        let mut pids = in_children;
+        pids.sort_unstable();
+        pids.dedup();
+        return Err(LocateError::OnlyInChildren {
+            name: start.function.clone(),
+            calls,
+            pids,
+        });
+    }
     starts.sort_by_key(|s| s.start_ns);
     ends.sort_by_key(|s| s.start_ns);
     let calls = u32::try_from(starts.len()).unwrap_or(u32::MAX);
@@ -231,5 +271,32 @@ mod tests {
         );
         let err = locate(&t, &r("m.f0"), &r("m.nope"), None).unwrap_err();
         assert_eq!(err.to_string(), "m.nope was never called");
+    }
+
+    #[test]
+    fn calls_of_child_processes_are_not_counted() {
+        let child = crate::trace::child_thread(4242, 0);
+        // f0 runs in a child first, then in the program; f1 only in the child.
+        let t = trace(&[
+            call(child, 0, 10),
+            call(child, 1, 11),
+            ret(child, 1, 12),
+            ret(child, 0, 20),
+            call(1, 0, 100),
+            ret(1, 0, 150),
+        ]);
+        let found = locate(&t, &r("m.f0"), &r("m.f0"), None).unwrap();
+        assert_eq!((found.start.thread, found.start.start_ns), (1, 100));
+        let err = locate(&t, &r("m.f0#2"), &r("m.f0"), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.f0 has no call #2: it was called 1 time (as far as recorded)"
+        );
+        let err = locate(&t, &r("m.f1"), &r("m.f1"), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.f1 ran only in child processes (pid 4242; 1 call), and a replay re-runs calls of \
+             the program's own process"
+        );
     }
 }

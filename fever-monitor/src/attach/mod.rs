@@ -8,6 +8,9 @@
 //!   calls and time into the shared region.
 //! - `remote.rs`: a process not started under fever opens its socket late, when `fever attach`
 //!   runs fever's bootstrap in it through `sys.remote_exec` (PEP 768, Python 3.14+).
+//! - `child.rs`: each child process of a program under fever (forked, or spawned by
+//!   `multiprocessing`) opens a socket of its own, so `fever attach CHILD` profiles that child
+//!   alone; `fever ps` shows it under its parent with its role (`ForkPoolWorker-1`).
 //!
 //! `fever attach --record TRACE` also arms `fever record`'s tracer for the attached window,
 //! with the profiler and in the same hold of the GIL, and disarms both together, so the trace
@@ -17,17 +20,20 @@
 //! One client is attached at a time; a second `Attach` is answered with an error naming that
 //! the process is already attached. A client that goes away (detach, exit, SIGKILL) closes its
 //! connection, and its thread disarms the profiler at once: the program runs at dormant speed
-//! again. At exit the socket and any region are removed (by the process that created them, not
-//! by a forked child).
+//! again. At exit the socket and any region are removed (by the process that created them); a
+//! child that ends with `os._exit` (a pool's worker) or a signal leaves its socket, which the
+//! next listing (`fever ps`, or any fever process opening its socket) removes.
 
+mod child;
 mod remote;
 mod server;
 
+pub use child::listen_as_child;
 pub use remote::listen_for_attach;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fever_core::control::{process_region, process_socket, ProcessStatus};
@@ -54,6 +60,7 @@ const NAMES_PER_ANSWER: usize = 4096;
 const BUSY_WAIT: Duration = Duration::from_secs(2);
 
 /// What this process is, for the connections' threads.
+#[derive(Clone)]
 struct Target {
     pid: u32,
     command: String,
@@ -61,9 +68,36 @@ struct Target {
     run: RunConfig,
     project: Project,
     tool_id: Option<u8>,
+    /// A child of a program under fever (`command` then says how it started).
+    child: bool,
 }
 
-static TARGET: OnceLock<Target> = OnceLock::new();
+/// This process's [`Target`], set once per process: a forked child replaces the one it
+/// inherited (each is leaked: one small struct per process).
+static TARGET: AtomicPtr<Target> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This process's target, if it listens (or listened).
+fn target() -> Option<&'static Target> {
+    // SAFETY: the pointer is null or a leaked `Box<Target>`, never freed.
+    unsafe { TARGET.load(Ordering::SeqCst).as_ref() }
+}
+
+/// Makes `target` this process's, unless it has one (`replace`: a forked child's replaces the
+/// parent's); false when it had one and kept it.
+fn set_target(target: Target, replace: bool) -> bool {
+    let new = Box::into_raw(Box::new(target));
+    let old = TARGET.load(Ordering::SeqCst);
+    if (old.is_null() || replace)
+        && TARGET
+            .compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        return true;
+    }
+    // SAFETY: `new` was never shared.
+    drop(unsafe { Box::from_raw(new) });
+    false
+}
 /// The socket is open (false from interpreter exit on: no thread takes the GIL any more).
 static OPEN: AtomicBool = AtomicBool::new(false);
 /// A client is attached (the profiler is armed, or being armed, or being disarmed).
@@ -114,17 +148,23 @@ fn listen(
     command: String,
     run: &RunConfig,
 ) -> PyResult<std::io::Result<()>> {
-    let pid = std::process::id();
-    if TARGET
-        .set(Target {
-            pid,
+    listen_as(
+        py,
+        Target {
+            pid: std::process::id(),
             command,
             run: run.clone(),
             project,
             tool_id,
-        })
-        .is_err()
-    {
+            child: false,
+        },
+    )
+}
+
+/// Opens this process's control socket as `target` (once per process).
+fn listen_as(py: Python<'_>, target: Target) -> PyResult<std::io::Result<()>> {
+    let pid = target.pid;
+    if !set_target(target, false) {
         return Ok(Ok(()));
     }
     if let Err(err) = server::start(&process_socket(pid)) {
@@ -134,27 +174,13 @@ fn listen(
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(close, py)?,))?;
     let at_fork = pyo3::types::PyDict::new(py);
-    at_fork.set_item("after_in_child", wrap_pyfunction!(after_fork_in_child, py)?)?;
+    at_fork.set_item(
+        "after_in_child",
+        wrap_pyfunction!(child::after_fork_in_child, py)?,
+    )?;
     py.import("os")?
         .call_method("register_at_fork", (), Some(&at_fork))?;
     Ok(Ok(()))
-}
-
-/// In a child of `os.fork()`: the socket and the client are the parent's. The child never
-/// counts into the parent's region (its profiler, if armed, is dropped unrun) and answers no one.
-#[pyfunction]
-fn after_fork_in_child(py: Python<'_>) -> PyResult<()> {
-    OPEN.store(false, Ordering::SeqCst);
-    ARMED.store(false, Ordering::SeqCst);
-    if ATTACHED.swap(false, Ordering::SeqCst) {
-        engine::abandon::<Profiler>(py, Slot::Profiler)?;
-        // The trace's writer thread and ring are the parent's.
-        if let Some(recording) = take_recording() {
-            crate::tracer::abandon(py)?;
-            std::mem::forget(recording);
-        }
-    }
-    Ok(())
 }
 
 /// What `fever ps` shows for a process started as `fever COMMAND` with `run`.
@@ -174,7 +200,7 @@ fn command_line(command: &str, run: &RunConfig) -> String {
 #[pyfunction]
 fn close(py: Python<'_>) {
     OPEN.store(false, Ordering::SeqCst);
-    let Some(target) = TARGET.get() else { return };
+    let Some(target) = target() else { return };
     if target.pid != std::process::id() {
         return;
     }
@@ -192,10 +218,14 @@ fn close(py: Python<'_>) {
 
 /// What this process says to `fever ps`.
 fn status() -> Option<ProcessStatus> {
-    let target = TARGET.get()?;
+    let target = target()?;
     Some(ProcessStatus {
         pid: target.pid,
-        command: target.command.clone(),
+        command: if target.child {
+            child::role(&target.command)
+        } else {
+            target.command.clone()
+        },
         root: target.project.canonical_root().display().to_string(),
         attached: ARMED.load(Ordering::SeqCst),
     })
@@ -250,7 +280,7 @@ fn with_engine<R>(mut f: impl FnMut(Python<'_>) -> R) -> Result<R, String> {
 /// Arms the profiler, and the tracer writing `record` (an absolute path) when given; the region
 /// is at [`process_region`].
 pub fn attach(record: Option<&Path>) -> Result<Attachment, String> {
-    let target = TARGET.get().ok_or("this process has no project")?;
+    let target = target().ok_or("this process has no project")?;
     let Some(tool_id) = target.tool_id else {
         return Err(
             "sys.monitoring tool ids 3 and 4 are taken by other tools in this process".into(),
@@ -348,7 +378,7 @@ pub fn detach(attachment: Attachment) -> Option<Result<Summary, String>> {
             Err(err) => Err(err.to_string()),
         })
     });
-    if let Some(target) = TARGET.get() {
+    if let Some(target) = target() {
         let _ = std::fs::remove_file(process_region(target.pid));
     }
     ARMED.store(false, Ordering::SeqCst);

@@ -14,7 +14,7 @@ use fever_core::settings::{RunConfig, Target as Program, Verbosity};
 use fever_core::Project;
 use pyo3::prelude::*;
 
-use super::{listen, OPEN, TARGET};
+use super::{listen, target, OPEN};
 use crate::errors::fever_error;
 use crate::monitoring;
 use crate::session::{self, Session};
@@ -25,7 +25,7 @@ use crate::session::{self, Session};
 #[pyfunction]
 pub fn listen_for_attach(py: Python<'_>, root: PathBuf) -> PyResult<String> {
     let socket = process_socket(std::process::id()).display().to_string();
-    if TARGET.get().is_some() {
+    if target().is_some() {
         return if OPEN.load(Ordering::SeqCst) {
             Ok(socket)
         } else {
@@ -40,22 +40,35 @@ pub fn listen_for_attach(py: Python<'_>, root: PathBuf) -> PyResult<String> {
             root.display()
         ))
     })?;
-    let sys = py.import("sys")?;
-    let argv: Vec<String> = sys.getattr("argv")?.extract().unwrap_or_default();
-    let orig_argv: Vec<String> = sys.getattr("orig_argv")?.extract().unwrap_or_default();
-    let run = RunConfig {
+    let orig_argv: Vec<String> = py
+        .import("sys")?
+        .getattr("orig_argv")?
+        .extract()
+        .unwrap_or_default();
+    let run = this_program(py, root)?;
+    let tool_id = monitoring::claim(py)?;
+    session::keep(py, Session::new(None, tool_id, false))?;
+    listen(py, tool_id, project, command_line(&orig_argv), &run)?
+        .map_err(|err| fever_error(format!("cannot open the control socket {socket}: {err}")))?;
+    Ok(socket)
+}
+
+/// How this process was started, as `fever run --no-watch` with the project at `root` would
+/// have started it: its `sys.argv`.
+pub(super) fn this_program(py: Python<'_>, root: PathBuf) -> PyResult<RunConfig> {
+    let argv: Vec<String> = py
+        .import("sys")?
+        .getattr("argv")?
+        .extract()
+        .unwrap_or_default();
+    Ok(RunConfig {
         target: Program::Script(argv.first().map(PathBuf::from).unwrap_or_default()),
         args: argv.iter().skip(1).cloned().collect(),
         watch: false,
         root: Some(root),
         python: None,
         verbosity: Verbosity::Quiet,
-    };
-    let tool_id = monitoring::claim(py)?;
-    session::keep(py, Session::new(None, tool_id, false))?;
-    listen(py, tool_id, project, command_line(&orig_argv), &run)?
-        .map_err(|err| fever_error(format!("cannot open the control socket {socket}: {err}")))?;
-    Ok(socket)
+    })
 }
 
 /// What `fever ps` shows for a process started as `orig_argv` (`sys.orig_argv`): the

@@ -101,6 +101,9 @@ fn answer(
         Request::Children => Response::Children {
             pids: crate::family::top::pids(),
         },
+        Request::EndedChildren => Response::EndedChildren {
+            pids: crate::family::top::ended_pids(),
+        },
         Request::Attach | Request::AttachRecording { .. } if attached.is_some() => {
             error("this connection is attached already")
         }

@@ -14,6 +14,7 @@ use fever_core::{Project, ReloadEvent};
 use pyo3::prelude::*;
 
 use super::{address, top, Address, ADDRESS};
+use crate::errors::fever_error;
 use crate::reload::{self, Scope};
 use crate::{functions, sources, tracer};
 
@@ -37,8 +38,8 @@ pub fn after_fork_in_child() {
 /// `fever._native.join_family(socket, root, record)`: a spawned interpreter (a
 /// `multiprocessing` spawn or forkserver child) joins the family of the top whose socket is
 /// `socket`: fever's code registry and source recorder start here as in the top, and this
-/// process's own forks join too. `record` (`tracer::child_settings`' line) when the top records:
-/// this process is recorded into the same trace.
+/// process's own forks join too. `record` (`tracer::child_settings`' line) when the top records: this process is recorded
+/// into the same trace. Raises `FeverError` when fever cannot join.
 #[pyfunction]
 #[pyo3(signature = (socket, root, record=None))]
 pub fn join_family(
@@ -50,8 +51,8 @@ pub fn join_family(
     if ADDRESS.get().is_some() {
         return Ok(());
     }
-    let project =
-        Project::new(&root).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let project = Project::new(&root)
+        .map_err(|e| fever_error(format!("cannot use {} as the project: {e}", root.display())))?;
     let _ = ADDRESS.set(Address { socket, root });
     functions::install(py, project.clone())?;
     sources::install(py, project.clone())?;
@@ -60,7 +61,9 @@ pub fn join_family(
         functions::adopt_existing(py)?;
     }
     if let Some(record) = record {
-        tracer::record_spawned(py, &record, project)?;
+        if let Some(tool_id) = crate::monitoring::claim(py)? {
+            tracer::record_spawned(py, &record, project, tool_id)?;
+        }
     }
     let at_fork = pyo3::types::PyDict::new(py);
     at_fork.set_item("before", wrap_pyfunction!(forking, py)?)?;
@@ -68,7 +71,7 @@ pub fn join_family(
     py.import("os")?
         .call_method("register_at_fork", (), Some(&at_fork))?;
     if let Some(address) = address() {
-        join(address).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+        join(address).map_err(|e| fever_error(format!("cannot join the family: {e}")))?;
     }
     Ok(())
 }

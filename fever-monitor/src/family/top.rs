@@ -2,6 +2,7 @@
 //! directory), accepts the children that join, sends each save to every member and collects
 //! their answers, and can end them all (`fever watch` before a re-run, and at exit).
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ static MEMBERS: Mutex<Vec<Member>> = Mutex::new(Vec::new());
 /// [`MEMBERS`] meanwhile).
 static ANSWERING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static SAVES: AtomicU64 = AtomicU64::new(0);
+/// The pids of the members that joined, the most recent [`JOINED_KEPT`] (to tell `fever
+/// attach` that a pid it is given was a child that ended).
+static JOINED: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
+const JOINED_KEPT: usize = 1024;
 
 fn members() -> MutexGuard<'static, Vec<Member>> {
     lock(&MEMBERS)
@@ -105,6 +110,12 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
         let Ok(mut stream) = stream else { continue };
         let _ = stream.set_read_timeout(Some(HELLO_TIMEOUT));
         if let Ok(ChildMessage::Hello { pid }) = ChildMessage::receive(&mut stream) {
+            let mut joined = lock(&JOINED);
+            if joined.len() == JOINED_KEPT {
+                joined.pop_front();
+            }
+            joined.push_back(pid);
+            drop(joined);
             members().push(Member { pid, stream });
         }
     }
@@ -206,6 +217,20 @@ pub fn pids() -> Vec<u32> {
     pids
 }
 
+/// The pids of the members that joined and have left (ended), in ascending order (the most
+/// recent ones: see [`JOINED_KEPT`]).
+pub fn ended_pids() -> Vec<u32> {
+    let live = pids();
+    let mut ended: Vec<u32> = lock(&JOINED)
+        .iter()
+        .copied()
+        .filter(|pid| live.binary_search(pid).is_err())
+        .collect();
+    ended.sort_unstable();
+    ended.dedup();
+    ended
+}
+
 /// Python's view of [`pids`]: `fever._native.family_pids()`.
 #[pyfunction]
 pub fn family_pids() -> Vec<u32> {
@@ -290,6 +315,9 @@ pub fn forget_in_child() {
         guard.clear();
     }
     if let Ok(mut guard) = ANSWERING.try_lock() {
+        guard.clear();
+    }
+    if let Ok(mut guard) = JOINED.try_lock() {
         guard.clear();
     }
 }

@@ -176,7 +176,8 @@ impl Wait {
                         | Request::AttachRecording { .. }
                         | Request::Names { .. }
                         | Request::Detach
-                        | Request::Children,
+                        | Request::Children
+                        | Request::EndedChildren,
                     ) => server.send(&attach_refused()),
                     Event::Request(Request::Replay(_) | Request::Undo) => {
                         server.send(&Response::Error {

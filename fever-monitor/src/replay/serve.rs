@@ -72,6 +72,8 @@ pub fn serve(
             }),
         )
         .with_context(|| format!("cannot watch {}", root.display()))?;
+        // Spawned children join too: they get the saves, and are recorded.
+        crate::family::top::hook_spawn(py)?;
         let server = Arc::clone(&server);
         crate::signals::without_signals(|| {
             std::thread::Builder::new()
@@ -171,7 +173,8 @@ fn handle(
             | Request::AttachRecording { .. }
             | Request::Names { .. }
             | Request::Detach
-            | Request::Children,
+            | Request::Children
+            | Request::EndedChildren,
         ) => server.send(&attach_refused()),
     }
     Ok(After::Serve)

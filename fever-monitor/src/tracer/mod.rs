@@ -443,18 +443,16 @@ fn parse_child_settings(line: &str, project: Project) -> Option<(u32, Settings)>
 
 /// In a spawned child (`multiprocessing`'s spawn or forkserver) of a recording program, with
 /// [`child_settings`]' line: records this process into a ring of its own, which the program's
-/// drain follows as a forked child's. Nothing is recorded when the line cannot be read or no
-/// monitoring tool id is free.
-pub fn record_spawned(py: Python<'_>, line: &str, project: Project) -> PyResult<()> {
+/// drain follows as a forked child's, with the monitoring tool id `tool_id` it claimed. Nothing
+/// is recorded when the line cannot be read; `FeverError` when the ring cannot be created.
+pub fn record_spawned(py: Python<'_>, line: &str, project: Project, tool_id: u8) -> PyResult<()> {
     let Some((top, settings)) = parse_child_settings(line, project) else {
         return Ok(());
     };
-    let Some(tool_id) = crate::monitoring::claim(py)? else {
-        return Ok(());
-    };
     let path = child_ring_path(top, std::process::id());
-    let ring = RingWriter::create_sparse(&path, CHILD_RING_CAPACITY)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let ring = RingWriter::create_sparse(&path, CHILD_RING_CAPACITY).map_err(|e| {
+        crate::errors::fever_error(format!("cannot create the ring {}: {e}", path.display()))
+    })?;
     RECORDING.store(top, Ordering::SeqCst);
     // Monotonic nanoseconds, as the program's: one time line for the whole family.
     let to_ns = clock::calibrated().converter();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use fever_core::control::{
-    is_alive, process_socket, ControlError, ProcessStatus, Request, Response,
+    has_ended, process_socket, processes, ControlError, ProcessStatus, Request, Response,
 };
 
 /// How long a process may take to answer (arming waits for the GIL).
@@ -42,13 +42,13 @@ impl Client {
         })
     }
 
-    /// Process `pid` exists and is ours.
+    /// Process `pid` exists (not ended) and is ours.
     pub fn reachable(pid: u32) -> Result<(), Refusal> {
-        if !is_alive(pid) {
-            return Err(Refusal {
+        if has_ended(pid) {
+            return Err(ended_child(pid).unwrap_or_else(|| Refusal {
                 message: format!("no process has pid {pid}"),
                 hint: PS.into(),
-            });
+            }));
         }
         // SAFETY: getuid cannot fail.
         let me = unsafe { libc::getuid() };
@@ -93,4 +93,40 @@ impl Client {
             _ => Vec::new(),
         }
     }
+
+    /// The process's children under fever that have ended (the most recent ones).
+    fn ended_children(&mut self) -> Vec<u32> {
+        match self.ask(&Request::EndedChildren) {
+            Ok(Response::EndedChildren { pids }) => pids,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Why `pid`, which has ended, cannot be reached, when it was a child of a process still under
+/// fever: which one, and the children it has now.
+fn ended_child(pid: u32) -> Option<Refusal> {
+    processes().into_iter().find_map(|top| {
+        let mut client = Client::connect_to(top, &process_socket(top)).ok()?;
+        if !client.ended_children().contains(&pid) {
+            return None;
+        }
+        let command = client.status().map(|s| s.command).unwrap_or_default();
+        let live = client.children();
+        let hint = if live.is_empty() {
+            format!("process {top} has no child process running now; {PS}")
+        } else {
+            let pids: Vec<String> = live.iter().map(u32::to_string).collect();
+            format!(
+                "the children of process {top} running now: {}; {PS}",
+                pids.join(", ")
+            )
+        };
+        Some(Refusal {
+            message: format!(
+                "process {pid} has ended: it was a child process of {top} (`{command}`)"
+            ),
+            hint,
+        })
+    })
 }

@@ -1,5 +1,6 @@
 //! `fever ps` and `fever attach PID`, the client side (no Python in this process).
 //!
+//! - `ps.rs`: `fever ps`, the processes under fever, children under their parents.
 //! - `client.rs`: connecting to a process's control socket, and its requests.
 //! - `remote/`: a process not started under fever (Python 3.14+): fever loads itself into it
 //!   with `sys.remote_exec` (PEP 768), which opens the same control socket.
@@ -14,15 +15,18 @@
 
 mod client;
 mod live;
+mod ps;
 mod remote;
 mod table;
+
+pub(crate) use ps::ps;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fever_core::control::{processes, Request, Response};
+use fever_core::control::{Request, Response};
 use fever_core::notice::Notice;
 use fever_core::profile::{rows, RegionReader, Row, SortKey};
 use fever_core::units;
@@ -33,58 +37,10 @@ use client::Client;
 
 /// How often the table is refreshed.
 const REFRESH: Duration = Duration::from_secs(1);
-
-/// `fever ps`: one line per process running under fever, followed by its child processes.
-pub(crate) fn ps() -> anyhow::Result<i32> {
-    let mut lines = Vec::new();
-    for pid in processes() {
-        let Ok(mut client) = Client::connect(pid) else {
-            continue;
-        };
-        if let Ok(status) = client.status() {
-            let children = client.children();
-            lines.push((status, children));
-        }
-    }
-    if lines.is_empty() {
-        messages::info("no process is running under fever");
-        return Ok(0);
-    }
-    let root_width = lines
-        .iter()
-        .map(|(s, _)| s.root.chars().count())
-        .max()
-        .unwrap_or(0);
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:>7}  {:<8}  {:<root_width$}  COMMAND",
-        "PID", "ATTACHED", "ROOT"
-    )?;
-    for (status, children) in lines {
-        let attached = if status.attached { "yes" } else { "no" };
-        writeln!(
-            out,
-            "{:>7}  {attached:<8}  {:<root_width$}  {}",
-            status.pid, status.root, status.command
-        )?;
-        // Its child processes under fever, under it (they receive its saves; one attaches to
-        // the top process).
-        for (i, child) in children.iter().enumerate() {
-            let branch = if i + 1 == children.len() {
-                "└─"
-            } else {
-                "├─"
-            };
-            writeln!(
-                out,
-                "{child:>7}  {:<8}  {:<root_width$}  {branch} child of {}",
-                "-", status.root, status.pid
-            )?;
-        }
-    }
-    Ok(0)
-}
+/// Without a terminal, how often the names of functions met since are fetched: a process that
+/// exits (a pool's worker at its last task) then leaves at most this long of new functions
+/// unnamed in the final table, and its end is noticed as soon.
+const NAMES_EVERY: Duration = Duration::from_millis(100);
 
 /// An attached profile: the connection, the shared counters, the names known so far.
 struct Profile {
@@ -285,13 +241,13 @@ fn wait(profile: &mut Profile, duration: Option<Duration>) -> Ended {
         if duration.is_some_and(|d| profile.started.elapsed() >= d) || stop.load(Ordering::SeqCst) {
             return Ended::Done;
         }
-        if last.elapsed() >= REFRESH {
+        if last.elapsed() >= NAMES_EVERY {
             last = Instant::now();
             if !profile.refresh() {
                 return Ended::Gone;
             }
         }
-        let left = duration.map_or(REFRESH, |d| d.saturating_sub(profile.started.elapsed()));
+        let left = duration.map_or(NAMES_EVERY, |d| d.saturating_sub(profile.started.elapsed()));
         std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use fever_core::control::{ReplayRequest, Request, Response};
-use fever_core::replay::{locate, CallRef};
+use fever_core::replay::{locate, CallRef, LocateError};
 use fever_core::trace::TraceReader;
 
 use super::program::{Ended, Heard, Program};
@@ -53,7 +53,19 @@ pub(super) fn run(config: &ReplayConfig, start: &CallRef, host: &dyn Host) -> an
     });
     let trace = TraceReader::open(program.trace())
         .with_context(|| format!("cannot read the recording {}", program.trace().display()))?;
-    let located = locate(&trace, start, &end, config.run.script_module().as_deref())?;
+    let located = match locate(&trace, start, &end, config.run.script_module().as_deref()) {
+        Ok(located) => located,
+        Err(err @ LocateError::OnlyInChildren { .. }) => {
+            messages::error(&err.to_string());
+            messages::hint(
+                "the workers ended with the program; to profile a worker while it runs, start \
+                 the program with `fever run` and `fever attach WORKER_PID` (`fever ps` lists \
+                 the workers)",
+            );
+            return Ok(2);
+        }
+        Err(err) => return Err(err.into()),
+    };
     program.send(&Request::Replay(ReplayRequest {
         start: start.clone(),
         end: end.clone(),

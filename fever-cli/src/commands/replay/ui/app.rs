@@ -323,7 +323,13 @@ impl App {
             return;
         };
         let Some(call) = tree.call_ref(node) else {
-            self.status = "a resumed generator stretch is not a call: pick its call".into();
+            self.status = match tree.child_process(node) {
+                Some(pid) => format!(
+                    "this call ran in child process {pid}: a replay re-runs calls of the \
+                     program's own process"
+                ),
+                None => "a resumed generator stretch is not a call: pick its call".into(),
+            };
             return;
         };
         if start {

@@ -148,7 +148,8 @@ pub(crate) fn run(config: &ReplayConfig, host: &dyn Host) -> anyhow::Result<i32>
                     | Response::Names { .. }
                     | Response::Detached
                     | Response::Recorded { .. }
-                    | Response::Children { .. },
+                    | Response::Children { .. }
+                    | Response::EndedChildren { .. },
                 ) => {}
                 Heard::Gone(_) => {
                     app.program = app::Program::Gone;

@@ -16,10 +16,10 @@ fn snap(v: &Value) -> Vec<u8> {
     out
 }
 
-/// A recording of `main` calling `step(i)` `n` times, each `step` calling `leaf` once.
-fn recording(n: u64) -> Recording {
+/// A trace writer with the functions `app.NAME` of `names`, numbered from 0.
+fn writer(names: &[&str]) -> TraceWriter<Vec<u8>> {
     let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-    for (id, name) in ["main", "step", "leaf"].iter().enumerate() {
+    for (id, name) in names.iter().enumerate() {
         w.add_code(CodeInfo {
             id: u32::try_from(id).unwrap(),
             module: "app".into(),
@@ -30,6 +30,12 @@ fn recording(n: u64) -> Recording {
         })
         .unwrap();
     }
+    w
+}
+
+/// A recording of `main` calling `step(i)` `n` times, each `step` calling `leaf` once.
+fn recording(n: u64) -> Recording {
+    let mut w = writer(&["main", "step", "leaf"]);
     let call = |code, t_ns, args: Option<Vec<u8>>| Event::Call {
         code,
         thread: 1,
@@ -290,4 +296,74 @@ fn help_and_output() {
     );
     app.key(Key::Char('j'));
     assert_eq!(app.mode, Mode::Normal);
+}
+
+/// The program calls `step` once, on its own thread; child process 4242 called it twice before.
+fn recording_with_a_child() -> Recording {
+    let mut w = writer(&["main", "step"]);
+    let child = fever_core::trace::child_thread(4242, 0);
+    let event = |call: bool, code, thread, t_ns| {
+        if call {
+            Event::Call {
+                code,
+                thread,
+                t_ns,
+                args: None,
+            }
+        } else {
+            Event::Return {
+                code,
+                flags: 0,
+                thread,
+                t_ns,
+                value: None,
+            }
+        }
+    };
+    for (call, code, thread, t) in [
+        (true, 1, child, 1),
+        (false, 1, child, 2),
+        (true, 1, child, 3),
+        (false, 1, child, 4),
+        (true, 0, 1, 10),
+        (true, 1, 1, 11),
+        (false, 1, 1, 12),
+        (false, 0, 1, 13),
+    ] {
+        w.write_event(&event(call, code, thread, t)).unwrap();
+    }
+    Recording::new(TraceReader::from_bytes(&w.finish().unwrap()).unwrap())
+}
+
+#[test]
+fn a_call_of_a_child_process_is_no_replay_start_and_is_not_counted() {
+    let mut app = App::new(false, "pdb");
+    app.set_tree(Tree::new(recording_with_a_child()));
+    app.program = Program::Warm(0);
+    let tree = app.tree.as_ref().unwrap();
+    let (mut own, mut in_child) = (Vec::new(), Vec::new());
+    for line in 0..8 {
+        let Some(node) = tree.node_at(line) else {
+            break;
+        };
+        match tree.child_process(node) {
+            Some(pid) => {
+                assert_eq!(pid, 4242);
+                assert_eq!(tree.call_ref(node), None);
+                in_child.push(line);
+            }
+            None => own.push(tree.call_ref(node).unwrap().to_string()),
+        }
+    }
+    // The program's own step is its first call: the child's two do not count.
+    assert_eq!(own, ["app.main#1", "app.step#1"]);
+    assert!(!in_child.is_empty());
+    app.tree.as_mut().unwrap().selected = in_child[0];
+    app.key(Key::Char('s'));
+    assert_eq!(app.start, None);
+    assert!(
+        app.status.contains("ran in child process 4242"),
+        "{}",
+        app.status
+    );
 }

@@ -12,7 +12,7 @@ use fever_core::analysis::collapse::lines;
 use fever_core::analysis::spans::Outcome;
 use fever_core::replay::CallRef;
 use fever_core::snapshot::{render_args_short, render_short};
-use fever_core::trace::{TraceError, TraceReader};
+use fever_core::trace::{thread_process, TraceError, TraceReader};
 
 /// A recording and its call tree (which borrows the recording's bytes).
 pub struct Recording {
@@ -66,8 +66,11 @@ pub struct Tree {
     /// What is shown: (row, member index for an opened repeat's calls).
     visible: Vec<(usize, Option<usize>)>,
     pub selected: usize,
-    /// Calls of each function, by start time, for call numbers (`module.qualname#N`).
+    /// Calls of each function in the program's own process, by start time, for call numbers
+    /// (`module.qualname#N`).
     starts: HashMap<String, Vec<(u64, u64)>>,
+    /// The calls made in child processes, with the child's pid: no replay starts there.
+    in_child_processes: HashMap<NodeId, u32>,
 }
 
 impl Tree {
@@ -81,7 +84,9 @@ impl Tree {
         let tree = recording.tree();
         let mut rows = Vec::new();
         let mut starts: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+        let mut in_child_processes = HashMap::new();
         for thread in tree.threads() {
+            let child = thread_process(thread.ident).map(|(pid, _)| pid);
             for line in lines(tree, thread, None) {
                 rows.push(Row {
                     depth: line.depth,
@@ -92,7 +97,9 @@ impl Tree {
                 });
                 for &id in line.group.members() {
                     let node = tree.node(id);
-                    if !node.resumed {
+                    if let Some(pid) = child {
+                        in_child_processes.insert(id, pid);
+                    } else if !node.resumed {
                         if let Some(name) = names.get(&node.code) {
                             starts
                                 .entry(name.clone())
@@ -114,6 +121,7 @@ impl Tree {
             visible: Vec::new(),
             selected: 0,
             starts,
+            in_child_processes,
         };
         tree.relayout();
         tree
@@ -273,7 +281,13 @@ impl Tree {
         false
     }
 
-    /// The call reference (`module.qualname#N`) of `node`.
+    /// The child process `node` ran in, if it did not run in the program's own process.
+    pub fn child_process(&self, node: NodeId) -> Option<u32> {
+        self.in_child_processes.get(&node).copied()
+    }
+
+    /// The call reference (`module.qualname#N`) of `node` (`None` for a resumed stretch and a
+    /// call in a child process).
     pub fn call_ref(&self, node: NodeId) -> Option<CallRef> {
         let n = self.recording.tree().node(node);
         if n.resumed {
