@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fever_core::control::{has_ended, private_dir, ChildMessage, ControlError, ParentMessage};
+use fever_core::control::{
+    has_ended, private_dir, ChildMessage, ControlError, ParentMessage, Prepared,
+};
 use fever_core::ChildOutcome;
 use pyo3::prelude::*;
 
@@ -23,6 +25,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long members get to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
+/// The most a save's prepared part may add to its message (far below the channel's limit);
+/// beyond it, each member reads and compiles the save itself.
+const MAX_PREPARED: usize = 4 << 20;
 
 /// A child process in the family.
 struct Member {
@@ -116,10 +121,16 @@ pub struct Sent {
     members: Vec<Member>,
 }
 
-/// Sends the save of `path` to every member (who apply it while this process applies it too);
+/// Has the family any member (is a save worth preparing for them)?
+pub fn has_members() -> bool {
+    !members().is_empty()
+}
+
+/// Sends the save of `path` to every member (who apply it while this process applies it too),
+/// with what this process `prepared` for it unless that is too large for one message;
 /// [`Sent::answers`] reads what they did. A member that exited meanwhile leaves the family
 /// without a word: that is no error.
-pub fn send(path: &Path, skip_main: bool) -> Sent {
+pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
     let mut members = std::mem::take(&mut *self::members());
     let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
     if !members.is_empty() {
@@ -127,6 +138,7 @@ pub fn send(path: &Path, skip_main: bool) -> Sent {
             seq,
             path: path.display().to_string(),
             skip_main,
+            prepared: prepared.filter(|p| p.size() <= MAX_PREPARED).cloned(),
         };
         members.retain_mut(|m| message.send(&mut m.stream).is_ok());
     }

@@ -20,7 +20,7 @@ use crate::{compat, functions, sources};
 
 /// What phase one compiled for one change.
 #[derive(Default)]
-struct Compiled<'py> {
+pub struct Compiled<'py> {
     /// The synthetic module to execute (definitions, statements).
     module: Option<Bound<'py, PyAny>>,
     /// The definition's own code object.
@@ -39,13 +39,7 @@ pub fn apply(
     plan: &Plan,
     display: &str,
 ) -> Result<Vec<ReloadEvent>, ReloadEvent> {
-    let compiler = Compiler::new(py, &module.file, display, index, new_text)
-        .map_err(|e| compiler_error(py, &e, display))?;
-    let compiled = plan
-        .changes
-        .iter()
-        .map(|change| prepare(&compiler, change, new_text))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (compiler, compiled) = compile_plan(py, &module.file, index, new_text, plan, display)?;
     let applier = Applier {
         py,
         module,
@@ -69,6 +63,26 @@ pub fn apply(
         }
     }
     Ok(events)
+}
+
+/// Phase one: compiles every change of `plan` (which leads to `new_text` of `file`), or returns
+/// the first error.
+pub fn compile_plan<'py>(
+    py: Python<'py>,
+    file: &str,
+    index: &Index,
+    new_text: &str,
+    plan: &Plan,
+    display: &str,
+) -> Result<(Compiler<'py>, Vec<Compiled<'py>>), ReloadEvent> {
+    let compiler = Compiler::new(py, file, display, index, new_text)
+        .map_err(|e| compiler_error(py, &e, display))?;
+    let compiled = plan
+        .changes
+        .iter()
+        .map(|change| prepare(&compiler, change, new_text))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((compiler, compiled))
 }
 
 fn compiler_error(py: Python<'_>, err: &PyErr, display: &str) -> ReloadEvent {

@@ -1,12 +1,89 @@
 //! Compiling one definition or statement of a saved file so that its code objects look exactly as
 //! if the whole file had been compiled: real file name, real line numbers and enclosing classes
 //! (the synthetic sources fever-core's [`synthetic`](fever_core::source::synthetic) builds), and
-//! the module's `__future__` flags; code-object surgery (line shifts).
+//! the module's `__future__` flags; code-object surgery (line shifts). Code compiled ahead (the
+//! top process compiles a save once for its family, see [`with_ahead`]) is taken instead of
+//! compiling again.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use fever_core::source::future_features;
 use fever_core::{Definition, Index, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use xxhash_rust::xxh3::Xxh3;
+
+/// A code object compiled ahead: as this process compiled it, or marshalled by another.
+pub enum Ahead {
+    Code(Py<PyAny>),
+    Marshalled(Vec<u8>),
+}
+
+/// Code compiled ahead, by [`key`].
+pub type AheadCodes = HashMap<u128, Ahead>;
+
+thread_local! {
+    /// Installed by [`with_ahead`] on the thread that reloads.
+    static AHEAD: RefCell<Option<AheadCodes>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `codes` compiled ahead: every compile on this thread meanwhile takes its code
+/// from them when it compiles the same thing, and adds what it compiled. Returns `f`'s result
+/// and the codes after (the top sends what it compiled to its family, then reloads itself with
+/// the same codes).
+pub fn with_ahead<R>(codes: AheadCodes, f: impl FnOnce() -> R) -> (R, AheadCodes) {
+    let previous = AHEAD.replace(Some(codes));
+    let result = f();
+    let codes = AHEAD.replace(previous).unwrap_or_default();
+    (result, codes)
+}
+
+/// This interpreter's bytecode magic number (`importlib.util.MAGIC_NUMBER`): code marshalled by
+/// a process with another one is not loaded.
+pub fn magic(py: Python<'_>) -> &'static [u8] {
+    static MAGIC: pyo3::sync::PyOnceLock<Vec<u8>> = pyo3::sync::PyOnceLock::new();
+    MAGIC.get_or_init(py, || {
+        py.import("importlib.util")
+            .and_then(|util| util.getattr("MAGIC_NUMBER"))
+            .and_then(|magic| magic.extract())
+            .unwrap_or_default()
+    })
+}
+
+/// What identifies a compile: the file, the flags and the source.
+fn key(file: &str, flags: i64, source: &str) -> u128 {
+    let mut h = Xxh3::new();
+    h.update(&(file.len() as u64).to_le_bytes());
+    h.update(file.as_bytes());
+    h.update(&flags.to_le_bytes());
+    h.update(source.as_bytes());
+    h.digest128()
+}
+
+/// The code compiled ahead under `key`, if any (a marshalled one is loaded once).
+fn take_ahead<'py>(py: Python<'py>, key: u128) -> Option<Bound<'py, PyAny>> {
+    AHEAD.with_borrow_mut(|codes| {
+        let entry = codes.as_mut()?.get_mut(&key)?;
+        if let Ahead::Marshalled(bytes) = entry {
+            let code = pyo3::marshal::loads(py, bytes).ok().filter(is_code)?;
+            *entry = Ahead::Code(code.unbind());
+        }
+        match entry {
+            Ahead::Code(code) => Some(code.bind(py).clone()),
+            Ahead::Marshalled(_) => None,
+        }
+    })
+}
+
+/// Keeps what this thread compiled, when codes compiled ahead are installed.
+fn keep_ahead(key: u128, code: &Bound<'_, PyAny>) {
+    AHEAD.with_borrow_mut(|codes| {
+        if let Some(codes) = codes.as_mut() {
+            codes.insert(key, Ahead::Code(code.clone().unbind()));
+        }
+    });
+}
 
 /// Compiles synthetic sources for one file.
 pub struct Compiler<'py> {
@@ -45,8 +122,13 @@ impl<'py> Compiler<'py> {
         })
     }
 
-    /// Compiles `source` as module code of this file; a failure becomes an error event.
+    /// Compiles `source` as module code of this file (or takes it compiled ahead); a failure
+    /// becomes an error event.
     pub fn compile(&self, source: &str) -> Result<Bound<'py, PyAny>, ReloadEvent> {
+        let key = key(&self.file, self.flags, source);
+        if let Some(code) = take_ahead(self.py, key) {
+            return Ok(code);
+        }
         let kwargs = PyDict::new(self.py);
         let set = |k: &str, v: Bound<'py, PyAny>| kwargs.set_item(k, v);
         set(
@@ -63,9 +145,12 @@ impl<'py> Compiler<'py> {
             )
         })
         .map_err(|e| self.error(&e))?;
-        self.compile
+        let code = self
+            .compile
             .call((source, &self.file, "exec"), Some(&kwargs))
-            .map_err(|e| self.error(&e))
+            .map_err(|e| self.error(&e))?;
+        keep_ahead(key, &code);
+        Ok(code)
     }
 
     /// The error event for `err` raised by compiling or running code of this file.
