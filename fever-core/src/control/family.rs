@@ -78,8 +78,7 @@ impl ParentMessage {
                         .bytes(&prepared.magic)
                         .count(prepared.compiled.len());
                     for (key, code) in &prepared.compiled {
-                        // The key's high and low halves.
-                        w.u64((key >> 64) as u64).u64(*key as u64).bytes(code);
+                        w.bytes(&key.to_le_bytes()).bytes(code);
                     }
                 }
                 RELOAD
@@ -160,12 +159,11 @@ fn read_prepared(r: &mut Reader<'_>) -> Result<Prepared, ControlError> {
     let n = r.count("the compiled code")?;
     let mut compiled = Vec::with_capacity(n);
     for _ in 0..n {
-        let high = r.u64("a code's key")?;
-        let low = r.u64("a code's key")?;
-        compiled.push((
-            (u128::from(high) << 64) | u128::from(low),
-            r.bytes("a marshalled code")?,
-        ));
+        let key: [u8; 16] = r
+            .bytes("a code's key")?
+            .try_into()
+            .map_err(|_| ControlError::Malformed("a code's key is not 16 bytes".into()))?;
+        compiled.push((u128::from_le_bytes(key), r.bytes("a marshalled code")?));
     }
     Ok(Prepared {
         bytes,

@@ -62,7 +62,7 @@ fn key(file: &str, flags: i64, source: &str) -> u128 {
 }
 
 /// The code compiled ahead under `key`, if any (a marshalled one is loaded once).
-fn take_ahead<'py>(py: Python<'py>, key: u128) -> Option<Bound<'py, PyAny>> {
+fn take_ahead(py: Python<'_>, key: u128) -> Option<Bound<'_, PyAny>> {
     AHEAD.with_borrow_mut(|codes| {
         let entry = codes.as_mut()?.get_mut(&key)?;
         if let Ahead::Marshalled(bytes) = entry {
@@ -281,4 +281,64 @@ fn traceback_line(py: Python<'_>, err: &PyErr, file: &str) -> Option<usize> {
         tb = entry.getattr("tb_next").ok();
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marshalled(py: Python<'_>, codes: &AheadCodes) -> AheadCodes {
+        codes
+            .iter()
+            .map(|(key, code)| {
+                let Ahead::Code(code) = code else {
+                    panic!("compiled here")
+                };
+                let bytes = pyo3::marshal::dumps(code.bind(py), pyo3::marshal::VERSION).unwrap();
+                (*key, Ahead::Marshalled(bytes.as_bytes().to_vec()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn code_compiled_ahead_is_taken_for_the_same_compile_only() {
+        Python::initialize();
+        Python::attach(|py| {
+            let text = "def f():\n    return 1\n";
+            let index = Index::build(text);
+            let compiler = Compiler::new(py, "/p/app.py", "app.py", &index, text).unwrap();
+            let (first, codes) = with_ahead(AheadCodes::new(), || compiler.compile(text).unwrap());
+            assert_eq!(codes.len(), 1);
+            let received = marshalled(py, &codes);
+            // The same source: the same code object; another: compiled, and kept too.
+            let ((again, other), codes) = with_ahead(codes, || {
+                (
+                    compiler.compile(text).unwrap(),
+                    compiler.compile("x = 3\n").unwrap(),
+                )
+            });
+            assert!(again.is(&first));
+            assert!(!other.is(&first));
+            assert_eq!(codes.len(), 2);
+            // Received marshalled (as a member does): an equal code object.
+            let (loaded, _) = with_ahead(received, || compiler.compile(text).unwrap());
+            assert!(!loaded.is(&first));
+            assert!(loaded.eq(&first).unwrap());
+            // Another file, or bytes that are no code: compiled here.
+            let elsewhere = Compiler::new(py, "/p/other.py", "other.py", &index, text).unwrap();
+            let key = key("/p/app.py", 0, text);
+            let garbage = AheadCodes::from([(key, Ahead::Marshalled(b"\xff\x00".to_vec()))]);
+            let ((theirs, mine), _) = with_ahead(garbage, || {
+                (
+                    elsewhere.compile(text).unwrap(),
+                    compiler.compile(text).unwrap(),
+                )
+            });
+            let file: String = theirs.getattr("co_filename").unwrap().extract().unwrap();
+            assert_eq!(file, "/p/other.py");
+            assert!(is_code(&mine) && mine.eq(&first).unwrap());
+            // Outside `with_ahead`, nothing is kept.
+            assert!(!compiler.compile(text).unwrap().is(&first));
+        });
+    }
 }
