@@ -23,13 +23,14 @@ pub enum ParentMessage {
 }
 
 /// A save as the top read and compiled it, so that each child neither reads the file nor
-/// compiles again: the saved bytes, and the code objects the top compiled for the changed
+/// compiles again: the saved bytes (unless large: copying them to each child costs more than
+/// its own read), and the code objects the top compiled for the changed
 /// definitions, marshalled by an interpreter whose bytecode magic number is `magic` (a child
 /// running another one compiles itself), each under the hash of what was compiled (file, flags,
 /// source; a child whose running text differs asks for other sources, and compiles them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Prepared {
-    pub bytes: Vec<u8>,
+    pub bytes: Option<Vec<u8>>,
     pub magic: Vec<u8>,
     pub compiled: Vec<(u128, Vec<u8>)>,
 }
@@ -37,7 +38,7 @@ pub struct Prepared {
 impl Prepared {
     /// About how many bytes this adds to a message.
     pub fn size(&self) -> usize {
-        self.bytes.len()
+        self.bytes.as_ref().map_or(0, Vec::len)
             + self.magic.len()
             + self
                 .compiled
@@ -74,7 +75,8 @@ impl ParentMessage {
                 w.u64(*seq).str(path).bool(*skip_main);
                 w.bool(prepared.is_some());
                 if let Some(prepared) = prepared {
-                    w.bytes(&prepared.bytes)
+                    w.bool(prepared.bytes.is_some())
+                        .bytes(prepared.bytes.as_deref().unwrap_or_default())
                         .bytes(&prepared.magic)
                         .count(prepared.compiled.len());
                     for (key, code) in &prepared.compiled {
@@ -154,7 +156,8 @@ impl ChildMessage {
 }
 
 fn read_prepared(r: &mut Reader<'_>) -> Result<Prepared, ControlError> {
-    let bytes = r.bytes("the saved bytes")?;
+    let some = r.bool("the saved bytes")?;
+    let bytes = Some(r.bytes("the saved bytes")?).filter(|_| some);
     let magic = r.bytes("the magic number")?;
     let n = r.count("the compiled code")?;
     let mut compiled = Vec::with_capacity(n);
@@ -406,11 +409,20 @@ mod tests {
             assert_eq!(ChildMessage::receive(&mut buf.as_slice()).unwrap(), message);
         }
         let prepared = Prepared {
-            bytes: b"def f():\n    return 1\n".to_vec(),
+            bytes: Some(b"def f():\n    return 1\n".to_vec()),
             magic: vec![0xf3, 0x0d, 0x0d, 0x0a],
             compiled: vec![(u128::MAX - 7, vec![0xe3, 1, 2]), (1 << 70, Vec::new())],
         };
-        for prepared in [None, Some(Prepared::default()), Some(prepared)] {
+        let unread = Prepared {
+            bytes: None,
+            ..prepared.clone()
+        };
+        for prepared in [
+            None,
+            Some(Prepared::default()),
+            Some(prepared),
+            Some(unread),
+        ] {
             let parent = ParentMessage::Reload {
                 seq: 3,
                 path: "/p/app.py".into(),
@@ -446,7 +458,7 @@ mod tests {
             path: "/p/app.py".into(),
             skip_main: false,
             prepared: Some(Prepared {
-                bytes: b"x = 1\n".to_vec(),
+                bytes: Some(b"x = 1\n".to_vec()),
                 magic: vec![1, 2],
                 compiled: vec![(5, vec![9; 40])],
             }),

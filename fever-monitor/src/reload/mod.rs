@@ -72,6 +72,8 @@ impl Shared {
 /// nothing to share: no module here runs the file, it cannot be read, or its save seems still
 /// in progress (each process then reads it itself).
 pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
+    /// Larger saved files are read by each member itself.
+    const SEND_BYTES: usize = 64 << 10;
     let file = modules::running(py, path).first()?.file.clone();
     let bytes = std::fs::read(path).ok()?;
     let running = sources::get(&file)?;
@@ -106,7 +108,7 @@ pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
         .collect();
     Some(Shared {
         prepared: Prepared {
-            bytes,
+            bytes: Some(bytes).filter(|b| b.len() <= SEND_BYTES),
             magic: compile::magic(py).to_vec(),
             compiled,
         },
@@ -120,7 +122,7 @@ pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
 pub fn reload_shared(py: Python<'_>, path: &Path, scope: Scope, shared: Option<Shared>) -> Outcome {
     match shared {
         Some(Shared { prepared, codes }) => {
-            compile::with_ahead(codes, || reload_path(py, path, scope, Some(prepared.bytes))).0
+            compile::with_ahead(codes, || reload_path(py, path, scope, prepared.bytes)).0
         }
         None => reload_path(py, path, scope, None),
     }
