@@ -6,7 +6,9 @@ in a tight loop, or (the "1 process" row) calls it in a loop in the program itse
 each result set. The benchmark rewrites `work.py` with a new return value and measures the time
 from just before the write until a line whose every result is new appears on stdout (so every
 worker that answered runs the new code). fever's own figure, the `(X ms, N processes)` of its
-`reloaded` line (from noticing the save to every process having applied it), is shown beside.
+`reloaded` line (from noticing the save to every process having applied it), is shown beside,
+and so is the pool's own round trip (one `pool.map` of the same program under plain python):
+a line needs a whole map that started after the save was applied, so the latency includes one.
 
 Idle cost: a CPU-bound fork pool (`Pool(2).map(fib, [24] * 16)`, three times) under plain python
 and under `fever run` (the workers have joined fever and wait for saves, and listen on their own
@@ -88,6 +90,23 @@ if __name__ == "__main__":
         time.sleep(60)
 """
 
+# The pool's own round trip, under plain python in the same run: a line needs a whole `pool.map`
+# that started after every worker applied the save, so the latency is at least about one.
+ROUND_TRIP_MAIN = """\
+import multiprocessing as mp, sys, time
+import work
+
+if __name__ == "__main__":
+    n = int(sys.argv[1])
+    with mp.get_context("fork").Pool(n) as pool:
+        times = []
+        for _ in range(300):
+            t0 = time.perf_counter()
+            pool.map(work.value, range(4 * n), chunksize=1)
+            times.append(time.perf_counter() - t0)
+    print(f"round-trip {sorted(times)[len(times) // 2]:.6f}")
+"""
+
 RELOADED = re.compile(r"\((\d+(?:\.\d+)?) ms(?:, (\d+) process(?:es)?)?\)")
 
 
@@ -121,6 +140,16 @@ def measure(ctx: Ctx, workers: int | None, rounds: int) -> dict:
     finally:
         kill_group(p)
     return res
+
+
+def round_trip_ms(ctx: Ctx, workers: int) -> float | None:
+    """The median time of one `pool.map` of the latency program under plain python."""
+    d = Path(tempfile.mkdtemp(prefix="fever-bench-children-trip-"))
+    (d / "work.py").write_text(WORK.format(version=0))
+    (d / "main.py").write_text(ROUND_TRIP_MAIN)
+    r = time_process([str(ctx.python), "main.py", str(workers)], cwd=d, capture=True)
+    m = re.search(r"round-trip ([\d.]+)", r.stdout)
+    return float(m[1]) * 1000 if r.rc == 0 and m else None
 
 
 def idle_cost(ctx: Ctx, runs: int) -> dict:
@@ -201,6 +230,7 @@ def run(ctx: Ctx) -> dict:
     for workers in (None, *WORKERS):
         label = f"{workers} workers" if workers else "1 process"
         r = measure(ctx, workers, rounds)
+        r["round_trip_ms"] = round_trip_ms(ctx, workers) if workers else None
         res["latency"][label] = r
         log(f"children: {label}: median {median(r['latencies_ms']) or 0:.1f} ms, fever "
             f"{median(r['fever_ms']) or 0:.1f} ms, processes {r['processes']}, missed {r['missed']}")
@@ -217,12 +247,14 @@ def render(res: dict) -> str:
     for label, r in res["latency"].items():
         lat = median(r["latencies_ms"])
         ratio = f"{lat / base:.2f}×" if lat and base else "-"
+        trip = r.get("round_trip_ms")
         rows.append([label, fmt_ms(lat), ratio, fmt_ms(median(r["fever_ms"])),
-                     ", ".join(str(n) for n in sorted(set(r["processes"]))) or "-", str(r["missed"])])
+                     ", ".join(str(n) for n in sorted(set(r["processes"]))) or "-", str(r["missed"]),
+                     fmt_ms(trip) if trip else "-"])
     idle = res["idle"]
     return "\n".join([
         md_table(["program", "save → every result new (median)", "vs 1 process", "fever's own figure (median)",
-                  "processes in fever's line", "missed"], rows),
+                  "processes in fever's line", "missed", "one `pool.map` under python (median)"], rows),
         "",
         f"{res['rounds']} saves per row (in-place writes). Goal: within {GOAL_FACTOR}× of the single-process "
         "latency with 2 and 8 workers.",
@@ -237,7 +269,8 @@ def render(res: dict) -> str:
         f"The whole-process ratio includes `fever run`'s fixed start-up and exit costs (see `startup`); "
         f"goal ≤{IDLE_GOAL}× for the cost while the workers run (in-script). The end-to-end latency includes "
         "the pool's own round trip: a line counts once a whole `pool.map` ran after every worker applied the "
-        "save; fever's own figure is from noticing the save to every process having answered.",
+        "save (the last column: that round trip alone, measured in the same run); fever's own figure is from "
+        "noticing the save to every process having answered.",
         "",
         md_table(["`fever attach` to a fork-pool worker", "measured", "goal"],
                  [["`Attach` → `Attached` on the worker's socket (median, busy pool)",

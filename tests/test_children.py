@@ -197,6 +197,89 @@ def test_an_error_in_the_children_names_them(fever, tmp_path):
     p.assert_not_restarted()
 
 
+# The workers set their own FACTOR: the code the program compiled once for all runs with each
+# process's globals.
+OWN_GLOBALS = """
+import multiprocessing as mp
+import sys
+import time
+
+import work
+
+
+def init():
+    work.FACTOR = 10
+
+
+def main():
+    with mp.get_context(sys.argv[1]).Pool(2, initializer=init) as pool:
+        i = 0
+        while True:
+            print(i, pool.map(work.work, [1, 2, 3, 4, 5, 6], chunksize=1), work.work(1), flush=True)
+            i += 1
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_the_workers_run_the_new_code_with_their_own_globals(fever, tmp_path, method):
+    project(tmp_path, {"work.py": "FACTOR = 1\n" + WORK.replace("x * 1", "x * FACTOR"), "app.py": OWN_GLOBALS})
+    p = fever.run("app.py", method, cwd=tmp_path)
+    p.wait_stdout(r"^\d+ \[10, 20, 30, 40, 50, 60\] 1$", timeout=30)
+    edit(tmp_path / "work.py", "x * FACTOR", "x * FACTOR + 1")
+    p.wait_stderr(RELOADED)
+    p.wait_stdout(r"^\d+ \[11, 21, 31, 41, 51, 61\] 2$")
+    p.wait_iterations(2)
+    assert p.stdout[-1].endswith("[11, 21, 31, 41, 51, 61] 2"), p.report()
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+# Only the workers import `helper` (in the task): the program has nothing to compile for them.
+WORKERS_ONLY = """
+import multiprocessing as mp
+import sys
+import time
+
+
+def task(x):
+    import helper
+    return helper.scale(x)
+
+
+def main():
+    with mp.get_context(sys.argv[1]).Pool(2) as pool:
+        i = 0
+        while True:
+            print(i, pool.map(task, [1, 2, 3], chunksize=1), "helper" in sys.modules, flush=True)
+            i += 1
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_module_only_the_workers_import(fever, tmp_path, method):
+    project(tmp_path, {"helper.py": "def scale(x):\n    return x * 1\n", "app.py": WORKERS_ONLY})
+    p = fever.run("app.py", method, cwd=tmp_path)
+    p.wait_stdout(r"^\d+ \[1, 2, 3\] False$", timeout=30)
+    p.wait_iterations(2)
+    edit(tmp_path / "helper.py", "x * 1", "x * 100")
+    p.wait_stderr(r"^fever: reloaded helper\.scale ")
+    p.wait_stdout(r"^\d+ \[100, 200, 300\] False$")
+    p.wait_iterations(2)
+    assert p.stdout[-1].endswith("[100, 200, 300] False"), p.report()
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
 def pid_alive(pid: int) -> bool:
     """Is `pid` a process that exists and is no zombie?"""
     try:

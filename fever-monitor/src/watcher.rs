@@ -118,10 +118,26 @@ fn watch_loop(
                 Some(develop) if develop.idle.load(Ordering::SeqCst) => Scope::SkipMain,
                 _ => Scope::All,
             };
-            // The children apply the save while this process does.
-            let sent = family::top::send(&path, scope == Scope::SkipMain);
-            let outcome = std::panic::catch_unwind(|| {
-                Python::attach(|py| reload::reload_path(py, &path, scope))
+            // Read and compiled once for the children, who apply it while this process
+            // does: all with the GIL taken once (taking it again can take long in a busy
+            // program), since sending never waits.
+            let (sent, outcome) = Python::attach(|py| {
+                let shared = if family::top::has_members() {
+                    std::panic::catch_unwind(|| reload::share(py, &path))
+                        .ok()
+                        .flatten()
+                } else {
+                    None
+                };
+                let sent = family::top::send(
+                    &path,
+                    scope == Scope::SkipMain,
+                    shared.as_ref().map(|s| &s.prepared),
+                );
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    reload::reload_shared(py, &path, scope, shared)
+                }));
+                (sent, outcome)
             });
             let outcome = outcome.unwrap_or_else(|_| Outcome {
                 events: vec![ReloadEvent::Error {

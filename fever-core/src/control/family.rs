@@ -1,7 +1,7 @@
 //! The family channel between a program under fever and its child processes (fork, spawn or
 //! forkserver, at any depth): each child connects to the top process's family socket and says
 //! [`ChildMessage::Hello`] with its pid; the top process, which alone watches files, sends it each
-//! save ([`ParentMessage::Reload`]), and the child answers with what the save did there
+//! save ([`ParentMessage::Reload`], with what the top [`Prepared`] for it), and the child answers with what the save did there
 //! ([`ChildMessage::Applied`]). Framed like the control channel (`frame.rs`), and decoding never
 //! panics either.
 
@@ -17,7 +17,35 @@ pub enum ParentMessage {
         seq: u64,
         path: String,
         skip_main: bool,
+        /// What the top read and compiled for this save, when it could.
+        prepared: Option<Prepared>,
     },
+}
+
+/// A save as the top read and compiled it, so that each child neither reads the file nor
+/// compiles again: the saved bytes (unless large: copying them to each child costs more than
+/// its own read), and the code objects the top compiled for the changed
+/// definitions, marshalled by an interpreter whose bytecode magic number is `magic` (a child
+/// running another one compiles itself), each under the hash of what was compiled (file, flags,
+/// source; a child whose running text differs asks for other sources, and compiles them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Prepared {
+    pub bytes: Option<Vec<u8>>,
+    pub magic: Vec<u8>,
+    pub compiled: Vec<(u128, Vec<u8>)>,
+}
+
+impl Prepared {
+    /// About how many bytes this adds to a message.
+    pub fn size(&self) -> usize {
+        self.bytes.as_ref().map_or(0, Vec::len)
+            + self.magic.len()
+            + self
+                .compiled
+                .iter()
+                .map(|(_, code)| code.len() + 20)
+                .sum::<usize>()
+    }
 }
 
 /// What a child says to the top process.
@@ -42,8 +70,19 @@ impl ParentMessage {
                 seq,
                 path,
                 skip_main,
+                prepared,
             } => {
                 w.u64(*seq).str(path).bool(*skip_main);
+                w.bool(prepared.is_some());
+                if let Some(prepared) = prepared {
+                    w.bool(prepared.bytes.is_some())
+                        .bytes(prepared.bytes.as_deref().unwrap_or_default())
+                        .bytes(&prepared.magic)
+                        .count(prepared.compiled.len());
+                    for (key, code) in &prepared.compiled {
+                        w.bytes(&key.to_le_bytes()).bytes(code);
+                    }
+                }
                 RELOAD
             }
         };
@@ -59,6 +98,11 @@ impl ParentMessage {
                 seq: r.u64("the save number")?,
                 path: r.str("the saved path")?,
                 skip_main: r.bool("skip main")?,
+                prepared: if r.bool("a prepared save")? {
+                    Some(read_prepared(&mut r)?)
+                } else {
+                    None
+                },
             },
             other => return Err(unknown("parent", other)),
         };
@@ -109,6 +153,26 @@ impl ChildMessage {
         r.end()?;
         Ok(message)
     }
+}
+
+fn read_prepared(r: &mut Reader<'_>) -> Result<Prepared, ControlError> {
+    let some = r.bool("the saved bytes")?;
+    let bytes = Some(r.bytes("the saved bytes")?).filter(|_| some);
+    let magic = r.bytes("the magic number")?;
+    let n = r.count("the compiled code")?;
+    let mut compiled = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key: [u8; 16] = r
+            .bytes("a code's key")?
+            .try_into()
+            .map_err(|_| ControlError::Malformed("a code's key is not 16 bytes".into()))?;
+        compiled.push((u128::from_le_bytes(key), r.bytes("a marshalled code")?));
+    }
+    Ok(Prepared {
+        bytes,
+        magic,
+        compiled,
+    })
 }
 
 fn unknown(kind: &str, tag: u8) -> ControlError {
@@ -344,14 +408,31 @@ mod tests {
             message.send(&mut buf).unwrap();
             assert_eq!(ChildMessage::receive(&mut buf.as_slice()).unwrap(), message);
         }
-        let parent = ParentMessage::Reload {
-            seq: 3,
-            path: "/p/app.py".into(),
-            skip_main: true,
+        let prepared = Prepared {
+            bytes: Some(b"def f():\n    return 1\n".to_vec()),
+            magic: vec![0xf3, 0x0d, 0x0d, 0x0a],
+            compiled: vec![(u128::MAX - 7, vec![0xe3, 1, 2]), (1 << 70, Vec::new())],
         };
-        let mut buf = Vec::new();
-        parent.send(&mut buf).unwrap();
-        assert_eq!(ParentMessage::receive(&mut buf.as_slice()).unwrap(), parent);
+        let unread = Prepared {
+            bytes: None,
+            ..prepared.clone()
+        };
+        for prepared in [
+            None,
+            Some(Prepared::default()),
+            Some(prepared),
+            Some(unread),
+        ] {
+            let parent = ParentMessage::Reload {
+                seq: 3,
+                path: "/p/app.py".into(),
+                skip_main: true,
+                prepared,
+            };
+            let mut buf = Vec::new();
+            parent.send(&mut buf).unwrap();
+            assert_eq!(ParentMessage::receive(&mut buf.as_slice()).unwrap(), parent);
+        }
     }
 
     #[test]
@@ -371,5 +452,24 @@ mod tests {
             let _ = ParentMessage::receive(&mut bytes.as_slice());
         }
         assert!(ChildMessage::receive(&mut &b""[..]).is_err());
+        let mut buf = Vec::new();
+        ParentMessage::Reload {
+            seq: 2,
+            path: "/p/app.py".into(),
+            skip_main: false,
+            prepared: Some(Prepared {
+                bytes: Some(b"x = 1\n".to_vec()),
+                magic: vec![1, 2],
+                compiled: vec![(5, vec![9; 40])],
+            }),
+        }
+        .send(&mut buf)
+        .unwrap();
+        for cut in 0..buf.len() {
+            let mut bytes = buf.clone();
+            bytes[cut] ^= 0xA5;
+            let _ = ParentMessage::receive(&mut bytes.as_slice());
+            assert!(ParentMessage::receive(&mut &buf[..cut]).is_err());
+        }
     }
 }

@@ -23,7 +23,7 @@ pub use dir::{
     control_dir, has_ended, is_alive, parent_pid, peer_is_this_user, private_dir, process_region,
     process_socket, processes,
 };
-pub use family::{ChildMessage, ParentMessage};
+pub use family::{ChildMessage, ParentMessage, Prepared};
 pub use frame::{read_frame, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};
 pub use message::{
     ArgNote, EndOutcome, FunctionCode, ProcessStatus, ReplayRequest, ReplayResult, Request,

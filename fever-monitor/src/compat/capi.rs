@@ -15,6 +15,14 @@ pub const FUNC_EVENT_MODIFY_CODE: c_int = 2;
 pub type FunctionWatchCallback =
     unsafe extern "C" fn(event: c_int, func: *mut PyObject, new_value: *mut PyObject) -> c_int;
 
+/// `PyDict_WatchCallback` (the event is a `PyDict_WatchEvent`).
+pub type DictWatchCallback = unsafe extern "C" fn(
+    event: c_int,
+    dict: *mut PyObject,
+    key: *mut PyObject,
+    new_value: *mut PyObject,
+) -> c_int;
+
 /// `Py_AuditHookFunction`.
 pub type AuditHook =
     unsafe extern "C" fn(event: *const c_char, args: *mut PyObject, data: *mut c_void) -> c_int;
@@ -22,6 +30,8 @@ pub type AuditHook =
 unsafe extern "C" {
     /// Registers a function watcher; returns its id or -1 with an exception set.
     pub fn PyFunction_AddWatcher(callback: FunctionWatchCallback) -> c_int;
+    /// Registers a dict watcher; returns its id or -1 with an exception set.
+    pub fn PyDict_AddWatcher(callback: DictWatchCallback) -> c_int;
     /// Adds a C audit hook (cannot be removed).
     pub fn PySys_AddAuditHook(hook: AuditHook, data: *mut c_void) -> c_int;
 }

@@ -1,7 +1,8 @@
 //! A child's side of the family: joining the top (after `os.fork()`, from the at-fork hook;
 //! in a spawned interpreter, from the call `multiprocessing`'s preparation data carries), and
 //! the thread that receives the top's saves, applies each with the reload engine once it holds
-//! the GIL (the interpreter's next safe point) and answers what it did. A member watches no
+//! the GIL (the interpreter's next safe point; with the bytes and code the top read and compiled
+//! for it, when they fit this process) and answers what it did. A member watches no
 //! files itself.
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -15,7 +16,7 @@ use pyo3::prelude::*;
 
 use super::{address, top, Address, ADDRESS};
 use crate::errors::fever_error;
-use crate::reload::{self, Scope};
+use crate::reload::{self, Scope, Shared};
 use crate::{functions, sources, tracer};
 
 /// This process's connection to the top, to close in its own forked children.
@@ -113,6 +114,7 @@ fn serve(mut stream: UnixStream) {
         seq,
         path,
         skip_main,
+        prepared,
     }) = ParentMessage::receive(&mut stream)
     {
         let scope = if skip_main {
@@ -122,7 +124,10 @@ fn serve(mut stream: UnixStream) {
         };
         let path = Path::new(&path);
         let events = std::panic::catch_unwind(|| {
-            Python::attach(|py| reload::reload_path(py, path, scope)).events
+            Python::attach(|py| {
+                let shared = prepared.map(|prepared| Shared::received(py, prepared));
+                reload::reload_shared(py, path, scope, shared).events
+            })
         })
         .unwrap_or_else(|_| {
             vec![ReloadEvent::Error {

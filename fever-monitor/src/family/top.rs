@@ -3,7 +3,7 @@
 //! their answers, and can end them all (`fever watch` before a re-run, and at exit).
 
 use std::collections::VecDeque;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fever_core::control::{has_ended, private_dir, ChildMessage, ControlError, ParentMessage};
+use fever_core::control::{
+    has_ended, private_dir, ChildMessage, ControlError, ParentMessage, Prepared,
+};
 use fever_core::ChildOutcome;
 use pyo3::prelude::*;
 
@@ -24,6 +26,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long members get to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
+/// The most a save's prepared part may add to its message (far below the channel's limit);
+/// beyond it, each member reads and compiles the save itself.
+const MAX_PREPARED: usize = 4 << 20;
 
 /// A child process in the family.
 struct Member {
@@ -125,30 +130,97 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
 pub struct Sent {
     seq: u64,
     members: Vec<Member>,
+    /// The message, and how much of it each member whose socket was full got so far (by pid).
+    frame: Vec<u8>,
+    unsent: Vec<(u32, usize)>,
 }
 
-/// Sends the save of `path` to every member (who apply it while this process applies it too);
-/// [`Sent::answers`] reads what they did. A member that exited meanwhile leaves the family
-/// without a word: that is no error.
-pub fn send(path: &Path, skip_main: bool) -> Sent {
+/// Has the family any member (is a save worth preparing for them)?
+pub fn has_members() -> bool {
+    !members().is_empty()
+}
+
+/// Sends the save of `path` to every member (who apply it while this process applies it too),
+/// with what this process `prepared` for it unless that is too large for one message;
+/// [`Sent::answers`] reads what they did. Never waits: what does not fit in a member's socket
+/// now is written by [`Sent::answers`] (so this may be called holding the GIL). A member that
+/// exited meanwhile leaves the family without a word: that is no error.
+pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
     let mut members = std::mem::take(&mut *self::members());
     let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
+    let mut frame = Vec::new();
+    let mut unsent = Vec::new();
     if !members.is_empty() {
         let message = ParentMessage::Reload {
             seq,
             path: path.display().to_string(),
             skip_main,
+            prepared: prepared.filter(|p| p.size() <= MAX_PREPARED).cloned(),
         };
-        members.retain_mut(|m| message.send(&mut m.stream).is_ok());
+        // Framed once, written to each.
+        let framed = message.send(&mut frame).is_ok();
+        members.retain_mut(|m| {
+            if !framed {
+                return false;
+            }
+            match write_now(&m.stream, &frame) {
+                Ok(written) if written < frame.len() => {
+                    unsent.push((m.pid, written));
+                    true
+                }
+                Ok(_) => true,
+                Err(_) => false,
+            }
+        });
     }
     *lock(&ANSWERING) = members.iter().map(|m| m.pid).collect();
-    Sent { seq, members }
+    Sent {
+        seq,
+        members,
+        frame,
+        unsent,
+    }
+}
+
+/// Writes as much of `frame` to `stream` as fits without waiting; returns how much.
+fn write_now(stream: &UnixStream, frame: &[u8]) -> std::io::Result<usize> {
+    let mut written = 0;
+    while written < frame.len() {
+        let rest = &frame[written..];
+        // SAFETY: a send(2) of a live slice on a socket we own.
+        let n = unsafe {
+            libc::send(
+                std::os::fd::AsRawFd::as_raw_fd(stream),
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                ErrorKind::WouldBlock => return Ok(written),
+                ErrorKind::Interrupted => continue,
+                _ => return Err(err),
+            }
+        }
+        written += n.cast_unsigned();
+    }
+    Ok(written)
 }
 
 impl Sent {
-    /// Waits (at most [`ANSWER_TIMEOUT`]) for what each member did; returns the answers (by
-    /// pid) and the pids that did not answer in time.
+    /// Waits (at most [`ANSWER_TIMEOUT`]) for what each member did, after writing what
+    /// [`send`] could not; returns the answers (by pid) and the pids that did not answer in
+    /// time.
     pub fn answers(mut self) -> (Vec<ChildOutcome>, Vec<u32>) {
+        let (frame, unsent) = (&self.frame, &self.unsent);
+        self.members.retain_mut(|m| {
+            unsent
+                .iter()
+                .find(|(pid, _)| *pid == m.pid)
+                .is_none_or(|(_, written)| m.stream.write_all(&frame[*written..]).is_ok())
+        });
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         let mut answers = Vec::new();
         let mut busy = Vec::new();

@@ -20,7 +20,7 @@ use crate::{compat, functions, sources};
 
 /// What phase one compiled for one change.
 #[derive(Default)]
-struct Compiled<'py> {
+pub struct Compiled<'py> {
     /// The synthetic module to execute (definitions, statements).
     module: Option<Bound<'py, PyAny>>,
     /// The definition's own code object.
@@ -40,13 +40,7 @@ pub fn apply(
     plan: &Plan,
     display: &str,
 ) -> Result<Vec<ReloadEvent>, ReloadEvent> {
-    let compiler = Compiler::new(py, &module.file, display, features)
-        .map_err(|e| compiler_error(py, &e, display))?;
-    let compiled = plan
-        .changes
-        .iter()
-        .map(|change| prepare(&compiler, change, new_text))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (compiler, compiled) = compile_plan(py, &module.file, features, new_text, plan, display)?;
     let applier = Applier {
         py,
         module,
@@ -70,6 +64,26 @@ pub fn apply(
         }
     }
     Ok(events)
+}
+
+/// Phase one: compiles every change of `plan` (which leads to `new_text` of `file`), or returns
+/// the first error.
+pub fn compile_plan<'py>(
+    py: Python<'py>,
+    file: &str,
+    features: &BTreeSet<String>,
+    new_text: &str,
+    plan: &Plan,
+    display: &str,
+) -> Result<(Compiler<'py>, Vec<Compiled<'py>>), ReloadEvent> {
+    let compiler = Compiler::new(py, file, display, features)
+        .map_err(|e| compiler_error(py, &e, display))?;
+    let compiled = plan
+        .changes
+        .iter()
+        .map(|change| prepare(&compiler, change, new_text))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((compiler, compiled))
 }
 
 fn compiler_error(py: Python<'_>, err: &PyErr, display: &str) -> ReloadEvent {

@@ -8,6 +8,11 @@
 //! the lines they are about: when compiling alone fails or warns (a `SyntaxWarning`, say), the
 //! definition is compiled again at its real lines, padded, and that compile's error or warnings
 //! are what the user sees.
+//! Code compiled ahead (the top process compiles a save once for its family, see
+//! [`with_ahead`]) is taken instead of compiling again.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use std::collections::BTreeSet;
 
@@ -15,6 +20,79 @@ use fever_core::source::synthetic::Synthetic;
 use fever_core::{Definition, ReloadEvent};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
+use xxhash_rust::xxh3::Xxh3;
+
+/// A code object compiled ahead: as this process compiled it, or marshalled by another.
+pub enum Ahead {
+    Code(Py<PyAny>),
+    Marshalled(Vec<u8>),
+}
+
+/// Code compiled ahead, by [`key`].
+pub type AheadCodes = HashMap<u128, Ahead>;
+
+thread_local! {
+    /// Installed by [`with_ahead`] on the thread that reloads.
+    static AHEAD: RefCell<Option<AheadCodes>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `codes` compiled ahead: every compile on this thread meanwhile takes its code
+/// from them when it compiles the same thing, and adds what it compiled. Returns `f`'s result
+/// and the codes after (the top sends what it compiled to its family, then reloads itself with
+/// the same codes).
+pub fn with_ahead<R>(codes: AheadCodes, f: impl FnOnce() -> R) -> (R, AheadCodes) {
+    let previous = AHEAD.replace(Some(codes));
+    let result = f();
+    let codes = AHEAD.replace(previous).unwrap_or_default();
+    (result, codes)
+}
+
+/// This interpreter's bytecode magic number (`importlib.util.MAGIC_NUMBER`): code marshalled by
+/// a process with another one is not loaded.
+pub fn magic(py: Python<'_>) -> &'static [u8] {
+    static MAGIC: pyo3::sync::PyOnceLock<Vec<u8>> = pyo3::sync::PyOnceLock::new();
+    MAGIC.get_or_init(py, || {
+        py.import("importlib.util")
+            .and_then(|util| util.getattr("MAGIC_NUMBER"))
+            .and_then(|magic| magic.extract())
+            .unwrap_or_default()
+    })
+}
+
+/// What identifies a compile: the file, the flags, the first line and the source.
+fn key(file: &str, flags: i64, first_line: usize, source: &str) -> u128 {
+    let mut h = Xxh3::new();
+    h.update(&(file.len() as u64).to_le_bytes());
+    h.update(file.as_bytes());
+    h.update(&flags.to_le_bytes());
+    h.update(&(first_line as u64).to_le_bytes());
+    h.update(source.as_bytes());
+    h.digest128()
+}
+
+/// The code compiled ahead under `key`, if any (a marshalled one is loaded once).
+fn take_ahead(py: Python<'_>, key: u128) -> Option<Bound<'_, PyAny>> {
+    AHEAD.with_borrow_mut(|codes| {
+        let entry = codes.as_mut()?.get_mut(&key)?;
+        if let Ahead::Marshalled(bytes) = entry {
+            let code = pyo3::marshal::loads(py, bytes).ok().filter(is_code)?;
+            *entry = Ahead::Code(code.unbind());
+        }
+        match entry {
+            Ahead::Code(code) => Some(code.bind(py).clone()),
+            Ahead::Marshalled(_) => None,
+        }
+    })
+}
+
+/// Keeps what this thread compiled, when codes compiled ahead are installed.
+fn keep_ahead(key: u128, code: &Bound<'_, PyAny>) {
+    AHEAD.with_borrow_mut(|codes| {
+        if let Some(codes) = codes.as_mut() {
+            codes.insert(key, Ahead::Code(code.clone().unbind()));
+        }
+    });
+}
 
 /// Compiles synthetic sources for one file.
 pub struct Compiler<'py> {
@@ -69,7 +147,18 @@ impl<'py> Compiler<'py> {
 
     /// Compiles `source` as module code of this file, at its real lines; a failure becomes an
     /// error event.
+    /// Code compiled ahead for the same source is taken instead.
     pub fn compile(&self, source: &Synthetic) -> Result<Bound<'py, PyAny>, ReloadEvent> {
+        let key = key(&self.file, self.flags, source.first_line, &source.text);
+        if let Some(code) = take_ahead(self.py, key) {
+            return Ok(code);
+        }
+        let code = self.compile_at_lines(source)?;
+        keep_ahead(key, &code);
+        Ok(code)
+    }
+
+    fn compile_at_lines(&self, source: &Synthetic) -> Result<Bound<'py, PyAny>, ReloadEvent> {
         let offset = i64::try_from(source.line_offset()).unwrap_or(0);
         if offset > 0 {
             if let Some(code) = self.compile_alone(&source.text) {
@@ -231,4 +320,68 @@ fn traceback_line(py: Python<'_>, err: &PyErr, file: &str) -> Option<usize> {
         tb = entry.getattr("tb_next").ok();
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marshalled(py: Python<'_>, codes: &AheadCodes) -> AheadCodes {
+        codes
+            .iter()
+            .map(|(key, code)| {
+                let Ahead::Code(code) = code else {
+                    panic!("compiled here")
+                };
+                let bytes = pyo3::marshal::dumps(code.bind(py), pyo3::marshal::VERSION).unwrap();
+                (*key, Ahead::Marshalled(bytes.as_bytes().to_vec()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn code_compiled_ahead_is_taken_for_the_same_compile_only() {
+        Python::initialize();
+        Python::attach(|py| {
+            let source = |text: &str| Synthetic {
+                text: text.to_owned(),
+                first_line: 1,
+            };
+            let text = &source("def f():\n    return 1\n");
+            let features = BTreeSet::new();
+            let compiler = Compiler::new(py, "/p/app.py", "app.py", &features).unwrap();
+            let (first, codes) = with_ahead(AheadCodes::new(), || compiler.compile(text).unwrap());
+            assert_eq!(codes.len(), 1);
+            let received = marshalled(py, &codes);
+            // The same source: the same code object; another: compiled, and kept too.
+            let ((again, other), codes) = with_ahead(codes, || {
+                (
+                    compiler.compile(text).unwrap(),
+                    compiler.compile(&source("x = 3\n")).unwrap(),
+                )
+            });
+            assert!(again.is(&first));
+            assert!(!other.is(&first));
+            assert_eq!(codes.len(), 2);
+            // Received marshalled (as a member does): an equal code object.
+            let (loaded, _) = with_ahead(received, || compiler.compile(text).unwrap());
+            assert!(!loaded.is(&first));
+            assert!(loaded.eq(&first).unwrap());
+            // Another file, or bytes that are no code: compiled here.
+            let elsewhere = Compiler::new(py, "/p/other.py", "other.py", &features).unwrap();
+            let key = key("/p/app.py", 0, 1, &text.text);
+            let garbage = AheadCodes::from([(key, Ahead::Marshalled(b"\xff\x00".to_vec()))]);
+            let ((theirs, mine), _) = with_ahead(garbage, || {
+                (
+                    elsewhere.compile(text).unwrap(),
+                    compiler.compile(text).unwrap(),
+                )
+            });
+            let file: String = theirs.getattr("co_filename").unwrap().extract().unwrap();
+            assert_eq!(file, "/p/other.py");
+            assert!(is_code(&mine) && mine.eq(&first).unwrap());
+            // Outside `with_ahead`, nothing is kept.
+            assert!(!compiler.compile(text).unwrap().is(&first));
+        });
+    }
 }

@@ -25,6 +25,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use compile::{Ahead, AheadCodes};
+use fever_core::control::Prepared;
 use fever_core::source::bound_names;
 use fever_core::{reindex, Outcome, Rebinds, ReloadEvent};
 use pyo3::prelude::*;
@@ -40,14 +42,102 @@ pub enum Scope {
     SkipMain,
 }
 
-/// Reloads the modules running `path` after a save; returns what happened.
-pub fn reload_path(py: Python<'_>, path: &Path, scope: Scope) -> Outcome {
+/// A save read and compiled once for a whole family (by the top process, before it sends the
+/// save), so that no process of it reads the file or compiles the same code again.
+pub struct Shared {
+    /// What the members get.
+    pub prepared: Prepared,
+    /// The codes: as compiled here (the top), or as received.
+    codes: AheadCodes,
+}
+
+impl Shared {
+    /// A save as the top prepared it, in a member: the bytes, and the code when this process
+    /// runs the interpreter that compiled it.
+    pub fn received(py: Python<'_>, mut prepared: Prepared) -> Shared {
+        let compiled = std::mem::take(&mut prepared.compiled);
+        let codes = if !prepared.magic.is_empty() && prepared.magic == compile::magic(py) {
+            compiled
+                .into_iter()
+                .map(|(key, bytes)| (key, Ahead::Marshalled(bytes)))
+                .collect()
+        } else {
+            AheadCodes::new()
+        };
+        Shared { prepared, codes }
+    }
+}
+
+/// The top's part of a save for its family, before it sends it: reads `path` and compiles what
+/// changed against the text this process runs, as its own reload would. `None` when there is
+/// nothing to share: no module here runs the file, it cannot be read, or its save seems still
+/// in progress (each process then reads it itself).
+pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
+    /// Larger saved files are read by each member itself.
+    const SEND_BYTES: usize = 64 << 10;
+    let file = modules::running(py, path).first()?.file.clone();
+    let bytes = std::fs::read(path).ok()?;
+    let running = sources::get(&file)?;
+    if settle::in_progress(&bytes, running.text.len()) {
+        return None;
+    }
+    let ((), codes) = compile::with_ahead(AheadCodes::new(), || {
+        let Ok((display, text)) = decode_saved(py, &file, bytes.clone()) else {
+            return;
+        };
+        if *running.text == text {
+            return;
+        }
+        let reindexed = reindex(&running.index, &running.text, &text);
+        if reindexed.broken().is_none() {
+            let features = reindexed.future_features(&running.index, &text);
+            // An error is found again, and reported, by each process's own reload.
+            let _ = apply::compile_plan(py, &file, &features, &text, &reindexed.plan, &display);
+        }
+    });
+    let compiled = codes
+        .iter()
+        .filter_map(|(key, code)| match code {
+            Ahead::Code(code) => Some((
+                *key,
+                pyo3::marshal::dumps(code.bind(py), pyo3::marshal::VERSION)
+                    .ok()?
+                    .as_bytes()
+                    .to_vec(),
+            )),
+            Ahead::Marshalled(_) => None,
+        })
+        .collect();
+    Some(Shared {
+        prepared: Prepared {
+            bytes: Some(bytes).filter(|b| b.len() <= SEND_BYTES),
+            magic: compile::magic(py).to_vec(),
+            compiled,
+        },
+        codes,
+    })
+}
+
+/// Reloads the modules running `path` after a save, with what the top [`share`]d for it if
+/// anything (its bytes are applied instead of reading the file, its code instead of compiling);
+/// returns what happened.
+pub fn reload_shared(py: Python<'_>, path: &Path, scope: Scope, shared: Option<Shared>) -> Outcome {
+    match shared {
+        Some(Shared { prepared, codes }) => {
+            compile::with_ahead(codes, || reload_path(py, path, scope, prepared.bytes)).0
+        }
+        None => reload_path(py, path, scope, None),
+    }
+}
+
+/// Reloads the modules running `path`, whose saved content is `saved` (else read here).
+fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Vec<u8>>) -> Outcome {
     let modules = modules::running(py, path);
     let Some(file) = modules.first().map(|m| m.file.clone()) else {
         return Outcome::default();
     };
     // Deleted or renamed away: the running code stays as it is.
-    let Ok(mut bytes) = std::fs::read(path) else {
+    let Ok(mut bytes) = saved.map_or_else(|| std::fs::read(path), Ok) else {
         return Outcome::default();
     };
     let running_len = sources::running_len(&file).unwrap_or(0);

@@ -1,9 +1,73 @@
-//! Which loaded modules run a file: `sys.modules` entries whose `__file__` is that file.
+//! Which loaded modules run a file: `sys.modules` entries whose `__file__` is that file. A save
+//! is applied in every process of the program, so the answer is kept per file until
+//! `sys.modules` changes (a dict watcher counts its changes): a process that did not import
+//! anything since the last save of the file does not scan `sys.modules` again.
 
+use std::collections::HashMap;
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
+use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule, PyString};
+
+use crate::compat;
+
+/// Changes made to a watched `sys.modules` so far.
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// What [`running`] found for a path: when (`sys.modules`, and [`CHANGES`] then), and which
+/// modules (name, module, file).
+struct Found {
+    modules: usize,
+    changes: u64,
+    running: Vec<(String, Py<PyAny>, String)>,
+}
+
+static FOUND: Mutex<Option<HashMap<PathBuf, Found>>> = Mutex::new(None);
+
+/// Counts every change of a watched dict (only `sys.modules` is watched).
+unsafe extern "C" fn on_modules_changed(
+    _event: c_int,
+    _dict: *mut PyObject,
+    _key: *mut PyObject,
+    _new_value: *mut PyObject,
+) -> c_int {
+    CHANGES.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+/// Watches `modules` (the current `sys.modules`) for changes; false when no dict watcher is
+/// free (then nothing is kept).
+fn watch(py: Python<'_>, modules: &Bound<'_, PyDict>) -> bool {
+    static WATCHER: PyOnceLock<Option<c_int>> = PyOnceLock::new();
+    let Some(id) = *WATCHER.get_or_init(py, || {
+        // SAFETY: a plain extern "C" callback with the signature CPython expects; GIL held.
+        let id = unsafe { compat::PyDict_AddWatcher(on_modules_changed) };
+        if id < 0 {
+            let _ = PyErr::take(py);
+            return None;
+        }
+        Some(id)
+    }) else {
+        return false;
+    };
+    // SAFETY: a valid watcher id and a live dict; watching one twice is allowed. GIL held.
+    if unsafe { pyo3::ffi::PyDict_Watch(id, modules.as_ptr()) } < 0 {
+        let _ = PyErr::take(py);
+        return false;
+    }
+    true
+}
+
+fn found() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, Found>>> {
+    FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A loaded module and the file name its code objects carry.
 pub struct LoadedModule<'py> {
@@ -19,22 +83,78 @@ impl<'py> LoadedModule<'py> {
     }
 }
 
-/// The modules whose `__file__` is `path` (compared with symlinks resolved). Each entry's
-/// `__file__` is read from its namespace (a module without one, such as a built-in, raises no
-/// `AttributeError`) and compared by name before any allocation: a save is applied in every
-/// process of the program, so this scan runs once per process per save.
+/// The modules whose `__file__` is `path` (compared with symlinks resolved): as found at the
+/// last call for `path` when `sys.modules` did not change since and each still has that
+/// `__file__`, else by a scan.
 pub fn running<'py>(py: Python<'py>, path: &Path) -> Vec<LoadedModule<'py>> {
-    let Ok(target) = path.canonicalize() else {
-        return Vec::new();
-    };
-    let Ok(modules) = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|m| m.call_method0("copy"))
-    else {
+    let Ok(modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
         return Vec::new();
     };
     let Ok(modules) = modules.cast_into::<PyDict>() else {
+        return Vec::new();
+    };
+    // Watched before the changes are counted, so none is missed.
+    let watching = watch(py, &modules);
+    let changes = CHANGES.load(Ordering::SeqCst);
+    let key = modules.as_ptr() as usize;
+    if let Some(kept) = kept(py, path, key, changes).filter(|_| watching) {
+        return kept;
+    }
+    let loaded = scan(path, &modules);
+    if watching {
+        found().get_or_insert_with(HashMap::new).insert(
+            path.to_path_buf(),
+            Found {
+                modules: key,
+                changes,
+                running: loaded
+                    .iter()
+                    .map(|m| (m.name.clone(), m.module.clone().unbind(), m.file.clone()))
+                    .collect(),
+            },
+        );
+    }
+    loaded
+}
+
+/// What the last call found for `path`, if `sys.modules` (at address `modules`) has not
+/// changed since and each module still runs the same file.
+fn kept<'py>(
+    py: Python<'py>,
+    path: &Path,
+    modules: usize,
+    changes: u64,
+) -> Option<Vec<LoadedModule<'py>>> {
+    // Copied out first: reading `__file__` may run Python code (and another thread this).
+    let kept: Vec<(String, Bound<'py, PyAny>, String)> = {
+        let guard = found();
+        let kept = guard.as_ref()?.get(path)?;
+        if kept.modules != modules || kept.changes != changes {
+            return None;
+        }
+        kept.running
+            .iter()
+            .map(|(name, module, file)| (name.clone(), module.bind(py).clone(), file.clone()))
+            .collect()
+    };
+    let mut loaded = Vec::with_capacity(kept.len());
+    for (name, module, file) in kept {
+        if file_of(&module)?.to_str().ok()? != file {
+            return None;
+        }
+        loaded.push(LoadedModule { name, module, file });
+    }
+    Some(loaded)
+}
+
+/// Scans `modules` (`sys.modules`). Each entry's `__file__` is read from its namespace (a
+/// module without one, such as a built-in, raises no `AttributeError`) and compared by name
+/// before any allocation.
+fn scan<'py>(path: &Path, modules: &Bound<'py, PyDict>) -> Vec<LoadedModule<'py>> {
+    let Ok(target) = path.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(modules) = modules.copy() else {
         return Vec::new();
     };
     let mut found = Vec::new();
@@ -77,4 +197,59 @@ fn same_file(file: &str, path: &Path, target: &PathBuf) -> bool {
         return true;
     }
     file.file_name() == target.file_name() && file.canonicalize().is_ok_and(|f| &f == target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(py: Python<'_>, path: &Path) -> Vec<String> {
+        let mut names: Vec<String> = running(py, path).into_iter().map(|m| m.name).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn what_is_kept_follows_sys_modules() {
+        let dir = std::env::temp_dir().join(format!("fever-modules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kept_mod.py");
+        std::fs::write(&path, "X = 1\n").unwrap();
+        Python::initialize();
+        Python::attach(|py| {
+            let ns = PyDict::new(py);
+            py.run(
+                c"import importlib.util, sys
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+",
+                Some(&ns),
+                None,
+            )
+            .unwrap();
+            let load = ns.get_item("load").unwrap().unwrap();
+            let sys_modules = py.import("sys").unwrap().getattr("modules").unwrap();
+            let file = path.display().to_string();
+            assert!(names(py, &path).is_empty());
+            load.call1(("fever_kept_a", &file)).unwrap();
+            assert_eq!(names(py, &path), ["fever_kept_a"]);
+            assert_eq!(names(py, &path), ["fever_kept_a"]);
+            load.call1(("fever_kept_b", &file)).unwrap();
+            assert_eq!(names(py, &path), ["fever_kept_a", "fever_kept_b"]);
+            sys_modules.del_item("fever_kept_a").unwrap();
+            assert_eq!(names(py, &path), ["fever_kept_b"]);
+            // A kept module that no longer runs the file.
+            sys_modules
+                .get_item("fever_kept_b")
+                .unwrap()
+                .setattr("__file__", "/elsewhere.py")
+                .unwrap();
+            assert!(names(py, &path).is_empty());
+            sys_modules.del_item("fever_kept_b").unwrap();
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
