@@ -76,8 +76,8 @@ pub fn compile_plan<'py>(
     plan: &Plan,
     display: &str,
 ) -> Result<(Compiler<'py>, Vec<Compiled<'py>>), ReloadEvent> {
-    let compiler = Compiler::new(py, file, display, features)
-        .map_err(|e| compiler_error(py, &e, display))?;
+    let compiler =
+        Compiler::new(py, file, display, features).map_err(|e| compiler_error(py, &e, display))?;
     let compiled = plan
         .changes
         .iter()
