@@ -62,6 +62,15 @@ def _sdist(name: str, version: str) -> Path:
     return found[0]
 
 
+def _failure(round_: int, rc: int, stdout: str, stderr: str) -> str:
+    """What a failed round printed: pytest's `FAILED ...` lines (the suites print them on stdout;
+    they can fail on their own, e.g. more-itertools' `CallbackIterTests.test_exception` races a
+    worker thread), else the tail of stderr."""
+    failed = [line for line in stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    tail = "; ".join(failed) if failed else stderr.strip()[-300:]
+    return f"round {round_ + 1}: exit {rc}: {tail}"
+
+
 def _commands(ctx: Ctx, trace_dir: str, target: list[str], settings: list[str],
               suite: bool) -> dict[str, tuple[list[str], dict]]:
     py, fever = str(ctx.python), str(ctx.fever)
@@ -93,10 +102,10 @@ def _measure(ctx: Ctx, label: str, cwd: Path, target: list[str], settings: list[
             order = list(cmds) if r % 2 == 0 else list(reversed(cmds))
             for name in order:
                 argv, env = cmds[name]
-                t = time_process(argv, cwd, timeout=900, env_extra=env)
+                t = time_process(argv, cwd, timeout=900, capture=True, env_extra=env)
                 trace = Path(argv[argv.index("-o") + 1]) if "-o" in argv else None
-                if t.rc != 0 and name != "python":
-                    errors[name] = f"exit {t.rc}: {t.stderr.strip()[-300:]}"
+                if t.rc != 0:
+                    errors[name] = _failure(r, t.rc, t.stdout, t.stderr)
                 walls[name].append(t.wall)
                 if trace is not None:
                     if trace.exists():

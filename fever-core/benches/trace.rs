@@ -4,7 +4,7 @@
 //! the events with a 24-byte snapshot) and prints how fast it is written, validated, opened
 //! from a file and iterated. With `FEVER_TRACE=PATH` it then compresses the record streams of
 //! that trace (e.g. one `fever record` wrote of a real library's test suite) with zstd levels 1
-//! and 3 and LZ4 at several chunk sizes: the measurement behind the choice in
+//! (with its default window and a 4 MiB one) and 3 and LZ4 at several chunk sizes: the measurement behind the choice in
 //! `src/trace/compress.rs`. Timings are printed, not judged.
 
 use std::time::Instant;
@@ -110,16 +110,20 @@ fn compression_of_a_real_trace(path: &str) {
         r.event_count()
     );
     for chunk in [256 << 10, 1 << 20, 4 << 20] {
-        for level in [1, 3] {
+        for (level, window_log) in [(1, 0), (1, 22), (3, 0)] {
             let t = Instant::now();
             let mut z = zstd::bulk::Compressor::new(level).unwrap();
+            if window_log > 0 {
+                z.set_parameter(zstd::zstd_safe::CParameter::WindowLog(window_log))
+                    .unwrap();
+            }
             let total: usize = raw
                 .chunks(chunk)
                 .map(|c| z.compress(c).unwrap().len())
                 .sum();
             let secs = t.elapsed().as_secs_f64();
             println!(
-                "chunk {:>5} KiB  zstd -{level}: {total:>11} bytes ({:.1} B/event) {:>6.0} MB/s",
+                "chunk {:>5} KiB  zstd {level} window_log {window_log}: {total:>11} bytes ({:.1} B/event) {:>6.0} MB/s",
                 chunk >> 10,
                 total as f64 / events,
                 raw.len() as f64 / 1e6 / secs
