@@ -202,7 +202,7 @@ fn drain(
     let started = Instant::now();
     let mut flushed = Instant::now();
     // A sync asked for, seen once with the ring empty: it is done at the next empty read, which
-    // sees everything published before it was asked.
+    // sees everything published before it was asked (the children's rings included).
     let mut seen_sync = 0u64;
     loop {
         if flushed.elapsed() >= FLUSH_EVERY {
@@ -258,6 +258,9 @@ fn drain(
                         syncs.done.store(asked, Ordering::SeqCst);
                     } else {
                         seen_sync = asked;
+                        // Children forked since the last look: what they pushed belongs to
+                        // the sync too (a pool that ended before then, say).
+                        children.find();
                     }
                     continue;
                 }
