@@ -40,6 +40,7 @@ def work(x):
 POOL = """\
 import multiprocessing as mp
 import sys
+import time
 
 import work
 
