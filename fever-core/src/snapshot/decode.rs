@@ -65,7 +65,7 @@ pub fn decode(bytes: &[u8]) -> Result<Value, SnapshotError> {
 }
 
 /// One value; `depth` containers enclose it.
-fn value(r: &mut Reader<'_>, depth: usize) -> Result<Value, SnapshotError> {
+pub(super) fn value(r: &mut Reader<'_>, depth: usize) -> Result<Value, SnapshotError> {
     let offset = r.offset();
     let t = r.u8()?;
     Ok(match t {
@@ -139,7 +139,7 @@ fn value(r: &mut Reader<'_>, depth: usize) -> Result<Value, SnapshotError> {
     })
 }
 
-fn check_depth(depth: usize) -> Result<(), SnapshotError> {
+pub(super) fn check_depth(depth: usize) -> Result<(), SnapshotError> {
     if depth > MAX_NESTING {
         Err(SnapshotError::TooDeep)
     } else {
@@ -148,7 +148,7 @@ fn check_depth(depth: usize) -> Result<(), SnapshotError> {
 }
 
 /// Consumes an `END` marker if one is next; returns its omitted count.
-fn end(r: &mut Reader<'_>) -> Result<Option<u64>, SnapshotError> {
+pub(super) fn end(r: &mut Reader<'_>) -> Result<Option<u64>, SnapshotError> {
     if r.peek()? == tag::END {
         r.u8()?;
         Ok(Some(r.varint()?))
@@ -303,7 +303,7 @@ fn bytes_kind(r: &mut Reader<'_>) -> Result<BytesKind, SnapshotError> {
 }
 
 /// A `STR` or `STR_TRUNCATED` value (repr text, exception message).
-fn text(r: &mut Reader<'_>) -> Result<Text, SnapshotError> {
+pub(super) fn text(r: &mut Reader<'_>) -> Result<Text, SnapshotError> {
     let t = r.u8()?;
     if t != tag::STR && t != tag::STR_TRUNCATED {
         return Err(r.invalid("expected a str"));

@@ -62,6 +62,7 @@ pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A cursor over untrusted bytes: every read checks the remaining length first.
+#[derive(Clone)]
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

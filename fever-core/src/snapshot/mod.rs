@@ -3,8 +3,9 @@
 //!
 //! The tracer (`fever-monitor`) walks live Python objects on the hot path and writes them with
 //! an [`Encoder`] straight into a reused `Vec<u8>`; the bytes travel in trace events
-//! ([`Event`](crate::trace::Event)) as opaque payloads. Readers [`decode`] them into a [`Value`]
-//! tree and render it with [`render_short`] (call trees) or [`render_pretty`] (diffs).
+//! ([`Event`](crate::trace::Event)) as opaque payloads. Readers render them as one line with
+//! [`render_short`] (call trees, exports: straight from the bytes), or [`decode`] them into a
+//! [`Value`] tree and render it with [`render_pretty`] (diffs).
 //!
 //! # Contents
 //! - `format.rs`: tag bytes, varints, the bounds-checked reader.
@@ -13,7 +14,9 @@
 //! - `kinds.rs`: the kinds a snapshot's tags carry ([`BytesKind`], [`ObjectKind`], [`RefKind`]).
 //! - `value.rs`: the [`Value`] tree and [`Value::is_faithful`].
 //! - `decode.rs`: [`decode`] and [`SnapshotError`].
-//! - `render.rs`, `pyfmt.rs`: text forms; Python's repr of scalars.
+//! - `render.rs`, `pyfmt.rs`: text forms of a decoded tree; Python's repr of scalars.
+//! - `short.rs`: [`render_short`] and [`render_args_short`], the one-line form straight from
+//!   the bytes, stopping at its character budget.
 //!
 //! # Structural hash
 //! Every value has a 64-bit hash, computed by the encoder as it writes and recomputed from a
@@ -68,6 +71,7 @@ mod hash;
 mod kinds;
 mod pyfmt;
 mod render;
+mod short;
 mod value;
 
 pub use decode::{decode, SnapshotError, MAX_NESTING};
@@ -75,7 +79,8 @@ pub use encode::{ArrayContent, ArrayInfo, Encoder, Snapped};
 pub use format::VERSION;
 pub use hash::{content_hash, ContentHasher};
 pub use kinds::{BytesKind, ObjectKind, RefKind};
-pub use render::{render_args_short, render_pretty, render_short, render_value_short};
+pub use render::{render_pretty, render_value_short};
+pub use short::{render_args_short, render_short};
 pub use value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
 #[cfg(test)]

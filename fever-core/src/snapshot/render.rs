@@ -1,6 +1,7 @@
-//! Text forms of snapshots: one python-like line of bounded width ([`render_short`],
-//! [`render_args_short`]) for call trees, and a stable multi-line form ([`render_pretty`]) with
-//! one element per line, for unified diffs.
+//! Text forms of decoded snapshots: one python-like line of bounded width
+//! ([`render_value_short`], and the [`Line`] it writes to, which `short.rs` shares to render
+//! straight from the bytes) for call trees, and a stable multi-line form ([`render_pretty`])
+//! with one element per line, for unified diffs.
 //!
 //! Elements left out by the recorder's limits show as `…+N`; values known only in part as
 //! `<...>` (`<unrepresentable T>`, `<bytes len=N xxh3=H>`). Sets render sorted in the pretty
@@ -8,40 +9,15 @@
 
 use std::fmt::Write;
 
-use super::decode::decode;
 use super::hash::content_hash;
 use super::kinds::{ObjectKind, RefKind};
 use super::pyfmt;
 use super::value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
 /// What a snapshot that does not decode renders as.
-const CORRUPT: &str = "<corrupt snapshot>";
+pub(super) const CORRUPT: &str = "<corrupt snapshot>";
 
-/// One line, python-like rendering of snapshot bytes, at most `max_chars` characters (cut
-/// with `…`). An arguments snapshot renders as `(x=1, y='a')`; bytes that do not decode as
-/// `<corrupt snapshot>`.
-pub fn render_short(bytes: &[u8], max_chars: usize) -> String {
-    match decode(bytes) {
-        Ok(value) => render_value_short(&value, max_chars),
-        Err(_) => cut(CORRUPT, max_chars),
-    }
-}
-
-/// One line rendering of an arguments snapshot without parentheses, `x=1, y='a'`, at most
-/// `max_chars` characters; any other snapshot renders as [`render_short`] does.
-pub fn render_args_short(bytes: &[u8], max_chars: usize) -> String {
-    match decode(bytes) {
-        Ok(Value::Args(fields)) => {
-            let mut line = Line::new(max_chars);
-            line.named_entries(&fields);
-            line.finish()
-        }
-        Ok(value) => render_value_short(&value, max_chars),
-        Err(_) => cut(CORRUPT, max_chars),
-    }
-}
-
-/// [`render_short`] of a decoded value.
+/// [`render_short`](super::render_short) of a decoded value.
 pub fn render_value_short(value: &Value, max_chars: usize) -> String {
     let mut line = Line::new(max_chars);
     line.value(value);
@@ -49,8 +25,8 @@ pub fn render_value_short(value: &Value, max_chars: usize) -> String {
 }
 
 /// Multi-line rendering for diffs: containers with one element per line (trailing commas,
-/// four-space indents), sets sorted, everything else as in [`render_short`] but never cut. An
-/// arguments snapshot renders one `name=value` per line.
+/// four-space indents), sets sorted, everything else as in [`render_short`](super::render_short)
+/// but never cut. An arguments snapshot renders one `name=value` per line.
 pub fn render_pretty(value: &Value) -> String {
     let mut out = String::new();
     if let Value::Args(fields) = value {
@@ -70,7 +46,8 @@ pub fn render_pretty(value: &Value) -> String {
     out
 }
 
-fn cut(text: &str, max_chars: usize) -> String {
+/// `text` cut to `max_chars` characters as a [`Line`] cuts.
+pub(super) fn cut(text: &str, max_chars: usize) -> String {
     let mut line = Line::new(max_chars);
     line.push(text);
     line.finish()
@@ -78,14 +55,14 @@ fn cut(text: &str, max_chars: usize) -> String {
 
 /// A line with a character budget; once it is spent, the rest is dropped and the last
 /// character becomes `…`.
-struct Line {
+pub(super) struct Line {
     out: String,
     left: usize,
     cut: bool,
 }
 
 impl Line {
-    fn new(max_chars: usize) -> Self {
+    pub(super) fn new(max_chars: usize) -> Self {
         Self {
             out: String::new(),
             left: max_chars,
@@ -93,14 +70,24 @@ impl Line {
         }
     }
 
-    fn finish(mut self) -> String {
+    /// Whether the budget is spent: nothing more will be shown.
+    pub(super) fn is_cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Characters left in the budget.
+    pub(super) fn left(&self) -> usize {
+        self.left
+    }
+
+    pub(super) fn finish(mut self) -> String {
         if self.cut && self.out.pop().is_some() {
             self.out.push('…');
         }
         self.out
     }
 
-    fn push(&mut self, text: &str) {
+    pub(super) fn push(&mut self, text: &str) {
         if self.cut {
             return;
         }
@@ -124,7 +111,7 @@ impl Line {
         }
     }
 
-    fn value(&mut self, value: &Value) {
+    pub(super) fn value(&mut self, value: &Value) {
         if self.cut {
             return;
         }
@@ -174,7 +161,7 @@ impl Line {
         self.push(close);
     }
 
-    fn omitted(&mut self, after_items: bool, omitted: u64) {
+    pub(super) fn omitted(&mut self, after_items: bool, omitted: u64) {
         if omitted > 0 {
             if after_items {
                 self.push(", ");
@@ -249,7 +236,7 @@ impl Line {
         self.push(")");
     }
 
-    fn named_entries(&mut self, fields: &Fields) {
+    pub(super) fn named_entries(&mut self, fields: &Fields) {
         for (i, (name, value)) in fields.entries.iter().enumerate() {
             if self.cut {
                 return;

@@ -673,6 +673,85 @@ fn arb_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// What the one-line renderers give, the long way: decode the whole tree, then render it.
+fn short_from_tree(bytes: &[u8], max_chars: usize, bare_args: bool) -> String {
+    match decode(bytes) {
+        Ok(Value::Args(fields)) if bare_args => {
+            let mut line = render::Line::new(max_chars);
+            line.named_entries(&fields);
+            line.finish()
+        }
+        Ok(value) => render_value_short(&value, max_chars),
+        Err(_) => render::cut(render::CORRUPT, max_chars),
+    }
+}
+
+/// The renderers that read the bytes give what rendering the decoded tree gives, at every
+/// width (cut in the same place, with the same mark), also for bytes that do not decode.
+fn same_as_from_tree(bytes: &[u8]) {
+    for width in [0, 1, 2, 7, 20, 60, 120, 400] {
+        assert_eq!(
+            render_short(bytes, width),
+            short_from_tree(bytes, width, false),
+            "render_short at {width} of {bytes:02x?}"
+        );
+        assert_eq!(
+            render_args_short(bytes, width),
+            short_from_tree(bytes, width, true),
+            "render_args_short at {width} of {bytes:02x?}"
+        );
+    }
+}
+
+/// A value, or arguments whose values are values.
+fn arb_snapshot() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        arb_value(),
+        (
+            proptest::collection::vec(("[a-z*]{0,6}", arb_value()), 0..5),
+            0u64..2
+        )
+            .prop_map(|(entries, omitted)| Value::Args(Fields { entries, omitted })),
+    ]
+}
+
+#[test]
+fn budgeted_rendering_of_big_arguments_stops_at_the_budget_with_the_same_text() {
+    // Like `benches/show_stream.py`'s calls: a long string and a list of 16 long strings.
+    let (bytes, _) = snap(|enc| {
+        enc.begin_args();
+        enc.field("i");
+        enc.int(123_456);
+        enc.field("text");
+        enc.str(&format!("item-{}", "123456".repeat(60)));
+        enc.field("parts");
+        enc.begin_list();
+        for k in 0..16 {
+            enc.str(&format!("{k}").repeat(9));
+        }
+        enc.end(0);
+        enc.end(0);
+    });
+    assert_eq!(
+        render_args_short(&bytes, 40),
+        "i=123456, text='item-123456123456123456…"
+    );
+    assert_eq!(
+        render_short(&bytes, 1000),
+        short_from_tree(&bytes, 1000, false)
+    );
+    same_as_from_tree(&bytes);
+    // Bytes that stop decoding past the budget still render as corrupt, as before.
+    let mut broken = bytes.clone();
+    let last = broken.len() - 3;
+    broken[last] = 0xfd;
+    assert_eq!(render_args_short(&broken, 40), "<corrupt snapshot>");
+    same_as_from_tree(&broken);
+    for n in 0..bytes.len() {
+        same_as_from_tree(&bytes[..n]);
+    }
+}
+
 /// Decoding and rendering any bytes must not panic; whatever decodes re-encodes to the same
 /// bytes (the encoding is canonical).
 fn check_bytes(bytes: &[u8]) {
@@ -701,6 +780,31 @@ proptest! {
         prop_assert_eq!(decoded.is_faithful(), summary.faithful);
         let _ = render_pretty(&decoded);
         prop_assert!(render_short(&bytes, 40).chars().count() <= 40);
+    }
+
+    #[test]
+    fn budgeted_rendering_is_the_rendering_of_the_tree(value in arb_snapshot()) {
+        let mut bytes = Vec::new();
+        value.encode(&mut bytes);
+        same_as_from_tree(&bytes);
+    }
+
+    #[test]
+    fn budgeted_rendering_of_mutated_bytes_is_the_rendering_of_the_tree(
+        value in arb_snapshot(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
+    ) {
+        let mut bytes = Vec::new();
+        value.encode(&mut bytes);
+        for (at, byte, op) in edits {
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ => bytes.truncate(i.max(1)),
+            }
+            same_as_from_tree(&bytes);
+        }
     }
 
     #[test]
