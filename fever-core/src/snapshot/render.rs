@@ -53,6 +53,9 @@ pub(super) fn cut(text: &str, max_chars: usize) -> String {
     line.finish()
 }
 
+/// The most a [`Line`] reserves up front, in bytes.
+const LINE_CAPACITY: usize = 512;
+
 /// A line with a character budget; once it is spent, the rest is dropped and the last
 /// character becomes `…`.
 pub(super) struct Line {
@@ -64,7 +67,8 @@ pub(super) struct Line {
 impl Line {
     pub(super) fn new(max_chars: usize) -> Self {
         Self {
-            out: String::new(),
+            // Room for a short line, so that writing it does not grow the buffer step by step.
+            out: String::with_capacity(max_chars.min(LINE_CAPACITY)),
             left: max_chars,
             cut: false,
         }

@@ -34,11 +34,14 @@ pub fn render_args_short(bytes: &[u8], max_chars: usize) -> String {
     render(bytes, max_chars, true)
 }
 
+/// The most the scratch buffer of a leaf's text reserves up front, in bytes.
+const SCRATCH_CAPACITY: usize = 512;
+
 fn render(bytes: &[u8], max_chars: usize, bare_args: bool) -> String {
     let mut short = Short {
         r: Reader::new(bytes),
         line: Line::new(max_chars),
-        scratch: String::new(),
+        scratch: String::with_capacity(max_chars.min(SCRATCH_CAPACITY)),
     };
     match short.root(bare_args) {
         Ok(()) => short.line.finish(),

@@ -28,6 +28,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::mpsc;
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -545,17 +546,133 @@ fn scan(source: &Source, len: u64) -> Result<Scan, TraceError> {
         stats: None,
         time_range: None,
     };
-    let mut raw = Vec::new();
-    let mut pos = header_padded as u64;
+    let mut inflater = Inflater::default();
+    // Each chunk decompresses on a thread of its own while this one reads and checks the next
+    // block; the chunk is scanned right after, in file order, so errors come in the same order.
+    let end = std::thread::scope(|threads| {
+        let (jobs, todo) = mpsc::sync_channel::<Job>(1);
+        let (finished, done) = mpsc::sync_channel::<Inflated>(1);
+        threads.spawn(move || {
+            for job in todo {
+                let mut raw = Vec::new();
+                let result =
+                    decompress_into(job.codec, &job.payload, job.raw_len, &mut raw).map(|()| raw);
+                if finished.send((job.index, job.count, result)).is_err() {
+                    break;
+                }
+            }
+        });
+        inflater.channels = Some((jobs, done));
+        let end = blocks(source, len, header_padded as u64, &mut scan, &mut inflater);
+        // A chunk still decompressing comes before the block that ended the walk.
+        let pending = inflater.finish(&mut scan);
+        inflater.channels = None;
+        pending.and(end)
+    })?;
+    Ok(match end {
+        End::Complete => scan,
+        End::Incomplete(readable) => scan.incomplete(readable, len),
+    })
+}
+
+/// How the walk over the blocks ended.
+enum End {
+    /// At a valid footer.
+    Complete,
+    /// For lack of bytes, after the last complete block, which ends here.
+    Incomplete(u64),
+}
+
+/// A chunk's payload to decompress: its index, record count, codec, payload and length once
+/// decompressed.
+struct Job {
+    index: u32,
+    count: u32,
+    codec: super::format::Codec,
+    payload: Vec<u8>,
+    raw_len: usize,
+}
+
+/// A chunk decompressed (or why it did not): its index, record count and record stream.
+type Inflated = (u32, u32, Result<Vec<u8>, String>);
+
+/// The chunks handed to the decompressing thread, at most one of them not scanned yet.
+#[derive(Default)]
+struct Inflater {
+    channels: Option<(mpsc::SyncSender<Job>, mpsc::Receiver<Inflated>)>,
+    pending: bool,
+}
+
+impl Inflater {
+    /// Hands `job` over, then scans the chunk handed over before it, if any.
+    fn push(&mut self, job: Job, scan: &mut Scan) -> Result<(), TraceError> {
+        let (jobs, _) = self.channels.as_ref().ok_or_else(worker_gone)?;
+        jobs.send(job).map_err(|_| worker_gone())?;
+        let previous = std::mem::replace(&mut self.pending, true);
+        if previous {
+            if let Err(err) = self.scan_next(scan) {
+                // The error of the earlier chunk is the one to report: drop `job`'s.
+                self.pending = false;
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans the chunk handed over last, if it has not been.
+    fn finish(&mut self, scan: &mut Scan) -> Result<(), TraceError> {
+        if std::mem::take(&mut self.pending) {
+            self.scan_next(scan)?;
+        }
+        Ok(())
+    }
+
+    fn scan_next(&mut self, scan: &mut Scan) -> Result<(), TraceError> {
+        let (_, done) = self.channels.as_ref().ok_or_else(worker_gone)?;
+        let (index, count, raw) = done.recv().map_err(|_| worker_gone())?;
+        let raw = raw.map_err(|detail| TraceError::CorruptRecord {
+            chunk: index,
+            record: 0,
+            detail,
+        })?;
+        let defined_before = scan.numbered.len();
+        scan_chunk(&raw, index, count, scan)?;
+        let stream = scan.store.add(&raw);
+        scan.chunks.push(Chunk {
+            stream,
+            defined_before,
+        });
+        Ok(())
+    }
+}
+
+/// The decompressing thread stopped (it panicked): reading cannot go on.
+fn worker_gone() -> TraceError {
+    TraceError::Io(io::Error::other(
+        "the thread decompressing the chunks stopped",
+    ))
+}
+
+/// Walks the blocks from `pos` (the first after the trace header) to the end of the file,
+/// checking each and handing the chunks to `inflater`.
+fn blocks(
+    source: &Source,
+    len: u64,
+    mut pos: u64,
+    scan: &mut Scan,
+    inflater: &mut Inflater,
+) -> Result<End, TraceError> {
+    let truncated = || TraceError::Truncated(len);
+    let mut buf = Vec::new();
     let mut index: u32 = 0;
     loop {
         if !read_exact(source, pos, BLOCK_HEADER_LEN, len, &mut buf)? {
             // End of file at a block boundary or inside a block header.
-            return Ok(scan.incomplete(pos, len));
+            return Ok(End::Incomplete(pos));
         }
         let Some(block) = BlockHeader::decode(array_at(&buf, 0).ok_or_else(truncated)?) else {
             if zero_from(source, pos, len)? {
-                return Ok(scan.incomplete(pos, len));
+                return Ok(End::Incomplete(pos));
             }
             return Err(TraceError::CorruptChunkHeader {
                 chunk: index,
@@ -577,7 +694,7 @@ fn scan(source: &Source, len: u64) -> Result<Scan, TraceError> {
             .ok_or_else(too_large)?;
         if !read_exact(source, payload_start, padded, len, &mut buf)? {
             // End of file inside this block.
-            return Ok(scan.incomplete(pos, len));
+            return Ok(End::Incomplete(pos));
         }
         let (payload, padding) = buf.split_at(payload_len);
         if checksum(payload) != block.payload_xxh3 {
@@ -594,31 +711,29 @@ fn scan(source: &Source, len: u64) -> Result<Scan, TraceError> {
                     detail: "non-zero padding after the chunk".into(),
                 });
             }
-            decompress_into(block.codec, payload, to_usize(block.raw_len)?, &mut raw).map_err(
-                |detail| TraceError::CorruptRecord {
-                    chunk: index,
-                    record: 0,
-                    detail,
-                },
-            )?;
-            let defined_before = scan.numbered.len();
-            scan_chunk(&raw, index, block.count, &mut scan)?;
-            let stream = scan.store.add(&raw);
-            scan.chunks.push(Chunk {
-                stream,
-                defined_before,
-            });
+            let mut payload = std::mem::take(&mut buf);
+            payload.truncate(payload_len);
+            let job = Job {
+                index,
+                count: block.count,
+                codec: block.codec,
+                payload,
+                raw_len: to_usize(block.raw_len)?,
+            };
+            inflater.push(job, scan)?;
             index = index.checked_add(1).ok_or_else(too_large)?;
             pos = block_end;
             continue;
         }
-        // `BlockHeader::decode` knows two kinds: this is the code table.
+        // `BlockHeader::decode` knows two kinds: this is the code table, which is checked
+        // against every chunk's codes.
+        inflater.finish(scan)?;
         if !is_zero(padding) {
             return Err(TraceError::CorruptCodeTable("non-zero padding".into()));
         }
         check_code_table(&block, payload, &scan.codes)?;
         return match len.saturating_sub(block_end) {
-            n if n < FOOTER_LEN as u64 => Ok(scan.incomplete(block_end, len)),
+            n if n < FOOTER_LEN as u64 => Ok(End::Incomplete(block_end)),
             n if n == FOOTER_LEN as u64 => {
                 read_exact(source, block_end, FOOTER_LEN, len, &mut buf)?;
                 let footer = Footer::decode(array_at(&buf, 0).ok_or_else(truncated)?)
@@ -635,7 +750,7 @@ fn scan(source: &Source, len: u64) -> Result<Scan, TraceError> {
                         "does not match the rest of the file".into(),
                     ));
                 }
-                Ok(scan)
+                Ok(End::Complete)
             }
             _ => Err(TraceError::TrailingData(
                 block_end.saturating_add(FOOTER_LEN as u64),
@@ -772,7 +887,7 @@ fn check_code_table(
 #[cfg(test)]
 mod tests {
     use super::TraceReader;
-    use crate::trace::{CodeInfo, Event, TraceHeader, TraceWriter};
+    use crate::trace::{CodeInfo, Event, TraceError, TraceHeader, TraceWriter};
 
     /// A trace of `n` calls with distinct, repeated and short snapshots, in small chunks.
     fn varied_trace(n: u64) -> (Vec<u8>, Vec<Event>) {
@@ -831,6 +946,73 @@ mod tests {
             assert_eq!(reader.time_range(), Some((0, 19_995)));
         }
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// The file offsets of the record chunks' block headers, in order.
+    fn chunk_offsets(bytes: &[u8]) -> Vec<usize> {
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        while let Some(found) = bytes[at..].windows(4).position(|w| w == b"FVCH") {
+            let offset = at + found;
+            if offset % 8 == 0 {
+                offsets.push(offset);
+            }
+            at = offset + 4;
+        }
+        offsets
+    }
+
+    #[test]
+    fn chunks_decompressed_ahead_are_reported_in_file_order() {
+        let (bytes, _) = varied_trace(2000);
+        let offsets = chunk_offsets(&bytes);
+        assert!(offsets.len() > 10);
+        // A chunk whose stream is not what its header says fails, even when the next block
+        // (read while it decompresses) is broken too: the first one is named.
+        let mut two_bad = bytes.clone();
+        for &offset in &offsets[3..5] {
+            // The decompressed length, with the header's checksum made right again.
+            let header = &mut two_bad[offset..offset + 40];
+            header[16] ^= 1;
+            let sum = xxhash_rust::xxh3::xxh3_64(&header[..32]);
+            header[32..].copy_from_slice(&sum.to_le_bytes());
+        }
+        let err = TraceReader::from_bytes(&two_bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TraceError::CorruptRecord {
+                    chunk: 3,
+                    record: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A payload whose checksum fails after a good chunk: that block is named.
+        let mut bad_payload = bytes.clone();
+        bad_payload[offsets[6] + 48] ^= 0xff;
+        assert_eq!(
+            TraceReader::from_bytes(&bad_payload)
+                .unwrap_err()
+                .to_string(),
+            TraceError::ChunkChecksum {
+                chunk: 6,
+                offset: offsets[6] as u64
+            }
+            .to_string()
+        );
+        // Cut inside chunk 7: the 7 chunks before it are read, and nothing else.
+        let cut = TraceReader::from_bytes(&bytes[..offsets[7] + 60]).unwrap();
+        assert_eq!(cut.chunk_count(), 7);
+        assert_eq!(cut.incomplete().unwrap().readable_len, offsets[7] as u64);
+        let whole = TraceReader::from_bytes(&bytes).unwrap();
+        let events = whole.events().count();
+        assert!(cut.events().count() < events);
+        assert!(cut
+            .events()
+            .map(Event::from)
+            .eq(whole.events().map(Event::from).take(cut.events().count())));
     }
 
     #[test]
