@@ -5,8 +5,8 @@ of strings each), so the trace's snapshots cannot be shared and its decompressed
 runs to hundreds of MB. It is recorded once with `fever record --max-calls-per-function 0`; then
 `fever show --format perfetto`, `--format speedscope` and `--profile` each run a few times, their
 output going to a file (the export) or /dev/null. Peak memory is the child's maximum resident set
-(`wait4`'s `ru_maxrss`). The reader keeps the codes and each distinct snapshot once (past 64 MiB
-in an unlinked temporary file whose pages it releases as it goes), never the decompressed stream.
+(`wait4`'s `ru_maxrss`). The reader keeps the chunks' decompressed streams in memory up to 64 MiB,
+past that in an unlinked temporary file whose pages it releases as it goes.
 """
 
 from __future__ import annotations

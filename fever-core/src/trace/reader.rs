@@ -7,7 +7,9 @@
 //! defined before it, unique code ids) and the record counts, rkyv validation (bytecheck) of the
 //! trace header, and that footer, code table and chunks agree.
 //!
-//! Each chunk is read and decompressed once, by validation, which keeps the decompressed record
+//! Each chunk is read and decompressed once, by validation (on a second thread, while the next
+//! block is read and checked; chunks are still scanned, and errors named, in file order), which
+//! keeps the decompressed record
 //! streams (`store.rs`: in memory for a small trace, else in a temporary file whose pages are
 //! handed back as iteration goes, so memory stays bounded however long the trace). Iteration
 //! ([`TraceReader::records`], [`TraceReader::events`]) decodes those streams again, which is
