@@ -752,12 +752,13 @@ fn budgeted_rendering_of_big_arguments_stops_at_the_budget_with_the_same_text() 
     }
 }
 
-/// Decoding and rendering any bytes must not panic; whatever decodes re-encodes to the same
-/// bytes (the encoding is canonical).
+/// Decoding and rendering any bytes must not panic, and the renderers that read the bytes
+/// agree with the tree's; whatever decodes re-encodes to the same bytes (the encoding is
+/// canonical).
 fn check_bytes(bytes: &[u8]) {
     let short = render_short(bytes, 60);
     assert!(short.chars().count() <= 60);
-    let _ = render_args_short(bytes, 60);
+    same_as_from_tree(bytes);
     if let Ok(value) = decode(bytes) {
         let _ = render_pretty(&value);
         let mut again = Vec::new();
@@ -790,24 +791,6 @@ proptest! {
     }
 
     #[test]
-    fn budgeted_rendering_of_mutated_bytes_is_the_rendering_of_the_tree(
-        value in arb_snapshot(),
-        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
-    ) {
-        let mut bytes = Vec::new();
-        value.encode(&mut bytes);
-        for (at, byte, op) in edits {
-            let i = at.index(bytes.len());
-            match op {
-                0 => bytes[i] = byte,
-                1 => bytes.insert(i, byte),
-                _ => bytes.truncate(i.max(1)),
-            }
-            same_as_from_tree(&bytes);
-        }
-    }
-
-    #[test]
     fn random_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         check_bytes(&bytes);
         if !bytes.is_empty() {
@@ -818,7 +801,7 @@ proptest! {
 
     #[test]
     fn mutated_encodings_never_panic(
-        value in arb_value(),
+        value in arb_snapshot(),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..4),
     ) {
         let mut bytes = Vec::new();

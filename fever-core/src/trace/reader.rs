@@ -9,9 +9,9 @@
 //!
 //! Each chunk is read and decompressed once, by validation (on a second thread, while the next
 //! block is read and checked; chunks are still scanned, and errors named, in file order), which
-//! keeps the decompressed record
-//! streams (`store.rs`: in memory for a small trace, else in a temporary file whose pages are
-//! handed back as iteration goes, so memory stays bounded however long the trace). Iteration
+//! keeps the decompressed record streams (`store.rs`: in memory for a small trace, else in a
+//! temporary file whose pages are handed back as iteration goes, so memory stays bounded
+//! however long the trace). Iteration
 //! ([`TraceReader::records`], [`TraceReader::events`]) decodes those streams again, which is
 //! cheap, and hands out events, snapshots and record bodies borrowed from them: what is handed
 //! out is always what was validated, even if the file changes on disk meanwhile.
