@@ -132,6 +132,25 @@ def test_attach_to_a_pool_worker_counts_that_worker_alone(fever, tmp_path, env, 
     proc.assert_no_fever_errors()
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_attach_to_a_pool_worker_under_no_watch(fever, tmp_path, env, method):
+    # `--no-watch` watches no files, so no saves go to the workers: they listen all the same.
+    write(tmp_path / "work.py", WORK)
+    write(tmp_path / "app.py", POOL)
+    proc = fever.run("--no-watch", "app.py", method, cwd=tmp_path, env=env)
+    proc.wait_stdout(r"^2 rounds", timeout=60)
+    found = workers(env, proc.proc.pid)
+    assert sorted(found) == [name(method, 1), name(method, 2)], found
+    one = found[name(method, 1)]
+    done = attach(env, one, "--duration", "1.5")
+    assert done.returncode == 0, done.stderr
+    assert f"fever attach {one}: " in done.stdout and f"`{name(method, 1)}`" in done.stdout
+    counted = calls(done.stdout)
+    assert set(counted) == {"work.work", "work.leaf"}, done.stdout
+    assert counted["work.work"] > 0, done.stdout
+    assert counted["work.leaf"] == 3 * counted["work.work"], done.stdout
+
+
 def test_ps_lists_the_workers_under_their_program_once_and_forgets_killed_ones(fever, tmp_path, env):
     proc = start(fever, tmp_path, env, "fork")
     top = proc.proc.pid

@@ -51,6 +51,7 @@ pub fn run(
         crate::family::top::hook_spawn(py)?;
         Some(watcher)
     } else {
+        crate::attach::child::hook_spawn(py, root)?;
         None
     };
     let session = Session::new(watcher, tool_id, false);

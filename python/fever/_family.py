@@ -26,28 +26,33 @@ except Exception:
 
 
 class _Join:
-    """Pickles as a call that joins the family at ``socket`` (a project at ``root``)."""
+    """Pickles as a call that joins the family at ``socket`` (a project at ``root``), or with no
+    ``socket`` (``fever run --no-watch``: no family) only opens the child's control socket."""
 
-    def __init__(self, socket: str, root: str, record: str | None) -> None:
-        self.source = _JOIN.format(socket=str(socket), root=str(root), record=record)
+    def __init__(self, socket: str | None, root: str, record: str | None) -> None:
+        socket = None if socket is None else str(socket)
+        self.source = _JOIN.format(socket=socket, root=str(root), record=record)
 
     def __reduce__(self):
         return (exec, (self.source, {}))
 
 
-def join(socket: str, root: str, record: str | None = None) -> None:
-    """In a spawned child: join the family, have this child's own spawned children join, and
-    open this child's control socket (``fever attach`` reaches it)."""
+def join(socket: str | None, root: str, record: str | None = None) -> None:
+    """In a spawned child: join the family (when there is one: ``socket``), have this child's
+    own spawned children join, and open this child's control socket (``fever attach`` reaches
+    it)."""
     from fever import _native
 
-    _native.join_family(socket, root, record)
+    if socket is not None:
+        _native.join_family(socket, root, record)
     install(socket, root, record)
     _native.listen_as_child(root)
 
 
-def install(socket: str, root: str, record: str | None = None) -> None:
+def install(socket: str | None, root: str, record: str | None = None) -> None:
     """Makes every later spawn or forkserver child join the family at ``socket`` (and record
-    with the settings ``record`` when it is not None)."""
+    with the settings ``record`` when it is not None); with no ``socket``, only open its
+    control socket."""
     spawn = sys.modules.get("multiprocessing.spawn")
     if spawn is not None:
         _patch(spawn, socket, root, record)

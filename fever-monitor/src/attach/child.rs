@@ -2,7 +2,8 @@
 //! `fever attach CHILD` profiles (and records) that child alone: a forked child opens it in its
 //! at-fork hook, as its parent's target with its own pid; a `multiprocessing` spawn or
 //! forkserver child opens it right after it joined the family ([`listen_as_child`], which
-//! `fever._family.join` calls). Either costs one
+//! `fever._family.join` calls; under `fever run --no-watch`, with no family, it only opens
+//! it: [`hook_spawn`]). Either costs one
 //! bound socket and one thread blocked in `accept`: nothing runs while nobody connects.
 //! `fever ps` names a child by its role, its `multiprocessing` name (`ForkPoolWorker-1`), read
 //! when asked.
@@ -81,6 +82,17 @@ pub fn listen_as_child(py: Python<'_>, root: PathBuf) -> PyResult<()> {
     };
     listen_as(py, target)?
         .map_err(|err| fever_error(format!("cannot open the control socket: {err}")))
+}
+
+/// Without a family (`fever run --no-watch` watches no files, so no saves go to children):
+/// makes `multiprocessing`'s spawn and forkserver children open their control socket all the
+/// same (`fever._family.install` with no family socket).
+pub fn hook_spawn(py: Python<'_>, root: &std::path::Path) -> PyResult<()> {
+    py.import("fever._family")?.call_method1(
+        "install",
+        (py.None(), root.display().to_string(), py.None()),
+    )?;
+    Ok(())
 }
 
 /// What `fever ps` calls this child: its `multiprocessing` name, or `started` (how it started)

@@ -24,7 +24,7 @@
 //! child that ends with `os._exit` (a pool's worker) or a signal leaves its socket, which the
 //! next listing (`fever ps`, or any fever process opening its socket) removes.
 
-mod child;
+pub mod child;
 mod remote;
 mod server;
 

@@ -1,14 +1,17 @@
 //! A child's side of the family: joining the top (after `os.fork()`, from the at-fork hook;
 //! in a spawned interpreter, from the call `multiprocessing`'s preparation data carries), and
-//! the thread that receives the top's saves, applies each with the reload engine once it holds
-//! the GIL (the interpreter's next safe point; with the bytes and code the top read and compiled
-//! for it, when they fit this process) and answers what it did. A member watches no
+//! the thread that receives the top's saves, has each applied with the reload engine at the
+//! interpreter's next safe point (by the main thread's next pending-call check, or by this
+//! thread once it holds the GIL, whichever comes first; with the bytes and code the top read and
+//! compiled for it, when they fit this process) and answers what it did. A member watches no
 //! files itself.
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::raw::{c_int, c_void};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use fever_core::control::{ChildMessage, ParentMessage};
 use fever_core::{Project, ReloadEvent};
@@ -109,26 +112,93 @@ fn join(address: &Address) -> std::io::Result<()> {
     Ok(())
 }
 
-fn serve(mut stream: UnixStream) {
+fn serve(stream: UnixStream) {
+    let stream = Arc::new(stream);
     while let Ok(ParentMessage::Reload {
         seq,
         path,
         skip_main,
         prepared,
-    }) = ParentMessage::receive(&mut stream)
+    }) = ParentMessage::receive(&mut &*stream)
     {
         let scope = if skip_main {
             Scope::SkipMain
         } else {
             Scope::All
         };
-        let path = Path::new(&path);
-        let events = std::panic::catch_unwind(|| {
-            Python::attach(|py| {
-                let shared = prepared.map(|prepared| Shared::received(py, prepared));
-                reload::reload_shared(py, path, scope, shared).events
-            })
-        })
+        let job = Arc::new(Job {
+            pid: std::process::id(),
+            save: Mutex::new(Some(Save {
+                seq,
+                path: PathBuf::from(path),
+                scope,
+                prepared,
+            })),
+            stream: Arc::clone(&stream),
+        });
+        // SAFETY: `pending` takes back the reference handed over here; the call may be made
+        // from any thread.
+        let queued = unsafe {
+            pyo3::ffi::Py_AddPendingCall(
+                Some(pending),
+                Arc::into_raw(Arc::clone(&job)) as *mut c_void,
+            )
+        };
+        if queued != 0 {
+            // Not queued: the reference stays ours.
+            // SAFETY: made by `Arc::into_raw` above and not taken by `pending`.
+            drop(unsafe { Arc::from_raw(Arc::as_ptr(&job)) });
+        }
+        if !Python::attach(|py| job.run(py)) {
+            return;
+        }
+    }
+}
+
+/// A save from the top, to apply once.
+struct Save {
+    seq: u64,
+    path: PathBuf,
+    scope: Scope,
+    prepared: Option<fever_core::control::Prepared>,
+}
+
+/// A save waiting to be applied by whichever thread holds the GIL first: the interpreter's
+/// main thread at its next pending-call check (`Py_AddPendingCall`: within a few bytecodes while
+/// it runs Python, where a thread waiting for the GIL waits for the switch interval, 5 ms by
+/// default), or the member's thread (when the main thread waits in C code, where pending calls
+/// wait too). Whoever applies it answers the top.
+struct Job {
+    /// The process that queued it: a fork copies the interpreter's pending calls, and the
+    /// child's copy is not its to apply.
+    pid: u32,
+    save: Mutex<Option<Save>>,
+    stream: Arc<UnixStream>,
+}
+
+impl Job {
+    /// Applies the save unless it was already, and answers; false when the top is gone.
+    fn run(&self, py: Python<'_>) -> bool {
+        if self.pid != std::process::id() {
+            return true;
+        }
+        let Some(Save {
+            seq,
+            path,
+            scope,
+            prepared,
+        }) = self
+            .save
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return true;
+        };
+        let events = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let shared = prepared.map(|prepared| Shared::received(py, prepared));
+            reload::reload_shared(py, &path, scope, shared).events
+        }))
         .unwrap_or_else(|_| {
             vec![ReloadEvent::Error {
                 file: path.display().to_string(),
@@ -137,11 +207,18 @@ fn serve(mut stream: UnixStream) {
                     .into(),
             }]
         });
-        if (ChildMessage::Applied { seq, events })
-            .send(&mut stream)
-            .is_err()
-        {
-            return;
-        }
+        (ChildMessage::Applied { seq, events })
+            .send(&mut &*self.stream)
+            .is_ok()
     }
+}
+
+/// The pending call: runs in the main thread, with the GIL.
+extern "C" fn pending(job: *mut c_void) -> c_int {
+    // SAFETY: `serve` handed over this reference with `Arc::into_raw`.
+    let job = unsafe { Arc::from_raw(job as *const Job) };
+    // SAFETY: pending calls run with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(py)));
+    0
 }

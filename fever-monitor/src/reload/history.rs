@@ -71,7 +71,11 @@ pub fn undo(py: Python<'_>) -> Result<Undone, String> {
         ));
     }
     UNDOING.set(true);
-    let applied = super::reload_bytes(py, &loaded, entry.before.as_bytes().to_vec());
+    let applied = super::reload_saved(
+        py,
+        &loaded,
+        super::Saved::Bytes(entry.before.as_bytes().to_vec()),
+    );
     UNDOING.set(false);
     match applied {
         Ok(outcome) => Ok(Undone {

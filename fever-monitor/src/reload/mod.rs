@@ -28,7 +28,7 @@ use std::sync::Arc;
 use compile::{Ahead, AheadCodes};
 use fever_core::control::Prepared;
 use fever_core::source::bound_names;
-use fever_core::{reindex, Outcome, Rebinds, ReloadEvent};
+use fever_core::{reindex, Outcome, Rebinds, Reindexed, ReloadEvent};
 use pyo3::prelude::*;
 
 use crate::sources;
@@ -49,6 +49,26 @@ pub struct Shared {
     pub prepared: Prepared,
     /// The codes: as compiled here (the top), or as received.
     codes: AheadCodes,
+    /// In the top: the save as it decoded and reindexed it, which its own reload takes.
+    read: Option<Read>,
+}
+
+/// A save decoded and compared with the running text once, by the top, for its own reload.
+struct Read {
+    /// The saved bytes' [`sources::content_hash`].
+    hash: u64,
+    /// The running text it was compared with.
+    running: Arc<sources::Source>,
+    display: String,
+    text: String,
+    /// From `running` to `text`: `None` when they are the same.
+    reindexed: Option<Reindexed>,
+}
+
+/// A save's content, as a reload gets it.
+enum Saved {
+    Bytes(Vec<u8>),
+    Read(Read),
 }
 
 impl Shared {
@@ -64,14 +84,19 @@ impl Shared {
         } else {
             AheadCodes::new()
         };
-        Shared { prepared, codes }
+        Shared {
+            prepared,
+            codes,
+            read: None,
+        }
     }
 }
 
-/// The top's part of a save for its family, before it sends it: reads `path` and compiles what
-/// changed against the text this process runs, as its own reload would. `None` when there is
-/// nothing to share: no module here runs the file, it cannot be read, or its save seems still
-/// in progress (each process then reads it itself).
+/// The top's part of a save for its family, before it sends it: reads `path`, decodes and
+/// reindexes it and compiles what changed against the text this process runs, as its own reload
+/// would (which then takes all of it). `None` when there is nothing to share: no module here
+/// runs the file, it cannot be read, or its save seems still in progress (each process then
+/// reads it itself).
 pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
     /// Larger saved files are read by each member itself.
     const SEND_BYTES: usize = 64 << 10;
@@ -81,19 +106,27 @@ pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
     if settle::in_progress(&bytes, running.text.len()) {
         return None;
     }
-    let ((), codes) = compile::with_ahead(AheadCodes::new(), || {
-        let Ok((display, text)) = decode_saved(py, &file, bytes.clone()) else {
-            return;
-        };
-        if *running.text == text {
-            return;
-        }
-        let reindexed = reindex(&running.index, &running.text, &text);
-        if reindexed.broken().is_none() {
-            let features = reindexed.future_features(&running.index, &text);
-            // An error is found again, and reported, by each process's own reload.
-            let _ = apply::compile_plan(py, &file, &features, &text, &reindexed.plan, &display);
-        }
+    let hash = sources::content_hash(&bytes);
+    // Copied only when it goes to the members.
+    let sent = (bytes.len() <= SEND_BYTES).then(|| bytes.clone());
+    let (read, codes) = compile::with_ahead(AheadCodes::new(), || {
+        let (display, text) = decode_saved(py, &file, bytes).ok()?;
+        let reindexed = (*running.text != text).then(|| {
+            let reindexed = reindex(&running.index, &running.text, &text);
+            if reindexed.broken().is_none() {
+                let features = reindexed.future_features(&running.index, &text);
+                // An error is found again, and reported, by each process's own reload.
+                let _ = apply::compile_plan(py, &file, &features, &text, &reindexed.plan, &display);
+            }
+            reindexed
+        });
+        Some(Read {
+            hash,
+            running,
+            display,
+            text,
+            reindexed,
+        })
     });
     let compiled = codes
         .iter()
@@ -110,68 +143,68 @@ pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
         .collect();
     Some(Shared {
         prepared: Prepared {
-            bytes: Some(bytes).filter(|b| b.len() <= SEND_BYTES),
+            bytes: sent,
             magic: compile::magic(py).to_vec(),
             compiled,
         },
         codes,
+        read,
     })
 }
 
 /// Reloads the modules running `path` after a save, with what the top [`share`]d for it if
-/// anything (its bytes are applied instead of reading the file, its code instead of compiling);
-/// returns what happened.
+/// anything (the save as the top read it, else its bytes, instead of reading the file; its code
+/// instead of compiling); returns what happened.
 pub fn reload_shared(py: Python<'_>, path: &Path, scope: Scope, shared: Option<Shared>) -> Outcome {
     match shared {
-        Some(Shared { prepared, codes }) => {
-            compile::with_ahead(codes, || reload_path(py, path, scope, prepared.bytes)).0
+        Some(Shared {
+            prepared,
+            codes,
+            read,
+        }) => {
+            let saved = read
+                .map(Saved::Read)
+                .or_else(|| prepared.bytes.map(Saved::Bytes));
+            compile::with_ahead(codes, || reload_path(py, path, scope, saved)).0
         }
         None => reload_path(py, path, scope, None),
     }
 }
 
 /// Reloads the modules running `path`, whose saved content is `saved` (else read here).
-fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Vec<u8>>) -> Outcome {
+fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Saved>) -> Outcome {
     let modules = modules::running(py, path);
     let Some(file) = modules.first().map(|m| m.file.clone()) else {
         return Outcome::default();
     };
-    // Deleted or renamed away: the running code stays as it is.
-    let Ok(mut bytes) = saved.map_or_else(|| std::fs::read(path), Ok) else {
-        return Outcome::default();
+    let saved = match saved {
+        // The top read it a moment ago, and found no save in progress.
+        Some(read @ Saved::Read(_)) => read,
+        Some(Saved::Bytes(bytes)) => match settled(py, path, &file, bytes) {
+            Ok(bytes) => Saved::Bytes(bytes),
+            Err(outcome) => return outcome,
+        },
+        // Deleted or renamed away: the running code stays as it is.
+        None => match std::fs::read(path) {
+            Ok(bytes) => match settled(py, path, &file, bytes) {
+                Ok(bytes) => Saved::Bytes(bytes),
+                Err(outcome) => return outcome,
+            },
+            Err(_) => return Outcome::default(),
+        },
     };
-    let running_len = sources::running_len(&file).unwrap_or(0);
-    if settle::in_progress(&bytes, running_len) {
-        match py.detach(|| settle::wait_out(path, running_len)) {
-            Some(settled) => bytes = settled,
-            None => return Outcome::default(),
-        }
-        if settle::is_blank(&bytes) && running_len > 0 {
-            // Never applied: emptying a running module would delete everything it defines.
-            let events = if sources::reject(&file, sources::content_hash(&bytes)) {
-                vec![ReloadEvent::Held {
-                    file: display_path(&file),
-                    what: "is empty".into(),
-                }]
-            } else {
-                Vec::new()
-            };
-            return Outcome {
-                events,
-                file: Some(file),
-                ..Outcome::default()
-            };
-        }
-    }
     let modules: Vec<_> = modules
         .into_iter()
         .filter(|m| scope == Scope::All || m.name != "__main__")
         .collect();
-    let saved = sources::content_hash(&bytes);
+    let hash = match &saved {
+        Saved::Bytes(bytes) => sources::content_hash(bytes),
+        Saved::Read(read) => read.hash,
+    };
     let result = if modules.is_empty() {
-        compare_only(py, &file, bytes)
+        compare_only(py, &file, saved)
     } else {
-        reload_bytes(py, &modules, bytes)
+        reload_saved(py, &modules, saved)
     };
     match result {
         Ok(mut outcome) => {
@@ -179,7 +212,7 @@ fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Vec<u8>>
             outcome
         }
         // One save can arrive as several events: report a rejected content once.
-        Err(error) if sources::reject(&file, saved) => Outcome {
+        Err(error) if sources::reject(&file, hash) => Outcome {
             events: vec![error],
             file: Some(file),
             ..Outcome::default()
@@ -191,21 +224,75 @@ fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Vec<u8>>
     }
 }
 
+/// `bytes` read from `path` (running as `file`), or what it holds once a save in progress is
+/// waited out; `Err` with what to report when nothing is to be applied.
+fn settled(py: Python<'_>, path: &Path, file: &str, bytes: Vec<u8>) -> Result<Vec<u8>, Outcome> {
+    let running_len = sources::running_len(file).unwrap_or(0);
+    if !settle::in_progress(&bytes, running_len) {
+        return Ok(bytes);
+    }
+    let Some(bytes) = py.detach(|| settle::wait_out(path, running_len)) else {
+        return Err(Outcome::default());
+    };
+    if settle::is_blank(&bytes) && running_len > 0 {
+        // Never applied: emptying a running module would delete everything it defines.
+        let events = if sources::reject(file, sources::content_hash(&bytes)) {
+            vec![ReloadEvent::Held {
+                file: display_path(file),
+                what: "is empty".into(),
+            }]
+        } else {
+            Vec::new()
+        };
+        return Err(Outcome {
+            events,
+            file: Some(file.to_owned()),
+            ..Outcome::default()
+        });
+    }
+    Ok(bytes)
+}
+
+/// The saved text decoded, and how the running text's index becomes its index when the top
+/// already worked that out from what is still running.
+fn decoded(
+    py: Python<'_>,
+    file: &str,
+    saved: Saved,
+    running: &Arc<sources::Source>,
+) -> Result<(String, String, Option<Reindexed>), ReloadEvent> {
+    Ok(match saved {
+        Saved::Bytes(bytes) => {
+            let (display, text) = decode_saved(py, file, bytes)?;
+            (display, text, None)
+        }
+        Saved::Read(read) => {
+            let known = read
+                .reindexed
+                .filter(|_| Arc::ptr_eq(&read.running, running));
+            (read.display, read.text, known)
+        }
+    })
+}
+
 /// For a file no module is reloaded from: whether the saved text differs from the one running,
 /// and whether a statement changed.
-fn compare_only(py: Python<'_>, file: &str, bytes: Vec<u8>) -> Result<Outcome, ReloadEvent> {
-    let (_, text) = decode_saved(py, file, bytes)?;
+fn compare_only(py: Python<'_>, file: &str, saved: Saved) -> Result<Outcome, ReloadEvent> {
     let Some(running) = sources::get(file) else {
+        decode_saved_any(py, file, saved)?;
         return Ok(Outcome {
             changed: true,
             rebinds: Rebinds::Anything,
             ..Outcome::default()
         });
     };
+    let (_, text, known) = decoded(py, file, saved, &running)?;
     if *running.text == text {
         return Ok(Outcome::default());
     }
-    let plan = reindex(&running.index, &running.text, &text).plan;
+    let plan = known
+        .unwrap_or_else(|| reindex(&running.index, &running.text, &text))
+        .plan;
     Ok(Outcome {
         changed: true,
         rebinds: rebinds(&plan, &text),
@@ -223,6 +310,15 @@ fn decode_saved(
     let text = sources::decode(py, bytes)
         .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
     Ok((display, text))
+}
+
+/// The file's name for messages once the saved content decoded (else the decoding error), when
+/// no running text is known to compare it with.
+fn decode_saved_any(py: Python<'_>, file: &str, saved: Saved) -> Result<String, ReloadEvent> {
+    match saved {
+        Saved::Bytes(bytes) => decode_saved(py, file, bytes).map(|(display, _)| display),
+        Saved::Read(read) => Ok(read.display),
+    }
 }
 
 /// What the plan's new or changed statements bind.
@@ -243,29 +339,30 @@ fn rebinds(plan: &fever_core::Plan, text: &str) -> Rebinds {
     }
 }
 
-/// Applies the saved `bytes` to `modules` (all running the same file), or returns the error that
-/// rejected them with nothing changed.
-fn reload_bytes(
+/// Applies the `saved` content to `modules` (all running the same file), or returns the error
+/// that rejected it with nothing changed.
+fn reload_saved(
     py: Python<'_>,
     modules: &[modules::LoadedModule<'_>],
-    bytes: Vec<u8>,
+    saved: Saved,
 ) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
-    let (display, text) = decode_saved(py, file, bytes)?;
-    let running = sources::get(file).ok_or_else(|| {
-        error(
+    let Some(running) = sources::get(file) else {
+        let display = decode_saved_any(py, file, saved)?;
+        return Err(error(
             &display,
             None,
             "fever did not see this module being imported; restart to reload it".into(),
-        )
-    })?;
+        ));
+    };
+    let (display, text, known) = decoded(py, file, saved, &running)?;
     if *running.text == text {
         return Ok(Outcome {
             recovered: sources::accept(file),
             ..Outcome::default()
         });
     }
-    let reindexed = reindex(&running.index, &running.text, &text);
+    let reindexed = known.unwrap_or_else(|| reindex(&running.index, &running.text, &text));
     let features = reindexed.future_features(&running.index, &text);
     if reindexed.broken().is_some() {
         if let Some(event) = compile::whole_file_error(py, &features, &text, file, &display) {
