@@ -5,10 +5,10 @@
 //! types (iterators, generators, `map`, `zip`) millions of times.
 //!
 //! The facts are kept per thread in a small direct-mapped table keyed by the type's address
-//! *and* its `tp_version_tag`. A version tag is given to one type only (CPython's counter never
+//! *and* its `tp_version_tag`. A version tag is given to one type only (`CPython`'s counter never
 //! goes back) and is changed when the type or a base is modified, so a type freed and another
 //! allocated at the same address, or a class whose `__reduce__` is assigned later, never reads
-//! the old facts. A type without a tag (CPython ran out of them for it) is not cached.
+//! the old facts. A type without a tag (`CPython` ran out of them for it) is not cached.
 
 use std::cell::Cell;
 use std::ffi::c_int;
