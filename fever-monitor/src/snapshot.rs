@@ -31,12 +31,14 @@
 //! - `objects.rs`: references, enum members, exceptions, instances of classes.
 //! - `buffer.rs`: numpy arrays and memoryviews through the buffer protocol.
 //! - `pytype.rs`: facts about types read without running Python code.
+//! - `typefacts.rs`: what the walker decides about a C type, cached per type and version.
 
 mod buffer;
 mod objects;
 mod pytype;
 #[cfg(test)]
 mod tests;
+mod typefacts;
 mod walker;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -6,6 +6,7 @@ use fever_core::snapshot::{ObjectKind, RefKind};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::pytype::{self, Probe};
+use super::typefacts::{self, Facts};
 use super::walker::{left_out, Builtin, Walker};
 
 impl Walker<'_, '_> {
@@ -56,27 +57,38 @@ impl Walker<'_, '_> {
                 self.enc.end(0);
             } else if tp == &raw mut ffi::PyMemoryView_Type {
                 self.memoryview(obj);
-            } else if !self.reduced(obj, tp, probe) {
-                self.c_repr(obj, &probe.type_name(tp).full());
+            } else {
+                let facts = type_facts(tp, probe);
+                if !(facts.reducible && self.reduced(obj, tp, probe, facts.safe_repr)) {
+                    self.repr_if(obj, &probe.type_name(tp).full(), facts.safe_repr);
+                }
             }
         }
     }
 
-    /// An instance of a C type by what its own (C) `__reduce_ex__(2)` gives: the callable
-    /// that makes it, its arguments, its state, the items it is filled with, and its repr when
-    /// that is C code of a known module (for renderings), recorded as a
-    /// [`ObjectKind::Reduced`] object. `false` (nothing written) when the type cannot be
-    /// pickled, its reduction is a Python function, it is large (over [`REDUCED_MAX_LEN`]
-    /// items: its arguments would copy them all), or it is from `itertools`, whose reduction is
-    /// deprecated (a warning the program would see).
-    unsafe fn reduced(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject, probe: &Probe) -> bool {
+    /// An instance of a C type whose [`Facts::reducible`] says so, by what its own (C)
+    /// `__reduce_ex__(2)` gives: the callable that makes it, its arguments, its state, the
+    /// items it is filled with, and its repr when that is C code of a known module (`repr`:
+    /// for renderings), recorded as a [`ObjectKind::Reduced`] object. `false` (nothing written)
+    /// when this object cannot be pickled or is large (over [`REDUCED_MAX_LEN`] items: its
+    /// arguments would copy them all).
+    unsafe fn reduced(
+        &mut self,
+        obj: *mut PyObject,
+        tp: *mut PyTypeObject,
+        probe: &Probe,
+        repr: bool,
+    ) -> bool {
         // SAFETY: GIL held; C code only (the type's own reduction, checked), errors cleared.
         unsafe {
             let name = probe.type_name(tp);
-            if name.module == "itertools" || !c_reduction(tp) {
-                return false;
-            }
-            let len = ffi::PyObject_Size(obj);
+            // Asked only of a type with a length: `PyObject_Size` of any other builds a
+            // `TypeError` to say so.
+            let len = if typefacts::has_len(tp) {
+                ffi::PyObject_Size(obj)
+            } else {
+                -1
+            };
             if len < 0 {
                 ffi::PyErr_Clear();
             } else if len > REDUCED_MAX_LEN {
@@ -146,7 +158,7 @@ impl Walker<'_, '_> {
                 }
             }
             // A repr that runs no Python code (datetime, decimal) is kept for renderings.
-            if super::walker::safe_repr_type(tp, &name.full()) && probe.has_c_repr(tp) {
+            if repr {
                 let text = ffi::PyObject_Repr(obj);
                 if text.is_null() {
                     ffi::PyErr_Clear();
@@ -400,22 +412,51 @@ unsafe fn instance_dict(obj: *mut PyObject, tp: *mut PyTypeObject) -> *mut PyObj
 /// Items past which a C object is not recorded by its reduction ([`Walker::reduced`]).
 const REDUCED_MAX_LEN: isize = 4096;
 
-/// Whether `tp`'s `__reduce_ex__` and `__reduce__` are C code (no Python function of the
-/// program runs to take a snapshot).
-unsafe fn c_reduction(tp: *mut PyTypeObject) -> bool {
-    // SAFETY: GIL held; attribute lookups on a type, errors cleared.
+/// What the walker does with instances of the C type `tp` (not a Python class), found once
+/// per type ([`typefacts`]).
+unsafe fn type_facts(tp: *mut PyTypeObject, probe: &Probe) -> Facts {
+    // SAFETY: GIL held, live type (caller); the lookups run C code only.
     unsafe {
-        [c"__reduce_ex__", c"__reduce__"].iter().all(|name| {
+        typefacts::facts(tp, || {
+            let name = probe.type_name(tp);
+            Facts {
+                // `itertools`' reductions are deprecated (a warning the program would see).
+                reducible: name.module != "itertools" && c_reduction(tp),
+                safe_repr: super::walker::safe_repr_type(tp, &name.full()) && probe.has_c_repr(tp),
+            }
+        })
+    }
+}
+
+/// Whether `tp`'s `__reduce_ex__` and `__reduce__` are C code (no Python function of the
+/// program runs to take a snapshot) that can succeed: `object`'s own two, which `tp` inherits,
+/// raise `cannot pickle` with protocol 2 for a type that cannot make instances (no `tp_new`:
+/// generators, coroutines, most iterators of C code).
+unsafe fn c_reduction(tp: *mut PyTypeObject) -> bool {
+    // SAFETY: GIL held; attribute lookups on types, errors cleared.
+    unsafe {
+        let mut inherited = true;
+        let c_code = [c"__reduce_ex__", c"__reduce__"].iter().all(|name| {
             let method = ffi::PyObject_GetAttrString(tp.cast(), name.as_ptr());
             if method.is_null() {
                 ffi::PyErr_Clear();
                 return false;
             }
+            let objects = ffi::PyObject_GetAttrString(
+                (&raw mut ffi::PyBaseObject_Type).cast(),
+                name.as_ptr(),
+            );
+            if objects.is_null() {
+                ffi::PyErr_Clear();
+            }
+            inherited &= method == objects;
+            ffi::Py_XDECREF(objects);
             let python =
                 ffi::PyFunction_Check(method) != 0 || tp_is(method, &raw mut pytype::PyMethod_Type);
             ffi::Py_DECREF(method);
             !python
-        })
+        });
+        c_code && !(inherited && (*tp).tp_new.is_none())
     }
 }
 

@@ -264,6 +264,24 @@ fn c_types_are_recorded_by_repr() {
 }
 
 #[test]
+fn iterators_by_reduction_generators_by_type_each_time() {
+    with_namespace(
+        c"def gen():\n    yield 1\ng = gen()\nit = iter([1, 2])\nm = map(str, [3])\nnxt = next(it)",
+        |_, ns| {
+            // The second snapshot of each reads the type's decisions from the cache.
+            for _ in 0..2 {
+                assert_eq!(short(&get(ns, "g")), "<generator object>");
+                assert_eq!(short(&get(ns, "it")), "list_iterator([1, 2], state=1)");
+                assert_eq!(
+                    short(&get(ns, "m")),
+                    "map(<class 'str'>, list_iterator([3], state=0))"
+                );
+            }
+        },
+    );
+}
+
+#[test]
 fn cycles_and_depth_limits() {
     with_namespace(
         c"a = [1]\na.append(a)\nd = {}\nd['self'] = [d]\ndeep = [[[[[[[[[1]]]]]]]]]",

@@ -417,10 +417,20 @@ impl Walker<'_, '_> {
     /// otherwise. (Some C reprs call Python: asyncio's Future and Task, or `deque` and `partial`
     /// through what they hold. Python code can release the GIL in the middle of a callback.)
     pub(super) unsafe fn c_repr(&mut self, obj: *mut PyObject, type_name: &str) {
-        // SAFETY: GIL held; the repr is C code (checked), its error cleared.
+        // SAFETY: GIL held; `obj` is live.
         unsafe {
             let tp = ffi::Py_TYPE(obj);
-            if !safe_repr_type(tp, type_name) || !self.probe.is_some_and(|p| p.has_c_repr(tp)) {
+            let safe =
+                safe_repr_type(tp, type_name) && self.probe.is_some_and(|p| p.has_c_repr(tp));
+            self.repr_if(obj, type_name, safe);
+        }
+    }
+
+    /// [`Walker::c_repr`] once its type is known to be `safe` or not.
+    pub(super) unsafe fn repr_if(&mut self, obj: *mut PyObject, type_name: &str, safe: bool) {
+        // SAFETY: GIL held; the repr is C code (the caller checked), its error cleared.
+        unsafe {
+            if !safe {
                 self.enc.opaque(type_name);
                 return;
             }

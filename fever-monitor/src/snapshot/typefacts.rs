@@ -1,0 +1,197 @@
+//! What the walker decides about a C type once per type rather than once per object: whether
+//! its instances are recorded by their reduction ([`Walker::reduced`](super::walker::Walker)),
+//! and whether its repr may be called. Finding out costs attribute lookups on the type, a
+//! lookup in `builtins` and string building; a snapshot-heavy program meets the same few
+//! types (iterators, generators, `map`, `zip`) millions of times.
+//!
+//! The facts are kept per thread in a small direct-mapped table keyed by the type's address
+//! *and* its `tp_version_tag`. A version tag is given to one type only (`CPython`'s counter never
+//! goes back) and is changed when the type or a base is modified, so a type freed and another
+//! allocated at the same address, or a class whose `__reduce__` is assigned later, never reads
+//! the old facts. A type without a tag (`CPython` ran out of them for it) is not cached.
+
+use std::cell::Cell;
+use std::ffi::c_int;
+
+use pyo3::ffi::PyTypeObject;
+
+unsafe extern "C" {
+    /// Gives `tp` a version tag if it has none; 1 when it has one (3.12+).
+    fn PyUnstable_Type_AssignVersionTag(tp: *mut PyTypeObject) -> c_int;
+}
+
+/// Slots of the table (a power of two).
+const SLOTS: usize = 256;
+
+/// One type's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Facts {
+    /// Its instances may be recorded by their reduction: a C `__reduce_ex__`/`__reduce__`
+    /// that is not doomed to raise, outside `itertools`.
+    pub reducible: bool,
+    /// Its `repr()` is C code that runs no Python code and says more than `<T object>`.
+    pub safe_repr: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    tp: usize,
+    tag: u32,
+    facts: Facts,
+}
+
+const EMPTY: Entry = Entry {
+    tp: 0,
+    tag: 0,
+    facts: Facts {
+        reducible: false,
+        safe_repr: false,
+    },
+};
+
+thread_local! {
+    static TABLE: [Cell<Entry>; SLOTS] = const { [const { Cell::new(EMPTY) }; SLOTS] };
+}
+
+/// The facts of the C type `tp`, computed by `find` on the first sight of this type at this
+/// version.
+///
+/// # Safety
+/// GIL held; `tp` is a live type.
+pub(super) unsafe fn facts(tp: *mut PyTypeObject, find: impl FnOnce() -> Facts) -> Facts {
+    // SAFETY: GIL held, live type (caller).
+    let tag = unsafe { version_tag(tp) };
+    if tag == 0 {
+        return find();
+    }
+    let address = tp as usize;
+    let slot = (address >> 4) & (SLOTS - 1);
+    TABLE.with(|table| {
+        let entry = table[slot].get();
+        if entry.tp == address && entry.tag == tag {
+            return entry.facts;
+        }
+        let facts = find();
+        // `find` ran C code only (lookups on the type): the tag still holds.
+        table[slot].set(Entry {
+            tp: address,
+            tag,
+            facts,
+        });
+        facts
+    })
+}
+
+/// `tp`'s version tag, given one if it has none; 0 if it cannot have one.
+unsafe fn version_tag(tp: *mut PyTypeObject) -> u32 {
+    // SAFETY: GIL held, live type (caller).
+    unsafe {
+        let tag = (*tp).tp_version_tag;
+        if tag != 0 {
+            return tag;
+        }
+        if PyUnstable_Type_AssignVersionTag(tp) == 1 {
+            (*tp).tp_version_tag
+        } else {
+            0
+        }
+    }
+}
+
+/// Whether instances of `tp` have a length (`len()` would not raise `TypeError` for want of
+/// one): `PyObject_Size` reads exactly these two slots.
+///
+/// # Safety
+/// `tp` is a live type.
+pub(super) unsafe fn has_len(tp: *mut PyTypeObject) -> bool {
+    // SAFETY: live type (caller); the slot tables are static or the heap type's own.
+    unsafe {
+        let seq = (*tp).tp_as_sequence;
+        let map = (*tp).tp_as_mapping;
+        (!seq.is_null() && (*seq).sq_length.is_some())
+            || (!map.is_null() && (*map).mp_length.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyo3::prelude::*;
+
+    /// A new class `C` with a fresh body, its address and its tag.
+    fn new_class(py: Python<'_>) -> Bound<'_, PyAny> {
+        py.eval(c"type('C', (), {})", None, None).unwrap()
+    }
+
+    #[test]
+    fn a_type_freed_and_another_at_its_address_gets_its_own_facts() {
+        Python::initialize();
+        Python::attach(|py| {
+            let first = new_class(py);
+            let tp = first.as_ptr().cast::<PyTypeObject>();
+            let address = tp as usize;
+            // SAFETY: GIL held, live type.
+            let old = unsafe {
+                facts(tp, || Facts {
+                    reducible: true,
+                    safe_repr: true,
+                })
+            };
+            assert!(old.reducible);
+            // SAFETY: as above; the cached facts are returned without asking again.
+            let again = unsafe { facts(tp, || unreachable!("cached")) };
+            assert_eq!(again, old);
+            drop(first);
+            py.run(c"import gc; gc.collect()", None, None).unwrap();
+            // Types of the same size reuse freed memory: look for one at the old address.
+            let mut kept = Vec::new();
+            let reused = (0..10_000).find_map(|_| {
+                let c = new_class(py);
+                if c.as_ptr() as usize == address {
+                    Some(c)
+                } else {
+                    kept.push(c);
+                    None
+                }
+            });
+            let reused = reused.expect("a new class at the freed class's address");
+            let tp = reused.as_ptr().cast::<PyTypeObject>();
+            // SAFETY: GIL held, live type.
+            let new = unsafe {
+                facts(tp, || Facts {
+                    reducible: false,
+                    safe_repr: false,
+                })
+            };
+            assert!(
+                !new.reducible && !new.safe_repr,
+                "the freed type's facts were reused"
+            );
+        });
+    }
+
+    #[test]
+    fn a_modified_type_is_looked_at_again() {
+        Python::initialize();
+        Python::attach(|py| {
+            let class = new_class(py);
+            let tp = class.as_ptr().cast::<PyTypeObject>();
+            // SAFETY: GIL held, live type.
+            unsafe {
+                facts(tp, || Facts {
+                    reducible: true,
+                    safe_repr: false,
+                })
+            };
+            class.setattr("__reduce__", py.None()).unwrap();
+            // SAFETY: as above.
+            let after = unsafe {
+                facts(tp, || Facts {
+                    reducible: false,
+                    safe_repr: false,
+                })
+            };
+            assert!(!after.reducible);
+        });
+    }
+}
