@@ -375,11 +375,13 @@ pub fn recording() -> bool {
     RECORDING.load(Ordering::SeqCst) != 0
 }
 
-/// In the recording program (or a recorded child), before `os.fork()`: publishes what the ring
-/// holds, so the drain reads the codes the child inherits before the child's own ring.
+/// In the recording program (or a recorded child), before `os.fork()`: pushes every thread's
+/// pending events and publishes what the ring holds, so the drain reads the codes the child
+/// inherits, and the calls made before the fork, before anything of the child's own ring (a
+/// child that ran and ended while the parent's run was still pending came first in the trace).
 pub fn before_fork(py: Python<'_>) {
     if recording() {
-        engine::with(py, Slot::Tracer, |t: &mut Tracer| t.ring.flush());
+        flush(py);
     }
 }
 
