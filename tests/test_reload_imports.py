@@ -90,3 +90,54 @@ def test_rebound_copies_are_noted_only_with_v(fever, tmp_path):
     p.wait_iterations(5)
     assert not p.fever_lines(r"left|updated"), p.report()
     assert p.stdout[-1].endswith(" 102"), p.report()
+
+
+SLOW_IMPORT = '''
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import time
+
+
+class SlowLoader(importlib.machinery.SourceFileLoader):
+    """Takes its time before it reads the module's code (a worker starting on a busy machine)."""
+
+    def exec_module(self, module):
+        print("importing", flush=True)
+        time.sleep(3)
+        super().exec_module(module)
+
+
+class SlowFinder:
+    def find_spec(self, name, path=None, target=None):
+        if name != "slow":
+            return None
+        file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slow.py")
+        return importlib.util.spec_from_file_location(name, file, loader=SlowLoader(name, file))
+
+
+sys.meta_path.insert(0, SlowFinder())
+import slow
+
+for i in range(600):
+    print(i, slow.value(), flush=True)
+    time.sleep(0.05)
+'''
+
+
+def test_a_save_while_the_module_is_being_imported(fever, tmp_path, save):
+    """The module is in `sys.modules` but its code has not run yet: the import runs the saved
+    file, and fever reports nothing (it did see the import)."""
+    write(tmp_path / "slow.py", 'def value():\n    return "v1"\n')
+    write(tmp_path / "app.py", SLOW_IMPORT)
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^importing$")
+    edit(tmp_path / "slow.py", '"v1"', '"v2"', save)
+    p.wait_stdout(r"^\d+ v2$")
+    edit(tmp_path / "slow.py", '"v2"', '"v3"', save)
+    p.wait_stderr(r"^fever: reloaded slow\.value\b")
+    p.wait_stdout(r"^\d+ v3$")
+    assert not [line for line in p.stdout if line.endswith(" v1")], p.report()
+    p.assert_not_restarted()
+    p.assert_no_fever_errors()

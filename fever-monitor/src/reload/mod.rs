@@ -348,6 +348,11 @@ fn reload_saved(
 ) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
     let Some(running) = sources::get(file) else {
+        // An import in progress whose code has not run yet (a spawned worker starting): it runs
+        // the file as it is now, and its text is recorded then.
+        if modules.iter().all(modules::LoadedModule::is_importing) {
+            return Ok(Outcome::default());
+        }
         let display = decode_saved_any(py, file, saved)?;
         return Err(error(
             &display,

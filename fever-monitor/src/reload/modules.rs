@@ -81,6 +81,17 @@ impl<'py> LoadedModule<'py> {
     pub fn namespace(&self) -> PyResult<Bound<'py, PyDict>> {
         Ok(self.module.getattr("__dict__")?.cast_into::<PyDict>()?)
     }
+
+    /// Is the module still being imported (`__spec__._initializing`): in `sys.modules`, its
+    /// code perhaps not even read yet?
+    pub fn is_importing(&self) -> bool {
+        let py = self.module.py();
+        self.module
+            .getattr(pyo3::intern!(py, "__spec__"))
+            .and_then(|spec| spec.getattr(pyo3::intern!(py, "_initializing")))
+            .and_then(|initializing| initializing.is_truthy())
+            .unwrap_or(false)
+    }
 }
 
 /// The modules whose `__file__` is `path` (compared with symlinks resolved): as found at the
