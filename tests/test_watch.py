@@ -789,6 +789,51 @@ def test_lru_cache_is_cleared_under_fever_run_too(fever, tmp_path):
     p.assert_not_restarted()
 
 
+def test_lru_caches_in_a_class_are_cleared(fever, tmp_path):
+    """Caches on methods: as an instance method, a static method and a class method."""
+    project(tmp_path, {
+        "rates.py": """
+            import functools
+
+
+            class Rates:
+                @functools.lru_cache
+                def rate(self, currency):
+                    return {"EUR": 1.0, "USD": 1.1}[currency]
+
+                @staticmethod
+                @functools.cache
+                def fee(currency):
+                    return {"EUR": 1, "USD": 2}[currency]
+
+                @classmethod
+                @functools.lru_cache(maxsize=None)
+                def name(cls, currency):
+                    return "dollar"
+        """,
+        "app.py": """
+            from rates import Rates
+
+            LABEL = "one"
+            rates = Rates()
+            print("result:", LABEL, rates.rate("USD"), Rates.fee("USD"), Rates.name("USD"))
+            print("end")
+        """,
+    })
+    p = watch(fever, tmp_path, *CACHE_OPTS, "app.py")
+    assert next_run(p).value("result") == "one 1.1 2 dollar"
+    edit(tmp_path / "rates.py", '"USD": 1.1', '"USD": 1.25')
+    run = rerun(p)
+    assert run.value("result") == "one 1.25 2 dollar", run.report
+    edit(tmp_path / "rates.py", '"USD": 2', '"USD": 3')
+    run = rerun(p)
+    assert run.value("result") == "one 1.25 3 dollar", run.report
+    edit(tmp_path / "rates.py", 'return "dollar"', 'return "US dollar"')
+    run = rerun(p)
+    assert run.value("result") == "one 1.25 3 US dollar", run.report
+    p.assert_running()
+
+
 # --------------------------------------------------------------------------------------------
 # Ways to start it
 

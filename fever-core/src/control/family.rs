@@ -134,7 +134,12 @@ impl ChildMessage {
     /// Reads one message.
     pub fn receive(input: &mut impl std::io::Read) -> Result<Self, ControlError> {
         let (tag, body) = read_frame(input)?;
-        let mut r = Reader::new(&body);
+        Self::decode(tag, &body)
+    }
+
+    /// Decodes a message from a frame's tag and body.
+    pub fn decode(tag: u8, body: &[u8]) -> Result<Self, ControlError> {
+        let mut r = Reader::new(body);
         let message = match tag {
             HELLO => Self::Hello {
                 pid: r.u32("the pid")?,

@@ -3,7 +3,8 @@
 //! versioned, size-capped messages.
 //!
 //! - `frame.rs`: the framing: a little-endian `u32` length, then the payload (version byte, tag
-//!   byte, body); [`read_frame`]/[`write_frame`] over any reader/writer, [`MAX_MESSAGE`] bytes at most.
+//!   byte, body); [`read_frame`]/[`write_frame`] over any reader/writer, [`split_frames`] out of
+//!   a buffer of received bytes, [`MAX_MESSAGE`] bytes at most.
 //! - `wire.rs`: the body's primitive encoding (fixed-width integers, length-prefixed bytes).
 //! - `message.rs`: what is said: [`Request`]s from the front end, [`Response`]s from the program.
 //! - `dir.rs`: the private per-user directory the sockets live in, and each process's socket.
@@ -24,7 +25,7 @@ pub use dir::{
     process_socket, processes,
 };
 pub use family::{ChildMessage, ParentMessage, Prepared};
-pub use frame::{read_frame, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};
+pub use frame::{read_frame, split_frames, write_frame, MAX_MESSAGE, PROTOCOL_VERSION};
 pub use message::{
     ArgNote, EndOutcome, FunctionCode, ProcessStatus, ReplayRequest, ReplayResult, Request,
     Response,

@@ -1,9 +1,13 @@
 //! The top process's side of the family: it opens the family socket (in a private 0700
 //! directory), accepts the children that join, sends each save to every member and collects
-//! their answers, and can end them all (`fever watch` before a re-run, and at exit).
+//! their answers (from all members at once: one poll(2) over their sockets, each member's bytes
+//! kept until they make a whole message), and can end them all (`fever watch` before a re-run,
+//! and at exit).
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::os::raw::c_int;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fever_core::control::{
-    has_ended, private_dir, ChildMessage, ControlError, ParentMessage, Prepared,
+    has_ended, private_dir, split_frames, ChildMessage, ParentMessage, Prepared,
 };
 use fever_core::ChildOutcome;
 use pyo3::prelude::*;
@@ -34,6 +38,9 @@ const MAX_PREPARED: usize = 4 << 20;
 struct Member {
     pid: u32,
     stream: UnixStream,
+    /// What it sent that is not a whole message yet (an answer cut at a save's deadline, whose
+    /// rest comes later).
+    unread: Vec<u8>,
 }
 
 static MEMBERS: Mutex<Vec<Member>> = Mutex::new(Vec::new());
@@ -121,7 +128,11 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
             }
             joined.push_back(pid);
             drop(joined);
-            members().push(Member { pid, stream });
+            members().push(Member {
+                pid,
+                stream,
+                unread: Vec::new(),
+            });
         }
     }
 }
@@ -130,9 +141,10 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
 pub struct Sent {
     seq: u64,
     members: Vec<Member>,
-    /// The message, and how much of it each member whose socket was full got so far (by pid).
+    /// The message, and how much of it each member got so far (in the order of `members`):
+    /// less than all when its socket was full.
     frame: Vec<u8>,
-    unsent: Vec<(u32, usize)>,
+    written: Vec<usize>,
 }
 
 /// Has the family any member (is a save worth preparing for them)?
@@ -149,7 +161,7 @@ pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
     let mut members = std::mem::take(&mut *self::members());
     let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
     let mut frame = Vec::new();
-    let mut unsent = Vec::new();
+    let mut written = Vec::new();
     if !members.is_empty() {
         let message = ParentMessage::Reload {
             seq,
@@ -164,11 +176,10 @@ pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
                 return false;
             }
             match write_now(&m.stream, &frame) {
-                Ok(written) if written < frame.len() => {
-                    unsent.push((m.pid, written));
+                Ok(n) => {
+                    written.push(n);
                     true
                 }
-                Ok(_) => true,
                 Err(_) => false,
             }
         });
@@ -178,7 +189,7 @@ pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
         seq,
         members,
         frame,
-        unsent,
+        written,
     }
 }
 
@@ -190,7 +201,7 @@ fn write_now(stream: &UnixStream, frame: &[u8]) -> std::io::Result<usize> {
         // SAFETY: a send(2) of a live slice on a socket we own.
         let n = unsafe {
             libc::send(
-                std::os::fd::AsRawFd::as_raw_fd(stream),
+                stream.as_raw_fd(),
                 rest.as_ptr().cast(),
                 rest.len(),
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
@@ -209,52 +220,155 @@ fn write_now(stream: &UnixStream, frame: &[u8]) -> std::io::Result<usize> {
     Ok(written)
 }
 
+/// Appends to `member.unread` what its socket holds now, without waiting; false once the
+/// member's end is closed (or its socket failed).
+fn read_now(member: &mut Member) -> bool {
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        // SAFETY: a recv(2) into a live local buffer on a socket we own.
+        let n = unsafe {
+            libc::recv(
+                member.stream.as_raw_fd(),
+                chunk.as_mut_ptr().cast(),
+                chunk.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            0 => return false,
+            n if n > 0 => member.unread.extend_from_slice(&chunk[..n.cast_unsigned()]),
+            _ => match std::io::Error::last_os_error().kind() {
+                ErrorKind::WouldBlock => return true,
+                ErrorKind::Interrupted => {}
+                _ => return false,
+            },
+        }
+    }
+}
+
+/// Where a member stands while a save's answers are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Waiting,
+    Answered,
+    Gone,
+}
+
 impl Sent {
     /// Waits (at most [`ANSWER_TIMEOUT`]) for what each member did, after writing what
-    /// [`send`] could not; returns the answers (by pid) and the pids that did not answer in
-    /// time.
+    /// [`send`] could not: all members at once (one poll(2) over their sockets), each message
+    /// taken whole from what a member sent so far (the rest of a message cut at the deadline
+    /// stays in [`Member::unread`] for the next save). Returns the answers (by pid) and the
+    /// pids that did not answer in time.
     pub fn answers(mut self) -> (Vec<ChildOutcome>, Vec<u32>) {
-        let (frame, unsent) = (&self.frame, &self.unsent);
-        self.members.retain_mut(|m| {
-            unsent
-                .iter()
-                .find(|(pid, _)| *pid == m.pid)
-                .is_none_or(|(_, written)| m.stream.write_all(&frame[*written..]).is_ok())
-        });
         let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut state = vec![Answer::Waiting; self.members.len()];
         let mut answers = Vec::new();
-        let mut busy = Vec::new();
-        let seq = self.seq;
-        self.members.retain_mut(|m| loop {
+        loop {
+            let waiting: Vec<usize> = (0..state.len())
+                .filter(|&i| state[i] == Answer::Waiting)
+                .collect();
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || m.stream.set_read_timeout(Some(left)).is_err() {
-                busy.push(m.pid);
-                return true;
+            if waiting.is_empty() || left.is_zero() {
+                break;
             }
-            match ChildMessage::receive(&mut m.stream) {
-                Ok(ChildMessage::Applied {
-                    seq: answered,
-                    events,
-                }) if answered == seq => {
-                    answers.push(ChildOutcome { pid: m.pid, events });
-                    return true;
+            let mut polled: Vec<libc::pollfd> = waiting
+                .iter()
+                .map(|&i| libc::pollfd {
+                    fd: self.members[i].stream.as_raw_fd(),
+                    events: if self.written[i] < self.frame.len() {
+                        libc::POLLIN | libc::POLLOUT
+                    } else {
+                        libc::POLLIN
+                    },
+                    revents: 0,
+                })
+                .collect();
+            let timeout = c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
+            // SAFETY: poll(2) of a live array of pollfds of sockets we own.
+            let ready = unsafe {
+                libc::poll(
+                    polled.as_mut_ptr(),
+                    libc::nfds_t::try_from(polled.len()).unwrap_or(libc::nfds_t::MAX),
+                    timeout,
+                )
+            };
+            if ready < 0 {
+                if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+                    continue;
                 }
-                // A late answer to an earlier save.
-                Ok(_) => {}
-                Err(ControlError::Io(err))
-                    if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                break;
+            }
+            for (&i, polled) in waiting.iter().zip(&polled) {
+                if polled.revents == 0 {
+                    continue;
+                }
+                state[i] = self.serve(i, polled.revents, &mut answers);
+            }
+        }
+        let mut busy = Vec::new();
+        let mut kept = Vec::with_capacity(self.members.len());
+        for ((member, state), written) in self.members.drain(..).zip(state).zip(self.written) {
+            match state {
+                Answer::Gone => continue,
+                // A member stopped so long that the message did not fit in its socket: the
+                // rest is written before anything else is (it waits, as it would have).
+                Answer::Waiting
+                    if (&member.stream)
+                        .write_all(&self.frame[written.min(self.frame.len())..])
+                        .is_err() =>
                 {
-                    busy.push(m.pid);
-                    return true;
+                    continue
                 }
-                Err(_) => return false,
+                Answer::Waiting => busy.push(member.pid),
+                Answer::Answered => {}
             }
-        });
-        members().append(&mut self.members);
+            kept.push(member);
+        }
+        members().append(&mut kept);
         lock(&ANSWERING).clear();
         answers.sort_by_key(|a| a.pid);
         busy.sort_unstable();
         (answers, busy)
+    }
+
+    /// Member `i`'s socket is ready (`revents`): writes the rest of the save's message, reads
+    /// what came, and takes this save's answer from it.
+    fn serve(
+        &mut self,
+        i: usize,
+        revents: libc::c_short,
+        answers: &mut Vec<ChildOutcome>,
+    ) -> Answer {
+        let member = &mut self.members[i];
+        if revents & libc::POLLOUT != 0 {
+            match write_now(&member.stream, &self.frame[self.written[i]..]) {
+                Ok(n) => self.written[i] += n,
+                Err(_) => return Answer::Gone,
+            }
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+            return Answer::Waiting;
+        }
+        let open = read_now(member);
+        let mut answer = if open { Answer::Waiting } else { Answer::Gone };
+        for frame in split_frames(&mut member.unread) {
+            match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
+                Ok(ChildMessage::Applied { seq, events }) if seq == self.seq => {
+                    answers.push(ChildOutcome {
+                        pid: member.pid,
+                        events,
+                    });
+                    if open {
+                        answer = Answer::Answered;
+                    }
+                }
+                Err(err) if err.is_fatal() => return Answer::Gone,
+                // A late answer to an earlier save, or a message of another version.
+                Ok(_) | Err(_) => {}
+            }
+        }
+        answer
     }
 }
 
@@ -318,7 +432,7 @@ fn gone(stream: &UnixStream) -> bool {
     // SAFETY: a peek into a local one-byte buffer on a socket we own.
     let n = unsafe {
         libc::recv(
-            std::os::fd::AsRawFd::as_raw_fd(stream),
+            stream.as_raw_fd(),
             byte.as_mut_ptr().cast(),
             1,
             libc::MSG_PEEK,

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use super::compile::{find_code, is_code, shift_lines, Compiler};
 use super::modules::LoadedModule;
-use super::{caches, copies, running};
+use super::{caches, copies, loaded, running};
 use crate::errors::fever_error;
 use crate::{compat, functions, sources};
 
@@ -543,7 +543,7 @@ impl<'py> Applier<'_, 'py> {
         globals: &Bound<'py, PyDict>,
         locals: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<()> {
-        let exec = self.py.import("builtins")?.getattr("exec")?;
+        let exec = loaded::module(self.py, "builtins")?.getattr("exec")?;
         match locals {
             Some(locals) => exec.call1((code, globals, locals))?,
             None => exec.call1((code, globals))?,
@@ -558,7 +558,7 @@ impl<'py> Applier<'_, 'py> {
             .into_iter()
             .next()
             .unwrap_or_else(|| new.clone());
-        let get_referrers = self.py.import("gc")?.getattr("get_referrers")?;
+        let get_referrers = loaded::module(self.py, "gc")?.getattr("get_referrers")?;
         let mut count = 0;
         for function in old {
             for referrer in get_referrers.call1((function,))?.try_iter()? {

@@ -22,6 +22,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use xxhash_rust::xxh3::Xxh3;
 
+use super::loaded;
+
 /// A code object compiled ahead: as this process compiled it, or marshalled by another.
 pub enum Ahead {
     Code(Py<PyAny>),
@@ -47,15 +49,21 @@ pub fn with_ahead<R>(codes: AheadCodes, f: impl FnOnce() -> R) -> (R, AheadCodes
     (result, codes)
 }
 
-/// This interpreter's bytecode magic number (`importlib.util.MAGIC_NUMBER`): code marshalled by
-/// a process with another one is not loaded.
+/// This interpreter's bytecode magic number (`importlib.util.MAGIC_NUMBER`, from the C API: a
+/// forked child asks at its first save, where importing `importlib.util` would cost most of
+/// that save): code marshalled by a process with another one is not loaded.
 pub fn magic(py: Python<'_>) -> &'static [u8] {
     static MAGIC: pyo3::sync::PyOnceLock<Vec<u8>> = pyo3::sync::PyOnceLock::new();
     MAGIC.get_or_init(py, || {
-        py.import("importlib.util")
-            .and_then(|util| util.getattr("MAGIC_NUMBER"))
-            .and_then(|magic| magic.extract())
-            .unwrap_or_default()
+        // SAFETY: the GIL is held. The magic's two bytes, then `\r\n`, as a little-endian
+        // number; -1 with an error set when the import machinery is broken.
+        let token = unsafe { pyo3::ffi::PyImport_GetMagicNumber() };
+        if let Ok(token) = u32::try_from(token) {
+            token.to_le_bytes().to_vec()
+        } else {
+            let _ = PyErr::take(py);
+            Vec::new()
+        }
     })
 }
 
@@ -116,16 +124,15 @@ impl<'py> Compiler<'py> {
         features: &BTreeSet<String>,
     ) -> PyResult<Self> {
         let flags = if features.contains("annotations") {
-            py.import("__future__")?
+            loaded::module(py, "__future__")?
                 .getattr("annotations")?
                 .getattr("compiler_flag")?
                 .extract()?
         } else {
             0
         };
-        let compile = py.import("builtins")?.getattr("compile")?;
-        let filters = py
-            .import("warnings")
+        let compile = loaded::module(py, "builtins")?.getattr("compile")?;
+        let filters = loaded::module(py, "warnings")
             .and_then(|w| w.getattr("filters"))
             .ok()
             .and_then(|f| f.cast_into::<PyList>().ok())
@@ -325,6 +332,21 @@ fn traceback_line(py: Python<'_>, err: &PyErr, file: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_magic_is_importlibs() {
+        Python::initialize();
+        Python::attach(|py| {
+            let expected: Vec<u8> = py
+                .import("importlib.util")
+                .unwrap()
+                .getattr("MAGIC_NUMBER")
+                .unwrap()
+                .extract()
+                .unwrap();
+            assert_eq!(magic(py), expected.as_slice());
+        });
+    }
 
     fn marshalled(py: Python<'_>, codes: &AheadCodes) -> AheadCodes {
         codes

@@ -7,6 +7,7 @@ use fever_core::ReloadEvent;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::loaded;
 use super::modules::LoadedModule;
 use crate::sources;
 
@@ -33,8 +34,8 @@ pub fn update(
     if changed.is_empty() {
         return Ok(events);
     }
-    let modules = py.import("sys")?.getattr("modules")?.call_method0("copy")?;
-    for (other_name, other) in modules.cast::<PyDict>()?.iter() {
+    let modules = loaded::sys_modules(py)?.copy()?;
+    for (other_name, other) in modules.iter() {
         if other.is(&module.module) {
             continue;
         }

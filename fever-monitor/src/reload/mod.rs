@@ -7,6 +7,7 @@
 //!   statements, deletes names.
 //! - [`caches`]: clears `functools` caches of functions whose code was replaced.
 //! - [`modules`]: which loaded modules run a given file.
+//! - [`loaded`]: loaded modules and `sys` attributes, without an import statement.
 //! - [`running`]: where replaced code is still running (thread stacks, suspended generators).
 //! - [`copies`]: `from m import NAME` copies of a rebound name.
 //! - [`settle`]: a save in progress (an empty or suddenly much shorter file) is waited out.
@@ -17,6 +18,7 @@ mod caches;
 mod compile;
 mod copies;
 pub mod history;
+mod loaded;
 mod modules;
 mod running;
 mod settle;

@@ -98,10 +98,7 @@ impl<'py> LoadedModule<'py> {
 /// last call for `path` when `sys.modules` did not change since and each still has that
 /// `__file__`, else by a scan.
 pub fn running<'py>(py: Python<'py>, path: &Path) -> Vec<LoadedModule<'py>> {
-    let Ok(modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
-        return Vec::new();
-    };
-    let Ok(modules) = modules.cast_into::<PyDict>() else {
+    let Ok(modules) = super::loaded::sys_modules(py) else {
         return Vec::new();
     };
     // Watched before the changes are counted, so none is missed.

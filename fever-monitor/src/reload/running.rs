@@ -3,13 +3,16 @@
 //! started with (this version's or an older one's); fever says so.
 //!
 //! Frames are matched by file and qualified name, so a call that started before several saves is
-//! found too. Thread stacks come from `sys._current_frames()` (cheap: one walk per thread). A
-//! suspended frame is on no stack: for generator and coroutine code only, its owners are found
-//! with `gc.get_referrers` of the code and its functions (a heap walk, the last resort, paid only
-//! when such code changed).
+//! found too. Thread stacks come from `sys._current_frames()` (cheap: one walk per thread, from
+//! frame to code and caller with the C API, no attribute lookups). A suspended frame is on no
+//! stack: for generator and coroutine code only, its owners are found with `gc.get_referrers` of
+//! the code and its functions (a heap walk, the last resort, paid only when such code changed).
 
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyFrame, PyString};
+
+use super::loaded;
 
 /// `co_flags` of generator, coroutine and async generator code.
 const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x200;
@@ -33,17 +36,16 @@ pub fn frames(
     let runs = |code: &Bound<'_, PyAny>| {
         codes.iter().any(|c| c.is(code)) || same_name(code, &names).unwrap_or(false)
     };
-    let sys = py.import("sys")?;
-    let current = sys.call_method0("_current_frames")?;
+    let current = loaded::sys_attr(py, c"_current_frames")?.call0()?;
     let current = current.cast::<PyDict>()?;
     let mut running = Vec::new();
     for (ident, top) in current.iter() {
-        let mut frame = Some(top);
+        let mut frame = Some(top.cast_into::<PyFrame>()?);
         while let Some(f) = frame {
-            if runs(&f.getattr(pyo3::intern!(py, "f_code"))?) {
+            if runs(&code_of(&f)) {
                 running.push((ident.clone(), location(&f)?));
             }
-            frame = Some(f.getattr(pyo3::intern!(py, "f_back"))?).filter(|b| !b.is_none());
+            frame = back_of(&f);
         }
     }
     if !running.is_empty() {
@@ -66,19 +68,19 @@ pub fn frames(
     if !suspendable {
         return Ok(found);
     }
-    let types = py.import("types")?;
+    let types = loaded::module(py, "types")?;
     let kinds = [
         ("GeneratorType", "gi", "generator"),
         ("CoroutineType", "cr", "coroutine"),
         ("AsyncGeneratorType", "ag", "async generator"),
     ];
-    let referrers = py
-        .import("gc")?
-        .getattr("get_referrers")?
-        .call1(pyo3::types::PyTuple::new(
-            py,
-            codes.iter().chain(functions).collect::<Vec<_>>(),
-        )?)?;
+    let referrers =
+        loaded::module(py, "gc")?
+            .getattr("get_referrers")?
+            .call1(pyo3::types::PyTuple::new(
+                py,
+                codes.iter().chain(functions).collect::<Vec<_>>(),
+            )?)?;
     for owner in referrers.try_iter()? {
         let owner = owner?;
         for (type_name, prefix, kind) in kinds {
@@ -88,25 +90,21 @@ pub fn frames(
             let frame = owner.getattr(format!("{prefix}_frame"))?;
             // A running one is on a thread's stack (found above).
             let running: bool = owner.getattr(format!("{prefix}_running"))?.extract()?;
-            if !frame.is_none() && !running && runs(&frame.getattr("f_code")?) {
-                found.push(format!("suspended {kind} at {}", location(&frame)?));
+            if let (Ok(frame), false) = (frame.cast::<PyFrame>(), running) {
+                if runs(&code_of(frame)) {
+                    found.push(format!("suspended {kind} at {}", location(frame)?));
+                }
             }
         }
     }
     Ok(found)
 }
 
-/// A code object's file and qualified name.
 /// Thread names by ident, when the program imported `threading` (importing it here, on fever's
 /// thread, would make that thread its main thread on 3.12).
 fn thread_names(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let threads = PyDict::new(py);
-    if let Some(threading) = py
-        .import("sys")?
-        .getattr("modules")?
-        .cast::<PyDict>()?
-        .get_item("threading")?
-    {
+    if let Some(threading) = loaded::sys_modules(py)?.get_item("threading")? {
         for thread in threading.call_method0("enumerate")?.try_iter()? {
             let thread = thread?;
             threads.set_item(thread.getattr("ident")?, thread.getattr("name")?)?;
@@ -128,6 +126,31 @@ fn same_name(code: &Bound<'_, PyAny>, names: &[(String, String)]) -> PyResult<bo
     Ok(names.iter().any(|(f, q)| f == file && q == qualname))
 }
 
+/// The code a frame runs (the C API's, with no attribute lookup).
+fn code_of<'py>(frame: &Bound<'py, PyFrame>) -> Bound<'py, PyAny> {
+    // SAFETY: a live frame object, GIL held; `PyFrame_GetCode` returns a new, non-NULL reference.
+    unsafe {
+        Bound::from_owned_ptr(
+            frame.py(),
+            ffi::PyFrame_GetCode(frame.as_ptr().cast()).cast(),
+        )
+    }
+}
+
+/// The frame that called `frame`, if any.
+fn back_of<'py>(frame: &Bound<'py, PyFrame>) -> Option<Bound<'py, PyFrame>> {
+    // SAFETY: a live frame object, GIL held; `PyFrame_GetBack` returns a new reference or NULL
+    // (no error set), and a frame's caller is a frame.
+    unsafe {
+        Bound::from_owned_ptr_or_opt(
+            frame.py(),
+            ffi::PyFrame_GetBack(frame.as_ptr().cast()).cast(),
+        )
+        .map(|back| back.cast_into_unchecked())
+    }
+}
+
+/// A code object's file and qualified name.
 fn name_of(code: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
     Ok((
         code.getattr("co_filename")?.extract()?,
@@ -135,8 +158,9 @@ fn name_of(code: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
     ))
 }
 
-fn location(frame: &Bound<'_, PyAny>) -> PyResult<String> {
-    let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
-    let line = frame.getattr("f_lineno")?;
+fn location(frame: &Bound<'_, PyFrame>) -> PyResult<String> {
+    let file: String = code_of(frame).getattr("co_filename")?.extract()?;
+    // SAFETY: a live frame object, GIL held.
+    let line = unsafe { ffi::PyFrame_GetLineNumber(frame.as_ptr().cast()) };
     Ok(format!("{}:{line}", super::display_path(&file)))
 }
