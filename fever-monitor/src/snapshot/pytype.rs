@@ -34,6 +34,8 @@ pub struct Probe {
     dataclass_fields: usize,
     fields: usize,
     enum_name: usize,
+    reduce_ex: usize,
+    reduce: usize,
 }
 
 // The interned strings are immortal for the process and only touched with the GIL held.
@@ -65,6 +67,8 @@ unsafe fn build_probe() -> Option<Probe> {
         let dataclass_fields = intern(c"__dataclass_fields__")?;
         let fields = intern(c"_fields")?;
         let enum_name = intern(c"_name_")?;
+        let reduce_ex = intern(c"__reduce_ex__")?;
+        let reduce = intern(c"__reduce__")?;
         let ns = ffi::PyDict_New();
         let name = ffi::PyUnicode_FromString(c"_fever_probe".as_ptr());
         let bases = ffi::PyTuple_New(0);
@@ -110,6 +114,8 @@ unsafe fn build_probe() -> Option<Probe> {
             dataclass_fields,
             fields,
             enum_name,
+            reduce_ex,
+            reduce,
         };
         ffi::Py_DECREF(class);
         Some(probe)
@@ -207,6 +213,16 @@ impl Probe {
             }
             std::ptr::null_mut()
         }
+    }
+
+    /// The interned name `__reduce_ex__`.
+    pub fn reduce_ex_name(&self) -> *mut PyObject {
+        self.reduce_ex as *mut PyObject
+    }
+
+    /// The interned name `__reduce__`.
+    pub fn reduce_name(&self) -> *mut PyObject {
+        self.reduce as *mut PyObject
     }
 
     /// `tp` or a base is a dataclass.

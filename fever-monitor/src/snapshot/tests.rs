@@ -281,6 +281,93 @@ fn iterators_by_reduction_generators_by_type_each_time() {
     );
 }
 
+/// What [`snapshot_value`] of a deque wrote before its reduction's items were iterated: the
+/// deque's reduction with the items as the list of them (`list(iterator)`).
+fn deque_as_list(obj: &Bound<'_, PyAny>, limits: &SnapshotLimits) -> (Vec<u8>, Snapped) {
+    let reduction = obj.call_method1("__reduce_ex__", (2,)).unwrap();
+    let (callable, args, state, items): (
+        Bound<'_, PyAny>,
+        Bound<'_, PyAny>,
+        Bound<'_, PyAny>,
+        Bound<'_, PyAny>,
+    ) = reduction.extract().unwrap();
+    assert!(state.is_none());
+    let items =
+        pyo3::types::PyList::new(obj.py(), items.try_iter().unwrap().map(Result::unwrap)).unwrap();
+    let mut out = Vec::new();
+    // SAFETY: GIL held (Bounds), live objects; what `Walker::reduced` does for a deque.
+    let snapped = unsafe {
+        let mut w = walker::Walker::new(&mut out, limits);
+        w.enter(obj.as_ptr()).unwrap();
+        w.enc
+            .begin_object(ObjectKind::Reduced, "collections", "deque", true);
+        w.enc.field("callable");
+        w.value(callable.as_ptr());
+        w.enc.field("args");
+        w.value(args.as_ptr());
+        // The fields past the item limit are counted, not written.
+        let omitted = if limits.max_items > 2 {
+            w.enc.field("listitems");
+            w.value(items.as_ptr());
+            0
+        } else {
+            1
+        };
+        w.enc.end(omitted);
+        w.leave();
+        w.enc.finish()
+    };
+    (out, snapped)
+}
+
+#[test]
+fn reduction_items_are_written_as_their_list() {
+    with_namespace(
+        c"import collections\n\
+          class Node:\n    def __init__(self, n): self.n = n\n\
+          few = collections.deque([1, 'a', (2.5, [3])])\n\
+          many = collections.deque(range(100))\n\
+          nested = collections.deque([collections.deque([Node(collections.deque([1]))])])\n\
+          looped = collections.deque([0]); looped.append([looped])",
+        |_, ns| {
+            let limits = [
+                SnapshotLimits::default(),
+                SnapshotLimits {
+                    max_items: 2,
+                    ..SnapshotLimits::default()
+                },
+                SnapshotLimits {
+                    max_depth: 1,
+                    ..SnapshotLimits::default()
+                },
+                SnapshotLimits {
+                    max_depth: 3,
+                    ..SnapshotLimits::default()
+                },
+            ];
+            for name in ["few", "many", "nested", "looped"] {
+                let obj = get(ns, name);
+                for limits in &limits {
+                    let (bytes, snapped) = snap_with(&obj, limits);
+                    let (expected, expected_snapped) = deque_as_list(&obj, limits);
+                    assert_eq!(
+                        render_short(&bytes, 500),
+                        render_short(&expected, 500),
+                        "{name} {limits:?}"
+                    );
+                    assert_eq!(bytes, expected, "{name} {limits:?}");
+                    assert_eq!(snapped, expected_snapped, "{name} {limits:?}");
+                }
+            }
+            assert_eq!(
+                short(&get(ns, "looped")),
+                "deque([0, [...]])",
+                "the cycle is counted through the items' list"
+            );
+        },
+    );
+}
+
 #[test]
 fn cycles_and_depth_limits() {
     with_namespace(

@@ -1,8 +1,8 @@
 //! What the walker decides about a C type once per type rather than once per object: whether
-//! its instances are recorded by their reduction ([`Walker::reduced`](super::walker::Walker)),
-//! and whether its repr may be called. Finding out costs attribute lookups on the type, a
-//! lookup in `builtins` and string building; a snapshot-heavy program meets the same few
-//! types (iterators, generators, `map`, `zip`) millions of times.
+//! its instances are recorded by their reduction ([`Walker::reduced`](super::walker::Walker))
+//! and which C method makes it, and whether its repr may be called. Finding out costs attribute
+//! lookups on the type, a lookup in `builtins` and string building; a snapshot-heavy program
+//! meets the same few types (iterators, generators, `map`, `zip`) millions of times.
 //!
 //! The facts are kept per thread in a small direct-mapped table keyed by the type's address
 //! *and* its `tp_version_tag`. A version tag is given to one type only (`CPython`'s counter never
@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 
-use pyo3::ffi::PyTypeObject;
+use pyo3::ffi::{PyObject, PyTypeObject};
 
 unsafe extern "C" {
     /// Gives `tp` a version tag if it has none; 1 when it has one (3.12+).
@@ -26,11 +26,28 @@ const SLOTS: usize = 256;
 /// One type's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Facts {
-    /// Its instances may be recorded by their reduction: a C `__reduce_ex__`/`__reduce__`
-    /// that is not doomed to raise, outside `itertools`.
-    pub reducible: bool,
+    /// How its instances are recorded by their reduction, if they are.
+    pub reduce: Reduction,
     /// Its `repr()` is C code that runs no Python code and says more than `<T object>`.
     pub safe_repr: bool,
+}
+
+/// How the reduction of an instance of a C type is made, when the type's `__reduce_ex__` and
+/// `__reduce__` are C code that can succeed (outside `itertools`). The method descriptors are
+/// borrowed from the dicts of the type's MRO: alive and current as long as the type keeps the
+/// version tag its facts were cached under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reduction {
+    /// Not recorded by its reduction.
+    Never,
+    /// `method(obj)`: the type's own C `__reduce__`, which `object.__reduce_ex__` (inherited)
+    /// would look up and call.
+    Reduce(*mut PyObject),
+    /// `method(obj, 2)`: a C `__reduce_ex__` (the type's own, or `object`'s over `object`'s
+    /// `__reduce__`).
+    ReduceEx(*mut PyObject),
+    /// `obj.__reduce_ex__(2)` looked up on the object: C code, but not a method descriptor.
+    ByName,
 }
 
 #[derive(Clone, Copy)]
@@ -44,7 +61,7 @@ const EMPTY: Entry = Entry {
     tp: 0,
     tag: 0,
     facts: Facts {
-        reducible: false,
+        reduce: Reduction::Never,
         safe_repr: false,
     },
 };
@@ -145,7 +162,7 @@ mod tests {
                     tp: address,
                     tag: tag - 1,
                     facts: Facts {
-                        reducible: true,
+                        reduce: Reduction::ByName,
                         safe_repr: true,
                     },
                 });
@@ -153,12 +170,12 @@ mod tests {
             // SAFETY: GIL held, live type.
             let new = unsafe {
                 facts(tp, || Facts {
-                    reducible: false,
+                    reduce: Reduction::Never,
                     safe_repr: false,
                 })
             };
             assert!(
-                !new.reducible && !new.safe_repr,
+                new.reduce == Reduction::Never && !new.safe_repr,
                 "the freed type's facts were reused"
             );
             // SAFETY: as above; now cached under this type's own tag.
@@ -176,7 +193,7 @@ mod tests {
             // SAFETY: GIL held, live type.
             unsafe {
                 facts(tp, || Facts {
-                    reducible: true,
+                    reduce: Reduction::ByName,
                     safe_repr: false,
                 })
             };
@@ -184,11 +201,11 @@ mod tests {
             // SAFETY: as above.
             let after = unsafe {
                 facts(tp, || Facts {
-                    reducible: false,
+                    reduce: Reduction::Never,
                     safe_repr: false,
                 })
             };
-            assert!(!after.reducible);
+            assert_eq!(after.reduce, Reduction::Never);
         });
     }
 }
