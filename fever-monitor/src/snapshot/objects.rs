@@ -5,6 +5,7 @@
 use fever_core::snapshot::{ObjectKind, RefKind};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
+use super::classfacts::ClassFacts;
 use super::pytype::{self, Probe};
 use super::typefacts::{self, Facts, Reduction};
 use super::walker::{left_out, Builtin, Walker};
@@ -48,7 +49,7 @@ impl Walker<'_, '_> {
                 self.exception(obj, tp, probe);
             } else if probe.is_python_class(tp) {
                 self.object(obj, tp, probe);
-            } else if let Some(base) = c_builtin_base(tp) {
+            } else if let Some(base) = Builtin::base_of(tp) {
                 // A C subclass of a built-in (OrderedDict, numpy.float64): its built-in part.
                 let name = probe.type_name(tp);
                 self.enc
@@ -60,7 +61,10 @@ impl Walker<'_, '_> {
             } else {
                 let facts = type_facts(tp, probe);
                 if !(facts.reduce != Reduction::Never && self.reduced(obj, tp, probe, facts)) {
-                    self.repr_if(obj, &probe.type_name(tp).full(), facts.safe_repr);
+                    let mut name = std::mem::take(&mut self.name);
+                    probe.type_name(tp).full_into(&mut name);
+                    self.repr_if(obj, &name, facts.safe_repr);
+                    self.name = name;
                 }
             }
         }
@@ -124,7 +128,7 @@ impl Walker<'_, '_> {
                 return false;
             };
             if let Err(stop) = self.enter(obj) {
-                self.stopped(stop, &name.full());
+                self.stopped_at(stop, name);
                 ffi::Py_DECREF(reduction);
                 return true;
             }
@@ -210,40 +214,33 @@ impl Walker<'_, '_> {
         // SAFETY: GIL held; `tp` is a Python class and `obj` its instance.
         unsafe {
             let name = probe.type_name(tp);
+            let class = ClassFacts::of(tp, probe);
             let dict = instance_dict(obj, tp);
-            if let Some(member) = probe.enum_member(tp, dict) {
-                let qualname = format!("{}.{member}", name.qualname);
-                self.enc
-                    .reference(RefKind::EnumMember, name.module, &qualname);
-                ffi::Py_XDECREF(dict);
-                return;
+            if class.is_enum {
+                if let Some(member) = probe.enum_member(dict) {
+                    let qualname = format!("{}.{member}", name.qualname);
+                    self.enc
+                        .reference(RefKind::EnumMember, name.module, &qualname);
+                    ffi::Py_XDECREF(dict);
+                    return;
+                }
             }
             if let Err(stop) = self.enter(obj) {
-                self.stopped(stop, &name.full());
+                self.stopped_at(stop, name);
                 ffi::Py_XDECREF(dict);
                 return;
             }
-            let solid = probe.solid_base(tp);
-            // The built-in part: of the solid base itself, or of a C subclass (OrderedDict).
-            let exact_base = Builtin::of(solid);
-            let base = exact_base.or_else(|| c_builtin_base(solid));
-            let named_fields = if base == Some(Builtin::Tuple) {
-                probe.named_tuple_fields(tp, ffi::PyTuple_GET_SIZE(obj))
+            let named_fields = if class.base == Some(Builtin::Tuple) {
+                class.named_fields(obj)
             } else {
                 None
             };
-            let kind = if named_fields.is_some() {
-                ObjectKind::NamedTuple
-            } else if base.is_some() {
-                ObjectKind::Subclass
-            } else if probe.is_dataclass(tp) {
-                ObjectKind::Dataclass
-            } else {
-                ObjectKind::Plain
-            };
-            let complete = exact_base.is_some() || solid == &raw mut ffi::PyBaseObject_Type;
-            self.enc
-                .begin_object(kind, name.module, name.qualname, complete);
+            self.enc.begin_object(
+                class.kind(named_fields.is_some()),
+                name.module,
+                name.qualname,
+                class.complete,
+            );
             let mut fields = Fields {
                 shown: 0,
                 omitted: 0,
@@ -253,15 +250,22 @@ impl Walker<'_, '_> {
                     let field = pytype::utf8(ffi::PyTuple_GET_ITEM(names, i)).unwrap_or("?");
                     self.field(&mut fields, field, ffi::PyTuple_GET_ITEM(obj, i));
                 }
-            } else if let Some(base) = base {
+            } else if let Some(base) = class.base {
                 self.contents(obj, base);
             }
             if !dict.is_null() {
                 self.dict_fields(&mut fields, dict);
                 ffi::Py_DECREF(dict);
             }
-            if (*tp).tp_basicsize > (*solid).tp_basicsize {
-                self.slot_fields(&mut fields, obj, tp, probe);
+            for slot in &class.slots {
+                let value = slot.value(obj, tp);
+                if value.is_null() {
+                    continue;
+                }
+                if let Some(name) = slot.name() {
+                    self.field(&mut fields, name, value);
+                }
+                ffi::Py_DECREF(value);
             }
             self.enc.end(fields.omitted);
             self.leave();
@@ -299,58 +303,12 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// The `__slots__` of the Python classes in `tp`'s MRO: their member descriptors, read by
-    /// the descriptors' own C getter (unset slots are skipped).
-    unsafe fn slot_fields(
-        &mut self,
-        fields: &mut Fields,
-        obj: *mut PyObject,
-        tp: *mut PyTypeObject,
-        probe: &Probe,
-    ) {
-        // SAFETY: GIL held; MRO entries are types; member descriptors' getters are C.
-        unsafe {
-            let mro = (*tp).tp_mro;
-            if mro.is_null() {
-                return;
-            }
-            for i in 0..ffi::PyTuple_GET_SIZE(mro) {
-                let t = ffi::PyTuple_GET_ITEM(mro, i).cast::<PyTypeObject>();
-                if !probe.is_python_class(t) || (*t).tp_dict.is_null() {
-                    continue;
-                }
-                let mut pos: ffi::Py_ssize_t = 0;
-                let mut key = std::ptr::null_mut();
-                let mut descr = std::ptr::null_mut();
-                while ffi::PyDict_Next((*t).tp_dict, &raw mut pos, &raw mut key, &raw mut descr)
-                    != 0
-                {
-                    if ffi::Py_TYPE(descr) != &raw mut ffi::PyMemberDescr_Type {
-                        continue;
-                    }
-                    let (Some(get), Some(name)) =
-                        ((*ffi::Py_TYPE(descr)).tp_descr_get, pytype::utf8(key))
-                    else {
-                        continue;
-                    };
-                    let value = get(descr, obj, tp.cast());
-                    if value.is_null() {
-                        ffi::PyErr_Clear();
-                        continue;
-                    }
-                    self.field(fields, name, value);
-                    ffi::Py_DECREF(value);
-                }
-            }
-        }
-    }
-
     unsafe fn exception(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject, probe: &Probe) {
         // SAFETY: GIL held; `obj` is an exception instance.
         unsafe {
             let name = probe.type_name(tp);
             if let Err(stop) = self.enter(obj) {
-                self.stopped(stop, &name.full());
+                self.stopped_at(stop, name);
                 return;
             }
             let args = pytype::PyException_GetArgs(obj);
@@ -416,7 +374,6 @@ unsafe fn instance_dict(obj: *mut PyObject, tp: *mut PyTypeObject) -> *mut PyObj
     }
 }
 
-/// The built-in a C type (not a Python class) derives from, e.g. `dict` for `OrderedDict`.
 /// Items past which a C object is not recorded by its reduction ([`Walker::reduced`]).
 const REDUCED_MAX_LEN: isize = 4096;
 
@@ -521,20 +478,6 @@ unsafe fn reduction_of(obj: *mut PyObject, how: Reduction, probe: &Probe) -> *mu
 unsafe fn tp_is(obj: *mut PyObject, tp: *mut PyTypeObject) -> bool {
     // SAFETY: GIL held; `obj` is live.
     unsafe { ffi::Py_TYPE(obj) == tp }
-}
-
-unsafe fn c_builtin_base(tp: *mut PyTypeObject) -> Option<Builtin> {
-    // SAFETY: walking a live type's `tp_base` chain.
-    unsafe {
-        let mut base = (*tp).tp_base;
-        while !base.is_null() {
-            if let Some(builtin) = Builtin::of(base) {
-                return Some(builtin);
-            }
-            base = (*base).tp_base;
-        }
-        None
-    }
 }
 
 /// Every item of tuple `args` is a None, bool, int, float or str (exactly).

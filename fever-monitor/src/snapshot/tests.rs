@@ -187,6 +187,38 @@ fn dataclasses_named_tuples_slots_and_subclasses() {
 }
 
 #[test]
+fn class_facts_follow_the_class() {
+    with_namespace(
+        c"class S:\n    __slots__ = ('a', 'b')\n\
+          class T(S):\n    __slots__ = ('c',)\n\
+          class Copied:\n    stolen = S.a\n\
+          class Holder:\n    pass\n\
+          t = T(); t.a = 1; t.c = 3\n\
+          c = Copied()\n\
+          h = Holder(); h.x = 1",
+        |py, ns| {
+            let kind = |name: &str| match decode(&snap(&get(ns, name)).0) {
+                Ok(Value::Object(o)) => o.kind,
+                other => panic!("{other:?}"),
+            };
+            // Slots of the whole MRO in its order, an unset one skipped; the second time from
+            // the cache.
+            for _ in 0..2 {
+                assert_eq!(short(&get(ns, "t")), "T(c=3, a=1)");
+            }
+            py.run(c"t.b = 2", Some(ns), None).unwrap();
+            assert_eq!(short(&get(ns, "t")), "T(c=3, a=1, b=2)");
+            // Another class's member descriptor is not read at its offset.
+            assert_eq!(short(&get(ns, "c")), "Copied()");
+            assert_eq!(kind("h"), ObjectKind::Plain);
+            py.run(c"Holder.__dataclass_fields__ = {}", Some(ns), None)
+                .unwrap();
+            assert_eq!(kind("h"), ObjectKind::Dataclass, "the class changed");
+        },
+    );
+}
+
+#[test]
 fn references_enums_and_exceptions() {
     with_namespace(
         c"import enum, os\nclass Color(enum.Enum):\n    RED = 1\n\

@@ -1,16 +1,19 @@
-//! What the walker decides about a C type once per type rather than once per object: whether
-//! its instances are recorded by their reduction ([`Walker::reduced`](super::walker::Walker))
-//! and which C method makes it, and whether its repr may be called. Finding out costs attribute
-//! lookups on the type, a lookup in `builtins` and string building; a snapshot-heavy program
-//! meets the same few types (iterators, generators, `map`, `zip`) millions of times.
+//! What the walker decides about a type once per type rather than once per object. For a C
+//! type ([`Facts`], here): whether its instances are recorded by their reduction
+//! ([`Walker::reduced`](super::walker::Walker)) and which C method makes it, and whether its repr
+//! may be called. For a Python class: how its instances are laid out and recorded
+//! ([`ClassFacts`](super::classfacts::ClassFacts)). Finding out costs attribute lookups on the
+//! type and its MRO, a lookup in `builtins` and string building; a snapshot-heavy program meets
+//! the same few types (iterators, generators, `map`, `zip`, its own classes) millions of times.
 //!
-//! The facts are kept per thread in a small direct-mapped table keyed by the type's address
+//! The facts are kept per thread in small direct-mapped [`Table`]s keyed by the type's address
 //! *and* its `tp_version_tag`. A version tag is given to one type only (`CPython`'s counter never
 //! goes back) and is changed when the type or a base is modified, so a type freed and another
-//! allocated at the same address, or a class whose `__reduce__` is assigned later, never reads
-//! the old facts. A type without a tag (`CPython` ran out of them for it) is not cached.
+//! allocated at the same address, or a class whose `__reduce__` (or `__slots__`, or bases) is
+//! assigned later, never reads the old facts. A type without a tag (`CPython` ran out of them for
+//! it) is not cached.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::c_int;
 
 use pyo3::ffi::{PyObject, PyTypeObject};
@@ -20,7 +23,7 @@ unsafe extern "C" {
     fn PyUnstable_Type_AssignVersionTag(tp: *mut PyTypeObject) -> c_int;
 }
 
-/// Slots of the table (a power of two).
+/// Slots of a table (a power of two).
 const SLOTS: usize = 256;
 
 /// One type's facts.
@@ -50,24 +53,65 @@ pub(super) enum Reduction {
     ByName,
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
-    tp: usize,
-    tag: u32,
-    facts: Facts,
+/// What is known of the types met on this thread, one entry per slot (the last type seen there).
+pub(super) struct Table<T> {
+    slots: [RefCell<Entry<T>>; SLOTS],
 }
 
-const EMPTY: Entry = Entry {
-    tp: 0,
-    tag: 0,
-    facts: Facts {
-        reduce: Reduction::Never,
-        safe_repr: false,
-    },
-};
+struct Entry<T> {
+    tp: usize,
+    tag: u32,
+    value: Option<T>,
+}
+
+impl<T: Clone> Table<T> {
+    pub(super) const fn new() -> Self {
+        Self {
+            slots: [const {
+                RefCell::new(Entry {
+                    tp: 0,
+                    tag: 0,
+                    value: None,
+                })
+            }; SLOTS],
+        }
+    }
+
+    /// What is known of `tp`, computed by `find` on the first sight of this type at this
+    /// version.
+    ///
+    /// # Safety
+    /// GIL held; `tp` is a live type.
+    pub(super) unsafe fn get(&self, tp: *mut PyTypeObject, find: impl FnOnce() -> T) -> T {
+        // SAFETY: GIL held, live type (caller).
+        let tag = unsafe { version_tag(tp) };
+        if tag == 0 {
+            return find();
+        }
+        let address = tp as usize;
+        let slot = &self.slots[slot_of(address)];
+        if let Ok(entry) = slot.try_borrow() {
+            if entry.tp == address && entry.tag == tag {
+                if let Some(value) = &entry.value {
+                    return value.clone();
+                }
+            }
+        }
+        let value = find();
+        // `find` ran C code only (lookups on the type): the tag still holds.
+        if let Ok(mut entry) = slot.try_borrow_mut() {
+            *entry = Entry {
+                tp: address,
+                tag,
+                value: Some(value.clone()),
+            };
+        }
+        value
+    }
+}
 
 thread_local! {
-    static TABLE: [Cell<Entry>; SLOTS] = const { [const { Cell::new(EMPTY) }; SLOTS] };
+    static C_TYPES: Table<Facts> = const { Table::new() };
 }
 
 /// The facts of the C type `tp`, computed by `find` on the first sight of this type at this
@@ -77,26 +121,7 @@ thread_local! {
 /// GIL held; `tp` is a live type.
 pub(super) unsafe fn facts(tp: *mut PyTypeObject, find: impl FnOnce() -> Facts) -> Facts {
     // SAFETY: GIL held, live type (caller).
-    let tag = unsafe { version_tag(tp) };
-    if tag == 0 {
-        return find();
-    }
-    let address = tp as usize;
-    TABLE.with(|table| {
-        let slot = slot_of(address);
-        let entry = table[slot].get();
-        if entry.tp == address && entry.tag == tag {
-            return entry.facts;
-        }
-        let facts = find();
-        // `find` ran C code only (lookups on the type): the tag still holds.
-        table[slot].set(Entry {
-            tp: address,
-            tag,
-            facts,
-        });
-        facts
-    })
+    C_TYPES.with(|table| unsafe { table.get(tp, find) })
 }
 
 /// The table slot of the type at `address`.
@@ -157,15 +182,15 @@ mod tests {
             assert_ne!(tag, 0, "a fresh class gets a version tag");
             // Whether the allocator gives a freed type's memory to the next type is up to it, so
             // the freed type's entry is planted: same address, the earlier tag it had.
-            TABLE.with(|table| {
-                table[slot_of(address)].set(Entry {
+            C_TYPES.with(|table| {
+                *table.slots[slot_of(address)].borrow_mut() = Entry {
                     tp: address,
                     tag: tag - 1,
-                    facts: Facts {
+                    value: Some(Facts {
                         reduce: Reduction::ByName,
                         safe_repr: true,
-                    },
-                });
+                    }),
+                };
             });
             // SAFETY: GIL held, live type.
             let new = unsafe {

@@ -6,7 +6,7 @@
 use fever_core::snapshot::{content_hash, BytesKind, ContentHasher, Encoder};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
-use super::pytype::{self, Probe};
+use super::pytype::{self, Probe, TypeName};
 use super::{SnapshotLimits, MAX_DEPTH};
 use crate::compat;
 
@@ -62,6 +62,21 @@ impl Builtin {
         }
     }
 
+    /// The built-in a C type (not a Python class) derives from, e.g. `dict` for `OrderedDict`.
+    pub(super) unsafe fn base_of(tp: *mut PyTypeObject) -> Option<Self> {
+        // SAFETY: walking a live type's `tp_base` chain.
+        unsafe {
+            let mut base = (*tp).tp_base;
+            while !base.is_null() {
+                if let Some(builtin) = Self::of(base) {
+                    return Some(builtin);
+                }
+                base = (*base).tp_base;
+            }
+            None
+        }
+    }
+
     /// Holds other objects (so takes part in depth and cycle tracking).
     fn is_container(self) -> bool {
         matches!(
@@ -110,6 +125,8 @@ pub(super) struct Walker<'o, 'l> {
     depth: usize,
     /// Gathers non-contiguous buffers.
     pub(super) scratch: Vec<u8>,
+    /// A type's full name, made for a marker ([`Walker::stopped_at`]).
+    pub(super) name: String,
 }
 
 impl<'o, 'l> Walker<'o, 'l> {
@@ -128,6 +145,7 @@ impl<'o, 'l> Walker<'o, 'l> {
             path: [std::ptr::null_mut(); MAX_DEPTH],
             depth: 0,
             scratch: Vec::new(),
+            name: String::new(),
         }
     }
 }
@@ -234,6 +252,18 @@ impl Walker<'_, '_> {
         match stop {
             Stop::Cycle(levels) => self.enc.cycle(levels),
             Stop::Depth => self.enc.depth_limit(type_name),
+        }
+    }
+
+    /// [`Walker::stopped`] at an object of the type named `name`, whose full name is made only
+    /// for a depth limit (in [`Walker::name`], no allocation once it is big enough).
+    pub(super) fn stopped_at(&mut self, stop: Stop, name: TypeName<'_>) {
+        match stop {
+            Stop::Cycle(levels) => self.enc.cycle(levels),
+            Stop::Depth => {
+                name.full_into(&mut self.name);
+                self.enc.depth_limit(&self.name);
+            }
         }
     }
 
