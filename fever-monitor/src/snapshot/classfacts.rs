@@ -56,7 +56,9 @@ enum Read {
 }
 
 thread_local! {
-    static CLASSES: Table<Rc<ClassFacts>> = const { Table::new() };
+    /// A program's own classes and those of the libraries its values reach (a test's `self`
+    /// reaches pytest's) are many more than the C types met.
+    static CLASSES: Table<Rc<ClassFacts>, 1024> = const { Table::new() };
 }
 
 impl ClassFacts {

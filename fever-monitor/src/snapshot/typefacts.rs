@@ -23,9 +23,6 @@ unsafe extern "C" {
     fn PyUnstable_Type_AssignVersionTag(tp: *mut PyTypeObject) -> c_int;
 }
 
-/// Slots of a table (a power of two).
-const SLOTS: usize = 256;
-
 /// One type's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Facts {
@@ -53,9 +50,10 @@ pub(super) enum Reduction {
     ByName,
 }
 
-/// What is known of the types met on this thread, one entry per slot (the last type seen there).
-pub(super) struct Table<T> {
-    slots: [RefCell<Entry<T>>; SLOTS],
+/// What is known of the types met on this thread, in `N` slots (a power of two), each holding
+/// the last type seen there.
+pub(super) struct Table<T, const N: usize> {
+    slots: [RefCell<Entry<T>>; N],
 }
 
 struct Entry<T> {
@@ -64,7 +62,7 @@ struct Entry<T> {
     value: Option<T>,
 }
 
-impl<T: Clone> Table<T> {
+impl<T: Clone, const N: usize> Table<T, N> {
     pub(super) const fn new() -> Self {
         Self {
             slots: [const {
@@ -73,7 +71,7 @@ impl<T: Clone> Table<T> {
                     tag: 0,
                     value: None,
                 })
-            }; SLOTS],
+            }; N],
         }
     }
 
@@ -89,7 +87,7 @@ impl<T: Clone> Table<T> {
             return find();
         }
         let address = tp as usize;
-        let slot = &self.slots[slot_of(address)];
+        let slot = &self.slots[slot_of(address, N)];
         if let Ok(entry) = slot.try_borrow() {
             if entry.tp == address && entry.tag == tag {
                 if let Some(value) = &entry.value {
@@ -111,7 +109,7 @@ impl<T: Clone> Table<T> {
 }
 
 thread_local! {
-    static C_TYPES: Table<Facts> = const { Table::new() };
+    static C_TYPES: Table<Facts, 256> = const { Table::new() };
 }
 
 /// The facts of the C type `tp`, computed by `find` on the first sight of this type at this
@@ -124,9 +122,11 @@ pub(super) unsafe fn facts(tp: *mut PyTypeObject, find: impl FnOnce() -> Facts) 
     C_TYPES.with(|table| unsafe { table.get(tp, find) })
 }
 
-/// The table slot of the type at `address`.
-fn slot_of(address: usize) -> usize {
-    (address >> 4) & (SLOTS - 1)
+/// The slot of the type at `address` in a table of `n` slots (a power of two): the top bits of
+/// a Fibonacci hash, which spread types allocated at regular strides.
+fn slot_of(address: usize, n: usize) -> usize {
+    let hash = (address as u64 >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    hash.checked_shr(64 - n.trailing_zeros()).unwrap_or(0) as usize
 }
 
 /// `tp`'s version tag, given one if it has none; 0 if it cannot have one.
@@ -183,7 +183,7 @@ mod tests {
             // Whether the allocator gives a freed type's memory to the next type is up to it, so
             // the freed type's entry is planted: same address, the earlier tag it had.
             C_TYPES.with(|table| {
-                *table.slots[slot_of(address)].borrow_mut() = Entry {
+                *table.slots[slot_of(address, 256)].borrow_mut() = Entry {
                     tp: address,
                     tag: tag - 1,
                     value: Some(Facts {
