@@ -32,8 +32,11 @@
 //! - `buffer.rs`: numpy arrays and memoryviews through the buffer protocol.
 //! - `pytype.rs`: facts about types read without running Python code.
 //! - `typefacts.rs`: what the walker decides about a C type, cached per type and version.
+//! - `classfacts.rs`: what the walker needs to record a Python class's instances, cached the
+//!   same way.
 
 mod buffer;
+mod classfacts;
 mod objects;
 mod pytype;
 #[cfg(test)]
@@ -58,8 +61,8 @@ const MAX_DEPTH: usize = 32;
 ///
 /// # Safety
 /// The GIL is held; every non-NULL value is a live object.
-pub unsafe fn snapshot_args(
-    names: &[&str],
+pub unsafe fn snapshot_args<N: AsRef<str>>(
+    names: &[N],
     values: &[*mut PyObject],
     limits: &SnapshotLimits,
     out: &mut Vec<u8>,
@@ -70,7 +73,7 @@ pub unsafe fn snapshot_args(
             w.enc.begin_args();
             for (name, &value) in names.iter().zip(values) {
                 if !value.is_null() {
-                    w.enc.field(name);
+                    w.enc.field(name.as_ref());
                     w.value(value);
                 }
             }

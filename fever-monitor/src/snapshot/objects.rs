@@ -5,8 +5,9 @@
 use fever_core::snapshot::{ObjectKind, RefKind};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
+use super::classfacts::ClassFacts;
 use super::pytype::{self, Probe};
-use super::typefacts::{self, Facts};
+use super::typefacts::{self, Facts, Reduction};
 use super::walker::{left_out, Builtin, Walker};
 
 impl Walker<'_, '_> {
@@ -48,7 +49,7 @@ impl Walker<'_, '_> {
                 self.exception(obj, tp, probe);
             } else if probe.is_python_class(tp) {
                 self.object(obj, tp, probe);
-            } else if let Some(base) = c_builtin_base(tp) {
+            } else if let Some(base) = Builtin::base_of(tp) {
                 // A C subclass of a built-in (OrderedDict, numpy.float64): its built-in part.
                 let name = probe.type_name(tp);
                 self.enc
@@ -59,14 +60,17 @@ impl Walker<'_, '_> {
                 self.memoryview(obj);
             } else {
                 let facts = type_facts(tp, probe);
-                if !(facts.reducible && self.reduced(obj, tp, probe, facts.safe_repr)) {
-                    self.repr_if(obj, &probe.type_name(tp).full(), facts.safe_repr);
+                if !(facts.reduce != Reduction::Never && self.reduced(obj, tp, probe, facts)) {
+                    let mut name = std::mem::take(&mut self.name);
+                    probe.type_name(tp).full_into(&mut name);
+                    self.repr_if(obj, &name, facts.safe_repr);
+                    self.name = name;
                 }
             }
         }
     }
 
-    /// An instance of a C type whose [`Facts::reducible`] says so, by what its own (C)
+    /// An instance of a C type whose [`Facts::reduce`] says so, by what its own (C)
     /// `__reduce_ex__(2)` gives: the callable that makes it, its arguments, its state, the
     /// items it is filled with, and its repr when that is C code of a known module (`repr`:
     /// for renderings), recorded as a [`ObjectKind::Reduced`] object. `false` (nothing written)
@@ -77,7 +81,7 @@ impl Walker<'_, '_> {
         obj: *mut PyObject,
         tp: *mut PyTypeObject,
         probe: &Probe,
-        repr: bool,
+        facts: Facts,
     ) -> bool {
         // SAFETY: GIL held; C code only (the type's own reduction, checked), errors cleared.
         unsafe {
@@ -94,15 +98,7 @@ impl Walker<'_, '_> {
             } else if len > REDUCED_MAX_LEN {
                 return false;
             }
-            let protocol = ffi::PyLong_FromLong(2);
-            let method = ffi::PyUnicode_FromString(c"__reduce_ex__".as_ptr());
-            let reduction = if protocol.is_null() || method.is_null() {
-                std::ptr::null_mut()
-            } else {
-                ffi::PyObject_CallMethodOneArg(obj, method, protocol)
-            };
-            ffi::Py_XDECREF(protocol);
-            ffi::Py_XDECREF(method);
+            let reduction = reduction_of(obj, facts.reduce, probe);
             if reduction.is_null() {
                 ffi::PyErr_Clear();
                 return false;
@@ -132,7 +128,7 @@ impl Walker<'_, '_> {
                 return false;
             };
             if let Err(stop) = self.enter(obj) {
-                self.stopped(stop, &name.full());
+                self.stopped_at(stop, name);
                 ffi::Py_DECREF(reduction);
                 return true;
             }
@@ -147,18 +143,11 @@ impl Walker<'_, '_> {
             if let Some(state) = item(2) {
                 self.field(&mut fields, "state", state);
             }
-            if let Some(iterator) = item(3) {
-                let items = ffi::PySequence_List(iterator);
-                if items.is_null() {
-                    ffi::PyErr_Clear();
-                    fields.omitted += 1;
-                } else {
-                    self.field(&mut fields, "listitems", items);
-                    ffi::Py_DECREF(items);
-                }
+            if let Some(items) = item(3) {
+                self.items_field(&mut fields, items);
             }
             // A repr that runs no Python code (datetime, decimal) is kept for renderings.
-            if repr {
+            if facts.safe_repr {
                 let text = ffi::PyObject_Repr(obj);
                 if text.is_null() {
                     ffi::PyErr_Clear();
@@ -171,6 +160,29 @@ impl Walker<'_, '_> {
             self.leave();
             ffi::Py_DECREF(reduction);
             true
+        }
+    }
+
+    /// The `listitems` field of a reduction: the items of the iterable `items` (an iterator,
+    /// consumed), written as the list of them would be, without making that list. An item that
+    /// fails to come ends the list there.
+    unsafe fn items_field(&mut self, fields: &mut Fields, items: *mut PyObject) {
+        // SAFETY: GIL held; `items` is live (the reduction holds it); errors cleared.
+        unsafe {
+            if fields.shown >= self.max_items {
+                fields.omitted += 1;
+                return;
+            }
+            let iter = ffi::PyObject_GetIter(items);
+            if iter.is_null() {
+                ffi::PyErr_Clear();
+                fields.omitted += 1;
+                return;
+            }
+            self.enc.field("listitems");
+            fields.shown += 1;
+            self.iterated_list(iter);
+            ffi::Py_DECREF(iter);
         }
     }
 
@@ -202,40 +214,33 @@ impl Walker<'_, '_> {
         // SAFETY: GIL held; `tp` is a Python class and `obj` its instance.
         unsafe {
             let name = probe.type_name(tp);
+            let class = ClassFacts::of(tp, probe);
             let dict = instance_dict(obj, tp);
-            if let Some(member) = probe.enum_member(tp, dict) {
-                let qualname = format!("{}.{member}", name.qualname);
-                self.enc
-                    .reference(RefKind::EnumMember, name.module, &qualname);
-                ffi::Py_XDECREF(dict);
-                return;
+            if class.is_enum {
+                if let Some(member) = probe.enum_member(dict) {
+                    let qualname = format!("{}.{member}", name.qualname);
+                    self.enc
+                        .reference(RefKind::EnumMember, name.module, &qualname);
+                    ffi::Py_XDECREF(dict);
+                    return;
+                }
             }
             if let Err(stop) = self.enter(obj) {
-                self.stopped(stop, &name.full());
+                self.stopped_at(stop, name);
                 ffi::Py_XDECREF(dict);
                 return;
             }
-            let solid = probe.solid_base(tp);
-            // The built-in part: of the solid base itself, or of a C subclass (OrderedDict).
-            let exact_base = Builtin::of(solid);
-            let base = exact_base.or_else(|| c_builtin_base(solid));
-            let named_fields = if base == Some(Builtin::Tuple) {
-                probe.named_tuple_fields(tp, ffi::PyTuple_GET_SIZE(obj))
+            let named_fields = if class.base == Some(Builtin::Tuple) {
+                class.named_fields(obj)
             } else {
                 None
             };
-            let kind = if named_fields.is_some() {
-                ObjectKind::NamedTuple
-            } else if base.is_some() {
-                ObjectKind::Subclass
-            } else if probe.is_dataclass(tp) {
-                ObjectKind::Dataclass
-            } else {
-                ObjectKind::Plain
-            };
-            let complete = exact_base.is_some() || solid == &raw mut ffi::PyBaseObject_Type;
-            self.enc
-                .begin_object(kind, name.module, name.qualname, complete);
+            self.enc.begin_object(
+                class.kind(named_fields.is_some()),
+                name.module,
+                name.qualname,
+                class.complete,
+            );
             let mut fields = Fields {
                 shown: 0,
                 omitted: 0,
@@ -245,15 +250,22 @@ impl Walker<'_, '_> {
                     let field = pytype::utf8(ffi::PyTuple_GET_ITEM(names, i)).unwrap_or("?");
                     self.field(&mut fields, field, ffi::PyTuple_GET_ITEM(obj, i));
                 }
-            } else if let Some(base) = base {
+            } else if let Some(base) = class.base {
                 self.contents(obj, base);
             }
             if !dict.is_null() {
                 self.dict_fields(&mut fields, dict);
                 ffi::Py_DECREF(dict);
             }
-            if (*tp).tp_basicsize > (*solid).tp_basicsize {
-                self.slot_fields(&mut fields, obj, tp, probe);
+            for slot in &class.slots {
+                let value = slot.value(obj, tp);
+                if value.is_null() {
+                    continue;
+                }
+                if let Some(name) = slot.name() {
+                    self.field(&mut fields, name, value);
+                }
+                ffi::Py_DECREF(value);
             }
             self.enc.end(fields.omitted);
             self.leave();
@@ -291,58 +303,12 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// The `__slots__` of the Python classes in `tp`'s MRO: their member descriptors, read by
-    /// the descriptors' own C getter (unset slots are skipped).
-    unsafe fn slot_fields(
-        &mut self,
-        fields: &mut Fields,
-        obj: *mut PyObject,
-        tp: *mut PyTypeObject,
-        probe: &Probe,
-    ) {
-        // SAFETY: GIL held; MRO entries are types; member descriptors' getters are C.
-        unsafe {
-            let mro = (*tp).tp_mro;
-            if mro.is_null() {
-                return;
-            }
-            for i in 0..ffi::PyTuple_GET_SIZE(mro) {
-                let t = ffi::PyTuple_GET_ITEM(mro, i).cast::<PyTypeObject>();
-                if !probe.is_python_class(t) || (*t).tp_dict.is_null() {
-                    continue;
-                }
-                let mut pos: ffi::Py_ssize_t = 0;
-                let mut key = std::ptr::null_mut();
-                let mut descr = std::ptr::null_mut();
-                while ffi::PyDict_Next((*t).tp_dict, &raw mut pos, &raw mut key, &raw mut descr)
-                    != 0
-                {
-                    if ffi::Py_TYPE(descr) != &raw mut ffi::PyMemberDescr_Type {
-                        continue;
-                    }
-                    let (Some(get), Some(name)) =
-                        ((*ffi::Py_TYPE(descr)).tp_descr_get, pytype::utf8(key))
-                    else {
-                        continue;
-                    };
-                    let value = get(descr, obj, tp.cast());
-                    if value.is_null() {
-                        ffi::PyErr_Clear();
-                        continue;
-                    }
-                    self.field(fields, name, value);
-                    ffi::Py_DECREF(value);
-                }
-            }
-        }
-    }
-
     unsafe fn exception(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject, probe: &Probe) {
         // SAFETY: GIL held; `obj` is an exception instance.
         unsafe {
             let name = probe.type_name(tp);
             if let Err(stop) = self.enter(obj) {
-                self.stopped(stop, &name.full());
+                self.stopped_at(stop, name);
                 return;
             }
             let args = pytype::PyException_GetArgs(obj);
@@ -408,7 +374,6 @@ unsafe fn instance_dict(obj: *mut PyObject, tp: *mut PyTypeObject) -> *mut PyObj
     }
 }
 
-/// The built-in a C type (not a Python class) derives from, e.g. `dict` for `OrderedDict`.
 /// Items past which a C object is not recorded by its reduction ([`Walker::reduced`]).
 const REDUCED_MAX_LEN: isize = 4096;
 
@@ -421,42 +386,91 @@ unsafe fn type_facts(tp: *mut PyTypeObject, probe: &Probe) -> Facts {
             let name = probe.type_name(tp);
             Facts {
                 // `itertools`' reductions are deprecated (a warning the program would see).
-                reducible: name.module != "itertools" && c_reduction(tp),
+                reduce: if name.module == "itertools" {
+                    Reduction::Never
+                } else {
+                    c_reduction(tp, probe)
+                },
                 safe_repr: super::walker::safe_repr_type(tp, &name.full()) && probe.has_c_repr(tp),
             }
         })
     }
 }
 
-/// Whether `tp`'s `__reduce_ex__` and `__reduce__` are C code (no Python function of the
-/// program runs to take a snapshot) that can succeed: `object`'s own two, which `tp` inherits,
-/// raise `cannot pickle` with protocol 2 for a type that cannot make instances (no `tp_new`:
-/// generators, coroutines, most iterators of C code).
-unsafe fn c_reduction(tp: *mut PyTypeObject) -> bool {
-    // SAFETY: GIL held; attribute lookups on types, errors cleared.
+/// How instances of `tp` are recorded by their reduction ([`Reduction`]): only when `tp`'s
+/// `__reduce_ex__` and `__reduce__` are C code (no Python function of the program runs to take a
+/// snapshot) that can succeed: `object`'s own two, which `tp` inherits, raise `cannot pickle`
+/// with protocol 2 for a type that cannot make instances (no `tp_new`: generators, coroutines,
+/// most iterators of C code).
+unsafe fn c_reduction(tp: *mut PyTypeObject, probe: &Probe) -> Reduction {
+    // SAFETY: GIL held; attribute lookups on types, errors cleared. A method descriptor found on
+    // a type is the one in its MRO's dicts (kept as borrowed, see [`Reduction`]).
     unsafe {
-        let mut inherited = true;
-        let c_code = [c"__reduce_ex__", c"__reduce__"].iter().all(|name| {
-            let method = ffi::PyObject_GetAttrString(tp.cast(), name.as_ptr());
-            if method.is_null() {
-                ffi::PyErr_Clear();
-                return false;
-            }
-            let objects = ffi::PyObject_GetAttrString(
-                (&raw mut ffi::PyBaseObject_Type).cast(),
-                name.as_ptr(),
-            );
-            if objects.is_null() {
+        let lookup = |owner: *mut PyObject, name: *mut PyObject| {
+            let found = ffi::PyObject_GetAttr(owner, name);
+            if found.is_null() {
                 ffi::PyErr_Clear();
             }
-            inherited &= method == objects;
-            ffi::Py_XDECREF(objects);
-            let python =
-                ffi::PyFunction_Check(method) != 0 || tp_is(method, &raw mut pytype::PyMethod_Type);
+            found
+        };
+        let object = (&raw mut ffi::PyBaseObject_Type).cast::<PyObject>();
+        let ex = lookup(tp.cast(), probe.reduce_ex_name());
+        let plain = lookup(tp.cast(), probe.reduce_name());
+        let object_ex = lookup(object, probe.reduce_ex_name());
+        let object_plain = lookup(object, probe.reduce_name());
+        let c_code = |m: *mut PyObject| {
+            !m.is_null()
+                && ffi::PyFunction_Check(m) == 0
+                && !tp_is(m, &raw mut pytype::PyMethod_Type)
+        };
+        let descriptor = |m: *mut PyObject| tp_is(m, &raw mut ffi::PyMethodDescr_Type);
+        let inherited = ex == object_ex && plain == object_plain;
+        let how = if !(c_code(ex) && c_code(plain)) || (inherited && (*tp).tp_new.is_none()) {
+            Reduction::Never
+        } else if ex == object_ex && plain != object_plain && descriptor(plain) {
+            Reduction::Reduce(plain)
+        } else if descriptor(ex) {
+            Reduction::ReduceEx(ex)
+        } else {
+            Reduction::ByName
+        };
+        for found in [ex, plain, object_ex, object_plain] {
+            ffi::Py_XDECREF(found);
+        }
+        how
+    }
+}
+
+/// `obj`'s reduction made as `how` says (new reference), or NULL (maybe with an error set).
+unsafe fn reduction_of(obj: *mut PyObject, how: Reduction, probe: &Probe) -> *mut PyObject {
+    // SAFETY: GIL held; `obj` live; a cached method is alive while its type's tag holds, and
+    // is held during the call.
+    unsafe {
+        let protocol = ffi::PyLong_FromLong(2);
+        if protocol.is_null() {
+            return std::ptr::null_mut();
+        }
+        let args = [obj, protocol];
+        let call = |method: *mut PyObject, nargs: usize| {
+            ffi::Py_INCREF(method);
+            let reduction =
+                ffi::PyObject_Vectorcall(method, args.as_ptr(), nargs, std::ptr::null_mut());
             ffi::Py_DECREF(method);
-            !python
-        });
-        c_code && !(inherited && (*tp).tp_new.is_none())
+            reduction
+        };
+        let reduction = match how {
+            Reduction::Never => std::ptr::null_mut(),
+            Reduction::Reduce(method) => call(method, 1),
+            Reduction::ReduceEx(method) => call(method, 2),
+            Reduction::ByName => ffi::PyObject_VectorcallMethod(
+                probe.reduce_ex_name(),
+                args.as_ptr(),
+                2,
+                std::ptr::null_mut(),
+            ),
+        };
+        ffi::Py_DECREF(protocol);
+        reduction
     }
 }
 
@@ -464,20 +478,6 @@ unsafe fn c_reduction(tp: *mut PyTypeObject) -> bool {
 unsafe fn tp_is(obj: *mut PyObject, tp: *mut PyTypeObject) -> bool {
     // SAFETY: GIL held; `obj` is live.
     unsafe { ffi::Py_TYPE(obj) == tp }
-}
-
-unsafe fn c_builtin_base(tp: *mut PyTypeObject) -> Option<Builtin> {
-    // SAFETY: walking a live type's `tp_base` chain.
-    unsafe {
-        let mut base = (*tp).tp_base;
-        while !base.is_null() {
-            if let Some(builtin) = Builtin::of(base) {
-                return Some(builtin);
-            }
-            base = (*base).tp_base;
-        }
-        None
-    }
 }
 
 /// Every item of tuple `args` is a None, bool, int, float or str (exactly).

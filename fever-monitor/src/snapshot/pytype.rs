@@ -34,6 +34,8 @@ pub struct Probe {
     dataclass_fields: usize,
     fields: usize,
     enum_name: usize,
+    reduce_ex: usize,
+    reduce: usize,
 }
 
 // The interned strings are immortal for the process and only touched with the GIL held.
@@ -65,6 +67,8 @@ unsafe fn build_probe() -> Option<Probe> {
         let dataclass_fields = intern(c"__dataclass_fields__")?;
         let fields = intern(c"_fields")?;
         let enum_name = intern(c"_name_")?;
+        let reduce_ex = intern(c"__reduce_ex__")?;
+        let reduce = intern(c"__reduce__")?;
         let ns = ffi::PyDict_New();
         let name = ffi::PyUnicode_FromString(c"_fever_probe".as_ptr());
         let bases = ffi::PyTuple_New(0);
@@ -110,6 +114,8 @@ unsafe fn build_probe() -> Option<Probe> {
             dataclass_fields,
             fields,
             enum_name,
+            reduce_ex,
+            reduce,
         };
         ffi::Py_DECREF(class);
         Some(probe)
@@ -126,11 +132,19 @@ pub struct TypeName<'t> {
 impl TypeName<'_> {
     /// `module.qualname`, or just `qualname` for built-ins.
     pub fn full(&self) -> String {
-        if self.module == "builtins" || self.module.is_empty() {
-            self.qualname.to_owned()
-        } else {
-            format!("{}.{}", self.module, self.qualname)
+        let mut full = String::new();
+        self.full_into(&mut full);
+        full
+    }
+
+    /// [`TypeName::full`] written into `out` (cleared first).
+    pub fn full_into(&self, out: &mut String) {
+        out.clear();
+        if !(self.module == "builtins" || self.module.is_empty()) {
+            out.push_str(self.module);
+            out.push('.');
         }
+        out.push_str(self.qualname);
     }
 }
 
@@ -209,6 +223,16 @@ impl Probe {
         }
     }
 
+    /// The interned name `__reduce_ex__`.
+    pub fn reduce_ex_name(&self) -> *mut PyObject {
+        self.reduce_ex as *mut PyObject
+    }
+
+    /// The interned name `__reduce__`.
+    pub fn reduce_name(&self) -> *mut PyObject {
+        self.reduce as *mut PyObject
+    }
+
     /// `tp` or a base is a dataclass.
     ///
     /// # Safety
@@ -218,25 +242,18 @@ impl Probe {
         unsafe { !self.lookup(tp, self.dataclass_fields).is_null() }
     }
 
-    /// A named tuple class's `_fields` (borrowed tuple of str), if it has `n` of them.
+    /// A named tuple class's `_fields` (borrowed tuple of str), if it has them.
     ///
     /// # Safety
     /// GIL held; `tp` is a live type.
-    pub unsafe fn named_tuple_fields(
-        &self,
-        tp: *mut PyTypeObject,
-        n: isize,
-    ) -> Option<*mut PyObject> {
+    pub unsafe fn named_tuple_fields(&self, tp: *mut PyTypeObject) -> Option<*mut PyObject> {
         // SAFETY: as above; the tuple's items are checked to be str.
         unsafe {
             let fields = self.lookup(tp, self.fields);
-            if fields.is_null()
-                || ffi::PyTuple_CheckExact(fields) == 0
-                || ffi::PyTuple_GET_SIZE(fields) != n
-            {
+            if fields.is_null() || ffi::PyTuple_CheckExact(fields) == 0 {
                 return None;
             }
-            (0..n)
+            (0..ffi::PyTuple_GET_SIZE(fields))
                 .all(|i| ffi::PyUnicode_CheckExact(ffi::PyTuple_GET_ITEM(fields, i)) != 0)
                 .then_some(fields)
         }
@@ -297,32 +314,37 @@ impl Probe {
         }
     }
 
-    /// An instance of an `enum.Enum` class: its member name (`_name_`, read from the instance
-    /// dict).
+    /// `tp` is an `enum.Enum` class (its metaclass derives from `enum.EnumType`).
     ///
     /// # Safety
-    /// GIL held; `obj` is a live instance of the Python class `tp`; `dict` its `__dict__` or NULL.
-    pub unsafe fn enum_member<'t>(
-        &self,
-        tp: *mut PyTypeObject,
-        dict: *mut PyObject,
-    ) -> Option<&'t str> {
+    /// GIL held; `tp` is a live type.
+    pub unsafe fn is_enum(&self, tp: *mut PyTypeObject) -> bool {
         // SAFETY: GIL held; the metaclass MRO is a tuple of types.
         unsafe {
             let meta = ffi::Py_TYPE(tp.cast());
-            if dict.is_null() || meta == &raw mut ffi::PyType_Type {
-                return None;
+            if meta == &raw mut ffi::PyType_Type {
+                return false;
             }
             let mro = (*meta).tp_mro;
             if mro.is_null() {
-                return None;
+                return false;
             }
-            let is_enum = (0..ffi::PyTuple_GET_SIZE(mro)).any(|i| {
+            (0..ffi::PyTuple_GET_SIZE(mro)).any(|i| {
                 let t = ffi::PyTuple_GET_ITEM(mro, i).cast::<PyTypeObject>();
                 let name = self.type_name(t);
                 self.is_python_class(t) && name.module == "enum" && name.qualname == "EnumType"
-            });
-            if !is_enum {
+            })
+        }
+    }
+
+    /// An enum member's name (`_name_`, read from its `__dict__`, NULL if it has none).
+    ///
+    /// # Safety
+    /// GIL held; `dict` is a live dict or NULL, and outlives `'t`.
+    pub unsafe fn enum_member<'t>(&self, dict: *mut PyObject) -> Option<&'t str> {
+        // SAFETY: GIL held; a borrowed value of the dict.
+        unsafe {
+            if dict.is_null() {
                 return None;
             }
             utf8(ffi::PyDict_GetItem(dict, self.enum_name as *mut PyObject))

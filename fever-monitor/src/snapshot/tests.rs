@@ -187,6 +187,38 @@ fn dataclasses_named_tuples_slots_and_subclasses() {
 }
 
 #[test]
+fn class_facts_follow_the_class() {
+    with_namespace(
+        c"class S:\n    __slots__ = ('a', 'b')\n\
+          class T(S):\n    __slots__ = ('c',)\n\
+          class Copied:\n    stolen = S.a\n\
+          class Holder:\n    pass\n\
+          t = T(); t.a = 1; t.c = 3\n\
+          c = Copied()\n\
+          h = Holder(); h.x = 1",
+        |py, ns| {
+            let kind = |name: &str| match decode(&snap(&get(ns, name)).0) {
+                Ok(Value::Object(o)) => o.kind,
+                other => panic!("{other:?}"),
+            };
+            // Slots of the whole MRO in its order, an unset one skipped; the second time from
+            // the cache.
+            for _ in 0..2 {
+                assert_eq!(short(&get(ns, "t")), "T(c=3, a=1)");
+            }
+            py.run(c"t.b = 2", Some(ns), None).unwrap();
+            assert_eq!(short(&get(ns, "t")), "T(c=3, a=1, b=2)");
+            // Another class's member descriptor is not read at its offset.
+            assert_eq!(short(&get(ns, "c")), "Copied()");
+            assert_eq!(kind("h"), ObjectKind::Plain);
+            py.run(c"Holder.__dataclass_fields__ = {}", Some(ns), None)
+                .unwrap();
+            assert_eq!(kind("h"), ObjectKind::Dataclass, "the class changed");
+        },
+    );
+}
+
+#[test]
 fn references_enums_and_exceptions() {
     with_namespace(
         c"import enum, os\nclass Color(enum.Enum):\n    RED = 1\n\
@@ -277,6 +309,93 @@ fn iterators_by_reduction_generators_by_type_each_time() {
                     "map(<class 'str'>, list_iterator([3], state=0))"
                 );
             }
+        },
+    );
+}
+
+/// What [`snapshot_value`] of a deque wrote before its reduction's items were iterated: the
+/// deque's reduction with the items as the list of them (`list(iterator)`).
+fn deque_as_list(obj: &Bound<'_, PyAny>, limits: &SnapshotLimits) -> (Vec<u8>, Snapped) {
+    let reduction = obj.call_method1("__reduce_ex__", (2,)).unwrap();
+    let (callable, args, state, items): (
+        Bound<'_, PyAny>,
+        Bound<'_, PyAny>,
+        Bound<'_, PyAny>,
+        Bound<'_, PyAny>,
+    ) = reduction.extract().unwrap();
+    assert!(state.is_none());
+    let items =
+        pyo3::types::PyList::new(obj.py(), items.try_iter().unwrap().map(Result::unwrap)).unwrap();
+    let mut out = Vec::new();
+    // SAFETY: GIL held (Bounds), live objects; what `Walker::reduced` does for a deque.
+    let snapped = unsafe {
+        let mut w = walker::Walker::new(&mut out, limits);
+        w.enter(obj.as_ptr()).unwrap();
+        w.enc
+            .begin_object(ObjectKind::Reduced, "collections", "deque", true);
+        w.enc.field("callable");
+        w.value(callable.as_ptr());
+        w.enc.field("args");
+        w.value(args.as_ptr());
+        // The fields past the item limit are counted, not written.
+        let omitted = if limits.max_items > 2 {
+            w.enc.field("listitems");
+            w.value(items.as_ptr());
+            0
+        } else {
+            1
+        };
+        w.enc.end(omitted);
+        w.leave();
+        w.enc.finish()
+    };
+    (out, snapped)
+}
+
+#[test]
+fn reduction_items_are_written_as_their_list() {
+    with_namespace(
+        c"import collections\n\
+          class Node:\n    def __init__(self, n): self.n = n\n\
+          few = collections.deque([1, 'a', (2.5, [3])])\n\
+          many = collections.deque(range(100))\n\
+          nested = collections.deque([collections.deque([Node(collections.deque([1]))])])\n\
+          looped = collections.deque([0]); looped.append([looped])",
+        |_, ns| {
+            let limits = [
+                SnapshotLimits::default(),
+                SnapshotLimits {
+                    max_items: 2,
+                    ..SnapshotLimits::default()
+                },
+                SnapshotLimits {
+                    max_depth: 1,
+                    ..SnapshotLimits::default()
+                },
+                SnapshotLimits {
+                    max_depth: 3,
+                    ..SnapshotLimits::default()
+                },
+            ];
+            for name in ["few", "many", "nested", "looped"] {
+                let obj = get(ns, name);
+                for limits in &limits {
+                    let (bytes, snapped) = snap_with(&obj, limits);
+                    let (expected, expected_snapped) = deque_as_list(&obj, limits);
+                    assert_eq!(
+                        render_short(&bytes, 500),
+                        render_short(&expected, 500),
+                        "{name} {limits:?}"
+                    );
+                    assert_eq!(bytes, expected, "{name} {limits:?}");
+                    assert_eq!(snapped, expected_snapped, "{name} {limits:?}");
+                }
+            }
+            assert_eq!(
+                short(&get(ns, "looped")),
+                "deque([0, [...]])",
+                "the cycle is counted through the items' list"
+            );
         },
     );
 }

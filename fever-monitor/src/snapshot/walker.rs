@@ -6,7 +6,7 @@
 use fever_core::snapshot::{content_hash, BytesKind, ContentHasher, Encoder};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
-use super::pytype::{self, Probe};
+use super::pytype::{self, Probe, TypeName};
 use super::{SnapshotLimits, MAX_DEPTH};
 use crate::compat;
 
@@ -62,6 +62,21 @@ impl Builtin {
         }
     }
 
+    /// The built-in a C type (not a Python class) derives from, e.g. `dict` for `OrderedDict`.
+    pub(super) unsafe fn base_of(tp: *mut PyTypeObject) -> Option<Self> {
+        // SAFETY: walking a live type's `tp_base` chain.
+        unsafe {
+            let mut base = (*tp).tp_base;
+            while !base.is_null() {
+                if let Some(builtin) = Self::of(base) {
+                    return Some(builtin);
+                }
+                base = (*base).tp_base;
+            }
+            None
+        }
+    }
+
     /// Holds other objects (so takes part in depth and cycle tracking).
     fn is_container(self) -> bool {
         matches!(
@@ -110,6 +125,8 @@ pub(super) struct Walker<'o, 'l> {
     depth: usize,
     /// Gathers non-contiguous buffers.
     pub(super) scratch: Vec<u8>,
+    /// A type's full name, made for a marker ([`Walker::stopped_at`]).
+    pub(super) name: String,
 }
 
 impl<'o, 'l> Walker<'o, 'l> {
@@ -128,6 +145,7 @@ impl<'o, 'l> Walker<'o, 'l> {
             path: [std::ptr::null_mut(); MAX_DEPTH],
             depth: 0,
             scratch: Vec::new(),
+            name: String::new(),
         }
     }
 }
@@ -206,16 +224,19 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// Pushes container `obj` on the path (holding a reference), or says why not.
+    /// Pushes container `obj` on the path (holding a reference), or says why not. NULL stands
+    /// for a container made up for the snapshot, which no value can be.
     pub(super) unsafe fn enter(&mut self, obj: *mut PyObject) -> Result<(), Stop> {
-        if let Some(at) = self.path[..self.depth].iter().rposition(|&p| p == obj) {
-            return Err(Stop::Cycle((self.depth - at) as u64));
+        if !obj.is_null() {
+            if let Some(at) = self.path[..self.depth].iter().rposition(|&p| p == obj) {
+                return Err(Stop::Cycle((self.depth - at) as u64));
+            }
         }
         if self.depth >= self.max_depth {
             return Err(Stop::Depth);
         }
         // SAFETY: GIL held; the reference is dropped in `leave`.
-        unsafe { ffi::Py_INCREF(obj) };
+        unsafe { ffi::Py_XINCREF(obj) };
         self.path[self.depth] = obj;
         self.depth += 1;
         Ok(())
@@ -224,13 +245,25 @@ impl Walker<'_, '_> {
     pub(super) unsafe fn leave(&mut self) {
         self.depth -= 1;
         // SAFETY: the reference taken in `enter`.
-        unsafe { ffi::Py_DECREF(self.path[self.depth]) };
+        unsafe { ffi::Py_XDECREF(self.path[self.depth]) };
     }
 
     pub(super) fn stopped(&mut self, stop: Stop, type_name: &str) {
         match stop {
             Stop::Cycle(levels) => self.enc.cycle(levels),
             Stop::Depth => self.enc.depth_limit(type_name),
+        }
+    }
+
+    /// [`Walker::stopped`] at an object of the type named `name`, whose full name is made only
+    /// for a depth limit (in [`Walker::name`], no allocation once it is big enough).
+    pub(super) fn stopped_at(&mut self, stop: Stop, name: TypeName<'_>) {
+        match stop {
+            Stop::Cycle(levels) => self.enc.cycle(levels),
+            Stop::Depth => {
+                name.full_into(&mut self.name);
+                self.enc.depth_limit(&self.name);
+            }
         }
     }
 
@@ -396,19 +429,59 @@ impl Walker<'_, '_> {
             };
             let mut shown = 0;
             if !iter.is_null() {
-                while shown < self.max_items {
-                    let item = ffi::PyIter_Next(iter);
-                    if item.is_null() {
-                        break;
-                    }
-                    self.value(item);
-                    ffi::Py_DECREF(item);
-                    shown += 1;
-                }
+                shown = self.items_of(iter);
                 ffi::Py_DECREF(iter);
             }
             ffi::PyErr_Clear();
             self.enc.end(left_out(ffi::PySet_Size(obj), shown));
+        }
+    }
+
+    /// The items of iterator `iter` (consumed) written as a list, as `list(iter)` would be,
+    /// without making that list. An item that fails to come ends the list there (error
+    /// cleared).
+    pub(super) unsafe fn iterated_list(&mut self, iter: *mut PyObject) {
+        // SAFETY: GIL held; `iter` is a live iterator. The list has no identity on the path
+        // (it could not be one of the values' ancestors), but counts as a level.
+        unsafe {
+            if let Err(stop) = self.enter(std::ptr::null_mut()) {
+                self.stopped(stop, Builtin::List.name());
+                return;
+            }
+            self.enc.begin_list();
+            self.items_of(iter);
+            // What `list()` would have held past the limit.
+            let mut rest = 0;
+            loop {
+                let item = ffi::PyIter_Next(iter);
+                if item.is_null() {
+                    break;
+                }
+                ffi::Py_DECREF(item);
+                rest += 1;
+            }
+            ffi::PyErr_Clear();
+            self.enc.end(rest);
+            self.leave();
+        }
+    }
+
+    /// Writes the next items of iterator `iter`, up to the item limit; returns how many. Stops
+    /// early at its end or an error (left set).
+    unsafe fn items_of(&mut self, iter: *mut PyObject) -> isize {
+        // SAFETY: GIL held; each item is held while it is written.
+        unsafe {
+            let mut shown = 0;
+            while shown < self.max_items {
+                let item = ffi::PyIter_Next(iter);
+                if item.is_null() {
+                    break;
+                }
+                self.value(item);
+                ffi::Py_DECREF(item);
+                shown += 1;
+            }
+            shown
         }
     }
 

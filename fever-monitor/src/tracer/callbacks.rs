@@ -108,12 +108,11 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
         }
         values.push(v);
     }
-    let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
     let out = &mut t.threads[th].snapshot;
     let before = out.len();
     // SAFETY: GIL held; `values` are live or NULL.
-    let snapped = unsafe { snapshot_args(&names, &values, &t.settings.limits, out) };
-    cap_snapshot(out, before, Some(names.len()));
+    let snapped = unsafe { snapshot_args(&e.arg_names, &values, &t.settings.limits, out) };
+    cap_snapshot(out, before, Some(e.arg_names.len()));
     if snapped.mutable {
         Some(Box::new(Watched {
             values,
@@ -185,12 +184,11 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u32 {
 /// [`end_flags`] of a call whose arguments are watched.
 #[cold]
 fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
-    let e = &t.codes.entries[entry];
-    let names: Vec<&str> = e.arg_names.iter().map(String::as_str).collect();
+    let names = &t.codes.entries[entry].arg_names;
     engine::set_busy(true);
     t.scratch.clear();
     // SAFETY: GIL held (callers are callbacks); the values are owned references.
-    let hash = unsafe { snapshot_args(&names, &w.values, &t.settings.limits, &mut t.scratch) }.hash;
+    let hash = unsafe { snapshot_args(names, &w.values, &t.settings.limits, &mut t.scratch) }.hash;
     engine::set_busy(false);
     if hash == w.hash {
         0
