@@ -40,7 +40,7 @@
 mod callbacks;
 pub mod clock;
 pub mod codes;
-mod extra_slot;
+pub(crate) mod extra_slot;
 #[cfg(test)]
 mod tests;
 
