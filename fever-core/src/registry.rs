@@ -4,13 +4,47 @@
 //! function watcher: a function is added when created, moved when its `__code__` is assigned,
 //! removed when destroyed. A code entry lives exactly as long as some registered function runs it,
 //! so an id in the registry always names a live object.
+//!
+//! Every function created or destroyed passes through here, so the maps keyed by ids hash them
+//! with [`AddressHasher`] (one multiply) instead of `SipHash`.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Identity of a function object.
 pub type FunctionId = usize;
 /// Identity of a code object.
 pub type CodeId = usize;
+
+/// A hash for object addresses (and small integers): a multiply, rotated so that its well-mixed
+/// high bits become the low bits the table indexes by (the low bits of a product depend only on
+/// the low bits of the address, which alignment keeps zero). Ids are the monitor's own object
+/// addresses, never chosen by an attacker.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
+type IdSet<K> = HashSet<K, BuildHasherDefault<AddressHasher>>;
 
 #[derive(Debug, Default)]
 struct CodeEntry {
@@ -26,9 +60,9 @@ pub struct CodeRegistry {
     files: Vec<String>,
     file_ids: HashMap<String, usize>,
     /// Per file, per first line, the codes.
-    codes_by_file: Vec<HashMap<usize, HashSet<CodeId>>>,
-    codes: HashMap<CodeId, CodeEntry>,
-    functions: HashMap<FunctionId, CodeId>,
+    codes_by_file: Vec<IdMap<usize, IdSet<CodeId>>>,
+    codes: IdMap<CodeId, CodeEntry>,
+    functions: IdMap<FunctionId, CodeId>,
 }
 
 impl CodeRegistry {
@@ -36,13 +70,13 @@ impl CodeRegistry {
         Self::default()
     }
 
-    /// Records that `function` (created now, or found by a scan) runs `code` from `file`, whose
+    /// Records that `function` (created now, or found by a scan) runs `code` from the file whose
+    /// id is `file` ([`CodeRegistry::file_id`]: the monitor keeps it per code object), and whose
     /// first line is `first_line`.
-    pub fn add(&mut self, function: FunctionId, code: CodeId, file: &str, first_line: usize) {
+    pub fn add(&mut self, function: FunctionId, code: CodeId, file: usize, first_line: usize) {
         if self.functions.contains_key(&function) {
             self.remove(function);
         }
-        let file = self.file_id(file);
         let entry = self.codes.entry(code).or_insert_with(|| CodeEntry {
             file,
             first_line,
@@ -78,13 +112,13 @@ impl CodeRegistry {
         }
     }
 
-    /// `function`'s `__code__` is being set to `code` from `file` at a first line: keeps it
-    /// registered under the new code when it belongs to a project file, forgets it otherwise.
+    /// `function`'s `__code__` is being set to `code` from a file (its id) at a first line: keeps
+    /// it registered under the new code when it belongs to a project file, forgets it otherwise.
     pub fn code_changed(
         &mut self,
         function: FunctionId,
         code: CodeId,
-        file: Option<(&str, usize)>,
+        file: Option<(usize, usize)>,
     ) {
         match file {
             Some((file, first_line)) => self.add(function, code, file, first_line),
@@ -130,14 +164,15 @@ impl CodeRegistry {
         self.functions.is_empty()
     }
 
-    fn file_id(&mut self, file: &str) -> usize {
+    /// The id of `file`, given on first sight and kept for good.
+    pub fn file_id(&mut self, file: &str) -> usize {
         if let Some(&id) = self.file_ids.get(file) {
             return id;
         }
         let id = self.files.len();
         self.files.push(file.to_owned());
         self.file_ids.insert(file.to_owned(), id);
-        self.codes_by_file.push(HashMap::new());
+        self.codes_by_file.push(IdMap::default());
         id
     }
 }
@@ -146,16 +181,28 @@ impl CodeRegistry {
 mod tests {
     use super::*;
 
+    fn add(
+        registry: &mut CodeRegistry,
+        function: FunctionId,
+        code: CodeId,
+        file: &str,
+        line: usize,
+    ) {
+        let file = registry.file_id(file);
+        registry.add(function, code, file, line);
+    }
+
     #[test]
     fn functions_follow_their_code() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py", 3);
-        registry.add(2, 100, "/p/a.py", 3);
-        registry.add(3, 200, "/p/b.py", 3);
+        add(&mut registry, 1, 100, "/p/a.py", 3);
+        add(&mut registry, 2, 100, "/p/a.py", 3);
+        add(&mut registry, 3, 200, "/p/b.py", 3);
         assert_eq!(registry.functions_of(100), [1, 2]);
         assert_eq!(registry.codes_in("/p/a.py"), [100]);
 
-        registry.code_changed(1, 101, Some(("/p/a.py", 7)));
+        let file = registry.file_id("/p/a.py");
+        registry.code_changed(1, 101, Some((file, 7)));
         assert_eq!(registry.functions_of(100), [2]);
         assert_eq!(registry.functions_of(101), [1]);
         let mut codes = registry.codes_in("/p/a.py");
@@ -170,7 +217,7 @@ mod tests {
     #[test]
     fn code_entries_die_with_their_last_function() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py", 1);
+        add(&mut registry, 1, 100, "/p/a.py", 1);
         registry.remove(1);
         assert!(registry.functions_of(100).is_empty());
         assert!(registry.codes_in("/p/a.py").is_empty());
@@ -181,17 +228,35 @@ mod tests {
     #[test]
     fn code_from_outside_the_project_unregisters() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py", 1);
+        add(&mut registry, 1, 100, "/p/a.py", 1);
         registry.code_changed(1, 300, None);
         assert!(!registry.contains(1));
         assert!(registry.codes_in("/p/a.py").is_empty());
     }
 
     #[test]
+    fn file_ids_are_kept() {
+        let mut registry = CodeRegistry::new();
+        let a = registry.file_id("/p/a.py");
+        assert_eq!(registry.file_id("/p/a.py"), a);
+        assert_ne!(registry.file_id("/p/b.py"), a);
+    }
+
+    #[test]
+    fn aligned_addresses_spread() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<AddressHasher>::default();
+        let buckets: HashSet<u64> = (0..64usize)
+            .map(|i| build.hash_one(0x7f00_0000_0000 + i * 64) & 63)
+            .collect();
+        assert!(buckets.len() > 32, "{} of 64 buckets", buckets.len());
+    }
+
+    #[test]
     fn re_adding_moves_a_function() {
         let mut registry = CodeRegistry::new();
-        registry.add(1, 100, "/p/a.py", 1);
-        registry.add(1, 200, "/p/b.py", 1);
+        add(&mut registry, 1, 100, "/p/a.py", 1);
+        add(&mut registry, 1, 200, "/p/b.py", 1);
         assert_eq!(registry.len(), 1);
         assert!(registry.codes_in("/p/a.py").is_empty());
         assert_eq!(registry.functions_of(200), [1]);

@@ -2,18 +2,29 @@
 //! whose code comes from a project file, so a reload finds all functions running an old code
 //! object — closures and dynamically created functions included — without scanning the heap.
 //! The same events go to the [`Subscriber`]s registered at start (the call cache's).
+//!
+//! Whether a code object is the project's (and its file's id in the registry, its first line)
+//! is decided once per code object and kept in its own `co_extra` slot ([`ExtraSlot`]): a
+//! generator expression or `lambda` evaluated a million times makes a million functions of one
+//! code object, and its file's path is matched against the project once, not a million times.
 
 use std::ffi::c_int;
 use std::sync::{Mutex, OnceLock};
 
 use fever_core::{CodeRegistry, Project};
-use pyo3::ffi::{self, PyObject};
+use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
 use crate::compat;
+use crate::engine::extra_slot::{ExtraSlot, Lookup};
 
 static REGISTRY: Mutex<Option<CodeRegistry>> = Mutex::new(None);
 static PROJECT: OnceLock<Project> = OnceLock::new();
+/// The `co_extra` slot holding each code object's [`Place`], packed ([`pack`]).
+static SLOT: OnceLock<ExtraSlot> = OnceLock::new();
+
+/// Where a project code comes from: its file's id in the registry, and its first line.
+type Place = (usize, usize);
 
 /// What a subscriber hears of the project's functions. Each runs in the function watcher, with
 /// the GIL held and live objects, and must not raise.
@@ -57,10 +68,12 @@ fn subscribers() -> impl Iterator<Item = Subscriber> {
 
 /// Starts watching function creation for `project` (once per process).
 pub fn install(py: Python<'_>, project: Project) -> PyResult<()> {
+    static INDEX: OnceLock<Py_ssize_t> = OnceLock::new();
     if PROJECT.set(project).is_err() {
         return Ok(());
     }
     *lock() = Some(CodeRegistry::new());
+    SLOT.get_or_init(|| ExtraSlot::reserve(&INDEX));
     // SAFETY: the callback is a plain extern "C" fn with the signature CPython expects.
     let id = unsafe { compat::PyFunction_AddWatcher(on_function_event) };
     if id < 0 {
@@ -81,9 +94,9 @@ pub fn adopt_existing(py: Python<'_>) -> PyResult<()> {
                 continue;
             }
             let code = ffi::PyFunction_GetCode(object.as_ptr());
-            if let Some((file, first_line)) = project_file(code) {
-                if let Some(registry) = lock().as_mut() {
-                    registry.add(object.as_ptr() as usize, code as usize, &file, first_line);
+            if let Some(registry) = lock().as_mut() {
+                if let Some((file, first_line)) = place(registry, code) {
+                    registry.add(object.as_ptr() as usize, code as usize, file, first_line);
                 }
             }
         }
@@ -141,6 +154,46 @@ pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound
         .collect()
 }
 
+/// A [`Place`] as a slot value: never 0 or 1 (the file id is stored plus one, above the line's
+/// 32 bits); `None` when it does not fit.
+fn pack((file, line): Place) -> Option<usize> {
+    let file = u32::try_from(file).ok()?.checked_add(1)?;
+    let line = u32::try_from(line).ok()?;
+    usize::try_from((u64::from(file) << 32) | u64::from(line)).ok()
+}
+
+/// The [`Place`] [`pack`] made `value` of.
+#[allow(clippy::cast_possible_truncation)] // both halves are 32 bits
+fn unpack(value: usize) -> Place {
+    let value = value as u64;
+    ((value >> 32) as usize - 1, (value & 0xffff_ffff) as usize)
+}
+
+/// Where `code` comes from, when it is a project code: decided on first sight and kept in the
+/// code's slot.
+///
+/// # Safety
+/// `code` must be a live object and the GIL must be held, with no exception set.
+unsafe fn place(registry: &mut CodeRegistry, code: *mut PyObject) -> Option<Place> {
+    let slot = SLOT.get()?;
+    // SAFETY: guaranteed by the caller.
+    match unsafe { slot.lookup(code) } {
+        Lookup::Project(value) => Some(unpack(value)),
+        Lookup::Other => None,
+        Lookup::Unseen => {
+            // SAFETY: guaranteed by the caller; `lookup` found a code object.
+            let found = unsafe { project_file(code) }
+                .map(|(file, first_line)| (registry.file_id(&file), first_line));
+            // A place too big to pack is decided again next time (never seen).
+            if let Some(value) = found.map_or(Some(None), |p| pack(p).map(Some)) {
+                // SAFETY: guaranteed by the caller.
+                unsafe { slot.mark(code, value) };
+            }
+            found
+        }
+    }
+}
+
 /// The project file a code object comes from, if any, and the code's first line.
 ///
 /// # Safety
@@ -196,10 +249,12 @@ unsafe extern "C" fn on_function_event(
         match event {
             compat::FUNC_EVENT_CREATE => {
                 let code = ffi::PyFunction_GetCode(func);
-                if let Some((file, first_line)) = project_file(code) {
-                    if let Some(registry) = lock().as_mut() {
-                        registry.add(func as usize, code as usize, &file, first_line);
-                    }
+                let project = lock().as_mut().and_then(|registry| {
+                    let (file, first_line) = place(registry, code)?;
+                    registry.add(func as usize, code as usize, file, first_line);
+                    Some(())
+                });
+                if project.is_some() {
                     for s in subscribers() {
                         (s.created)(func, code);
                     }
@@ -214,14 +269,14 @@ unsafe extern "C" fn on_function_event(
                 }
             }
             compat::FUNC_EVENT_MODIFY_CODE if !subscribers().any(|s| (s.changing_code)()) => {
-                let file = project_file(new_value);
-                if let Some(registry) = lock().as_mut() {
-                    if file.is_some() || registry.contains(func as usize) {
-                        let place = file.as_ref().map(|(f, line)| (f.as_str(), *line));
-                        registry.code_changed(func as usize, new_value as usize, place);
+                let project = lock().as_mut().and_then(|registry| {
+                    let found = place(registry, new_value);
+                    if found.is_some() || registry.contains(func as usize) {
+                        registry.code_changed(func as usize, new_value as usize, found);
                     }
-                }
-                if file.is_some() {
+                    found
+                });
+                if project.is_some() {
                     for s in subscribers() {
                         (s.code_changed)(func, new_value);
                     }
@@ -234,4 +289,28 @@ unsafe extern "C" fn on_function_event(
         }
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pack, unpack};
+
+    #[test]
+    fn a_place_packs_into_a_slot_value() {
+        for place in [
+            (0, 0),
+            (0, 1),
+            (7, 123),
+            (u32::MAX as usize - 1, u32::MAX as usize),
+        ] {
+            let value = pack(place).expect("fits");
+            assert!(
+                value > 1,
+                "{value} would read as unseen or not the project's"
+            );
+            assert_eq!(unpack(value), place);
+        }
+        assert_eq!(pack((u32::MAX as usize, 1)), None);
+        assert_eq!(pack((0, u32::MAX as usize + 1)), None);
+    }
 }

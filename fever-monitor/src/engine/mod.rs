@@ -40,7 +40,7 @@
 mod callbacks;
 pub mod clock;
 pub mod codes;
-mod extra_slot;
+pub(crate) mod extra_slot;
 #[cfg(test)]
 mod tests;
 
@@ -244,7 +244,7 @@ struct Held {
     kind: TypeId,
     handlers: [Handler; 7],
     /// Its own callbacks, for when it is the only armed consumer.
-    solo: [ffi::PyCFunctionFast; 7],
+    solo: [ffi::vectorcallfunc; 7],
 }
 
 /// The slots, by index.
