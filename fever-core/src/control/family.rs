@@ -51,8 +51,10 @@ impl Prepared {
 /// What a child says to the top process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChildMessage {
-    /// The first message on a connection: the child's pid.
-    Hello { pid: u32 },
+    /// The first message on a connection: the child's pid, and for a forked child the number of
+    /// the last save its code has (its parent's when it forked): the saves after it are sent
+    /// again. `None` for a spawned interpreter, which imports the files as they are now.
+    Hello { pid: u32, seen: Option<u64> },
     /// What save number `seq` did in this child.
     Applied { seq: u64, events: Vec<ReloadEvent> },
 }
@@ -116,8 +118,8 @@ impl ChildMessage {
     pub fn send(&self, out: &mut impl std::io::Write) -> Result<(), ControlError> {
         let mut w = Writer::default();
         let tag = match self {
-            Self::Hello { pid } => {
-                w.u32(*pid);
+            Self::Hello { pid, seen } => {
+                w.u32(*pid).bool(seen.is_some()).u64(seen.unwrap_or(0));
                 HELLO
             }
             Self::Applied { seq, events } => {
@@ -141,9 +143,15 @@ impl ChildMessage {
     pub fn decode(tag: u8, body: &[u8]) -> Result<Self, ControlError> {
         let mut r = Reader::new(body);
         let message = match tag {
-            HELLO => Self::Hello {
-                pid: r.u32("the pid")?,
-            },
+            HELLO => {
+                let pid = r.u32("the pid")?;
+                let forked = r.bool("a forked child")?;
+                let seen = r.u64("the last save seen")?;
+                Self::Hello {
+                    pid,
+                    seen: Some(seen).filter(|_| forked),
+                }
+            }
             APPLIED => {
                 let seq = r.u64("the save number")?;
                 let n = r.count("the events")?;
@@ -402,7 +410,14 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let child = [
-            ChildMessage::Hello { pid: 4242 },
+            ChildMessage::Hello {
+                pid: 4242,
+                seen: None,
+            },
+            ChildMessage::Hello {
+                pid: 4242,
+                seen: Some(3),
+            },
             ChildMessage::Applied {
                 seq: 7,
                 events: every_event(),

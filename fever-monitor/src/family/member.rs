@@ -17,7 +17,7 @@ use fever_core::control::{ChildMessage, ParentMessage};
 use fever_core::{Project, ReloadEvent};
 use pyo3::prelude::*;
 
-use super::{address, top, Address, ADDRESS};
+use super::{address, top, Address, ADDRESS, SEEN};
 use crate::errors::fever_error;
 use crate::reload::{self, Scope, Shared};
 use crate::{functions, sources, tracer};
@@ -35,7 +35,7 @@ pub fn after_fork_in_child() {
         unsafe { libc::close(inherited) };
     }
     if let Some(address) = address() {
-        let _ = join(address);
+        let _ = join(address, Some(SEEN.load(Ordering::SeqCst)));
     }
 }
 
@@ -75,7 +75,7 @@ pub fn join_family(
     py.import("os")?
         .call_method("register_at_fork", (), Some(&at_fork))?;
     if let Some(address) = address() {
-        join(address).map_err(|e| fever_error(format!("cannot join the family: {e}")))?;
+        join(address, None).map_err(|e| fever_error(format!("cannot join the family: {e}")))?;
     }
     Ok(())
 }
@@ -94,11 +94,13 @@ fn forked(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// Connects to the top, says who this process is, and starts the thread that serves saves.
-fn join(address: &Address) -> std::io::Result<()> {
+/// Connects to the top, says who this process is (and, forked, the last save it has), and
+/// starts the thread that serves saves.
+fn join(address: &Address, seen: Option<u64>) -> std::io::Result<()> {
     let mut stream = UnixStream::connect(&address.socket)?;
     ChildMessage::Hello {
         pid: std::process::id(),
+        seen,
     }
     .send(&mut stream)
     .map_err(std::io::Error::other)?;
@@ -207,6 +209,7 @@ impl Job {
                     .into(),
             }]
         });
+        SEEN.fetch_max(seq, Ordering::SeqCst);
         (ChildMessage::Applied { seq, events })
             .send(&mut &*self.stream)
             .is_ok()

@@ -16,6 +16,7 @@ pub mod member;
 pub mod top;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 
 /// The family this process belongs to: the top's socket, and the project root.
@@ -28,6 +29,11 @@ pub struct Address {
 /// Set once: in the top when it opens the socket, in a spawned child when it joins; a forked
 /// child inherits it.
 static ADDRESS: OnceLock<Address> = OnceLock::new();
+
+/// The number of the last save this process's code has (sent by the top, applied by a
+/// member): a forked child inherits it and tells the top, which sends it the saves made
+/// between its fork and its joining.
+static SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// The family of this process, if it has one.
 pub fn address() -> Option<&'static Address> {

@@ -4,7 +4,7 @@
 //! kept until they make a whole message), and can end them all (`fever watch` before a re-run,
 //! and at exit).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::os::raw::c_int;
@@ -21,7 +21,7 @@ use fever_core::control::{
 use fever_core::ChildOutcome;
 use pyo3::prelude::*;
 
-use super::{Address, ADDRESS};
+use super::{Address, ADDRESS, SEEN};
 
 /// How long a save waits for the members' answers; a member busy longer (in a C call holding
 /// the GIL) applies the save later, and is named as such.
@@ -48,6 +48,14 @@ static MEMBERS: Mutex<Vec<Member>> = Mutex::new(Vec::new());
 /// [`MEMBERS`] meanwhile).
 static ANSWERING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static SAVES: AtomicU64 = AtomicU64::new(0);
+/// The last save of each file sent (its number, and whether it skipped `__main__`): sent again
+/// to a forked child that joins after it (forked before it, the child runs the older code).
+static SENT: Mutex<Option<HashMap<PathBuf, (u64, bool)>>> = Mutex::new(None);
+/// The save whose answers are being read (0 when none), changed with [`MEMBERS`] locked.
+static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+/// Forked children that joined while the answers of a save they missed were read:
+/// [`Sent::answers`] sends it to them and reads their answers too.
+static LATE: Mutex<Vec<Member>> = Mutex::new(Vec::new());
 /// The pids of the members that joined, the most recent [`JOINED_KEPT`] (to tell `fever
 /// attach` that a pid it is given was a child that ended).
 static JOINED: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
@@ -121,19 +129,58 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
         }
         let Ok(mut stream) = stream else { continue };
         let _ = stream.set_read_timeout(Some(HELLO_TIMEOUT));
-        if let Ok(ChildMessage::Hello { pid }) = ChildMessage::receive(&mut stream) {
+        if let Ok(ChildMessage::Hello { pid, seen }) = ChildMessage::receive(&mut stream) {
             let mut joined = lock(&JOINED);
             if joined.len() == JOINED_KEPT {
                 joined.pop_front();
             }
             joined.push_back(pid);
             drop(joined);
-            members().push(Member {
-                pid,
-                stream,
-                unread: Vec::new(),
-            });
+            admit(
+                Member {
+                    pid,
+                    stream,
+                    unread: Vec::new(),
+                },
+                seen,
+            );
         }
+    }
+}
+
+/// Makes `member` a member. A forked child that last saw save `seen` is first sent the saves
+/// made since (it was forked before them, and joined after they were sent): those done, now,
+/// and the one whose answers are being read by [`Sent::answers`], which reads its answer too.
+fn admit(mut member: Member, seen: Option<u64>) {
+    let mut members = members();
+    let Some(seen) = seen else {
+        members.push(member);
+        return;
+    };
+    let in_flight = IN_FLIGHT.load(Ordering::SeqCst);
+    let mut missed: Vec<(u64, PathBuf, bool)> = lock(&SENT)
+        .iter()
+        .flatten()
+        .filter(|(_, (seq, _))| *seq > seen && *seq != in_flight)
+        .map(|(path, (seq, skip_main))| (*seq, path.clone(), *skip_main))
+        .collect();
+    missed.sort_unstable();
+    for (seq, path, skip_main) in missed {
+        let message = ParentMessage::Reload {
+            seq,
+            path: path.display().to_string(),
+            skip_main,
+            prepared: None,
+        };
+        // A new connection: its socket has room for a few short messages.
+        if message.send(&mut member.stream).is_err() {
+            return;
+        }
+    }
+    if in_flight > seen {
+        lock(&LATE).push(member);
+    } else {
+        members.push(member);
     }
 }
 
@@ -158,32 +205,40 @@ pub fn has_members() -> bool {
 /// now is written by [`Sent::answers`] (so this may be called holding the GIL). A member that
 /// exited meanwhile leaves the family without a word: that is no error.
 pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
-    let mut members = std::mem::take(&mut *self::members());
-    let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
+    // Numbered, recorded and in flight with the members taken: a child joining meanwhile is
+    // either taken or sees this save (see `admit`).
+    let (seq, mut members) = {
+        let mut members = self::members();
+        let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
+        lock(&SENT)
+            .get_or_insert_with(HashMap::new)
+            .insert(path.to_path_buf(), (seq, skip_main));
+        IN_FLIGHT.store(seq, Ordering::SeqCst);
+        (seq, std::mem::take(&mut *members))
+    };
+    SEEN.store(seq, Ordering::SeqCst);
     let mut frame = Vec::new();
     let mut written = Vec::new();
-    if !members.is_empty() {
-        let message = ParentMessage::Reload {
-            seq,
-            path: path.display().to_string(),
-            skip_main,
-            prepared: prepared.filter(|p| p.size() <= MAX_PREPARED).cloned(),
-        };
-        // Framed once, written to each.
-        let framed = message.send(&mut frame).is_ok();
-        members.retain_mut(|m| {
-            if !framed {
-                return false;
+    // Framed once, written to each (and to a child that joins while the answers are read).
+    let message = ParentMessage::Reload {
+        seq,
+        path: path.display().to_string(),
+        skip_main,
+        prepared: prepared.filter(|p| p.size() <= MAX_PREPARED).cloned(),
+    };
+    let framed = message.send(&mut frame).is_ok();
+    members.retain_mut(|m| {
+        if !framed {
+            return false;
+        }
+        match write_now(&m.stream, &frame) {
+            Ok(n) => {
+                written.push(n);
+                true
             }
-            match write_now(&m.stream, &frame) {
-                Ok(n) => {
-                    written.push(n);
-                    true
-                }
-                Err(_) => false,
-            }
-        });
-    }
+            Err(_) => false,
+        }
+    });
     *lock(&ANSWERING) = members.iter().map(|m| m.pid).collect();
     Sent {
         seq,
@@ -265,11 +320,18 @@ impl Sent {
         let mut state = vec![Answer::Waiting; self.members.len()];
         let mut answers = Vec::new();
         loop {
+            self.take_late(&mut state);
             let waiting: Vec<usize> = (0..state.len())
                 .filter(|&i| state[i] == Answer::Waiting)
                 .collect();
             let left = deadline.saturating_duration_since(Instant::now());
             if waiting.is_empty() || left.is_zero() {
+                // Done, unless a child that missed this save joined meanwhile.
+                let _members = members();
+                if self.take_late(&mut state) && !left.is_zero() {
+                    continue;
+                }
+                IN_FLIGHT.store(0, Ordering::SeqCst);
                 break;
             }
             let mut polled: Vec<libc::pollfd> = waiting
@@ -330,6 +392,22 @@ impl Sent {
         answers.sort_by_key(|a| a.pid);
         busy.sort_unstable();
         (answers, busy)
+    }
+
+    /// Adds the children that joined having missed this save ([`LATE`]) to its members, the
+    /// message still to write to them; false when there were none.
+    fn take_late(&mut self, state: &mut Vec<Answer>) -> bool {
+        let late = std::mem::take(&mut *lock(&LATE));
+        if late.is_empty() {
+            return false;
+        }
+        lock(&ANSWERING).extend(late.iter().map(|m| m.pid));
+        for member in late {
+            self.members.push(member);
+            self.written.push(0);
+            state.push(Answer::Waiting);
+        }
+        true
     }
 
     /// Member `i`'s socket is ready (`revents`): writes the rest of the save's message, reads
@@ -504,6 +582,9 @@ pub fn forget_in_child() {
         guard.clear();
     }
     if let Ok(mut guard) = JOINED.try_lock() {
+        guard.clear();
+    }
+    if let Ok(mut guard) = LATE.try_lock() {
         guard.clear();
     }
 }
