@@ -197,36 +197,14 @@ def test_an_error_in_the_children_names_them(fever, tmp_path):
     p.assert_not_restarted()
 
 
-# A save that adds a class and a function using it: the workers define them too.
-USES_A_NEW_CLASS = """
-import multiprocessing as mp
-import sys
-import time
-
-import work
-
-
-def main():
-    with mp.get_context(sys.argv[1]).Pool(2) as pool:
-        i = 0
-        while True:
-            print(i, pool.map(work.task, [1, 2, 3], chunksize=1), flush=True)
-            i += 1
-            time.sleep(0.05)
-
-
-if __name__ == "__main__":
-    main()
-"""
-
-
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_save_that_adds_a_class_reaches_the_workers(fever, tmp_path, method):
-    project(tmp_path, {"work.py": "def task(x):\n    return x\n", "app.py": USES_A_NEW_CLASS})
+    """A save that adds a class and a function using it: the workers define them too."""
+    project(tmp_path, {"work.py": WORK, "app.py": POOL})
     p = fever.run("app.py", method, cwd=tmp_path)
-    p.wait_stdout(r"^\d+ \[1, 2, 3\]$", timeout=30)
+    p.wait_stdout(r"^\d+ \[1, 2, 3, 4, 5, 6\]$", timeout=30)
     p.wait_iterations(2)
-    edit(tmp_path / "work.py", "def task(x):\n    return x\n", """\
+    edit(tmp_path / "work.py", "def work(x):\n    return x * 1\n", """\
 class Scaled:
     def __init__(self, x):
         self.x = x
@@ -239,13 +217,13 @@ def scaled(x):
     return Scaled(x).value()
 
 
-def task(x):
+def work(x):
     return scaled(x)
 """)
     p.wait_stderr(r"^fever: reloaded work\.")
-    p.wait_stdout(r"^\d+ \[7, 14, 21\]$")
+    p.wait_stdout(r"^\d+ \[7, 14, 21, 28, 35, 42\]$")
     p.wait_iterations(3)
-    assert p.stdout[-1].endswith("[7, 14, 21]"), p.report()
+    assert p.stdout[-1].endswith("[7, 14, 21, 28, 35, 42]"), p.report()
     p.assert_not_restarted()
     p.assert_no_fever_errors()
 
