@@ -481,9 +481,10 @@ def test_record_a_pool_records_each_worker_as_a_process(tmp_path, method):
 
 
 def child_rings(top: int) -> list[str]:
-    """The live rings of the children of recording program `top` that are still named."""
+    """The live rings of the children of recording program `top` that are still named, and their
+    directory if it is still there."""
     dirs = [d for d in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(d)]
-    return [name for d in dirs for name in os.listdir(d) if name.startswith(f"fever-ring-{top}-child-")]
+    return [name for d in dirs for name in os.listdir(d) if name.startswith(f"fever-ring-{top}-")]
 
 
 # A child killed while the program records, and a child that outlives the program and forks a

@@ -347,27 +347,40 @@ const CHILD_RING_CAPACITY: u64 = 4 << 20;
 /// child killed by a signal (a pool's `terminate()`) loses at most its last this-long of calls.
 const CHILD_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// The ring of child `pid` of the recording process `top`.
-fn child_ring_path(top: u32, pid: u32) -> PathBuf {
-    ring_path().with_file_name(format!("fever-ring-{top}-child-{pid}"))
+/// The directory of the rings of the children of the recording process `top`: one per
+/// recording, so the drain's look for new children reads their names only (`/dev/shm` is shared:
+/// it can hold thousands of names, `multiprocessing`'s leaked semaphores among them). A child
+/// creates it; the drain removes it at its end, or the last child when it outlives the drain.
+fn children_dir(top: u32) -> PathBuf {
+    rings_dir().join(format!("fever-ring-{top}-children"))
+}
+
+/// The ring of child `pid` of the recording process `top`, its directory created.
+fn child_ring_path(top: u32, pid: u32) -> std::io::Result<PathBuf> {
+    let dir = children_dir(top);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join(pid.to_string()))
 }
 
 /// The rings children of the recording process `top` created, by child pid.
 pub fn child_rings(top: u32) -> Vec<(u32, PathBuf)> {
-    let prefix = format!("fever-ring-{top}-child-");
-    let Some(dir) = ring_path().parent().map(Path::to_path_buf) else {
-        return Vec::new();
-    };
+    let dir = children_dir(top);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
     entries
         .filter_map(|entry| {
             let name = entry.ok()?.file_name();
-            let pid = name.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            let pid = name.to_str()?.parse().ok()?;
             Some((pid, dir.join(name)))
         })
         .collect()
+}
+
+/// Removes the directory of the children's rings of `top` once it is empty (a child may still
+/// be creating its ring in it: then that child's exit removes it).
+pub fn remove_children_dir(top: u32) {
+    let _ = std::fs::remove_dir(children_dir(top));
 }
 
 /// Does this process record (as the program, or as a forked child of it)?
@@ -451,7 +464,9 @@ pub fn record_spawned(py: Python<'_>, line: &str, project: Project, tool_id: u8)
     let Some((top, settings)) = parse_child_settings(line, project) else {
         return Ok(());
     };
-    let path = child_ring_path(top, std::process::id());
+    let path = child_ring_path(top, std::process::id()).map_err(|e| {
+        crate::errors::fever_error(format!("cannot create the children's ring directory: {e}"))
+    })?;
     let ring = RingWriter::create_sparse(&path, CHILD_RING_CAPACITY).map_err(|e| {
         crate::errors::fever_error(format!("cannot create the ring {}: {e}", path.display()))
     })?;
@@ -478,7 +493,7 @@ pub fn record_spawned(py: Python<'_>, line: &str, project: Project, tool_id: u8)
 /// [`CHILD_FLUSH`].
 pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
     let top = RECORDING.load(Ordering::SeqCst);
-    let path = child_ring_path(top, std::process::id());
+    let path = child_ring_path(top, std::process::id())?;
     // Right after fork no callback is running in this process.
     let followed = engine::with(py, Slot::Tracer, |t: &mut Tracer| {
         let ring =
@@ -593,6 +608,7 @@ fn remove_unread_rings() {
             let _ = std::fs::remove_file(path);
         }
     }
+    remove_children_dir(top);
 }
 
 /// Turns the tracer off without a trace of it: for a forked child, whose ring is the parent's
@@ -626,11 +642,15 @@ fn release_watched(w: Watched) {
 /// A temporary path for the live ring: on tmpfs when there is one, so the kernel never writes
 /// its pages to disk.
 pub fn ring_path() -> std::path::PathBuf {
+    rings_dir().join(format!("fever-ring-{}", std::process::id()))
+}
+
+/// Where live rings go: `/dev/shm` when there is one, else the temporary directory.
+fn rings_dir() -> PathBuf {
     let dir = Path::new("/dev/shm");
-    let dir = if dir.is_dir() {
+    if dir.is_dir() {
         dir.to_path_buf()
     } else {
         std::env::temp_dir()
-    };
-    dir.join(format!("fever-ring-{}", std::process::id()))
+    }
 }

@@ -352,6 +352,7 @@ impl Children {
         for (_, path) in super::child_rings(self.top) {
             let _ = std::fs::remove_file(path);
         }
+        super::remove_children_dir(self.top);
     }
 
     /// Reads what the children's rings hold (a bounded pass); true when it found anything.
