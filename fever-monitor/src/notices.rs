@@ -9,6 +9,8 @@ use fever_core::settings::Verbosity;
 use fever_core::{ChildOutcome, ReloadEvent};
 
 static SINK: OnceLock<fn(&Notice)> = OnceLock::new();
+/// How much [`reloaded`] tells (the watcher's `-q`/`-v`).
+static VERBOSITY: OnceLock<Verbosity> = OnceLock::new();
 
 /// Sends every notice to `sink` from now on (the first sink installed stays).
 pub fn install(sink: fn(&Notice)) {
@@ -22,15 +24,20 @@ pub fn emit(notice: &Notice) {
     }
 }
 
+/// Sets how much [`reloaded`] tells from now on (the first setting stays).
+pub fn set_verbosity(verbosity: Verbosity) {
+    let _ = VERBOSITY.set(verbosity);
+}
+
 /// Tells what one save did here (`events`) and in the child processes that answered
-/// (`children`; `busy` ones did not in time), in `elapsed`, as much as `verbosity` shows.
+/// (`children`; `busy` ones did not in time), in `elapsed`, as much as the verbosity set shows.
 pub fn reloaded(
     events: &[ReloadEvent],
     children: Vec<ChildOutcome>,
     busy: Vec<u32>,
-    verbosity: Verbosity,
     elapsed: Duration,
 ) {
+    let verbosity = VERBOSITY.get().copied().unwrap_or(Verbosity::Normal);
     let shown = |events: &[ReloadEvent]| -> Vec<ReloadEvent> {
         match verbosity {
             Verbosity::Quiet => events

@@ -65,7 +65,8 @@ impl FileWatcher {
         })?;
         let root = project.canonical_root().to_path_buf();
         // Without a family socket, saves reach this process only.
-        let family = Family::open(&root, verbosity).ok().flatten();
+        notices::set_verbosity(verbosity);
+        let family = Family::open(&root).ok().flatten();
         watched::start(watcher, project.clone());
         if verbosity >= Verbosity::Verbose {
             notices::emit(&Notice::Watching { root });
@@ -150,13 +151,7 @@ fn watch_loop(
                 ..Outcome::default()
             });
             let (children, busy) = sent.answers();
-            notices::reloaded(
-                &outcome.events,
-                children,
-                busy,
-                verbosity,
-                started.elapsed(),
-            );
+            notices::reloaded(&outcome.events, children, busy, started.elapsed());
             if let Some(develop) = develop {
                 let _ = develop.saves.send(outcome);
             }

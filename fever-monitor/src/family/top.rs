@@ -15,14 +15,13 @@ use std::os::raw::c_int;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fever_core::control::{
     has_ended, private_dir, split_frames, ChildMessage, ParentMessage, Prepared,
 };
-use fever_core::settings::Verbosity;
 use fever_core::ChildOutcome;
 use pyo3::prelude::*;
 
@@ -65,8 +64,6 @@ static LATE: Mutex<Vec<Member>> = Mutex::new(Vec::new());
 /// The pids of forked children that joined after the saves they missed were answered, while
 /// their answers to them are read (out of [`MEMBERS`] meanwhile).
 static CATCHING_UP: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-/// How much the saves' lines say (the watcher's).
-static VERBOSITY: OnceLock<Verbosity> = OnceLock::new();
 /// The pids of the members that joined, the most recent [`JOINED_KEPT`] (to tell `fever
 /// attach` that a pid it is given was a child that ended).
 static JOINED: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
@@ -93,12 +90,11 @@ pub struct Family {
 
 impl Family {
     /// Opens the family socket of the project at `root` (once per process: a second call
-    /// returns `None`); the saves' lines say as much as `verbosity` shows.
-    pub fn open(root: &Path, verbosity: Verbosity) -> std::io::Result<Option<Family>> {
+    /// returns `None`).
+    pub fn open(root: &Path) -> std::io::Result<Option<Family>> {
         if ADDRESS.get().is_some() {
             return Ok(None);
         }
-        let _ = VERBOSITY.set(verbosity);
         let dir = private_dir("family")?;
         let socket = dir.join("family.sock");
         let listener = UnixListener::bind(&socket)?;
@@ -204,15 +200,19 @@ fn admit(mut member: Member, seen: Option<u64>) {
         drop(members);
         lock(&CATCHING_UP).push(member.pid);
         let started = Instant::now();
-        let (answers, open) = catch_up(&mut member, missed.iter().map(|m| m.0).collect());
+        let (answers, unanswered, open) =
+            catch_up(&mut member, missed.iter().map(|m| m.0).collect());
         lock(&CATCHING_UP).retain(|&pid| pid != member.pid);
-        let verbosity = VERBOSITY.get().copied().unwrap_or(Verbosity::Normal);
         for events in answers.into_iter().filter(|events| !events.is_empty()) {
             let child = ChildOutcome {
                 pid: member.pid,
                 events,
             };
-            notices::reloaded(&[], vec![child], Vec::new(), verbosity, started.elapsed());
+            notices::reloaded(&[], vec![child], Vec::new(), started.elapsed());
+        }
+        if unanswered && open {
+            let busy = vec![member.pid];
+            notices::reloaded(&[], Vec::new(), busy, started.elapsed());
         }
         if !open {
             return;
@@ -221,8 +221,12 @@ fn admit(mut member: Member, seen: Option<u64>) {
 }
 
 /// Reads `member`'s answers to the saves `seqs` (at most [`ANSWER_TIMEOUT`]): what each did, in
-/// the order they came, and whether the member is still there.
-fn catch_up(member: &mut Member, mut seqs: Vec<u64>) -> (Vec<Vec<fever_core::ReloadEvent>>, bool) {
+/// the order they came, whether some did not answer in time, and whether the member is still
+/// there.
+fn catch_up(
+    member: &mut Member,
+    mut seqs: Vec<u64>,
+) -> (Vec<Vec<fever_core::ReloadEvent>>, bool, bool) {
     let deadline = Instant::now() + ANSWER_TIMEOUT;
     let mut answers = Vec::new();
     while !seqs.is_empty() {
@@ -253,15 +257,15 @@ fn catch_up(member: &mut Member, mut seqs: Vec<u64>) -> (Vec<Vec<fever_core::Rel
                     seqs.retain(|&s| s != seq);
                     answers.push(events);
                 }
-                Err(err) if err.is_fatal() => return (answers, false),
+                Err(err) if err.is_fatal() => return (answers, !seqs.is_empty(), false),
                 Ok(_) | Err(_) => {}
             }
         }
         if !open {
-            return (answers, false);
+            return (answers, !seqs.is_empty(), false);
         }
     }
-    (answers, true)
+    (answers, !seqs.is_empty(), true)
 }
 
 /// A save sent to the members, whose answers are still to be read.

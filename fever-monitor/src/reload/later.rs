@@ -3,15 +3,14 @@
 //! The import runs the text it read, before or after the save, and `sources` records that text;
 //! so the save is applied again once the import is over (a thread looks every few
 //! milliseconds): the difference if the import ran the older text, nothing if it read the saved
-//! one. Only errors are told (the save itself was told when it came).
+//! one. What it did is told like any save (it reads the file as it is then: a later save may be
+//! applied with it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fever_core::notice::Notice;
-use fever_core::ReloadEvent;
 use pyo3::prelude::*;
 
 use super::{modules, Scope};
@@ -64,19 +63,8 @@ fn wait(path: &Path) {
             };
             let started = Instant::now();
             let outcome = super::reload_path(py, path, scope, None);
-            let errors: Vec<ReloadEvent> = outcome
-                .events
-                .into_iter()
-                .filter(|e| matches!(e, ReloadEvent::Error { .. }))
-                .collect();
-            if !errors.is_empty() {
-                notices::emit(&Notice::Reloaded {
-                    events: errors,
-                    children: Vec::new(),
-                    busy: Vec::new(),
-                    verbose: false,
-                    elapsed: started.elapsed(),
-                });
+            if !outcome.events.is_empty() {
+                notices::reloaded(&outcome.events, Vec::new(), Vec::new(), started.elapsed());
             }
             true
         });
