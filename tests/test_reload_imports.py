@@ -1,8 +1,11 @@
 """Modules however they were imported: first by code fever re-executed (`import extra` added
 while the program runs), or through a `sys.path` entry spelled with `..` under `--root`; and
-`from m import NAME` copies of a module-level value that changed."""
+`from m import NAME` copies of a module-level value that changed; a module saved while it is
+being imported (in this process, or in a worker starting) ends up running the saved code."""
 
 import os
+
+import pytest
 
 from conftest import edit, looping, write
 
@@ -140,4 +143,76 @@ def test_a_save_while_the_module_is_being_imported(fever, tmp_path, save):
     p.wait_stdout(r"^\d+ v3$")
     assert not [line for line in p.stdout if line.endswith(" v1")], p.report()
     p.assert_not_restarted()
+    p.assert_no_fever_errors()
+
+
+READ_THEN_SAVED = '''
+import importlib.machinery
+import importlib.util
+import multiprocessing
+import os
+import py_compile
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class ReadThenWait(importlib.machinery.SourceFileLoader):
+    """Reads the module's code, then waits (the file is saved meanwhile), then runs what it read:
+    a worker starting on a busy machine while its module is saved."""
+
+    def exec_module(self, module):
+        if sys.argv[1] == "cached":
+            code = self.get_code(self.name)
+        else:
+            code = compile(self.get_data(self.path), self.path, "exec", dont_inherit=True)
+        print("read", flush=True)
+        while not os.path.exists(os.path.join(HERE, "go")):
+            time.sleep(0.02)
+        exec(code, module.__dict__)
+
+
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name != "work":
+            return None
+        file = os.path.join(HERE, "work.py")
+        return importlib.util.spec_from_file_location(name, file, loader=ReadThenWait(name, file))
+
+
+def start():
+    sys.meta_path.insert(0, Finder())
+    import work
+
+
+def value(i):
+    import work
+    return work.value()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "cached":
+        py_compile.compile(os.path.join(HERE, "work.py"))
+    import work
+    with multiprocessing.get_context("spawn").Pool(1, initializer=start) as pool:
+        for i in range(600):
+            print(i, pool.apply(value, (i,)), flush=True)
+            time.sleep(0.05)
+'''
+
+
+@pytest.mark.parametrize("read", ["source", "cached"])
+def test_a_worker_that_read_its_module_before_a_save_runs_it_after(fever, tmp_path, read):
+    """A spawned worker's import reads `work.py` (its source, or its code cached in
+    `__pycache__`), the file is saved, then the import runs the code it read: the worker ends up
+    running the saved code all the same."""
+    write(tmp_path / "work.py", 'def value():\n    return "v1"\n')
+    write(tmp_path / "app.py", READ_THEN_SAVED)
+    p = fever.run("app.py", read, cwd=tmp_path)
+    p.wait_stdout(r"^read$")
+    edit(tmp_path / "work.py", '"v1"', '"v2"')
+    p.wait_stderr(r"^fever: reloaded work\.value\b")
+    (tmp_path / "go").touch()
+    p.wait_stdout(r"^\d+ v2$")
     p.assert_no_fever_errors()

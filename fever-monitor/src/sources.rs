@@ -3,9 +3,19 @@
 //! file against this text, never against an older save or a guess. A save edits the running
 //! text's index in place (`fever_core::reindex`), and the texts are shared with the undo history,
 //! so a save of a big file copies neither.
+//!
+//! The text recorded is the one the import read, not the file as it is when its code runs: a
+//! save between the two (a worker starting while the file is saved) would otherwise be taken
+//! for the running text while the old code runs. The same hook sees what the import read: the
+//! source it compiles (`compile` event), or, for code loaded from `__pycache__`, the source file
+//! read when the cached code is opened (`open` event: the importer checked the cached code
+//! against the source's size and time a moment before). The file is read when its code runs
+//! only when neither was seen (a loader of its own).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -33,6 +43,26 @@ static REJECTED: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 /// (of the file being reloaded); modules that code imports are recorded like any other.
 static APPLYING: AtomicBool = AtomicBool::new(false);
 static APPLYING_FILE: Mutex<Option<String>> = Mutex::new(None);
+/// Per file, what an import read of it, until its code runs.
+static READ: Mutex<Option<HashMap<String, Read>>> = Mutex::new(None);
+
+thread_local! {
+    /// Set while fever compiles code of a project file itself (a save's definitions).
+    static OWN_COMPILE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What an import read of a file, before its code runs.
+enum Read {
+    /// The source it compiled (`bytes` or `str`).
+    Compiled(Py<PyAny>),
+    /// The source file's bytes when the import opened its cached code.
+    Cached(Vec<u8>),
+}
+
+fn read() -> std::sync::MutexGuard<'static, Option<HashMap<String, Read>>> {
+    READ.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn sources() -> std::sync::MutexGuard<'static, Option<HashMap<String, Arc<Source>>>> {
     SOURCES
@@ -222,6 +252,14 @@ pub fn applying<T>(file: &str, f: impl FnOnce() -> T) -> T {
     result
 }
 
+/// Runs `f`, a compile of fever's own (of a save's definitions), unseen by the audit hook.
+pub fn own_compile<T>(f: impl FnOnce() -> T) -> T {
+    let was = OWN_COMPILE.replace(true);
+    let result = f();
+    OWN_COMPILE.set(was);
+    result
+}
+
 /// Is `file` the one fever is applying a save of?
 fn is_applying(file: &str) -> bool {
     APPLYING.load(Ordering::Relaxed)
@@ -239,24 +277,114 @@ unsafe extern "C" fn on_audit_event(
 ) -> c_int {
     // SAFETY: CPython passes a NUL-terminated event name and a tuple, with the GIL held.
     unsafe {
-        if CStr::from_ptr(event).to_bytes() != b"exec" {
+        let event = CStr::from_ptr(event).to_bytes();
+        if !matches!(event, b"exec" | b"compile" | b"open") {
             return 0;
         }
         if ffi::PyTuple_Check(args) == 0 || ffi::PyTuple_Size(args) < 1 {
             return 0;
         }
-        let code = ffi::PyTuple_GetItem(args, 0);
-        if code.is_null() || ffi::PyCode_Check(code) == 0 {
+        let first = ffi::PyTuple_GetItem(args, 0);
+        if first.is_null() {
             return 0;
         }
         let pending = ffi::PyErr_GetRaisedException();
         let py = Python::assume_attached();
-        record_module_code(py, &Bound::from_borrowed_ptr(py, code));
+        match event {
+            b"exec" if ffi::PyCode_Check(first) != 0 => {
+                record_module_code(py, &Bound::from_borrowed_ptr(py, first));
+            }
+            b"compile" if ffi::PyTuple_Size(args) >= 2 => {
+                let filename = ffi::PyTuple_GetItem(args, 1);
+                if let Some(file) = str_of(filename) {
+                    record_compiled(&Bound::from_borrowed_ptr(py, first), file);
+                }
+            }
+            b"open" => {
+                if let Some(path) = str_of(first).filter(|p| p.ends_with(".pyc")) {
+                    record_cached_read(path);
+                }
+            }
+            _ => {}
+        }
         if !pending.is_null() {
             ffi::PyErr_SetRaisedException(pending);
         }
     }
     0
+}
+
+/// `object`'s text when it is a `str` (borrowed from it: valid while it lives).
+///
+/// # Safety
+/// `object` is NULL or a live object, and the GIL is held.
+unsafe fn str_of<'a>(object: *mut PyObject) -> Option<&'a str> {
+    // SAFETY: per the contract; UTF-8 kept by the string object.
+    unsafe {
+        if object.is_null() || ffi::PyUnicode_Check(object) == 0 {
+            return None;
+        }
+        let mut size: ffi::Py_ssize_t = 0;
+        let data = ffi::PyUnicode_AsUTF8AndSize(object, &raw mut size);
+        if data.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).ok()?);
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+fn in_project(file: &str) -> bool {
+    PROJECT
+        .get()
+        .is_some_and(|project| project.contains_file(file))
+}
+
+/// A `compile` of `source` as `file`: an import compiling the source it read (kept until the
+/// module's code runs), unless fever compiles.
+fn record_compiled(source: &Bound<'_, PyAny>, file: &str) {
+    if OWN_COMPILE.get() || !in_project(file) {
+        return;
+    }
+    let mut read = read();
+    let read = read.get_or_insert_with(HashMap::new);
+    if source.is_instance_of::<pyo3::types::PyBytes>()
+        || source.is_instance_of::<pyo3::types::PyString>()
+    {
+        read.insert(file.to_owned(), Read::Compiled(source.clone().unbind()));
+    } else {
+        // An AST: what it was parsed from is unknown here.
+        read.remove(file);
+    }
+}
+
+/// An `open` of `path`, a `.pyc`: when it is the cached code of a project file
+/// (`DIR/__pycache__/NAME.TAG.pyc` of `DIR/NAME.py`), the import checked it against the source
+/// file a moment ago, and runs it if it matched: the source is read now.
+fn record_cached_read(path: &str) {
+    let pyc = Path::new(path);
+    let Some(cache) = pyc.parent() else { return };
+    if cache.file_name().is_none_or(|name| name != "__pycache__") {
+        return;
+    }
+    let (Some(dir), Some(name)) = (cache.parent(), pyc.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let Some(stem) = name.split('.').next() else {
+        return;
+    };
+    let Some(file) = dir.join(format!("{stem}.py")).to_str().map(str::to_owned) else {
+        return;
+    };
+    if !in_project(&file) {
+        return;
+    }
+    if let Ok(bytes) = std::fs::read(&file) {
+        read()
+            .get_or_insert_with(HashMap::new)
+            .insert(file, Read::Cached(bytes));
+    }
 }
 
 fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
@@ -275,19 +403,28 @@ fn record_module_code(py: Python<'_>, code: &Bound<'_, PyAny>) {
     else {
         return;
     };
-    if !PROJECT
-        .get()
-        .is_some_and(|project| project.contains_file(&file))
-    {
+    if !in_project(&file) {
         return;
     }
     crate::watched::module_ran(&file);
     if is_applying(&file) {
         return;
     }
-    if let Ok(bytes) = std::fs::read(&file) {
-        if let Ok(text) = decode(py, bytes) {
-            set(&file, text);
+    let read = read().as_mut().and_then(|read| read.remove(&file));
+    let text = match read {
+        Some(Read::Compiled(source)) => {
+            let source = source.into_bound(py);
+            match source.cast::<pyo3::types::PyBytes>() {
+                Ok(bytes) => decode(py, bytes.as_bytes().to_vec()),
+                Err(_) => source.extract::<String>().map_err(|e| e.to_string()),
+            }
         }
+        Some(Read::Cached(bytes)) => decode(py, bytes),
+        None => std::fs::read(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| decode(py, bytes)),
+    };
+    if let Ok(text) = text {
+        set(&file, text);
     }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use fever_core::notice::Notice;
 use fever_core::settings::Verbosity;
-use fever_core::{ChildOutcome, Outcome, Project, ReloadEvent};
+use fever_core::{Outcome, Project, ReloadEvent};
 use notify::event::{AccessKind, AccessMode, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind};
 use pyo3::prelude::*;
@@ -65,6 +65,7 @@ impl FileWatcher {
         })?;
         let root = project.canonical_root().to_path_buf();
         // Without a family socket, saves reach this process only.
+        notices::set_verbosity(verbosity);
         let family = Family::open(&root).ok().flatten();
         watched::start(watcher, project.clone());
         if verbosity >= Verbosity::Verbose {
@@ -150,7 +151,7 @@ fn watch_loop(
                 ..Outcome::default()
             });
             let (children, busy) = sent.answers();
-            report(&outcome.events, children, busy, verbosity, started);
+            notices::reloaded(&outcome.events, children, busy, started.elapsed());
             if let Some(develop) = develop {
                 let _ = develop.saves.send(outcome);
             }
@@ -209,42 +210,6 @@ fn saved_files(
 
 fn is_python(path: &Path) -> bool {
     path.extension().is_some_and(|ext| ext == "py")
-}
-
-fn report(
-    events: &[ReloadEvent],
-    children: Vec<ChildOutcome>,
-    busy: Vec<u32>,
-    verbosity: Verbosity,
-    started: Instant,
-) {
-    let shown = |events: &[ReloadEvent]| -> Vec<ReloadEvent> {
-        match verbosity {
-            Verbosity::Quiet => events
-                .iter()
-                .filter(|e| matches!(e, ReloadEvent::Error { .. }))
-                .cloned()
-                .collect(),
-            _ => events.to_vec(),
-        }
-    };
-    notices::emit(&Notice::Reloaded {
-        events: shown(events),
-        children: children
-            .into_iter()
-            .map(|c| ChildOutcome {
-                pid: c.pid,
-                events: shown(&c.events),
-            })
-            .collect(),
-        busy: if verbosity == Verbosity::Quiet {
-            Vec::new()
-        } else {
-            busy
-        },
-        verbose: verbosity >= Verbosity::Verbose,
-        elapsed: started.elapsed(),
-    });
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //! their answers (from all members at once: one poll(2) over their sockets, each member's bytes
 //! kept until they make a whole message), and can end them all (`fever watch` before a re-run,
 //! and at exit).
+//!
+//! A forked child that joins after a save it missed gets it: with the save's other answers when
+//! they are still being read, else in a line of its own once it answered
+//! (`reloaded app.work (0.9 ms, 1 process)`), so every process that has a save is counted.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Write};
@@ -22,6 +26,7 @@ use fever_core::ChildOutcome;
 use pyo3::prelude::*;
 
 use super::{Address, ADDRESS, SEEN};
+use crate::notices;
 
 /// How long a save waits for the members' answers; a member busy longer (in a C call holding
 /// the GIL) applies the save later, and is named as such.
@@ -56,6 +61,9 @@ static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
 /// Forked children that joined while the answers of a save they missed were read:
 /// [`Sent::answers`] sends it to them and reads their answers too.
 static LATE: Mutex<Vec<Member>> = Mutex::new(Vec::new());
+/// The pids of forked children that joined after the saves they missed were answered, while
+/// their answers to them are read (out of [`MEMBERS`] meanwhile).
+static CATCHING_UP: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// The pids of the members that joined, the most recent [`JOINED_KEPT`] (to tell `fever
 /// attach` that a pid it is given was a child that ended).
 static JOINED: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
@@ -149,39 +157,115 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
 }
 
 /// Makes `member` a member. A forked child that last saw save `seen` is first sent the saves
-/// made since (it was forked before them, and joined after they were sent): those done, now,
-/// and the one whose answers are being read by [`Sent::answers`], which reads its answer too.
+/// made since (it was forked before them, and joined after they were sent): the one whose
+/// answers are being read by [`Sent::answers`] reads its answer too; the others' answers are
+/// read here ([`catch_up`]), and told in lines of their own, before it becomes a member (and is
+/// sent the saves made meanwhile).
 fn admit(mut member: Member, seen: Option<u64>) {
-    let mut members = members();
-    let Some(seen) = seen else {
-        members.push(member);
+    let Some(mut seen) = seen else {
+        members().push(member);
         return;
     };
-    let in_flight = IN_FLIGHT.load(Ordering::SeqCst);
-    let mut missed: Vec<(u64, PathBuf, bool)> = lock(&SENT)
-        .iter()
-        .flatten()
-        .filter(|(_, (seq, _))| *seq > seen && *seq != in_flight)
-        .map(|(path, (seq, skip_main))| (*seq, path.clone(), *skip_main))
-        .collect();
-    missed.sort_unstable();
-    for (seq, path, skip_main) in missed {
-        let message = ParentMessage::Reload {
-            seq,
-            path: path.display().to_string(),
-            skip_main,
-            prepared: None,
+    loop {
+        let mut members = members();
+        let in_flight = IN_FLIGHT.load(Ordering::SeqCst);
+        let mut missed: Vec<(u64, PathBuf, bool)> = lock(&SENT)
+            .iter()
+            .flatten()
+            .filter(|(_, (seq, _))| *seq > seen && *seq != in_flight)
+            .map(|(path, (seq, skip_main))| (*seq, path.clone(), *skip_main))
+            .collect();
+        missed.sort_unstable();
+        for (seq, path, skip_main) in &missed {
+            let message = ParentMessage::Reload {
+                seq: *seq,
+                path: path.display().to_string(),
+                skip_main: *skip_main,
+                prepared: None,
+            };
+            // A new connection: its socket has room for a few short messages.
+            if message.send(&mut member.stream).is_err() {
+                return;
+            }
+        }
+        if in_flight > seen {
+            lock(&LATE).push(member);
+            return;
+        }
+        let Some(&(last, _, _)) = missed.last() else {
+            members.push(member);
+            return;
         };
-        // A new connection: its socket has room for a few short messages.
-        if message.send(&mut member.stream).is_err() {
+        seen = last;
+        drop(members);
+        lock(&CATCHING_UP).push(member.pid);
+        let started = Instant::now();
+        let (answers, unanswered, open) =
+            catch_up(&mut member, missed.iter().map(|m| m.0).collect());
+        lock(&CATCHING_UP).retain(|&pid| pid != member.pid);
+        for events in answers.into_iter().filter(|events| !events.is_empty()) {
+            let child = ChildOutcome {
+                pid: member.pid,
+                events,
+            };
+            notices::reloaded(&[], vec![child], Vec::new(), started.elapsed());
+        }
+        if unanswered && open {
+            let busy = vec![member.pid];
+            notices::reloaded(&[], Vec::new(), busy, started.elapsed());
+        }
+        if !open {
             return;
         }
     }
-    if in_flight > seen {
-        lock(&LATE).push(member);
-    } else {
-        members.push(member);
+}
+
+/// Reads `member`'s answers to the saves `seqs` (at most [`ANSWER_TIMEOUT`]): what each did, in
+/// the order they came, whether some did not answer in time, and whether the member is still
+/// there.
+fn catch_up(
+    member: &mut Member,
+    mut seqs: Vec<u64>,
+) -> (Vec<Vec<fever_core::ReloadEvent>>, bool, bool) {
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    let mut answers = Vec::new();
+    while !seqs.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut polled = libc::pollfd {
+            fd: member.stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let timeout = c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
+        // SAFETY: poll(2) of one pollfd of a socket we own.
+        if unsafe { libc::poll(&raw mut polled, 1, timeout) } < 0 {
+            if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        if polled.revents == 0 {
+            continue;
+        }
+        let open = read_now(member);
+        for frame in split_frames(&mut member.unread) {
+            match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
+                Ok(ChildMessage::Applied { seq, events }) if seqs.contains(&seq) => {
+                    seqs.retain(|&s| s != seq);
+                    answers.push(events);
+                }
+                Err(err) if err.is_fatal() => return (answers, !seqs.is_empty(), false),
+                Ok(_) | Err(_) => {}
+            }
+        }
+        if !open {
+            return (answers, !seqs.is_empty(), false);
+        }
     }
+    (answers, !seqs.is_empty(), true)
 }
 
 /// A save sent to the members, whose answers are still to be read.
@@ -477,6 +561,7 @@ pub fn pids() -> Vec<u32> {
         guard.iter().map(|m| m.pid).collect()
     };
     pids.extend(lock(&ANSWERING).iter());
+    pids.extend(lock(&CATCHING_UP).iter());
     pids.sort_unstable();
     pids
 }
@@ -524,11 +609,12 @@ fn gone(stream: &UnixStream) -> bool {
 /// Ends every member still running: SIGTERM, SIGKILL after [`TERM_GRACE`], and reaps those
 /// that are this process's own children, so none is left a zombie or an orphan.
 pub fn end_all() {
-    let ending: Vec<u32> = std::mem::take(&mut *members())
+    let mut ending: Vec<u32> = std::mem::take(&mut *members())
         .into_iter()
         .filter(|m| !gone(&m.stream))
         .map(|m| m.pid)
         .collect();
+    ending.extend(lock(&CATCHING_UP).iter());
     if ending.is_empty() {
         return;
     }
@@ -586,5 +672,68 @@ pub fn forget_in_child() {
     }
     if let Ok(mut guard) = LATE.try_lock() {
         guard.clear();
+    }
+    if let Ok(mut guard) = CATCHING_UP.try_lock() {
+        guard.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fever_core::notice::Notice;
+    use fever_core::ReloadEvent;
+
+    use super::*;
+
+    static TOLD: Mutex<Vec<Notice>> = Mutex::new(Vec::new());
+
+    fn told(notice: &Notice) {
+        lock(&TOLD).push(notice.clone());
+    }
+
+    #[test]
+    fn a_child_that_joins_after_a_save_was_answered_is_counted_in_a_line_of_its_own() {
+        notices::install(told);
+        let path = Path::new("/project/work.py");
+        // A save nobody answers: done at once.
+        let (answers, busy) = send(path, false, None).answers();
+        assert!(answers.is_empty() && busy.is_empty());
+        let seq = SAVES.load(Ordering::SeqCst);
+        let (top_end, mut child_end) = UnixStream::pair().unwrap();
+        let child = std::thread::spawn(move || {
+            let Ok(ParentMessage::Reload { seq, path, .. }) =
+                ParentMessage::receive(&mut child_end)
+            else {
+                panic!("the save it missed was not sent");
+            };
+            let events = vec![ReloadEvent::Reloaded {
+                name: "work.work".into(),
+                note: None,
+            }];
+            ChildMessage::Applied { seq, events }
+                .send(&mut child_end)
+                .unwrap();
+            (path, child_end)
+        });
+        // Forked before the save, joining after it was answered.
+        let member = Member {
+            pid: 4242,
+            stream: top_end,
+            unread: Vec::new(),
+        };
+        admit(member, Some(seq - 1));
+        let (sent, _child_end) = child.join().unwrap();
+        assert_eq!(sent, "/project/work.py");
+        let told = lock(&TOLD).clone();
+        let [Notice::Reloaded {
+            events, children, ..
+        }] = told.as_slice()
+        else {
+            panic!("told {told:?}");
+        };
+        assert!(events.is_empty());
+        assert_eq!(children.len(), 1);
+        assert_eq!(children[0].pid, 4242);
+        assert!(pids().contains(&4242));
     }
 }

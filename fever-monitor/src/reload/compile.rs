@@ -196,7 +196,7 @@ impl<'py> Compiler<'py> {
         let kwargs = PyDict::new(self.py);
         kwargs.set_item("flags", self.flags)?;
         kwargs.set_item("dont_inherit", true)?;
-        self.compile.call((text, &self.file, "exec"), Some(&kwargs))
+        crate::sources::own_compile(|| self.compile.call((text, &self.file, "exec"), Some(&kwargs)))
     }
 
     /// The error event for `err` raised by compiling or running code of this file.

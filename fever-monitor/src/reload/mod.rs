@@ -12,12 +12,14 @@
 //! - [`copies`]: `from m import NAME` copies of a rebound name.
 //! - [`settle`]: a save in progress (an empty or suddenly much shorter file) is waited out.
 //! - [`history`]: the applied reloads, and undoing the last one.
+//! - [`later`]: a save that came while its module was being imported, applied again after.
 
 mod apply;
 mod caches;
 mod compile;
 mod copies;
 pub mod history;
+mod later;
 mod loaded;
 mod modules;
 mod running;
@@ -205,6 +207,13 @@ fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Saved>) 
     };
     let result = if modules.is_empty() {
         compare_only(py, &file, saved)
+    } else if sources::get(&file).is_none()
+        && modules.iter().all(modules::LoadedModule::is_importing)
+    {
+        // An import in progress whose code has not run yet: it may run the text it read
+        // before this save.
+        later::after_import(path, scope);
+        Ok(Outcome::default())
     } else {
         reload_saved(py, &modules, saved)
     };
@@ -350,11 +359,6 @@ fn reload_saved(
 ) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
     let Some(running) = sources::get(file) else {
-        // An import in progress whose code has not run yet (a spawned worker starting): it runs
-        // the file as it is now, and its text is recorded then.
-        if modules.iter().all(modules::LoadedModule::is_importing) {
-            return Ok(Outcome::default());
-        }
         let display = decode_saved_any(py, file, saved)?;
         return Err(error(
             &display,

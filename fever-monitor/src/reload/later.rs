@@ -1,0 +1,75 @@
+//! A save that found every module running its file still being imported: in `sys.modules`, its
+//! code not run yet, though perhaps already read (a worker starting while the file is saved).
+//! The import runs the text it read, before or after the save, and `sources` records that text;
+//! so the save is applied again once the import is over (a thread looks every few
+//! milliseconds): the difference if the import ran the older text, nothing if it read the saved
+//! one. What it did is told like any save (it reads the file as it is then: a later save may be
+//! applied with it).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+use super::{modules, Scope};
+use crate::notices;
+
+/// The files waiting for an import to end: the scope of their save, and the process whose
+/// thread waits (a forked child has none).
+static WAITING: Mutex<Option<HashMap<PathBuf, (Scope, u32)>>> = Mutex::new(None);
+
+fn waiting() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, (Scope, u32)>>> {
+    WAITING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Applies the save of `path` again once no module running it is being imported.
+pub fn after_import(path: &Path, scope: Scope) {
+    let pid = std::process::id();
+    let before = waiting()
+        .get_or_insert_with(HashMap::new)
+        .insert(path.to_path_buf(), (scope, pid));
+    if before.is_some_and(|(_, waiter)| waiter == pid) {
+        return;
+    }
+    let waited = path.to_path_buf();
+    let started = crate::signals::without_signals(|| {
+        std::thread::Builder::new()
+            .name("fever-after-import".into())
+            .spawn(move || wait(&waited))
+    });
+    if started.is_err() {
+        waiting().get_or_insert_with(HashMap::new).remove(path);
+    }
+}
+
+fn wait(path: &Path) {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+        let done = Python::attach(|py| {
+            if modules::running(py, path)
+                .iter()
+                .any(modules::LoadedModule::is_importing)
+            {
+                return false;
+            }
+            let Some((scope, _)) = waiting().as_mut().and_then(|w| w.remove(path)) else {
+                return true;
+            };
+            let started = Instant::now();
+            let outcome = super::reload_path(py, path, scope, None);
+            if !outcome.events.is_empty() {
+                notices::reloaded(&outcome.events, Vec::new(), Vec::new(), started.elapsed());
+            }
+            true
+        });
+        if done {
+            return;
+        }
+    }
+}
