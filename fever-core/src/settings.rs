@@ -85,10 +85,14 @@ pub const DEFAULT_MAX_CALLS: u64 = 10_000;
 /// at a cost that grows with the logarithm of the count: each doubling of the count past
 /// `max` ((max·2^k, max·2^(k+1)]) records `max / 8` calls (at least 1), evenly spaced.
 #[must_use]
+#[inline]
 pub fn records_call(call: u64, max: u64) -> bool {
-    if max == 0 || call <= max {
-        return true;
-    }
+    max == 0 || call <= max || records_sampled(call, max)
+}
+
+/// [`records_call`] past the first `max` calls.
+#[cold]
+fn records_sampled(call: u64, max: u64) -> bool {
     let per_band = max.div_ceil(8);
     // The band: the largest max·2^k below `call`.
     let mut start = max;

@@ -323,6 +323,8 @@ impl EventRun {
         if code != p.code {
             tag |= NEW_CODE;
             head_varint(head, &mut n, u64::from(code));
+            // `max_code` already counts the previous event's code (0 in an empty run).
+            self.max_code = self.max_code.max(code);
         }
         head_varint(head, &mut n, zigzag(t_ns.wrapping_sub(p.t_ns)));
         if flags != 0 {
@@ -338,7 +340,6 @@ impl EventRun {
         }
         self.last = RunLast { thread, code, t_ns };
         self.events += 1;
-        self.max_code = self.max_code.max(code);
     }
 
     /// How many events it holds.

@@ -157,30 +157,38 @@ unsafe fn solo<C: Consumer>(
         Ok(f) => f,
         Err(result) => return result,
     };
-    let Some(&Armed {
-        slot,
-        consumer,
-        handler,
-        kind,
-    }) = f.e.armed[event as usize].first()
-    else {
+    let Some(armed) = f.e.armed[event as usize].first() else {
         return none();
     };
+    if armed.kind != TypeId::of::<C>() {
+        let armed = *armed;
+        // SAFETY: guaranteed by the caller (CPython); `f` is this callback's.
+        return unsafe { shared_solo(f, armed) };
+    }
+    let (slot, consumer) = (armed.slot, armed.consumer);
     // SAFETY: GIL held, in a callback of the code; the slot is armed.
     let Some(entry) = (unsafe { own(&mut f, slot) }) else {
         return none();
     };
     let thread = f.e.thread();
-    let at = f.at(thread, entry);
-    // SAFETY: GIL held; `at` is this callback's; the consumer is armed (live), of type `C`
-    // when `kind` says so, and no other reference to it is alive.
-    unsafe {
-        if kind == TypeId::of::<C>() {
-            (*consumer.cast::<C>().as_ptr()).on(event, &at);
-        } else {
-            handler(consumer, &at);
-        }
-    }
+    // SAFETY: GIL held; the event is this callback's; the consumer is armed (live), of type
+    // `C` (`kind` says so), and no other reference to it is alive.
+    unsafe { (*consumer.cast::<C>().as_ptr()).on(event, &f.at(thread, entry)) };
+    none()
+}
+
+/// [`solo`] when the only armed consumer is not of the callback's type (between arming and the
+/// registration of its own callbacks): through its handler.
+/// Safety: GIL held, in a callback of `f`'s code; `armed` is the event's only armed slot.
+#[cold]
+unsafe fn shared_solo(mut f: Found, armed: Armed) -> *mut PyObject {
+    // SAFETY: guaranteed by the caller.
+    let Some(entry) = (unsafe { own(&mut f, armed.slot) }) else {
+        return none();
+    };
+    let thread = f.e.thread();
+    // SAFETY: GIL held; the consumer is armed (live) and no other reference to it is alive.
+    unsafe { (armed.handler)(armed.consumer, &f.at(thread, entry)) };
     none()
 }
 

@@ -110,8 +110,8 @@ pub unsafe fn row(code: *mut PyObject) -> Option<NonNull<Row>> {
     let c = unsafe { codes() }?;
     // SAFETY: guaranteed by the caller.
     match unsafe { c.slot.lookup(code) } {
-        // The slot holds a row's address (`decide`).
-        Lookup::Project(address) => NonNull::new(address as *mut Row),
+        // SAFETY: the slot holds a row's address (`decide`), never 0 (`Lookup::Unseen`).
+        Lookup::Project(address) => Some(unsafe { NonNull::new_unchecked(address as *mut Row) }),
         Lookup::Other => None,
         // SAFETY: guaranteed by the caller.
         Lookup::Unseen => unsafe { decide(c, code) },

@@ -286,6 +286,8 @@ struct Engine {
     threads: Vec<u64>,
     /// Index of the thread that ran the last callback.
     last: usize,
+    /// Its id (0, no thread's, before the first callback).
+    last_ident: u64,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
@@ -356,9 +358,15 @@ impl Engine {
     #[allow(clippy::inline_always)] // every callback runs it
     fn thread(&mut self) -> (usize, u64) {
         let ident = thread_ident();
-        if self.threads.get(self.last) == Some(&ident) {
+        if ident == self.last_ident {
             return (self.last, ident);
         }
+        self.other_thread(ident)
+    }
+
+    /// [`Engine::thread`] when the thread is not the last callback's.
+    #[cold]
+    fn other_thread(&mut self, ident: u64) -> (usize, u64) {
         let index = self
             .threads
             .iter()
@@ -368,6 +376,7 @@ impl Engine {
                 self.threads.len() - 1
             });
         self.last = index;
+        self.last_ident = ident;
         (index, ident)
     }
 
@@ -514,6 +523,7 @@ pub fn arm<C: Consumer>(
             registered: None,
             threads: Vec::new(),
             last: 0,
+            last_ident: 0,
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };

@@ -13,7 +13,7 @@ use pyo3::ffi::{self, PyObject};
 use fever_core::snapshot::Encoder;
 
 use super::codes::CodeEntry;
-use super::{release, Frame, Tracer, Watched};
+use super::{release, Frame, Th, Tracer, Watched};
 use crate::code_object::current_globals;
 use crate::engine::{self, At, Consumer, Event};
 use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
@@ -81,7 +81,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
         }
         t.push(th, EventKind::Call, id, 0, snapshot);
     }
-    t.threads[th].stack.push(Frame {
+    t.state(th).stack.push(Frame {
         entry: id,
         recorded,
         watched,
@@ -90,7 +90,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
 
 /// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to re-hash at
 /// the end of the call when an argument is mutable.
-unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<Watched>> {
+unsafe fn snapshot_call(t: &mut Tracer, th: Th, entry: usize) -> Option<Box<Watched>> {
     // SAFETY: GIL held (caller).
     let frame = unsafe { ffi::PyEval_GetFrame() };
     let e = &t.codes.entries[entry];
@@ -108,7 +108,7 @@ unsafe fn snapshot_call(t: &mut Tracer, th: usize, entry: usize) -> Option<Box<W
         }
         values.push(v);
     }
-    let out = &mut t.threads[th].snapshot;
+    let out = &mut t.threads[th.0].snapshot;
     let before = out.len();
     // SAFETY: GIL held; `values` are live or NULL.
     let snapped = unsafe { snapshot_args(&e.arg_names, &values, &t.settings.limits, out) };
@@ -152,8 +152,8 @@ fn cap_snapshot(out: &mut Vec<u8>, before: usize, args: Option<usize>) {
 /// Pops thread `th`'s frames down to the one for `id`; `None` when the call started before
 /// tracing (no frame for it).
 #[inline(always)]
-fn pop_to(t: &mut Tracer, th: usize, id: u32) -> Option<Frame> {
-    let stack = &mut t.threads[th].stack;
+fn pop_to(t: &mut Tracer, th: Th, id: u32) -> Option<Frame> {
+    let stack = &mut t.state(th).stack;
     if stack.last().is_some_and(|f| f.entry == id) {
         return stack.pop();
     }
@@ -211,12 +211,14 @@ unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
         } else {
             end_flags(t, entry, frame.watched.as_deref())
         };
-        let value = at.value();
-        let snapshot = t.settings.snapshots == Snapshots::All
-            && event != EventKind::Unwind
-            && !value.is_null();
+        let value = if t.settings.snapshots == Snapshots::All && event != EventKind::Unwind {
+            at.value()
+        } else {
+            std::ptr::null_mut()
+        };
+        let snapshot = !value.is_null();
         if snapshot {
-            let out = &mut t.threads[th].snapshot;
+            let out = &mut t.threads[th.0].snapshot;
             let before = out.len();
             engine::set_busy(true);
             // SAFETY: GIL held; `value` is the returned or yielded value.
@@ -249,7 +251,7 @@ unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) {
     if recorded {
         t.push(th, EventKind::Resume, id, 0, false);
     }
-    t.threads[th].stack.push(Frame {
+    t.state(th).stack.push(Frame {
         entry: id,
         recorded,
         watched: None,
@@ -271,7 +273,8 @@ fn throws_before_start(entry: &CodeEntry, at: &At) -> bool {
 unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
     let th = t.thread(at);
     let id = t.codes.entries[entry].id;
-    let top_recorded = t.threads[th]
+    let top_recorded = t
+        .state(th)
         .stack
         .last()
         .is_some_and(|f| f.entry == id && f.recorded);
@@ -279,7 +282,7 @@ unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
         let value = at.value();
         let snapshot = t.settings.snapshots == Snapshots::All && !value.is_null();
         if snapshot {
-            let out = &mut t.threads[th].snapshot;
+            let out = &mut t.threads[th.0].snapshot;
             let before = out.len();
             engine::set_busy(true);
             // SAFETY: GIL held; `value` is the exception.

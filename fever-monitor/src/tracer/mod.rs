@@ -100,17 +100,30 @@ pub struct Tracer {
     last_flush: u64,
 }
 
+/// A thread's index in [`Tracer::threads`], made only by [`Tracer::thread`]: always in range
+/// (threads are never removed), so [`Tracer::state`] needs no bounds check.
+#[derive(Clone, Copy)]
+struct Th(usize);
+
 impl Tracer {
-    /// Index of the calling thread's state (created on first use; the engine's thread indexes
+    /// The calling thread's state's index (created on first use; the engine's thread indexes
     /// are never reused, so an index in range is this thread's).
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
-    fn thread(&mut self, at: &engine::At) -> usize {
+    fn thread(&mut self, at: &engine::At) -> Th {
         let index = at.thread;
         if index >= self.threads.len() {
             self.new_thread(index, at.ident);
         }
-        index
+        Th(index)
+    }
+
+    /// Thread `th`'s state.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // several times per call of the program
+    fn state(&mut self, th: Th) -> &mut ThreadState {
+        // SAFETY: `th` is in range (made by `thread`, which makes room; never removed).
+        unsafe { self.threads.get_unchecked_mut(th.0) }
     }
 
     /// Makes room for the engine's thread `index`, whose id is `ident`.
@@ -127,14 +140,14 @@ impl Tracer {
         self.threads[index].ident = ident;
     }
 
-    /// Appends an event to thread `t`'s run, with the snapshot in its `snapshot` buffer when
+    /// Appends an event to thread `th`'s run, with the snapshot in its `snapshot` buffer when
     /// `snapshot` is true.
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
-    fn push(&mut self, t: usize, kind: EventKind, entry: u32, flags: u32, snapshot: bool) {
+    fn push(&mut self, th: Th, kind: EventKind, entry: u32, flags: u32, snapshot: bool) {
         let ticks = clock::ticks();
         let t_ns = self.to_ns.to_ns(ticks);
-        let state = &mut self.threads[t];
+        let state = self.state(th);
         let bytes = snapshot.then_some(state.snapshot.as_slice());
         state
             .run
@@ -143,11 +156,11 @@ impl Tracer {
             state.snapshot.clear();
         }
         if state.run.byte_len() >= RUN_BYTES {
-            self.flush_thread(t);
+            self.flush_thread(th.0);
         } else if ticks.wrapping_sub(self.last_flush) > FLUSH_TICKS {
             // A quiet thread's events reach the file within a fraction of a second, so a
             // program killed later loses none of them.
-            self.flush_thread(t);
+            self.flush_thread(th.0);
             self.ring.flush();
             self.last_flush = ticks;
         }
