@@ -17,7 +17,6 @@ mod ids;
 pub mod recorder;
 mod term;
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -362,47 +361,16 @@ pub fn child_rings(top: u32) -> Vec<(u32, PathBuf)> {
     let Some(dir) = ring_path().parent().map(Path::to_path_buf) else {
         return Vec::new();
     };
-    names_starting_with(&dir, prefix.as_bytes())
-        .into_iter()
-        .filter_map(|name| {
-            let pid = std::str::from_utf8(&name[prefix.len()..])
-                .ok()?
-                .parse()
-                .ok()?;
-            Some((pid, dir.join(std::ffi::OsStr::from_bytes(&name))))
-        })
-        .collect()
-}
-
-/// The names in directory `dir` that start with `prefix` (none if it cannot be read). The drain
-/// looks four times a second in `/dev/shm`, which may hold thousands of other names: each is
-/// compared where `readdir` left it, not copied and checked as UTF-8 as `std::fs::read_dir`
-/// does (that was a quarter of a recording's instructions under callgrind with 6,800 names).
-fn names_starting_with(dir: &Path, prefix: &[u8]) -> Vec<Vec<u8>> {
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+    let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
-    let mut found = Vec::new();
-    // SAFETY: `path` is a C string; each entry `readdir` returns is valid until the next call
-    // on the same stream, which is ours alone, and its name is NUL-terminated.
-    unsafe {
-        let stream = libc::opendir(path.as_ptr());
-        if stream.is_null() {
-            return found;
-        }
-        loop {
-            let entry = libc::readdir(stream);
-            if entry.is_null() {
-                break;
-            }
-            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()).to_bytes();
-            if name.starts_with(prefix) {
-                found.push(name.to_vec());
-            }
-        }
-        libc::closedir(stream);
-    }
-    found
+    entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let pid = name.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            Some((pid, dir.join(name)))
+        })
+        .collect()
 }
 
 /// Does this process record (as the program, or as a forked child of it)?
@@ -668,35 +636,4 @@ pub fn ring_path() -> std::path::PathBuf {
         std::env::temp_dir()
     };
     dir.join(format!("fever-ring-{}", std::process::id()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_names_with_the_prefix_are_listed() {
-        let dir = std::env::temp_dir().join(format!("fever-names-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        for name in [
-            "fever-ring-7-child-12",
-            "fever-ring-7-child-x",
-            "fever-ring-77-child-3",
-            "sem.mp-abc",
-            "fever-ring-7",
-        ] {
-            std::fs::write(dir.join(name), b"").unwrap();
-        }
-        let mut names = names_starting_with(&dir, b"fever-ring-7-child-");
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                b"fever-ring-7-child-12".to_vec(),
-                b"fever-ring-7-child-x".to_vec()
-            ]
-        );
-        assert!(names_starting_with(&dir.join("missing"), b"f").is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }
