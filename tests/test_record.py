@@ -866,6 +866,34 @@ def test_daemon_thread_still_running_at_exit(cli, tmp_path):
     assert [c.short for c in spin.children] == ["tick"], tree.text
 
 
+def test_test_code_arguments_are_not_watched_for_changes(cli, tmp_path):
+    # A test's arguments (`self`, fixtures) are the test runner's objects: only the code under
+    # test gets the mark; `fever check` never re-runs test code.
+    write(tmp_path / "lib.py", """
+        def collect(items, x):
+            items.append(x)
+            return len(items)
+    """)
+    write(tmp_path / "test_lib.py", """
+        from lib import collect
+
+
+        def fill(bag):
+            bag.append(0)
+            return collect(bag, 1)
+
+
+        print(fill([]))
+    """)
+    rec = record(cli, "test_lib.py", cwd=tmp_path)
+    assert rec.result.stdout.strip() == "2", describe(rec.result)
+    tree = show_tree(cli, rec.trace)
+    fill = tree.one("__main__.fill")
+    assert "bag=[]" in fill.text and "→ 2" in fill.text and "mutated" not in fill.text, tree.text
+    collect = tree.one("lib.collect")
+    assert "items=[0]" in collect.text and "(mutated args)" in collect.text, tree.text
+
+
 def test_methods_and_mutated_self(cli, tmp_path):
     write(tmp_path / "app.py", """
         class Counter:

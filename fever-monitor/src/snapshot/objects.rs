@@ -386,10 +386,14 @@ unsafe fn type_facts(tp: *mut PyTypeObject, probe: &Probe) -> Facts {
             let name = probe.type_name(tp);
             Facts {
                 // `itertools`' reductions are deprecated (a warning the program would see).
-                reduce: if name.module == "itertools" {
-                    Reduction::Never
-                } else {
-                    c_reduction(tp, probe)
+                reduce: match (name.module, name.qualname) {
+                    ("itertools", _) => Reduction::Never,
+                    // The immutable type's own `__reduce__`: what it makes is known.
+                    ("collections", "deque") => match c_reduction(tp, probe) {
+                        Reduction::Reduce(_) => Reduction::Deque,
+                        other => other,
+                    },
+                    _ => c_reduction(tp, probe),
                 },
                 safe_repr: super::walker::safe_repr_type(tp, &name.full()) && probe.has_c_repr(tp),
             }
@@ -462,6 +466,7 @@ unsafe fn reduction_of(obj: *mut PyObject, how: Reduction, probe: &Probe) -> *mu
             Reduction::Never => std::ptr::null_mut(),
             Reduction::Reduce(method) => call(method, 1),
             Reduction::ReduceEx(method) => call(method, 2),
+            Reduction::Deque => deque_reduction(obj, probe),
             Reduction::ByName => ffi::PyObject_VectorcallMethod(
                 probe.reduce_ex_name(),
                 args.as_ptr(),
@@ -470,6 +475,42 @@ unsafe fn reduction_of(obj: *mut PyObject, how: Reduction, probe: &Probe) -> *mu
             ),
         };
         ffi::Py_DECREF(protocol);
+        reduction
+    }
+}
+
+/// What `deque.__reduce__` makes of the exact deque `obj` (new reference), or NULL (maybe with
+/// an error set): `(deque, (), None, iter(obj))`, or `(deque, ((), maxlen), None, iter(obj))`
+/// when bounded. The state is None: an exact deque has no `__dict__` and no slots.
+unsafe fn deque_reduction(obj: *mut PyObject, probe: &Probe) -> *mut PyObject {
+    // SAFETY: GIL held; `obj` is a live exact deque: `maxlen` is its C getter, its iterator C
+    // code; every new reference is released or held by the result.
+    unsafe {
+        let maxlen = ffi::PyObject_GetAttr(obj, probe.maxlen_name());
+        let empty = ffi::PyTuple_New(0);
+        let iter = ffi::PyObject_GetIter(obj);
+        let args = if maxlen.is_null() || empty.is_null() {
+            std::ptr::null_mut()
+        } else if maxlen == ffi::Py_None() {
+            ffi::Py_INCREF(empty);
+            empty
+        } else {
+            ffi::PyTuple_Pack(2, empty, maxlen)
+        };
+        let reduction = if args.is_null() || iter.is_null() {
+            std::ptr::null_mut()
+        } else {
+            ffi::PyTuple_Pack(
+                4,
+                ffi::Py_TYPE(obj).cast::<PyObject>(),
+                args,
+                ffi::Py_None(),
+                iter,
+            )
+        };
+        for p in [maxlen, empty, iter, args] {
+            ffi::Py_XDECREF(p);
+        }
         reduction
     }
 }

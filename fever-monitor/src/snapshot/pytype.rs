@@ -36,6 +36,7 @@ pub struct Probe {
     enum_name: usize,
     reduce_ex: usize,
     reduce: usize,
+    maxlen: usize,
 }
 
 // The interned strings are immortal for the process and only touched with the GIL held.
@@ -69,6 +70,7 @@ unsafe fn build_probe() -> Option<Probe> {
         let enum_name = intern(c"_name_")?;
         let reduce_ex = intern(c"__reduce_ex__")?;
         let reduce = intern(c"__reduce__")?;
+        let maxlen = intern(c"maxlen")?;
         let ns = ffi::PyDict_New();
         let name = ffi::PyUnicode_FromString(c"_fever_probe".as_ptr());
         let bases = ffi::PyTuple_New(0);
@@ -116,6 +118,7 @@ unsafe fn build_probe() -> Option<Probe> {
             enum_name,
             reduce_ex,
             reduce,
+            maxlen,
         };
         ffi::Py_DECREF(class);
         Some(probe)
@@ -231,6 +234,11 @@ impl Probe {
     /// The interned name `__reduce__`.
     pub fn reduce_name(&self) -> *mut PyObject {
         self.reduce as *mut PyObject
+    }
+
+    /// The interned name `maxlen` (a `deque`'s).
+    pub fn maxlen_name(&self) -> *mut PyObject {
+        self.maxlen as *mut PyObject
     }
 
     /// `tp` or a base is a dataclass.

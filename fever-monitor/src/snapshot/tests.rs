@@ -360,7 +360,9 @@ fn reduction_items_are_written_as_their_list() {
           few = collections.deque([1, 'a', (2.5, [3])])\n\
           many = collections.deque(range(100))\n\
           nested = collections.deque([collections.deque([Node(collections.deque([1]))])])\n\
-          looped = collections.deque([0]); looped.append([looped])",
+          looped = collections.deque([0]); looped.append([looped])\n\
+          bounded = collections.deque([1, [2]], maxlen=5)\n\
+          full = collections.deque(range(10), maxlen=3)",
         |_, ns| {
             let limits = [
                 SnapshotLimits::default(),
@@ -377,7 +379,8 @@ fn reduction_items_are_written_as_their_list() {
                     ..SnapshotLimits::default()
                 },
             ];
-            for name in ["few", "many", "nested", "looped"] {
+            // Made by fever, not by `deque.__reduce__` (`Reduction::Deque`): the same bytes.
+            for name in ["few", "many", "nested", "looped", "bounded", "full"] {
                 let obj = get(ns, name);
                 for limits in &limits {
                     let (bytes, snapped) = snap_with(&obj, limits);

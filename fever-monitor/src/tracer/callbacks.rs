@@ -89,7 +89,8 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
 }
 
 /// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to re-hash at
-/// the end of the call when an argument is mutable.
+/// the end of the call when an argument is mutable (and the code is not test code:
+/// [`CodeEntry::test`]).
 unsafe fn snapshot_call(t: &mut Tracer, th: Th, entry: usize) -> Option<Box<Watched>> {
     // SAFETY: GIL held (caller).
     let frame = unsafe { ffi::PyEval_GetFrame() };
@@ -113,7 +114,7 @@ unsafe fn snapshot_call(t: &mut Tracer, th: Th, entry: usize) -> Option<Box<Watc
     // SAFETY: GIL held; `values` are live or NULL.
     let snapped = unsafe { snapshot_args(&e.arg_names, &values, &t.settings.limits, out) };
     cap_snapshot(out, before, Some(e.arg_names.len()));
-    if snapped.mutable {
+    if snapped.mutable && !e.test {
         Some(Box::new(Watched {
             values,
             hash: snapped.hash,

@@ -1,7 +1,8 @@
 //! The tracer's table of the project's code objects: the id each has in the trace, what names
-//! its parameters have, and how often it was called. The engine decides which code is the
+//! its parameters have, whether it is test code, and how often it was called. The engine decides which code is the
 //! project's and keeps each code's entry index (`crate::engine::codes`).
 
+use fever_core::check::is_test_file;
 use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject};
 
@@ -22,6 +23,11 @@ pub struct CodeEntry {
     pub recorded: u64,
     /// Byte offset of the code's first `RESUME` instruction (where a call starts running).
     pub first_resume: Option<u32>,
+    /// Test code ([`is_test_file`], as `fever check` decides it): its arguments are not
+    /// snapshotted again at the end of a call to see whether they changed. They are the test
+    /// runner's objects (a test method's `self`, fixtures), whose walk reaches the runner's
+    /// object graph as deep as the depth limit allows, and `check` never replays test code.
+    pub test: bool,
     /// What was announced of it (a forked child announces it again in its own ring).
     pub info: CodeInfo,
 }
@@ -30,6 +36,8 @@ pub struct CodeEntry {
 pub struct CodeTable {
     /// `dis.opmap["RESUME"]` of this interpreter.
     resume_opcode: u8,
+    /// The project root as the trace's header records it (for [`CodeEntry::test`]).
+    root: String,
     pub entries: Vec<CodeEntry>,
     /// Whether ids come from the recording's shared numbering ([`super::ids`]), else from
     /// [`CodeTable::next_own`].
@@ -39,9 +47,10 @@ pub struct CodeTable {
 }
 
 impl CodeTable {
-    pub fn new(resume_opcode: u8) -> Self {
+    pub fn new(resume_opcode: u8, root: String) -> Self {
         Self {
             resume_opcode,
+            root,
             entries: Vec::new(),
             shared: true,
             next_own: 0,
@@ -98,6 +107,7 @@ impl CodeTable {
             calls: 0,
             recorded: 0,
             first_resume,
+            test: is_test_file(&info.file, &self.root),
             info: info.clone(),
         });
         (index, info)

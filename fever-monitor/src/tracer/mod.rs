@@ -248,7 +248,10 @@ pub fn start(
     let project = settings.project.clone();
     ids::reset();
     let tracer = Tracer {
-        codes: CodeTable::new(resume_opcode),
+        codes: CodeTable::new(
+            resume_opcode,
+            project.canonical_root().display().to_string(),
+        ),
         threads: Vec::new(),
         ring,
         drained,
