@@ -24,6 +24,7 @@ use fever_core::{decode_source_owned, Index, Kind, Project, Reindexed, SourceErr
 use pyo3::ffi::{self, PyObject};
 use pyo3::prelude::*;
 
+use crate::code_object::utf8;
 use crate::compat;
 
 /// A module's running text and its index.
@@ -296,12 +297,12 @@ unsafe extern "C" fn on_audit_event(
             }
             b"compile" if ffi::PyTuple_Size(args) >= 2 => {
                 let filename = ffi::PyTuple_GetItem(args, 1);
-                if let Some(file) = str_of(filename) {
+                if let Some(file) = utf8(filename) {
                     record_compiled(&Bound::from_borrowed_ptr(py, first), file);
                 }
             }
             b"open" => {
-                if let Some(path) = str_of(first).filter(|p| p.ends_with(".pyc")) {
+                if let Some(path) = utf8(first).filter(|p| p.ends_with(".pyc")) {
                     record_cached_read(path);
                 }
             }
@@ -312,27 +313,6 @@ unsafe extern "C" fn on_audit_event(
         }
     }
     0
-}
-
-/// `object`'s text when it is a `str` (borrowed from it: valid while it lives).
-///
-/// # Safety
-/// `object` is NULL or a live object, and the GIL is held.
-unsafe fn str_of<'a>(object: *mut PyObject) -> Option<&'a str> {
-    // SAFETY: per the contract; UTF-8 kept by the string object.
-    unsafe {
-        if object.is_null() || ffi::PyUnicode_Check(object) == 0 {
-            return None;
-        }
-        let mut size: ffi::Py_ssize_t = 0;
-        let data = ffi::PyUnicode_AsUTF8AndSize(object, &raw mut size);
-        if data.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(size).ok()?);
-        std::str::from_utf8(bytes).ok()
-    }
 }
 
 fn in_project(file: &str) -> bool {

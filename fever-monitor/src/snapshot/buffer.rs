@@ -7,7 +7,6 @@ use std::ffi::{c_char, CStr};
 use fever_core::snapshot::{content_hash, ArrayContent, ArrayInfo, BytesKind, ContentHasher};
 use pyo3::ffi::{self, PyObject};
 
-use super::pytype;
 use super::walker::Walker;
 
 /// `PyBuffer_IsContiguous`'s order argument for C order (`'C'`; `c_char` is signed on some
@@ -270,7 +269,7 @@ unsafe fn array_typestr(obj: *mut PyObject) -> Option<String> {
         } else {
             ffi::PyObject_GetAttrString(dtype, c"str".as_ptr())
         };
-        let result = pytype::utf8(typestr).map(str::to_owned);
+        let result = crate::code_object::utf8(typestr).map(str::to_owned);
         ffi::Py_XDECREF(typestr);
         ffi::Py_XDECREF(dtype);
         ffi::PyErr_Clear();

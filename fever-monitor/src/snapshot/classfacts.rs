@@ -15,9 +15,10 @@ use std::rc::Rc;
 use fever_core::snapshot::ObjectKind;
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
-use super::pytype::{self, Probe};
+use super::pytype::Probe;
 use super::typefacts::Table;
 use super::walker::Builtin;
+use crate::code_object::utf8;
 
 /// What is known of one Python class.
 pub(super) struct ClassFacts {
@@ -142,7 +143,7 @@ impl Slot {
     /// GIL held; the class's facts are current (see the module doc).
     pub(super) unsafe fn name<'a>(&self) -> Option<&'a str> {
         // SAFETY: a live str (caller).
-        unsafe { pytype::utf8(self.name) }
+        unsafe { utf8(self.name) }
     }
 
     /// The slot's value in instance `obj` of class `tp` (new reference), or NULL when it is
@@ -194,9 +195,7 @@ unsafe fn slots(tp: *mut PyTypeObject, probe: &Probe) -> Vec<Slot> {
             let mut key = std::ptr::null_mut();
             let mut descr = std::ptr::null_mut();
             while ffi::PyDict_Next((*t).tp_dict, &raw mut pos, &raw mut key, &raw mut descr) != 0 {
-                if ffi::Py_TYPE(descr) != &raw mut ffi::PyMemberDescr_Type
-                    || pytype::utf8(key).is_none()
-                {
+                if ffi::Py_TYPE(descr) != &raw mut ffi::PyMemberDescr_Type || utf8(key).is_none() {
                     continue;
                 }
                 let member = descr.cast::<ffi::PyMemberDescrObject>();

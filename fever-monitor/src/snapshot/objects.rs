@@ -41,8 +41,11 @@ impl Walker<'_, '_> {
                 self.builtin_function(obj);
             } else if ffi::PyModule_Check(obj) != 0 {
                 let name = ffi::PyModule_GetNameObject(obj);
-                self.enc
-                    .reference(RefKind::Module, pytype::utf8(name).unwrap_or("?"), "");
+                self.enc.reference(
+                    RefKind::Module,
+                    crate::code_object::utf8(name).unwrap_or("?"),
+                    "",
+                );
                 ffi::Py_XDECREF(name);
                 ffi::PyErr_Clear();
             } else if ffi::PyExceptionInstance_Check(obj) != 0 {
@@ -197,7 +200,7 @@ impl Walker<'_, '_> {
                     .to_str()
                     .unwrap_or("?")
             };
-            let module = pytype::utf8((*f).m_module).unwrap_or("");
+            let module = crate::code_object::utf8((*f).m_module).unwrap_or("");
             let bound = !(*f).m_self.is_null() && ffi::PyModule_Check((*f).m_self) == 0;
             let kind = if bound {
                 RefKind::Method
@@ -247,7 +250,8 @@ impl Walker<'_, '_> {
             };
             if let Some(names) = named_fields {
                 for i in 0..ffi::PyTuple_GET_SIZE(names) {
-                    let field = pytype::utf8(ffi::PyTuple_GET_ITEM(names, i)).unwrap_or("?");
+                    let field =
+                        crate::code_object::utf8(ffi::PyTuple_GET_ITEM(names, i)).unwrap_or("?");
                     self.field(&mut fields, field, ffi::PyTuple_GET_ITEM(obj, i));
                 }
             } else if let Some(base) = class.base {
@@ -291,7 +295,7 @@ impl Walker<'_, '_> {
             let mut key = std::ptr::null_mut();
             let mut value = std::ptr::null_mut();
             while ffi::PyDict_Next(dict, &raw mut pos, &raw mut key, &raw mut value) != 0 {
-                let Some(name) = pytype::utf8(key) else {
+                let Some(name) = crate::code_object::utf8(key) else {
                     continue;
                 };
                 ffi::Py_INCREF(key);
@@ -330,8 +334,12 @@ impl Walker<'_, '_> {
                 ffi::PyErr_Clear();
             }
             let limit = self.limits.max_str_bytes;
-            self.enc
-                .begin_exception(name.module, name.qualname, pytype::utf8(message), limit);
+            self.enc.begin_exception(
+                name.module,
+                name.qualname,
+                crate::code_object::utf8(message),
+                limit,
+            );
             ffi::Py_XDECREF(message);
             let mut omitted = 0;
             if !args.is_null() {

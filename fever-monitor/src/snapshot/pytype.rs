@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
+use crate::code_object::utf8;
+
 unsafe extern "C" {
     /// The type of bound methods (`Include/cpython/classobject.h`).
     pub static mut PyMethod_Type: PyTypeObject;
@@ -148,28 +150,6 @@ impl TypeName<'_> {
             out.push('.');
         }
         out.push_str(self.qualname);
-    }
-}
-
-/// The UTF-8 of a str (exact or subclass); `None` (error cleared) for anything else.
-///
-/// # Safety
-/// GIL held; `s` is NULL or a live object that outlives `'a`.
-pub unsafe fn utf8<'a>(s: *mut PyObject) -> Option<&'a str> {
-    // SAFETY: GIL held; `s` checked before use.
-    unsafe {
-        if s.is_null() || ffi::PyUnicode_Check(s) == 0 {
-            return None;
-        }
-        let mut len: ffi::Py_ssize_t = 0;
-        let data = ffi::PyUnicode_AsUTF8AndSize(s, &raw mut len);
-        if data.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(len).ok()?);
-        // CPython's UTF-8 is valid UTF-8.
-        Some(std::str::from_utf8_unchecked(bytes))
     }
 }
 

@@ -8,6 +8,7 @@ use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::pytype::{self, Probe, TypeName};
 use super::{SnapshotLimits, MAX_DEPTH};
+use crate::code_object::utf8;
 use crate::compat;
 
 /// The built-in types read through the concrete C API (also as the base of subclasses).
@@ -284,7 +285,7 @@ impl Walker<'_, '_> {
             // Outside i64: via hex, which is linear and has no digit limit.
             let hex = ffi::PyNumber_ToBase(obj, 16);
             if let Some((negative, magnitude)) =
-                pytype::utf8(hex).and_then(|s| parse_hex(s, self.limits.hash_over_bytes))
+                utf8(hex).and_then(|s| parse_hex(s, self.limits.hash_over_bytes))
             {
                 self.enc.big_int(negative, &magnitude);
             } else {
@@ -308,7 +309,7 @@ impl Walker<'_, '_> {
                 return;
             }
             if len <= max {
-                if let Some(s) = pytype::utf8(obj) {
+                if let Some(s) = utf8(obj) {
                     self.enc.str_limited(s, max);
                     return;
                 }
@@ -327,7 +328,7 @@ impl Walker<'_, '_> {
         unsafe {
             let max = self.limits.max_str_bytes;
             let head = ffi::PyUnicode_Substring(obj, 0, isize::try_from(max).unwrap_or(isize::MAX));
-            let Some(head_text) = pytype::utf8(head) else {
+            let Some(head_text) = utf8(head) else {
                 ffi::Py_XDECREF(head);
                 ffi::PyErr_Clear();
                 return false;
@@ -508,7 +509,7 @@ impl Walker<'_, '_> {
                 return;
             }
             let text = ffi::PyObject_Repr(obj);
-            if let Some(s) = pytype::utf8(text) {
+            if let Some(s) = utf8(text) {
                 self.enc.repr(type_name, s, self.limits.max_str_bytes);
             } else {
                 ffi::PyErr_Clear();
