@@ -354,8 +354,13 @@ pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
 /// was forked from); 0 when nothing is recorded.
 static RECORDING: AtomicU32 = AtomicU32::new(0);
 
-/// A recording child's interpreter is exiting.
-static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Where a recording child's exit is: [`RUNNING`], then [`EXIT_FLUSHING`] from its `atexit`
+/// handler on (no thread takes the GIL after it), [`EXIT_FLUSHED`] once that handler pushed
+/// every pending event.
+static EXIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(RUNNING);
+const RUNNING: u8 = 0;
+const EXIT_FLUSHING: u8 = 1;
+const EXIT_FLUSHED: u8 = 2;
 
 /// Size of a child's ring (its drain is the program's, which reads the program's ring first).
 const CHILD_RING_CAPACITY: u64 = 4 << 20;
@@ -559,13 +564,21 @@ fn flush_while_running() -> std::io::Result<()> {
                     term::end_soon();
                 }
                 // From interpreter exit on, no thread takes the GIL any more.
-                if !EXITING.load(Ordering::SeqCst) {
+                let exiting = EXIT.load(Ordering::SeqCst) != RUNNING;
+                if !exiting {
                     Python::attach(flush);
+                } else if term {
+                    // SIGTERM while the exit pushes the calls (a pool's worker takes its
+                    // sentinel as the pool terminates it): it ends once they are pushed, or
+                    // at `end_soon`'s grace.
+                    while EXIT.load(Ordering::SeqCst) != EXIT_FLUSHED {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
                 }
                 if term {
                     term::end();
                 }
-                if EXITING.load(Ordering::SeqCst) {
+                if exiting {
                     // Nothing waits on the handler's pipe any more.
                     term::restore();
                     return;
@@ -599,9 +612,10 @@ fn flush_at_exit(py: Python<'_>) -> PyResult<()> {
         None,
         None,
         |args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>| {
-            EXITING.store(true, Ordering::SeqCst);
+            EXIT.store(EXIT_FLUSHING, Ordering::SeqCst);
             flush(args.py());
             remove_unread_rings();
+            EXIT.store(EXIT_FLUSHED, Ordering::SeqCst);
         },
     )?;
     py.import("atexit")?.call_method1("register", (at_exit,))?;

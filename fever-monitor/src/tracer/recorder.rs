@@ -25,6 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use fever_core::control::has_ended;
 use fever_core::live::{ArchivedLiveRecord, LiveRecord};
 use fever_core::ring::{ReadOutcome, RingReader};
 use fever_core::trace::{
@@ -385,7 +386,7 @@ impl Children {
                         // Read once more after seeing it end: it may have published last.
                         if child.ended {
                             ended = true;
-                        } else if !alive(child.pid) {
+                        } else if has_ended(child.pid) {
                             child.ended = true;
                             continue;
                         }
@@ -452,22 +453,6 @@ fn renamed(event: EventRef<'_>, code: u32, thread: u64) -> EventRef<'_> {
         event.flags(),
         event.snapshot(),
     )
-}
-
-/// Is `pid` running (not gone, not a zombie)?
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill(2) with signal 0 only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-        !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
 }
 
 /// The `fever: recording ...` line, redrawn in place once a second on a terminal only.

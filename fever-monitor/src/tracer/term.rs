@@ -2,9 +2,10 @@
 //! its workers) pushes its pending calls first. When SIGTERM does what it does by default (the
 //! program set no handler), a handler that only writes a byte to a pipe is installed; the
 //! child's flush thread wakes up on it, pushes the calls with the GIL, puts the default back and
-//! sends SIGTERM again, so the child ends as it would have. A child that cannot take the GIL
-//! (a C call holding it) ends after [`GRACE`] anyway. SIGKILL cannot be caught: a child killed
-//! by it loses the calls of its last flush interval.
+//! sends SIGTERM again, so the child ends as it would have. A SIGTERM that comes while the
+//! child's `atexit` handler pushes its calls waits for that push instead. A child that cannot
+//! take the GIL (a C call holding it) ends after [`GRACE`] anyway. SIGKILL cannot be caught: a
+//! child killed by it loses the calls of its last flush interval.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
