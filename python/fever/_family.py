@@ -8,12 +8,17 @@ it whose unpickling calls ``join``: the child then connects to that process's fa
 applies each save it receives, and, when that process records (``fever record``), records its own
 calls into the same trace (``record``: the recording's settings, as fever passes them). Entries
 ``multiprocessing`` does not know are ignored by it. When fever cannot be imported in the child
-(another interpreter), the entry does nothing.
+(another interpreter), the entry does nothing. loky (joblib's default backend) starts its workers
+with a copy of ``multiprocessing.spawn`` of its own, patched the same way.
 """
 
 from __future__ import annotations
 
 import sys
+
+# The modules whose ``get_preparation_data`` makes what a spawned child unpickles first:
+# multiprocessing's, and loky's (vendored by joblib, or on its own).
+SPAWNERS = ("multiprocessing.spawn", "joblib.externals.loky.backend.spawn", "loky.backend.spawn")
 
 # Run in the child by unpickling: never raises, so the program never dies because of fever.
 _JOIN = """
@@ -53,20 +58,24 @@ def install(socket: str | None, root: str, record: str | None = None) -> None:
     """Makes every later spawn or forkserver child join the family at ``socket`` (and record
     with the settings ``record`` when it is not None); with no ``socket``, only open its
     control socket."""
-    spawn = sys.modules.get("multiprocessing.spawn")
-    if spawn is not None:
-        _patch(spawn, socket, root, record)
-    elif not any(isinstance(f, _SpawnFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SpawnFinder(socket, root, record))
+    waiting = set()
+    for name in SPAWNERS:
+        spawn = sys.modules.get(name)
+        if spawn is not None:
+            _patch(spawn, socket, root, record)
+        else:
+            waiting.add(name)
+    if waiting and not any(isinstance(f, _SpawnFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SpawnFinder(waiting, socket, root, record))
 
 
 def _patch(spawn, socket: str, root: str, record: str | None) -> None:
-    original = spawn.get_preparation_data
-    if getattr(original, "_fever_joins", False):
+    original = getattr(spawn, "get_preparation_data", None)
+    if original is None or getattr(original, "_fever_joins", False):
         return
 
-    def get_preparation_data(name):
-        data = original(name)
+    def get_preparation_data(*args, **kwargs):
+        data = original(*args, **kwargs)
         data["fever"] = _Join(socket, root, record)
         return data
 
@@ -75,21 +84,24 @@ def _patch(spawn, socket: str, root: str, record: str | None) -> None:
 
 
 class _SpawnFinder:
-    """Patches ``multiprocessing.spawn`` right after the program imports it (importing it
-    eagerly would cost every program ~10 ms of start-up); asks nothing of other imports."""
+    """Patches each of ``SPAWNERS`` right after the program imports it (importing them eagerly
+    would cost every program ~10 ms of start-up); asks nothing of other imports."""
 
-    def __init__(self, socket: str, root: str, record: str | None) -> None:
+    def __init__(self, waiting: set[str], socket: str, root: str, record: str | None) -> None:
+        self.waiting = waiting
         self.socket = socket
         self.root = root
         self.record = record
 
     def find_spec(self, name, path=None, target=None):
-        if name != "multiprocessing.spawn":
+        if name not in self.waiting:
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
+        self.waiting.discard(name)
+        if not self.waiting:
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
         from importlib.machinery import PathFinder
 
         spec = PathFinder.find_spec(name, path)
