@@ -27,6 +27,14 @@ Attaching to a worker: the latency pool (2 workers, busy) under `fever run`; a c
 control protocol directly times `Attach` -> `Attached` on a worker's own socket and on the
 program's, alternately (`attach.latency`); and the context switches of the workers' control
 threads over 5 s while the pool idles (its workers wait for tasks).
+
+The scheduling floor (no fever): plain python, a parent and N (1, 2, 8) forked children, a pipe
+each way per child. The parent writes one short message to every child and waits (poll) for all N
+replies; each child compiles a 2-line `work.py` text, sets its function's `__code__` to the new
+code and replies (about what a tiny reload does in a member). Median of many rounds, a pause
+between rounds like a save's. Two kinds of child: one blocked in `read` (the bare floor), and one
+whose main thread loops calling the function with the same 0.2 ms sleep as the persistent workers
+while a second thread waits on the pipe (a member's shape: the reply needs the GIL).
 """
 
 from __future__ import annotations
@@ -145,6 +153,75 @@ if __name__ == "__main__":
     print(f"round-trip {sorted(times)[len(times) // 2]:.6f}")
 """
 
+# The scheduling floor: a bare broadcast to N forked children and their N replies, no fever.
+FLOOR_MAIN = """\
+import os, select, sys, threading, time, types
+
+SOURCE = "def value(x):\\n    return 'v{}'\\n"
+n, rounds, pause, looping = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "loop"
+
+
+def function_code(text):
+    code = compile(text, "work.py", "exec")
+    return next(c for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+def child(r, w):
+    ns = {}
+    exec(SOURCE.format(0), ns)
+    value = ns["value"]
+
+    def serve():
+        while True:
+            msg = os.read(r, 64)
+            if not msg:
+                os._exit(0)
+            value.__code__ = function_code(SOURCE.format(msg.decode()))
+            os.write(w, b"k")
+
+    if not looping:
+        serve()
+    threading.Thread(target=serve, daemon=True).start()
+    while True:
+        value(0)
+        time.sleep(0.0002)
+
+
+pipes = []
+for k in range(n):
+    down_r, down_w = os.pipe()
+    up_r, up_w = os.pipe()
+    if os.fork() == 0:
+        for fd in (down_w, up_r, *(fd for pair in pipes for fd in pair)):
+            os.close(fd)
+        child(down_r, up_w)
+    os.close(down_r)
+    os.close(up_w)
+    pipes.append((down_w, up_r))
+poller = select.poll()
+for _, up_r in pipes:
+    poller.register(up_r, select.POLLIN)
+times = []
+for i in range(1, rounds + 1):
+    time.sleep(pause)
+    msg = str(i).encode()
+    t0 = time.perf_counter()
+    for down_w, _ in pipes:
+        os.write(down_w, msg)
+    left = n
+    while left:
+        for fd, _ in poller.poll():
+            left -= len(os.read(fd, 64))
+    times.append(time.perf_counter() - t0)
+for down_w, _ in pipes:
+    os.close(down_w)
+for _ in pipes:
+    os.wait()
+print(f"floor {sorted(times)[len(times) // 2]:.6f}")
+"""
+FLOOR_KINDS = ("blocked", "loop")
+FLOOR_PAUSE = 0.01
+
 RELOADED = re.compile(r"\((\d+(?:\.\d+)?) ms(?:, (\d+) process(?:es)?)?\)")
 
 
@@ -226,6 +303,16 @@ def round_trip_ms(ctx: Ctx, workers: int) -> float | None:
     (d / "main.py").write_text(ROUND_TRIP_MAIN)
     r = time_process([str(ctx.python), "main.py", str(workers)], cwd=d, capture=True)
     m = re.search(r"round-trip ([\d.]+)", r.stdout)
+    return float(m[1]) * 1000 if r.rc == 0 and m else None
+
+
+def floor_ms(ctx: Ctx, children: int, kind: str, rounds: int) -> float | None:
+    """The median time of a bare broadcast to `children` forked children and their replies."""
+    d = Path(tempfile.mkdtemp(prefix="fever-bench-children-floor-"))
+    (d / "floor.py").write_text(FLOOR_MAIN)
+    r = time_process([str(ctx.python), "floor.py", str(children), str(rounds), str(FLOOR_PAUSE), kind], cwd=d,
+                     capture=True)
+    m = re.search(r"floor ([\d.]+)", r.stdout)
     return float(m[1]) * 1000 if r.rc == 0 and m else None
 
 
@@ -319,6 +406,9 @@ def run(ctx: Ctx) -> dict:
         log(f"children: persistent {label}: first {median(r['first_ms']) or 0:.1f} ms, all "
             f"{median(r['all_ms']) or 0:.1f} ms, fever {median(r['fever_ms']) or 0:.1f} ms, "
             f"missed {r['missed']}")
+    res["floor"] = {kind: {str(n): floor_ms(ctx, n, kind, ctx.rounds(300, 100)) for n in WORKERS}
+                    for kind in FLOOR_KINDS}
+    log(f"children: floor (bare broadcast, ms by children): {res['floor']}")
     res["idle"] = idle_cost(ctx, ctx.rounds(5, 3))
     log(f"children: idle fever in a fork pool: {res['idle']['ratio']:.3f}x")
     res["attach"] = worker_attach(ctx, ctx.rounds(20, 8))
@@ -346,6 +436,7 @@ def render(res: dict) -> str:
                           fmt_ms(median(r["fever_ms"])), str(r["missed"])])
     idle = res["idle"]
     return "\n".join([
+        *floor_lines(res, base),
         md_table(["persistent workers (each loops calling `work.value`)", "save → first worker's new result",
                   "vs 1 process", "save → every worker's new result", "vs 1 process",
                   "fever's own figure", "missed"], loop_rows),
@@ -381,6 +472,35 @@ def render(res: dict) -> str:
                   ["workers' control threads: wake-ups while the pool idles",
                    f"{res['attach']['idle_switches_per_s']:.1f}/s", "0/s"]]),
     ])
+
+
+def floor_lines(res: dict, base: float | None) -> list[str]:
+    """The scheduling floor's table (no fever), beside fever's persistent-worker rows."""
+    floor = res.get("floor")
+    if not floor:
+        return []
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}×" if a and b else "-"
+
+    rows = []
+    for kind, label in (("blocked", "children blocked in `read`"),
+                        ("loop", "children looping (0.2 ms sleep), a thread on the pipe")):
+        f = floor[kind]
+        rows.append([f"bare broadcast, {label}", fmt_ms(f["1"]), fmt_ms(f["2"]), fmt_ms(f["8"]),
+                     ratio(f["2"], f["1"]), ratio(f["8"], f["1"])])
+    loop = {n: median(res["loop"][f"{n} workers"]["all_ms"]) for n in LOOP_WORKERS}
+    rows.append(["fever, save → every persistent worker's new result (vs 1 process)", fmt_ms(base),
+                 fmt_ms(loop[2]), fmt_ms(loop[8]), ratio(loop[2], base), ratio(loop[8], base)])
+    return [
+        md_table(["scheduling floor (median)", "1", "2", "8", "2 / 1", "8 / 1"], rows),
+        "",
+        "The floor: plain python, no fever; the parent writes one short message to N forked children "
+        "(a pipe each) and waits for their N replies, each child compiling a 2-line function and setting "
+        f"its `__code__` ({FLOOR_PAUSE * 1000:.0f} ms between rounds). fever's row: the columns are 1 process, 2 and "
+        "8 persistent workers, from the table below.",
+        "",
+    ]
 
 
 def summary(res: dict) -> list[list[str]]:

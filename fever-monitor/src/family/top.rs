@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::raw::c_int;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -48,22 +48,9 @@ struct Member {
     unread: Vec<u8>,
 }
 
+/// The members not being asked a save (locked before [`LOG`] when both are).
 static MEMBERS: Mutex<Vec<Member>> = Mutex::new(Vec::new());
-/// The pids of the members a save was sent to, while their answers are read (out of
-/// [`MEMBERS`] meanwhile).
-static ANSWERING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-static SAVES: AtomicU64 = AtomicU64::new(0);
-/// The last save of each file sent (its number, and whether it skipped `__main__`): sent again
-/// to a forked child that joins after it (forked before it, the child runs the older code).
-static SENT: Mutex<Option<HashMap<PathBuf, (u64, bool)>>> = Mutex::new(None);
-/// The save whose answers are being read (0 when none), changed with [`MEMBERS`] locked.
-static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
-/// Forked children that joined while the answers of a save they missed were read:
-/// [`Sent::answers`] sends it to them and reads their answers too.
-static LATE: Mutex<Vec<Member>> = Mutex::new(Vec::new());
-/// The pids of forked children that joined after the saves they missed were answered, while
-/// their answers to them are read (out of [`MEMBERS`] meanwhile).
-static CATCHING_UP: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static LOG: Mutex<Log> = Mutex::new(Log::new());
 /// The pids of the members that joined, the most recent [`JOINED_KEPT`] (to tell `fever
 /// attach` that a pid it is given was a child that ended).
 static JOINED: Mutex<VecDeque<u32>> = Mutex::new(VecDeque::new());
@@ -71,6 +58,79 @@ const JOINED_KEPT: usize = 1024;
 
 fn members() -> MutexGuard<'static, Vec<Member>> {
     lock(&MEMBERS)
+}
+
+fn save_log() -> MutexGuard<'static, Log> {
+    lock(&LOG)
+}
+
+/// The saves sent to the members and who is answering them: which saves a forked child that
+/// joins missed, and which members are out of [`MEMBERS`] while their answers are read.
+struct Log {
+    /// The number of the last save (0 before the first).
+    saves: u64,
+    /// The last save of each file (its number, and whether it skipped `__main__`): sent again
+    /// to a forked child that joins after it (forked before it, the child runs the older code).
+    last: Option<HashMap<PathBuf, (u64, bool)>>,
+    /// The save whose answers are being read (0 when none), changed with [`MEMBERS`] locked.
+    in_flight: u64,
+    /// Forked children that joined while the answers of a save they missed were read:
+    /// [`Sent::answers`] sends it to them and reads their answers too.
+    late: Vec<Member>,
+    /// The pids of the members a save was sent to, while their answers are read.
+    answering: Vec<u32>,
+    /// The pids of forked children that joined after the saves they missed were answered,
+    /// while their answers to them are read.
+    catching_up: Vec<u32>,
+}
+
+impl Log {
+    const fn new() -> Log {
+        Log {
+            saves: 0,
+            last: None,
+            in_flight: 0,
+            late: Vec::new(),
+            answering: Vec::new(),
+            catching_up: Vec::new(),
+        }
+    }
+
+    /// Numbers the save of `path`, records it and makes it the one in flight.
+    fn record(&mut self, path: &Path, skip_main: bool) -> u64 {
+        self.saves += 1;
+        self.last
+            .get_or_insert_with(HashMap::new)
+            .insert(path.to_path_buf(), (self.saves, skip_main));
+        self.in_flight = self.saves;
+        self.saves
+    }
+
+    /// The saves made after save `seen` but the one in flight, oldest first: the number, file
+    /// and `skip_main` of each.
+    fn missed(&self, seen: u64) -> Vec<(u64, PathBuf, bool)> {
+        let mut missed: Vec<(u64, PathBuf, bool)> = self
+            .last
+            .iter()
+            .flatten()
+            .filter(|(_, (seq, _))| *seq > seen && *seq != self.in_flight)
+            .map(|(path, (seq, skip_main))| (*seq, path.clone(), *skip_main))
+            .collect();
+        missed.sort_unstable();
+        missed
+    }
+
+    /// The children that joined having missed the save in flight, now answering it.
+    fn take_late(&mut self) -> Vec<Member> {
+        let late = std::mem::take(&mut self.late);
+        self.answering.extend(late.iter().map(|m| m.pid));
+        late
+    }
+
+    /// The pids whose answers are being read.
+    fn asked(&self) -> impl Iterator<Item = &u32> {
+        self.answering.iter().chain(&self.catching_up)
+    }
 }
 
 fn lock<T>(mutex: &'static Mutex<T>) -> MutexGuard<'static, T> {
@@ -159,8 +219,8 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
 /// Makes `member` a member. A forked child that last saw save `seen` is first sent the saves
 /// made since (it was forked before them, and joined after they were sent): the one whose
 /// answers are being read by [`Sent::answers`] reads its answer too; the others' answers are
-/// read here ([`catch_up`]), and told in lines of their own, before it becomes a member (and is
-/// sent the saves made meanwhile).
+/// read here (by [`read_answers`], like a save's), and told in lines of their own, before it
+/// becomes a member (and is sent the saves made meanwhile).
 fn admit(mut member: Member, seen: Option<u64>) {
     let Some(mut seen) = seen else {
         members().push(member);
@@ -168,14 +228,9 @@ fn admit(mut member: Member, seen: Option<u64>) {
     };
     loop {
         let mut members = members();
-        let in_flight = IN_FLIGHT.load(Ordering::SeqCst);
-        let mut missed: Vec<(u64, PathBuf, bool)> = lock(&SENT)
-            .iter()
-            .flatten()
-            .filter(|(_, (seq, _))| *seq > seen && *seq != in_flight)
-            .map(|(path, (seq, skip_main))| (*seq, path.clone(), *skip_main))
-            .collect();
-        missed.sort_unstable();
+        let mut log = save_log();
+        let in_flight = log.in_flight;
+        let missed = log.missed(seen);
         for (seq, path, skip_main) in &missed {
             let message = ParentMessage::Reload {
                 seq: *seq,
@@ -189,7 +244,7 @@ fn admit(mut member: Member, seen: Option<u64>) {
             }
         }
         if in_flight > seen {
-            lock(&LATE).push(member);
+            log.late.push(member);
             return;
         }
         let Some(&(last, _, _)) = missed.last() else {
@@ -197,85 +252,43 @@ fn admit(mut member: Member, seen: Option<u64>) {
             return;
         };
         seen = last;
+        log.catching_up.push(member.pid);
+        drop(log);
         drop(members);
-        lock(&CATCHING_UP).push(member.pid);
         let started = Instant::now();
-        let (answers, unanswered, open) =
-            catch_up(&mut member, missed.iter().map(|m| m.0).collect());
-        lock(&CATCHING_UP).retain(|&pid| pid != member.pid);
-        for events in answers.into_iter().filter(|events| !events.is_empty()) {
-            let child = ChildOutcome {
-                pid: member.pid,
-                events,
-            };
+        let mut asked = vec![Asked::new(member, missed.iter().map(|m| m.0).collect())];
+        let answers = read_answers(&mut asked, &[], Instant::now() + ANSWER_TIMEOUT, |_, _| {
+            false
+        });
+        let Some(Asked {
+            member: caught_up,
+            state,
+            ..
+        }) = asked.pop()
+        else {
+            return;
+        };
+        member = caught_up;
+        save_log().catching_up.retain(|&pid| pid != member.pid);
+        for child in answers.into_iter().filter(|a| !a.events.is_empty()) {
             notices::reloaded(&[], vec![child], Vec::new(), started.elapsed());
         }
-        if unanswered && open {
-            let busy = vec![member.pid];
-            notices::reloaded(&[], Vec::new(), busy, started.elapsed());
-        }
-        if !open {
-            return;
+        match state {
+            Answer::Gone => return,
+            Answer::Waiting => {
+                let busy = vec![member.pid];
+                notices::reloaded(&[], Vec::new(), busy, started.elapsed());
+            }
+            Answer::Answered => {}
         }
     }
-}
-
-/// Reads `member`'s answers to the saves `seqs` (at most [`ANSWER_TIMEOUT`]): what each did, in
-/// the order they came, whether some did not answer in time, and whether the member is still
-/// there.
-fn catch_up(
-    member: &mut Member,
-    mut seqs: Vec<u64>,
-) -> (Vec<Vec<fever_core::ReloadEvent>>, bool, bool) {
-    let deadline = Instant::now() + ANSWER_TIMEOUT;
-    let mut answers = Vec::new();
-    while !seqs.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let mut polled = libc::pollfd {
-            fd: member.stream.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let timeout = c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
-        // SAFETY: poll(2) of one pollfd of a socket we own.
-        if unsafe { libc::poll(&raw mut polled, 1, timeout) } < 0 {
-            if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            break;
-        }
-        if polled.revents == 0 {
-            continue;
-        }
-        let open = read_now(member);
-        for frame in split_frames(&mut member.unread) {
-            match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
-                Ok(ChildMessage::Applied { seq, events }) if seqs.contains(&seq) => {
-                    seqs.retain(|&s| s != seq);
-                    answers.push(events);
-                }
-                Err(err) if err.is_fatal() => return (answers, !seqs.is_empty(), false),
-                Ok(_) | Err(_) => {}
-            }
-        }
-        if !open {
-            return (answers, !seqs.is_empty(), false);
-        }
-    }
-    (answers, !seqs.is_empty(), true)
 }
 
 /// A save sent to the members, whose answers are still to be read.
 pub struct Sent {
-    seq: u64,
-    members: Vec<Member>,
-    /// The message, and how much of it each member got so far (in the order of `members`):
-    /// less than all when its socket was full.
+    asked: Vec<Asked>,
+    /// The message, written to each member (and to a child that joins having missed it).
     frame: Vec<u8>,
-    written: Vec<usize>,
 }
 
 /// Has the family any member (is a save worth preparing for them)?
@@ -291,18 +304,13 @@ pub fn has_members() -> bool {
 pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
     // Numbered, recorded and in flight with the members taken: a child joining meanwhile is
     // either taken or sees this save (see `admit`).
-    let (seq, mut members) = {
+    let (seq, members) = {
         let mut members = self::members();
-        let seq = SAVES.fetch_add(1, Ordering::SeqCst) + 1;
-        lock(&SENT)
-            .get_or_insert_with(HashMap::new)
-            .insert(path.to_path_buf(), (seq, skip_main));
-        IN_FLIGHT.store(seq, Ordering::SeqCst);
+        let seq = save_log().record(path, skip_main);
         (seq, std::mem::take(&mut *members))
     };
     SEEN.store(seq, Ordering::SeqCst);
     let mut frame = Vec::new();
-    let mut written = Vec::new();
     // Framed once, written to each (and to a child that joins while the answers are read).
     let message = ParentMessage::Reload {
         seq,
@@ -311,25 +319,18 @@ pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
         prepared: prepared.filter(|p| p.size() <= MAX_PREPARED).cloned(),
     };
     let framed = message.send(&mut frame).is_ok();
-    members.retain_mut(|m| {
-        if !framed {
-            return false;
-        }
-        match write_now(&m.stream, &frame) {
-            Ok(n) => {
-                written.push(n);
-                true
-            }
-            Err(_) => false,
-        }
-    });
-    *lock(&ANSWERING) = members.iter().map(|m| m.pid).collect();
-    Sent {
-        seq,
-        members,
-        frame,
-        written,
-    }
+    let asked: Vec<Asked> = members
+        .into_iter()
+        .filter(|_| framed)
+        .filter_map(|member| {
+            let written = write_now(&member.stream, &frame).ok()?;
+            let mut asked = Asked::new(member, vec![seq]);
+            asked.written = written;
+            Some(asked)
+        })
+        .collect();
+    save_log().answering = asked.iter().map(|a| a.member.pid).collect();
+    Sent { asked, frame }
 }
 
 /// Writes as much of `frame` to `stream` as fits without waiting; returns how much.
@@ -385,51 +386,106 @@ fn read_now(member: &mut Member) -> bool {
     }
 }
 
-/// Where a member stands while a save's answers are read.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Where a member stands while its answers are read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Answer {
     Waiting,
     Answered,
     Gone,
 }
 
-impl Sent {
-    /// Waits (at most [`ANSWER_TIMEOUT`]) for what each member did, after writing what
-    /// [`send`] could not: all members at once (one poll(2) over their sockets), each message
-    /// taken whole from what a member sent so far (the rest of a message cut at the deadline
-    /// stays in [`Member::unread`] for the next save). Returns the answers (by pid) and the
-    /// pids that did not answer in time.
-    pub fn answers(mut self) -> (Vec<ChildOutcome>, Vec<u32>) {
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
-        let mut state = vec![Answer::Waiting; self.members.len()];
-        let mut answers = Vec::new();
-        loop {
-            self.take_late(&mut state);
-            let waiting: Vec<usize> = (0..state.len())
-                .filter(|&i| state[i] == Answer::Waiting)
-                .collect();
-            let left = deadline.saturating_duration_since(Instant::now());
-            if waiting.is_empty() || left.is_zero() {
-                // Done, unless a child that missed this save joined meanwhile.
-                let _members = members();
-                if self.take_late(&mut state) && !left.is_zero() {
-                    continue;
+/// A member whose answers are read: the saves it owes an answer to, how much of the save's
+/// message it got so far (less than all when its socket was full), and where it stands.
+struct Asked {
+    member: Member,
+    owed: Vec<u64>,
+    written: usize,
+    state: Answer,
+}
+
+impl Asked {
+    fn new(member: Member, owed: Vec<u64>) -> Asked {
+        Asked {
+            member,
+            owed,
+            written: 0,
+            state: Answer::Waiting,
+        }
+    }
+
+    /// Its socket is ready (`revents`): writes the rest of `frame`, reads what came, and takes
+    /// the answers it owes from it (into `answers`).
+    fn serve(&mut self, frame: &[u8], revents: libc::c_short, answers: &mut Vec<ChildOutcome>) {
+        if revents & libc::POLLOUT != 0 {
+            let Ok(n) = write_now(&self.member.stream, &frame[self.written..]) else {
+                self.state = Answer::Gone;
+                return;
+            };
+            self.written += n;
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+            return;
+        }
+        let open = read_now(&mut self.member);
+        for frame in split_frames(&mut self.member.unread) {
+            match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
+                Ok(ChildMessage::Applied { seq, events }) if self.owed.contains(&seq) => {
+                    self.owed.retain(|&s| s != seq);
+                    answers.push(ChildOutcome {
+                        pid: self.member.pid,
+                        events,
+                    });
                 }
-                IN_FLIGHT.store(0, Ordering::SeqCst);
-                break;
+                Err(err) if err.is_fatal() => {
+                    self.state = Answer::Gone;
+                    return;
+                }
+                // A late answer to an earlier save, or a message of another version.
+                Ok(_) | Err(_) => {}
             }
-            let mut polled: Vec<libc::pollfd> = waiting
-                .iter()
-                .map(|&i| libc::pollfd {
-                    fd: self.members[i].stream.as_raw_fd(),
-                    events: if self.written[i] < self.frame.len() {
-                        libc::POLLIN | libc::POLLOUT
-                    } else {
-                        libc::POLLIN
-                    },
-                    revents: 0,
-                })
-                .collect();
+        }
+        self.state = match (open, self.owed.is_empty()) {
+            (false, _) => Answer::Gone,
+            (true, true) => Answer::Answered,
+            (true, false) => Answer::Waiting,
+        };
+    }
+}
+
+/// Reads the answers of the members `asked` until each answered every save it owes, or
+/// `deadline`: all at once (one poll(2) over their sockets, which also writes what they did not
+/// get yet of `frame`), each message taken whole from what a member sent so far (the rest of a
+/// message cut at the deadline stays in [`Member::unread`]). `join(asked, ending)` adds the
+/// children that joined meanwhile owing these saves, and says whether it did: it is called
+/// before each wait (`ending` `None`), and once none is waiting, the deadline passed or poll(2)
+/// failed, with `Some(time_left)`: the reading then ends unless it added some and there is
+/// time left. Returns the answers in the order they came.
+fn read_answers(
+    asked: &mut Vec<Asked>,
+    frame: &[u8],
+    deadline: Instant,
+    mut join: impl FnMut(&mut Vec<Asked>, Option<bool>) -> bool,
+) -> Vec<ChildOutcome> {
+    let mut answers = Vec::new();
+    loop {
+        join(asked, None);
+        let waiting: Vec<usize> = (0..asked.len())
+            .filter(|&i| asked[i].state == Answer::Waiting)
+            .collect();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut polled: Vec<libc::pollfd> = waiting
+            .iter()
+            .map(|&i| libc::pollfd {
+                fd: asked[i].member.stream.as_raw_fd(),
+                events: if asked[i].written < frame.len() {
+                    libc::POLLIN | libc::POLLOUT
+                } else {
+                    libc::POLLIN
+                },
+                revents: 0,
+            })
+            .collect();
+        let failed = !waiting.is_empty() && !left.is_zero() && {
             let timeout = c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(c_int::MAX);
             // SAFETY: poll(2) of a live array of pollfds of sockets we own.
             let ready = unsafe {
@@ -439,98 +495,73 @@ impl Sent {
                     timeout,
                 )
             };
-            if ready < 0 {
-                if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
-                    continue;
-                }
-                break;
+            if ready < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+                continue;
             }
-            for (&i, polled) in waiting.iter().zip(&polled) {
-                if polled.revents == 0 {
-                    continue;
-                }
-                state[i] = self.serve(i, polled.revents, &mut answers);
+            ready < 0
+        };
+        if waiting.is_empty() || left.is_zero() || failed {
+            // Done, unless a child that missed these saves joined meanwhile.
+            let time_left = !left.is_zero() && !failed;
+            if join(asked, Some(time_left)) && time_left {
+                continue;
+            }
+            return answers;
+        }
+        for (&i, polled) in waiting.iter().zip(&polled) {
+            if polled.revents != 0 {
+                asked[i].serve(frame, polled.revents, &mut answers);
             }
         }
+    }
+}
+
+impl Sent {
+    /// Waits (at most [`ANSWER_TIMEOUT`]) for what each member did ([`read_answers`], with
+    /// the children that join having missed this save). Returns the answers (by pid) and the
+    /// pids that did not answer in time.
+    pub fn answers(mut self) -> (Vec<ChildOutcome>, Vec<u32>) {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let mut answers = read_answers(&mut self.asked, &self.frame, deadline, |asked, ending| {
+            // The end is decided with the members locked: a child joining meanwhile is either
+            // taken here or sees no save in flight.
+            let _members = ending.is_some().then(members);
+            let mut log = save_log();
+            let late = log.take_late();
+            let took = !late.is_empty();
+            asked.extend(
+                late.into_iter()
+                    .map(|member| Asked::new(member, vec![log.in_flight])),
+            );
+            if ending.is_some_and(|time_left| !(took && time_left)) {
+                log.in_flight = 0;
+            }
+            took
+        });
         let mut busy = Vec::new();
-        let mut kept = Vec::with_capacity(self.members.len());
-        for ((member, state), written) in self.members.drain(..).zip(state).zip(self.written) {
-            match state {
+        let mut kept = Vec::with_capacity(self.asked.len());
+        for asked in self.asked {
+            match asked.state {
                 Answer::Gone => continue,
                 // A member stopped so long that the message did not fit in its socket: the
                 // rest is written before anything else is (it waits, as it would have).
                 Answer::Waiting
-                    if (&member.stream)
-                        .write_all(&self.frame[written.min(self.frame.len())..])
+                    if (&asked.member.stream)
+                        .write_all(&self.frame[asked.written.min(self.frame.len())..])
                         .is_err() =>
                 {
                     continue
                 }
-                Answer::Waiting => busy.push(member.pid),
+                Answer::Waiting => busy.push(asked.member.pid),
                 Answer::Answered => {}
             }
-            kept.push(member);
+            kept.push(asked.member);
         }
         members().append(&mut kept);
-        lock(&ANSWERING).clear();
+        save_log().answering.clear();
         answers.sort_by_key(|a| a.pid);
         busy.sort_unstable();
         (answers, busy)
-    }
-
-    /// Adds the children that joined having missed this save ([`LATE`]) to its members, the
-    /// message still to write to them; false when there were none.
-    fn take_late(&mut self, state: &mut Vec<Answer>) -> bool {
-        let late = std::mem::take(&mut *lock(&LATE));
-        if late.is_empty() {
-            return false;
-        }
-        lock(&ANSWERING).extend(late.iter().map(|m| m.pid));
-        for member in late {
-            self.members.push(member);
-            self.written.push(0);
-            state.push(Answer::Waiting);
-        }
-        true
-    }
-
-    /// Member `i`'s socket is ready (`revents`): writes the rest of the save's message, reads
-    /// what came, and takes this save's answer from it.
-    fn serve(
-        &mut self,
-        i: usize,
-        revents: libc::c_short,
-        answers: &mut Vec<ChildOutcome>,
-    ) -> Answer {
-        let member = &mut self.members[i];
-        if revents & libc::POLLOUT != 0 {
-            match write_now(&member.stream, &self.frame[self.written[i]..]) {
-                Ok(n) => self.written[i] += n,
-                Err(_) => return Answer::Gone,
-            }
-        }
-        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
-            return Answer::Waiting;
-        }
-        let open = read_now(member);
-        let mut answer = if open { Answer::Waiting } else { Answer::Gone };
-        for frame in split_frames(&mut member.unread) {
-            match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
-                Ok(ChildMessage::Applied { seq, events }) if seq == self.seq => {
-                    answers.push(ChildOutcome {
-                        pid: member.pid,
-                        events,
-                    });
-                    if open {
-                        answer = Answer::Answered;
-                    }
-                }
-                Err(err) if err.is_fatal() => return Answer::Gone,
-                // A late answer to an earlier save, or a message of another version.
-                Ok(_) | Err(_) => {}
-            }
-        }
-        answer
     }
 }
 
@@ -560,8 +591,7 @@ pub fn pids() -> Vec<u32> {
         guard.retain(|m| !gone(&m.stream));
         guard.iter().map(|m| m.pid).collect()
     };
-    pids.extend(lock(&ANSWERING).iter());
-    pids.extend(lock(&CATCHING_UP).iter());
+    pids.extend(save_log().asked());
     pids.sort_unstable();
     pids
 }
@@ -614,7 +644,7 @@ pub fn end_all() {
         .filter(|m| !gone(&m.stream))
         .map(|m| m.pid)
         .collect();
-    ending.extend(lock(&CATCHING_UP).iter());
+    ending.extend(save_log().catching_up.iter());
     if ending.is_empty() {
         return;
     }
@@ -664,16 +694,12 @@ pub fn forget_in_child() {
     if let Ok(mut guard) = MEMBERS.try_lock() {
         guard.clear();
     }
-    if let Ok(mut guard) = ANSWERING.try_lock() {
-        guard.clear();
+    if let Ok(mut guard) = LOG.try_lock() {
+        guard.late.clear();
+        guard.answering.clear();
+        guard.catching_up.clear();
     }
     if let Ok(mut guard) = JOINED.try_lock() {
-        guard.clear();
-    }
-    if let Ok(mut guard) = LATE.try_lock() {
-        guard.clear();
-    }
-    if let Ok(mut guard) = CATCHING_UP.try_lock() {
         guard.clear();
     }
 }
@@ -687,6 +713,128 @@ mod tests {
 
     static TOLD: Mutex<Vec<Notice>> = Mutex::new(Vec::new());
 
+    fn member(pid: u32) -> (Member, UnixStream) {
+        let (top_end, child_end) = UnixStream::pair().unwrap();
+        let member = Member {
+            pid,
+            stream: top_end,
+            unread: Vec::new(),
+        };
+        (member, child_end)
+    }
+
+    fn applied(seq: u64, name: &str) -> ChildMessage {
+        let events = vec![ReloadEvent::Reloaded {
+            name: name.into(),
+            note: None,
+        }];
+        ChildMessage::Applied { seq, events }
+    }
+
+    #[test]
+    fn the_log_numbers_saves_and_keeps_the_last_of_each_file() {
+        let mut log = Log::new();
+        assert_eq!(log.record(Path::new("a.py"), false), 1);
+        assert_eq!(log.record(Path::new("b.py"), true), 2);
+        assert_eq!(log.record(Path::new("a.py"), false), 3);
+        assert_eq!((log.saves, log.in_flight), (3, 3));
+        // The save in flight is not missed: its answers are still read.
+        assert_eq!(log.missed(0), vec![(2, PathBuf::from("b.py"), true)]);
+        log.in_flight = 0;
+        assert_eq!(
+            log.missed(0),
+            vec![
+                (2, PathBuf::from("b.py"), true),
+                (3, PathBuf::from("a.py"), false)
+            ]
+        );
+        assert_eq!(log.missed(2), vec![(3, PathBuf::from("a.py"), false)]);
+        assert!(log.missed(3).is_empty());
+    }
+
+    #[test]
+    fn the_log_counts_late_joiners_and_catching_up_children_as_asked() {
+        let mut log = Log::new();
+        log.answering = vec![1];
+        log.catching_up = vec![5];
+        log.late.push(member(3).0);
+        let late = log.take_late();
+        assert_eq!(late.iter().map(|m| m.pid).collect::<Vec<_>>(), vec![3]);
+        assert!(log.late.is_empty() && log.take_late().is_empty());
+        assert_eq!(log.asked().copied().collect::<Vec<_>>(), vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn answers_are_read_whole_in_the_order_they_came_and_only_those_owed() {
+        let (top_end, mut child_end) = member(7);
+        let mut asked = vec![Asked::new(top_end, vec![1, 2])];
+        let mut bytes = Vec::new();
+        applied(2, "b").send(&mut bytes).unwrap();
+        applied(9, "other").send(&mut bytes).unwrap();
+        applied(1, "a").send(&mut bytes).unwrap();
+        // The last message cut: its rest comes later.
+        let cut = bytes.len() - 3;
+        child_end.write_all(&bytes[..cut]).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            child_end.write_all(&bytes[cut..]).unwrap();
+            child_end
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answers = read_answers(&mut asked, &[], deadline, |_, _| false);
+        let _child_end = writer.join().unwrap();
+        let names: Vec<_> = answers
+            .iter()
+            .map(|a| (a.pid, format!("{:?}", a.events)))
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names[0].1.contains("\"b\"") && names[1].1.contains("\"a\""));
+        assert_eq!(asked[0].state, Answer::Answered);
+        assert!(asked[0].owed.is_empty());
+    }
+
+    #[test]
+    fn a_member_that_leaves_or_does_not_answer_in_time_is_told_apart() {
+        let (gone, gone_end) = member(1);
+        let (silent, _silent_end) = member(2);
+        drop(gone_end);
+        let mut asked = vec![Asked::new(gone, vec![1]), Asked::new(silent, vec![1])];
+        let mut endings = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let answers = read_answers(&mut asked, &[], deadline, |_, ending| {
+            endings.extend(ending);
+            false
+        });
+        assert!(answers.is_empty());
+        assert_eq!(asked[0].state, Answer::Gone);
+        assert_eq!(asked[1].state, Answer::Waiting);
+        assert_eq!(endings, vec![false]);
+    }
+
+    #[test]
+    fn a_child_joining_before_the_end_is_read_too() {
+        let (first, mut first_end) = member(1);
+        let (second, mut second_end) = member(2);
+        applied(4, "w").send(&mut first_end).unwrap();
+        applied(4, "w").send(&mut second_end).unwrap();
+        let mut asked = vec![Asked::new(first, vec![4])];
+        let mut late = Some(second);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answers = read_answers(&mut asked, &[], deadline, |asked, ending| {
+            // Joins only when the reading would end.
+            let Some(member) = late.take_if(|_| ending.is_some()) else {
+                return false;
+            };
+            asked.push(Asked::new(member, vec![4]));
+            true
+        });
+        assert_eq!(
+            answers.iter().map(|a| a.pid).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(asked.iter().all(|a| a.state == Answer::Answered));
+    }
+
     fn told(notice: &Notice) {
         lock(&TOLD).push(notice.clone());
     }
@@ -698,7 +846,7 @@ mod tests {
         // A save nobody answers: done at once.
         let (answers, busy) = send(path, false, None).answers();
         assert!(answers.is_empty() && busy.is_empty());
-        let seq = SAVES.load(Ordering::SeqCst);
+        let seq = save_log().saves;
         let (top_end, mut child_end) = UnixStream::pair().unwrap();
         let child = std::thread::spawn(move || {
             let Ok(ParentMessage::Reload { seq, path, .. }) =
