@@ -231,10 +231,15 @@ impl<'a> Encoder<'a> {
     #[inline]
     pub fn str_limited(&mut self, value: &str, max_bytes: usize) {
         self.before_value();
-        let h = self.text(TextRef::Cut {
-            text: value,
-            max_bytes,
-        });
+        // The short case, most strs, inlined into the tracer's walker.
+        let h = if value.len() <= max_bytes {
+            self.whole_text(value)
+        } else {
+            self.text(TextRef::Cut {
+                text: value,
+                max_bytes,
+            })
+        };
         self.complete(h);
     }
 
@@ -576,9 +581,7 @@ impl<'a> Encoder<'a> {
             } => return self.text_parts(prefix, omitted_chars, hash),
         };
         if value.len() <= max_bytes {
-            self.out.push(tag::STR);
-            put_str(self.out, value);
-            return mix(seed(tag::STR), content_hash(value.as_bytes()));
+            return self.whole_text(value);
         }
         let mut cut = max_bytes;
         while !value.is_char_boundary(cut) {
@@ -586,6 +589,14 @@ impl<'a> Encoder<'a> {
         }
         let omitted = value[cut..].chars().count() as u64;
         self.text_parts(&value[..cut], omitted, content_hash(value.as_bytes()))
+    }
+
+    /// Writes a text kept whole (`STR`) and returns its value hash.
+    #[inline]
+    fn whole_text(&mut self, value: &str) -> u64 {
+        self.out.push(tag::STR);
+        put_str(self.out, value);
+        mix(seed(tag::STR), content_hash(value.as_bytes()))
     }
 
     fn text_parts(&mut self, prefix: &str, omitted_chars: u64, hash: u64) -> u64 {

@@ -165,7 +165,13 @@ impl Walker<'_, '_> {
                 return;
             }
             let tp = ffi::Py_TYPE(obj);
-            if tp == &raw mut ffi::PyBool_Type {
+            // Exact str and int, most of what a walk meets, skip the dispatch below (and the
+            // frames of `builtin` and `contents`).
+            if tp == &raw mut ffi::PyUnicode_Type {
+                self.str(obj);
+            } else if tp == &raw mut ffi::PyLong_Type {
+                self.int(obj);
+            } else if tp == &raw mut ffi::PyBool_Type {
                 self.enc.bool(obj == ffi::Py_True());
             } else if let Some(builtin) = Builtin::of(tp) {
                 self.builtin(obj, builtin);
@@ -268,17 +274,32 @@ impl Walker<'_, '_> {
         }
     }
 
+    #[inline]
     pub(super) unsafe fn int(&mut self, obj: *mut PyObject) {
         // SAFETY: GIL held; `obj` is an int (maybe a subclass: read as int, no `__index__`).
         unsafe {
             let mut overflow = 0;
             let v = ffi::PyLong_AsLongLongAndOverflow(obj, &raw mut overflow);
+            if overflow == 0 && v != -1 {
+                self.enc.int(v);
+            } else {
+                self.int_rest(obj, v, overflow);
+            }
+        }
+    }
+
+    /// [`Walker::int`] of an int that read as -1 (maybe an error) or is outside i64.
+    #[cold]
+    #[inline(never)]
+    unsafe fn int_rest(&mut self, obj: *mut PyObject, v: i64, overflow: std::ffi::c_int) {
+        // SAFETY: GIL held; `obj` is an int.
+        unsafe {
             if overflow == 0 {
-                if v == -1 && !ffi::PyErr_Occurred().is_null() {
+                if ffi::PyErr_Occurred().is_null() {
+                    self.enc.int(v);
+                } else {
                     ffi::PyErr_Clear();
                     self.enc.opaque("int");
-                } else {
-                    self.enc.int(v);
                 }
                 return;
             }
@@ -296,18 +317,31 @@ impl Walker<'_, '_> {
         }
     }
 
+    #[inline]
     pub(super) unsafe fn str(&mut self, obj: *mut PyObject) {
         // SAFETY: GIL held; `obj` is a str (maybe a subclass), ready (PEP 393).
         unsafe {
-            let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
-            let max = self.limits.max_str_bytes;
             if compat::unicode::is_compact_ascii(obj) {
                 // ASCII data is its own UTF-8: read in place.
+                let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
                 let bytes = std::slice::from_raw_parts(ffi::PyUnicode_DATA(obj).cast::<u8>(), len);
-                self.enc
-                    .str_limited(std::str::from_utf8_unchecked(bytes), max);
-                return;
+                self.enc.str_limited(
+                    std::str::from_utf8_unchecked(bytes),
+                    self.limits.max_str_bytes,
+                );
+            } else {
+                self.non_ascii_str(obj);
             }
+        }
+    }
+
+    /// [`Walker::str`] of a str that is not compact ASCII.
+    #[inline(never)]
+    unsafe fn non_ascii_str(&mut self, obj: *mut PyObject) {
+        // SAFETY: GIL held; `obj` is a ready str.
+        unsafe {
+            let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
+            let max = self.limits.max_str_bytes;
             if len <= max {
                 if let Some(s) = utf8(obj) {
                     self.enc.str_limited(s, max);
