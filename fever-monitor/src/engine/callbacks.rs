@@ -21,7 +21,7 @@ use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
 use super::codes::{self, Own, Row};
-use super::{busy, engine, Armed, At, Consumer, Engine, Event, Slot};
+use super::{busy, engine, hot, hot_thread, Armed, At, Consumer, Engine, Event, Slot};
 use crate::monitoring::{disable, none};
 
 /// A project code's event, as a callback found it.
@@ -143,11 +143,54 @@ unsafe fn dispatch(args: *const *mut PyObject, nargs: Py_ssize_t, event: Event) 
     none()
 }
 
-/// One event while `C` is the only armed consumer (see [`solo_callbacks`]): the same as
-/// [`dispatch`], with `C`'s [`Consumer::on`] inlined.
+/// One event while `C` is the only armed consumer (see [`solo_callbacks`]), the callback
+/// called as `callable`: when its gate is open ([`Hot::gates`](super::Hot): `C` armed alone
+/// with its own callbacks registered, not busy) and the code is a project code `C` has an entry
+/// for, straight to `C`'s [`Consumer::on`] (inlined): one gate, the code's row, the thread;
+/// anything else takes [`solo_full`].
 #[inline(always)]
 #[allow(clippy::inline_always)] // every solo callback is this
 unsafe fn solo<C: Consumer>(
+    callable: *mut PyObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    event: Event,
+) -> *mut PyObject {
+    let hot = hot();
+    if hot.gates[event as usize].get() == callable && nargs >= 2 {
+        // SAFETY: CPython passes `nargs` valid arguments.
+        let code = unsafe { *args };
+        // SAFETY: GIL held (a callback); `code` is live.
+        let row = unsafe { codes::known_row(hot.extra.get(), code) };
+        // SAFETY: rows live for the process; GIL held; the reference ends here.
+        if let Some(entry) = row.and_then(|row| unsafe { row.as_ref() }.entry(hot.slot.get())) {
+            // SAFETY: GIL held; no reference to the engine is alive.
+            let (thread, ident) = unsafe { hot_thread() };
+            let at = At {
+                thread,
+                ident,
+                entry,
+                code,
+                args,
+                nargs,
+            };
+            let consumer = hot.solo.get().cast::<C>();
+            // SAFETY: the gate is open, so the consumer armed alone is live and unborrowed
+            // (not busy), and of type `C`: the callback running is the registered one for its
+            // type, whose callbacks are `C`'s own (`solo_callback`).
+            unsafe { (*consumer).on(event, &at) };
+            return none();
+        }
+    }
+    // SAFETY: guaranteed by the caller (CPython).
+    unsafe { solo_full::<C>(args, nargs, event) }
+}
+
+/// [`solo`] past a closed gate, or for code the short path does not know: the same as
+/// [`dispatch`], with `C`'s [`Consumer::on`] inlined.
+#[cold]
+#[inline(never)]
+unsafe fn solo_full<C: Consumer>(
     args: *const *mut PyObject,
     nargs: Py_ssize_t,
     event: Event,
@@ -236,13 +279,13 @@ callback!(on_unwind => Event::Unwind);
 
 /// `C`'s own callback for event number `E` (see [`solo`]).
 unsafe extern "C" fn solo_callback<C: Consumer, const E: u8>(
-    _callable: *mut PyObject,
+    callable: *mut PyObject,
     args: *const *mut PyObject,
     nargsf: usize,
     _kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by CPython with the GIL held and `nargs` valid arguments.
-    unsafe { solo::<C>(args, nargs(nargsf), Event::EVERY[E as usize]) }
+    unsafe { solo::<C>(callable, args, nargs(nargsf), Event::EVERY[E as usize]) }
 }
 
 /// The shared callbacks, in [`Event`] order: every armed consumer hears of each event.

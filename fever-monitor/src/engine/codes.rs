@@ -56,6 +56,15 @@ impl Row {
         }
     }
 
+    /// The entry of the consumer in `slot`, when it has one (`None`: not its code, or not seen
+    /// yet), in one test.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every solo callback asks
+    pub fn entry(&self, slot: Slot) -> Option<u32> {
+        let own = self.owners[slot as usize];
+        (own < NOT_MINE).then_some(own)
+    }
+
     /// Records what the consumer in `slot` made of the code (`None`: not its code).
     pub fn set(&mut self, slot: Slot, own: Option<u32>) {
         self.owners[slot as usize] = own.filter(|&i| i < NOT_MINE).unwrap_or(NOT_MINE);
@@ -97,6 +106,25 @@ pub fn install(project: &Project) {
             rows: Vec::new(),
         });
     }
+}
+
+/// The `co_extra` slot the table keeps its decisions in (`None` before [`install`]).
+pub fn extra_slot() -> Option<ExtraSlot> {
+    // SAFETY: GIL held (callers arm from Python); the borrow ends here.
+    unsafe { codes() }.map(|c| c.slot)
+}
+
+/// The row of project code `code`, read directly from its `co_extra` slot `extra` (a copy of
+/// the table's, see [`extra_slot`]); `None` for any other code, or one not decided yet, or when
+/// the slot cannot be read directly: then [`row`] knows.
+/// Safety: GIL held, `code` a live object.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every solo callback looks its code up
+pub unsafe fn known_row(extra: ExtraSlot, code: *mut PyObject) -> Option<NonNull<Row>> {
+    // SAFETY: guaranteed by the caller.
+    let address = unsafe { extra.project_direct(code) }?;
+    // SAFETY: the slot holds a row's address (`decide`), never 0.
+    Some(unsafe { NonNull::new_unchecked(address as *mut Row) })
 }
 
 /// The row of `code`, deciding on first sight; `None` for library code (and before

@@ -51,6 +51,12 @@ pub struct ExtraSlot {
 }
 
 impl ExtraSlot {
+    /// No slot: read directly, it holds nothing (a placeholder until the table's is known).
+    pub const UNSET: Self = Self {
+        index: 0,
+        offset: 0,
+    };
+
     /// The slot kept in `cell` (reserved on first use: `CPython` never gives indexes back, so
     /// each table reserves one per process). Call with the GIL held.
     pub fn reserve(cell: &OnceLock<Py_ssize_t>) -> Self {
@@ -67,30 +73,43 @@ impl ExtraSlot {
         self.offset != 0
     }
 
+    /// The slot value of `code` read without the C call; `None` when `code` is not a code
+    /// object or the slot cannot be read directly.
+    /// Safety: GIL held, `code` a live object.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // twice per call of the program
+    unsafe fn read_direct(self, code: *mut PyObject) -> Option<*mut c_void> {
+        // SAFETY: guaranteed by the caller; `PyCode_Type` is a static.
+        let is_code = unsafe { ffi::Py_TYPE(code) } == &raw mut ffi::PyCode_Type;
+        if self.offset == 0 || !is_code {
+            return None;
+        }
+        // SAFETY: `code` is a code object, whose `co_extra` is at `offset` (`find_offset`),
+        // NULL or an array of `size` values.
+        Some(unsafe {
+            let extra = code
+                .cast::<u8>()
+                .add(self.offset)
+                .cast::<*const CodeExtra>()
+                .read_unaligned();
+            if extra.is_null() || (*extra).size <= self.index {
+                std::ptr::null_mut()
+            } else {
+                *(&raw const (*extra).values)
+                    .cast::<*mut c_void>()
+                    .offset(self.index)
+            }
+        })
+    }
+
     /// The slot value of `code`, or `None` when `code` is not a code object.
     /// Safety: GIL held, `code` a live object.
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
     unsafe fn read(self, code: *mut PyObject) -> Option<*mut c_void> {
-        // SAFETY: guaranteed by the caller; `PyCode_Type` is a static.
-        let is_code = unsafe { ffi::Py_TYPE(code) } == &raw mut ffi::PyCode_Type;
-        if self.offset != 0 && is_code {
-            // SAFETY: `code` is a code object, whose `co_extra` is at `offset` (`find_offset`),
-            // NULL or an array of `size` values.
-            return Some(unsafe {
-                let extra = code
-                    .cast::<u8>()
-                    .add(self.offset)
-                    .cast::<*const CodeExtra>()
-                    .read_unaligned();
-                if extra.is_null() || (*extra).size <= self.index {
-                    std::ptr::null_mut()
-                } else {
-                    *(&raw const (*extra).values)
-                        .cast::<*mut c_void>()
-                        .offset(self.index)
-                }
-            });
+        // SAFETY: guaranteed by the caller.
+        if let Some(value) = unsafe { self.read_direct(code) } {
+            return Some(value);
         }
         let mut extra: *mut c_void = std::ptr::null_mut();
         // SAFETY: guaranteed by the caller; GetExtra fails (-1) for non-code objects.
@@ -100,6 +119,17 @@ impl ExtraSlot {
             return None;
         }
         Some(extra)
+    }
+
+    /// The value recorded for project code `code` (never 0 or 1), read without the C call;
+    /// `None` for anything else, and when the slot cannot be read directly.
+    /// Safety: GIL held, `code` a live object.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // twice per call of the program
+    pub unsafe fn project_direct(self, code: *mut PyObject) -> Option<usize> {
+        // SAFETY: guaranteed by the caller.
+        let value = unsafe { self.read_direct(code) }? as usize;
+        (value > NOT_PROJECT).then_some(value)
     }
 
     /// What `code` is. Safety: GIL held, `code` a live object.

@@ -13,6 +13,11 @@
 //! callbacks registered with `sys.monitoring` are that consumer type's own, with its handlers
 //! inlined; with more than one, the shared callbacks walk the list (`benches/RESULTS.md`, "The
 //! monitoring engine"). The engine never names a consumer: types reach it as generics.
+//! A solo callback's first test is its gate in [`Hot`]: open (its own callable's address)
+//! only while its consumer is armed alone with its callbacks registered and nothing is busy;
+//! then the code's row is read straight from `co_extra` and the consumer's entry straight
+//! from the row, with no look at the engine, the code table or the armed list. Anything else
+//! (a closed gate, a code seen for the first time, library code) takes the full path.
 //! - `codes.rs`: the per-code decision, kept in the code object's `co_extra` slot: library code
 //!   (it gets `DISABLE` from the local events, for good), or the address of a project code's row,
 //!   which holds each consumer's own entry for it (one look-up from code to a consumer's entry).
@@ -34,8 +39,8 @@
 //!
 //! Everything here is touched with the GIL held (callbacks, arming, the consumers' own
 //! functions), which is what makes the `static`s sound. While a consumer runs Python code from
-//! inside a callback it sets [`set_busy`]: callbacks re-entered meanwhile (from that code, or
-//! from another thread it let run) pass their events by.
+//! inside a callback it sets [`set_busy`] (which also closes the gates): callbacks re-entered
+//! meanwhile (from that code, or from another thread it let run) pass their events by.
 
 mod callbacks;
 pub mod clock;
@@ -52,6 +57,8 @@ use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
 use fever_core::Project;
+
+use extra_slot::ExtraSlot;
 
 /// Where a consumer plugs in (one consumer per slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,37 +291,123 @@ struct Engine {
     registered: Option<TypeId>,
     /// Thread ids, by engine thread index.
     threads: Vec<u64>,
-    /// Index of the thread that ran the last callback.
-    last: usize,
-    /// Its id (0, no thread's, before the first callback).
-    last_ident: u64,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
 struct GilCell<T>(UnsafeCell<T>);
 
 // SAFETY: the cell is only accessed with the GIL held (see the module docs), which serializes
-// every access; no reference escapes while Python code can run, thanks to `BUSY`.
+// every access; no reference escapes while Python code can run, thanks to `Hot::busy`.
 unsafe impl<T> Sync for GilCell<T> {}
 
 static ENGINE: GilCell<Option<Engine>> = GilCell(UnsafeCell::new(None));
 
-/// Set while a consumer runs Python code from a callback (see [`set_busy`]).
-static BUSY: GilCell<Cell<bool>> = GilCell(UnsafeCell::new(Cell::new(false)));
+/// What every callback reads first, in one place: whether a solo callback may take its short
+/// path (one load and one comparison), and what that path needs without touching the engine or
+/// the code table.
+struct Hot {
+    /// Set while a consumer runs Python code from a callback (see [`set_busy`]).
+    busy: Cell<bool>,
+    /// For each [`Event`], the callable of the consumer armed alone, while its callbacks are
+    /// the registered ones and it is not busy: a solo callback called as that object may take
+    /// its short path (it is then the open consumer's type's own). Null otherwise, when every
+    /// callback takes the full path.
+    gates: [Cell<*mut PyObject>; 7],
+    /// `gates` when not busy ([`Engine::set_events`] sets them).
+    open: [Cell<*mut PyObject>; 7],
+    /// The consumer armed alone (while `open` is set).
+    solo: Cell<*mut ()>,
+    /// Its slot.
+    slot: Cell<Slot>,
+    /// The code table's `co_extra` slot, read directly (never through the C call).
+    extra: Cell<ExtraSlot>,
+    /// Index of the thread that ran the last callback.
+    last: Cell<usize>,
+    /// Its id (0, no thread's, before the first callback).
+    last_ident: Cell<u64>,
+}
+
+impl Hot {
+    /// Sets the gates to `open` (`true`) or closes them.
+    fn set_gates(&self, open: bool) {
+        for (gate, callable) in self.gates.iter().zip(&self.open) {
+            gate.set(if open {
+                callable.get()
+            } else {
+                std::ptr::null_mut()
+            });
+        }
+    }
+}
+
+/// A closed gate.
+#[allow(clippy::declare_interior_mutable_const)] // only to build `HOT`'s arrays
+const CLOSED: Cell<*mut PyObject> = Cell::new(std::ptr::null_mut());
+
+static HOT: GilCell<Hot> = GilCell(UnsafeCell::new(Hot {
+    busy: Cell::new(false),
+    gates: [CLOSED; 7],
+    open: [CLOSED; 7],
+    solo: Cell::new(std::ptr::null_mut()),
+    slot: Cell::new(Slot::Tracer),
+    extra: Cell::new(ExtraSlot::UNSET),
+    last: Cell::new(0),
+    last_ident: Cell::new(0),
+}));
+
+/// The engine's hot state. Touch it with the GIL held only (its cells are never borrowed).
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback starts with it
+fn hot() -> &'static Hot {
+    // SAFETY: only shared references are made; every access is a `Cell` get or set, with the
+    // GIL held (callbacks, and functions taking `Python` or called from them).
+    unsafe { &*HOT.0.get() }
+}
 
 /// Is a consumer running Python code from a callback?
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback starts with it
 pub(crate) fn busy() -> bool {
-    // SAFETY: read with the GIL held (callbacks, and functions taking `Python`).
-    unsafe { (*BUSY.0.get()).get() }
+    hot().busy.get()
 }
 
 /// Marks the start (`true`) and end (`false`) of Python code a consumer runs from a callback:
 /// the callbacks it causes meanwhile are passed by. Call with the GIL held.
 pub fn set_busy(on: bool) {
-    // SAFETY: the GIL is held (every caller runs in a callback or holds `Python`).
-    unsafe { (*BUSY.0.get()).set(on) }
+    let hot = hot();
+    hot.busy.set(on);
+    hot.set_gates(!on);
+}
+
+/// The calling thread's engine index and id: the last callback's, or `miss`'s for another.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback runs it
+fn current_thread(miss: impl FnOnce(u64) -> (usize, u64)) -> (usize, u64) {
+    let ident = thread_ident();
+    let hot = hot();
+    if ident == hot.last_ident.get() {
+        return (hot.last.get(), ident);
+    }
+    miss(ident)
+}
+
+/// [`current_thread`], for a callback that holds no reference to the engine.
+/// Safety: GIL held, no reference to the engine alive.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every solo callback runs it
+unsafe fn hot_thread() -> (usize, u64) {
+    // SAFETY: guaranteed by the caller.
+    current_thread(|ident| unsafe { other_thread(ident) })
+}
+
+/// [`hot_thread`] when the thread is not the last callback's. Safety: as [`hot_thread`].
+#[cold]
+unsafe fn other_thread(ident: u64) -> (usize, u64) {
+    // SAFETY: guaranteed by the caller.
+    match unsafe { engine() } {
+        Some(e) => e.other_thread(ident),
+        None => (0, ident),
+    }
 }
 
 /// The engine. Safety: GIL held, not busy, no other reference from this function alive.
@@ -357,11 +450,7 @@ impl Engine {
     #[inline(always)]
     #[allow(clippy::inline_always)] // every callback runs it
     fn thread(&mut self) -> (usize, u64) {
-        let ident = thread_ident();
-        if ident == self.last_ident {
-            return (self.last, ident);
-        }
-        self.other_thread(ident)
+        current_thread(|ident| self.other_thread(ident))
     }
 
     /// [`Engine::thread`] when the thread is not the last callback's.
@@ -375,8 +464,9 @@ impl Engine {
                 self.threads.push(ident);
                 self.threads.len() - 1
             });
-        self.last = index;
-        self.last_ident = ident;
+        let hot = hot();
+        hot.last.set(index);
+        hot.last_ident.set(ident);
         (index, ident)
     }
 
@@ -487,11 +577,46 @@ impl Engine {
         Ok(())
     }
 
+    /// Enables the events the armed consumers want, with their callbacks; opens the solo
+    /// callbacks' short path ([`Hot::gates`]) once both are done, for the consumer armed alone.
     fn set_events(&mut self, py: Python<'_>) -> PyResult<()> {
+        let hot = hot();
+        for callable in &hot.open {
+            callable.set(std::ptr::null_mut());
+        }
+        hot.set_gates(false);
         self.set_callbacks(py)?;
         py.import("sys")?
             .getattr("monitoring")?
             .call_method1("set_events", (self.tool_id, self.mask()))?;
+        // With local events, PY_START is on even for a consumer that did not ask for it: the
+        // full path checks what each consumer subscribed to.
+        if cfg!(feature = "local-events") {
+            return Ok(());
+        }
+        let Some(kind) = self.registered else {
+            return Ok(());
+        };
+        let solo = SLOT_OF
+            .into_iter()
+            .zip(self.wants.iter().zip(&self.consumers))
+            .find_map(|(slot, (&w, held))| {
+                held.as_ref()
+                    .filter(|h| w != 0 && h.kind == kind)
+                    .map(|h| (slot, h.consumer.cast::<()>().as_ptr()))
+            });
+        let callables = self.solos.iter().find(|(k, _)| *k == kind);
+        if let (Some((slot, consumer)), Some((_, callables)), Some(extra)) =
+            (solo, callables, codes::extra_slot())
+        {
+            hot.slot.set(slot);
+            hot.extra.set(extra);
+            hot.solo.set(consumer);
+            for (open, callable) in hot.open.iter().zip(callables) {
+                open.set(callable.as_ptr());
+            }
+            hot.set_gates(!hot.busy.get());
+        }
         Ok(())
     }
 }
@@ -522,8 +647,6 @@ pub fn arm<C: Consumer>(
             solos: Vec::new(),
             registered: None,
             threads: Vec::new(),
-            last: 0,
-            last_ident: 0,
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };
