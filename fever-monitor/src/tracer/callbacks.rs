@@ -151,14 +151,16 @@ fn cap_snapshot(out: &mut Vec<u8>, before: usize, args: Option<usize>) {
 }
 
 /// Pops thread `th`'s frames down to the one for `id`; `None` when the call started before
-/// tracing (no frame for it).
+/// tracing (no frame for it). The usual case, the call's frame on top, gives its frame without
+/// an `Option` to test again.
 #[inline(always)]
-fn pop_to(t: &mut Tracer, th: Th, id: u32) -> Option<Frame> {
+fn pop_to(t: &mut Tracer, th: Th, id: u32) -> Result<Frame, Option<Frame>> {
     let stack = &mut t.state(th).stack;
     if stack.last().is_some_and(|f| f.entry == id) {
-        return stack.pop();
+        // SAFETY: the stack has a last frame.
+        return Ok(unsafe { stack.pop().unwrap_unchecked() });
     }
-    pop_abandoned(stack, id)
+    Err(pop_abandoned(stack, id))
 }
 
 /// [`pop_to`] when frames above the call's were abandoned (calls that ended without an event).
@@ -203,7 +205,7 @@ fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
 unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
     let th = t.thread(at);
     let id = t.codes.entries[entry].id;
-    let Some(frame) = pop_to(t, th, id) else {
+    let (Ok(frame) | Err(Some(frame))) = pop_to(t, th, id) else {
         return;
     };
     if frame.recorded {
