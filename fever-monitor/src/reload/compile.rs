@@ -105,13 +105,37 @@ fn keep_ahead(key: u128, code: &Bound<'_, PyAny>) {
 /// Compiles synthetic sources for one file.
 pub struct Compiler<'py> {
     py: Python<'py>,
-    compile: Bound<'py, PyAny>,
     file: String,
     display: String,
     flags: i64,
-    /// `warnings.filters`, and the filter put first in it while compiling alone: any warning
-    /// becomes an error there, so that the padded compile gives it at the right line.
+    /// Looked up at the first compile: a save whose code was all compiled ahead (a member's)
+    /// needs none of it.
+    tools: std::cell::OnceCell<Tools<'py>>,
+}
+
+/// What compiling calls: `compile`, and `warnings.filters` with the filter put first in it while
+/// compiling alone (any warning becomes an error there, so that the padded compile gives it at
+/// the right line).
+struct Tools<'py> {
+    compile: Bound<'py, PyAny>,
     filters: Option<(Bound<'py, PyList>, Bound<'py, PyTuple>)>,
+}
+
+impl<'py> Tools<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        let compile = loaded::module(py, "builtins")?.getattr("compile")?;
+        let filters = loaded::module(py, "warnings")
+            .and_then(|w| w.getattr("filters"))
+            .ok()
+            .and_then(|f| f.cast_into::<PyList>().ok())
+            .map(|filters| -> PyResult<_> {
+                let warning = py.get_type::<pyo3::exceptions::PyWarning>();
+                let strict = ("error", py.None(), warning, py.None(), 0).into_pyobject(py)?;
+                Ok((filters, strict))
+            })
+            .transpose()?;
+        Ok(Tools { compile, filters })
+    }
 }
 
 impl<'py> Compiler<'py> {
@@ -131,25 +155,21 @@ impl<'py> Compiler<'py> {
         } else {
             0
         };
-        let compile = loaded::module(py, "builtins")?.getattr("compile")?;
-        let filters = loaded::module(py, "warnings")
-            .and_then(|w| w.getattr("filters"))
-            .ok()
-            .and_then(|f| f.cast_into::<PyList>().ok())
-            .map(|filters| -> PyResult<_> {
-                let warning = py.get_type::<pyo3::exceptions::PyWarning>();
-                let strict = ("error", py.None(), warning, py.None(), 0).into_pyobject(py)?;
-                Ok((filters, strict))
-            })
-            .transpose()?;
         Ok(Compiler {
             py,
-            compile,
             file: file.to_owned(),
             display: display.to_owned(),
             flags,
-            filters,
+            tools: std::cell::OnceCell::new(),
         })
+    }
+
+    fn tools(&self) -> PyResult<&Tools<'py>> {
+        if let Some(tools) = self.tools.get() {
+            return Ok(tools);
+        }
+        let tools = Tools::new(self.py)?;
+        Ok(self.tools.get_or_init(|| tools))
     }
 
     /// Compiles `source` as module code of this file, at its real lines; a failure becomes an
@@ -177,7 +197,7 @@ impl<'py> Compiler<'py> {
 
     /// `text` compiled as it is, when that neither raises nor warns.
     fn compile_alone(&self, text: &str) -> Option<Bound<'py, PyAny>> {
-        let (filters, strict) = self.filters.as_ref()?;
+        let (filters, strict) = self.tools().ok()?.filters.as_ref()?;
         filters.insert(0, strict).ok()?;
         let code = self.call_compile(text);
         // Found by identity: the compile runs no Python code, but a warning's filter could.
@@ -196,7 +216,8 @@ impl<'py> Compiler<'py> {
         let kwargs = PyDict::new(self.py);
         kwargs.set_item("flags", self.flags)?;
         kwargs.set_item("dont_inherit", true)?;
-        crate::sources::own_compile(|| self.compile.call((text, &self.file, "exec"), Some(&kwargs)))
+        let compile = &self.tools()?.compile;
+        crate::sources::own_compile(|| compile.call((text, &self.file, "exec"), Some(&kwargs)))
     }
 
     /// The error event for `err` raised by compiling or running code of this file.
@@ -404,6 +425,37 @@ mod tests {
             assert!(is_code(&mine) && mine.eq(&first).unwrap());
             // Outside `with_ahead`, nothing is kept.
             assert!(!compiler.compile(text).unwrap().is(&first));
+        });
+    }
+
+    #[test]
+    fn a_compiler_whose_code_all_comes_ahead_looks_nothing_up() {
+        Python::initialize();
+        Python::attach(|py| {
+            let text = &Synthetic {
+                text: "def f():\n    return 1\n".to_owned(),
+                first_line: 1,
+            };
+            let features = BTreeSet::new();
+            let top = Compiler::new(py, "/p/app.py", "app.py", &features).unwrap();
+            let (_, codes) = with_ahead(AheadCodes::new(), || top.compile(text).unwrap());
+            assert!(top.tools.get().is_some());
+            // A member's: the code is received, so `compile` and the warning filters are not
+            // looked up; the first real compile looks them up.
+            let member = Compiler::new(py, "/p/app.py", "app.py", &features).unwrap();
+            let (code, _) = with_ahead(marshalled(py, &codes), || member.compile(text).unwrap());
+            assert!(is_code(&code));
+            assert!(member.tools.get().is_none());
+            let (other, _) = with_ahead(marshalled(py, &codes), || {
+                member
+                    .compile(&Synthetic {
+                        text: "x = 3\n".to_owned(),
+                        first_line: 1,
+                    })
+                    .unwrap()
+            });
+            assert!(is_code(&other));
+            assert!(member.tools.get().is_some());
         });
     }
 }
