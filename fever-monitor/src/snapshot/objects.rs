@@ -2,7 +2,7 @@
 //! members, exceptions, instances of Python classes (by their `__dict__` and `__slots__`,
 //! never their methods) and C subclasses of built-ins.
 
-use fever_core::snapshot::{ObjectKind, RefKind};
+use fever_core::snapshot::{ObjectKind, RefKind, Sink};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::classfacts::ClassFacts;
@@ -10,7 +10,7 @@ use super::pytype::{self, Probe};
 use super::typefacts::{self, Facts, Reduction};
 use super::walker::{left_out, Builtin, Walker};
 
-impl Walker<'_, '_> {
+impl<S: Sink> Walker<'_, '_, S> {
     /// Anything that is not an exact built-in.
     pub(super) unsafe fn other(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject) {
         // SAFETY: GIL held, live object of type `tp`.
