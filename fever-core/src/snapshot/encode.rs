@@ -18,8 +18,10 @@ use super::sink::Sink;
 pub struct Snapped {
     /// Structural hash: equal for values Python considers equal in the common cases.
     pub hash: u64,
-    /// The value holds something that can change in place (list, dict, set, bytearray, object,
-    /// array, or anything recorded only by repr or type): worth re-hashing after a call.
+    /// The value holds something that can change in place in a way its hash would show (list,
+    /// dict, set, bytearray, object, array, anything recorded by its repr, or marked with
+    /// [`Encoder::changeable`]): worth re-hashing after a call. Values recorded by their type
+    /// alone (opaque values, depth limits, cycles) do not count: their hash cannot change.
     pub mutable: bool,
     /// The snapshot can rebuild the value exactly: nothing truncated, hashed, or repr-only (and
     /// so the hash covers all of it).
@@ -533,9 +535,11 @@ impl<'a, S: Sink> Encoder<'a, S> {
         ));
     }
 
-    /// A value whose `repr()` raised: `<unrepresentable T>`.
+    /// A value whose `repr()` raised: `<unrepresentable T>` (its repr may work next time:
+    /// [`Snapped::mutable`]).
     pub fn unrepresentable(&mut self, type_name: &str) {
         self.named(tag::UNREPRESENTABLE, type_name);
+        self.mutable = true;
     }
 
     /// A value fever does not look into: `<T object>`.
@@ -548,12 +552,19 @@ impl<'a, S: Sink> Encoder<'a, S> {
         self.named(tag::DEPTH_LIMIT, type_name);
     }
 
+    /// Says the snapshot is worth re-hashing after a call ([`Snapped::mutable`]) though what was
+    /// written may not show it: a value recorded by type alone that a later walk could record
+    /// otherwise.
+    pub fn changeable(&mut self) {
+        self.mutable = true;
+    }
+
     /// A container that is one of its own ancestors, `levels` levels up (1 = the parent).
     pub fn cycle(&mut self, levels: u64) {
         self.before_value();
         self.out.byte(tag::CYCLE);
         self.out.varint(levels);
-        self.opaque_flags();
+        self.type_only_flags();
         self.complete(mix(seed(tag::CYCLE), levels));
     }
 
@@ -561,13 +572,18 @@ impl<'a, S: Sink> Encoder<'a, S> {
         self.before_value();
         self.out.byte(t);
         self.out.str(type_name);
-        self.opaque_flags();
+        self.type_only_flags();
         self.complete(mix(seed(t), content_hash(type_name.as_bytes())));
     }
 
-    /// A value the snapshot does not hold: it may be anything, mutable included.
+    /// A value the snapshot does not hold, but its text: it may be anything, mutable included.
     fn opaque_flags(&mut self) {
         self.mutable = true;
+        self.type_only_flags();
+    }
+
+    /// A value the snapshot holds by its type alone (the hash of which cannot change).
+    fn type_only_flags(&mut self) {
         self.faithful = false;
         self.complete = false;
     }

@@ -183,6 +183,24 @@ fn faithful_and_mutable_flags() {
     assert!(s.faithful);
     let (_, s) = snap(|enc| enc.unrepresentable("T"));
     assert!(!s.faithful && s.mutable);
+    // Known by type alone: not faithful, but no change a re-hash could see.
+    for s in [
+        snap(|enc| enc.opaque("_thread.lock")).1,
+        snap(|enc| enc.depth_limit("list")).1,
+        snap(|enc| {
+            enc.begin_tuple();
+            enc.cycle(1);
+            enc.end(0);
+        })
+        .1,
+    ] {
+        assert!(!s.faithful && !s.complete && !s.mutable);
+    }
+    let (_, s) = snap(|enc| {
+        enc.opaque("array.array");
+        enc.changeable();
+    });
+    assert!(!s.faithful && s.mutable);
 }
 
 #[test]

@@ -63,11 +63,17 @@ impl<S: Sink> Walker<'_, '_, S> {
                 self.memoryview(obj);
             } else {
                 let facts = type_facts(tp, probe);
-                if !(facts.reduce != Reduction::Never && self.reduced(obj, tp, probe, facts)) {
+                let reducible = facts.reduce != Reduction::Never;
+                if !(reducible && self.reduced(obj, tp, probe, facts)) {
                     let mut name = std::mem::take(&mut self.name);
                     probe.type_name(tp).full_into(&mut name);
                     self.repr_if(obj, &name, facts.safe_repr);
                     self.name = name;
+                    if reducible {
+                        // Not reduced this time (too long, or its reduction failed): it may be
+                        // after the call.
+                        self.enc.changeable();
+                    }
                 }
             }
         }

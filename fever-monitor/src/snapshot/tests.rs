@@ -309,6 +309,10 @@ fn iterators_by_reduction_generators_by_type_each_time() {
                     "map(<class 'str'>, list_iterator([3], state=0))"
                 );
             }
+            // A generator is recorded by its type alone: nothing a re-hash after a call could
+            // see change. An iterator's reduction can.
+            assert!(!snap(&get(ns, "g")).1.mutable);
+            assert!(snap(&get(ns, "it")).1.mutable);
         },
     );
 }
