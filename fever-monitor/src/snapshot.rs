@@ -5,12 +5,14 @@
 //! # API (all with the GIL held; objects are borrowed)
 //! - [`snapshot_args`]`(names, values, limits, out) -> Snapped`: a call's arguments, in order;
 //!   NULL values (unbound locals) are skipped.
+//! - [`args_summary`]`(names, values, limits) -> Snapped`: what `snapshot_args` would return,
+//!   with nothing written (re-hashing arguments after a call).
 //! - [`snapshot_value`]`(obj, limits, out) -> Snapped`: one value.
 //! - [`snapshot_exception`]`(exc, limits, out) -> Snapped`: an exception (type, args, message).
 //!
 //! Each appends one whole snapshot to `out` and returns [`Snapped`]: the structural hash,
-//! whether the value holds anything mutable (worth re-hashing after the call: snapshot the
-//! arguments again into a scratch buffer and compare hashes), and whether it is faithful (can
+//! whether the value holds anything mutable (worth re-hashing after the call: [`args_summary`]
+//! of the same arguments, and compare hashes), and whether it is faithful (can
 //! rebuild the value; only then does the hash cover all of it).
 //!
 //! # Rules
@@ -47,8 +49,8 @@ mod walker;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub use fever_core::settings::SnapshotLimits;
-use fever_core::snapshot::Encoder;
 pub use fever_core::snapshot::Snapped;
+use fever_core::snapshot::{Encoder, HashOnly, Sink};
 use pyo3::ffi::{self, PyObject};
 
 use walker::Walker;
@@ -66,6 +68,31 @@ pub unsafe fn snapshot_args<N: AsRef<str>>(
     values: &[*mut PyObject],
     limits: &SnapshotLimits,
     out: &mut Vec<u8>,
+) -> Snapped {
+    // SAFETY: GIL held, live values (caller).
+    unsafe { args_into(names, values, limits, out) }
+}
+
+/// What [`snapshot_args`] would return, with no snapshot written: the same walk, its output
+/// dropped as it goes (the end-of-call check of arguments that may have changed).
+///
+/// # Safety
+/// The GIL is held; every non-NULL value is a live object.
+pub unsafe fn args_summary<N: AsRef<str>>(
+    names: &[N],
+    values: &[*mut PyObject],
+    limits: &SnapshotLimits,
+) -> Snapped {
+    // SAFETY: GIL held, live values (caller).
+    unsafe { args_into(names, values, limits, &mut HashOnly) }
+}
+
+/// [`snapshot_args`] into any sink.
+unsafe fn args_into<N: AsRef<str>, S: Sink>(
+    names: &[N],
+    values: &[*mut PyObject],
+    limits: &SnapshotLimits,
+    out: &mut S,
 ) -> Snapped {
     // SAFETY: GIL held, live values (caller).
     unsafe {
@@ -111,14 +138,14 @@ pub unsafe fn snapshot_exception(
 
 /// Runs `write` on a fresh walker over `out`, with any pending exception set aside and restored
 /// after, no error left behind, and a panic recorded as `<snapshot failed>`.
-unsafe fn guarded(
-    out: &mut Vec<u8>,
+unsafe fn guarded<S: Sink>(
+    out: &mut S,
     limits: &SnapshotLimits,
-    write: impl FnOnce(&mut Walker<'_, '_>),
+    write: impl FnOnce(&mut Walker<'_, '_, S>),
 ) -> Snapped {
     // SAFETY: GIL held (caller).
     let pending = unsafe { ffi::PyErr_GetRaisedException() };
-    let start = out.len();
+    let start = out.written();
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: GIL held (caller).
         let mut walker = unsafe { Walker::new(out, limits) };
@@ -135,7 +162,7 @@ unsafe fn guarded(
         }
     }
     result.unwrap_or_else(|_| {
-        out.truncate(start);
+        out.rewind(start);
         let mut enc = Encoder::new(out);
         enc.opaque("<snapshot failed>");
         enc.finish()

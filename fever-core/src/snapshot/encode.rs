@@ -8,17 +8,20 @@
 
 use std::mem::MaybeUninit;
 
-use super::format::{content, put_str, put_varint, tag, zigzag, VERSION};
+use super::format::{content, tag, zigzag, VERSION};
 use super::hash::{content_hash, mix, seed, unordered};
 use super::kinds::{reference_is_faithful, BytesKind, ObjectKind, RefKind};
+use super::sink::Sink;
 
 /// What a finished snapshot says about its root value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Snapped {
     /// Structural hash: equal for values Python considers equal in the common cases.
     pub hash: u64,
-    /// The value holds something that can change in place (list, dict, set, bytearray, object,
-    /// array, or anything recorded only by repr or type): worth re-hashing after a call.
+    /// The value holds something that can change in place in a way its hash would show (list,
+    /// dict, set, bytearray, object, array, anything recorded by its repr, or marked with
+    /// [`Encoder::changeable`]): worth re-hashing after a call. Values recorded by their type
+    /// alone (opaque values, depth limits, cycles) do not count: their hash cannot change.
     pub mutable: bool,
     /// The snapshot can rebuild the value exactly: nothing truncated, hashed, or repr-only (and
     /// so the hash covers all of it).
@@ -93,9 +96,10 @@ struct Frame {
     count: u64,
 }
 
-/// Writes one snapshot (see the parent module for the layout) into a buffer, appending.
-pub struct Encoder<'a> {
-    out: &'a mut Vec<u8>,
+/// Writes one snapshot (see the parent module for the layout) into a buffer, appending (or, with
+/// the [`HashOnly`](super::HashOnly) sink, only computes its summary).
+pub struct Encoder<'a, S: Sink = Vec<u8>> {
+    out: &'a mut S,
     stack: Stack,
     root: Option<u64>,
     mutable: bool,
@@ -103,11 +107,11 @@ pub struct Encoder<'a> {
     complete: bool,
 }
 
-impl<'a> Encoder<'a> {
+impl<'a, S: Sink> Encoder<'a, S> {
     /// Starts a snapshot at the end of `out` (writes the version byte).
     #[inline]
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
-        out.push(VERSION);
+    pub fn new(out: &'a mut S) -> Self {
+        out.byte(VERSION);
         Self {
             out,
             stack: Stack::default(),
@@ -164,8 +168,8 @@ impl<'a> Encoder<'a> {
     #[inline]
     pub fn int(&mut self, value: i64) {
         self.before_value();
-        self.out.push(tag::INT);
-        put_varint(self.out, zigzag(value));
+        self.out.byte(tag::INT);
+        self.out.varint(zigzag(value));
         self.complete(mix(seed(tag::INT), zigzag(value)));
     }
 
@@ -192,10 +196,10 @@ impl<'a> Encoder<'a> {
             }
         }
         self.before_value();
-        self.out.push(tag::BIG_INT);
-        self.out.push(u8::from(negative));
-        put_varint(self.out, magnitude.len() as u64);
-        self.out.extend_from_slice(magnitude);
+        self.out.byte(tag::BIG_INT);
+        self.out.byte(u8::from(negative));
+        self.out.varint(magnitude.len() as u64);
+        self.out.bytes(magnitude);
         let h = mix(
             mix(seed(tag::BIG_INT), u64::from(negative)),
             content_hash(magnitude),
@@ -207,17 +211,17 @@ impl<'a> Encoder<'a> {
     #[inline]
     pub fn float(&mut self, value: f64) {
         self.before_value();
-        self.out.push(tag::FLOAT);
-        self.out.extend_from_slice(&value.to_bits().to_le_bytes());
+        self.out.byte(tag::FLOAT);
+        self.out.bytes(&value.to_bits().to_le_bytes());
         self.complete(mix(seed(tag::FLOAT), value.to_bits()));
     }
 
     /// A complex number.
     pub fn complex(&mut self, re: f64, im: f64) {
         self.before_value();
-        self.out.push(tag::COMPLEX);
-        self.out.extend_from_slice(&re.to_bits().to_le_bytes());
-        self.out.extend_from_slice(&im.to_bits().to_le_bytes());
+        self.out.byte(tag::COMPLEX);
+        self.out.bytes(&re.to_bits().to_le_bytes());
+        self.out.bytes(&im.to_bits().to_le_bytes());
         self.complete(mix(mix(seed(tag::COMPLEX), re.to_bits()), im.to_bits()));
     }
 
@@ -265,10 +269,10 @@ impl<'a> Encoder<'a> {
     #[inline]
     pub fn bytes(&mut self, kind: BytesKind, data: &[u8]) {
         self.before_value();
-        self.out.push(tag::BYTES);
-        self.out.push(kind as u8);
-        put_varint(self.out, data.len() as u64);
-        self.out.extend_from_slice(data);
+        self.out.byte(tag::BYTES);
+        self.out.byte(kind as u8);
+        self.out.varint(data.len() as u64);
+        self.out.bytes(data);
         self.mutable |= kind.is_mutable();
         self.complete(Self::bytes_hash(kind, content_hash(data)));
     }
@@ -276,10 +280,10 @@ impl<'a> Encoder<'a> {
     /// `bytes`-like contents too big to copy: their length and content hash.
     pub fn bytes_hashed(&mut self, kind: BytesKind, len: u64, hash: u64) {
         self.before_value();
-        self.out.push(tag::BYTES_HASHED);
-        self.out.push(kind as u8);
-        put_varint(self.out, len);
-        self.out.extend_from_slice(&hash.to_le_bytes());
+        self.out.byte(tag::BYTES_HASHED);
+        self.out.byte(kind as u8);
+        self.out.varint(len);
+        self.out.bytes(&hash.to_le_bytes());
         self.mutable |= kind.is_mutable();
         self.faithful = false;
         self.complete(Self::bytes_hash(kind, hash));
@@ -325,11 +329,11 @@ impl<'a> Encoder<'a> {
     /// `complete` says the fields are all of the instance's state (no C-level state missing).
     pub fn begin_object(&mut self, kind: ObjectKind, module: &str, qualname: &str, complete: bool) {
         self.before_value();
-        self.out.push(tag::OBJECT);
-        self.out.push(kind as u8);
-        self.out.push(u8::from(complete));
-        put_str(self.out, module);
-        put_str(self.out, qualname);
+        self.out.byte(tag::OBJECT);
+        self.out.byte(kind as u8);
+        self.out.byte(u8::from(complete));
+        self.out.str(module);
+        self.out.str(qualname);
         self.mutable = true;
         self.faithful &= complete;
         self.complete &= complete;
@@ -368,13 +372,13 @@ impl<'a> Encoder<'a> {
         message: Option<TextRef<'_>>,
     ) {
         self.before_value();
-        self.out.push(tag::EXCEPTION);
-        put_str(self.out, module);
-        put_str(self.out, qualname);
+        self.out.byte(tag::EXCEPTION);
+        self.out.str(module);
+        self.out.str(qualname);
         let message_hash = if let Some(text) = message {
             self.text(text)
         } else {
-            self.out.push(tag::NONE);
+            self.out.byte(tag::NONE);
             seed(tag::NONE)
         };
         self.mutable = true;
@@ -422,8 +426,8 @@ impl<'a> Encoder<'a> {
         let top = self.stack.last_mut().expect("checked above");
         top.pending = content_hash(name.as_bytes());
         top.slot = Slot::FieldValue;
-        self.out.push(tag::FIELD);
-        put_str(self.out, name);
+        self.out.byte(tag::FIELD);
+        self.out.str(name);
     }
 
     /// Closes the innermost container; `omitted` entries were left out (limits).
@@ -441,8 +445,8 @@ impl<'a> Encoder<'a> {
             }
         }
         let frame = self.stack.pop().expect("checked above");
-        self.out.push(tag::END);
-        put_varint(self.out, omitted);
+        self.out.byte(tag::END);
+        self.out.varint(omitted);
         if omitted > 0 {
             self.faithful = false;
             self.complete = false;
@@ -453,36 +457,36 @@ impl<'a> Encoder<'a> {
     /// A numpy-like array.
     pub fn array(&mut self, info: &ArrayInfo<'_>) {
         self.before_value();
-        self.out.push(tag::ARRAY);
-        put_str(self.out, info.type_name);
-        put_str(self.out, info.dtype);
-        put_varint(self.out, info.shape.len() as u64);
+        self.out.byte(tag::ARRAY);
+        self.out.str(info.type_name);
+        self.out.str(info.dtype);
+        self.out.varint(info.shape.len() as u64);
         let mut h = mix(
             mix(seed(tag::ARRAY), content_hash(info.type_name.as_bytes())),
             content_hash(info.dtype.as_bytes()),
         );
         h = mix(h, info.shape.len() as u64);
         for &dim in info.shape {
-            put_varint(self.out, dim);
+            self.out.varint(dim);
             h = mix(h, dim);
         }
         let (nbytes, data_hash) = match info.content {
             ArrayContent::Data(data) => {
-                self.out.push(content::DATA);
-                put_varint(self.out, data.len() as u64);
-                self.out.extend_from_slice(data);
+                self.out.byte(content::DATA);
+                self.out.varint(data.len() as u64);
+                self.out.bytes(data);
                 (data.len() as u64, content_hash(data))
             }
             ArrayContent::Hashed { nbytes, hash } => {
-                self.out.push(content::HASHED);
-                put_varint(self.out, nbytes);
-                self.out.extend_from_slice(&hash.to_le_bytes());
+                self.out.byte(content::HASHED);
+                self.out.varint(nbytes);
+                self.out.bytes(&hash.to_le_bytes());
                 self.faithful = false;
                 (nbytes, hash)
             }
             ArrayContent::Unavailable { nbytes } => {
-                self.out.push(content::UNAVAILABLE);
-                put_varint(self.out, nbytes);
+                self.out.byte(content::UNAVAILABLE);
+                self.out.varint(nbytes);
                 self.faithful = false;
                 self.complete = false;
                 (nbytes, 0)
@@ -496,10 +500,10 @@ impl<'a> Encoder<'a> {
     /// up again (no `<locals>` or `<lambda>` in it) and the kind is not a bound method.
     pub fn reference(&mut self, kind: RefKind, module: &str, qualname: &str) {
         self.before_value();
-        self.out.push(tag::REF);
-        self.out.push(kind as u8);
-        put_str(self.out, module);
-        put_str(self.out, qualname);
+        self.out.byte(tag::REF);
+        self.out.byte(kind as u8);
+        self.out.str(module);
+        self.out.str(qualname);
         if !reference_is_faithful(kind, qualname) {
             self.faithful = false;
             self.complete = false;
@@ -521,8 +525,8 @@ impl<'a> Encoder<'a> {
 
     pub(super) fn repr_text(&mut self, type_name: &str, text: TextRef<'_>) {
         self.before_value();
-        self.out.push(tag::REPR);
-        put_str(self.out, type_name);
+        self.out.byte(tag::REPR);
+        self.out.str(type_name);
         let text_hash = self.text(text);
         self.opaque_flags();
         self.complete(mix(
@@ -531,9 +535,11 @@ impl<'a> Encoder<'a> {
         ));
     }
 
-    /// A value whose `repr()` raised: `<unrepresentable T>`.
+    /// A value whose `repr()` raised: `<unrepresentable T>` (its repr may work next time:
+    /// [`Snapped::mutable`]).
     pub fn unrepresentable(&mut self, type_name: &str) {
         self.named(tag::UNREPRESENTABLE, type_name);
+        self.mutable = true;
     }
 
     /// A value fever does not look into: `<T object>`.
@@ -546,26 +552,38 @@ impl<'a> Encoder<'a> {
         self.named(tag::DEPTH_LIMIT, type_name);
     }
 
+    /// Says the snapshot is worth re-hashing after a call ([`Snapped::mutable`]) though what was
+    /// written may not show it: a value recorded by type alone that a later walk could record
+    /// otherwise.
+    pub fn changeable(&mut self) {
+        self.mutable = true;
+    }
+
     /// A container that is one of its own ancestors, `levels` levels up (1 = the parent).
     pub fn cycle(&mut self, levels: u64) {
         self.before_value();
-        self.out.push(tag::CYCLE);
-        put_varint(self.out, levels);
-        self.opaque_flags();
+        self.out.byte(tag::CYCLE);
+        self.out.varint(levels);
+        self.type_only_flags();
         self.complete(mix(seed(tag::CYCLE), levels));
     }
 
     fn named(&mut self, t: u8, type_name: &str) {
         self.before_value();
-        self.out.push(t);
-        put_str(self.out, type_name);
-        self.opaque_flags();
+        self.out.byte(t);
+        self.out.str(type_name);
+        self.type_only_flags();
         self.complete(mix(seed(t), content_hash(type_name.as_bytes())));
     }
 
-    /// A value the snapshot does not hold: it may be anything, mutable included.
+    /// A value the snapshot does not hold, but its text: it may be anything, mutable included.
     fn opaque_flags(&mut self) {
         self.mutable = true;
+        self.type_only_flags();
+    }
+
+    /// A value the snapshot holds by its type alone (the hash of which cannot change).
+    fn type_only_flags(&mut self) {
         self.faithful = false;
         self.complete = false;
     }
@@ -594,29 +612,29 @@ impl<'a> Encoder<'a> {
     /// Writes a text kept whole (`STR`) and returns its value hash.
     #[inline]
     fn whole_text(&mut self, value: &str) -> u64 {
-        self.out.push(tag::STR);
-        put_str(self.out, value);
+        self.out.byte(tag::STR);
+        self.out.str(value);
         mix(seed(tag::STR), content_hash(value.as_bytes()))
     }
 
     fn text_parts(&mut self, prefix: &str, omitted_chars: u64, hash: u64) -> u64 {
-        self.out.push(tag::STR_TRUNCATED);
-        put_str(self.out, prefix);
-        put_varint(self.out, omitted_chars);
-        self.out.extend_from_slice(&hash.to_le_bytes());
+        self.out.byte(tag::STR_TRUNCATED);
+        self.out.str(prefix);
+        self.out.varint(omitted_chars);
+        self.out.bytes(&hash.to_le_bytes());
         self.faithful = false;
         mix(seed(tag::STR), hash)
     }
 
     fn scalar(&mut self, t: u8, h: u64) {
         self.before_value();
-        self.out.push(t);
+        self.out.byte(t);
         self.complete(h);
     }
 
     fn open(&mut self, t: u8, slot: Slot, state: u64) {
         self.before_value();
-        self.out.push(t);
+        self.out.byte(t);
         self.push(t, slot, state);
     }
 

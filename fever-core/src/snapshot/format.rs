@@ -52,14 +52,7 @@ pub(super) mod content {
     pub const DATA: u8 = 2;
 }
 
-pub(super) use crate::varint::{put as put_varint, unzigzag, zigzag};
-
-/// Appends a length-prefixed UTF-8 string.
-#[inline]
-pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
+pub(super) use crate::varint::{unzigzag, zigzag};
 
 /// A cursor over untrusted bytes: every read checks the remaining length first.
 #[derive(Clone)]

@@ -10,6 +10,7 @@
 //! # Contents
 //! - `format.rs`: tag bytes, varints, the bounds-checked reader.
 //! - [`encode`](Encoder): the [`Encoder`] and the [`Snapped`] summary (hash, mutable, faithful).
+//! - `sink.rs`: [`Sink`], the encoder's output: a byte vector, or [`HashOnly`] (summary only).
 //! - `hash.rs`: the structural hash's mixing functions; [`content_hash`] (xxh3).
 //! - `kinds.rs`: the kinds a snapshot's tags carry ([`BytesKind`], [`ObjectKind`], [`RefKind`]).
 //! - `value.rs`: the [`Value`] tree and [`Value::is_faithful`].
@@ -72,6 +73,7 @@ mod kinds;
 mod pyfmt;
 mod render;
 mod short;
+mod sink;
 mod value;
 
 pub use decode::{decode, SnapshotError, MAX_NESTING};
@@ -81,6 +83,7 @@ pub use hash::{content_hash, ContentHasher};
 pub use kinds::{BytesKind, ObjectKind, RefKind};
 pub use render::{render_pretty, render_value_short};
 pub use short::{render_args_short, render_short};
+pub use sink::{HashOnly, Sink};
 pub use value::{Array, ArrayData, Blob, Exception, Fields, Map, Object, Seq, Text, Value};
 
 #[cfg(test)]

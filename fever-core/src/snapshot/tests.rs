@@ -126,6 +126,36 @@ fn every_kind_of_value_round_trips() {
 }
 
 #[test]
+fn hash_only_sink_gives_the_same_summary() {
+    fn write<S: Sink>(enc: &mut Encoder<'_, S>) {
+        enc.begin_args();
+        enc.field("a");
+        enc.begin_list();
+        enc.big_int(false, &[9; 12]);
+        enc.str_limited("a long string", 4);
+        enc.bytes(BytesKind::ByteArray, b"\x00\x01");
+        enc.end(2);
+        enc.field("b");
+        enc.begin_dict();
+        enc.str("k");
+        enc.begin_object(ObjectKind::Dataclass, "m", "P", true);
+        enc.field("x");
+        enc.float(0.5);
+        enc.end(0);
+        enc.end(0);
+        enc.field("c");
+        enc.opaque("_thread.lock");
+        enc.end(0);
+    }
+    let (bytes, written) = snap(write);
+    let mut nothing = HashOnly;
+    let mut enc = Encoder::new(&mut nothing);
+    write(&mut enc);
+    assert_eq!(enc.finish(), written);
+    assert_eq!(round_trip(&bytes, written).hash(), written.hash);
+}
+
+#[test]
 fn faithful_and_mutable_flags() {
     let (_, s) = snap(|enc| {
         enc.begin_tuple();
@@ -152,6 +182,24 @@ fn faithful_and_mutable_flags() {
     let (_, s) = snap(|enc| enc.reference(RefKind::Function, "m", "C.f"));
     assert!(s.faithful);
     let (_, s) = snap(|enc| enc.unrepresentable("T"));
+    assert!(!s.faithful && s.mutable);
+    // Known by type alone: not faithful, but no change a re-hash could see.
+    for s in [
+        snap(|enc| enc.opaque("_thread.lock")).1,
+        snap(|enc| enc.depth_limit("list")).1,
+        snap(|enc| {
+            enc.begin_tuple();
+            enc.cycle(1);
+            enc.end(0);
+        })
+        .1,
+    ] {
+        assert!(!s.faithful && !s.complete && !s.mutable);
+    }
+    let (_, s) = snap(|enc| {
+        enc.opaque("array.array");
+        enc.changeable();
+    });
     assert!(!s.faithful && s.mutable);
 }
 

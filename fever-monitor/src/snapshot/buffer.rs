@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use fever_core::snapshot::{content_hash, ArrayContent, ArrayInfo, BytesKind, ContentHasher};
+use fever_core::snapshot::{content_hash, ArrayContent, ArrayInfo, BytesKind, ContentHasher, Sink};
 use pyo3::ffi::{self, PyObject};
 
 use super::walker::Walker;
@@ -191,7 +191,7 @@ unsafe fn walk(
     }
 }
 
-impl Walker<'_, '_> {
+impl<S: Sink> Walker<'_, '_, S> {
     pub(super) unsafe fn array(&mut self, obj: *mut PyObject, type_name: &str) {
         // SAFETY: GIL held; the buffer is released before returning.
         unsafe {

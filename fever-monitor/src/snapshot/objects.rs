@@ -2,7 +2,7 @@
 //! members, exceptions, instances of Python classes (by their `__dict__` and `__slots__`,
 //! never their methods) and C subclasses of built-ins.
 
-use fever_core::snapshot::{ObjectKind, RefKind};
+use fever_core::snapshot::{ObjectKind, RefKind, Sink};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::classfacts::ClassFacts;
@@ -10,7 +10,7 @@ use super::pytype::{self, Probe};
 use super::typefacts::{self, Facts, Reduction};
 use super::walker::{left_out, Builtin, Walker};
 
-impl Walker<'_, '_> {
+impl<S: Sink> Walker<'_, '_, S> {
     /// Anything that is not an exact built-in.
     pub(super) unsafe fn other(&mut self, obj: *mut PyObject, tp: *mut PyTypeObject) {
         // SAFETY: GIL held, live object of type `tp`.
@@ -63,11 +63,17 @@ impl Walker<'_, '_> {
                 self.memoryview(obj);
             } else {
                 let facts = type_facts(tp, probe);
-                if !(facts.reduce != Reduction::Never && self.reduced(obj, tp, probe, facts)) {
+                let reducible = facts.reduce != Reduction::Never;
+                if !(reducible && self.reduced(obj, tp, probe, facts)) {
                     let mut name = std::mem::take(&mut self.name);
                     probe.type_name(tp).full_into(&mut name);
                     self.repr_if(obj, &name, facts.safe_repr);
                     self.name = name;
+                    if reducible {
+                        // Not reduced this time (too long, or its reduction failed): it may be
+                        // after the call.
+                        self.enc.changeable();
+                    }
                 }
             }
         }

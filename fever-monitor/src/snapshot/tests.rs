@@ -309,6 +309,10 @@ fn iterators_by_reduction_generators_by_type_each_time() {
                     "map(<class 'str'>, list_iterator([3], state=0))"
                 );
             }
+            // A generator is recorded by its type alone: nothing a re-hash after a call could
+            // see change. An iterator's reduction can.
+            assert!(!snap(&get(ns, "g")).1.mutable);
+            assert!(snap(&get(ns, "it")).1.mutable);
         },
     );
 }
@@ -542,21 +546,30 @@ fn arguments_skip_unbound_values_and_keep_a_pending_error() {
 
 #[test]
 fn rehashing_arguments_sees_mutation() {
-    with_namespace(c"l = [1, {'a': 2}]", |py, ns| {
-        let l = get(ns, "l");
-        let limits = SnapshotLimits::default();
-        let mut scratch = Vec::new();
-        let mut rehash = || {
-            scratch.clear();
-            // SAFETY: GIL held, live object.
-            unsafe { snapshot_args(&["l"], &[l.as_ptr()], &limits, &mut scratch) }
-        };
-        let before = rehash();
-        assert!(before.mutable);
-        assert_eq!(rehash(), before);
-        py.run(c"l[1]['a'] = 3", Some(ns), None).unwrap();
-        assert_ne!(rehash().hash, before.hash);
-    });
+    with_namespace(
+        c"l = [1, {'a': 2}, 'x' * 2000, b'b', bytearray(8), (1.5, None)]\nit = iter(l)",
+        |py, ns| {
+            let l = get(ns, "l");
+            let it = get(ns, "it");
+            let names = ["l", "it"];
+            let values = [l.as_ptr(), it.as_ptr()];
+            let limits = SnapshotLimits::default();
+            // SAFETY: GIL held, live objects.
+            let rehash = || unsafe { args_summary(&names, &values, &limits) };
+            let mut out = Vec::new();
+            // SAFETY: as above.
+            let written = unsafe { snapshot_args(&names, &values, &limits, &mut out) };
+            let before = rehash();
+            assert_eq!(
+                before, written,
+                "the summary without bytes is the snapshot's"
+            );
+            assert!(before.mutable);
+            assert_eq!(rehash(), before);
+            py.run(c"l[1]['a'] = 3", Some(ns), None).unwrap();
+            assert_ne!(rehash().hash, before.hash);
+        },
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! cycles), and falls back to a guarded C `repr()`. Instances of other types are in
 //! `objects.rs`, arrays and memoryviews in `buffer.rs`.
 
-use fever_core::snapshot::{content_hash, BytesKind, ContentHasher, Encoder};
+use fever_core::snapshot::{content_hash, BytesKind, ContentHasher, Encoder, Sink};
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::pytype::{self, Probe, TypeName};
@@ -113,9 +113,10 @@ pub(super) enum Stop {
     Depth,
 }
 
-/// One snapshot being written: the encoder plus the path of containers being walked.
-pub(super) struct Walker<'o, 'l> {
-    pub(super) enc: Encoder<'o>,
+/// One snapshot being written (into `S`: a byte vector, or nowhere for the hash alone): the
+/// encoder plus the path of containers being walked.
+pub(super) struct Walker<'o, 'l, S: Sink = Vec<u8>> {
+    pub(super) enc: Encoder<'o, S>,
     pub(super) limits: &'l SnapshotLimits,
     /// Items recorded per container.
     pub(super) max_items: isize,
@@ -130,12 +131,12 @@ pub(super) struct Walker<'o, 'l> {
     pub(super) name: String,
 }
 
-impl<'o, 'l> Walker<'o, 'l> {
+impl<'o, 'l, S: Sink> Walker<'o, 'l, S> {
     /// A walker writing one snapshot at the end of `out`.
     ///
     /// # Safety
     /// The GIL is held.
-    pub(super) unsafe fn new(out: &'o mut Vec<u8>, limits: &'l SnapshotLimits) -> Self {
+    pub(super) unsafe fn new(out: &'o mut S, limits: &'l SnapshotLimits) -> Self {
         Self {
             enc: Encoder::new(out),
             limits,
@@ -151,7 +152,7 @@ impl<'o, 'l> Walker<'o, 'l> {
     }
 }
 
-impl Walker<'_, '_> {
+impl<S: Sink> Walker<'_, '_, S> {
     /// Writes any value.
     pub(super) unsafe fn value(&mut self, obj: *mut PyObject) {
         // SAFETY: GIL held, live object (callers); exact type checks pick the concrete API.

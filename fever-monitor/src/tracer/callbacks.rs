@@ -16,7 +16,7 @@ use super::codes::CodeEntry;
 use super::{release, Frame, Th, Tracer, Watched};
 use crate::code_object::current_globals;
 use crate::engine::{self, At, Consumer, Event};
-use crate::snapshot::{snapshot_args, snapshot_exception, snapshot_value};
+use crate::snapshot::{args_summary, snapshot_args, snapshot_exception, snapshot_value};
 
 /// Largest snapshot kept as is (see [`cap_snapshot`]).
 const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
@@ -189,9 +189,8 @@ fn end_flags(t: &mut Tracer, entry: usize, watched: Option<&Watched>) -> u32 {
 fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
     let names = &t.codes.entries[entry].arg_names;
     engine::set_busy(true);
-    t.scratch.clear();
     // SAFETY: GIL held (callers are callbacks); the values are owned references.
-    let hash = unsafe { snapshot_args(names, &w.values, &t.settings.limits, &mut t.scratch) }.hash;
+    let hash = unsafe { args_summary(names, &w.values, &t.settings.limits) }.hash;
     engine::set_busy(false);
     if hash == w.hash {
         0

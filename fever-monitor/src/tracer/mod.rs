@@ -92,8 +92,6 @@ pub struct Tracer {
     settings: Settings,
     /// Ticks to monotonic nanoseconds.
     to_ns: TickConverter,
-    /// Scratch buffer for re-hashing arguments.
-    scratch: Vec<u8>,
     /// Events pushed into the ring (the drain compares with what it wrote to count losses).
     pushed: u64,
     /// Ticks at the last flush forced by time.
@@ -258,7 +256,6 @@ pub fn start(
         encoded: AlignedVec::new(),
         settings,
         to_ns,
-        scratch: Vec::new(),
         pushed: 0,
         last_flush: clock::ticks(),
     };
