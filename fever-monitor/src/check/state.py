@@ -6,8 +6,9 @@ module-level object. `fever check` runs the call in a freshly imported module, s
 can differ with nothing changed in the code. For a call that differs, these functions name the
 cause, so that it is skipped with a reason instead of failing:
 
-- `module_object(value)`: the call returned an object a module holds (it did not make it), so
-  the comparison is of that object's state, not of what the call did.
+- `module_object(value)`: the call returned an object a module holds, directly or as an
+  attribute of one of its classes (it did not make it), so the comparison is of that object's
+  state, not of what the call did.
 - `changed_by_callers(function, callers)`: the function reads a module-level mutable object (a
   table, a registry) that the code that made the call changes (a mutating method or
   `setattr`/`setitem` next to the name).
@@ -26,7 +27,8 @@ _NOT_STATE = (
     type(None), bool, int, float, complex, str, bytes, tuple, frozenset, range, type,
     types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
 )
-# id(value) -> (module name, global name), built on first use and checked on every use.
+# id(value) -> (module name, global name, class attribute name or None), built on first use
+# and checked on every use.
 _held = None
 
 
@@ -39,21 +41,34 @@ def _index():
             if not isinstance(namespace, dict):
                 continue
             for key, value in list(namespace.items()):
-                if not isinstance(value, _NOT_STATE) and not key.startswith("__"):
-                    _held.setdefault(id(value), (modname, key))
+                if key.startswith("__"):
+                    continue
+                if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                    for attr, held in list(vars(value).items()):
+                        if not isinstance(held, _NOT_STATE) and not attr.startswith("__"):
+                            _held.setdefault(id(held), (modname, key, attr))
+                elif not isinstance(value, _NOT_STATE):
+                    _held.setdefault(id(value), (modname, key, None))
     return _held
 
 
 def module_object(value):
-    """`module.name` when `value` is an object a module holds, else None."""
+    """`module.name` (or `module.Class.name`) when `value` is an object a module holds, or one
+    of its classes, else None."""
     if isinstance(value, _NOT_STATE):
         return None
     found = _index().get(id(value))
     if found is None:
         return None
-    modname, key = found
-    module = sys.modules.get(modname)
-    if getattr(module, key, None) is not value:
+    modname, key, attr = found
+    holder = getattr(sys.modules.get(modname), key, None)
+    if attr is not None:
+        # Read from the class's own namespace: getattr would run a descriptor's __get__.
+        namespace = getattr(holder, "__dict__", None)
+        if not isinstance(holder, type) or namespace.get(attr) is not value:
+            return None
+        return f"{modname}.{key}.{attr}"
+    if holder is not value:
         return None
     return f"{modname}.{key}"
 
