@@ -74,12 +74,18 @@ LIB_TESTS = """
 """
 
 
-def test_calls_that_depend_on_module_state_a_test_changed_are_skipped_naming_it(venv, tmp_path):
+def record_and_check(venv, tmp_path, lib, tests):
+    """`lib.py` and its tests recorded under pytest, then checked unchanged: the project, the
+    check's result."""
     project = tmp_path / "proj"
-    write(project / "lib.py", LIB)
-    write(project / "test_lib.py", LIB_TESTS)
+    write(project / "lib.py", lib)
+    write(project / "test_lib.py", tests)
     record_pytest(venv, project)
-    result = check(venv, "run.trace", "-v", cwd=project, expect=0)
+    return project, check(venv, "run.trace", "-v", cwd=project, expect=0)
+
+
+def test_calls_that_depend_on_module_state_a_test_changed_are_skipped_naming_it(venv, tmp_path):
+    project, result = record_and_check(venv, tmp_path, LIB, LIB_TESTS)
     reasons = skipped(result)
     # plural("sheep") ran while the test had added "sheep" to the module's set.
     assert reasons["lib.plural[2]"] == (
@@ -155,11 +161,7 @@ CLASS_LIB_TESTS = """
 def test_a_call_returning_a_class_attribute_a_test_changed_is_skipped_naming_it(venv, tmp_path):
     # cachetools 8.0.2's `_MethodDescriptor._lookup(owner, name)` returns `owner.__dict__[name]`,
     # a descriptor whose cache earlier class accesses filled: recorded filled, empty when checked.
-    project = tmp_path / "proj"
-    write(project / "lib.py", CLASS_LIB)
-    write(project / "test_lib.py", CLASS_LIB_TESTS)
-    record_pytest(venv, project)
-    result = check(venv, "run.trace", "-v", cwd=project, expect=0)
+    _, result = record_and_check(venv, tmp_path, CLASS_LIB, CLASS_LIB_TESTS)
     reasons = skipped(result)
     assert reasons["lib.attribute[1]"].startswith(
         "depends on module state: it returns lib.Holder.memo, an object the module holds"
