@@ -33,6 +33,12 @@ PYTHON = VENV / "bin" / "python"
 
 DEFAULT_TIMEOUT = 15.0
 
+# A shell without job control starts background commands with SIGINT ignored, and an ignored
+# signal stays ignored across exec: every program the tests start would ignore Ctrl-C. A handled
+# signal is reset to the default on exec, so the tests' programs start as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Lines fever prints when it changes the running program.
 CHANGE_LINE = re.compile(r"^fever: (reloaded|added|deleted|redefined|re-executed|skipped) ")
 ERROR_LINE = re.compile(r"^fever: error: ")
