@@ -78,6 +78,9 @@ pub enum ReloadEvent {
     /// The saved file looks like a save in progress (empty) even after waiting: nothing of it
     /// was applied.
     Held { file: String, what: String },
+    /// Every module running the saved file was still being imported (its code not run yet, the
+    /// text it runs perhaps read before the save): the save is applied once the import ends.
+    Importing { file: String },
     /// Something went wrong; the running code for it is unchanged.
     Error {
         file: String,
@@ -96,7 +99,10 @@ impl ReloadEvent {
     fn is_note(&self) -> bool {
         matches!(
             self,
-            ReloadEvent::Running { .. } | ReloadEvent::CopyKept { .. } | ReloadEvent::Held { .. }
+            ReloadEvent::Running { .. }
+                | ReloadEvent::CopyKept { .. }
+                | ReloadEvent::Held { .. }
+                | ReloadEvent::Importing { .. }
         )
     }
 
@@ -156,6 +162,10 @@ impl fmt::Display for ReloadEvent {
             ReloadEvent::Held { file, what } => {
                 write!(f, "{file} {what}; the running code stays as it is")
             }
+            ReloadEvent::Importing { file } => write!(
+                f,
+                "{file} is still being imported; the save applies once the import ends"
+            ),
             ReloadEvent::Error {
                 file,
                 line: Some(line),

@@ -1,7 +1,8 @@
 //! `fever watch`: the develop loop. Runs the program; when it ends, waits for a save; the
 //! watcher thread reloads the changed code (leaving `__main__` alone between runs); then runs
 //! the script again from the start in this process, with the call cache answering slow calls
-//! whose code did not change. Ctrl-C or SIGTERM while waiting ends it with exit code 0.
+//! whose code did not change. Ctrl-C or SIGTERM while waiting ends it with exit code 0. A save
+//! applied once its module's import ended (`reload::later`) reaches the loop like any save.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use pyo3::prelude::*;
 use crate::runner::{self, Ended};
 use crate::session::{self, Session};
 use crate::watcher::{FileWatcher, Loop};
-use crate::{cache, family, functions, monitoring, notices, sources};
+use crate::{cache, family, functions, monitoring, notices, reload, sources};
 
 /// Exit code after SIGTERM ended a run (128 + 15, as a shell reports it).
 const TERMINATED_CODE: i32 = 143;
@@ -58,6 +59,15 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
         (None, _) => false,
     };
     let (saves_tx, saves) = unbounded();
+    let later = saves_tx.clone();
+    reload::later::report_with(Arc::new(
+        move |_: Python<'_>, _: &Path, outcome: Outcome, elapsed: Duration| {
+            if !outcome.events.is_empty() {
+                notices::reloaded(&outcome.events, Vec::new(), Vec::new(), elapsed);
+            }
+            let _ = later.send(outcome);
+        },
+    ));
     let idle = Arc::new(AtomicBool::new(false));
     let watcher = FileWatcher::start(
         project,

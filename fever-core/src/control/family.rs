@@ -262,6 +262,9 @@ fn write_event(w: &mut Writer, event: &ReloadEvent) {
         ReloadEvent::Held { file, what } => {
             w.u8(10).str(file).str(what);
         }
+        ReloadEvent::Importing { file } => {
+            w.u8(12).str(file);
+        }
         ReloadEvent::Error {
             file,
             line,
@@ -336,6 +339,9 @@ fn read_event(r: &mut Reader<'_>) -> Result<ReloadEvent, ControlError> {
                 message: r.str("a message")?,
             }
         }
+        12 => ReloadEvent::Importing {
+            file: r.str("a file")?,
+        },
         other => {
             return Err(ControlError::Malformed(format!(
                 "unknown reload event tag {other}"
@@ -393,6 +399,9 @@ mod tests {
             ReloadEvent::Held {
                 file: "a.py".into(),
                 what: "is empty".into(),
+            },
+            ReloadEvent::Importing {
+                file: "a.py".into(),
             },
             ReloadEvent::Error {
                 file: "a.py".into(),

@@ -4,17 +4,19 @@
 //! interpreter's next safe point (by the main thread's next pending-call check, or by this
 //! thread once it holds the GIL, whichever comes first; with the bytes and code the top read and
 //! compiled for it, when they fit this process) and answers what it did. A member watches no
-//! files itself.
+//! files itself. A save that finds the file still being imported here is answered so
+//! ([`ReloadEvent::Importing`]), and answered again with what it did once the import ended.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::raw::{c_int, c_void};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use fever_core::control::{ChildMessage, ParentMessage};
-use fever_core::{Project, ReloadEvent};
+use fever_core::{Outcome, Project, ReloadEvent};
 use pyo3::prelude::*;
 
 use super::{address, top, Address, ADDRESS, SEEN};
@@ -24,11 +26,24 @@ use crate::{functions, sources, tracer};
 
 /// This process's connection to the top, to close in its own forked children.
 static CONNECTION: AtomicI32 = AtomicI32::new(-1);
+/// The saves (number and file) that found their file still being imported here, answered
+/// again once the import ended.
+static IMPORTING: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+
+fn importing() -> MutexGuard<'static, Vec<(u64, PathBuf)>> {
+    IMPORTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// In a child of `os.fork()`: closes the connections inherited from the parent and joins the
 /// family on its own (when the parent belonged to one).
 pub fn after_fork_in_child() {
     top::forget_in_child();
+    // The parent's saves waiting for an import are the parent's to answer.
+    if let Ok(mut guard) = IMPORTING.try_lock() {
+        guard.clear();
+    }
     let inherited = CONNECTION.swap(-1, Ordering::SeqCst);
     if inherited >= 0 {
         // SAFETY: the fd was the parent's connection; no thread of this process uses it.
@@ -116,6 +131,12 @@ fn join(address: &Address, seen: Option<u64>) -> std::io::Result<()> {
 
 fn serve(stream: UnixStream) {
     let stream = Arc::new(stream);
+    let answers = Arc::clone(&stream);
+    reload::later::report_with(Arc::new(
+        move |_: Python<'_>, path: &Path, outcome: Outcome, _: Duration| {
+            answer_later(&answers, path, outcome);
+        },
+    ));
     while let Ok(ParentMessage::Reload {
         seq,
         path,
@@ -210,9 +231,42 @@ impl Job {
             }]
         });
         SEEN.fetch_max(seq, Ordering::SeqCst);
+        if events
+            .iter()
+            .any(|e| matches!(e, ReloadEvent::Importing { .. }))
+        {
+            // The GIL, held until the answer is sent, keeps the later answer after this one.
+            importing().push((seq, path));
+        }
         (ChildMessage::Applied { seq, events })
             .send(&mut &*self.stream)
             .is_ok()
+    }
+}
+
+/// Answers the saves of `path` that found it still being imported with what applying it once
+/// the import ended did (all of it in the last one's answer); called holding the GIL, as every
+/// answer is written, so that answers never interleave.
+fn answer_later(stream: &UnixStream, path: &Path, outcome: Outcome) {
+    let seqs: Vec<u64> = {
+        let mut importing = importing();
+        let (these, others): (Vec<_>, Vec<_>) = importing.drain(..).partition(|(_, p)| p == path);
+        *importing = others;
+        these.into_iter().map(|(seq, _)| seq).collect()
+    };
+    let mut events = Some(outcome.events);
+    for (i, &seq) in seqs.iter().enumerate() {
+        let events = if i + 1 == seqs.len() {
+            events.take().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if (ChildMessage::Applied { seq, events })
+            .send(&mut &*stream)
+            .is_err()
+        {
+            return;
+        }
     }
 }
 

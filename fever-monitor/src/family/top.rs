@@ -7,6 +7,11 @@
 //! A forked child that joins after a save it missed gets it: with the save's other answers when
 //! they are still being read, else in a line of its own once it answered
 //! (`reloaded app.work (0.9 ms, 1 process)`), so every process that has a save is counted.
+//!
+//! A member whose answer says the saved file is still being imported there (named in the save's
+//! line) applies it once the import ended, and answers again: that answer is read (the member
+//! is out of [`MEMBERS`] meanwhile, like a child catching up) and told in a line of its own,
+//! whose errors name the member; then it is sent the saves made meanwhile, and is a member again.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Write};
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 use fever_core::control::{
     has_ended, private_dir, split_frames, ChildMessage, ParentMessage, Prepared,
 };
-use fever_core::ChildOutcome;
+use fever_core::{ChildOutcome, ReloadEvent};
 use pyo3::prelude::*;
 
 use super::{Address, ADDRESS, SEEN};
@@ -287,6 +292,8 @@ fn admit(mut member: Member, seen: Option<u64>) {
 /// A save sent to the members, whose answers are still to be read.
 pub struct Sent {
     asked: Vec<Asked>,
+    /// When it was sent.
+    at: Instant,
     /// The message, written to each member (and to a child that joins having missed it).
     frame: Vec<u8>,
 }
@@ -330,7 +337,11 @@ pub fn send(path: &Path, skip_main: bool, prepared: Option<&Prepared>) -> Sent {
         })
         .collect();
     save_log().answering = asked.iter().map(|a| a.member.pid).collect();
-    Sent { asked, frame }
+    Sent {
+        asked,
+        at: Instant::now(),
+        frame,
+    }
 }
 
 /// Writes as much of `frame` to `stream` as fits without waiting; returns how much.
@@ -399,6 +410,10 @@ enum Answer {
 struct Asked {
     member: Member,
     owed: Vec<u64>,
+    /// The saves it answered that the file was still being imported: it answers them again.
+    importing: Vec<u64>,
+    /// Those answers again, when they came with the first ones.
+    later: Vec<(u64, ChildOutcome)>,
     written: usize,
     state: Answer,
 }
@@ -408,6 +423,8 @@ impl Asked {
         Asked {
             member,
             owed,
+            importing: Vec::new(),
+            later: Vec::new(),
             written: 0,
             state: Answer::Waiting,
         }
@@ -431,10 +448,23 @@ impl Asked {
             match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
                 Ok(ChildMessage::Applied { seq, events }) if self.owed.contains(&seq) => {
                     self.owed.retain(|&s| s != seq);
+                    if events
+                        .iter()
+                        .any(|e| matches!(e, ReloadEvent::Importing { .. }))
+                    {
+                        self.importing.push(seq);
+                    }
                     answers.push(ChildOutcome {
                         pid: self.member.pid,
                         events,
                     });
+                }
+                Ok(ChildMessage::Applied { seq, events })
+                    if self.importing.contains(&seq)
+                        && !self.later.iter().any(|(s, _)| *s == seq) =>
+                {
+                    let pid = self.member.pid;
+                    self.later.push((seq, ChildOutcome { pid, events }));
                 }
                 Err(err) if err.is_fatal() => {
                     self.state = Answer::Gone;
@@ -540,9 +570,14 @@ impl Sent {
         });
         let mut busy = Vec::new();
         let mut kept = Vec::with_capacity(self.asked.len());
+        let mut importing = Vec::new();
         for asked in self.asked {
             match asked.state {
                 Answer::Gone => continue,
+                Answer::Answered if !asked.importing.is_empty() => {
+                    importing.push(asked);
+                    continue;
+                }
                 // A member stopped so long that the message did not fit in its socket: the
                 // rest is written before anything else is (it waits, as it would have).
                 Answer::Waiting
@@ -558,10 +593,69 @@ impl Sent {
             kept.push(asked.member);
         }
         members().append(&mut kept);
-        save_log().answering.clear();
+        {
+            let mut log = save_log();
+            log.answering.clear();
+            log.catching_up
+                .extend(importing.iter().map(|a| a.member.pid));
+        }
+        for asked in importing {
+            let at = self.at;
+            let pid = asked.member.pid;
+            let started = crate::signals::without_signals(|| {
+                std::thread::Builder::new()
+                    .name("fever-family-later".into())
+                    .spawn(move || after_import(asked, at))
+            });
+            if started.is_err() {
+                // Its later answer is read with the next save's (and not told).
+                save_log().catching_up.retain(|&p| p != pid);
+            }
+        }
         answers.sort_by_key(|a| a.pid);
         busy.sort_unstable();
         (answers, busy)
+    }
+}
+
+/// Reads the answers of a member `answered` to the saves (sent `at`) it answered that their
+/// file was still being imported there, as long as it takes; tells them (its errors naming it),
+/// then makes it a member again (sending it the saves made meanwhile).
+fn after_import(answered: Asked, at: Instant) {
+    let pid = answered.member.pid;
+    let seen = answered.importing.iter().copied().max().unwrap_or(0);
+    let owed = answered
+        .importing
+        .iter()
+        .copied()
+        .filter(|seq| !answered.later.iter().any(|(s, _)| s == seq))
+        .collect();
+    let mut answers: Vec<ChildOutcome> = answered.later.into_iter().map(|(_, a)| a).collect();
+    let mut asked = vec![Asked::new(answered.member, owed)];
+    if asked[0].owed.is_empty() {
+        asked[0].state = Answer::Answered;
+    }
+    while asked[0].state == Answer::Waiting {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        answers.extend(read_answers(&mut asked, &[], deadline, |_, _| false));
+        if asked[0].state == Answer::Waiting && Instant::now() < deadline {
+            // poll(2) failed: it is a member again, whose answer is not told.
+            break;
+        }
+    }
+    for mut child in answers.into_iter().filter(|a| !a.events.is_empty()) {
+        for event in &mut child.events {
+            if let ReloadEvent::Error { file, .. } = event {
+                *file = format!("process {pid}: {file}");
+            }
+        }
+        notices::reloaded(&[], vec![child], Vec::new(), at.elapsed());
+    }
+    save_log().catching_up.retain(|&p| p != pid);
+    if let Some(Asked { member, state, .. }) = asked.pop() {
+        if state != Answer::Gone {
+            admit(member, Some(seen));
+        }
     }
 }
 
@@ -791,6 +885,31 @@ mod tests {
         assert!(names[0].1.contains("\"b\"") && names[1].1.contains("\"a\""));
         assert_eq!(asked[0].state, Answer::Answered);
         assert!(asked[0].owed.is_empty());
+    }
+
+    #[test]
+    fn a_member_still_importing_is_answered_twice_and_both_answers_are_kept() {
+        let (top_end, mut child_end) = member(8);
+        let mut asked = vec![Asked::new(top_end, vec![3])];
+        let importing = vec![ReloadEvent::Importing {
+            file: "work.py".into(),
+        }];
+        // Both answers at once: the import ended before the first was read.
+        ChildMessage::Applied {
+            seq: 3,
+            events: importing.clone(),
+        }
+        .send(&mut child_end)
+        .unwrap();
+        applied(3, "work").send(&mut child_end).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answers = read_answers(&mut asked, &[], deadline, |_, _| false);
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].events, importing);
+        assert_eq!(asked[0].state, Answer::Answered);
+        assert_eq!(asked[0].importing, vec![3]);
+        assert_eq!(asked[0].later.len(), 1);
+        assert!(format!("{:?}", asked[0].later[0].1.events).contains("\"work\""));
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! A save that found every module running its file still being imported: in `sys.modules`, its
-//! code not run yet, though perhaps already read (a worker starting while the file is saved).
-//! The import runs the text it read, before or after the save, and `sources` records that text;
-//! so the save is applied again once the import is over (a thread looks every few
+//! code not run yet, though perhaps already read, or running (a worker starting while the file
+//! is saved; a slow module-level statement). The import runs the text it read, before or after
+//! the save, and `sources` records that text (applied now, the rest of the old text would run
+//! over the save's definitions); so the save is applied again once the import is over (a thread looks every few
 //! milliseconds): the difference if the import ran the older text, nothing if it read the saved
 //! one. What it did is told like any save (it reads the file as it is then: a later save may be
-//! applied with it).
+//! applied with it), by whoever the process's role installed ([`report_with`]): the top prints
+//! it and tells `fever watch`'s loop, a member answers the top with it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fever_core::Outcome;
 use pyo3::prelude::*;
 
 use super::{modules, Scope};
@@ -24,6 +27,24 @@ fn waiting() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, (Scope, u
     WAITING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Is told what a save applied once its import ended did (the file, the outcome, how long since
+/// it was deferred); called holding the GIL.
+pub type Report = dyn Fn(Python<'_>, &Path, Outcome, Duration) + Send + Sync;
+
+/// The [`Report`] installed, if any (else the outcome is printed).
+static REPORT: Mutex<Option<Arc<Report>>> = Mutex::new(None);
+
+/// Tells `report` what each save applied once its import ended did, from now on. The one it
+/// replaces is leaked, not dropped: in a forked child it is the parent's, and may hold a
+/// connection the child closed already (whose fd number may be reused).
+pub fn report_with(report: Arc<Report>) {
+    let old = REPORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .replace(report);
+    std::mem::forget(old);
 }
 
 /// Applies the save of `path` again once no module running it is being imported.
@@ -47,6 +68,7 @@ pub fn after_import(path: &Path, scope: Scope) {
 }
 
 fn wait(path: &Path) {
+    let deferred = Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
         std::thread::sleep(pause);
@@ -61,10 +83,17 @@ fn wait(path: &Path) {
             let Some((scope, _)) = waiting().as_mut().and_then(|w| w.remove(path)) else {
                 return true;
             };
-            let started = Instant::now();
             let outcome = super::reload_path(py, path, scope, None);
-            if !outcome.events.is_empty() {
-                notices::reloaded(&outcome.events, Vec::new(), Vec::new(), started.elapsed());
+            let report = REPORT
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            match report {
+                Some(report) => report(py, path, outcome, deferred.elapsed()),
+                None if !outcome.events.is_empty() => {
+                    notices::reloaded(&outcome.events, Vec::new(), Vec::new(), deferred.elapsed());
+                }
+                None => {}
             }
             true
         });

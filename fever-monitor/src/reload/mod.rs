@@ -19,7 +19,7 @@ mod caches;
 mod compile;
 mod copies;
 pub mod history;
-mod later;
+pub mod later;
 mod loaded;
 mod modules;
 mod running;
@@ -207,13 +207,17 @@ fn reload_path(py: Python<'_>, path: &Path, scope: Scope, saved: Option<Saved>) 
     };
     let result = if modules.is_empty() {
         compare_only(py, &file, saved)
-    } else if sources::get(&file).is_none()
-        && modules.iter().all(modules::LoadedModule::is_importing)
-    {
-        // An import in progress whose code has not run yet: it may run the text it read
-        // before this save.
+    } else if modules.iter().all(modules::LoadedModule::is_importing) {
+        // An import in progress: its code may not have run yet (it may run the text it read
+        // before this save), or be running (what is still to run of the text it read would
+        // run over what this save defines).
         later::after_import(path, scope);
-        Ok(Outcome::default())
+        Ok(Outcome {
+            events: vec![ReloadEvent::Importing {
+                file: display_path(&file),
+            }],
+            ..Outcome::default()
+        })
     } else {
         reload_saved(py, &modules, saved)
     };
