@@ -130,13 +130,14 @@ for i in range(600):
 
 
 def test_a_save_while_the_module_is_being_imported(fever, tmp_path, save):
-    """The module is in `sys.modules` but its code has not run yet: the import runs the saved
-    file, and fever reports nothing (it did see the import)."""
+    """The module is in `sys.modules` but its code has not run yet: fever says the save waits
+    for the import's end, and the import runs the saved file."""
     write(tmp_path / "slow.py", 'def value():\n    return "v1"\n')
     write(tmp_path / "app.py", SLOW_IMPORT)
     p = fever.run("app.py", cwd=tmp_path)
     p.wait_stdout(r"^importing$")
     edit(tmp_path / "slow.py", '"v1"', '"v2"', save)
+    p.wait_stderr(r"^fever: slow\.py is still being imported; the save applies once the import ends$")
     p.wait_stdout(r"^\d+ v2$")
     edit(tmp_path / "slow.py", '"v2"', '"v3"', save)
     p.wait_stderr(r"^fever: reloaded slow\.value\b")
