@@ -22,7 +22,9 @@
 //! connection, and its thread disarms the profiler at once: the program runs at dormant speed
 //! again. At exit the socket and any region are removed (by the process that created them); a
 //! child that ends with `os._exit` (a pool's worker) or a signal leaves its socket, which the
-//! next listing (`fever ps`, or any fever process opening its socket) removes.
+//! next listing removes: `fever ps`, or the exit of a program fever started (opening a socket
+//! reads nothing else in the directory, so starting a process costs the same however many
+//! sockets are there).
 
 pub mod child;
 mod remote;
@@ -36,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fever_core::control::{process_region, process_socket, ProcessStatus};
+use fever_core::control::{process_region, process_socket, processes, ProcessStatus};
 use fever_core::notice::Notice;
 use fever_core::settings::{
     RecordConfig, RunConfig, SnapshotLimits, Snapshots, Target as Program, Verbosity,
@@ -214,6 +216,10 @@ fn close(py: Python<'_>) {
     }
     let _ = std::fs::remove_file(process_socket(target.pid));
     let _ = std::fs::remove_file(process_region(target.pid));
+    if !target.child {
+        // Removes the sockets its workers left (`os._exit`), and any other stale ones.
+        processes();
+    }
 }
 
 /// What this process says to `fever ps`.

@@ -9,17 +9,15 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use fever_core::control::{
-    control_dir, peer_is_this_user, processes, ControlError, Request, Response,
-};
+use fever_core::control::{control_dir, peer_is_this_user, ControlError, Request, Response};
 
 use super::{attach, detach, status, Attachment, Names, OPEN};
 
 /// Binds `path` (replacing a stale socket of a dead process that had our pid) and starts the
-/// accept thread; the sockets of other dead processes are removed on the way.
+/// accept thread. Nothing else in the directory is looked at: starting costs the same however
+/// many sockets it holds (stale ones are removed by listings: `fever ps`, and a program's exit).
 pub fn start(path: &Path) -> std::io::Result<()> {
     control_dir()?;
-    processes();
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;

@@ -665,6 +665,8 @@ pub fn arm<C: Consumer>(
     });
     e.rearm();
     if let Some(old) = old {
+        // The codes' entries in the slot are the old consumer's: the new one adopts afresh.
+        codes::forget(slot);
         // SAFETY: it came from `Box::leak`, and nothing refers to it any more (`rearm`).
         drop(unsafe { Box::from_raw(old.consumer.as_ptr()) });
     }

@@ -50,11 +50,15 @@ unsafe impl Consumer for Counter {
     }
 
     unsafe fn on(&mut self, event: Event, at: &At) {
+        // An entry this counter never gave (another consumer's) is not counted.
         let i = at.entry as usize;
-        match event {
-            Event::Start => self.starts[i] += 1,
-            Event::Return => self.returns[i] += 1,
-            _ => {}
+        let counts = match event {
+            Event::Start => &mut self.starts,
+            Event::Return => &mut self.returns,
+            _ => return,
+        };
+        if let Some(count) = counts.get_mut(i) {
+            *count += 1;
         }
     }
 }
@@ -138,6 +142,29 @@ fn consumers_come_and_go_while_the_program_runs() {
         let third = disarm::<Counter>(py, Slot::Checkpoints).unwrap().unwrap();
         assert_eq!(third.starts_of("f"), 10);
         assert_eq!(third.returns_of("f"), 10);
+        assert_eq!(events_on(py, tool), 0);
+
+        // Armed into an occupied slot, the new consumer adopts every code afresh: none of the
+        // previous one's entries reach it.
+        arm(
+            py,
+            tool,
+            &project,
+            Slot::Tracer,
+            Box::new(Counter::default()),
+        )
+        .unwrap();
+        run(py, calls);
+        let replacing = Counter {
+            names: vec!["unrelated".into()],
+            starts: vec![0],
+            returns: vec![0],
+        };
+        arm(py, tool, &project, Slot::Tracer, Box::new(replacing)).unwrap();
+        run(py, calls);
+        let fourth = disarm::<Counter>(py, Slot::Tracer).unwrap().unwrap();
+        assert_eq!(fourth.starts_of("f"), 10, "{:?}", fourth.names);
+        assert_eq!(fourth.starts_of("unrelated"), 0);
         assert_eq!(events_on(py, tool), 0);
         crate::monitoring::release(py, tool).unwrap();
     });

@@ -88,14 +88,21 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     });
 }
 
-/// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to re-hash at
-/// the end of the call when an argument is mutable (and the code is not test code:
-/// [`CodeEntry::test`]).
+/// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to
+/// re-hash at the end of the call when an argument is mutable (and the code is not test code:
+/// [`CodeEntry::test`]). The values are gathered in the tracer's reused [`Tracer::args`]; the
+/// frame is not asked for when the code takes no arguments (asking makes the interpreter create
+/// its frame object).
 unsafe fn snapshot_call(t: &mut Tracer, th: Th, entry: usize) -> Option<Box<Watched>> {
-    // SAFETY: GIL held (caller).
-    let frame = unsafe { ffi::PyEval_GetFrame() };
     let e = &t.codes.entries[entry];
-    let mut values = Vec::with_capacity(e.arg_objects.len());
+    let frame = if e.arg_objects.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        // SAFETY: GIL held (caller).
+        unsafe { ffi::PyEval_GetFrame() }
+    };
+    let mut values = std::mem::take(&mut t.args);
+    values.clear();
     for &name in &e.arg_objects {
         let v = if frame.is_null() {
             std::ptr::null_mut()
@@ -115,17 +122,19 @@ unsafe fn snapshot_call(t: &mut Tracer, th: Th, entry: usize) -> Option<Box<Watc
     let snapped = unsafe { snapshot_args(&e.arg_names, &values, &t.settings.limits, out) };
     cap_snapshot(out, before, Some(e.arg_names.len()));
     if snapped.mutable && !e.test {
+        // The call keeps the buffer; the next snapshot makes another.
         Some(Box::new(Watched {
             values,
             hash: snapped.hash,
         }))
     } else {
-        for v in values {
+        for v in values.drain(..) {
             if !v.is_null() {
                 // SAFETY: new references from PyFrame_GetVar.
                 unsafe { ffi::Py_DECREF(v) };
             }
         }
+        t.args = values;
         None
     }
 }

@@ -96,6 +96,9 @@ pub struct Tracer {
     pushed: u64,
     /// Ticks at the last flush forced by time.
     last_flush: u64,
+    /// The arguments of the call being snapshotted (empty between calls; kept for its
+    /// capacity, so a snapshot allocates nothing for them).
+    args: Vec<*mut PyObject>,
 }
 
 /// A thread's index in [`Tracer::threads`], made only by [`Tracer::thread`]: always in range
@@ -258,6 +261,7 @@ pub fn start(
         to_ns,
         pushed: 0,
         last_flush: clock::ticks(),
+        args: Vec::new(),
     };
     engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
     Ok(())
