@@ -135,6 +135,11 @@ struct RecordArgs {
     #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().max_str_bytes)]
     snapshot_string_bytes: usize,
 
+    /// Snapshots: values walked per snapshot, all levels together (0 = no limit); past it, the
+    /// rest of each container is counted, not recorded.
+    #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().max_nodes)]
+    snapshot_nodes: u32,
+
     /// Count each function's calls and time it, with no trace of the calls themselves: the
     /// cheapest exact profile, for `fever show --profile` (the call tree, the exports, `fever
     /// check` and `fever replay` need a full recording).
@@ -302,6 +307,7 @@ fn convert(cli: Cli) -> Result<Command, String> {
                 max_depth: record.snapshot_depth,
                 max_items: record.snapshot_items,
                 max_str_bytes: record.snapshot_string_bytes,
+                max_nodes: record.snapshot_nodes,
                 ..SnapshotLimits::default()
             },
             profile_only: record.profile_only,
@@ -446,10 +452,19 @@ mod tests {
             "5",
             "--snapshot-depth",
             "2",
+            "--snapshot-nodes",
+            "40",
             "a.py",
         ])
         .unwrap();
-        assert_eq!((limited.limits.max_items, limited.limits.max_depth), (5, 2));
+        assert_eq!(
+            (
+                limited.limits.max_items,
+                limited.limits.max_depth,
+                limited.limits.max_nodes
+            ),
+            (5, 2, 40)
+        );
         assert!(record(&["fever", "record", "--snapshots", "some", "a.py"]).is_err());
     }
 

@@ -154,7 +154,16 @@ pub struct SnapshotLimits {
     /// Bytes-like and array data longer than this are recorded by xxh3, not copied
     /// (default 1 MiB).
     pub hash_over_bytes: usize,
+    /// Values walked per snapshot, all levels together (default [`DEFAULT_MAX_NODES`]; 0: no
+    /// limit): once spent, the containers being walked count the rest of their items as left
+    /// out, as past the item limit, and a later argument that holds other values is recorded by
+    /// type only, as below the depth limit. Bounds the cost of wide and deep values (linked
+    /// nodes, caches) that the depth and item limits multiply out.
+    pub max_nodes: u32,
 }
+
+/// Default [`SnapshotLimits::max_nodes`].
+pub const DEFAULT_MAX_NODES: u32 = 300;
 
 impl Default for SnapshotLimits {
     fn default() -> Self {
@@ -163,19 +172,22 @@ impl Default for SnapshotLimits {
             max_items: 32,
             max_str_bytes: 1024,
             hash_over_bytes: 1 << 20,
+            max_nodes: DEFAULT_MAX_NODES,
         }
     }
 }
 
 impl SnapshotLimits {
     /// The limits a trace was recorded with (its header's options), so new results are
-    /// snapshotted the same way; the default for a limit the header does not state.
+    /// snapshotted the same way; the default for a limit the header does not state, except the
+    /// node budget: a trace that does not state it was recorded before there was one (no limit).
     pub fn recorded(header: &TraceHeader) -> Self {
         let defaults = Self::default();
         Self {
             max_depth: parsed(header, SNAPSHOT_DEPTH).unwrap_or(defaults.max_depth),
             max_items: parsed(header, SNAPSHOT_ITEMS).unwrap_or(defaults.max_items),
             max_str_bytes: parsed(header, SNAPSHOT_STRING_BYTES).unwrap_or(defaults.max_str_bytes),
+            max_nodes: parsed(header, SNAPSHOT_NODES).unwrap_or(0),
             ..defaults
         }
     }
@@ -187,6 +199,7 @@ const MAX_CALLS_PER_FUNCTION: &str = "max_calls_per_function";
 const SNAPSHOT_DEPTH: &str = "snapshot_depth";
 const SNAPSHOT_ITEMS: &str = "snapshot_items";
 const SNAPSHOT_STRING_BYTES: &str = "snapshot_string_bytes";
+const SNAPSHOT_NODES: &str = "snapshot_nodes";
 /// The [`TraceHeader::options`] key whose value is the main thread's ident, in decimal.
 pub const MAIN_THREAD_OPTION: &str = "main_thread";
 const CLOCK: &str = "clock";
@@ -217,6 +230,7 @@ impl RecordConfig {
             (SNAPSHOT_DEPTH, self.limits.max_depth.to_string()),
             (SNAPSHOT_ITEMS, self.limits.max_items.to_string()),
             (SNAPSHOT_STRING_BYTES, self.limits.max_str_bytes.to_string()),
+            (SNAPSHOT_NODES, self.limits.max_nodes.to_string()),
             (MAIN_THREAD_OPTION, process.main_thread.to_string()),
             (CLOCK, process.clock.clone()),
             (CWD, process.cwd.clone()),
@@ -333,6 +347,7 @@ mod tests {
                 max_depth: 3,
                 max_items: 5,
                 max_str_bytes: 64,
+                max_nodes: 40,
                 ..SnapshotLimits::default()
             },
             profile_only: false,
@@ -359,9 +374,13 @@ mod tests {
     }
 
     #[test]
-    fn limits_a_header_does_not_state_are_the_defaults() {
+    fn limits_a_header_does_not_state_are_the_defaults_but_no_node_budget() {
         let mut header = TraceHeader::default();
-        assert_eq!(SnapshotLimits::recorded(&header), SnapshotLimits::default());
+        let unbudgeted = SnapshotLimits {
+            max_nodes: 0,
+            ..SnapshotLimits::default()
+        };
+        assert_eq!(SnapshotLimits::recorded(&header), unbudgeted);
         header.options = vec![
             (SNAPSHOT_DEPTH.into(), "3".into()),
             (SNAPSHOT_ITEMS.into(), "x".into()),
@@ -372,7 +391,7 @@ mod tests {
             SnapshotLimits {
                 max_depth: 3,
                 max_str_bytes: 64,
-                ..SnapshotLimits::default()
+                ..unbudgeted
             }
         );
     }

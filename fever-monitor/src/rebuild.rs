@@ -255,8 +255,8 @@ fn build<'py>(
         }
         Value::DepthLimit { type_name } => {
             return Err(format!(
-                "a {type_name} nested below the snapshot depth limit"
-            ))
+            "a {type_name} recorded by its type only (the snapshot's depth limit or node budget)"
+        ))
         }
         Value::Cycle { levels } => {
             let at = usize::try_from(*levels)

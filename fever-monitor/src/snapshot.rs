@@ -25,8 +25,9 @@
 //!   properties or `__getattr__`); `repr()` only for types whose `tp_repr` is C code, and a
 //!   repr that raises is recorded as `<unrepresentable T>`. (A C repr may still call the
 //!   reprs of objects it contains, as `deque`'s does.)
-//! - Bounded: [`SnapshotLimits`] caps depth, items per container, str bytes, and the size of
-//!   buffers copied (bigger ones are content-hashed); cycles are recorded as such.
+//! - Bounded: [`SnapshotLimits`] caps depth, items per container, values walked in all (the
+//!   node budget), str bytes, and the size of buffers copied (bigger ones are content-hashed);
+//!   cycles are recorded as such.
 //!
 //! # Contents
 //! - `walker.rs`: the walk itself, built-in values, containers, depth and cycles, C reprs.

@@ -27,8 +27,8 @@
 //! Types are kept apart by tag: `1`, `True`, `1.0` and `'1'` all differ, as do list and tuple.
 //! Floats hash by bit pattern (`0.0` and `-0.0` differ, which a call cache needs). Strings,
 //! bytes and buffers hash by their whole content even when only a prefix or a content hash is
-//! recorded. A value cut by the item or depth limit hashes only what was recorded (plus the
-//! count left out): only a [faithful](Snapped::faithful) snapshot's hash covers all of it.
+//! recorded. A value cut by the item or depth limit or the node budget hashes only what was
+//! recorded (plus the count left out): only a [faithful](Snapped::faithful) snapshot's hash covers all of it.
 //!
 //! # Encoding (version 1)
 //! A snapshot is the version byte `0x01` and one root value; a call's arguments are an `ARGS`
@@ -61,7 +61,8 @@
 //!                   5 enum member), str module, str qualname
 //! 1a REPR           str type, STR or STR_TRUNCATED (repr text)
 //! 1b UNREPRESENTABLE str type (its repr raised)      1c OPAQUE       str type (not looked into)
-//! 1d DEPTH_LIMIT    str type (below the depth limit) 1e CYCLE        varint levels up (1 = parent)
+//! 1d DEPTH_LIMIT    str type (below the depth limit, or an argument past the node budget)
+//! 1e CYCLE          varint levels up (1 = parent)
 //! fe FIELD          (marker before a name)           ff END          varint entries left out
 //! ```
 

@@ -239,7 +239,7 @@ pub enum Value {
         /// Its type.
         type_name: String,
     },
-    /// A container below the depth limit, not looked into.
+    /// A container below the depth limit (or an argument past the node budget), not looked into.
     DepthLimit {
         /// Its type.
         type_name: String,

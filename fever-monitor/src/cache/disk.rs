@@ -69,6 +69,7 @@ pub fn snapshot(result: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
         max_items: u32::MAX,
         max_str_bytes: usize::MAX,
         hash_over_bytes: usize::MAX,
+        max_nodes: 0,
     };
     let mut out = Vec::new();
     // SAFETY: GIL held (`result` is bound), live object.

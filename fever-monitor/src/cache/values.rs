@@ -19,6 +19,7 @@ fn key_limits() -> SnapshotLimits {
         max_items: u32::MAX,
         max_str_bytes: 64,
         hash_over_bytes: 64,
+        max_nodes: 0,
     }
 }
 

@@ -178,7 +178,7 @@ impl<S: Sink> Walker<'_, '_, S> {
     unsafe fn items_field(&mut self, fields: &mut Fields, items: *mut PyObject) {
         // SAFETY: GIL held; `items` is live (the reduction holds it); errors cleared.
         unsafe {
-            if fields.shown >= self.max_items {
+            if !self.room(fields.shown) {
                 fields.omitted += 1;
                 return;
             }
@@ -282,9 +282,9 @@ impl<S: Sink> Walker<'_, '_, S> {
         }
     }
 
-    /// Writes one field of an object, or counts it once the item limit is reached.
+    /// Writes one field of an object, or counts it when there is no [room](Walker::room).
     unsafe fn field(&mut self, fields: &mut Fields, name: &str, value: *mut PyObject) {
-        if fields.shown < self.max_items {
+        if self.room(fields.shown) {
             self.enc.field(name);
             // SAFETY: GIL held; `value` is live (callers hold it).
             unsafe { self.value(value) };
@@ -350,11 +350,12 @@ impl<S: Sink> Walker<'_, '_, S> {
             let mut omitted = 0;
             if !args.is_null() {
                 let n = ffi::PyTuple_GET_SIZE(args);
-                let shown = n.min(self.max_items);
-                for i in 0..shown {
+                let mut i = 0;
+                while i < n && self.room(i) {
                     self.value(ffi::PyTuple_GET_ITEM(args, i));
+                    i += 1;
                 }
-                omitted = left_out(n, shown);
+                omitted = left_out(n, i);
                 ffi::Py_DECREF(args);
             }
             self.enc.end(omitted);

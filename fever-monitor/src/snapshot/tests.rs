@@ -572,6 +572,164 @@ fn rehashing_arguments_sees_mutation() {
     );
 }
 
+/// How many values `value` holds, itself included (what the node budget counts).
+fn values_in(value: &Value) -> usize {
+    let all = |items: &[Value]| items.iter().map(values_in).sum::<usize>();
+    1 + match value {
+        Value::List(seq) | Value::Tuple(seq) | Value::Set(seq) | Value::FrozenSet(seq) => {
+            all(&seq.items)
+        }
+        Value::Dict(map) => map
+            .entries
+            .iter()
+            .map(|(k, v)| values_in(k) + values_in(v))
+            .sum(),
+        Value::Object(object) => {
+            object.base.as_deref().map_or(0, values_in)
+                + object
+                    .fields
+                    .entries
+                    .iter()
+                    .map(|(_, v)| values_in(v))
+                    .sum::<usize>()
+        }
+        Value::Exception(exception) => all(&exception.args.items),
+        Value::Args(fields) => fields.entries.iter().map(|(_, v)| values_in(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// Linked nodes (like cachetools' `_Link`s) behind a dict of them, and a wide list of lists.
+const LINKED: &CStr = c"
+class Link:
+    __slots__ = ('key', 'prev', 'next')
+    def __init__(self, key):
+        self.key = key
+
+def chain(n):
+    links = {}
+    root = prev = Link('root')
+    for i in range(n):
+        link = Link(i)
+        link.prev, prev.next = prev, link
+        links[i] = prev = link
+    return {'root': root, 'links': links}
+
+cache = chain(100)
+same = chain(100)
+wide = [[i] * 32 for i in range(32)]
+wide_later = [[i] * 32 for i in range(32)]
+wide_later[31][5] = 'changed'
+wide_early = [[i] * 32 for i in range(32)]
+wide_early[0][5] = 'changed'
+";
+
+#[test]
+fn the_node_budget_cuts_wide_and_deep_values() {
+    with_namespace(LINKED, |_, ns| {
+        let budget = SnapshotLimits {
+            max_nodes: 200,
+            ..SnapshotLimits::default()
+        };
+        let unbudgeted = SnapshotLimits {
+            max_nodes: 0,
+            ..SnapshotLimits::default()
+        };
+        let (full, full_snapped) = snap_with(&get(ns, "cache"), &unbudgeted);
+        let (bytes, snapped) = snap_with(&get(ns, "cache"), &budget);
+        let walked = values_in(&decode(&bytes).unwrap());
+        assert!(walked <= 200, "{walked} values");
+        let unbudgeted_values = values_in(&decode(&full).unwrap());
+        assert!(unbudgeted_values > 500, "{unbudgeted_values}");
+        assert!(!snapped.faithful && !snapped.complete && snapped.mutable);
+        assert_ne!(snapped.hash, full_snapped.hash);
+        // Stable: the same value, and an equal one, hash the same.
+        assert_eq!(
+            snap_with(&get(ns, "cache"), &budget),
+            (bytes.clone(), snapped)
+        );
+        assert_eq!(snap_with(&get(ns, "same"), &budget).1.hash, snapped.hash);
+        // Cut like the item limit cuts: the rest of each container is counted.
+        let text = render_short(&bytes, 100_000);
+        assert!(text.contains(", …+"), "{text}");
+
+        let (bytes, snapped) = snap_with(&get(ns, "wide"), &budget);
+        assert!(!snapped.faithful);
+        assert!(values_in(&decode(&bytes).unwrap()) <= 200);
+        let text = render_short(&bytes, 100_000);
+        assert!(text.starts_with("[[0, 0, "), "{text}");
+        assert!(text.ends_with("[…+32], …+25]"), "{text}");
+        // What the budget cut is not compared; what it kept is.
+        assert_eq!(
+            snap_with(&get(ns, "wide_later"), &budget).1.hash,
+            snapped.hash
+        );
+        assert_ne!(
+            snap_with(&get(ns, "wide_early"), &budget).1.hash,
+            snapped.hash
+        );
+    });
+}
+
+#[test]
+fn values_within_the_node_budget_are_recorded_as_without_it() {
+    with_namespace(LINKED, |_, ns| {
+        let wide = get(ns, "wide");
+        let unbudgeted = SnapshotLimits {
+            max_nodes: 0,
+            ..SnapshotLimits::default()
+        };
+        // 1 + 32 lists of 1 + 32 ints.
+        let exact = SnapshotLimits {
+            max_nodes: 1057,
+            ..SnapshotLimits::default()
+        };
+        let (bytes, snapped) = snap_with(&wide, &unbudgeted);
+        assert!(snapped.faithful);
+        assert_eq!(snap_with(&wide, &exact), (bytes, snapped));
+        let one_less = SnapshotLimits {
+            max_nodes: 1056,
+            ..exact
+        };
+        let (bytes, snapped) = snap_with(&wide, &one_less);
+        assert!(!snapped.faithful);
+        assert!(render_short(&bytes, 100_000).ends_with(", 31, …+1]]"));
+    });
+}
+
+#[test]
+fn arguments_past_the_node_budget_are_recorded_by_type() {
+    with_namespace(LINKED, |py, ns| {
+        let budget = SnapshotLimits {
+            max_nodes: 50,
+            ..SnapshotLimits::default()
+        };
+        let small = py.eval(c"[1, 2]", None, None).unwrap();
+        let names = ["self", "key", "more"];
+        let values = [
+            get(ns, "cache").as_ptr(),
+            get(ns, "same").as_ptr(),
+            small.as_ptr(),
+        ];
+        let key = py.eval(c"7", None, None).unwrap();
+        let values_with_key = [values[0], key.as_ptr(), small.as_ptr()];
+        let mut out = Vec::new();
+        // SAFETY: GIL held, live objects.
+        let snapped = unsafe { snapshot_args(&names, &values_with_key, &budget, &mut out) };
+        assert!(!snapped.faithful);
+        let text = render_args_short(&out, 100_000);
+        assert!(text.ends_with(", key=7, more=[…]"), "{text}");
+        // SAFETY: as above.
+        let summary = unsafe { args_summary(&names, &values_with_key, &budget) };
+        assert_eq!(summary, snapped, "the re-hash walks the same values");
+        let mut out = Vec::new();
+        // SAFETY: as above.
+        unsafe { snapshot_args(&names, &values, &budget, &mut out) };
+        let text = render_args_short(&out, 100_000);
+        assert!(text.ends_with(", key={…}, more=[…]"), "{text}");
+    });
+}
+
 #[test]
 fn hex_parsing() {
     assert_eq!(parse_hex("0x1ff", 8), Some((false, vec![0x01, 0xff])));

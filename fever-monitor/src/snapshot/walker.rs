@@ -1,6 +1,6 @@
 //! [`Walker`]: one snapshot being written. Dispatches each object on its exact type, writes
 //! built-in values through the concrete C API, tracks the path of containers (depth limit,
-//! cycles), and falls back to a guarded C `repr()`. Instances of other types are in
+//! cycles) and the values walked (node budget), and falls back to a guarded C `repr()`. Instances of other types are in
 //! `objects.rs`, arrays and memoryviews in `buffer.rs`.
 
 use fever_core::snapshot::{content_hash, BytesKind, ContentHasher, Encoder, Sink};
@@ -109,7 +109,8 @@ impl Builtin {
 pub(super) enum Stop {
     /// It is on the current path, this many levels up.
     Cycle(u64),
-    /// The depth limit is reached.
+    /// The depth limit is reached, or the node budget was spent before this value: recorded by
+    /// type only.
     Depth,
 }
 
@@ -119,8 +120,11 @@ pub(super) struct Walker<'o, 'l, S: Sink = Vec<u8>> {
     pub(super) enc: Encoder<'o, S>,
     pub(super) limits: &'l SnapshotLimits,
     /// Items recorded per container.
-    pub(super) max_items: isize,
+    max_items: isize,
     max_depth: usize,
+    /// Values walked so far, and how many may be ([`SnapshotLimits::max_nodes`]).
+    walked: u32,
+    max_nodes: u32,
     pub(super) probe: Option<&'static Probe>,
     /// Containers from the root to the current one, each holding a reference.
     path: [*mut PyObject; MAX_DEPTH],
@@ -142,6 +146,11 @@ impl<'o, 'l, S: Sink> Walker<'o, 'l, S> {
             limits,
             max_items: isize::try_from(limits.max_items).unwrap_or(isize::MAX),
             max_depth: usize::try_from(limits.max_depth).map_or(MAX_DEPTH, |d| d.min(MAX_DEPTH)),
+            walked: 0,
+            max_nodes: match limits.max_nodes {
+                0 => u32::MAX,
+                n => n,
+            },
             // SAFETY: GIL held (caller).
             probe: unsafe { pytype::probe() },
             path: [std::ptr::null_mut(); MAX_DEPTH],
@@ -155,6 +164,7 @@ impl<'o, 'l, S: Sink> Walker<'o, 'l, S> {
 impl<S: Sink> Walker<'_, '_, S> {
     /// Writes any value.
     pub(super) unsafe fn value(&mut self, obj: *mut PyObject) {
+        self.walked = self.walked.saturating_add(1);
         // SAFETY: GIL held, live object (callers); exact type checks pick the concrete API.
         unsafe {
             if obj.is_null() {
@@ -232,15 +242,24 @@ impl<S: Sink> Walker<'_, '_, S> {
         }
     }
 
+    /// Whether another item of `shown` so far fits in the container being written: under the
+    /// item limit, and the node budget not spent. Items that do not are counted as left out.
+    #[inline]
+    pub(super) fn room(&self, shown: isize) -> bool {
+        shown < self.max_items && self.walked < self.max_nodes
+    }
+
     /// Pushes container `obj` on the path (holding a reference), or says why not. NULL stands
-    /// for a container made up for the snapshot, which no value can be.
+    /// for a container made up for the snapshot, which no value can be. Past the node budget
+    /// (only values no container's [`Walker::room`] is asked for get there: later arguments),
+    /// nothing is entered.
     pub(super) unsafe fn enter(&mut self, obj: *mut PyObject) -> Result<(), Stop> {
         if !obj.is_null() {
             if let Some(at) = self.path[..self.depth].iter().rposition(|&p| p == obj) {
                 return Err(Stop::Cycle((self.depth - at) as u64));
             }
         }
-        if self.depth >= self.max_depth {
+        if self.depth >= self.max_depth || self.walked > self.max_nodes {
             return Err(Stop::Depth);
         }
         // SAFETY: GIL held; the reference is dropped in `leave`.
@@ -401,12 +420,13 @@ impl<S: Sink> Walker<'_, '_, S> {
         // SAFETY: GIL held; a tuple (held on the path) keeps its items alive.
         unsafe {
             let n = ffi::PyTuple_GET_SIZE(obj);
-            let shown = n.min(self.max_items);
             self.enc.begin_tuple();
-            for i in 0..shown {
+            let mut i = 0;
+            while i < n && self.room(i) {
                 self.value(ffi::PyTuple_GET_ITEM(obj, i));
+                i += 1;
             }
-            self.enc.end(left_out(n, shown));
+            self.enc.end(left_out(n, i));
         }
     }
 
@@ -416,7 +436,7 @@ impl<S: Sink> Walker<'_, '_, S> {
         unsafe {
             self.enc.begin_list();
             let mut i = 0;
-            while i < self.max_items && i < ffi::PyList_GET_SIZE(obj) {
+            while self.room(i) && i < ffi::PyList_GET_SIZE(obj) {
                 let item = ffi::PyList_GET_ITEM(obj, i);
                 ffi::Py_INCREF(item);
                 self.value(item);
@@ -436,7 +456,7 @@ impl<S: Sink> Walker<'_, '_, S> {
             let mut key = std::ptr::null_mut();
             let mut value = std::ptr::null_mut();
             let mut shown = 0;
-            while shown < self.max_items
+            while self.room(shown)
                 && ffi::PyDict_Next(obj, &raw mut pos, &raw mut key, &raw mut value) != 0
             {
                 ffi::Py_INCREF(key);
@@ -502,13 +522,14 @@ impl<S: Sink> Walker<'_, '_, S> {
         }
     }
 
-    /// Writes the next items of iterator `iter`, up to the item limit; returns how many. Stops
+    /// Writes the next items of iterator `iter` while there is [room](Walker::room); returns how
+    /// many. Stops
     /// early at its end or an error (left set).
     unsafe fn items_of(&mut self, iter: *mut PyObject) -> isize {
         // SAFETY: GIL held; each item is held while it is written.
         unsafe {
             let mut shown = 0;
-            while shown < self.max_items {
+            while self.room(shown) {
                 let item = ffi::PyIter_Next(iter);
                 if item.is_null() {
                     break;

@@ -442,13 +442,14 @@ pub fn child_settings(py: Python<'_>) -> Option<String> {
     engine::with(py, Slot::Tracer, |t: &mut Tracer| {
         let s = &t.settings;
         format!(
-            "{top} {} {} {} {} {} {}",
+            "{top} {} {} {} {} {} {} {}",
             s.snapshots.name(),
             s.max_calls,
             s.limits.max_depth,
             s.limits.max_items,
             s.limits.max_str_bytes,
-            s.limits.hash_over_bytes
+            s.limits.hash_over_bytes,
+            s.limits.max_nodes
         )
     })
 }
@@ -456,7 +457,7 @@ pub fn child_settings(py: Python<'_>) -> Option<String> {
 /// Reads [`child_settings`]' line: the program's pid and the settings of `project`'s recording.
 fn parse_child_settings(line: &str, project: Project) -> Option<(u32, Settings)> {
     let words: Vec<&str> = line.split(' ').collect();
-    let [top, snapshots, max_calls, depth, items, str_bytes, hash_over] = words[..] else {
+    let [top, snapshots, max_calls, depth, items, str_bytes, hash_over, nodes] = words[..] else {
         return None;
     };
     let snapshots = [Snapshots::None, Snapshots::Args, Snapshots::All]
@@ -473,6 +474,7 @@ fn parse_child_settings(line: &str, project: Project) -> Option<(u32, Settings)>
                 max_items: items.parse().ok()?,
                 max_str_bytes: str_bytes.parse().ok()?,
                 hash_over_bytes: hash_over.parse().ok()?,
+                max_nodes: nodes.parse().ok()?,
             },
         },
     ))
