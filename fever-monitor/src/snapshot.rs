@@ -30,6 +30,8 @@
 //!   cycles are recorded as such.
 //!
 //! # Contents
+//! - `scalar.rs`: the fast path for `None`, bools, small ints, floats, ASCII strs, and
+//!   arguments made of them: the same bytes and summary as the walk, without its setup.
 //! - `walker.rs`: the walk itself, built-in values, containers, depth and cycles, C reprs.
 //! - `objects.rs`: references, enum members, exceptions, instances of classes.
 //! - `buffer.rs`: numpy arrays and memoryviews through the buffer protocol.
@@ -42,6 +44,7 @@ mod buffer;
 mod classfacts;
 mod objects;
 mod pytype;
+mod scalar;
 #[cfg(test)]
 mod tests;
 mod typefacts;
@@ -97,6 +100,9 @@ unsafe fn args_into<N: AsRef<str>, S: Sink>(
 ) -> Snapped {
     // SAFETY: GIL held, live values (caller).
     unsafe {
+        if let Some(snapped) = scalar::args(names, values, limits, out) {
+            return snapped;
+        }
         guarded(out, limits, |w| {
             w.enc.begin_args();
             for (name, &value) in names.iter().zip(values) {
@@ -120,7 +126,12 @@ pub unsafe fn snapshot_value(
     out: &mut Vec<u8>,
 ) -> Snapped {
     // SAFETY: GIL held, live object (caller).
-    unsafe { guarded(out, limits, |w| w.value(obj)) }
+    unsafe {
+        if let Some(snapped) = scalar::value(obj, limits, out) {
+            return snapped;
+        }
+        guarded(out, limits, |w| w.value(obj))
+    }
 }
 
 /// Appends the snapshot of an exception (type, args, message) to `out`; anything that is not

@@ -737,3 +737,78 @@ fn hex_parsing() {
     assert_eq!(parse_hex("0x123456", 2), None);
     assert_eq!(parse_hex("12", 8), None);
 }
+
+/// The general path (the walker, with its guards) for `obj`, bypassing the scalar fast path.
+fn snap_walked(obj: *mut ffi::PyObject, limits: &SnapshotLimits) -> (Vec<u8>, Snapped) {
+    let mut out = Vec::new();
+    // SAFETY: GIL held (callers), live object.
+    let snapped = unsafe { guarded(&mut out, limits, |w| w.value(obj)) };
+    (out, snapped)
+}
+
+#[test]
+fn scalar_fast_path_matches_the_walker() {
+    with_namespace(
+        c"class I(int): pass
+class S(str): pass
+class F(float): pass
+vals = [None, True, False, 0, 1, -1, -2, 7, 255, 2**31, -2**31, 2**63 - 1, -2**63, 2**63,
+    -2**63 - 1, 2**200, -2**200, I(5), I(-1), 0.0, -0.0, 1.5, float('nan'), float('inf'),
+    -float('inf'), 1e-310, F(2.5), '', 'a', 'hello', 'x' * 300, 'héllo', 'h\\udc80llo',
+    '\\ud800', '\\U0001f600', 'é' * 300, S('sub'), b'by', 3+4j, (), [], {}]
+args = [[], [None], [1, 'a', 2.5, True], [1, [2]], ['x' * 300, None, -1], [2**70], [S('s')],
+    [float('nan'), 'h\\udc80']]",
+        |_, ns| {
+            let limits = SnapshotLimits {
+                max_str_bytes: 16,
+                ..SnapshotLimits::default()
+            };
+            let mut fast_taken = 0;
+            for v in get(ns, "vals").try_iter().unwrap() {
+                let obj = v.unwrap();
+                let (bytes, snapped) = snap_with(&obj, &limits);
+                assert_eq!(
+                    (bytes, snapped),
+                    snap_walked(obj.as_ptr(), &limits),
+                    "{obj:?}"
+                );
+                let mut out = Vec::new();
+                // SAFETY: GIL held, live object.
+                if let Some(fast) = unsafe { scalar::value(obj.as_ptr(), &limits, &mut out) } {
+                    assert_eq!((out, fast), snap_walked(obj.as_ptr(), &limits), "{obj:?}");
+                    fast_taken += 1;
+                }
+            }
+            // None, bools, small ints, floats and exact ASCII strs take the fast path.
+            assert_eq!(fast_taken, 23);
+            for a in get(ns, "args").try_iter().unwrap() {
+                let a = a.unwrap();
+                let values: Vec<*mut ffi::PyObject> = std::iter::once(std::ptr::null_mut())
+                    .chain(a.try_iter().unwrap().map(|v| v.unwrap().as_ptr()))
+                    .collect();
+                let names: Vec<String> = (0..values.len()).map(|i| format!("p{i}")).collect();
+                let mut walked = vec![9];
+                // SAFETY: GIL held, live values (kept alive by the list `a`).
+                let walked_snapped = unsafe {
+                    guarded(&mut walked, &limits, |w| {
+                        w.enc.begin_args();
+                        for (name, &value) in names.iter().zip(&values) {
+                            if !value.is_null() {
+                                w.enc.field(name);
+                                w.value(value);
+                            }
+                        }
+                        w.enc.end(0);
+                    })
+                };
+                let mut out = vec![9];
+                // SAFETY: as above.
+                let snapped = unsafe { snapshot_args(&names, &values, &limits, &mut out) };
+                assert_eq!((&out, snapped), (&walked, walked_snapped), "{a:?}");
+                // SAFETY: as above.
+                let summary = unsafe { args_summary(&names, &values, &limits) };
+                assert_eq!(summary, walked_snapped, "{a:?}");
+            }
+        },
+    );
+}
