@@ -38,9 +38,8 @@ pub fn apply(
     features: &BTreeSet<String>,
     new_text: &str,
     plan: &Plan,
-    display: &str,
 ) -> Result<Vec<ReloadEvent>, ReloadEvent> {
-    let (compiler, compiled) = compile_plan(py, &module.file, features, new_text, plan, display)?;
+    let (compiler, compiled) = compile_plan(py, &module.file, features, new_text, plan)?;
     let applier = Applier {
         py,
         module,
@@ -74,10 +73,8 @@ pub fn compile_plan<'py>(
     features: &BTreeSet<String>,
     new_text: &str,
     plan: &Plan,
-    display: &str,
 ) -> Result<(Compiler<'py>, Vec<Compiled<'py>>), ReloadEvent> {
-    let compiler =
-        Compiler::new(py, file, display, features).map_err(|e| compiler_error(py, &e, display))?;
+    let compiler = Compiler::new(py, file, features).map_err(|e| compiler_error(py, &e, file))?;
     let compiled = plan
         .changes
         .iter()
@@ -86,9 +83,9 @@ pub fn compile_plan<'py>(
     Ok((compiler, compiled))
 }
 
-fn compiler_error(py: Python<'_>, err: &PyErr, display: &str) -> ReloadEvent {
+fn compiler_error(py: Python<'_>, err: &PyErr, file: &str) -> ReloadEvent {
     ReloadEvent::Error {
-        file: display.to_owned(),
+        file: super::display_path(file),
         line: None,
         message: err.value(py).to_string(),
     }

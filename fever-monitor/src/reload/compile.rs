@@ -106,7 +106,6 @@ fn keep_ahead(key: u128, code: &Bound<'_, PyAny>) {
 pub struct Compiler<'py> {
     py: Python<'py>,
     file: String,
-    display: String,
     flags: i64,
     /// Looked up at the first compile: a save whose code was all compiled ahead (a member's)
     /// needs none of it.
@@ -141,12 +140,7 @@ impl<'py> Tools<'py> {
 impl<'py> Compiler<'py> {
     /// `features` are the saved file's `__future__` features: `annotations` applies to every
     /// part.
-    pub fn new(
-        py: Python<'py>,
-        file: &str,
-        display: &str,
-        features: &BTreeSet<String>,
-    ) -> PyResult<Self> {
+    pub fn new(py: Python<'py>, file: &str, features: &BTreeSet<String>) -> PyResult<Self> {
         let flags = if features.contains("annotations") {
             loaded::module(py, "__future__")?
                 .getattr("annotations")?
@@ -158,7 +152,6 @@ impl<'py> Compiler<'py> {
         Ok(Compiler {
             py,
             file: file.to_owned(),
-            display: display.to_owned(),
             flags,
             tools: std::cell::OnceCell::new(),
         })
@@ -222,7 +215,7 @@ impl<'py> Compiler<'py> {
 
     /// The error event for `err` raised by compiling or running code of this file.
     pub fn error(&self, err: &PyErr) -> ReloadEvent {
-        error_event(self.py, err, &self.file, &self.display)
+        error_event(self.py, err, &self.file)
     }
 }
 
@@ -290,15 +283,14 @@ pub fn whole_file_error(
     features: &BTreeSet<String>,
     text: &str,
     file: &str,
-    display: &str,
 ) -> Option<ReloadEvent> {
-    let compiler = Compiler::new(py, file, display, features).ok()?;
+    let compiler = Compiler::new(py, file, features).ok()?;
     compiler.compile_text(text).err()
 }
 
 /// `FILE:LINE: Type: message` for an exception from compiling or running code of `file`: the line
 /// of a `SyntaxError`, or of the innermost traceback frame in the file.
-pub fn error_event(py: Python<'_>, err: &PyErr, file: &str, display: &str) -> ReloadEvent {
+pub fn error_event(py: Python<'_>, err: &PyErr, file: &str) -> ReloadEvent {
     let value = err.value(py);
     let type_name = value
         .get_type()
@@ -328,7 +320,7 @@ pub fn error_event(py: Python<'_>, err: &PyErr, file: &str, display: &str) -> Re
         format!("{type_name}: {message}")
     };
     ReloadEvent::Error {
-        file: display.to_owned(),
+        file: super::display_path(file),
         line,
         message,
     }
@@ -392,7 +384,7 @@ mod tests {
             };
             let text = &source("def f():\n    return 1\n");
             let features = BTreeSet::new();
-            let compiler = Compiler::new(py, "/p/app.py", "app.py", &features).unwrap();
+            let compiler = Compiler::new(py, "/p/app.py", &features).unwrap();
             let (first, codes) = with_ahead(AheadCodes::new(), || compiler.compile(text).unwrap());
             assert_eq!(codes.len(), 1);
             let received = marshalled(py, &codes);
@@ -411,7 +403,7 @@ mod tests {
             assert!(!loaded.is(&first));
             assert!(loaded.eq(&first).unwrap());
             // Another file, or bytes that are no code: compiled here.
-            let elsewhere = Compiler::new(py, "/p/other.py", "other.py", &features).unwrap();
+            let elsewhere = Compiler::new(py, "/p/other.py", &features).unwrap();
             let key = key("/p/app.py", 0, 1, &text.text);
             let garbage = AheadCodes::from([(key, Ahead::Marshalled(b"\xff\x00".to_vec()))]);
             let ((theirs, mine), _) = with_ahead(garbage, || {
@@ -437,12 +429,12 @@ mod tests {
                 first_line: 1,
             };
             let features = BTreeSet::new();
-            let top = Compiler::new(py, "/p/app.py", "app.py", &features).unwrap();
+            let top = Compiler::new(py, "/p/app.py", &features).unwrap();
             let (_, codes) = with_ahead(AheadCodes::new(), || top.compile(text).unwrap());
             assert!(top.tools.get().is_some());
             // A member's: the code is received, so `compile` and the warning filters are not
             // looked up; the first real compile looks them up.
-            let member = Compiler::new(py, "/p/app.py", "app.py", &features).unwrap();
+            let member = Compiler::new(py, "/p/app.py", &features).unwrap();
             let (code, _) = with_ahead(marshalled(py, &codes), || member.compile(text).unwrap());
             assert!(is_code(&code));
             assert!(member.tools.get().is_none());

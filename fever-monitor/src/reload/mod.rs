@@ -63,7 +63,6 @@ struct Read {
     hash: u64,
     /// The running text it was compared with.
     running: Arc<sources::Source>,
-    display: String,
     text: String,
     /// From `running` to `text`: `None` when they are the same.
     reindexed: Option<Reindexed>,
@@ -114,20 +113,19 @@ pub fn share(py: Python<'_>, path: &Path) -> Option<Shared> {
     // Copied only when it goes to the members.
     let sent = (bytes.len() <= SEND_BYTES).then(|| bytes.clone());
     let (read, codes) = compile::with_ahead(AheadCodes::new(), || {
-        let (display, text) = decode_saved(py, &file, bytes).ok()?;
+        let text = decode_saved(py, &file, bytes).ok()?;
         let reindexed = (*running.text != text).then(|| {
             let reindexed = reindex(&running.index, &running.text, &text);
             if reindexed.broken().is_none() {
                 let features = reindexed.future_features(&running.index, &text);
                 // An error is found again, and reported, by each process's own reload.
-                let _ = apply::compile_plan(py, &file, &features, &text, &reindexed.plan, &display);
+                let _ = apply::compile_plan(py, &file, &features, &text, &reindexed.plan);
             }
             reindexed
         });
         Some(Read {
             hash,
             running,
-            display,
             text,
             reindexed,
         })
@@ -275,17 +273,14 @@ fn decoded(
     file: &str,
     saved: Saved,
     running: &Arc<sources::Source>,
-) -> Result<(String, String, Option<Reindexed>), ReloadEvent> {
+) -> Result<(String, Option<Reindexed>), ReloadEvent> {
     Ok(match saved {
-        Saved::Bytes(bytes) => {
-            let (display, text) = decode_saved(py, file, bytes)?;
-            (display, text, None)
-        }
+        Saved::Bytes(bytes) => (decode_saved(py, file, bytes)?, None),
         Saved::Read(read) => {
             let known = read
                 .reindexed
                 .filter(|_| Arc::ptr_eq(&read.running, running));
-            (read.display, read.text, known)
+            (read.text, known)
         }
     })
 }
@@ -301,7 +296,7 @@ fn compare_only(py: Python<'_>, file: &str, saved: Saved) -> Result<Outcome, Rel
             ..Outcome::default()
         });
     };
-    let (_, text, known) = decoded(py, file, saved, &running)?;
+    let (text, known) = decoded(py, file, saved, &running)?;
     if *running.text == text {
         return Ok(Outcome::default());
     }
@@ -315,24 +310,18 @@ fn compare_only(py: Python<'_>, file: &str, saved: Saved) -> Result<Outcome, Rel
     })
 }
 
-/// The file's name for messages, and its saved text decoded as Python does (or the error).
-fn decode_saved(
-    py: Python<'_>,
-    file: &str,
-    bytes: Vec<u8>,
-) -> Result<(String, String), ReloadEvent> {
-    let display = display_path(file);
-    let text = sources::decode(py, bytes)
-        .map_err(|message| error(&display, line_of_decode_error(&message), message))?;
-    Ok((display, text))
+/// The saved text decoded as Python does (or the error).
+fn decode_saved(py: Python<'_>, file: &str, bytes: Vec<u8>) -> Result<String, ReloadEvent> {
+    sources::decode(py, bytes)
+        .map_err(|message| error(file, line_of_decode_error(&message), message))
 }
 
-/// The file's name for messages once the saved content decoded (else the decoding error), when
-/// no running text is known to compare it with.
-fn decode_saved_any(py: Python<'_>, file: &str, saved: Saved) -> Result<String, ReloadEvent> {
+/// Whether the saved content decodes (else the decoding error), when no running text is known
+/// to compare it with.
+fn decode_saved_any(py: Python<'_>, file: &str, saved: Saved) -> Result<(), ReloadEvent> {
     match saved {
-        Saved::Bytes(bytes) => decode_saved(py, file, bytes).map(|(display, _)| display),
-        Saved::Read(read) => Ok(read.display),
+        Saved::Bytes(bytes) => decode_saved(py, file, bytes).map(|_| ()),
+        Saved::Read(_) => Ok(()),
     }
 }
 
@@ -363,14 +352,14 @@ fn reload_saved(
 ) -> Result<Outcome, ReloadEvent> {
     let file = &modules[0].file;
     let Some(running) = sources::get(file) else {
-        let display = decode_saved_any(py, file, saved)?;
+        decode_saved_any(py, file, saved)?;
         return Err(error(
-            &display,
+            file,
             None,
             "fever did not see this module being imported; restart to reload it".into(),
         ));
     };
-    let (display, text, known) = decoded(py, file, saved, &running)?;
+    let (text, known) = decoded(py, file, saved, &running)?;
     if *running.text == text {
         return Ok(Outcome {
             recovered: sources::accept(file),
@@ -380,16 +369,14 @@ fn reload_saved(
     let reindexed = known.unwrap_or_else(|| reindex(&running.index, &running.text, &text));
     let features = reindexed.future_features(&running.index, &text);
     if reindexed.broken().is_some() {
-        if let Some(event) = compile::whole_file_error(py, &features, &text, file, &display) {
+        if let Some(event) = compile::whole_file_error(py, &features, &text, file) {
             return Err(event);
         }
     }
     let plan = &reindexed.plan;
     let mut events = Vec::new();
     for module in modules {
-        events.append(&mut apply::apply(
-            py, module, &features, &text, plan, &display,
-        )?);
+        events.append(&mut apply::apply(py, module, &features, &text, plan)?);
     }
     let rebinds = rebinds(plan, &text);
     let text = Arc::new(text);
@@ -403,7 +390,8 @@ fn reload_saved(
     })
 }
 
-/// `file` relative to the current directory when it is under it.
+/// `file` relative to the current directory when it is under it: computed only for a message
+/// (a reload that goes well needs none, and a member's reload no `getcwd`).
 pub(super) fn display_path(file: &str) -> String {
     std::env::current_dir()
         .ok()
@@ -425,13 +413,14 @@ fn line_of_decode_error(message: &str) -> Option<usize> {
         .ok()
 }
 
+/// An error in `file` (named for messages here).
 fn error(file: &str, line: Option<usize>, message: String) -> ReloadEvent {
     let message = message
         .strip_prefix(&format!("line {}: ", line.unwrap_or(0)))
         .map(str::to_owned)
         .unwrap_or(message);
     ReloadEvent::Error {
-        file: file.to_owned(),
+        file: display_path(file),
         line,
         message,
     }
