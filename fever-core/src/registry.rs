@@ -164,6 +164,11 @@ impl CodeRegistry {
         self.functions.is_empty()
     }
 
+    /// The id of `file` when it was given one already.
+    pub fn known_file(&self, file: &str) -> Option<usize> {
+        self.file_ids.get(file).copied()
+    }
+
     /// The id of `file`, given on first sight and kept for good.
     pub fn file_id(&mut self, file: &str) -> usize {
         if let Some(&id) = self.file_ids.get(file) {
@@ -190,6 +195,15 @@ mod tests {
     ) {
         let file = registry.file_id(file);
         registry.add(function, code, file, line);
+    }
+
+    #[test]
+    fn a_file_is_known_once_given_an_id() {
+        let mut registry = CodeRegistry::new();
+        assert_eq!(registry.known_file("/p/a.py"), None);
+        let id = registry.file_id("/p/a.py");
+        assert_eq!(registry.known_file("/p/a.py"), Some(id));
+        assert_eq!(registry.known_file("/p/b.py"), None);
     }
 
     #[test]

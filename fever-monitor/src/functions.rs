@@ -8,6 +8,7 @@
 //! generator expression or `lambda` evaluated a million times makes a million functions of one
 //! code object, and its file's path is matched against the project once, not a million times.
 
+use std::cell::Cell;
 use std::ffi::c_int;
 use std::sync::{Mutex, OnceLock};
 
@@ -25,6 +26,12 @@ static SLOT: OnceLock<ExtraSlot> = OnceLock::new();
 
 /// Where a project code comes from: its file's id in the registry, and its first line.
 type Place = (usize, usize);
+
+thread_local! {
+    /// While fever itself gives functions new code objects compiled for a project file the
+    /// registry knows (a reload's swap): that file's id.
+    static ASSIGNING: Cell<Option<usize>> = const { Cell::new(None) };
+}
 
 /// What a subscriber hears of the project's functions. Each runs in the function watcher, with
 /// the GIL held and live objects, and must not raise.
@@ -154,6 +161,24 @@ pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound
         .collect()
 }
 
+/// Runs `assign`, which gives functions new code objects compiled for `file` (and only those):
+/// the watcher then places them in `file`, when the registry knows it, without matching each
+/// code's file against the project again (the answer it would get).
+pub fn assigning<R>(file: &str, assign: impl FnOnce() -> R) -> R {
+    /// Puts back what was assigning before, however `assign` ends.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ASSIGNING.set(self.0);
+        }
+    }
+    let id = lock()
+        .as_ref()
+        .and_then(|registry| registry.known_file(file));
+    let _restore = Restore(ASSIGNING.replace(id));
+    assign()
+}
+
 /// A [`Place`] as a slot value: never 0 or 1 (the file id is stored plus one, above the line's
 /// 32 bits); `None` when it does not fit.
 fn pack((file, line): Place) -> Option<usize> {
@@ -175,18 +200,38 @@ fn unpack(value: usize) -> Place {
 /// # Safety
 /// `code` must be a live object and the GIL must be held, with no exception set.
 unsafe fn place(registry: &mut CodeRegistry, code: *mut PyObject) -> Option<Place> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        place_with(code, || {
+            project_file(code).map(|(file, first_line)| (registry.file_id(&file), first_line))
+        })
+    }
+}
+
+/// [`place`] for a code compiled for the registry's file `file`.
+///
+/// # Safety
+/// As for [`place`].
+unsafe fn place_in(file: usize, code: *mut PyObject) -> Option<Place> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { place_with(code, || first_line(code).map(|line| (file, line))) }
+}
+
+/// The [`Place`] kept in `code`'s slot, or `unseen`'s answer kept there.
+///
+/// # Safety
+/// As for [`place`].
+unsafe fn place_with(code: *mut PyObject, unseen: impl FnOnce() -> Option<Place>) -> Option<Place> {
     let slot = SLOT.get()?;
     // SAFETY: guaranteed by the caller.
     match unsafe { slot.lookup(code) } {
         Lookup::Project(value) => Some(unpack(value)),
         Lookup::Other => None,
         Lookup::Unseen => {
-            // SAFETY: guaranteed by the caller; `lookup` found a code object.
-            let found = unsafe { project_file(code) }
-                .map(|(file, first_line)| (registry.file_id(&file), first_line));
+            let found = unseen();
             // A place too big to pack is decided again next time (never seen).
             if let Some(value) = found.map_or(Some(None), |p| pack(p).map(Some)) {
-                // SAFETY: guaranteed by the caller.
+                // SAFETY: guaranteed by the caller; `lookup` found a code object.
                 unsafe { slot.mark(code, value) };
             }
             found
@@ -221,7 +266,17 @@ unsafe fn project_file(code: *mut PyObject) -> Option<(String, usize)> {
                 .map(str::to_owned)
         };
         ffi::Py_DECREF(filename);
-        let file = result?;
+        Some((result?, first_line(code)?))
+    }
+}
+
+/// A code object's first line.
+///
+/// # Safety
+/// `code` must be a valid code object and the GIL must be held.
+unsafe fn first_line(code: *mut PyObject) -> Option<usize> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
         let line = ffi::PyObject_GetAttrString(code, c"co_firstlineno".as_ptr());
         if line.is_null() {
             ffi::PyErr_Clear();
@@ -233,7 +288,7 @@ unsafe fn project_file(code: *mut PyObject) -> Option<(String, usize)> {
             ffi::PyErr_Clear();
             return None;
         };
-        Some((file, first_line))
+        Some(first_line)
     }
 }
 
@@ -270,7 +325,10 @@ unsafe extern "C" fn on_function_event(
             }
             compat::FUNC_EVENT_MODIFY_CODE if !subscribers().any(|s| (s.changing_code)()) => {
                 let project = lock().as_mut().and_then(|registry| {
-                    let found = place(registry, new_value);
+                    let found = match ASSIGNING.get() {
+                        Some(file) => place_in(file, new_value),
+                        None => place(registry, new_value),
+                    };
                     if found.is_some() || registry.contains(func as usize) {
                         registry.code_changed(func as usize, new_value as usize, found);
                     }

@@ -347,7 +347,7 @@ impl<'py> Applier<'_, 'py> {
     ) -> PyResult<Vec<String>> {
         let mut notes = Vec::new();
         for function in functions::functions_of(self.py, old) {
-            function.setattr("__code__", new)?;
+            functions::assigning(&self.module.file, || function.setattr("__code__", new))?;
             if results == Results::Stale && caches::clear_wrappers(&function)? > 0 {
                 notes.push("its functools cache was cleared".to_owned());
             }
