@@ -239,13 +239,7 @@ pub fn start(
     ring: RingWriter,
     drained: Arc<AtomicU64>,
 ) -> PyResult<()> {
-    // `opcode`, not `dis`, which takes ~200 ms to import on 3.15 (`fever attach --record` arms
-    // the tracer in a running program: that time would be the attach's).
-    let resume_opcode: u8 = py
-        .import("opcode")?
-        .getattr("opmap")?
-        .get_item("RESUME")?
-        .extract()?;
+    let resume_opcode = resume_opcode(py)?;
     let project = settings.project.clone();
     ids::reset();
     let tracer = Tracer {
@@ -265,6 +259,21 @@ pub fn start(
     };
     engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
     Ok(())
+}
+
+/// The `RESUME` opcode of this interpreter: the first instruction of an empty module's code.
+///
+/// Neither `dis` (~200 ms to import on 3.15: `fever attach --record` arms the tracer in a running
+/// program, that time would be the attach's) nor `opcode` (~3 M instructions, paid by every
+/// recorded process); `opcode.opmap` when the program has it loaded already.
+fn resume_opcode(py: Python<'_>) -> PyResult<u8> {
+    if let Ok(opcode) = py.import("sys")?.getattr("modules")?.get_item("opcode") {
+        return opcode.getattr("opmap")?.get_item("RESUME")?.extract();
+    }
+    let code = py
+        .import("builtins")?
+        .call_method1("compile", ("", "<fever>", "exec"))?;
+    code.getattr("co_code")?.get_item(0)?.extract()
 }
 
 /// Makes the recording just started the program's own (`fever record`, `fever replay`): its
