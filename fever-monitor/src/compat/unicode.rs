@@ -5,11 +5,25 @@
 
 use pyo3::ffi::{self, PyASCIIObject, PyObject};
 
-/// Whether `obj` is a compact ASCII str, whose characters are their own UTF-8 and can be read
-/// in place at [`ffi::PyUnicode_DATA`]. Legacy strings (instances of str subclasses) say no even
-/// when they are ASCII: their data lives elsewhere. Safety: GIL held, `obj` a live str.
+/// The text of `obj` read in place, if it is a compact ASCII str (whose characters are their
+/// own UTF-8, at [`ffi::PyUnicode_DATA`]). Legacy strings (instances of str subclasses) say no
+/// even when they are ASCII: their data lives elsewhere.
+///
+/// # Safety
+/// The GIL is held and `obj` is a live str that outlives the result.
 #[inline]
-pub unsafe fn is_compact_ascii(obj: *mut PyObject) -> bool {
-    // SAFETY: guaranteed by the caller; the pointer arithmetic stays one past the header.
-    unsafe { ffi::PyUnicode_DATA(obj) == obj.cast::<PyASCIIObject>().add(1).cast() }
+pub unsafe fn compact_ascii<'a>(obj: *mut PyObject) -> Option<&'a str> {
+    // SAFETY: guaranteed by the caller; the pointer arithmetic stays one past the header, and
+    // ASCII bytes are valid UTF-8.
+    unsafe {
+        let data = ffi::PyUnicode_DATA(obj);
+        if data != obj.cast::<PyASCIIObject>().add(1).cast() {
+            return None;
+        }
+        let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
+        Some(std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+            data.cast::<u8>(),
+            len,
+        )))
+    }
 }

@@ -14,7 +14,7 @@ use crate::compat;
 
 /// A value the fast path records, read from its object.
 #[derive(Debug, Clone, Copy)]
-enum Scalar<'a> {
+pub(super) enum Scalar<'a> {
     None,
     Bool(bool),
     Int(i64),
@@ -30,7 +30,7 @@ impl Scalar<'_> {
     /// # Safety
     /// The GIL is held; `obj` is NULL or a live object that outlives the result.
     #[inline]
-    unsafe fn read<'a>(obj: *mut PyObject) -> Option<Scalar<'a>> {
+    pub(super) unsafe fn read<'a>(obj: *mut PyObject) -> Option<Scalar<'a>> {
         // SAFETY: GIL held, live object (caller); exact type checks pick the concrete API.
         unsafe {
             if obj.is_null() {
@@ -46,12 +46,7 @@ impl Scalar<'_> {
                 // -1 may be an error, and big ints take the walker's path.
                 (overflow == 0 && v != -1).then_some(Scalar::Int(v))
             } else if tp == &raw mut ffi::PyUnicode_Type {
-                compat::unicode::is_compact_ascii(obj).then(|| {
-                    let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
-                    let bytes =
-                        std::slice::from_raw_parts(ffi::PyUnicode_DATA(obj).cast::<u8>(), len);
-                    Scalar::Str(std::str::from_utf8_unchecked(bytes))
-                })
+                compat::unicode::compact_ascii(obj).map(Scalar::Str)
             } else if tp == &raw mut ffi::PyBool_Type {
                 Some(Scalar::Bool(obj == ffi::Py_True()))
             } else if tp == &raw mut ffi::PyFloat_Type {
@@ -64,7 +59,7 @@ impl Scalar<'_> {
 
     /// Writes the value as the walker would.
     #[inline]
-    fn write<S: Sink>(self, enc: &mut Encoder<'_, S>, limits: &SnapshotLimits) {
+    pub(super) fn write<S: Sink>(self, enc: &mut Encoder<'_, S>, limits: &SnapshotLimits) {
         match self {
             Scalar::None => enc.none(),
             Scalar::Bool(b) => enc.bool(b),

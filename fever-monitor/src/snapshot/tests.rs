@@ -775,6 +775,12 @@ args = [[], [None], [1, 'a', 2.5, True], [1, [2]], ['x' * 300, None, -1], [2**70
                 let mut out = Vec::new();
                 // SAFETY: GIL held, live object.
                 if let Some(fast) = unsafe { scalar::value(obj.as_ptr(), &limits, &mut out) } {
+                    // Read back as Python shows it (strs within the limit), not only as the
+                    // walker writes it: the walker takes this same path for scalars.
+                    let repr = obj.repr().unwrap().to_string();
+                    if repr.len() <= limits.max_str_bytes {
+                        assert_eq!(render_short(&out, 200), repr, "{obj:?}");
+                    }
                     assert_eq!((out, fast), snap_walked(obj.as_ptr(), &limits), "{obj:?}");
                     fast_taken += 1;
                 }

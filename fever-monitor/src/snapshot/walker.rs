@@ -7,6 +7,7 @@ use fever_core::snapshot::{content_hash, BytesKind, ContentHasher, Encoder, Sink
 use pyo3::ffi::{self, PyObject, PyTypeObject};
 
 use super::pytype::{self, Probe, TypeName};
+use super::scalar::Scalar;
 use super::{SnapshotLimits, MAX_DEPTH};
 use crate::code_object::utf8;
 use crate::compat;
@@ -167,24 +168,18 @@ impl<S: Sink> Walker<'_, '_, S> {
         self.walked = self.walked.saturating_add(1);
         // SAFETY: GIL held, live object (callers); exact type checks pick the concrete API.
         unsafe {
+            // Scalars, most of what a walk meets, skip the dispatch below (and the frames of
+            // `builtin` and `contents`).
+            if let Some(scalar) = Scalar::read(obj) {
+                scalar.write(&mut self.enc, self.limits);
+                return;
+            }
             if obj.is_null() {
                 self.enc.opaque("NULL");
                 return;
             }
-            if obj == ffi::Py_None() {
-                self.enc.none();
-                return;
-            }
             let tp = ffi::Py_TYPE(obj);
-            // Exact str and int, most of what a walk meets, skip the dispatch below (and the
-            // frames of `builtin` and `contents`).
-            if tp == &raw mut ffi::PyUnicode_Type {
-                self.str(obj);
-            } else if tp == &raw mut ffi::PyLong_Type {
-                self.int(obj);
-            } else if tp == &raw mut ffi::PyBool_Type {
-                self.enc.bool(obj == ffi::Py_True());
-            } else if let Some(builtin) = Builtin::of(tp) {
+            if let Some(builtin) = Builtin::of(tp) {
                 self.builtin(obj, builtin);
             } else {
                 self.other(obj, tp);
@@ -341,14 +336,8 @@ impl<S: Sink> Walker<'_, '_, S> {
     pub(super) unsafe fn str(&mut self, obj: *mut PyObject) {
         // SAFETY: GIL held; `obj` is a str (maybe a subclass), ready (PEP 393).
         unsafe {
-            if compat::unicode::is_compact_ascii(obj) {
-                // ASCII data is its own UTF-8: read in place.
-                let len = usize::try_from(ffi::PyUnicode_GET_LENGTH(obj)).unwrap_or(0);
-                let bytes = std::slice::from_raw_parts(ffi::PyUnicode_DATA(obj).cast::<u8>(), len);
-                self.enc.str_limited(
-                    std::str::from_utf8_unchecked(bytes),
-                    self.limits.max_str_bytes,
-                );
+            if let Some(text) = compat::unicode::compact_ascii(obj) {
+                self.enc.str_limited(text, self.limits.max_str_bytes);
             } else {
                 self.non_ascii_str(obj);
             }
