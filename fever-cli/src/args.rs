@@ -135,6 +135,12 @@ struct RecordArgs {
     #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().max_str_bytes)]
     snapshot_string_bytes: usize,
 
+    /// Snapshots: bytes, bytearray, memoryview and array data longer than BYTES are recorded by
+    /// their length and a hash, not copied (0 = no limit); `fever check` does not re-run a call
+    /// with such an argument.
+    #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().hash_over_bytes)]
+    snapshot_bytes: usize,
+
     /// Snapshots: values walked per snapshot, all levels together (0 = no limit); past it, the
     /// rest of each container is counted, not recorded.
     #[arg(long, value_name = "N", default_value_t = SnapshotLimits::default().max_nodes)]
@@ -307,8 +313,11 @@ fn convert(cli: Cli) -> Result<Command, String> {
                 max_depth: record.snapshot_depth,
                 max_items: record.snapshot_items,
                 max_str_bytes: record.snapshot_string_bytes,
+                hash_over_bytes: match record.snapshot_bytes {
+                    0 => usize::MAX,
+                    bytes => bytes,
+                },
                 max_nodes: record.snapshot_nodes,
-                ..SnapshotLimits::default()
             },
             profile_only: record.profile_only,
         })),
@@ -454,6 +463,8 @@ mod tests {
             "2",
             "--snapshot-nodes",
             "40",
+            "--snapshot-bytes",
+            "100",
             "a.py",
         ])
         .unwrap();
@@ -461,10 +472,13 @@ mod tests {
             (
                 limited.limits.max_items,
                 limited.limits.max_depth,
-                limited.limits.max_nodes
+                limited.limits.max_nodes,
+                limited.limits.hash_over_bytes
             ),
-            (5, 2, 40)
+            (5, 2, 40, 100)
         );
+        let unlimited = record(&["fever", "record", "--snapshot-bytes", "0", "a.py"]).unwrap();
+        assert_eq!(unlimited.limits.hash_over_bytes, usize::MAX);
         assert!(record(&["fever", "record", "--snapshots", "some", "a.py"]).is_err());
     }
 

@@ -151,8 +151,8 @@ pub struct SnapshotLimits {
     pub max_items: u32,
     /// Bytes of UTF-8 recorded per str or repr (default 1024); the hash covers all of it.
     pub max_str_bytes: usize,
-    /// Bytes-like and array data longer than this are recorded by xxh3, not copied
-    /// (default 1 MiB).
+    /// Bytes-like and array data longer than this are recorded by length and xxh3, not copied
+    /// (default [`DEFAULT_HASH_OVER_BYTES`]).
     pub hash_over_bytes: usize,
     /// Values walked per snapshot, all levels together (default [`DEFAULT_MAX_NODES`]; 0: no
     /// limit): once spent, the containers being walked count the rest of their items as left
@@ -165,13 +165,20 @@ pub struct SnapshotLimits {
 /// Default [`SnapshotLimits::max_nodes`].
 pub const DEFAULT_MAX_NODES: u32 = 300;
 
+/// Default [`SnapshotLimits::hash_over_bytes`]: copying and compressing large buffers at every
+/// call that passes them costs far more than hashing them.
+pub const DEFAULT_HASH_OVER_BYTES: usize = 64 << 10;
+
+/// [`SnapshotLimits::hash_over_bytes`] of the traces recorded before it was an option.
+const HASH_OVER_BYTES_BEFORE: usize = 1 << 20;
+
 impl Default for SnapshotLimits {
     fn default() -> Self {
         Self {
             max_depth: 6,
             max_items: 32,
             max_str_bytes: 1024,
-            hash_over_bytes: 1 << 20,
+            hash_over_bytes: DEFAULT_HASH_OVER_BYTES,
             max_nodes: DEFAULT_MAX_NODES,
         }
     }
@@ -180,15 +187,16 @@ impl Default for SnapshotLimits {
 impl SnapshotLimits {
     /// The limits a trace was recorded with (its header's options), so new results are
     /// snapshotted the same way; the default for a limit the header does not state, except the
-    /// node budget: a trace that does not state it was recorded before there was one (no limit).
+    /// node budget and the bytes limit: a trace that does not state them was recorded before
+    /// they were options (no node budget, bytes copied up to 1 MiB).
     pub fn recorded(header: &TraceHeader) -> Self {
         let defaults = Self::default();
         Self {
             max_depth: parsed(header, SNAPSHOT_DEPTH).unwrap_or(defaults.max_depth),
             max_items: parsed(header, SNAPSHOT_ITEMS).unwrap_or(defaults.max_items),
             max_str_bytes: parsed(header, SNAPSHOT_STRING_BYTES).unwrap_or(defaults.max_str_bytes),
+            hash_over_bytes: parsed(header, SNAPSHOT_BYTES).unwrap_or(HASH_OVER_BYTES_BEFORE),
             max_nodes: parsed(header, SNAPSHOT_NODES).unwrap_or(0),
-            ..defaults
         }
     }
 }
@@ -200,6 +208,7 @@ const SNAPSHOT_DEPTH: &str = "snapshot_depth";
 const SNAPSHOT_ITEMS: &str = "snapshot_items";
 const SNAPSHOT_STRING_BYTES: &str = "snapshot_string_bytes";
 const SNAPSHOT_NODES: &str = "snapshot_nodes";
+const SNAPSHOT_BYTES: &str = "snapshot_bytes";
 /// The [`TraceHeader::options`] key whose value is the main thread's ident, in decimal.
 pub const MAIN_THREAD_OPTION: &str = "main_thread";
 const CLOCK: &str = "clock";
@@ -231,6 +240,7 @@ impl RecordConfig {
             (SNAPSHOT_ITEMS, self.limits.max_items.to_string()),
             (SNAPSHOT_STRING_BYTES, self.limits.max_str_bytes.to_string()),
             (SNAPSHOT_NODES, self.limits.max_nodes.to_string()),
+            (SNAPSHOT_BYTES, self.limits.hash_over_bytes.to_string()),
             (MAIN_THREAD_OPTION, process.main_thread.to_string()),
             (CLOCK, process.clock.clone()),
             (CWD, process.cwd.clone()),
@@ -348,7 +358,7 @@ mod tests {
                 max_items: 5,
                 max_str_bytes: 64,
                 max_nodes: 40,
-                ..SnapshotLimits::default()
+                hash_over_bytes: 4096,
             },
             profile_only: false,
         }
@@ -374,10 +384,11 @@ mod tests {
     }
 
     #[test]
-    fn limits_a_header_does_not_state_are_the_defaults_but_no_node_budget() {
+    fn limits_a_header_does_not_state_are_the_defaults_but_no_node_budget_and_bytes_to_1_mib() {
         let mut header = TraceHeader::default();
         let unbudgeted = SnapshotLimits {
             max_nodes: 0,
+            hash_over_bytes: HASH_OVER_BYTES_BEFORE,
             ..SnapshotLimits::default()
         };
         assert_eq!(SnapshotLimits::recorded(&header), unbudgeted);
