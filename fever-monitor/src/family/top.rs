@@ -643,12 +643,7 @@ fn after_import(answered: Asked, at: Instant) {
             break;
         }
     }
-    for mut child in answers.into_iter().filter(|a| !a.events.is_empty()) {
-        for event in &mut child.events {
-            if let ReloadEvent::Error { file, .. } = event {
-                *file = format!("process {pid}: {file}");
-            }
-        }
+    for child in answers.into_iter().filter(|a| !a.events.is_empty()) {
         notices::reloaded(&[], vec![child], Vec::new(), at.elapsed());
     }
     save_log().catching_up.retain(|&p| p != pid);
