@@ -90,6 +90,14 @@ pub enum ReloadEvent {
 }
 
 impl ReloadEvent {
+    /// Did a save with these events find its file still being imported (and so applies it
+    /// again once the import ends)?
+    pub fn any_importing(events: &[ReloadEvent]) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, ReloadEvent::Importing { .. }))
+    }
+
     fn is_error(&self) -> bool {
         matches!(self, ReloadEvent::Error { .. })
     }

@@ -448,10 +448,7 @@ impl Asked {
             match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
                 Ok(ChildMessage::Applied { seq, events }) if self.owed.contains(&seq) => {
                     self.owed.retain(|&s| s != seq);
-                    if events
-                        .iter()
-                        .any(|e| matches!(e, ReloadEvent::Importing { .. }))
-                    {
+                    if ReloadEvent::any_importing(&events) {
                         self.importing.push(seq);
                     }
                     answers.push(ChildOutcome {
