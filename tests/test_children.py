@@ -197,6 +197,46 @@ def test_an_error_in_the_children_names_them(fever, tmp_path):
     p.assert_not_restarted()
 
 
+# The top never imports work.py: only the worker does, at its first task.
+LAZY_POOL = """
+import multiprocessing as mp
+import os
+import time
+
+
+def task(x):
+    import work
+
+    return os.getpid(), work.work(x)
+
+
+def main():
+    with mp.get_context("spawn").Pool(1) as pool:
+        i = 0
+        while True:
+            print(i, *pool.apply(task, (1,)), flush=True)
+            i += 1
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("broken", ["return x *", "return x * 1\nCHECK = 1 // 0"],
+                         ids=["syntax", "runtime"])
+def test_an_error_in_a_module_only_a_worker_runs_names_the_worker(fever, tmp_path, broken):
+    project(tmp_path, {"work.py": WORK, "app.py": LAZY_POOL})
+    p = fever.run("app.py", cwd=tmp_path)
+    pid = p.wait_stdout(r"^\d+ (\d+) 1$", timeout=30)[1]
+    edit(tmp_path / "work.py", "return x * 1", broken)
+    p.wait_stderr(rf"^fever: error: process {pid}: work\.py:\d+: ")
+    p.wait_iterations(2)
+    assert not p.fever_lines(r"^fever: error: work\.py"), p.report()
+    p.assert_not_restarted()
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_save_that_adds_a_class_reaches_the_workers(fever, tmp_path, method):
     """A save that adds a class and a function using it: the workers define them too."""

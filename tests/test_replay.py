@@ -444,6 +444,42 @@ def test_undo_over_the_control_channel(served, program):
         p.report()
 
 
+SLOW_IMPORT = """
+import time
+
+print("importing", flush=True)
+time.sleep(3)
+
+
+def slow(x):
+    return f"scaled {x * 2}"
+"""
+
+
+def test_a_save_applied_once_its_import_ended_is_heard_like_any(fever, tmp_path):
+    """Saved while it is still imported, the module gets the save once the import ended: the
+    front end hears of the changed function as after any save, and a replay runs the new code."""
+    write(tmp_path / "work.py", SLOW_IMPORT)
+    write(tmp_path / "app.py", "import work\n\nprint('value', work.slow(5), flush=True)\n")
+    directory = private_socket_dir()
+    sock = directory / "control.sock"
+    p = fever.start(*serve_args(sock, directory / "run.trace", "app.py"), cwd=tmp_path)
+    try:
+        channel = Channel(sock)
+        p.wait_stdout(r"^importing$", timeout=30)
+        edit(tmp_path / "work.py", "x * 2", "x * 3")
+        p.wait_stderr(r"^fever: work\.py is still being imported; ")
+        heard = [channel.receive(30) for _ in range(2)]
+        reloaded = [r for r in heard if r.tag == RELOADED]
+        assert [r.tag for r in heard if r.tag != RELOADED] == [FINISHED], (heard, p.report())
+        assert [list(r.functions) for r in reloaded] == [["work.slow"]], (heard, p.report())
+        replayed = channel.replay("work.slow")
+        assert replayed.tag == DONE and b"scaled 15" in replayed.value, (replayed, p.report())
+        channel.close()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def test_the_control_socket_is_private(served):
     _, _, sock = served
     assert oct(os.stat(sock).st_mode & 0o777) == oct(0o600)

@@ -90,6 +90,14 @@ pub enum ReloadEvent {
 }
 
 impl ReloadEvent {
+    /// Did a save with these events find its file still being imported (and so applies it
+    /// again once the import ends)?
+    pub fn any_importing(events: &[ReloadEvent]) -> bool {
+        events
+            .iter()
+            .any(|e| matches!(e, ReloadEvent::Importing { .. }))
+    }
+
     fn is_error(&self) -> bool {
         matches!(self, ReloadEvent::Error { .. })
     }
@@ -203,7 +211,8 @@ pub struct ChildOutcome {
 /// The stderr lines for one save applied in this process (`events`) and in its child processes
 /// (`children`; `busy` did not answer in time), each said once: the changes every process made
 /// alike get one report with the count of processes (`reloaded app.work (1.2 ms, 3 processes)`);
-/// a child that did something else (an error, say) is named in its own lines.
+/// a child that did something else (an error, say) is named in its own lines, and so are the
+/// children whose errors are said when this process ran none of the file.
 pub fn family_lines(
     events: &[ReloadEvent],
     children: &[ChildOutcome],
@@ -242,7 +251,12 @@ pub fn family_lines(
     let mut lines = if own == base {
         lines_timed(events, verbose, Some(&timing))
     } else {
-        let mut first = lines_timed(&base, verbose, Some(&timing));
+        // Taken from children: its errors name them (the changes have their count).
+        let (errors, changes): (Vec<ReloadEvent>, Vec<ReloadEvent>) =
+            base.iter().cloned().partition(ReloadEvent::is_error);
+        let mut first = lines_timed(&changes, verbose, Some(&timing));
+        let pids: Vec<u32> = alike.iter().map(|c| c.pid).collect();
+        first.extend(errors.iter().map(|e| named(&e.line(verbose), &pids)));
         first.extend(lines_timed(events, verbose, None));
         first
     };
@@ -263,20 +277,7 @@ pub fn family_lines(
         }
     }
     for (line, pids) in extra {
-        let who = match pids.as_slice() {
-            [pid] => format!("process {pid}"),
-            _ => format!(
-                "processes {}",
-                pids.iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        lines.push(match line.strip_prefix("error: ") {
-            Some(error) => format!("error: {who}: {error}"),
-            None => format!("{who}: {line}"),
-        });
+        lines.push(named(&line, &pids));
     }
     for pid in busy {
         lines.push(format!(
@@ -284,6 +285,24 @@ pub fn family_lines(
         ));
     }
     lines
+}
+
+/// `line` said by the processes `pids`: `process 12: LINE`, `error: processes 12, 14: ...`.
+fn named(line: &str, pids: &[u32]) -> String {
+    let who = match pids {
+        [pid] => format!("process {pid}"),
+        _ => format!(
+            "processes {}",
+            pids.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    match line.strip_prefix("error: ") {
+        Some(error) => format!("error: {who}: {error}"),
+        None => format!("{who}: {line}"),
+    }
 }
 
 fn lines_timed(events: &[ReloadEvent], verbose: bool, timing: Option<&str>) -> Vec<String> {
@@ -501,6 +520,37 @@ mod tests {
         assert_eq!(
             family_lines(&[], &children, &[], false, Duration::from_millis(1)),
             ["reloaded work.f (1.0 ms, 1 process)"]
+        );
+    }
+
+    #[test]
+    fn an_error_only_children_had_names_them() {
+        let error = |line| ReloadEvent::Error {
+            file: "work.py".into(),
+            line: Some(line),
+            message: "SyntaxError: invalid syntax".into(),
+        };
+        let child = |pid, events| ChildOutcome { pid, events };
+        // This process does not run the file; one child says so, both failed alike.
+        let children = [child(11, vec![error(3)]), child(12, vec![error(3)])];
+        assert_eq!(
+            family_lines(&[], &children[..1], &[], false, Duration::from_millis(1)),
+            ["error: process 11: work.py:3: SyntaxError: invalid syntax"]
+        );
+        assert_eq!(
+            family_lines(&[], &children, &[], false, Duration::from_millis(1)),
+            ["error: processes 11, 12: work.py:3: SyntaxError: invalid syntax"]
+        );
+        // Part applied, part rejected: the changes counted, the error named.
+        let partly = vec![reloaded("work.f"), error(9)];
+        let children = [child(11, partly.clone()), child(12, vec![error(3)])];
+        assert_eq!(
+            family_lines(&[], &children, &[], false, Duration::from_millis(1)),
+            [
+                "reloaded work.f (1.0 ms, 1 process)",
+                "error: process 11: work.py:9: SyntaxError: invalid syntax",
+                "error: process 12: work.py:3: SyntaxError: invalid syntax",
+            ]
         );
     }
 

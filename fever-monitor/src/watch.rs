@@ -59,15 +59,7 @@ pub fn run(py: Python<'_>, config: &WatchConfig, root: &Path) -> anyhow::Result<
         (None, _) => false,
     };
     let (saves_tx, saves) = unbounded();
-    let later = saves_tx.clone();
-    reload::later::report_with(Arc::new(
-        move |_: Python<'_>, _: &Path, outcome: Outcome, elapsed: Duration| {
-            if !outcome.events.is_empty() {
-                notices::reloaded(&outcome.events, Vec::new(), Vec::new(), elapsed);
-            }
-            let _ = later.send(outcome);
-        },
-    ));
+    reload::later::report_to(saves_tx.clone());
     let idle = Arc::new(AtomicBool::new(false));
     let watcher = FileWatcher::start(
         project,

@@ -231,10 +231,7 @@ impl Job {
             }]
         });
         SEEN.fetch_max(seq, Ordering::SeqCst);
-        if events
-            .iter()
-            .any(|e| matches!(e, ReloadEvent::Importing { .. }))
-        {
+        if ReloadEvent::any_importing(&events) {
             // The GIL, held until the answer is sent, keeps the later answer after this one.
             importing().push((seq, path));
         }

@@ -8,8 +8,8 @@
 //! they are still being read, else in a line of its own once it answered
 //! (`reloaded app.work (0.9 ms, 1 process)`), so every process that has a save is counted.
 //!
-//! A member whose answer says the saved file is still being imported there (named in the save's
-//! line) applies it once the import ended, and answers again: that answer is read (the member
+//! A member (or a child catching up) whose answer says the saved file is still being imported
+//! there (named in the save's line) applies it once the import ended, and answers again: that answer is read (the member
 //! is out of [`MEMBERS`] meanwhile, like a child catching up) and told in a line of its own,
 //! whose errors name the member; then it is sent the saves made meanwhile, and is a member again.
 
@@ -225,7 +225,8 @@ fn accept(listener: &UnixListener, stop: &AtomicBool) {
 /// made since (it was forked before them, and joined after they were sent): the one whose
 /// answers are being read by [`Sent::answers`] reads its answer too; the others' answers are
 /// read here (by [`read_answers`], like a save's), and told in lines of their own, before it
-/// becomes a member (and is sent the saves made meanwhile).
+/// becomes a member (and is sent the saves made meanwhile); when they say a file is still being
+/// imported there, its later answers are read and told first ([`read_later`]).
 fn admit(mut member: Member, seen: Option<u64>) {
     let Some(mut seen) = seen else {
         members().push(member);
@@ -265,26 +266,28 @@ fn admit(mut member: Member, seen: Option<u64>) {
         let answers = read_answers(&mut asked, &[], Instant::now() + ANSWER_TIMEOUT, |_, _| {
             false
         });
-        let Some(Asked {
-            member: caught_up,
-            state,
-            ..
-        }) = asked.pop()
-        else {
+        let Some(answered) = asked.pop() else {
             return;
         };
-        member = caught_up;
-        save_log().catching_up.retain(|&pid| pid != member.pid);
         for child in answers.into_iter().filter(|a| !a.events.is_empty()) {
             notices::reloaded(&[], vec![child], Vec::new(), started.elapsed());
         }
-        match state {
-            Answer::Gone => return,
+        match answered.state {
+            // Still catching up until its later answers are read.
+            Answer::Answered if !answered.importing.is_empty() => {
+                read_later(answered, started, seen);
+                return;
+            }
             Answer::Waiting => {
-                let busy = vec![member.pid];
+                let busy = vec![answered.member.pid];
                 notices::reloaded(&[], Vec::new(), busy, started.elapsed());
             }
-            Answer::Answered => {}
+            Answer::Answered | Answer::Gone => {}
+        }
+        member = answered.member;
+        save_log().catching_up.retain(|&pid| pid != member.pid);
+        if answered.state == Answer::Gone {
+            return;
         }
     }
 }
@@ -448,10 +451,7 @@ impl Asked {
             match frame.and_then(|(tag, body)| ChildMessage::decode(tag, &body)) {
                 Ok(ChildMessage::Applied { seq, events }) if self.owed.contains(&seq) => {
                     self.owed.retain(|&s| s != seq);
-                    if events
-                        .iter()
-                        .any(|e| matches!(e, ReloadEvent::Importing { .. }))
-                    {
+                    if ReloadEvent::any_importing(&events) {
                         self.importing.push(seq);
                     }
                     answers.push(ChildOutcome {
@@ -600,17 +600,8 @@ impl Sent {
                 .extend(importing.iter().map(|a| a.member.pid));
         }
         for asked in importing {
-            let at = self.at;
-            let pid = asked.member.pid;
-            let started = crate::signals::without_signals(|| {
-                std::thread::Builder::new()
-                    .name("fever-family-later".into())
-                    .spawn(move || after_import(asked, at))
-            });
-            if started.is_err() {
-                // Its later answer is read with the next save's (and not told).
-                save_log().catching_up.retain(|&p| p != pid);
-            }
+            let seen = asked.importing.iter().copied().max().unwrap_or(0);
+            read_later(asked, self.at, seen);
         }
         answers.sort_by_key(|a| a.pid);
         busy.sort_unstable();
@@ -618,12 +609,33 @@ impl Sent {
     }
 }
 
+/// Has [`after_import`] read, in a thread of its own, the later answers of a member `answered`
+/// that answered saves (sent `at`, the last it was sent `seen`) that their file was still being
+/// imported there: a member of [`Log::catching_up`] meanwhile.
+fn read_later(answered: Asked, at: Instant, seen: u64) {
+    let pid = answered.member.pid;
+    {
+        let mut log = save_log();
+        if !log.catching_up.contains(&pid) {
+            log.catching_up.push(pid);
+        }
+    }
+    let started = crate::signals::without_signals(|| {
+        std::thread::Builder::new()
+            .name("fever-family-later".into())
+            .spawn(move || after_import(answered, at, seen))
+    });
+    if started.is_err() {
+        // It leaves the family: its connection was closed with the thread not started.
+        save_log().catching_up.retain(|&p| p != pid);
+    }
+}
+
 /// Reads the answers of a member `answered` to the saves (sent `at`) it answered that their
 /// file was still being imported there, as long as it takes; tells them (its errors naming it),
-/// then makes it a member again (sending it the saves made meanwhile).
-fn after_import(answered: Asked, at: Instant) {
+/// then makes it a member again (sending it the saves made after save `seen`).
+fn after_import(answered: Asked, at: Instant, seen: u64) {
     let pid = answered.member.pid;
-    let seen = answered.importing.iter().copied().max().unwrap_or(0);
     let owed = answered
         .importing
         .iter()
@@ -643,12 +655,7 @@ fn after_import(answered: Asked, at: Instant) {
             break;
         }
     }
-    for mut child in answers.into_iter().filter(|a| !a.events.is_empty()) {
-        for event in &mut child.events {
-            if let ReloadEvent::Error { file, .. } = event {
-                *file = format!("process {pid}: {file}");
-            }
-        }
+    for child in answers.into_iter().filter(|a| !a.events.is_empty()) {
         notices::reloaded(&[], vec![child], Vec::new(), at.elapsed());
     }
     save_log().catching_up.retain(|&p| p != pid);
@@ -806,6 +813,29 @@ mod tests {
     use super::*;
 
     static TOLD: Mutex<Vec<Notice>> = Mutex::new(Vec::new());
+    /// Held by the tests that send saves and tell notices (the family's state is global).
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// The notices told about `pid`'s answers, waiting (at most 10 s) until there are `count`.
+    fn told_about(pid: u32, count: usize) -> Vec<Vec<ReloadEvent>> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let told: Vec<Vec<ReloadEvent>> = lock(&TOLD)
+                .iter()
+                .filter_map(|notice| match notice {
+                    Notice::Reloaded { children, .. } => children
+                        .iter()
+                        .find(|c| c.pid == pid)
+                        .map(|c| c.events.clone()),
+                    _ => None,
+                })
+                .collect();
+            if told.len() >= count || Instant::now() > deadline {
+                return told;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 
     fn member(pid: u32) -> (Member, UnixStream) {
         let (top_end, child_end) = UnixStream::pair().unwrap();
@@ -960,6 +990,7 @@ mod tests {
 
     #[test]
     fn a_child_that_joins_after_a_save_was_answered_is_counted_in_a_line_of_its_own() {
+        let _serial = lock(&SERIAL);
         notices::install(told);
         let path = Path::new("/project/work.py");
         // A save nobody answers: done at once.
@@ -991,16 +1022,60 @@ mod tests {
         admit(member, Some(seq - 1));
         let (sent, _child_end) = child.join().unwrap();
         assert_eq!(sent, "/project/work.py");
-        let told = lock(&TOLD).clone();
-        let [Notice::Reloaded {
-            events, children, ..
-        }] = told.as_slice()
-        else {
-            panic!("told {told:?}");
-        };
-        assert!(events.is_empty());
-        assert_eq!(children.len(), 1);
-        assert_eq!(children[0].pid, 4242);
+        let told = told_about(4242, 1);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(format!("{:?}", told[0]).contains("\"work.work\""));
         assert!(pids().contains(&4242));
+    }
+
+    #[test]
+    fn a_child_catching_up_while_importing_the_file_has_its_later_answer_told() {
+        let _serial = lock(&SERIAL);
+        notices::install(told);
+        let path = Path::new("/project/slow.py");
+        let (answers, busy) = send(path, false, None).answers();
+        assert!(answers.is_empty() && busy.is_empty());
+        let seq = save_log().saves;
+        let (top_end, mut child_end) = UnixStream::pair().unwrap();
+        let (go_on, wait) = std::sync::mpsc::channel::<()>();
+        let child = std::thread::spawn(move || {
+            let Ok(ParentMessage::Reload { seq, .. }) = ParentMessage::receive(&mut child_end)
+            else {
+                panic!("the save it missed was not sent");
+            };
+            let importing = vec![ReloadEvent::Importing {
+                file: "slow.py".into(),
+            }];
+            ChildMessage::Applied {
+                seq,
+                events: importing,
+            }
+            .send(&mut child_end)
+            .unwrap();
+            // The import ends after the first answer was told.
+            wait.recv().unwrap();
+            applied(seq, "slow.work").send(&mut child_end).unwrap();
+            child_end
+        });
+        admit(
+            Member {
+                pid: 4343,
+                stream: top_end,
+                unread: Vec::new(),
+            },
+            Some(seq - 1),
+        );
+        let first = told_about(4343, 1);
+        assert!(
+            first.len() == 1 && ReloadEvent::any_importing(&first[0]),
+            "{first:?}"
+        );
+        // Still counted while its later answer is read.
+        assert!(pids().contains(&4343));
+        go_on.send(()).unwrap();
+        let told = told_about(4343, 2);
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(format!("{:?}", told[1]).contains("\"slow.work\""));
+        let _child_end = child.join().unwrap();
     }
 }

@@ -6,13 +6,15 @@
 //! milliseconds): the difference if the import ran the older text, nothing if it read the saved
 //! one. What it did is told like any save (it reads the file as it is then: a later save may be
 //! applied with it), by whoever the process's role installed ([`report_with`]): the top prints
-//! it and tells `fever watch`'s loop, a member answers the top with it.
+//! it and tells the loop of `fever watch` or of the replay server ([`report_to`]), a member
+//! answers the top with it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
 use fever_core::Outcome;
 use pyo3::prelude::*;
 
@@ -45,6 +47,19 @@ pub fn report_with(report: Arc<Report>) {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .replace(report);
     std::mem::forget(old);
+}
+
+/// Has each save applied once its import ended printed like any save and sent to `saves`: the
+/// loop of `fever watch` or of the replay server, which acts on it as on any save.
+pub fn report_to(saves: Sender<Outcome>) {
+    report_with(Arc::new(
+        move |_: Python<'_>, _: &Path, outcome: Outcome, elapsed: Duration| {
+            if !outcome.events.is_empty() {
+                notices::reloaded(&outcome.events, Vec::new(), Vec::new(), elapsed);
+            }
+            let _ = saves.send(outcome);
+        },
+    ));
 }
 
 /// Applies the save of `path` again once no module running it is being imported.

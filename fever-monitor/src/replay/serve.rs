@@ -4,7 +4,8 @@
 //! debugger on its uncaught exception, when asked), then stays warm and serves replays and
 //! undos of reloads until the front end quits or leaves. While the first run goes on, a thread
 //! of its own serves the same requests: a replay then forks the program as it is at that moment
-//! (only the forking thread lives on in the child, and runs the start call).
+//! (only the forking thread lives on in the child, and runs the start call). The front end hears
+//! of each save's changed functions, also of a save applied once its module's import ended.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +64,8 @@ pub fn serve(
         // Saves reach the program as under `fever run` (`__main__` included: it stays loaded),
         // and the front end hears which functions changed.
         let (saves, outcomes) = crossbeam_channel::unbounded();
+        // A save applied once its module's import ended is heard like any.
+        reload::later::report_to(saves.clone());
         let watcher = FileWatcher::start(
             project,
             run.verbosity,
@@ -74,7 +77,9 @@ pub fn serve(
         .with_context(|| format!("cannot watch {}", root.display()))?;
         // Spawned children join too: they get the saves, and are recorded.
         crate::family::top::hook_spawn(py)?;
-        let server = Arc::clone(&server);
+        // Not kept alive by this thread (the channel never closes: `report_to` keeps a sender),
+        // the server closes its socket when `serve` returns.
+        let server = Arc::downgrade(&server);
         crate::signals::without_signals(|| {
             std::thread::Builder::new()
                 .name("fever-replay-reloads".into())
@@ -82,6 +87,9 @@ pub fn serve(
                     for outcome in outcomes {
                         let functions =
                             Python::attach(|py| super::edited::changed(py, &outcome.events));
+                        let Some(server) = server.upgrade() else {
+                            return;
+                        };
                         if !functions.is_empty() {
                             server.send(&Response::Reloaded { functions });
                         }
