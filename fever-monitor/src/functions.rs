@@ -161,6 +161,24 @@ pub fn functions_of<'py>(py: Python<'py>, code: &Bound<'py, PyAny>) -> Vec<Bound
         .collect()
 }
 
+/// Is `code` known not to be the project's: its file was matched against the project, and is
+/// not one of it, when a function was first made of it? False when that was never decided.
+pub fn known_outside(code: &Bound<'_, PyAny>) -> bool {
+    let Some(slot) = SLOT.get() else {
+        return false;
+    };
+    // SAFETY: a live object (a `Bound` holds it), with the GIL held; a failed read (not a code
+    // object) clears only the error it raised.
+    matches!(unsafe { slot.lookup(code.as_ptr()) }, Lookup::Other)
+}
+
+/// Is `file`, a `co_filename`, one of the project's, as the watcher decides for each code?
+pub fn in_project(file: &str) -> bool {
+    PROJECT
+        .get()
+        .is_some_and(|project| project.contains_file(file))
+}
+
 /// Runs `assign`, which gives functions new code objects compiled for `file` (and only those):
 /// the watcher then places them in `file`, when the registry knows it, without matching each
 /// code's file against the project again (the answer it would get).
@@ -247,7 +265,8 @@ unsafe fn project_file(code: *mut PyObject) -> Option<(String, usize)> {
     let project = PROJECT.get()?;
     // SAFETY: guaranteed by the caller.
     unsafe {
-        let filename = ffi::PyObject_GetAttrString(code, c"co_filename".as_ptr());
+        let py = Python::assume_attached();
+        let filename = ffi::PyObject_GetAttr(code, pyo3::intern!(py, "co_filename").as_ptr());
         if filename.is_null() {
             ffi::PyErr_Clear();
             return None;
@@ -277,7 +296,8 @@ unsafe fn project_file(code: *mut PyObject) -> Option<(String, usize)> {
 unsafe fn first_line(code: *mut PyObject) -> Option<usize> {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        let line = ffi::PyObject_GetAttrString(code, c"co_firstlineno".as_ptr());
+        let py = Python::assume_attached();
+        let line = ffi::PyObject_GetAttr(code, pyo3::intern!(py, "co_firstlineno").as_ptr());
         if line.is_null() {
             ffi::PyErr_Clear();
             return None;

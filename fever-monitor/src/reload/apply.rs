@@ -305,7 +305,7 @@ impl<'py> Applier<'_, 'py> {
         for old_code in &old_codes {
             let functions = self.functions_running(old_code, old)?;
             changed.extend(functions.iter().cloned());
-            if freevars(old_code)? != freevars(&code)? {
+            if !same_freevars(old_code, &code)? {
                 // The function needs other cells: rebuild it and rebind the references to it.
                 let rebuilt = self.define(new, &module_code)?;
                 let rebound = self.rebind(&functions, &rebuilt)?;
@@ -345,19 +345,33 @@ impl<'py> Applier<'_, 'py> {
         new: &Bound<'py, PyAny>,
         results: Results,
     ) -> PyResult<Vec<String>> {
+        let py = self.py;
         let mut notes = Vec::new();
-        for function in functions::functions_of(self.py, old) {
-            functions::assigning(&self.module.file, || function.setattr("__code__", new))?;
-            if results == Results::Stale && caches::clear_wrappers(&function)? > 0 {
-                notes.push("its functools cache was cleared".to_owned());
+        let functions = functions::functions_of(py, old);
+        // All of them in one guard; their caches are cleared after (that may run Python code,
+        // whose own code changes are not fever's).
+        let mut swapped = 0;
+        let assigned = functions::assigning(&self.module.file, || {
+            for function in &functions {
+                function.setattr(pyo3::intern!(py, "__code__"), new)?;
+                swapped += 1;
+            }
+            PyResult::Ok(())
+        });
+        if results == Results::Stale {
+            for function in &functions[..swapped] {
+                if caches::clear_wrappers(function)? > 0 {
+                    notes.push("its functools cache was cleared".to_owned());
+                }
             }
         }
+        assigned?;
         let mut new_nested: HashMap<String, Vec<Bound<'py, PyAny>>> = HashMap::new();
-        for constant in new.getattr("co_consts")?.try_iter()? {
+        for constant in new.getattr(pyo3::intern!(py, "co_consts"))?.try_iter()? {
             let constant = constant?;
             if is_code(&constant) {
                 new_nested
-                    .entry(constant.getattr("co_qualname")?.extract()?)
+                    .entry(qualname_of(&constant)?.to_str()?.to_owned())
                     .or_default()
                     .push(constant);
             }
@@ -365,16 +379,16 @@ impl<'py> Applier<'_, 'py> {
         for value in new_nested.values_mut() {
             value.reverse();
         }
-        for constant in old.getattr("co_consts")?.try_iter()? {
+        for constant in old.getattr(pyo3::intern!(py, "co_consts"))?.try_iter()? {
             let old_nested = constant?;
             if !is_code(&old_nested) {
                 continue;
             }
-            let qualname: String = old_nested.getattr("co_qualname")?.extract()?;
+            let qualname = qualname_of(&old_nested)?.to_str()?.to_owned();
             let Some(new_code) = new_nested.get_mut(&qualname).and_then(Vec::pop) else {
                 continue;
             };
-            if freevars(&old_nested)? == freevars(&new_code)? {
+            if same_freevars(&old_nested, &new_code)? {
                 notes.extend(self.swap(&old_nested, &new_code, results)?);
             } else if !functions::functions_of(self.py, &old_nested).is_empty() {
                 notes.push(format!("closure {qualname}: free variables changed; existing closures keep their old code"));
@@ -398,7 +412,7 @@ impl<'py> Applier<'_, 'py> {
                 if let Ok(object) = container.getattr("__dict__")?.get_item(&def.name) {
                     for function in unwrap_functions(&object)? {
                         let code = function.getattr("__code__")?;
-                        if code.getattr("co_qualname")?.extract::<String>()? == def.qualname {
+                        if qualname_of(&code)?.to_str()? == def.qualname {
                             codes.push(code);
                         }
                     }
@@ -630,8 +644,12 @@ fn qualname_of<'py>(code: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> 
         .cast_into::<PyString>()?)
 }
 
-fn freevars(code: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    code.getattr("co_freevars")?.extract()
+/// Do `a` and `b` (code objects) have the same free variables, in the same order? Their
+/// `co_freevars`, tuples of `str`, are compared as they are (equal exactly when the names are),
+/// not copied out.
+fn same_freevars(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let name = pyo3::intern!(a.py(), "co_freevars");
+    a.getattr(name)?.eq(b.getattr(name)?)
 }
 
 fn summarize(text: &str) -> String {

@@ -4,7 +4,8 @@
 //! anything since the last save of the file does not scan `sys.modules` again.
 
 use std::collections::HashMap;
-use std::ffi::c_int;
+use std::ffi::{c_int, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -157,7 +158,8 @@ fn kept<'py>(
 
 /// Scans `modules` (`sys.modules`). Each entry's `__file__` is read from its namespace (a
 /// module without one, such as a built-in, raises no `AttributeError`) and compared by name
-/// before any allocation.
+/// before any allocation: its last component first (a byte comparison), and as a path only when
+/// that is the saved file's name.
 fn scan<'py>(path: &Path, modules: &Bound<'py, PyDict>) -> Vec<LoadedModule<'py>> {
     let Ok(target) = path.canonicalize() else {
         return Vec::new();
@@ -165,6 +167,7 @@ fn scan<'py>(path: &Path, modules: &Bound<'py, PyDict>) -> Vec<LoadedModule<'py>
     let Ok(modules) = modules.copy() else {
         return Vec::new();
     };
+    let names = [path.file_name(), target.file_name()];
     let mut found = Vec::new();
     for (name, module) in modules.iter() {
         let Some(file) = file_of(&module) else {
@@ -173,7 +176,7 @@ fn scan<'py>(path: &Path, modules: &Bound<'py, PyDict>) -> Vec<LoadedModule<'py>
         let Ok(file) = file.to_str() else {
             continue;
         };
-        if !file.ends_with(".py") {
+        if !file.ends_with(".py") || !names.iter().flatten().any(|name| named(file, name)) {
             continue;
         }
         if same_file(file, path, &target) {
@@ -199,6 +202,15 @@ fn file_of<'py>(module: &Bound<'py, PyAny>) -> Option<Bound<'py, PyString>> {
     file.cast_into::<PyString>().ok()
 }
 
+/// Is `name` (a `file_name`: no `/`) the last component of `file`, a path ending in `.py` (whose
+/// `file_name` is what follows its last `/`)? [`same_file`] is true only when the last
+/// component is the `file_name` of `path` or of `target` (equal paths have equal last
+/// components), so the other modules are passed over with a byte comparison.
+fn named(file: &str, name: &OsStr) -> bool {
+    let (file, name) = (file.as_bytes(), name.as_bytes());
+    file.ends_with(name) && (file.len() == name.len() || file[file.len() - name.len() - 1] == b'/')
+}
+
 fn same_file(file: &str, path: &Path, target: &PathBuf) -> bool {
     let file = Path::new(file);
     if file == path || file == target.as_path() {
@@ -215,6 +227,59 @@ mod tests {
         let mut names: Vec<String> = running(py, path).into_iter().map(|m| m.name).collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_file_is_named_by_its_file_name_only() {
+        let files = [
+            "/a/b/mod.py",
+            "mod.py",
+            "./mod.py",
+            "/a//b/mod.py",
+            "/a/b/./mod.py",
+            "/a/b/xmod.py",
+            "/a/mod.py/mod.py",
+            "../x/.py",
+            "/a/b/..py",
+            "/a/b c/é.py",
+        ];
+        let names = ["mod.py", "xmod.py", ".py", "..py", "é.py", "od.py"];
+        for file in files {
+            for name in names.iter().map(OsStr::new) {
+                assert_eq!(
+                    named(file, name),
+                    Path::new(file).file_name() == Some(name),
+                    "{file} {name:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_module_is_found_through_a_symlink_of_another_name() {
+        let dir = std::env::temp_dir().join(format!("fever-modules-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real_mod.py");
+        let link = dir.join("link_mod.py");
+        std::fs::write(&real, "X = 1\n").unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        Python::initialize();
+        Python::attach(|py| {
+            let module = PyModule::new(py, "fever_linked").unwrap();
+            module
+                .setattr(
+                    "__file__",
+                    real.canonicalize().unwrap().display().to_string(),
+                )
+                .unwrap();
+            let sys_modules = py.import("sys").unwrap().getattr("modules").unwrap();
+            sys_modules.set_item("fever_linked", &module).unwrap();
+            assert_eq!(names(py, &link), ["fever_linked"]);
+            assert_eq!(names(py, &real), ["fever_linked"]);
+            sys_modules.del_item("fever_linked").unwrap();
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

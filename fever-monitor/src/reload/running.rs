@@ -3,16 +3,19 @@
 //! started with (this version's or an older one's); fever says so.
 //!
 //! Frames are matched by file and qualified name, so a call that started before several saves is
-//! found too. Thread stacks come from `sys._current_frames()` (cheap: one walk per thread, from
-//! frame to code and caller with the C API, no attribute lookups). A suspended frame is on no
-//! stack: for generator and coroutine code only, its owners are found with `gc.get_referrers` of
-//! the code and its functions (a heap walk, the last resort, paid only when such code changed).
+//! found too; a frame of code the function watcher already found outside the project (the
+//! library frames of most stacks) is passed over without looking at its names. Thread stacks
+//! come from `sys._current_frames()` (cheap: one walk per thread, from frame to code and caller
+//! with the C API, no attribute lookups). A suspended frame is on no stack: for generator and
+//! coroutine code only, its owners are found with `gc.get_referrers` of the code and its
+//! functions (a heap walk, the last resort, paid only when such code changed).
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFrame, PyString};
 
 use super::loaded;
+use crate::functions;
 
 /// `co_flags` of generator, coroutine and async generator code.
 const SUSPENDABLE: u32 = 0x20 | 0x80 | 0x200;
@@ -32,9 +35,13 @@ pub fn frames(
     for code in codes {
         names.push(name_of(code)?);
     }
+    // A code the function watcher found outside the project has another file than these.
+    let project = names.iter().all(|(file, _)| functions::in_project(file));
     // Compared without allocating: every frame of every thread is looked at.
     let runs = |code: &Bound<'_, PyAny>| {
-        codes.iter().any(|c| c.is(code)) || same_name(code, &names).unwrap_or(false)
+        codes.iter().any(|c| c.is(code))
+            || (!(project && functions::known_outside(code))
+                && same_name(code, &names).unwrap_or(false))
     };
     let current = loaded::sys_attr(py, c"_current_frames")?.call0()?;
     let current = current.cast::<PyDict>()?;
@@ -61,7 +68,7 @@ pub fn frames(
         }
     }
     let suspendable = codes.iter().any(|c| {
-        c.getattr("co_flags")
+        c.getattr(pyo3::intern!(py, "co_flags"))
             .and_then(|f| f.extract::<u32>())
             .is_ok_and(|flags| flags & SUSPENDABLE != 0)
     });
@@ -152,14 +159,17 @@ fn back_of<'py>(frame: &Bound<'py, PyFrame>) -> Option<Bound<'py, PyFrame>> {
 
 /// A code object's file and qualified name.
 fn name_of(code: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    let py = code.py();
     Ok((
-        code.getattr("co_filename")?.extract()?,
-        code.getattr("co_qualname")?.extract()?,
+        code.getattr(pyo3::intern!(py, "co_filename"))?.extract()?,
+        code.getattr(pyo3::intern!(py, "co_qualname"))?.extract()?,
     ))
 }
 
 fn location(frame: &Bound<'_, PyFrame>) -> PyResult<String> {
-    let file: String = code_of(frame).getattr("co_filename")?.extract()?;
+    let file: String = code_of(frame)
+        .getattr(pyo3::intern!(frame.py(), "co_filename"))?
+        .extract()?;
     // SAFETY: a live frame object, GIL held.
     let line = unsafe { ffi::PyFrame_GetLineNumber(frame.as_ptr().cast()) };
     Ok(format!("{}:{line}", super::display_path(&file)))
