@@ -136,8 +136,8 @@ struct RecordArgs {
     snapshot_string_bytes: usize,
 
     /// Snapshots: bytes, bytearray, memoryview and array data longer than BYTES are recorded by
-    /// their length and a hash, not copied (0 = no limit); `fever check` does not re-run a call
-    /// with such an argument.
+    /// their length and a hash, not copied, and ints longer than BYTES by type only (0 = no
+    /// limit); `fever check` does not re-run a call with such an argument.
     #[arg(long, value_name = "BYTES", default_value_t = SnapshotLimits::default().hash_over_bytes)]
     snapshot_bytes: usize,
 

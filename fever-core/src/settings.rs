@@ -151,8 +151,8 @@ pub struct SnapshotLimits {
     pub max_items: u32,
     /// Bytes of UTF-8 recorded per str or repr (default 1024); the hash covers all of it.
     pub max_str_bytes: usize,
-    /// Bytes-like and array data longer than this are recorded by length and xxh3, not copied
-    /// (default [`DEFAULT_HASH_OVER_BYTES`]).
+    /// Bytes-like and array data longer than this are recorded by length and xxh3, not copied,
+    /// and ints longer than this by type only (default [`DEFAULT_HASH_OVER_BYTES`]).
     pub hash_over_bytes: usize,
     /// Values walked per snapshot, all levels together (default [`DEFAULT_MAX_NODES`]; 0: no
     /// limit): once spent, the containers being walked count the rest of their items as left

@@ -170,11 +170,20 @@ pub fn probe(py: Python<'_>, value: &Bound<'_, PyAny>) -> (Probe, Option<Vec<u8>
     }
 }
 
+/// Buffers up to this size are copied into a kept argument's snapshot, so a replay can rebuild
+/// one its call changed: these snapshots are kept in memory for a replay, not written at every
+/// call like a trace's (whose `--snapshot-bytes` default is smaller).
+const KEPT_BYTES: usize = 1 << 20;
+
 /// The structural hash of `value`'s snapshot, and the snapshot if it can rebuild the value.
 fn snapshot(value: &Bound<'_, PyAny>) -> (u64, Option<Vec<u8>>) {
     let mut bytes = Vec::new();
+    let limits = SnapshotLimits {
+        hash_over_bytes: KEPT_BYTES,
+        ..SnapshotLimits::default()
+    };
     // SAFETY: the GIL is held (we have a Bound); `value` is live.
-    let snapped = unsafe { snapshot_value(value.as_ptr(), &SnapshotLimits::default(), &mut bytes) };
+    let snapped = unsafe { snapshot_value(value.as_ptr(), &limits, &mut bytes) };
     (snapped.hash, snapped.faithful.then_some(bytes))
 }
 
