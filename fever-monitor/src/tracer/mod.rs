@@ -265,14 +265,13 @@ pub fn start(
 ///
 /// Neither `dis` (~200 ms to import on 3.15: `fever attach --record` arms the tracer in a running
 /// program, that time would be the attach's) nor `opcode` (~3 M instructions, paid by every
-/// recorded process); `opcode.opmap` when the program has it loaded already.
+/// recorded process), nor the built-in `compile` (see `module_code`); `opcode.opmap` when the
+/// program has it loaded already.
 fn resume_opcode(py: Python<'_>) -> PyResult<u8> {
     if let Ok(opcode) = py.import("sys")?.getattr("modules")?.get_item("opcode") {
         return opcode.getattr("opmap")?.get_item("RESUME")?.extract();
     }
-    let code = py
-        .import("builtins")?
-        .call_method1("compile", ("", "<fever>", "exec"))?;
+    let code = crate::module_code::compile(py, b"", "<fever>")?;
     code.getattr("co_code")?.get_item(0)?.extract()
 }
 

@@ -34,7 +34,7 @@ use fever_core::trace::{
 };
 use rkyv::util::AlignedVec;
 
-/// How long the drain sleeps when it has caught up with the tracer.
+/// How long the drain sleeps when it has caught up with the tracer (unless woken).
 const IDLE: Duration = Duration::from_millis(2);
 /// How often the drain writes the chunk it is filling and flushes, busy or idle, so a killed
 /// program leaves a readable trace of all but its last quarter second (chunks cut short this
@@ -121,6 +121,7 @@ impl Recorder {
     /// the ring before this call; false on timeout or when the drain ended.
     pub fn sync(&self, timeout: Duration) -> bool {
         let ticket = self.syncs.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        self.drain.thread().unpark();
         let started = Instant::now();
         while self.syncs.done.load(Ordering::SeqCst) < ticket {
             if self.drain.is_finished() || started.elapsed() > timeout {
@@ -136,6 +137,8 @@ impl Recorder {
     /// how many events the tracer put in the ring.
     pub fn finish(self, counted: RunStats, pushed: u64) -> anyhow::Result<Summary> {
         self.stop.store(true, Ordering::Release);
+        // Not to wait out its idle sleep.
+        self.drain.thread().unpark();
         let drained = self
             .drain
             .join()
@@ -268,7 +271,8 @@ fn drain(
                 if started.elapsed() >= PROGRESS_AFTER {
                     progress.show(events + children.events, writer.bytes_written());
                 }
-                std::thread::sleep(IDLE);
+                // Woken early by `finish` and `sync`.
+                std::thread::park_timeout(IDLE);
             }
         }
     }
