@@ -14,6 +14,7 @@
 mod callbacks;
 mod codes;
 mod ids;
+pub mod prefault;
 pub mod recorder;
 mod term;
 

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::prefault::Prefault;
 use anyhow::{anyhow, Context};
 use fever_core::control::has_ended;
 use fever_core::live::{ArchivedLiveRecord, LiveRecord};
@@ -93,6 +94,7 @@ impl Recorder {
         ring: RingReader,
         drained: Arc<AtomicU64>,
         progress: bool,
+        prefault: Prefault,
     ) -> anyhow::Result<Self> {
         let writer = TraceWriter::create(path, header)
             .and_then(|mut w| w.flush().map(|()| w))
@@ -106,7 +108,7 @@ impl Recorder {
                 .name("fever-drain".into())
                 .spawn(move || {
                     let progress = Progress::new(progress);
-                    drain(ring, writer, &flag, &drained, &asked, progress)
+                    drain(ring, writer, &flag, &drained, &asked, progress, &prefault)
                 })
         })?;
         Ok(Self {
@@ -189,6 +191,7 @@ fn drain(
     drained: &AtomicU64,
     syncs: &Syncs,
     mut progress: Progress,
+    prefault: &Prefault,
 ) -> Result<Drained, TraceError> {
     /// Tells the tracer, however the drain ends, to stop waiting for it.
     struct Gone<'a>(&'a AtomicU64);
@@ -271,8 +274,10 @@ fn drain(
                 if started.elapsed() >= PROGRESS_AFTER {
                     progress.show(events + children.events, writer.bytes_written());
                 }
-                // Woken early by `finish` and `sync`.
-                std::thread::park_timeout(IDLE);
+                // Idle: the tracer's next pages, else a nap (woken early by `finish` and `sync`).
+                if !prefault.step() {
+                    std::thread::park_timeout(IDLE);
+                }
             }
         }
     }
