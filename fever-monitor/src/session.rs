@@ -206,7 +206,7 @@ pub fn begin_recording(
     tool_id: u8,
 ) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let to_ns = clock::calibrated().converter();
+    let to_ns = clock::provisional().converter();
     let header = trace_header::of(py, record, &project)?;
     let ring_path = tracer::ring_path();
     let ring = RingWriter::create_sparse(&ring_path, RING_CAPACITY)
