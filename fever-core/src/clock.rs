@@ -106,6 +106,7 @@ impl TickConverter {
     /// This converter's time line from `ticks` on at `rate`'s rate: the same time at `ticks`,
     /// so times converted before and after never step back (a provisional rate replaced by a
     /// better one while recording).
+    #[must_use]
     pub fn continued(self, ticks: u64, rate: Calibration) -> TickConverter {
         TickConverter {
             ticks0: ticks,
