@@ -102,6 +102,20 @@ impl TickConverter {
     }
 }
 
+impl TickConverter {
+    /// This converter's time line from `ticks` on at `rate`'s rate: the same time at `ticks`,
+    /// so times converted before and after never step back (a provisional rate replaced by a
+    /// better one while recording).
+    #[must_use]
+    pub fn continued(self, ticks: u64, rate: Calibration) -> TickConverter {
+        TickConverter {
+            ticks0: ticks,
+            ns0: self.to_ns(ticks),
+            ..rate.converter()
+        }
+    }
+}
+
 /// Nanoseconds per tick between two pairs of readings (at least one tick apart).
 pub fn rate(ticks0: u64, ns0: u64, ticks1: u64, ns1: u64) -> f64 {
     let dt = ticks1.saturating_sub(ticks0).max(1);
@@ -168,6 +182,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_continued_converter_starts_where_the_first_left_off() {
+        let mut rough = Calibration::new(1_000, 5_000_000, None);
+        rough.set_rate(1_000 + 3_000_000, 5_000_000 + 1_010_000);
+        let mut exact = Calibration::new(1_000, 5_000_000, None);
+        exact.set_rate(1_000 + 30_000_000, 5_000_000 + 10_000_000);
+        let first = rough.converter();
+        let at = 1_000 + 6_000_000;
+        let then = first.continued(at, exact);
+        assert_eq!(then.to_ns(at), first.to_ns(at));
+        assert!(then.to_ns(at + 1) >= first.to_ns(at));
+        // A third of a nanosecond per tick from there on (within the fixed point's nanosecond).
+        let later = then.to_ns(at + 3_000_000) - then.to_ns(at);
+        assert!(later.abs_diff(1_000_000) <= 1, "{later}");
     }
 
     #[test]

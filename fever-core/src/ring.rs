@@ -568,6 +568,12 @@ impl RingWriter {
         self.write
     }
 
+    /// This writer's mapping of the file: its address and length in bytes (to fault its pages
+    /// in from another thread while this writer lives).
+    pub fn mapped(&self) -> (usize, usize) {
+        (self.map.map.as_ptr() as usize, self.map.map.len())
+    }
+
     /// The ring file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -39,6 +39,7 @@ mod errors;
 mod family;
 mod functions;
 mod host;
+mod module_code;
 mod monitoring;
 mod notices;
 mod profile_only;

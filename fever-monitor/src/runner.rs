@@ -50,8 +50,6 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     let source =
         std::fs::read(&file).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     let builtins = py.import("builtins")?;
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("dont_inherit", true)?;
     let main = fresh_main(py)?;
     let globals = main.getattr("__dict__")?.cast_into::<PyDict>()?;
     globals.set_item("__file__", &file)?;
@@ -67,10 +65,7 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     set_argv_and_path(py, given, args, &real_dir)?;
     // Watched before it compiles: a script with a syntax error reloads once it is fixed.
     crate::watched::module_ran(&file);
-    let code = builtins.getattr("compile")?.call(
-        (pyo3::types::PyBytes::new(py, &source), &file, "exec"),
-        Some(&kwargs),
-    )?;
+    let code = crate::module_code::compile(py, &source, &file)?;
     builtins.getattr("exec")?.call1((code, globals))?;
     Ok(())
 }

@@ -16,12 +16,14 @@ use pyo3::prelude::*;
 
 use crate::engine::clock;
 use crate::profile_only::{self, ProfileRun};
+use crate::tracer::prefault::Prefault;
 use crate::tracer::recorder::{Recorder, Summary};
 use crate::watcher::FileWatcher;
 use crate::{monitoring, notices};
 use crate::{trace_header, tracer};
 
-/// Size of the live ring the tracer writes into (on tmpfs; pages are used as they are written).
+/// Size of the live ring the tracer writes into (on tmpfs; its pages are faulted in by the drain:
+/// see `tracer::prefault`).
 const RING_CAPACITY: u64 = 16 << 20;
 
 /// Makes everything the program did so far readable in the trace file (pending events pushed,
@@ -80,6 +82,8 @@ impl Session {
 /// A trace being recorded.
 pub struct Recording {
     recorder: Recorder,
+    /// Stopped before the ring is unmapped.
+    prefault: Prefault,
     output: PathBuf,
     verbosity: Verbosity,
 }
@@ -202,11 +206,12 @@ pub fn begin_recording(
     tool_id: u8,
 ) -> anyhow::Result<Recording> {
     let project = Project::new(root).with_context(|| format!("cannot read {}", root.display()))?;
-    let to_ns = clock::calibrated().converter();
+    let to_ns = clock::provisional().converter();
     let header = trace_header::of(py, record, &project)?;
     let ring_path = tracer::ring_path();
-    let ring = RingWriter::create(&ring_path, RING_CAPACITY)
+    let ring = RingWriter::create_sparse(&ring_path, RING_CAPACITY)
         .with_context(|| format!("cannot create the live ring {}", ring_path.display()))?;
+    let prefault = Prefault::of(&ring);
     let reader = RingReader::open(&ring_path);
     // Both sides have it mapped; the name is not needed any more.
     let _ = std::fs::remove_file(&ring_path);
@@ -214,7 +219,14 @@ pub fn begin_recording(
     let output = std::path::absolute(&record.output).unwrap_or_else(|_| record.output.clone());
     let drained = Arc::new(AtomicU64::new(0));
     let progress = record.run.verbosity >= Verbosity::Normal;
-    let recorder = Recorder::start(&output, &header, reader?, Arc::clone(&drained), progress)?;
+    let recorder = Recorder::start(
+        &output,
+        &header,
+        reader?,
+        Arc::clone(&drained),
+        progress,
+        prefault.clone(),
+    )?;
     tracer::start(
         py,
         tool_id,
@@ -228,8 +240,10 @@ pub fn begin_recording(
         ring,
         drained,
     )?;
+    prefault.start();
     Ok(Recording {
         recorder,
+        prefault,
         output: record.output.clone(),
         verbosity: record.run.verbosity,
     })
@@ -281,6 +295,7 @@ pub fn end_recording(
         pushed,
         ring,
     } = finished;
+    recording.prefault.stop();
     ring.close();
     let recorder = recording.recorder;
     Ok(Some(py.detach(move || recorder.finish(stats, pushed))))

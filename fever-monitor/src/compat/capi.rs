@@ -56,6 +56,9 @@ unsafe extern "C" {
     ) -> c_int;
 }
 
+/// `PyCF_SOURCE_IS_UTF8` (Include/cpython/compile.h): set by the built-in `compile` on every call.
+pub const PY_CF_SOURCE_IS_UTF8: c_int = 0x0100;
+
 /// `co_flags` bits that add a parameter after the positional and keyword-only ones
 /// (Include/cpython/code.h).
 pub const CO_VARARGS: i64 = 0x0004;

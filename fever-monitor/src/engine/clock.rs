@@ -1,8 +1,10 @@
 //! The engine's clock: raw ticks in callbacks (the TSC on `x86_64`, a few nanoseconds cheaper per
 //! event than `clock_gettime`), converted to monotonic nanoseconds (`CLOCK_MONOTONIC`, what
-//! `time.monotonic_ns()` reads) in the tracer's callbacks with a calibration taken over at least
-//! [`CALIBRATION`] from the extension's import ([`mark`]) to the start of recording. The
-//! arithmetic is `fever_core::clock`'s; reading the clocks is here.
+//! `time.monotonic_ns()` reads) in the tracer's callbacks with a calibration from the extension's
+//! import ([`mark`]): recording starts with a provisional one over what elapsed until then (at
+//! least [`PROVISIONAL`]), and the tracer continues its time line at a better rate once
+//! [`CALIBRATION`] has elapsed ([`refined`]). The arithmetic is `fever_core::clock`'s; reading
+//! the clocks is here.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -11,6 +13,9 @@ pub use fever_core::clock::Calibration;
 
 /// Shortest interval the tick rate is measured over.
 const CALIBRATION: Duration = Duration::from_millis(20);
+/// Shortest interval the provisional rate recording starts with is measured over (a few parts
+/// in 100,000: a few microseconds over the tenths of a second before the tracer refines it).
+const PROVISIONAL: Duration = Duration::from_millis(2);
 
 /// Now, in raw ticks.
 #[inline(always)]
@@ -45,18 +50,44 @@ pub fn source() -> &'static str {
     }
 }
 
-/// The start point of [`calibrated`], taken at the extension's import.
+/// The start point of the calibrations ([`provisional`], [`refined`]), taken at the extension's
+/// import.
 static EARLY: OnceLock<(u64, u64)> = OnceLock::new();
 
-/// Takes the start point of the calibration (at import: the interpreter's start-up and the
-/// program's imports then usually cover [`CALIBRATION`], and recording starts without waiting).
+/// Takes the start point of the calibrations (at import: what runs before recording starts then
+/// usually covers [`PROVISIONAL`], and recording starts without waiting).
 pub fn mark() {
     EARLY.get_or_init(pair);
 }
 
-/// A calibration measured from [`mark`] (or from now) over at least [`CALIBRATION`], sleeping
-/// what remains of it.
-pub fn calibrated() -> Calibration {
+/// A calibration measured from [`mark`] (or from now) over at least [`PROVISIONAL`], for
+/// recording to start with (the tracer then asks for [`refined`]).
+pub fn provisional() -> Calibration {
+    measured_over(PROVISIONAL)
+}
+
+/// A calibration measured from [`mark`] to now and the ticks it ends at, once at least
+/// [`CALIBRATION`] has elapsed (else `None`).
+pub fn refined() -> Option<(Calibration, u64)> {
+    let &(ticks0, ns0) = EARLY.get()?;
+    let (ticks1, ns1) = pair();
+    if Duration::from_nanos(ns1.saturating_sub(ns0)) < CALIBRATION {
+        return None;
+    }
+    let mut c = Calibration::new(
+        ticks0,
+        ns0,
+        cfg!(not(target_arch = "x86_64")).then_some(1.0),
+    );
+    if !c.calibrated() {
+        c.set_rate(ticks1, ns1);
+    }
+    Some((c, ticks1))
+}
+
+/// A calibration measured from [`mark`] (or from now) over at least `over`, sleeping what
+/// remains of it.
+fn measured_over(over: Duration) -> Calibration {
     let (ticks0, ns0) = *EARLY.get_or_init(pair);
     let mut c = Calibration::new(
         ticks0,
@@ -65,7 +96,7 @@ pub fn calibrated() -> Calibration {
     );
     if !c.calibrated() {
         let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(ns0));
-        std::thread::sleep(CALIBRATION.saturating_sub(elapsed));
+        std::thread::sleep(over.saturating_sub(elapsed));
         let (ticks1, ns1) = pair();
         c.set_rate(ticks1, ns1);
     }
@@ -108,7 +139,7 @@ mod tests {
 
     #[test]
     fn converted_ticks_track_the_monotonic_clock() {
-        let c = calibrated();
+        let c = measured_over(CALIBRATION);
         std::thread::sleep(Duration::from_millis(5));
         let (t, ns) = pair();
         let converted = c.to_ns(t);
@@ -118,5 +149,12 @@ mod tests {
         let quick = quick_rate(Duration::from_millis(1));
         let rate = c.ns_per_tick();
         assert!((quick / rate - 1.0).abs() < 0.01, "{quick} vs {rate}");
+        let first = provisional().converter();
+        let (better, at) = refined().expect("20 ms elapsed since the calibration's start");
+        let then = first.continued(at, better);
+        assert!(then.to_ns(ticks()) >= first.to_ns(at));
+        let (t, ns) = pair();
+        let error = then.to_ns(t).abs_diff(ns);
+        assert!(error < 200_000, "refined: off by {error} ns");
     }
 }

@@ -14,6 +14,7 @@
 mod callbacks;
 mod codes;
 mod ids;
+pub mod prefault;
 pub mod recorder;
 mod term;
 
@@ -92,6 +93,8 @@ pub struct Tracer {
     settings: Settings,
     /// Ticks to monotonic nanoseconds.
     to_ns: TickConverter,
+    /// `to_ns` has its final rate (see `engine::clock::refined`).
+    refined: bool,
     /// Events pushed into the ring (the drain compares with what it wrote to count losses).
     pushed: u64,
     /// Ticks at the last flush forced by time.
@@ -164,6 +167,19 @@ impl Tracer {
             self.flush_thread(th.0);
             self.ring.flush();
             self.last_flush = ticks;
+            if !self.refined {
+                self.refine();
+            }
+        }
+    }
+
+    /// Continues the time line at the rate measured since the extension's import, once that
+    /// is long enough: recording starts with a provisional rate instead of waiting for it.
+    #[cold]
+    fn refine(&mut self) {
+        if let Some((rate, at)) = clock::refined() {
+            self.to_ns = self.to_ns.continued(at, rate);
+            self.refined = true;
         }
     }
 
@@ -253,8 +269,11 @@ pub fn start(
         encoded: AlignedVec::new(),
         settings,
         to_ns,
+        refined: false,
         pushed: 0,
-        last_flush: clock::ticks(),
+        // The first flush forced by time comes a quarter of the interval in (~20-70 ms), where
+        // the provisional clock rate is refined (`Tracer::refine`).
+        last_flush: clock::ticks().wrapping_sub(FLUSH_TICKS - FLUSH_TICKS / 4),
         args: Vec::new(),
     };
     engine::arm(py, tool_id, &project, Slot::Tracer, Box::new(tracer))?;
@@ -265,14 +284,13 @@ pub fn start(
 ///
 /// Neither `dis` (~200 ms to import on 3.15: `fever attach --record` arms the tracer in a running
 /// program, that time would be the attach's) nor `opcode` (~3 M instructions, paid by every
-/// recorded process); `opcode.opmap` when the program has it loaded already.
+/// recorded process), nor the built-in `compile` (see `module_code`); `opcode.opmap` when the
+/// program has it loaded already.
 fn resume_opcode(py: Python<'_>) -> PyResult<u8> {
     if let Ok(opcode) = py.import("sys")?.getattr("modules")?.get_item("opcode") {
         return opcode.getattr("opmap")?.get_item("RESUME")?.extract();
     }
-    let code = py
-        .import("builtins")?
-        .call_method1("compile", ("", "<fever>", "exec"))?;
+    let code = crate::module_code::compile(py, b"", "<fever>")?;
     code.getattr("co_code")?.get_item(0)?.extract()
 }
 
@@ -505,7 +523,7 @@ pub fn record_spawned(py: Python<'_>, line: &str, project: Project, tool_id: u8)
     })?;
     RECORDING.store(top, Ordering::SeqCst);
     // Monotonic nanoseconds, as the program's: one time line for the whole family.
-    let to_ns = clock::calibrated().converter();
+    let to_ns = clock::provisional().converter();
     // The drain does not tell a child how far it read: a child never waits for it.
     start(
         py,

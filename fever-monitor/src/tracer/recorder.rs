@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::prefault::Prefault;
 use anyhow::{anyhow, Context};
 use fever_core::control::has_ended;
 use fever_core::live::{ArchivedLiveRecord, LiveRecord};
@@ -34,7 +35,7 @@ use fever_core::trace::{
 };
 use rkyv::util::AlignedVec;
 
-/// How long the drain sleeps when it has caught up with the tracer.
+/// How long the drain sleeps when it has caught up with the tracer (unless woken).
 const IDLE: Duration = Duration::from_millis(2);
 /// How often the drain writes the chunk it is filling and flushes, busy or idle, so a killed
 /// program leaves a readable trace of all but its last quarter second (chunks cut short this
@@ -93,6 +94,7 @@ impl Recorder {
         ring: RingReader,
         drained: Arc<AtomicU64>,
         progress: bool,
+        prefault: Prefault,
     ) -> anyhow::Result<Self> {
         let writer = TraceWriter::create(path, header)
             .and_then(|mut w| w.flush().map(|()| w))
@@ -106,7 +108,7 @@ impl Recorder {
                 .name("fever-drain".into())
                 .spawn(move || {
                     let progress = Progress::new(progress);
-                    drain(ring, writer, &flag, &drained, &asked, progress)
+                    drain(ring, writer, &flag, &drained, &asked, progress, &prefault)
                 })
         })?;
         Ok(Self {
@@ -121,6 +123,7 @@ impl Recorder {
     /// the ring before this call; false on timeout or when the drain ended.
     pub fn sync(&self, timeout: Duration) -> bool {
         let ticket = self.syncs.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        self.drain.thread().unpark();
         let started = Instant::now();
         while self.syncs.done.load(Ordering::SeqCst) < ticket {
             if self.drain.is_finished() || started.elapsed() > timeout {
@@ -136,6 +139,8 @@ impl Recorder {
     /// how many events the tracer put in the ring.
     pub fn finish(self, counted: RunStats, pushed: u64) -> anyhow::Result<Summary> {
         self.stop.store(true, Ordering::Release);
+        // Not to wait out its idle sleep.
+        self.drain.thread().unpark();
         let drained = self
             .drain
             .join()
@@ -186,6 +191,7 @@ fn drain(
     drained: &AtomicU64,
     syncs: &Syncs,
     mut progress: Progress,
+    prefault: &Prefault,
 ) -> Result<Drained, TraceError> {
     /// Tells the tracer, however the drain ends, to stop waiting for it.
     struct Gone<'a>(&'a AtomicU64);
@@ -268,7 +274,10 @@ fn drain(
                 if started.elapsed() >= PROGRESS_AFTER {
                     progress.show(events + children.events, writer.bytes_written());
                 }
-                std::thread::sleep(IDLE);
+                // Idle: the tracer's next pages, else a nap (woken early by `finish` and `sync`).
+                if !prefault.step() {
+                    std::thread::park_timeout(IDLE);
+                }
             }
         }
     }
