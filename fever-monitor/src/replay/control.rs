@@ -3,8 +3,11 @@
 //! (`SO_PEERCRED`), reads its framed requests without the GIL and hands them to the main thread
 //! as [`Event`]s. Responses are written by the main thread through [`Server::send`]. A request
 //! that cannot be decoded is answered at once with an error; a frame that breaks the stream (too
-//! large, cut short) ends that connection, never the program.
+//! large, cut short) ends that connection, never the program. Responses sent while no front end
+//! is connected (one that has connected but is not accepted yet, as when a short program finishes
+//! first) are held for the next one.
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -28,8 +31,7 @@ pub enum Event {
 pub struct Server {
     path: PathBuf,
     stop: Arc<AtomicBool>,
-    /// The connected front end's stream (a clone), for responses.
-    peer: Arc<Mutex<Option<UnixStream>>>,
+    peer: Arc<Mutex<Peer>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -41,7 +43,7 @@ impl Server {
         listener.set_nonblocking(true)?;
         let (events, receiver) = unbounded();
         let stop = Arc::new(AtomicBool::new(false));
-        let peer = Arc::new(Mutex::new(None));
+        let peer = Arc::new(Mutex::new(Peer::default()));
         let thread = {
             let (stop, peer) = (Arc::clone(&stop), Arc::clone(&peer));
             crate::signals::without_signals(|| {
@@ -61,27 +63,16 @@ impl Server {
         ))
     }
 
-    /// Sends `response` to the connected front end (dropped when none is connected).
+    /// Sends `response` to the connected front end, or holds it for the next one.
     pub fn send(&self, response: &Response) {
-        let mut peer = self
-            .peer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(stream) = peer.as_mut() {
-            let _ = response.send(stream);
-        }
+        lock(&self.peer).send(response);
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(stream) = self
-            .peer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
+        if let Some(stream) = lock(&self.peer).stream.as_ref() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
         if let Some(thread) = self.thread.take() {
@@ -89,6 +80,44 @@ impl Drop for Server {
         }
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Responses held while no front end is connected, at most (the oldest go first).
+const HELD: usize = 256;
+
+/// The front end responses go to.
+#[derive(Default)]
+struct Peer {
+    /// The connected front end's stream (a clone).
+    stream: Option<UnixStream>,
+    /// Responses sent while none was connected, oldest first.
+    held: VecDeque<Response>,
+}
+
+impl Peer {
+    fn send(&mut self, response: &Response) {
+        if let Some(stream) = self.stream.as_mut() {
+            let _ = response.send(stream);
+        } else {
+            if self.held.len() == HELD {
+                self.held.pop_front();
+            }
+            self.held.push_back(response.clone());
+        }
+    }
+
+    /// `stream` is the front end now: it gets the held responses first.
+    fn connect(&mut self, mut stream: UnixStream) {
+        for response in self.held.drain(..) {
+            let _ = response.send(&mut stream);
+        }
+        self.stream = Some(stream);
+    }
+}
+
+fn lock(peer: &Mutex<Peer>) -> std::sync::MutexGuard<'_, Peer> {
+    peer.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The answer to an attach request on the replay's control socket: `fever attach` talks to the
@@ -99,12 +128,7 @@ pub fn attach_refused() -> Response {
     }
 }
 
-fn serve(
-    listener: &UnixListener,
-    events: &Sender<Event>,
-    stop: &AtomicBool,
-    peer: &Mutex<Option<UnixStream>>,
-) {
+fn serve(listener: &UnixListener, events: &Sender<Event>, stop: &AtomicBool, peer: &Mutex<Peer>) {
     while !stop.load(Ordering::SeqCst) {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -123,9 +147,7 @@ fn serve(
         let Ok(writer) = stream.try_clone() else {
             continue;
         };
-        *peer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(writer);
+        lock(peer).connect(writer);
         let mut reader = stream;
         loop {
             match Request::receive(&mut reader) {
@@ -152,11 +174,42 @@ fn serve(
                 }
             }
         }
-        *peer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        lock(peer).stream = None;
         if stop.load(Ordering::SeqCst) || events.send(Event::Gone).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_sent_before_a_front_end_is_accepted_reach_it_first_in_order() {
+        let mut peer = Peer::default();
+        peer.send(&Response::Finished { exit_code: 3 });
+        peer.send(&Response::Pong);
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        peer.connect(ours);
+        peer.send(&Response::Finished { exit_code: 0 });
+        for expected in [
+            Response::Finished { exit_code: 3 },
+            Response::Pong,
+            Response::Finished { exit_code: 0 },
+        ] {
+            assert_eq!(Response::receive(&mut theirs).unwrap(), expected);
+        }
+        assert!(peer.held.is_empty());
+    }
+
+    #[test]
+    fn at_most_the_latest_held_responses_are_kept() {
+        let mut peer = Peer::default();
+        for code in 0..=i32::try_from(HELD).unwrap() {
+            peer.send(&Response::Finished { exit_code: code });
+        }
+        assert_eq!(peer.held.len(), HELD);
+        assert_eq!(peer.held[0], Response::Finished { exit_code: 1 });
     }
 }
