@@ -69,35 +69,35 @@ pub fn provisional() -> Calibration {
 /// A calibration measured from [`mark`] to now and the ticks it ends at, once at least
 /// [`CALIBRATION`] has elapsed (else `None`).
 pub fn refined() -> Option<(Calibration, u64)> {
-    let &(ticks0, ns0) = EARLY.get()?;
-    let (ticks1, ns1) = pair();
-    if Duration::from_nanos(ns1.saturating_sub(ns0)) < CALIBRATION {
+    let &start = EARLY.get()?;
+    let end = pair();
+    if Duration::from_nanos(end.1.saturating_sub(start.1)) < CALIBRATION {
         return None;
     }
-    let mut c = Calibration::new(
-        ticks0,
-        ns0,
-        cfg!(not(target_arch = "x86_64")).then_some(1.0),
-    );
-    if !c.calibrated() {
-        c.set_rate(ticks1, ns1);
-    }
-    Some((c, ticks1))
+    Some((between(start, || end), end.0))
 }
 
 /// A calibration measured from [`mark`] (or from now) over at least `over`, sleeping what
 /// remains of it.
 fn measured_over(over: Duration) -> Calibration {
-    let (ticks0, ns0) = *EARLY.get_or_init(pair);
+    let start = *EARLY.get_or_init(pair);
+    between(start, || {
+        let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(start.1));
+        std::thread::sleep(over.saturating_sub(elapsed));
+        pair()
+    })
+}
+
+/// A calibration from the `start` pair, its rate measured to the pair `end` gives (asked for only
+/// where ticks are not nanoseconds already).
+fn between(start: (u64, u64), end: impl FnOnce() -> (u64, u64)) -> Calibration {
     let mut c = Calibration::new(
-        ticks0,
-        ns0,
+        start.0,
+        start.1,
         cfg!(not(target_arch = "x86_64")).then_some(1.0),
     );
     if !c.calibrated() {
-        let elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(ns0));
-        std::thread::sleep(over.saturating_sub(elapsed));
-        let (ticks1, ns1) = pair();
+        let (ticks1, ns1) = end();
         c.set_rate(ticks1, ns1);
     }
     c
