@@ -38,6 +38,21 @@ def test_runs_the_script_with_the_chosen_interpreter(tmp_path):
     assert result.returncode == 4
 
 
+def test_a_checked_interpreter_is_remembered_and_an_unwritable_cache_is_no_error(tmp_path):
+    # The probe's answer is kept in $XDG_CACHE_HOME/fever/interpreters; the next start skips it.
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')\n")
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        result = run("run", "--no-watch", "--python", sys.executable, str(script), env={"XDG_CACHE_HOME": str(cache)})
+        assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+    assert (cache / "fever/interpreters").read_text().startswith(f"{Path(sys.executable).absolute()}\t")
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    result = run("run", "--no-watch", "--python", sys.executable, str(script), env={"XDG_CACHE_HOME": str(blocked)})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+
+
 def test_missing_interpreter_is_a_clear_error(tmp_path):
     result = run("run", "--python", str(tmp_path / "nope"), "x.py")
     assert result.returncode == 2

@@ -10,12 +10,14 @@
 //! `fever replay`'s front end) run right here; the front end starts the program side with
 //! [`Host::python`]. Beside them: `args` (clap) and `config` (what it is parsed into),
 //! [`messages`] (how fever speaks on stderr), `terminal` (the full-screen views' terminal) and
-//! `columns` (aligned text tables).
+//! `columns` (aligned text tables); [`interpreters`] remembers which interpreters the standalone
+//! binary found able to run fever.
 
 mod args;
 mod columns;
 mod commands;
 mod config;
+pub mod interpreters;
 pub mod messages;
 mod terminal;
 

@@ -11,7 +11,7 @@ use std::process::Command as Process;
 
 use anyhow::Context;
 use fever_cli::{
-    CheckConfig, CheckPolicy, Host, RecordConfig, RunConfig, ServeConfig, WatchConfig,
+    interpreters, CheckConfig, CheckPolicy, Host, RecordConfig, RunConfig, ServeConfig, WatchConfig,
 };
 use fever_core::python::Interpreter;
 
@@ -74,14 +74,23 @@ struct Unusable {
 }
 
 /// Fails with a clear message when `python` is missing, not a version fever supports (3.12 to
-/// 3.15, not free-threaded: `fever_core::python`), or lacks fever.
+/// 3.15, not free-threaded: `fever_core::python`), or lacks fever. An interpreter that passed
+/// before and did not change since is not probed again (`fever_cli::interpreters`).
 fn check_python(python: &Path) -> Result<(), Unusable> {
+    let cache = interpreters::cache_file();
+    if cache
+        .as_deref()
+        .is_some_and(|cache| interpreters::known_good(cache, python))
+    {
+        return Ok(());
+    }
     let choose = "pass --python /path/to/python3.X (3.12 to 3.15) or set FEVER_PYTHON".to_owned();
-    // Line 1: version and ABI flags; line 2: whether fever's extension imports. Written for any
-    // Python 3 (and it must not import fever on a version fever refuses).
+    // Line 1: version and ABI flags; line 2: whether fever's extension imports (`ok PATH` of
+    // the extension, or `missing`). Written for any Python 3 (and it must not import fever on a
+    // version fever refuses).
     let probe = "import sys\nprint('%d.%d.%d' % tuple(sys.version_info[:3]), getattr(sys, 'abiflags', '') or '-')\n\
                  sys.stdout.flush()\n\
-                 try:\n    import fever._native\nexcept Exception:\n    print('missing')\nelse:\n    print('ok')";
+                 try:\n    import fever._native\nexcept Exception:\n    print('missing')\nelse:\n    print('ok', fever._native.__file__)";
     let output = Process::new(python)
         .args(["-c", probe])
         .output()
@@ -102,9 +111,18 @@ fn check_python(python: &Path) -> Result<(), Unusable> {
                 hint: unsupported.hint,
             });
         }
-        match lines.next().map(str::trim) {
-            Some("ok") => return Ok(()),
-            Some("missing") => {
+        match lines
+            .next()
+            .map(str::trim)
+            .map(|l| l.split_once(' ').unwrap_or((l, "")))
+        {
+            Some(("ok", extension)) => {
+                if let (Some(cache), false) = (cache, extension.is_empty()) {
+                    interpreters::remember(&cache, python, Path::new(extension));
+                }
+                return Ok(());
+            }
+            Some(("missing", _)) => {
                 return Err(Unusable {
                     message: format!("fever is not installed for {}", python.display()),
                     hint: format!(
