@@ -263,6 +263,20 @@ def test_the_socket_is_private_removed_at_exit_and_stale_ones_are_cleaned(fever,
     assert not stale.exists()
 
 
+def test_the_session_directories_of_killed_programs_are_removed_when_another_program_exits(fever, tmp_path, env):
+    directory = sock_dir(env)
+    killed = start(fever, tmp_path, env, "run")
+    left = sorted(directory.glob(f"family-{killed.proc.pid}-*"))
+    assert left, sorted(p.name for p in directory.iterdir())
+    killed.kill()
+    assert all(d.exists() for d in left)
+    write(tmp_path / "short.py", "print('short')\n")
+    done = run_fever("run", "--no-watch", "short.py", cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "short\n"
+    assert not any(d.exists() for d in left)
+
+
 OTHER_USER_PROBE = """\
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX)

@@ -5,7 +5,8 @@
 //!
 //! Every process fever runs also listens on `PID.sock` right in the user's control directory
 //! (`fever ps` lists them); [`process_socket`] names it, [`processes`] finds the live ones and
-//! removes those whose process is gone.
+//! removes those whose process is gone, and the session directories ([`private_dir`]) of
+//! processes that ended without removing theirs (killed ones).
 
 use std::fs::DirBuilder;
 use std::io;
@@ -50,27 +51,53 @@ pub fn process_region(pid: u32) -> PathBuf {
 }
 
 /// The pids of the user's processes with a control socket, in order; the sockets and regions
-/// of processes that have ended (gone, or zombies) are removed on the way.
+/// of processes that have ended (gone, or zombies) are removed on the way, and so are their
+/// session directories (`family-PID-N`, `replay-PID-N`: a killed process leaves its own, and
+/// every exit of a program under fever reads this directory).
 pub fn processes() -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir(base_dir()) else {
+    let base = base_dir();
+    let Ok(entries) = std::fs::read_dir(&base) else {
         return Vec::new();
     };
-    let mut pids: Vec<u32> = entries
-        .filter_map(|e| {
-            let name = e.ok()?.file_name();
-            name.to_str()?.strip_suffix(".sock")?.parse().ok()
-        })
-        .filter(|&pid| {
-            let alive = !has_ended(pid);
-            if !alive {
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(pid) = name.strip_suffix(".sock").and_then(|p| p.parse().ok()) {
+            if has_ended(pid) {
                 let _ = std::fs::remove_file(process_socket(pid));
                 let _ = std::fs::remove_file(process_region(pid));
+            } else {
+                pids.push(pid);
             }
-            alive
-        })
-        .collect();
+        } else if session_dir_owner(name).is_some_and(has_ended) {
+            remove_session_dir(&base.join(name));
+        }
+    }
     pids.sort_unstable();
     pids
+}
+
+/// The pid of the process that created session directory `name` (`PREFIX-PID-N` of
+/// [`private_dir`] for the prefixes whose directory lives as long as its creator).
+fn session_dir_owner(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix("family-")
+        .or_else(|| name.strip_prefix("replay-"))?;
+    let (pid, n) = rest.split_once('-')?;
+    n.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes a session directory and the files in it (sockets and files only: it has no
+/// subdirectories, and a symlink is removed, never followed).
+fn remove_session_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Process `pid` exists (ours or another user's).
@@ -198,6 +225,30 @@ mod tests {
         assert!(!has_ended(me) && has_ended(gone));
         assert_eq!(parent_pid(me), Some(std::os::unix::process::parent_id()));
         assert_eq!(parent_pid(gone), None);
+    }
+
+    #[test]
+    fn processes_removes_the_session_dirs_of_ended_processes() {
+        let base = control_dir().unwrap();
+        // A pid above the kernel's maximum (4194304) never exists.
+        let gone = base.join("family-4194998-0");
+        let replay = base.join("replay-4194998-3");
+        let other = base.join("family-4194998-x");
+        for dir in [&gone, &replay, &other] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("family.sock"), b"").unwrap();
+        }
+        let mine = private_dir("family").unwrap();
+        processes();
+        assert!(!gone.exists() && !replay.exists());
+        assert!(mine.exists() && other.exists());
+        std::fs::remove_dir_all(&mine).unwrap();
+        std::fs::remove_dir_all(&other).unwrap();
+        assert_eq!(session_dir_owner("family-12-0"), Some(12));
+        assert_eq!(session_dir_owner("replay-7-31"), Some(7));
+        assert_eq!(session_dir_owner("remote-7-0"), None);
+        assert_eq!(session_dir_owner("family-7"), None);
+        assert_eq!(session_dir_owner("12.sock"), None);
     }
 
     #[test]
