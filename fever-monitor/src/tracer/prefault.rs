@@ -7,8 +7,11 @@
 //! the ring is created sparse, and the drain, on another core, populates the tracer's mapping
 //! from its start (where the tracer writes first) a step at a time (`MADV_POPULATE_WRITE`,
 //! Linux 5.14+; an older kernel refuses it, and the tracer faults its pages in itself). The
-//! recording ends with [`Prefault::stop`] before the ring is unmapped.
+//! recording ends with [`Prefault::stop`] before the ring is unmapped; it waits for the step in
+//! progress only (the drain's steps follow each other closely, and a lock alone let the drain
+//! take it back again and again: a short program's exit waited ~5-10 ms for the steps).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use fever_core::ring::RingWriter;
@@ -18,7 +21,13 @@ const STEP: usize = 1 << 20;
 
 /// The part of the tracer's mapping not populated yet (shared by the session and the drain).
 #[derive(Clone)]
-pub struct Prefault(Arc<Mutex<Pending>>);
+pub struct Prefault(Arc<Shared>);
+
+struct Shared {
+    /// [`Prefault::stop`] was called: no new step starts.
+    stopping: AtomicBool,
+    pending: Mutex<Pending>,
+}
 
 struct Pending {
     next: usize,
@@ -31,11 +40,14 @@ impl Prefault {
     /// For `ring`'s mapping; nothing happens before [`start`](Self::start).
     pub fn of(ring: &RingWriter) -> Self {
         let (next, len) = ring.mapped();
-        Self(Arc::new(Mutex::new(Pending {
-            next,
-            end: next + len,
-            started: false,
-        })))
+        Self(Arc::new(Shared {
+            stopping: AtomicBool::new(false),
+            pending: Mutex::new(Pending {
+                next,
+                end: next + len,
+                started: false,
+            }),
+        }))
     }
 
     /// Lets [`step`](Self::step) work: the ring now lives until [`stop`](Self::stop).
@@ -45,8 +57,14 @@ impl Prefault {
 
     /// Populates the next step; false when there was nothing (left) to do.
     pub fn step(&self) -> bool {
+        if self.0.stopping.load(Ordering::Acquire) {
+            return false;
+        }
         let mut pending = self.lock();
-        if !pending.started || pending.next >= pending.end {
+        if !pending.started
+            || pending.next >= pending.end
+            || self.0.stopping.load(Ordering::Acquire)
+        {
             return false;
         }
         let len = STEP.min(pending.end - pending.next);
@@ -70,12 +88,16 @@ impl Prefault {
 
     /// No more steps: call before the ring is unmapped.
     pub fn stop(&self) {
+        self.0.stopping.store(true, Ordering::Release);
         let mut pending = self.lock();
         pending.next = pending.end;
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
