@@ -55,8 +55,10 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     globals.set_item("__file__", &file)?;
     globals.set_item("__cached__", py.None())?;
     globals.set_item("__builtins__", &builtins)?;
+    // `importlib.machinery.SourceFileLoader` as the interpreter has it frozen, as `python
+    // SCRIPT` takes it: importing `importlib.machinery` cost every run ~2 ms.
     let loader = py
-        .import("importlib.machinery")?
+        .import("_frozen_importlib_external")?
         .getattr("SourceFileLoader")?
         .call1(("__main__", &file))?;
     globals.set_item("__loader__", loader)?;
