@@ -1,6 +1,6 @@
 //! The standalone `fever` binary. `fever show` runs right here, with no interpreter (see
-//! `fever_cli::main`). Commands that need Python re-execute this process as
-//! `PYTHON -m fever ARGS` (same pid, no second interpreter); the interpreter comes from `--python`,
+//! `fever_cli::main`). Commands that need Python re-execute this process as what
+//! `PYTHON -m fever ARGS` runs (same pid, no second interpreter); the interpreter comes from `--python`,
 //! `FEVER_PYTHON`, or the first `python3` on PATH, and must be one fever supports
 //! (`fever_core::python`) with fever installed.
 
@@ -49,8 +49,8 @@ impl Host for ExecPython {
 }
 
 impl ExecPython {
-    /// Replaces this process with `PYTHON -m fever ARGS` for `python` (`--python` or
-    /// `FEVER_PYTHON`), else the first `python3` on PATH.
+    /// Replaces this process with `PYTHON -m fever ARGS` (its `-c` equivalent) for `python`
+    /// (`--python` or `FEVER_PYTHON`), else the first `python3` on PATH.
     fn exec_python(&self, python: Option<&Path>) -> anyhow::Result<i32> {
         let python = python.map_or_else(|| PathBuf::from("python3"), Path::to_path_buf);
         if let Err(problem) = check_python(&python) {
@@ -58,9 +58,11 @@ impl ExecPython {
             fever_cli::messages::hint(&problem.hint);
             return Ok(2);
         }
+        // What `python -m fever` runs, without `runpy` (and the `importlib` modules it imports:
+        // ~4 M instructions a start); `fever` is the program name clap's messages use.
         let err = Process::new(&python)
-            .arg("-m")
-            .arg("fever")
+            .arg("-c")
+            .arg("import sys; sys.argv[0] = 'fever'; from fever.__main__ import main; main()")
             .args(&self.argv[1..])
             .exec();
         Err(err).with_context(|| format!("cannot start {}", python.display()))
