@@ -158,6 +158,92 @@ impl Encoder {
         };
     }
 
+    /// Appends the events of a run's record stream `run` from `at` on, which a previous event
+    /// equal to this encoder's was written before (the run's start, or its first event written
+    /// by [`event`](Self::event)), and returns how many events it held. Events without a
+    /// snapshot, and those whose snapshot is too short to number, are copied as they are; a
+    /// snapshot to number changes only its event's tag (it defines the snapshot) or is replaced
+    /// by its reference. Each event's head is skipped by its varints without being decoded.
+    ///
+    /// On an error (a record that is not an event of a run: a bad tag, a numbered snapshot, a
+    /// length past the end) `out` holds a part of the run: the caller cuts it back and
+    /// [`restore`](Self::restore)s the encoder.
+    pub fn run_tail(
+        &mut self,
+        run: &[u8],
+        mut at: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<u32, String> {
+        let mut copied = at;
+        let mut events = 0u32;
+        while at < run.len() {
+            let start = at;
+            let tag = run[at];
+            let kind = *KINDS
+                .get(usize::from(tag & KIND_MASK))
+                .ok_or_else(|| format!("invalid event tag {tag:#04x}"))?;
+            if tag & HAS_FLAGS != 0 && !has_flags(kind) {
+                return Err(format!("invalid tag {tag:#04x} for a {kind:?} event"));
+            }
+            at += 1;
+            // The time difference, and the thread, code and flags when the tag says so.
+            let varints = 1
+                + usize::from(tag & NEW_THREAD != 0)
+                + usize::from(tag & NEW_CODE != 0)
+                + usize::from(tag & HAS_FLAGS != 0);
+            for _ in 0..varints {
+                at = skip_varint(run, at)?;
+            }
+            events += 1;
+            match (tag & SNAP_MASK) >> SNAP_SHIFT {
+                SNAP_NONE => {}
+                SNAP_INLINE if has_snapshot(kind) => {
+                    let len_at = at;
+                    let mut c = Cursor { bytes: run, at };
+                    let snapshot = c.bytes()?;
+                    at = c.at;
+                    if snapshot.len() < MIN_INTERNED {
+                        continue;
+                    }
+                    let (mode, reference) = self.intern(snapshot);
+                    if mode == SNAP_INLINE {
+                        continue;
+                    }
+                    out.extend_from_slice(&run[copied..start]);
+                    out.push((tag & !SNAP_MASK) | (mode << SNAP_SHIFT));
+                    if mode == SNAP_DEFINE {
+                        out.extend_from_slice(&run[start + 1..at]);
+                    } else {
+                        out.extend_from_slice(&run[start + 1..len_at]);
+                        put_varint(out, reference);
+                    }
+                    copied = at;
+                }
+                _ => return Err(format!("invalid snapshot in tag {tag:#04x} of a run")),
+            }
+        }
+        out.extend_from_slice(&run[copied..]);
+        Ok(events)
+    }
+
+    /// What [`restore`](Self::restore) goes back to.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            previous: self.previous,
+            next_snapshot: self.next_snapshot,
+        }
+    }
+
+    /// Forgets what was encoded since `checkpoint` (the snapshots numbered since included),
+    /// after the caller cut those bytes off its chunk.
+    pub fn restore(&mut self, checkpoint: Checkpoint) {
+        self.previous = checkpoint.previous;
+        if self.next_snapshot != checkpoint.next_snapshot {
+            self.interned.retain(|_, n| *n < checkpoint.next_snapshot);
+            self.next_snapshot = checkpoint.next_snapshot;
+        }
+    }
+
     /// Whether `snapshot` is defined now or referred to, and the reference.
     fn intern(&mut self, snapshot: &[u8]) -> (u8, u64) {
         let hash = xxh3_128(snapshot);
@@ -181,6 +267,27 @@ impl Encoder {
         put_varint(out, u64::from(kind));
         put_bytes(out, body);
     }
+}
+
+/// An [`Encoder`]'s state at one point, to go back to ([`Encoder::restore`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checkpoint {
+    previous: Previous,
+    next_snapshot: u32,
+}
+
+/// Where the varint at `bytes[at..]` ends (at most 10 bytes; not checked further).
+#[inline(always)]
+#[allow(clippy::inline_always)] // once per field of every event the writer copies
+fn skip_varint(bytes: &[u8], mut at: usize) -> Result<usize, String> {
+    for _ in 0..10 {
+        let b = *bytes.get(at).ok_or("cut off inside a number")?;
+        at += 1;
+        if b < 0x80 {
+            return Ok(at);
+        }
+    }
+    Err("number too long".into())
 }
 
 /// Appends one event record, written as a difference from `p`: `fields` are its thread, code,

@@ -146,36 +146,28 @@ impl<W: Write> TraceWriter<W> {
     }
 
     /// Appends a thread's run of events ([`EventRun`](super::EventRun)); returns how many it
-    /// held. A run without snapshots whose codes were all added is appended whole: only its
-    /// first event is written again, against the chunk's previous event (unless the chunk starts
-    /// with it), and the rest copied as is. Any other run is written event by event (numbering
-    /// its snapshots, checking its codes). A run that does not decode is refused
+    /// held. A run whose codes were all added is appended as it is: only its first event is
+    /// written again, against the chunk's previous event (unless the chunk starts with it), and
+    /// the rest copied, but for the snapshots, which are numbered ([`Encoder::run_tail`]: an
+    /// event defining a snapshot differs in its tag, one referring to a snapshot defined before
+    /// holds the reference instead of the bytes). A run with a code not added is written event
+    /// by event, each code checked. A run that does not decode is refused
     /// ([`TraceError::InvalidRun`]) and nothing of it written.
     pub fn write_run(&mut self, run: RunRef<'_>) -> Result<u64, TraceError> {
         self.check_usable()?;
         if run.events == 0 {
             return Ok(0);
         }
-        if run.snapshots || run.max_code >= self.dense_codes {
+        if run.max_code >= self.dense_codes {
             return self.write_run_by_event(run);
         }
-        let mut rest = 0;
-        if self.chunk_records > 0 {
-            let mut d = Decoder::new(run.bytes, 0);
-            d.start_chunk(0, run.bytes.len());
-            let Ok(Decoded::Event {
-                event,
-                snap: Snap::None,
-            }) = d.next()
-            else {
-                return Err(TraceError::InvalidRun(
-                    "its first event does not decode".into(),
-                ));
-            };
-            self.encoder.event(event, &mut self.chunk);
-            rest = d.position();
+        let before = (self.chunk.len(), self.encoder.checkpoint());
+        let written = self.append_run(run);
+        if let Err(why) = written {
+            self.chunk.truncate(before.0);
+            self.encoder.restore(before.1);
+            return Err(TraceError::InvalidRun(why));
         }
-        self.chunk.extend_from_slice(&run.bytes[rest..]);
         self.encoder.continue_after(run.last);
         self.chunk_records += run.events;
         self.records += u64::from(run.events);
@@ -183,6 +175,43 @@ impl<W: Write> TraceWriter<W> {
             self.write_chunk()?;
         }
         Ok(u64::from(run.events))
+    }
+
+    /// [`write_run`](Self::write_run)'s appending of `run` to the chunk; on an error, the chunk
+    /// holds a part of it.
+    fn append_run(&mut self, run: RunRef<'_>) -> Result<(), String> {
+        let mut rest = 0;
+        let mut first = 0;
+        if self.chunk_records > 0 {
+            let mut d = Decoder::new(run.bytes, 0);
+            d.start_chunk(0, run.bytes.len());
+            let Decoded::Event { mut event, snap } = d.next()? else {
+                return Err("its first record is not an event".into());
+            };
+            event.snapshot = match snap {
+                Snap::None => None,
+                Snap::Inline(bytes) => Some(bytes),
+                Snap::Define(..) | Snap::Ref(_) => return Err("a numbered snapshot".into()),
+            };
+            self.encoder.event(event, &mut self.chunk);
+            rest = d.position();
+            first = 1;
+        }
+        let events = if run.snapshots {
+            self.encoder.run_tail(run.bytes, rest, &mut self.chunk)?
+        } else {
+            self.chunk.extend_from_slice(&run.bytes[rest..]);
+            run.events - first
+        };
+        if first + events == run.events {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} events, {} announced",
+                first + events,
+                run.events
+            ))
+        }
     }
 
     /// [`write_run`](Self::write_run), decoding each event and writing it on its own.
@@ -541,5 +570,121 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Event, EventKind, EventRun, TraceReader};
+
+    fn code(id: u32) -> CodeInfo {
+        CodeInfo {
+            id,
+            module: "m".into(),
+            qualname: format!("f{id}"),
+            file: "m.py".into(),
+            first_line: 1,
+            code_hash: 7,
+        }
+    }
+
+    fn writer(chunk_size: usize) -> TraceWriter<Vec<u8>> {
+        let mut w =
+            TraceWriter::with_chunk_size(Vec::new(), &TraceHeader::default(), chunk_size).unwrap();
+        for id in 0..3 {
+            w.add_code(code(id)).unwrap();
+        }
+        w
+    }
+
+    /// Runs of two threads: calls with snapshots short (inline) and long (numbered, repeated
+    /// within and across runs), generator steps, returns with flags, events without any.
+    fn runs() -> Vec<EventRun> {
+        let long = |i: u64| vec![u8::try_from(i % 3).unwrap(); 40];
+        let mut runs = Vec::new();
+        for r in 0..12u64 {
+            let mut run = EventRun::default();
+            let thread = 1 + r % 2;
+            let t0 = r * 10_000;
+            let first = (r % 3 == 0).then(|| long(r));
+            run.push(EventKind::Call, (thread, 0, t0), 0, first.as_deref());
+            for i in 0..20u64 {
+                let t = t0 + 10 + i * 300;
+                run.push(EventKind::Call, (thread, 1, t), 0, Some(&long(i)));
+                run.push(EventKind::Yield, (thread, 1, t + 50), 0, Some(&[1, 2]));
+                run.push(EventKind::Resume, (thread, 1, t + 100), 0, None);
+                run.push(EventKind::Call, (thread, 2, t + 150), 0, None);
+                run.push(
+                    EventKind::Return,
+                    (thread, 2, t + 160),
+                    0,
+                    Some(&long(i + 1)),
+                );
+                run.push(
+                    EventKind::Return,
+                    (thread, 1, t + 200),
+                    u32::from(i == 3),
+                    None,
+                );
+            }
+            run.push(EventKind::Return, (thread, 0, t0 + 9_000), 0, None);
+            runs.push(run);
+        }
+        runs
+    }
+
+    fn events_of(bytes: &[u8]) -> Vec<Event> {
+        let r = TraceReader::from_bytes(bytes).unwrap();
+        r.events().map(Event::from).collect()
+    }
+
+    #[test]
+    fn a_run_with_snapshots_is_written_as_its_events_one_by_one_would_be() {
+        for chunk_size in [0, 700, 5_000, DEFAULT_CHUNK_SIZE] {
+            let (mut whole, mut by_event) = (writer(chunk_size), writer(chunk_size));
+            for run in &runs() {
+                assert_eq!(whole.write_run(run.as_ref()).unwrap(), u64::from(run.len()));
+                by_event.write_run_by_event(run.as_ref()).unwrap();
+            }
+            let (whole, by_event) = (whole.finish().unwrap(), by_event.finish().unwrap());
+            assert_eq!(
+                events_of(&whole),
+                events_of(&by_event),
+                "chunk size {chunk_size}"
+            );
+            assert_eq!(events_of(&whole).len(), 12 * 122);
+            // The same bytes, when both cut their chunks at the same places (by event, a
+            // chunk ends inside a run).
+            if chunk_size == DEFAULT_CHUNK_SIZE {
+                assert_eq!(whole, by_event);
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_cut_short_is_refused_and_numbers_none_of_its_snapshots() {
+        let runs = runs();
+        let mut w = writer(DEFAULT_CHUNK_SIZE);
+        w.write_run(runs[1].as_ref()).unwrap();
+        let before = w.chunk.len();
+        // Cut inside the last snapshot, after events that define new snapshots.
+        let mut cut = runs[0].as_ref();
+        cut.bytes = &cut.bytes[..cut.bytes.len() - 20];
+        assert!(matches!(w.write_run(cut), Err(TraceError::InvalidRun(_))));
+        assert_eq!(w.chunk.len(), before);
+        // A miscounted run too.
+        let mut miscounted = runs[0].as_ref();
+        miscounted.events += 1;
+        assert!(matches!(
+            w.write_run(miscounted),
+            Err(TraceError::InvalidRun(_))
+        ));
+        // The refused runs' snapshots are defined again when a run holds them.
+        w.write_run(runs[0].as_ref()).unwrap();
+        let mut expected = writer(DEFAULT_CHUNK_SIZE);
+        expected.write_run(runs[1].as_ref()).unwrap();
+        expected.write_run(runs[0].as_ref()).unwrap();
+        assert_eq!(w.finish().unwrap(), expected.finish().unwrap());
     }
 }
