@@ -53,6 +53,27 @@ def test_a_checked_interpreter_is_remembered_and_an_unwritable_cache_is_no_error
     assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
 
 
+def test_a_remembered_interpreter_that_lost_fever_is_a_clear_error(tmp_path):
+    # Checked while PYTHONPATH lent it fever, remembered, then started without it: the start that
+    # skips the probe says what the probe would have said.
+    import fever
+
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')\n")
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    lent = {**cache, "PYTHONPATH": str(Path(fever.__file__).parent.parent)}
+    argv = ("run", "--no-watch", "--python", str(bare / "bin/python"), str(script))
+    result = run(*argv, env=lent)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+    assert (tmp_path / "cache/fever/interpreters").exists()
+    result = run(*argv, env=cache)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"fever: error: fever is not installed for {bare / 'bin/python'}\nhint: ")
+    assert "Traceback" not in result.stderr
+
+
 def test_missing_interpreter_is_a_clear_error(tmp_path):
     result = run("run", "--python", str(tmp_path / "nope"), "x.py")
     assert result.returncode == 2

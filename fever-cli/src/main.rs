@@ -59,10 +59,28 @@ impl ExecPython {
             return Ok(2);
         }
         // What `python -m fever` runs, without `runpy` (and the `importlib` modules it imports:
-        // ~4 M instructions a start); `fever` is the program name clap's messages use.
+        // ~4 M instructions a start); `fever` is the program name clap's messages use. An
+        // interpreter remembered from an earlier probe can have lost fever since (another
+        // `PYTHONPATH`, a venv made again around the same files): it says so as the probe would.
+        let missing = not_installed(&python);
+        let said = format!(
+            "fever: error: {}\nhint: {}\n",
+            missing.message, missing.hint
+        );
+        let code = format!(
+            "import sys\n\
+             sys.argv[0] = 'fever'\n\
+             try:\n    from fever.__main__ import main\n\
+             except ImportError as e:\n    \
+                 if not (e.name or '').startswith('fever'):\n        raise\n    \
+                 sys.stderr.write(bytes.fromhex('{}').decode())\n    \
+                 sys.exit(2)\n\
+             main()",
+            hex(said.as_bytes())
+        );
         let err = Process::new(&python)
             .arg("-c")
-            .arg("import sys; sys.argv[0] = 'fever'; from fever.__main__ import main; main()")
+            .arg(code)
             .args(&self.argv[1..])
             .exec();
         Err(err).with_context(|| format!("cannot start {}", python.display()))
@@ -73,6 +91,25 @@ impl ExecPython {
 struct Unusable {
     message: String,
     hint: String,
+}
+
+/// What to say of an interpreter that cannot import fever.
+fn not_installed(python: &Path) -> Unusable {
+    Unusable {
+        message: format!("fever is not installed for {}", python.display()),
+        hint: format!(
+            "install it with `{} -m pip install fever`, or {CHOOSE}",
+            python.display()
+        ),
+    }
+}
+
+/// The way out of an interpreter fever cannot use.
+const CHOOSE: &str = "pass --python /path/to/python3.X (3.12 to 3.15) or set FEVER_PYTHON";
+
+/// `bytes` as lowercase hexadecimal digits (for Python's `bytes.fromhex`).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Fails with a clear message when `python` is missing, not a version fever supports (3.12 to
@@ -86,7 +123,7 @@ fn check_python(python: &Path) -> Result<(), Unusable> {
     {
         return Ok(());
     }
-    let choose = "pass --python /path/to/python3.X (3.12 to 3.15) or set FEVER_PYTHON".to_owned();
+    let choose = CHOOSE.to_owned();
     // Line 1: version and ABI flags; line 2: whether fever's extension imports (`ok PATH` of
     // the extension, or `missing`). Written for any Python 3 (and it must not import fever on a
     // version fever refuses).
@@ -124,15 +161,7 @@ fn check_python(python: &Path) -> Result<(), Unusable> {
                 }
                 return Ok(());
             }
-            Some(("missing", _)) => {
-                return Err(Unusable {
-                    message: format!("fever is not installed for {}", python.display()),
-                    hint: format!(
-                        "install it with `{} -m pip install fever`, or {choose}",
-                        python.display()
-                    ),
-                })
-            }
+            Some(("missing", _)) => return Err(not_installed(python)),
             _ => {}
         }
     }
