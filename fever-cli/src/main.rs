@@ -109,7 +109,11 @@ const CHOOSE: &str = "pass --python /path/to/python3.X (3.12 to 3.15) or set FEV
 
 /// `bytes` as lowercase hexadecimal digits (for Python's `bytes.fromhex`).
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 /// Fails with a clear message when `python` is missing, not a version fever supports (3.12 to
