@@ -7,6 +7,7 @@ line names the process that waits, its later reload is told through the top proc
 from __future__ import annotations
 
 import re
+import time
 
 from conftest import edit
 from watch_support import CACHE_OPTS, next_run, project, watch
@@ -118,3 +119,89 @@ def test_watch_hears_of_a_save_applied_once_its_import_ended(fever, tmp_path):
     assert run.value("value") == "15", run.report
     assert run.ran("slow") == 1, run.report
     assert not re.search("importing", "\n".join(run.out)), run.report
+
+
+# Forks in the middle of its own import, once the test says so: the child's copy of the import
+# goes on with the text it read before a save that came meanwhile.
+FORKING = """
+import os
+import sys
+import time
+
+print("importing", os.getpid(), flush=True)
+deadline = time.monotonic() + 30
+while not os.path.exists("go") and time.monotonic() < deadline:
+    time.sleep(0.02)
+if os.fork() == 0:
+    sys.stdout.write(f"forked {os.getpid()}\\n")  # one write: the processes share the pipe
+    sys.stdout.flush()
+
+
+def work(x):
+    return x * 1
+"""
+
+# The spawned worker imports the forking module itself (the top never does).
+SPAWN_IMPORTER = """
+import multiprocessing as mp
+import os
+import sys
+import time
+
+
+def member():
+    import work
+
+    for _ in range(3000):
+        sys.stdout.write(f"{os.getpid()} {work.work(2)}\\n")
+        sys.stdout.flush()
+        time.sleep(0.01)
+
+
+if __name__ == "__main__":
+    p = mp.get_context("spawn").Process(target=member)
+    p.start()
+    p.join()
+"""
+
+# The top process imports the forking module.
+TOP_IMPORTER = """
+import os
+import sys
+import time
+
+import work
+
+for _ in range(3000):
+    sys.stdout.write(f"{os.getpid()} {work.work(2)}\\n")
+    sys.stdout.flush()
+    time.sleep(0.01)
+"""
+
+
+def _both_get_the_save(p, tmp_path, pid):
+    """Lets the import fork; both the parent and the child run the saved code once it ended."""
+    (tmp_path / "go").write_text("")
+    child = p.wait_stdout(r"^forked (\d+)$", timeout=30)[1]
+    p.wait_stdout(rf"^{pid} 200$", timeout=30, from_start=True)
+    p.wait_stdout(rf"^{child} 200$", timeout=30, from_start=True)
+    p.assert_no_fever_errors()
+
+
+def test_a_child_forked_by_a_member_during_an_import_gets_the_save_waiting_for_it(fever, tmp_path):
+    project(tmp_path, {"work.py": FORKING, "app.py": SPAWN_IMPORTER})
+    p = fever.run("app.py", cwd=tmp_path)
+    pid = p.wait_stdout(r"^importing (\d+)$", timeout=30)[1]
+    edit(tmp_path / "work.py", "x * 1", "x * 100")
+    p.wait_stderr(rf"^fever: process {pid}: work\.py is still being imported; ")
+    _both_get_the_save(p, tmp_path, pid)
+
+
+def test_a_child_forked_by_the_top_during_an_import_gets_the_save_waiting_for_it(fever, tmp_path):
+    project(tmp_path, {"work.py": FORKING, "app.py": TOP_IMPORTER})
+    p = fever.run("app.py", cwd=tmp_path)
+    pid = p.wait_stdout(r"^importing (\d+)$", timeout=30)[1]
+    edit(tmp_path / "work.py", "x * 1", "x * 100")
+    # The top tells nothing of its own deferred save: given time to notice it.
+    time.sleep(1.5)
+    _both_get_the_save(p, tmp_path, pid)

@@ -39,11 +39,19 @@ fn importing() -> MutexGuard<'static, Vec<(u64, PathBuf)>> {
 /// In a child of `os.fork()`: closes the connections inherited from the parent and joins the
 /// family on its own (when the parent belonged to one).
 pub fn after_fork_in_child() {
+    // The saves waiting for an import in the parent (its own, as the top or as a member) are
+    // the parent's to answer; the import goes on here with the text it read before them, so
+    // this process has not seen them yet: the top sends them again.
+    let mut waiting = top::last_saves_at_fork(&reload::later::waiting_at_fork());
     top::forget_in_child();
-    // The parent's saves waiting for an import are the parent's to answer.
     if let Ok(mut guard) = IMPORTING.try_lock() {
+        waiting.extend(guard.iter().map(|&(seq, _)| seq));
         guard.clear();
     }
+    SEEN.store(
+        seen_at_fork(SEEN.load(Ordering::SeqCst), &waiting),
+        Ordering::SeqCst,
+    );
     let inherited = CONNECTION.swap(-1, Ordering::SeqCst);
     if inherited >= 0 {
         // SAFETY: the fd was the parent's connection; no thread of this process uses it.
@@ -52,6 +60,15 @@ pub fn after_fork_in_child() {
     if let Some(address) = address() {
         let _ = join(address, Some(SEEN.load(Ordering::SeqCst)));
     }
+}
+
+/// The last save a child forked now has: the parent's (`seen`), but for the saves still
+/// waiting for an import to end (`waiting`), which the child's copy of the import does not run.
+fn seen_at_fork(seen: u64, waiting: &[u64]) -> u64 {
+    waiting
+        .iter()
+        .map(|&seq| seq.saturating_sub(1))
+        .fold(seen, u64::min)
 }
 
 /// `fever._native.join_family(socket, root, record)`: a spawned interpreter (a
@@ -275,4 +292,16 @@ extern "C" fn pending(job: *mut c_void) -> c_int {
     let py = unsafe { Python::assume_attached() };
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(py)));
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_forked_during_an_import_has_not_seen_the_saves_waiting_for_it() {
+        assert_eq!(seen_at_fork(7, &[]), 7);
+        assert_eq!(seen_at_fork(7, &[5, 3]), 2);
+        assert_eq!(seen_at_fork(1, &[5, 3]), 1);
+    }
 }

@@ -789,6 +789,19 @@ fn ended(pid: u32) -> bool {
     }
 }
 
+/// In a child of `os.fork()` of the top: the numbers of the last saves of `files` (those whose
+/// save waits for an import that goes on in the child), read without waiting for a lock
+/// another thread may have held at the fork.
+pub fn last_saves_at_fork(files: &[PathBuf]) -> Vec<u64> {
+    let Ok(log) = LOG.try_lock() else {
+        return Vec::new();
+    };
+    files
+        .iter()
+        .filter_map(|file| Some(log.last.as_ref()?.get(file)?.0))
+        .collect()
+}
+
 /// In a child of `os.fork()`: the top's members are the parent's; their connections are
 /// closed here without waiting for a lock another thread may have held at the fork.
 pub fn forget_in_child() {
@@ -796,6 +809,7 @@ pub fn forget_in_child() {
         guard.clear();
     }
     if let Ok(mut guard) = LOG.try_lock() {
+        guard.last = None;
         guard.late.clear();
         guard.answering.clear();
         guard.catching_up.clear();

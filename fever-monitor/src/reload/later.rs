@@ -62,6 +62,17 @@ pub fn report_to(saves: Sender<Outcome>) {
     ));
 }
 
+/// The files whose save waits for an import to end, read in a child of `os.fork()` (whose copy
+/// of the import runs the text it read before the save, and has no thread waiting for it)
+/// without waiting for a lock another thread may have held at the fork.
+pub fn waiting_at_fork() -> Vec<PathBuf> {
+    WAITING
+        .try_lock()
+        .ok()
+        .and_then(|waiting| Some(waiting.as_ref()?.keys().cloned().collect()))
+        .unwrap_or_default()
+}
+
 /// Applies the save of `path` again once no module running it is being imported.
 pub fn after_import(path: &Path, scope: Scope) {
     let pid = std::process::id();
