@@ -63,17 +63,6 @@ mod tests {
         Event, EventKind, EventRef, TraceError, TraceHeader, TraceReader, TraceWriter,
     };
 
-    fn code(id: u32) -> CodeInfo {
-        CodeInfo {
-            id,
-            module: "m".into(),
-            qualname: format!("f{id}"),
-            file: "m.py".into(),
-            first_line: 1,
-            code_hash: 7,
-        }
-    }
-
     fn run(thread: u64, t0: u64, snapshot: Option<&[u8]>) -> EventRun {
         let mut run = EventRun::default();
         run.push(EventKind::Call, (thread, 0, t0), 0, snapshot);
@@ -129,8 +118,8 @@ mod tests {
     #[test]
     fn runs_of_two_threads_round_trip_through_the_ring_into_trace_events() {
         let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-        w.add_code(code(0)).unwrap();
-        w.add_code(code(1)).unwrap();
+        w.add_code(CodeInfo::sample(0)).unwrap();
+        w.add_code(CodeInfo::sample(1)).unwrap();
         let big = vec![9u8; 20];
         // Whole (starting the chunk, then after another thread's), and event by event (a
         // snapshot), which numbers the snapshot so its repeat is stored once.
@@ -160,9 +149,9 @@ mod tests {
     fn a_childs_run_is_written_with_its_codes_and_thread_renamed() {
         let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
         // The program's codes 0 and 1, then the child's 0 and 1 under the trace's 1 and 1 << 31.
-        w.add_code(code(0)).unwrap();
-        w.add_code(code(1)).unwrap();
-        w.add_code(code(1 << 31)).unwrap();
+        w.add_code(CodeInfo::sample(0)).unwrap();
+        w.add_code(CodeInfo::sample(1)).unwrap();
+        w.add_code(CodeInfo::sample(1 << 31)).unwrap();
         let child_code = |c: u32| [1, 1 << 31].get(c as usize).copied();
         w.write_run(run(42, 1_000, None).as_ref()).unwrap();
         let buf = through_the_ring(run(7, 5_000, Some(&[1, 2, 3])));
@@ -205,12 +194,12 @@ mod tests {
     #[test]
     fn runs_with_unknown_codes_or_bad_bytes_are_refused_and_garbage_is_an_error() {
         let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-        w.add_code(code(0)).unwrap();
+        w.add_code(CodeInfo::sample(0)).unwrap();
         assert!(matches!(
             w.write_run(run(1, 0, None).as_ref()),
             Err(TraceError::UndefinedCode(1))
         ));
-        w.add_code(code(1)).unwrap();
+        w.add_code(CodeInfo::sample(1)).unwrap();
         let mut cut = through_the_ring(run(1, 0, Some(&[1, 2, 3])));
         let ArchivedLiveRecord::Events(archived) = LiveRecord::access(&cut).unwrap() else {
             panic!("not a run");

@@ -118,16 +118,7 @@ mod tests {
         };
         let mut writer = TraceWriter::with_chunk_size(Vec::new(), &header, 0).unwrap();
         for id in 0..2 {
-            writer
-                .add_code(CodeInfo {
-                    id,
-                    module: "m".into(),
-                    qualname: format!("f{id}"),
-                    file: "m.py".into(),
-                    first_line: 1,
-                    code_hash: 7,
-                })
-                .unwrap();
+            writer.add_code(CodeInfo::sample(id)).unwrap();
         }
         let call = |code| Event::Call {
             code,

@@ -44,6 +44,21 @@ pub struct CodeInfo {
     pub code_hash: u64,
 }
 
+impl CodeInfo {
+    /// A code `fN` of module `m` in `m.py`, for tests that need codes to point events at.
+    #[cfg(test)]
+    pub(crate) fn sample(id: u32) -> Self {
+        CodeInfo {
+            id,
+            module: "m".into(),
+            qualname: format!("f{id}"),
+            file: "m.py".into(),
+            first_line: 1,
+            code_hash: 7,
+        }
+    }
+}
+
 /// How the recording went, written once near the end: exact call counts per code (the tracer
 /// may record only the first calls of a hot function, see `--max-calls-per-function`) and what
 /// was lost. A trace cut short by a crash has none.

@@ -578,22 +578,11 @@ mod tests {
     use super::*;
     use crate::trace::{Event, EventKind, EventRun, TraceReader};
 
-    fn code(id: u32) -> CodeInfo {
-        CodeInfo {
-            id,
-            module: "m".into(),
-            qualname: format!("f{id}"),
-            file: "m.py".into(),
-            first_line: 1,
-            code_hash: 7,
-        }
-    }
-
     fn writer(chunk_size: usize) -> TraceWriter<Vec<u8>> {
         let mut w =
             TraceWriter::with_chunk_size(Vec::new(), &TraceHeader::default(), chunk_size).unwrap();
         for id in 0..3 {
-            w.add_code(code(id)).unwrap();
+            w.add_code(CodeInfo::sample(id)).unwrap();
         }
         w
     }
