@@ -156,6 +156,52 @@ def test_calls_are_re_invoked_with_the_binding_they_had(venv, tmp_path):
     assert counts(result)[1] == 3, describe(result)  # spread, positional_only x2
 
 
+CACHED = """
+    import functools
+
+    class cachedproperty:
+        # as boltons.urlutils has it: the function is kept as `func`, and the class holds the
+        # descriptor under the function's name
+        def __init__(self, func):
+            self.func = func
+
+        def __get__(self, obj, objtype=None):
+            if obj is None:
+                return self
+            value = obj.__dict__[self.func.__name__] = self.func(obj)
+            return value
+
+    class Url:
+        def __init__(self, text):
+            self.text = text
+
+        @cachedproperty
+        def parts(self):
+            return self.text.split("/")
+
+        @functools.cached_property
+        def size(self):
+            return len(self.text)
+
+    def describe(url):
+        return url.parts, url.size
+
+    if __name__ == "__main__":
+        print(describe(Url("a/b/c")))
+"""
+
+
+def test_a_function_a_cached_property_holds_is_found_by_its_name(venv, tmp_path):
+    # The descriptor's `func` is recorded as a reference to `Url.parts`; the class holds the
+    # descriptor under that name, so rebuilding it looks inside (`func`, as `fget` for a property).
+    write(tmp_path / "cached.py", CACHED)
+    record(venv, "cached.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "--depth", "3", "-v", cwd=tmp_path, expect=0)
+    # describe, the two __init__, the descriptor's __get__, and parts and size themselves (they
+    # were skipped as "a cachedproperty now, not a function", and __get__ failed: not callable)
+    assert counts(result) == (6, 0, 0), describe(result)
+
+
 def test_a_script_summary_says_how_to_check_more_and_list_says_what_is_checked(venv, tmp_path):
     write(tmp_path / "sigs.py", SIGNATURES)
     record(venv, "sigs.py", cwd=tmp_path, trace=tmp_path / "run.trace")

@@ -59,9 +59,10 @@ pub fn member<'py>(
     Ok(object)
 }
 
-/// Follows `__func__`, `fget` and `__wrapped__` from `object` (what a class or module holds
-/// under a function's name: a `staticmethod`, a property, a decorator's wrapper) to the function
-/// whose code is `qualname`; `object` itself if none is found.
+/// Follows `__func__`, `fget`, `func` and `__wrapped__` from `object` (what a class or module
+/// holds under a function's name: a `staticmethod`, a property, a cached property, a
+/// decorator's wrapper) to the function whose code is `qualname`; `object` itself if none is
+/// found.
 pub fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAny> {
     let mut current = object.clone();
     for _ in 0..16 {
@@ -75,7 +76,7 @@ pub fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAn
                 return current;
             }
         }
-        let Some(inner) = ["__func__", "fget", "__wrapped__"]
+        let Some(inner) = ["__func__", "fget", "func", "__wrapped__"]
             .iter()
             .find_map(|attr| current.getattr(*attr).ok().filter(|v| !v.is_none()))
         else {
