@@ -81,6 +81,19 @@ fn has_flags(kind: EventKind) -> bool {
     matches!(kind, EventKind::Return | EventKind::Unwind)
 }
 
+/// The kind of the event whose tag is `tag`, once the tag is checked: a snapshot or flags only
+/// on the kinds that have them.
+fn event_kind(tag: u8) -> Result<EventKind, String> {
+    let kind = *KINDS
+        .get(usize::from(tag & KIND_MASK))
+        .ok_or_else(|| format!("invalid record tag {tag:#04x}"))?;
+    let mode = (tag & SNAP_MASK) >> SNAP_SHIFT;
+    if (mode != SNAP_NONE && !has_snapshot(kind)) || (tag & HAS_FLAGS != 0 && !has_flags(kind)) {
+        return Err(format!("invalid tag {tag:#04x} for a {kind:?} event"));
+    }
+    Ok(kind)
+}
+
 pub(crate) use crate::varint::put as put_varint;
 
 /// The zigzag code of `d` read as a two's complement signed difference: small differences of
@@ -179,12 +192,7 @@ impl Encoder {
         while at < run.len() {
             let start = at;
             let tag = run[at];
-            let kind = *KINDS
-                .get(usize::from(tag & KIND_MASK))
-                .ok_or_else(|| format!("invalid event tag {tag:#04x}"))?;
-            if tag & HAS_FLAGS != 0 && !has_flags(kind) {
-                return Err(format!("invalid tag {tag:#04x} for a {kind:?} event"));
-            }
+            event_kind(tag)?;
             at += 1;
             // The time difference, and the thread, code and flags when the tag says so.
             let varints = 1
@@ -197,7 +205,7 @@ impl Encoder {
             events += 1;
             match (tag & SNAP_MASK) >> SNAP_SHIFT {
                 SNAP_NONE => {}
-                SNAP_INLINE if has_snapshot(kind) => {
+                SNAP_INLINE => {
                     let len_at = at;
                     let mut c = Cursor { bytes: run, at };
                     let snapshot = c.bytes()?;
@@ -727,14 +735,8 @@ impl<'a> Decoder<'a> {
             self.at = c.at;
             return Ok(Decoded::Other { kind, body });
         }
-        let kind = *KINDS
-            .get(usize::from(kind_bits))
-            .ok_or_else(|| format!("invalid record tag {tag:#04x}"))?;
+        let kind = event_kind(tag)?;
         let mode = (tag & SNAP_MASK) >> SNAP_SHIFT;
-        if (mode != SNAP_NONE && !has_snapshot(kind)) || (tag & HAS_FLAGS != 0 && !has_flags(kind))
-        {
-            return Err(format!("invalid tag {tag:#04x} for a {kind:?} event"));
-        }
         let p = self.previous;
         let thread = if tag & NEW_THREAD != 0 {
             c.varint()?
