@@ -63,10 +63,8 @@ impl ExecPython {
         // interpreter remembered from an earlier probe can have lost fever since (another
         // `PYTHONPATH`, a venv made again around the same files): it says so as the probe would.
         let missing = not_installed(&python);
-        let said = format!(
-            "fever: error: {}\nhint: {}\n",
-            missing.message, missing.hint
-        );
+        let said = fever_cli::messages::error_line(&missing.message)
+            + &fever_cli::messages::hint_line(&missing.hint);
         let code = format!(
             "import sys\n\
              sys.argv[0] = 'fever'\n\

@@ -139,12 +139,22 @@ pub fn warning(message: &str) {
 
 /// Prints `fever: error: MESSAGE` on stderr.
 pub fn error(message: &str) {
-    emit(&format!("fever: error: {message}\n"));
+    emit(&error_line(message));
 }
 
 /// Prints `hint: MESSAGE` on stderr (after an error with an obvious next step).
 pub fn hint(message: &str) {
-    emit(&format!("hint: {message}\n"));
+    emit(&hint_line(message));
+}
+
+/// The line [`error`] prints (for what another process prints in fever's place).
+pub fn error_line(message: &str) -> String {
+    format!("fever: error: {message}\n")
+}
+
+/// The line [`hint`] prints.
+pub fn hint_line(message: &str) -> String {
+    format!("hint: {message}\n")
 }
 
 fn emit(line: &str) {
