@@ -23,11 +23,10 @@ pub fn cache_file() -> Option<PathBuf> {
     Some(base.join("fever").join("interpreters"))
 }
 
-/// What identifies one probe's answer: the interpreter as named, the file it is, and the
-/// extension it imported, each file with its size and modification time.
-fn key(python: &Path, extension: &Path) -> Option<String> {
-    let named = resolve(python)?;
-    let real = std::fs::canonicalize(&named).ok()?;
+/// What identifies one probe's answer: the interpreter as named (`named`, [`resolve`]d), the
+/// file it is, and the extension it imported, each file with its size and modification time.
+fn key(named: &Path, extension: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(named).ok()?;
     if !is_executable_file(&real) {
         return None;
     }
@@ -43,7 +42,7 @@ fn key(python: &Path, extension: &Path) -> Option<String> {
     };
     Some(format!(
         "{}\t{}\t{}",
-        text(&named)?,
+        text(named)?,
         stamp(&real)?,
         stamp(extension)?
     ))
@@ -101,13 +100,13 @@ pub fn known_good(cache: &Path, python: &Path) -> bool {
     let Some(extension) = line.split('\t').nth(4) else {
         return false;
     };
-    key(python, Path::new(extension)).is_some_and(|key| key == line)
+    key(&named, Path::new(extension)).is_some_and(|key| key == line)
 }
 
 /// Remembers that `python` can run fever, having imported `extension`; quietly does nothing
 /// when the cache cannot be written.
 pub fn remember(cache: &Path, python: &Path, extension: &Path) {
-    let Some(line) = key(python, extension) else {
+    let Some(line) = resolve(python).and_then(|named| key(&named, extension)) else {
         return;
     };
     let named = line.split('\t').next().unwrap_or_default();
