@@ -560,3 +560,178 @@ def test_the_order_of_a_set_of_strings_is_nondeterministic(venv, tmp_path):
     result = venv.run("check", "run.trace", "--select", "tags.tags", cwd=tmp_path,
                       env={"PYTHONHASHSEED": "2"})
     assert result.returncode == 1, describe(result)
+
+
+PROPERTY = """
+    class Box:
+        def __init__(self):
+            self._size = 0
+
+        @property
+        def size(self):
+            return self._size
+
+        @size.setter
+        def size(self, value):
+            if value < 0:
+                raise ValueError("negative size")
+            self._size = value
+
+    if __name__ == "__main__":
+        box = Box()
+        box.size = 3
+        try:
+            box.size = -1
+        except ValueError:
+            pass
+        print(box.size)
+"""
+
+
+def test_a_propertys_setter_is_checked_as_the_setter_not_its_getter(venv, tmp_path):
+    # The getter and the setter are both `Box.size`: the recorded first line tells them apart.
+    write(tmp_path / "box.py", PROPERTY)
+    record(venv, "box.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    # __init__, the setter twice (the second raised), the getter
+    assert counts(result) == (4, 0, 0), describe(result)
+
+    # Moved down (a line added above): told apart by their parameters instead.
+    edit(tmp_path / "box.py", "class Box:", "# boxes\n\nclass Box:")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (4, 0, 0), describe(result)
+    # A regression in the setter is the setter's.
+    edit(tmp_path / "box.py", "if value < 0:", "if value < 5:")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (3, 1, 0), describe(result)
+    assert re.search(r"^__main__\.Box\.size\(self=.*value=3\)", result.stdout, re.M), describe(result)
+
+
+IMPORT_TIME = """
+    import datetime
+    import random
+
+    INSTANCE_ID = hex(random.SystemRandom().getrandbits(128))
+    STARTED = str(datetime.datetime.now())
+
+    def profile(name):
+        return {"name": name, "id": INSTANCE_ID}
+
+    def started():
+        return STARTED
+
+    def double(x):
+        return x * 2
+"""
+
+
+def test_values_a_module_made_from_a_random_source_when_imported_are_nondeterministic(venv, tmp_path):
+    # The values differ in every process: the calls that return them are skipped, naming the
+    # source; the module's other functions are checked as usual.
+    write(tmp_path / "eco.py", IMPORT_TIME)
+    write(tmp_path / "app.py", """
+        import eco
+
+        if __name__ == "__main__":
+            print(eco.profile("x"), eco.started(), eco.double(2))
+    """)
+    record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (1, 0, 2), describe(result)
+    reasons = skipped(result)
+    assert reasons["eco.profile[1]"].startswith(
+        "nondeterministic: its module eco used os.urandom (random.SystemRandom), the clock "
+        "(datetime.datetime.now) when imported, and its result differs"), describe(result)
+    assert "eco.started[1]" in reasons, describe(result)
+
+
+SET_MESSAGE = """
+    def check_perms(text):
+        bad = set(text) - set("rwx")
+        if bad:
+            raise ValueError(f"got invalid chars {bad} in {text!r}")
+        return text
+
+    if __name__ == "__main__":
+        try:
+            check_perms("nopequz")
+        except ValueError as e:
+            print(e)
+"""
+
+
+def test_an_error_message_listing_a_set_of_strings_in_another_order_is_nondeterministic(venv, tmp_path):
+    write(tmp_path / "perms.py", SET_MESSAGE)
+    record(venv, "perms.py", cwd=tmp_path, trace=tmp_path / "run.trace", env={"PYTHONHASHSEED": "1"})
+    result = venv.run("check", "run.trace", "--select", "perms.check_perms", "-v", cwd=tmp_path,
+                      env={"PYTHONHASHSEED": "random"})
+    assert result.returncode == 0, describe(result)
+    reason = skipped(result).get("__main__.check_perms[1]")
+    passed = counts(result)[0] == 1  # the same order again, by chance (1 in 5,040)
+    assert passed or reason.startswith("nondeterministic: the same strings in another order"), \
+        describe(result)
+    # Another message is a failure.
+    edit(tmp_path / "perms.py", "got invalid chars", "invalid chars")
+    result = venv.run("check", "run.trace", "--select", "perms.check_perms", cwd=tmp_path,
+                      env={"PYTHONHASHSEED": "random"})
+    assert result.returncode == 1, describe(result)
+
+
+CALLER_FRAME = """
+    import contextlib
+    import sys
+
+    def make_class(name):
+        # as namedtuple factories do: the class belongs to the module that called
+        module = sys._getframe(1).f_globals["__name__"]
+        return type(name, (), {"__module__": module})
+
+    def current_error():
+        kind, value, _ = sys.exc_info()
+        return f"{kind.__name__}: {value}"
+
+    def caller_name():
+        return sys._getframe(1).f_code.co_name
+
+    def total(xs):
+        # ExitStack.__exit__ asks for the exception being handled, for itself
+        with contextlib.ExitStack():
+            return sum(xs)
+"""
+
+
+def test_calls_are_made_from_their_callers_module_and_reading_above_them_is_nondeterministic(
+        venv, tmp_path):
+    write(tmp_path / "frames.py", CALLER_FRAME)
+    write(tmp_path / "shapes.py", """
+        import frames
+
+        def build():
+            try:
+                1 / 0
+            except ZeroDivisionError:
+                error = frames.current_error()
+            return frames.make_class("Point"), error, frames.caller_name(), frames.total([1, 2])
+    """)
+    write(tmp_path / "app.py", """
+        import shapes
+
+        if __name__ == "__main__":
+            print(shapes.build())
+    """)
+    record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "--select", "frames.*", "-v", cwd=tmp_path, expect=0)
+    # make_class, called from shapes, names shapes again; the other two read what only their
+    # caller had: the exception it was handling, its frame.
+    assert counts(result) == (2, 0, 2), describe(result)
+    reasons = skipped(result)
+    assert reasons["frames.current_error[1]"] == (
+        "nondeterministic: it used the exception its caller was handling (sys.exc_info) and its "
+        "result differs"), describe(result)
+    assert reasons["frames.caller_name[1]"] == (
+        "nondeterministic: it used its caller's frame (sys._getframe) and its result differs"), \
+        describe(result)
+    # What the standard library reads for itself is not the caller's: a regression fails.
+    edit(tmp_path / "frames.py", "return sum(xs)", "return sum(xs) + 1")
+    result = check(venv, "run.trace", "--select", "frames.*", cwd=tmp_path, expect=1)
+    assert counts(result) == (1, 1, 2), describe(result)

@@ -10,6 +10,7 @@
 //! the caller reports as the reason a call is skipped. No user code runs except a custom
 //! `__new__`.
 
+use fever_core::check::same_name::{self, Candidate};
 use fever_core::parameters::ParameterLayout;
 use fever_core::snapshot::{
     decode, Array, ArrayData, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text,
@@ -59,32 +60,64 @@ pub fn member<'py>(
     Ok(object)
 }
 
-/// Follows `__func__`, `fget`, `func` and `__wrapped__` from `object` (what a class or module
-/// holds under a function's name: a `staticmethod`, a property, a cached property, a
-/// decorator's wrapper) to the function whose code is `qualname`; `object` itself if none is
-/// found.
-pub fn unwrap<'py>(object: Bound<'py, PyAny>, qualname: &str) -> Bound<'py, PyAny> {
-    let mut current = object.clone();
-    for _ in 0..16 {
+/// Follows `__func__`, `fget`, `fset`, `fdel`, `func` and `__wrapped__` from `object` (what a
+/// class or module holds under a function's name: a `staticmethod`, a property, a cached
+/// property, a decorator's wrapper) to the function whose code is `qualname`; `object` itself
+/// if none is found. Several found (a property's getter and setter share their qualname): the
+/// one [`same_name::which`] picks for the recorded code, which started on line `first_line`
+/// and was called with arguments named `arguments`.
+pub fn unwrap<'py>(
+    object: Bound<'py, PyAny>,
+    qualname: &str,
+    first_line: u32,
+    arguments: &[&str],
+) -> Bound<'py, PyAny> {
+    let mut found = Vec::new();
+    let mut queue = std::collections::VecDeque::from([object.clone()]);
+    let mut seen = 0;
+    while let Some(current) = queue.pop_front() {
+        seen += 1;
+        if seen > 16 {
+            break;
+        }
         if current.is_instance_of::<PyFunction>() {
-            let runs_it = current
-                .getattr("__code__")
-                .and_then(|c| c.getattr("co_qualname"))
-                .and_then(|q| q.extract::<String>())
-                .is_ok_and(|q| q == qualname);
-            if runs_it {
-                return current;
+            if let Some(candidate) = candidate(&current, qualname) {
+                found.push((current, candidate));
+                continue;
             }
         }
-        let Some(inner) = ["__func__", "fget", "func", "__wrapped__"]
-            .iter()
-            .find_map(|attr| current.getattr(*attr).ok().filter(|v| !v.is_none()))
-        else {
-            break;
-        };
-        current = inner;
+        for attr in ["__func__", "fget", "fset", "fdel", "func", "__wrapped__"] {
+            if let Some(inner) = current.getattr(attr).ok().filter(|v| !v.is_none()) {
+                queue.push_back(inner);
+            }
+        }
     }
-    object
+    let candidates: Vec<Candidate> = found.iter().map(|(_, c)| c.clone()).collect();
+    match same_name::which(&candidates, first_line, arguments) {
+        Some(at) => found.swap_remove(at).0,
+        None => object,
+    }
+}
+
+/// The first line and parameters of `function`, if its code is `qualname`.
+fn candidate(function: &Bound<'_, PyAny>, qualname: &str) -> Option<Candidate> {
+    let code = function.getattr("__code__").ok()?;
+    let name: String = code.getattr("co_qualname").ok()?.extract().ok()?;
+    if name != qualname {
+        return None;
+    }
+    let int = |attr: &str| code.getattr(attr).ok()?.extract::<usize>().ok();
+    let flags = int("co_flags")?;
+    // `*args` (CO_VARARGS) and `**kwargs` (CO_VARKEYWORDS) follow the named parameters.
+    let count = int("co_argcount")?
+        + int("co_kwonlyargcount")?
+        + usize::from(flags & 0x04 != 0)
+        + usize::from(flags & 0x08 != 0);
+    let names: Vec<String> = code.getattr("co_varnames").ok()?.extract().ok()?;
+    Some(Candidate {
+        first_line: code.getattr("co_firstlineno").ok()?.extract().ok()?,
+        parameters: names.into_iter().take(count).collect(),
+    })
 }
 
 /// Why a value cannot be rebuilt (the reason a call is skipped).
@@ -235,7 +268,7 @@ fn build<'py>(
             kind: RefKind::Function,
             module,
             qualname,
-        } => unwrap(names.lookup(py, module, qualname)?, qualname),
+        } => unwrap(names.lookup(py, module, qualname)?, qualname, 0, &[]),
         Value::Ref {
             module, qualname, ..
         } => names.lookup(py, module, qualname)?,

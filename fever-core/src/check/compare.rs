@@ -8,6 +8,7 @@
 //! change from run to run. Exceptions compare by type and message. A value or exception of a
 //! different type never matches.
 
+use super::set_text::same_but_item_order;
 use crate::snapshot::{
     decode, Exception, Fields, Map, Object, ObjectKind, RefKind, Seq, Text, Value,
 };
@@ -118,12 +119,18 @@ fn ordered(x: &Seq, y: &Seq, m: &impl Fn(&Value, &Value) -> bool) -> bool {
 }
 
 /// `actual` differs from `expected` only in the order of the items of lists or tuples that hold
-/// strings: what iterating a set of strings gives, whose order changes from process to process
-/// with the hash seed (`PYTHONHASHSEED`).
+/// strings, or of the quoted strings a text (an exception's message) lists in brackets: what
+/// iterating a set of strings gives, whose order changes from process to process with the hash
+/// seed (`PYTHONHASHSEED`).
 pub fn differs_in_string_order(expected: &Outcome, actual: &Outcome, rel_tol: f64) -> bool {
-    let (Outcome::Returned(old), Outcome::Returned(new)) = (expected, actual) else {
+    let ((Outcome::Returned(old), Outcome::Returned(new))
+    | (Outcome::Raised(old), Outcome::Raised(new))) = (expected, actual)
+    else {
         return false;
     };
+    if same_snapshot(old, new, rel_tol) {
+        return false;
+    }
     match (decode(old), decode(new)) {
         (Ok(old), Ok(new)) => {
             !values_match(&old, &new, rel_tol) && any_string_order(&old, &new, rel_tol)
@@ -155,11 +162,21 @@ pub fn holds_string_set(bytes: &[u8]) -> bool {
 }
 
 /// [`values_match`], except that lists and tuples holding strings may list their items in any
-/// order.
+/// order, and so may the bracketed lists of quoted strings in texts (see [`set_text`](super::set_text)).
 fn any_string_order(old: &Value, new: &Value, rel_tol: f64) -> bool {
     let m = |x: &Value, y: &Value| any_string_order(x, y, rel_tol);
     let holds_strings = |seq: &Seq| seq.items.iter().any(|v| matches!(v, Value::Str(_)));
+    let texts = |x: Option<&Text>, y: Option<&Text>| match (x, y) {
+        (Some(Text::Full(x)), Some(Text::Full(y))) => x == y || same_but_item_order(x, y),
+        _ => x == y,
+    };
     match (old, new) {
+        (Value::Str(x), Value::Str(y)) => texts(Some(x), Some(y)),
+        (Value::Exception(x), Value::Exception(y)) => {
+            x.module == y.module
+                && x.qualname == y.qualname
+                && texts(x.message.as_ref(), y.message.as_ref())
+        }
         (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
             if holds_strings(x) && holds_strings(y) {
                 x.omitted == y.omitted && unordered(&x.items, &y.items, m)
@@ -342,6 +359,33 @@ mod tests {
         let nested = returned(&list(&[list(&[s("x"), s("y")]), Value::Int(3)]));
         let nested_swapped = returned(&list(&[list(&[s("y"), s("x")]), Value::Int(3)]));
         assert!(differs_in_string_order(&nested, &nested_swapped, 0.0));
+    }
+
+    #[test]
+    fn a_message_listing_a_set_of_strings_in_another_order_differs_in_string_order() {
+        let raised = |message: &str| Outcome::Raised(bytes(&exception("ValueError", message, 1)));
+        let onpe = raised("invalid chars {'o', 'n', 'p', 'e'}");
+        let epno = raised("invalid chars {'e', 'p', 'n', 'o'}");
+        assert!(differs_in_string_order(&onpe, &epno, 0.0));
+        assert!(!differs_in_string_order(&onpe, &onpe, 0.0));
+        assert!(!differs_in_string_order(
+            &onpe,
+            &raised("invalid chars {'o', 'n'}"),
+            0.0
+        ));
+        let other_type = Outcome::Raised(bytes(&exception(
+            "KeyError",
+            "invalid chars {'e', 'p', 'n', 'o'}",
+            1,
+        )));
+        assert!(!differs_in_string_order(&onpe, &other_type, 0.0));
+        // A returned string too.
+        let text = |t: &str| Outcome::Returned(bytes(&s(t)));
+        assert!(differs_in_string_order(
+            &text("{'a', 'b'}"),
+            &text("{'b', 'a'}"),
+            0.0
+        ));
     }
 
     /// `iter(...)`'s reduction, as a snapshot records an iterator of class `qualname`.

@@ -7,6 +7,9 @@
 //!   (nondeterministic, code reloaded while recording, a generator, nothing recorded), and why
 //!   the other calls were not selected.
 //! - [`compare`]: [`same_outcome`] with a float tolerance, order-free dicts, sets and fields.
+//! - [`same_name`]: which of the functions sharing a qualname (a property's getter and setter)
+//!   a recorded code is.
+//! - [`set_text`]: texts (exception messages) that list a set of strings in another order.
 //! - [`report`]: [`judge`] → [`Verdict`] (a failure's unified diff), [`Summary`].
 //! - [`junit`]: `--junit`, `JUnit` XML.
 //! - [`update`]: `--update`, the trace rewritten with new outcomes, atomically.
@@ -18,7 +21,9 @@ pub mod junit;
 pub mod layout;
 pub mod relocate;
 pub mod report;
+pub mod same_name;
 pub mod select;
+pub mod set_text;
 pub mod update;
 
 pub use compare::{

@@ -22,6 +22,7 @@ use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
+use super::caller::Caller;
 use super::imports::Modules;
 use super::invoke::{self, Called, Conditions, Stepped};
 use super::sources::Sources;
@@ -106,7 +107,7 @@ impl Step<'_, '_> {
         ) else {
             return Ok(None);
         };
-        sources.reset(py)?;
+        sources.reset(py, &self.function.getattr("__code__")?)?;
         let stepped = invoke::call_generator(
             py,
             self.function,
@@ -192,6 +193,7 @@ pub struct Checker {
     limits: SnapshotLimits,
     modules: Modules,
     sources: Sources,
+    caller: Caller,
     state: State,
     /// The recorded working directory, where the project is now (if it exists).
     cwd: Option<PathBuf>,
@@ -281,6 +283,7 @@ impl Checker {
             limits,
             modules,
             sources,
+            caller: Caller::load(py)?,
             state: State::load(py)?,
             cwd,
             random_hashes: std::env::var("PYTHONHASHSEED").map_or(true, |seed| seed == "random")
@@ -307,6 +310,35 @@ impl Checker {
         &self.unselected
     }
 
+    /// Why a call of `function` (of recorded module `recorded`) that differs (`what`) is
+    /// skipped when the import of its module reached a source of nondeterminism (`None` if it
+    /// did not): a module-level value made then (a random id, a start time) may differ from
+    /// the recording's.
+    fn made_at_import(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        recorded: &str,
+        what: &str,
+    ) -> PyResult<Option<String>> {
+        let module: String = match function
+            .getattr("__globals__")
+            .and_then(|g| g.get_item("__name__"))
+            .and_then(|n| n.extract())
+        {
+            Ok(module) => module,
+            Err(_) => return Ok(None),
+        };
+        let used = self.sources.at_import(py, &module)?;
+        Ok((!used.is_empty()).then(|| {
+            format!(
+                "nondeterministic: its module {recorded} used {} when imported, and {what} (a \
+                 module-level value made then may differ from the recording's)",
+                used.join(", ")
+            )
+        }))
+    }
+
     /// Checks call `index` of [`cases`](Self::cases). Err only for a `KeyboardInterrupt`.
     pub fn check(&mut self, py: Python<'_>, index: usize) -> PyResult<Checked> {
         let skipped = |reason: String| Checked {
@@ -323,10 +355,8 @@ impl Checker {
         let Some(Ok(Value::Args(recorded))) = case.args.as_deref().map(decode) else {
             return Ok(skipped("its argument snapshot is corrupt".into()));
         };
-        let function = match self
-            .modules
-            .function(py, &case.code.module, &case.code.qualname)?
-        {
+        let names: Vec<&str> = recorded.entries.iter().map(|(n, _)| n.as_str()).collect();
+        let function = match self.modules.function_of(py, &case.code, &names)? {
             Ok(function) if function.is_instance_of::<PyFunction>() => function,
             Ok(other) => {
                 let kind = other
@@ -407,6 +437,13 @@ impl Checker {
                     reached.join(", ")
                 ));
             }
+            if matches!(verdict, Verdict::Failed(_)) {
+                if let Some(reason) =
+                    self.made_at_import(py, &function, &case.code.module, "what it yields differs")?
+                {
+                    verdict = Verdict::Skipped(reason);
+                }
+            }
             if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
                 verdict = Verdict::Skipped(reason);
             }
@@ -449,8 +486,13 @@ impl Checker {
             }
             return Ok(Checked { verdict, now: None });
         }
-        self.sources.reset(py)?;
-        let (now, returned) = match invoke::call(py, &function, &args, &kwargs, conditions)? {
+        let caller_module = match case.callers.first().and_then(|id| self.reader.code(*id)) {
+            Some(code) => self.modules.module(py, &code.module)?.ok(),
+            None => None,
+        };
+        let callable = self.caller.of(py, &function, caller_module.as_ref())?;
+        self.sources.reset(py, &code)?;
+        let (now, returned) = match invoke::call(py, &callable, &args, &kwargs, conditions)? {
             Called::Finished(now, returned) => (now, returned),
             Called::TimedOut => {
                 let seconds = timeout.unwrap_or_default();
@@ -474,7 +516,7 @@ impl Checker {
                 items[0] = held;
                 let args = pyo3::types::PyTuple::new(py, items)?;
                 if let Called::Finished(again, _) =
-                    invoke::call(py, &function, &args, &kwargs, conditions)?
+                    invoke::call(py, &callable, &args, &kwargs, conditions)?
                 {
                     if judge(case, &again, self.settings.rel_tol) == Verdict::Passed {
                         verdict = Verdict::Passed;
@@ -504,6 +546,13 @@ impl Checker {
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
+        }
+        if matches!(verdict, Verdict::Failed(_)) {
+            if let Some(reason) =
+                self.made_at_import(py, &function, &case.code.module, "its result differs")?
+            {
+                verdict = Verdict::Skipped(reason);
+            }
         }
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);
@@ -549,8 +598,8 @@ impl Checker {
                     return Ok(skipped(format!("cannot rebuild its arguments: {reason}")))
                 }
             };
-            self.sources.reset(py)?;
-            match invoke::call(py, &function, &args, &kwargs, conditions)? {
+            self.sources.reset(py, &code)?;
+            match invoke::call(py, &callable, &args, &kwargs, conditions)? {
                 Called::Finished(again, _) if same_outcome(&now, &again, self.settings.rel_tol) => {
                 }
                 Called::Finished(..) => {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use fever_core::check::{Layout, Relocation};
-use fever_core::trace::TraceReader;
+use fever_core::trace::{CodeInfo, TraceReader};
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
@@ -87,7 +87,7 @@ impl Modules {
 
     /// The module recorded as `name`, imported on first use (with stdio isolated, as calls
     /// are). Err: why it cannot be imported. A `KeyboardInterrupt` stops everything.
-    fn module<'py>(
+    pub fn module<'py>(
         &mut self,
         py: Python<'py>,
         name: &str,
@@ -161,7 +161,25 @@ impl Modules {
             Ok(module) => module,
             Err(reason) => return Ok(Err(reason)),
         };
-        Ok(rebuild::member(object, module, qualname).map(|found| rebuild::unwrap(found, qualname)))
+        Ok(rebuild::member(object, module, qualname)
+            .map(|found| rebuild::unwrap(found, qualname, 0, &[])))
+    }
+
+    /// The function that ran `code`, called with arguments named `arguments`: as
+    /// [`function`](Self::function), told from others of the same qualname (a property's
+    /// getter and setter) by its first line and parameters.
+    pub fn function_of<'py>(
+        &mut self,
+        py: Python<'py>,
+        code: &CodeInfo,
+        arguments: &[&str],
+    ) -> PyResult<Result<Bound<'py, PyAny>, String>> {
+        let object = match self.module(py, &code.module)? {
+            Ok(module) => module,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        Ok(rebuild::member(object, &code.module, &code.qualname)
+            .map(|found| rebuild::unwrap(found, &code.qualname, code.first_line, arguments)))
     }
 }
 

@@ -6,9 +6,11 @@
 //! - [`checker`]: [`Checker`](checker::Checker), one trace being replayed, call by call.
 //! - `imports.rs`: the program's modules, its `__main__` loaded without its main block.
 //! - `invoke.rs`: calling with stdio isolated and a time limit, snapshotting the outcome.
+//! - `caller.rs`: calls made from a frame of the recorded caller's module.
 //! - `sources.rs` (+ `sources.py`): the sources of nondeterminism watched while calls run.
 //! - `state.rs` (+ `state.py`): the module state a call that differs depended on.
 
+mod caller;
 pub mod checker;
 pub mod command;
 mod imports;

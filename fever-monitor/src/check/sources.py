@@ -10,6 +10,12 @@ types, which cannot be replaced: they are seen through `sys.monitoring`'s CALL e
 tool id, while a call runs. A call site whose first call is anything else is disabled at once
 (`sys.monitoring.DISABLE`), so each site costs one event; a site that calls the clock only
 later, through a variable holding different functions, is missed.
+
+What a call reads outside itself differs too when it is re-invoked alone: the exception its
+caller was handling (`sys.exc_info()` / `sys.exception()` finding none) and its caller's frames
+(`sys._getframe(n)` / `sys._getframemodulename(n)` reaching above the called function). A
+module's import that reached a source is remembered for that module ([`at_import`]): its
+module-level values made then (a random id, a start time) may differ from the recording's.
 """
 
 import datetime
@@ -22,6 +28,13 @@ import uuid
 
 _reached = []
 _seeded = False
+# Between `reset` and `reached`: a call runs, and what it reaches is its own.
+_active = False
+# The code of the function called, whose frame is the top of what the call may read.
+_called = None
+# Module name -> the sources its import (its `<module>` code) reached.
+_at_import = {}
+_getframe = sys._getframe
 
 _RANDOM = (
     "random", "randint", "randrange", "choice", "choices", "shuffle", "sample", "uniform",
@@ -40,8 +53,81 @@ _CLOCK_METHODS = frozenset(("now", "utcnow", "today"))
 
 
 def _note(label):
-    if label not in _reached:
-        _reached.append(label)
+    if _active:
+        if label not in _reached:
+            _reached.append(label)
+        return
+    frame = _getframe(1)
+    while frame is not None and frame.f_code.co_name != "<module>":
+        frame = frame.f_back
+    if frame is not None:
+        labels = _at_import.setdefault(frame.f_globals.get("__name__"), [])
+        if label not in labels:
+            labels.append(label)
+
+
+def _outside(depth):
+    """Whether the frame `depth` levels above the caller of our caller is not the called
+    function's nor one below it (or does not exist)."""
+    try:
+        frame = _getframe(depth + 2)
+    except ValueError:
+        return True
+    while frame is not None:
+        if frame.f_code is _called:
+            return False
+        frame = frame.f_back
+    return True
+
+
+def _watch_frames():
+    """Notes `sys._getframe(n)` and `sys._getframemodulename(n)` reaching above the call."""
+    if getattr(sys._getframe, "__fever_watched__", False):
+        return
+    label = "its caller's frame (sys._getframe)"
+
+    def getframe(depth=0, /):
+        if _active and _outside(depth):
+            _note(label)
+        return _getframe(depth + 1)
+
+    getframe.__fever_watched__ = True
+    sys._getframe = getframe
+    modulename = getattr(sys, "_getframemodulename", None)
+    if modulename is not None:
+        def getframemodulename(depth=0):
+            if _active and _outside(depth):
+                _note(label)
+            return modulename(depth + 1)
+
+        getframemodulename.__fever_watched__ = True
+        sys._getframemodulename = getframemodulename
+
+
+# Modules that read the exception being handled for their own bookkeeping (ExitStack.__exit__),
+# not to report their caller's.
+_BOOKKEEPING = frozenset(("contextlib",))
+
+
+def _watch_handled():
+    """Notes `sys.exc_info()` and `sys.exception()` finding no exception being handled: the
+    recording's caller was handling one."""
+    label = "the exception its caller was handling (sys.exc_info)"
+    for name, none in (("exc_info", (None, None, None)), ("exception", None)):
+        original = getattr(sys, name, None)
+        if original is None or getattr(original, "__fever_watched__", False):
+            continue
+
+        def watched(original=original, none=none):
+            handled = original()
+            if (_active and handled == none
+                    and _getframe(1).f_globals.get("__name__") not in _BOOKKEEPING):
+                _note(label)
+            return handled
+
+        functools.update_wrapper(watched, original)
+        watched.__fever_watched__ = True
+        setattr(sys, name, watched)
 
 
 def _watch(module, name, label, unless_seeded=False, time_at=None):
@@ -85,7 +171,11 @@ for _name, _at in _TIME_BY_DEFAULT.items():
 for _name in ("uuid1", "uuid4"):
     _watch(uuid, _name, "uuid." + _name)
 _watch(os, "urandom", "os.urandom")
+# `random.SystemRandom` (and `secrets`) reads os.urandom through the name random imported.
+_watch(random, "_urandom", "os.urandom (random.SystemRandom)")
 _watch_seed()
+_watch_frames()
+_watch_handled()
 
 
 def _on_call(code, offset, function, arg0):
@@ -117,17 +207,33 @@ def _calls_tool():
 _tool = _calls_tool()
 
 
-def reset():
-    """Forgets what the previous call reached, and watches the clock's methods."""
-    global _seeded
+def reset(called):
+    """Forgets what the previous call reached, and watches the clock's methods while the
+    function whose code is `called` runs."""
+    global _seeded, _active, _called
     _reached.clear()
     _seeded = False
+    _active = True
+    _called = called
     if _tool is not None:
         sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)
 
 
 def reached():
     """The sources reached since `reset`, in the order first reached; stops watching."""
+    global _active, _called
+    _active = False
+    _called = None
     if _tool is not None:
         sys.monitoring.set_events(_tool, 0)
     return list(_reached)
+
+
+def at_import(module):
+    """The sources the import of `module` reached."""
+    return list(_at_import.get(module, ()))
+
+
+# The imports of the project's modules, which follow, are watched for the clock too.
+if _tool is not None:
+    sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)

@@ -1,6 +1,7 @@
 //! [`Sources`]: the sources of nondeterminism `fever check` watches while calls run (random
-//! without a fixed seed, the clock, `uuid`, `os.urandom`), implemented in `sources.py`, which
-//! wraps those functions in their modules before the project is imported.
+//! without a fixed seed, the clock, `uuid`, `os.urandom`, the caller's frame and the exception
+//! it was handling) and while the project's modules are imported, implemented in
+//! `sources.py`, which wraps those functions in their modules before the project is imported.
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
@@ -23,9 +24,22 @@ impl Sources {
         })
     }
 
-    /// Forgets what the previous call reached.
-    pub fn reset(&self, py: Python<'_>) -> PyResult<()> {
-        self.module.bind(py).call_method0("reset").map(drop)
+    /// Forgets what the previous call reached; the function whose code is `called` is about
+    /// to run (what it reads above its own frame is its caller's).
+    pub fn reset(&self, py: Python<'_>, called: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.module
+            .bind(py)
+            .call_method1("reset", (called,))
+            .map(drop)
+    }
+
+    /// What the import of `module` (its `__name__`) reached: its module-level values may
+    /// differ from the recording's.
+    pub fn at_import(&self, py: Python<'_>, module: &str) -> PyResult<Vec<String>> {
+        self.module
+            .bind(py)
+            .call_method1("at_import", (module,))?
+            .extract()
     }
 
     /// What the call since [`reset`](Self::reset) reached, e.g. `uuid.uuid4`.
