@@ -6,6 +6,8 @@ level does run the rest of that import: a save during it waits for it to end."""
 
 from __future__ import annotations
 
+import time
+
 from conftest import edit
 from watch_support import project
 
@@ -157,4 +159,30 @@ def test_a_child_of_a_fork_at_a_module_s_top_level_applies_a_save_once_its_impor
     (tmp_path / "go").write_text("")
     p.wait_stdout(rf"^{child} 200$", timeout=30)
     p.wait_stdout(rf"^(?!{child} )\d+ 200$", timeout=30)
+    p.assert_no_fever_errors()
+
+
+# Starts its workers inside its import once the test says so (a save may come before).
+PREFORK_ON_GO = PREFORK_AT_IMPORT.replace(
+    "workers = [",
+    """print("importing", flush=True)
+deadline = time.monotonic() + 30
+while not os.path.exists("go") and time.monotonic() < deadline:
+    time.sleep(0.02)
+workers = [""",
+)
+
+
+def test_workers_forked_during_an_import_a_save_waits_for_get_that_save(fever, tmp_path):
+    project(tmp_path, {"work.py": PREFORK_ON_GO, "app.py": LAUNCHER})
+    p = fever.run("app.py", cwd=tmp_path)
+    p.wait_stdout(r"^importing$", timeout=30)
+    edit(tmp_path / "work.py", "x * 1", "x * 100")
+    # The top waits for its import to end (it tells nothing): given time to notice the save.
+    time.sleep(1.5)
+    (tmp_path / "go").write_text("")
+    first = p.wait_stdout(r"^\d+ worker (\d+) 200$", timeout=30)[1]
+    # (A worker the save reaches before its target started may still say it waits: it could yet
+    # go on with the import; its later reload follows at once.)
+    p.wait_stdout(rf"^\d+ worker (?!{first} )\d+ 200$", timeout=30)
     p.assert_no_fever_errors()
