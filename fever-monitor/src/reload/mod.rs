@@ -12,6 +12,8 @@
 //! - [`copies`]: `from m import NAME` copies of a rebound name.
 //! - [`settle`]: a save in progress (an empty or suddenly much shorter file) is waited out.
 //! - [`history`]: the applied reloads, and undoing the last one.
+//! - [`importing`]: whether an import in progress goes on in this process (a forked child's
+//!   copy of its parent's may never end).
 //! - [`later`]: a save that came while its module was being imported, applied again after.
 
 mod apply;
@@ -19,6 +21,7 @@ mod caches;
 mod compile;
 mod copies;
 pub mod history;
+mod importing;
 pub mod later;
 mod loaded;
 mod modules;

@@ -84,7 +84,8 @@ impl<'py> LoadedModule<'py> {
     }
 
     /// Is the module still being imported (`__spec__._initializing`): in `sys.modules`, its
-    /// code perhaps not even read yet?
+    /// code perhaps not even read yet, and a thread of this process goes on with the import (a
+    /// forked child may hold a copy of its parent's that never ends)?
     pub fn is_importing(&self) -> bool {
         let py = self.module.py();
         self.module
@@ -92,6 +93,7 @@ impl<'py> LoadedModule<'py> {
             .and_then(|spec| spec.getattr(pyo3::intern!(py, "_initializing")))
             .and_then(|initializing| initializing.is_truthy())
             .unwrap_or(false)
+            && super::importing::goes_on(py, &self.file)
     }
 }
 

@@ -134,7 +134,7 @@ fn same_name(code: &Bound<'_, PyAny>, names: &[(String, String)]) -> PyResult<bo
 }
 
 /// The code a frame runs (the C API's, with no attribute lookup).
-fn code_of<'py>(frame: &Bound<'py, PyFrame>) -> Bound<'py, PyAny> {
+pub(super) fn code_of<'py>(frame: &Bound<'py, PyFrame>) -> Bound<'py, PyAny> {
     // SAFETY: a live frame object, GIL held; `PyFrame_GetCode` returns a new, non-NULL reference.
     unsafe {
         Bound::from_owned_ptr(
@@ -145,7 +145,7 @@ fn code_of<'py>(frame: &Bound<'py, PyFrame>) -> Bound<'py, PyAny> {
 }
 
 /// The frame that called `frame`, if any.
-fn back_of<'py>(frame: &Bound<'py, PyFrame>) -> Option<Bound<'py, PyFrame>> {
+pub(super) fn back_of<'py>(frame: &Bound<'py, PyFrame>) -> Option<Bound<'py, PyFrame>> {
     // SAFETY: a live frame object, GIL held; `PyFrame_GetBack` returns a new reference or NULL
     // (no error set), and a frame's caller is a frame.
     unsafe {
