@@ -1,6 +1,8 @@
 """The command line itself: help, version, usage errors, a missing script."""
 
+import os
 import re
+import sys
 
 import pytest
 
@@ -54,6 +56,22 @@ def test_missing_script_is_a_one_line_error(tmp_path):
     assert len(errors) == 1, result.stderr
     assert "nope.py" in errors[0]
     assert "Traceback" not in result.stderr and "panicked" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "record"])
+def test_naming_the_interpreter_in_the_scripts_place_is_a_one_line_error(tmp_path, command):
+    # As with `py-spy record -- python app.py`: fever starts Python itself.
+    write(tmp_path / "app.py", "print('must not run')\n")
+    python = os.path.realpath(sys.executable)
+    result = run_fever(command, "--no-watch", "--", python, "app.py", cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("fever: error:")]
+    assert errors == [
+        f"fever: error: {python} is a program, not a Python script: fever starts Python itself "
+        "(`fever run script.py ARGS` or `fever run -m module ARGS`)"
+    ], result.stderr
+    assert "must not run" not in result.stdout
+    assert "SyntaxError" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_module_fails_cleanly(tmp_path):

@@ -50,6 +50,13 @@ pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
                     abs.display()
                 );
             }
+            if is_executable_program(script) {
+                bail!(
+                    "{} is a program, not a Python script: fever starts Python itself \
+                     (`fever run script.py ARGS` or `fever run -m module ARGS`)",
+                    script.display()
+                );
+            }
             std::path::absolute(script)?
                 .parent()
                 .map_or_else(|| PathBuf::from("."), PathBuf::from)
@@ -60,6 +67,16 @@ pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
         bail!("--root {} is not a directory", root.display());
     }
     Ok(root)
+}
+
+/// Is `path` a compiled program (an ELF executable such as `python` itself), which a user
+/// used to `py-spy record -- python app.py` may name in the script's place?
+fn is_executable_program(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"\x7fELF")
 }
 
 /// `fever show [OPTIONS] TRACE`.
@@ -252,6 +269,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("can't open file"));
+        std::fs::write(dir.join("python"), b"\x7fELF\x02\x01\x01\0").unwrap();
+        let program = run_config(Target::Script(dir.join("python")), None);
+        assert!(project_root(&program)
+            .unwrap_err()
+            .to_string()
+            .ends_with("is a program, not a Python script: fever starts Python itself (`fever run script.py ARGS` or `fever run -m module ARGS`)"));
         let not_a_dir = run_config(Target::Module("app".into()), Some(dir.join("src/app.py")));
         assert!(project_root(&not_a_dir)
             .unwrap_err()
