@@ -119,7 +119,7 @@ fn ordered(x: &Seq, y: &Seq, m: &impl Fn(&Value, &Value) -> bool) -> bool {
 }
 
 /// `actual` differs from `expected` only in the order of the items of lists or tuples that hold
-/// strings, or of the quoted strings a text (an exception's message) lists in brackets: what
+/// strings, or of the quoted strings of a set a text (an exception's message) shows: what
 /// iterating a set of strings gives, whose order changes from process to process with the hash
 /// seed (`PYTHONHASHSEED`).
 pub fn differs_in_string_order(expected: &Outcome, actual: &Outcome, rel_tol: f64) -> bool {
@@ -162,7 +162,7 @@ pub fn holds_string_set(bytes: &[u8]) -> bool {
 }
 
 /// [`values_match`], except that lists and tuples holding strings may list their items in any
-/// order, and so may the bracketed lists of quoted strings in texts (see [`set_text`](super::set_text)).
+/// order, and so may the sets of quoted strings texts show (see [`set_text`](super::set_text)).
 fn any_string_order(old: &Value, new: &Value, rel_tol: f64) -> bool {
     let m = |x: &Value, y: &Value| any_string_order(x, y, rel_tol);
     let holds_strings = |seq: &Seq| seq.items.iter().any(|v| matches!(v, Value::Str(_)));

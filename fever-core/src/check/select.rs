@@ -310,36 +310,21 @@ enum Role {
 /// Versions of functions reloaded during the recording: code id → (its version, the number of
 /// versions), for every code with a later version. Only functions reachable by name count:
 /// two lambdas of one function, or a nested function defined in two branches, share a name
-/// without being versions of each other (a reload of the function around them is). Nor are
-/// codes that start on other lines and differ in content: a property's getter and setter
-/// (or deleter) share a name, and all of them live.
+/// without being versions of each other (a reload of the function around them is). A
+/// property's getter and setter share a name too, and the trace cannot tell them from a
+/// function reloaded (moved and edited at once): the first called is taken as the older one,
+/// its calls skipped, never checked against the other's code.
 fn stale_versions(reader: &TraceReader) -> HashMap<u32, (usize, usize)> {
-    let mut by_name: HashMap<String, Vec<&CodeInfo>> = HashMap::new();
+    let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
     for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
-        by_name.entry(code.full_name()).or_default().push(code);
+        by_name.entry(code.full_name()).or_default().push(code.id);
     }
     let mut stale = HashMap::new();
-    for mut codes in by_name.into_values() {
-        codes.sort_unstable_by_key(|c| c.id);
-        // Each chain: one function's versions, in order.
-        let mut chains: Vec<Vec<&CodeInfo>> = Vec::new();
-        for code in codes {
-            let version_of = |last: &CodeInfo| {
-                last.first_line == code.first_line || last.code_hash == code.code_hash
-            };
-            match chains
-                .iter_mut()
-                .find(|chain| chain.last().is_some_and(|l| version_of(l)))
-            {
-                Some(chain) => chain.push(code),
-                None => chains.push(vec![code]),
-            }
-        }
-        for chain in chains {
-            let n = chain.len();
-            for (i, code) in chain.into_iter().enumerate().take(n - 1) {
-                stale.insert(code.id, (i + 1, n));
-            }
+    for mut ids in by_name.into_values() {
+        ids.sort_unstable();
+        let n = ids.len();
+        for (i, id) in ids.into_iter().enumerate().take(n - 1) {
+            stale.insert(id, (i + 1, n));
         }
     }
     stale
@@ -1241,31 +1226,6 @@ mod tests {
         assert_eq!(skips[1], None);
         assert!(skips[2].unwrap().contains("it ran m.f [v1]"), "{skips:?}");
         assert_eq!(skips[3], None);
-    }
-
-    #[test]
-    fn a_propertys_getter_and_setter_are_not_versions_of_each_other() {
-        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
-        let accessor = |id, first_line, code_hash| CodeInfo {
-            first_line,
-            code_hash,
-            ..code(id, "C.p")
-        };
-        // The getter (line 5), the setter (line 9), then the getter reloaded (edited, on its
-        // line) and the setter reloaded (moved, as it was).
-        for info in [
-            accessor(0, 5, 1),
-            accessor(1, 9, 2),
-            accessor(2, 5, 3),
-            accessor(3, 11, 2),
-        ] {
-            writer.add_code(info).unwrap();
-        }
-        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
-        let stale = stale_versions(&reader);
-        assert_eq!(stale.get(&0), Some(&(1, 2)));
-        assert_eq!(stale.get(&1), Some(&(1, 2)));
-        assert_eq!((stale.get(&2), stale.get(&3)), (None, None));
     }
 
     #[test]

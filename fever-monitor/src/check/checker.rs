@@ -310,35 +310,6 @@ impl Checker {
         &self.unselected
     }
 
-    /// Why a call of `function` (of recorded module `recorded`) that differs (`what`) is
-    /// skipped when the import of its module reached a source of nondeterminism (`None` if it
-    /// did not): a module-level value made then (a random id, a start time) may differ from
-    /// the recording's.
-    fn made_at_import(
-        &self,
-        py: Python<'_>,
-        function: &Bound<'_, PyAny>,
-        recorded: &str,
-        what: &str,
-    ) -> PyResult<Option<String>> {
-        let module: String = match function
-            .getattr("__globals__")
-            .and_then(|g| g.get_item("__name__"))
-            .and_then(|n| n.extract())
-        {
-            Ok(module) => module,
-            Err(_) => return Ok(None),
-        };
-        let used = self.sources.at_import(py, &module)?;
-        Ok((!used.is_empty()).then(|| {
-            format!(
-                "nondeterministic: its module {recorded} used {} when imported, and {what} (a \
-                 module-level value made then may differ from the recording's)",
-                used.join(", ")
-            )
-        }))
-    }
-
     /// Checks call `index` of [`cases`](Self::cases). Err only for a `KeyboardInterrupt`.
     pub fn check(&mut self, py: Python<'_>, index: usize) -> PyResult<Checked> {
         let skipped = |reason: String| Checked {
@@ -437,13 +408,6 @@ impl Checker {
                     reached.join(", ")
                 ));
             }
-            if matches!(verdict, Verdict::Failed(_)) {
-                if let Some(reason) =
-                    self.made_at_import(py, &function, &case.code.module, "what it yields differs")?
-                {
-                    verdict = Verdict::Skipped(reason);
-                }
-            }
             if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
                 verdict = Verdict::Skipped(reason);
             }
@@ -486,10 +450,11 @@ impl Checker {
             }
             return Ok(Checked { verdict, now: None });
         }
-        let caller_module = match case.callers.first().and_then(|id| self.reader.code(*id)) {
-            Some(code) => self.modules.module(py, &code.module)?.ok(),
-            None => None,
-        };
+        let caller_module = case
+            .callers
+            .first()
+            .and_then(|id| self.reader.code(*id))
+            .and_then(|code| self.modules.imported(py, &code.module));
         let callable = self.caller.of(py, &function, caller_module.as_ref())?;
         self.sources.reset(py, &code)?;
         let (now, returned) = match invoke::call(py, &callable, &args, &kwargs, conditions)? {
@@ -546,13 +511,6 @@ impl Checker {
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
-        }
-        if matches!(verdict, Verdict::Failed(_)) {
-            if let Some(reason) =
-                self.made_at_import(py, &function, &case.code.module, "its result differs")?
-            {
-                verdict = Verdict::Skipped(reason);
-            }
         }
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);

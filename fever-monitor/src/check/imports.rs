@@ -85,9 +85,18 @@ impl Modules {
         })
     }
 
+    /// The module recorded as `name` if the check has imported it already (never imports:
+    /// a caller's module may be a script that does its work when run).
+    pub fn imported<'py>(&self, py: Python<'py>, name: &str) -> Option<Bound<'py, PyAny>> {
+        match self.loaded.get(name) {
+            Some(Ok(module)) => Some(module.bind(py).clone()),
+            _ => None,
+        }
+    }
+
     /// The module recorded as `name`, imported on first use (with stdio isolated, as calls
     /// are). Err: why it cannot be imported. A `KeyboardInterrupt` stops everything.
-    pub fn module<'py>(
+    fn module<'py>(
         &mut self,
         py: Python<'py>,
         name: &str,

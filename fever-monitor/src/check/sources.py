@@ -13,9 +13,7 @@ later, through a variable holding different functions, is missed.
 
 What a call reads outside itself differs too when it is re-invoked alone: the exception its
 caller was handling (`sys.exc_info()` / `sys.exception()` finding none) and its caller's frames
-(`sys._getframe(n)` / `sys._getframemodulename(n)` reaching above the called function). A
-module's import that reached a source is remembered for that module ([`at_import`]): its
-module-level values made then (a random id, a start time) may differ from the recording's.
+(`sys._getframe(n)` / `sys._getframemodulename(n)` reaching above the called function).
 """
 
 import datetime
@@ -32,8 +30,6 @@ _seeded = False
 _active = False
 # The code of the function called, whose frame is the top of what the call may read.
 _called = None
-# Module name -> the sources its import (its `<module>` code) reached.
-_at_import = {}
 _getframe = sys._getframe
 
 _RANDOM = (
@@ -53,17 +49,8 @@ _CLOCK_METHODS = frozenset(("now", "utcnow", "today"))
 
 
 def _note(label):
-    if _active:
-        if label not in _reached:
-            _reached.append(label)
-        return
-    frame = _getframe(1)
-    while frame is not None and frame.f_code.co_name != "<module>":
-        frame = frame.f_back
-    if frame is not None:
-        labels = _at_import.setdefault(frame.f_globals.get("__name__"), [])
-        if label not in labels:
-            labels.append(label)
+    if _active and label not in _reached:
+        _reached.append(label)
 
 
 def _outside(depth):
@@ -89,8 +76,10 @@ def _watch_frames():
     def getframe(depth=0, /):
         if _active and _outside(depth):
             _note(label)
-        return _getframe(depth + 1)
+        # A negative depth is the caller's own frame, as 0 is.
+        return _getframe(depth + 1 if depth >= 0 else 1)
 
+    functools.update_wrapper(getframe, _getframe)
     getframe.__fever_watched__ = True
     sys._getframe = getframe
     modulename = getattr(sys, "_getframemodulename", None)
@@ -98,8 +87,9 @@ def _watch_frames():
         def getframemodulename(depth=0):
             if _active and _outside(depth):
                 _note(label)
-            return modulename(depth + 1)
+            return modulename(depth + 1 if depth >= 0 else 1)
 
+        functools.update_wrapper(getframemodulename, modulename)
         getframemodulename.__fever_watched__ = True
         sys._getframemodulename = getframemodulename
 
@@ -113,14 +103,15 @@ def _watch_handled():
     """Notes `sys.exc_info()` and `sys.exception()` finding no exception being handled: the
     recording's caller was handling one."""
     label = "the exception its caller was handling (sys.exc_info)"
-    for name, none in (("exc_info", (None, None, None)), ("exception", None)):
+    for name in ("exc_info", "exception"):
         original = getattr(sys, name, None)
         if original is None or getattr(original, "__fever_watched__", False):
             continue
 
-        def watched(original=original, none=none):
+        # `is None`, not `==`: an exception's own `__eq__` is the program's code.
+        def watched(original=original, triple=name == "exc_info"):
             handled = original()
-            if (_active and handled == none
+            if (_active and (handled[0] if triple else handled) is None
                     and _getframe(1).f_globals.get("__name__") not in _BOOKKEEPING):
                 _note(label)
             return handled
@@ -227,13 +218,3 @@ def reached():
     if _tool is not None:
         sys.monitoring.set_events(_tool, 0)
     return list(_reached)
-
-
-def at_import(module):
-    """The sources the import of `module` reached."""
-    return list(_at_import.get(module, ()))
-
-
-# The imports of the project's modules, which follow, are watched for the clock too.
-if _tool is not None:
-    sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)

@@ -1,7 +1,7 @@
 //! [`Sources`]: the sources of nondeterminism `fever check` watches while calls run (random
 //! without a fixed seed, the clock, `uuid`, `os.urandom`, the caller's frame and the exception
-//! it was handling) and while the project's modules are imported, implemented in
-//! `sources.py`, which wraps those functions in their modules before the project is imported.
+//! it was handling), implemented in `sources.py`, which wraps those functions in their
+//! modules before the project is imported.
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
@@ -31,15 +31,6 @@ impl Sources {
             .bind(py)
             .call_method1("reset", (called,))
             .map(drop)
-    }
-
-    /// What the import of `module` (its `__name__`) reached: its module-level values may
-    /// differ from the recording's.
-    pub fn at_import(&self, py: Python<'_>, module: &str) -> PyResult<Vec<String>> {
-        self.module
-            .bind(py)
-            .call_method1("at_import", (module,))?
-            .extract()
     }
 
     /// What the call since [`reset`](Self::reset) reached, e.g. `uuid.uuid4`.
