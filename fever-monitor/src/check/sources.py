@@ -69,29 +69,25 @@ def _outside(depth):
 
 def _watch_frames():
     """Notes `sys._getframe(n)` and `sys._getframemodulename(n)` reaching above the call."""
-    if getattr(sys._getframe, "__fever_watched__", False):
-        return
+    for name in ("_getframe", "_getframemodulename"):
+        original = getattr(sys, name, None)
+        if original is not None and not getattr(original, "__fever_watched__", False):
+            setattr(sys, name, _frame_reader(original))
+
+
+def _frame_reader(original):
+    """`original` (`sys._getframe` or `sys._getframemodulename`), noting a read above the call."""
     label = "its caller's frame (sys._getframe)"
 
-    def getframe(depth=0, /):
+    def reader(depth=0):
         if _active and _outside(depth):
             _note(label)
-        # A negative depth is the caller's own frame, as 0 is.
-        return _getframe(depth + 1 if depth >= 0 else 1)
+        # One frame more: this one. A negative depth is the caller's own frame, as 0 is.
+        return original(depth + 1 if depth >= 0 else 1)
 
-    functools.update_wrapper(getframe, _getframe)
-    getframe.__fever_watched__ = True
-    sys._getframe = getframe
-    modulename = getattr(sys, "_getframemodulename", None)
-    if modulename is not None:
-        def getframemodulename(depth=0):
-            if _active and _outside(depth):
-                _note(label)
-            return modulename(depth + 1 if depth >= 0 else 1)
-
-        functools.update_wrapper(getframemodulename, modulename)
-        getframemodulename.__fever_watched__ = True
-        sys._getframemodulename = getframemodulename
+    functools.update_wrapper(reader, original)
+    reader.__fever_watched__ = True
+    return reader
 
 
 # Modules that read the exception being handled for their own bookkeeping (ExitStack.__exit__),
