@@ -36,8 +36,10 @@ SUITES = [
      ["toolz/tests"]),
     ("more-itertools==10.5.0", ["more_itertools/more.py", "more_itertools/recipes.py"], ["tests"]),
     ("inflection==0.5.1", ["inflection/__init__.py"], ["test_inflection.py"]),
+    # test_iter_find_files strips the checkout's path with str.lstrip (a set of characters): it
+    # fails wherever that path holds an "f", as this bench's temporary directory does.
     ("boltons==24.1.0", ["boltons/iterutils.py", "boltons/strutils.py", "boltons/dictutils.py"],
-     ["tests"]),
+     ["tests", "--deselect", "tests/test_fileutils.py::test_iter_find_files"]),
 ]
 # Edits a suite needs to run under today's pytest: (sdist, file, old text, new text).
 PATCHES = [
