@@ -781,3 +781,38 @@ def test_an_exception_with_its_own_eq_is_not_compared_by_the_check(venv, tmp_pat
     record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
     assert counts(result) == (1, 0, 0), describe(result)
+
+
+def test_what_another_thread_reads_does_not_make_a_call_nondeterministic(venv, tmp_path):
+    # A logger's thread reads the clock and frames all along: a regression in a call made
+    # meanwhile is still a failure.
+    write(tmp_path / "lib.py", """
+        import logging
+        import threading
+        import time
+
+        log = logging.getLogger("lib")
+
+        def _beat():
+            while True:
+                log.warning("beat")
+                time.sleep(0.001)
+
+        threading.Thread(target=_beat, daemon=True).start()
+
+        def work(x):
+            time.sleep(0.05)
+            return x * 2
+    """)
+    write(tmp_path / "app.py", """
+        import lib
+
+        if __name__ == "__main__":
+            print(lib.work(2), lib.work(3))
+    """)
+    record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (2, 0, 0), describe(result)
+    edit(tmp_path / "lib.py", "return x * 2", "return x + 2")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=1)
+    assert counts(result) == (1, 1, 0), describe(result)

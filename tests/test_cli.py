@@ -65,6 +65,8 @@ def test_naming_the_interpreter_in_the_scripts_place_is_a_one_line_error(tmp_pat
     python = os.path.realpath(sys.executable)
     result = run_fever(command, "--no-watch", "--", python, "app.py", cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
+    with_root = run_fever(command, "--no-watch", "--root", ".", "--", python, "app.py", cwd=tmp_path)
+    assert with_root.stderr == result.stderr, with_root.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("fever: error:")]
     assert errors == [
         f"fever: error: {python} is a program, not a Python script: fever starts Python itself "

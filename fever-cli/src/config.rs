@@ -40,6 +40,15 @@ pub struct AttachConfig {
 
 /// The project root: `--root`, else the script's directory, else (`-m`) the current directory.
 pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
+    if let Target::Script(script) = &config.target {
+        if is_executable_program(script) {
+            bail!(
+                "{} is a program, not a Python script: fever starts Python itself \
+                 (`fever run script.py ARGS` or `fever run -m module ARGS`)",
+                script.display()
+            );
+        }
+    }
     let root = match (&config.root, &config.target) {
         (Some(root), _) => root.clone(),
         (None, Target::Script(script)) => {
@@ -48,13 +57,6 @@ pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
                 bail!(
                     "can't open file '{}': No such file or directory",
                     abs.display()
-                );
-            }
-            if is_executable_program(script) {
-                bail!(
-                    "{} is a program, not a Python script: fever starts Python itself \
-                     (`fever run script.py ARGS` or `fever run -m module ARGS`)",
-                    script.display()
                 );
             }
             std::path::absolute(script)?

@@ -29,9 +29,8 @@ pub(super) const ABOUT: &str =
      returned different results for the same arguments while recording, or one that ran code \
      reloaded later in the recording is skipped, with its reason under -v. So is a call whose \
      result differs after it used random without a fixed seed, the clock, uuid or os.urandom, \
-     read a frame above its own or the exception its caller was handling, or whose module used \
-     one of those as it was imported (nondeterministic, naming the source), or, with --twice, \
-     one whose two runs differ. Each \
+     or read a frame above its own or the exception its caller was handling (nondeterministic, \
+     naming the source), or, with --twice, one whose two runs differ. Each \
      call runs within --timeout seconds; past it, it fails as timed out and the check goes on.\n\n\
      Results are compared as snapshots, with the limits of the recording: floats within \
      --rel-tol, dicts, sets and object fields in any order, exceptions by type and message. Each \

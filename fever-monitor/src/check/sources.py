@@ -18,6 +18,7 @@ caller was handling (`sys.exc_info()` / `sys.exception()` finding none) and its 
 
 import datetime
 import functools
+from _thread import get_ident
 import os
 import random
 import sys
@@ -26,8 +27,9 @@ import uuid
 
 _reached = []
 _seeded = False
-# Between `reset` and `reached`: a call runs, and what it reaches is its own.
-_active = False
+# Between `reset` and `reached`: the thread a call runs on. What that thread reaches is the
+# call's; the program's other threads (a logger's, a heartbeat) are not.
+_running = None
 # The code of the function called, whose frame is the top of what the call may read.
 _called = None
 _getframe = sys._getframe
@@ -48,8 +50,12 @@ _TIME_BY_DEFAULT = {"localtime": 0, "gmtime": 0, "ctime": 0, "asctime": 0, "strf
 _CLOCK_METHODS = frozenset(("now", "utcnow", "today"))
 
 
+def _active():
+    return _running is not None and _running == get_ident()
+
+
 def _note(label):
-    if _active and label not in _reached:
+    if _active() and label not in _reached:
         _reached.append(label)
 
 
@@ -80,7 +86,7 @@ def _frame_reader(original):
     label = "its caller's frame (sys._getframe)"
 
     def reader(depth=0):
-        if _active and _outside(depth):
+        if _active() and _outside(depth):
             _note(label)
         # One frame more: this one. A negative depth is the caller's own frame, as 0 is.
         return original(depth + 1 if depth >= 0 else 1)
@@ -107,7 +113,7 @@ def _watch_handled():
         # `is None`, not `==`: an exception's own `__eq__` is the program's code.
         def watched(original=original, triple=name == "exc_info"):
             handled = original()
-            if (_active and (handled[0] if triple else handled) is None
+            if (_active() and (handled[0] if triple else handled) is None
                     and _getframe(1).f_globals.get("__name__") not in _BOOKKEEPING):
                 _note(label)
             return handled
@@ -197,10 +203,10 @@ _tool = _calls_tool()
 def reset(called):
     """Forgets what the previous call reached, and watches the clock's methods while the
     function whose code is `called` runs."""
-    global _seeded, _active, _called
+    global _seeded, _running, _called
     _reached.clear()
     _seeded = False
-    _active = True
+    _running = get_ident()
     _called = called
     if _tool is not None:
         sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)
@@ -208,8 +214,8 @@ def reset(called):
 
 def reached():
     """The sources reached since `reset`, in the order first reached; stops watching."""
-    global _active, _called
-    _active = False
+    global _running, _called
+    _running = None
     _called = None
     if _tool is not None:
         sys.monitoring.set_events(_tool, 0)
