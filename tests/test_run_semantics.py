@@ -196,3 +196,48 @@ def test_verbose_still_reloads(fever, tmp_path):
     p.wait_stderr(r"^fever: reloaded __main__\.compute\b")
     p.wait_stdout(r"^\d+ new$")
     p.assert_not_restarted()
+
+
+def zipapp_of(directory, target):
+    import zipapp
+    zipapp.create_archive(directory, target)
+    return target
+
+
+@pytest.mark.parametrize("kind", ["directory", "zipapp"])
+def test_a_directory_or_zipapp_runs_its_main_like_python(tmp_path, kind):
+    write(tmp_path / "app" / "__main__.py", "from helper import shown\n" + SHOW)
+    write(tmp_path / "app" / "helper.py", "shown = True\n")
+    path = "app" if kind == "directory" else zipapp_of(tmp_path / "app", tmp_path / "app.pyz").name
+    expected = shown(run_python(path, *ARGS, cwd=tmp_path))
+    got = shown(run_fever("run", path, *ARGS, cwd=tmp_path))
+    assert got == expected
+    assert got["argv"] == [path, *ARGS]
+    assert got["name"] == "__main__"
+    assert got["path0"] == str(tmp_path / path)
+
+
+def test_a_directory_without_main_fails_like_python(tmp_path):
+    (tmp_path / "empty").mkdir()
+    expected = run_python("empty", cwd=tmp_path)
+    result = run_fever("run", "--no-watch", "empty", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (expected.returncode, expected.stdout) == (1, "")
+    message = f"can't find '__main__' module in '{tmp_path / 'empty'}'"
+    assert result.stderr.strip().endswith(message), result.stderr
+    assert "Traceback" not in result.stderr and "panicked" not in result.stderr
+
+
+def test_a_directorys_main_and_its_modules_reload(fever, tmp_path):
+    main = write(tmp_path / "app" / "__main__.py",
+                 looping("from helper import value\ndef compute(i):\n    return 'old'\n", "compute(i), value()"))
+    helper = write(tmp_path / "app" / "helper.py", "def value():\n    return 'a'\n")
+    p = fever.run("app", cwd=tmp_path)
+    p.wait_stdout(r"^\d+ old a$")
+    edit(main, "return 'old'", "return 'new'")
+    p.wait_stderr(r"^fever: reloaded __main__\.compute\b")
+    p.wait_stdout(r"^\d+ new a$")
+    edit(helper, "return 'a'", "return 'b'")
+    p.wait_stderr(r"^fever: reloaded helper\.value\b")
+    p.wait_stdout(r"^\d+ new b$")
+    p.assert_no_fever_errors()
+    p.assert_not_restarted()

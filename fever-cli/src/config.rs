@@ -41,7 +41,7 @@ pub struct AttachConfig {
 /// The project root: `--root`, else the script's directory, else (`-m`) the current directory.
 pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
     if let Target::Script(script) = &config.target {
-        if is_executable_program(script) {
+        if crate::interpreters::is_executable_file(script) {
             bail!(
                 "{} is a program, not a Python script: fever starts Python itself \
                  (`fever run script.py ARGS` or `fever run -m module ARGS`)",
@@ -51,6 +51,8 @@ pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
     }
     let root = match (&config.root, &config.target) {
         (Some(root), _) => root.clone(),
+        // A directory with a `__main__.py` runs as `python DIR` runs it, and is its own root.
+        (None, Target::Script(dir)) if dir.is_dir() => std::path::absolute(dir)?,
         (None, Target::Script(script)) => {
             if !script.is_file() {
                 let abs = std::path::absolute(script).unwrap_or_else(|_| script.clone());
@@ -69,16 +71,6 @@ pub fn project_root(config: &RunConfig) -> anyhow::Result<PathBuf> {
         bail!("--root {} is not a directory", root.display());
     }
     Ok(root)
-}
-
-/// Is `path` a compiled program (an ELF executable such as `python` itself), which a user
-/// used to `py-spy record -- python app.py` may name in the script's place?
-fn is_executable_program(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut magic))
-        .is_ok_and(|()| magic == *b"\x7fELF")
 }
 
 /// `fever show [OPTIONS] TRACE`.
@@ -260,6 +252,10 @@ mod tests {
         assert_eq!(
             project_root(&run_config(script, Some(dir.clone()))).unwrap(),
             dir
+        );
+        assert_eq!(
+            project_root(&run_config(Target::Script(dir.join("src")), None)).unwrap(),
+            dir.join("src")
         );
         let module = Target::Module("app".into());
         assert_eq!(

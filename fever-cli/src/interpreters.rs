@@ -68,8 +68,10 @@ fn resolve(python: &Path) -> Option<PathBuf> {
         })
 }
 
-/// A compiled executable (ELF), not a script that picks the interpreter it starts.
-fn is_executable_file(path: &Path) -> bool {
+/// A compiled executable (ELF), not a script that picks the interpreter it starts (nor a Python
+/// script: a user used to `py-spy record -- python app.py` may name `python` in the script's
+/// place).
+pub fn is_executable_file(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut file| file.read_exact(&mut magic))

@@ -46,6 +46,10 @@ pub fn run_once(py: Python<'_>, target: &Target, args: &[String]) -> PyResult<En
 fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     let os_path = py.import("os.path")?;
     let given = path.to_string_lossy().into_owned();
+    if has_importer(py, &given)? {
+        let path0 = os_path.call_method1("abspath", (&given,))?;
+        return run_main_of(py, given, args, &path0);
+    }
     let file: String = os_path.call_method1("abspath", (&given,))?.extract()?;
     let source =
         std::fs::read(&file).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
@@ -69,6 +73,38 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     crate::watched::module_ran(&file);
     let code = crate::module_code::compile(py, &source, &file)?;
     builtins.getattr("exec")?.call1((code, globals))?;
+    Ok(())
+}
+
+/// Can `path` go on `sys.path` (a directory, a zip file such as a zipapp)? Asked as `python PATH`
+/// asks it: some hook of `sys.path_hooks` takes the path (for a plain file every one refuses).
+fn has_importer(py: Python<'_>, path: &str) -> PyResult<bool> {
+    for hook in py.import("sys")?.getattr("path_hooks")?.try_iter()? {
+        match hook?.call1((path,)) {
+            Ok(_) => return Ok(true),
+            Err(err) if err.is_instance_of::<pyo3::exceptions::PyImportError>(py) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(false)
+}
+
+/// Runs the `__main__` module inside a directory or a zipapp, as `python PATH` does: `PATH`
+/// first on `sys.path`, then `runpy` finds `__main__` there ("can't find '__main__' module"
+/// otherwise, as python says it).
+fn run_main_of(
+    py: Python<'_>,
+    given: String,
+    args: &[String],
+    path0: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    set_argv_and_path(py, given, args, path0)?;
+    fresh_main(py)?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("alter_argv", false)?;
+    py.import("runpy")?
+        .getattr("_run_module_as_main")?
+        .call(("__main__",), Some(&kwargs))?;
     Ok(())
 }
 
