@@ -83,3 +83,12 @@ def test_missing_module_fails_cleanly(tmp_path):
     assert "panicked" not in result.stderr
     # No traceback through fever's own internals.
     assert not re.search(r'File ".*fever', result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "record"])
+def test_a_module_after_a_double_dash_runs_as_with_m(tmp_path, command):
+    # Typed the way py-spy takes its command: `fever record -- -m pytest`.
+    write(tmp_path / "job.py", "import sys\nprint('job ran with', sys.argv[1:])\n")
+    result = run_fever(command, "--no-watch", "--", "-m", "job", "-x", cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "job ran with ['-x']" in result.stdout

@@ -358,9 +358,16 @@ fn program_config(run: ProgramArgs) -> Result<RunConfig, String> {
         }
         (None, mut script) => {
             let first = script.remove(0);
-            // `-mNAME` (no space) reaches us as the first positional value.
+            // `-mNAME` (no space) reaches us as the first positional value, and so does
+            // `-- -m NAME` (typed as for py-spy: `fever record -- -m pytest`).
             if let Some(name) = first.strip_prefix("-m").filter(|name| !name.is_empty()) {
                 (Target::Module(name.to_owned()), script)
+            } else if first == "-m" {
+                if script.is_empty() {
+                    return Err("-m needs a module name".to_owned());
+                }
+                let name = script.remove(0);
+                (Target::Module(name), script)
             } else if first.starts_with('-') && first != "-" {
                 return Err(format!("unknown option '{first}' before the script"));
             } else {
@@ -509,6 +516,21 @@ mod tests {
         let config = run(&["fever", "run", "-mpkg", "a"]).unwrap();
         assert_eq!(config.target, Target::Module("pkg".into()));
         assert_eq!(config.args, ["a"]);
+    }
+
+    #[test]
+    fn module_after_a_double_dash() {
+        let config = run(&["fever", "run", "--", "-m", "pytest", "-q"]).unwrap();
+        assert_eq!(config.target, Target::Module("pytest".into()));
+        assert_eq!(config.args, ["-q"]);
+        let c = record(&["fever", "record", "-o", "t.trace", "--", "-m", "pkg", "a"]).unwrap();
+        assert_eq!(c.output, PathBuf::from("t.trace"));
+        assert_eq!(c.run.target, Target::Module("pkg".into()));
+        assert_eq!(c.run.args, ["a"]);
+        assert_eq!(
+            run(&["fever", "run", "--", "-m"]).unwrap_err(),
+            "-m needs a module name"
+        );
     }
 
     #[test]
