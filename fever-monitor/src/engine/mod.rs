@@ -312,6 +312,9 @@ struct Hot {
     busy: Cell<bool>,
     /// The thread that set `busy`.
     busy_ident: Cell<u64>,
+    /// How many busy sections began; `gave_up`: the one another thread stopped waiting for.
+    busy_count: Cell<u64>,
+    gave_up: Cell<u64>,
     /// For each [`Event`], the callable of the consumer armed alone, while its callbacks are
     /// the registered ones and it is not busy: a solo callback called as that object may take
     /// its short path (it is then the open consumer's type's own). Null otherwise, when every
@@ -351,6 +354,8 @@ const CLOSED: Cell<*mut PyObject> = Cell::new(std::ptr::null_mut());
 static HOT: GilCell<Hot> = GilCell(UnsafeCell::new(Hot {
     busy: Cell::new(false),
     busy_ident: Cell::new(0),
+    busy_count: Cell::new(0),
+    gave_up: Cell::new(0),
     gates: [CLOSED; 7],
     open: [CLOSED; 7],
     solo: Cell::new(std::ptr::null_mut()),
@@ -382,11 +387,15 @@ pub fn set_busy(on: bool) {
     let hot = hot();
     hot.busy.set(on);
     hot.busy_ident.set(if on { thread_ident() } else { 0 });
+    if on {
+        hot.busy_count.set(hot.busy_count.get() + 1);
+    }
     hot.set_gates(!on);
 }
 
 /// Longest a thread's event waits for another thread's busy section to end; past it (that
-/// section waits for this thread: a lock it holds) the event is passed by.
+/// section waits for this thread: a lock it holds) the event is passed by, and so are the
+/// events that come during the same section.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Called by a callback that found [`busy`] set: `true` once the section, another thread's
@@ -396,7 +405,8 @@ const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 /// `false` for this thread's own section (the event is its code's), or after [`BUSY_WAIT`].
 #[cold]
 pub(crate) fn wait_out_busy() -> bool {
-    if hot().busy_ident.get() == thread_ident() {
+    let hot = hot();
+    if hot.busy_ident.get() == thread_ident() || hot.gave_up.get() == hot.busy_count.get() {
         return false;
     }
     let deadline = std::time::Instant::now() + BUSY_WAIT;
@@ -411,6 +421,7 @@ pub(crate) fn wait_out_busy() -> bool {
             return true;
         }
         if std::time::Instant::now() >= deadline {
+            hot.gave_up.set(hot.busy_count.get());
             return false;
         }
     }
