@@ -60,6 +60,25 @@ pub fn member<'py>(
     Ok(object)
 }
 
+/// The enum member `module.Class.NAME`, found as `Class[NAME]` finds it: in the class's
+/// `_member_map_`. Its `__dict__` may hold an `enum.property` under the name instead, which
+/// [`member`] would return: for a member named like a mixin's property, and on Python 3.12 for
+/// every member `IntEnum._convert_` made (`socket.AF_INET6`, `re.IGNORECASE`).
+fn enum_member<'py>(
+    py: Python<'py>,
+    names: &mut dyn Lookup,
+    module: &str,
+    qualname: &str,
+) -> Result<Bound<'py, PyAny>, String> {
+    let gone = || format!("{module}.{qualname} does not exist any more");
+    let (class, name) = qualname.rsplit_once('.').ok_or_else(gone)?;
+    names
+        .lookup(py, module, class)?
+        .getattr("_member_map_")
+        .and_then(|members| members.get_item(name))
+        .map_err(|_| gone())
+}
+
 /// Follows `__func__`, `fget`, `fset`, `fdel`, `func` and `__wrapped__` from `object` (what a
 /// class or module holds under a function's name: a `staticmethod`, a property, a cached
 /// property, a decorator's wrapper) to the function whose code is `qualname`; `object` itself
@@ -269,6 +288,11 @@ fn build<'py>(
             module,
             qualname,
         } => unwrap(names.lookup(py, module, qualname)?, qualname, 0, &[]),
+        Value::Ref {
+            kind: RefKind::EnumMember,
+            module,
+            qualname,
+        } => enum_member(py, names, module, qualname)?,
         Value::Ref {
             module, qualname, ..
         } => names.lookup(py, module, qualname)?,

@@ -59,7 +59,7 @@ unsafe fn enter(
     nargs: Py_ssize_t,
     event: Event,
 ) -> Result<Found, *mut PyObject> {
-    if busy() || nargs < 2 {
+    if nargs < 2 || (busy() && !super::wait_out_busy()) {
         return Err(none());
     }
     // SAFETY: called by CPython with the GIL held; not busy, so no consumer is borrowed.

@@ -40,7 +40,9 @@
 //! Everything here is touched with the GIL held (callbacks, arming, the consumers' own
 //! functions), which is what makes the `static`s sound. While a consumer runs Python code from
 //! inside a callback it sets [`set_busy`] (which also closes the gates): callbacks re-entered
-//! meanwhile (from that code, or from another thread it let run) pass their events by.
+//! from that code pass their events by. Another thread that code let run (`CPython` switches
+//! threads between any two bytecodes) gives the GIL back until the section ends
+//! ([`wait_out_busy`]): passing its events by lost whole stretches of its calls.
 
 mod callbacks;
 pub mod clock;
@@ -308,6 +310,11 @@ static ENGINE: GilCell<Option<Engine>> = GilCell(UnsafeCell::new(None));
 struct Hot {
     /// Set while a consumer runs Python code from a callback (see [`set_busy`]).
     busy: Cell<bool>,
+    /// The thread that set `busy`.
+    busy_ident: Cell<u64>,
+    /// How many busy sections began; `gave_up`: the one another thread stopped waiting for.
+    busy_count: Cell<u64>,
+    gave_up: Cell<u64>,
     /// For each [`Event`], the callable of the consumer armed alone, while its callbacks are
     /// the registered ones and it is not busy: a solo callback called as that object may take
     /// its short path (it is then the open consumer's type's own). Null otherwise, when every
@@ -346,6 +353,9 @@ const CLOSED: Cell<*mut PyObject> = Cell::new(std::ptr::null_mut());
 
 static HOT: GilCell<Hot> = GilCell(UnsafeCell::new(Hot {
     busy: Cell::new(false),
+    busy_ident: Cell::new(0),
+    busy_count: Cell::new(0),
+    gave_up: Cell::new(0),
     gates: [CLOSED; 7],
     open: [CLOSED; 7],
     solo: Cell::new(std::ptr::null_mut()),
@@ -376,7 +386,45 @@ pub(crate) fn busy() -> bool {
 pub fn set_busy(on: bool) {
     let hot = hot();
     hot.busy.set(on);
+    hot.busy_ident.set(if on { thread_ident() } else { 0 });
+    if on {
+        hot.busy_count.set(hot.busy_count.get() + 1);
+    }
     hot.set_gates(!on);
+}
+
+/// Longest a thread's event waits for another thread's busy section to end; past it (that
+/// section waits for this thread: a lock it holds) the event is passed by, and so are the
+/// events that come during the same section.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Called by a callback that found [`busy`] set: `true` once the section, another thread's
+/// (`CPython` switched threads inside the Python code it runs: a snapshot reaching
+/// `copyreg._slotnames`, as any `threading.RLock` argument's does), has ended, so this thread's
+/// event can be handled. This thread gives the GIL back meanwhile, so that thread can finish.
+/// `false` for this thread's own section (the event is its code's), or after [`BUSY_WAIT`].
+#[cold]
+pub(crate) fn wait_out_busy() -> bool {
+    let hot = hot();
+    if hot.busy_ident.get() == thread_ident() || hot.gave_up.get() == hot.busy_count.get() {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        // SAFETY: called from a callback with the GIL held and no consumer borrowed; the GIL is
+        // taken back before anything else is touched.
+        let state = unsafe { pyo3::ffi::PyEval_SaveThread() };
+        std::thread::yield_now();
+        // SAFETY: `state` is this thread's, from the call above.
+        unsafe { pyo3::ffi::PyEval_RestoreThread(state) };
+        if !busy() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            hot.gave_up.set(hot.busy_count.get());
+            return false;
+        }
+    }
 }
 
 /// The calling thread's engine index and id: the last callback's, or `miss`'s for another.
