@@ -63,20 +63,27 @@ pub fn member<'py>(
 /// The enum member `module.Class.NAME`, found as `Class[NAME]` finds it: in the class's
 /// `_member_map_`. Its `__dict__` may hold an `enum.property` under the name instead, which
 /// [`member`] would return: for a member named like a mixin's property, and on Python 3.12 for
-/// every member `IntEnum._convert_` made (`socket.AF_INET6`, `re.IGNORECASE`).
+/// every member `IntEnum._convert_` made (`socket.AF_INET6`, `re.IGNORECASE`). Where the map
+/// has no such entry (a class that is no enum any more, a composite flag), it is looked up as
+/// any other name.
 fn enum_member<'py>(
     py: Python<'py>,
     names: &mut dyn Lookup,
     module: &str,
     qualname: &str,
 ) -> Result<Bound<'py, PyAny>, String> {
-    let gone = || format!("{module}.{qualname} does not exist any more");
-    let (class, name) = qualname.rsplit_once('.').ok_or_else(gone)?;
-    names
-        .lookup(py, module, class)?
-        .getattr("_member_map_")
-        .and_then(|members| members.get_item(name))
-        .map_err(|_| gone())
+    let mapped = qualname.rsplit_once('.').and_then(|(class, name)| {
+        names
+            .lookup(py, module, class)
+            .ok()?
+            .getattr("_member_map_")
+            .and_then(|members| members.get_item(name))
+            .ok()
+    });
+    match mapped {
+        Some(member) => Ok(member),
+        None => names.lookup(py, module, qualname),
+    }
 }
 
 /// Follows `__func__`, `fget`, `fset`, `fdel`, `func` and `__wrapped__` from `object` (what a
