@@ -22,6 +22,7 @@ use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
+use super::argv::{self, Argv};
 use super::caller::Caller;
 use super::imports::Modules;
 use super::invoke::{self, Called, Conditions, Stepped};
@@ -197,6 +198,8 @@ pub struct Checker {
     state: State,
     /// The recorded working directory, where the project is now (if it exists).
     cwd: Option<PathBuf>,
+    /// The recorded program's `sys.argv`, if known.
+    argv: Option<Vec<String>>,
     /// String hashes, so the iteration order of sets of strings, change from process to
     /// process (no fixed `PYTHONHASHSEED`).
     random_hashes: bool,
@@ -261,11 +264,14 @@ impl Checker {
             .map(|dir| relocation.apply(dir))
             .filter(|dir| dir.is_dir());
         let _cwd = WorkingDir::enter(cwd.as_deref());
+        let argv = argv::recorded(py, &reader.header().argv, &relocation);
+        let _argv = Argv::enter(py, argv.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
             ..options.clone()
         };
+        sources.imported(py)?;
         let check::Selection {
             mut cases,
             unselected,
@@ -286,6 +292,7 @@ impl Checker {
             caller: Caller::load(py)?,
             state: State::load(py)?,
             cwd,
+            argv,
             random_hashes: std::env::var("PYTHONHASHSEED").map_or(true, |seed| seed == "random")
                 && py
                     .import("sys")?
@@ -310,6 +317,39 @@ impl Checker {
         &self.unselected
     }
 
+    /// Why `case`, which did `now`, is skipped when every part of its outcome that differs
+    /// is a value a module made from a source of nondeterminism as it was imported.
+    fn made_at_import(
+        &self,
+        py: Python<'_>,
+        case: &Case,
+        now: &Outcome,
+    ) -> PyResult<Option<String>> {
+        let Some(expected) = &case.expected else {
+            return Ok(None);
+        };
+        let made = self.sources.made_at_import(py, &self.limits)?;
+        if made.is_empty() {
+            return Ok(None);
+        }
+        let Some(used) = check::differs_only_by(expected, now, &made, self.settings.rel_tol) else {
+            return Ok(None);
+        };
+        let named: Vec<String> = used
+            .iter()
+            .map(|at| format!("{} (from {})", made[*at].name, made[*at].source))
+            .collect();
+        Ok(Some(format!(
+            "nondeterministic: what differs in its result is only {}, made when {} imported",
+            named.join(" and "),
+            if used.len() == 1 {
+                "its module was"
+            } else {
+                "their modules were"
+            }
+        )))
+    }
+
     /// Checks call `index` of [`cases`](Self::cases). Err only for a `KeyboardInterrupt`.
     pub fn check(&mut self, py: Python<'_>, index: usize) -> PyResult<Checked> {
         let skipped = |reason: String| Checked {
@@ -323,6 +363,7 @@ impl Checker {
             return Ok(skipped(reason.clone()));
         }
         let _cwd = WorkingDir::enter(self.cwd.as_deref());
+        let _argv = Argv::enter(py, self.argv.as_deref());
         let Some(Ok(Value::Args(recorded))) = case.args.as_deref().map(decode) else {
             return Ok(skipped("its argument snapshot is corrupt".into()));
         };
@@ -511,6 +552,11 @@ impl Checker {
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
+        }
+        if matches!(verdict, Verdict::Failed(_)) {
+            if let Some(reason) = self.made_at_import(py, case, &now)? {
+                verdict = Verdict::Skipped(reason);
+            }
         }
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);
