@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, REPO, edit, write
+from conftest import PYTHON, REPO, edit, looping, write
 from record_support import clean_stderr, describe, make_cli, record
 
 INFLECTION = REPO / "tests" / "projects" / "inflection"
@@ -590,25 +590,56 @@ PROPERTY = """
 
 
 def test_a_propertys_setter_is_checked_as_the_setter_not_its_getter(venv, tmp_path):
-    # The getter and the setter are both `Box.size`: the recorded first line tells them apart.
-    # The trace cannot tell the getter, called first, from an older version of the setter
-    # (reloaded, moved and edited): its calls are skipped, never run on the setter.
+    # The getter and the setter are both `Box.size`: the names of their calls' arguments tell
+    # them apart (not versions of one function reloaded), and the recorded first line which
+    # function each is now.
     write(tmp_path / "box.py", PROPERTY)
     record(venv, "box.py", cwd=tmp_path, trace=tmp_path / "run.trace")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    # __init__, the setter twice (the second raised); the getter's two calls skipped
-    assert counts(result) == (3, 0, 2), describe(result)
-    assert "skipped __main__.Box.size[1]: the code changed during the recording" in result.stderr
+    # __init__, the getter twice, the setter twice (the second raised)
+    assert counts(result) == (5, 0, 0), describe(result)
 
     # Moved down (a line added above): told apart by their parameters instead.
     edit(tmp_path / "box.py", "class Box:", "# boxes\n\nclass Box:")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    assert counts(result) == (3, 0, 2), describe(result)
+    assert counts(result) == (5, 0, 0), describe(result)
     # A regression in the setter is the setter's.
     edit(tmp_path / "box.py", "if value < 0:", "if value < 5:")
     result = check(venv, "run.trace", cwd=tmp_path, expect=1)
-    assert counts(result) == (2, 1, 2), describe(result)
+    assert counts(result) == (4, 1, 0), describe(result)
     assert re.search(r"^__main__\.Box\.size\(self=.*value=3\)", result.stdout, re.M), describe(result)
+    # And one in the getter the getter's.
+    edit(tmp_path / "box.py", "if value < 5:", "if value < 0:")
+    edit(tmp_path / "box.py", "return self._size", "return -self._size")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (4, 1, 0), describe(result)
+
+
+COMPUTE = """
+    def compute(i):
+        return i * 2
+"""
+
+
+def test_a_function_moved_and_edited_while_recording_keeps_its_old_calls_off_the_new_code(fever, venv, tmp_path):
+    app = write(tmp_path / "app.py", looping(COMPUTE, "compute(i)"))
+    p = venv.start(fever, "record", "-o", "run.trace", "app.py", cwd=tmp_path)
+    p.wait_stdout(r"^(\d+) (\d+)$")
+    # Moved down and edited at once, its parameter renamed: a new first line, new content, other
+    # argument names; but its old version is never called again.
+    edit(app, "def compute(i):\n    return i * 2", "# later\n\n\ndef compute(n):\n    return n * 3")
+    p.wait_stderr(r"^fever: reloaded __main__\.compute\b")
+    p.wait_stdout(r"^(\d+) (\d+)$", where=lambda m: int(m[2]) == 3 * int(m[1]) and int(m[1]) > 0)
+    p.signal(signal.SIGINT)
+    assert p.wait_exit() == 130, p.report()
+    p.wait_stderr(r"^fever: recorded \d+ calls of \d+ functions to run\.trace")
+
+    result = check(venv, "run.trace", "-v", "--select", "app.compute", cwd=tmp_path, expect=0)
+    passed, failed, skipped_ = counts(result)
+    assert passed > 0 and failed == 0 and skipped_ > 0, describe(result)
+    reasons = set(skipped(result).values())
+    assert reasons == {"the code changed during the recording: it ran __main__.compute [v1], which "
+                       "was reloaded later ([v2] is the last)"}, describe(result)
 
 
 IMPORT_TIME = """

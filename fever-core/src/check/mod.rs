@@ -38,7 +38,9 @@ pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
 pub use relocate::Relocation;
 pub use report::{failure_without_result, judge, judge_yields, Checked, Summary, Verdict};
-pub use select::{is_test_file, select, Case, Options, Selection, Unselected, MAX_YIELDS};
+pub use select::{
+    is_test_file, select, shared_arguments, Case, Options, Selection, Unselected, MAX_YIELDS,
+};
 pub use update::rewrite_file;
 
 /// Why calls could not be selected.

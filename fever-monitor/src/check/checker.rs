@@ -5,7 +5,7 @@
 //! it reached a source of nondeterminism ([`sources`](super::sources)), or whose two runs
 //! differ, is skipped as nondeterministic, naming the source.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -56,6 +56,28 @@ fn class_bodies(
         }
     }
     Ok(found)
+}
+
+/// The codes of `reader` that share their name with others, each with the function living now
+/// that it is (one taking the arguments its calls were given), by that function's address.
+fn live_functions(
+    py: Python<'_>,
+    reader: &TraceReader,
+    modules: &mut Modules,
+) -> anyhow::Result<HashMap<u32, u64>> {
+    let mut live = HashMap::new();
+    for (id, arguments) in check::shared_arguments(reader)? {
+        let Some(code) = reader.code(id) else {
+            continue;
+        };
+        let names: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        if let Ok(function) = modules.function_of(py, code, &names)? {
+            if rebuild::takes(&function, &code.qualname, &arguments) {
+                live.insert(id, function.as_ptr() as u64);
+            }
+        }
+    }
+    Ok(live)
 }
 
 /// The functions (those found by name) of the codes `ids` (the calls a call was made from).
@@ -269,6 +291,7 @@ impl Checker {
         let mut modules = Modules::new(py, &reader, &relocation)?;
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
+            live: live_functions(py, &reader, &mut modules)?,
             ..options.clone()
         };
         sources.imported(py)?;
