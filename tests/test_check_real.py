@@ -615,6 +615,19 @@ def test_a_propertys_setter_is_checked_as_the_setter_not_its_getter(venv, tmp_pa
     assert counts(result) == (4, 1, 0), describe(result)
 
 
+def test_a_getter_called_only_before_its_setter_is_still_checked(venv, tmp_path):
+    # Not alternating (as a version reloaded and replaced would look in the trace), but the class
+    # has both functions now, each taking the arguments its calls were given.
+    write(tmp_path / "box.py", PROPERTY.replace("    pass\n        print(box.size)", "    pass"))
+    record(venv, "box.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    # __init__, the getter once, the setter twice
+    assert counts(result) == (4, 0, 0), describe(result)
+    edit(tmp_path / "box.py", "return self._size", "return self._size + 1")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (3, 1, 0), describe(result)
+
+
 COMPUTE = """
     def compute(i):
         return i * 2
