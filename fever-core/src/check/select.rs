@@ -400,7 +400,8 @@ fn live_apart(
         }
         return chains.into_iter().map(|(_, chain)| chain).collect();
     }
-    let mut groups: Vec<(Option<&Vec<String>>, Vec<u32>, Option<(usize, usize)>)> = Vec::new();
+    // (argument names, codes, the events their first and last calls started at)
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for id in ids {
         let of = calls.get(&id);
         let names = of.and_then(|c| c.arguments.as_ref());
@@ -431,6 +432,9 @@ fn live_apart(
             .collect()]
     }
 }
+
+/// Codes of one name called with the same argument names, and when they were called.
+type Group<'a> = (Option<&'a Vec<String>>, Vec<u32>, Option<(usize, usize)>);
 
 /// The calls of a code that shares its name: the names of the arguments of its first call that
 /// recorded them, and the events its first and last calls started at.
