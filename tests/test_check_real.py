@@ -690,13 +690,16 @@ PROFILE = """
     import random
 
     INSTANCE_ID = hex(random.SystemRandom().getrandbits(128))
-    START = {"time": str(datetime.datetime.now()), "zone": "UTC"}
+    START = {"time": str(datetime.datetime.now()), "zone": "Europe/Paris"}
 
     def profile(user):
         return {"user": user, "guid": str(INSTANCE_ID), "started": START["time"]}
 
     def banner(user):
         return f"{user} on {INSTANCE_ID}."
+
+    def zone():
+        return "Europe/Berlin"
 """
 
 
@@ -707,11 +710,11 @@ def test_a_result_differing_only_by_a_value_its_module_made_from_random_at_impor
         import eco
 
         if __name__ == "__main__":
-            print(eco.profile("ann"), eco.banner("ann"))
+            print(eco.profile("ann"), eco.banner("ann"), eco.zone())
     """)
     record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    assert counts(result) == (0, 0, 2), describe(result)
+    assert counts(result) == (1, 0, 2), describe(result)
     reasons = skipped(result)
     assert reasons["eco.profile[1]"] == (
         "nondeterministic: what differs in its result is only eco.INSTANCE_ID (from os.urandom "
@@ -722,8 +725,10 @@ def test_a_result_differing_only_by_a_value_its_module_made_from_random_at_impor
     # Any other difference in those results is a failure.
     edit(tmp_path / "eco.py", '"user": user,', '"user": user.upper(),')
     edit(tmp_path / "eco.py", 'f"{user} on', 'f"{user} at')
+    # A literal the module wrote next to the clock's value is not a made value.
+    edit(tmp_path / "eco.py", 'return "Europe/Berlin"', 'return START["zone"]')
     result = check(venv, "run.trace", cwd=tmp_path, expect=1)
-    assert counts(result) == (0, 2, 0), describe(result)
+    assert counts(result) == (0, 3, 0), describe(result)
     # The id cut is not the id.
     edit(tmp_path / "eco.py", '"user": user.upper(), "guid": str(INSTANCE_ID)',
          '"user": user, "guid": str(INSTANCE_ID)[:9]')

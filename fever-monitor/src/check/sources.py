@@ -85,7 +85,7 @@ def _note_import(label):
     if frame is None or frame.f_globals.get("__name__") == __name__:
         return
     reads = _at_import.setdefault(id(frame.f_globals), (frame.f_globals, []))[1]
-    read = (frame.f_code.co_filename, frame.f_lineno, label)
+    read = (frame.f_code, frame.f_lineno, label)
     if read not in reads:
         reads.append(read)
 
@@ -159,15 +159,37 @@ def _parts(value, depth=0):
             yield from _parts(item, depth + 1)
 
 
+def _literals(code):
+    """`(type, value)` of the texts and numbers written in `code` (and the code in it)."""
+    found = set()
+    todo = [code]
+    while todo:
+        for const in todo.pop().co_consts:
+            if isinstance(const, types.CodeType):
+                todo.append(const)
+            elif isinstance(const, (tuple, frozenset)):
+                found.update((type(c), c) for c in const if isinstance(c, (str, bytes, int, float)))
+            elif isinstance(const, (str, bytes, int, float)):
+                found.add((type(const), const))
+    return found
+
+
 def made_at_import():
     """`[(module.NAME, source, [values])]`: what the top-level assignments that read a source
     while their module was imported bound (the value, the values it holds, their texts)."""
     made = []
     for namespace, reads in list(_at_import.values()):
-        for file, line, label in reads:
-            for name in _bound_at(file, line):
+        for code, line, label in reads:
+            literals = _literals(code)
+            for name in _bound_at(code.co_filename, line):
                 if name in namespace:
-                    values = list(_parts(namespace[name]))
+                    # A literal of the module (`{"name": "longname1", "t": time()}`) is the
+                    # same in every process.
+                    values = [
+                        v for v in _parts(namespace[name])
+                        if not (isinstance(v, (str, bytes, int, float))
+                                and (type(v), v) in literals)
+                    ]
                     if values:
                         made.append((f"{namespace.get('__name__')}.{name}", label, values))
     return made
