@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, REPO, edit, write
+from conftest import PYTHON, REPO, edit, looping, write
 from record_support import clean_stderr, describe, make_cli, record
 
 INFLECTION = REPO / "tests" / "projects" / "inflection"
@@ -590,25 +590,69 @@ PROPERTY = """
 
 
 def test_a_propertys_setter_is_checked_as_the_setter_not_its_getter(venv, tmp_path):
-    # The getter and the setter are both `Box.size`: the recorded first line tells them apart.
-    # The trace cannot tell the getter, called first, from an older version of the setter
-    # (reloaded, moved and edited): its calls are skipped, never run on the setter.
+    # The getter and the setter are both `Box.size`: the names of their calls' arguments tell
+    # them apart (not versions of one function reloaded), and the recorded first line which
+    # function each is now.
     write(tmp_path / "box.py", PROPERTY)
     record(venv, "box.py", cwd=tmp_path, trace=tmp_path / "run.trace")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    # __init__, the setter twice (the second raised); the getter's two calls skipped
-    assert counts(result) == (3, 0, 2), describe(result)
-    assert "skipped __main__.Box.size[1]: the code changed during the recording" in result.stderr
+    # __init__, the getter twice, the setter twice (the second raised)
+    assert counts(result) == (5, 0, 0), describe(result)
 
     # Moved down (a line added above): told apart by their parameters instead.
     edit(tmp_path / "box.py", "class Box:", "# boxes\n\nclass Box:")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    assert counts(result) == (3, 0, 2), describe(result)
+    assert counts(result) == (5, 0, 0), describe(result)
     # A regression in the setter is the setter's.
     edit(tmp_path / "box.py", "if value < 0:", "if value < 5:")
     result = check(venv, "run.trace", cwd=tmp_path, expect=1)
-    assert counts(result) == (2, 1, 2), describe(result)
+    assert counts(result) == (4, 1, 0), describe(result)
     assert re.search(r"^__main__\.Box\.size\(self=.*value=3\)", result.stdout, re.M), describe(result)
+    # And one in the getter the getter's.
+    edit(tmp_path / "box.py", "if value < 5:", "if value < 0:")
+    edit(tmp_path / "box.py", "return self._size", "return -self._size")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (4, 1, 0), describe(result)
+
+
+def test_a_getter_called_only_before_its_setter_is_still_checked(venv, tmp_path):
+    # Not alternating (as a version reloaded and replaced would look in the trace), but the class
+    # has both functions now, each taking the arguments its calls were given.
+    write(tmp_path / "box.py", PROPERTY.replace("    pass\n        print(box.size)", "    pass"))
+    record(venv, "box.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    # __init__, the getter once, the setter twice
+    assert counts(result) == (4, 0, 0), describe(result)
+    edit(tmp_path / "box.py", "return self._size", "return self._size + 1")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (3, 1, 0), describe(result)
+
+
+COMPUTE = """
+    def compute(i):
+        return i * 2
+"""
+
+
+def test_a_function_moved_and_edited_while_recording_keeps_its_old_calls_off_the_new_code(fever, venv, tmp_path):
+    app = write(tmp_path / "app.py", looping(COMPUTE, "compute(i)"))
+    p = venv.start(fever, "record", "-o", "run.trace", "app.py", cwd=tmp_path)
+    p.wait_stdout(r"^(\d+) (\d+)$")
+    # Moved down and edited at once, its parameter renamed: a new first line, new content, other
+    # argument names; but its old version is never called again.
+    edit(app, "def compute(i):\n    return i * 2", "# later\n\n\ndef compute(n):\n    return n * 3")
+    p.wait_stderr(r"^fever: reloaded __main__\.compute\b")
+    p.wait_stdout(r"^(\d+) (\d+)$", where=lambda m: int(m[2]) == 3 * int(m[1]) and int(m[1]) > 0)
+    p.signal(signal.SIGINT)
+    assert p.wait_exit() == 130, p.report()
+    p.wait_stderr(r"^fever: recorded \d+ calls of \d+ functions to run\.trace")
+
+    result = check(venv, "run.trace", "-v", "--select", "app.compute", cwd=tmp_path, expect=0)
+    passed, failed, skipped_ = counts(result)
+    assert passed > 0 and failed == 0 and skipped_ > 0, describe(result)
+    reasons = set(skipped(result).values())
+    assert reasons == {"the code changed during the recording: it ran __main__.compute [v1], which "
+                       "was reloaded later ([v2] is the last)"}, describe(result)
 
 
 IMPORT_TIME = """
@@ -637,6 +681,82 @@ def test_a_module_that_reads_the_clock_or_random_as_it_is_imported_keeps_its_reg
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
     assert counts(result) == (2, 0, 0), describe(result)
     edit(tmp_path / "eco.py", "return x * 2", "return x + 2")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (1, 1, 0), describe(result)
+
+
+PROFILE = """
+    import datetime
+    import random
+
+    INSTANCE_ID = hex(random.SystemRandom().getrandbits(128))
+    START = {"time": str(datetime.datetime.now()), "zone": "Europe/Paris"}
+
+    def profile(user):
+        return {"user": user, "guid": str(INSTANCE_ID), "started": START["time"]}
+
+    def banner(user):
+        return f"{user} on {INSTANCE_ID}."
+
+    def zone():
+        return "Europe/Berlin"
+"""
+
+
+def test_a_result_differing_only_by_a_value_its_module_made_from_random_at_import_is_skipped(venv, tmp_path):
+    # boltons.ecoutils.get_profile: a guid and a start time made at import, in a dict.
+    write(tmp_path / "eco.py", PROFILE)
+    write(tmp_path / "app.py", """
+        import eco
+
+        if __name__ == "__main__":
+            print(eco.profile("ann"), eco.banner("ann"), eco.zone())
+    """)
+    record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (1, 0, 2), describe(result)
+    reasons = skipped(result)
+    assert reasons["eco.profile[1]"] == (
+        "nondeterministic: what differs in its result is only eco.INSTANCE_ID (from os.urandom "
+        "(random.SystemRandom)) and eco.START (from the clock (datetime.datetime.now)), made when "
+        "their modules were imported"), describe(result)
+    assert reasons["eco.banner[1]"].startswith("nondeterministic: what differs in its result is only "
+                                               "eco.INSTANCE_ID"), describe(result)
+    # Any other difference in those results is a failure.
+    edit(tmp_path / "eco.py", '"user": user,', '"user": user.upper(),')
+    edit(tmp_path / "eco.py", 'f"{user} on', 'f"{user} at')
+    # A literal the module wrote next to the clock's value is not a made value.
+    edit(tmp_path / "eco.py", 'return "Europe/Berlin"', 'return START["zone"]')
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (0, 3, 0), describe(result)
+    # The id cut is not the id.
+    edit(tmp_path / "eco.py", '"user": user.upper(), "guid": str(INSTANCE_ID)',
+         '"user": user, "guid": str(INSTANCE_ID)[:9]')
+    result = check(venv, "run.trace", "--select", "eco.profile", cwd=tmp_path, expect=1)
+    assert counts(result) == (0, 1, 0), describe(result)
+
+
+SCRIPT_NAME = """
+    import logging
+    import sys
+
+    def who():
+        return __name__, logging.getLogger(__name__).name
+
+    def args():
+        return sys.argv[1:]
+
+    if __name__ == "__main__":
+        print(who(), args())
+"""
+
+
+def test_a_script_checks_under_its_recorded_name_and_arguments(venv, tmp_path):
+    write(tmp_path / "tool.py", SCRIPT_NAME)
+    record(venv, "tool.py", "--fast", "x", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (2, 0, 0), describe(result)
+    edit(tmp_path / "tool.py", "return sys.argv[1:]", "return sys.argv[2:]")
     result = check(venv, "run.trace", cwd=tmp_path, expect=1)
     assert counts(result) == (1, 1, 0), describe(result)
 

@@ -125,6 +125,11 @@ pub fn unwrap<'py>(
     }
 }
 
+/// Whether `function`'s code is `qualname` and its parameters are named `arguments`.
+pub fn takes(function: &Bound<'_, PyAny>, qualname: &str, arguments: &[String]) -> bool {
+    candidate(function, qualname).is_some_and(|c| c.parameters == arguments)
+}
+
 /// The first line and parameters of `function`, if its code is `qualname`.
 fn candidate(function: &Bound<'_, PyAny>, qualname: &str) -> Option<Candidate> {
     let code = function.getattr("__code__").ok()?;

@@ -45,6 +45,11 @@ pub struct Options {
     /// Codes that are class bodies, which are not calls (the trace does not say; whoever can
     /// import the code can).
     pub class_bodies: HashSet<u32>,
+    /// Codes sharing their name with others (see [`shared_arguments`]) → which function of
+    /// that name living now they are (one whose parameters are their calls' arguments), by an
+    /// id: codes of different living functions are not versions of one (a property's getter
+    /// and setter), whenever they were called.
+    pub live: HashMap<u32, u64>,
 }
 
 /// One selected call.
@@ -183,11 +188,14 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
             (code.id, role)
         })
         .collect();
-    let mut unfinished = Unfinished::default();
+    let mut unfinished = Unfinished {
+        shared: shared_names(reader),
+        ..Unfinished::default()
+    };
     walk(reader, &mut unfinished)?;
     let mut sink = Selector {
         roles: &roles,
-        stale: stale_versions(reader),
+        stale: stale_versions(reader, &unfinished.calls, &options.live),
         did_not_return: unfinished.found,
         depth: options.depth,
         stacks: HashMap::new(),
@@ -258,6 +266,22 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
     Ok(Selection { cases, unselected })
 }
 
+/// The codes of `reader` whose `module.qualname` another code has too (a property's getter
+/// and setter, versions of a function reloaded while recording) → the names of their first
+/// recorded call's arguments.
+pub fn shared_arguments(reader: &TraceReader) -> Result<HashMap<u32, Vec<String>>, CheckError> {
+    let mut unfinished = Unfinished {
+        shared: shared_names(reader),
+        ..Unfinished::default()
+    };
+    walk(reader, &mut unfinished)?;
+    Ok(unfinished
+        .calls
+        .into_iter()
+        .filter_map(|(id, calls)| Some((id, calls.arguments?)))
+        .collect())
+}
+
 /// Walks every event of `reader` into `sink`, keeping the sink's event index current.
 fn walk<'a, S: SpanSink<'a, Error = CheckError> + Indexed>(
     reader: &'a TraceReader,
@@ -310,24 +334,115 @@ enum Role {
 /// Versions of functions reloaded during the recording: code id → (its version, the number of
 /// versions), for every code with a later version. Only functions reachable by name count:
 /// two lambdas of one function, or a nested function defined in two branches, share a name
-/// without being versions of each other (a reload of the function around them is). A
-/// property's getter and setter share a name too, and the trace cannot tell them from a
-/// function reloaded (moved and edited at once): the first called is taken as the older one,
-/// its calls skipped, never checked against the other's code.
-fn stale_versions(reader: &TraceReader) -> HashMap<u32, (usize, usize)> {
+/// without being versions of each other (a reload of the function around them is). Nor are
+/// codes called with arguments of other names whose calls alternate (`calls`): a property's
+/// getter (`self`) and setter (`self, value`) share a name and both live. A function
+/// reloaded keeps its versions' chain however it moved or was edited, its parameters renamed
+/// too: its old version is not called once the new one is. Nor are codes of two functions
+/// living now (`live`: a getter and setter found in the class), whenever they were called.
+/// Otherwise (a getter and its deleter, which take the same arguments, the file edited since)
+/// the first called is taken as the older one, its calls skipped, never checked against the
+/// other's code.
+fn stale_versions(
+    reader: &TraceReader,
+    calls: &HashMap<u32, Calls>,
+    live: &HashMap<u32, u64>,
+) -> HashMap<u32, (usize, usize)> {
     let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
     for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
         by_name.entry(code.full_name()).or_default().push(code.id);
     }
     let mut stale = HashMap::new();
-    for mut ids in by_name.into_values() {
-        ids.sort_unstable();
-        let n = ids.len();
-        for (i, id) in ids.into_iter().enumerate().take(n - 1) {
-            stale.insert(id, (i + 1, n));
+    for ids in by_name.into_values() {
+        for mut ids in live_apart(ids, calls, live) {
+            ids.sort_unstable();
+            let n = ids.len();
+            for (i, id) in ids.into_iter().enumerate().take(n - 1) {
+                stale.insert(id, (i + 1, n));
+            }
         }
     }
     stale
+}
+
+/// The codes `ids` of one name split into functions that live together: by the function
+/// living now each is (`live`), when there are several, a code that fits none going with the
+/// last that does and took the same arguments, else the next code that does (the version
+/// that replaced it); else by the names of their calls'
+/// arguments, when the calls of two such groups alternate; else all one.
+fn live_apart(
+    mut ids: Vec<u32>,
+    calls: &HashMap<u32, Calls>,
+    live: &HashMap<u32, u64>,
+) -> Vec<Vec<u32>> {
+    ids.sort_unstable();
+    let mut keys: Vec<u64> = ids.iter().filter_map(|id| live.get(id).copied()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.len() > 1 {
+        let mut chains: Vec<(u64, Vec<u32>)> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        let arguments = |id: &u32| calls.get(id).and_then(|c| c.arguments.as_ref());
+        for (at, id) in ids.iter().enumerate() {
+            let same_arguments = ids
+                .iter()
+                .rev()
+                .filter(|other| arguments(other).is_some() && arguments(other) == arguments(id))
+                .find_map(|other| live.get(other));
+            let key = same_arguments.or_else(|| {
+                ids[at..]
+                    .iter()
+                    .chain(ids[..at].iter().rev())
+                    .find_map(|later| live.get(later))
+            });
+            if let Some(chain) = chains.iter_mut().find(|(k, _)| Some(k) == key) {
+                chain.1.push(*id);
+            }
+        }
+        return chains.into_iter().map(|(_, chain)| chain).collect();
+    }
+    // (argument names, codes, the events their first and last calls started at)
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for id in ids {
+        let of = calls.get(&id);
+        let names = of.and_then(|c| c.arguments.as_ref());
+        let span = of.map(|c| (c.first, c.last));
+        match groups.iter_mut().find(|(n, _, _)| *n == names) {
+            Some((_, members, at)) => {
+                members.push(id);
+                *at = match (*at, span) {
+                    (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                    (at, span) => at.or(span),
+                };
+            }
+            None => groups.push((names, vec![id], span)),
+        }
+    }
+    let alternate = groups.iter().enumerate().any(|(i, (_, _, x))| {
+        groups[i + 1..].iter().any(|(_, _, y)| match (x, y) {
+            (Some((a, b)), Some((c, d))) => a < d && c < b,
+            _ => false,
+        })
+    });
+    if alternate {
+        groups.into_iter().map(|(_, members, _)| members).collect()
+    } else {
+        vec![groups
+            .into_iter()
+            .flat_map(|(_, members, _)| members)
+            .collect()]
+    }
+}
+
+/// Codes of one name called with the same argument names, and when they were called.
+type Group<'a> = (Option<&'a Vec<String>>, Vec<u32>, Option<(usize, usize)>);
+
+/// The calls of a code that shares its name: the names of the arguments of its first call that
+/// recorded them, and the events its first and last calls started at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Calls {
+    arguments: Option<Vec<String>>,
+    first: usize,
+    last: usize,
 }
 
 /// Why a call that ran the old version `ran` of a function is skipped.
@@ -416,6 +531,23 @@ struct Unfinished {
     event: usize,
     open: HashMap<usize, Vec<usize>>,
     found: HashSet<usize>,
+    /// Codes whose name other codes have too.
+    shared: HashSet<u32>,
+    /// Code id of those → its calls.
+    calls: HashMap<u32, Calls>,
+}
+
+/// The codes (reachable by name) whose `module.qualname` another code has too.
+fn shared_names(reader: &TraceReader) -> HashSet<u32> {
+    let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+    for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
+        by_name.entry(code.full_name()).or_default().push(code.id);
+    }
+    by_name
+        .into_values()
+        .filter(|ids| ids.len() > 1)
+        .flatten()
+        .collect()
 }
 
 impl Indexed for Unfinished {
@@ -427,8 +559,22 @@ impl Indexed for Unfinished {
 impl<'a> SpanSink<'a> for Unfinished {
     type Error = CheckError;
 
-    fn open(&mut self, thread: Thread, _: &Opened<'a>) -> Result<(), CheckError> {
+    fn open(&mut self, thread: Thread, span: &Opened<'a>) -> Result<(), CheckError> {
         self.open.entry(thread.index).or_default().push(self.event);
+        if span.resumed || !self.shared.contains(&span.code) {
+            return Ok(());
+        }
+        let calls = self.calls.entry(span.code).or_insert(Calls {
+            arguments: None,
+            first: self.event,
+            last: self.event,
+        });
+        calls.last = self.event;
+        if let (None, Some(args)) = (&calls.arguments, span.args) {
+            if let Ok(Value::Args(fields)) = decode(args) {
+                calls.arguments = Some(fields.entries.into_iter().map(|(name, _)| name).collect());
+            }
+        }
         Ok(())
     }
 
@@ -1226,6 +1372,65 @@ mod tests {
         assert_eq!(skips[1], None);
         assert!(skips[2].unwrap().contains("it ran m.f [v1]"), "{skips:?}");
         assert_eq!(skips[3], None);
+    }
+
+    #[test]
+    fn codes_called_alternately_with_other_argument_names_are_not_versions_of_each_other() {
+        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        let version = |id, name, first_line, code_hash| CodeInfo {
+            first_line,
+            code_hash,
+            ..code(id, name)
+        };
+        // A property's getter (line 5) and setter (line 9), then both reloaded (the getter
+        // edited, the setter moved); a function moved and edited at once.
+        for info in [
+            version(0, "C.p", 5, 1),
+            version(1, "C.p", 9, 2),
+            version(2, "C.p", 5, 3),
+            version(3, "C.p", 11, 2),
+            version(4, "f", 20, 4),
+            version(5, "f", 30, 5),
+        ] {
+            writer.add_code(info).unwrap();
+        }
+        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
+        let calls = |names: &[&str], first, last| Calls {
+            arguments: Some(names.iter().map(|n| (*n).to_owned()).collect()),
+            first,
+            last,
+        };
+        let mut of = HashMap::from([
+            (0, calls(&["self"], 0, 10)),
+            (1, calls(&["self", "value"], 5, 12)),
+            (2, calls(&["self"], 20, 30)),
+            (3, calls(&["self", "value"], 25, 40)),
+            (4, calls(&["x"], 0, 10)),
+            (5, calls(&["x"], 20, 30)),
+        ]);
+        let stale = stale_versions(&reader, &of, &HashMap::new());
+        assert_eq!(stale.get(&0), Some(&(1, 2)));
+        assert_eq!(stale.get(&1), Some(&(1, 2)));
+        assert_eq!((stale.get(&2), stale.get(&3)), (None, None));
+        assert_eq!((stale.get(&4), stale.get(&5)), (Some(&(1, 2)), None));
+        // Parameters renamed by the reload: its old calls all came before the new ones.
+        of.insert(5, calls(&["n"], 20, 30));
+        let stale = stale_versions(&reader, &of, &HashMap::new());
+        assert_eq!((stale.get(&4), stale.get(&5)), (Some(&(1, 2)), None));
+        // A getter never called once the setter is: taken for an older version.
+        of.remove(&2);
+        of.insert(1, calls(&["self", "value"], 11, 12));
+        let stale = stale_versions(&reader, &of, &HashMap::new());
+        assert_eq!(stale.get(&0), Some(&(1, 4)));
+        // Unless the getter and the setter are two functions living now.
+        let live = HashMap::from([(0, 7), (1, 8), (2, 7), (3, 8)]);
+        let stale = stale_versions(&reader, &of, &live);
+        assert_eq!((stale.get(&0), stale.get(&2)), (Some(&(1, 2)), None));
+        assert_eq!((stale.get(&1), stale.get(&3)), (Some(&(1, 2)), None));
+        // A code that fits none goes with one that does and took the same arguments.
+        let live = HashMap::from([(0, 7), (2, 7), (3, 8)]);
+        let stale = stale_versions(&reader, &of, &live);
+        assert_eq!((stale.get(&1), stale.get(&3)), (Some(&(1, 2)), None));
     }
 
     #[test]

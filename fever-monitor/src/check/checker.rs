@@ -5,7 +5,7 @@
 //! it reached a source of nondeterminism ([`sources`](super::sources)), or whose two runs
 //! differ, is skipped as nondeterministic, naming the source.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -22,6 +22,7 @@ use fever_core::trace::TraceReader;
 use pyo3::prelude::*;
 use pyo3::types::{PyFunction, PyType};
 
+use super::argv::{self, Argv};
 use super::caller::Caller;
 use super::imports::Modules;
 use super::invoke::{self, Called, Conditions, Stepped};
@@ -55,6 +56,28 @@ fn class_bodies(
         }
     }
     Ok(found)
+}
+
+/// The codes of `reader` that share their name with others, each with the function living now
+/// that it is (one taking the arguments its calls were given), by that function's address.
+fn live_functions(
+    py: Python<'_>,
+    reader: &TraceReader,
+    modules: &mut Modules,
+) -> anyhow::Result<HashMap<u32, u64>> {
+    let mut live = HashMap::new();
+    for (id, arguments) in check::shared_arguments(reader)? {
+        let Some(code) = reader.code(id) else {
+            continue;
+        };
+        let names: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        if let Ok(function) = modules.function_of(py, code, &names)? {
+            if rebuild::takes(&function, &code.qualname, &arguments) {
+                live.insert(id, function.as_ptr() as u64);
+            }
+        }
+    }
+    Ok(live)
 }
 
 /// The functions (those found by name) of the codes `ids` (the calls a call was made from).
@@ -197,6 +220,8 @@ pub struct Checker {
     state: State,
     /// The recorded working directory, where the project is now (if it exists).
     cwd: Option<PathBuf>,
+    /// The recorded program's `sys.argv`, if known.
+    argv: Option<Vec<String>>,
     /// String hashes, so the iteration order of sets of strings, change from process to
     /// process (no fixed `PYTHONHASHSEED`).
     random_hashes: bool,
@@ -261,11 +286,15 @@ impl Checker {
             .map(|dir| relocation.apply(dir))
             .filter(|dir| dir.is_dir());
         let _cwd = WorkingDir::enter(cwd.as_deref());
+        let argv = argv::recorded(py, &reader.header().argv, &relocation);
+        let _argv = Argv::enter(py, argv.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
+            live: live_functions(py, &reader, &mut modules)?,
             ..options.clone()
         };
+        sources.imported(py)?;
         let check::Selection {
             mut cases,
             unselected,
@@ -286,6 +315,7 @@ impl Checker {
             caller: Caller::load(py)?,
             state: State::load(py)?,
             cwd,
+            argv,
             random_hashes: std::env::var("PYTHONHASHSEED").map_or(true, |seed| seed == "random")
                 && py
                     .import("sys")?
@@ -310,6 +340,39 @@ impl Checker {
         &self.unselected
     }
 
+    /// Why `case`, which did `now`, is skipped when every part of its outcome that differs
+    /// is a value a module made from a source of nondeterminism as it was imported.
+    fn made_at_import(
+        &self,
+        py: Python<'_>,
+        case: &Case,
+        now: &Outcome,
+    ) -> PyResult<Option<String>> {
+        let Some(expected) = &case.expected else {
+            return Ok(None);
+        };
+        let made = self.sources.made_at_import(py, &self.limits)?;
+        if made.is_empty() {
+            return Ok(None);
+        }
+        let Some(used) = check::differs_only_by(expected, now, &made, self.settings.rel_tol) else {
+            return Ok(None);
+        };
+        let named: Vec<String> = used
+            .iter()
+            .map(|at| format!("{} (from {})", made[*at].name, made[*at].source))
+            .collect();
+        Ok(Some(format!(
+            "nondeterministic: what differs in its result is only {}, made when {} imported",
+            named.join(" and "),
+            if used.len() == 1 {
+                "its module was"
+            } else {
+                "their modules were"
+            }
+        )))
+    }
+
     /// Checks call `index` of [`cases`](Self::cases). Err only for a `KeyboardInterrupt`.
     pub fn check(&mut self, py: Python<'_>, index: usize) -> PyResult<Checked> {
         let skipped = |reason: String| Checked {
@@ -323,6 +386,7 @@ impl Checker {
             return Ok(skipped(reason.clone()));
         }
         let _cwd = WorkingDir::enter(self.cwd.as_deref());
+        let _argv = Argv::enter(py, self.argv.as_deref());
         let Some(Ok(Value::Args(recorded))) = case.args.as_deref().map(decode) else {
             return Ok(skipped("its argument snapshot is corrupt".into()));
         };
@@ -511,6 +575,11 @@ impl Checker {
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
+        }
+        if matches!(verdict, Verdict::Failed(_)) {
+            if let Some(reason) = self.made_at_import(py, case, &now)? {
+                verdict = Verdict::Skipped(reason);
+            }
         }
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);

@@ -4,7 +4,8 @@
 //! path (pytest's `importlib` import mode) is loaded from its recorded file under its recorded
 //! name. The program's `__main__` is loaded from its file under
 //! another name so its `if __name__ == "__main__":` block does not run. The classes and
-//! functions it defines then say `__module__ == "__main__"`, as they did when recorded, and
+//! functions it defines then say `__module__ == "__main__"`, as they did when recorded, its
+//! `__name__` is `"__main__"` again (what it named at import, a logger, keeps the alias), and
 //! `sys.modules["__main__"]` is that module, so snapshots and lookups agree with the trace.
 
 use std::collections::{HashMap, HashSet};
@@ -206,7 +207,8 @@ impl Lookup for Modules {
 
 /// Loads the recorded `__main__` from its file as [`MAIN_ALIAS`] (inside its package, so
 /// relative imports resolve: `__package__` is the spec's parent), makes it
-/// `sys.modules["__main__"]`, and names `__main__` as the module of what it defines.
+/// `sys.modules["__main__"]`, names `__main__` as the module of what it defines, and then
+/// (its `if __name__ == "__main__":` block not run) names itself `__main__` again.
 fn load_main<'py>(py: Python<'py>, main: &Main) -> PyResult<Bound<'py, PyAny>> {
     let alias = if main.package.is_empty() {
         MAIN_ALIAS.to_owned()
@@ -215,6 +217,7 @@ fn load_main<'py>(py: Python<'py>, main: &Main) -> PyResult<Bound<'py, PyAny>> {
     };
     let module = load_file(py, &alias, &main.file, Some("__main__"))?;
     adopt(&module, &alias, &mut Vec::new())?;
+    module.setattr("__name__", "__main__")?;
     Ok(module)
 }
 
