@@ -685,57 +685,6 @@ def test_a_module_that_reads_the_clock_or_random_as_it_is_imported_keeps_its_reg
     assert counts(result) == (1, 1, 0), describe(result)
 
 
-PROFILE = """
-    import datetime
-    import random
-
-    INSTANCE_ID = hex(random.SystemRandom().getrandbits(128))
-    START = {"time": str(datetime.datetime.now()), "zone": "Europe/Paris"}
-
-    def profile(user):
-        return {"user": user, "guid": str(INSTANCE_ID), "started": START["time"]}
-
-    def banner(user):
-        return f"{user} on {INSTANCE_ID}."
-
-    def zone():
-        return "Europe/Berlin"
-"""
-
-
-def test_a_result_differing_only_by_a_value_its_module_made_from_random_at_import_is_skipped(venv, tmp_path):
-    # boltons.ecoutils.get_profile: a guid and a start time made at import, in a dict.
-    write(tmp_path / "eco.py", PROFILE)
-    write(tmp_path / "app.py", """
-        import eco
-
-        if __name__ == "__main__":
-            print(eco.profile("ann"), eco.banner("ann"), eco.zone())
-    """)
-    record(venv, "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
-    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    assert counts(result) == (1, 0, 2), describe(result)
-    reasons = skipped(result)
-    assert reasons["eco.profile[1]"] == (
-        "nondeterministic: what differs in its result is only eco.INSTANCE_ID (from os.urandom "
-        "(random.SystemRandom)) and eco.START (from the clock (datetime.datetime.now)), made when "
-        "their modules were imported"), describe(result)
-    assert reasons["eco.banner[1]"].startswith("nondeterministic: what differs in its result is only "
-                                               "eco.INSTANCE_ID"), describe(result)
-    # Any other difference in those results is a failure.
-    edit(tmp_path / "eco.py", '"user": user,', '"user": user.upper(),')
-    edit(tmp_path / "eco.py", 'f"{user} on', 'f"{user} at')
-    # A literal the module wrote next to the clock's value is not a made value.
-    edit(tmp_path / "eco.py", 'return "Europe/Berlin"', 'return START["zone"]')
-    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
-    assert counts(result) == (0, 3, 0), describe(result)
-    # The id cut is not the id.
-    edit(tmp_path / "eco.py", '"user": user.upper(), "guid": str(INSTANCE_ID)',
-         '"user": user, "guid": str(INSTANCE_ID)[:9]')
-    result = check(venv, "run.trace", "--select", "eco.profile", cwd=tmp_path, expect=1)
-    assert counts(result) == (0, 1, 0), describe(result)
-
-
 SCRIPT_NAME = """
     import logging
     import sys
@@ -759,6 +708,18 @@ def test_a_script_checks_under_its_recorded_name_and_arguments(venv, tmp_path):
     edit(tmp_path / "tool.py", "return sys.argv[1:]", "return sys.argv[2:]")
     result = check(venv, "run.trace", cwd=tmp_path, expect=1)
     assert counts(result) == (1, 1, 0), describe(result)
+
+
+def test_a_module_run_with_m_checks_with_its_recorded_arguments(venv, tmp_path):
+    # `python -m pkg.tool ARGS` puts the module's file first; the check imports nothing to
+    # find it (a stale installed copy of the package stays out of it).
+    write(tmp_path / "pkg" / "__init__.py", "")
+    write(tmp_path / "pkg" / "tool.py", SCRIPT_NAME.replace("return sys.argv[1:]",
+                                                            "return [os.path.basename(sys.argv[0])] + sys.argv[1:]")
+          .replace("import sys", "import os, sys"))
+    record(venv, "-m", "pkg.tool", "--fast", "x", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (2, 0, 0), describe(result)
 
 
 SET_MESSAGE = """

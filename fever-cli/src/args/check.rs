@@ -30,9 +30,7 @@ pub(super) const ABOUT: &str =
      reloaded later in the recording is skipped, with its reason under -v. So is a call whose \
      result differs after it used random without a fixed seed, the clock, uuid or os.urandom, \
      or read a frame above its own or the exception its caller was handling (nondeterministic, \
-     naming the source), one whose result differs only by values its module made from those \
-     as it was imported (a random id, a start time), or, with --twice, one whose two runs \
-     differ. Each \
+     naming the source), or, with --twice, one whose two runs differ. Each \
      call runs within --timeout seconds; past it, it fails as timed out and the check goes on.\n\n\
      Results are compared as snapshots, with the limits of the recording: floats within \
      --rel-tol, dicts, sets and object fields in any order, exceptions by type and message. Each \

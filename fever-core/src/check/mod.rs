@@ -7,8 +7,6 @@
 //!   (nondeterministic, code reloaded while recording, a generator, nothing recorded), and why
 //!   the other calls were not selected.
 //! - [`compare`]: [`same_outcome`] with a float tolerance, order-free dicts, sets and fields.
-//! - [`import_time`]: results that differ only by values a module made from a source of
-//!   nondeterminism as it was imported (a random id, a start time).
 //! - [`same_name`]: which of the functions sharing a qualname (a property's getter and setter)
 //!   a recorded code is.
 //! - [`set_text`]: texts (exception messages) that list a set of strings in another order.
@@ -19,7 +17,6 @@
 //! - [`relocate`]: the recorded project root mapped to where the project is now (`--root`).
 
 pub mod compare;
-pub mod import_time;
 pub mod junit;
 pub mod layout;
 pub mod relocate;
@@ -33,7 +30,6 @@ pub use compare::{
     differs_in_string_order, equal_iterators, holds_string_set, same_outcome, Outcome,
     DEFAULT_REL_TOL,
 };
-pub use import_time::{differs_only_by, MadeAtImport};
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
 pub use relocate::Relocation;

@@ -8,36 +8,21 @@ use fever_core::check::Relocation;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-/// `sys.argv` as the recorded program had it: its script as given (moved with the project),
-/// or for `-m module` the module's file as `runpy` puts it first; `None` when the trace names
-/// no program or the module is not found.
-pub fn recorded(py: Python<'_>, argv: &[String], relocation: &Relocation) -> Option<Vec<String>> {
+/// `sys.argv` as the recorded program had it: its script as given (moved with the project), or
+/// for `-m module` the file `runpy` put first, which is the recorded `__main__`'s (`main_file`,
+/// already relocated; nothing is imported to find it). `None` when the trace names no program,
+/// or a `-m` run recorded no call of its `__main__`.
+pub fn recorded(
+    argv: &[String],
+    main_file: Option<&Path>,
+    relocation: &Relocation,
+) -> Option<Vec<String>> {
     let (first, rest) = argv.split_first()?;
     let first = match first.strip_prefix("-m ") {
-        Some(module) => module_file(py, module)?,
+        Some(_) => main_file?.display().to_string(),
         None => relocation.apply(first).display().to_string(),
     };
     Some(std::iter::once(first).chain(rest.iter().cloned()).collect())
-}
-
-/// The file `python -m module` runs (a package's `__main__.py`), found without running it.
-fn module_file(py: Python<'_>, module: &str) -> Option<String> {
-    let spec = py
-        .import("importlib.util")
-        .and_then(|util| util.call_method1("find_spec", (module,)))
-        .ok()
-        .filter(|spec| !spec.is_none())?;
-    let locations = spec.getattr("submodule_search_locations").ok()?;
-    if let Some(dir) = locations
-        .try_iter()
-        .ok()
-        .and_then(|mut dirs| dirs.next())
-        .and_then(Result::ok)
-    {
-        let dir: String = dir.extract().ok()?;
-        return Some(Path::new(&dir).join("__main__.py").display().to_string());
-    }
-    spec.getattr("origin").ok()?.extract().ok()
 }
 
 /// `sys.argv` replaced until dropped.

@@ -286,15 +286,14 @@ impl Checker {
             .map(|dir| relocation.apply(dir))
             .filter(|dir| dir.is_dir());
         let _cwd = WorkingDir::enter(cwd.as_deref());
-        let argv = argv::recorded(py, &reader.header().argv, &relocation);
-        let _argv = Argv::enter(py, argv.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
+        let argv = argv::recorded(&reader.header().argv, modules.main_file(), &relocation);
+        let _argv = Argv::enter(py, argv.as_deref());
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
             live: live_functions(py, &reader, &mut modules)?,
             ..options.clone()
         };
-        sources.imported(py)?;
         let check::Selection {
             mut cases,
             unselected,
@@ -338,39 +337,6 @@ impl Checker {
     /// How many recorded calls were not selected, by reason.
     pub fn unselected(&self) -> &BTreeMap<Unselected, usize> {
         &self.unselected
-    }
-
-    /// Why `case`, which did `now`, is skipped when every part of its outcome that differs
-    /// is a value a module made from a source of nondeterminism as it was imported.
-    fn made_at_import(
-        &self,
-        py: Python<'_>,
-        case: &Case,
-        now: &Outcome,
-    ) -> PyResult<Option<String>> {
-        let Some(expected) = &case.expected else {
-            return Ok(None);
-        };
-        let made = self.sources.made_at_import(py, &self.limits)?;
-        if made.is_empty() {
-            return Ok(None);
-        }
-        let Some(used) = check::differs_only_by(expected, now, &made, self.settings.rel_tol) else {
-            return Ok(None);
-        };
-        let named: Vec<String> = used
-            .iter()
-            .map(|at| format!("{} (from {})", made[*at].name, made[*at].source))
-            .collect();
-        Ok(Some(format!(
-            "nondeterministic: what differs in its result is only {}, made when {} imported",
-            named.join(" and "),
-            if used.len() == 1 {
-                "its module was"
-            } else {
-                "their modules were"
-            }
-        )))
     }
 
     /// Checks call `index` of [`cases`](Self::cases). Err only for a `KeyboardInterrupt`.
@@ -575,11 +541,6 @@ impl Checker {
                 "nondeterministic: it used {} and its result differs",
                 reached.join(", ")
             ));
-        }
-        if matches!(verdict, Verdict::Failed(_)) {
-            if let Some(reason) = self.made_at_import(py, case, &now)? {
-                verdict = Verdict::Skipped(reason);
-            }
         }
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);

@@ -86,6 +86,11 @@ impl Modules {
         })
     }
 
+    /// The recorded `__main__`'s file where the project is now, if a call of it was recorded.
+    pub fn main_file(&self) -> Option<&Path> {
+        self.main.as_ref().map(|main| main.file.as_path())
+    }
+
     /// The module recorded as `name` if the check has imported it already (never imports:
     /// a caller's module may be a script that does its work when run).
     pub fn imported<'py>(&self, py: Python<'py>, name: &str) -> Option<Bound<'py, PyAny>> {

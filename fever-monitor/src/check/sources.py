@@ -14,15 +14,7 @@ later, through a variable holding different functions, is missed.
 What a call reads outside itself differs too when it is re-invoked alone: the exception its
 caller was handling (`sys.exc_info()` / `sys.exception()` finding none) and its caller's frames
 (`sys._getframe(n)` / `sys._getframemodulename(n)` reaching above the called function).
-
-A module's import that reads a source is noted with the statement of its top level that was
-running (`INSTANCE_ID = hex(getrandbits(128))`): `made_at_import()` gives the values those
-statements bound, which differ from process to process. The check skips a call only when
-every part of its result that differs is one of them (see fever-core's `import_time`), so the
-module's other functions, and the rest of that result, are still checked.
 """
-
-import ast
 
 import datetime
 import functools
@@ -31,7 +23,6 @@ import os
 import random
 import sys
 import time
-import types
 import uuid
 
 _reached = []
@@ -42,13 +33,6 @@ _running = None
 # The code of the function called, whose frame is the top of what the call may read.
 _called = None
 _getframe = sys._getframe
-# id(module globals) -> (the globals, [(file, line of its top level, source)]): what module
-# imports read outside calls.
-_at_import = {}
-# Between loading and `imported()`: the check imports the project's modules.
-_importing = True
-# File -> its top level's assignments, parsed on first use.
-_assignments = {}
 
 _RANDOM = (
     "random", "randint", "randrange", "choice", "choices", "shuffle", "sample", "uniform",
@@ -71,128 +55,8 @@ def _active():
 
 
 def _note(label):
-    if _importing:
-        _note_import(label)
-    elif _active() and label not in _reached:
+    if _active() and label not in _reached:
         _reached.append(label)
-
-
-def _note_import(label):
-    """Notes the module top-level statement running (a module being imported), if any."""
-    frame = _getframe(2)
-    while frame is not None and frame.f_code.co_name != "<module>":
-        frame = frame.f_back
-    if frame is None or frame.f_globals.get("__name__") == __name__:
-        return
-    reads = _at_import.setdefault(id(frame.f_globals), (frame.f_globals, []))[1]
-    read = (frame.f_code, frame.f_lineno, label)
-    if read not in reads:
-        reads.append(read)
-
-
-def _bound_at(file, line):
-    """The names the top-level assignment of `file` spanning `line` binds."""
-    if file not in _assignments:
-        found = []
-        try:
-            with open(file, "rb") as source:
-                tree = ast.parse(source.read())
-        except (OSError, SyntaxError, ValueError):
-            tree = None
-        todo = list(getattr(tree, "body", ()))
-        while todo:
-            node = todo.pop()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                continue
-            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names = [
-                    n.id for t in targets for n in ast.walk(t)
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-                ]
-                found.append((node.lineno, node.end_lineno, names))
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                todo.extend(getattr(node, field, ()))
-        _assignments[file] = found
-    return [
-        name for first, last, names in _assignments[file] if first <= line <= last
-        for name in names
-    ]
-
-
-# Values too common to tell where they came from (a small int, a short text, True).
-_PLAIN = (type(None), bool, type, types.FunctionType, types.BuiltinFunctionType,
-          types.MethodType, types.ModuleType)
-
-
-def _distinctive(value):
-    if isinstance(value, _PLAIN):
-        return False
-    if isinstance(value, (str, bytes)):
-        return len(value) >= 8
-    if isinstance(value, int):
-        return abs(value) >= 10 ** 6
-    if isinstance(value, float):
-        return not value.is_integer()
-    return True
-
-
-def _parts(value, depth=0):
-    """`value`, the values it holds (a dict's values, a list's items) and their texts."""
-    if _distinctive(value):
-        yield value
-        if not isinstance(value, (str, bytes, dict, list, tuple, set, frozenset)):
-            try:
-                text = str(value)
-            except Exception:
-                text = ""
-            if _distinctive(text):
-                yield text
-    if depth < 3:
-        if isinstance(value, dict):
-            items = list(value.values())
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = ()
-        for item in items:
-            yield from _parts(item, depth + 1)
-
-
-def _literals(code):
-    """`(type, value)` of the texts and numbers written in `code` (and the code in it)."""
-    found = set()
-    todo = [code]
-    while todo:
-        for const in todo.pop().co_consts:
-            if isinstance(const, types.CodeType):
-                todo.append(const)
-            elif isinstance(const, (tuple, frozenset)):
-                found.update((type(c), c) for c in const if isinstance(c, (str, bytes, int, float)))
-            elif isinstance(const, (str, bytes, int, float)):
-                found.add((type(const), const))
-    return found
-
-
-def made_at_import():
-    """`[(module.NAME, source, [values])]`: what the top-level assignments that read a source
-    while their module was imported bound (the value, the values it holds, their texts)."""
-    made = []
-    for namespace, reads in list(_at_import.values()):
-        for code, line, label in reads:
-            literals = _literals(code)
-            for name in _bound_at(code.co_filename, line):
-                if name in namespace:
-                    # A literal of the module (`{"name": "longname1", "t": time()}`) is the
-                    # same in every process.
-                    values = [
-                        v for v in _parts(namespace[name])
-                        if not (isinstance(v, (str, bytes, int, float))
-                                and (type(v), v) in literals)
-                    ]
-                    if values:
-                        made.append((f"{namespace.get('__name__')}.{name}", label, values))
-    return made
 
 
 def _outside(depth):
@@ -334,25 +198,12 @@ def _calls_tool():
 
 
 _tool = _calls_tool()
-# The project's imports, which follow, are watched for the clock's methods too, until
-# `imported()`.
-if _tool is not None:
-    sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)
-
-
-def imported():
-    """The project's modules are imported: stops watching the clock's methods until a call."""
-    global _importing
-    _importing = False
-    if _tool is not None:
-        sys.monitoring.set_events(_tool, 0)
 
 
 def reset(called):
     """Forgets what the previous call reached, and watches the clock's methods while the
     function whose code is `called` runs."""
-    global _seeded, _running, _called, _importing
-    _importing = False
+    global _seeded, _running, _called
     _reached.clear()
     _seeded = False
     _running = get_ident()

@@ -1,15 +1,10 @@
 //! [`Sources`]: the sources of nondeterminism `fever check` watches while calls run (random
 //! without a fixed seed, the clock, `uuid`, `os.urandom`, the caller's frame and the exception
 //! it was handling), implemented in `sources.py`, which wraps those functions in their
-//! modules before the project is imported. What the project's imports read is noted too:
-//! [`Sources::made_at_import`] gives the module-level values made from it.
+//! modules before the project is imported.
 
-use fever_core::check::MadeAtImport;
-use fever_core::snapshot::decode;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
-
-use crate::snapshot::{snapshot_value, SnapshotLimits};
 
 /// The loaded `sources.py`.
 pub struct Sources {
@@ -36,41 +31,6 @@ impl Sources {
             .bind(py)
             .call_method1("reset", (called,))
             .map(drop)
-    }
-
-    /// The project's modules are imported: what reads a source from now on is a call's.
-    pub fn imported(&self, py: Python<'_>) -> PyResult<()> {
-        self.module.bind(py).call_method0("imported").map(drop)
-    }
-
-    /// The module-level values that the project's imports made while reading a source (a
-    /// random id, a start time), snapshotted.
-    pub fn made_at_import(
-        &self,
-        py: Python<'_>,
-        limits: &SnapshotLimits,
-    ) -> PyResult<Vec<MadeAtImport>> {
-        let made: Vec<(String, String, Vec<Bound<'_, PyAny>>)> = self
-            .module
-            .bind(py)
-            .call_method0("made_at_import")?
-            .extract()?;
-        Ok(made
-            .into_iter()
-            .map(|(name, source, values)| MadeAtImport {
-                name,
-                source,
-                values: values
-                    .iter()
-                    .filter_map(|value| {
-                        let mut out = Vec::new();
-                        // SAFETY: the GIL is held and `value` is alive for the call.
-                        unsafe { snapshot_value(value.as_ptr(), limits, &mut out) };
-                        decode(&out).ok()
-                    })
-                    .collect(),
-            })
-            .collect())
     }
 
     /// What the call since [`reset`](Self::reset) reached, e.g. `uuid.uuid4`.
