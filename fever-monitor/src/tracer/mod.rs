@@ -149,11 +149,19 @@ impl Tracer {
     }
 
     /// Appends an event to thread `th`'s run, with the snapshot in its `snapshot` buffer when
-    /// `snapshot` is true.
+    /// `snapshot` is true, at `ticks` (read now when `None`).
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
-    fn push(&mut self, th: Th, kind: EventKind, entry: u32, flags: u32, snapshot: bool) {
-        let ticks = clock::ticks();
+    fn push(
+        &mut self,
+        th: Th,
+        kind: EventKind,
+        entry: u32,
+        flags: u32,
+        snapshot: bool,
+        ticks: Option<u64>,
+    ) {
+        let ticks = ticks.unwrap_or_else(clock::ticks);
         let t_ns = self.to_ns.to_ns(ticks);
         let since = ticks.wrapping_sub(self.last_flush) >> FLUSH_SHIFT;
         let state = self.state(th);
