@@ -348,16 +348,26 @@ const MAX_HEAD: usize = 32;
 #[inline(always)]
 #[allow(clippy::inline_always, clippy::cast_possible_truncation)] // hot; 7 bits at a time
 fn head_varint(head: &mut [MaybeUninit<u8>; MAX_HEAD], n: &mut usize, mut v: u64) {
-    // Time deltas between a program's events take one or two bytes: written without the loop.
+    // Time deltas between a program's events take one or two bytes: both written at once,
+    // without the loop and without a branch on which (it would be mispredicted about every
+    // other event when the deltas straddle 128 ns, as a recursion's do). The second byte is
+    // kept only for a two-byte varint (the next field overwrites it otherwise).
     if v < 0x4000 {
-        if v < 0x80 {
-            head[*n & (MAX_HEAD - 1)] = MaybeUninit::new(v as u8);
-            *n += 1;
-        } else {
-            head[*n & (MAX_HEAD - 1)] = MaybeUninit::new((v as u8) | 0x80);
-            head[(*n + 1) & (MAX_HEAD - 1)] = MaybeUninit::new((v >> 7) as u8);
-            *n += 2;
+        let high = v & !0x7f;
+        let two = usize::from(high != 0);
+        // The low 7 bits, the continuation bit when there is a second byte, then the high 7
+        // bits (`v + high` moves them up one bit, to the second byte).
+        let bytes = ((v + high) as u16 | ((two as u16) << 7)).to_le_bytes();
+        debug_assert!(*n + 2 <= MAX_HEAD);
+        // SAFETY: the fields before a field under 0x4000 take at most 26 bytes (tag 1, thread
+        // 10, code 5, time 10), so its two bytes are inside `head`.
+        unsafe {
+            head.as_mut_ptr()
+                .add(*n)
+                .cast::<[u8; 2]>()
+                .write_unaligned(bytes);
         }
+        *n += 1 + two;
         return;
     }
     while v >= 0x80 {
@@ -821,6 +831,61 @@ mod tests {
             }
         }
         out
+    }
+
+    /// `EventRun::push` writes what `put_event` (the writer's encoding) writes, across the
+    /// one-, two- and many-byte varints of each field and a change of thread, code or flags.
+    #[test]
+    fn a_run_encodes_each_event_as_the_writer_does() {
+        let kinds = [
+            EventKind::Call,
+            EventKind::Return,
+            EventKind::Yield,
+            EventKind::Unwind,
+        ];
+        let codes = [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, u32::MAX];
+        let steps = [
+            0,
+            1,
+            63,
+            64,
+            0x1fff,
+            0x2000,
+            1 << 40,
+            u64::MAX,
+            u64::MAX - 0x1fff,
+        ];
+        let mut run = EventRun::default();
+        let mut expected = Vec::new();
+        let mut p = Previous::default();
+        let mut t_ns = 1u64 << 50;
+        let mut n = 0u32;
+        for (i, &code) in codes.iter().enumerate() {
+            for (j, &step) in steps.iter().enumerate() {
+                for (k, &kind) in kinds.iter().enumerate() {
+                    t_ns = t_ns.wrapping_add(step);
+                    let thread = if (i + j + k) % 5 == 0 { 7 } else { 3 };
+                    let flags = u32::from(kind == EventKind::Return && j == 2);
+                    let snapshot = (i + k) % 4 == 1 && has_snapshot(kind);
+                    let snapshot = snapshot.then_some(b"snap".as_slice());
+                    run.push(kind, (thread, code, t_ns), flags, snapshot);
+                    let mode = if snapshot.is_some() {
+                        SNAP_INLINE
+                    } else {
+                        SNAP_NONE
+                    };
+                    let fields = (thread, code, t_ns, if has_flags(kind) { flags } else { 0 });
+                    p = put_event(&mut expected, p, kind, fields, (mode, snapshot, 0));
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(run.as_ref().bytes, expected.as_slice());
+        assert_eq!(run.len(), n);
+        assert_eq!(run.as_ref().max_code, u32::MAX);
+        let decoded = decode_all(&expected);
+        assert_eq!(decoded.len(), n as usize);
+        assert_eq!(decoded.last().map(Event::t_ns), Some(t_ns));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use fever_core::snapshot::Encoder;
 use super::codes::CodeEntry;
 use super::{release, Frame, Th, Tracer, Watched};
 use crate::code_object::current_globals;
-use crate::engine::{self, At, Consumer, Event};
+use crate::engine::{self, clock, At, Consumer, Event};
 use crate::snapshot::{args_summary, snapshot_args, snapshot_exception, snapshot_value};
 
 /// Largest snapshot kept as is (see [`cap_snapshot`]).
@@ -63,6 +63,7 @@ unsafe impl Consumer for Tracer {
 /// (with its arguments' snapshot), pushed on the thread's stack.
 #[inline(always)]
 unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
+    let early = early_ticks(t);
     let th = t.thread(at);
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
@@ -79,13 +80,22 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
             watched = unsafe { snapshot_call(t, th, entry) };
             engine::set_busy(false);
         }
-        t.push(th, EventKind::Call, id, 0, snapshot);
+        t.push(th, EventKind::Call, id, 0, snapshot, early);
     }
     t.state(th).stack.push(Frame {
         entry: id,
         recorded,
         watched,
     });
+}
+
+/// Now, when every event is recorded and no snapshot can come before its record (`--snapshots
+/// none --max-calls-per-function 0`): read first, so the clock's latency overlaps the event's
+/// other work. `None` otherwise: the record reads the clock itself, after the snapshots (their
+/// time belongs to the caller's side), and an event past the cap reads no clock at all.
+#[inline(always)]
+fn early_ticks(t: &Tracer) -> Option<u64> {
+    (t.settings.snapshots == Snapshots::None && t.settings.max_calls == 0).then(clock::ticks)
 }
 
 /// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to
@@ -211,6 +221,7 @@ fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
 /// `PY_RETURN` / `PY_YIELD` / `PY_UNWIND`: the call (or the span of a generator) ends.
 #[inline(always)]
 unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
+    let early = early_ticks(t);
     let th = t.thread(at);
     let id = t.codes.entries[entry].id;
     let (Ok(frame) | Err(Some(frame))) = pop_to(t, th, id) else {
@@ -237,7 +248,7 @@ unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
             cap_snapshot(out, before, None);
             engine::set_busy(false);
         }
-        t.push(th, event, id, flags, snapshot);
+        t.push(th, event, id, flags, snapshot, early);
     }
     release(frame.watched);
 }
@@ -254,13 +265,14 @@ unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) {
         unsafe { begin_call(t, entry, at) };
         return;
     }
+    let early = early_ticks(t);
     let th = t.thread(at);
     let max = t.settings.max_calls;
     let e = &t.codes.entries[entry];
     let recorded = max == 0 || e.calls <= max;
     let id = e.id;
     if recorded {
-        t.push(th, EventKind::Resume, id, 0, false);
+        t.push(th, EventKind::Resume, id, 0, false, early);
     }
     t.state(th).stack.push(Frame {
         entry: id,
@@ -301,6 +313,6 @@ unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
             cap_snapshot(out, before, None);
             engine::set_busy(false);
         }
-        t.push(th, EventKind::Raise, id, 0, snapshot);
+        t.push(th, EventKind::Raise, id, 0, snapshot, None);
     }
 }

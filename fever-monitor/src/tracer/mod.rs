@@ -46,6 +46,10 @@ const MAX_WAITS: u32 = 20_000;
 /// Ticks (about 0.1–0.3 s of TSC) after which a thread's pending events are pushed and published
 /// even if its run is not full.
 const FLUSH_TICKS: u64 = 1 << 28;
+/// `FLUSH_TICKS` shifted right by it is `RUN_BYTES` (see [`Tracer::push`]).
+const FLUSH_SHIFT: u32 = FLUSH_TICKS.trailing_zeros() - RUN_BYTES.trailing_zeros();
+const _: () =
+    assert!(RUN_BYTES.is_power_of_two() && FLUSH_TICKS >> FLUSH_SHIFT == RUN_BYTES as u64);
 
 /// What to record.
 pub struct Settings {
@@ -145,12 +149,21 @@ impl Tracer {
     }
 
     /// Appends an event to thread `th`'s run, with the snapshot in its `snapshot` buffer when
-    /// `snapshot` is true.
+    /// `snapshot` is true, at `ticks` (read now when `None`).
     #[inline(always)]
     #[allow(clippy::inline_always)] // twice per call of the program
-    fn push(&mut self, th: Th, kind: EventKind, entry: u32, flags: u32, snapshot: bool) {
-        let ticks = clock::ticks();
+    fn push(
+        &mut self,
+        th: Th,
+        kind: EventKind,
+        entry: u32,
+        flags: u32,
+        snapshot: bool,
+        ticks: Option<u64>,
+    ) {
+        let ticks = ticks.unwrap_or_else(clock::ticks);
         let t_ns = self.to_ns.to_ns(ticks);
+        let since = ticks.wrapping_sub(self.last_flush) >> FLUSH_SHIFT;
         let state = self.state(th);
         let bytes = snapshot.then_some(state.snapshot.as_slice());
         state
@@ -159,9 +172,20 @@ impl Tracer {
         if snapshot {
             state.snapshot.clear();
         }
-        if state.run.byte_len() >= RUN_BYTES {
+        // One test for both reasons to flush: the run holds `RUN_BYTES`, or `FLUSH_TICKS`
+        // elapsed since the last flush forced by time (scaled down to the same bound).
+        if (state.run.byte_len() as u64 | since) >= RUN_BYTES as u64 {
+            self.flush_due(th, ticks);
+        }
+    }
+
+    /// Flushes thread `th`'s full run or, when `FLUSH_TICKS` elapsed, every pending event.
+    #[cold]
+    #[inline(never)]
+    fn flush_due(&mut self, th: Th, ticks: u64) {
+        if self.state(th).run.byte_len() >= RUN_BYTES {
             self.flush_thread(th.0);
-        } else if ticks.wrapping_sub(self.last_flush) > FLUSH_TICKS {
+        } else {
             // A quiet thread's events reach the file within a fraction of a second, so a
             // program killed later loses none of them.
             self.flush_thread(th.0);
