@@ -901,3 +901,19 @@ def test_what_another_thread_reads_does_not_make_a_call_nondeterministic(venv, t
     edit(tmp_path / "lib.py", "return x * 2", "return x + 2")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=1)
     assert counts(result) == (1, 1, 0), describe(result)
+
+
+def test_a_zipapps_calls_are_skipped_saying_why(venv, tmp_path):
+    import zipapp
+    write(tmp_path / "app" / "__main__.py", """
+        def twice(x):
+            return 2 * x
+
+        print(twice(21))
+    """)
+    zipapp.create_archive(tmp_path / "app", tmp_path / "app.pyz")
+    record(venv, "app.pyz", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert skipped(result)["__main__.twice[1]"] == (
+        f"cannot import __main__: ImportError: it ran from the zipapp {tmp_path / 'app.pyz'}, "
+        "whose files fever check does not load"), describe(result)

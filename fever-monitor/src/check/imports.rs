@@ -220,6 +220,12 @@ fn load_main<'py>(py: Python<'py>, main: &Main) -> PyResult<Bound<'py, PyAny>> {
     } else {
         format!("{}.{MAIN_ALIAS}", main.package)
     };
+    if let Some(zip) = main.file.ancestors().skip(1).find(|p| p.is_file()) {
+        return Err(pyo3::exceptions::PyImportError::new_err(format!(
+            "it ran from the zipapp {}, whose files fever check does not load",
+            zip.display()
+        )));
+    }
     let module = load_file(py, &alias, &main.file, Some("__main__"))?;
     adopt(&module, &alias, &mut Vec::new())?;
     module.setattr("__name__", "__main__")?;

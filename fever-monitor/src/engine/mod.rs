@@ -394,9 +394,12 @@ pub fn set_busy(on: bool) {
 }
 
 /// Longest a thread's event waits for another thread's busy section to end; past it (that
-/// section waits for this thread: a lock it holds) the event is passed by, and so are the
-/// events that come during the same section.
-const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+/// section waits for this thread: a lock it holds; or blocks: a `__del__` that sleeps, run by a
+/// reference the section dropped) the event is passed by, and so are the events that come
+/// during the same section. A snapshot's Python code takes microseconds once it has the GIL
+/// (`CPython` hands it over within its 5 ms switch interval): 20 ms covers a busy machine's
+/// delays and bounds the stall a blocking section costs the other threads.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Called by a callback that found [`busy`] set: `true` once the section, another thread's
 /// (`CPython` switched threads inside the Python code it runs: a snapshot reaching
