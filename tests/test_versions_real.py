@@ -4,26 +4,9 @@ shaped like the library code that showed it, on the venv's Python (`make test` r
 
 from __future__ import annotations
 
-import re
-import subprocess
-from pathlib import Path
-
 from conftest import write
-from record_support import clean_stderr, describe, make_cli, record
-
-
-def check(*args, cwd: Path, expect: int) -> subprocess.CompletedProcess:
-    result = make_cli("venv").run("check", *args, cwd=cwd, timeout=60)
-    assert result.returncode == expect, describe(result)
-    clean_stderr(result.stderr)
-    return result
-
-
-def counts(result: subprocess.CompletedProcess) -> tuple[int, int, int]:
-    """(passed, failed, skipped) from the summary line."""
-    m = re.search(r"^fever: (\d+) passed, (\d+) failed, (\d+) skipped", result.stderr, re.M)
-    assert m, describe(result)
-    return int(m[1]), int(m[2]), int(m[3])
+from record_support import describe, make_cli, record
+from test_check_real import check, counts
 
 
 ENUM_ARGUMENTS = """
@@ -62,7 +45,7 @@ def test_enum_members_a_class_holds_as_enum_properties_are_rebuilt_as_the_member
     write(tmp_path / "app.py", ENUM_ARGUMENTS)
     recording = record(make_cli("venv"), "app.py", cwd=tmp_path, trace=tmp_path / "run.trace")
     assert "[::1] True True" in recording.result.stdout, describe(recording.result)
-    result = check("run.trace", "-v", cwd=tmp_path, expect=0)
+    result = check(make_cli("venv"), "run.trace", "-v", cwd=tmp_path, expect=0)
     assert counts(result) == (3, 0, 0), describe(result)
 
 

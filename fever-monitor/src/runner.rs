@@ -47,8 +47,11 @@ fn run_script(py: Python<'_>, path: &Path, args: &[String]) -> PyResult<()> {
     let os_path = py.import("os.path")?;
     let given = path.to_string_lossy().into_owned();
     if has_importer(py, &given)? {
+        // A directory or a zipapp, as `python PATH` runs it: `PATH` first on `sys.path`, then
+        // `runpy` finds `__main__` there ("can't find '__main__' module" otherwise).
         let path0 = os_path.call_method1("abspath", (&given,))?;
-        return run_main_of(py, given, args, &path0);
+        set_argv_and_path(py, given, args, &path0)?;
+        return run_as_main(py, "__main__", false);
     }
     let file: String = os_path.call_method1("abspath", (&given,))?.extract()?;
     let source =
@@ -89,31 +92,18 @@ fn has_importer(py: Python<'_>, path: &str) -> PyResult<bool> {
     Ok(false)
 }
 
-/// Runs the `__main__` module inside a directory or a zipapp, as `python PATH` does: `PATH`
-/// first on `sys.path`, then `runpy` finds `__main__` there ("can't find '__main__' module"
-/// otherwise, as python says it).
-fn run_main_of(
-    py: Python<'_>,
-    given: String,
-    args: &[String],
-    path0: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    set_argv_and_path(py, given, args, path0)?;
-    fresh_main(py)?;
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("alter_argv", false)?;
-    py.import("runpy")?
-        .getattr("_run_module_as_main")?
-        .call(("__main__",), Some(&kwargs))?;
-    Ok(())
-}
-
 fn run_module(py: Python<'_>, name: &str, args: &[String]) -> PyResult<()> {
     let cwd = py.import("os")?.call_method0("getcwd")?;
     set_argv_and_path(py, name.to_owned(), args, &cwd)?;
+    run_as_main(py, name, true)
+}
+
+/// `runpy._run_module_as_main(name, alter_argv)` in a fresh `__main__`, as `python -m name`
+/// (`alter_argv`: `sys.argv[0]` becomes the module's file) and `python DIR` run it.
+fn run_as_main(py: Python<'_>, name: &str, alter_argv: bool) -> PyResult<()> {
     fresh_main(py)?;
     let kwargs = PyDict::new(py);
-    kwargs.set_item("alter_argv", true)?;
+    kwargs.set_item("alter_argv", alter_argv)?;
     py.import("runpy")?
         .getattr("_run_module_as_main")?
         .call((name,), Some(&kwargs))?;
