@@ -348,12 +348,8 @@ fn stale_versions(
     calls: &HashMap<u32, Calls>,
     live: &HashMap<u32, u64>,
 ) -> HashMap<u32, (usize, usize)> {
-    let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
-    for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
-        by_name.entry(code.full_name()).or_default().push(code.id);
-    }
     let mut stale = HashMap::new();
-    for ids in by_name.into_values() {
+    for ids in by_name(reader).into_values() {
         for mut ids in live_apart(ids, calls, live) {
             ids.sort_unstable();
             let n = ids.len();
@@ -537,13 +533,18 @@ struct Unfinished {
     calls: HashMap<u32, Calls>,
 }
 
+/// The codes reachable by name (not a lambda's, nor a nested function's) by `module.qualname`.
+fn by_name(reader: &TraceReader) -> HashMap<String, Vec<u32>> {
+    let mut named: HashMap<String, Vec<u32>> = HashMap::new();
+    for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
+        named.entry(code.full_name()).or_default().push(code.id);
+    }
+    named
+}
+
 /// The codes (reachable by name) whose `module.qualname` another code has too.
 fn shared_names(reader: &TraceReader) -> HashSet<u32> {
-    let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
-    for code in reader.codes().iter().filter(|c| !c.qualname.contains('<')) {
-        by_name.entry(code.full_name()).or_default().push(code.id);
-    }
-    by_name
+    by_name(reader)
         .into_values()
         .filter(|ids| ids.len() > 1)
         .flatten()
