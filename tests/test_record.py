@@ -454,6 +454,64 @@ def test_max_calls_per_function(cli, tmp_path, cap, calls, capped, shown):
     assert tree.total("__main__.tick") == shown, tree.total("__main__.tick")
 
 
+STEPS = """
+import sys
+
+
+def steps(n):
+    for i in range(n):
+        yield i
+
+
+def walk(depth):
+    if depth:
+        yield from walk(depth - 1)
+        yield from walk(depth - 1)
+    yield depth
+
+
+def consume(i):
+    return sum(steps(3)) + i
+
+
+n = int(sys.argv[1])
+early = steps(n + 10)          # started under the cap, stepped past it
+print(next(early), next(early))
+print(sum(consume(i) for i in range(n)))
+print(sum(early), sum(walk(8)), list(walk(1)))
+"""
+
+
+def test_generators_past_the_cap_are_counted_and_stay_correct(cli, tmp_path):
+    # Past its cap, a generator's later calls are counted, not recorded (nor sampled): fever
+    # turns off their steps' events. The generator started before the cap and stepped after
+    # it, and the recursive one, still give python's results, and the callers' tree is whole.
+    write(tmp_path / "app.py", STEPS)
+    expected = run_python("app.py", "40", cwd=tmp_path)
+    rec = record(cli, "--max-calls-per-function", "5", "app.py", "40", cwd=tmp_path)
+    assert rec.result.stdout == expected.stdout == "0 1\n900\n1224 502 [0, 0, 1]\n"
+    rows = show_profile(cli, rec.trace)
+    assert profile_row(rows, "__main__.steps").calls == 41
+    assert profile_row(rows, "__main__.walk").calls == 511 + 3
+    assert profile_row(rows, "__main__.consume").calls == 40
+    tree = show_tree(cli, rec.trace, "--max-lines", "100000")
+    # The first 5 calls of each are recorded; a generator's later ones are not sampled.
+    def started(name):
+        return sum(c.count for c in tree.find(name) if "resumed" not in c.text)
+    assert started("__main__.steps") == 5, tree.text
+    assert started("__main__.walk") == 5, tree.text
+    consumes = tree.find("__main__.consume")
+    assert sum(c.count for c in consumes) == 5 + 3, tree.text  # sampled: 10, 20, 40
+    assert all(c.parent is None or not c.parent.is_("__main__.steps") for c in consumes), tree.text
+    # Timing only records everything, steps included.
+    full = record(cli, "--max-calls-per-function", "0", "--snapshots", "none", "app.py", "40",
+                  cwd=tmp_path, trace=tmp_path / "full.trace")
+    assert full.result.stdout == expected.stdout
+    tree = show_tree(cli, full.trace, "--max-lines", "100000")
+    assert started("__main__.walk") == 514, tree.text
+    assert tree.total("__main__.walk") > 514, tree.text  # and their steps
+
+
 def test_mutated_arguments_are_marked(cli, tmp_path):
     write(tmp_path / "app.py", """
         def collect(items, x):

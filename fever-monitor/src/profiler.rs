@@ -13,7 +13,7 @@ use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject};
 
 use crate::code_object::{current_globals, int_attr, module_name, str_attr};
-use crate::engine::{clock, At, Consumer, Event};
+use crate::engine::{clock, At, Consumer, Event, Heard};
 
 /// Functions the region has room for (32 bytes each: 2 MiB, pages used as touched).
 pub const CAPACITY: u32 = 1 << 16;
@@ -144,7 +144,7 @@ unsafe impl Consumer for Profiler {
 
     #[inline(always)]
     #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
-    unsafe fn on(&mut self, event: Event, at: &At) {
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard {
         let now = clock::ticks();
         match event {
             Event::Start => {
@@ -155,5 +155,6 @@ unsafe impl Consumer for Profiler {
             Event::Return | Event::Yield | Event::Unwind => self.pop(at, now),
             Event::Raise => {}
         }
+        Heard::Again
     }
 }

@@ -9,12 +9,9 @@ use fever_core::cache::{CacheIndex, CodeSlot, Signature};
 use pyo3::ffi::{self, PyObject};
 
 use crate::code_object::{code_hash, int_attr, parameter_names, str_attr, str_of};
-use crate::compat::{CO_VARARGS, CO_VARKEYWORDS};
+use crate::compat::{CO_SUSPENDS, CO_VARARGS, CO_VARKEYWORDS};
 use crate::engine::{codes, Slot};
 
-/// `co_flags` of generators, coroutines and async generators: their calls return at the first
-/// `yield`/`await`, so there is no result to cache.
-const CO_SUSPENDS: i64 = 0x0020 | 0x0080 | 0x0100 | 0x0200;
 /// `co_flags` of function bodies (module and class bodies lack it).
 const CO_OPTIMIZED: i64 = 0x0001;
 

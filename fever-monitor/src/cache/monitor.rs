@@ -14,7 +14,7 @@ use pyo3::ffi::{self, PyObject};
 use fever_core::cache::reached::{bit_indices, ReachedStack};
 
 use super::{offer_slow_call, state, Captured, SlowCall};
-use crate::engine::{self, clock, At, Consumer, Event, Slot};
+use crate::engine::{self, clock, At, Consumer, Event, Heard, Slot};
 
 /// Calls of each code per run whose arguments are captured at their start.
 const CAPTURES_PER_RUN: u32 = 8;
@@ -220,7 +220,7 @@ unsafe impl Consumer for Monitor {
 
     #[inline(always)]
     #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
-    unsafe fn on(&mut self, event: Event, at: &At) {
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard {
         // SAFETY: the engine calls this in a callback, with the GIL held.
         unsafe {
             match event {
@@ -237,5 +237,6 @@ unsafe impl Consumer for Monitor {
                 Event::Raise => {}
             }
         }
+        Heard::Again
     }
 }

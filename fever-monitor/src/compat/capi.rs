@@ -63,3 +63,8 @@ pub const PY_CF_SOURCE_IS_UTF8: c_int = 0x0100;
 /// (Include/cpython/code.h).
 pub const CO_VARARGS: i64 = 0x0004;
 pub const CO_VARKEYWORDS: i64 = 0x0008;
+
+/// `co_flags` of generators, coroutines and async generators (`CO_GENERATOR`,
+/// `CO_COROUTINE`, `CO_ITERABLE_COROUTINE`, `CO_ASYNC_GENERATOR`): their calls suspend and
+/// resume.
+pub const CO_SUSPENDS: i64 = 0x0020 | 0x0080 | 0x0100 | 0x0200;

@@ -21,7 +21,9 @@ use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
 use super::codes::{self, Own, Row};
-use super::{busy, engine, hot, hot_thread, Armed, At, Consumer, Engine, Event, Slot};
+use super::{
+    busy, engine, hot, hot_thread, verdict, Armed, At, Consumer, Engine, Event, Heard, Slot,
+};
 use crate::monitoring::{disable, none};
 
 /// A project code's event, as a callback found it.
@@ -120,6 +122,9 @@ unsafe fn dispatch(args: *const *mut PyObject, nargs: Py_ssize_t, event: Event) 
     };
     let armed = &raw const f.e.armed[event as usize];
     let thread = f.e.thread();
+    // `Enough` only when every consumer that heard it says so.
+    let mut heard = Heard::Enough;
+    let mut told = false;
     let mut i = 0;
     // SAFETY: `armed` never moves (made with room for every slot); a consumer's Python code
     // that disarms meanwhile only shortens it, so it is read afresh at each step.
@@ -138,9 +143,16 @@ unsafe fn dispatch(args: *const *mut PyObject, nargs: Py_ssize_t, event: Event) 
         let at = f.at(thread, entry);
         // SAFETY: GIL held; `at` is this callback's; the consumer is armed (live) and no other
         // reference to it is alive.
-        unsafe { handler(consumer, &at) };
+        if unsafe { handler(consumer, &at) } == Heard::Again {
+            heard = Heard::Again;
+        }
+        told = true;
     }
-    none()
+    if told {
+        verdict(event, heard)
+    } else {
+        none()
+    }
 }
 
 /// One event while `C` is the only armed consumer (see [`solo_callbacks`]), the callback
@@ -178,8 +190,8 @@ unsafe fn solo<C: Consumer>(
             // SAFETY: the gate is open, so the consumer armed alone is live and unborrowed
             // (not busy), and of type `C`: the callback running is the registered one for its
             // type, whose callbacks are `C`'s own (`solo_callback`).
-            unsafe { (*consumer).on(event, &at) };
-            return none();
+            let heard = unsafe { (*consumer).on(event, &at) };
+            return verdict(event, heard);
         }
     }
     // SAFETY: guaranteed by the caller (CPython).
@@ -206,7 +218,7 @@ unsafe fn solo_full<C: Consumer>(
     if armed.kind != TypeId::of::<C>() {
         let armed = *armed;
         // SAFETY: guaranteed by the caller (CPython); `f` is this callback's.
-        return unsafe { shared_solo(f, armed) };
+        return unsafe { shared_solo(f, armed, event) };
     }
     let (slot, consumer) = (armed.slot, armed.consumer);
     // SAFETY: GIL held, in a callback of the code; the slot is armed.
@@ -216,23 +228,23 @@ unsafe fn solo_full<C: Consumer>(
     let thread = f.e.thread();
     // SAFETY: GIL held; the event is this callback's; the consumer is armed (live), of type
     // `C` (`kind` says so), and no other reference to it is alive.
-    unsafe { (*consumer.cast::<C>().as_ptr()).on(event, &f.at(thread, entry)) };
-    none()
+    let heard = unsafe { (*consumer.cast::<C>().as_ptr()).on(event, &f.at(thread, entry)) };
+    verdict(event, heard)
 }
 
 /// [`solo`] when the only armed consumer is not of the callback's type (between arming and the
 /// registration of its own callbacks): through its handler.
 /// Safety: GIL held, in a callback of `f`'s code; `armed` is the event's only armed slot.
 #[cold]
-unsafe fn shared_solo(mut f: Found, armed: Armed) -> *mut PyObject {
+unsafe fn shared_solo(mut f: Found, armed: Armed, event: Event) -> *mut PyObject {
     // SAFETY: guaranteed by the caller.
     let Some(entry) = (unsafe { own(&mut f, armed.slot) }) else {
         return none();
     };
     let thread = f.e.thread();
     // SAFETY: GIL held; the consumer is armed (live) and no other reference to it is alive.
-    unsafe { (armed.handler)(armed.consumer, &f.at(thread, entry)) };
-    none()
+    let heard = unsafe { (armed.handler)(armed.consumer, &f.at(thread, entry)) };
+    verdict(event, heard)
 }
 
 /// The entry the consumer in `slot` makes of `code`, met for the first time.

@@ -116,6 +116,15 @@ impl Event {
         }
     }
 
+    /// Whether `DISABLE` can turn it off at one instruction (`PY_UNWIND` became local only in
+    /// 3.15, so it is not counted).
+    pub const fn local(self) -> bool {
+        matches!(
+            self,
+            Self::Start | Self::Resume | Self::Return | Self::Yield
+        )
+    }
+
     const EVERY: [Self; 7] = [
         Self::Start,
         Self::Resume,
@@ -198,11 +207,25 @@ pub unsafe trait Consumer: AsAny {
     /// GIL held, `code` a live code object, the current frame the code's, no exception set.
     unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32>;
 
-    /// An event of one of its codes.
+    /// An event of one of its codes; says whether it wants this event at this instruction
+    /// again.
     ///
     /// # Safety
     /// GIL held; `at` describes the callback running now.
-    unsafe fn on(&mut self, event: Event, at: &At);
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard;
+}
+
+/// What a consumer says of the event it just heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Heard {
+    /// Keep sending it.
+    Again,
+    /// Not this event at this instruction again while the consumer is armed: when every
+    /// consumer that heard it says so and the event is a local one ([`Event::local`]), the
+    /// engine returns `DISABLE` for it; arming a consumer later re-enables every instruction
+    /// (`restart_events()`).
+    Enough,
 }
 
 /// A consumer as `Any`, to reach its own state ([`with`]) and to hand it back when disarmed
@@ -225,11 +248,11 @@ impl<T: Any> AsAny for T {
 /// A consumer's [`Consumer::on`] for one event, with the event a constant (see [`handlers`]):
 /// a callback calls it through a plain function pointer, and the consumer's `match` on the
 /// event folds away.
-type Handler = unsafe fn(NonNull<()>, &At);
+type Handler = unsafe fn(NonNull<()>, &At) -> Heard;
 
 /// `C`'s handler for event number `E`. Safety: `consumer` is a live, unborrowed `C`; GIL held;
 /// `at` is the running callback's.
-unsafe fn handle<C: Consumer, const E: u8>(consumer: NonNull<()>, at: &At) {
+unsafe fn handle<C: Consumer, const E: u8>(consumer: NonNull<()>, at: &At) -> Heard {
     // SAFETY: guaranteed by the caller.
     unsafe { (*consumer.cast::<C>().as_ptr()).on(Event::EVERY[E as usize], at) }
 }
@@ -332,6 +355,8 @@ struct Hot {
     last: Cell<usize>,
     /// Its id (0, no thread's, before the first callback).
     last_ident: Cell<u64>,
+    /// Whether a project code's instruction got `DISABLE` since the last [`arm`] ([`Heard`]).
+    disabled: Cell<bool>,
 }
 
 impl Hot {
@@ -363,6 +388,7 @@ static HOT: GilCell<Hot> = GilCell(UnsafeCell::new(Hot {
     extra: Cell::new(ExtraSlot::UNSET),
     last: Cell::new(0),
     last_ident: Cell::new(0),
+    disabled: Cell::new(false),
 }));
 
 /// The engine's hot state. Touch it with the GIL held only (its cells are never borrowed).
@@ -721,7 +747,34 @@ pub fn arm<C: Consumer>(
         // SAFETY: it came from `Box::leak`, and nothing refers to it any more (`rearm`).
         drop(unsafe { Box::from_raw(old.consumer.as_ptr()) });
     }
-    e.set_events(py)
+    e.set_events(py)?;
+    restart_disabled(py)
+}
+
+/// Re-enables the project's instructions consumers turned off ([`Heard::Enough`]): the consumer
+/// just armed has not said it wants none of them. Every tool's disabled instructions come back
+/// (library code's too, which gets `DISABLE` again at its next event).
+fn restart_disabled(py: Python<'_>) -> PyResult<()> {
+    let hot = hot();
+    if hot.disabled.replace(false) {
+        py.import("sys")?
+            .getattr("monitoring")?
+            .call_method0("restart_events")?;
+    }
+    Ok(())
+}
+
+/// What a callback returns for a project code's `event` after its consumers said `heard`:
+/// `DISABLE` when none wants it here again and it is a local event.
+#[inline(always)]
+#[allow(clippy::inline_always)] // every callback ends with it
+fn verdict(event: Event, heard: Heard) -> *mut PyObject {
+    if event.local() && heard == Heard::Enough {
+        hot().disabled.set(true);
+        crate::monitoring::disable()
+    } else {
+        crate::monitoring::none()
+    }
 }
 
 /// Is a consumer in `slot`? ([`arm`] replaces the one there: check first where that matters.)

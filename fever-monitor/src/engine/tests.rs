@@ -6,7 +6,7 @@ use std::ffi::CString;
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
-use super::{arm, disarm, At, Consumer, Event, Slot};
+use super::{arm, disarm, At, Consumer, Event, Heard, Slot};
 use crate::code_object::str_attr;
 use fever_core::Project;
 
@@ -49,19 +49,30 @@ unsafe impl Consumer for Counter {
         u32::try_from(self.names.len() - 1).ok()
     }
 
-    unsafe fn on(&mut self, event: Event, at: &At) {
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard {
         // An entry this counter never gave (another consumer's) is not counted.
         let i = at.entry as usize;
         let counts = match event {
             Event::Start => &mut self.starts,
             Event::Return => &mut self.returns,
-            _ => return,
+            _ => return Heard::Again,
         };
         if let Some(count) = counts.get_mut(i) {
             *count += 1;
         }
+        Heard::Again
     }
 }
+
+/// Where the tests' project is (its `project` folder): the engine takes the first armed
+/// consumer's project for the whole process.
+fn test_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("fever-engine-test-{}", std::process::id()))
+}
+
+/// The engine is the process's: tests that arm consumers take turns (the interpreter lets
+/// another test's thread run between two bytecodes).
+static ARMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(py: Python<'_>, code: &str) {
     py.run(&CString::new(code).unwrap(), None, None)
@@ -79,7 +90,10 @@ fn events_on(py: Python<'_>, tool: u8) -> u32 {
 
 #[test]
 fn consumers_come_and_go_while_the_program_runs() {
-    let dir = std::env::temp_dir().join(format!("fever-engine-test-{}", std::process::id()));
+    let _turn = ARMING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = test_dir();
     let (project_dir, library_dir) = (dir.join("project"), dir.join("library"));
     std::fs::create_dir_all(&project_dir).unwrap();
     std::fs::create_dir_all(&library_dir).unwrap();
@@ -213,4 +227,95 @@ fn the_extra_slot_is_read_without_the_c_call() {
             assert!(matches!(slot.lookup(py.None().as_ptr()), Lookup::Other));
         }
     });
+}
+
+/// Counts returns per code name, and says [`Heard::Enough`] after each return when `quiet`.
+#[derive(Default)]
+struct Quieting {
+    quiet: bool,
+    inner: Counter,
+}
+
+// SAFETY: runs no Python code, raises nothing.
+unsafe impl Consumer for Quieting {
+    fn events(&self) -> u8 {
+        Event::Start.bit() | Event::Return.bit()
+    }
+
+    unsafe fn adopt(&mut self, code: *mut PyObject) -> Option<u32> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.inner.adopt(code) }
+    }
+
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard {
+        // SAFETY: guaranteed by the caller.
+        let _ = unsafe { self.inner.on(event, at) };
+        if self.quiet && event == Event::Return {
+            Heard::Enough
+        } else {
+            Heard::Again
+        }
+    }
+}
+
+#[test]
+fn an_event_every_consumer_has_had_enough_of_is_turned_off_until_a_consumer_is_armed() {
+    let _turn = ARMING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = test_dir().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("engine_quiet.py"),
+        "def f(x):\n    return x + 1\n\ndef g(n):\n    return sum(f(i) for i in range(n))\n",
+    )
+    .unwrap();
+    let project = Project::new(&dir).unwrap();
+    Python::initialize();
+    Python::attach(|py| {
+        let tool = crate::monitoring::claim(py)
+            .unwrap()
+            .expect("a free tool id");
+        run(
+            py,
+            &format!(
+                "import sys\nsys.path[:0] = [{:?}]\nimport engine_quiet",
+                dir.display().to_string()
+            ),
+        );
+        let calls = "import engine_quiet\nengine_quiet.g(10)";
+        let quiet = || {
+            Box::new(Quieting {
+                quiet: true,
+                ..Quieting::default()
+            })
+        };
+
+        // Alone: f's return is heard once, then turned off at its instruction; starts go on.
+        arm(py, tool, &project, Slot::Tracer, quiet()).unwrap();
+        run(py, calls);
+        run(py, calls);
+        let alone = disarm::<Quieting>(py, Slot::Tracer).unwrap().unwrap();
+        assert_eq!(alone.inner.starts_of("f"), 20);
+        assert_eq!(alone.inner.returns_of("f"), 1);
+
+        // Armed again, it hears the return again: arming re-enabled the instruction.
+        arm(py, tool, &project, Slot::Tracer, quiet()).unwrap();
+        run(py, calls);
+        let again = disarm::<Quieting>(py, Slot::Tracer).unwrap().unwrap();
+        assert_eq!(again.inner.returns_of("f"), 1);
+        assert_eq!(again.inner.starts_of("f"), 10);
+
+        // With a consumer that wants every return, nothing is turned off for either.
+        arm(py, tool, &project, Slot::Tracer, quiet()).unwrap();
+        arm(py, tool, &project, Slot::Cache, Box::<Quieting>::default()).unwrap();
+        run(py, calls);
+        run(py, calls);
+        let wanting = disarm::<Quieting>(py, Slot::Cache).unwrap().unwrap();
+        let quieting = disarm::<Quieting>(py, Slot::Tracer).unwrap().unwrap();
+        assert_eq!(wanting.inner.returns_of("f"), 20);
+        assert_eq!(quieting.inner.returns_of("f"), 20);
+        crate::monitoring::release(py, tool).unwrap();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }

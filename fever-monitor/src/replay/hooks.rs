@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 
 use super::{kept, names};
 use crate::code_object::{parameter_names, running_name};
-use crate::engine::{self, At, Consumer, Event, Slot};
+use crate::engine::{self, At, Consumer, Event, Heard, Slot};
 
 /// Keep the arguments of calls of this code.
 const KEEP: u8 = 1;
@@ -199,11 +199,11 @@ unsafe impl Consumer for Checkpoints {
 
     #[inline(always)]
     #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
-    unsafe fn on(&mut self, event: Event, at: &At) {
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard {
         let entry = at.entry as usize;
         let flags = self.codes[entry].1;
         if flags == 0 {
-            return;
+            return Heard::Again;
         }
         // SAFETY: the engine calls this in a callback, with the GIL held.
         unsafe {
@@ -215,5 +215,6 @@ unsafe impl Consumer for Checkpoints {
                 _ => {}
             }
         }
+        Heard::Again
     }
 }

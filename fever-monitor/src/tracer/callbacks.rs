@@ -15,7 +15,7 @@ use fever_core::snapshot::Encoder;
 use super::codes::CodeEntry;
 use super::{release, Frame, Th, Tracer, Watched};
 use crate::code_object::current_globals;
-use crate::engine::{self, clock, At, Consumer, Event};
+use crate::engine::{self, clock, At, Consumer, Event, Heard};
 use crate::snapshot::{args_summary, snapshot_args, snapshot_exception, snapshot_value};
 
 /// Largest snapshot kept as is (see [`cap_snapshot`]).
@@ -42,37 +42,48 @@ unsafe impl Consumer for Tracer {
 
     #[inline(always)]
     #[allow(clippy::inline_always)] // each event's handler is this, `event` a constant (engine)
-    unsafe fn on(&mut self, event: Event, at: &At) {
+    unsafe fn on(&mut self, event: Event, at: &At) -> Heard {
         let entry = at.entry as usize;
         // SAFETY: the engine calls this in a callback, with the GIL held.
         unsafe {
             match event {
                 Event::Start => begin_call(self, entry, at),
-                Event::Resume => on_continue(self, entry, at, false),
-                Event::Throw => on_continue(self, entry, at, true),
-                Event::Return => on_end(self, entry, at, EventKind::Return),
-                Event::Yield => on_end(self, entry, at, EventKind::Yield),
-                Event::Unwind => on_end(self, entry, at, EventKind::Unwind),
+                Event::Resume => return on_continue(self, entry, at, false),
+                Event::Throw => return on_continue(self, entry, at, true),
+                Event::Return => return on_end(self, entry, at, EventKind::Return),
+                Event::Yield => return on_end(self, entry, at, EventKind::Yield),
+                Event::Unwind => return on_end(self, entry, at, EventKind::Unwind),
                 Event::Raise => on_raise(self, entry, at),
             }
         }
+        Heard::Again
     }
 }
 
 /// A new call of project code `entry` on the calling thread: counted, recorded under the cap
-/// (with its arguments' snapshot), pushed on the thread's stack.
+/// (with its arguments' snapshot), pushed on the thread's stack (unless its code is
+/// [muted](super::codes::CodeEntry::muted)).
 #[inline(always)]
 unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     let early = early_ticks(t);
-    let th = t.thread(at);
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
     e.calls += 1;
-    let recorded = fever_core::settings::records_call(e.calls, max);
+    if e.muted(max) {
+        return;
+    }
+    // A generator's calls past the cap are not sampled: their steps are not recorded either.
+    let recorded = if e.suspends {
+        max == 0 || e.calls <= max
+    } else {
+        fever_core::settings::records_call(e.calls, max)
+    };
+    e.live += 1;
+    e.recorded += u64::from(recorded);
     let id = e.id;
+    let th = t.thread(at);
     let mut watched = None;
     if recorded {
-        e.recorded += 1;
         let snapshot = t.settings.snapshots != Snapshots::None;
         if snapshot {
             engine::set_busy(true);
@@ -83,7 +94,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
         t.push(th, EventKind::Call, id, 0, snapshot, early);
     }
     t.state(th).stack.push(Frame {
-        entry: id,
+        entry: at.entry,
         recorded,
         watched,
     });
@@ -169,26 +180,30 @@ fn cap_snapshot(out: &mut Vec<u8>, before: usize, args: Option<usize>) {
     enc.finish();
 }
 
-/// Pops thread `th`'s frames down to the one for `id`; `None` when the call started before
-/// tracing (no frame for it). The usual case, the call's frame on top, gives its frame without
-/// an `Option` to test again.
+/// Pops thread `th`'s frames down to the one of code `entry`; `None` when the call started
+/// before tracing (no frame for it). The usual case, the call's frame on top, gives its frame
+/// without an `Option` to test again.
 #[inline(always)]
-fn pop_to(t: &mut Tracer, th: Th, id: u32) -> Result<Frame, Option<Frame>> {
-    let stack = &mut t.state(th).stack;
-    if stack.last().is_some_and(|f| f.entry == id) {
+fn pop_to(t: &mut Tracer, th: Th, entry: usize) -> Result<Frame, Option<Frame>> {
+    // SAFETY: `th` is in range (made by `Tracer::thread`, which makes room; never removed).
+    let stack = &mut unsafe { t.threads.get_unchecked_mut(th.0) }.stack;
+    if stack.last().is_some_and(|f| f.entry as usize == entry) {
+        t.codes.entries[entry].live -= 1;
         // SAFETY: the stack has a last frame.
         return Ok(unsafe { stack.pop().unwrap_unchecked() });
     }
-    Err(pop_abandoned(stack, id))
+    Err(pop_abandoned(stack, &mut t.codes.entries, entry))
 }
 
 /// [`pop_to`] when frames above the call's were abandoned (calls that ended without an event).
 #[cold]
-fn pop_abandoned(stack: &mut Vec<Frame>, id: u32) -> Option<Frame> {
-    let at = stack.iter().rposition(|f| f.entry == id)?;
+fn pop_abandoned(stack: &mut Vec<Frame>, entries: &mut [CodeEntry], entry: usize) -> Option<Frame> {
+    let at = stack.iter().rposition(|f| f.entry as usize == entry)?;
     let abandoned: Vec<Frame> = stack.drain(at + 1..).collect();
     let frame = stack.pop();
+    entries[entry].live -= 1;
     for f in abandoned {
+        entries[f.entry as usize].live -= 1;
         release(f.watched);
     }
     frame
@@ -220,12 +235,16 @@ fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
 
 /// `PY_RETURN` / `PY_YIELD` / `PY_UNWIND`: the call (or the span of a generator) ends.
 #[inline(always)]
-unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
+unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) -> Heard {
     let early = early_ticks(t);
+    let e = &t.codes.entries[entry];
+    if e.muted(t.settings.max_calls) {
+        return Heard::Enough;
+    }
+    let id = e.id;
     let th = t.thread(at);
-    let id = t.codes.entries[entry].id;
-    let (Ok(frame) | Err(Some(frame))) = pop_to(t, th, id) else {
-        return;
+    let (Ok(frame) | Err(Some(frame))) = pop_to(t, th, entry) else {
+        return Heard::Again;
     };
     if frame.recorded {
         let flags = if event == EventKind::Yield {
@@ -251,34 +270,40 @@ unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) {
         t.push(th, event, id, flags, snapshot, early);
     }
     release(frame.watched);
+    Heard::Again
 }
 
 /// `PY_RESUME` / `PY_THROW`: a generator or coroutine continues (`PY_THROW`: by `throw()`, as
 /// asyncio does to deliver a cancellation or a failed future; the exception then shows as a
 /// `RAISE` in the resumed span).
 #[inline(always)]
-unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) {
+unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) -> Heard {
     if thrown && throws_before_start(&t.codes.entries[entry], at) {
         // `throw()` into a coroutine that never ran (asyncio cancelling a task before its first
         // step): CPython starts the frame without a PY_START, so this is the call's start.
         // SAFETY: GIL held; the current frame is the coroutine's.
         unsafe { begin_call(t, entry, at) };
-        return;
+        return Heard::Again;
     }
     let early = early_ticks(t);
-    let th = t.thread(at);
     let max = t.settings.max_calls;
-    let e = &t.codes.entries[entry];
+    let e = &mut t.codes.entries[entry];
+    if e.muted(max) {
+        return Heard::Enough;
+    }
     let recorded = max == 0 || e.calls <= max;
+    e.live += 1;
     let id = e.id;
+    let th = t.thread(at);
     if recorded {
         t.push(th, EventKind::Resume, id, 0, false, early);
     }
     t.state(th).stack.push(Frame {
-        entry: id,
+        entry: at.entry,
         recorded,
         watched: None,
     });
+    Heard::Again
 }
 
 /// Is this `PY_THROW` (arguments `code, offset, exception`) aimed at a frame that has not
@@ -300,7 +325,7 @@ unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
         .state(th)
         .stack
         .last()
-        .is_some_and(|f| f.entry == id && f.recorded);
+        .is_some_and(|f| f.entry as usize == entry && f.recorded);
     if top_recorded {
         let value = at.value();
         let snapshot = t.settings.snapshots == Snapshots::All && !value.is_null();

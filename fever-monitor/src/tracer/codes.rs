@@ -7,6 +7,7 @@ use fever_core::trace::CodeInfo;
 use pyo3::ffi::{self, PyObject};
 
 use crate::code_object::{code_hash, int_attr, module_name, parameter_names, str_attr, str_of};
+use crate::compat::CO_SUSPENDS;
 
 /// One project code object.
 pub struct CodeEntry {
@@ -21,6 +22,10 @@ pub struct CodeEntry {
     pub calls: u64,
     /// Calls whose events were recorded.
     pub recorded: u64,
+    /// A generator's, coroutine's or async generator's code: its calls suspend and resume.
+    pub suspends: bool,
+    /// Frames of it on the threads' stacks (see [`CodeEntry::muted`]).
+    pub live: u32,
     /// Byte offset of the code's first `RESUME` instruction (where a call starts running).
     pub first_resume: Option<u32>,
     /// Test code ([`is_test_file`], as `fever check` decides it): its arguments are not
@@ -30,6 +35,19 @@ pub struct CodeEntry {
     pub test: bool,
     /// What was announced of it (a forked child announces it again in its own ring).
     pub info: CodeInfo,
+}
+
+impl CodeEntry {
+    /// Past its cap (`max`) with none of its frames on a stack, a generator's code is muted: its
+    /// later calls are counted, not recorded nor sampled, nor pushed on a stack, and its steps'
+    /// events (`PY_RESUME`, `PY_YIELD`, its `PY_RETURN`) are turned off where they happen. A
+    /// suite's generator steps outnumber its calls 16 to 1, and each was an event. It stays
+    /// muted: nothing pushes its frames any more.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // every generator event asks
+    pub fn muted(&self, max: u64) -> bool {
+        self.suspends && max != 0 && self.calls > max && self.live == 0
+    }
 }
 
 /// Every project code object the tracer has seen.
@@ -100,12 +118,16 @@ impl CodeTable {
             .collect();
         // SAFETY: guaranteed by the caller.
         let first_resume = unsafe { first_instruction(code, self.resume_opcode) };
+        // SAFETY: guaranteed by the caller.
+        let flags = unsafe { int_attr(code, c"co_flags") }.unwrap_or(0);
         self.entries.push(CodeEntry {
             id,
             arg_objects,
             arg_names,
             calls: 0,
             recorded: 0,
+            suspends: flags & CO_SUSPENDS != 0,
+            live: 0,
             first_resume,
             test: is_test_file(&info.file, &self.root),
             info: info.clone(),

@@ -62,6 +62,7 @@ pub struct Settings {
 
 /// A call in progress on one thread.
 struct Frame {
+    /// The code's entry in the tracer's table.
     entry: u32,
     recorded: bool,
     /// Arguments that may change during the call, kept to re-hash them when it ends.
