@@ -27,7 +27,9 @@ thread_local! {
 }
 
 /// Hands the owned references `values` over, to be released at the end of the running
-/// callback (or by [`release`]). Call with the GIL held.
+/// callback (or by [`release`]). Call with the GIL held, from a handler of `PY_RETURN`,
+/// `PY_YIELD` or `PY_UNWIND` (the callbacks of the other events do not look), or outside any
+/// callback before [`release`].
 pub fn park(values: Vec<*mut PyObject>) {
     // SAFETY: GIL held; no reference to the list is kept across Python code.
     let parked = unsafe { &mut *PARKED.0.get() };
