@@ -102,6 +102,10 @@ pub fn notice(notice: &Notice) {
         Notice::EventsLost { count } => warning(&format!(
             "{count} events were lost (the trace writer fell behind)"
         )),
+        Notice::CorruptRecordsSkipped { count } => warning(&format!(
+            "skipped {count} corrupt {} of recorded events (their calls are missing from the trace)",
+            if *count == 1 { "batch" } else { "batches" }
+        )),
         Notice::Recorded {
             calls,
             functions,

@@ -6,8 +6,9 @@
 //! full run becomes one ring record, an rkyv archive of [`LiveRecord::Events`]. A code is
 //! announced by a [`LiveRecord::Code`] record before any run refers to it. The reader side
 //! ([`LiveRecord::access`]) validates every record with bytecheck, since a ring file is shared
-//! memory, and the trace writer appends a run whole ([`TraceWriter::write_run`]): no work per
-//! event in the drain.
+//! memory, and the trace writer appends a run whole ([`TraceWriter::write_run`]) once a walk over
+//! its events found them what the tracer makes: a run the ring's framing let through but whose
+//! events are garbage is refused, never copied into the trace.
 //!
 //! [`TraceWriter::write_run`]: crate::trace::TraceWriter::write_run
 
@@ -215,5 +216,89 @@ mod tests {
         let mut garbage = AlignedVec::<16>::new();
         garbage.extend_from_slice(&[0xAB; 64]);
         assert!(LiveRecord::access(&garbage).is_err());
+    }
+
+    /// The drain's reading of a real ring file whose bytes were damaged (a writer that crashed
+    /// mid-record, a stray write): a record header out of bounds, a run whose events are
+    /// garbage inside a valid archive. Each is an error, the rest is written, and the trace reads.
+    #[test]
+    fn damaged_records_of_a_ring_file_are_refused_and_the_others_reach_the_trace() {
+        use crate::ring::{ReadOutcome, RingReader, RingWriter};
+        let dir = std::env::temp_dir().join(format!("fever-live-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ring");
+        let mut ring = RingWriter::create(&path, 1 << 16).unwrap();
+        let mut encoded = AlignedVec::new();
+        for id in 0..2 {
+            LiveRecord::Code(CodeInfo::sample(id))
+                .encode_into(&mut encoded)
+                .unwrap();
+            ring.push(&encoded).unwrap();
+        }
+        let runs: Vec<EventRun> = (0..6).map(|i| run(40 + i, i * 1_000, None)).collect();
+        for r in &runs {
+            LiveRecord::Events(r.clone())
+                .encode_into(&mut encoded)
+                .unwrap();
+            ring.push(&encoded).unwrap();
+        }
+        ring.flush();
+        let mut file = std::fs::read(&path).unwrap();
+        // Run 1's events: garbage in the middle of its bytes (the archive around them intact).
+        let bytes = runs[1].as_ref().bytes;
+        let at = file.windows(bytes.len()).position(|w| w == bytes).unwrap();
+        for b in &mut file[at + 2..at + bytes.len() - 2] {
+            *b = 0xFF;
+        }
+        // Run 4's record header: a length past the end of what was published.
+        let bytes = runs[4].as_ref().bytes;
+        let at = file.windows(bytes.len()).position(|w| w == bytes).unwrap();
+        let header = (0..at)
+            .rev()
+            .find(|&h| h % 8 == 0 && file[h + 4..h + 8] == 0x5245_4331u32.to_le_bytes())
+            .unwrap();
+        file[header..header + 4].copy_from_slice(&0x00ff_fff0u32.to_le_bytes());
+        drop(ring);
+        let damaged = dir.join("damaged");
+        std::fs::write(&damaged, &file).unwrap();
+        let mut reader = RingReader::open(&damaged).unwrap();
+
+        let mut w = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        let (mut buf, mut aligned) = (Vec::new(), AlignedVec::<16>::new());
+        let (mut corrupt, mut written) = (0, Vec::new());
+        loop {
+            match reader.next_record(&mut buf) {
+                Ok(ReadOutcome::Record(_)) => {
+                    aligned.clear();
+                    aligned.extend_from_slice(&buf);
+                    match LiveRecord::access(&aligned) {
+                        Ok(ArchivedLiveRecord::Code(info)) => {
+                            w.add_code(CodeInfo::from(info)).unwrap();
+                        }
+                        Ok(ArchivedLiveRecord::Events(run)) => match w.write_run(run.as_ref()) {
+                            Ok(_) => written.push(run.as_ref().last.thread),
+                            Err(TraceError::InvalidRun(_)) => corrupt += 1,
+                            Err(e) => panic!("{e}"),
+                        },
+                        Err(_) => corrupt += 1,
+                    }
+                }
+                Ok(ReadOutcome::Empty) => break,
+                Ok(ReadOutcome::Lost(n)) => panic!("lost {n}"),
+                // The reader moves on to the newest record published.
+                Err(_) => corrupt += 1,
+            }
+        }
+        assert_eq!(corrupt, 2);
+        // Run 1 refused; the reader skipped from run 4's bad header to the end.
+        assert_eq!(written, [40, 42, 43]);
+        let r = TraceReader::from_bytes(&w.finish().unwrap()).unwrap();
+        let events: Vec<Event> = r.events().map(Event::from).collect();
+        let expected: Vec<Event> = [0, 2, 3]
+            .into_iter()
+            .flat_map(|i| events_of(40 + i, i * 1_000, None))
+            .collect();
+        assert_eq!(events, expected);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

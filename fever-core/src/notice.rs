@@ -63,6 +63,9 @@ pub enum Notice {
     NoControlSocket { error: String },
     /// The trace writer fell behind and `count` events were lost.
     EventsLost { count: u64 },
+    /// `count` records read back from the live rings were corrupt (a writer that crashed, or
+    /// garbage) and skipped: the trace holds everything else, their events are missing.
+    CorruptRecordsSkipped { count: u64 },
     /// A recording was written: `calls` calls of `functions` functions to `path`, `bytes` big.
     Recorded {
         calls: u64,

@@ -264,6 +264,11 @@ fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
                     count: summary.lost_events,
                 });
             }
+            if summary.corrupt_records > 0 {
+                notices::emit(&Notice::CorruptRecordsSkipped {
+                    count: summary.corrupt_records,
+                });
+            }
             if verbosity >= Verbosity::Normal {
                 notices::emit(&Notice::Recorded {
                     calls: summary.calls,

@@ -115,7 +115,7 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// What the previous event of the chunk had; the next one is written as a difference.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Previous {
     thread: u64,
     code: u32,
@@ -528,6 +528,98 @@ pub struct RunRef<'a> {
     pub(crate) max_code: u32,
     pub(crate) snapshots: bool,
     pub(crate) last: RunLast,
+}
+
+impl RunRef<'_> {
+    /// Checks that the run is what [`EventRun::push`] makes (a run read back from the live ring
+    /// may be garbage: a writer that crashed, a bug): exactly `events` events, each with a valid
+    /// tag, its numbers and inline snapshot within the bytes, no code above `max_code`, the last
+    /// one `last`. A run that passes is appended whole without corrupting the trace; one that
+    /// does not is refused. One pass over the bytes, a few instructions per event: the drain
+    /// runs it on every run.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let b = self.bytes;
+        let mut at = 0;
+        let mut p = Previous::default();
+        let mut events = 0u32;
+        while at < b.len() {
+            let tag = b[at];
+            at += 1;
+            if !RUN_TAGS[usize::from(tag)] {
+                return Err(format!("invalid tag {tag:#04x} in a run"));
+            }
+            if tag & NEW_THREAD != 0 {
+                p.thread = run_varint(b, &mut at)?;
+            }
+            if tag & NEW_CODE != 0 {
+                p.code = u32::try_from(run_varint(b, &mut at)?)
+                    .ok()
+                    .filter(|&code| code <= self.max_code)
+                    .ok_or_else(|| format!("a code above the run's largest, {}", self.max_code))?;
+            }
+            p.t_ns = p.t_ns.wrapping_add(unzigzag(run_varint(b, &mut at)?));
+            if tag & HAS_FLAGS != 0 && !(1..=u64::from(u32::MAX)).contains(&run_varint(b, &mut at)?)
+            {
+                return Err("flags out of range in a run".into());
+            }
+            if tag & SNAP_MASK != 0 {
+                let len = run_varint(b, &mut at)?;
+                at = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| at.checked_add(len))
+                    .filter(|&end| end <= b.len())
+                    .ok_or("a snapshot runs past the end of its run")?;
+            }
+            events = events.checked_add(1).ok_or("too many events")?;
+        }
+        if events != self.events {
+            return Err(format!("{events} events, {} announced", self.events));
+        }
+        let last = Previous {
+            thread: self.last.thread,
+            code: self.last.code,
+            t_ns: self.last.t_ns,
+        };
+        if events > 0 && p != last {
+            return Err("its last event is not the one announced".into());
+        }
+        Ok(())
+    }
+}
+
+/// Which tags an event of an [`EventRun`] may have: an event kind, a snapshot (inline) or flags
+/// only on the kinds that have them.
+const RUN_TAGS: [bool; 256] = run_tags();
+
+const fn run_tags() -> [bool; 256] {
+    let mut ok = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation)] // below 256
+        let tag = i as u8;
+        let kind = tag & KIND_MASK;
+        let mode = (tag & SNAP_MASK) >> SNAP_SHIFT;
+        // Kind codes (`kind_code`): snapshots on calls, returns, yields and raises; flags on
+        // returns and unwinds.
+        let snapshot = mode == SNAP_NONE || (mode == SNAP_INLINE && matches!(kind, 0 | 1 | 2 | 4));
+        let flags = tag & HAS_FLAGS == 0 || matches!(kind, 1 | 5);
+        ok[i] = kind < 6 && snapshot && flags;
+        i += 1;
+    }
+    ok
+}
+
+/// A varint of a run (most are one byte).
+#[inline(always)]
+#[allow(clippy::inline_always)] // several per event of every run the drain checks
+fn run_varint(b: &[u8], at: &mut usize) -> Result<u64, &'static str> {
+    match b.get(*at) {
+        Some(&x) if x < 0x80 => {
+            *at += 1;
+            Ok(u64::from(x))
+        }
+        _ => crate::varint::read(b, at).map_err(|_| "a bad number in a run"),
+    }
 }
 
 /// The body of a code record.

@@ -151,8 +151,11 @@ impl<W: Write> TraceWriter<W> {
     /// the rest copied, but for the snapshots, which are numbered ([`Encoder::run_tail`]: an
     /// event defining a snapshot differs in its tag, one referring to a snapshot defined before
     /// holds the reference instead of the bytes). A run with a code not added is written event
-    /// by event, each code checked. A run that does not decode is refused
-    /// ([`TraceError::InvalidRun`]) and nothing of it written.
+    /// by event, each code checked. A run that is not what [`EventRun::push`] makes (checked
+    /// first: garbage read from a ring) is refused ([`TraceError::InvalidRun`]) and nothing of
+    /// it written.
+    ///
+    /// [`EventRun::push`]: super::EventRun::push
     pub fn write_run(&mut self, run: RunRef<'_>) -> Result<u64, TraceError> {
         self.check_usable()?;
         if run.events == 0 {
@@ -161,6 +164,8 @@ impl<W: Write> TraceWriter<W> {
         if run.max_code >= self.dense_codes {
             return self.write_run_by_event(run);
         }
+        // Its bytes are copied as they are: they must be a run's.
+        run.check().map_err(TraceError::InvalidRun)?;
         let before = (self.chunk.len(), self.encoder.checkpoint());
         let written = self.append_run(run);
         if let Err(why) = written {
@@ -675,5 +680,71 @@ mod tests {
         expected.write_run(runs[1].as_ref()).unwrap();
         expected.write_run(runs[0].as_ref()).unwrap();
         assert_eq!(w.finish().unwrap(), expected.finish().unwrap());
+    }
+
+    /// A run without snapshots, whose bytes the writer would copy as they are.
+    fn plain_run(thread: u64, t0: u64) -> EventRun {
+        let mut run = EventRun::default();
+        for i in 0..30u64 {
+            let code = u32::try_from(i % 3).unwrap();
+            run.push(EventKind::Call, (thread, code, t0 + i * 10), 0, None);
+            run.push(EventKind::Return, (thread, code, t0 + i * 10 + 5), 0, None);
+        }
+        run
+    }
+
+    #[test]
+    fn a_corrupt_run_without_snapshots_is_refused_and_the_trace_stays_whole() {
+        let good = plain_run(1, 1_000);
+        let bytes = good.as_ref().bytes.to_vec();
+        let mut garbage = bytes.clone();
+        for b in &mut garbage[10..40] {
+            *b = 0xFF;
+        }
+        let mut tag_of_a_record = bytes.clone();
+        tag_of_a_record[0] = super::super::stream::TAG_RECORD;
+        let mut corrupt = Vec::new();
+        for (why, cut) in [
+            ("garbage", garbage.as_slice()),
+            ("cut short", &bytes[..bytes.len() - 3]),
+            ("cut at an event", &bytes[..bytes.len() / 2]),
+            ("not an event", tag_of_a_record.as_slice()),
+            ("empty bytes", &[][..]),
+        ] {
+            let mut run = good.as_ref();
+            run.bytes = cut;
+            corrupt.push((why, run));
+        }
+        let mut miscounted = good.as_ref();
+        miscounted.events -= 1;
+        corrupt.push(("miscounted", miscounted));
+        let mut low_max = good.as_ref();
+        low_max.max_code = 1;
+        corrupt.push(("a code above max_code", low_max));
+        let mut wrong_last = good.as_ref();
+        wrong_last.last.t_ns += 1;
+        corrupt.push(("another last event", wrong_last));
+        for chunk_records in [false, true] {
+            let mut w = writer(DEFAULT_CHUNK_SIZE);
+            let mut expected = writer(DEFAULT_CHUNK_SIZE);
+            if chunk_records {
+                w.write_run(plain_run(2, 0).as_ref()).unwrap();
+                expected.write_run(plain_run(2, 0).as_ref()).unwrap();
+            }
+            for (why, run) in &corrupt {
+                let before = w.chunk.len();
+                let refused = w.write_run(*run);
+                assert!(
+                    matches!(refused, Err(TraceError::InvalidRun(_))),
+                    "{why}: {refused:?}"
+                );
+                assert_eq!(w.chunk.len(), before, "{why}");
+            }
+            w.write_run(good.as_ref()).unwrap();
+            expected.write_run(good.as_ref()).unwrap();
+            let (w, expected) = (w.finish().unwrap(), expected.finish().unwrap());
+            assert_eq!(w, expected);
+            assert_eq!(events_of(&w).len(), if chunk_records { 120 } else { 60 });
+        }
     }
 }

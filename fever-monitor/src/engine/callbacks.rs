@@ -7,7 +7,8 @@
 //!
 //! Each callback: finds the code's row through its `co_extra` slot and the calling thread,
 //! then hands the event to each armed consumer subscribed to it (classifying the code for a
-//! consumer that meets it for the first time). Library code gets `DISABLE` from the local events
+//! consumer that meets it for the first time), then releases what they parked (`parked.rs`).
+//! Library code gets `DISABLE` from the local events
 //! (`PY_START`, `PY_RESUME`, `PY_RETURN`, `PY_YIELD`) and `None` from `PY_THROW`, `RAISE` and
 //! `PY_UNWIND`, which cannot be disabled. Nothing here raises, panics or leaves an exception set.
 
@@ -22,7 +23,8 @@ use pyo3::prelude::*;
 
 use super::codes::{self, Own, Row};
 use super::{
-    busy, engine, hot, hot_thread, verdict, Armed, At, Consumer, Engine, Event, Heard, Slot,
+    busy, engine, hot, hot_thread, parked, verdict, Armed, At, Consumer, Engine, Event, Heard,
+    Slot,
 };
 use crate::monitoring::{disable, none};
 
@@ -148,6 +150,7 @@ unsafe fn dispatch(args: *const *mut PyObject, nargs: Py_ssize_t, event: Event) 
         }
         told = true;
     }
+    parked::release_after(event);
     if told {
         verdict(event, heard)
     } else {
@@ -191,6 +194,7 @@ unsafe fn solo<C: Consumer>(
             // (not busy), and of type `C`: the callback running is the registered one for its
             // type, whose callbacks are `C`'s own (`solo_callback`).
             let heard = unsafe { (*consumer).on(event, &at) };
+            parked::release_after(event);
             return verdict(event, heard);
         }
     }
@@ -229,12 +233,14 @@ unsafe fn solo_full<C: Consumer>(
     // SAFETY: GIL held; the event is this callback's; the consumer is armed (live), of type
     // `C` (`kind` says so), and no other reference to it is alive.
     let heard = unsafe { (*consumer.cast::<C>().as_ptr()).on(event, &f.at(thread, entry)) };
+    parked::release_after(event);
     verdict(event, heard)
 }
 
 /// [`solo`] when the only armed consumer is not of the callback's type (between arming and the
 /// registration of its own callbacks): through its handler.
-/// Safety: GIL held, in a callback of `f`'s code; `armed` is the event's only armed slot.
+/// Safety: GIL held, in a callback of `f`'s code for `event`; `armed` is the event's only armed
+/// slot.
 #[cold]
 unsafe fn shared_solo(mut f: Found, armed: Armed, event: Event) -> *mut PyObject {
     // SAFETY: guaranteed by the caller.
@@ -244,6 +250,7 @@ unsafe fn shared_solo(mut f: Found, armed: Armed, event: Event) -> *mut PyObject
     let thread = f.e.thread();
     // SAFETY: GIL held; the consumer is armed (live) and no other reference to it is alive.
     let heard = unsafe { (armed.handler)(armed.consumer, &f.at(thread, entry)) };
+    parked::release_after(event);
     verdict(event, heard)
 }
 

@@ -23,6 +23,7 @@
 //!   which holds each consumer's own entry for it (one look-up from code to a consumer's entry).
 //! - `extra_slot.rs`: reading and writing that `co_extra` slot.
 //! - `clock.rs`: raw ticks in callbacks, nanoseconds elsewhere.
+//! - `parked.rs`: references a consumer lets go of in a callback, released at its end.
 //!
 //! A consumer is armed ([`arm`]) and disarmed ([`disarm`]) while the program runs; the events
 //! enabled are those the armed consumers subscribed to, so disarming the last one leaves the
@@ -48,6 +49,7 @@ mod callbacks;
 pub mod clock;
 pub mod codes;
 pub(crate) mod extra_slot;
+mod parked;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +63,7 @@ use pyo3::prelude::*;
 use fever_core::Project;
 
 use extra_slot::ExtraSlot;
+pub use parked::{park, release as release_parked};
 
 /// Where a consumer plugs in (one consumer per slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +193,7 @@ impl At {
 
 /// A user of the engine's events. Its methods run inside the callbacks, with the GIL held; they
 /// must not raise, panic or leave an exception set, and must wrap any Python code they run in
-/// [`set_busy`].
+/// [`set_busy`]; references whose release may run the program's code go to [`park`].
 ///
 /// # Safety
 /// Implementations must uphold the rules above: the engine holds a mutable borrow of the
@@ -338,6 +341,8 @@ struct Hot {
     /// How many busy sections began; `gave_up`: the one another thread stopped waiting for.
     busy_count: Cell<u64>,
     gave_up: Cell<u64>,
+    /// References are parked, to release at the callback's end (see `parked.rs`).
+    parked: Cell<bool>,
     /// For each [`Event`], the callable of the consumer armed alone, while its callbacks are
     /// the registered ones and it is not busy: a solo callback called as that object may take
     /// its short path (it is then the open consumer's type's own). Null otherwise, when every
@@ -381,6 +386,7 @@ static HOT: GilCell<Hot> = GilCell(UnsafeCell::new(Hot {
     busy_ident: Cell::new(0),
     busy_count: Cell::new(0),
     gave_up: Cell::new(0),
+    parked: Cell::new(false),
     gates: [CLOSED; 7],
     open: [CLOSED; 7],
     solo: Cell::new(std::ptr::null_mut()),
@@ -420,8 +426,9 @@ pub fn set_busy(on: bool) {
 }
 
 /// Longest a thread's event waits for another thread's busy section to end; past it (that
-/// section waits for this thread: a lock it holds; or blocks: a `__del__` that sleeps, run by a
-/// reference the section dropped) the event is passed by, and so are the events that come
+/// section waits for this thread: a lock it holds; or blocks in the program's code it reached;
+/// references dropped in a callback are released outside any section, `parked.rs`) the event is
+/// passed by, and so are the events that come
 /// during the same section. A snapshot's Python code takes microseconds once it has the GIL
 /// (`CPython` hands it over within its 5 ms switch interval): 20 ms covers a busy machine's
 /// delays and bounds the stall a blocking section costs the other threads.

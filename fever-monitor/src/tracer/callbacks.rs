@@ -21,8 +21,8 @@ use crate::snapshot::{args_summary, snapshot_args, snapshot_exception, snapshot_
 /// Largest snapshot kept as is (see [`cap_snapshot`]).
 const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
 
-// SAFETY: every method runs Python code (snapshots, dropping arguments) only with the engine
-// busy, and none raises or leaves an exception set.
+// SAFETY: every method runs Python code (snapshots) only with the engine busy, parks the
+// arguments it lets go of (`release`), and none raises or leaves an exception set.
 unsafe impl Consumer for Tracer {
     fn events(&self) -> u8 {
         Event::ALL

@@ -29,7 +29,7 @@ use fever_core::ring::RingWriter;
 use fever_core::settings::Snapshots;
 use fever_core::trace::{CodeCalls, EventKind, EventRun, RunStats};
 use fever_core::Project;
-use pyo3::ffi::{self, PyObject};
+use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use rkyv::util::AlignedVec;
 
@@ -343,6 +343,7 @@ pub fn stop(py: Python<'_>) -> PyResult<Option<Finished>> {
             release(frame.watched);
         }
     }
+    engine::release_parked(py);
     let calls = tracer
         .codes
         .entries
@@ -702,9 +703,9 @@ pub fn abandon(py: Python<'_>) -> PyResult<()> {
     engine::abandon::<Tracer>(py, Slot::Tracer)
 }
 
-/// Drops the references a finished call kept to its arguments, engine busy: dropping an
-/// argument can run a `__del__` of the project's, whose callbacks must not touch the state the
-/// caller is using.
+/// Lets go of the references a finished call kept to its arguments: parked with the engine,
+/// which drops them once the callback is done with the tracer (dropping an argument can run a
+/// `__del__` of the project's, whose events reach the tracer, and which may block).
 #[inline(always)]
 #[allow(clippy::inline_always)] // at the end of every call of the program
 fn release(watched: Option<Box<Watched>>) {
@@ -716,12 +717,7 @@ fn release(watched: Option<Box<Watched>>) {
 /// [`release`] of a call's watched arguments.
 #[cold]
 fn release_watched(w: Watched) {
-    engine::set_busy(true);
-    for v in w.values {
-        // SAFETY: we own these references (or NULL); callers hold the GIL.
-        unsafe { ffi::Py_XDECREF(v) };
-    }
-    engine::set_busy(false);
+    engine::park(w.values);
 }
 
 /// A temporary path for the live ring: on tmpfs when there is one, so the kernel never writes

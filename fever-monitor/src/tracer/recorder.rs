@@ -57,6 +57,8 @@ struct Drained {
     children_lost: u64,
     /// Calls the children's rings brought, by trace code id.
     children_calls: HashMap<u32, u64>,
+    /// Records of every ring skipped as corrupt.
+    corrupt: u64,
 }
 
 /// A trace being written.
@@ -81,6 +83,9 @@ pub struct Summary {
     pub functions: usize,
     pub bytes: u64,
     pub lost_events: u64,
+    /// Records read from the live rings that were corrupt, skipped (their events are counted
+    /// lost too).
+    pub corrupt_records: u64,
 }
 
 impl Recorder {
@@ -151,6 +156,7 @@ impl Recorder {
             events,
             children_lost,
             children_calls,
+            corrupt,
         } = drained;
         // The children's calls are those their rings brought (their tracers' exact counts
         // stay in them).
@@ -180,6 +186,7 @@ impl Recorder {
             functions: stats.calls.len(),
             bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
             lost_events: stats.lost_events,
+            corrupt_records: corrupt,
         })
     }
 }
@@ -204,6 +211,7 @@ fn drain(
     let mut buf = Vec::new();
     let mut aligned = AlignedVec::<16>::new();
     let mut events = 0u64;
+    let mut corrupt = 0u64;
     let mut children = Children::new(std::process::id());
     let mut closing = None;
     let started = Instant::now();
@@ -235,12 +243,14 @@ fn drain(
                         }
                     }
                     Ok(ArchivedLiveRecord::Events(run)) => {
-                        events += written(writer.write_run(run.as_ref()))?;
+                        events += written(writer.write_run(run.as_ref()), &mut corrupt)?;
                     }
-                    Err(_) => {}
+                    Err(_) => corrupt += 1,
                 }
             }
-            Ok(ReadOutcome::Lost(_)) | Err(_) => {}
+            Ok(ReadOutcome::Lost(_)) => {}
+            // The reader moved on past the bad bytes.
+            Err(_) => corrupt += 1,
             Ok(ReadOutcome::Empty) => {
                 // Children that outlive the program are read a little longer, not forever.
                 let late = closing.is_some_and(|at: Instant| at.elapsed() >= CHILDREN_AT_END);
@@ -288,14 +298,20 @@ fn drain(
         events,
         children_lost: children.lost,
         children_calls: children.calls,
+        corrupt: corrupt + children.corrupt,
     })
 }
 
 /// The events a run wrote; a failed write of the file ends the drain, a run that cannot be
-/// written (never expected) is skipped, its events counted lost.
-fn written(result: Result<u64, TraceError>) -> Result<u64, TraceError> {
+/// written (never expected) is skipped, its events counted lost, and a corrupt one counted in
+/// `corrupt` too.
+fn written(result: Result<u64, TraceError>, corrupt: &mut u64) -> Result<u64, TraceError> {
     result.or_else(|err| match err {
         TraceError::WriterFailed | TraceError::Io(_) => Err(TraceError::WriterFailed),
+        TraceError::InvalidRun(_) => {
+            *corrupt += 1;
+            Ok(0)
+        }
         _ => Ok(0),
     })
 }
@@ -311,6 +327,8 @@ struct Children {
     lost: u64,
     /// Calls written from the children's rings, by trace code id.
     calls: HashMap<u32, u64>,
+    /// Records of the children's rings skipped as corrupt.
+    corrupt: u64,
 }
 
 /// A child's ring.
@@ -336,6 +354,7 @@ impl Children {
             events: 0,
             lost: 0,
             calls: HashMap::new(),
+            corrupt: 0,
         }
     }
 
@@ -384,13 +403,16 @@ impl Children {
                                 self.add_code(i, CodeInfo::from(info), writer);
                             }
                             Ok(ArchivedLiveRecord::Events(run)) => {
-                                self.events += written(self.write(i, run.as_ref(), writer))?;
+                                let run = self.write(i, run.as_ref(), writer);
+                                self.events += written(run, &mut self.corrupt)?;
                             }
-                            Err(_) => {}
+                            Err(_) => self.corrupt += 1,
                         }
                     }
                     Ok(ReadOutcome::Lost(n)) => self.lost += n.max(1),
-                    Ok(ReadOutcome::Empty) | Err(_) => {
+                    outcome @ (Ok(ReadOutcome::Empty) | Err(_)) => {
+                        // Bad bytes: the reader moved on to the newest record.
+                        self.corrupt += u64::from(outcome.is_err());
                         let child = &mut self.rings[i];
                         // Read once more after seeing it end: it may have published last.
                         if child.ended {
