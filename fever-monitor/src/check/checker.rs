@@ -289,7 +289,11 @@ impl Checker {
             .filter(|dir| dir.is_dir());
         let _cwd = WorkingDir::enter(cwd.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
-        let argv = argv::recorded(&reader.header().argv, modules.main_file(), &relocation);
+        let main_file = modules
+            .main_file()
+            .map(Path::to_path_buf)
+            .or_else(|| argv::module_file(py, &reader.header().argv));
+        let argv = argv::recorded(&reader.header().argv, main_file.as_deref(), &relocation);
         let _argv = Argv::enter(py, argv.as_deref());
         let first_walk = FirstWalk::of(&reader)?;
         let options = Options {
