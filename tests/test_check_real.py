@@ -722,6 +722,28 @@ def test_a_module_run_with_m_checks_with_its_recorded_arguments(venv, tmp_path):
     assert counts(result) == (2, 0, 0), describe(result)
 
 
+
+def test_a_suite_run_with_m_pytest_checks_with_pytests_recorded_arguments(venv, tmp_path):
+    # pytest's __main__ is not the project's (no call of it in the trace): its file is found on
+    # sys.path, as `python -m pytest` put it first.
+    write(tmp_path / "invocation.py", """
+        import sys
+
+        def command():
+            return sys.argv[1:], sys.argv[0].endswith("__main__.py")
+    """)
+    write(tmp_path / "test_invocation.py", """
+        import invocation
+
+        def test_command():
+            assert invocation.command()[1]
+    """)
+    record(venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_invocation.py",
+           cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    assert counts(result) == (1, 0, 0), describe(result)
+
+
 SET_MESSAGE = """
     def check_perms(text):
         bad = set(text) - set("rwx")

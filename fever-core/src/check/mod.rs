@@ -35,7 +35,7 @@ pub use layout::Layout;
 pub use relocate::Relocation;
 pub use report::{failure_without_result, judge, judge_yields, Checked, Summary, Verdict};
 pub use select::{
-    is_test_file, select, shared_arguments, Case, Options, Selection, Unselected, MAX_YIELDS,
+    is_test_file, select, Case, FirstWalk, Options, Selection, Unselected, MAX_YIELDS,
 };
 pub use update::rewrite_file;
 

@@ -45,11 +45,15 @@ pub struct Options {
     /// Codes that are class bodies, which are not calls (the trace does not say; whoever can
     /// import the code can).
     pub class_bodies: HashSet<u32>,
-    /// Codes sharing their name with others (see [`shared_arguments`]) → which function of
+    /// Codes sharing their name with others (see [`FirstWalk::shared_arguments`]) → which function of
     /// that name living now they are (one whose parameters are their calls' arguments), by an
     /// id: codes of different living functions are not versions of one (a property's getter
     /// and setter), whenever they were called.
     pub live: HashMap<u32, u64>,
+    /// The trace's [`FirstWalk`], when the caller made it already (to find `live`): `select`
+    /// then walks the trace once more, not twice. It must be the walk of the trace selected
+    /// from.
+    pub first_walk: Option<FirstWalk>,
 }
 
 /// One selected call.
@@ -188,15 +192,17 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
             (code.id, role)
         })
         .collect();
-    let mut unfinished = Unfinished {
-        shared: shared_names(reader),
-        ..Unfinished::default()
+    let walked;
+    let first = if let Some(first) = &options.first_walk {
+        first
+    } else {
+        walked = FirstWalk::of(reader)?;
+        &walked
     };
-    walk(reader, &mut unfinished)?;
     let mut sink = Selector {
         roles: &roles,
-        stale: stale_versions(reader, &unfinished.calls, &options.live),
-        did_not_return: unfinished.found,
+        stale: stale_versions(reader, &first.calls, &options.live),
+        did_not_return: &first.did_not_return,
         depth: options.depth,
         stacks: HashMap::new(),
         event: 0,
@@ -266,20 +272,40 @@ pub fn select(reader: &TraceReader, options: &Options) -> Result<Selection, Chec
     Ok(Selection { cases, unselected })
 }
 
-/// The codes of `reader` whose `module.qualname` another code has too (a property's getter
-/// and setter, versions of a function reloaded while recording) → the names of their first
-/// recorded call's arguments.
-pub fn shared_arguments(reader: &TraceReader) -> Result<HashMap<u32, Vec<String>>, CheckError> {
-    let mut unfinished = Unfinished {
-        shared: shared_names(reader),
-        ..Unfinished::default()
-    };
-    walk(reader, &mut unfinished)?;
-    Ok(unfinished
-        .calls
-        .into_iter()
-        .filter_map(|(id, calls)| Some((id, calls.arguments?)))
-        .collect())
+/// What [`select`]'s first walk of a trace finds: the calls that did not return, and the
+/// calls of the codes sharing their name with others. Made once, it serves both the caller that
+/// needs [`shared_arguments`](Self::shared_arguments) (to fill [`Options::live`]) and `select`
+/// ([`Options::first_walk`]).
+#[derive(Debug, Clone, Default)]
+pub struct FirstWalk {
+    /// The events (by index) that opened spans which did not return.
+    did_not_return: HashSet<usize>,
+    /// Code id of a code whose name others have too → its calls.
+    calls: HashMap<u32, Calls>,
+}
+
+impl FirstWalk {
+    /// Walks every event of `reader`.
+    pub fn of(reader: &TraceReader) -> Result<Self, CheckError> {
+        let mut unfinished = Unfinished {
+            shared: shared_names(reader),
+            ..Unfinished::default()
+        };
+        walk(reader, &mut unfinished)?;
+        Ok(Self {
+            did_not_return: unfinished.found,
+            calls: unfinished.calls,
+        })
+    }
+
+    /// The codes whose `module.qualname` another code has too (a property's getter and
+    /// setter, versions of a function reloaded while recording) → the names of their first
+    /// recorded call's arguments.
+    pub fn shared_arguments(&self) -> impl Iterator<Item = (u32, &[String])> {
+        self.calls
+            .iter()
+            .filter_map(|(id, calls)| Some((*id, calls.arguments.as_deref()?)))
+    }
 }
 
 /// Walks every event of `reader` into `sink`, keeping the sink's event index current.
@@ -642,7 +668,7 @@ struct Open {
 struct Selector<'m, 'a> {
     roles: &'m HashMap<u32, Role>,
     stale: HashMap<u32, (usize, usize)>,
-    did_not_return: HashSet<usize>,
+    did_not_return: &'m HashSet<usize>,
     depth: usize,
     /// Open spans per thread index, and how many of them match.
     stacks: HashMap<usize, (Vec<Open>, usize)>,
@@ -1373,6 +1399,73 @@ mod tests {
         assert_eq!(skips[1], None);
         assert!(skips[2].unwrap().contains("it ran m.f [v1]"), "{skips:?}");
         assert_eq!(skips[3], None);
+    }
+
+    #[test]
+    fn a_first_walk_made_by_the_caller_selects_as_select_own_walk_does() {
+        use crate::snapshot::Fields;
+        let args = |name: &str| {
+            let mut out = Vec::new();
+            Value::Args(Fields {
+                entries: vec![(name.into(), Value::Int(1))],
+                omitted: 0,
+            })
+            .encode(&mut out);
+            out
+        };
+        let mut writer = TraceWriter::new(Vec::new(), &TraceHeader::default()).unwrap();
+        writer.add_code(code(0, "f")).unwrap();
+        writer.add_code(code(1, "g")).unwrap();
+        writer.add_code(code(2, "f")).unwrap();
+        // f reloaded (its parameter renamed), and a call of g interrupted by Ctrl-C.
+        for event in [
+            call(0, &args("x")),
+            ret(0, b"1"),
+            call(2, &args("n")),
+            ret(2, b"2"),
+            call(1, &args("a")),
+            Event::Raise {
+                code: 1,
+                thread: 1,
+                t_ns: 0,
+                exception: Some(exception("KeyboardInterrupt")),
+            },
+            Event::Unwind {
+                code: 1,
+                flags: 0,
+                thread: 1,
+                t_ns: 0,
+            },
+        ] {
+            writer.write_event(&event).unwrap();
+        }
+        let reader = TraceReader::from_bytes(&writer.finish().unwrap()).unwrap();
+        let first = FirstWalk::of(&reader).unwrap();
+        let mut shared: Vec<(u32, Vec<String>)> = first
+            .shared_arguments()
+            .map(|(id, names)| (id, names.to_vec()))
+            .collect();
+        shared.sort();
+        assert_eq!(
+            shared,
+            [(0, vec!["x".to_owned()]), (2, vec!["n".to_owned()])]
+        );
+        let own = select(&reader, &Options::default()).unwrap();
+        let given = select(
+            &reader,
+            &Options {
+                first_walk: Some(first),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(own.cases, given.cases);
+        assert_eq!(own.unselected, given.unselected);
+        assert_eq!(
+            own.unselected,
+            BTreeMap::from([(Unselected::DidNotReturn, 1)])
+        );
+        assert!(own.cases[0].skip.as_deref().unwrap().contains("m.f [v1]"));
     }
 
     #[test]

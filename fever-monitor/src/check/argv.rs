@@ -2,7 +2,7 @@
 //! calls, so that code reading it (a profile of the process, an argument parser at import)
 //! sees what it saw when recorded; the check's own `sys.argv` is back when it is dropped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fever_core::check::Relocation;
 use pyo3::prelude::*;
@@ -10,8 +10,9 @@ use pyo3::types::PyList;
 
 /// `sys.argv` as the recorded program had it: its script as given (moved with the project), or
 /// for `-m module` the file `runpy` put first, which is the recorded `__main__`'s (`main_file`,
-/// already relocated; nothing is imported to find it). `None` when the trace names no program,
-/// or a `-m` run recorded no call of its `__main__`.
+/// already relocated; nothing is imported to find it) or, when the trace has no call of it,
+/// the file [`module_file`] finds. `None` when the trace names no program, or the file of a
+/// `-m` run is not known.
 pub fn recorded(
     argv: &[String],
     main_file: Option<&Path>,
@@ -23,6 +24,44 @@ pub fn recorded(
         None => relocation.apply(first).display().to_string(),
     };
     Some(std::iter::once(first).chain(rest.iter().cloned()).collect())
+}
+
+/// The file a recorded `-m module` run put first in `sys.argv` (the module's, or a package's
+/// `__main__.py`), found on `sys.path` by the path finder, which imports nothing: for a module
+/// outside the project (`-m pytest`), whose `__main__` the trace has no call of. `None` for a
+/// script, or a module the path finder does not find.
+pub fn module_file(py: Python<'_>, argv: &[String]) -> Option<PathBuf> {
+    let module = argv.first()?.strip_prefix("-m ")?;
+    let finder = py
+        .import("importlib.machinery")
+        .and_then(|m| m.getattr("PathFinder"))
+        .ok()?;
+    let mut name = String::new();
+    let mut search: Option<Bound<'_, PyAny>> = None;
+    let mut origin: Option<PathBuf> = None;
+    for part in module.split('.') {
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.push_str(part);
+        let spec = finder
+            .call_method1("find_spec", (name.as_str(), search.as_ref()))
+            .ok()
+            .filter(|spec| !spec.is_none())?;
+        origin = spec.getattr("origin").and_then(|o| o.extract()).ok();
+        search = spec
+            .getattr("submodule_search_locations")
+            .ok()
+            .filter(|locations| !locations.is_none());
+    }
+    match search {
+        // A package: `python -m` runs its `__main__`.
+        Some(locations) => {
+            let dir: PathBuf = locations.get_item(0).and_then(|d| d.extract()).ok()?;
+            Some(dir.join("__main__.py")).filter(|file| file.is_file())
+        }
+        None => origin.filter(|file| file.is_file()),
+    }
 }
 
 /// `sys.argv` replaced until dropped.

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use fever_core::check::{
     self, differs_in_string_order, equal_iterators, failure_without_result, holds_string_set,
-    judge, judge_yields, same_outcome, Case, Checked, Options, Outcome, Relocation, Unselected,
-    Verdict,
+    judge, judge_yields, same_outcome, Case, Checked, FirstWalk, Options, Outcome, Relocation,
+    Unselected, Verdict,
 };
 use fever_core::settings::{is_profile_only, recorded_cwd};
 use fever_core::snapshot::{decode, Value};
@@ -58,21 +58,23 @@ fn class_bodies(
     Ok(found)
 }
 
-/// The codes of `reader` that share their name with others, each with the function living now
-/// that it is (one taking the arguments its calls were given), by that function's address.
+/// The codes of `reader` that share their name with others (found by its `first` walk), each
+/// with the function living now that it is (one taking the arguments its calls were given), by
+/// that function's address.
 fn live_functions(
     py: Python<'_>,
     reader: &TraceReader,
+    first: &FirstWalk,
     modules: &mut Modules,
-) -> anyhow::Result<HashMap<u32, u64>> {
+) -> PyResult<HashMap<u32, u64>> {
     let mut live = HashMap::new();
-    for (id, arguments) in check::shared_arguments(reader)? {
+    for (id, arguments) in first.shared_arguments() {
         let Some(code) = reader.code(id) else {
             continue;
         };
         let names: Vec<&str> = arguments.iter().map(String::as_str).collect();
         if let Ok(function) = modules.function_of(py, code, &names)? {
-            if rebuild::takes(&function, &code.qualname, &arguments) {
+            if rebuild::takes(&function, &code.qualname, arguments) {
                 live.insert(id, function.as_ptr() as u64);
             }
         }
@@ -287,11 +289,17 @@ impl Checker {
             .filter(|dir| dir.is_dir());
         let _cwd = WorkingDir::enter(cwd.as_deref());
         let mut modules = Modules::new(py, &reader, &relocation)?;
-        let argv = argv::recorded(&reader.header().argv, modules.main_file(), &relocation);
+        let main_file = modules
+            .main_file()
+            .map(Path::to_path_buf)
+            .or_else(|| argv::module_file(py, &reader.header().argv));
+        let argv = argv::recorded(&reader.header().argv, main_file.as_deref(), &relocation);
         let _argv = Argv::enter(py, argv.as_deref());
+        let first_walk = FirstWalk::of(&reader)?;
         let options = Options {
             class_bodies: class_bodies(py, &reader, &mut modules)?,
-            live: live_functions(py, &reader, &mut modules)?,
+            live: live_functions(py, &reader, &first_walk, &mut modules)?,
+            first_walk: Some(first_walk),
             ..options.clone()
         };
         let check::Selection {
