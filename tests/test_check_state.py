@@ -483,3 +483,52 @@ def test_calls_that_read_what_a_test_patches_through_a_chain_of_modules_are_skip
     result = check(venv, "run.trace", cwd=project, expect=1)
     assert counts(result)[:2] == (0, 1), describe(result)
     assert "pkg.app.other(x=2)" in result.stdout, describe(result)
+
+
+NESTED_LIB = """
+    def apply(f, x):
+        return f(x)
+
+    def describe(f):
+        return str(f)
+"""
+
+NESTED_TESTS = """
+    import lib
+
+    def test_local():
+        def double(x):
+            return 2 * x
+        k = 3
+        def times(x):
+            return k * x
+        def offset(x, by=1):
+            return x + by
+        assert lib.apply(double, 2) == 4
+        assert lib.apply(times, 2) == 6
+        assert lib.apply(offset, 2) == 3
+        assert "double" in lib.describe(double)
+"""
+
+
+def test_a_function_local_to_a_test_is_rebuilt_from_its_code_when_nothing_else_made_it(venv, tmp_path):
+    # toolz' tests curry functions they define inside the test: the calls were skipped, the
+    # function not found in any module.
+    project, result = record_and_check(venv, tmp_path, NESTED_LIB, NESTED_TESTS)
+    reasons = skipped(result)
+    assert "lib.apply[1]" not in reasons, describe(result)
+    # Its closure and its defaults were values of the test's call: not known, not guessed.
+    assert reasons["lib.apply[2]"] == (
+        "cannot rebuild its arguments: argument f: test_lib.test_local.<locals>.times does not "
+        "exist any more"), describe(result)
+    assert reasons["lib.apply[3]"].endswith("test_lib.test_local.<locals>.offset does not exist any more"), describe(result)
+    # str() of a function shows its address, another one in each run.
+    assert reasons["lib.describe[1]"] == (
+        "nondeterministic: its result differs only in memory addresses (`at 0x…`), which change "
+        "from run to run"), describe(result)
+    assert counts(result) == (1, 0, 3), describe(result)
+
+    edit(project / "lib.py", "return f(x)", "return f(x) + 1")
+    result = check(venv, "run.trace", cwd=project, expect=1)
+    assert counts(result) == (0, 1, 3), describe(result)
+    assert "lib.apply(f=<function test_lib.test_local.<locals>.double>, x=2)" in result.stdout, describe(result)
