@@ -405,3 +405,130 @@ def test_a_decorated_functions_object_as_self_is_the_modules_own(venv, tmp_path)
     result = check(venv, "run.trace", "--select", "named.Named.*", cwd=tmp_path, expect=1)
     assert counts(result) == (1, 1, 0), describe(result)
     assert result.stdout.startswith("__main__.Named.is_global(self=Named("), describe(result)
+
+
+PATCHED_MOD = """
+    def attr():
+        return "real"
+"""
+
+PATCHED_APP = """
+    from pkg.sub import mod
+
+    def run(end):
+        return mod.attr() + end
+
+    def outer():
+        return run(".").upper()
+
+    def other(x):
+        return x * 2
+
+    class Service:
+        def greet(self):
+            return self.prefix() + "!"
+
+        def prefix(self):
+            return "hi"
+"""
+
+PATCHED_TESTS = """
+    from unittest import mock
+
+    from pkg import app
+
+    def test_chain():
+        with mock.patch("pkg.app.mod.attr", return_value="fake"):
+            assert app.run("!") == "fake!"
+            assert app.outer() == "FAKE."
+            assert app.other(2) == 4
+
+    @mock.patch("pkg.sub.mod.attr", return_value="deco")
+    def test_decorated(mocked):
+        assert app.run("?") == "deco?"
+
+    def test_method():
+        with mock.patch("pkg.app.Service.prefix", return_value="yo"):
+            assert app.Service().greet() == "yo!"
+"""
+
+
+def test_calls_that_read_what_a_test_patches_through_a_chain_of_modules_are_skipped(venv, tmp_path):
+    # semver 3.0.4's test_main_file_should_call_cli_main patches "semver.__main__.cli.main" (the
+    # `main` of the module semver.__main__ imports as `cli`): __main__.main's result was the mock.
+    project = tmp_path / "proj"
+    write(project / "pkg" / "__init__.py", "")
+    write(project / "pkg" / "sub" / "__init__.py", "")
+    write(project / "pkg" / "sub" / "mod.py", PATCHED_MOD)
+    write(project / "pkg" / "app.py", PATCHED_APP)
+    write(project / "test_app.py", PATCHED_TESTS)
+    record_pytest(venv, project)
+    result = check(venv, "run.trace", "-v", cwd=project, expect=0)
+    reasons = skipped(result)
+    assert reasons["pkg.app.run[1]"] == (
+        "depends on module state: it reads pkg.app.mod.attr, which test_app.test_chain (that "
+        "made this call) patches, so pkg.app.mod.attr was not what it is now when the call was "
+        "recorded"), describe(result)
+    # outer() reads it through run(); a decorator's target counts; a method read via self.
+    assert reasons["pkg.app.outer[1]"].startswith(
+        "depends on module state: it reads pkg.app.mod.attr, which test_app.test_chain"), describe(result)
+    assert reasons["pkg.app.run[2]"].startswith(
+        "depends on module state: it reads pkg.sub.mod.attr, which test_app.test_decorated"), describe(result)
+    assert reasons["pkg.app.Service.greet[1]"].startswith(
+        "depends on module state: it reads pkg.app.Service.prefix, which test_app.test_method"), describe(result)
+    assert counts(result)[:2] == (1, 0), describe(result)
+
+    # other() reads nothing patched: a change to it is still a failure.
+    edit(project / "pkg" / "app.py", "return x * 2", "return x * 3")
+    result = check(venv, "run.trace", cwd=project, expect=1)
+    assert counts(result)[:2] == (0, 1), describe(result)
+    assert "pkg.app.other(x=2)" in result.stdout, describe(result)
+
+
+NESTED_LIB = """
+    def apply(f, x):
+        return f(x)
+
+    def describe(f):
+        return str(f)
+"""
+
+NESTED_TESTS = """
+    import lib
+
+    def test_local():
+        def double(x):
+            return 2 * x
+        k = 3
+        def times(x):
+            return k * x
+        def offset(x, by=1):
+            return x + by
+        assert lib.apply(double, 2) == 4
+        assert lib.apply(times, 2) == 6
+        assert lib.apply(offset, 2) == 3
+        assert "double" in lib.describe(double)
+"""
+
+
+def test_a_function_local_to_a_test_is_rebuilt_from_its_code_when_nothing_else_made_it(venv, tmp_path):
+    # toolz' tests curry functions they define inside the test: the calls were skipped, the
+    # function not found in any module.
+    project, result = record_and_check(venv, tmp_path, NESTED_LIB, NESTED_TESTS)
+    reasons = skipped(result)
+    assert "lib.apply[1]" not in reasons, describe(result)
+    # Its closure and its defaults were values of the test's call: not known, not guessed.
+    assert reasons["lib.apply[2]"] == (
+        "cannot rebuild its arguments: argument f: test_lib.test_local.<locals>.times does not "
+        "exist any more"), describe(result)
+    assert reasons["lib.apply[3]"].endswith("test_lib.test_local.<locals>.offset does not exist any more"), describe(result)
+    # str() of a function shows its address, another one in each run.
+    assert reasons["lib.describe[1]"] == (
+        "nondeterministic: its result differs only in memory addresses (`at 0x…`), which change "
+        "from run to run"), describe(result)
+    assert counts(result) == (1, 0, 3), describe(result)
+
+    edit(project / "lib.py", "return f(x)", "return f(x) + 1")
+    result = check(venv, "run.trace", cwd=project, expect=1)
+    assert counts(result) == (0, 1, 3), describe(result)
+    assert "lib.apply(f=<function test_lib.test_local.<locals>.double>, x=2)" in result.stdout, describe(result)
