@@ -23,8 +23,7 @@ use pyo3::prelude::*;
 
 use super::codes::{self, Own, Row};
 use super::{
-    busy, engine, hot, hot_thread, parked, verdict, Armed, At, Consumer, Engine, Event, Heard,
-    Slot,
+    busy, engine, hot, hot_thread, parked, verdict, Armed, At, Consumer, Engine, Event, Heard, Slot,
 };
 use crate::monitoring::{disable, none};
 
