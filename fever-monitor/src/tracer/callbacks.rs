@@ -69,16 +69,17 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
     e.calls += 1;
-    if e.muted(max) {
-        return;
-    }
-    // A generator's calls past the cap are not sampled: their steps are not recorded either.
-    let recorded = if e.suspends {
+    let suspends = e.suspends;
+    let recorded = if suspends {
+        if e.muted(max) {
+            return;
+        }
+        e.live += 1;
+        // A generator's calls past the cap are not sampled: their steps are not recorded either.
         max == 0 || e.calls <= max
     } else {
         fever_core::settings::records_call(e.calls, max)
     };
-    e.live += 1;
     e.recorded += u64::from(recorded);
     let id = e.id;
     let th = t.thread(at);
@@ -96,6 +97,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     t.state(th).stack.push(Frame {
         entry: at.entry,
         recorded,
+        suspends,
         watched,
     });
 }
@@ -188,9 +190,12 @@ fn pop_to(t: &mut Tracer, th: Th, entry: usize) -> Result<Frame, Option<Frame>> 
     // SAFETY: `th` is in range (made by `Tracer::thread`, which makes room; never removed).
     let stack = &mut unsafe { t.threads.get_unchecked_mut(th.0) }.stack;
     if stack.last().is_some_and(|f| f.entry as usize == entry) {
-        t.codes.entries[entry].live -= 1;
         // SAFETY: the stack has a last frame.
-        return Ok(unsafe { stack.pop().unwrap_unchecked() });
+        let frame = unsafe { stack.pop().unwrap_unchecked() };
+        if frame.suspends {
+            t.codes.entries[entry].live -= 1;
+        }
+        return Ok(frame);
     }
     Err(pop_abandoned(stack, &mut t.codes.entries, entry))
 }
@@ -201,9 +206,12 @@ fn pop_abandoned(stack: &mut Vec<Frame>, entries: &mut [CodeEntry], entry: usize
     let at = stack.iter().rposition(|f| f.entry as usize == entry)?;
     let abandoned: Vec<Frame> = stack.drain(at + 1..).collect();
     let frame = stack.pop();
-    entries[entry].live -= 1;
+    for f in abandoned.iter().chain(&frame) {
+        if f.suspends {
+            entries[f.entry as usize].live -= 1;
+        }
+    }
     for f in abandoned {
-        entries[f.entry as usize].live -= 1;
         release(f.watched);
     }
     frame
@@ -292,7 +300,8 @@ unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) -> He
         return Heard::Enough;
     }
     let recorded = max == 0 || e.calls <= max;
-    e.live += 1;
+    let suspends = e.suspends;
+    e.live += u32::from(suspends);
     let id = e.id;
     let th = t.thread(at);
     if recorded {
@@ -301,6 +310,7 @@ unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) -> He
     t.state(th).stack.push(Frame {
         entry: at.entry,
         recorded,
+        suspends,
         watched: None,
     });
     Heard::Again

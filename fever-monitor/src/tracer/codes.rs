@@ -24,7 +24,8 @@ pub struct CodeEntry {
     pub recorded: u64,
     /// A generator's, coroutine's or async generator's code: its calls suspend and resume.
     pub suspends: bool,
-    /// Frames of it on the threads' stacks (see [`CodeEntry::muted`]).
+    /// Frames of it on the threads' stacks, counted for a generator's code only (see
+    /// [`CodeEntry::muted`]).
     pub live: u32,
     /// Byte offset of the code's first `RESUME` instruction (where a call starts running).
     pub first_resume: Option<u32>,
@@ -42,7 +43,8 @@ impl CodeEntry {
     /// later calls are counted, not recorded nor sampled, nor pushed on a stack, and its steps'
     /// events (`PY_RESUME`, `PY_YIELD`, its `PY_RETURN`) are turned off where they happen. A
     /// suite's generator steps outnumber its calls 16 to 1, and each was an event. It stays
-    /// muted: nothing pushes its frames any more.
+    /// muted: nothing pushes its frames any more. A step running on any thread (one blocked
+    /// in `yield q.get()`) keeps the code unmuted everywhere.
     #[inline(always)]
     #[allow(clippy::inline_always)] // every generator event asks
     pub fn muted(&self, max: u64) -> bool {

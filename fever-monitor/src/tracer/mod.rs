@@ -65,6 +65,8 @@ struct Frame {
     /// The code's entry in the tracer's table.
     entry: u32,
     recorded: bool,
+    /// A generator's or coroutine's frame: counted in its code's [`codes::CodeEntry::live`].
+    suspends: bool,
     /// Arguments that may change during the call, kept to re-hash them when it ends.
     watched: Option<Box<Watched>>,
 }
@@ -125,6 +127,20 @@ impl Tracer {
             self.new_thread(index, at.ident);
         }
         Th(index)
+    }
+
+    /// In a forked child: drops the parent's pending events and stacks (the parent has them),
+    /// and with them the counts of its generators' frames ([`codes::CodeEntry::live`]).
+    fn drop_parents_threads(&mut self) {
+        for state in &mut self.threads {
+            state.run.clear();
+            state.snapshot.clear();
+            // The frames' argument references are the parent's too; they stay alive, unused.
+            std::mem::forget(std::mem::take(&mut state.stack));
+        }
+        for entry in &mut self.codes.entries {
+            entry.live = 0;
+        }
     }
 
     /// Thread `th`'s state.
@@ -393,12 +409,7 @@ pub fn rehome_in_child(py: Python<'_>) -> std::io::Result<()> {
         t.drained = Arc::new(AtomicU64::new(u64::MAX));
         // The parent's drain may have held the shared numbering's lock at the fork.
         t.codes.number_on_own();
-        for state in &mut t.threads {
-            state.run.clear();
-            state.snapshot.clear();
-            // The frames' argument references are the parent's too; they stay alive, unused.
-            std::mem::forget(std::mem::take(&mut state.stack));
-        }
+        t.drop_parents_threads();
         Ok(())
     })
     .unwrap_or(Ok(()))
@@ -579,12 +590,7 @@ pub fn follow_in_child(py: Python<'_>) -> std::io::Result<()> {
         std::mem::forget(std::mem::replace(&mut t.ring, ring));
         // The drain does not tell a child how far it read: a child never waits for it.
         t.drained = Arc::new(AtomicU64::new(u64::MAX));
-        for state in &mut t.threads {
-            state.run.clear();
-            state.snapshot.clear();
-            // The frames' argument references are the parent's too; they stay alive, unused.
-            std::mem::forget(std::mem::take(&mut state.stack));
-        }
+        t.drop_parents_threads();
         t.codes.number_on_own();
         let infos: Vec<_> = t.codes.entries.iter().map(|e| e.info.clone()).collect();
         for info in infos {
