@@ -64,15 +64,53 @@ unsafe impl Consumer for Counter {
     }
 }
 
-/// Where the tests' project is (its `project` folder): the engine takes the first armed
-/// consumer's project for the whole process.
-fn test_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("fever-engine-test-{}", std::process::id()))
-}
-
 /// The engine is the process's: tests that arm consumers take turns (the interpreter lets
-/// another test's thread run between two bytecodes).
+/// another test's thread run between two bytecodes), and share one project folder (the engine
+/// takes the first armed consumer's project for the whole process).
 static ARMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `body` with the project's modules (`(name, source)`) and the library's imported, and a
+/// claimed tool id; then releases the tool and removes the files.
+fn in_project(
+    modules: &[(&str, &str)],
+    library: &[(&str, &str)],
+    body: impl FnOnce(Python<'_>, u8, &Project),
+) {
+    let _turn = ARMING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = std::env::temp_dir().join(format!("fever-engine-test-{}", std::process::id()));
+    let (project_dir, library_dir) = (dir.join("project"), dir.join("library"));
+    for (folder, files) in [(&project_dir, modules), (&library_dir, library)] {
+        std::fs::create_dir_all(folder).unwrap();
+        for (name, source) in files {
+            std::fs::write(folder.join(format!("{name}.py")), source).unwrap();
+        }
+    }
+    let project = Project::new(&project_dir).unwrap();
+    Python::initialize();
+    Python::attach(|py| {
+        let tool = crate::monitoring::claim(py)
+            .unwrap()
+            .expect("a free tool id");
+        let imports: Vec<String> = modules
+            .iter()
+            .map(|(name, _)| format!("import {name}"))
+            .collect();
+        run(
+            py,
+            &format!(
+                "import sys\nsys.path[:0] = [{:?}, {:?}]\n{}",
+                project_dir.display().to_string(),
+                library_dir.display().to_string(),
+                imports.join("\n")
+            ),
+        );
+        body(py, tool, &project);
+        crate::monitoring::release(py, tool).unwrap();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
 fn run(py: Python<'_>, code: &str) {
     py.run(&CString::new(code).unwrap(), None, None)
@@ -90,42 +128,17 @@ fn events_on(py: Python<'_>, tool: u8) -> u32 {
 
 #[test]
 fn consumers_come_and_go_while_the_program_runs() {
-    let _turn = ARMING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = test_dir();
-    let (project_dir, library_dir) = (dir.join("project"), dir.join("library"));
-    std::fs::create_dir_all(&project_dir).unwrap();
-    std::fs::create_dir_all(&library_dir).unwrap();
-    std::fs::write(
-        project_dir.join("engine_proj.py"),
+    let modules = [(
+        "engine_proj",
         "import engine_lib\n\ndef f(x):\n    return engine_lib.h(x) + 1\n\ndef g(n):\n    return sum(f(i) for i in range(n))\n",
-    )
-    .unwrap();
-    std::fs::write(
-        library_dir.join("engine_lib.py"),
-        "def h(x):\n    return x\n",
-    )
-    .unwrap();
-    let project = Project::new(&project_dir).unwrap();
-    Python::initialize();
-    Python::attach(|py| {
-        let tool = crate::monitoring::claim(py)
-            .unwrap()
-            .expect("a free tool id");
-        run(
-            py,
-            &format!(
-                "import sys\nsys.path[:0] = [{:?}, {:?}]\nimport engine_proj",
-                project_dir.display().to_string(),
-                library_dir.display().to_string()
-            ),
-        );
+    )];
+    let library = [("engine_lib", "def h(x):\n    return x\n")];
+    in_project(&modules, &library, |py, tool, project| {
         let calls = "import engine_proj\nengine_proj.g(10)";
 
-        arm(py, tool, &project, Slot::Tracer, Box::<Counter>::default()).unwrap();
+        arm(py, tool, project, Slot::Tracer, Box::<Counter>::default()).unwrap();
         run(py, calls);
-        arm(py, tool, &project, Slot::Cache, Box::<Counter>::default()).unwrap();
+        arm(py, tool, project, Slot::Cache, Box::<Counter>::default()).unwrap();
         run(py, calls);
         let first = disarm::<Counter>(py, Slot::Tracer).unwrap().unwrap();
         assert_eq!(first.starts_of("f"), 20);
@@ -147,7 +160,7 @@ fn consumers_come_and_go_while_the_program_runs() {
         arm(
             py,
             tool,
-            &project,
+            project,
             Slot::Checkpoints,
             Box::<Counter>::default(),
         )
@@ -163,7 +176,7 @@ fn consumers_come_and_go_while_the_program_runs() {
         arm(
             py,
             tool,
-            &project,
+            project,
             Slot::Tracer,
             Box::new(Counter::default()),
         )
@@ -174,15 +187,13 @@ fn consumers_come_and_go_while_the_program_runs() {
             starts: vec![0],
             returns: vec![0],
         };
-        arm(py, tool, &project, Slot::Tracer, Box::new(replacing)).unwrap();
+        arm(py, tool, project, Slot::Tracer, Box::new(replacing)).unwrap();
         run(py, calls);
         let fourth = disarm::<Counter>(py, Slot::Tracer).unwrap().unwrap();
         assert_eq!(fourth.starts_of("f"), 10, "{:?}", fourth.names);
         assert_eq!(fourth.starts_of("unrelated"), 0);
         assert_eq!(events_on(py, tool), 0);
-        crate::monitoring::release(py, tool).unwrap();
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -260,29 +271,11 @@ unsafe impl Consumer for Quieting {
 
 #[test]
 fn an_event_every_consumer_has_had_enough_of_is_turned_off_until_a_consumer_is_armed() {
-    let _turn = ARMING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dir = test_dir().join("project");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("engine_quiet.py"),
+    let modules = [(
+        "engine_quiet",
         "def f(x):\n    return x + 1\n\ndef g(n):\n    return sum(f(i) for i in range(n))\n",
-    )
-    .unwrap();
-    let project = Project::new(&dir).unwrap();
-    Python::initialize();
-    Python::attach(|py| {
-        let tool = crate::monitoring::claim(py)
-            .unwrap()
-            .expect("a free tool id");
-        run(
-            py,
-            &format!(
-                "import sys\nsys.path[:0] = [{:?}]\nimport engine_quiet",
-                dir.display().to_string()
-            ),
-        );
+    )];
+    in_project(&modules, &[], |py, tool, project| {
         let calls = "import engine_quiet\nengine_quiet.g(10)";
         let quiet = || {
             Box::new(Quieting {
@@ -292,7 +285,7 @@ fn an_event_every_consumer_has_had_enough_of_is_turned_off_until_a_consumer_is_a
         };
 
         // Alone: f's return is heard once, then turned off at its instruction; starts go on.
-        arm(py, tool, &project, Slot::Tracer, quiet()).unwrap();
+        arm(py, tool, project, Slot::Tracer, quiet()).unwrap();
         run(py, calls);
         run(py, calls);
         let alone = disarm::<Quieting>(py, Slot::Tracer).unwrap().unwrap();
@@ -300,22 +293,20 @@ fn an_event_every_consumer_has_had_enough_of_is_turned_off_until_a_consumer_is_a
         assert_eq!(alone.inner.returns_of("f"), 1);
 
         // Armed again, it hears the return again: arming re-enabled the instruction.
-        arm(py, tool, &project, Slot::Tracer, quiet()).unwrap();
+        arm(py, tool, project, Slot::Tracer, quiet()).unwrap();
         run(py, calls);
         let again = disarm::<Quieting>(py, Slot::Tracer).unwrap().unwrap();
         assert_eq!(again.inner.returns_of("f"), 1);
         assert_eq!(again.inner.starts_of("f"), 10);
 
         // With a consumer that wants every return, nothing is turned off for either.
-        arm(py, tool, &project, Slot::Tracer, quiet()).unwrap();
-        arm(py, tool, &project, Slot::Cache, Box::<Quieting>::default()).unwrap();
+        arm(py, tool, project, Slot::Tracer, quiet()).unwrap();
+        arm(py, tool, project, Slot::Cache, Box::<Quieting>::default()).unwrap();
         run(py, calls);
         run(py, calls);
         let wanting = disarm::<Quieting>(py, Slot::Cache).unwrap().unwrap();
         let quieting = disarm::<Quieting>(py, Slot::Tracer).unwrap().unwrap();
         assert_eq!(wanting.inner.returns_of("f"), 20);
         assert_eq!(quieting.inner.returns_of("f"), 20);
-        crate::monitoring::release(py, tool).unwrap();
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
