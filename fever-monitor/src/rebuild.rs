@@ -2,8 +2,7 @@
 //! and results `fever watch --persist-cache` kept on disk.
 //!
 //! Only what a snapshot holds whole is rebuilt: None, bools, ints, floats, complex numbers,
-//! strings, bytes, lists, tuples, sets, dicts, references to classes, functions (one nested in
-//! another too, from its code, when nothing else made it: `nested.py`), modules and
+//! strings, bytes, lists, tuples, sets, dicts, references to classes, functions, modules and
 //! enum members, and instances of importable classes (dataclasses and plain objects through
 //! `__new__` and their recorded fields set with `object.__setattr__`, named tuples through
 //! `tuple.__new__`, subclasses of built-ins from their built-in contents). Anything else (a
@@ -17,11 +16,10 @@ use fever_core::snapshot::{
     decode, Array, ArrayData, Blob, BytesKind, Fields, Object, ObjectKind, RefKind, Seq, Text,
     Value,
 };
-use pyo3::ffi::c_str;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyFunction, PyInt,
-    PyList, PyModule, PySet, PyString, PyTuple, PyType,
+    PyList, PySet, PyString, PyTuple, PyType,
 };
 
 use crate::snapshot::{snapshot_value, SnapshotLimits};
@@ -60,35 +58,6 @@ pub fn member<'py>(
         object = next.map_err(|_| format!("{module}.{qualname} does not exist any more"))?;
     }
     Ok(object)
-}
-
-/// The function `module.qualname` defined inside another (`test_x.<locals>.f`), made again
-/// from the code the enclosing function holds when that gives the very function (`nested.py`).
-fn nested<'py>(
-    py: Python<'py>,
-    names: &mut dyn Lookup,
-    module: &str,
-    qualname: &str,
-) -> Option<Bound<'py, PyAny>> {
-    static HELPER: pyo3::sync::PyOnceLock<Py<PyModule>> = pyo3::sync::PyOnceLock::new();
-    let (outer, _) = qualname.split_once(".<locals>.")?;
-    let enclosing = unwrap(names.lookup(py, module, outer).ok()?, outer, 0, &[]);
-    let helper = HELPER
-        .get_or_try_init(py, || {
-            PyModule::from_code(
-                py,
-                c_str!(include_str!("nested.py")),
-                c"<fever: nested functions>",
-                c"_fever_nested",
-            )
-            .map(Bound::unbind)
-        })
-        .ok()?;
-    let rebuilt = helper
-        .bind(py)
-        .call_method1("rebuild", (enclosing, qualname))
-        .ok()?;
-    (!rebuilt.is_none()).then_some(rebuilt)
 }
 
 /// The enum member `module.Class.NAME`, found as `Class[NAME]` finds it: in the class's
@@ -330,10 +299,7 @@ fn build<'py>(
             kind: RefKind::Function,
             module,
             qualname,
-        } => match names.lookup(py, module, qualname) {
-            Ok(found) => unwrap(found, qualname, 0, &[]),
-            Err(reason) => nested(py, names, module, qualname).ok_or(reason)?,
-        },
+        } => unwrap(names.lookup(py, module, qualname)?, qualname, 0, &[]),
         Value::Ref {
             kind: RefKind::EnumMember,
             module,

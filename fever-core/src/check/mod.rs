@@ -27,8 +27,8 @@ pub mod set_text;
 pub mod update;
 
 pub use compare::{
-    differs_in_addresses, differs_in_string_order, equal_iterators, holds_string_set, same_outcome,
-    Outcome, DEFAULT_REL_TOL,
+    differs_in_string_order, equal_iterators, holds_string_set, same_outcome, Outcome,
+    DEFAULT_REL_TOL,
 };
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;

@@ -12,9 +12,9 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_addresses, differs_in_string_order, equal_iterators, failure_without_result,
-    holds_string_set, judge, judge_yields, same_outcome, Case, Checked, FirstWalk, Options,
-    Outcome, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, equal_iterators, failure_without_result, holds_string_set,
+    judge, judge_yields, same_outcome, Case, Checked, FirstWalk, Options, Outcome, Relocation,
+    Unselected, Verdict,
 };
 use fever_core::settings::{is_profile_only, recorded_cwd};
 use fever_core::snapshot::{decode, Value};
@@ -552,18 +552,6 @@ impl Checker {
         }
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);
-        }
-        if matches!(verdict, Verdict::Failed(_))
-            && case
-                .expected
-                .as_ref()
-                .is_some_and(|e| differs_in_addresses(e, &now))
-        {
-            verdict = Verdict::Skipped(
-                "nondeterministic: its result differs only in memory addresses (`at 0x…`), \
-                 which change from run to run"
-                    .into(),
-            );
         }
         let reordered = |expected: &Option<Outcome>| {
             expected
