@@ -1,8 +1,7 @@
 //! [`State`]: for a re-invoked call that differs from its recording, the module state it
 //! depended on, when that explains the difference (implemented in `state.py`): it returned an
 //! object a module holds (a module-level object whose caches earlier calls filled), or it reads
-//! a module-level table that the test that made the call changes, or it (or a function it
-//! reaches) reads an attribute that test patches by a dotted target (`mock.patch("pkg.mod.f")`).
+//! a module-level table that the test that made the call changes.
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
@@ -51,19 +50,10 @@ impl State {
         let changed: Option<(String, String)> = module
             .call_method1("changed_by_callers", (function, callers.to_vec()))?
             .extract()?;
-        if let Some((name, caller)) = changed {
-            return Ok(Some(format!(
+        Ok(changed.map(|(name, caller)| {
+            format!(
                 "depends on module state: it reads {name}, which {caller} (that made this call) \
                  changes, so {name} was not what it is now when the call was recorded"
-            )));
-        }
-        let patched: Option<(String, String)> = module
-            .call_method1("patched_by_callers", (function, callers.to_vec()))?
-            .extract()?;
-        Ok(patched.map(|(target, caller)| {
-            format!(
-                "depends on module state: it reads {target}, which {caller} (that made this \
-                 call) patches, so {target} was not what it is now when the call was recorded"
             )
         }))
     }
