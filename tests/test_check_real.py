@@ -8,6 +8,7 @@ Each test records with the real `fever record`, then runs the real `fever check`
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -743,6 +744,31 @@ def test_a_suite_run_with_m_pytest_checks_with_pytests_recorded_arguments(venv, 
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
     assert counts(result) == (1, 0, 0), describe(result)
 
+
+
+def test_a_namespace_package_run_with_m_checks_with_the_portion_holding_its_main(venv, tmp_path):
+    # `python -m nsp` with nsp split over two folders runs the __main__.py of whichever holds
+    # one: that file comes first in the recorded argv, as it was when run.
+    project = tmp_path / "proj"
+    write(project / "invocation.py", """
+        import sys
+
+        def command():
+            return sys.argv[1:], sys.argv[0].endswith("b/nsp/__main__.py")
+    """)
+    write(tmp_path / "a" / "nsp" / "helper.py", "")
+    write(tmp_path / "b" / "nsp" / "__main__.py", """
+        import invocation
+        print(invocation.command())
+    """)
+    paths = os.pathsep.join(str(tmp_path / d) for d in ("a", "b"))
+    recording = record(venv, "-m", "nsp", "--fast", cwd=project, trace=project / "run.trace",
+                       env={"PYTHONPATH": paths})
+    assert "(['--fast'], True)" in recording.result.stdout, describe(recording.result)
+    # The check finds it on its own sys.path (the recorded one is not in the trace).
+    result = venv.run("check", "run.trace", "-v", cwd=project, env={"PYTHONPATH": paths})
+    assert result.returncode == 0, describe(result)
+    assert counts(result) == (1, 0, 0), describe(result)
 
 SET_MESSAGE = """
     def check_perms(text):

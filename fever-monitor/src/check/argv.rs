@@ -54,14 +54,17 @@ pub fn module_file(py: Python<'_>, argv: &[String]) -> Option<PathBuf> {
             .ok()
             .filter(|locations| !locations.is_none());
     }
-    match search {
-        // A package: `python -m` runs its `__main__`.
-        Some(locations) => {
-            let dir: PathBuf = locations.get_item(0).and_then(|d| d.extract()).ok()?;
-            Some(dir.join("__main__.py")).filter(|file| file.is_file())
-        }
-        None => origin.filter(|file| file.is_file()),
+    if let Some(locations) = search {
+        // A package: `python -m` runs its `__main__`, in whichever portion of a namespace
+        // package holds it.
+        name.push_str(".__main__");
+        let spec = finder
+            .call_method1("find_spec", (name.as_str(), locations))
+            .ok()
+            .filter(|spec| !spec.is_none())?;
+        origin = spec.getattr("origin").and_then(|o| o.extract()).ok();
     }
+    origin.filter(|file| file.is_file())
 }
 
 /// `sys.argv` replaced until dropped.
