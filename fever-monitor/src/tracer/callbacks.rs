@@ -66,25 +66,23 @@ unsafe impl Consumer for Tracer {
 #[inline(always)]
 unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     let early = early_ticks(t);
+    let th = t.thread(at);
     let max = t.settings.max_calls;
     let e = &mut t.codes.entries[entry];
     e.calls += 1;
     let suspends = e.suspends;
     let recorded = if suspends {
-        if e.muted(max) {
+        let Some(recorded) = generator_start(e, max) else {
             return;
-        }
-        e.live += 1;
-        // A generator's calls past the cap are not sampled: their steps are not recorded either.
-        max == 0 || e.calls <= max
+        };
+        recorded
     } else {
         fever_core::settings::records_call(e.calls, max)
     };
-    e.recorded += u64::from(recorded);
     let id = e.id;
-    let th = t.thread(at);
     let mut watched = None;
     if recorded {
+        e.recorded += 1;
         let snapshot = t.settings.snapshots != Snapshots::None;
         if snapshot {
             engine::set_busy(true);
@@ -100,6 +98,18 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
         suspends,
         watched,
     });
+}
+
+/// [`begin_call`] of a generator's or coroutine's code: whether the call is recorded, `None`
+/// when the code is muted (the call is only counted, no frame pushed).
+#[cold]
+fn generator_start(e: &mut CodeEntry, max: u64) -> Option<bool> {
+    if e.muted(max) {
+        return None;
+    }
+    e.live += 1;
+    // A generator's calls past the cap are not sampled: their steps are not recorded either.
+    Some(max == 0 || e.calls <= max)
 }
 
 /// Now, when every event is recorded and no snapshot can come before its record (`--snapshots
@@ -245,15 +255,16 @@ fn watched_flags(t: &mut Tracer, entry: usize, w: &Watched) -> u32 {
 #[inline(always)]
 unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) -> Heard {
     let early = early_ticks(t);
-    let e = &t.codes.entries[entry];
-    if e.muted(t.settings.max_calls) {
-        return Heard::Enough;
-    }
-    let id = e.id;
     let th = t.thread(at);
     let (Ok(frame) | Err(Some(frame))) = pop_to(t, th, entry) else {
-        return Heard::Again;
+        // A muted code has no frame on any stack: only here is it asked about.
+        return if t.codes.entries[entry].muted(t.settings.max_calls) {
+            Heard::Enough
+        } else {
+            Heard::Again
+        };
     };
+    let id = t.codes.entries[entry].id;
     if frame.recorded {
         let flags = if event == EventKind::Yield {
             0
