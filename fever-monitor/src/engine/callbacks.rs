@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 
 use super::codes::{self, Own, Row};
 use super::{
-    busy, engine, hot, hot_thread, parked, verdict, Armed, At, Consumer, Engine, Event, Heard, Slot,
+    busy, end_of_callback, engine, hot, hot_thread, Armed, At, Consumer, Engine, Event, Heard, Slot,
 };
 use crate::monitoring::{disable, none};
 
@@ -149,12 +149,7 @@ unsafe fn dispatch(args: *const *mut PyObject, nargs: Py_ssize_t, event: Event) 
         }
         told = true;
     }
-    parked::release_after(event);
-    if told {
-        verdict(event, heard)
-    } else {
-        none()
-    }
+    end_of_callback(event, if told { heard } else { Heard::Again })
 }
 
 /// One event while `C` is the only armed consumer (see [`solo_callbacks`]), the callback
@@ -193,8 +188,7 @@ unsafe fn solo<C: Consumer>(
             // (not busy), and of type `C`: the callback running is the registered one for its
             // type, whose callbacks are `C`'s own (`solo_callback`).
             let heard = unsafe { (*consumer).on(event, &at) };
-            parked::release_after(event);
-            return verdict(event, heard);
+            return end_of_callback(event, heard);
         }
     }
     // SAFETY: guaranteed by the caller (CPython).
@@ -232,8 +226,7 @@ unsafe fn solo_full<C: Consumer>(
     // SAFETY: GIL held; the event is this callback's; the consumer is armed (live), of type
     // `C` (`kind` says so), and no other reference to it is alive.
     let heard = unsafe { (*consumer.cast::<C>().as_ptr()).on(event, &f.at(thread, entry)) };
-    parked::release_after(event);
-    verdict(event, heard)
+    end_of_callback(event, heard)
 }
 
 /// [`solo`] when the only armed consumer is not of the callback's type (between arming and the
@@ -249,8 +242,7 @@ unsafe fn shared_solo(mut f: Found, armed: Armed, event: Event) -> *mut PyObject
     let thread = f.e.thread();
     // SAFETY: GIL held; the consumer is armed (live) and no other reference to it is alive.
     let heard = unsafe { (armed.handler)(armed.consumer, &f.at(thread, entry)) };
-    parked::release_after(event);
-    verdict(event, heard)
+    end_of_callback(event, heard)
 }
 
 /// The entry the consumer in `slot` makes of `code`, met for the first time.

@@ -771,11 +771,13 @@ fn restart_disabled(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// What a callback returns for a project code's `event` after its consumers said `heard`:
-/// `DISABLE` when none wants it here again and it is a local event.
+/// The end of a callback for a project code's `event`, its consumers done with it (`heard`):
+/// releases what they parked, then returns `DISABLE` when none wants the event here again and
+/// it is a local event, else `None`.
 #[inline(always)]
 #[allow(clippy::inline_always)] // every callback ends with it
-fn verdict(event: Event, heard: Heard) -> *mut PyObject {
+fn end_of_callback(event: Event, heard: Heard) -> *mut PyObject {
+    parked::release_after(event);
     if event.local() && heard == Heard::Enough {
         hot().disabled.set(true);
         crate::monitoring::disable()
