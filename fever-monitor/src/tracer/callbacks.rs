@@ -94,6 +94,7 @@ unsafe fn begin_call(t: &mut Tracer, entry: usize, at: &At) {
     }
     t.state(th).stack.push(Frame {
         entry: at.entry,
+        id,
         recorded,
         suspends,
         watched,
@@ -118,7 +119,7 @@ fn generator_start(e: &mut CodeEntry, max: u64) -> Option<bool> {
 /// time belongs to the caller's side), and an event past the cap reads no clock at all.
 #[inline(always)]
 fn early_ticks(t: &Tracer) -> Option<u64> {
-    (t.settings.snapshots == Snapshots::None && t.settings.max_calls == 0).then(clock::ticks)
+    t.early.then(clock::ticks)
 }
 
 /// Snapshots the current frame's arguments into thread `th`'s snapshot buffer; returns what to
@@ -264,14 +265,14 @@ unsafe fn on_end(t: &mut Tracer, entry: usize, at: &At, event: EventKind) -> Hea
             Heard::Again
         };
     };
-    let id = t.codes.entries[entry].id;
+    let id = frame.id;
     if frame.recorded {
         let flags = if event == EventKind::Yield {
             0
         } else {
             end_flags(t, entry, frame.watched.as_deref())
         };
-        let value = if t.settings.snapshots == Snapshots::All && event != EventKind::Unwind {
+        let value = if t.snap_values && event != EventKind::Unwind {
             at.value()
         } else {
             std::ptr::null_mut()
@@ -320,6 +321,7 @@ unsafe fn on_continue(t: &mut Tracer, entry: usize, at: &At, thrown: bool) -> He
     }
     t.state(th).stack.push(Frame {
         entry: at.entry,
+        id,
         recorded,
         suspends,
         watched: None,
@@ -349,7 +351,7 @@ unsafe fn on_raise(t: &mut Tracer, entry: usize, at: &At) {
         .is_some_and(|f| f.entry as usize == entry && f.recorded);
     if top_recorded {
         let value = at.value();
-        let snapshot = t.settings.snapshots == Snapshots::All && !value.is_null();
+        let snapshot = t.snap_values && !value.is_null();
         if snapshot {
             let out = &mut t.threads[th.0].snapshot;
             let before = out.len();

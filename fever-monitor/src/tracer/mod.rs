@@ -64,6 +64,8 @@ pub struct Settings {
 struct Frame {
     /// The code's entry in the tracer's table.
     entry: u32,
+    /// The code's id in the trace (its entry's, kept here for the call's end).
+    id: u32,
     recorded: bool,
     /// A generator's or coroutine's frame: counted in its code's [`codes::CodeEntry::live`].
     suspends: bool,
@@ -98,6 +100,11 @@ pub struct Tracer {
     drained: Arc<AtomicU64>,
     encoded: AlignedVec,
     settings: Settings,
+    /// Every event is recorded and none has a snapshot (`--snapshots none
+    /// --max-calls-per-function 0`): an event reads the clock first (`callbacks::early_ticks`).
+    early: bool,
+    /// Returned and yielded values are snapshotted (`--snapshots all`).
+    snap_values: bool,
     /// Ticks to monotonic nanoseconds.
     to_ns: TickConverter,
     /// `to_ns` has its final rate (see `engine::clock::refined`).
@@ -308,6 +315,8 @@ pub fn start(
         ring,
         drained,
         encoded: AlignedVec::new(),
+        early: settings.snapshots == Snapshots::None && settings.max_calls == 0,
+        snap_values: settings.snapshots == Snapshots::All,
         settings,
         to_ns,
         refined: false,
