@@ -405,3 +405,93 @@ def test_a_decorated_functions_object_as_self_is_the_modules_own(venv, tmp_path)
     result = check(venv, "run.trace", "--select", "named.Named.*", cwd=tmp_path, expect=1)
     assert counts(result) == (1, 1, 0), describe(result)
     assert result.stdout.startswith("__main__.Named.is_global(self=Named("), describe(result)
+
+
+IMPORT_VALUES = """
+    import datetime
+    import random
+    import uuid
+
+    TOKEN = uuid.uuid4().hex
+    try:
+        _bits = random.SystemRandom().getrandbits
+        INSTANCE = hex(_bits(64))
+    except Exception:
+        INSTANCE = "none"
+
+    def _now():
+        return datetime.datetime.now()
+
+    STARTED = {"at": str(_now()), "zone": "utc"}
+    SIZES = [1, 2, 3]
+
+    def profile():
+        return {"token": TOKEN, "instance": INSTANCE, "n": 1}
+
+    def started():
+        return dict(STARTED)
+
+    def total():
+        return sum(SIZES)
+
+    def double(x):
+        return 2 * x
+"""
+
+IMPORT_VALUES_USER = """
+    import values
+    from values import TOKEN
+
+    def token_length():
+        return len(TOKEN)
+
+    def token():
+        return TOKEN.upper()
+
+    def via_module():
+        return values.INSTANCE
+"""
+
+IMPORT_VALUES_MAIN = """
+    import user
+    import values
+
+    print(values.profile()["n"], values.started()["zone"], values.total(), values.double(4),
+          user.token_length(), user.token() != "", user.via_module() != "")
+"""
+
+
+def test_values_a_module_made_at_import_from_random_or_the_clock_are_nondeterministic(venv, tmp_path):
+    # boltons 24.1.0's ecoutils: INSTANCE_ID = hex(getrandbits(128)) and START_TIME_INFO =
+    # {'time_utc': str(_get_utc_now()), ...} at import; get_profile() returns them.
+    write(tmp_path / "values.py", IMPORT_VALUES)
+    write(tmp_path / "user.py", IMPORT_VALUES_USER)
+    write(tmp_path / "main.py", IMPORT_VALUES_MAIN)
+    record(venv, "main.py", cwd=tmp_path, trace=tmp_path / "run.trace")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
+    reasons = skipped(result)
+    assert reasons["values.profile[1]"] == (
+        "nondeterministic: it reads values.TOKEN, which its module's import made from "
+        "uuid.uuid4, so each import makes another value"), describe(result)
+    assert reasons["values.started[1]"] == (
+        "nondeterministic: it reads values.STARTED, which its module's import made from the "
+        "clock (datetime.datetime.now), so each import makes another value"), describe(result)
+    # Read through `from values import TOKEN` and as an attribute of the module.
+    assert reasons["user.token[1]"].startswith(
+        "nondeterministic: it reads values.TOKEN, which its module's import made from uuid.uuid4"
+    ), describe(result)
+    # Made inside a `try:` block, through a method of an object made at import.
+    assert reasons["user.via_module[1]"] == (
+        "nondeterministic: it reads values.INSTANCE, which its module's import made from "
+        "os.urandom (random.SystemRandom), so each import makes another value"), describe(result)
+    # The same length each import: it passes. So do the calls that read no such value.
+    for passed in ("user.token_length[1]", "values.total[1]", "values.double[1]"):
+        assert passed not in reasons, describe(result)
+    assert counts(result) == (3, 0, 4), describe(result)
+
+    # A real change to a call that reads no such value is still a failure, and one to a value
+    # made at import without a source too.
+    edit(tmp_path / "values.py", "return 2 * x", "return 3 * x")
+    edit(tmp_path / "values.py", "SIZES = [1, 2, 3]", "SIZES = [1, 2, 4]")
+    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
+    assert counts(result) == (1, 2, 4), describe(result)

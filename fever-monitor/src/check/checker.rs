@@ -457,7 +457,10 @@ impl Checker {
             }
             if matches!(verdict, Verdict::Failed(_)) {
                 let callers = callers(py, &self.reader, &mut self.modules, &case.callers)?;
-                if let Some(reason) = self.state.explain(py, &function, None, &callers)? {
+                if let Some(reason) =
+                    self.state
+                        .explain(py, &function, None, &callers, &self.sources)?
+                {
                     verdict = Verdict::Skipped(reason);
                 }
             }
@@ -574,9 +577,9 @@ impl Checker {
         }
         if matches!(verdict, Verdict::Failed(_)) {
             let callers = callers(py, &self.reader, &mut self.modules, &case.callers)?;
-            if let Some(reason) = self
-                .state
-                .explain(py, &function, returned.as_ref(), &callers)?
+            if let Some(reason) =
+                self.state
+                    .explain(py, &function, returned.as_ref(), &callers, &self.sources)?
             {
                 verdict = Verdict::Skipped(reason);
             }

@@ -12,8 +12,12 @@ cause, so that it is skipped with a reason instead of failing:
 - `changed_by_callers(function, callers)`: the function reads a module-level mutable object (a
   table, a registry) that the code that made the call changes (a mutating method or
   `setattr`/`setitem` next to the name).
+- `made_at_import(function, made)`: the function reads a module-level name that a statement of
+  its module's body bound while it reached random, the clock or another source of
+  nondeterminism (`made`: what `sources.py` noted), so each import makes another value.
 """
 
+import ast
 import sys
 import types
 
@@ -110,4 +114,91 @@ def changed_by_callers(function, callers):
             if name in names or name in strings:
                 module = namespace.get("__name__", "?")
                 return f"{module}.{name}", f"{caller.__module__}.{caller.__qualname__}"
+    return None
+
+
+# file -> its top-level statements (empty if it cannot be read or parsed), parsed on first use.
+_bodies = {}
+
+
+def _body(file):
+    if file not in _bodies:
+        try:
+            with open(file, "rb") as f:
+                _bodies[file] = ast.parse(f.read(), file).body
+        except (OSError, SyntaxError, ValueError):
+            _bodies[file] = []
+    return _bodies[file]
+
+
+def _holding(statements, line):
+    """The innermost statement of `statements` (and of the blocks of a compound one, not the
+    bodies of functions and classes, which do not run there) whose lines hold `line`."""
+    for statement in statements:
+        if isinstance(statement, ast.match_case):
+            # A case has no lines of its own: its body's.
+            inner = _holding(statement.body, line)
+            if inner is not None:
+                return inner
+            continue
+        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+                    inner = _holding(getattr(statement, block, None) or [], line)
+                    if inner is not None:
+                        return inner
+            return statement
+    return None
+
+
+def _bound(node, names):
+    """Adds to `names` the names `node` binds in its scope (not in nested functions, classes,
+    lambdas or comprehensions, whose names are their own, but a class's or function's name)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        names.add(node.name)
+        return
+    if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        return
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        names.add(node.id)
+    elif isinstance(node, ast.alias):
+        names.add((node.asname or node.name).split(".")[0])
+    elif isinstance(node, ast.ExceptHandler) and node.name:
+        names.add(node.name)
+    elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+        names.add(node.name)
+    for child in ast.iter_child_nodes(node):
+        _bound(child, names)
+
+
+def _bound_at(file, line):
+    """The names bound by the statement of `file`'s body holding `line`."""
+    statement = _holding(_body(file), line)
+    names = set()
+    if statement is not None:
+        _bound(statement, names)
+    return names
+
+
+def made_at_import(function, made):
+    """`(module.NAME, source)` when `function` reads NAME (by name, as an attribute of its
+    module, or as its own global holding the very value) that a statement of its module's body
+    bound while it reached `source` (`made`: `(module name, file, line, source)`); else None."""
+    code = getattr(function, "__code__", None)
+    namespace = getattr(function, "__globals__", None)
+    if code is None or namespace is None or not made:
+        return None
+    read = _names(code, set())
+    for modname, file, line, source in made:
+        module = sys.modules.get(modname)
+        if not isinstance(file, str) or module is None:
+            continue
+        # The function's module, one it names, or a global of its holding the same value.
+        own = namespace.get("__name__") == modname
+        names_module = any(namespace.get(n) is module for n in read)
+        for name in sorted(_bound_at(file, line) & read):
+            held = getattr(module, "__dict__", {})
+            same = name in held and name in namespace and namespace[name] is held[name]
+            if own or names_module or same:
+                return f"{modname}.{name}", source
     return None
