@@ -422,7 +422,9 @@ IMPORT_VALUES = """
     def _now():
         return datetime.datetime.now()
 
-    STARTED = {"at": str(_now()), "zone": "utc"}
+    STARTED = {"zone": "utc"}
+    for _key in ("at",):
+        STARTED[_key] = str(_now())
     SIZES = [1, 2, 3]
 
     def profile():

@@ -161,6 +161,13 @@ def _bound(node, names):
         return
     if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
         names.add(node.id)
+    elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store):
+        # `TABLE[key] = ...`, `CONFIG.seed = ...`: the object the name holds is changed.
+        root = node.value
+        while isinstance(root, (ast.Subscript, ast.Attribute)):
+            root = root.value
+        if isinstance(root, ast.Name):
+            names.add(root.id)
     elif isinstance(node, ast.alias):
         names.add((node.asname or node.name).split(".")[0])
     elif isinstance(node, ast.ExceptHandler) and node.name:
