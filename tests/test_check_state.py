@@ -409,7 +409,10 @@ def test_a_decorated_functions_object_as_self_is_the_modules_own(venv, tmp_path)
 
 IMPORT_VALUES = """
     import datetime
+    import logging
     import random
+    import re
+    import time
     import uuid
 
     TOKEN = uuid.uuid4().hex
@@ -426,6 +429,17 @@ IMPORT_VALUES = """
     for _key in ("at",):
         STARTED[_key] = str(_now())
     SIZES = [1, 2, 3]
+    start = time.time()
+    ENABLED = random.random() >= 0.0
+
+    def _load():
+        log = logging.getLogger("values")
+        log.addHandler(logging.NullHandler())
+        log.warning("loading")
+        return {"retries": 3}
+
+    # The log record reads the clock: CONFIG is made while it is read, not from it.
+    CONFIG = _load()
 
     def profile():
         return {"token": TOKEN, "instance": INSTANCE, "n": 1}
@@ -433,37 +447,50 @@ IMPORT_VALUES = """
     def started():
         return dict(STARTED)
 
+    def label():
+        return "run-" + TOKEN + "-x"
+
     def total():
         return sum(SIZES)
 
     def double(x):
         return 2 * x
+
+    def find(s):
+        return re.search("b", s).start()
+
+    def retries():
+        return CONFIG["retries"] * 2
 """
 
 IMPORT_VALUES_USER = """
     import values
     from values import TOKEN
 
+    ENABLED = True
+
     def token_length():
         return len(TOKEN)
 
-    def token():
-        return TOKEN.upper()
-
     def via_module():
         return values.INSTANCE
+
+    def flag(x):
+        return x + 1 if ENABLED else x
 """
 
 IMPORT_VALUES_MAIN = """
     import user
     import values
 
-    print(values.profile()["n"], values.started()["zone"], values.total(), values.double(4),
-          user.token_length(), user.token() != "", user.via_module() != "")
+    print(values.profile()["n"], values.started()["zone"], values.label() != "", values.total(),
+          values.double(4), values.find("abc"), values.retries(), user.token_length(),
+          user.via_module() != "", user.flag(1))
 """
 
 
-def test_values_a_module_made_at_import_from_random_or_the_clock_are_nondeterministic(venv, tmp_path):
+def test_results_differing_only_in_values_made_at_import_from_random_or_the_clock_are_skipped(
+        venv, tmp_path):
     # boltons 24.1.0's ecoutils: INSTANCE_ID = hex(getrandbits(128)) and START_TIME_INFO =
     # {'time_utc': str(_get_utc_now()), ...} at import; get_profile() returns them.
     write(tmp_path / "values.py", IMPORT_VALUES)
@@ -472,28 +499,80 @@ def test_values_a_module_made_at_import_from_random_or_the_clock_are_nondetermin
     record(venv, "main.py", cwd=tmp_path, trace=tmp_path / "run.trace")
     result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
     reasons = skipped(result)
+    made = "which its module's import made: each import makes another value"
     assert reasons["values.profile[1]"] == (
-        "nondeterministic: it reads values.TOKEN, which its module's import made from "
-        "uuid.uuid4, so each import makes another value"), describe(result)
+        "nondeterministic: its result differs only in values.TOKEN (made from uuid.uuid4), "
+        "values.INSTANCE (made from os.urandom (random.SystemRandom)), " + made), describe(result)
+    # A part of a module-level dict set in a loop, read through the clock's C method.
     assert reasons["values.started[1]"] == (
-        "nondeterministic: it reads values.STARTED, which its module's import made from the "
-        "clock (datetime.datetime.now), so each import makes another value"), describe(result)
-    # Read through `from values import TOKEN` and as an attribute of the module.
-    assert reasons["user.token[1]"].startswith(
-        "nondeterministic: it reads values.TOKEN, which its module's import made from uuid.uuid4"
-    ), describe(result)
-    # Made inside a `try:` block, through a method of an object made at import.
-    assert reasons["user.via_module[1]"] == (
-        "nondeterministic: it reads values.INSTANCE, which its module's import made from "
-        "os.urandom (random.SystemRandom), so each import makes another value"), describe(result)
-    # The same length each import: it passes. So do the calls that read no such value.
-    for passed in ("user.token_length[1]", "values.total[1]", "values.double[1]"):
-        assert passed not in reasons, describe(result)
-    assert counts(result) == (3, 0, 4), describe(result)
+        "nondeterministic: its result differs only in values.STARTED (made from the clock "
+        "(datetime.datetime.now)), " + made), describe(result)
+    # Inside a longer string; read as an attribute of the module.
+    assert reasons["values.label[1]"].startswith(
+        "nondeterministic: its result differs only in values.TOKEN"), describe(result)
+    assert reasons["user.via_module[1]"].startswith(
+        "nondeterministic: its result differs only in values.INSTANCE"), describe(result)
+    assert counts(result) == (6, 0, 4), describe(result)
 
-    # A real change to a call that reads no such value is still a failure, and one to a value
-    # made at import without a source too.
-    edit(tmp_path / "values.py", "return 2 * x", "return 3 * x")
-    edit(tmp_path / "values.py", "SIZES = [1, 2, 3]", "SIZES = [1, 2, 4]")
-    result = check(venv, "run.trace", cwd=tmp_path, expect=1)
-    assert counts(result) == (1, 2, 4), describe(result)
+    # Real changes are failures, whether or not the call reads such a value: its result must
+    # differ only in it.
+    for old, new in [('"n": 1', '"n": 2'), ("return 2 * x", "return 3 * x"),
+                     ("SIZES = [1, 2, 3]", "SIZES = [1, 2, 4]"),
+                     ('.start()', '.start() + 1'), ('["retries"] * 2', '["retries"] * 3')]:
+        edit(tmp_path / "values.py", old, new)
+    edit(tmp_path / "user.py", "return len(TOKEN)", "return len(TOKEN) + 1")
+    edit(tmp_path / "user.py", "return x + 1 if", "return x + 2 if")
+    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=1)
+    assert counts(result) == (0, 7, 3), describe(result)
+
+
+PATCHED_LIB = """
+    import helpers
+
+    def main(args=None):
+        return helpers.run(args)
+
+    def wrap(x):
+        return [x]
+"""
+
+PATCHED_HELPERS = """
+    def run(args):
+        raise SystemExit(2)
+"""
+
+PATCHED_TESTS = """
+    from unittest import mock
+
+    import lib
+
+    def test_main_calls_run():
+        # semver 3.0.4's tests patch `semver.__main__.cli.main` and call `__main__.main()`.
+        with mock.patch("lib.helpers.run") as run:
+            lib.main()
+            run.assert_called_once()
+
+    def test_wrap():
+        given = mock.Mock()
+        assert lib.wrap(given) == [given]
+"""
+
+
+def test_a_result_a_tests_patch_made_is_skipped_and_a_mock_argument_is_not(venv, tmp_path):
+    project = tmp_path / "proj"
+    write(project / "helpers.py", PATCHED_HELPERS)
+    write(project / "lib.py", PATCHED_LIB)
+    write(project / "test_lib.py", PATCHED_TESTS)
+    record_pytest(venv, project)
+    result = check(venv, "run.trace", "-v", "--select", "lib.*", cwd=project, expect=0)
+    reasons = skipped(result)
+    assert reasons["lib.main[1]"] == (
+        "ran with the test's patches: its recorded result holds a unittest.mock.MagicMock that "
+        "its arguments do not, made by a patch (unittest.mock), which a re-run without the test "
+        "cannot make again"), describe(result)
+    # Given a mock, the call is checked: a change to it fails.
+    assert "lib.wrap[1]" not in reasons, describe(result)
+    assert counts(result) == (1, 0, 1), describe(result)
+    edit(project / "lib.py", "return [x]", "return [x, x]")
+    result = check(venv, "run.trace", "--select", "lib.*", cwd=project, expect=1)
+    assert counts(result) == (0, 1, 1), describe(result)

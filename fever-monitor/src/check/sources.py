@@ -38,7 +38,8 @@ _seeded = False
 _running = None
 # The code of the function called, whose frame is the top of what the call may read.
 _called = None
-_getframe = sys._getframe
+# The interpreter's own: loaded again, `sys._getframe` is this module's wrapper already.
+_getframe = getattr(sys._getframe, "__wrapped__", sys._getframe)
 # (module name, file, line) of a statement of a module's body running when it reached a value
 # source -> that source's label (the first reached). Kept when loaded again: the modules stay
 # imported.

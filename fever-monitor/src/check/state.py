@@ -12,12 +12,14 @@ cause, so that it is skipped with a reason instead of failing:
 - `changed_by_callers(function, callers)`: the function reads a module-level mutable object (a
   table, a registry) that the code that made the call changes (a mutating method or
   `setattr`/`setitem` next to the name).
-- `made_at_import(function, made)`: the function reads a module-level name that a statement of
-  its module's body bound while it reached random, the clock or another source of
-  nondeterminism (`made`: what `sources.py` noted), so each import makes another value.
+- `made_at_import(function, made)`: the values the function reads that a statement of their
+  module's body bound while it reached random, the clock or another source of nondeterminism
+  (`made`: what `sources.py` noted): each import makes others, and fever-core tells whether the
+  call's result differs only in them.
 """
 
 import ast
+import dis
 import sys
 import types
 
@@ -141,7 +143,9 @@ def _holding(statements, line):
             if inner is not None:
                 return inner
             continue
-        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+        first = min([d.lineno for d in getattr(statement, "decorator_list", ())]
+                    + [statement.lineno])
+        if first <= line <= (statement.end_lineno or statement.lineno):
             if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 for block in ("body", "orelse", "finalbody", "handlers", "cases"):
                     inner = _holding(getattr(statement, block, None) or [], line)
@@ -187,25 +191,65 @@ def _bound_at(file, line):
     return names
 
 
+def _globals_read(code, module_names, found):
+    """Adds to `found` the global names `code` (and the code nested in it) loads, and the
+    `(M, NAME)` pairs of `M.NAME` where M is one of `module_names` it loads as a global."""
+    previous = None
+    for instruction in dis.get_instructions(code):
+        name = instruction.argval
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(name, str):
+            found.add(name)
+        elif (instruction.opname == "LOAD_ATTR" and previous is not None
+              and previous.opname == "LOAD_GLOBAL" and previous.argval in module_names):
+            found.add((previous.argval, name))
+        previous = instruction
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _globals_read(const, module_names, found)
+
+
+def _shared(value):
+    """Whether holding `value` under a name tells that the name was imported from where it was
+    made: not a singleton, a small int or a short string, which anything may hold."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) >= 1 << 32
+    if isinstance(value, str):
+        return len(value) >= 8
+    return True
+
+
 def made_at_import(function, made):
-    """`(module.NAME, source)` when `function` reads NAME (by name, as an attribute of its
-    module, or as its own global holding the very value) that a statement of its module's body
-    bound while it reached `source` (`made`: `(module name, file, line, source)`); else None."""
+    """`(module.NAME, source, value)` for each NAME `function` loads (as its own global, as
+    `module.NAME`, or as a global of its holding the very value, `from module import NAME`) that
+    a statement of its module's body bound while it reached `source` (`made`: `(module name,
+    file, line, source)`)."""
     code = getattr(function, "__code__", None)
     namespace = getattr(function, "__globals__", None)
     if code is None or namespace is None or not made:
-        return None
-    read = _names(code, set())
+        return []
+    own = namespace.get("__name__")
+    modules = {m: sys.modules.get(m) for m, _, _, _ in made}
+    module_names = {n for n, v in namespace.items() if any(v is m for m in modules.values() if m)}
+    read = set()
+    _globals_read(code, module_names, read)
+    out = []
+    seen = set()
     for modname, file, line, source in made:
-        module = sys.modules.get(modname)
-        if not isinstance(file, str) or module is None:
+        module = modules[modname]
+        if not isinstance(file, str) or not isinstance(line, int) or module is None:
             continue
-        # The function's module, one it names, or a global of its holding the same value.
-        own = namespace.get("__name__") == modname
-        names_module = any(namespace.get(n) is module for n in read)
-        for name in sorted(_bound_at(file, line) & read):
-            held = getattr(module, "__dict__", {})
-            same = name in held and name in namespace and namespace[name] is held[name]
-            if own or names_module or same:
-                return f"{modname}.{name}", source
-    return None
+        held = getattr(module, "__dict__", {})
+        for name in sorted(_bound_at(file, line)):
+            if name not in held or (modname, name) in seen:
+                continue
+            value = held[name]
+            direct = name in read and (
+                own == modname or (name in namespace and namespace[name] is value and _shared(value)))
+            through = any((m, name) in read for m in module_names if namespace.get(m) is module)
+            if direct or through:
+                seen.add((modname, name))
+                shown = modname.replace("__fever_main__", "__main__")
+                out.append((f"{shown}.{name}", source, value))
+    return out

@@ -1,8 +1,9 @@
 //! [`State`]: for a re-invoked call that differs from its recording, the module state it
 //! depended on, when that explains the difference (implemented in `state.py`): it returned an
-//! object a module holds (a module-level object whose caches earlier calls filled), it reads
-//! a module-level table that the test that made the call changes, or it reads a value its
-//! module's import made from random, the clock or another source of nondeterminism.
+//! object a module holds (a module-level object whose caches earlier calls filled), or it reads
+//! a module-level table that the test that made the call changes; and the values a function
+//! reads that its module's import made from random, the clock or another source of
+//! nondeterminism.
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
@@ -28,15 +29,14 @@ impl State {
     }
 
     /// Why a call of `function` that returned `returned` (made from `callers`, innermost
-    /// first) may differ because of the state of a module, not its code (`sources`: what the
-    /// modules' imports reached); `None` if nothing says so.
+    /// first) may differ because of the state of a module, not its code; `None` if nothing
+    /// says so.
     pub fn explain(
         &self,
         py: Python<'_>,
         function: &Bound<'_, PyAny>,
         returned: Option<&Py<PyAny>>,
         callers: &[Bound<'_, PyAny>],
-        sources: &Sources,
     ) -> PyResult<Option<String>> {
         let module = self.module.bind(py);
         if let Some(value) = returned {
@@ -52,20 +52,25 @@ impl State {
         let changed: Option<(String, String)> = module
             .call_method1("changed_by_callers", (function, callers.to_vec()))?
             .extract()?;
-        if let Some((name, caller)) = changed {
-            return Ok(Some(format!(
+        Ok(changed.map(|(name, caller)| {
+            format!(
                 "depends on module state: it reads {name}, which {caller} (that made this call) \
                  changes, so {name} was not what it is now when the call was recorded"
-            )));
-        }
-        let made: Option<(String, String)> = module
-            .call_method1("made_at_import", (function, sources.made_at_import(py)?))?
-            .extract()?;
-        Ok(made.map(|(name, source)| {
-            format!(
-                "nondeterministic: it reads {name}, which its module's import made from \
-                 {source}, so each import makes another value"
             )
         }))
+    }
+
+    /// The values `function` reads that their module's import made from a source of
+    /// nondeterminism (`sources` noted which): `(module.NAME, source, value)`.
+    pub fn made_at_import(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        sources: &Sources,
+    ) -> PyResult<Vec<(String, String, Py<PyAny>)>> {
+        self.module
+            .bind(py)
+            .call_method1("made_at_import", (function, sources.made_at_import(py)?))?
+            .extract()
     }
 }
