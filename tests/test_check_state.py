@@ -407,125 +407,6 @@ def test_a_decorated_functions_object_as_self_is_the_modules_own(venv, tmp_path)
     assert result.stdout.startswith("__main__.Named.is_global(self=Named("), describe(result)
 
 
-IMPORT_VALUES = """
-    import datetime
-    import logging
-    import random
-    import re
-    import time
-    import uuid
-
-    TOKEN = uuid.uuid4().hex
-    try:
-        _bits = random.SystemRandom().getrandbits
-        INSTANCE = hex(_bits(64))
-    except Exception:
-        INSTANCE = "none"
-
-    def _now():
-        return datetime.datetime.now()
-
-    STARTED = {"zone": "utc"}
-    for _key in ("at",):
-        STARTED[_key] = str(_now())
-    SIZES = [1, 2, 3]
-    start = time.time()
-    ENABLED = random.random() >= 0.0
-
-    def _load():
-        log = logging.getLogger("values")
-        log.addHandler(logging.NullHandler())
-        log.warning("loading")
-        return {"retries": 3}
-
-    # The log record reads the clock: CONFIG is made while it is read, not from it.
-    CONFIG = _load()
-
-    def profile():
-        return {"token": TOKEN, "instance": INSTANCE, "n": 1}
-
-    def started():
-        return dict(STARTED)
-
-    def label():
-        return "run-" + TOKEN + "-x"
-
-    def total():
-        return sum(SIZES)
-
-    def double(x):
-        return 2 * x
-
-    def find(s):
-        return re.search("b", s).start()
-
-    def retries():
-        return CONFIG["retries"] * 2
-"""
-
-IMPORT_VALUES_USER = """
-    import values
-    from values import TOKEN
-
-    ENABLED = True
-
-    def token_length():
-        return len(TOKEN)
-
-    def via_module():
-        return values.INSTANCE
-
-    def flag(x):
-        return x + 1 if ENABLED else x
-"""
-
-IMPORT_VALUES_MAIN = """
-    import user
-    import values
-
-    print(values.profile()["n"], values.started()["zone"], values.label() != "", values.total(),
-          values.double(4), values.find("abc"), values.retries(), user.token_length(),
-          user.via_module() != "", user.flag(1))
-"""
-
-
-def test_results_differing_only_in_values_made_at_import_from_random_or_the_clock_are_skipped(
-        venv, tmp_path):
-    # boltons 24.1.0's ecoutils: INSTANCE_ID = hex(getrandbits(128)) and START_TIME_INFO =
-    # {'time_utc': str(_get_utc_now()), ...} at import; get_profile() returns them.
-    write(tmp_path / "values.py", IMPORT_VALUES)
-    write(tmp_path / "user.py", IMPORT_VALUES_USER)
-    write(tmp_path / "main.py", IMPORT_VALUES_MAIN)
-    record(venv, "main.py", cwd=tmp_path, trace=tmp_path / "run.trace")
-    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=0)
-    reasons = skipped(result)
-    made = "which its module's import made: each import makes another value"
-    assert reasons["values.profile[1]"] == (
-        "nondeterministic: its result differs only in values.TOKEN (made from uuid.uuid4), "
-        "values.INSTANCE (made from os.urandom (random.SystemRandom)), " + made), describe(result)
-    # A part of a module-level dict set in a loop, read through the clock's C method.
-    assert reasons["values.started[1]"] == (
-        "nondeterministic: its result differs only in values.STARTED (made from the clock "
-        "(datetime.datetime.now)), " + made), describe(result)
-    # Inside a longer string; read as an attribute of the module.
-    assert reasons["values.label[1]"].startswith(
-        "nondeterministic: its result differs only in values.TOKEN"), describe(result)
-    assert reasons["user.via_module[1]"].startswith(
-        "nondeterministic: its result differs only in values.INSTANCE"), describe(result)
-    assert counts(result) == (6, 0, 4), describe(result)
-
-    # Real changes are failures, whether or not the call reads such a value: its result must
-    # differ only in it.
-    for old, new in [('"n": 1', '"n": 2'), ("return 2 * x", "return 3 * x"),
-                     ("SIZES = [1, 2, 3]", "SIZES = [1, 2, 4]"),
-                     ('.start()', '.start() + 1'), ('["retries"] * 2', '["retries"] * 3')]:
-        edit(tmp_path / "values.py", old, new)
-    edit(tmp_path / "user.py", "return len(TOKEN)", "return len(TOKEN) + 1")
-    edit(tmp_path / "user.py", "return x + 1 if", "return x + 2 if")
-    result = check(venv, "run.trace", "-v", cwd=tmp_path, expect=1)
-    assert counts(result) == (0, 7, 3), describe(result)
-
-
 PATCHED_LIB = """
     import helpers
 
@@ -534,11 +415,17 @@ PATCHED_LIB = """
 
     def wrap(x):
         return [x]
+
+    def both(x):
+        return (x * 2, helpers.name(x))
 """
 
 PATCHED_HELPERS = """
     def run(args):
         raise SystemExit(2)
+
+    def name(x):
+        return "real"
 """
 
 PATCHED_TESTS = """
@@ -551,6 +438,10 @@ PATCHED_TESTS = """
         with mock.patch("lib.helpers.run") as run:
             lib.main()
             run.assert_called_once()
+
+    def test_both():
+        with mock.patch("lib.helpers.name", return_value=mock.sentinel.named):
+            assert lib.both(3)[0] == 6
 
     def test_wrap():
         given = mock.Mock()
@@ -568,11 +459,19 @@ def test_a_result_a_tests_patch_made_is_skipped_and_a_mock_argument_is_not(venv,
     reasons = skipped(result)
     assert reasons["lib.main[1]"] == (
         "ran with the test's patches: its recorded result holds a unittest.mock.MagicMock that "
-        "its arguments do not, made by a patch (unittest.mock), which a re-run without the test "
-        "cannot make again"), describe(result)
-    # Given a mock, the call is checked: a change to it fails.
+        "its arguments do not, made by a patch (unittest.mock), and differs only there; a re-run "
+        "without the test cannot make it again"), describe(result)
+    # Only the patch's part differs: skipped.
+    assert reasons["lib.both[1]"].startswith(
+        "ran with the test's patches: its recorded result holds a unittest.mock._SentinelObject"
+    ), describe(result)
+    # Given a mock, the call is checked.
     assert "lib.wrap[1]" not in reasons, describe(result)
-    assert counts(result) == (1, 0, 1), describe(result)
+    assert counts(result) == (1, 0, 2), describe(result)
+
+    # A change to a call given a mock fails, and so does one to a part of a result the patch
+    # did not make.
     edit(project / "lib.py", "return [x]", "return [x, x]")
-    result = check(venv, "run.trace", "--select", "lib.*", cwd=project, expect=1)
-    assert counts(result) == (0, 1, 1), describe(result)
+    edit(project / "lib.py", "return (x * 2,", "return (x * 3,")
+    result = check(venv, "run.trace", "-v", "--select", "lib.*", cwd=project, expect=1)
+    assert counts(result) == (0, 2, 1), describe(result)

@@ -10,8 +10,6 @@
 //! - [`same_name`]: which of the functions sharing a qualname (a property's getter and setter)
 //!   a recorded code is.
 //! - [`set_text`]: texts (exception messages) that list a set of strings in another order.
-//! - [`made_at_import`]: a result differing only in values its module made at import from
-//!   random or the clock.
 //! - [`patched`]: a recorded result holding a mock its arguments do not (a test's patch).
 //! - [`report`]: [`judge`] → [`Verdict`] (a failure's unified diff), [`Summary`].
 //! - [`junit`]: `--junit`, `JUnit` XML.
@@ -22,7 +20,6 @@
 pub mod compare;
 pub mod junit;
 pub mod layout;
-pub mod made_at_import;
 pub mod patched;
 pub mod relocate;
 pub mod report;
@@ -37,7 +34,6 @@ pub use compare::{
 };
 pub use junit::{junit_xml, Tested};
 pub use layout::Layout;
-pub use made_at_import::differs_only_in_made;
 pub use patched::patched_result;
 pub use relocate::Relocation;
 pub use report::{failure_without_result, judge, judge_yields, Checked, Summary, Verdict};

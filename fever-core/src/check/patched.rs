@@ -1,16 +1,29 @@
 //! Calls that ran with a test's patches: a recorded result holding a `unittest.mock` object that
-//! the call's arguments do not hold came from a patch the test made (`mock.patch("pkg.mod.f")`
+//! the call's arguments do not hold got it from a patch the test made (`mock.patch("pkg.mod.f")`
 //! through any chain of modules, `monkeypatch.setattr`, a mock stored anywhere the call reads).
-//! A re-run without the test's patches cannot make that object again, so such a call that
-//! differs is skipped, naming the mock's class, not failed (semver 3.0.4's
+//! A re-run without the test's patches cannot make that object again: a call whose result
+//! differs only where the recording holds such a mock (and the re-run holds none) is skipped,
+//! naming the mock's class, not failed; any other difference still fails (semver 3.0.4's
 //! `__main__.main()`, which returned the test's patched `cli.main`'s mock).
 
-use super::compare::Outcome;
+use super::compare::{values_match, Outcome};
 use super::select::Case;
 use crate::snapshot::{decode, Value};
 
 /// The module `unittest.mock`'s objects say they come from.
 const MOCK_MODULE: &str = "unittest.mock";
+
+/// Whether `value` is a `unittest.mock` object (not what it holds).
+fn is_mock(value: &Value) -> bool {
+    match value {
+        Value::Object(object) => object.module == MOCK_MODULE,
+        Value::Repr { type_name, .. }
+        | Value::Opaque { type_name }
+        | Value::Unrepresentable { type_name }
+        | Value::DepthLimit { type_name } => type_name.starts_with("unittest.mock."),
+        _ => false,
+    }
+}
 
 /// The class of a `unittest.mock` object held anywhere in `values`.
 fn mock_among<'a>(values: impl IntoIterator<Item = &'a Value>) -> Option<String> {
@@ -19,21 +32,22 @@ fn mock_among<'a>(values: impl IntoIterator<Item = &'a Value>) -> Option<String>
 
 /// The class of a `unittest.mock` object held anywhere in `value` (`None` if none is).
 fn mock_in(value: &Value) -> Option<String> {
+    if is_mock(value) {
+        return Some(match value {
+            Value::Object(object) => object.type_name(),
+            Value::Repr { type_name, .. }
+            | Value::Opaque { type_name }
+            | Value::Unrepresentable { type_name }
+            | Value::DepthLimit { type_name } => type_name.clone(),
+            _ => MOCK_MODULE.into(),
+        });
+    }
     match value {
-        Value::Object(object) if object.module == MOCK_MODULE => Some(object.type_name()),
         Value::Object(object) => object
             .base
             .as_deref()
             .and_then(mock_in)
             .or_else(|| mock_among(object.fields.entries.iter().map(|(_, v)| v))),
-        Value::Repr { type_name, .. }
-        | Value::Opaque { type_name }
-        | Value::Unrepresentable { type_name }
-        | Value::DepthLimit { type_name }
-            if type_name.starts_with("unittest.mock.") =>
-        {
-            Some(type_name.clone())
-        }
         Value::List(seq) | Value::Tuple(seq) | Value::Set(seq) | Value::FrozenSet(seq) => {
             mock_among(&seq.items)
         }
@@ -44,28 +58,87 @@ fn mock_in(value: &Value) -> Option<String> {
     }
 }
 
-/// The class of a `unittest.mock` object in the snapshot `bytes` (`None` if none, or if it
-/// cannot be read).
-fn mock_held(bytes: &[u8]) -> Option<String> {
-    decode(bytes).ok().as_ref().and_then(mock_in)
+/// Whether `new` is `old` but where `old` is a mock and `new` is none (the same shape around).
+fn only_at_mocks(old: &Value, new: &Value, rel_tol: f64) -> bool {
+    if values_match(old, new, rel_tol) {
+        return true;
+    }
+    if is_mock(old) {
+        // A mock now too: the call makes its own, and what differs is checked as usual.
+        return !is_mock(new);
+    }
+    let same = |old: &Value, new: &Value| only_at_mocks(old, new, rel_tol);
+    match (old, new) {
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
+            x.omitted == y.omitted
+                && x.items.len() == y.items.len()
+                && x.items.iter().zip(&y.items).all(|(p, q)| same(p, q))
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            x.omitted == y.omitted
+                && x.entries.len() == y.entries.len()
+                && x.entries.iter().all(|(k, v)| {
+                    y.entries
+                        .iter()
+                        .find(|(k2, _)| values_match(k, k2, rel_tol))
+                        .is_some_and(|(_, v2)| same(v, v2))
+                })
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.module == y.module
+                && x.qualname == y.qualname
+                && x.kind == y.kind
+                && x.fields.omitted == y.fields.omitted
+                && x.fields.entries.len() == y.fields.entries.len()
+                && match (&x.base, &y.base) {
+                    (Some(a), Some(b)) => same(a, b),
+                    (None, None) => true,
+                    _ => false,
+                }
+                && x.fields
+                    .entries
+                    .iter()
+                    .zip(&y.fields.entries)
+                    .all(|((n1, v1), (n2, v2))| n1 == n2 && same(v1, v2))
+        }
+        _ => false,
+    }
 }
 
-/// Why `case`, whose re-run differs, is skipped when its recorded result holds a mock its
-/// arguments do not (see the [module docs](self)); `None` otherwise.
-pub fn patched_result(case: &Case) -> Option<String> {
-    let (Outcome::Returned(bytes) | Outcome::Raised(bytes)) = case.expected.as_ref()?;
-    let mock = mock_held(bytes)?;
+/// Why `case`, whose re-run gave `now` (which differs from its recording), is skipped when it
+/// differs only where its recorded result holds a mock its arguments do not (see the
+/// [module docs](self)); `None` otherwise.
+pub fn patched_result(case: &Case, now: &Outcome, rel_tol: f64) -> Option<String> {
+    let expected = case.expected.as_ref()?;
+    let (Outcome::Returned(old) | Outcome::Raised(old)) = expected;
+    let old = decode(old).ok()?;
+    let mock = mock_in(&old)?;
     if case
         .args
         .as_deref()
-        .is_some_and(|args| mock_held(args).is_some())
+        .is_some_and(|args| decode(args).ok().as_ref().and_then(mock_in).is_some())
     {
         return None;
     }
-    Some(format!(
-        "ran with the test's patches: its recorded result holds a {mock} that its arguments do \
-         not, made by a patch (unittest.mock), which a re-run without the test cannot make again"
-    ))
+    let explained = match (expected, now) {
+        // The call returned the patch's mock: what the real code does instead, returning or
+        // raising, cannot be compared with it.
+        (Outcome::Returned(_), Outcome::Returned(new) | Outcome::Raised(new)) if is_mock(&old) => {
+            decode(new).is_ok_and(|new| !is_mock(&new))
+        }
+        (Outcome::Returned(_), Outcome::Returned(new))
+        | (Outcome::Raised(_), Outcome::Raised(new)) => {
+            decode(new).is_ok_and(|new| only_at_mocks(&old, &new, rel_tol))
+        }
+        _ => false,
+    };
+    explained.then(|| {
+        format!(
+            "ran with the test's patches: its recorded result holds a {mock} that its arguments \
+             do not, made by a patch (unittest.mock), and differs only there; a re-run without \
+             the test cannot make it again"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -92,6 +165,10 @@ mod tests {
                 omitted: 0,
             },
         })
+    }
+
+    fn skipped(args: &[Value], expected: &Value, now: &Value) -> Option<String> {
+        patched_result(&case(args, expected), &Outcome::Returned(snap(now)), 1e-9)
     }
 
     fn case(args: &[Value], expected: &Value) -> Case {
@@ -122,45 +199,100 @@ mod tests {
     }
 
     #[test]
-    fn a_mock_in_the_result_and_not_in_the_arguments_is_a_patchs() {
+    fn a_result_differing_only_where_a_patchs_mock_was_is_skipped() {
         let mock = object(MOCK_MODULE, "MagicMock");
-        let reason = patched_result(&case(&[Value::None], &mock)).expect("skipped");
+        let reason = skipped(&[Value::None], &mock, &Value::Int(0)).expect("skipped");
         assert!(
             reason.contains("holds a unittest.mock.MagicMock"),
             "{reason}"
         );
-        // Anywhere in the result: a dict's value, a list's item, an object's field.
-        let nested = Value::Dict(Map {
-            entries: vec![(
-                Value::Int(1),
-                Value::List(Seq {
-                    items: vec![mock.clone()],
-                    omitted: 0,
-                }),
-            )],
-            omitted: 0,
-        });
-        assert!(patched_result(&case(&[], &nested)).is_some());
+        // The real code raises now: still nothing to compare the mock with.
+        let raised = patched_result(
+            &case(&[], &mock),
+            &Outcome::Raised(snap(&Value::Int(2))),
+            1e-9,
+        );
+        assert!(raised.is_some());
+        // Inside a container, the rest the same.
+        let pair = |a: Value, b: Value| {
+            Value::Tuple(Seq {
+                items: vec![a, b],
+                omitted: 0,
+            })
+        };
+        assert!(skipped(
+            &[],
+            &pair(Value::Int(6), mock.clone()),
+            &pair(Value::Int(6), Value::None)
+        )
+        .is_some());
         let repr = Value::Repr {
             type_name: "unittest.mock.Mock".into(),
             text: crate::snapshot::Text::Full("<Mock id='1'>".into()),
         };
-        assert!(patched_result(&case(&[], &repr)).is_some());
+        let keyed = |v: Value| {
+            Value::Dict(Map {
+                entries: vec![(Value::Int(1), v)],
+                omitted: 0,
+            })
+        };
+        assert!(skipped(&[], &keyed(repr), &keyed(Value::Int(4))).is_some());
     }
 
     #[test]
-    fn a_mock_the_arguments_hold_too_or_no_mock_is_judged_as_usual() {
-        let mock = object(MOCK_MODULE, "Mock");
-        // The call was given the mock: what it does with it is checked.
+    fn any_other_difference_or_a_mock_the_call_makes_or_is_given_fails() {
+        let mock = object(MOCK_MODULE, "MagicMock");
+        let pair = |a: Value, b: Value| {
+            Value::Tuple(Seq {
+                items: vec![a, b],
+                omitted: 0,
+            })
+        };
+        // (compute(x), patched()): compute regressed.
         assert_eq!(
-            patched_result(&case(std::slice::from_ref(&mock), &mock)),
+            skipped(
+                &[],
+                &pair(Value::Int(6), mock.clone()),
+                &pair(Value::Int(9), Value::None)
+            ),
             None
         );
-        assert_eq!(patched_result(&case(&[], &object("shop", "Cart"))), None);
-        assert_eq!(patched_result(&case(&[], &Value::Int(3))), None);
+        // A mock now too: the call makes its own.
+        let other = Value::Object(Object {
+            kind: ObjectKind::Plain,
+            module: MOCK_MODULE.into(),
+            qualname: "MagicMock".into(),
+            complete: false,
+            base: None,
+            fields: Fields {
+                entries: vec![("value".into(), Value::Int(9))],
+                omitted: 0,
+            },
+        });
+        assert_eq!(skipped(&[], &mock, &other), None);
+        // The call was given the mock: what it does with it is checked.
+        assert_eq!(
+            skipped(std::slice::from_ref(&mock), &mock, &Value::None),
+            None
+        );
+        // No mock recorded.
+        assert_eq!(skipped(&[], &object("shop", "Cart"), &Value::None), None);
+        assert_eq!(skipped(&[], &Value::Int(3), &Value::Int(4)), None);
         // A class named like a mock elsewhere is not one.
         assert_eq!(
-            patched_result(&case(&[], &object("mylib.mock", "Mock"))),
+            skipped(&[], &object("mylib.mock", "Mock"), &Value::None),
+            None
+        );
+        // Another shape around it.
+        assert_eq!(
+            skipped(
+                &[],
+                &pair(Value::Int(6), mock.clone()),
+                &Value::List(Seq {
+                    items: vec![Value::Int(6), Value::None],
+                    omitted: 0
+                })
+            ),
             None
         );
     }

@@ -12,9 +12,9 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 
 use fever_core::check::{
-    self, differs_in_string_order, differs_only_in_made, equal_iterators, failure_without_result,
-    holds_string_set, judge, judge_yields, patched_result, same_outcome, Case, Checked, FirstWalk,
-    Options, Outcome, Relocation, Unselected, Verdict,
+    self, differs_in_string_order, equal_iterators, failure_without_result, holds_string_set,
+    judge, judge_yields, patched_result, same_outcome, Case, Checked, FirstWalk, Options, Outcome,
+    Relocation, Unselected, Verdict,
 };
 use fever_core::settings::{is_profile_only, recorded_cwd};
 use fever_core::snapshot::{decode, Value};
@@ -29,7 +29,7 @@ use super::invoke::{self, Called, Conditions, Stepped};
 use super::sources::Sources;
 use super::state::State;
 use crate::rebuild;
-use crate::snapshot::{snapshot_value, SnapshotLimits};
+use crate::snapshot::SnapshotLimits;
 
 /// `co_flags` of generators, coroutines and async generators (`CO_GENERATOR`, `CO_COROUTINE`,
 /// `CO_ITERABLE_COROUTINE`, `CO_ASYNC_GENERATOR`).
@@ -254,46 +254,6 @@ impl Drop for WorkingDir {
 }
 
 impl Checker {
-    /// Why `case`, whose re-run by `function` gave `now`, differs only in values its module
-    /// made at import from a source of nondeterminism (see `check::made_at_import`); `None` if
-    /// it does not.
-    fn made_at_import(
-        &self,
-        py: Python<'_>,
-        function: &Bound<'_, PyAny>,
-        case: &Case,
-        now: &Outcome,
-    ) -> PyResult<Option<String>> {
-        let Some(expected) = &case.expected else {
-            return Ok(None);
-        };
-        let read = self.state.made_at_import(py, function, &self.sources)?;
-        if read.is_empty() {
-            return Ok(None);
-        }
-        let made: Vec<Vec<u8>> = read
-            .iter()
-            .map(|(_, _, value)| {
-                let mut out = Vec::new();
-                // SAFETY: the GIL is held and `value` is alive.
-                unsafe { snapshot_value(value.as_ptr(), &self.limits, &mut out) };
-                out
-            })
-            .collect();
-        if !differs_only_in_made(expected, now, &made, self.settings.rel_tol) {
-            return Ok(None);
-        }
-        let names: Vec<String> = read
-            .iter()
-            .map(|(name, source, _)| format!("{name} (made from {source})"))
-            .collect();
-        Ok(Some(format!(
-            "nondeterministic: its result differs only in {}, which its module's import made: \
-             each import makes another value",
-            names.join(", ")
-        )))
-    }
-
     /// Reads and validates the trace at `path` (a trace whose recording did not finish is
     /// refused), imports its modules and selects its calls.
     /// The project is looked for at `root` (`--root`), else where it was recorded, else in the
@@ -593,13 +553,10 @@ impl Checker {
         if let (Verdict::Failed(_), Some(reason)) = (&verdict, shared_iterator(case)) {
             verdict = Verdict::Skipped(reason);
         }
-        if let (Verdict::Failed(_), Some(reason)) = (&verdict, patched_result(case)) {
+        if let (Verdict::Failed(_), Some(reason)) =
+            (&verdict, patched_result(case, &now, self.settings.rel_tol))
+        {
             verdict = Verdict::Skipped(reason);
-        }
-        if matches!(verdict, Verdict::Failed(_)) {
-            if let Some(reason) = self.made_at_import(py, &function, case, &now)? {
-                verdict = Verdict::Skipped(reason);
-            }
         }
         let reordered = |expected: &Option<Outcome>| {
             expected

@@ -7,19 +7,13 @@ recording after it reached one of them is reported as nondeterministic, not as a
 
 `datetime.datetime.now()`, `utcnow()`, `today()` and `datetime.date.today()` are methods of C
 types, which cannot be replaced: they are seen through `sys.monitoring`'s CALL event, on a free
-tool id. A call site whose first call is anything else is disabled at once
+tool id, while a call runs. A call site whose first call is anything else is disabled at once
 (`sys.monitoring.DISABLE`), so each site costs one event; a site that calls the clock only
 later, through a variable holding different functions, is missed.
 
 What a call reads outside itself differs too when it is re-invoked alone: the exception its
 caller was handling (`sys.exc_info()` / `sys.exception()` finding none) and its caller's frames
 (`sys._getframe(n)` / `sys._getframemodulename(n)` reaching above the called function).
-
-A module's import reaching one of the value sources (`INSTANCE_ID = hex(getrandbits(128))`,
-`STARTED = str(datetime.now())`) makes values that differ from one import to the next: the
-statement of the module's body that was running is noted (`made_at_import`), outside the calls
-checked, so a call that reads what it bound can be told apart from a regression (`state.py`). The clock's
-methods are watched from the load on for that, not only while a call runs.
 """
 
 import datetime
@@ -38,12 +32,9 @@ _seeded = False
 _running = None
 # The code of the function called, whose frame is the top of what the call may read.
 _called = None
-# The interpreter's own: loaded again, `sys._getframe` is this module's wrapper already.
+# The interpreter's own: loaded again (another trace checked in this process), `sys._getframe`
+# is this module's wrapper already.
 _getframe = getattr(sys._getframe, "__wrapped__", sys._getframe)
-# (module name, file, line) of a statement of a module's body running when it reached a value
-# source -> that source's label (the first reached). Kept when loaded again: the modules stay
-# imported.
-_made = globals().get("_made", {})
 
 _RANDOM = (
     "random", "randint", "randrange", "choice", "choices", "shuffle", "sample", "uniform",
@@ -68,23 +59,6 @@ def _active():
 def _note(label):
     if _active() and label not in _reached:
         _reached.append(label)
-
-
-def _note_import(label):
-    """Outside the call being checked, notes the statement of a module's body that is running
-    below a value source reached (the nearest module frame under it): the module is being
-    imported, and what that statement binds is made from the source. (A module a call imports
-    is not looked for: the walk would cost every read of the clock or of random in a call.)"""
-    if _active():
-        return
-    frame = _getframe(2)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "<module>":
-            name = frame.f_globals.get("__name__")
-            _made.setdefault((name, code.co_filename, frame.f_lineno), label)
-            return
-        frame = frame.f_back
 
 
 def _outside(depth):
@@ -162,7 +136,6 @@ def _watch(module, name, label, unless_seeded=False, time_at=None):
             pass
         elif time_at is None or len(args) <= time_at or args[time_at] is None:
             _note(label)
-            _note_import(label)
         return original(*args, **kwargs)
 
     watched.__fever_watched__ = True
@@ -204,54 +177,48 @@ def _on_call(code, offset, function, arg0):
     owner = getattr(function, "__self__", None)
     if (isinstance(owner, type) and issubclass(owner, datetime.date)
             and getattr(function, "__name__", None) in _CLOCK_METHODS):
-        label = f"the clock ({owner.__module__}.{owner.__qualname__}.{function.__name__})"
-        _note(label)
-        _note_import(label)
+        _note(f"the clock ({owner.__module__}.{owner.__qualname__}.{function.__name__})")
         return None
     return sys.monitoring.DISABLE
 
 
 def _calls_tool():
-    """Takes a free sys.monitoring tool id for the CALL watcher and turns it on (none if all
-    are taken)."""
+    """A free sys.monitoring tool id, taken for the CALL watcher; None if all are taken."""
     monitoring = getattr(sys, "monitoring", None)
     if monitoring is None:
-        return
+        return None
     name = "fever check: the clock"
     # Loaded again (another trace checked in this process): the tool it took already.
     tools = [t for t in range(6) if monitoring.get_tool(t) == name]
     tools += [t for t in (5, 4, 3, 2, 1, 0) if monitoring.get_tool(t) is None]
     if not tools:
-        return
+        return None
     if monitoring.get_tool(tools[0]) is None:
         monitoring.use_tool_id(tools[0], name)
     monitoring.register_callback(tools[0], monitoring.events.CALL, _on_call)
-    # On from now: the project's modules are imported after this load.
-    monitoring.set_events(tools[0], monitoring.events.CALL)
+    return tools[0]
 
 
-_calls_tool()
+_tool = _calls_tool()
 
 
 def reset(called):
-    """Forgets what the previous call reached; the function whose code is `called` is about to
-    run."""
+    """Forgets what the previous call reached, and watches the clock's methods while the
+    function whose code is `called` runs."""
     global _seeded, _running, _called
     _reached.clear()
     _seeded = False
     _running = get_ident()
     _called = called
+    if _tool is not None:
+        sys.monitoring.set_events(_tool, sys.monitoring.events.CALL)
 
 
 def reached():
-    """The sources reached since `reset`, in the order first reached."""
+    """The sources reached since `reset`, in the order first reached; stops watching."""
     global _running, _called
     _running = None
     _called = None
+    if _tool is not None:
+        sys.monitoring.set_events(_tool, 0)
     return list(_reached)
-
-
-def made_at_import():
-    """`(module name, file, line, source)` of each statement of a module's body that reached a
-    value source while it ran (see `_note_import`)."""
-    return [(name, file, line, label) for (name, file, line), label in _made.items()]

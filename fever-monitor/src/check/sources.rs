@@ -33,12 +33,6 @@ impl Sources {
             .map(drop)
     }
 
-    /// The statements of modules' bodies that reached a value source while they ran (a list of
-    /// `(module name, file, line, source)`), for [`State`](super::state::State).
-    pub fn made_at_import<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.module.bind(py).call_method0("made_at_import")
-    }
-
     /// What the call since [`reset`](Self::reset) reached, e.g. `uuid.uuid4`.
     pub fn reached(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         self.module.bind(py).call_method0("reached")?.extract()

@@ -1,14 +1,12 @@
 //! [`State`]: for a re-invoked call that differs from its recording, the module state it
 //! depended on, when that explains the difference (implemented in `state.py`): it returned an
 //! object a module holds (a module-level object whose caches earlier calls filled), or it reads
-//! a module-level table that the test that made the call changes; and the values a function
-//! reads that its module's import made from random, the clock or another source of
-//! nondeterminism.
+//! a module-level table that the test that made the call changes.
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use super::sources::{embedded, Sources};
+use super::sources::embedded;
 
 /// The loaded `state.py`.
 pub struct State {
@@ -58,19 +56,5 @@ impl State {
                  changes, so {name} was not what it is now when the call was recorded"
             )
         }))
-    }
-
-    /// The values `function` reads that their module's import made from a source of
-    /// nondeterminism (`sources` noted which): `(module.NAME, source, value)`.
-    pub fn made_at_import(
-        &self,
-        py: Python<'_>,
-        function: &Bound<'_, PyAny>,
-        sources: &Sources,
-    ) -> PyResult<Vec<(String, String, Py<PyAny>)>> {
-        self.module
-            .bind(py)
-            .call_method1("made_at_import", (function, sources.made_at_import(py)?))?
-            .extract()
     }
 }
