@@ -425,27 +425,35 @@ pub fn set_busy(on: bool) {
     hot.set_gates(!on);
 }
 
-/// Longest a thread's event waits for another thread's busy section to end; past it (that
-/// section waits for this thread: a lock it holds; or blocks in the program's code it reached;
-/// references dropped in a callback are released outside any section, `parked.rs`) the event is
-/// passed by, and so are the events that come
-/// during the same section. A snapshot's Python code takes microseconds once it has the GIL
-/// (`CPython` hands it over within its 5 ms switch interval): 20 ms covers a busy machine's
-/// delays and bounds the stall a blocking section costs the other threads.
+/// Longest a thread's event waits for another thread's busy section to end while the thread
+/// running that section gets no CPU time; past it (that section waits for this thread: a lock
+/// it holds; or blocks in the program's code it reached; references dropped in a callback are
+/// released outside any section, `parked.rs`) the event is passed by, and so are the events
+/// that come during the same section. A snapshot's Python code takes microseconds once it has
+/// the GIL, but each switch of the GIL costs a trip through the OS scheduler, which a loaded
+/// machine makes long: the wait is counted from the last time the section's thread was seen
+/// running (its CPU clock moved), so a section that runs, however slowly, is waited out, and
+/// one that blocks costs the other threads 20 ms.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Longest a thread's event waits for another thread's busy section at all (a section that
+/// keeps running Python code this long is given up as one that blocks).
+const BUSY_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Called by a callback that found [`busy`] set: `true` once the section, another thread's
 /// (`CPython` switched threads inside the Python code it runs: a snapshot reaching
 /// `copyreg._slotnames`, as any `threading.RLock` argument's does), has ended, so this thread's
 /// event can be handled. This thread gives the GIL back meanwhile, so that thread can finish.
-/// `false` for this thread's own section (the event is its code's), or after [`BUSY_WAIT`].
+/// `false` for this thread's own section (the event is its code's), or when the section does
+/// not end in time ([`BUSY_WAIT`], [`BUSY_WAIT_MAX`]).
 #[cold]
 pub(crate) fn wait_out_busy() -> bool {
     let hot = hot();
     if hot.busy_ident.get() == thread_ident() || hot.gave_up.get() == hot.busy_count.get() {
         return false;
     }
-    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    let started = std::time::Instant::now();
+    let mut running = Running::of(hot.busy_ident.get(), started);
     loop {
         // SAFETY: called from a callback with the GIL held and no consumer borrowed; the GIL is
         // taken back before anything else is touched.
@@ -456,11 +464,71 @@ pub(crate) fn wait_out_busy() -> bool {
         if !busy() {
             return true;
         }
-        if std::time::Instant::now() >= deadline {
+        let now = std::time::Instant::now();
+        if running.ident == hot.busy_ident.get() {
+            running.look(now);
+        } else {
+            // Another section (another thread's) began meanwhile: its thread is watched now.
+            running = Running::of(hot.busy_ident.get(), now);
+        }
+        if now - running.seen >= BUSY_WAIT || now - started >= BUSY_WAIT_MAX {
             hot.gave_up.set(hot.busy_count.get());
             return false;
         }
     }
+}
+
+/// The thread running a busy section, as [`wait_out_busy`] watches it: when it was last seen
+/// running (its CPU time moved).
+struct Running {
+    ident: u64,
+    /// Its CPU clock (`None` where it cannot be read: then the wait counts from its start).
+    clock: Option<libc::clockid_t>,
+    cpu: Option<std::time::Duration>,
+    seen: std::time::Instant,
+}
+
+impl Running {
+    /// The thread `ident` (a `pthread_t`: [`thread_ident`]), seen `now`. Called with the GIL
+    /// held, so the thread, inside its section, is alive.
+    fn of(ident: u64, now: std::time::Instant) -> Running {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `ident` is a live thread's `pthread_t` (it holds the busy section, which it
+        // cannot leave while this thread holds the GIL); `clock` is a valid out pointer.
+        let got = unsafe { libc::pthread_getcpuclockid(ident as libc::pthread_t, &raw mut clock) };
+        let clock = (got == 0).then_some(clock);
+        Running {
+            ident,
+            clock,
+            cpu: clock.and_then(cpu_time),
+            seen: now,
+        }
+    }
+
+    /// Notes `now` as seen running if its CPU time moved since the last look.
+    fn look(&mut self, now: std::time::Instant) {
+        let cpu = self.clock.and_then(cpu_time);
+        if cpu.is_some() && cpu != self.cpu {
+            self.cpu = cpu;
+            self.seen = now;
+        }
+    }
+}
+
+/// The CPU time of the thread whose CPU clock is `clock` (`None` once it ended).
+fn cpu_time(clock: libc::clockid_t) -> Option<std::time::Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out pointer; a clock id of an ended thread only makes the call fail.
+    let got = unsafe { libc::clock_gettime(clock, &raw mut ts) };
+    (got == 0).then(|| {
+        std::time::Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
+    })
 }
 
 /// The calling thread's engine index and id: the last callback's, or `miss`'s for another.
