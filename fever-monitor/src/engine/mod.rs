@@ -52,6 +52,7 @@ pub(crate) mod extra_slot;
 mod parked;
 #[cfg(test)]
 mod tests;
+mod tool;
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, UnsafeCell};
@@ -60,6 +61,7 @@ use std::ptr::NonNull;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
+use fever_core::notice::Alteration;
 use fever_core::Project;
 
 use extra_slot::ExtraSlot;
@@ -319,6 +321,10 @@ struct Engine {
     registered: Option<TypeId>,
     /// Thread ids, by engine thread index.
     threads: Vec<u64>,
+    /// The event mask last set on the tool.
+    mask: u32,
+    /// What the program did to the tool, first noticed when the events were set ([`tool`]).
+    altered: Option<Alteration>,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
@@ -737,10 +743,33 @@ impl Engine {
             callable.set(std::ptr::null_mut());
         }
         hot.set_gates(false);
+        let monitoring = py.import("sys")?.getattr("monitoring")?;
+        let registered = match self.registered {
+            None => &self.shared,
+            Some(kind) => self
+                .solos
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(&self.shared, |(_, callables)| callables),
+        };
+        let standing = tool::check(
+            &monitoring,
+            self.tool_id,
+            self.mask,
+            &self.bits,
+            registered,
+            &mut self.altered,
+        )?;
+        match standing {
+            tool::Standing::Taken => return Ok(()),
+            tool::Standing::Ours { reinstall: true } => {
+                callbacks::install(py, self.tool_id, &self.bits, registered)?;
+            }
+            tool::Standing::Ours { reinstall: false } => {}
+        }
         self.set_callbacks(py)?;
-        py.import("sys")?
-            .getattr("monitoring")?
-            .call_method1("set_events", (self.tool_id, self.mask()))?;
+        self.mask = self.mask();
+        monitoring.call_method1("set_events", (self.tool_id, self.mask))?;
         // With local events, PY_START is on even for a consumer that did not ask for it: the
         // full path checks what each consumer subscribed to.
         if cfg!(feature = "local-events") {
@@ -799,6 +828,8 @@ pub fn arm<C: Consumer>(
             solos: Vec::new(),
             registered: None,
             threads: Vec::new(),
+            mask: 0,
+            altered: None,
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };
@@ -850,6 +881,17 @@ fn verdict(event: Event, heard: Heard) -> *mut PyObject {
     } else {
         crate::monitoring::none()
     }
+}
+
+/// Fever's tool id and what the program did to it, if anything, noticed the last time the
+/// engine set its events (see [`tool`]).
+pub fn altered(_py: Python<'_>) -> Option<(u8, Alteration)> {
+    if busy() {
+        return None;
+    }
+    // SAFETY: the GIL is held (`_py`) and no callback holds the engine (not busy).
+    let e = unsafe { engine() }?;
+    Some((e.tool_id, e.altered?))
 }
 
 /// Is a consumer in `slot`? ([`arm`] replaces the one there: check first where that matters.)
