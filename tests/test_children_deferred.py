@@ -7,7 +7,6 @@ line names the process that waits, its later reload is told through the top proc
 from __future__ import annotations
 
 import re
-import time
 
 from conftest import edit
 from watch_support import CACHE_OPTS, next_run, project, watch
@@ -199,9 +198,10 @@ def test_a_child_forked_by_a_member_during_an_import_gets_the_save_waiting_for_i
 
 def test_a_child_forked_by_the_top_during_an_import_gets_the_save_waiting_for_it(fever, tmp_path):
     project(tmp_path, {"work.py": FORKING, "app.py": TOP_IMPORTER})
-    p = fever.run("app.py", cwd=tmp_path)
+    # -v: the top tells of its own deferred save, so the fork waits until it was noticed.
+    p = fever.run("-v", "app.py", cwd=tmp_path)
     pid = p.wait_stdout(r"^importing (\d+)$", timeout=30)[1]
     edit(tmp_path / "work.py", "x * 1", "x * 100")
-    # The top tells nothing of its own deferred save: given time to notice it.
-    time.sleep(1.5)
+    p.wait_stderr(r"^fever: work\.py is still being imported; the save applies once the import "
+                  r"ends$", timeout=30)
     _both_get_the_save(p, tmp_path, pid)

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use fever_core::family_lines;
-use fever_core::notice::{Effect, Notice, Without};
+use fever_core::notice::{Alteration, Effect, Notice, Without};
 use fever_core::settings::Target;
 
 use fever_core::units;
@@ -125,6 +125,25 @@ pub fn notice(notice: &Notice) {
                 functions.join(", ")
             }
         )),
+        Notice::ToolAltered { tool_id, what } => {
+            let what = match what {
+                Alteration::Freed => format!(
+                    "freed fever's sys.monitoring tool {tool_id} (sys.monitoring.free_tool_id)"
+                ),
+                Alteration::Taken => format!(
+                    "gave fever's sys.monitoring tool id {tool_id} to another tool"
+                ),
+                Alteration::EventsChanged => format!(
+                    "changed the events of fever's sys.monitoring tool {tool_id} (sys.monitoring.set_events)"
+                ),
+                Alteration::CallbacksReplaced => format!(
+                    "replaced the callbacks of fever's sys.monitoring tool {tool_id} (sys.monitoring.register_callback)"
+                ),
+            };
+            warning(&format!(
+                "the program {what}: calls after that point may be missing"
+            ));
+        }
         Notice::DebuggerFailed { name, error } => {
             self::error(&format!("cannot open the debugger {name}: {error}"));
         }

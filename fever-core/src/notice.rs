@@ -83,6 +83,22 @@ pub enum Notice {
     },
     /// A replay could not open the debugger `name`.
     DebuggerFailed { name: String, error: String },
+    /// The program did `what` to fever's sys.monitoring tool `tool_id`: the calls after that
+    /// are missing from what fever saw.
+    ToolAltered { tool_id: u8, what: Alteration },
+}
+
+/// What a program did to fever's sys.monitoring tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alteration {
+    /// Freed it (`sys.monitoring.free_tool_id`).
+    Freed,
+    /// Freed it, and another tool holds the id now.
+    Taken,
+    /// Changed its events (`sys.monitoring.set_events`).
+    EventsChanged,
+    /// Replaced its callbacks (`sys.monitoring.register_callback`).
+    CallbacksReplaced,
 }
 
 /// What a cache hit does not do again.

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use crate::compat::TOOL_IDS;
 
-const TOOL_NAME: &str = "fever";
+pub const TOOL_NAME: &str = "fever";
 
 /// The id fever holds in this process already (one id per process: a spawned child's recording
 /// and its control socket share it), else the first free id of [`TOOL_IDS`]; `None` when all

@@ -163,6 +163,7 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
     {
         // Every step runs whatever the others did: an unfinished trace must not keep the
         // watcher from being stopped with the GIL released, nor the tool id from being freed.
+        let recorded = recording.is_some() && tool_id.is_some();
         let finished = match (recording, profiling, tool_id) {
             (Some(recording), _, Some(_)) => finish_recording(py, recording),
             (None, Some(profiling), Some(_)) => profile_only::finish(py, profiling),
@@ -173,6 +174,9 @@ fn shutdown(py: Python<'_>) -> PyResult<()> {
         } else {
             Ok(())
         };
+        if !recorded {
+            tell_altered(py);
+        }
         py.detach(move || drop(watcher));
         let released = tool_id.map_or(Ok(()), |id| monitoring::release(py, id));
         finished.and(cache_stopped).and(released)?;
@@ -249,11 +253,21 @@ pub fn begin_recording(
     })
 }
 
+/// Tells what the program did to fever's sys.monitoring tool, if anything (once the engine's
+/// consumers are disarmed: the last look at it).
+fn tell_altered(py: Python<'_>) {
+    if let Some((tool_id, what)) = crate::engine::altered(py) {
+        notices::emit(&Notice::ToolAltered { tool_id, what });
+    }
+}
+
 /// Turns the tracer off and completes the trace file; prints the summary line.
 fn finish_recording(py: Python<'_>, recording: Recording) -> PyResult<()> {
     let output = recording.output.clone();
     let verbosity = recording.verbosity;
-    let Some(ended) = end_recording(py, recording)? else {
+    let ended = end_recording(py, recording)?;
+    tell_altered(py);
+    let Some(ended) = ended else {
         notices::emit(&Notice::TracerBusyAtExit);
         return Ok(());
     };

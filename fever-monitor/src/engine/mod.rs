@@ -52,6 +52,7 @@ pub(crate) mod extra_slot;
 mod parked;
 #[cfg(test)]
 mod tests;
+mod tool;
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, UnsafeCell};
@@ -60,6 +61,7 @@ use std::ptr::NonNull;
 use pyo3::ffi::{self, PyObject, Py_ssize_t};
 use pyo3::prelude::*;
 
+use fever_core::notice::Alteration;
 use fever_core::Project;
 
 use extra_slot::ExtraSlot;
@@ -319,6 +321,10 @@ struct Engine {
     registered: Option<TypeId>,
     /// Thread ids, by engine thread index.
     threads: Vec<u64>,
+    /// The event mask last set on the tool.
+    mask: u32,
+    /// What the program did to the tool, first noticed when the events were set ([`tool`]).
+    altered: Option<Alteration>,
 }
 
 /// The engine, reachable from callbacks; `None` before the first [`arm`].
@@ -425,27 +431,35 @@ pub fn set_busy(on: bool) {
     hot.set_gates(!on);
 }
 
-/// Longest a thread's event waits for another thread's busy section to end; past it (that
-/// section waits for this thread: a lock it holds; or blocks in the program's code it reached;
-/// references dropped in a callback are released outside any section, `parked.rs`) the event is
-/// passed by, and so are the events that come
-/// during the same section. A snapshot's Python code takes microseconds once it has the GIL
-/// (`CPython` hands it over within its 5 ms switch interval): 20 ms covers a busy machine's
-/// delays and bounds the stall a blocking section costs the other threads.
+/// Longest a thread's event waits for another thread's busy section to end while the thread
+/// running that section gets no CPU time; past it (that section waits for this thread: a lock
+/// it holds; or blocks in the program's code it reached; references dropped in a callback are
+/// released outside any section, `parked.rs`) the event is passed by, and so are the events
+/// that come during the same section. A snapshot's Python code takes microseconds once it has
+/// the GIL, but each switch of the GIL costs a trip through the OS scheduler, which a loaded
+/// machine makes long: the wait is counted from the last time the section's thread was seen
+/// running (its CPU clock moved), so a section that runs, however slowly, is waited out, and
+/// one that blocks costs the other threads 20 ms.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Longest a thread's event waits for another thread's busy section at all (a section that
+/// keeps running Python code this long is given up as one that blocks).
+const BUSY_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Called by a callback that found [`busy`] set: `true` once the section, another thread's
 /// (`CPython` switched threads inside the Python code it runs: a snapshot reaching
 /// `copyreg._slotnames`, as any `threading.RLock` argument's does), has ended, so this thread's
 /// event can be handled. This thread gives the GIL back meanwhile, so that thread can finish.
-/// `false` for this thread's own section (the event is its code's), or after [`BUSY_WAIT`].
+/// `false` for this thread's own section (the event is its code's), or when the section does
+/// not end in time ([`BUSY_WAIT`], [`BUSY_WAIT_MAX`]).
 #[cold]
 pub(crate) fn wait_out_busy() -> bool {
     let hot = hot();
     if hot.busy_ident.get() == thread_ident() || hot.gave_up.get() == hot.busy_count.get() {
         return false;
     }
-    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    let started = std::time::Instant::now();
+    let mut running = Running::of(hot.busy_ident.get(), started);
     loop {
         // SAFETY: called from a callback with the GIL held and no consumer borrowed; the GIL is
         // taken back before anything else is touched.
@@ -456,11 +470,71 @@ pub(crate) fn wait_out_busy() -> bool {
         if !busy() {
             return true;
         }
-        if std::time::Instant::now() >= deadline {
+        let now = std::time::Instant::now();
+        if running.ident == hot.busy_ident.get() {
+            running.look(now);
+        } else {
+            // Another section (another thread's) began meanwhile: its thread is watched now.
+            running = Running::of(hot.busy_ident.get(), now);
+        }
+        if now - running.seen >= BUSY_WAIT || now - started >= BUSY_WAIT_MAX {
             hot.gave_up.set(hot.busy_count.get());
             return false;
         }
     }
+}
+
+/// The thread running a busy section, as [`wait_out_busy`] watches it: when it was last seen
+/// running (its CPU time moved).
+struct Running {
+    ident: u64,
+    /// Its CPU clock (`None` where it cannot be read: then the wait counts from its start).
+    clock: Option<libc::clockid_t>,
+    cpu: Option<std::time::Duration>,
+    seen: std::time::Instant,
+}
+
+impl Running {
+    /// The thread `ident` (a `pthread_t`: [`thread_ident`]), seen `now`. Called with the GIL
+    /// held, so the thread, inside its section, is alive.
+    fn of(ident: u64, now: std::time::Instant) -> Running {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `ident` is a live thread's `pthread_t` (it holds the busy section, which it
+        // cannot leave while this thread holds the GIL); `clock` is a valid out pointer.
+        let got = unsafe { libc::pthread_getcpuclockid(ident as libc::pthread_t, &raw mut clock) };
+        let clock = (got == 0).then_some(clock);
+        Running {
+            ident,
+            clock,
+            cpu: clock.and_then(cpu_time),
+            seen: now,
+        }
+    }
+
+    /// Notes `now` as seen running if its CPU time moved since the last look.
+    fn look(&mut self, now: std::time::Instant) {
+        let cpu = self.clock.and_then(cpu_time);
+        if cpu.is_some() && cpu != self.cpu {
+            self.cpu = cpu;
+            self.seen = now;
+        }
+    }
+}
+
+/// The CPU time of the thread whose CPU clock is `clock` (`None` once it ended).
+fn cpu_time(clock: libc::clockid_t) -> Option<std::time::Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out pointer; a clock id of an ended thread only makes the call fail.
+    let got = unsafe { libc::clock_gettime(clock, &raw mut ts) };
+    (got == 0).then(|| {
+        std::time::Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
+    })
 }
 
 /// The calling thread's engine index and id: the last callback's, or `miss`'s for another.
@@ -669,10 +743,33 @@ impl Engine {
             callable.set(std::ptr::null_mut());
         }
         hot.set_gates(false);
+        let monitoring = py.import("sys")?.getattr("monitoring")?;
+        let registered = match self.registered {
+            None => &self.shared,
+            Some(kind) => self
+                .solos
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(&self.shared, |(_, callables)| callables),
+        };
+        let standing = tool::check(
+            &monitoring,
+            self.tool_id,
+            self.mask,
+            &self.bits,
+            registered,
+            &mut self.altered,
+        )?;
+        match standing {
+            tool::Standing::Taken => return Ok(()),
+            tool::Standing::Ours { reinstall: true } => {
+                callbacks::install(py, self.tool_id, &self.bits, registered)?;
+            }
+            tool::Standing::Ours { reinstall: false } => {}
+        }
         self.set_callbacks(py)?;
-        py.import("sys")?
-            .getattr("monitoring")?
-            .call_method1("set_events", (self.tool_id, self.mask()))?;
+        self.mask = self.mask();
+        monitoring.call_method1("set_events", (self.tool_id, self.mask))?;
         // With local events, PY_START is on even for a consumer that did not ask for it: the
         // full path checks what each consumer subscribed to.
         if cfg!(feature = "local-events") {
@@ -731,6 +828,8 @@ pub fn arm<C: Consumer>(
             solos: Vec::new(),
             registered: None,
             threads: Vec::new(),
+            mask: 0,
+            altered: None,
         };
         // SAFETY: as above; no callback runs before events are enabled.
         unsafe { *ENGINE.0.get() = Some(engine) };
@@ -784,6 +883,17 @@ fn end_of_callback(event: Event, heard: Heard) -> *mut PyObject {
     } else {
         crate::monitoring::none()
     }
+}
+
+/// Fever's tool id and what the program did to it, if anything, noticed the last time the
+/// engine set its events (see [`tool`]).
+pub fn altered(_py: Python<'_>) -> Option<(u8, Alteration)> {
+    if busy() {
+        return None;
+    }
+    // SAFETY: the GIL is held (`_py`) and no callback holds the engine (not busy).
+    let e = unsafe { engine() }?;
+    Some((e.tool_id, e.altered?))
 }
 
 /// Is a consumer in `slot`? ([`arm`] replaces the one there: check first where that matters.)
