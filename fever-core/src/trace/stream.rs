@@ -533,65 +533,166 @@ pub struct RunRef<'a> {
 impl RunRef<'_> {
     /// Checks that the run is what [`EventRun::push`] makes (a run read back from the live ring
     /// may be garbage: a writer that crashed, a bug): exactly `events` events, each with a valid
-    /// tag, its numbers and inline snapshot within the bytes, no code above `max_code`, the last
-    /// one `last`. A run that passes is appended whole without corrupting the trace; one that
-    /// does not is refused. One pass over the bytes, a few instructions per event: the drain
-    /// runs it on every run.
+    /// tag, its numbers canonical varints and its inline snapshot within the bytes, no code
+    /// above `max_code`, the last one `last`. A run that passes is appended whole without
+    /// corrupting the trace; one that does not is refused. One pass over the bytes, which the
+    /// drain makes on every run: the common event is read from one 8-byte word
+    /// ([`RunWalk::short_events`]), any other (and the last few bytes) field by field
+    /// ([`RunWalk::event`]).
     pub(crate) fn check(&self) -> Result<(), String> {
         let b = self.bytes;
-        let mut at = 0;
-        let mut p = Previous::default();
-        let mut events = 0u32;
-        while at < b.len() {
-            let tag = b[at];
-            at += 1;
-            if !RUN_TAGS[usize::from(tag)] {
-                return Err(format!("invalid tag {tag:#04x} in a run"));
+        let mut w = RunWalk::default();
+        loop {
+            w = w.short_events(b);
+            if w.at >= b.len() {
+                break;
             }
-            if tag & NEW_THREAD != 0 {
-                p.thread = run_varint(b, &mut at)?;
-            }
-            if tag & NEW_CODE != 0 {
-                p.code = u32::try_from(run_varint(b, &mut at)?)
-                    .ok()
-                    .filter(|&code| code <= self.max_code)
-                    .ok_or_else(|| format!("a code above the run's largest, {}", self.max_code))?;
-            }
-            p.t_ns = p.t_ns.wrapping_add(unzigzag(run_varint(b, &mut at)?));
-            if tag & HAS_FLAGS != 0 && !(1..=u64::from(u32::MAX)).contains(&run_varint(b, &mut at)?)
-            {
-                return Err("flags out of range in a run".into());
-            }
-            if tag & SNAP_MASK != 0 {
-                let len = run_varint(b, &mut at)?;
-                at = usize::try_from(len)
-                    .ok()
-                    .and_then(|len| at.checked_add(len))
-                    .filter(|&end| end <= b.len())
-                    .ok_or("a snapshot runs past the end of its run")?;
-            }
-            events = events.checked_add(1).ok_or("too many events")?;
+            w = w.event(b)?;
+            w.events += 1;
         }
-        if events != self.events {
-            return Err(format!("{events} events, {} announced", self.events));
+        if w.largest_code > self.max_code {
+            return Err(format!("a code above the run's largest, {}", self.max_code));
+        }
+        if w.events != self.events as usize {
+            return Err(format!("{} events, {} announced", w.events, self.events));
         }
         let last = Previous {
             thread: self.last.thread,
             code: self.last.code,
             t_ns: self.last.t_ns,
         };
-        if events > 0 && p != last {
+        if w.events > 0 && w.p != last {
             return Err("its last event is not the one announced".into());
         }
         Ok(())
     }
 }
 
+/// Where [`RunRef::check`] is in a run, and what it read so far (passed by value, so that it
+/// stays in registers).
+#[derive(Debug, Default, Clone, Copy)]
+struct RunWalk {
+    at: usize,
+    /// The previous event's thread, code and time.
+    p: Previous,
+    events: usize,
+    /// The largest code of the events read.
+    largest_code: u32,
+}
+
+impl RunWalk {
+    /// Reads the short events from `at` on, up to the first other event or the last 7 bytes:
+    /// events with no new thread, no flags, no snapshot, a new code of 1 or 2 bytes if any and a
+    /// time difference of 1 to 3 bytes (what a program's events almost always are), each read
+    /// from the 8 bytes at its start: one bounds check per event, not one per byte. Leaves to
+    /// [`event`](Self::event) any other event, and bytes that are not an event, which it reads
+    /// or refuses.
+    #[inline(always)]
+    #[allow(clippy::inline_always, clippy::cast_possible_truncation)] // the drain's inner loop
+    fn short_events(self, b: &[u8]) -> Self {
+        // Locals, not fields: they stay in registers.
+        let RunWalk {
+            mut at,
+            mut p,
+            mut events,
+            mut largest_code,
+        } = self;
+        while let Some(&word) = b.get(at..at + 8).and_then(<[u8]>::first_chunk::<8>) {
+            let word = u64::from_le_bytes(word);
+            let tag = word as u8;
+            if !SHORT_TAGS[usize::from(tag)] {
+                break;
+            }
+            let mut rest = word >> 8;
+            let mut len = 1;
+            if tag & NEW_CODE != 0 {
+                let Some((code, n)) = word_varint(rest, 2) else {
+                    break;
+                };
+                // Kept even if the event is left to `event`, which reads the same code.
+                p.code = code as u32; // below 2^14
+                largest_code = largest_code.max(p.code);
+                rest >>= 8 * n;
+                len += n;
+            }
+            let Some((dt, n)) = word_varint(rest, 3) else {
+                break;
+            };
+            p.t_ns = p.t_ns.wrapping_add(unzigzag(dt));
+            at += len + n;
+            events += 1;
+        }
+        RunWalk {
+            at,
+            p,
+            events,
+            largest_code,
+        }
+    }
+
+    /// Reads the event at `at`, any event [`EventRun::push`] makes, each field checked.
+    #[inline(never)] // the rare case: kept out of the loop of short events
+    fn event(mut self, b: &[u8]) -> Result<Self, String> {
+        let tag = b[self.at];
+        self.at += 1;
+        if !RUN_TAGS[usize::from(tag)] {
+            return Err(format!("invalid tag {tag:#04x} in a run"));
+        }
+        if tag & NEW_THREAD != 0 {
+            self.p.thread = run_varint(b, &mut self.at)?;
+        }
+        if tag & NEW_CODE != 0 {
+            self.p.code = u32::try_from(run_varint(b, &mut self.at)?)
+                .map_err(|_| "a code out of range in a run")?;
+            self.largest_code = self.largest_code.max(self.p.code);
+        }
+        self.p.t_ns = self
+            .p
+            .t_ns
+            .wrapping_add(unzigzag(run_varint(b, &mut self.at)?));
+        if tag & HAS_FLAGS != 0
+            && !(1..=u64::from(u32::MAX)).contains(&run_varint(b, &mut self.at)?)
+        {
+            return Err("flags out of range in a run".into());
+        }
+        if tag & SNAP_MASK != 0 {
+            let len = run_varint(b, &mut self.at)?;
+            self.at = usize::try_from(len)
+                .ok()
+                .and_then(|len| self.at.checked_add(len))
+                .filter(|&end| end <= b.len())
+                .ok_or("a snapshot runs past the end of its run")?;
+        }
+        Ok(self)
+    }
+}
+
+/// The canonical varint in the low bytes of `word` (little-endian) if it takes at most
+/// `max_len` (2 or 3) bytes: its value and length.
+#[inline(always)]
+#[allow(clippy::inline_always)] // twice per event the drain checks
+fn word_varint(word: u64, max_len: usize) -> Option<(u64, usize)> {
+    let [b0, b1, b2] = [word & 0xff, (word >> 8) & 0xff, (word >> 16) & 0xff];
+    if b0 < 0x80 {
+        return Some((b0, 1));
+    }
+    // A last byte 0 after others is redundant: the strict reader refuses it.
+    if b1 < 0x80 {
+        return (b1 != 0).then_some(((b0 & 0x7f) | (b1 << 7), 2));
+    }
+    (max_len >= 3 && b2 < 0x80 && b2 != 0)
+        .then_some(((b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3))
+}
+
 /// Which tags an event of an [`EventRun`] may have: an event kind, a snapshot (inline) or flags
 /// only on the kinds that have them.
-const RUN_TAGS: [bool; 256] = run_tags();
+const RUN_TAGS: [bool; 256] = run_tags(false);
 
-const fn run_tags() -> [bool; 256] {
+/// The tags of the events [`RunWalk::short_events`] reads: an event kind, a new code or not,
+/// nothing else.
+const SHORT_TAGS: [bool; 256] = run_tags(true);
+
+const fn run_tags(short: bool) -> [bool; 256] {
     let mut ok = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -603,7 +704,12 @@ const fn run_tags() -> [bool; 256] {
         // returns and unwinds.
         let snapshot = mode == SNAP_NONE || (mode == SNAP_INLINE && matches!(kind, 0 | 1 | 2 | 4));
         let flags = tag & HAS_FLAGS == 0 || matches!(kind, 1 | 5);
-        ok[i] = kind < 6 && snapshot && flags;
+        ok[i] = kind < 6
+            && if short {
+                tag & !(KIND_MASK | NEW_CODE) == 0
+            } else {
+                snapshot && flags
+            };
         i += 1;
     }
     ok
@@ -611,7 +717,7 @@ const fn run_tags() -> [bool; 256] {
 
 /// A varint of a run (most are one byte).
 #[inline(always)]
-#[allow(clippy::inline_always)] // several per event of every run the drain checks
+#[allow(clippy::inline_always)] // several per event the check reads field by field
 fn run_varint(b: &[u8], at: &mut usize) -> Result<u64, &'static str> {
     match b.get(*at) {
         Some(&x) if x < 0x80 => {
@@ -1090,5 +1196,146 @@ mod tests {
         };
         assert_eq!(decode_stats(&encode_stats(&stats)), Ok(stats));
         assert!(decode_stats(&[0xff, 0xff, 0xff, 0x7f]).is_err());
+    }
+
+    /// What `RunRef::check` answered before it read short events from words: every event field
+    /// by field, each code checked as it is read.
+    fn check_field_by_field(run: RunRef<'_>) -> bool {
+        let b = run.bytes;
+        let mut w = RunWalk::default();
+        while w.at < b.len() {
+            match w.event(b) {
+                Ok(next) if next.largest_code <= run.max_code => w = next,
+                _ => return false,
+            }
+            w.events += 1;
+        }
+        let last = Previous {
+            thread: run.last.thread,
+            code: run.last.code,
+            t_ns: run.last.t_ns,
+        };
+        w.events == run.events as usize && (w.events == 0 || w.p == last)
+    }
+
+    /// A run of short events only (codes of 1 and 2 bytes, time differences of 1 to 3, backwards
+    /// too), and one with events that are not: new threads, flags, snapshots, codes of 3 bytes,
+    /// time differences of 5.
+    fn mixed_runs() -> Vec<EventRun> {
+        let mut short = EventRun::default();
+        let mut t = 1_000u64;
+        for i in 0..200usize {
+            let code = [0, 5, 127, 128, 300, 16_383, 7][i % 7];
+            t += [1, 63, 64, 100, 8_191, 8_192][i % 6];
+            let t = if i % 11 == 0 { t - 70 } else { t };
+            let kind = [EventKind::Call, EventKind::Return, EventKind::Resume][i % 3];
+            short.push(kind, (0, code, t), 0, None);
+        }
+        let mut mixed = EventRun::default();
+        for i in 0..60u32 {
+            let (thread, code) = (u64::from(1 + i % 2), i * 700);
+            let t = u64::from(i) * 1_000 + if i % 4 == 0 { 1 << 30 } else { 0 };
+            let snapshot = (i % 5 == 0).then_some(&b"abc"[..]);
+            mixed.push(EventKind::Call, (thread, code, t), 0, None);
+            mixed.push(
+                EventKind::Return,
+                (thread, code, t + 5),
+                u32::from(i % 3 == 0),
+                None,
+            );
+            mixed.push(EventKind::Raise, (2, 3, t + 9), 0, snapshot);
+        }
+        vec![short, mixed]
+    }
+
+    #[test]
+    fn the_run_check_refuses_exactly_what_reading_every_field_refuses() {
+        for run in mixed_runs() {
+            let good = run.as_ref();
+            assert_eq!(good.check(), Ok(()));
+            assert!(check_field_by_field(good));
+            let same = |r: RunRef<'_>, why: &str| {
+                assert_eq!(r.check().is_ok(), check_field_by_field(r), "{why}");
+            };
+            // Cut anywhere (inside a varint included), every byte changed to values that end or
+            // continue a varint, are no tag, or set a tag's bits.
+            for len in 0..good.bytes.len() {
+                let mut cut = good;
+                cut.bytes = &good.bytes[..len];
+                same(cut, &format!("cut at {len}"));
+            }
+            let mut bytes = good.bytes.to_vec();
+            for at in 0..bytes.len() {
+                let was = bytes[at];
+                for b in [
+                    0,
+                    1,
+                    0x7f,
+                    0x80,
+                    0xff,
+                    was ^ 0x80,
+                    was ^ NEW_CODE,
+                    was ^ NEW_THREAD,
+                ] {
+                    bytes[at] = b;
+                    let mut changed = good;
+                    changed.bytes = &bytes;
+                    same(changed, &format!("{b:#04x} at {at}"));
+                }
+                bytes[at] = was;
+            }
+            for (events, max_code) in [
+                (good.events - 1, good.max_code),
+                (good.events + 1, good.max_code),
+                (good.events, good.max_code - 1),
+            ] {
+                let mut wrong = good;
+                (wrong.events, wrong.max_code) = (events, max_code);
+                assert!(
+                    wrong.check().is_err(),
+                    "{events} events, codes to {max_code}"
+                );
+            }
+            let mut wrong_last = good;
+            wrong_last.last.t_ns += 1;
+            assert!(wrong_last.check().is_err());
+        }
+    }
+
+    #[test]
+    fn short_events_are_read_from_their_words_and_others_left_to_the_field_by_field_reading() {
+        let mut run = EventRun::default();
+        run.push(EventKind::Call, (0, 300, 100), 0, None);
+        // Tag, code 300 in 2 bytes, time difference 200 in 2 bytes, then the next bytes.
+        assert_eq!(run.as_ref().bytes, [0x10, 0xac, 0x02, 0xc8, 0x01]);
+        let bytes = [0x10, 0xac, 0x02, 0xc8, 0x01, 0x99, 0x99, 0x99, 0, 0, 0, 0];
+        let w = RunWalk::default().short_events(&bytes);
+        assert_eq!((w.at, w.p.code, w.p.t_ns), (5, 300, 100));
+        assert_eq!((w.events, w.largest_code), (1, 300));
+        for (word, why) in [
+            ([0x10, 0xac, 0x82, 0x01, 0, 0, 0, 0], "a code of 3 bytes"),
+            (
+                [0x10, 0xac, 0x00, 0x01, 0, 0, 0, 0],
+                "a redundant zero byte",
+            ),
+            (
+                [0x10, 0x05, 0x80, 0x80, 0x80, 0x01, 0, 0],
+                "a time difference of 4 bytes",
+            ),
+            (
+                [0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                "a varint going on",
+            ),
+            ([0x06, 0, 0, 0, 0, 0, 0, 0], "not an event"),
+            ([0x08, 1, 0, 0, 0, 0, 0, 0], "a new thread"),
+            ([0x81, 1, 0, 0, 0, 0, 0, 0], "flags"),
+        ] {
+            // (A code it read stays: `event` reads the same one.)
+            let w = RunWalk::default().short_events(&word);
+            assert_eq!((w.at, w.events), (0, 0), "{why}");
+        }
+        // Nor the last 7 bytes (events of 2 bytes here: a call, no time difference).
+        assert_eq!(RunWalk::default().short_events(&[0; 7]).events, 0);
+        assert_eq!(RunWalk::default().short_events(&[0; 14]).events, 4);
     }
 }
