@@ -440,7 +440,7 @@ PATCHED_TESTS = """
             run.assert_called_once()
 
     def test_both():
-        with mock.patch("lib.helpers.name", return_value=mock.sentinel.named):
+        with mock.patch("lib.helpers.name"):
             assert lib.both(3)[0] == 6
 
     def test_wrap():
@@ -463,7 +463,7 @@ def test_a_result_a_tests_patch_made_is_skipped_and_a_mock_argument_is_not(venv,
         "without the test cannot make it again"), describe(result)
     # Only the patch's part differs: skipped.
     assert reasons["lib.both[1]"].startswith(
-        "ran with the test's patches: its recorded result holds a unittest.mock._SentinelObject"
+        "ran with the test's patches: its recorded result holds a unittest.mock.MagicMock"
     ), describe(result)
     # Given a mock, the call is checked.
     assert "lib.wrap[1]" not in reasons, describe(result)

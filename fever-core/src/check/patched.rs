@@ -13,14 +13,22 @@ use crate::snapshot::{decode, Value};
 /// The module `unittest.mock`'s objects say they come from.
 const MOCK_MODULE: &str = "unittest.mock";
 
-/// Whether `value` is a `unittest.mock` object (not what it holds).
+/// Whether `value` is a mock (`Mock`, `MagicMock`, `AsyncMock`, `NonCallableMock`, ... of
+/// `unittest.mock`; not a `sentinel` or a `call`, which tests pass around and functions return),
+/// not what it holds.
 fn is_mock(value: &Value) -> bool {
+    let mock_class = |module: &str, qualname: &str| {
+        module == MOCK_MODULE && !qualname.contains('.') && qualname.ends_with("Mock")
+    };
     match value {
-        Value::Object(object) => object.module == MOCK_MODULE,
+        Value::Object(object) => mock_class(&object.module, &object.qualname),
         Value::Repr { type_name, .. }
         | Value::Opaque { type_name }
         | Value::Unrepresentable { type_name }
-        | Value::DepthLimit { type_name } => type_name.starts_with("unittest.mock."),
+        | Value::DepthLimit { type_name } => type_name
+            .strip_prefix(MOCK_MODULE)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|qualname| mock_class(MOCK_MODULE, qualname)),
         _ => false,
     }
 }
@@ -75,19 +83,26 @@ fn only_at_mocks(old: &Value, new: &Value, rel_tol: f64) -> bool {
                 && x.items.iter().zip(&y.items).all(|(p, q)| same(p, q))
         }
         (Value::Dict(x), Value::Dict(y)) => {
+            // Each recorded entry paired with its own entry now (keys that match each other,
+            // floats within the tolerance, do not share one).
+            let mut taken = vec![false; y.entries.len()];
             x.omitted == y.omitted
                 && x.entries.len() == y.entries.len()
                 && x.entries.iter().all(|(k, v)| {
-                    y.entries
-                        .iter()
-                        .find(|(k2, _)| values_match(k, k2, rel_tol))
-                        .is_some_and(|(_, v2)| same(v, v2))
+                    let found = y.entries.iter().enumerate().position(|(i, (k2, v2))| {
+                        !taken[i] && values_match(k, k2, rel_tol) && same(v, v2)
+                    });
+                    found.is_some_and(|i| {
+                        taken[i] = true;
+                        true
+                    })
                 })
         }
         (Value::Object(x), Value::Object(y)) => {
             x.module == y.module
                 && x.qualname == y.qualname
                 && x.kind == y.kind
+                && x.complete == y.complete
                 && x.fields.omitted == y.fields.omitted
                 && x.fields.entries.len() == y.fields.entries.len()
                 && match (&x.base, &y.base) {
@@ -278,6 +293,35 @@ mod tests {
         // No mock recorded.
         assert_eq!(skipped(&[], &object("shop", "Cart"), &Value::None), None);
         assert_eq!(skipped(&[], &Value::Int(3), &Value::Int(4)), None);
+        // A sentinel is not a mock.
+        assert_eq!(
+            skipped(&[], &object(MOCK_MODULE, "_SentinelObject"), &Value::None),
+            None
+        );
+        // Keys that match each other pair one to one: the changed value is compared.
+        let handler = || Value::Opaque {
+            type_name: "app.Handler".into(),
+        };
+        let dict = |a: Value, b: Value| {
+            Value::Dict(Map {
+                entries: vec![(handler(), a), (handler(), b)],
+                omitted: 0,
+            })
+        };
+        assert_eq!(
+            skipped(
+                &[],
+                &dict(mock.clone(), Value::Int(1)),
+                &dict(Value::Int(1), Value::Int(999))
+            ),
+            None
+        );
+        assert!(skipped(
+            &[],
+            &dict(mock.clone(), Value::Int(1)),
+            &dict(Value::Int(0), Value::Int(1))
+        )
+        .is_some());
         // A class named like a mock elsewhere is not one.
         assert_eq!(
             skipped(&[], &object("mylib.mock", "Mock"), &Value::None),
