@@ -112,7 +112,7 @@ fn floats_close(x: f64, y: f64, rel_tol: f64) -> bool {
     x == y || (x.is_nan() && y.is_nan()) || (x - y).abs() <= rel_tol * x.abs().max(y.abs())
 }
 
-fn ordered(x: &Seq, y: &Seq, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+pub(super) fn ordered(x: &Seq, y: &Seq, m: &impl Fn(&Value, &Value) -> bool) -> bool {
     x.omitted == y.omitted
         && x.items.len() == y.items.len()
         && x.items.iter().zip(&y.items).all(|(p, q)| m(p, q))
@@ -190,7 +190,7 @@ fn any_string_order(old: &Value, new: &Value, rel_tol: f64) -> bool {
 
 /// Every item of `xs` matches a different item of `ys`, and there are as many (greedy: a
 /// snapshot holds few items per container).
-fn unordered<T>(xs: &[T], ys: &[T], m: impl Fn(&T, &T) -> bool) -> bool {
+pub(super) fn unordered<T>(xs: &[T], ys: &[T], m: impl Fn(&T, &T) -> bool) -> bool {
     if xs.len() != ys.len() {
         return false;
     }
@@ -218,7 +218,7 @@ fn fields(x: &Fields, y: &Fields, m: &impl Fn(&Value, &Value) -> bool) -> bool {
         })
 }
 
-fn objects(x: &Object, y: &Object, m: &impl Fn(&Value, &Value) -> bool) -> bool {
+pub(super) fn objects(x: &Object, y: &Object, m: &impl Fn(&Value, &Value) -> bool) -> bool {
     if let (Some((args1, at1)), Some((args2, at2))) = (iterator(x), iterator(y)) {
         return m(args1, args2)
             && match (at1, at2) {

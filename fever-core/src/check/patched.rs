@@ -6,7 +6,7 @@
 //! naming the mock's class, not failed; any other difference still fails (semver 3.0.4's
 //! `__main__.main()`, which returned the test's patched `cli.main`'s mock).
 
-use super::compare::{values_match, Outcome};
+use super::compare::{objects, ordered, unordered, values_match, Outcome};
 use super::select::Case;
 use crate::snapshot::{decode, Value};
 
@@ -78,44 +78,16 @@ fn only_at_mocks(old: &Value, new: &Value, rel_tol: f64) -> bool {
     let same = |old: &Value, new: &Value| only_at_mocks(old, new, rel_tol);
     match (old, new) {
         (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
-            x.omitted == y.omitted
-                && x.items.len() == y.items.len()
-                && x.items.iter().zip(&y.items).all(|(p, q)| same(p, q))
+            ordered(x, y, &same)
         }
+        // Each recorded entry paired with its own entry now, by a key equal to its own.
         (Value::Dict(x), Value::Dict(y)) => {
-            // Each recorded entry paired with its own entry now (keys that match each other,
-            // floats within the tolerance, do not share one).
-            let mut taken = vec![false; y.entries.len()];
             x.omitted == y.omitted
-                && x.entries.len() == y.entries.len()
-                && x.entries.iter().all(|(k, v)| {
-                    let found = y.entries.iter().enumerate().position(|(i, (k2, v2))| {
-                        !taken[i] && values_match(k, k2, rel_tol) && same(v, v2)
-                    });
-                    found.is_some_and(|i| {
-                        taken[i] = true;
-                        true
-                    })
+                && unordered(&x.entries, &y.entries, |(k1, v1), (k2, v2)| {
+                    values_match(k1, k2, rel_tol) && same(v1, v2)
                 })
         }
-        (Value::Object(x), Value::Object(y)) => {
-            x.module == y.module
-                && x.qualname == y.qualname
-                && x.kind == y.kind
-                && x.complete == y.complete
-                && x.fields.omitted == y.fields.omitted
-                && x.fields.entries.len() == y.fields.entries.len()
-                && match (&x.base, &y.base) {
-                    (Some(a), Some(b)) => same(a, b),
-                    (None, None) => true,
-                    _ => false,
-                }
-                && x.fields
-                    .entries
-                    .iter()
-                    .zip(&y.fields.entries)
-                    .all(|((n1, v1), (n2, v2))| n1 == n2 && same(v1, v2))
-        }
+        (Value::Object(x), Value::Object(y)) => objects(x, y, &same),
         _ => false,
     }
 }
